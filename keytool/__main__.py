@@ -1,0 +1,3 @@
+from keytool.cli.app import main
+
+main()

@@ -1,0 +1,58 @@
+"""authorized_keys lines (sshd(8) AUTHORIZED_KEYS FILE FORMAT): options, key, comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keytool.errors import FormatError
+from keytool.keys.base import PublicKey
+from keytool.keys.pubfile import decode_key, format_public_line, looks_like_key_type
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedKey:
+    options: str  # as written, e.g. 'from="10.0.0.0/8",no-pty'; "" when none
+    key: PublicKey
+    comment: str
+
+    def to_line(self) -> str:
+        line = format_public_line(self.key, self.comment)
+        return f"{self.options} {line}" if self.options else line
+
+
+def split_options(line: str) -> tuple[str, str]:
+    """Split a leading option list off ``line``: commas and spaces inside double quotes
+    (with backslash escapes) belong to the option."""
+    quoted = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and quoted and i + 1 < len(line):
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return line[:i], line[i:].lstrip(" \t")
+        i += 1
+    if quoted:
+        raise FormatError("invalid authorized_keys line: unterminated quote in options")
+    return line, ""
+
+
+def parse_line(line: str) -> AuthorizedKey | None:
+    """One authorized_keys line; None for blank lines and comments."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    options = ""
+    first = text.split(None, 1)[0]
+    if not looks_like_key_type(first):
+        options, text = split_options(text)
+        if not text:
+            raise FormatError("invalid authorized_keys line: options but no key")
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        raise FormatError("invalid authorized_keys line: expected 'type base64 [comment]'")
+    key = decode_key(parts[0], parts[1])
+    return AuthorizedKey(options, key, parts[2] if len(parts) > 2 else "")

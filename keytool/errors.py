@@ -1,0 +1,59 @@
+"""One exception hierarchy: every error keytool raises on purpose is a KeytoolError.
+
+The CLI turns a KeytoolError into one line on stderr and a non-zero exit; anything
+else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class KeytoolError(Exception):
+    """Base of every error keytool raises on purpose."""
+
+    exit_code = 1
+
+
+class FormatError(KeytoolError):
+    """Bytes or text that do not parse: a corrupt key file, a malformed message."""
+
+
+class UnsupportedKeyError(FormatError):
+    """A well-formed key of a type keytool does not handle (DSA, for instance)."""
+
+
+class PassphraseError(KeytoolError):
+    """A private key is encrypted and the passphrase is missing or wrong."""
+
+
+class KeyFileError(KeytoolError):
+    """A key file that cannot be used as it is: missing, unreadable, bad permissions."""
+
+
+class ProtocolError(KeytoolError):
+    """The peer broke the SSH protocol."""
+
+    exit_code = 255
+
+
+class NegotiationError(ProtocolError):
+    """No algorithm both sides support."""
+
+
+class DisconnectError(ProtocolError):
+    """The peer disconnected, or the connection failed."""
+
+
+class AuthError(KeytoolError):
+    """User authentication failed."""
+
+    exit_code = 255
+
+
+class HostKeyError(KeytoolError):
+    """The server's host key is unknown, changed or revoked."""
+
+    exit_code = 255
+
+
+class AgentError(KeytoolError):
+    """The agent refused, failed or cannot be reached."""

@@ -1,0 +1,69 @@
+"""Fingerprints (SHA256 and MD5) and the randomart picture, byte-identical to ssh-keygen."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from keytool.errors import KeytoolError
+from keytool.keys.base import PublicKey
+
+HASH_NAMES = ("sha256", "md5")
+
+
+def _digest(blob: bytes, hash_name: str) -> bytes:
+    if hash_name == "sha256":
+        return hashlib.sha256(blob).digest()
+    if hash_name == "md5":
+        return hashlib.md5(blob, usedforsecurity=False).digest()
+    raise KeytoolError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
+
+
+def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
+    """``SHA256:<base64 without padding>`` or ``MD5:aa:bb:…``, as ssh-keygen prints."""
+    digest = _digest(key.to_wire(), hash_name.lower())
+    if hash_name.lower() == "md5":
+        return "MD5:" + ":".join(f"{b:02x}" for b in digest)
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def describe(key: PublicKey, comment: str, hash_name: str = "sha256") -> str:
+    """One ``ssh-keygen -l`` line: bits, fingerprint, comment, (TYPE)."""
+    return f"{key.bits} {fingerprint(key, hash_name)} {comment or 'no comment'} ({key.label})"
+
+
+# The "drunken bishop" walk of OpenSSH's sshkey.c: a bishop starts in the middle of a
+# 17x9 board and moves diagonally by each 2-bit group of the digest, low bits first.
+_WIDTH = 17
+_HEIGHT = 9
+_SYMBOLS = " .o+=*BOX@%&#/^SE"
+
+
+def _centered(label: str) -> str:
+    left = (_WIDTH - len(label)) // 2
+    return "+" + "-" * left + label + "-" * (_WIDTH - left - len(label)) + "+"
+
+
+def randomart(key: PublicKey, hash_name: str = "sha256") -> str:
+    """The picture ``ssh-keygen -lv`` prints under the fingerprint (no final newline)."""
+    digest = _digest(key.to_wire(), hash_name.lower())
+    top = len(_SYMBOLS) - 1
+    field = [[0] * _HEIGHT for _ in range(_WIDTH)]
+    x, y = _WIDTH // 2, _HEIGHT // 2
+    for byte in digest:
+        for _ in range(4):
+            x = min(max(x + (1 if byte & 1 else -1), 0), _WIDTH - 1)
+            y = min(max(y + (1 if byte & 2 else -1), 0), _HEIGHT - 1)
+            if field[x][y] < top - 2:
+                field[x][y] += 1
+            byte >>= 2
+    field[_WIDTH // 2][_HEIGHT // 2] = top - 1
+    field[x][y] = top
+    title = f"[{key.label} {key.bits}]"
+    if len(title) > _WIDTH:
+        title = f"[{key.label}]"
+    lines = [_centered(title)]
+    for row in range(_HEIGHT):
+        lines.append("|" + "".join(_SYMBOLS[min(field[c][row], top)] for c in range(_WIDTH)) + "|")
+    lines.append(_centered(f"[{hash_name.upper()}]"))
+    return "\n".join(lines)
