@@ -1,0 +1,211 @@
+"""Real SSH peers for the tests: OpenSSH's sshd (system 9.x and a private 10.x) and dropbear,
+each started on 127.0.0.1 with its own config and host keys in a temp folder.
+
+In CI (CI=true) a missing peer fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OPENSSH10 = ROOT / ".peers" / "openssh10"
+
+
+def require(binary: str) -> str:
+    """The full path of ``binary``; skips (fails in CI) when it is missing."""
+    found = shutil.which(binary) or next(
+        (str(p) for p in (Path("/usr/sbin") / binary, Path("/usr/bin") / binary) if p.exists()),
+        None,
+    )
+    if found is None:
+        missing(f"{binary} is not installed")
+    return found  # type: ignore[return-value]
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"peer missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+
+
+def run(args: Iterable[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=60, **kw  # type: ignore[call-overload]
+    )
+
+
+class Sshd:
+    """An OpenSSH sshd on 127.0.0.1:port, its files under ``folder``.
+
+    ``options`` are sshd_config lines that override the defaults here (pin a kex,
+    a cipher, a host key type...). ``version`` 10 uses the private OpenSSH 10 copy.
+    """
+
+    HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+
+    def __init__(
+        self,
+        folder: Path,
+        options: Mapping[str, str] | None = None,
+        version: int = 9,
+        host_key_types: Iterable[str] = HOST_KEY_TYPES,
+    ) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        if version >= 10:
+            sshd = OPENSSH10 / "usr/sbin/sshd"
+            if not sshd.exists():
+                missing("OpenSSH 10 is not unpacked (scripts/fetch-openssh10)")
+            self.sshd = str(sshd)
+            self.keygen = str(OPENSSH10 / "usr/bin/ssh-keygen")
+        else:
+            self.sshd = require("sshd")
+            self.keygen = require("ssh-keygen")
+        self.version = version
+        self.host_keys: dict[str, Path] = {}
+        for kind in host_key_types:
+            path = folder / f"ssh_host_{kind}_key"
+            if not path.exists():
+                run([self.keygen, "-q", "-t", kind, "-N", "", "-f", path]).check_returncode()
+            self.host_keys[kind] = path
+        self.authorized_keys = folder / "authorized_keys"
+        if not self.authorized_keys.exists():
+            self.authorized_keys.touch(mode=0o600)
+        self.log = folder / "sshd.log"
+        config: dict[str, str] = {
+            "ListenAddress": f"127.0.0.1:{self.port}",
+            "PidFile": str(folder / "sshd.pid"),
+            "AuthorizedKeysFile": str(self.authorized_keys),
+            "StrictModes": "no",
+            "UsePAM": "no",
+            "PermitRootLogin": "yes",
+            "PasswordAuthentication": "no",
+            "KbdInteractiveAuthentication": "no",
+            "LogLevel": "DEBUG1",
+            "Subsystem": "sftp internal-sftp",
+            "MaxStartups": "100:30:200",
+        }
+        if version >= 10:
+            libexec = OPENSSH10 / "usr/lib/openssh"
+            config["SshdSessionPath"] = str(libexec / "sshd-session")
+            if (libexec / "sshd-auth").exists():
+                config["SshdAuthPath"] = str(libexec / "sshd-auth")
+        config.update(options or {})
+        lines = [f"HostKey {p}" for p in self.host_keys.values()]
+        for key, value in config.items():
+            lines.append(f"{key} {value}")
+        self.config = folder / "sshd_config"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Sshd:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
+        self.proc = subprocess.Popen(
+            [self.sshd, "-D", "-E", str(self.log), "-f", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def known_hosts_line(self, kind: str = "ed25519") -> str:
+        pub = Path(f"{self.host_keys[kind]}.pub").read_text().split()
+        return f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n"
+
+    def __enter__(self) -> Sshd:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Dropbear:
+    """A dropbear server on 127.0.0.1:port, its host keys under ``folder``."""
+
+    def __init__(self, folder: Path, extra_args: Iterable[str] = ()) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dropbear = require("dropbear")
+        keygen = require("dropbearkey")
+        self.port = free_port()
+        self.host_keys: dict[str, Path] = {}
+        for kind in ("ed25519", "ecdsa", "rsa"):
+            path = folder / f"dropbear_{kind}_host_key"
+            if not path.exists():
+                run([keygen, "-t", kind, "-f", path]).check_returncode()
+            self.host_keys[kind] = path
+        self.extra_args = list(extra_args)
+        self.log = folder / "dropbear.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Dropbear:
+        args = [self.dropbear, "-F", "-E", "-p", f"127.0.0.1:{self.port}"]
+        for path in self.host_keys.values():
+            args += ["-r", str(path)]
+        self._log_handle = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [*args, *self.extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        if hasattr(self, "_log_handle"):
+            self._log_handle.close()
+
+    def __enter__(self) -> Dropbear:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
