@@ -19,7 +19,7 @@ _U64 = struct.Struct(">Q")
 class Reader:
     """Reads SSH wire types from a bytes buffer, strictly."""
 
-    __slots__ = ("_buf", "_pos", "_end", "what")
+    __slots__ = ("_buf", "_end", "_pos", "what")
 
     def __init__(self, data: bytes | bytearray | memoryview, what: str = "data") -> None:
         self._buf = bytes(data)

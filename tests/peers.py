@@ -58,7 +58,11 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.
 
 def run(args: Iterable[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=60, **kw  # type: ignore[call-overload]
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,  # type: ignore[call-overload]
     )
 
 

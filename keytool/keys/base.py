@@ -44,9 +44,7 @@ class PublicKey(ABC):
         name = self.key_type.encode("ascii")
         return len(name).to_bytes(4, "big") + name + self.fields_to_wire()
 
-    def verify(
-        self, signature: bytes, data: bytes, allowed: tuple[str, ...] | None = None
-    ) -> bool:
+    def verify(self, signature: bytes, data: bytes, allowed: tuple[str, ...] | None = None) -> bool:
         """True when ``signature`` (a wire signature blob) signs ``data`` with this key.
 
         ``allowed`` narrows the accepted algorithms (e.g. to refuse SHA-1 ssh-rsa).

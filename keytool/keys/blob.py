@@ -1,40 +1,53 @@
-"""The KEY_TYPES table: key type names <-> key classes, for key files, the agent and host keys."""
+"""The KEY_TYPES table: key type names <-> key classes, for key files, the agent and host keys.
+
+Each algorithm's module is imported the first time a key of that type is seen, so a
+command that touches only ed25519 keys never loads RSA or elliptic-curve code.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import importlib
+from typing import NamedTuple, Protocol
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PrivateKey, PublicKey
-from keytool.keys.ecdsa import CURVES, EcdsaPrivate, EcdsaPublic
-from keytool.keys.ed25519 import Ed25519Private, Ed25519Public
-from keytool.keys.rsa import RsaPrivate, RsaPublic
 from keytool.wire import Reader
 
 
-class _PublicParser(Protocol):
-    def __call__(self, key_type: str, r: Reader, /) -> PublicKey: ...
+class _PublicClass(Protocol):
+    @classmethod
+    def from_fields(cls, key_type: str, r: Reader, /) -> PublicKey: ...
 
 
-class _PrivateParser(Protocol):
-    def __call__(self, key_type: str, r: Reader, /) -> PrivateKey: ...
+class _PrivateClass(Protocol):
+    @classmethod
+    def from_fields(cls, key_type: str, r: Reader, /) -> PrivateKey: ...
 
 
-@dataclass(frozen=True, slots=True)
-class KeyType:
+class KeyType(NamedTuple):
     name: str
-    public: _PublicParser
-    private: _PrivateParser
+    module: str  # keytool.keys.<module>
+    public_class: str
+    private_class: str
+
+    def public(self, r: Reader) -> PublicKey:
+        cls: _PublicClass = getattr(importlib.import_module(self.module), self.public_class)
+        return cls.from_fields(self.name, r)
+
+    def private(self, r: Reader) -> PrivateKey:
+        cls: _PrivateClass = getattr(importlib.import_module(self.module), self.private_class)
+        return cls.from_fields(self.name, r)
 
 
+_ECDSA = ("keytool.keys.ecdsa", "EcdsaPublic", "EcdsaPrivate")
 KEY_TYPES: dict[str, KeyType] = {
-    "ssh-ed25519": KeyType("ssh-ed25519", Ed25519Public.from_fields, Ed25519Private.from_fields),
-    "ssh-rsa": KeyType("ssh-rsa", RsaPublic.from_fields, RsaPrivate.from_fields),
-    **{
-        name: KeyType(name, EcdsaPublic.from_fields, EcdsaPrivate.from_fields)
-        for name in CURVES
-    },
+    "ssh-ed25519": KeyType(
+        "ssh-ed25519", "keytool.keys.ed25519", "Ed25519Public", "Ed25519Private"
+    ),
+    "ssh-rsa": KeyType("ssh-rsa", "keytool.keys.rsa", "RsaPublic", "RsaPrivate"),
+    "ecdsa-sha2-nistp256": KeyType("ecdsa-sha2-nistp256", *_ECDSA),
+    "ecdsa-sha2-nistp384": KeyType("ecdsa-sha2-nistp384", *_ECDSA),
+    "ecdsa-sha2-nistp521": KeyType("ecdsa-sha2-nistp521", *_ECDSA),
 }
 
 #: names we recognise only to say plainly that they are not supported
@@ -59,8 +72,7 @@ def key_type_of(name: str) -> KeyType:
 
 def public_from_reader(r: Reader) -> PublicKey:
     """Read one public key blob's fields (type name first) from ``r``."""
-    name = r.ascii()
-    return key_type_of(name).public(name, r)
+    return key_type_of(r.ascii()).public(r)
 
 
 def public_from_wire(blob: bytes) -> PublicKey:
@@ -73,8 +85,7 @@ def public_from_wire(blob: bytes) -> PublicKey:
 
 def private_from_reader(r: Reader) -> PrivateKey:
     """Read a private key (type name, then its fields) as in PROTOCOL.key and PROTOCOL.agent."""
-    name = r.ascii()
-    return key_type_of(name).private(name, r)
+    return key_type_of(r.ascii()).private(r)
 
 
 def signature_algorithm(signature: bytes) -> str:

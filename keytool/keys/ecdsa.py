@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -18,8 +17,7 @@ from keytool.keys.base import PrivateKey, PublicKey
 from keytool.wire import Reader, Writer
 
 
-@dataclass(frozen=True, slots=True)
-class Curve:
+class Curve(NamedTuple):
     key_type: str
     identifier: str  # RFC 5656 §6.1: the curve name inside the blob
     bits: int
@@ -91,9 +89,7 @@ class EcdsaPublic(PublicKey):
         except FormatError:
             return False
         try:
-            self._key.verify(
-                encode_dss_signature(sig_r, sig_s), data, ec.ECDSA(self.curve.hash())
-            )
+            self._key.verify(encode_dss_signature(sig_r, sig_s), data, ec.ECDSA(self.curve.hash()))
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -111,9 +107,7 @@ class EcdsaPrivate(PrivateKey):
             raise FormatError(f"invalid {curve.key_type} private value") from None
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-        derived = self._key.public_key().public_bytes(
-            Encoding.X962, PublicFormat.UncompressedPoint
-        )
+        derived = self._key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         if point is not None and point != derived:
             raise FormatError(f"inconsistent {curve.key_type} key: public point does not match")
         self._public = EcdsaPublic(curve, derived)
@@ -155,10 +149,4 @@ class EcdsaPrivate(PrivateKey):
     def fields_to_wire(self) -> bytes:
         pub = self._public
         value = self._key.private_numbers().private_value
-        return (
-            Writer()
-            .string(pub.curve.identifier)
-            .string(pub.point)
-            .mpint(value)
-            .getvalue()
-        )
+        return Writer().string(pub.curve.identifier).string(pub.point).mpint(value).getvalue()

@@ -10,7 +10,7 @@ import binascii
 import hmac
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from keytool.errors import FormatError, PassphraseError
 from keytool.keys.base import PrivateKey, PublicKey
@@ -28,8 +28,7 @@ SALT_SIZE = 16
 MAX_ROUNDS = 1 << 16
 
 
-@dataclass(frozen=True, slots=True)
-class FileCipher:
+class FileCipher(NamedTuple):
     """A cipher as used for key files: one call over the whole private section."""
 
     key_size: int
@@ -115,8 +114,7 @@ def _kdf(passphrase: bytes, salt: bytes, rounds: int, size: int) -> bytes:
     return derived
 
 
-@dataclass(frozen=True, slots=True)
-class OpenSSHKeyFile:
+class OpenSSHKeyFile(NamedTuple):
     """What an openssh-key-v1 file says before its private part is opened."""
 
     public: PublicKey
@@ -257,7 +255,7 @@ def dump(
     pad = (-len(section)) % block
     section += bytes(range(1, pad + 1))
     if passphrase:
-        assert spec.encrypt is not None
+        assert spec is not None and spec.encrypt is not None
         secret = _kdf(passphrase, salt, rounds, spec.key_size + spec.iv_size)
         section = spec.encrypt(secret[: spec.key_size], secret[spec.key_size :], section)
     data = (

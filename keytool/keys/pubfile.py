@@ -12,11 +12,7 @@ from keytool.keys.blob import KEY_TYPES, UNSUPPORTED, public_from_wire
 
 
 def looks_like_key_type(token: str) -> bool:
-    return (
-        token in KEY_TYPES
-        or token in UNSUPPORTED
-        or token.startswith(("ssh-", "ecdsa-", "sk-"))
-    )
+    return token in KEY_TYPES or token in UNSUPPORTED or token.startswith(("ssh-", "ecdsa-", "sk-"))
 
 
 def decode_key(key_type: str, b64: str) -> PublicKey:

@@ -13,10 +13,25 @@ def test_sshd_accepts_real_ssh(tmp_path: Path, sshd: Sshd) -> None:
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts_line())
-    result = run([
-        require("ssh"), "-p", str(sshd.port), "-i", key, "-o", "BatchMode=yes",
-        "-o", f"UserKnownHostsFile={known}", "-o", "IdentitiesOnly=yes",
-        "-F", "/dev/null", "root@127.0.0.1", "echo", "hello",
-    ])
+    result = run(
+        [
+            require("ssh"),
+            "-p",
+            str(sshd.port),
+            "-i",
+            key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-F",
+            "/dev/null",
+            "root@127.0.0.1",
+            "echo",
+            "hello",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello\n"

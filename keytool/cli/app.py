@@ -1,0 +1,44 @@
+"""Entry point: the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from keytool.cli.spec import Command
+from keytool.errors import KeytoolError
+
+
+def invoke(command: Command, values: dict[str, object]) -> int:
+    module_name, _, function_name = command.target.partition(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    result = function(**values)
+    return int(result or 0)
+
+
+def _run(argv: list[str]) -> int:
+    from keytool.cli import fastparse
+
+    parsed = fastparse.parse(argv)
+    if parsed is not None:
+        return invoke(*parsed)
+    from keytool.cli.typer_app import build
+
+    build()(args=argv, prog_name="keytool")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = _run(args)
+    except KeytoolError as exc:
+        print(f"keytool: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("keytool: interrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        code = 141
+    sys.stdout.flush() if not sys.stdout.closed else None
+    raise SystemExit(code)

@@ -1,0 +1,133 @@
+"""A getopt-style parser over the command table: OpenSSH's flag habits (clustered
+short flags, ``-b4096``, ``-N ''``, ``--`` ending options), without importing Typer.
+
+It returns None whenever it is unsure (help asked, unknown flag, missing value), and
+the caller hands the command line to Typer, which prints proper usage and errors.
+"""
+
+from __future__ import annotations
+
+from keytool.cli.spec import Command, Opt, find
+
+Values = dict[str, object]
+
+
+def _initial(command: Command) -> Values:
+    values: Values = {}
+    for opt in command.options:
+        if opt.kind == "flag":
+            values[opt.dest] = False
+        elif opt.kind == "count":
+            values[opt.dest] = 0
+        elif opt.kind == "multi":
+            values[opt.dest] = []
+        else:
+            values[opt.dest] = None
+    for arg in command.arguments:
+        values[arg.dest] = [] if arg.many else None
+    if command.rest:
+        values[command.rest] = []
+    return values
+
+
+def _store(values: Values, opt: Opt, raw: str) -> bool:
+    if opt.kind == "int":
+        try:
+            values[opt.dest] = int(raw, 10)
+        except ValueError:
+            return False
+    elif opt.kind == "multi":
+        current = values[opt.dest]
+        assert isinstance(current, list)
+        current.append(raw)
+    else:
+        values[opt.dest] = raw
+    return True
+
+
+def parse(argv: list[str]) -> tuple[Command, Values] | None:
+    if not argv:
+        return None
+    command = find(argv[0])
+    if command is None:
+        return None
+    by_flag = {flag: opt for opt in command.options for flag in opt.flags}
+    values = _initial(command)
+    positional: list[str] = []
+    words = argv[1:]
+    i = 0
+    positional_slots = sum(1 for a in command.arguments if not a.many)
+    has_many = any(a.many for a in command.arguments)
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            positional.extend(words[i:])
+            break
+        if word in ("-h", "--help"):
+            return None
+        if command.rest and not has_many and 0 < positional_slots <= len(positional):
+            # like ssh: once the destination is known, the rest is the remote command
+            positional.extend(words[i - 1 :])
+            break
+        if word.startswith("--"):
+            name, eq, inline = word.partition("=")
+            opt = by_flag.get(name)
+            if opt is None:
+                return None
+            if opt.kind in ("flag", "count"):
+                if eq:
+                    return None
+                values[opt.dest] = True if opt.kind == "flag" else int(values[opt.dest]) + 1  # type: ignore[call-overload]
+                continue
+            if not eq:
+                if i >= len(words):
+                    return None
+                inline = words[i]
+                i += 1
+            if not _store(values, opt, inline):
+                return None
+            continue
+        if word.startswith("-") and len(word) > 1:
+            j = 1
+            while j < len(word):
+                opt = by_flag.get("-" + word[j])
+                if opt is None:
+                    return None
+                j += 1
+                if opt.kind == "flag":
+                    values[opt.dest] = True
+                    continue
+                if opt.kind == "count":
+                    values[opt.dest] = int(values[opt.dest]) + 1  # type: ignore[call-overload]
+                    continue
+                if j < len(word):
+                    raw = word[j:]
+                else:
+                    if i >= len(words):
+                        return None
+                    raw = words[i]
+                    i += 1
+                if not _store(values, opt, raw):
+                    return None
+                break
+            continue
+        if command.rest and not has_many and positional_slots == 0:
+            # a command with no arguments: the first word starts the command to run
+            positional.extend(words[i - 1 :])
+            break
+        positional.append(word)
+    # hand out positional words: fixed arguments first, then a variadic one or ``rest``
+    for arg in command.arguments:
+        if arg.many:
+            values[arg.dest] = positional
+            positional = []
+        elif positional:
+            values[arg.dest] = positional.pop(0)
+        elif arg.required:
+            return None
+    if positional:
+        if not command.rest:
+            return None
+        values[command.rest] = positional
+    return command, values

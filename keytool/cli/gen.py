@@ -1,0 +1,122 @@
+"""keytool gen: a new key pair, as ssh-keygen -t TYPE -b BITS -C COMMENT -f FILE -N PASS."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from keytool.errors import KeytoolError
+
+DEFAULT_BITS = {"rsa": 3072, "ecdsa": 256, "ed25519": 256}
+FILE_NAMES = {"rsa": "id_rsa", "ecdsa": "id_ecdsa", "ed25519": "id_ed25519"}
+
+
+def default_comment() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def new_passphrase() -> bytes:
+    """Ask twice on the terminal, as ssh-keygen; refuse to guess without one."""
+    from keytool import terminal
+
+    if not terminal.has_terminal():
+        raise KeytoolError(
+            "no passphrase given and no terminal to ask on: "
+            "pass -N '' for an unprotected key or -N PASSPHRASE"
+        )
+    first = terminal.read_secret("Enter passphrase (empty for no passphrase): ")
+    second = terminal.read_secret("Enter same passphrase again: ")
+    if first != second:
+        raise KeytoolError("passphrases do not match")
+    return first.encode("utf-8")
+
+
+def check_bits(key_type: str, bits: int | None) -> int:
+    if key_type == "rsa":
+        bits = bits or DEFAULT_BITS["rsa"]
+        if bits < 1024:
+            raise KeytoolError(f"invalid RSA key length {bits}: minimum is 1024 bits")
+        if bits > 16384:
+            raise KeytoolError(f"invalid RSA key length {bits}: maximum is 16384 bits")
+        if bits < 2048:
+            print(f"Warning: RSA keys of {bits} bits are weak; use 2048 or more", file=sys.stderr)
+        return bits
+    if key_type == "ecdsa":
+        bits = bits or DEFAULT_BITS["ecdsa"]
+        if bits not in (256, 384, 521):
+            raise KeytoolError("invalid ECDSA key length: valid lengths are 256, 384 or 521 bits")
+        return bits
+    if bits not in (None, 256):
+        print("Warning: -b is ignored for ed25519 keys", file=sys.stderr)
+    return 256
+
+
+def run(
+    key_type: str | None,
+    bits: int | None,
+    comment: str | None,
+    file: str | None,
+    passphrase: str | None,
+    rounds: int | None,
+    quiet: bool,
+    force: bool,
+) -> int:
+    from keytool import files, terminal
+
+    kind = (key_type or "ed25519").lower()
+    if kind in ("dsa", "ssh-dss"):
+        raise KeytoolError("DSA keys are not supported (OpenSSH removed DSA); use ed25519")
+    if kind not in FILE_NAMES:
+        raise KeytoolError(f"unknown key type {kind!r}: use ed25519, rsa or ecdsa")
+    size = check_bits(kind, bits)
+    if rounds is not None and not 1 <= rounds <= 65536:
+        raise KeytoolError("-a rounds must be between 1 and 65536")
+
+    if file:
+        path = Path(file).expanduser()
+    else:
+        ssh_dir = Path.home() / ".ssh"
+        if not ssh_dir.exists():
+            files.ensure_dir(ssh_dir)
+            if not quiet:
+                print(f"Created directory '{ssh_dir}'.")
+        path = ssh_dir / FILE_NAMES[kind]
+    pub_path = Path(f"{path}.pub")
+    if path.exists() or pub_path.exists():
+        if not (force or terminal.ask_yes_no(f"{path} already exists.\nOverwrite (y/n)? ")):
+            raise KeytoolError(f"{path} already exists; not overwriting (use --force)")
+    if not path.parent.is_dir():
+        raise KeytoolError(f"{path.parent}: no such directory")
+
+    secret = passphrase.encode("utf-8") if passphrase is not None else new_passphrase()
+    if secret and len(secret) < 5:
+        raise KeytoolError("passphrase too short: use at least five characters or none")
+
+    from keytool.keys import generate, openssh
+    from keytool.keys.fingerprint import fingerprint, randomart
+    from keytool.keys.pubfile import format_public_line
+
+    if not quiet:
+        print(f"Generating public/private {kind} key pair.")
+    key = generate(kind, size)
+    note = default_comment() if comment is None else comment
+    private_text = openssh.dump(key, note, secret or None, rounds or openssh.DEFAULT_ROUNDS)
+    public_text = (format_public_line(key.public, note) + "\n").encode("utf-8")
+    files.write_atomic(path, private_text, files.PRIVATE_MODE)
+    files.write_atomic(pub_path, public_text, files.PUBLIC_MODE)
+    if not quiet:
+        print(f"Your identification has been saved in {path}")
+        print(f"Your public key has been saved in {pub_path}")
+        print("The key fingerprint is:")
+        print(f"{fingerprint(key.public)} {note}")
+        print("The key's randomart image is:")
+        print(randomart(key.public))
+    return 0

@@ -1,0 +1,109 @@
+"""Every subcommand and flag, declared once.
+
+The table drives two parsers: a small getopt-style one (fastparse.py) that runs the
+command without importing Typer, and the Typer app (typer_app.py) used for --help and
+for reporting usage errors. Flags mirror OpenSSH's tools so habits carry over.
+Nothing heavy is imported here (NamedTuple rather than dataclasses: importing
+dataclasses costs more than a whole key generation).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+Kind = Literal["str", "int", "flag", "count", "multi"]
+
+
+class Opt(NamedTuple):
+    dest: str
+    flags: tuple[str, ...]
+    help: str
+    kind: Kind = "str"
+    metavar: str = ""
+
+
+class Arg(NamedTuple):
+    dest: str
+    help: str
+    many: bool = False  # zero or more
+    required: bool = False
+
+
+class Command(NamedTuple):
+    name: str
+    help: str
+    target: str  # "module:function" called with every dest as a keyword
+    options: tuple[Opt, ...] = ()
+    arguments: tuple[Arg, ...] = ()
+    #: dest that takes every word after the positional arguments (or after "--")
+    rest: str | None = None
+
+
+FILE_OPT = Opt("file", ("-f",), "key file", metavar="FILE")
+HASH_OPT = Opt("hash_name", ("-E",), "fingerprint hash: sha256 (default) or md5", metavar="HASH")
+QUIET_OPT = Opt("quiet", ("-q",), "quiet", "flag")
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "gen",
+        "Generate a key pair (ssh-keygen -t … -b … -f …).",
+        "keytool.cli.gen:run",
+        (
+            Opt("key_type", ("-t",), "key type: ed25519 (default), rsa or ecdsa", metavar="TYPE"),
+            Opt("bits", ("-b",), "bits: RSA default 3072; ECDSA 256, 384 or 521", "int"),
+            Opt("comment", ("-C",), "comment (default user@host)", metavar="COMMENT"),
+            Opt("file", ("-f",), "output file (default ~/.ssh/id_<type>)", metavar="FILE"),
+            Opt("passphrase", ("-N",), "new passphrase ('' for none)", metavar="PASSPHRASE"),
+            Opt("rounds", ("-a",), "bcrypt KDF rounds (default 24)", "int"),
+            QUIET_OPT,
+            Opt("force", ("--force",), "overwrite an existing key without asking", "flag"),
+        ),
+    ),
+    Command(
+        "fingerprint",
+        "Show fingerprints of the keys in a file (ssh-keygen -l).",
+        "keytool.cli.fingerprint:run",
+        (
+            Opt("file", ("-f",), "key, authorized_keys or known_hosts file", metavar="FILE"),
+            HASH_OPT,
+            Opt("visual", ("-v",), "also draw the randomart picture", "flag"),
+        ),
+    ),
+    Command(
+        "pub",
+        "Print the public key of a private key file (ssh-keygen -y).",
+        "keytool.cli.pub:run",
+        (
+            FILE_OPT,
+            Opt("passphrase", ("-P",), "passphrase of the private key", metavar="PASSPHRASE"),
+        ),
+    ),
+    Command(
+        "passwd",
+        "Change the passphrase of a private key file (ssh-keygen -p).",
+        "keytool.cli.passwd:run",
+        (
+            FILE_OPT,
+            Opt("old", ("-P",), "old passphrase", metavar="OLD"),
+            Opt("new", ("-N",), "new passphrase ('' for none)", metavar="NEW"),
+            Opt("rounds", ("-a",), "bcrypt KDF rounds (default 24)", "int"),
+        ),
+    ),
+    Command(
+        "comment",
+        "Change the comment of a key file (ssh-keygen -c).",
+        "keytool.cli.comment:run",
+        (
+            FILE_OPT,
+            Opt("comment", ("-C",), "new comment", metavar="COMMENT"),
+            Opt("passphrase", ("-P",), "passphrase of the private key", metavar="PASSPHRASE"),
+        ),
+    ),
+)
+
+
+def find(name: str) -> Command | None:
+    for command in COMMANDS:
+        if command.name == name:
+            return command
+    return None

@@ -1,0 +1,87 @@
+"""The Typer app, built from the command table; imported only for --help and usage errors."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any
+
+import typer
+
+from keytool.cli.spec import COMMANDS, Command
+
+_TYPES: dict[str, Any] = {
+    "str": str | None,
+    "int": int | None,
+    "flag": bool,
+    "count": int,
+    "multi": list[str] | None,
+}
+
+
+def _callback(command: Command) -> Any:
+    def invoke(**values: object) -> None:
+        from keytool.cli.app import invoke as run_command
+
+        for opt in command.options:
+            if opt.kind == "multi" and values.get(opt.dest) is None:
+                values[opt.dest] = []
+        raise SystemExit(run_command(command, values))
+
+    params: list[inspect.Parameter] = []
+    for arg in command.arguments:
+        annotation = list[str] | None if arg.many else (str if arg.required else str | None)
+        params.append(
+            inspect.Parameter(
+                arg.dest,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=... if arg.required else None,
+                annotation=Annotated[annotation, typer.Argument(help=arg.help)],
+            )
+        )
+    if command.rest:
+        params.append(
+            inspect.Parameter(
+                command.rest,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=None,
+                annotation=Annotated[
+                    list[str] | None, typer.Argument(help="command and arguments")
+                ],
+            )
+        )
+    for opt in command.options:
+        default: object = False if opt.kind == "flag" else 0 if opt.kind == "count" else None
+        info = typer.Option(
+            *opt.flags,
+            help=opt.help,
+            metavar=opt.metavar or None,
+            count=opt.kind == "count",
+        )
+        params.append(
+            inspect.Parameter(
+                opt.dest,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[_TYPES[opt.kind], info],
+            )
+        )
+    invoke.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    invoke.__name__ = command.name.replace("-", "_")
+    invoke.__doc__ = command.help
+    return invoke
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(
+        name="keytool",
+        help="SSH keys, an agent and copy-id, speaking SSH itself.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for command in COMMANDS:
+        settings = {"allow_interspersed_args": False} if command.rest else {}
+        app.command(name=command.name, help=command.help, context_settings=settings)(
+            _callback(command)
+        )
+    return app

@@ -1,0 +1,98 @@
+"""Terminal adapter: passphrase and password prompts, yes/no questions, SSH_ASKPASS.
+
+SSH_ASKPASS_REQUIRE works as in ssh(1): ``never`` never runs the askpass program,
+``prefer`` runs it whenever SSH_ASKPASS is set, ``force`` runs it even on a terminal;
+unset, it runs only without a terminal and with DISPLAY (or WAYLAND_DISPLAY) set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from keytool.errors import KeytoolError
+
+
+def has_terminal() -> bool:
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return sys.stdin.isatty()
+
+
+def _askpass_program(interactive: bool) -> str | None:
+    program = os.environ.get("SSH_ASKPASS")
+    require = os.environ.get("SSH_ASKPASS_REQUIRE", "")
+    if not program or require == "never":
+        return None
+    if require in ("prefer", "force"):
+        return program
+    if not interactive and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return program
+    return None
+
+
+def run_askpass(program: str, prompt: str, confirm: bool = False) -> str | None:
+    """Ask through the askpass program; None when the user cancels."""
+    import subprocess
+
+    env = dict(os.environ)
+    if confirm:
+        env["SSH_ASKPASS_PROMPT"] = "confirm"
+    try:
+        result = subprocess.run(
+            [program, prompt], capture_output=True, env=env, timeout=300, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KeytoolError(f"cannot run askpass program {program}: {exc}") from None
+    if result.returncode != 0:
+        return None
+    return result.stdout.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
+    """Read a secret from the terminal or SSH_ASKPASS; a clear error when neither is there."""
+    interactive = has_terminal()
+    program = _askpass_program(interactive)
+    if program is not None:
+        answer = run_askpass(program, prompt)
+        if answer is None:
+            raise KeytoolError(f"{purpose} was not given (askpass cancelled)")
+        return answer
+    if not interactive:
+        raise KeytoolError(f"{purpose} is needed but there is no terminal to ask on")
+    import getpass
+
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise KeytoolError(f"{purpose} was not given") from None
+
+
+def ask_yes_no(prompt: str) -> bool:
+    """A yes/no question on the terminal; False without one."""
+    if not has_terminal():
+        return False
+    try:
+        with open("/dev/tty", "r+") as tty:
+            tty.write(prompt)
+            tty.flush()
+            answer = tty.readline().strip().lower()
+    except OSError:
+        return False
+    return answer in ("y", "yes")
+
+
+def ask_line(prompt: str) -> str:
+    """A free-form answer from the terminal ("" without one)."""
+    if not has_terminal():
+        return ""
+    try:
+        with open("/dev/tty", "r+") as tty:
+            tty.write(prompt)
+            tty.flush()
+            return tty.readline().strip()
+    except OSError:
+        return ""

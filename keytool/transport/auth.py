@@ -1,0 +1,539 @@
+"""User authentication, client side (RFC 4252), without I/O.
+
+Two pure parts:
+
+* ``UserAuth`` turns requests into payloads and the server's replies into events. It
+  never signs: when the server accepts a key (SSH_MSG_USERAUTH_PK_OK) it hands back a
+  ``SignatureNeeded`` event with the RFC 4252 §7 data, and takes the signature through
+  ``send_signature()``, so an agent or a key file can sign.
+* ``AuthPlan`` decides what to try next from the methods the server still allows, with
+  the server's MaxAuthTries in mind, and remembers what was tried for the final error.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from keytool.errors import AuthError, FormatError, ProtocolError
+from keytool.keys.base import PublicKey
+from keytool.keys.blob import public_from_wire
+from keytool.wire import Reader, Writer
+
+# RFC 4252 §6 and RFC 4256 §3.2: message numbers of the authentication protocol
+MSG_USERAUTH_REQUEST = 50
+MSG_USERAUTH_FAILURE = 51
+MSG_USERAUTH_SUCCESS = 52
+MSG_USERAUTH_BANNER = 53
+# 60 and 61 mean different things per method (RFC 4252 §7, §8; RFC 4256 §3.2)
+MSG_USERAUTH_PK_OK = 60
+MSG_USERAUTH_PASSWD_CHANGEREQ = 60
+MSG_USERAUTH_INFO_REQUEST = 60
+MSG_USERAUTH_INFO_RESPONSE = 61
+
+SERVICE = "ssh-connection"
+
+# OpenSSH's default PreferredAuthentications, less the methods we never do
+PREFERRED_METHODS = ("publickey", "keyboard-interactive", "password")
+DEFAULT_MAX_AUTH_TRIES = 6  # sshd_config(5) MaxAuthTries
+DEFAULT_PASSWORD_PROMPTS = 3  # ssh_config(5) NumberOfPasswordPrompts
+
+# RSA signature algorithms, best first (RFC 8332 §3)
+RSA_SHA2 = ("rsa-sha2-512", "rsa-sha2-256")
+
+
+def _printable(text: str, limit: int = 2000) -> str:
+    """Server text made safe for a terminal: no control characters but newline and tab."""
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text[:limit])
+    return cleaned
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class AuthBanner:
+    """SSH_MSG_USERAUTH_BANNER: text the server wants shown before login (RFC 4252 §5.4)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSuccess:
+    """SSH_MSG_USERAUTH_SUCCESS: the connection protocol starts now."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailure:
+    """SSH_MSG_USERAUTH_FAILURE: the request failed (or, if ``partial``, succeeded as one
+    step of several); ``methods`` may continue."""
+
+    methods: tuple[str, ...]
+    partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureNeeded:
+    """The server would accept ``key``: sign ``data`` with ``algorithm`` and pass the
+    signature blob to ``UserAuth.send_signature``."""
+
+    key: PublicKey
+    algorithm: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAccepted:
+    """Answer to a query made with ``sign=False``: the server would accept ``key``."""
+
+    key: PublicKey
+    algorithm: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    echo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InfoRequest:
+    """SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2): answer each prompt, in order."""
+
+    name: str
+    instruction: str
+    prompts: tuple[Prompt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChangeRequired:
+    """SSH_MSG_USERAUTH_PASSWD_CHANGEREQ (RFC 4252 §8): the password has expired."""
+
+    prompt: str
+
+
+AuthEvent = (
+    AuthBanner
+    | AuthSuccess
+    | AuthFailure
+    | SignatureNeeded
+    | KeyAccepted
+    | InfoRequest
+    | PasswordChangeRequired
+)
+
+
+# ---------------------------------------------------------------- the state machine
+
+
+class State(enum.Enum):
+    IDLE = "idle"  # nothing outstanding
+    NONE = "none"
+    PUBKEY_QUERY = "publickey query"
+    SIGNING = "waiting for our signature"
+    PUBKEY_SIGNED = "publickey"
+    PASSWORD = "password"
+    KBDINT = "keyboard-interactive"
+    ANSWERING = "waiting for our answers"
+    DONE = "authenticated"
+    FAILED = "failed"
+
+
+_FINAL = {MSG_USERAUTH_FAILURE, MSG_USERAUTH_SUCCESS, MSG_USERAUTH_BANNER}
+
+# which messages each state accepts; anything else is a protocol violation
+ACCEPTS: dict[State, frozenset[int]] = {
+    State.IDLE: frozenset({MSG_USERAUTH_BANNER}),
+    State.NONE: frozenset(_FINAL),
+    State.PUBKEY_QUERY: frozenset({MSG_USERAUTH_FAILURE, MSG_USERAUTH_BANNER, MSG_USERAUTH_PK_OK}),
+    State.SIGNING: frozenset({MSG_USERAUTH_BANNER}),
+    State.PUBKEY_SIGNED: frozenset(_FINAL),
+    State.PASSWORD: frozenset(_FINAL | {MSG_USERAUTH_PASSWD_CHANGEREQ}),
+    State.KBDINT: frozenset(_FINAL | {MSG_USERAUTH_INFO_REQUEST}),
+    State.ANSWERING: frozenset({MSG_USERAUTH_BANNER}),
+    State.DONE: frozenset(),
+    State.FAILED: frozenset(),
+}
+
+
+class UserAuth:
+    """RFC 4252 requests out, events in. One request is outstanding at a time (§5)."""
+
+    __slots__ = (
+        "_algorithm",
+        "_key",
+        "_prompts",
+        "_query_only",
+        "service",
+        "session_id",
+        "state",
+        "username",
+    )
+
+    def __init__(self, username: str, session_id: bytes, service: str = SERVICE) -> None:
+        self.username = username
+        self.session_id = session_id
+        self.service = service
+        self.state = State.IDLE
+        self._key: PublicKey | None = None
+        self._algorithm = ""
+        self._query_only = False
+        self._prompts = 0
+
+    # ---- requests
+
+    def _begin(self, state: State) -> None:
+        if self.state is State.FAILED:
+            raise ProtocolError("authentication already failed on a protocol error")
+        if self.state is not State.IDLE:
+            raise ProtocolError(f"cannot start a new request while in state {self.state.value}")
+        self.state = state
+
+    def _request(self, method: str) -> Writer:
+        # RFC 4252 §5: byte 50, string user name, string service name, string method name
+        return (
+            Writer()
+            .byte(MSG_USERAUTH_REQUEST)
+            .string(self.username)
+            .string(self.service)
+            .string(method)
+        )
+
+    def none(self) -> bytes:
+        """The "none" method (§5.2): it fails, and the failure lists the methods."""
+        self._begin(State.NONE)
+        return self._request("none").getvalue()
+
+    def publickey(self, key: PublicKey, algorithm: str, *, sign: bool = True) -> bytes:
+        """Ask whether ``key`` would be accepted (§7, the boolean FALSE form).
+
+        With ``sign`` a positive answer becomes a ``SignatureNeeded`` event; without it,
+        a ``KeyAccepted`` event and nothing is signed (copy-id asks this way)."""
+        if algorithm not in key.signature_algorithms:
+            raise AuthError(f"a {key.key_type} key cannot sign with {algorithm}")
+        self._begin(State.PUBKEY_QUERY)
+        self._key, self._algorithm, self._query_only = key, algorithm, not sign
+        return (
+            self._request("publickey")
+            .boolean(False)
+            .string(algorithm)
+            .string(key.to_wire())
+            .getvalue()
+        )
+
+    def signature_data(self, key: PublicKey, algorithm: str) -> bytes:
+        """What the signature covers (RFC 4252 §7): session id, then the request itself."""
+        return (
+            Writer()
+            .string(self.session_id)
+            .byte(MSG_USERAUTH_REQUEST)
+            .string(self.username)
+            .string(self.service)
+            .string("publickey")
+            .boolean(True)
+            .string(algorithm)
+            .string(key.to_wire())
+            .getvalue()
+        )
+
+    def send_signature(self, signature: bytes) -> bytes:
+        """The signed request, after a ``SignatureNeeded`` event."""
+        if self.state is not State.SIGNING or self._key is None:
+            raise ProtocolError("no signature was asked for")
+        self.state = State.PUBKEY_SIGNED
+        return (
+            self._request("publickey")
+            .boolean(True)
+            .string(self._algorithm)
+            .string(self._key.to_wire())
+            .string(signature)
+            .getvalue()
+        )
+
+    def cancel_signature(self) -> None:
+        """Signing failed on our side (agent refused, passphrase not given): go back to
+        idle so another method can be tried. Nothing was sent."""
+        if self.state is State.SIGNING:
+            self.state = State.IDLE
+
+    def password(self, password: str) -> bytes:
+        """The "password" method (§8)."""
+        self._begin(State.PASSWORD)
+        return self._request("password").boolean(False).string(password).getvalue()
+
+    def keyboard_interactive(self, submethods: str = "") -> bytes:
+        """The "keyboard-interactive" method (RFC 4256 §3.1): language, submethods."""
+        self._begin(State.KBDINT)
+        return self._request("keyboard-interactive").string("").string(submethods).getvalue()
+
+    def info_response(self, answers: Sequence[str]) -> bytes:
+        """SSH_MSG_USERAUTH_INFO_RESPONSE (RFC 4256 §3.4): one answer per prompt."""
+        if self.state is not State.ANSWERING:
+            raise ProtocolError("no keyboard-interactive prompts to answer")
+        if len(answers) != self._prompts:
+            raise AuthError(f"{self._prompts} answers needed, {len(answers)} given")
+        self.state = State.KBDINT
+        out = Writer().byte(MSG_USERAUTH_INFO_RESPONSE).uint32(len(answers))
+        for answer in answers:
+            out.string(answer)
+        return out.getvalue()
+
+    # ---- replies
+
+    def receive(self, payload: bytes) -> AuthEvent:
+        """One server message (a whole payload, message number first)."""
+        if self.state is State.FAILED:
+            raise ProtocolError("authentication already failed on a protocol error")
+        try:
+            return self._receive(payload)
+        except (ProtocolError, FormatError) as exc:
+            self.state = State.FAILED
+            if isinstance(exc, ProtocolError):
+                raise
+            raise ProtocolError(f"malformed authentication message: {exc}") from None
+
+    def _receive(self, payload: bytes) -> AuthEvent:
+        r = Reader(payload, "authentication message")
+        kind = r.byte()
+        if kind not in ACCEPTS[self.state]:
+            raise ProtocolError(
+                f"unexpected message {kind} during authentication ({self.state.value})"
+            )
+        if kind == MSG_USERAUTH_BANNER:
+            # RFC 4252 §5.4: string message (UTF-8), string language tag
+            message = r.text()
+            r.string()
+            r.done()
+            return AuthBanner(_printable(message))
+        if kind == MSG_USERAUTH_SUCCESS:
+            r.done()
+            self.state = State.DONE
+            return AuthSuccess()
+        if kind == MSG_USERAUTH_FAILURE:
+            # RFC 4252 §5.1: name-list authentications that can continue, boolean partial
+            methods = tuple(r.name_list())
+            partial = r.boolean()
+            r.done()
+            self.state = State.IDLE
+            return AuthFailure(methods, partial)
+        # message 60: its meaning depends on the outstanding request
+        if self.state is State.PUBKEY_QUERY:
+            return self._pk_ok(r)
+        if self.state is State.PASSWORD:
+            prompt = r.text()
+            r.string()
+            r.done()
+            self.state = State.IDLE
+            return PasswordChangeRequired(_printable(prompt))
+        return self._info_request(r)
+
+    def _pk_ok(self, r: Reader) -> AuthEvent:
+        # RFC 4252 §7: string algorithm name, string key blob, echoing the query
+        algorithm = r.ascii()
+        blob = r.string()
+        r.done()
+        key = self._key
+        assert key is not None
+        if algorithm != self._algorithm or blob != key.to_wire():
+            raise ProtocolError("the server accepted a key we did not offer")
+        public_from_wire(blob)  # well-formed, as it is ours
+        if self._query_only:
+            self.state = State.IDLE
+            return KeyAccepted(key, algorithm)
+        self.state = State.SIGNING
+        return SignatureNeeded(key, algorithm, self.signature_data(key, algorithm))
+
+    def _info_request(self, r: Reader) -> AuthEvent:
+        # RFC 4256 §3.2: name, instruction, language, int num-prompts, (prompt, echo)*
+        name = r.text()
+        instruction = r.text()
+        r.string()
+        count = r.uint32()
+        # each prompt takes at least 5 bytes; a huge count is a lie about the payload
+        if count * 5 > r.remaining:
+            raise ProtocolError(f"keyboard-interactive request claims {count} prompts")
+        prompts = []
+        for _ in range(count):
+            text = r.text()
+            prompts.append(Prompt(_printable(text, 500), r.boolean()))
+        r.done()
+        self.state = State.ANSWERING
+        self._prompts = count
+        return InfoRequest(_printable(name, 500), _printable(instruction), tuple(prompts))
+
+
+# ---------------------------------------------------------------- what to try next
+
+
+def rsa_algorithm(server_sig_algs: frozenset[str] | None) -> str | None:
+    """The RSA signature algorithm to use, from the server's server-sig-algs (RFC 8308 §3.1).
+
+    Without ext-info we send rsa-sha2-512: a server that knows RFC 8332 accepts it, and
+    one that does not would only take SHA-1 ssh-rsa, which OpenSSH refuses since 8.8
+    and which we do not offer either. When the list names neither SHA-2 algorithm the
+    server takes only SHA-1: None, the key is skipped."""
+    if server_sig_algs is None:
+        return RSA_SHA2[0]
+    for name in RSA_SHA2:
+        if name in server_sig_algs:
+            return name
+    return None
+
+
+def signature_algorithm_for(key: PublicKey, server_sig_algs: frozenset[str] | None) -> str | None:
+    if key.key_type == "ssh-rsa":
+        return rsa_algorithm(server_sig_algs)
+    return key.key_type
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A public key we may offer, and where it comes from (for messages: a path or "agent")."""
+
+    key: PublicKey
+    source: str
+    explicit: bool = False  # named with -i / IdentityFile
+
+
+@dataclass(frozen=True, slots=True)
+class TryKey:
+    identity: Identity
+    algorithm: str
+
+
+@dataclass(frozen=True, slots=True)
+class TryPassword:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TryKeyboardInteractive:
+    pass
+
+
+Step = TryKey | TryPassword | TryKeyboardInteractive
+
+
+def order_identities(
+    explicit: Iterable[Identity],
+    agent: Iterable[Identity],
+    defaults: Iterable[Identity],
+    identities_only: bool,
+) -> list[Identity]:
+    """Keys to offer, in order: explicit (-i) keys first; then, unless IdentitiesOnly,
+    the agent's other keys; then default identity files. The same key once only."""
+    ordered: list[Identity] = []
+    seen: set[bytes] = set()
+    agent_list = list(agent)
+    agent_blobs = {identity.key.to_wire() for identity in agent_list}
+    groups: list[Iterable[Identity]] = [explicit]
+    if not identities_only:
+        groups.append(agent_list)
+    groups.append(defaults)
+    for group in groups:
+        for identity in group:
+            blob = identity.key.to_wire()
+            if blob in seen:
+                continue
+            seen.add(blob)
+            if identity.source != "agent" and blob in agent_blobs:
+                # a file key the agent holds: the agent signs, no passphrase needed
+                identity = Identity(
+                    identity.key, f"{identity.source} (in agent)", identity.explicit
+                )
+            ordered.append(identity)
+    return ordered
+
+
+@dataclass(slots=True)
+class AuthPlan:
+    """Chooses the next method, counting failures against the server's MaxAuthTries.
+
+    sshd counts every failed request but the first "none", and disconnects with 'Too
+    many authentication failures' at MaxAuthTries. We keep one try in reserve for a
+    password or keyboard-interactive when one of them may follow, and stop offering
+    keys rather than reach the limit."""
+
+    identities: list[Identity]
+    password: bool = False  # we can ask for a password
+    keyboard_interactive: bool = False
+    max_tries: int = DEFAULT_MAX_AUTH_TRIES
+    password_prompts: int = DEFAULT_PASSWORD_PROMPTS
+    server_sig_algs: frozenset[str] | None = None
+    failures: int = 0
+    tried: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    _next_key: int = 0
+    _passwords: int = 0
+    _kbdints: int = 0
+
+    def _reserve(self, allowed: Sequence[str]) -> int:
+        later = (self.password and "password" in allowed) or (
+            self.keyboard_interactive and "keyboard-interactive" in allowed
+        )
+        return 1 if later else 0
+
+    def next_step(self, allowed: Sequence[str]) -> Step | None:
+        """The next thing to try, given the methods the last failure allowed; None when
+        nothing is left."""
+        for method in PREFERRED_METHODS:
+            if method not in allowed:
+                continue
+            if method == "publickey":
+                step = self._next_key_step(allowed)
+                if step is not None:
+                    return step
+            elif method == "keyboard-interactive":
+                if (
+                    self.keyboard_interactive
+                    and self._kbdints < self.password_prompts
+                    and self.failures < self.max_tries
+                ):
+                    self._kbdints += 1
+                    return TryKeyboardInteractive()
+            elif (
+                method == "password"
+                and self.password
+                and self._passwords < self.password_prompts
+                and self.failures < self.max_tries
+            ):
+                self._passwords += 1
+                return TryPassword()
+        return None
+
+    def _next_key_step(self, allowed: Sequence[str]) -> TryKey | None:
+        while self._next_key < len(self.identities):
+            if self.failures >= self.max_tries - self._reserve(allowed):
+                left = len(self.identities) - self._next_key
+                self.skipped.append(
+                    f"{left} more key{'s' if left > 1 else ''} not offered "
+                    f"(the server allows {self.max_tries} attempts; use -i and IdentitiesOnly)"
+                )
+                self._next_key = len(self.identities)
+                return None
+            identity = self.identities[self._next_key]
+            self._next_key += 1
+            algorithm = signature_algorithm_for(identity.key, self.server_sig_algs)
+            if algorithm is None:
+                self.skipped.append(
+                    f"{identity.source}: the server takes only SHA-1 ssh-rsa signatures"
+                )
+                continue
+            return TryKey(identity, algorithm)
+        return None
+
+    def failed(self, what: str) -> None:
+        """Record a refused attempt (it counts towards MaxAuthTries)."""
+        self.failures += 1
+        self.tried.append(what)
+
+    def error(self, username: str, host: str, allowed: Sequence[str]) -> AuthError:
+        tried = "; ".join(self.tried) if self.tried else "nothing we could offer"
+        text = (
+            f"{username}@{host}: permission denied "
+            f"(server allows: {','.join(allowed) or 'nothing'}); tried: {tried}"
+        )
+        if self.skipped:
+            text += "; " + "; ".join(self.skipped)
+        return AuthError(text)
