@@ -90,9 +90,9 @@ def run(
                 print(f"Created directory '{ssh_dir}'.")
         path = ssh_dir / FILE_NAMES[kind]
     pub_path = Path(f"{path}.pub")
-    if path.exists() or pub_path.exists():
-        if not (force or terminal.ask_yes_no(f"{path} already exists.\nOverwrite (y/n)? ")):
-            raise KeytoolError(f"{path} already exists; not overwriting (use --force)")
+    exists = path.exists() or pub_path.exists()
+    if exists and not (force or terminal.ask_yes_no(f"{path} already exists.\nOverwrite (y/n)? ")):
+        raise KeytoolError(f"{path} already exists; not overwriting (use --force)")
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
 
