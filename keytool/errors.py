@@ -57,3 +57,11 @@ class HostKeyError(KeytoolError):
 
 class AgentError(KeytoolError):
     """The agent refused, failed or cannot be reached."""
+
+
+class ConnectError(DisconnectError):
+    """The TCP connection could not be made: refused, unreachable, unknown host, timed out."""
+
+
+class TimedOut(DisconnectError):
+    """A wait for the peer ran past its timeout."""

@@ -1,0 +1,395 @@
+"""The asyncio adapter around the sans-IO transport: the only sockets in keytool.
+
+Lowest layer (this part): ``open_transport`` opens TCP, drives
+:class:`keytool.transport.handshake.ClientTransport` through version exchange, key
+exchange, host key check and the ssh-userauth service request, and hands back a
+:class:`Transport` that moves message payloads (numbers >= 50) both ways::
+
+    transport = await open_transport(host, port, config, host_key_checker)
+    await transport.send(userauth_request)
+    reply = await transport.receive(timeout=30)
+    ...
+    await transport.close()
+
+Every failure is a KeytoolError whose ``exit_code`` is 255 (as ssh's): ConnectError
+for refused / unreachable / unknown host / connect timeout, TimedOut for a stalled
+peer, DisconnectError for a peer that hung up (with its reason text), ProtocolError
+for a protocol violation, HostKeyError from the checker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+
+from keytool.errors import (
+    ConnectError,
+    DisconnectError,
+    KeytoolError,
+    ProtocolError,
+    TimedOut,
+)
+from keytool.keys.base import PublicKey
+from keytool.transport.config import TransportConfig
+from keytool.transport.events import (
+    Algorithms,
+    Event,
+    ExtInfoReceived,
+    HostKeyToCheck,
+    PayloadReceived,
+    TransportReady,
+)
+from keytool.transport.handshake import ClientTransport
+
+#: ``await checker(key, algorithm)`` returns to accept the server's host key and
+#: raises HostKeyError to refuse it; it may prompt the user (no timeout runs meanwhile)
+HostKeyChecker = Callable[[PublicKey, str], Awaitable[None]]
+
+#: default seconds for TCP connect and for the handshake up to service accept
+CONNECT_TIMEOUT = 30.0
+HANDSHAKE_TIMEOUT = 60.0
+
+# stop reading from the socket while this many payloads wait for receive()
+_PAUSE_AT = 512
+_RESUME_AT = 64
+
+# RFC 4253 §11.1 reason code SSH_DISCONNECT_BY_APPLICATION
+_BY_APPLICATION = 11
+
+
+async def open_transport(
+    host: str,
+    port: int,
+    config: TransportConfig | None,
+    host_key_checker: HostKeyChecker,
+    *,
+    connect_timeout: float | None = CONNECT_TIMEOUT,
+    handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
+) -> Transport:
+    """Connect, complete the first key exchange and the ssh-userauth service request.
+
+    ``connect_timeout`` bounds the TCP connect (ssh's ConnectTimeout);
+    ``handshake_timeout`` bounds each wait for the server during the handshake.
+    """
+    config = config or TransportConfig()
+    trace = config.trace
+    loop = asyncio.get_running_loop()
+    conn = ClientTransport(config)
+    if trace:
+        trace(f"connecting to {host} port {port}")
+    try:
+        async with asyncio.timeout(connect_timeout):
+            _, protocol = await loop.create_connection(
+                lambda: _Protocol(conn), host, port, family=socket.AF_UNSPEC
+            )
+    except TimeoutError:
+        raise ConnectError(f"connect to host {host} port {port}: Connection timed out") from None
+    except socket.gaierror as exc:
+        raise ConnectError(f"Could not resolve hostname {host}: {exc.strerror}") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConnectError(f"connect to host {host} port {port}: {reason}") from None
+    if trace:
+        peer = protocol.peername()
+        trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+    try:
+        check = await protocol.wait_handshake(handshake_timeout)
+        if check is not None:
+            await host_key_checker(check.key, check.algorithm)
+            protocol.accept_host_key()
+            ready = await protocol.wait_handshake(handshake_timeout)
+            if ready is not None:  # pragma: no cover - one host key check per handshake
+                raise ProtocolError("second host key check during the first key exchange")
+    except BaseException:
+        protocol.abort()
+        raise
+    assert protocol.ready is not None
+    return Transport(protocol, protocol.ready)
+
+
+class Transport:
+    """An open SSH transport after ssh-userauth service accept."""
+
+    __slots__ = ("_protocol", "_ready")
+
+    def __init__(self, protocol: _Protocol, ready: TransportReady) -> None:
+        self._protocol = protocol
+        self._ready = ready
+
+    @property
+    def session_id(self) -> bytes:
+        """The first exchange hash (RFC 4253 §7.2), signed in publickey auth."""
+        return self._ready.session_id
+
+    @property
+    def server_sig_algs(self) -> tuple[str, ...] | None:
+        """RFC 8308 §3.1 server-sig-algs, None when the server sent none (yet)."""
+        return self._protocol.conn.server_sig_algs
+
+    @property
+    def extensions(self) -> Mapping[str, bytes]:
+        """Every RFC 8308 extension the server announced, name -> raw value."""
+        return self._protocol.conn.extensions
+
+    @property
+    def hostbound(self) -> bool:
+        """The server announced publickey-hostbound@openssh.com (PROTOCOL §2.5)."""
+        return self._protocol.conn.extensions.get("publickey-hostbound@openssh.com") == b"0"
+
+    @property
+    def algorithms(self) -> Algorithms:
+        """What the latest key exchange negotiated."""
+        return self._protocol.conn.algorithms or self._ready.algorithms
+
+    @property
+    def server_version(self) -> str:
+        return self._ready.server_version
+
+    @property
+    def host_key(self) -> PublicKey:
+        return self._ready.host_key
+
+    @property
+    def trace(self) -> Callable[[str], None] | None:
+        """The config's trace hook, for upper layers to report their steps."""
+        return self._protocol.conn.config.trace
+
+    @property
+    def is_closed(self) -> bool:
+        return self._protocol.closed
+
+    async def send(self, payload: bytes) -> None:
+        """Queue one message (its number >= 50) and wait while the socket buffer is full."""
+        self.send_nowait(payload)
+        await self._protocol.drain()
+
+    def send_nowait(self, payload: bytes) -> None:
+        """Queue one message without waiting; call ``send`` now and then to drain."""
+        protocol = self._protocol
+        if protocol.error is not None:
+            raise protocol.error
+        protocol.conn.send_payload(payload)
+        protocol.flush()
+
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """The next message payload from the server (number >= 50).
+
+        Raises TimedOut after ``timeout`` seconds (None waits as long as the peer
+        keeps the connection), DisconnectError when the server hung up.
+        """
+        protocol = self._protocol
+        if protocol.payloads:
+            return protocol.take()
+        await protocol.wait_payload(timeout)
+        return protocol.take()
+
+    async def receive_batch(self, timeout: float | None = None) -> list[bytes]:
+        """Every payload already received (at least one; waits as ``receive``)."""
+        protocol = self._protocol
+        if not protocol.payloads:
+            await protocol.wait_payload(timeout)
+        return protocol.take_all()
+
+    async def close(self, description: str = "") -> None:
+        """Send SSH_MSG_DISCONNECT (by application) and close the socket."""
+        await self._protocol.close(description)
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Protocol(asyncio.Protocol):
+    """Feeds socket bytes to ClientTransport and queues what comes out."""
+
+    def __init__(self, conn: ClientTransport) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.payloads: deque[bytes] = deque()
+        self.error: KeytoolError | None = None
+        self.ready: TransportReady | None = None
+        self.closed = False
+        self._host_key: HostKeyToCheck | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._writing_paused = False
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            events = self.conn.receive_data(data)
+        except KeytoolError as exc:
+            self._fail(exc)
+            return
+        self._handle(events)
+        self.flush()
+
+    def eof_received(self) -> bool:
+        if self.error is None:
+            try:
+                self._handle(self.conn.receive_data(b""))
+            except KeytoolError as exc:
+                self._fail(exc)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.error is None:
+            reason = f": {exc.strerror or exc}" if isinstance(exc, OSError) else ""
+            self._fail(DisconnectError(f"connection closed{reason}"), close=False)
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._wake_writer()
+
+    # plumbing
+
+    def peername(self) -> tuple[str, int]:
+        assert self.transport is not None
+        info = self.transport.get_extra_info("peername")
+        return (str(info[0]), int(info[1])) if info else ("?", 0)
+
+    def _handle(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, PayloadReceived):
+                self.payloads.append(event.payload)
+            elif isinstance(event, HostKeyToCheck):
+                self._host_key = event
+            elif isinstance(event, TransportReady):
+                self.ready = event
+            elif isinstance(event, ExtInfoReceived):
+                pass  # recorded by ClientTransport itself
+        if (self.payloads or self._host_key or self.ready) and self._waiter is not None:
+            self._wake()
+        if len(self.payloads) >= _PAUSE_AT and not self._paused_reading and self.transport:
+            self._paused_reading = True
+            self.transport.pause_reading()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writer(self) -> None:
+        waiter, self._write_waiter = self._write_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, exc: KeytoolError, close: bool = True) -> None:
+        if self.error is None:
+            self.error = exc
+        if close and self.transport is not None:
+            # a DISCONNECT the transport queued for the peer goes out before the close
+            self.flush()
+            self.transport.close()
+        self._wake()
+        self._wake_writer()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self._writing_paused and not self.closed:
+            self._write_waiter = asyncio.get_running_loop().create_future()
+            await self._write_waiter
+            if self.error is not None:
+                raise self.error
+
+    async def _wait(self, timeout: float | None, what: str) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._waiter
+        except TimeoutError:
+            raise TimedOut(f"timed out after {timeout:g}s waiting for {what}") from None
+        finally:
+            self._waiter = None
+
+    async def wait_handshake(self, timeout: float | None) -> HostKeyToCheck | None:
+        """Wait for the host key to check (returned) or for service accept (None)."""
+        while self._host_key is None and self.ready is None:
+            if self.error is not None:
+                raise self.error
+            await self._wait(timeout, "the server during the handshake")
+        if self.error is not None and self.ready is None:
+            raise self.error
+        check, self._host_key = self._host_key, None
+        return check
+
+    def accept_host_key(self) -> None:
+        try:
+            events = self.conn.accept_host_key()
+        except KeytoolError as exc:
+            self._fail(exc)
+            raise
+        self._handle(events)
+        self.flush()
+
+    async def wait_payload(self, timeout: float | None) -> None:
+        while not self.payloads:
+            if self.error is not None:
+                raise self.error
+            await self._wait(timeout, "the server")
+
+    def _resume_if_drained(self) -> None:
+        if self._paused_reading and len(self.payloads) <= _RESUME_AT and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
+
+    def take(self) -> bytes:
+        payload = self.payloads.popleft()
+        if self._paused_reading:
+            self._resume_if_drained()
+        return payload
+
+    def take_all(self) -> list[bytes]:
+        payloads = list(self.payloads)
+        self.payloads.clear()
+        if self._paused_reading:
+            self._resume_if_drained()
+        return payloads
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def close(self, description: str) -> None:
+        if self.transport is None:
+            return
+        if self.error is None and not self.closed:
+            with contextlib.suppress(KeytoolError):
+                self.conn.disconnect(_BY_APPLICATION, description)
+            self.flush()
+            self.error = DisconnectError("connection closed by keytool")
+        if not self.transport.is_closing():
+            self.transport.close()
+        try:
+            async with asyncio.timeout(5):
+                await self._lost
+        except TimeoutError:
+            self.transport.abort()

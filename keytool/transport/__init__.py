@@ -1,0 +1,1 @@
+"""The SSH client protocol, sans-IO: bytes in, events and bytes out."""
