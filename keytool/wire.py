@@ -89,9 +89,11 @@ class Reader:
         data = self.string()
         if not data:
             return 0
-        # RFC 4251 §5: unnecessary leading 0x00 or 0xff bytes MUST NOT be included
-        if len(data) > 1 and (
-            (data[0] == 0 and data[1] < 0x80) or (data[0] == 0xFF and data[1] >= 0x80)
+        # RFC 4251 §5: unnecessary leading 0x00 or 0xff bytes MUST NOT be included,
+        # and zero MUST be the empty string (so a lone 0x00 is non-minimal too)
+        if data == b"\x00" or (
+            len(data) > 1
+            and ((data[0] == 0 and data[1] < 0x80) or (data[0] == 0xFF and data[1] >= 0x80))
         ):
             raise FormatError(f"malformed {self.what}: non-minimal mpint")
         return int.from_bytes(data, "big", signed=True)
