@@ -1,0 +1,39 @@
+"""keytool comment: ssh-keygen -c -f FILE -C COMMENT (the private file and its .pub)."""
+
+from __future__ import annotations
+
+from keytool.errors import KeytoolError
+
+
+def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
+    from keytool import files
+    from keytool.keyfiles import expand, load_private_file, pub_path
+    from keytool.keys import openssh
+    from keytool.keys.pubfile import format_public_line, parse_public_text
+
+    if not file:
+        raise KeytoolError("which key? use -f FILE")
+    if comment is None:
+        raise KeytoolError("what comment? use -C COMMENT")
+    if "\n" in comment or "\r" in comment:
+        raise KeytoolError("a comment must be one line")
+    path = expand(file)
+    text = files.read_file(path, "key file")
+    if not openssh.is_openssh_private(text):
+        # a public key file alone: rewrite its line
+        key, old = parse_public_text(text)
+        files.write_atomic(path, (format_public_line(key, comment) + "\n").encode(), 0o644, True)
+        print(f"Old comment: {old}")
+        print(f"Comment '{comment}' applied")
+        return 0
+    outer = openssh.parse(text)
+    secret = passphrase.encode("utf-8") if passphrase is not None else None
+    key, old = load_private_file(path, secret)
+    print(f"Old comment: {old}")
+    rounds = outer.rounds or openssh.DEFAULT_ROUNDS
+    new_text = openssh.dump(key, comment, secret if outer.is_encrypted else None, rounds)
+    files.write_atomic(path, new_text, files.PRIVATE_MODE, keep_mode=True)
+    public_line = (format_public_line(key.public, comment) + "\n").encode("utf-8")
+    files.write_atomic(pub_path(path), public_line, files.PUBLIC_MODE, keep_mode=True)
+    print(f"Comment '{comment}' applied")
+    return 0
