@@ -21,8 +21,8 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     text = files.read_file(path, "key file")
     if not openssh.is_openssh_private(text):
         # a public key file alone: rewrite its line
-        key, old = parse_public_text(text)
-        files.write_atomic(path, (format_public_line(key, comment) + "\n").encode(), 0o644, True)
+        public, old = parse_public_text(text)
+        files.write_atomic(path, (format_public_line(public, comment) + "\n").encode(), 0o644, True)
         print(f"Old comment: {old}")
         print(f"Comment '{comment}' applied")
         return 0
