@@ -1,0 +1,547 @@
+"""The connection protocol, client side (RFC 4254), without I/O.
+
+Payloads in (``receive``), events out; payloads to send wait in one outbox
+(``data_to_send``), which the adapter drains after every call, because SSH sends
+unasked: window adjustments, replies to the server's global and channel requests,
+the close that answers the server's close.
+
+Only what a client that runs commands needs: session channels with exec or a
+subsystem. Never agent or X11 forwarding; channel opens from the server are refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+
+from keytool.errors import FormatError, ProtocolError
+from keytool.wire import Reader, Writer
+
+# RFC 4254 §9: message numbers
+MSG_GLOBAL_REQUEST = 80
+MSG_REQUEST_SUCCESS = 81
+MSG_REQUEST_FAILURE = 82
+MSG_CHANNEL_OPEN = 90
+MSG_CHANNEL_OPEN_CONFIRMATION = 91
+MSG_CHANNEL_OPEN_FAILURE = 92
+MSG_CHANNEL_WINDOW_ADJUST = 93
+MSG_CHANNEL_DATA = 94
+MSG_CHANNEL_EXTENDED_DATA = 95
+MSG_CHANNEL_EOF = 96
+MSG_CHANNEL_CLOSE = 97
+MSG_CHANNEL_REQUEST = 98
+MSG_CHANNEL_SUCCESS = 99
+MSG_CHANNEL_FAILURE = 100
+
+# RFC 4254 §5.2: data type code of stderr in SSH_MSG_CHANNEL_EXTENDED_DATA
+EXTENDED_DATA_STDERR = 1
+# RFC 4254 §5.1: reason code for a refused open
+OPEN_ADMINISTRATIVELY_PROHIBITED = 1
+
+# OpenSSH's session defaults (channels.h CHAN_SES_WINDOW_DEFAULT / CHAN_SES_PACKET_DEFAULT)
+DEFAULT_WINDOW = 2 * 1024 * 1024
+DEFAULT_MAX_PACKET = 32 * 1024
+MAX_WINDOW = 0xFFFF_FFFF  # RFC 4254 §5.2: a window may not exceed 2^32 - 1
+# RFC 4253 §6.1 makes 32768 the smallest packet everyone handles; room for the
+# DATA header (byte, uint32, uint32) is left below a peer's maximum packet size
+_DATA_HEADER = 9
+
+_U32 = struct.Struct(">I")
+_U32_U32 = struct.Struct(">II")
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOpened:
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOpenFailed:
+    channel: int
+    reason: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelData:
+    channel: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelExtendedData:
+    """Extended data; code 1 is stderr (RFC 4254 §5.2)."""
+
+    channel: int
+    code: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEof:
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelClosed:
+    """Both sides have closed; the channel number is free again."""
+
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRequestReply:
+    """The server's answer to one of our requests that wanted a reply, in order (§5.4)."""
+
+    channel: int
+    request: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExitStatus:
+    channel: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExitSignal:
+    """RFC 4254 §6.10: the signal name without the "SIG" prefix."""
+
+    channel: int
+    signal: str
+    core_dumped: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAdjusted:
+    """The server let us send more; buffered data may have gone out."""
+
+    channel: int
+
+
+ChannelEvent = (
+    ChannelOpened
+    | ChannelOpenFailed
+    | ChannelData
+    | ChannelExtendedData
+    | ChannelEof
+    | ChannelClosed
+    | ChannelRequestReply
+    | ExitStatus
+    | ExitSignal
+    | WindowAdjusted
+)
+
+
+def _printable(text: str, limit: int = 500) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
+
+
+# ---------------------------------------------------------------- channels
+
+
+class ChannelState(enum.Enum):
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"  # we sent CLOSE, theirs has not come yet
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class Channel:
+    """One channel's bookkeeping; the fields are the connection's business."""
+
+    local_id: int
+    kind: str
+    local_window: int
+    local_max_packet: int
+    state: ChannelState = ChannelState.OPENING
+    remote_id: int = 0
+    remote_window: int = 0
+    remote_max_packet: int = 0
+    window_size: int = 0  # the window we top up to
+    credit: int = 0  # bytes used up and not yet given back by a window adjust
+    outgoing: deque[bytes] = field(default_factory=deque)
+    outgoing_size: int = 0
+    eof_wanted: bool = False  # send EOF once the buffer is empty
+    eof_sent: bool = False
+    eof_received: bool = False
+    close_received: bool = False
+    pending_requests: deque[str] = field(default_factory=deque)
+
+
+class Connection:
+    """The channels of one authenticated SSH connection (RFC 4254).
+
+    ``auto_window``: top the window up as soon as data arrives (the adapter then has no
+    backpressure but needs none for a sink that blocks); otherwise call ``consumed``."""
+
+    def __init__(
+        self,
+        window: int = DEFAULT_WINDOW,
+        max_packet: int = DEFAULT_MAX_PACKET,
+        auto_window: bool = True,
+    ) -> None:
+        if not 0 < window <= MAX_WINDOW or max_packet < 1:
+            raise ValueError("bad window or maximum packet size")
+        self.window = window
+        self.max_packet = max_packet
+        self.auto_window = auto_window
+        self.channels: dict[int, Channel] = {}
+        self._outbox: list[bytes] = []
+        self._next_id = 0
+        self._broken = False
+
+    # ---- outbox
+
+    def data_to_send(self) -> list[bytes]:
+        """Payloads to send, in order; the outbox is emptied."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    # ---- our requests
+
+    def _channel(self, channel: int) -> Channel:
+        if self._broken:
+            raise ProtocolError("the connection failed on a protocol error")
+        chan = self.channels.get(channel)
+        if chan is None:
+            raise ProtocolError(f"no channel {channel}")
+        return chan
+
+    def _open_channel(self, channel: int) -> Channel:
+        chan = self._channel(channel)
+        if chan.state is not ChannelState.OPEN:
+            raise ProtocolError(f"channel {channel} is {chan.state.value}, not open")
+        return chan
+
+    def open_session(self) -> int:
+        """Open a "session" channel (§6.1); ``ChannelOpened`` follows. Returns its number."""
+        if self._broken:
+            raise ProtocolError("the connection failed on a protocol error")
+        local_id = self._next_id
+        self._next_id += 1
+        self.channels[local_id] = Channel(
+            local_id, "session", self.window, self.max_packet, window_size=self.window
+        )
+        # §5.1: string type, uint32 sender channel, uint32 initial window, uint32 max packet
+        self._outbox.append(
+            Writer()
+            .byte(MSG_CHANNEL_OPEN)
+            .string("session")
+            .uint32(local_id)
+            .uint32(self.window)
+            .uint32(self.max_packet)
+            .getvalue()
+        )
+        return local_id
+
+    def _request(self, channel: int, request: str, want_reply: bool, body: bytes = b"") -> None:
+        chan = self._open_channel(channel)
+        if chan.close_received:
+            raise ProtocolError(f"channel {channel} is closed by the server")
+        # §5.4: uint32 recipient, string request type, boolean want reply, specifics
+        self._outbox.append(
+            Writer()
+            .byte(MSG_CHANNEL_REQUEST)
+            .uint32(chan.remote_id)
+            .string(request)
+            .boolean(want_reply)
+            .raw(body)
+            .getvalue()
+        )
+        if want_reply:
+            chan.pending_requests.append(request)
+
+    def exec(self, channel: int, command: str | bytes, want_reply: bool = True) -> None:
+        """Run ``command`` (§6.5)."""
+        self._request(channel, "exec", want_reply, Writer().string(command).getvalue())
+
+    def subsystem(self, channel: int, name: str, want_reply: bool = True) -> None:
+        """Start a subsystem such as "sftp" (§6.5)."""
+        self._request(channel, "subsystem", want_reply, Writer().string(name).getvalue())
+
+    def setenv(self, channel: int, name: str, value: str, want_reply: bool = False) -> None:
+        """Pass one environment variable (§6.4); servers usually refuse most."""
+        self._request(channel, "env", want_reply, Writer().string(name).string(value).getvalue())
+
+    def send(self, channel: int, data: bytes, code: int = 0) -> None:
+        """Queue ``data`` (or extended data with ``code``); it goes out as the server's
+        window and maximum packet size allow (§5.2)."""
+        chan = self._open_channel(channel)
+        if chan.eof_wanted:
+            raise ProtocolError(f"channel {channel}: data after EOF")
+        if code:
+            raise ProtocolError("a client sends no extended data")
+        if data:
+            chan.outgoing.append(bytes(data))
+            chan.outgoing_size += len(data)
+            self._flush(chan)
+
+    def buffered(self, channel: int) -> int:
+        """Bytes queued for ``channel`` that wait for window space."""
+        chan = self.channels.get(channel)
+        return chan.outgoing_size if chan is not None else 0
+
+    def send_eof(self, channel: int) -> None:
+        """No more data from us (§5.3); sent after the queued data."""
+        chan = self._channel(channel)
+        if chan.state is not ChannelState.OPEN or chan.eof_wanted:
+            return
+        chan.eof_wanted = True
+        self._flush(chan)
+
+    def close(self, channel: int) -> None:
+        """Close the channel (§5.3); ``ChannelClosed`` follows the server's close."""
+        chan = self._channel(channel)
+        if chan.state is ChannelState.OPEN:
+            chan.state = ChannelState.CLOSING
+            chan.outgoing.clear()
+            chan.outgoing_size = 0
+            self._outbox.append(bytes((MSG_CHANNEL_CLOSE,)) + _U32.pack(chan.remote_id))
+        elif chan.state is ChannelState.OPENING:
+            # the close goes out once the open is confirmed
+            chan.state = ChannelState.CLOSING
+
+    def consumed(self, channel: int, count: int) -> None:
+        """The adapter has used ``count`` bytes; with auto_window off, this reopens the window."""
+        chan = self.channels.get(channel)
+        if chan is None or chan.state is not ChannelState.OPEN or count <= 0:
+            return
+        self._maybe_adjust(chan, count)
+
+    def _maybe_adjust(self, chan: Channel, count: int) -> None:
+        # Adjust in large steps, as OpenSSH does, not for every packet: once half the
+        # window has been used, give the used part back.
+        chan.credit += count
+        if chan.credit >= chan.window_size // 2 and not chan.close_received:
+            # §5.2: uint32 recipient channel, uint32 bytes to add
+            self._outbox.append(
+                bytes((MSG_CHANNEL_WINDOW_ADJUST,)) + _U32_U32.pack(chan.remote_id, chan.credit)
+            )
+            chan.local_window += chan.credit
+            chan.credit = 0
+
+    def _flush(self, chan: Channel) -> None:
+        if chan.state is not ChannelState.OPEN:
+            return
+        limit = max(1, chan.remote_max_packet - _DATA_HEADER) if chan.remote_max_packet else 1
+        header = bytes((MSG_CHANNEL_DATA,)) + _U32.pack(chan.remote_id)
+        while chan.outgoing and chan.remote_window > 0:
+            head = chan.outgoing[0]
+            size = min(len(head), chan.remote_window, limit)
+            piece = head if size == len(head) else head[:size]
+            if size == len(head):
+                chan.outgoing.popleft()
+            else:
+                chan.outgoing[0] = head[size:]
+            chan.outgoing_size -= size
+            chan.remote_window -= size
+            # §5.2: uint32 recipient channel, string data
+            self._outbox.append(header + _U32.pack(size) + piece)
+        if chan.eof_wanted and not chan.outgoing and not chan.eof_sent:
+            chan.eof_sent = True
+            self._outbox.append(bytes((MSG_CHANNEL_EOF,)) + _U32.pack(chan.remote_id))
+
+    def _free(self, chan: Channel) -> None:
+        chan.state = ChannelState.CLOSED
+        del self.channels[chan.local_id]
+
+    # ---- the server's messages
+
+    def receive(self, payload: bytes) -> list[ChannelEvent]:
+        """One connection-protocol payload (message numbers 80 to 100)."""
+        if self._broken:
+            raise ProtocolError("the connection failed on a protocol error")
+        try:
+            return self._receive(payload)
+        except FormatError as exc:
+            self._broken = True
+            raise ProtocolError(f"malformed connection message: {exc}") from None
+        except ProtocolError:
+            self._broken = True
+            raise
+
+    def _receive(self, payload: bytes) -> list[ChannelEvent]:
+        if not payload:
+            raise ProtocolError("empty message")
+        kind = payload[0]
+        if kind == MSG_CHANNEL_DATA:
+            # the hot path, decoded by hand: uint32 recipient, string data
+            if len(payload) < 9:
+                raise FormatError("truncated channel data")
+            recipient, size = _U32_U32.unpack_from(payload, 1)
+            if size != len(payload) - 9:
+                raise FormatError("channel data length does not match the packet")
+            chan = self._recipient(recipient)
+            return self._incoming(chan, payload[9:], 0)
+        r = Reader(payload, "connection message")
+        r.byte()
+        if kind == MSG_GLOBAL_REQUEST:
+            return self._global_request(r)
+        if kind == MSG_CHANNEL_OPEN:
+            return self._refuse_open(r)
+        if kind in (MSG_REQUEST_SUCCESS, MSG_REQUEST_FAILURE):
+            raise ProtocolError("reply to a global request we never made")
+        if not MSG_CHANNEL_OPEN_CONFIRMATION <= kind <= MSG_CHANNEL_FAILURE:
+            raise ProtocolError(f"unexpected message {kind} in the connection protocol")
+        chan = self._recipient(r.uint32())
+        if kind == MSG_CHANNEL_OPEN_CONFIRMATION:
+            return self._confirmed(chan, r)
+        if kind == MSG_CHANNEL_OPEN_FAILURE:
+            return self._open_failed(chan, r)
+        if chan.state is ChannelState.OPENING:
+            raise ProtocolError(f"message {kind} for channel {chan.local_id} before it opened")
+        if kind == MSG_CHANNEL_WINDOW_ADJUST:
+            add = r.uint32()
+            r.done()
+            if chan.remote_window + add > MAX_WINDOW:
+                raise ProtocolError("the server's window grew past 2^32 - 1")
+            chan.remote_window += add
+            self._flush(chan)
+            return [WindowAdjusted(chan.local_id)]
+        if kind == MSG_CHANNEL_EXTENDED_DATA:
+            code = r.uint32()
+            data = r.string()
+            r.done()
+            return self._incoming(chan, data, code)
+        if kind == MSG_CHANNEL_EOF:
+            r.done()
+            if chan.eof_received:
+                raise ProtocolError(f"two EOFs on channel {chan.local_id}")
+            chan.eof_received = True
+            return [ChannelEof(chan.local_id)]
+        if kind == MSG_CHANNEL_CLOSE:
+            r.done()
+            if chan.close_received:
+                raise ProtocolError(f"two CLOSEs on channel {chan.local_id}")
+            chan.close_received = True
+            if chan.state is ChannelState.OPEN:
+                # §5.3: answer a CLOSE with a CLOSE
+                chan.state = ChannelState.CLOSING
+                chan.outgoing.clear()
+                chan.outgoing_size = 0
+                self._outbox.append(bytes((MSG_CHANNEL_CLOSE,)) + _U32.pack(chan.remote_id))
+            self._free(chan)
+            return [ChannelClosed(chan.local_id)]
+        if kind == MSG_CHANNEL_REQUEST:
+            return self._channel_request(chan, r)
+        # MSG_CHANNEL_SUCCESS / MSG_CHANNEL_FAILURE
+        r.done()
+        if not chan.pending_requests:
+            raise ProtocolError(f"reply on channel {chan.local_id} to no request")
+        request = chan.pending_requests.popleft()
+        return [ChannelRequestReply(chan.local_id, request, kind == MSG_CHANNEL_SUCCESS)]
+
+    def _recipient(self, number: int) -> Channel:
+        chan = self.channels.get(number)
+        if chan is None:
+            raise ProtocolError(f"message for channel {number}, which is not open")
+        return chan
+
+    def _confirmed(self, chan: Channel, r: Reader) -> list[ChannelEvent]:
+        # §5.1: uint32 sender channel, uint32 initial window, uint32 maximum packet size
+        remote_id, window, max_packet = r.uint32(), r.uint32(), r.uint32()
+        if chan.kind == "session":
+            r.done()
+        if chan.remote_max_packet:
+            raise ProtocolError(f"channel {chan.local_id} confirmed twice")
+        if max_packet == 0:
+            raise ProtocolError("the server's maximum packet size is 0")
+        chan.remote_id, chan.remote_window, chan.remote_max_packet = remote_id, window, max_packet
+        if chan.state is ChannelState.CLOSING:
+            # closed by us while opening: close now
+            self._outbox.append(bytes((MSG_CHANNEL_CLOSE,)) + _U32.pack(remote_id))
+            return []
+        chan.state = ChannelState.OPEN
+        self._flush(chan)
+        return [ChannelOpened(chan.local_id)]
+
+    def _open_failed(self, chan: Channel, r: Reader) -> list[ChannelEvent]:
+        # §5.1: uint32 reason code, string description, string language tag
+        reason = r.uint32()
+        description = r.text()
+        r.string()
+        r.done()
+        if chan.state not in (ChannelState.OPENING, ChannelState.CLOSING) or chan.remote_max_packet:
+            raise ProtocolError(f"open failure for channel {chan.local_id}, which is open")
+        self._free(chan)
+        return [ChannelOpenFailed(chan.local_id, reason, _printable(description))]
+
+    def _incoming(self, chan: Channel, data: bytes, code: int) -> list[ChannelEvent]:
+        if chan.state is ChannelState.OPENING:
+            raise ProtocolError(f"data on channel {chan.local_id} before it opened")
+        if chan.eof_received:
+            raise ProtocolError(f"data on channel {chan.local_id} after EOF")
+        size = len(data)
+        if size > chan.local_window:
+            raise ProtocolError(f"the server sent past channel {chan.local_id}'s window")
+        if size > chan.local_max_packet:
+            raise ProtocolError(
+                f"the server sent {size} bytes in one packet on channel {chan.local_id}, "
+                f"more than the {chan.local_max_packet} allowed"
+            )
+        chan.local_window -= size
+        if chan.state is ChannelState.CLOSING:
+            return []  # we closed: §5.3 lets data still arrive; it is dropped
+        if self.auto_window:
+            self._maybe_adjust(chan, size)
+        if code:
+            return [ChannelExtendedData(chan.local_id, code, data)]
+        return [ChannelData(chan.local_id, data)]
+
+    def _channel_request(self, chan: Channel, r: Reader) -> list[ChannelEvent]:
+        request = r.ascii()
+        want_reply = r.boolean()
+        events: list[ChannelEvent] = []
+        if request == "exit-status":
+            # §6.10: uint32 exit status
+            status = r.uint32()
+            r.done()
+            events.append(ExitStatus(chan.local_id, status))
+        elif request == "exit-signal":
+            # §6.10: string signal name (no "SIG"), boolean core dumped, string message, lang
+            signal = r.ascii()
+            core = r.boolean()
+            message = r.text()
+            r.string()
+            r.done()
+            events.append(
+                ExitSignal(chan.local_id, _printable(signal, 32), core, _printable(message))
+            )
+        # anything else (keepalive@openssh.com, eow@openssh.com...) is not for us
+        if want_reply and chan.state is ChannelState.OPEN:
+            ok = bool(events)
+            reply = MSG_CHANNEL_SUCCESS if ok else MSG_CHANNEL_FAILURE
+            self._outbox.append(bytes((reply,)) + _U32.pack(chan.remote_id))
+        return events
+
+    def _global_request(self, r: Reader) -> list[ChannelEvent]:
+        # §4: string request name, boolean want reply, specifics. keepalive@openssh.com
+        # wants a reply and gets REQUEST_FAILURE, as from OpenSSH's client;
+        # hostkeys-00@openssh.com (PROTOCOL §2.5) wants none and is ignored.
+        r.ascii()
+        if r.boolean():
+            self._outbox.append(bytes((MSG_REQUEST_FAILURE,)))
+        return []
+
+    def _refuse_open(self, r: Reader) -> list[ChannelEvent]:
+        # §5.1: we asked for no forwarding, so any open from the server is refused
+        r.ascii()
+        sender = r.uint32()
+        self._outbox.append(
+            Writer()
+            .byte(MSG_CHANNEL_OPEN_FAILURE)
+            .uint32(sender)
+            .uint32(OPEN_ADMINISTRATIVELY_PROHIBITED)
+            .string("open refused by the client")
+            .string("")
+            .getvalue()
+        )
+        return []
