@@ -65,3 +65,11 @@ class ConnectError(DisconnectError):
 
 class TimedOut(DisconnectError):
     """A wait for the peer ran past its timeout."""
+
+
+class SftpError(KeytoolError):
+    """An SFTP request failed; ``code`` is the SSH_FX_* status (draft-ietf-secsh-filexfer-02 §7)."""
+
+    def __init__(self, message: str, code: int = 4) -> None:
+        super().__init__(message)
+        self.code = code
