@@ -1,0 +1,413 @@
+"""The agent's request handler (pure) and the small asyncio Unix-socket server around it.
+
+``handle_request(keyring, session, payload) -> Reply`` decides everything; the server only
+frames messages, checks who connects, and applies a Reply's delay to that one connection.
+Expensive or blocking work (RSA signatures, whose cost cryptography spends without the GIL;
+confirmation prompts) runs in worker threads so one slow request never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from agent.keyring import Identity, Keyring
+from keytool import agentproto as proto
+from keytool.errors import KeytoolError
+from keytool.keys.blob import public_from_wire
+from keytool.keys.fingerprint import fingerprint
+
+log = logging.getLogger("keytool.agent")
+
+# PROTOCOL.agent §1 leaves the number of binds open; OpenSSH keeps 16 per connection
+MAX_BINDS = 16
+EXTENSIONS = [proto.EXT_QUERY, proto.EXT_SESSION_BIND]
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to answer, and how long to hold the answer back (after a wrong unlock)."""
+
+    payload: bytes
+    delay: float = 0.0
+
+
+FAILURE = Reply(proto.FAILURE)
+SUCCESS = Reply(proto.SUCCESS)
+NO_IDENTITIES = Reply(proto.encode_identities([]))
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    host_key: bytes
+    session_id: bytes
+    is_forwarding: bool
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    """Per-connection state: the peer and its session-bind@openssh.com bindings."""
+
+    uid: int = -1
+    pid: int = -1
+    bindings: list[Binding] = field(default_factory=list)
+
+
+def describe(identity: Identity) -> str:
+    """A key as logs and prompts show it: type, fingerprint, comment; never material."""
+    public = identity.key.public
+    return f"{public.label} {fingerprint(public)} ({identity.comment or 'no comment'})"
+
+
+def handle_request(keyring: Keyring, session: Session, payload: bytes) -> Reply:
+    """Answer one request payload. Never raises on malformed input: it answers FAILURE."""
+    try:
+        request = proto.decode_request(payload)
+    except KeytoolError as exc:
+        log.debug("refused a malformed request: %s", exc)
+        return FAILURE
+    return handle(keyring, session, request)
+
+
+def handle(keyring: Keyring, session: Session, request: proto.Request) -> Reply:
+    """Answer one decoded request."""
+    try:
+        if keyring.locked and not isinstance(request, proto.Unlock):
+            # RFC 9987 §5.4: a locked agent lists nothing and refuses everything else
+            if isinstance(request, proto.RequestIdentities):
+                return NO_IDENTITIES
+            return FAILURE
+        if isinstance(request, proto.SignRequest):
+            return _sign(keyring, request)
+        if isinstance(request, proto.RequestIdentities):
+            return Reply(keyring.identities_answer())
+        if isinstance(request, proto.AddIdentity):
+            c = request.constraints
+            identity = keyring.add(request.key, request.comment, c.lifetime, c.confirm)
+            log.info("added %s%s", describe(identity), " (confirm)" if c.confirm else "")
+            return SUCCESS
+        if isinstance(request, proto.RemoveIdentity):
+            return SUCCESS if keyring.remove(request.key_blob) else FAILURE
+        if isinstance(request, proto.RemoveAllIdentities):
+            log.info("removed all %d identities", keyring.remove_all())
+            return SUCCESS
+        if isinstance(request, proto.Lock):
+            if keyring.lock(request.passphrase):
+                log.info("agent locked")
+                return SUCCESS
+            return FAILURE
+        if isinstance(request, proto.Unlock):
+            result = keyring.unlock(request.passphrase)
+            if result.ok:
+                log.info("agent unlocked")
+                return SUCCESS
+            log.info("unlock refused; client held back %.1fs", result.delay)
+            return Reply(proto.FAILURE, result.delay)
+        if isinstance(request, proto.Extension):
+            return _extension(session, request)
+        if isinstance(request, proto.SmartcardRequest):
+            log.info("refused a PKCS#11 request: this agent loads no provider code")
+            return FAILURE
+        log.debug("unknown request type %d", request.kind)
+        return FAILURE
+    except KeytoolError as exc:
+        log.debug("request failed: %s", exc)
+        return FAILURE
+
+
+def _sign(keyring: Keyring, request: proto.SignRequest) -> Reply:
+    identity = keyring.find(request.key_blob)
+    if identity is None:
+        return FAILURE
+    algorithm = proto.rsa_algorithm(request.flags) if identity.is_rsa else None
+    if identity.confirm:
+        fp = fingerprint(identity.key.public)
+        prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
+        if keyring.confirm is None or not keyring.confirm(prompt):
+            log.info("confirmation refused for %s", describe(identity))
+            return FAILURE
+    signature = identity.key.sign(request.data, algorithm)
+    return Reply(proto.encode_sign_response(signature))
+
+
+def _extension(session: Session, request: proto.Extension) -> Reply:
+    if request.name == proto.EXT_QUERY:
+        return Reply(proto.encode_query_response(EXTENSIONS))
+    if request.name == proto.EXT_SESSION_BIND:
+        return _session_bind(session, request.contents)
+    # RFC 9987 §5.8: an extension the agent does not know gets a plain FAILURE
+    return FAILURE
+
+
+def _session_bind(session: Session, contents: bytes) -> Reply:
+    """PROTOCOL.agent §1: verify the host key's signature over the session identifier."""
+    bind = proto.SessionBind.from_wire(contents)
+    host_key = public_from_wire(bind.host_key)
+    if not host_key.verify(bind.signature, bind.session_id):
+        log.info("session-bind refused: bad host key signature")
+        return FAILURE
+    if len(session.bindings) >= MAX_BINDS:
+        log.info("session-bind refused: more than %d bindings", MAX_BINDS)
+        return FAILURE
+    for old in session.bindings:
+        if old.session_id == bind.session_id:
+            log.info("session-bind refused: session identifier already bound")
+            return FAILURE
+        if not old.is_forwarding:
+            # a connection bound for user authentication stays bound to that session
+            log.info("session-bind refused: connection already bound for authentication")
+            return FAILURE
+    session.bindings.append(Binding(bind.host_key, bind.session_id, bind.is_forwarding))
+    log.debug("session bound to %s (forwarding: %s)", fingerprint(host_key), bind.is_forwarding)
+    return SUCCESS
+
+
+# ---------------------------------------------------------------------------
+# The asyncio adapter
+
+
+class _Connection(asyncio.Protocol):
+    """One client. Requests are answered in order; while one is in progress (in a worker
+    thread, or held back after a wrong unlock) reading from this client pauses."""
+
+    __slots__ = (
+        "_buffer",
+        "_busy",
+        "_closed",
+        "_paused_writing",
+        "_server",
+        "_session",
+        "_transport",
+    )
+
+    def __init__(self, server: AgentServer) -> None:
+        self._server = server
+        self._session = Session()
+        self._buffer = bytearray()
+        self._busy = False
+        self._closed = False
+        self._paused_writing = False
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        try:
+            pid, uid, _gid = _PEERCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            )
+        except OSError:
+            pid, uid = -1, -1
+        if uid != 0 and uid != self._server.uid:
+            log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+            self._closed = True
+            transport.abort()
+            return
+        self._session.uid, self._session.pid = uid, pid
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._server.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        # the client does not read its answers: stop reading its requests too
+        self._paused_writing = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if not self._busy and self._transport is not None and not self._closed:
+            self._transport.resume_reading()
+
+    def eof_received(self) -> bool | None:
+        # a truncated message at EOF is dropped with the connection
+        return None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if not self._busy:
+            self._process()
+
+    def close(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._closed = True
+            self._transport.abort()
+
+    def _drop(self, why: str) -> None:
+        log.info("dropped client pid %d: %s", self._session.pid, why)
+        self._buffer.clear()
+        self.close()
+
+    def _process(self) -> None:
+        buffer = self._buffer
+        while not self._busy and not self._closed and len(buffer) >= 4:
+            length = proto.LENGTH.unpack_from(buffer)[0]
+            # the cap is checked on the length alone, before any of the body is kept
+            if length > proto.MAX_MESSAGE or length == 0:
+                self._drop(f"message of {length} bytes")
+                return
+            if len(buffer) < 4 + length:
+                return
+            payload = bytes(buffer[4 : 4 + length])
+            del buffer[: 4 + length]
+            self._dispatch(payload)
+
+    def _dispatch(self, payload: bytes) -> None:
+        server = self._server
+        keyring = server.keyring
+        if payload[0] == proto.SSH_AGENTC_SIGN_REQUEST and not keyring.locked:
+            try:
+                request = proto.decode_request(payload)
+            except KeytoolError:
+                self._answer(FAILURE)
+                return
+            assert isinstance(request, proto.SignRequest)
+            identity = keyring.find(request.key_blob)
+            if identity is not None and (identity.confirm or identity.is_rsa):
+                pool = server.confirm_pool if identity.confirm else server.sign_pool
+                if pool is not None:
+                    self._begin_wait()
+                    future = pool.submit(handle, keyring, self._session, request)
+                    future.add_done_callback(self._threaded_done)
+                    return
+            self._answer(handle(keyring, self._session, request))
+            return
+        reply = handle_request(keyring, self._session, payload)
+        if payload[0] in server.CHANGES_KEYS:
+            server.arm_expiry()
+        self._answer(reply)
+
+    def _begin_wait(self) -> None:
+        self._busy = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def _end_wait(self) -> None:
+        self._busy = False
+        if self._closed or self._transport is None:
+            return
+        if not self._paused_writing:
+            self._transport.resume_reading()
+        self._process()
+
+    def _threaded_done(self, future: concurrent.futures.Future[Reply]) -> None:
+        # runs in the worker thread: hand the answer to the event loop
+        self._server.loop.call_soon_threadsafe(self._finish_threaded, future)
+
+    def _finish_threaded(self, future: concurrent.futures.Future[Reply]) -> None:
+        try:
+            reply = future.result()
+        except Exception:  # a bug in signing must cost this answer, not the daemon
+            log.exception("signing failed")
+            reply = FAILURE
+        self._write(reply.payload)
+        self._end_wait()
+
+    def _answer(self, reply: Reply) -> None:
+        if reply.delay > 0:
+            # hold back only this client; everybody else keeps being served
+            self._begin_wait()
+            self._server.loop.call_later(reply.delay, self._answer_late, reply.payload)
+            return
+        self._write(reply.payload)
+
+    def _answer_late(self, payload: bytes) -> None:
+        self._write(payload)
+        self._end_wait()
+
+    def _write(self, payload: bytes) -> None:
+        if not self._closed and self._transport is not None:
+            self._transport.write(proto.frame(payload))
+
+
+class AgentServer:
+    """Serves ``keyring`` on a listening Unix socket."""
+
+    CHANGES_KEYS = frozenset(
+        (
+            proto.SSH_AGENTC_ADD_IDENTITY,
+            proto.SSH_AGENTC_ADD_ID_CONSTRAINED,
+            proto.SSH_AGENTC_REMOVE_IDENTITY,
+            proto.SSH_AGENTC_REMOVE_ALL_IDENTITIES,
+        )
+    )
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        sock: socket.socket,
+        sign_threads: int | None = None,
+    ) -> None:
+        self.keyring = keyring
+        self.sock = sock
+        self.uid = os.geteuid()
+        self.connections: set[_Connection] = set()
+        threads = sign_threads if sign_threads is not None else (os.cpu_count() or 1)
+        self.sign_pool = (
+            concurrent.futures.ThreadPoolExecutor(threads, "keytool-sign") if threads else None
+        )
+        self.confirm_pool: concurrent.futures.ThreadPoolExecutor | None = (
+            concurrent.futures.ThreadPoolExecutor(4, "keytool-confirm")
+        )
+        self._server: asyncio.AbstractServer | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_unix_server(
+            lambda: _Connection(self), sock=self.sock, backlog=1024
+        )
+        self.arm_expiry()
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._server.serve_forever()
+
+    def arm_expiry(self) -> None:
+        """Drop expired keys on time, even when nobody asks the agent anything."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        when = self.keyring.next_expiry
+        if when is None or self._loop is None:
+            return
+        delay = max(0.0, when - self.keyring.clock())
+        self._expiry = self._loop.call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        before = len(self.keyring)
+        self.keyring.expire()
+        if len(self.keyring) != before:
+            log.info("%d identities expired", before - len(self.keyring))
+        self.arm_expiry()
+
+    def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close()
+        for pool in (self.sign_pool, self.confirm_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
