@@ -1,14 +1,39 @@
-"""known_hosts lines (sshd(8) SSH_KNOWN_HOSTS FILE FORMAT): marker, host patterns, key."""
+"""known_hosts files, pure (sshd(8) SSH_KNOWN_HOSTS FILE FORMAT): parse, match, decide.
+
+Nothing here reads or writes files; keytool/hostcheck.py is the adapter that does, and
+that asks the user.
+
+A line is ``[marker] patterns keytype base64 [comment]``. Patterns are comma-separated
+with ``*``/``?`` wildcards and ``!`` negation, matched case-insensitively as ssh does;
+a port other than 22 is written ``[host]:port``. A hashed line holds a single
+``|1|base64(salt)|base64(HMAC-SHA1(salt, name))`` instead (HashKnownHosts).
+
+Markers: ``@revoked`` makes the key refused for the hosts it names. ``@cert-authority``
+lines are recognised and kept, but keytool does not do host certificates, so a
+``@cert-authority`` line never matches a plain host key: a server presenting the CA's
+own key as its host key is not "known" through that line (OpenSSH behaves the same).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from keytool.errors import FormatError
+from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
-from keytool.keys.pubfile import decode_key
+from keytool.keys.pubfile import decode_key, format_public_line
+from keytool.patterns import match_any
 
 MARKERS = ("@cert-authority", "@revoked")
+HASH_MAGIC = "|1|"
+# OpenSSH's hashed names use HMAC-SHA1 with a salt as long as the digest (20 bytes)
+SALT_SIZE = hashlib.sha1().digest_size
+DEFAULT_PORT = 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +43,46 @@ class KnownHost:
     key: PublicKey
     comment: str
     line_number: int = 0
+    source: str = ""  # the file it came from, for messages ("FILE:LINE")
+
+    @property
+    def is_hashed(self) -> bool:
+        return self.hosts.startswith(HASH_MAGIC)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line_number}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseWarning:
+    """A line skipped as malformed; ssh skips such lines too, so it is not fatal."""
+
+    source: str
+    line_number: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line_number}: {self.message}"
+
+
+def _split_hashed(hosts: str) -> tuple[bytes, bytes]:
+    """``|1|salt|hash`` -> (salt, digest); FormatError when it is not well-formed."""
+    parts = hosts[len(HASH_MAGIC) :].split("|")
+    if len(parts) != 2:
+        raise FormatError("invalid known_hosts line: malformed hashed host name")
+    try:
+        salt = base64.b64decode(parts[0], validate=True)
+        digest = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise FormatError("invalid known_hosts line: bad base64 in hashed host name") from None
+    if len(salt) != SALT_SIZE or len(digest) != SALT_SIZE:
+        raise FormatError("invalid known_hosts line: hashed host name of the wrong size")
+    return salt, digest
 
 
 def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
-    """One known_hosts line; None for blank lines and comments."""
+    """One known_hosts line; None for blank lines and comments; FormatError if malformed."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
@@ -29,7 +90,7 @@ def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
     marker = ""
     if parts[0].startswith("@"):
         if parts[0] not in MARKERS:
-            raise FormatError(f"invalid known_hosts line: unknown marker {parts[0][:32]}")
+            raise FormatError(f"invalid known_hosts line: unknown marker {parts[0][:32]!r}")
         marker = parts[0]
         if len(parts) < 2:
             raise FormatError("invalid known_hosts line: marker without hosts")
@@ -37,8 +98,177 @@ def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
     if len(parts) < 2:
         raise FormatError("invalid known_hosts line: expected 'hosts type base64'")
     hosts = parts[0]
+    if hosts.startswith(HASH_MAGIC):
+        _split_hashed(hosts)
     fields = parts[1].split(None, 2)
     if len(fields) < 2:
         raise FormatError("invalid known_hosts line: expected 'hosts type base64'")
     key = decode_key(fields[0], fields[1])
     return KnownHost(marker, hosts, key, fields[2] if len(fields) > 2 else "", line_number)
+
+
+def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[ParseWarning]]:
+    """Every usable entry of a known_hosts file, and a warning per malformed line.
+
+    Lines whose key type keytool does not support (ssh-dss, security keys) are skipped
+    without a warning: they are valid for ssh, just of no use to us. Never raises.
+    """
+    raw_lines: Iterable[str | bytes] = (
+        text.split(b"\n") if isinstance(text, bytes) else text.split("\n")
+    )
+    entries: list[KnownHost] = []
+    warnings: list[ParseWarning] = []
+    for number, raw in enumerate(raw_lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                warnings.append(ParseWarning(source, number, "not UTF-8 text; line skipped"))
+                continue
+        else:
+            line = raw
+        try:
+            entry = parse_line(line, number)
+        except UnsupportedKeyError:
+            continue
+        except FormatError as exc:
+            warnings.append(ParseWarning(source, number, f"{exc}; line skipped"))
+            continue
+        if entry is not None:
+            entries.append(
+                KnownHost(entry.marker, entry.hosts, entry.key, entry.comment, number, source)
+            )
+    return entries, warnings
+
+
+def lookup_name(host: str, port: int = DEFAULT_PORT) -> str:
+    """The name a host is recorded under: ``host`` for port 22, else ``[host]:port``.
+
+    Lowercased, as ssh lowercases the host name before it looks it up.
+    """
+    host = host.lower()
+    return host if port == DEFAULT_PORT else f"[{host}]:{port}"
+
+
+def hash_name(name: str, salt: bytes | None = None) -> str:
+    """``|1|salt|hash`` for ``name`` (a lookup_name), with a fresh random salt by default."""
+    if salt is None:
+        salt = os.urandom(SALT_SIZE)
+    digest = hmac.new(salt, name.encode("utf-8"), hashlib.sha1).digest()
+    return f"{HASH_MAGIC}{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def hosts_match(hosts: str, name: str) -> bool:
+    """Does a line's host field (patterns or one hashed name) cover ``name``?"""
+    name = name.lower()
+    if hosts.startswith(HASH_MAGIC):
+        try:
+            salt, digest = _split_hashed(hosts)
+        except FormatError:
+            return False
+        mine = hmac.new(salt, name.encode("utf-8"), hashlib.sha1).digest()
+        return hmac.compare_digest(mine, digest)
+    return match_any(name, hosts.lower().split(","))
+
+
+def matching_entries(entries: Iterable[KnownHost], host: str, port: int) -> list[KnownHost]:
+    """Every line naming this host, any marker and any key (what ``ssh-keygen -F`` lists)."""
+    name = lookup_name(host, port)
+    return [entry for entry in entries if hosts_match(entry.hosts, name)]
+
+
+def known_key_types(entries: Iterable[KnownHost], host: str, port: int) -> list[str]:
+    """Key types already known for the host, in file order, without repeats.
+
+    A client should put these first in its host key algorithm list, as ssh does: a
+    server that offers several host keys then shows the one we know, not a "changed" one.
+    """
+    seen: list[str] = []
+    for entry in matching_entries(entries, host, port):
+        if entry.marker == "" and entry.key.key_type not in seen:
+            seen.append(entry.key.key_type)
+    return seen
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """The key is on this line for this host."""
+
+    entry: KnownHost
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """No key at all is recorded for this host."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Other keys are recorded for this host and the server's key is none of them."""
+
+    entries: tuple[KnownHost, ...]  # the offending lines, same key type first
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """The server's key is marked ``@revoked`` for this host."""
+
+    entry: KnownHost
+
+
+HostKeyStatus = Known | Unknown | Changed | Revoked
+
+
+def check(entries: Iterable[KnownHost], host: str, port: int, key: PublicKey) -> HostKeyStatus:
+    """Decide what the known_hosts entries say about ``key`` served by ``host:port``.
+
+    A revoked key loses whatever else is recorded. Any recorded key that matches wins
+    over the others (a host may have one line per key type, or several). Otherwise,
+    when any plain key is recorded for the host, even of another type, the key has
+    changed: OpenSSH 9 reports a changed host key in that case too, since a server
+    switching key types is as suspicious as one switching keys. ``@cert-authority``
+    lines take no part (see the module docstring).
+    """
+    lines = matching_entries(entries, host, port)
+    for entry in lines:
+        if entry.marker == "@revoked" and entry.key == key:
+            return Revoked(entry)
+    plain = [entry for entry in lines if entry.marker == ""]
+    for entry in plain:
+        if entry.key == key:
+            return Known(entry)
+    if not plain:
+        return Unknown()
+    same_type = [e for e in plain if e.key.key_type == key.key_type]
+    other_type = [e for e in plain if e.key.key_type != key.key_type]
+    return Changed(tuple(same_type + other_type))
+
+
+def entries_with_key(entries: Iterable[KnownHost], key: PublicKey) -> list[KnownHost]:
+    """Plain lines holding ``key`` under any host name (for "also known as" notes)."""
+    return [entry for entry in entries if entry.marker == "" and entry.key == key]
+
+
+def format_entry(
+    host: str, port: int, key: PublicKey, hashed: bool = False, salt: bytes | None = None
+) -> str:
+    """The line ssh appends for a newly accepted host key (no newline)."""
+    name = lookup_name(host, port)
+    return f"{hash_name(name, salt) if hashed else name} {format_public_line(key)}"
+
+
+def append_entry(existing: bytes, line: str) -> bytes:
+    """``existing`` file bytes with ``line`` added, the old bytes kept exactly.
+
+    A last line without its newline gets one first, or the new entry would be glued
+    onto it and both lines lost.
+    """
+    separator = b"\n" if existing and not existing.endswith(b"\n") else b""
+    return existing + separator + line.encode("utf-8") + b"\n"
+
+
+def describe_names(entries: Sequence[KnownHost]) -> list[str]:
+    """``FILE:LINE: names`` for each entry; a hashed one shows as ``[hashed name]``."""
+    return [
+        f"{entry.where}: {'[hashed name]' if entry.is_hashed else entry.hosts}" for entry in entries
+    ]

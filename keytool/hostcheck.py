@@ -1,0 +1,274 @@
+"""Host key verification adapter: reads the known_hosts files, asks on the terminal,
+appends accepted keys. The decisions themselves are keytool/knownhosts.py's.
+
+StrictHostKeyChecking, as ssh_config(5) describes it, with two deliberate choices:
+
+- ``yes``: only keys already recorded are accepted; nothing is added.
+- ``ask`` (the default): an unknown host is shown with its SHA256 fingerprint and the
+  user answers yes, no or pastes the fingerprint; with no terminal (or BatchMode) the
+  host is refused.
+- ``accept-new``: an unknown host's key is recorded without asking.
+- ``no``: like accept-new; and a *changed* key is let through with the loud warning,
+  password and keyboard-interactive authentication then being disabled (the decision
+  says so in ``allow_password_auth``), which is what OpenSSH does. Every other value
+  refuses a changed key.
+
+A revoked key is refused whatever the setting (OpenSSH lets ``no`` through even then;
+a key someone took the trouble to revoke should never be used).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keytool import knownhosts
+from keytool.errors import HostKeyError, KeytoolError
+from keytool.files import ensure_dir, write_atomic
+from keytool.keys.base import PublicKey
+from keytool.keys.fingerprint import fingerprint
+from keytool.knownhosts import (
+    Changed,
+    HostKeyStatus,
+    Known,
+    KnownHost,
+    ParseWarning,
+    Revoked,
+    Unknown,
+)
+
+STRICT_CHOICES = ("yes", "ask", "accept-new", "no")
+DEFAULT_USER_FILES = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_GLOBAL_FILES = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+KNOWN_HOSTS_MODE = 0o600
+
+#: shows ``text`` to the user and returns the line typed (without newline), None on EOF
+Prompter = Callable[[str], "str | None"]
+
+FAILED = "Host key verification failed."
+_BAR = "@" * 59
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyDecision:
+    """The key was accepted; what to tell the user and the client."""
+
+    status: HostKeyStatus
+    messages: tuple[str, ...] = ()  # for stderr, in order (the CLI prints them)
+    added_to: Path | None = None  # the file the key was appended to, if any
+    allow_password_auth: bool = True  # False when a changed key got through (no)
+    warnings: tuple[ParseWarning, ...] = field(default=())  # skipped malformed lines
+
+
+def load_known_hosts(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[list[KnownHost], list[ParseWarning]]:
+    """Entries of every file in order; a missing file is simply empty, as for ssh."""
+    entries: list[KnownHost] = []
+    warnings: list[ParseWarning] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            warnings.append(ParseWarning(str(path), 0, f"cannot read: {exc.strerror}"))
+            continue
+        found, problems = knownhosts.parse(data, str(path))
+        entries.extend(found)
+        warnings.extend(problems)
+    return entries, warnings
+
+
+def tty_prompter() -> Prompter | None:
+    """A prompter on the controlling terminal (ssh asks there, not on stdin), or None."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return None
+
+    def ask(text: str) -> str | None:
+        try:
+            with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
+                tty.write(text)
+                tty.flush()
+                line = tty.readline()
+        except OSError:
+            return None
+        return line.rstrip("\r\n") if line else None
+
+    return ask
+
+
+def changed_warning(
+    key: PublicKey, name: str, offending: Sequence[KnownHost], add_to: str
+) -> list[str]:
+    """OpenSSH's block for a changed host key, naming each offending FILE:LINE."""
+    lines = [
+        _BAR,
+        "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @",
+        _BAR,
+        "IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!",
+        "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
+        "It is also possible that a host key has just been changed.",
+        f"The fingerprint for the {key.label} key sent by the remote host is",
+        f"{fingerprint(key)}.",
+        "Please contact your system administrator.",
+        f"Add correct host key in {add_to} to get rid of this message.",
+    ]
+    for entry in offending:
+        lines.append(f"Offending {entry.key.label} key in {entry.where}")
+    sources = dict.fromkeys(entry.source for entry in offending)
+    lines.append("  remove with:")
+    for source in sources:
+        lines.append(f'  ssh-keygen -f "{source}" -R "{name}"')
+    return lines
+
+
+def revoked_warning(key: PublicKey, name: str) -> list[str]:
+    return [
+        _BAR,
+        "@       WARNING: REVOKED HOST KEY DETECTED!               @",
+        _BAR,
+        f"The {key.label} host key for {name} is marked as revoked.",
+        "This could mean that a stolen key is being used to",
+        "impersonate this host.",
+    ]
+
+
+def _authenticity_question(
+    key: PublicKey, name: str, address: str | None, also_known: Sequence[KnownHost]
+) -> str:
+    shown = f"{name} ({address})" if address else name
+    lines = [
+        f"The authenticity of host '{shown}' can't be established.",
+        f"{key.label} key fingerprint is {fingerprint(key)}.",
+    ]
+    if also_known:
+        lines.append("This host key is known by the following other names/addresses:")
+        lines.extend(f"    {text}" for text in knownhosts.describe_names(also_known))
+    else:
+        lines.append("This key is not known by any other names.")
+    lines.append("Are you sure you want to continue connecting (yes/no/[fingerprint])? ")
+    return "\n".join(lines)
+
+
+def _user_accepts(prompt: Prompter, question: str, key: PublicKey) -> bool:
+    wanted = fingerprint(key)
+    text = question
+    while True:
+        answer = prompt(text)
+        if answer is None:
+            return False
+        answer = answer.strip()
+        if answer.lower() == "yes" or answer == wanted:
+            return True
+        if answer.lower() == "no":
+            return False
+        text = "Please type 'yes', 'no' or the fingerprint: "
+
+
+def add_known_host(
+    path: str | os.PathLike[str], host: str, port: int, key: PublicKey, hashed: bool
+) -> Path:
+    """Append the entry for ``host:port`` to ``path`` atomically; returns the file written.
+
+    The existing bytes are kept exactly; a new file is created 0600 and its folder 0700.
+    A symlinked known_hosts is written through to its target, not replaced.
+    """
+    target = Path(os.path.realpath(Path(path).expanduser()))
+    ensure_dir(target.parent)
+    try:
+        existing = target.read_bytes()
+    except FileNotFoundError:
+        existing = b""
+    except OSError as exc:
+        raise HostKeyError(f"cannot read {target}: {exc.strerror}") from None
+    line = knownhosts.format_entry(host, port, key, hashed=hashed)
+    write_atomic(target, knownhosts.append_entry(existing, line), KNOWN_HOSTS_MODE, keep_mode=True)
+    return target
+
+
+def verify_host_key(
+    host: str,
+    port: int,
+    key: PublicKey,
+    *,
+    user_files: Sequence[str | os.PathLike[str]] = DEFAULT_USER_FILES,
+    global_files: Sequence[str | os.PathLike[str]] = DEFAULT_GLOBAL_FILES,
+    strict: str = "ask",
+    hash_known_hosts: bool = False,
+    prompt: Prompter | None = None,
+    address: str | None = None,
+) -> HostKeyDecision:
+    """Check ``key`` served by ``host:port``; return how it was accepted or raise
+    HostKeyError whose message is the full text to show (OpenSSH's warning block).
+
+    ``host`` is the name connected to (HostName), ``address`` the IP it resolved to
+    (only shown in the question). ``prompt`` is None when there is no terminal or
+    BatchMode is set: then ``ask`` refuses an unknown host. New keys go to the first of
+    ``user_files``.
+    """
+    if strict not in STRICT_CHOICES:
+        raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
+    entries, warnings = load_known_hosts([*user_files, *global_files])
+    status = knownhosts.check(entries, host, port, key)
+    name = knownhosts.lookup_name(host, port)
+    user_file = str(Path(user_files[0]).expanduser()) if user_files else "~/.ssh/known_hosts"
+    found = tuple(warnings)
+
+    if isinstance(status, Known):
+        return HostKeyDecision(status, warnings=found)
+
+    if isinstance(status, Revoked):
+        lines = revoked_warning(key, name)
+        lines.append(f"{key.label} host key for {name} was revoked ({status.entry.where}).")
+        lines.append(FAILED)
+        raise HostKeyError("\n".join(lines))
+
+    if isinstance(status, Changed):
+        lines = changed_warning(key, name, status.entries, user_file)
+        if strict != "no":
+            lines.append(f"Host key for {name} has changed and you have requested strict checking.")
+            lines.append(FAILED)
+            raise HostKeyError("\n".join(lines))
+        lines.append("Password authentication is disabled to avoid man-in-the-middle attacks.")
+        lines.append(
+            "Keyboard-interactive authentication is disabled to avoid man-in-the-middle attacks."
+        )
+        return HostKeyDecision(
+            status, ("\n".join(lines),), allow_password_auth=False, warnings=found
+        )
+
+    assert isinstance(status, Unknown)
+    if strict == "yes":
+        raise HostKeyError(
+            f"No {key.label} host key is known for {name} and you have requested strict "
+            f"checking.\n{FAILED}"
+        )
+    if strict == "ask":
+        if prompt is None:
+            raise HostKeyError(
+                f"No {key.label} host key is known for {name} and there is no terminal to "
+                "ask whether to trust it; add it to known_hosts first or use "
+                f"-o StrictHostKeyChecking=accept-new.\n{FAILED}"
+            )
+        address_name = knownhosts.lookup_name(address, port) if address else None
+        question = _authenticity_question(
+            key, name, address_name, knownhosts.entries_with_key(entries, key)
+        )
+        if not _user_accepts(prompt, question, key):
+            raise HostKeyError(FAILED)
+    if not user_files:
+        return HostKeyDecision(status, warnings=found)
+    try:
+        written = add_known_host(user_files[0], host, port, key, hash_known_hosts)
+    except KeytoolError:
+        # ssh goes on when it cannot record the key: it has been accepted all the same
+        note = f"Failed to add the host to the list of known hosts ({user_file})."
+        return HostKeyDecision(status, (note,), warnings=found)
+    note = f"Warning: Permanently added '{name}' ({key.label}) to the list of known hosts."
+    return HostKeyDecision(status, (note,), added_to=written, warnings=found)

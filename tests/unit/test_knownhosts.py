@@ -1,0 +1,266 @@
+"""known_hosts core: parsing, matching, the decision, and the adapter's answers."""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keytool import hostcheck, knownhosts
+from keytool.errors import HostKeyError, KeytoolError
+from keytool.keys import generate
+from keytool.keys.base import PublicKey
+from keytool.keys.fingerprint import fingerprint
+from keytool.keys.pubfile import format_public_line
+from keytool.patterns import match_any, match_pattern
+
+KEY_A = generate("ed25519").public
+KEY_B = generate("ed25519").public
+KEY_EC = generate("ecdsa").public
+
+
+def line(hosts: str, key: PublicKey, marker: str = "") -> str:
+    return f"{marker + ' ' if marker else ''}{hosts} {format_public_line(key)}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern", "expected"),
+    [
+        ("foo.example", "*.example", True),
+        ("example", "*.example", False),
+        ("foo", "f?o", True),
+        ("fo", "f?o", False),
+        ("[h]:2222", "[h]:*", True),  # brackets are literal, not classes
+        ("abc", "a*b*c", True),
+        ("abcb", "a*b", True),
+        ("ab", "a*b*c", False),
+        ("", "*", True),
+        ("a" * 50, "*a" * 40 + "b", False),
+    ],
+)
+def test_match_pattern(name: str, pattern: str, expected: bool) -> None:
+    assert match_pattern(name, pattern) is expected
+
+
+def test_negation_overrides_and_negation_alone_never_matches() -> None:
+    assert match_any("x.example", ["*.example", "!bad.example"])
+    assert not match_any("bad.example", ["*.example", "!bad.example"])
+    assert not match_any("bad.example", ["!bad.example", "*.example"])
+    assert not match_any("other", ["!bad.example"])
+
+
+def test_parse_keeps_line_numbers_and_warns_on_malformed_lines() -> None:
+    text = (
+        "# comment\n\n"
+        + line("a,b", KEY_A)
+        + "garbage here\n"
+        + "@bogus a ssh-ed25519 AAAA\n"
+        + line("|1|AAAA|BBBB", KEY_A)
+        + "dsa.example ssh-dss AAAAB3NzaC1kc3MAAACBAP\n"
+        + line("c", KEY_B, "@revoked")
+    )
+    entries, warnings = knownhosts.parse(text, "kh")
+    assert [(e.line_number, e.marker, e.hosts) for e in entries] == [
+        (3, "", "a,b"),
+        (8, "@revoked", "c"),
+    ]
+    assert [w.line_number for w in warnings] == [4, 5, 6, 7]
+    assert str(warnings[0]).startswith("kh:4: invalid known_hosts line")
+    assert entries[1].where == "kh:8"
+
+
+def test_bytes_that_are_not_utf8_are_a_warning() -> None:
+    entries, warnings = knownhosts.parse(b"\xff\xfe\n" + line("a", KEY_A).encode(), "kh")
+    assert [e.line_number for e in entries] == [2]
+    assert [w.line_number for w in warnings] == [1]
+
+
+def test_hashed_names_match_only_their_name() -> None:
+    hashed = knownhosts.hash_name("[host.example]:2222")
+    assert knownhosts.hosts_match(hashed, "[host.example]:2222")
+    assert knownhosts.hosts_match(hashed, "[HOST.example]:2222")
+    assert not knownhosts.hosts_match(hashed, "host.example")
+
+
+def test_lookup_name() -> None:
+    assert knownhosts.lookup_name("Host.Example", 22) == "host.example"
+    assert knownhosts.lookup_name("host", 2222) == "[host]:2222"
+
+
+def decide(text: str, host: str, port: int, key: PublicKey) -> knownhosts.HostKeyStatus:
+    entries, _ = knownhosts.parse(text, "kh")
+    return knownhosts.check(entries, host, port, key)
+
+
+def test_check_known_unknown_changed_revoked() -> None:
+    text = line("a", KEY_B) + line("a,b", KEY_A) + line("c", KEY_EC) + line("b", KEY_A, "@revoked")
+    known = decide(text, "a", 22, KEY_A)
+    assert isinstance(known, knownhosts.Known) and known.entry.line_number == 2
+    assert isinstance(decide(text, "d", 22, KEY_A), knownhosts.Unknown)
+    assert isinstance(decide(text, "a", 2222, KEY_A), knownhosts.Unknown)
+    changed = decide(text, "c", 22, KEY_A)
+    assert isinstance(changed, knownhosts.Changed)
+    assert [e.line_number for e in changed.entries] == [3]
+    revoked = decide(text, "b", 22, KEY_A)
+    assert isinstance(revoked, knownhosts.Revoked) and revoked.entry.line_number == 4
+
+
+def test_changed_lists_same_type_first() -> None:
+    text = line("h", KEY_EC) + line("h", KEY_B)
+    changed = decide(text, "h", 22, KEY_A)
+    assert isinstance(changed, knownhosts.Changed)
+    assert [e.line_number for e in changed.entries] == [2, 1]
+
+
+def test_cert_authority_line_is_not_a_match_for_a_plain_key() -> None:
+    text = line("*.example", KEY_A, "@cert-authority")
+    assert isinstance(decide(text, "h.example", 22, KEY_A), knownhosts.Unknown)
+
+
+def test_known_key_types_in_file_order() -> None:
+    text = line("h", KEY_EC) + line("h", KEY_A) + line("h", KEY_B) + line("x", KEY_A)
+    entries, _ = knownhosts.parse(text)
+    assert knownhosts.known_key_types(entries, "h", 22) == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
+
+
+def test_append_entry_keeps_bytes_and_adds_missing_newline() -> None:
+    assert knownhosts.append_entry(b"", "x") == b"x\n"
+    assert knownhosts.append_entry(b"a\r\n", "x") == b"a\r\nx\n"
+    assert knownhosts.append_entry(b"a", "x") == b"a\nx\n"
+
+
+@given(st.text(max_size=400))
+def test_parse_never_raises_on_arbitrary_text(text: str) -> None:
+    knownhosts.parse(text)
+    for raw in text.splitlines():
+        with contextlib.suppress(KeytoolError):
+            knownhosts.parse_line(raw)
+
+
+@given(st.binary(max_size=400))
+def test_parse_never_raises_on_arbitrary_bytes(data: bytes) -> None:
+    knownhosts.parse(data)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["|1|", "@revoked ", "@cert-authority ", "ssh-ed25519 ", "AAAA", "*", "!"])
+        | st.text(max_size=8),
+        max_size=12,
+    )
+)
+def test_parse_never_raises_on_near_miss_lines(parts: list[str]) -> None:
+    knownhosts.parse("".join(parts) + "\n" + line("".join(parts), KEY_A))
+
+
+# The adapter, with a scripted prompter in place of the terminal.
+
+
+class Script:
+    def __init__(self, *answers: str | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def __call__(self, text: str) -> str | None:
+        self.asked.append(text)
+        return self.answers.pop(0)
+
+
+def verify(tmp_path: Path, key: PublicKey, **kw: object) -> hostcheck.HostKeyDecision:
+    options: dict[str, object] = {
+        "user_files": [tmp_path / "ssh" / "known_hosts"],
+        "global_files": [tmp_path / "global"],
+        **kw,
+    }
+    return hostcheck.verify_host_key("host.example", 2222, key, **options)  # type: ignore[arg-type]
+
+
+def test_ask_yes_adds_entry_in_new_private_file(tmp_path: Path) -> None:
+    prompt = Script("maybe", "yes")
+    decision = verify(tmp_path, KEY_A, prompt=prompt)
+    path = tmp_path / "ssh" / "known_hosts"
+    assert decision.added_to == path
+    assert path.read_text() == f"[host.example]:2222 {format_public_line(KEY_A)}\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert f"ED25519 key fingerprint is {fingerprint(KEY_A)}." in prompt.asked[0]
+    assert prompt.asked[1] == "Please type 'yes', 'no' or the fingerprint: "
+    assert decision.messages == (
+        "Warning: Permanently added '[host.example]:2222' (ED25519) to the list of known hosts.",
+    )
+    # the second time the key is simply known, no question
+    again = verify(tmp_path, KEY_A, prompt=Script())
+    assert isinstance(again.status, knownhosts.Known)
+
+
+def test_ask_accepts_pasted_fingerprint_and_refuses_no_or_eof(tmp_path: Path) -> None:
+    assert verify(tmp_path, KEY_A, prompt=Script(fingerprint(KEY_A))).added_to is not None
+    for answer in ("no", None):
+        with pytest.raises(HostKeyError, match="Host key verification failed"):
+            verify(tmp_path, KEY_B, prompt=Script(answer), global_files=[], strict="ask")
+
+
+def test_question_mentions_other_names_for_the_same_key(tmp_path: Path) -> None:
+    (tmp_path / "global").write_text(line("other.example", KEY_A))
+    prompt = Script("no")
+    with pytest.raises(HostKeyError):
+        verify(tmp_path, KEY_A, prompt=prompt)
+    assert f"{tmp_path / 'global'}:1: other.example" in prompt.asked[0]
+
+
+def test_no_terminal_refuses_unknown_host_unless_accept_new_or_no(tmp_path: Path) -> None:
+    with pytest.raises(HostKeyError, match="no terminal"):
+        verify(tmp_path, KEY_A)
+    with pytest.raises(HostKeyError, match="requested strict checking"):
+        verify(tmp_path, KEY_A, strict="yes")
+    assert not (tmp_path / "ssh").exists()
+    assert verify(tmp_path, KEY_A, strict="accept-new").added_to is not None
+    assert verify(tmp_path, KEY_B, strict="no", user_files=[tmp_path / "kh2"]).added_to
+
+
+def test_accept_new_keeps_existing_bytes_and_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ssh" / "known_hosts"
+    path.parent.mkdir()
+    old = b"# mine\r\n" + line("x", KEY_B).encode() + b"no-newline"
+    path.write_bytes(old)
+    path.chmod(0o644)
+    verify(tmp_path, KEY_A, strict="accept-new", hash_known_hosts=True)
+    data = path.read_bytes()
+    assert data.startswith(old + b"\n|1|")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    entries, _ = knownhosts.parse(data)
+    assert isinstance(knownhosts.check(entries, "host.example", 2222, KEY_A), knownhosts.Known)
+
+
+def test_changed_key_refused_unless_no(tmp_path: Path) -> None:
+    (tmp_path / "global").write_text("\n" + line("[host.example]:2222", KEY_B))
+    for strict in ("yes", "ask", "accept-new"):
+        with pytest.raises(HostKeyError) as caught:
+            verify(tmp_path, KEY_A, strict=strict, prompt=Script())
+        text = str(caught.value)
+        assert "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!" in text
+        assert f"Offending ED25519 key in {tmp_path / 'global'}:2" in text
+    decision = verify(tmp_path, KEY_A, strict="no")
+    assert not decision.allow_password_auth
+    assert "Password authentication is disabled" in decision.messages[0]
+    assert decision.added_to is None
+
+
+def test_revoked_refused_even_with_no(tmp_path: Path) -> None:
+    (tmp_path / "global").write_text(line("*", KEY_A, "@revoked"))
+    with pytest.raises(HostKeyError, match="REVOKED HOST KEY"):
+        verify(tmp_path, KEY_A, strict="no")
+
+
+def test_symlinked_known_hosts_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "real_kh"
+    real.write_text(line("x", KEY_B))
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "ssh" / "known_hosts").symlink_to(real)
+    verify(tmp_path, KEY_A, strict="accept-new")
+    assert (tmp_path / "ssh" / "known_hosts").is_symlink()
+    assert real.read_text().count("\n") == 2
