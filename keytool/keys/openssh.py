@@ -183,6 +183,9 @@ def parse(text: bytes) -> OpenSSHKeyFile:
         salt = opts.string()
         rounds = opts.uint32()
         opts.done()
+        # bcrypt_pbkdf refuses an empty salt (as OpenSSH's bcrypt_pbkdf.c does)
+        if not salt:
+            raise FormatError("invalid OpenSSH private key: empty bcrypt salt")
         if not 1 <= rounds <= MAX_ROUNDS:
             raise FormatError(f"invalid OpenSSH private key: {rounds} kdf rounds")
         tag = r.raw(spec.tag_size)
