@@ -50,6 +50,9 @@ class EcdsaPublic(PublicKey):
     signature_algorithms: ClassVar[tuple[str, ...]] = tuple(CURVES)
 
     def __init__(self, curve: Curve, point: bytes) -> None:
+        # RFC 5656 §3.1 / SEC1 §2.3.3: OpenSSH reads only uncompressed points (0x04 || x || y)
+        if len(point) != 1 + 2 * ((curve.bits + 7) // 8) or point[0] != 4:
+            raise FormatError(f"invalid {curve.key_type} public point: not an uncompressed point")
         self.curve = curve
         self.point = point
         try:
