@@ -99,6 +99,40 @@ COMMANDS: tuple[Command, ...] = (
             Opt("passphrase", ("-P",), "passphrase of the private key", metavar="PASSPHRASE"),
         ),
     ),
+    Command(
+        "agent",
+        'Run an ssh-agent-compatible agent (eval "$(keytool agent)").',
+        "keytool.cli.agent:run",
+        (
+            Opt("bind", ("-a",), "listen on this socket path", metavar="BIND"),
+            Opt("csh", ("-c",), "print csh commands", "flag"),
+            Opt("sh", ("-s",), "print sh commands", "flag"),
+            Opt("foreground", ("-D",), "stay in the foreground", "flag"),
+            Opt("debug", ("-d",), "debug: foreground, log to stderr", "flag"),
+            Opt("lifetime", ("-t",), "default key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),
+            Opt("kill", ("-k",), "stop the agent named by SSH_AGENT_PID", "flag"),
+        ),
+        rest="command",
+    ),
+    Command(
+        "add",
+        "Add keys to the agent, list or remove them (ssh-add).",
+        "keytool.cli.add:run",
+        (
+            Opt("list_keys", ("-l",), "list fingerprints of the agent's keys", "flag"),
+            Opt("list_public", ("-L",), "list the agent's public keys", "flag"),
+            HASH_OPT,
+            Opt("delete", ("-d",), "remove the keys of these files", "flag"),
+            Opt("delete_all", ("-D",), "remove every key", "flag"),
+            Opt("lock", ("-x",), "lock the agent with a password", "flag"),
+            Opt("unlock", ("-X",), "unlock the agent", "flag"),
+            Opt("lifetime", ("-t",), "key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),
+            Opt("confirm", ("-c",), "confirm each use of the keys", "flag"),
+            Opt("test", ("-T",), "test that the agent signs with these public keys", "flag"),
+            QUIET_OPT,
+        ),
+        (Arg("files", "key files ('-' reads stdin); none: ~/.ssh/id_*", many=True),),
+    ),
 )
 
 

@@ -1,0 +1,312 @@
+"""The agent as a process: socket setup, detaching, environment lines, signals, -k and
+command mode. Everything here is OS plumbing; the protocol lives in server.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import resource
+import signal
+import socket
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agent.keyring import Keyring
+from agent.server import AgentServer
+from keytool.errors import AgentError, KeytoolError
+
+log = logging.getLogger("keytool.agent")
+
+Shell = Literal["sh", "csh", "fish"]
+PR_SET_DUMPABLE = 4  # linux/prctl.h
+WANTED_FILES = 8192  # file descriptors: 1000+ concurrent clients, with room to spare
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    bind: str | None = None
+    foreground: bool = False  # -D
+    debug: bool = False  # -d: foreground, log to stderr
+    lifetime: int | None = None  # -t: default lifetime of added keys, seconds
+    shell: Shell = "sh"
+    command: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    sock: socket.socket
+    path: str
+    folder: str | None  # the fresh directory we made for it, removed at exit
+
+
+def detect_shell(
+    csh: bool = False, sh: bool = False, environ: dict[str, str] | None = None
+) -> Shell:
+    """-c and -s win; otherwise $SHELL decides, as ssh-agent does (plus fish)."""
+    if csh:
+        return "csh"
+    if sh:
+        return "sh"
+    name = os.path.basename((environ if environ is not None else os.environ).get("SHELL", ""))
+    if name.endswith("csh"):
+        return "csh"
+    if name == "fish":
+        return "fish"
+    return "sh"
+
+
+def env_lines(shell: Shell, path: str, pid: int) -> str:
+    if shell == "csh":
+        return f"setenv SSH_AUTH_SOCK {path};\nsetenv SSH_AGENT_PID {pid};\necho Agent pid {pid};\n"
+    if shell == "fish":
+        return (
+            f"set -gx SSH_AUTH_SOCK {path};\nset -gx SSH_AGENT_PID {pid};\necho Agent pid {pid};\n"
+        )
+    return (
+        f"SSH_AUTH_SOCK={path}; export SSH_AUTH_SOCK;\n"
+        f"SSH_AGENT_PID={pid}; export SSH_AGENT_PID;\n"
+        f"echo Agent pid {pid};\n"
+    )
+
+
+def kill_lines(shell: Shell, pid: int) -> str:
+    if shell == "csh":
+        return f"unsetenv SSH_AUTH_SOCK;\nunsetenv SSH_AGENT_PID;\necho Agent pid {pid} killed;\n"
+    if shell == "fish":
+        return f"set -e SSH_AUTH_SOCK;\nset -e SSH_AGENT_PID;\necho Agent pid {pid} killed;\n"
+    return f"unset SSH_AUTH_SOCK;\nunset SSH_AGENT_PID;\necho Agent pid {pid} killed;\n"
+
+
+def kill_agent(shell: Shell) -> str:
+    """-k: stop the agent named by SSH_AGENT_PID; returns the lines that unset the env."""
+    raw = os.environ.get("SSH_AGENT_PID", "")
+    if not raw:
+        raise AgentError("SSH_AGENT_PID is not set, cannot kill the agent")
+    try:
+        pid = int(raw, 10)
+    except ValueError:
+        raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id") from None
+    if pid < 2:
+        raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise AgentError(f"no agent runs with pid {pid} (SSH_AGENT_PID is stale)") from None
+    except PermissionError:
+        raise AgentError(f"not allowed to stop process {pid}") from None
+    return kill_lines(shell, pid)
+
+
+def _refuse_live_socket(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise AgentError(f"{path} exists and is not a socket; not replacing it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2)
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # a stale socket nobody listens on
+        return
+    finally:
+        probe.close()
+    raise AgentError(f"{path}: an agent is already listening on this socket")
+
+
+def listen(bind: str | None) -> Listener:
+    """The agent's socket, mode 0600; without -a in a fresh 0700 directory as ssh-agent."""
+    folder: str | None = None
+    if bind:
+        path = os.path.abspath(bind)
+        _refuse_live_socket(path)
+    else:
+        folder = tempfile.mkdtemp(prefix="ssh-")  # mode 0700
+        path = os.path.join(folder, f"agent.{os.getpid()}")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        sock.bind(path)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if folder:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise AgentError(f"cannot listen on {path}: {exc.strerror or exc}") from None
+    finally:
+        os.umask(old_mask)
+    return Listener(sock, path, folder)
+
+
+def cleanup(listener: Listener) -> None:
+    listener.sock.close()
+    with contextlib.suppress(OSError):
+        os.unlink(listener.path)
+    if listener.folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(listener.folder)
+
+
+def harden() -> None:
+    """No core dumps and no ptrace by other processes of the user (key material)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_DUMPABLE) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError):
+        log.warning("prctl is not available; the agent stays dumpable")
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = WANTED_FILES if hard == resource.RLIM_INFINITY else min(WANTED_FILES, hard)
+        if soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def askpass_confirm(prompt: str) -> bool:
+    """The confirm constraint: ask through SSH_ASKPASS, as ssh-agent; no askpass = no."""
+    from keytool import terminal
+
+    program = os.environ.get("SSH_ASKPASS")
+    if not program or os.environ.get("SSH_ASKPASS_REQUIRE") == "never":
+        log.info("confirmation needed but SSH_ASKPASS is not set: refusing")
+        return False
+    try:
+        answer = terminal.run_askpass(program, prompt, confirm=True)
+    except KeytoolError as exc:
+        log.warning("confirmation failed: %s", exc)
+        return False
+    return answer is not None and answer.strip().lower() in ("", "yes")
+
+
+def _detach(keep_stderr: bool = False) -> None:
+    os.setsid()
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1) if keep_stderr else (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+
+
+def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = None) -> None:
+    """Run the agent until a signal (or, in command mode, the command's end)."""
+    harden()
+    keyring = Keyring(time.monotonic, options.lifetime, askpass_confirm)
+    try:
+        asyncio.run(_serve(keyring, listener, watch_pid))
+    finally:
+        cleanup(listener)
+        log.info("agent stopped; socket removed")
+
+
+async def _serve(keyring: Keyring, listener: Listener, watch_pid: int | None) -> None:
+    loop = asyncio.get_running_loop()
+    server = AgentServer(keyring, listener.sock)
+    await server.start()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)
+    pidfd = -1
+    if watch_pid is not None:
+        # command mode: the agent lives as long as the command (our former parent)
+        try:
+            pidfd = os.pidfd_open(watch_pid)
+            loop.add_reader(pidfd, stop.set)
+        except (OSError, AttributeError):
+            loop.call_soon(_poll_parent, loop, watch_pid, stop)
+        if not _alive(watch_pid):
+            stop.set()
+    log.info("agent listening on %s", listener.path)
+    await stop.wait()
+    server.close()
+    if pidfd >= 0:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _poll_parent(loop: asyncio.AbstractEventLoop, pid: int, stop: asyncio.Event) -> None:
+    if not _alive(pid):
+        stop.set()
+    else:
+        loop.call_later(1.0, _poll_parent, loop, pid, stop)
+
+
+def _log_to_stderr(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("keytool agent: %(message)s"))
+    root = logging.getLogger("keytool")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def run(options: AgentOptions) -> int:
+    """``keytool agent``: returns the exit status for the process that printed the env."""
+    _log_to_stderr(options.debug)
+    listener = listen(options.bind)
+    if options.command:
+        return _command_mode(listener, options)
+    if options.foreground or options.debug:
+        sys.stdout.write(env_lines(options.shell, listener.path, os.getpid()))
+        sys.stdout.flush()
+        serve(listener, options)
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        listener.sock.close()
+        sys.stdout.write(env_lines(options.shell, listener.path, pid))
+        sys.stdout.flush()
+        return 0
+    _detach()
+    try:
+        serve(listener, options)
+    finally:
+        os._exit(0)
+
+
+def _command_mode(listener: Listener, options: AgentOptions) -> int:
+    """ssh-agent's ``ssh-agent command``: this process becomes the command, a child the
+    agent, which stops when the command ends."""
+    command_pid = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _detach(keep_stderr=options.debug)
+        try:
+            serve(listener, options, watch_pid=command_pid)
+        finally:
+            os._exit(0)
+    listener.sock.close()
+    os.environ["SSH_AUTH_SOCK"] = listener.path
+    os.environ["SSH_AGENT_PID"] = str(pid)
+    try:
+        os.execvp(options.command[0], list(options.command))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        raise AgentError(f"cannot run {options.command[0]}: {exc.strerror or exc}") from None

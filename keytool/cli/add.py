@@ -1,0 +1,194 @@
+"""keytool add: load keys into a running agent and manage it, as ssh-add."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keytool.errors import KeytoolError, PassphraseError
+
+if TYPE_CHECKING:
+    from keytool.agentclient import AgentClient
+    from keytool.keys.base import PrivateKey
+
+# ssh-add's default identities, in its order (key types keytool supports)
+DEFAULT_FILES = ("id_rsa", "id_ecdsa", "id_ed25519")
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr)
+
+
+def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
+    """Load a key, asking for its passphrase (terminal or SSH_ASKPASS) if it has one."""
+    from keytool import terminal
+    from keytool.keys import is_encrypted_private, load_private
+
+    name = str(path) if path else "(stdin)"
+    if not is_encrypted_private(text):
+        return load_private(text, None)
+    prompt = f"Enter passphrase for {name}: "
+    for _attempt in range(3):
+        secret = terminal.read_secret(prompt, f"the passphrase for {name}")
+        if not secret:
+            break
+        try:
+            return load_private(text, secret.encode("utf-8"))
+        except PassphraseError:
+            prompt = f"Bad passphrase, try again for {name}: "
+    raise PassphraseError(f"{name}: no valid passphrase given")
+
+
+def _add_one(
+    client: AgentClient, name: str, lifetime: int | None, confirm: bool, quiet: bool
+) -> None:
+    from keytool import files
+
+    if name == "-":
+        path = None
+        text = sys.stdin.buffer.read()
+    else:
+        path = Path(name)
+        text = files.read_private_key_file(path)
+    key, comment = _load(path, text)
+    comment = comment or (str(path) if path else "(stdin)")
+    client.add(key, comment, lifetime, confirm)
+    _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
+    if lifetime:
+        _say(quiet, f"Lifetime set to {lifetime} seconds")
+    if confirm:
+        _say(quiet, "The user must confirm each use of the key")
+
+
+def _list(client: AgentClient, public: bool, hash_name: str) -> int:
+    from keytool.keys.fingerprint import describe
+    from keytool.keys.pubfile import format_public_line
+
+    keys = client.identities()
+    if not keys:
+        print("The agent has no identities.")
+        return 1
+    for entry in keys:
+        try:
+            key = entry.public
+        except KeytoolError:
+            print(f"(a key of a type keytool does not read) {entry.comment}")
+            continue
+        print(
+            format_public_line(key, entry.comment)
+            if public
+            else describe(key, entry.comment, hash_name)
+        )
+    return 0
+
+
+def _delete(client: AgentClient, names: list[str], quiet: bool) -> int:
+    from keytool.keyfiles import public_of_file
+
+    status = 0
+    for name in names:
+        listed = public_of_file(Path(name))
+        try:
+            client.remove(listed.key.to_wire())
+        except KeytoolError:
+            print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+            status = 1
+            continue
+        _say(quiet, f"Identity removed: {name} ({listed.comment or 'no comment'})")
+    return status
+
+
+def _test(client: AgentClient, names: list[str]) -> int:
+    from keytool import files
+    from keytool.keys.pubfile import parse_public_text
+
+    status = 0
+    for name in names:
+        key, _comment = parse_public_text(files.read_file(Path(name), "public key"))
+        data = os.urandom(64)
+        flags = 4 if key.key_type == "ssh-rsa" else 0  # SSH_AGENT_RSA_SHA2_512
+        try:
+            signature = client.sign(key.to_wire(), data, flags)
+        except KeytoolError as exc:
+            print(f"Signing with {name} failed: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if not key.verify(signature, data):
+            print(f"Signature by {name} does not verify", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _lock(client: AgentClient, lock: bool) -> int:
+    from keytool import terminal
+
+    secret = terminal.read_secret("Enter lock password: ", "the lock password")
+    if lock:
+        again = terminal.read_secret("Again: ", "the lock password")
+        if again != secret:
+            print("Passwords do not match.", file=sys.stderr)
+            return 1
+    try:
+        (client.lock if lock else client.unlock)(secret.encode("utf-8"))
+    except KeytoolError:
+        print(f"Failed to {'lock' if lock else 'unlock'} agent.", file=sys.stderr)
+        return 1
+    print("Agent locked." if lock else "Agent unlocked.", file=sys.stderr)
+    return 0
+
+
+def run(
+    files: list[str],
+    list_keys: bool,
+    list_public: bool,
+    hash_name: str | None,
+    delete: bool,
+    delete_all: bool,
+    lock: bool,
+    unlock: bool,
+    lifetime: str | None,
+    confirm: bool,
+    test: bool,
+    quiet: bool,
+) -> int:
+    from keytool.agentclient import AgentClient
+    from keytool.duration import parse_seconds
+
+    actions = sum((list_keys, list_public, delete, delete_all, lock, unlock, test))
+    if actions > 1:
+        raise KeytoolError("choose one of -l, -L, -d, -D, -x, -X, -T")
+    seconds = parse_seconds(lifetime) if lifetime is not None else None
+    if hash_name is not None and hash_name.lower() not in ("sha256", "md5"):
+        raise KeytoolError(f"invalid hash algorithm {hash_name!r}: use sha256 or md5")
+    with AgentClient() as client:
+        if list_keys or list_public:
+            return _list(client, list_public, (hash_name or "sha256").lower())
+        if delete_all:
+            client.remove_all()
+            _say(quiet, "All identities removed.")
+            return 0
+        if lock or unlock:
+            return _lock(client, lock)
+        if test:
+            if not files:
+                raise KeytoolError("-T needs one or more public key files")
+            return _test(client, files)
+        names = files or [str(p) for n in DEFAULT_FILES if (p := Path.home() / ".ssh" / n).exists()]
+        if delete:
+            if not files:
+                # as ssh-add -d without files: the default identities
+                names = [n for n in names if Path(f"{n}.pub").exists() or Path(n).exists()]
+            return _delete(client, names, quiet)
+        if not names:
+            raise KeytoolError("no key files given and no default identities in ~/.ssh")
+        status = 0
+        for name in names:
+            try:
+                _add_one(client, name, seconds or None, confirm, quiet)
+            except KeytoolError as exc:
+                print(f"keytool: {exc}", file=sys.stderr)
+                status = 1
+        return status

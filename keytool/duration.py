@@ -1,0 +1,31 @@
+"""Time spans as OpenSSH writes them (sshd_config(5) TIME FORMATS): ``90``, ``1h30m``, ``2d``."""
+
+from __future__ import annotations
+
+from keytool.errors import KeytoolError
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SECONDS = 0xFFFFFFFF  # the agent protocol carries a uint32 (RFC 9987 §5.2.7.1)
+
+
+def parse_seconds(text: str) -> int:
+    """Seconds in ``text``; KeytoolError when it is not a time span."""
+    total = 0
+    number = ""
+    spec = text.strip().lower()
+    if not spec:
+        raise KeytoolError("invalid time span: empty")
+    for char in spec + "\0":
+        if char.isdigit():
+            number += char
+            continue
+        unit = "" if char == "\0" else char
+        if unit not in _UNITS or not number:
+            if char == "\0" and not number:
+                break
+            raise KeytoolError(f"invalid time span {text!r}: use e.g. 3600, 90m or 1h30m")
+        total += int(number) * _UNITS[unit]
+        number = ""
+    if total > MAX_SECONDS:
+        raise KeytoolError(f"time span {text!r} is too long")
+    return total
