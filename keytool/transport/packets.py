@@ -1,0 +1,140 @@
+"""The binary packet protocol (RFC 4253 §6): framing, sequence numbers, and the state of
+each direction (cipher, counters toward the RFC 4344 §3 re-key limits).
+
+Outgoing.pack(payload) -> wire bytes; Incoming.feed(bytes) then Incoming.next_payload()
+until it returns None. The ciphers themselves are in ciphers.py.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from keytool.errors import ProtocolError
+from keytool.transport.ciphers import NoCipher, PacketCipher
+
+_HEAD = struct.Struct(">IB")
+
+#: RFC 4253 §6.1 asks for at least 35000; OpenSSH refuses packets over 256 KiB
+MAX_PACKET = 256 * 1024
+
+#: RFC 4253 §6: at least four bytes of padding
+MIN_PADDING = 4
+
+#: RFC 4344 §3.1: re-key well before the 32-bit sequence number could wrap
+REKEY_PACKETS = 1 << 31
+
+_SEQ_MASK = 0xFFFFFFFF
+
+
+class Direction:
+    """Cipher, sequence number and traffic counted since the last NEWKEYS."""
+
+    __slots__ = ("bytes_since_kex", "cipher", "packets_since_kex", "rekey_bytes", "seq")
+
+    def __init__(self) -> None:
+        self.cipher: PacketCipher = NoCipher()
+        self.seq = 0
+        self.bytes_since_kex = 0
+        self.packets_since_kex = 0
+        #: re-key when this many bytes have gone through this direction's keys
+        self.rekey_bytes: int | None = None
+
+    def new_keys(self, cipher: PacketCipher, rekey_bytes: int | None, reset_seq: bool) -> None:
+        """Switch to freshly derived keys; strict kex (PROTOCOL §1.10) resets the
+        sequence number at every NEWKEYS."""
+        self.cipher = cipher
+        self.rekey_bytes = rekey_bytes
+        self.bytes_since_kex = 0
+        self.packets_since_kex = 0
+        if reset_seq:
+            self.seq = 0
+
+    @property
+    def needs_rekey(self) -> bool:
+        return self.packets_since_kex >= REKEY_PACKETS or (
+            self.rekey_bytes is not None and self.bytes_since_kex >= self.rekey_bytes
+        )
+
+
+class Outgoing(Direction):
+    """Packs payloads into wire packets, client to server."""
+
+    __slots__ = ()
+
+    def pack(self, payload: bytes) -> bytes:
+        cipher = self.cipher
+        block = cipher.block_size
+        # RFC 4253 §6: length || padding_length || payload || padding is a multiple of
+        # the block size (without the length field when it is sent in the clear)
+        padding = block - (5 + len(payload) - cipher.aad_size) % block
+        if padding < MIN_PADDING:
+            padding += block
+        packet = _HEAD.pack(1 + len(payload) + padding, padding) + payload + os.urandom(padding)
+        wire = cipher.seal(self.seq, packet)
+        self.seq = (self.seq + 1) & _SEQ_MASK
+        self.packets_since_kex += 1
+        self.bytes_since_kex += len(wire)
+        return wire
+
+
+class Incoming(Direction):
+    """Buffers bytes from the server and takes whole packets out, server to client."""
+
+    __slots__ = ("_buffer", "_length")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = bytearray()
+        self._length: int | None = None  # of the packet whose head is decrypted
+
+    def feed(self, data: bytes | bytearray) -> None:
+        self._buffer += data
+
+    def take_buffer(self) -> bytes:
+        """Everything not yet framed (for the version exchange, before any packet)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def next_payload(self) -> bytes | None:
+        """The payload of the next whole packet, or None until more bytes arrive."""
+        buffer = self._buffer
+        cipher = self.cipher
+        length = self._length
+        if length is None:
+            if len(buffer) < cipher.head_size:
+                return None
+            length = cipher.packet_length(self.seq, bytes(buffer[: cipher.head_size]))
+            self._check_length(length, cipher)
+            self._length = length
+        total = 4 + length + cipher.tag_size
+        if len(buffer) < total:
+            return None
+        data = bytes(buffer[:total])
+        del buffer[:total]
+        self._length = None
+        body = cipher.open(self.seq, data)
+        padding = body[0]
+        if padding < MIN_PADDING or padding >= length:
+            raise ProtocolError(f"bad packet from the server: {padding} bytes of padding")
+        self.seq = (self.seq + 1) & _SEQ_MASK
+        self.packets_since_kex += 1
+        self.bytes_since_kex += total
+        return bytes(body[1 : length - padding])
+
+    @staticmethod
+    def _check_length(length: int, cipher: PacketCipher) -> None:
+        if length > MAX_PACKET or length < MIN_PADDING + 1:
+            raise ProtocolError(
+                f"bad packet length {length} from the server (corrupt data, or not an SSH server)"
+            )
+        if (length + 4 - cipher.aad_size) % cipher.block_size:
+            raise ProtocolError(
+                f"bad packet length {length} from the server:"
+                f" not a multiple of the cipher block size {cipher.block_size}"
+            )
