@@ -15,7 +15,7 @@ from keytool.keys.base import PrivateKey, PublicKey
 
 class ListedKey(NamedTuple):
     key: PublicKey
-    comment: str
+    comment: str | None  # None: ssh-keygen says "no comment"
 
 
 def pub_path(path: Path) -> Path:
@@ -73,53 +73,114 @@ def public_of_file(path: Path) -> ListedKey:
     if openssh.is_openssh_private(text):
         outer = openssh.parse(text)
         if comment_from_pub is not None and pub_key == outer.public:
-            return ListedKey(outer.public, comment_from_pub)
+            return ListedKey(outer.public, comment_from_pub or None)
         if not outer.is_encrypted:
             _, comment = openssh.decrypt(outer, None)
-            return ListedKey(outer.public, comment)
-        return ListedKey(outer.public, "")
+            return ListedKey(outer.public, comment or None)
+        return ListedKey(outer.public, None)
     if pub_key is not None and comment_from_pub is not None:
-        return ListedKey(pub_key, comment_from_pub)
+        return ListedKey(pub_key, comment_from_pub or None)
     from keytool.keys import load_private
 
     key, comment = load_private(text, None)
-    return ListedKey(key.public, comment)
+    return ListedKey(key.public, comment or None)
 
 
 def keys_in_text(text: bytes) -> list[ListedKey]:
-    """Every key of a .pub, authorized_keys or known_hosts file, in order, labelled as
-    ssh-keygen -l labels them: the comment; failing that, the options or host names in
-    front of the key; @revoked and @cert-authority lines are not listed. Like ssh-keygen,
-    once a line with such a prefix was seen, a later bare key without a comment is
-    labelled with its own text rather than "no comment"."""
-    from keytool.authkeys import split_options
-    from keytool.keys.pubfile import parse_public_line
+    """Every key of a .pub, authorized_keys or known_hosts file, in order, labelled
+    byte for byte as ``ssh-keygen -l`` labels them.
 
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError("not a text file of public keys") from None
+    The label is the comment, or the options / host names in front of the key.
+    @revoked and @cert-authority lines are not listed. A bare key without a comment is
+    labelled the way ssh-keygen does: with whatever its comment pointer still points at
+    in the reused line buffer ("no comment" when it was never set). _LineBuffer models
+    that buffer, so that the output matches even for such files.
+    """
+    from keytool.authkeys import split_options
+
+    buffer = _LineBuffer()
     found: list[ListedKey] = []
-    prefixed_seen = False
-    for line in decoded.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "@")):
+    lines = text.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for raw in lines:
+        buffer.load(raw)
+        start = _skip_blanks(raw, 0)
+        if start == len(raw) or raw[start : start + 1] in (b"#", b"@"):
             continue
-        try:
-            key, comment = parse_public_line(stripped)
-        except FormatError:
-            pass
-        else:
-            found.append(ListedKey(key, comment or (stripped if prefixed_seen else "")))
-            continue
-        try:
-            prefix, rest = split_options(stripped)
-            key, comment = parse_public_line(rest)
-        except FormatError:
-            continue
-        prefixed_seen = True
-        found.append(ListedKey(key, comment or prefix))
+        parsed = _key_at(raw, start)
+        if parsed is None:
+            # options (authorized_keys) or host names (known_hosts) before the key
+            try:
+                prefix, _ = split_options(raw[start:].decode("utf-8", errors="replace"))
+            except FormatError:
+                continue
+            prefix_end = start + len(prefix.encode("utf-8"))
+            parsed = _key_at(raw, _skip_blanks(raw, prefix_end))
+            if parsed is None:
+                continue
+            buffer.terminate(prefix_end)
+            buffer.point_at(start)
+        key, comment_at = parsed
+        if comment_at is not None:
+            buffer.point_at(comment_at)
+        found.append(ListedKey(key, buffer.label()))
     return found
+
+
+def _skip_blanks(raw: bytes, at: int) -> int:
+    while at < len(raw) and raw[at] in b" \t":
+        at += 1
+    return at
+
+
+def _field_end(raw: bytes, at: int) -> int:
+    while at < len(raw) and raw[at] not in b" \t":
+        at += 1
+    return at
+
+
+def _key_at(raw: bytes, at: int) -> tuple[PublicKey, int | None] | None:
+    """The key whose type name starts at ``at``, and where its comment starts (if any)."""
+    from keytool.keys.pubfile import decode_key
+
+    type_end = _field_end(raw, at)
+    blob_start = _skip_blanks(raw, type_end)
+    blob_end = _field_end(raw, blob_start)
+    try:
+        key = decode_key(raw[at:type_end].decode("ascii"), raw[blob_start:blob_end].decode("ascii"))
+    except (FormatError, UnicodeDecodeError):
+        return None
+    comment_at = _skip_blanks(raw, blob_end)
+    return key, comment_at if comment_at < len(raw) else None
+
+
+class _LineBuffer:
+    """The line buffer getline(3) reuses in ssh-keygen, and its stale comment pointer."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.comment: int | None = None
+
+    def load(self, raw: bytes) -> None:
+        line = raw + b"\0\0"  # the newline, stripped to NUL, then getline's NUL
+        if len(self.data) < len(line):
+            self.data.extend(bytes(len(line) - len(self.data)))
+        self.data[: len(line)] = line
+
+    def terminate(self, at: int) -> None:
+        self.data[at] = 0
+
+    def point_at(self, at: int) -> None:
+        self.comment = at
+
+    def label(self) -> str | None:
+        if self.comment is None:
+            return None
+        end = self.data.find(b"\0", self.comment)
+        return bytes(self.data[self.comment : end if end >= 0 else None]).decode(
+            "utf-8", errors="replace"
+        )
 
 
 def keys_in_file(path: Path) -> list[ListedKey]:

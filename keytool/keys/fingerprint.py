@@ -27,9 +27,12 @@ def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def describe(key: PublicKey, comment: str, hash_name: str = "sha256") -> str:
-    """One ``ssh-keygen -l`` line: bits, fingerprint, comment, (TYPE)."""
-    return f"{key.bits} {fingerprint(key, hash_name)} {comment or 'no comment'} ({key.label})"
+def describe(key: PublicKey, comment: str | None, hash_name: str = "sha256") -> str:
+    """One ``ssh-keygen -l`` line: bits, fingerprint, comment, (TYPE).
+
+    None (no comment at all) reads "no comment", as ssh-keygen prints it."""
+    label = "no comment" if comment is None else comment
+    return f"{key.bits} {fingerprint(key, hash_name)} {label} ({key.label})"
 
 
 # The "drunken bishop" walk of OpenSSH's sshkey.c: a bishop starts in the middle of a

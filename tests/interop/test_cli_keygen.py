@@ -1,0 +1,300 @@
+"""keytool gen / fingerprint / pub / passwd / comment against the real ssh-keygen."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli import assert_clean_error, keytool
+from tests.peers import require, run
+
+CASES = [
+    ("ed25519", None),
+    ("rsa", 2048),
+    ("rsa", 3072),
+    ("rsa", 4096),
+    ("ecdsa", 256),
+    ("ecdsa", 384),
+    ("ecdsa", 521),
+]
+PASSPHRASE = "correct horse"
+
+
+def ssh_keygen(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    return run([require("ssh-keygen"), *args])
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("passphrase", ["", PASSPHRASE], ids=["plain", "encrypted"])
+@pytest.mark.parametrize(("key_type", "bits"), CASES, ids=[f"{t}-{b}" for t, b in CASES])
+def test_our_keys_through_ssh_keygen(
+    tmp_path: Path, key_type: str, bits: int | None, passphrase: str
+) -> None:
+    key = tmp_path / "id_test"
+    args = ["gen", "-t", key_type, "-f", key, "-N", passphrase, "-C", "tester@example"]
+    if bits:
+        args += ["-b", str(bits)]
+    made = keytool(*args)
+    assert made.returncode == 0, made.stderr
+    assert mode(key) == 0o600
+    assert mode(Path(f"{key}.pub")) == 0o644
+    our_pub = Path(f"{key}.pub").read_text()
+
+    # ssh-keygen derives the same public key (and comment) from our private key file
+    derived = ssh_keygen("-y", "-P", passphrase, "-f", key)
+    assert derived.returncode == 0, derived.stderr
+    assert derived.stdout == our_pub
+
+    # the fingerprint and randomart gen printed are ssh-keygen's
+    theirs = ssh_keygen("-lv", "-f", key)
+    assert theirs.returncode == 0, theirs.stderr
+    fp_line, *art = theirs.stdout.splitlines()
+    fingerprint = fp_line.split()[1]
+    assert f"{fingerprint} tester@example" in made.stdout
+    assert "\n".join(art) in made.stdout
+
+    for hash_name in ("sha256", "md5"):
+        ours = keytool("fingerprint", "-v", "-E", hash_name, "-f", key)
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == ssh_keygen("-lv", "-E", hash_name, "-f", key).stdout
+
+
+@pytest.mark.parametrize("fmt", ["RFC4716-default", "PEM", "PKCS8"])
+@pytest.mark.parametrize("passphrase", ["", PASSPHRASE], ids=["plain", "encrypted"])
+@pytest.mark.parametrize(("key_type", "bits"), [c for c in CASES if c[1] != 4096])
+def test_ssh_keygen_keys_through_ours(
+    tmp_path: Path, key_type: str, bits: int | None, passphrase: str, fmt: str
+) -> None:
+    key = tmp_path / "theirs"
+    args: list[str | Path] = ["-q", "-t", key_type, "-N", passphrase, "-C", "them@x", "-f", key]
+    if bits:
+        args += ["-b", str(bits)]
+    if fmt != "RFC4716-default":
+        if key_type == "ed25519":
+            pytest.skip("ssh-keygen writes ed25519 only in its own format")
+        args += ["-m", fmt]
+    assert ssh_keygen(*args).returncode == 0
+    their_pub = Path(f"{key}.pub").read_text().split()
+
+    ours = keytool("pub", "-f", key, "-P", passphrase)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.split()[:2] == their_pub[:2]
+
+    assert keytool("fingerprint", "-f", key).stdout == ssh_keygen("-l", "-f", key).stdout
+    Path(f"{key}.pub").unlink()  # now the fingerprint comes from the private file itself
+    assert keytool("fingerprint", "-f", key).stdout == ssh_keygen("-l", "-f", key).stdout
+
+
+def test_fingerprint_of_authorized_keys_and_known_hosts(tmp_path: Path) -> None:
+    keys = []
+    for name, key_type in (("a", "ed25519"), ("b", "ecdsa"), ("c", "rsa")):
+        path = tmp_path / name
+        assert (
+            ssh_keygen("-q", "-t", key_type, "-N", "", "-C", f"{name}@x", "-f", path).returncode
+            == 0
+        )
+        keys.append(Path(f"{path}.pub").read_text().split())
+    authorized = tmp_path / "authorized_keys"
+    authorized.write_text(
+        "# a comment line\n"
+        f'from="10.0.0.0/8",no-pty,command="echo \\"hi there\\"" {" ".join(keys[0])}\n'
+        f"{keys[1][0]} {keys[1][1]}\n"
+        f"no-agent-forwarding {keys[2][0]} {keys[2][1]}\n"
+        f"{keys[1][0]} {keys[1][1]}\n"
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        f"host1,10.1.1.1 {keys[0][0]} {keys[0][1]}\n"
+        f"[host2]:2222 {keys[1][0]} {keys[1][1]} note\n"
+        f"@revoked * {keys[2][0]} {keys[2][1]}\n"
+    )
+    hashed = tmp_path / "hashed_hosts"
+    hashed.write_text(known.read_text())
+    assert ssh_keygen("-H", "-f", hashed).returncode == 0
+    for path in (authorized, known, hashed):
+        for flags in (["-l"], ["-l", "-E", "md5"], ["-lv"]):
+            theirs = ssh_keygen(*flags, "-f", path)
+            ours = keytool(
+                "fingerprint", *flags[1:], *(["-v"] if "-lv" in flags else []), "-f", path
+            )
+            assert ours.returncode == 0, ours.stderr
+            assert ours.stdout == theirs.stdout, path.name
+
+
+def test_gen_default_path_creates_ssh_dir_0700(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    result = keytool("gen", "-t", "ecdsa", "-N", "", env={"HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert mode(home / ".ssh") == 0o700
+    assert mode(home / ".ssh" / "id_ecdsa") == 0o600
+    assert ssh_keygen("-y", "-f", home / ".ssh" / "id_ecdsa").returncode == 0
+    comment = Path(home / ".ssh" / "id_ecdsa.pub").read_text().split()[2]
+    assert "@" in comment  # user@host, as ssh-keygen
+
+
+def test_gen_never_overwrites_without_force(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    assert keytool("gen", "-f", key, "-N", "").returncode == 0
+    before = key.read_bytes(), Path(f"{key}.pub").read_bytes()
+    line = assert_clean_error(keytool("gen", "-f", key, "-N", ""))
+    assert "already exists" in line
+    assert (key.read_bytes(), Path(f"{key}.pub").read_bytes()) == before
+    assert keytool("gen", "-f", key, "-N", "", "--force").returncode == 0
+    assert key.read_bytes() != before[0]
+    assert ssh_keygen("-y", "-f", key).stdout == Path(f"{key}.pub").read_text()
+
+
+def test_gen_without_passphrase_and_terminal_refuses(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    line = assert_clean_error(keytool("gen", "-f", key))
+    assert "-N" in line
+    assert not key.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["-t", "rsa", "-b", "768"], "minimum is 1024"),
+        (["-t", "ecdsa", "-b", "300"], "256, 384 or 521"),
+        (["-t", "dsa"], "DSA"),
+        (["-t", "foo"], "unknown key type"),
+    ],
+)
+def test_gen_refuses_bad_types_and_sizes(tmp_path: Path, args: list[str], expect: str) -> None:
+    key = tmp_path / "k"
+    assert expect in assert_clean_error(keytool("gen", *args, "-f", key, "-N", ""))
+    assert not key.exists()
+
+
+def test_gen_warns_below_2048(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    result = keytool("gen", "-t", "rsa", "-b", "1024", "-f", key, "-N", "")
+    assert result.returncode == 0
+    assert "weak" in result.stderr
+    assert ssh_keygen("-l", "-f", key).stdout.startswith("1024 ")
+
+
+def test_gen_rounds_recorded_in_key(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    assert keytool("gen", "-f", key, "-N", PASSPHRASE, "-a", "3").returncode == 0
+    from keytool.keys import openssh
+
+    assert openssh.parse(key.read_bytes()).rounds == 3
+    assert ssh_keygen("-y", "-P", PASSPHRASE, "-f", key).returncode == 0
+    assert keytool("gen", "-f", tmp_path / "d", "-N", PASSPHRASE).returncode == 0
+    assert openssh.parse((tmp_path / "d").read_bytes()).rounds == 24
+
+
+def test_passwd_and_comment(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    assert (
+        ssh_keygen("-q", "-t", "ed25519", "-N", PASSPHRASE, "-C", "old", "-f", key).returncode == 0
+    )
+    original = key.read_bytes()
+    line = assert_clean_error(keytool("passwd", "-f", key, "-P", "wrong one", "-N", "new secret"))
+    assert "incorrect passphrase" in line
+    assert key.read_bytes() == original
+    assert keytool("passwd", "-f", key, "-P", PASSPHRASE, "-N", "new secret").returncode == 0
+    assert ssh_keygen("-y", "-P", PASSPHRASE, "-f", key).returncode != 0
+    assert ssh_keygen("-y", "-P", "new secret", "-f", key).returncode == 0
+    assert mode(key) == 0o600
+
+    result = keytool("comment", "-f", key, "-P", "new secret", "-C", "brand new")
+    assert result.returncode == 0, result.stderr
+    assert ssh_keygen("-l", "-f", key).stdout.split()[2:4] == ["brand", "new"]
+    Path(f"{key}.pub").unlink()
+    listed = ssh_keygen("-y", "-P", "new secret", "-f", key).stdout
+    assert listed.rstrip("\n").endswith(" brand new")
+
+    assert keytool("passwd", "-f", key, "-P", "new secret", "-N", "").returncode == 0
+    assert ssh_keygen("-y", "-P", "", "-f", key).returncode == 0
+
+
+def test_pub_matches_ssh_keygen_and_checks_permissions(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    assert ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "me", "-f", key).returncode == 0
+    assert keytool("pub", "-f", key).stdout == ssh_keygen("-y", "-f", key).stdout
+    key.chmod(0o644)
+    line = assert_clean_error(keytool("pub", "-f", key))
+    assert f"chmod 600 '{key}'" in line
+    assert ssh_keygen("-y", "-f", key).returncode != 0  # OpenSSH refuses it too
+
+
+def test_crlf_and_missing_final_newline_load(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    assert (
+        ssh_keygen("-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", key, "-m", "PEM").returncode
+        == 0
+    )
+    expected = ssh_keygen("-y", "-f", key).stdout.split()[:2]
+    for variant in (key.read_bytes().replace(b"\n", b"\r\n"), key.read_bytes().rstrip(b"\n")):
+        key.write_bytes(variant)
+        result = keytool("pub", "-f", key)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[:2] == expected
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "garbage", "empty", "flipped", "missing", "directory", "dsa"],
+)
+def test_bad_files_give_one_clear_line(tmp_path: Path, damage: str) -> None:
+    key = tmp_path / "k"
+    assert ssh_keygen("-q", "-t", "ed25519", "-N", "", "-f", key).returncode == 0
+    data = key.read_bytes()
+    if damage == "truncated":
+        key.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        key.write_bytes(os.urandom(300))
+    elif damage == "empty":
+        key.write_bytes(b"")
+    elif damage == "flipped":
+        lines = data.splitlines()
+        lines[3] = bytes(reversed(lines[3]))
+        key.write_bytes(b"\n".join(lines) + b"\n")
+    elif damage == "missing":
+        key.unlink()
+    elif damage == "directory":
+        key.unlink()
+        key.mkdir()
+    elif damage == "dsa":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        pem = dsa.generate_private_key(2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        key.write_bytes(pem)
+    Path(f"{key}.pub").unlink()
+    commands: list[list[str | Path]] = [["pub", "-f", key], ["passwd", "-f", key, "-N", ""]]
+    if damage != "flipped":  # the public half is intact there: -l still works, as ssh-keygen's
+        commands.append(["fingerprint", "-f", key])
+    for command in commands:
+        line = assert_clean_error(keytool(*command))
+        assert line.startswith("keytool: ")
+        if damage == "dsa":
+            assert "DSA" in line
+
+
+def test_help_does_not_import_cryptography_and_module_entry_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "keytool", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "gen" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
+    assert not any(name.startswith("cryptography") for name in imported)
