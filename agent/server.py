@@ -134,6 +134,9 @@ def _sign(keyring: Keyring, request: proto.SignRequest) -> Reply:
             log.info("confirmation refused for %s", describe(identity))
             return FAILURE
     signature = identity.key.sign(request.data, algorithm)
+    if log.isEnabledFor(logging.DEBUG):
+        name = algorithm or identity.key.public.key_type
+        log.debug("signed %d bytes with %s, %s", len(request.data), name, describe(identity))
     return Reply(proto.encode_sign_response(signature))
 
 
