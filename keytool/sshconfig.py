@@ -1,0 +1,714 @@
+"""ssh_config(5), the part users rely on: pure ``resolve()`` and a thin ``load()``.
+
+How ssh reads it, and so how ``resolve`` does:
+
+- ``-o`` options come first, then each file in order (``~/.ssh/config`` then
+  ``/etc/ssh/ssh_config``, or only the ``-F`` file); for each keyword the first value
+  obtained wins, except IdentityFile which accumulates (duplicates dropped).
+- Lines before any ``Host`` apply to every host. ``Host`` takes space-separated patterns
+  (``*``, ``?``, ``!negation``) matched, case-sensitively, against the host name as
+  typed on the command line; HostName is then lowercased as ssh does.
+- ``Keyword value``, ``Keyword=value``, ``Keyword = value``; keywords are
+  case-insensitive; values may be quoted with ``"`` or ``'``; ``#`` starts a comment.
+- ``Include`` reads more files (globs; relative names are under ``~/.ssh`` for user
+  files and ``/etc/ssh`` for the system file), in the context of the block it is in.
+
+Deliberate differences from ssh:
+
+- ``Match`` blocks are not evaluated: the block is skipped and a warning returned.
+- An unknown keyword in a file is ignored with a warning (ssh refuses the whole file);
+  OpenSSH keywords keytool has no use for are ignored silently, except a few that
+  change where or how ssh connects (ProxyJump, ProxyCommand, ...), which warn. In a
+  ``-o`` option an unknown keyword is an error, as it is for ssh: it was typed just now.
+- A bad value of a known keyword (``Port abc``) is a FormatError naming file and line,
+  as for ssh: silently dropping, say, a StrictHostKeyChecking line would be unsafe.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import re
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keytool.errors import FormatError, KeyFileError
+from keytool.patterns import match_any, match_pattern
+
+DEFAULT_PORT = 22
+#: ssh's default identities (OpenSSH 9), tried only when no IdentityFile is given
+DEFAULT_IDENTITY_FILES = (
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+    "~/.ssh/id_xmss",
+    "~/.ssh/id_dsa",
+)
+DEFAULT_USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+DEFAULT_PREFERRED_AUTHENTICATIONS = (
+    "gssapi-with-mic",
+    "hostbased",
+    "publickey",
+    "keyboard-interactive",
+    "password",
+)
+MAX_INCLUDE_DEPTH = 16  # ssh's READCONF_MAX_DEPTH: an Include loop must end somewhere
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """One config file's text. ``system`` marks /etc/ssh files (for relative Includes)."""
+
+    name: str
+    text: str
+    system: bool = False
+
+
+#: reads the files an Include names: (pattern as written, from a system file?) -> sources
+IncludeReader = Callable[[str, bool], Sequence[ConfigSource]]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """What ssh would use for one host (compare ``ssh -G``). Paths are expanded."""
+
+    host: str  # as given on the command line (what Host patterns matched)
+    hostname: str
+    user: str
+    port: int
+    identity_files: tuple[str, ...]
+    identities_only: bool
+    user_known_hosts_files: tuple[str, ...]
+    global_known_hosts_files: tuple[str, ...]
+    strict_host_key_checking: str  # "yes", "ask", "accept-new" or "no"
+    connect_timeout: int | None  # seconds; None: the system's TCP timeout
+    password_authentication: bool
+    pubkey_authentication: bool
+    kbd_interactive_authentication: bool
+    batch_mode: bool
+    hash_known_hosts: bool
+    preferred_authentications: tuple[str, ...]
+    number_of_password_prompts: int
+    kex_algorithms: str | None  # as written, +/-/^ included; see apply_algorithm_list
+    ciphers: str | None
+    macs: str | None
+    host_key_algorithms: str | None
+    server_alive_interval: int  # seconds; 0 = off
+    identity_files_given: bool  # False: identity_files are ssh's defaults
+    warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
+
+
+# --- tokenising a line -------------------------------------------------------------
+
+
+def split_args(text: str, where: str) -> list[str]:
+    """Arguments as ssh splits them: whitespace, '"' or "'" quotes, backslash escapes,
+    ``#`` at the start of an argument ends the line."""
+    args: list[str] = []
+    i = 0
+    length = len(text)
+    while i < length:
+        while i < length and text[i] in " \t\r\n":
+            i += 1
+        if i >= length:
+            break
+        if text[i] == "#":
+            break
+        current: list[str] = []
+        quote = ""
+        while i < length:
+            char = text[i]
+            if quote:
+                if char == quote:
+                    quote = ""
+                elif char == "\\" and i + 1 < length and text[i + 1] in (quote, "\\"):
+                    i += 1
+                    current.append(text[i])
+                else:
+                    current.append(char)
+            elif char in "\"'":
+                quote = char
+            elif char == "\\" and i + 1 < length and text[i + 1] in "\\\"' ":
+                i += 1
+                current.append(text[i])
+            elif char in " \t\r\n":
+                break
+            else:
+                current.append(char)
+            i += 1
+        if quote:
+            raise FormatError(f"{where}: unterminated quote")
+        args.append("".join(current))
+    return args
+
+
+def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
+    """``Keyword args`` / ``Keyword=args`` -> (lowercase keyword, args); None if empty."""
+    text = line.strip(" \t\r\n")
+    if not text or text.startswith("#"):
+        return None
+    end = 0
+    while end < len(text) and text[end] not in " \t=":
+        end += 1
+    keyword = text[:end].lower()
+    rest = text[end:].lstrip(" \t")
+    if rest.startswith("="):
+        rest = rest[1:]
+    if not keyword:
+        raise FormatError(f"{where}: missing keyword")
+    return keyword, split_args(rest, where)
+
+
+# --- values --------------------------------------------------------------------------
+
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.ASCII | re.IGNORECASE)
+_TIME_PART = re.compile(r"([0-9]+)([smhdw]?)", re.ASCII | re.IGNORECASE)
+
+
+def parse_time(value: str, where: str) -> int:
+    """sshd_config(5) TIME FORMATS: ``90``, ``1m30s``, ``2h``; seconds."""
+    if not _TIME.fullmatch(value):
+        raise FormatError(f"{where}: invalid time value {value!r}")
+    total = sum(
+        int(digits) * _TIME_UNITS[unit.lower()] for digits, unit in _TIME_PART.findall(value)
+    )
+    if total > 2**31 - 1:
+        raise FormatError(f"{where}: time value {value!r} is too large")
+    return total
+
+
+def _flag(value: str, where: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("yes", "true"):
+        return True
+    if lowered in ("no", "false"):
+        return False
+    raise FormatError(f"{where}: expected yes or no, not {value!r}")
+
+
+def _strict(value: str, where: str) -> str:
+    lowered = value.lower()
+    if lowered in ("yes", "true"):
+        return "yes"
+    if lowered in ("no", "false", "off"):
+        return "no"
+    if lowered in ("ask", "accept-new"):
+        return lowered
+    raise FormatError(
+        f"{where}: StrictHostKeyChecking must be yes, ask, accept-new or no, not {value!r}"
+    )
+
+
+def _port(value: str, where: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise FormatError(f"{where}: bad port {value!r} (expected 1 to 65535)")
+    return int(value)
+
+
+def _count(value: str, where: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise FormatError(f"{where}: expected a number, not {value!r}")
+    return int(value)
+
+
+def _pubkey(value: str, where: str) -> bool:
+    # OpenSSH 8.9+ also takes unbound/host-bound here: both mean "on"
+    if value.lower() in ("unbound", "host-bound"):
+        return True
+    return _flag(value, where)
+
+
+# keyword -> (how many arguments: 1 or "many", converter or None for a plain string)
+_Converter = Callable[[str, str], object]
+_ONE: dict[str, _Converter | None] = {
+    "hostname": None,
+    "user": None,
+    "port": _port,
+    "identitiesonly": _flag,
+    "stricthostkeychecking": _strict,
+    "connecttimeout": parse_time,
+    "passwordauthentication": _flag,
+    "pubkeyauthentication": _pubkey,
+    "kbdinteractiveauthentication": _flag,
+    "batchmode": _flag,
+    "hashknownhosts": _flag,
+    "preferredauthentications": None,
+    "numberofpasswordprompts": _count,
+    "kexalgorithms": None,
+    "ciphers": None,
+    "macs": None,
+    "hostkeyalgorithms": None,
+    "serveraliveinterval": parse_time,
+}
+_MANY = ("userknownhostsfile", "globalknownhostsfile")
+_ALIASES = {
+    "challengeresponseauthentication": "kbdinteractiveauthentication",
+    "skeyauthentication": "kbdinteractiveauthentication",
+}
+
+#: OpenSSH keywords keytool does not use; these change where or how ssh connects, so
+#: ignoring them is worth a warning
+_UNSUPPORTED_WARN = frozenset(
+    {
+        "proxyjump",
+        "proxycommand",
+        "hostkeyalias",
+        "certificatefile",
+        "canonicalizehostname",
+        "bindaddress",
+        "bindinterface",
+        "addressfamily",
+        "knownhostscommand",
+        "revokedhostkeys",
+        "identityagent",
+        "pkcs11provider",
+    }
+)
+#: the rest of OpenSSH 9's client keywords: accepted and ignored without a word
+_OPENSSH_OTHER = frozenset(
+    [
+        "addkeystoagent",
+        "canonicaldomains",
+        "canonicalizefallbacklocal",
+        "canonicalizemaxdots",
+        "canonicalizepermittedcnames",
+        "casignaturealgorithms",
+        "checkhostip",
+        "clearallforwardings",
+        "compression",
+        "connectionattempts",
+        "controlmaster",
+        "controlpath",
+        "controlpersist",
+        "dynamicforward",
+        "enableescapecommandline",
+        "enablesshkeysign",
+        "escapechar",
+        "exitonforwardfailure",
+        "fingerprinthash",
+        "forkafterauthentication",
+        "forwardagent",
+        "forwardx11",
+        "forwardx11timeout",
+        "forwardx11trusted",
+        "gatewayports",
+        "gssapiauthentication",
+        "gssapiclientidentity",
+        "gssapidelegatecredentials",
+        "gssapikeyexchange",
+        "gssapirenewalforcesrekey",
+        "gssapiserveridentity",
+        "gssapitrustdns",
+        "gssapikexalgorithms",
+        "hostbasedacceptedalgorithms",
+        "hostbasedkeytypes",
+        "hostbasedauthentication",
+        "kbdinteractivedevices",
+        "localcommand",
+        "localforward",
+        "loglevel",
+        "logverbose",
+        "nohostauthenticationforlocalhost",
+        "permitlocalcommand",
+        "permitremoteopen",
+        "pubkeyacceptedalgorithms",
+        "pubkeyacceptedkeytypes",
+        "proxyusefdpass",
+        "rekeylimit",
+        "remotecommand",
+        "remoteforward",
+        "requesttty",
+        "requiredrsasize",
+        "securitykeyprovider",
+        "sendenv",
+        "setenv",
+        "serveralivecountmax",
+        "sessiontype",
+        "stdinnull",
+        "streamlocalbindmask",
+        "streamlocalbindunlink",
+        "syslogfacility",
+        "tcpkeepalive",
+        "tunnel",
+        "tunneldevice",
+        "updatehostkeys",
+        "verifyhostkeydns",
+        "visualhostkey",
+        "xauthlocation",
+        "obscurekeystroketiming",
+        "channeltimeout",
+        "tag",
+        "protocol",
+        "useroaming",
+        "rsaauthentication",
+    ]
+)
+
+
+# --- tokens and ~ ---------------------------------------------------------------------
+
+
+def expand_tokens(value: str, tokens: dict[str, str], where: str) -> str:
+    """ssh_config TOKENS: ``%h`` and friends from ``tokens``; ``%%`` is a percent sign."""
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char != "%":
+            out.append(char)
+            i += 1
+            continue
+        if i + 1 >= len(value):
+            raise FormatError(f"{where}: '%' at the end of {value!r}")
+        token = value[i + 1]
+        if token == "%":
+            out.append("%")
+        elif token in tokens:
+            out.append(tokens[token])
+        else:
+            raise FormatError(f"{where}: unknown token %{token} in {value!r}")
+        i += 2
+    return "".join(out)
+
+
+def expand_home(value: str, home: str) -> str:
+    """A leading ``~`` or ``~/`` is the user's home (``~otheruser`` is left as written)."""
+    if value == "~":
+        return home
+    if value.startswith("~/"):
+        return home.rstrip("/") + value[1:]
+    return value
+
+
+# --- resolving ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _State:
+    """Mutable while reading; frozen into ResolvedConfig at the end."""
+
+    host: str
+    include: IncludeReader | None
+    values: dict[str, tuple[object, str]]  # keyword -> (value, where it was set)
+    identity_files: list[tuple[str, str]]  # (raw path, where)
+    ignore_unknown: list[str]
+    warnings: list[str]
+
+
+def _lines(source: ConfigSource) -> Iterator[tuple[str, str]]:
+    for number, line in enumerate(source.text.split("\n"), start=1):
+        yield f"{source.name} line {number}", line
+
+
+def _apply(state: _State, keyword: str, args: list[str], where: str, strict: bool) -> None:
+    """One active line: first value wins (IdentityFile accumulates)."""
+    keyword = _ALIASES.get(keyword, keyword)
+    if keyword in _ONE:
+        if not args:
+            raise FormatError(f"{where}: {keyword} needs a value")
+        if len(args) > 1:
+            raise FormatError(f"{where}: {keyword} takes one value, got {len(args)}")
+        convert = _ONE[keyword]
+        value: object = args[0] if convert is None else convert(args[0], where)
+        state.values.setdefault(keyword, (value, where))
+    elif keyword in _MANY:
+        if not args:
+            raise FormatError(f"{where}: {keyword} needs a value")
+        state.values.setdefault(keyword, (tuple(args), where))
+    elif keyword == "identityfile":
+        if len(args) != 1:
+            raise FormatError(f"{where}: IdentityFile takes one path")
+        if all(raw != args[0] for raw, _ in state.identity_files):
+            state.identity_files.append((args[0], where))
+    elif keyword == "ignoreunknown":
+        if "ignoreunknown" not in state.values:
+            state.values["ignoreunknown"] = ((), where)
+            state.ignore_unknown.extend(",".join(args).split(","))
+    elif keyword in _UNSUPPORTED_WARN:
+        state.warnings.append(f"{where}: {keyword} is not supported by keytool; ignored")
+    elif keyword in _OPENSSH_OTHER:
+        pass
+    elif strict:
+        raise FormatError(f"{where}: unknown option {keyword!r}")
+    elif not any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
+        state.warnings.append(f"{where}: unknown keyword {keyword!r} ignored")
+
+
+def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None:
+    in_match = False
+    for where, line in _lines(source):
+        parsed = split_line(line, where)
+        if parsed is None:
+            continue
+        keyword, args = parsed
+        if keyword == "host":
+            if not args:
+                raise FormatError(f"{where}: Host needs at least one pattern")
+            in_match = False
+            active = match_any(state.host, args)
+            continue
+        if keyword == "match":
+            in_match = True
+            active = False
+            state.warnings.append(f"{where}: Match blocks are not supported; block skipped")
+            continue
+        if keyword == "include":
+            if not args:
+                raise FormatError(f"{where}: Include needs a file name")
+            if active and not in_match:
+                _include(state, args, source.system, where, depth)
+            continue
+        if not active:
+            # still checked, as ssh does: a typo in another host's block is reported
+            _check_only(keyword, args, where)
+            continue
+        _apply(state, keyword, args, where, strict=False)
+
+
+def _check_only(keyword: str, args: list[str], where: str) -> None:
+    convert = _ONE.get(_ALIASES.get(keyword, keyword))
+    if convert is not None and len(args) == 1:
+        convert(args[0], where)
+
+
+def _include(state: _State, patterns: list[str], system: bool, where: str, depth: int) -> None:
+    if depth >= MAX_INCLUDE_DEPTH:
+        raise FormatError(f"{where}: Include nested too deeply (a loop?)")
+    if state.include is None:
+        state.warnings.append(f"{where}: Include not followed")
+        return
+    for pattern in patterns:
+        for included in state.include(pattern, system):
+            # the included file starts in the including block's state; its own Host
+            # lines change that only inside it
+            _read(state, included, True, depth + 1)
+
+
+def resolve(
+    sources: str | Sequence[ConfigSource],
+    host: str,
+    overrides: Sequence[str] = (),
+    *,
+    user: str,
+    home: str,
+    uid: int | None = None,
+    local_hostname: str = "",
+    include: IncludeReader | None = None,
+) -> ResolvedConfig:
+    """Resolve the options for ``host`` (as typed) from config texts; no file access.
+
+    ``overrides`` are ``-o`` options (``"Port=2222"``, ``"IdentityFile ~/k"``), and the
+    client turns ``-p``, ``-l`` and ``-i`` into such lines too; they win over files.
+    ``user`` and ``home`` are the local user's (for defaults, ``~`` and ``%u``/``%d``);
+    ``include`` reads Include'd files (the loader passes one; without it, Include is
+    skipped with a warning). Raises FormatError for a bad value or a bad ``-o``.
+    """
+    if isinstance(sources, str):
+        sources = [ConfigSource("config", sources)]
+    state = _State(host, include, {}, [], [], [])
+    for number, option in enumerate(overrides, start=1):
+        where = f"command-line option {number}"
+        parsed = split_line(option, where)
+        if parsed is None:
+            raise FormatError(f"{where}: empty option")
+        keyword, args = parsed
+        if keyword in ("host", "match", "include"):
+            raise FormatError(f"{where}: {keyword} is not allowed in -o")
+        _apply(state, keyword, args, where, strict=True)
+    for source in sources:
+        _read(state, source, True, 0)
+    return _finish(state, user, home, uid, local_hostname)
+
+
+def _finish(
+    state: _State, local_user: str, home: str, uid: int | None, local_hostname: str
+) -> ResolvedConfig:
+    values = state.values
+
+    def where(keyword: str) -> str:
+        return values[keyword][1] if keyword in values else "default"
+
+    def text(keyword: str, default: str) -> str:
+        value = values.get(keyword, (default, ""))[0]
+        return value if isinstance(value, str) else default
+
+    def number(keyword: str, default: int) -> int:
+        value = values.get(keyword, (default, ""))[0]
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    def flag(keyword: str, default: bool) -> bool:
+        value = values.get(keyword, (default, ""))[0]
+        return value if isinstance(value, bool) else default
+
+    def paths(keyword: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = values.get(keyword, (default, ""))[0]
+        return tuple(str(v) for v in value) if isinstance(value, tuple) else default
+
+    def optional(keyword: str) -> str | None:
+        return text(keyword, "") or None
+
+    original = state.host
+    # only a HostName line is expanded: a typed host name is taken as it is
+    hostname = original
+    if "hostname" in values:
+        hostname = expand_tokens(text("hostname", original), {"h": original}, where("hostname"))
+    hostname = hostname.lower()
+    remote_user = text("user", local_user)
+    port = number("port", DEFAULT_PORT)
+    tokens = {
+        "d": home,
+        "u": local_user,
+        "h": hostname,
+        "r": remote_user,
+        "p": str(port),
+        "n": original,
+        "l": local_hostname,
+        "L": local_hostname.split(".")[0],
+        "C": hashlib.sha1(f"{local_hostname}{hostname}{port}{remote_user}".encode()).hexdigest(),
+    }
+    if uid is not None:
+        tokens["i"] = str(uid)
+
+    def path(raw: str, place: str) -> str:
+        return expand_tokens(expand_home(raw, home), tokens, place)
+
+    given = bool(state.identity_files)
+    identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
+    identity_files = tuple(path(raw, place) for raw, place in identity_raw)
+    user_known = tuple(
+        path(raw, where("userknownhostsfile"))
+        for raw in paths("userknownhostsfile", DEFAULT_USER_KNOWN_HOSTS)
+    )
+    global_known = tuple(
+        path(raw, where("globalknownhostsfile"))
+        for raw in paths("globalknownhostsfile", DEFAULT_GLOBAL_KNOWN_HOSTS)
+    )
+    preferred = optional("preferredauthentications")
+    # ssh treats ConnectTimeout 0 as no timeout of its own
+    timeout = number("connecttimeout", 0) or None
+    batch = flag("batchmode", False)
+
+    return ResolvedConfig(
+        host=original,
+        hostname=hostname,
+        user=remote_user,
+        port=port,
+        identity_files=identity_files,
+        identities_only=flag("identitiesonly", False),
+        user_known_hosts_files=user_known,
+        global_known_hosts_files=global_known,
+        strict_host_key_checking=text("stricthostkeychecking", "ask"),
+        connect_timeout=timeout,
+        password_authentication=flag("passwordauthentication", True),
+        pubkey_authentication=flag("pubkeyauthentication", True),
+        kbd_interactive_authentication=flag("kbdinteractiveauthentication", True),
+        batch_mode=batch,
+        hash_known_hosts=flag("hashknownhosts", False),
+        preferred_authentications=(
+            tuple(preferred.split(",")) if preferred else DEFAULT_PREFERRED_AUTHENTICATIONS
+        ),
+        number_of_password_prompts=number("numberofpasswordprompts", 3),
+        kex_algorithms=optional("kexalgorithms"),
+        ciphers=optional("ciphers"),
+        macs=optional("macs"),
+        host_key_algorithms=optional("hostkeyalgorithms"),
+        # as ssh: BatchMode alone turns on keepalives every 300 s, so a dead server
+        # cannot hang an unattended run
+        server_alive_interval=number("serveraliveinterval", 300 if batch else 0),
+        identity_files_given=given,
+        warnings=tuple(state.warnings),
+    )
+
+
+def apply_algorithm_list(spec: str | None, default: Sequence[str]) -> tuple[str, ...]:
+    """An algorithm option against keytool's default list, as ssh_config(5) describes:
+    ``+a,b`` appends, ``-a*,b`` removes (wildcards allowed), ``^a,b`` puts first;
+    anything else replaces the list. None (not set) is the default list."""
+    if spec is None or spec == "":
+        return tuple(default)
+    names = [name for name in spec[1:].split(",") if name] if spec[0] in "+-^" else []
+    if spec[0] == "+":
+        return tuple(default) + tuple(n for n in names if n not in default)
+    if spec[0] == "-":
+        return tuple(d for d in default if not any(match_pattern(d, n) for n in names))
+    if spec[0] == "^":
+        return tuple(names) + tuple(d for d in default if d not in names)
+    return tuple(name for name in spec.split(",") if name)
+
+
+# --- the loader: the only part that touches files ----------------------------------
+
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+USER_CONFIG = "~/.ssh/config"
+
+
+def _read_source(path: Path, system: bool) -> ConfigSource:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return ConfigSource(str(path), data.decode("utf-8"), system)
+    except UnicodeDecodeError:
+        raise FormatError(f"config file {path} is not UTF-8 text") from None
+
+
+def _include_reader(home: str) -> IncludeReader:
+    def read(pattern: str, system: bool) -> list[ConfigSource]:
+        expanded = expand_home(pattern, home)
+        if not os.path.isabs(expanded):
+            base = os.path.dirname(SYSTEM_CONFIG) if system else os.path.join(home, ".ssh")
+            expanded = os.path.join(base, expanded)
+        # a pattern matching nothing is fine, as for ssh
+        return [
+            _read_source(Path(name), system)
+            for name in sorted(glob.glob(expanded))
+            if not os.path.isdir(name)
+        ]
+
+    return read
+
+
+def load(
+    host: str,
+    *,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    user: str | None = None,
+    home: str | None = None,
+) -> ResolvedConfig:
+    """Read the config files as ssh does and resolve ``host``.
+
+    ``config_file`` is ``-F``: None reads ~/.ssh/config then /etc/ssh/ssh_config (each
+    if present), ``"none"`` reads nothing, anything else only that file (which must
+    exist). ``user``/``home`` default to the local account's (as ssh, from the password
+    database rather than $HOME).
+    """
+    account = pwd.getpwuid(os.getuid())
+    user = user if user is not None else account.pw_name
+    home = home if home is not None else account.pw_dir
+    sources: list[ConfigSource] = []
+    if config_file is None:
+        for name, system in ((expand_home(USER_CONFIG, home), False), (SYSTEM_CONFIG, True)):
+            if os.path.exists(name):
+                sources.append(_read_source(Path(name), system))
+    elif str(config_file) != "none":
+        sources.append(_read_source(Path(expand_home(str(config_file), home)), False))
+    return resolve(
+        sources,
+        host,
+        overrides,
+        user=user,
+        home=home,
+        uid=os.getuid(),
+        local_hostname=socket.gethostname(),
+        include=_include_reader(home),
+    )

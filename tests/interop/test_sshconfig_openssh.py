@@ -1,0 +1,237 @@
+"""ssh_config resolution compared with what OpenSSH's own ``ssh -G`` prints (it resolves
+the configuration without connecting), and token expansion with what ``ssh -v`` loads."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from keytool import sshconfig
+from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
+from tests.peers import Sshd, require, run
+
+HOME = pwd.getpwuid(os.getuid()).pw_dir
+
+MAIN = """\
+# lines before any Host apply to every host
+IdentitiesOnly no
+Host web web.example
+    HostName web.internal.Example.com
+    User deploy
+    Port 2201
+    IdentityFile ~/.ssh/web_key
+    IdentityFile ~/.ssh/common
+Host *.example !bad.example
+    User wild
+    ConnectTimeout 1m5s
+    StrictHostKeyChecking accept-new
+Host q?
+    Port=2300
+    HostName = %h.Q.example
+Match host foo
+    User matched
+Host db*
+    UserKnownHostsFile ~/kh_a "~/kh_b"
+    GlobalKnownHostsFile /etc/ssh/other_known
+    IdentitiesOnly yes
+    IdentityFile "~/.ssh/db key"
+    StrictHostKeyChecking no
+    HashKnownHosts yes
+    BatchMode yes
+    PasswordAuthentication no
+    KbdInteractiveAuthentication no
+    PubkeyAuthentication no
+    NumberOfPasswordPrompts 1
+    ServerAliveInterval 30
+    Ciphers aes128-ctr,aes256-gcm@openssh.com
+    MACs -hmac-sha1*,umac*
+    KexAlgorithms +diffie-hellman-group14-sha1
+    HostKeyAlgorithms ^ssh-ed25519,rsa-sha2-256
+    PreferredAuthentications publickey,password
+Host yes-host
+    StrictHostKeyChecking yes
+    ConnectTimeout 0
+host OFF-HOST
+    stricthostkeychecking off
+    CONNECTTIMEOUT 12
+Host *
+    User fallback
+    Port 2222
+    IdentityFile ~/.ssh/everyone
+    IgnoreUnknown UseKeychain
+    UseKeychain yes
+    ConnectTimeout 7
+    IdentityFile ~/.ssh/common
+"""
+HOSTS = [
+    "web",
+    "web.example",
+    "WEB",
+    "x.example",
+    "bad.example",
+    "qa",
+    "dbmain",
+    "yes-host",
+    "OFF-HOST",
+    "off-host",
+    "other",
+]
+
+
+def ssh_g(config: str | Path, host: str, *options: str) -> dict[str, list[str]]:
+    args = [require("ssh"), "-G", "-F", config]
+    for option in options:
+        args += ["-o", option]
+    result = run([*args, host], stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        seen.setdefault(key, []).append(value)
+    return seen
+
+
+def ssh_defaults() -> dict[str, list[str]]:
+    return ssh_g("none", "any")
+
+
+def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
+    """ssh -G's words in ResolvedConfig's terms."""
+    yes = {"yes": True, "true": True, "no": False, "false": False}
+    strict = {"true": "yes", "false": "no", "ask": "ask", "accept-new": "accept-new"}
+    timeout = seen["connecttimeout"][0]
+    return {
+        "hostname": seen["hostname"][0],
+        "user": seen["user"][0],
+        "port": int(seen["port"][0]),
+        # ssh -G shows IdentityFile as written; only ~ is expanded here (tokens: see below)
+        "identity_files": tuple(expand_home(p, HOME) for p in seen["identityfile"]),
+        "identities_only": yes[seen["identitiesonly"][0]],
+        "user_known_hosts_files": tuple(seen["userknownhostsfile"][0].split(" ")),
+        "global_known_hosts_files": tuple(seen["globalknownhostsfile"][0].split(" ")),
+        "strict_host_key_checking": strict[seen["stricthostkeychecking"][0]],
+        # ssh keeps ConnectTimeout 0 as 0, which means no timeout of its own: our None
+        "connect_timeout": None if timeout in ("none", "0") else int(timeout),
+        "password_authentication": yes[seen["passwordauthentication"][0]],
+        "pubkey_authentication": yes[seen["pubkeyauthentication"][0]],
+        "kbd_interactive_authentication": yes[seen["kbdinteractiveauthentication"][0]],
+        "batch_mode": yes[seen["batchmode"][0]],
+        "hash_known_hosts": yes[seen["hashknownhosts"][0]],
+        "number_of_password_prompts": int(seen["numberofpasswordprompts"][0]),
+        "server_alive_interval": int(seen["serveraliveinterval"][0]),
+    }
+
+
+def ours_as_ssh(resolved: ResolvedConfig, defaults: dict[str, list[str]]) -> dict[str, object]:
+    return {name: getattr(resolved, name) for name in expected_from_ssh(defaults)}
+
+
+ALGORITHMS = {
+    "kex_algorithms": "kexalgorithms",
+    "ciphers": "ciphers",
+    "macs": "macs",
+    "host_key_algorithms": "hostkeyalgorithms",
+}
+
+
+def check_against_ssh(config: Path, host: str, *options: str) -> ResolvedConfig:
+    seen = ssh_g(config, host, *options)
+    resolved = sshconfig.load(host, config_file=config, overrides=options)
+    assert ours_as_ssh(resolved, seen) == expected_from_ssh(seen)
+    defaults = ssh_defaults()
+    for field, keyword in ALGORITHMS.items():
+        spec = getattr(resolved, field)
+        ours = apply_algorithm_list(spec, defaults[keyword][0].split(","))
+        assert ",".join(ours) == seen[keyword][0], field
+    return resolved
+
+
+@pytest.fixture
+def main_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config"
+    path.write_text(MAIN)
+    return path
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_resolve_agrees_with_ssh_G(main_config: Path, host: str) -> None:
+    resolved = check_against_ssh(main_config, host)
+    assert any("Match" in warning for warning in resolved.warnings)
+
+
+def test_the_hosts_exercise_the_blocks(main_config: Path) -> None:
+    # guard against a vacuous comparison: the blocks really select different values
+    ports = {int(ssh_g(main_config, host)["port"][0]) for host in HOSTS}
+    assert ports == {2201, 2222, 2300}
+    users = {ssh_g(main_config, host)["user"][0] for host in HOSTS}
+    assert users == {"deploy", "wild", "fallback"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("Port=1022", "User=cli", "IdentityFile=~/.ssh/cli_key"),
+        ("StrictHostKeyChecking accept-new", "ConnectTimeout=3", "HostName=Other.Example"),
+        ("UserKnownHostsFile=~/only_this", "IdentitiesOnly=yes", "BatchMode=yes"),
+        ("Ciphers=^aes256-ctr", "MACs=hmac-sha2-256", "HostKeyAlgorithms=-ecdsa*"),
+    ],
+)
+@pytest.mark.parametrize("host", ["web", "dbmain", "other"])
+def test_command_line_options_win_as_for_ssh(
+    main_config: Path, host: str, options: tuple[str, ...]
+) -> None:
+    check_against_ssh(main_config, host, *options)
+
+
+def test_no_config_file_is_ssh_s_defaults(tmp_path: Path) -> None:
+    resolved = check_against_ssh(Path("none"), "plain.example")
+    assert resolved.identity_files_given is False
+    assert resolved.identity_files[0] == f"{HOME}/.ssh/id_rsa"
+
+
+def test_include_inside_a_host_block(tmp_path: Path) -> None:
+    included = tmp_path / "inc"
+    included.mkdir()
+    (included / "a.conf").write_text("User included\nHost other\n  Port 9\n")
+    (included / "b.conf").write_text("IdentityFile ~/.ssh/from_b\n")
+    config = tmp_path / "config"
+    config.write_text(f"Host inc\n  Include {included}/*.conf\n  Port 7\nHost *\n  Port 2\n")
+    first = check_against_ssh(config, "inc")
+    assert (first.user, first.port) == ("included", 7)
+    check_against_ssh(config, "other")
+
+
+def test_tokens_expand_as_ssh_expands_them(tmp_path: Path, sshd: Sshd) -> None:
+    """ssh -G prints IdentityFile unexpanded, so ask ssh -v which files it really loads."""
+    config = tmp_path / "config"
+    config.write_text(
+        "Host tok\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {sshd.port}\n"
+        "  User someone\n"
+        "  IdentityFile ~/.ssh/tok_%h_%p_%r_%u_%n_%%_%i\n"
+        "  IdentityFile %d/x_%C_%L\n"
+        f"  UserKnownHostsFile {tmp_path}/kh_%h_%p_%r\n"
+        "  StrictHostKeyChecking accept-new\n"
+        "  BatchMode yes\n"
+    )
+    result = run([require("ssh"), "-v", "-F", config, "tok", "true"], stdin=subprocess.DEVNULL)
+    # ssh also tries NAME-cert beside each identity; keytool does no certificates
+    loaded = [
+        name
+        for name in re.findall(r"identity file (\S+) type", result.stderr)
+        if not name.endswith("-cert")
+    ]
+    resolved = sshconfig.load("tok", config_file=config)
+    assert list(resolved.identity_files) == loaded
+    assert len(loaded) == 2 and "%" not in loaded[1]
+    # the known_hosts file ssh wrote is the one we name
+    assert [Path(p) for p in resolved.user_known_hosts_files] == [
+        tmp_path / f"kh_127.0.0.1_{sshd.port}_someone"
+    ]
+    assert Path(resolved.user_known_hosts_files[0]).exists()

@@ -1,0 +1,179 @@
+"""ssh_config core: tokenising, warnings, errors, list modifiers, never a stray exception."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keytool import sshconfig
+from keytool.errors import FormatError, KeytoolError
+from keytool.sshconfig import ConfigSource, apply_algorithm_list, parse_time, resolve, split_line
+
+
+def res(text: str, host: str = "h", *overrides: str) -> sshconfig.ResolvedConfig:
+    return resolve(text, host, overrides, user="me", home="/home/me")
+
+
+def test_split_line_forms_and_quotes() -> None:
+    assert split_line("  Port 22", "x") == ("port", ["22"])
+    assert split_line("Port=22", "x") == ("port", ["22"])
+    assert split_line("Port = 22 # comment", "x") == ("port", ["22"])
+    assert split_line("IdentityFile \"~/my key\" 'b c' d\\ e", "x") == (
+        "identityfile",
+        ["~/my key", "b c", "d e"],
+    )
+    assert split_line("# all comment", "x") is None
+    with pytest.raises(FormatError, match="unterminated quote"):
+        split_line('User "open', "x")
+
+
+def test_first_value_wins_and_identity_files_accumulate() -> None:
+    config = res(
+        "Host h\n User a\n IdentityFile ~/one\nHost *\n User b\n IdentityFile ~/two\n"
+        " IdentityFile ~/one\n"
+    )
+    assert config.user == "a"
+    assert config.identity_files == ("/home/me/one", "/home/me/two")
+    assert config.identity_files_given
+
+
+def test_overrides_win_and_unknown_override_is_an_error() -> None:
+    config = res("Port 1\nUser x\n", "h", "Port=2", "IdentityFile ~/k")
+    assert (config.port, config.user, config.identity_files) == (2, "x", ("/home/me/k",))
+    with pytest.raises(FormatError, match="unknown option"):
+        res("", "h", "NoSuchOption=1")
+    with pytest.raises(FormatError, match="not allowed"):
+        res("", "h", "Host=x")
+
+
+def test_match_is_skipped_with_a_warning() -> None:
+    config = res("Match all\n User m\nHost *\n User star\n")
+    assert config.user == "star"
+    assert config.warnings == ("config line 1: Match blocks are not supported; block skipped",)
+
+
+def test_unknown_keywords_warn_unless_ignored_and_proxyjump_warns() -> None:
+    config = res(
+        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nProxyJump j\nForwardAgent no\n"
+    )
+    assert len(config.warnings) == 2
+    assert "frobnicate" in config.warnings[0]
+    assert "proxyjump is not supported" in config.warnings[1]
+
+
+def test_bad_values_name_the_line_even_in_other_blocks() -> None:
+    with pytest.raises(FormatError, match="config line 2: bad port"):
+        res("Host other\n Port 0\n")
+    with pytest.raises(FormatError, match="StrictHostKeyChecking"):
+        res("StrictHostKeyChecking maybe\n")
+    with pytest.raises(FormatError, match="takes one value"):
+        res("Port 22 23\n")
+    with pytest.raises(FormatError, match="unknown token"):
+        res("IdentityFile ~/%z\n")
+
+
+def test_host_negation_and_case() -> None:
+    text = "Host *.ex !bad.ex\n User w\nHost BIG\n User big\n"
+    assert res(text, "a.ex").user == "w"
+    assert res(text, "bad.ex").user == "me"
+    assert res(text, "big").user == "me"  # Host patterns are case-sensitive, as in ssh
+    assert res(text, "BIG").hostname == "big"
+
+
+def test_hostname_token_and_lowercase() -> None:
+    assert res("HostName %h.Inner.Example\n", "web").hostname == "web.inner.example"
+    assert res("", "odd%name").hostname == "odd%name"  # a typed host is not expanded
+
+
+def test_include_through_the_reader_and_without_one() -> None:
+    def reader(pattern: str, system: bool) -> list[ConfigSource]:
+        assert (pattern, system) == ("extra.conf", False)
+        return [ConfigSource("extra", "User inc\nHost zzz\nPort 9\n")]
+
+    sources = [ConfigSource("main", "Host h\nInclude extra.conf\nPort 3\n")]
+    config = resolve(sources, "h", user="me", home="/home/me", include=reader)
+    assert (config.user, config.port) == ("inc", 3)
+    alone = resolve(sources, "h", user="me", home="/home/me")
+    assert "Include not followed" in alone.warnings[0]
+
+
+def test_include_loop_is_an_error() -> None:
+    def reader(pattern: str, system: bool) -> list[ConfigSource]:
+        return [ConfigSource("loop", "Include again\n")]
+
+    with pytest.raises(FormatError, match="nested too deeply"):
+        resolve("Include loop\n", "h", user="me", home="/", include=reader)
+
+
+def test_parse_time() -> None:
+    assert parse_time("90", "x") == 90
+    assert parse_time("1m30s", "x") == 90
+    assert parse_time("2H", "x") == 7200
+    for bad in ("", "1x", "m", "-1", "1.5"):
+        with pytest.raises(FormatError):
+            parse_time(bad, "x")
+
+
+def test_apply_algorithm_list() -> None:
+    default = ("a1", "a2", "b1")
+    assert apply_algorithm_list(None, default) == default
+    assert apply_algorithm_list("+c,a1", default) == ("a1", "a2", "b1", "c")
+    assert apply_algorithm_list("-a*", default) == ("b1",)
+    assert apply_algorithm_list("^b1,c", default) == ("b1", "c", "a1", "a2")
+    assert apply_algorithm_list("x,y", default) == ("x", "y")
+
+
+def test_defaults_are_ssh_s() -> None:
+    config = res("")
+    assert config.port == 22 and config.user == "me" and config.hostname == "h"
+    assert config.strict_host_key_checking == "ask"
+    assert config.user_known_hosts_files == (
+        "/home/me/.ssh/known_hosts",
+        "/home/me/.ssh/known_hosts2",
+    )
+    assert not config.identity_files_given and config.connect_timeout is None
+
+
+def test_load_with_F_none_and_missing_file(tmp_path: Path) -> None:
+    config = sshconfig.load("h", config_file="none", user="me", home=str(tmp_path))
+    assert config.user == "me"
+    with pytest.raises(KeytoolError, match="cannot read config file"):
+        sshconfig.load("h", config_file=tmp_path / "missing", user="me", home=str(tmp_path))
+
+
+KEYWORDS = [
+    "Host",
+    "Match",
+    "Include",
+    "Port",
+    "User",
+    "HostName",
+    "IdentityFile",
+    "ConnectTimeout",
+    "StrictHostKeyChecking",
+    "UserKnownHostsFile",
+    "IgnoreUnknown",
+    "BatchMode",
+]
+TOKENS = st.sampled_from([*KEYWORDS, " ", "=", '"', "'", "\\", "#", "%", "%h", "~", "*", "!", "\n"])
+
+
+@given(st.text(max_size=300), st.text(max_size=20))
+def test_arbitrary_text_raises_only_keytool_errors(text: str, host: str) -> None:
+    with contextlib.suppress(KeytoolError):
+        res(text, host)
+
+
+@given(
+    st.lists(TOKENS | st.text(max_size=6), max_size=40), st.lists(st.text(max_size=20), max_size=3)
+)
+def test_keyword_soup_raises_only_keytool_errors(parts: list[str], overrides: list[str]) -> None:
+    def reader(pattern: str, system: bool) -> list[ConfigSource]:
+        return [ConfigSource("inc", "".join(parts[:5]))]
+
+    with contextlib.suppress(KeytoolError):
+        resolve("".join(parts), "host", overrides, user="u", home="/h", include=reader)
