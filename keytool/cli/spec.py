@@ -133,6 +133,34 @@ COMMANDS: tuple[Command, ...] = (
         ),
         (Arg("files", "key files ('-' reads stdin); none: ~/.ssh/id_*", many=True),),
     ),
+    Command(
+        "exec",
+        "Run a command on a server and relay its output and exit status (ssh host CMD).",
+        "keytool.cli.exec:run",
+        (
+            Opt("port", ("-p",), "port to connect to", "int"),
+            Opt(
+                "identity",
+                ("-i",),
+                "identity (private key) file; repeatable",
+                "multi",
+                metavar="KEY",
+            ),
+            Opt(
+                "option",
+                ("-o",),
+                "ssh_config option, e.g. -o StrictHostKeyChecking=yes",
+                "multi",
+                metavar="K=V",
+            ),
+            Opt("config_file", ("-F",), "config file instead of ~/.ssh/config", metavar="FILE"),
+            Opt("login", ("-l",), "user to log in as", metavar="USER"),
+            Opt("verbose", ("-v",), "tell each step of the connection", "count"),
+            Opt("no_stdin", ("-n",), "stdin from /dev/null", "flag"),
+        ),
+        (Arg("destination", "[user@]host or ssh://[user@]host[:port]", required=True),),
+        rest="command",
+    ),
 )
 
 

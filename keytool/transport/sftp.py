@@ -395,9 +395,12 @@ def status_error(status: Status, what: str) -> SftpError:
 class Sftp:
     """Async SFTP over a byte stream; requests may run concurrently from several tasks."""
 
-    def __init__(self, send: Send, receive: Receive) -> None:
+    def __init__(
+        self, send: Send, receive: Receive, close: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._send = send
         self._receive = receive
+        self._close = close
         self.client = SftpClient()
         self._replies: dict[int, Reply] = {}
         self._reading = asyncio.Lock()
@@ -411,6 +414,17 @@ class Sftp:
     @property
     def extensions(self) -> dict[str, bytes]:
         return self.client.extensions
+
+    async def aclose(self) -> None:
+        """End the session (closes the channel it runs on)."""
+        if self._close is not None:
+            await self._close()
+
+    async def __aenter__(self) -> Sftp:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     async def _read_some(self) -> None:
         data = await self._receive()
