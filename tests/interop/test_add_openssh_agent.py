@@ -34,8 +34,12 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
         yield running
 
 
-def keytool_add(
-    agent: Agent, *args: str | Path, stdin: bytes | None = None, **env: str
+def keytool_add(agent: Agent, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return keytool_add_input(agent, None, *args, **env)
+
+
+def keytool_add_input(
+    agent: Agent, stdin: bytes | None, *args: str | Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*KEYTOOL, "add", *map(str, args)],
