@@ -4,8 +4,12 @@ against a real sshd."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import select
 import subprocess
+import termios
 from pathlib import Path
 
 import pytest
@@ -230,3 +234,65 @@ def test_accept_new_appends_what_ssh_appends(tmp_path: Path, sshd: Sshd, hashed:
     assert "Host key verification failed" not in ssh_stderr(
         sshd, by_us, "StrictHostKeyChecking=yes"
     )
+
+
+def ssh_question_on_a_terminal(sshd: Sshd, known: Path) -> list[str]:
+    """Run ssh on a pseudo-terminal, read its host key question, answer no."""
+    main, child = os.openpty()
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [
+            require("ssh"), "-F", "/dev/null", "-p", str(sshd.port),
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "HostKeyAlgorithms=ssh-ed25519", "root@127.0.0.1", "true",
+        ],
+        stdin=child, stdout=child, stderr=child,
+        start_new_session=True, preexec_fn=controlling_terminal,
+    )  # fmt: skip
+    os.close(child)
+    seen = b""
+    try:
+        while not seen.rstrip().endswith(b"(yes/no/[fingerprint])?"):
+            ready, _, _ = select.select([main], [], [], 20)
+            assert ready, f"ssh asked nothing: {seen!r}"
+            chunk = os.read(main, 4096)
+            assert chunk, f"ssh ended: {seen!r}"
+            seen += chunk
+        os.write(main, b"no\n")
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    # a terminal gets \r\n and a bare \r before the question: compare the text lines
+    return [line.rstrip(" ") for line in seen.decode().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("also_known", [False, True], ids=["new", "known-elsewhere"])
+def test_question_on_a_terminal_is_ssh_s(tmp_path: Path, sshd: Sshd, also_known: bool) -> None:
+    known = tmp_path / "known_hosts"
+    key = server_key(sshd, "ed25519")
+    known.write_text(f"other.example {format_public_line(key)}\n" if also_known else "")
+    expected = ssh_question_on_a_terminal(sshd, known)
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return "no"
+
+    with pytest.raises(HostKeyError, match="Host key verification failed"):
+        hostcheck.verify_host_key(
+            "127.0.0.1",
+            sshd.port,
+            key,
+            user_files=[known],
+            global_files=[],
+            prompt=prompt,
+            address="127.0.0.1",
+        )
+    assert asked[0].rstrip(" ").splitlines() == expected
+    assert known.read_text().count("\n") == (1 if also_known else 0)
