@@ -15,14 +15,18 @@ from keytool.keys.pubfile import parse_public_line
 from tests.peers import require, run
 
 # every key type and size both sides must agree on (issue 2, item 5)
+KINDS: list[tuple[str, int]] = [
+    ("ed25519", 256),
+    ("rsa", 2048),
+    ("rsa", 3072),
+    ("rsa", 4096),
+    ("ecdsa", 256),
+    ("ecdsa", 384),
+    ("ecdsa", 521),
+]
 SPECS = [
-    pytest.param("ed25519", 256, id="ed25519"),
-    pytest.param("rsa", 2048, id="rsa-2048"),
-    pytest.param("rsa", 3072, id="rsa-3072"),
-    pytest.param("rsa", 4096, id="rsa-4096"),
-    pytest.param("ecdsa", 256, id="ecdsa-256"),
-    pytest.param("ecdsa", 384, id="ecdsa-384"),
-    pytest.param("ecdsa", 521, id="ecdsa-521"),
+    pytest.param(kind, bits, id=kind if kind == "ed25519" else f"{kind}-{bits}")
+    for kind, bits in KINDS
 ]
 
 

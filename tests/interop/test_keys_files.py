@@ -189,7 +189,7 @@ def _dsa_key(tmp_path: Path, fmt: str | None) -> tuple[bytes, str | None]:
     """A DSA private key file (and its .pub line) from ssh-keygen if it still makes them,
     else crafted with cryptography (no .pub then)."""
     path = tmp_path / "id_dsa"
-    args = [ssh_keygen(), "-q", "-t", "dsa", "-N", "", "-C", "old", "-f", path]
+    args: list[str | Path] = [ssh_keygen(), "-q", "-t", "dsa", "-N", "", "-C", "old", "-f", path]
     if fmt:
         args[2:2] = ["-m", fmt]
     if run(args).returncode == 0:

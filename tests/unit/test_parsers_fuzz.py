@@ -249,8 +249,8 @@ def mutated_lines(draw: st.DrawFn) -> str:
         blob = draw(mutated(key.to_wire()))
         body = f"{key.key_type} {base64.b64encode(blob).decode()} comment"
     else:
-        body = draw(mutated(pubfile.format_public_line(key, "a comment").encode()))
-        body = body.decode("utf-8", "replace")
+        line = pubfile.format_public_line(key, "a comment").encode()
+        body = draw(mutated(line)).decode("utf-8", "replace")
     prefix = draw(
         st.sampled_from(
             ["", 'from="10.0.0.0/8",no-pty ', 'command="echo \\"hi\\"" ', "host,10.0.0.1 "]

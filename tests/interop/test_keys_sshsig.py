@@ -1,0 +1,208 @@
+"""Signatures against the real ssh-keygen, through SSHSIG (PROTOCOL.sshsig).
+
+ssh-keygen -Y sign -> keytool's verify(); keytool's sign() -> ssh-keygen -Y verify and
+-Y check-novalidate. Each direction also rejects a tampered message or signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keytool.files import PRIVATE_MODE, write_atomic
+from keytool.keys import PrivateKey, openssh
+from keytool.keys.blob import public_from_wire, signature_algorithm
+from keytool.keys.fingerprint import fingerprint
+from keytool.keys.pubfile import format_public_line
+from keytool.wire import Reader, Writer
+from tests.interop.keysets import keygen_key, our_key, ssh_keygen
+from tests.peers import run
+
+# PROTOCOL.sshsig
+MAGIC = b"SSHSIG"
+VERSION = 1
+BEGIN = "-----BEGIN SSH SIGNATURE-----"
+END = "-----END SSH SIGNATURE-----"
+NAMESPACE = "file"
+MESSAGE = b"a message signed for the keytool interop tests\n"
+HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+KEYS = [
+    pytest.param("ed25519", 256, id="ed25519"),
+    pytest.param("rsa", 2048, id="rsa-2048"),
+    pytest.param("ecdsa", 256, id="ecdsa-256"),
+    pytest.param("ecdsa", 384, id="ecdsa-384"),
+    pytest.param("ecdsa", 521, id="ecdsa-521"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SshSig:
+    public_key: bytes
+    namespace: str
+    reserved: bytes
+    hash_algorithm: str
+    signature: bytes
+
+
+def unarmor(text: str) -> bytes:
+    lines = text.strip().splitlines()
+    assert (lines[0], lines[-1]) == (BEGIN, END)
+    return base64.b64decode("".join(lines[1:-1]), validate=True)
+
+
+def parse_sshsig(text: str) -> SshSig:
+    r = Reader(unarmor(text), "SSHSIG")
+    assert r.raw(6) == MAGIC
+    assert r.uint32() == VERSION
+    sig = SshSig(r.string(), r.text(), r.string(), r.ascii(), r.string())
+    r.done()
+    return sig
+
+
+def signed_data(namespace: str, hash_algorithm: str, message: bytes) -> bytes:
+    """What an SSHSIG signature signs: MAGIC, namespace, reserved, hash name, H(message)."""
+    digest = HASHES[hash_algorithm](message).digest()
+    return (
+        Writer()
+        .raw(MAGIC)
+        .string(namespace)
+        .string(b"")
+        .string(hash_algorithm)
+        .string(digest)
+        .getvalue()
+    )
+
+
+def build_sshsig(key: PrivateKey, message: bytes, algorithm: str | None = None) -> str:
+    hash_algorithm = "sha512"
+    signature = key.sign(signed_data(NAMESPACE, hash_algorithm, message), algorithm)
+    blob = (
+        Writer()
+        .raw(MAGIC)
+        .uint32(VERSION)
+        .string(key.public.to_wire())
+        .string(NAMESPACE)
+        .string(b"")
+        .string(hash_algorithm)
+        .string(signature)
+        .getvalue()
+    )
+    body = base64.b64encode(blob).decode("ascii")
+    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
+    return "\n".join([BEGIN, *lines, END]) + "\n"
+
+
+def flip(data: bytes, index: int) -> bytes:
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
+
+
+# --- ssh-keygen signs, keytool verifies ---
+
+
+@pytest.mark.parametrize(("kind", "bits"), KEYS)
+def test_we_verify_ssh_keygen_signatures(kind: str, bits: int, tmp_path: Path) -> None:
+    theirs = keygen_key(kind, bits, tmp_path)
+    path = theirs.write(tmp_path / "id")
+    result = run([ssh_keygen(), "-Y", "sign", "-f", path, "-n", NAMESPACE], input=MESSAGE.decode())
+    assert result.returncode == 0, result.stderr
+    sig = parse_sshsig(result.stdout)
+    assert (sig.namespace, sig.reserved) == (NAMESPACE, b"")
+    key = public_from_wire(sig.public_key)
+    assert format_public_line(key, theirs.comment) == theirs.public_line
+    data = signed_data(sig.namespace, sig.hash_algorithm, MESSAGE)
+    assert key.verify(sig.signature, data)
+    if kind == "rsa":
+        # SSHSIG refuses SHA-1; ssh-keygen signs RSA with rsa-sha2-512
+        assert signature_algorithm(sig.signature) == "rsa-sha2-512"
+    # a changed message, a flipped signature byte or another namespace: not valid
+    assert not key.verify(sig.signature, signed_data(NAMESPACE, sig.hash_algorithm, b"x"))
+    assert not key.verify(flip(sig.signature, len(sig.signature) - 5), data)
+    assert not key.verify(sig.signature, flip(data, len(data) - 1))
+    assert not key.verify(sig.signature, signed_data("email", sig.hash_algorithm, MESSAGE))
+
+
+# --- keytool signs, ssh-keygen verifies ---
+
+
+def _sign_and_check(key: PrivateKey, tmp_path: Path, algorithm: str | None = None) -> None:
+    signature_file = tmp_path / "message.sig"
+    signature_file.write_text(build_sshsig(key, MESSAGE, algorithm))
+    shown = fingerprint(key.public)
+
+    check: list[str | Path] = [
+        ssh_keygen(),
+        "-Y",
+        "check-novalidate",
+        "-n",
+        NAMESPACE,
+        "-s",
+        signature_file,
+    ]
+    result = run(check, input=MESSAGE.decode())
+    assert result.returncode == 0, result.stderr
+    assert f'Good "{NAMESPACE}" signature with {key.public.label} key {shown}' in result.stdout
+
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"tester@example.org {format_public_line(key.public)}\n")
+    verify: list[str | Path] = [
+        ssh_keygen(), "-Y", "verify", "-f", signers, "-I", "tester@example.org",
+        "-n", NAMESPACE, "-s", signature_file,
+    ]  # fmt: skip
+    result = run(verify, input=MESSAGE.decode())
+    assert result.returncode == 0, result.stderr
+    assert f"for tester@example.org with {key.public.label} key {shown}" in result.stdout
+
+    # the real peer rejects a tampered message and a wrong namespace
+    tampered = run(check, input=MESSAGE.decode().replace("signed", "forged"))
+    assert tampered.returncode != 0
+    assert "Good" not in tampered.stdout
+    other = run([*check[:3], "-n", "email", *check[5:]], input=MESSAGE.decode())
+    assert other.returncode != 0
+
+
+@pytest.mark.parametrize(("kind", "bits"), KEYS)
+def test_ssh_keygen_verifies_our_signatures(kind: str, bits: int, tmp_path: Path) -> None:
+    _sign_and_check(our_key(kind, bits), tmp_path)
+
+
+def test_ssh_keygen_verifies_our_rsa_sha2_256(tmp_path: Path) -> None:
+    _sign_and_check(our_key("rsa", 2048), tmp_path, "rsa-sha2-256")
+
+
+def test_ssh_keygen_refuses_our_tampered_signature(tmp_path: Path) -> None:
+    key = our_key("ed25519", 256)
+    text = build_sshsig(key, MESSAGE)
+    blob = unarmor(text)
+    body = base64.b64encode(flip(blob, len(blob) - 3)).decode("ascii")
+    signature_file = tmp_path / "message.sig"
+    signature_file.write_text(f"{BEGIN}\n{body}\n{END}\n")
+    check: list[str | Path] = [
+        ssh_keygen(),
+        "-Y",
+        "check-novalidate",
+        "-n",
+        NAMESPACE,
+        "-s",
+        signature_file,
+    ]
+    result = run(check, input=MESSAGE.decode())
+    assert result.returncode != 0
+    assert "Good" not in result.stdout
+
+
+@pytest.mark.parametrize(("kind", "bits"), KEYS)
+def test_ssh_keygen_signs_with_our_key_file(kind: str, bits: int, tmp_path: Path) -> None:
+    # our private key file, used by ssh-keygen to sign, verified by keytool
+    key = our_key(kind, bits)
+    path = tmp_path / "id"
+    write_atomic(path, openssh.dump(key, "signer"), PRIVATE_MODE)
+    result = run([ssh_keygen(), "-Y", "sign", "-f", path, "-n", NAMESPACE], input=MESSAGE.decode())
+    assert result.returncode == 0, result.stderr
+    sig = parse_sshsig(result.stdout)
+    assert sig.public_key == key.public.to_wire()
+    assert key.public.verify(sig.signature, signed_data(NAMESPACE, sig.hash_algorithm, MESSAGE))
