@@ -134,9 +134,8 @@ def test_passphrase_via_askpass_and_stdin(tmp_path: Path, agent: Agent) -> None:
     assert real_list(agent) == keygen_fingerprints([key])
     assert "file-pass" not in added.stderr + added.stdout
     keytool_add(agent, "-D").check_returncode()
-    via_stdin = keytool_add(
-        agent, "-", stdin=key.read_bytes(), **ask, KT_ASKPASS_ANSWER="file-pass"
-    )
+    text = key.read_bytes()
+    via_stdin = keytool_add_input(agent, text, "-", **ask, KT_ASKPASS_ANSWER="file-pass")
     assert via_stdin.returncode == 0, via_stdin.stderr
     assert real_list(agent) == keygen_fingerprints([key])
 
