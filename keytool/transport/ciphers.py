@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
@@ -144,7 +144,7 @@ class ChaChaPoly(PacketCipher):
         poly_key = self._stream(self._main, 0, seq, bytes(32))
         try:
             Poly1305.verify_tag(poly_key, view[:-16], bytes(view[-16:]))
-        except InvalidTag:
+        except InvalidSignature:
             raise bad_mac() from None
         return self._stream(self._main, 1, seq, view[4:-16])
 

@@ -287,9 +287,9 @@ class ClientTransport:
         if self._error is None:
             self._error = exc
             if self._state is not State.CLOSED and not isinstance(exc, DisconnectError):
-                reason = _KEY_EXCHANGE_FAILED if self._state is State.KEX else _PROTOCOL_ERROR
-                if isinstance(exc, NegotiationError):
-                    reason = _KEY_EXCHANGE_FAILED
+                reason = (
+                    _KEY_EXCHANGE_FAILED if isinstance(exc, NegotiationError) else _PROTOCOL_ERROR
+                )
                 with contextlib.suppress(KeytoolError):
                     self._queue_disconnect(reason, str(exc))
         self._state = State.CLOSED
