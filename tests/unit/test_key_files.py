@@ -187,3 +187,42 @@ def test_ecdsa_curve_name_must_match_type() -> None:
     wrong = Writer().string("ecdsa-sha2-nistp384").raw(r.rest()).getvalue()
     with pytest.raises(FormatError):
         public_from_wire(wrong)
+
+
+def _rsa_blob(e: bytes, n: bytes) -> bytes:
+    return Writer().string("ssh-rsa").string(e).string(n).getvalue()
+
+
+def test_rsa_blob_strictness() -> None:
+    public = keys()["rsa"].public
+    blob = public.to_wire()
+    assert public_from_wire(blob) == public
+    n = Writer().mpint(public.n).getvalue()[4:]  # type: ignore[attr-defined]
+    e = b"\x01\x00\x01"
+    assert public_from_wire(_rsa_blob(e, n)) == public
+    bad = {
+        "trailing": blob + b"\0",
+        "truncated": blob[:-1],
+        "negative n": _rsa_blob(e, b"\xff" + n[1:]),
+        "negative e": _rsa_blob(b"\x81", n),
+        "non-minimal e": _rsa_blob(b"\x00" + e, n),
+        "non-minimal n": _rsa_blob(e, b"\x00" + n),
+        "length past end": Writer()
+        .string("ssh-rsa")
+        .string(e)
+        .uint32(len(n) + 1)
+        .raw(n)
+        .getvalue(),
+    }
+    for what, data in bad.items():
+        with pytest.raises(FormatError):
+            public_from_wire(data)
+            pytest.fail(what)
+
+
+@pytest.mark.parametrize(
+    "name", ["ssh-dss", "sk-ssh-ed25519@openssh.com", "ssh-ed25519-cert-v01@openssh.com"]
+)
+def test_unsupported_key_types_are_named(name: str) -> None:
+    with pytest.raises(UnsupportedKeyError):
+        public_from_wire(Writer().string(name).string(b"x").getvalue())
