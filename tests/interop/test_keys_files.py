@@ -213,3 +213,19 @@ def test_dsa_key_is_named_unsupported(fmt: str | None, tmp_path: Path) -> None:
         assert public_line.startswith("ssh-dss ")
         with pytest.raises(UnsupportedKeyError, match="DSA"):
             parse_public_line(public_line)
+
+
+@pytest.mark.parametrize("comment", ["", "ünïcode ☃ comment", "tab\tinside"])
+def test_comments_both_ways(comment: str, tmp_path: Path) -> None:
+    # ours -> ssh-keygen: the comment stored in our file is the one ssh-keygen prints
+    key = our_key("ed25519", 256)
+    path = tmp_path / "ours"
+    write_atomic(path, openssh.dump(key, comment), PRIVATE_MODE)
+    assert keygen("-y", "-f", path) == format_public_line(key.public, comment) + "\n"
+    # ssh-keygen -> ours: the comment it stored is the one we load
+    theirs = tmp_path / "theirs"
+    keygen("-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", theirs)
+    loaded, loaded_comment = load_private(theirs.read_bytes())
+    assert loaded_comment == comment
+    public, public_comment = parse_public_text(Path(f"{theirs}.pub").read_bytes())
+    assert (public, public_comment) == (loaded.public, comment)
