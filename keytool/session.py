@@ -33,6 +33,7 @@ from keytool.errors import (
     HostKeyError,
     KeytoolError,
     ProtocolError,
+    TimedOut,
 )
 from keytool.keys.base import PrivateKey, PublicKey
 from keytool.transport import auth as ua
@@ -541,6 +542,8 @@ class Client:
         options = self.options
         trace = self.trace
         keys = _Keys(options, self.prompts, trace)
+        plan: ua.AuthPlan | None = None
+        allowed: Sequence[str] = self.methods or ()
         try:
             if self.methods is None:
                 event = await self._learn_methods()
@@ -580,7 +583,7 @@ class Client:
                 server_sig_algs=self._server_sig_algs(),
                 failures=self._query_failures,
             )
-            allowed: Sequence[str] = self.methods or ()
+            allowed = self.methods or ()
             while True:
                 step = plan.next_step(allowed)
                 if step is None:
@@ -601,9 +604,13 @@ class Client:
                     if outcome.partial:
                         trace(f"partial success; the server now wants: {', '.join(allowed)}")
         except DisconnectError as exc:
-            if "Too many authentication failures" in str(exc):
-                raise AuthError(f"{options.user}@{options.host}: {exc}") from None
-            raise
+            if plan is None or isinstance(exc, TimedOut):
+                raise
+            # the server hung up during authentication (MaxAuthTries, LoginGraceTime...)
+            reason = str(exc).split(": ", 1)[-1]
+            raise AuthError(
+                f"{plan.error(options.user, options.host, allowed)}; {reason}"
+            ) from None
         finally:
             await keys.close()
 

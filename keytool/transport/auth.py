@@ -451,9 +451,9 @@ class AuthPlan:
     """Chooses the next method, counting failures against the server's MaxAuthTries.
 
     sshd counts every failed request but the first "none", and disconnects with 'Too
-    many authentication failures' at MaxAuthTries. We keep one try in reserve for a
-    password or keyboard-interactive when one of them may follow, and stop offering
-    keys rather than reach the limit."""
+    many authentication failures' when the count reaches MaxAuthTries. Keys stop one
+    short of that, and one more short when a password or keyboard-interactive prompt
+    may follow, so that the prompt still gets its turn."""
 
     identities: list[Identity]
     password: bool = False  # we can ask for a password
@@ -468,11 +468,14 @@ class AuthPlan:
     _passwords: int = 0
     _kbdints: int = 0
 
-    def _reserve(self, allowed: Sequence[str]) -> int:
+    def _key_budget(self, allowed: Sequence[str]) -> int:
+        """How many failures keys may reach: sshd disconnects at the MaxAuthTries-th
+        failure (auth2.c), so one less, and one less again when a password or
+        keyboard-interactive prompt may follow."""
         later = (self.password and "password" in allowed) or (
             self.keyboard_interactive and "keyboard-interactive" in allowed
         )
-        return 1 if later else 0
+        return self.max_tries - 1 - (1 if later else 0)
 
     def next_step(self, allowed: Sequence[str]) -> Step | None:
         """The next thing to try, given the methods the last failure allowed; None when
@@ -504,7 +507,7 @@ class AuthPlan:
 
     def _next_key_step(self, allowed: Sequence[str]) -> TryKey | None:
         while self._next_key < len(self.identities):
-            if self.failures >= self.max_tries - self._reserve(allowed):
+            if self.failures >= self._key_budget(allowed):
                 left = len(self.identities) - self._next_key
                 self.skipped.append(
                     f"{left} more key{'s' if left > 1 else ''} not offered "

@@ -260,13 +260,15 @@ def test_plan_keeps_below_max_auth_tries_with_many_agent_keys() -> None:
             break
         offered += 1
         plan.failed(f"key {offered}")
-    # 5 keys, then the password as the 6th and last try
-    assert offered == 5
+    # 4 keys (sshd disconnects at the 6th failure), then the password as the 5th try
+    assert offered == 4
     assert isinstance(step, TryPassword)
     plan.failed("password")
-    assert plan.next_step(allowed) is None
+    assert isinstance(plan.next_step(allowed), TryPassword)
+    plan.failed("password")
+    assert plan.next_step(allowed) is None  # a 7th try would never be reached
     error = plan.error("u", "h", allowed)
-    assert "5 more keys not offered" in str(error)
+    assert "6 more keys not offered" in str(error)
     assert "password" in str(error)
 
 
@@ -276,7 +278,7 @@ def test_plan_without_password_uses_all_tries() -> None:
     while isinstance(plan.next_step(("publickey", "password")), TryKey):
         count += 1
         plan.failed("k")
-    assert count == 6
+    assert count == 5
 
 
 def test_plan_prefers_kbdint_and_skips_sha1_only_rsa() -> None:

@@ -1,0 +1,158 @@
+"""Helpers for the client tests: run ``keytool exec`` with bytes in and out, a
+throwaway local account with a password, the sshd log's record of authentication."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.peers import require, run
+
+KEYTOOL = [sys.executable, "-m", "keytool"]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment without the caller's agent or askpass, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE")
+    }
+    env.update(extra)
+    return env
+
+
+def keytool_exec(
+    port: int,
+    known_hosts: Path,
+    destination: str,
+    *command: str,
+    flags: tuple[str, ...] = (),
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[bytes]:
+    """``keytool exec`` as a user runs it: no ~/.ssh/config, the given known_hosts."""
+    args = [
+        *KEYTOOL,
+        "exec",
+        "-F",
+        "none",
+        "-p",
+        str(port),
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        *flags,
+        destination,
+        "--",
+        *command,
+    ]
+    return subprocess.run(
+        args,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=dict(env) if env is not None else base_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def keygen(path: Path, kind: str = "ed25519", comment: str = "") -> Path:
+    extra = ["-b", "2048"] if kind == "rsa" else []
+    run(
+        [require("ssh-keygen"), "-q", "-t", kind, *extra, "-N", "", "-C", comment, "-f", path]
+    ).check_returncode()
+    return path
+
+
+def fingerprint(path: Path) -> str:
+    result = run([require("ssh-keygen"), "-lf", f"{path}.pub"])
+    result.check_returncode()
+    return result.stdout.split()[1]
+
+
+def accepted_keys(log: Path) -> list[str]:
+    """Fingerprints sshd logged as "Accepted publickey", in order."""
+    text = log.read_text(errors="replace")
+    return re.findall(r"Accepted publickey for \S+ from .* ssh2: \S+ (SHA256:\S+)", text)
+
+
+def offered_keys(log: Path) -> list[str]:
+    """Fingerprints of every publickey request sshd saw (queries and signed requests)."""
+    text = log.read_text(errors="replace")
+    return re.findall(r"userauth_pubkey: .*?pkblob \S+ (SHA256:\S+)", text)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    password: str
+    home: Path
+    uid: int
+    gid: int
+
+
+@contextmanager
+def throwaway_account(folder: Path, shell: str = "/bin/sh") -> Iterator[Account]:
+    """A local account with a random password and its home under ``folder``, removed
+    afterwards. Needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("creating an account needs root")
+    name = f"kt{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    home = folder / name
+    run(
+        [require("useradd"), "-M", "-d", home, "-s", shell, "-K", "MAIL_DIR=/dev/null", name]
+    ).check_returncode()
+    try:
+        entry = pwd.getpwnam(name)
+        home.mkdir(mode=0o755, parents=True)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            [require("chpasswd")], input=f"{name}:{password}\n", text=True, check=True, timeout=30
+        )
+        yield Account(name, password, home, entry.pw_uid, entry.pw_gid)
+    finally:
+        run([require("userdel"), "-f", name])
+
+
+def install_key(account: Account, pub: Path) -> Path:
+    """~/.ssh/authorized_keys of ``account`` holding ``pub``, with the modes sshd wants."""
+    ssh_dir = account.home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(pub.read_text())
+    keys.chmod(0o600)
+    for path in (ssh_dir, keys):
+        os.chown(path, account.uid, account.gid)
+    return keys
+
+
+def askpass_env(folder: Path, answer: str, **extra: str) -> dict[str, str]:
+    """Environment that makes keytool ask SSH_ASKPASS (forced) and answer ``answer``;
+    the prompts asked are appended to folder/askpass.log."""
+    script = folder / "askpass.sh"
+    script.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$1" >> "$KT_ASKPASS_LOG"\nprintf "%s\\n" "$KT_ASKPASS_ANSWER"\n'
+    )
+    script.chmod(0o755)
+    return base_env(
+        SSH_ASKPASS=str(script),
+        SSH_ASKPASS_REQUIRE="force",
+        KT_ASKPASS_LOG=str(folder / "askpass.log"),
+        KT_ASKPASS_ANSWER=answer,
+        **extra,
+    )

@@ -1,0 +1,322 @@
+"""keytool exec against a real OpenSSH sshd: streams, exit status, window handling,
+authentication by key file, by a real ssh-agent, by password; MaxAuthTries."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.agenthelp import openssh_agent
+from tests.interop.clienthelp import (
+    accepted_keys,
+    askpass_env,
+    base_env,
+    fingerprint,
+    keygen,
+    keytool_exec,
+    offered_keys,
+    throwaway_account,
+)
+from tests.peers import Sshd, require, run
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    return {kind: keygen(folder / f"id_{kind}", kind) for kind in ("ed25519", "rsa", "ecdsa")}
+
+
+@pytest.fixture
+def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[Sshd]:
+    sshd = Sshd(tmp_path / "sshd")
+    sshd.authorized_keys.write_text(Path(f"{keys['ed25519']}.pub").read_text())
+    with sshd:
+        yield sshd
+
+
+@pytest.fixture
+def known(tmp_path: Path, server: Sshd) -> Path:
+    path = tmp_path / "known_hosts"
+    path.write_text(server.known_hosts_line())
+    return path
+
+
+def test_streams_and_exit_status(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        server.port,
+        known,
+        "root@127.0.0.1",
+        "echo out; echo err >&2; exit 7",
+        flags=("-i", str(keys["ed25519"])),
+    )
+    assert result.returncode == 7, result.stderr
+    assert result.stdout == b"out\n"
+    assert result.stderr == b"err\n"
+    # sshd saw our key, and only that one
+    assert accepted_keys(server.log) == [fingerprint(keys["ed25519"])]
+
+
+def test_words_joined_like_ssh(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "printf", "%s-", "a b", "c",
+        flags=("-i", str(keys["ed25519"])),
+    )  # fmt: skip
+    # ssh sends the words joined by spaces; the remote shell splits them again
+    assert result.stdout == b"a-b-c-"
+
+
+def test_ten_mebibytes_through_cat(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    """Both windows are exceeded many times: stdin up, stdout back."""
+    data = os.urandom(10 * 1024 * 1024)
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "cat", stdin=data,
+        flags=("-i", str(keys["ed25519"])),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) == len(data)
+    assert hashlib.sha256(result.stdout).digest() == hashlib.sha256(data).digest()
+
+
+def test_large_output_and_remote_hash_of_input(
+    server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1",
+        "sha256sum; head -c 40000000 /dev/zero; echo done >&2",
+        stdin=data, flags=("-i", str(keys["ed25519"])),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    digest = hashlib.sha256(data).hexdigest().encode()
+    assert result.stdout.startswith(digest + b"  -\n")
+    assert len(result.stdout) == len(digest) + 4 + 40_000_000
+    assert result.stderr == b"done\n"
+
+
+def test_killed_by_signal_exits_255(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "kill -TERM $$",
+        flags=("-i", str(keys["ed25519"]), "-v"),
+    )  # fmt: skip
+    assert result.returncode == 255
+    assert b"signal TERM" in result.stderr
+
+
+def test_verbose_tells_each_step(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "exit 3", flags=("-v", "-i", str(keys["ed25519"]))
+    )
+    assert result.returncode == 3
+    trace = result.stderr.decode()
+    for step in (
+        "TCP connection established",
+        "server version: SSH-2.0-OpenSSH",
+        "negotiation:",
+        f"found in known_hosts at {known}:1",
+        "session id",
+        "the server accepts: publickey",
+        f"offering public key: ED25519 {fingerprint(keys['ed25519'])}",
+        "authenticated with public key",
+        "session channel 0 opened",
+        "exit status 3",
+    ):
+        assert step in trace, step
+
+
+def test_rsa_key_signs_with_sha2(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    server.authorized_keys.write_text(Path(f"{keys['rsa']}.pub").read_text())
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "true", flags=("-v", "-i", str(keys["rsa"]))
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"signature rsa-sha2-512" in result.stderr
+    assert accepted_keys(server.log) == [fingerprint(keys["rsa"])]
+    assert "pkalg rsa-sha2-512" in server.log.read_text()
+
+
+def test_wrong_key_lists_what_was_tried(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "true",
+        flags=("-i", str(keys["ecdsa"]), "-o", "IdentitiesOnly=yes"),
+    )  # fmt: skip
+    assert result.returncode == 255
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "permission denied" in lines[0]
+    assert fingerprint(keys["ecdsa"]) in lines[0]
+    assert "Traceback" not in result.stderr.decode()
+    assert accepted_keys(server.log) == []
+
+
+def test_unknown_host_refused_without_terminal(
+    server: Sshd, tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    result = keytool_exec(
+        server.port, empty, "root@127.0.0.1", "true", flags=("-i", str(keys["ed25519"]))
+    )
+    assert result.returncode == 255
+    assert b"Host key verification failed" in result.stderr
+    # refused before any authentication was tried
+    assert offered_keys(server.log) == []
+
+
+def test_connection_refused_is_one_line(tmp_path: Path) -> None:
+    from tests.peers import free_port
+
+    port = free_port()
+    result = keytool_exec(port, tmp_path / "kh", "root@127.0.0.1", "true")
+    assert result.returncode == 255
+    assert result.stderr.decode().count("\n") == 1
+    assert f"connect to host 127.0.0.1 port {port}".encode() in result.stderr
+
+
+# ---- the agent
+
+
+def test_agent_key_used(tmp_path: Path, server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    with openssh_agent(tmp_path / "agent") as agent:
+        run([require("ssh-add"), keys["ed25519"]], env=agent.env()).check_returncode()
+        moved = tmp_path / "elsewhere"
+        keys["ed25519"].rename(moved)  # only the agent has the private key now
+        result = keytool_exec(
+            server.port, known, "root@127.0.0.1", "echo", "via-agent",
+            flags=("-v",), env=agent.env(),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"via-agent\n"
+    assert b"(agent)" in result.stderr
+    assert accepted_keys(server.log) == [fingerprint(Path(f"{keys['ed25519']}"))]
+
+
+@pytest.fixture
+def agent_with_ten_keys(tmp_path: Path) -> Iterator[tuple[dict[str, str], list[Path]]]:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    many = [keygen(folder / f"k{i}", comment=f"k{i}") for i in range(10)]
+    with openssh_agent(tmp_path / "agent10") as agent:
+        run([require("ssh-add"), *many], env=agent.env()).check_returncode()
+        yield agent.env(), many
+
+
+def test_explicit_key_first_with_a_full_agent(
+    server: Sshd, known: Path, keys: dict[str, Path],
+    agent_with_ten_keys: tuple[dict[str, str], list[Path]],
+) -> None:  # fmt: skip
+    env, _ = agent_with_ten_keys
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "true",
+        flags=("-i", str(keys["ed25519"])), env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # the -i key went first: sshd saw one key, the right one
+    assert offered_keys(server.log) == [fingerprint(keys["ed25519"])]
+
+
+def test_identities_only_offers_no_agent_key(
+    server: Sshd, known: Path, keys: dict[str, Path],
+    agent_with_ten_keys: tuple[dict[str, str], list[Path]],
+) -> None:  # fmt: skip
+    env, many = agent_with_ten_keys
+    server.authorized_keys.write_text(Path(f"{many[9]}.pub").read_text())
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "true",
+        flags=("-i", str(keys["ecdsa"]), "-o", "IdentitiesOnly=yes"), env=env,
+    )  # fmt: skip
+    assert result.returncode == 255
+    assert offered_keys(server.log) == [fingerprint(keys["ecdsa"])]
+
+
+def test_full_agent_never_hits_too_many_failures(
+    server: Sshd, known: Path,
+    agent_with_ten_keys: tuple[dict[str, str], list[Path]],
+) -> None:  # fmt: skip
+    env, many = agent_with_ten_keys
+    server.authorized_keys.write_text(Path(f"{many[9]}.pub").read_text())
+    result = keytool_exec(server.port, known, "root@127.0.0.1", "true", env=env)
+    assert result.returncode == 255
+    message = result.stderr.decode()
+    assert "not offered" in message and "IdentitiesOnly" in message
+    assert "Too many authentication failures" not in message
+    log = server.log.read_text()
+    assert "Too many authentication failures" not in log
+    assert "maximum authentication attempts exceeded" not in log
+    assert len(offered_keys(server.log)) <= 6  # sshd's default MaxAuthTries
+    # real ssh in the same place does hit the limit
+    ssh = run(
+        [
+            require("ssh"), "-F", "none", "-p", str(server.port),
+            "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
+            "-o", "IdentityFile=/dev/null", "root@127.0.0.1", "true",
+        ],
+        env=env,
+    )  # fmt: skip
+    assert "Too many authentication failures" in ssh.stderr
+
+
+# ---- passwords
+
+
+@pytest.fixture
+def password_server(tmp_path: Path) -> Iterator[Sshd]:
+    sshd = Sshd(
+        tmp_path / "sshd-pw",
+        {"PasswordAuthentication": "yes", "AuthorizedKeysFile": "none"},
+    )
+    with sshd:
+        yield sshd
+
+
+def test_password_through_askpass(tmp_path: Path, password_server: Sshd) -> None:
+    known = tmp_path / "kh-pw"
+    known.write_text(password_server.known_hosts_line())
+    with throwaway_account(tmp_path / "home") as account:
+        env = askpass_env(tmp_path, account.password)
+        result = keytool_exec(
+            password_server.port, known, f"{account.name}@127.0.0.1", "id -un", env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.decode().strip() == account.name
+        prompts = (tmp_path / "askpass.log").read_text()
+        assert f"{account.name}@127.0.0.1's password:" in prompts
+        assert f"Accepted password for {account.name}" in password_server.log.read_text()
+        # the password is never echoed anywhere
+        assert account.password.encode() not in result.stderr + result.stdout
+
+
+def test_wrong_password_three_prompts_then_clear_error(
+    tmp_path: Path, password_server: Sshd
+) -> None:
+    known = tmp_path / "kh-pw"
+    known.write_text(password_server.known_hosts_line())
+    with throwaway_account(tmp_path / "home") as account:
+        env = askpass_env(tmp_path, "not-the-password")
+        result = keytool_exec(
+            password_server.port, known, f"{account.name}@127.0.0.1", "true", env=env
+        )
+    assert result.returncode == 255
+    assert result.stderr.decode().strip().splitlines()[-1].count("password") >= 1
+    assert (tmp_path / "askpass.log").read_text().count("password:") == 3
+    assert password_server.log.read_text().count(f"Failed password for {account.name}") == 3
+
+
+def test_no_password_prompt_in_batch_mode(tmp_path: Path, password_server: Sshd) -> None:
+    known = tmp_path / "kh-pw"
+    known.write_text(password_server.known_hosts_line())
+    env = askpass_env(tmp_path, "whatever")
+    result = keytool_exec(
+        password_server.port, known, "root@127.0.0.1", "true",
+        flags=("-o", "BatchMode=yes"), env=env,
+    )  # fmt: skip
+    assert result.returncode == 255
+    assert not (tmp_path / "askpass.log").exists()
+    assert "Failed password" not in password_server.log.read_text()
+
+
+def test_base_env_has_no_agent() -> None:
+    assert "SSH_AUTH_SOCK" not in base_env()
