@@ -47,7 +47,9 @@ def test_options_parse_and_serialise_unchanged(tmp_path: Path) -> None:
     result = run([ssh_keygen(), "-l", "-f", path])
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        describe(entry.key, entry.comment or "no comment") for entry in entries
+        # a line without a comment reads "no comment" (None), as ssh-keygen prints it
+        describe(entry.key, entry.comment or None)
+        for entry in entries
     ]
     assert authkeys.parse_line("# a comment line") is None
     assert authkeys.parse_line("   ") is None

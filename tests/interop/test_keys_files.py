@@ -222,6 +222,8 @@ def test_comments_both_ways(comment: str, tmp_path: Path) -> None:
     path = tmp_path / "ours"
     write_atomic(path, openssh.dump(key, comment), PRIVATE_MODE)
     assert keygen("-y", "-f", path) == format_public_line(key.public, comment) + "\n"
+    # an empty comment in a key file is printed empty, not as "no comment"
+    assert keygen("-l", "-f", path) == describe(key.public, comment) + "\n"
     # ssh-keygen -> ours: the comment it stored is the one we load
     theirs = tmp_path / "theirs"
     keygen("-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", theirs)
