@@ -218,10 +218,10 @@ class _Keys:
                 self.trace(f"agent could not sign: {exc}")
                 if candidate.path is None:
                     return None
-        if candidate.path is None:
-            return None
         key = self.loaded.get(blob)
         if key is None:
+            if candidate.path is None:
+                return None
             key = self._load(candidate.path)
             if key is None:
                 return None
