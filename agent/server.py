@@ -42,6 +42,7 @@ class Reply:
 FAILURE = Reply(proto.FAILURE)
 SUCCESS = Reply(proto.SUCCESS)
 NO_IDENTITIES = Reply(proto.encode_identities([]))
+FRAMED_FAILURE = proto.frame(proto.FAILURE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +127,25 @@ def _sign(keyring: Keyring, request: proto.SignRequest) -> Reply:
     identity = keyring.find(request.key_blob)
     if identity is None:
         return FAILURE
+    framed = sign_framed(keyring, identity, request)
+    return Reply(framed[4:])
+
+
+def sign_framed(keyring: Keyring, identity: Identity, request: proto.SignRequest) -> bytes:
+    """The framed answer to a sign request for ``identity``: a signature, or FAILURE when
+    the user does not confirm. Safe in a worker thread: it changes nothing."""
     algorithm = proto.rsa_algorithm(request.flags) if identity.is_rsa else None
     if identity.confirm:
         fp = fingerprint(identity.key.public)
         prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
         if keyring.confirm is None or not keyring.confirm(prompt):
             log.info("confirmation refused for %s", describe(identity))
-            return FAILURE
+            return FRAMED_FAILURE
     signature = identity.key.sign(request.data, algorithm)
     if log.isEnabledFor(logging.DEBUG):
         name = algorithm or identity.key.public.key_type
         log.debug("signed %d bytes with %s, %s", len(request.data), name, describe(identity))
-    return Reply(proto.encode_sign_response(signature))
+    return proto.framed_sign_response(signature)
 
 
 def _extension(session: Session, request: proto.Extension) -> Reply:
@@ -237,6 +245,12 @@ class _Connection(asyncio.Protocol):
         return None
 
     def data_received(self, data: bytes) -> None:
+        if not self._buffer and not self._busy and len(data) > 4:
+            # the common case: exactly one whole message, used without copying
+            length = proto.LENGTH.unpack_from(data)[0]
+            if len(data) == 4 + length and length <= proto.MAX_MESSAGE:
+                self._dispatch(data[4:])
+                return
         self._buffer += data
         if not self._busy:
             self._process()
@@ -269,21 +283,26 @@ class _Connection(asyncio.Protocol):
         server = self._server
         keyring = server.keyring
         if payload[0] == proto.SSH_AGENTC_SIGN_REQUEST and not keyring.locked:
+            # the hot path, kept free of everything the general handler does
             try:
-                request = proto.decode_request(payload)
+                request = proto.decode_sign_request(payload)
             except KeytoolError:
-                self._answer(FAILURE)
+                self._write_framed(FRAMED_FAILURE)
                 return
-            assert isinstance(request, proto.SignRequest)
             identity = keyring.find(request.key_blob)
-            if identity is not None and (identity.confirm or identity.is_rsa):
+            if identity is None:
+                self._write_framed(FRAMED_FAILURE)
+                return
+            if identity.confirm or identity.is_rsa:
+                # RSA signing releases the GIL: worker threads use every core. A
+                # confirmation waits for a human: never on the event loop.
                 pool = server.confirm_pool if identity.confirm else server.sign_pool
                 if pool is not None:
                     self._begin_wait()
-                    future = pool.submit(handle, keyring, self._session, request)
+                    future = pool.submit(sign_framed, keyring, identity, request)
                     future.add_done_callback(self._threaded_done)
                     return
-            self._answer(handle(keyring, self._session, request))
+            self._write_framed(sign_framed(keyring, identity, request))
             return
         reply = handle_request(keyring, self._session, payload)
         if payload[0] in server.CHANGES_KEYS:
@@ -303,17 +322,17 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
         self._process()
 
-    def _threaded_done(self, future: concurrent.futures.Future[Reply]) -> None:
+    def _threaded_done(self, future: concurrent.futures.Future[bytes]) -> None:
         # runs in the worker thread: hand the answer to the event loop
         self._server.loop.call_soon_threadsafe(self._finish_threaded, future)
 
-    def _finish_threaded(self, future: concurrent.futures.Future[Reply]) -> None:
+    def _finish_threaded(self, future: concurrent.futures.Future[bytes]) -> None:
         try:
-            reply = future.result()
+            framed = future.result()
         except Exception:  # a bug in signing must cost this answer, not the daemon
             log.exception("signing failed")
-            reply = FAILURE
-        self._write(reply.payload)
+            framed = FRAMED_FAILURE
+        self._write_framed(framed)
         self._end_wait()
 
     def _answer(self, reply: Reply) -> None:
@@ -329,8 +348,11 @@ class _Connection(asyncio.Protocol):
         self._end_wait()
 
     def _write(self, payload: bytes) -> None:
+        self._write_framed(proto.frame(payload))
+
+    def _write_framed(self, framed: bytes) -> None:
         if not self._closed and self._transport is not None:
-            self._transport.write(proto.frame(payload))
+            self._transport.write(framed)
 
 
 class AgentServer:

@@ -203,6 +203,31 @@ def _decode_constraints(r: Reader) -> Constraints:
     return Constraints(lifetime, confirm)
 
 
+_SIGN_HEAD = struct.Struct(">BI")
+
+
+def decode_sign_request(payload: bytes) -> SignRequest:
+    """SIGN_REQUEST (RFC 9987 §5.6): byte 13, string key blob, string data, uint32 flags.
+
+    The agent's hot path: the same strict rules as Reader (no truncation, no trailing
+    bytes), read with two struct calls instead of a Reader per field.
+    """
+    size = len(payload)
+    if size < 13:
+        raise FormatError("truncated sign request")
+    kind, blob_len = _SIGN_HEAD.unpack_from(payload)
+    if kind != SSH_AGENTC_SIGN_REQUEST:
+        raise FormatError("not a sign request")
+    data_at = 5 + blob_len + 4
+    if data_at > size - 4:
+        raise FormatError("truncated sign request")
+    data_len = LENGTH.unpack_from(payload, data_at - 4)[0]
+    if data_at + data_len + 4 != size:
+        raise FormatError("malformed sign request: lengths do not add up")
+    flags = LENGTH.unpack_from(payload, size - 4)[0]
+    return SignRequest(payload[5 : 5 + blob_len], payload[data_at : data_at + data_len], flags)
+
+
 def decode_request(payload: bytes) -> Request:
     """One request payload (the bytes after the length) -> a Request; FormatError if bad."""
     if not payload:
@@ -212,11 +237,8 @@ def decode_request(payload: bytes) -> Request:
     r.byte()
     request: Request
     if kind == SSH_AGENTC_SIGN_REQUEST:
-        blob = r.string()
-        data = r.string()
-        flags = r.uint32()
-        request = SignRequest(blob, data, flags)
-    elif kind == SSH_AGENTC_REQUEST_IDENTITIES:
+        return decode_sign_request(payload)
+    if kind == SSH_AGENTC_REQUEST_IDENTITIES:
         request = RequestIdentities()
     elif kind in (SSH_AGENTC_ADD_IDENTITY, SSH_AGENTC_ADD_ID_CONSTRAINED):
         # RFC 9987 §5.2: string key type, key fields (as PROTOCOL.key), string comment
@@ -351,8 +373,17 @@ def decode_identities(payload: bytes) -> list[Identity]:
     return identities
 
 
+_SIGN_RESPONSE_HEAD = struct.Struct(">IBI")
+
+
 def encode_sign_response(signature: bytes) -> bytes:
     return Writer().byte(SSH_AGENT_SIGN_RESPONSE).string(signature).getvalue()
+
+
+def framed_sign_response(signature: bytes) -> bytes:
+    """frame(encode_sign_response(signature)) in one step, for the agent's hot path."""
+    size = len(signature)
+    return _SIGN_RESPONSE_HEAD.pack(size + 5, SSH_AGENT_SIGN_RESPONSE, size) + signature
 
 
 def decode_sign_response(payload: bytes) -> bytes:
