@@ -62,6 +62,8 @@ MSG_KEXINIT = 20
 MSG_NEWKEYS = 21
 #: RFC 4250 §4.1: 1-49 transport, 50 and up user authentication and connection
 FIRST_UPPER = 50
+#: RFC 4252 §5.1; seen in passing: the limits start re-keys only after it
+MSG_USERAUTH_SUCCESS = 52
 
 #: transport-layer numbers RFC 4253, 4419, 5656 and 8308 define
 _KNOWN = frozenset({1, 2, 3, 4, 5, 6, 7, 20, 21, 30, 31, 32, 33, 34})
@@ -184,6 +186,9 @@ class ClientTransport:
         self.host_key: PublicKey | None = None
         self.strict_kex = False
         self.kex_count = 0  # completed key exchanges
+        #: USERAUTH_SUCCESS went by; like OpenSSH, the RFC 4344 limits re-key only after
+        #: it (sshd answers a KEXINIT before authentication with UNIMPLEMENTED)
+        self.authenticated = False
         self._state = State.VERSION
         self._error: KeytoolError | None = None
         self._out = Outgoing()
@@ -257,7 +262,7 @@ class ClientTransport:
             return
         out = self._out
         self._outbox.append(out.pack(payload))
-        if out.needs_rekey:
+        if out.needs_rekey and self.authenticated:
             self._start_rekey()
 
     def disconnect(self, reason: int, description: str) -> None:
@@ -268,7 +273,8 @@ class ClientTransport:
         self._error = DisconnectError("connection closed by keytool")
 
     def start_rekey(self) -> None:
-        """Start a key exchange now (RFC 4253 §9); harmless while one runs."""
+        """Start a key exchange now (RFC 4253 §9); harmless while one runs.
+        OpenSSH servers accept this only after user authentication."""
         self._check_open()
         if self._state is State.OPEN and not self._kexinit_sent:
             self._start_rekey()
@@ -381,6 +387,8 @@ class ClientTransport:
             number = payload[0]
             if number >= FIRST_UPPER and self._upper_ok:
                 events.append(PayloadReceived(payload))
+                if number == MSG_USERAUTH_SUCCESS:
+                    self.authenticated = True
             elif self._skip_guess and 30 <= number <= 49 and self._state is State.KEX:
                 self._skip_guess = False  # RFC 4253 §7: the server guessed wrong; ignore it
             elif number in self._accepts or (
@@ -389,7 +397,12 @@ class ClientTransport:
                 self._dispatch(number, payload, events)
             else:
                 self._other(number, payload, events)
-            if incoming.needs_rekey and self._state is State.OPEN and not self._kexinit_sent:
+            if (
+                incoming.needs_rekey
+                and self.authenticated
+                and self._state is State.OPEN
+                and not self._kexinit_sent
+            ):
                 self._start_rekey()
         return events
 

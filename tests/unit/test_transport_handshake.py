@@ -94,8 +94,8 @@ def test_rekey_started_by_the_server_holds_our_payloads() -> None:
     client.send_payload(b"\x5e during")  # must wait for our NEWKEYS (RFC 4253 §7.1)
     server.feed(client.data_to_send())
     assert server.received == []
-    events = pump(client, server)
-    assert next(e for e in events if isinstance(e, KeysChanged)).rekey
+    later = pump(client, server)
+    assert next(e for e in later if isinstance(e, KeysChanged)).rekey
     assert server.received == [b"\x5e during"]
     assert server.kex_count == 2 and client.kex_count == 2
     server.send(b"\x5e after")
@@ -104,6 +104,13 @@ def test_rekey_started_by_the_server_holds_our_payloads() -> None:
 
 def test_rekey_after_the_byte_limit() -> None:
     client, server, _ = connect(TransportConfig(rekey_bytes=4096))
+    for _ in range(10):  # no re-key before user authentication, as OpenSSH
+        client.send_payload(b"\x5e" + bytes(1000))
+        pump(client, server)
+    assert server.kex_count == 1
+    server.send(b"\x34")  # USERAUTH_SUCCESS
+    assert client.receive_data(server.data()) == [PayloadReceived(b"\x34")]
+    server.received.clear()
     for _ in range(20):
         client.send_payload(b"\x5e" + bytes(1000))
         pump(client, server)

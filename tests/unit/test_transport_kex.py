@@ -130,7 +130,7 @@ def test_dh_exchange_hash_layout() -> None:
     p = kex.modp_prime(*kex.GROUP14)
     f = pow(2, server_x, p)
     result = method.finish(Writer().byte(31).string(HOST_KEY).mpint(f).string(b"s").getvalue())
-    e = kex.Writer().mpint(method._e).getvalue()
+    e = Writer().mpint(method._e).getvalue()
     shared = Writer().mpint(pow(method._e, server_x, p)).getvalue()
     assert result.shared_secret == shared
     assert (
