@@ -15,6 +15,38 @@ def is_encrypted(text: bytes) -> bool:
     return b"ENCRYPTED" in text[:200]
 
 
+# IV sizes of the ciphers a traditional encrypted PEM names in its DEK-Info header
+# (RFC 1421 §4.6.1.3: "DEK-Info: <cipher>,<IV in hex>")
+_DEK_IV_SIZES = {
+    "AES-128-CBC": 16,
+    "AES-192-CBC": 16,
+    "AES-256-CBC": 16,
+    "DES-EDE3-CBC": 8,
+    "DES-CBC": 8,
+}
+
+
+def _check_dek_info(text: bytes) -> None:
+    """Refuse a DEK-Info IV of the wrong size: cryptography panics on a short one
+    (a BaseException that would escape as a traceback), so it must not see it."""
+    for line in text.split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if not colon or name.strip().lower() != b"dek-info":
+            continue
+        cipher, _, iv_hex = value.strip().partition(b",")
+        size = _DEK_IV_SIZES.get(cipher.strip().decode("ascii", "replace").upper())
+        if size is None:
+            return  # cryptography names what it does not support
+        try:
+            iv = bytes.fromhex(iv_hex.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise FormatError("invalid PEM private key: DEK-Info IV is not hex") from None
+        if len(iv) != size:
+            raise FormatError(
+                f"invalid PEM private key: DEK-Info IV is {len(iv)} bytes, {size} expected"
+            )
+
+
 def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -30,6 +62,8 @@ def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
         raise PassphraseError("the private key is encrypted: a passphrase is needed")
     # CRLF and a missing final newline are common after a copy and paste
     text = text.replace(b"\r\n", b"\n").strip() + b"\n"
+    if encrypted:
+        _check_dek_info(text)
     try:
         # the key's consistency is checked by our own cheap tests below; OpenSSL's full
         # RSA validation costs tens to hundreds of milliseconds on every load

@@ -226,3 +226,24 @@ def test_rsa_blob_strictness() -> None:
 def test_unsupported_key_types_are_named(name: str) -> None:
     with pytest.raises(UnsupportedKeyError):
         public_from_wire(Writer().string(name).string(b"x").getvalue())
+
+
+@pytest.mark.parametrize("iv_hex", ["00" * 13, "00" * 15, "00" * 17, "0", "zz" * 16, ""])
+@pytest.mark.parametrize("cipher", ["AES-128-CBC", "AES-256-CBC"])
+def test_pem_dek_info_with_a_bad_iv(cipher: str, iv_hex: str) -> None:
+    # a short IV made cryptography panic (a BaseException), escaping as a traceback
+    from cryptography.hazmat.primitives import serialization as S
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    text = key.private_bytes(
+        S.Encoding.PEM, S.PrivateFormat.TraditionalOpenSSL, S.BestAvailableEncryption(b"pw")
+    )
+    lines = text.split(b"\n")
+    assert lines[2].startswith(b"DEK-Info: ")
+    lines[2] = f"DEK-Info: {cipher},{iv_hex}".encode()
+    with pytest.raises(FormatError):
+        load_private(b"\n".join(lines), b"pw")
+    assert (
+        load_private(text, b"pw")[0].public.to_wire()
+        == EcdsaPrivate.from_crypto(key).public.to_wire()
+    )
