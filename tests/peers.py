@@ -56,6 +56,18 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.
     raise RuntimeError(f"server did not listen on {port} within {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a server we started, by its own process handle (never by name)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def run(args: Iterable[str | os.PathLike[str]], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(a) for a in args],
@@ -143,13 +155,7 @@ class Sshd:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
     def known_hosts_line(self, kind: str = "ed25519") -> str:
@@ -197,13 +203,7 @@ class Dropbear:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
         if hasattr(self, "_log_handle"):
             self._log_handle.close()
