@@ -309,4 +309,5 @@ def _command_mode(listener: Listener, options: AgentOptions) -> int:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
+        cleanup(listener)  # the agent may not have had time to
         raise AgentError(f"cannot run {options.command[0]}: {exc.strerror or exc}") from None
