@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -90,7 +91,8 @@ async def open_transport(
     except socket.gaierror as exc:
         raise ConnectError(f"Could not resolve hostname {host}: {exc.strerror}") from None
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        # asyncio words a failed connect "Connect call failed"; say why, as ssh does
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise ConnectError(f"connect to host {host} port {port}: {reason}") from None
     if trace:
         peer = protocol.peername()
