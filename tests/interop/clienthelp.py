@@ -7,8 +7,10 @@ import os
 import pwd
 import re
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,20 +108,25 @@ class Account:
 
 
 @contextmanager
-def throwaway_account(folder: Path, shell: str = "/bin/sh") -> Iterator[Account]:
-    """A local account with a random password and its home under ``folder``, removed
-    afterwards. Needs root."""
+def throwaway_account(shell: str = "/bin/sh") -> Iterator[Account]:
+    """A local account with a random password, removed afterwards. Needs root.
+
+    Its home is a fresh temporary folder whose parents anyone may traverse (pytest's
+    tmp_path is private to root), because sshd and dropbear read authorized_keys
+    and start the shell as the user."""
     if os.geteuid() != 0:
         pytest.skip("creating an account needs root")
     name = f"kt{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(12)
-    home = folder / name
+    base = Path(tempfile.mkdtemp(prefix="keytool-home-"))
+    base.chmod(0o711)
+    home = base / name
     run(
         [require("useradd"), "-M", "-d", home, "-s", shell, "-K", "MAIL_DIR=/dev/null", name]
     ).check_returncode()
     try:
         entry = pwd.getpwnam(name)
-        home.mkdir(mode=0o755, parents=True)
+        home.mkdir(mode=0o755)
         os.chown(home, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             [require("chpasswd")], input=f"{name}:{password}\n", text=True, check=True, timeout=30
@@ -127,6 +134,7 @@ def throwaway_account(folder: Path, shell: str = "/bin/sh") -> Iterator[Account]
         yield Account(name, password, home, entry.pw_uid, entry.pw_gid)
     finally:
         run([require("userdel"), "-f", name])
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def install_key(account: Account, pub: Path) -> Path:

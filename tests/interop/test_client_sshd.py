@@ -16,6 +16,7 @@ from tests.interop.clienthelp import (
     askpass_env,
     base_env,
     fingerprint,
+    install_key,
     keygen,
     keytool_exec,
     offered_keys,
@@ -275,7 +276,7 @@ def password_server(tmp_path: Path) -> Iterator[Sshd]:
 def test_password_through_askpass(tmp_path: Path, password_server: Sshd) -> None:
     known = tmp_path / "kh-pw"
     known.write_text(password_server.known_hosts_line())
-    with throwaway_account(tmp_path / "home") as account:
+    with throwaway_account() as account:
         env = askpass_env(tmp_path, account.password)
         result = keytool_exec(
             password_server.port, known, f"{account.name}@127.0.0.1", "id -un", env=env
@@ -294,7 +295,7 @@ def test_wrong_password_three_prompts_then_clear_error(
 ) -> None:
     known = tmp_path / "kh-pw"
     known.write_text(password_server.known_hosts_line())
-    with throwaway_account(tmp_path / "home") as account:
+    with throwaway_account() as account:
         env = askpass_env(tmp_path, "not-the-password")
         result = keytool_exec(
             password_server.port, known, f"{account.name}@127.0.0.1", "true", env=env
@@ -320,3 +321,31 @@ def test_no_password_prompt_in_batch_mode(tmp_path: Path, password_server: Sshd)
 
 def test_base_env_has_no_agent() -> None:
     assert "SSH_AUTH_SOCK" not in base_env()
+
+
+def test_partial_success_key_then_password(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """AuthenticationMethods publickey,password: the key is only a first step."""
+    with throwaway_account() as account:
+        install_key(account, Path(f"{keys['ed25519']}.pub"))
+        sshd = Sshd(
+            tmp_path / "sshd-2fa",
+            {
+                "PasswordAuthentication": "yes",
+                "AuthenticationMethods": "publickey,password",
+                "AuthorizedKeysFile": ".ssh/authorized_keys",
+            },
+        )
+        known = tmp_path / "kh-2fa"
+        known.write_text(sshd.known_hosts_line())
+        with sshd:
+            result = keytool_exec(
+                sshd.port, known, f"{account.name}@127.0.0.1", "id -un",
+                flags=("-v", "-i", str(keys["ed25519"])),
+                env=askpass_env(tmp_path, account.password),
+            )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == account.name
+    assert b"partial success" in result.stderr
+    log = sshd.log.read_text()
+    assert f"Partial publickey for {account.name}" in log
+    assert f"Accepted password for {account.name}" in log
