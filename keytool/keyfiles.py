@@ -194,9 +194,23 @@ def keys_in_file(path: Path) -> list[ListedKey]:
     return found
 
 
-def write_key_pair(path: Path, private_text: bytes, public_line: str) -> None:
-    files.write_atomic(path, private_text, files.PRIVATE_MODE)
-    files.write_atomic(pub_path(path), public_line.encode("utf-8") + b"\n", files.PUBLIC_MODE)
+def public_file_text(key: PublicKey, comment: str) -> bytes:
+    """A .pub file's bytes exactly as ssh-keygen writes them: ``type base64 comment``;
+    with an empty comment the line keeps its separating space."""
+    from keytool.keys.pubfile import format_public_line
+
+    line = format_public_line(key, comment)
+    return (line + (" " if not comment else "") + "\n").encode("utf-8")
+
+
+def write_key_pair(
+    path: Path, private_text: bytes, public: PublicKey, comment: str, keep_mode: bool = False
+) -> None:
+    """Write a private key file and its .pub, each atomically, with OpenSSH's modes."""
+    files.write_atomic(path, private_text, files.PRIVATE_MODE, keep_mode=keep_mode)
+    files.write_atomic(
+        pub_path(path), public_file_text(public, comment), files.PUBLIC_MODE, keep_mode=keep_mode
+    )
 
 
 def expand(path: str) -> Path:

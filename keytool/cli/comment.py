@@ -7,9 +7,9 @@ from keytool.errors import KeytoolError
 
 def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     from keytool import files
-    from keytool.keyfiles import expand, load_private_file, pub_path
+    from keytool.keyfiles import expand, load_private_file, public_file_text, write_key_pair
     from keytool.keys import openssh
-    from keytool.keys.pubfile import format_public_line, parse_public_text
+    from keytool.keys.pubfile import parse_public_text
 
     if not file:
         raise KeytoolError("which key? use -f FILE")
@@ -22,7 +22,7 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     if not openssh.is_openssh_private(text):
         # a public key file alone: rewrite its line
         public, old = parse_public_text(text)
-        files.write_atomic(path, (format_public_line(public, comment) + "\n").encode(), 0o644, True)
+        files.write_atomic(path, public_file_text(public, comment), files.PUBLIC_MODE, True)
         print(f"Old comment: {old}")
         print(f"Comment '{comment}' applied")
         return 0
@@ -32,8 +32,6 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     print(f"Old comment: {old}")
     rounds = outer.rounds or openssh.DEFAULT_ROUNDS
     new_text = openssh.dump(key, comment, secret if outer.is_encrypted else None, rounds)
-    files.write_atomic(path, new_text, files.PRIVATE_MODE, keep_mode=True)
-    public_line = (format_public_line(key.public, comment) + "\n").encode("utf-8")
-    files.write_atomic(pub_path(path), public_line, files.PUBLIC_MODE, keep_mode=True)
+    write_key_pair(path, new_text, key.public, comment, keep_mode=True)
     print(f"Comment '{comment}' applied")
     return 0

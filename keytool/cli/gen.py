@@ -100,18 +100,16 @@ def run(
     if secret and len(secret) < 5:
         raise KeytoolError("passphrase too short: use at least five characters or none")
 
+    from keytool.keyfiles import write_key_pair
     from keytool.keys import generate, openssh
     from keytool.keys.fingerprint import fingerprint, randomart
-    from keytool.keys.pubfile import format_public_line
 
     if not quiet:
         print(f"Generating public/private {kind} key pair.")
     key = generate(kind, size)
     note = default_comment() if comment is None else comment
     private_text = openssh.dump(key, note, secret or None, rounds or openssh.DEFAULT_ROUNDS)
-    public_text = (format_public_line(key.public, note) + "\n").encode("utf-8")
-    files.write_atomic(path, private_text, files.PRIVATE_MODE)
-    files.write_atomic(pub_path, public_text, files.PUBLIC_MODE)
+    write_key_pair(path, private_text, key.public, note)
     if not quiet:
         print(f"Your identification has been saved in {path}")
         print(f"Your public key has been saved in {pub_path}")

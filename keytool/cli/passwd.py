@@ -12,7 +12,6 @@ def run(file: str | None, old: str | None, new: str | None, rounds: int | None) 
     from keytool import terminal
     from keytool.keyfiles import expand, load_private_file, write_key_pair
     from keytool.keys import openssh
-    from keytool.keys.pubfile import format_public_line
 
     if not file:
         raise KeytoolError("which key? use -f FILE")
@@ -30,6 +29,6 @@ def run(file: str | None, old: str | None, new: str | None, rounds: int | None) 
     if new and len(new) < 5:
         raise KeytoolError("passphrase too short: use at least five characters or none")
     text = openssh.dump(key, comment, new.encode("utf-8") or None, rounds or openssh.DEFAULT_ROUNDS)
-    write_key_pair(path, text, format_public_line(key.public, comment))
+    write_key_pair(path, text, key.public, comment, keep_mode=True)
     print("Your identification has been saved with the new passphrase.")
     return 0

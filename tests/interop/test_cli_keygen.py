@@ -304,3 +304,16 @@ def test_help_does_not_import_cryptography_and_module_entry_works() -> None:
     assert "gen" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
     assert not any(name.startswith("cryptography") for name in imported)
+
+
+def test_pub_file_bytes_as_ssh_keygen_writes_them(tmp_path: Path) -> None:
+    for comment in ("", "two words"):
+        ours, theirs = tmp_path / f"ours{len(comment)}", tmp_path / f"theirs{len(comment)}"
+        assert keytool("gen", "-f", ours, "-N", "", "-C", comment).returncode == 0
+        made = ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", theirs)
+        assert made.returncode == 0
+        # same layout byte for byte, apart from the key itself
+        our_fields = Path(f"{ours}.pub").read_bytes().split(b" ", 2)
+        their_fields = Path(f"{theirs}.pub").read_bytes().split(b" ", 2)
+        assert our_fields[0] == their_fields[0]
+        assert our_fields[2:] == their_fields[2:]
