@@ -56,10 +56,11 @@ class PacketCipher:
         length: int = _U32.unpack_from(head)[0]
         return length
 
-    def open(self, seq: int, data: bytes) -> bytes:
+    def open(self, seq: int, data: bytes | memoryview) -> bytes:
         """Authenticate and decrypt one whole wire packet (length field and tag
-        included); returns padding length, payload and padding."""
-        return data[4:]
+        included); returns padding length, payload and padding. ``data`` may be a
+        view into the receive buffer: the result never refers to it."""
+        return bytes(data[4:])
 
 
 class NoCipher(PacketCipher):
@@ -96,7 +97,7 @@ class AesGcm(PacketCipher):
         head = packet[:4]
         return head + self._aead.encrypt(self._nonce(), packet[4:], head)
 
-    def open(self, seq: int, data: bytes) -> bytes:
+    def open(self, seq: int, data: bytes | memoryview) -> bytes:
         view = memoryview(data)
         try:
             return self._aead.decrypt(self._nonce(), view[4:], view[:4])
@@ -139,7 +140,7 @@ class ChaChaPoly(PacketCipher):
         length: int = _U32.unpack(self._stream(self._header, 0, seq, head[:4]))[0]
         return length
 
-    def open(self, seq: int, data: bytes) -> bytes:
+    def open(self, seq: int, data: bytes | memoryview) -> bytes:
         view = memoryview(data)
         poly_key = self._stream(self._main, 0, seq, bytes(32))
         try:
@@ -208,7 +209,7 @@ class AesCtrHmac(PacketCipher):
         length: int = _U32.unpack_from(self._first)[0]
         return length
 
-    def open(self, seq: int, data: bytes) -> bytes:
+    def open(self, seq: int, data: bytes | memoryview) -> bytes:
         view = memoryview(data)
         tag_size = self.tag_size
         if self._etm:

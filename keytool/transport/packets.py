@@ -79,46 +79,51 @@ class Outgoing(Direction):
 
 
 class Incoming(Direction):
-    """Buffers bytes from the server and takes whole packets out, server to client."""
+    """Buffers bytes from the server and takes whole packets out, server to client.
 
-    __slots__ = ("_buffer", "_length")
+    Packets are read in place from the buffer (``_start`` marks the first unread
+    byte); the consumed front is dropped once per ``feed``, not once per packet.
+    """
+
+    __slots__ = ("_buffer", "_length", "_start")
 
     def __init__(self) -> None:
         super().__init__()
         self._buffer = bytearray()
+        self._start = 0
         self._length: int | None = None  # of the packet whose head is decrypted
 
     def feed(self, data: bytes | bytearray) -> None:
+        if self._start:
+            del self._buffer[: self._start]
+            self._start = 0
         self._buffer += data
-
-    def take_buffer(self) -> bytes:
-        """Everything not yet framed (for the version exchange, before any packet)."""
-        data = bytes(self._buffer)
-        self._buffer.clear()
-        return data
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) - self._start
 
     def next_payload(self) -> bytes | None:
         """The payload of the next whole packet, or None until more bytes arrive."""
         buffer = self._buffer
+        start = self._start
+        available = len(buffer) - start
         cipher = self.cipher
         length = self._length
         if length is None:
-            if len(buffer) < cipher.head_size:
+            head_size = cipher.head_size
+            if available < head_size:
                 return None
-            length = cipher.packet_length(self.seq, bytes(buffer[: cipher.head_size]))
+            length = cipher.packet_length(self.seq, bytes(buffer[start : start + head_size]))
             self._check_length(length, cipher)
             self._length = length
         total = 4 + length + cipher.tag_size
-        if len(buffer) < total:
+        if available < total:
             return None
-        data = bytes(buffer[:total])
-        del buffer[:total]
+        with memoryview(buffer) as view, view[start : start + total] as packet:
+            body = cipher.open(self.seq, packet)
+        self._start = start + total
         self._length = None
-        body = cipher.open(self.seq, data)
         padding = body[0]
         if padding < MIN_PADDING or padding >= length:
             raise ProtocolError(f"bad packet from the server: {padding} bytes of padding")
