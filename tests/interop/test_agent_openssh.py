@@ -259,3 +259,49 @@ def test_ssh_logs_into_dropbear(
         agent_log = agent.log_text()
         assert "with rsa-sha2-256" in agent_log or "with rsa-sha2-512" in agent_log
         assert "with ssh-rsa" not in agent_log
+
+
+def _secrets(keys: dict[str, Path]) -> list[bytes]:
+    """Each key's private fields, as bytes and as the text forms a log might show."""
+    from keytool.keys import load_private
+    from keytool.keys.ecdsa import EcdsaPrivate
+    from keytool.keys.ed25519 import Ed25519Private
+    from keytool.keys.rsa import RsaPrivate
+
+    found: list[bytes] = []
+    for path in keys.values():
+        key, _ = load_private(path.read_bytes())
+        numbers: list[int] = []
+        if isinstance(key, Ed25519Private):
+            numbers.append(int.from_bytes(key.seed, "big"))
+            found.append(key.seed)
+        elif isinstance(key, RsaPrivate):
+            numbers += [key.d, key.p, key.q]
+        elif isinstance(key, EcdsaPrivate):
+            fields = key.fields_to_wire()
+            numbers.append(int.from_bytes(fields[-32:], "big"))
+        for number in numbers:
+            raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+            found += [raw[:16], f"{number:x}"[:24].encode(), str(number)[:24].encode()]
+    return found
+
+
+def test_no_key_material_in_replies_or_log(
+    tmp_path: Path, agent: Agent, keys: dict[str, Path]
+) -> None:
+    from tests.interop.agenthelp import connect, roundtrip
+
+    for path in keys.values():
+        ssh_add(agent, path).check_returncode()
+    for path in keys.values():
+        ssh_add(agent, "-T", f"{path}.pub").check_returncode()
+    with connect(agent.sock) as conn:
+        replies = roundtrip(conn, bytes([11]))
+        replies += roundtrip(conn, bytes([99]))
+    ssh_add(agent, "-d", keys["rsa"]).check_returncode()
+    ssh_add(agent, "-D").check_returncode()
+    log = agent.log_text().encode()
+    assert b"added" in log  # the log is really there
+    for secret in _secrets(keys):
+        assert secret not in log
+        assert secret not in replies
