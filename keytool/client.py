@@ -147,6 +147,11 @@ class Transport:
         return self._protocol.conn.algorithms or self._ready.algorithms
 
     @property
+    def kex_count(self) -> int:
+        """Key exchanges completed so far: 1 after the handshake, more after re-keys."""
+        return self._protocol.conn.kex_count
+
+    @property
     def server_version(self) -> str:
         return self._ready.server_version
 

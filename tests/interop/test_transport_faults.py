@@ -296,7 +296,7 @@ def test_rekey_started_by_asyncssh(asyncssh_host_key: object) -> None:
         for _ in range(20):  # asyncssh answers unknown global requests with FAILURE
             await transport.send(b"\x50" + struct.pack(">I", 7) + b"x@y.z.w" + b"\x01")
             assert (await transport.receive(timeout=5))[0] == 82
-        assert transport._protocol.conn.kex_count >= 2
+        assert transport.kex_count >= 2
         await transport.close()
 
     serve = asyncssh_server(asyncssh_host_key, lost, rekey_bytes=256)

@@ -213,18 +213,19 @@ def test_rekey_started_by_sshd(host_keys: Path, tmp_path: Path, servers: list[Ss
             # sshd also sends its own global request (hostkeys-00@openssh.com) first
             while (await transport.receive(timeout=10))[0] != 82:
                 pass
-            count = transport._protocol.conn.kex_count
+            count = transport.kex_count
             await transport.close()
         return success[0], count
 
     first, kex_count = asyncio.run(scenario())
     assert first == 52  # USERAUTH_SUCCESS
-    assert kex_count == 2
-    assert "the server started a re-key" in trace
+    assert kex_count >= 2  # once a second: a slow machine may see a third
+    assert trace.count("the server started a re-key") == kex_count - 1
     wait_for_log(server.log, "Accepted publickey for root")
-    log = wait_for_log(server.log, "SSH2_MSG_NEWKEYS received", count=2)
-    assert log.count("SSH2_MSG_KEXINIT sent") == 2
-    assert log.count("SSH2_MSG_NEWKEYS received") == 2
+    log = wait_for_log(server.log, "SSH2_MSG_NEWKEYS received", count=kex_count)
+    # every key exchange was started by sshd's KEXINIT, and completed
+    assert log.count("SSH2_MSG_KEXINIT sent") == kex_count
+    assert log.count("SSH2_MSG_NEWKEYS received") == kex_count
 
 
 def test_rekey_started_by_keytool_after_its_byte_limit(
@@ -247,7 +248,7 @@ def test_rekey_started_by_keytool_after_its_byte_limit(
                 await transport.send(UNKNOWN_GLOBAL_REQUEST)
                 while (await transport.receive(timeout=10))[0] != 82:
                     pass
-            count = transport._protocol.conn.kex_count
+            count = transport.kex_count
             await transport.close()
         return count
 
