@@ -13,6 +13,7 @@ import asyncio
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from keytool.client import Transport, open_transport
 from keytool.errors import (
     ConnectError,
     DisconnectError,
+    HostKeyError,
     KeytoolError,
     NegotiationError,
     ProtocolError,
@@ -422,3 +424,31 @@ def test_only_keytool_errors_escape_random_server_bytes() -> None:
                 await connect(port)
 
         run(with_raw_server(handler, body))
+
+
+def test_refused_host_key_stops_before_authentication(sshd9: Sshd) -> None:
+    offered: list[str] = []
+
+    async def refuse(key: object, algorithm: str) -> None:
+        offered.append(algorithm)
+        raise HostKeyError("host key verification failed")
+
+    async def scenario() -> None:
+        await open_transport("127.0.0.1", sshd9.port, None, refuse, handshake_timeout=5)
+
+    with pytest.raises(HostKeyError, match="verification failed") as caught:
+        run(scenario())
+    assert caught.value.exit_code == 255
+    assert offered == ["ssh-ed25519"]
+    # sshd saw the connection end during the key exchange: keytool never sent NEWKEYS
+    wait_for_log(sshd9.log, "SSH2_MSG_KEX_ECDH_INIT received")
+    # sshd notices the end of our connection: "Connection closed/reset by ... [preauth]"
+    for _ in range(100):
+        log = sshd9.log.read_text()
+        if any("by 127.0.0.1 port" in line and "[preauth]" in line for line in log.splitlines()):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"sshd did not log the closed connection:\n{log[-2000:]}")
+    assert "SSH2_MSG_NEWKEYS received" not in log
+    assert "userauth-request" not in log
