@@ -36,6 +36,7 @@ from keytool.errors import (
     TimedOut,
 )
 from keytool.keys.base import PrivateKey, PublicKey
+from keytool.record import Record, init
 from keytool.transport import auth as ua
 from keytool.transport import channels as ch
 from keytool.transport.config import TransportConfig
@@ -116,13 +117,16 @@ class ConnectOptions:
 # ---------------------------------------------------------------- signers
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(Record):
     """An identity with what signs for it: the agent, or a key file loaded on demand."""
 
+    __slots__ = ("identity", "in_agent", "path")
     identity: ua.Identity
     path: Path | None
     in_agent: bool
+
+    def __init__(self, identity: ua.Identity, path: Path | None, in_agent: bool) -> None:
+        init(self, identity=identity, path=path, in_agent=in_agent)
 
 
 class _Keys:
@@ -203,10 +207,10 @@ class _Keys:
     async def sign(self, candidate: _Candidate, algorithm: str, data: bytes) -> bytes | None:
         """The signature, or None when this key cannot sign after all (passphrase
         refused, agent refused): the caller then moves on to the next method."""
-        from keytool.agentproto import SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512
-
         blob = candidate.identity.key.to_wire()
         if candidate.in_agent and self.agent is not None:
+            from keytool.agentproto import SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512
+
             flags = {
                 "rsa-sha2-256": SSH_AGENT_RSA_SHA2_256,
                 "rsa-sha2-512": SSH_AGENT_RSA_SHA2_512,
@@ -252,15 +256,32 @@ class _Keys:
 # ---------------------------------------------------------------- results
 
 
-@dataclass(frozen=True, slots=True)
-class ExecResult:
+class ExecResult(Record):
     """How a remote command ended: ``exit_status`` None if it died of ``exit_signal``."""
 
+    __slots__ = ("exit_signal", "exit_status", "signal_message", "stderr", "stdout")
     exit_status: int | None
-    exit_signal: str | None = None
-    signal_message: str = ""
-    stdout: bytes = b""
-    stderr: bytes = b""
+    exit_signal: str | None
+    signal_message: str
+    stdout: bytes
+    stderr: bytes
+
+    def __init__(
+        self,
+        exit_status: int | None,
+        exit_signal: str | None = None,
+        signal_message: str = "",
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+    ) -> None:
+        init(
+            self,
+            exit_status=exit_status,
+            exit_signal=exit_signal,
+            signal_message=signal_message,
+            stdout=stdout,
+            stderr=stderr,
+        )
 
     @property
     def ssh_exit_code(self) -> int:
@@ -957,11 +978,14 @@ async def connect(options: ConnectOptions, prompts: Prompts | None = None) -> Cl
 # ---------------------------------------------------------------- from the command line
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
+class Destination(Record):
+    __slots__ = ("host", "port", "user")
     user: str | None
     host: str
     port: int | None
+
+    def __init__(self, user: str | None, host: str, port: int | None) -> None:
+        init(self, user=user, host=host, port=port)
 
 
 def parse_destination(text: str) -> Destination:

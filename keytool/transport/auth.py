@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from keytool.errors import AuthError, FormatError, ProtocolError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
+from keytool.record import Record, init
 from keytool.wire import Reader, Writer
 
 # RFC 4252 §6 and RFC 4256 §3.2: message numbers of the authentication protocol
@@ -52,65 +52,87 @@ def _printable(text: str, limit: int = 2000) -> str:
 # ---------------------------------------------------------------- events
 
 
-@dataclass(frozen=True, slots=True)
-class AuthBanner:
+class AuthBanner(Record):
     """SSH_MSG_USERAUTH_BANNER: text the server wants shown before login (RFC 4252 §5.4)."""
 
+    __slots__ = ("message",)
     message: str
 
+    def __init__(self, message: str) -> None:
+        init(self, message=message)
 
-@dataclass(frozen=True, slots=True)
-class AuthSuccess:
+
+class AuthSuccess(Record):
     """SSH_MSG_USERAUTH_SUCCESS: the connection protocol starts now."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class AuthFailure:
+
+class AuthFailure(Record):
     """SSH_MSG_USERAUTH_FAILURE: the request failed (or, if ``partial``, succeeded as one
     step of several); ``methods`` may continue."""
 
+    __slots__ = ("methods", "partial")
     methods: tuple[str, ...]
     partial: bool
 
+    def __init__(self, methods: tuple[str, ...], partial: bool) -> None:
+        init(self, methods=methods, partial=partial)
 
-@dataclass(frozen=True, slots=True)
-class SignatureNeeded:
+
+class SignatureNeeded(Record):
     """The server would accept ``key``: sign ``data`` with ``algorithm`` and pass the
     signature blob to ``UserAuth.send_signature``."""
 
+    __slots__ = ("algorithm", "data", "key")
     key: PublicKey
     algorithm: str
     data: bytes
 
+    def __init__(self, key: PublicKey, algorithm: str, data: bytes) -> None:
+        init(self, key=key, algorithm=algorithm, data=data)
 
-@dataclass(frozen=True, slots=True)
-class KeyAccepted:
+
+class KeyAccepted(Record):
     """Answer to a query made with ``sign=False``: the server would accept ``key``."""
 
+    __slots__ = ("algorithm", "key")
     key: PublicKey
     algorithm: str
 
+    def __init__(self, key: PublicKey, algorithm: str) -> None:
+        init(self, key=key, algorithm=algorithm)
 
-@dataclass(frozen=True, slots=True)
-class Prompt:
+
+class Prompt(Record):
+    __slots__ = ("echo", "text")
     text: str
     echo: bool
 
+    def __init__(self, text: str, echo: bool) -> None:
+        init(self, text=text, echo=echo)
 
-@dataclass(frozen=True, slots=True)
-class InfoRequest:
+
+class InfoRequest(Record):
     """SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2): answer each prompt, in order."""
 
+    __slots__ = ("instruction", "name", "prompts")
     name: str
     instruction: str
     prompts: tuple[Prompt, ...]
 
+    def __init__(self, name: str, instruction: str, prompts: tuple[Prompt, ...]) -> None:
+        init(self, name=name, instruction=instruction, prompts=prompts)
 
-@dataclass(frozen=True, slots=True)
-class PasswordChangeRequired:
+
+class PasswordChangeRequired(Record):
     """SSH_MSG_USERAUTH_PASSWD_CHANGEREQ (RFC 4252 §8): the password has expired."""
 
+    __slots__ = ("prompt",)
     prompt: str
+
+    def __init__(self, prompt: str) -> None:
+        init(self, prompt=prompt)
 
 
 AuthEvent = (
@@ -387,29 +409,37 @@ def signature_algorithm_for(key: PublicKey, server_sig_algs: frozenset[str] | No
     return key.key_type
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Record):
     """A public key we may offer, and where it comes from (for messages: a path or "agent")."""
 
+    __slots__ = ("explicit", "key", "source")
     key: PublicKey
     source: str
-    explicit: bool = False  # named with -i / IdentityFile
+    explicit: bool  # named with -i / IdentityFile
+
+    def __init__(self, key: PublicKey, source: str, explicit: bool = False) -> None:
+        init(self, key=key, source=source, explicit=explicit)
 
 
-@dataclass(frozen=True, slots=True)
-class TryKey:
+class TryKey(Record):
+    __slots__ = ("algorithm", "identity")
     identity: Identity
     algorithm: str
 
-
-@dataclass(frozen=True, slots=True)
-class TryPassword:
-    pass
+    def __init__(self, identity: Identity, algorithm: str) -> None:
+        init(self, identity=identity, algorithm=algorithm)
 
 
-@dataclass(frozen=True, slots=True)
-class TryKeyboardInteractive:
-    pass
+class TryPassword(Record):
+    """Ask for a password and send it."""
+
+    __slots__ = ()
+
+
+class TryKeyboardInteractive(Record):
+    """Start keyboard-interactive and answer its prompts."""
+
+    __slots__ = ()
 
 
 Step = TryKey | TryPassword | TryKeyboardInteractive
@@ -446,7 +476,6 @@ def order_identities(
     return ordered
 
 
-@dataclass(slots=True)
 class AuthPlan:
     """Chooses the next method, counting failures against the server's MaxAuthTries.
 
@@ -455,18 +484,43 @@ class AuthPlan:
     short of that, and one more short when a password or keyboard-interactive prompt
     may follow, so that the prompt still gets its turn."""
 
-    identities: list[Identity]
-    password: bool = False  # we can ask for a password
-    keyboard_interactive: bool = False
-    max_tries: int = DEFAULT_MAX_AUTH_TRIES
-    password_prompts: int = DEFAULT_PASSWORD_PROMPTS
-    server_sig_algs: frozenset[str] | None = None
-    failures: int = 0
-    tried: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    _next_key: int = 0
-    _passwords: int = 0
-    _kbdints: int = 0
+    __slots__ = (
+        "_kbdints",
+        "_next_key",
+        "_passwords",
+        "failures",
+        "identities",
+        "keyboard_interactive",
+        "max_tries",
+        "password",
+        "password_prompts",
+        "server_sig_algs",
+        "skipped",
+        "tried",
+    )
+
+    def __init__(
+        self,
+        identities: list[Identity],
+        password: bool = False,  # we can ask for a password
+        keyboard_interactive: bool = False,
+        max_tries: int = DEFAULT_MAX_AUTH_TRIES,
+        password_prompts: int = DEFAULT_PASSWORD_PROMPTS,
+        server_sig_algs: frozenset[str] | None = None,
+        failures: int = 0,  # already counted by the server (refused key queries)
+    ) -> None:
+        self.identities = identities
+        self.password = password
+        self.keyboard_interactive = keyboard_interactive
+        self.max_tries = max_tries
+        self.password_prompts = password_prompts
+        self.server_sig_algs = server_sig_algs
+        self.failures = failures
+        self.tried: list[str] = []
+        self.skipped: list[str] = []
+        self._next_key = 0
+        self._passwords = 0
+        self._kbdints = 0
 
     def _key_budget(self, allowed: Sequence[str]) -> int:
         """How many failures keys may reach: sshd disconnects at the MaxAuthTries-th

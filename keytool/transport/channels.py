@@ -14,9 +14,9 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
-from dataclasses import dataclass, field
 
 from keytool.errors import FormatError, ProtocolError
+from keytool.record import Record, init
 from keytool.wire import Reader, Writer
 
 # RFC 4254 §9: message numbers
@@ -54,75 +54,105 @@ _U32_U32 = struct.Struct(">II")
 # ---------------------------------------------------------------- events
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelOpened:
+class ChannelOpened(Record):
+    __slots__ = ("channel",)
     channel: int
 
+    def __init__(self, channel: int) -> None:
+        init(self, channel=channel)
 
-@dataclass(frozen=True, slots=True)
-class ChannelOpenFailed:
+
+class ChannelOpenFailed(Record):
+    __slots__ = ("channel", "description", "reason")
     channel: int
     reason: int
     description: str
 
+    def __init__(self, channel: int, reason: int, description: str) -> None:
+        init(self, channel=channel, reason=reason, description=description)
 
-@dataclass(frozen=True, slots=True)
-class ChannelData:
+
+class ChannelData(Record):
+    __slots__ = ("channel", "data")
     channel: int
     data: bytes
 
+    def __init__(self, channel: int, data: bytes) -> None:
+        init(self, channel=channel, data=data)
 
-@dataclass(frozen=True, slots=True)
-class ChannelExtendedData:
+
+class ChannelExtendedData(Record):
     """Extended data; code 1 is stderr (RFC 4254 §5.2)."""
 
+    __slots__ = ("channel", "code", "data")
     channel: int
     code: int
     data: bytes
 
+    def __init__(self, channel: int, code: int, data: bytes) -> None:
+        init(self, channel=channel, code=code, data=data)
 
-@dataclass(frozen=True, slots=True)
-class ChannelEof:
+
+class ChannelEof(Record):
+    __slots__ = ("channel",)
     channel: int
 
+    def __init__(self, channel: int) -> None:
+        init(self, channel=channel)
 
-@dataclass(frozen=True, slots=True)
-class ChannelClosed:
+
+class ChannelClosed(Record):
     """Both sides have closed; the channel number is free again."""
 
+    __slots__ = ("channel",)
     channel: int
 
+    def __init__(self, channel: int) -> None:
+        init(self, channel=channel)
 
-@dataclass(frozen=True, slots=True)
-class ChannelRequestReply:
+
+class ChannelRequestReply(Record):
     """The server's answer to one of our requests that wanted a reply, in order (§5.4)."""
 
+    __slots__ = ("channel", "ok", "request")
     channel: int
     request: str
     ok: bool
 
+    def __init__(self, channel: int, request: str, ok: bool) -> None:
+        init(self, channel=channel, request=request, ok=ok)
 
-@dataclass(frozen=True, slots=True)
-class ExitStatus:
+
+class ExitStatus(Record):
+    __slots__ = ("channel", "status")
     channel: int
     status: int
 
+    def __init__(self, channel: int, status: int) -> None:
+        init(self, channel=channel, status=status)
 
-@dataclass(frozen=True, slots=True)
-class ExitSignal:
+
+class ExitSignal(Record):
     """RFC 4254 §6.10: the signal name without the "SIG" prefix."""
 
+    __slots__ = ("channel", "core_dumped", "message", "signal")
     channel: int
     signal: str
     core_dumped: bool
     message: str
 
+    def __init__(self, channel: int, signal: str, core_dumped: bool, message: str) -> None:
+        init(self, channel=channel, signal=signal, core_dumped=core_dumped, message=message)
 
-@dataclass(frozen=True, slots=True)
-class WindowAdjusted:
+
+class WindowAdjusted(Record):
     """The server let us send more; buffered data may have gone out."""
 
+    __slots__ = ("channel",)
     channel: int
+
+    def __init__(self, channel: int) -> None:
+        init(self, channel=channel)
 
 
 ChannelEvent = (
@@ -153,27 +183,47 @@ class ChannelState(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(slots=True)
 class Channel:
     """One channel's bookkeeping; the fields are the connection's business."""
 
-    local_id: int
-    kind: str
-    local_window: int
-    local_max_packet: int
-    state: ChannelState = ChannelState.OPENING
-    remote_id: int = 0
-    remote_window: int = 0
-    remote_max_packet: int = 0
-    window_size: int = 0  # the window we top up to
-    credit: int = 0  # bytes used up and not yet given back by a window adjust
-    outgoing: deque[bytes] = field(default_factory=deque)
-    outgoing_size: int = 0
-    eof_wanted: bool = False  # send EOF once the buffer is empty
-    eof_sent: bool = False
-    eof_received: bool = False
-    close_received: bool = False
-    pending_requests: deque[str] = field(default_factory=deque)
+    __slots__ = (
+        "close_received",
+        "credit",
+        "eof_received",
+        "eof_sent",
+        "eof_wanted",
+        "kind",
+        "local_id",
+        "local_max_packet",
+        "local_window",
+        "outgoing",
+        "outgoing_size",
+        "pending_requests",
+        "remote_id",
+        "remote_max_packet",
+        "remote_window",
+        "state",
+        "window_size",
+    )
+
+    def __init__(self, local_id: int, kind: str, local_window: int, local_max_packet: int) -> None:
+        self.local_id = local_id
+        self.kind = kind
+        self.local_window = local_window
+        self.local_max_packet = local_max_packet
+        self.window_size = local_window  # the window we top up to
+        self.state = ChannelState.OPENING
+        self.remote_id = 0
+        self.remote_window = 0
+        self.remote_max_packet = 0
+        self.credit = 0  # bytes used up and not yet given back by a window adjust
+        self.outgoing: deque[bytes] = deque()
+        self.outgoing_size = 0
+        self.eof_wanted = False  # send EOF once the buffer is empty
+        self.eof_sent = False
+        self.eof_received = False
+        self.close_received = False
+        self.pending_requests: deque[str] = deque()
 
 
 class Connection:
@@ -227,9 +277,7 @@ class Connection:
             raise ProtocolError("the connection failed on a protocol error")
         local_id = self._next_id
         self._next_id += 1
-        self.channels[local_id] = Channel(
-            local_id, "session", self.window, self.max_packet, window_size=self.window
-        )
+        self.channels[local_id] = Channel(local_id, "session", self.window, self.max_packet)
         # §5.1: string type, uint32 sender channel, uint32 initial window, uint32 max packet
         self._outbox.append(
             Writer()

@@ -1,0 +1,51 @@
+"""Record: a small immutable value class, for events and results on the client's path.
+
+A frozen slotted dataclass costs about 1-3 ms to define (the generated methods are
+compiled with exec at import time); the SSH client defines dozens, and
+``keytool exec`` is measured as a whole process. A Record subclass costs a plain
+class statement: it lists its fields in ``__slots__``, sets them in ``__init__``
+through ``init``, and gets equality (same type, same fields), hashing, a repr and
+immutability from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+_set = object.__setattr__
+
+
+class Record:
+    __slots__ = ()
+
+    def _names(self) -> tuple[str, ...]:
+        return cast("tuple[str, ...]", self.__slots__)
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._names())
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Record)
+            and type(other) is type(self)
+            and (self._fields() == other._fields())
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._names())
+        return f"{type(self).__name__}({shown})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+def init(record: Record, **fields: object) -> None:
+    """Set the fields of a new record (for its ``__init__``)."""
+    for name, value in fields.items():
+        _set(record, name, value)
