@@ -24,7 +24,7 @@ from tests.interop.agenthelp import (
     make_keys,
     wait_for_socket,
 )
-from tests.peers import require, run
+from tests.peers import missing, require, run
 
 COMMAND = " ".join(KEYTOOL)
 
@@ -111,7 +111,8 @@ def test_sh_eval_detaches_and_k_kills(
 def test_csh_lines_work_in_tcsh(tmp_path: Path, keys: dict[str, Path], started: list[int]) -> None:
     tcsh = shutil.which("tcsh") or shutil.which("csh")
     if tcsh is None:
-        pytest.skip("no csh installed")
+        missing("no csh installed")
+        return
     env = shell_env(tmp_path, tcsh)
     printed = subprocess.run(
         [*KEYTOOL, "agent"], capture_output=True, text=True, timeout=60, env=env
@@ -142,7 +143,8 @@ def test_csh_lines_work_in_tcsh(tmp_path: Path, keys: dict[str, Path], started: 
 def test_fish_lines_work_in_fish(tmp_path: Path, keys: dict[str, Path], started: list[int]) -> None:
     fish = shutil.which("fish")
     if fish is None:
-        pytest.skip("fish is not installed")
+        missing("fish is not installed")
+        return
     env = shell_env(tmp_path, fish)
     script = f"{COMMAND} agent | source; ssh-add -q {keys['rsa']}; ssh-add -l; echo $SSH_AGENT_PID"
     result = subprocess.run(
@@ -248,3 +250,36 @@ def test_k_without_an_agent(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr == "keytool: SSH_AGENT_PID is not set, cannot kill the agent\n"
+
+
+def test_agent_is_not_dumpable(tmp_path: Path) -> None:
+    """PR_SET_DUMPABLE 0: the kernel then gives the process's /proc files to root, so
+    other processes of the same user cannot read its memory or environment."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        missing("needs root and setpriv to run the agent as another user")
+        return
+    for parent in [tmp_path, *tmp_path.parents]:
+        if parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o001)
+    folder = tmp_path / "open"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    sock = folder / "agent.sock"
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    agent = subprocess.Popen(
+        [*as_nobody, *KEYTOOL, "agent", "-D", "-a", str(sock)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    plain = subprocess.Popen([*as_nobody, "sleep", "30"])
+    try:
+        wait_for_socket(sock, agent)
+        assert os.stat(f"/proc/{plain.pid}/environ").st_uid == 65534  # an ordinary process
+        assert os.stat(f"/proc/{agent.pid}").st_uid == 65534  # the agent does run as nobody
+        assert os.stat(f"/proc/{agent.pid}/environ").st_uid == 0  # but is not dumpable
+    finally:
+        for proc in (agent, plain):
+            proc.terminate()
+            proc.wait(10)

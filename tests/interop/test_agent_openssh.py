@@ -21,7 +21,7 @@ from tests.interop.agenthelp import (
     make_keys,
     pub_lines,
 )
-from tests.peers import Dropbear, Sshd, require, run
+from tests.peers import Dropbear, Sshd, missing, require, run
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def throwaway_user(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             parent.chmod(mode | 0o711 if parent == tmp_path else mode | 0o001)
     result = run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-p", "*", name])
     if result.returncode != 0:
-        pytest.skip(f"cannot create a user: {result.stderr.strip()}")
+        missing(f"cannot create a user: {result.stderr.strip()}")
     try:
         entry = pwd.getpwnam(name)
         (home / ".ssh").mkdir(parents=True)
