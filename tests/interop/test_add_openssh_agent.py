@@ -166,3 +166,46 @@ def test_no_agent_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert stale.returncode == 1
     assert stale.stderr.count("\n") == 1 and "cannot reach the agent" in stale.stderr
+
+
+def test_passphrase_on_a_terminal(tmp_path: Path, agent: Agent) -> None:
+    """keytool add asks on its controlling terminal (a pseudo-terminal here)."""
+    import select
+
+    key = tmp_path / "id_tty"
+    run(
+        [require("ssh-keygen"), "-q", "-t", "ecdsa", "-N", "tty-pass", "-C", "tty", "-f", key]
+    ).check_returncode()
+    env = agent.env()
+    env.pop("SSH_ASKPASS", None)
+    env.pop("DISPLAY", None)
+    pid, fd = os.forkpty()
+    if pid == 0:  # the child, on the new terminal
+        try:
+            os.execvpe(KEYTOOL[0], [*KEYTOOL, "add", str(key)], env)
+        finally:
+            os._exit(127)
+    output = b""
+    try:
+        deadline = time.monotonic() + 60
+        answered = False
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([fd], [], [], 1)
+            if not readable:
+                continue
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            if not answered and b"Enter passphrase for" in output:
+                os.write(fd, b"tty-pass\n")
+                answered = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.WEXITSTATUS(status) == 0, output
+    assert b"tty-pass" not in output  # not echoed
+    assert real_list(agent) == keygen_fingerprints([key])
