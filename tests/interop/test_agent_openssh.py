@@ -21,7 +21,7 @@ from tests.interop.agenthelp import (
     make_keys,
     pub_lines,
 )
-from tests.peers import Dropbear, Sshd, missing, require, run
+from tests.peers import OPENSSH10, Dropbear, Sshd, missing, require, run
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +162,11 @@ def _agent_only_copy(keys: dict[str, Path], kind: str, folder: Path) -> tuple[Pa
 
 
 def _ssh(
-    agent: Agent, port: int, user: str, known: Path, public: Path
+    agent: Agent, port: int, user: str, known: Path, public: Path, ssh: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return run(
         [
-            require("ssh"), "-F", "/dev/null", "-p", str(port),
+            ssh or require("ssh"), "-F", "/dev/null", "-p", str(port),
             "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}",
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
             "-o", f"IdentityFile={public}", "-o", f"IdentityAgent={agent.sock}",
@@ -198,6 +198,42 @@ def test_ssh_logs_into_sshd(
         assert "rsa-sha2-512" in log or "rsa-sha2-256" in log
         assert "with ssh-rsa" not in agent.log_text()
     # OpenSSH >= 8.9 binds the agent connection to the session: the agent verified it
+    assert "session bound to" in agent.log_text()
+
+
+@pytest.mark.parametrize("host_key", ["ecdsa", "rsa"])
+def test_session_bind_with_other_host_keys(
+    tmp_path: Path, agent: Agent, keys: dict[str, Path], host_key: str
+) -> None:
+    with Sshd(tmp_path / "sshd", host_key_types=(host_key,)) as server:
+        private, public = _agent_only_copy(keys, "ed25519", tmp_path / "client")
+        ssh_add(agent, private).check_returncode()
+        private.unlink()
+        server.authorized_keys.write_text(public.read_text())
+        known = tmp_path / "known_hosts"
+        known.write_text(server.known_hosts_line(host_key))
+        result = _ssh(agent, server.port, "root", known, public)
+        assert result.returncode == 0, result.stderr
+    # the agent verified the host's own signature over the session id
+    assert "session bound to" in agent.log_text()
+    assert "session-bind refused" not in agent.log_text()
+
+
+def test_openssh10_ssh_logs_in_through_the_agent(
+    tmp_path: Path, sshd: Sshd, agent: Agent, keys: dict[str, Path]
+) -> None:
+    ssh10 = OPENSSH10 / "usr/bin/ssh"
+    if not ssh10.exists():
+        missing("OpenSSH 10 is not unpacked (scripts/fetch-openssh10)")
+    private, public = _agent_only_copy(keys, "ed25519", tmp_path / "client")
+    ssh_add(agent, private).check_returncode()
+    private.unlink()
+    sshd.authorized_keys.write_text(public.read_text())
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line())
+    result = _ssh(agent, sshd.port, "root", known, public, str(ssh10))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "logged-in-via-agent\n"
     assert "session bound to" in agent.log_text()
 
 
