@@ -27,6 +27,7 @@ log = logging.getLogger("keytool.agent")
 
 Shell = Literal["sh", "csh", "fish"]
 PR_SET_DUMPABLE = 4  # linux/prctl.h
+DEFAULT_ASKPASS = "/usr/bin/ssh-askpass"  # where Debian's ssh-askpass packages put it
 WANTED_FILES = 8192  # file descriptors: 1000+ concurrent clients, with room to spare
 
 
@@ -180,6 +181,8 @@ def askpass_confirm(prompt: str) -> bool:
     from keytool import terminal
 
     program = os.environ.get("SSH_ASKPASS")
+    if not program and os.access(DEFAULT_ASKPASS, os.X_OK):
+        program = DEFAULT_ASKPASS
     if not program or os.environ.get("SSH_ASKPASS_REQUIRE") == "never":
         log.info("confirmation needed but SSH_ASKPASS is not set: refusing")
         return False

@@ -62,10 +62,10 @@ class Keyring:
     default_lifetime: int | None = None
     confirm: Confirm | None = None  # asks the user; None: confirm-constrained keys never sign
     _identities: dict[bytes, Identity] = field(default_factory=dict)
-    _answer: bytes | None = None  # cached IDENTITIES_ANSWER payload
+    _answer: bytes | None = field(default=None, repr=False)  # cached IDENTITIES_ANSWER
     _next_expiry: float | None = None
-    _lock_salt: bytes | None = None
-    _lock_hash: bytes | None = None
+    _lock_salt: bytes | None = field(default=None, repr=False)
+    _lock_hash: bytes | None = field(default=None, repr=False)
     _failed_unlocks: int = 0
     _unlock_not_before: float = 0.0
 

@@ -165,6 +165,7 @@ def test_lock_keeps_no_passphrase(keys: dict[str, PrivateKey]) -> None:
     ask(ring, proto.encode_request(proto.Lock(b"hunter2-passphrase")))
     state = repr(ring) + "".join(repr(getattr(ring, s)) for s in ring.__slots__)
     assert "hunter2" not in state
+    assert "_lock_hash" not in repr(ring)
     assert b"hunter2-passphrase" not in b"".join(
         v for s in ring.__slots__ if isinstance(v := getattr(ring, s), bytes)
     )
