@@ -519,7 +519,7 @@ class Client:
         event = await self._auth_reply()
         if isinstance(event, ua.AuthFailure):
             self.methods = event.methods
-            self.trace(f"the server accepts: {', '.join(event.methods)}")
+            self.trace(f"authentication: the server accepts: {', '.join(event.methods)}")
         return event
 
     async def query_key(self, key: PublicKey) -> bool:
@@ -623,7 +623,10 @@ class Client:
                 if isinstance(outcome, ua.AuthFailure):
                     allowed = outcome.methods
                     if outcome.partial:
-                        trace(f"partial success; the server now wants: {', '.join(allowed)}")
+                        trace(
+                            "authentication: partial success; the server now wants: "
+                            + ", ".join(allowed)
+                        )
         except DisconnectError as exc:
             if plan is None or isinstance(exc, TimedOut):
                 raise
@@ -642,16 +645,21 @@ class Client:
 
         identity = step.identity
         label = f"{identity.key.label} {fingerprint(identity.key)} ({identity.source})"
-        self.trace(f"offering public key: {label}, signature {step.algorithm}")
+        self.trace(
+            f"authentication (public key): offering public key: {label}, signature {step.algorithm}"
+        )
         await self.transport.send(self.auth.publickey(identity.key, step.algorithm))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthFailure):
             plan.failed(f"publickey {label}")
-            self.trace("  the server refused the key")
+            self.trace("authentication (public key): the server refused the key")
             return event
         if not isinstance(event, ua.SignatureNeeded):
             raise ProtocolError(f"unexpected answer to a key offer: {type(event).__name__}")
-        self.trace("  the server accepts the key; signing the session id and request")
+        self.trace(
+            "authentication (public key): the server has this public key; proving we hold "
+            "the private key by signing the session id and the request"
+        )
         signature = await keys.sign(candidate, step.algorithm, event.data)
         if signature is None:
             self.auth.cancel_signature()
@@ -660,7 +668,10 @@ class Client:
         await self.transport.send(self.auth.send_signature(signature))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthSuccess):
-            self.trace(f"authenticated with public key {label}")
+            self.trace(
+                "verification: the server checked the signature; "
+                f"authenticated with public key {label}"
+            )
             return True
         if isinstance(event, ua.AuthFailure):
             if event.partial:
@@ -687,11 +698,11 @@ class Client:
         if password is None:
             plan.password = False
             return None
-        self.trace("trying password")
+        self.trace("authentication: trying password")
         await self.transport.send(self.auth.password(password))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthSuccess):
-            self.trace("authenticated with password")
+            self.trace("verification: authenticated with password")
             return True
         if isinstance(event, ua.PasswordChangeRequired):
             plan.password = False
@@ -706,13 +717,13 @@ class Client:
         raise ProtocolError(f"unexpected answer to a password: {type(event).__name__}")
 
     async def _try_kbdint(self, plan: ua.AuthPlan) -> bool | ua.AuthFailure | None:
-        self.trace("trying keyboard-interactive")
+        self.trace("authentication: trying keyboard-interactive")
         await self.transport.send(self.auth.keyboard_interactive())
         gave_given_password = False
         while True:
             event = await self._auth_reply()
             if isinstance(event, ua.AuthSuccess):
-                self.trace("authenticated with keyboard-interactive")
+                self.trace("verification: authenticated with keyboard-interactive")
                 return True
             if isinstance(event, ua.AuthFailure):
                 if not event.partial:
@@ -800,7 +811,7 @@ class Client:
         self._channels[number] = channel
         await self.flush()
         await channel.wait_open(self.options.timeout)
-        self.trace(f"session channel {number} opened")
+        self.trace(f"encrypted communication: session channel {number} opened")
         return channel
 
     async def exec(
@@ -815,7 +826,7 @@ class Client:
         when they are None)."""
         channel = await self.open_channel()
         shown = command if isinstance(command, str) else command.decode("utf-8", "replace")
-        self.trace(f"sending command: {shown}")
+        self.trace(f"command execution: sending command (encrypted): {shown}")
         if not await channel.request("exec", command, self.options.timeout):
             await channel.close()
             raise ProtocolError(f"the server refused to run the command: {shown}")
@@ -838,9 +849,9 @@ class Client:
             await channel.close()
         result = channel.result(b"".join(out), b"".join(err))
         if result.exit_signal:
-            self.trace(f"remote command killed by signal {result.exit_signal}")
+            self.trace(f"command execution: remote command killed by signal {result.exit_signal}")
         else:
-            self.trace(f"exit status {result.exit_status}")
+            self.trace(f"command execution: exit status {result.exit_status}")
         return result
 
     async def _feed(self, channel: Channel, stdin: Callable[[], Awaitable[bytes]]) -> None:

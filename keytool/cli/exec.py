@@ -111,8 +111,6 @@ async def _main(
             reader.close()
     finally:
         await client.close()
-    if result.exit_signal is not None and trace:
-        trace(f"remote command killed by signal {result.exit_signal}")
     return result.ssh_exit_code
 
 

@@ -174,7 +174,7 @@ def test_connection_refused_is_one_line(tmp_path: Path) -> None:
     result = keytool_exec(port, tmp_path / "kh", "root@127.0.0.1", "true")
     assert result.returncode == 255
     assert result.stderr.decode().count("\n") == 1
-    assert f"connect to host 127.0.0.1 port {port}".encode() in result.stderr
+    assert f"connect to host 127.0.0.1 port {port}: Connection refused".encode() in result.stderr
 
 
 # ---- the agent
