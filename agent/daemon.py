@@ -265,6 +265,26 @@ def _log_to_stderr(debug: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+def _log_to_syslog() -> None:
+    """A detached agent has no stderr: warnings (refused peers, failed confirmations) go
+    to syslog's auth facility, as ssh-agent's do."""
+    import logging.handlers
+
+    if not os.path.exists("/dev/log"):
+        return
+    try:
+        handler = logging.handlers.SysLogHandler(
+            "/dev/log", logging.handlers.SysLogHandler.LOG_AUTH
+        )
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter(f"keytool-agent[{os.getpid()}]: %(message)s"))
+    root = logging.getLogger("keytool")
+    root.handlers.clear()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
 def run(options: AgentOptions) -> int:
     """``keytool agent``: returns the exit status for the process that printed the env."""
     _log_to_stderr(options.debug)
@@ -285,6 +305,7 @@ def run(options: AgentOptions) -> int:
         sys.stdout.flush()
         return 0
     _detach()
+    _log_to_syslog()
     try:
         serve(listener, options)
     finally:
@@ -300,6 +321,8 @@ def _command_mode(listener: Listener, options: AgentOptions) -> int:
     pid = os.fork()
     if pid == 0:
         _detach(keep_stderr=options.debug)
+        if not options.debug:
+            _log_to_syslog()
         try:
             serve(listener, options, watch_pid=command_pid)
         finally:
