@@ -158,8 +158,53 @@ COMMANDS: tuple[Command, ...] = (
             Opt("verbose", ("-v",), "tell each step of the connection", "count"),
             Opt("no_stdin", ("-n",), "stdin from /dev/null", "flag"),
         ),
-        (Arg("destination", "[user@]host or ssh://[user@]host[:port]", required=True),),
+        (Arg("destination", "HOST, USER@HOST or ssh://USER@HOST:PORT", required=True),),
         rest="command",
+    ),
+    Command(
+        "copy-id",
+        "Install a public key in authorized_keys on servers, then log in with it (ssh-copy-id).",
+        "keytool.cli.copyid:run",
+        (
+            Opt("identity", ("-i",), "public key (or its private key) to install", "multi", "KEY"),
+            Opt("port", ("-p",), "port to connect to", "int"),
+            Opt("option", ("-o",), "ssh_config option, e.g. -o User=admin", "multi", "K=V"),
+            Opt("config_file", ("-F",), "config file instead of ~/.ssh/config", metavar="FILE"),
+            Opt("dry_run", ("-n",), "dry run: say what would be installed, change nothing", "flag"),
+            Opt("force", ("-f",), "install without checking whether the key is there", "flag"),
+            Opt("sftp", ("-s",), "edit the file over SFTP (accounts without a shell)", "flag"),
+            Opt(
+                "target",
+                ("-t",),
+                "the file to edit (default ~/.ssh/authorized_keys)",
+                metavar="PATH",
+            ),
+            Opt("verbose", ("-v",), "tell each step", "count"),
+            Opt("remove", ("--remove",), "take the key out instead", "flag"),
+            Opt(
+                "hosts_file",
+                ("--hosts",),
+                "more hosts, one per line ('-' reads stdin)",
+                metavar="FILE",
+            ),
+            Opt("jobs", ("-j",), "hosts worked on at once (default 32)", "int"),
+            Opt(
+                "password_file",
+                ("--password-file",),
+                "password from this file's first line",
+                metavar="FILE",
+            ),
+            Opt(
+                "expect_hostkey",
+                ("--expect-hostkey",),
+                "refuse a host key but this one",
+                metavar="SHA256:...",
+            ),
+            Opt(
+                "no_verify", ("--no-verify",), "skip logging in with the new key afterwards", "flag"
+            ),
+        ),
+        (Arg("destinations", "[user@]host or ssh://[user@]host[:port], one or more", many=True),),
     ),
 )
 

@@ -1,0 +1,221 @@
+"""keytool copy-id: install (or --remove) a public key in authorized_keys on one host or
+many, then log in with it to prove it works (ssh-copy-id's flags where they exist)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keytool.errors import KeytoolError
+
+if TYPE_CHECKING:
+    from keytool.copyid_host import HostResult, KeySource
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(f"keytool: {line}\n")
+    sys.stderr.flush()
+
+
+def default_key() -> Path:
+    """The newest ~/.ssh/id*.pub (certificates aside), as ssh-copy-id picks it."""
+    folder = Path.home() / ".ssh"
+    found = [p for p in folder.glob("id*.pub") if p.is_file() and not p.name.endswith("-cert.pub")]
+    if not found:
+        raise KeytoolError(
+            f"no public key found ({folder}/id*.pub): "
+            "make one with 'keytool gen' or name it with -i"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def _agent_blobs() -> set[bytes]:
+    from keytool.agentclient import AgentClient
+
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return set()
+    try:
+        with AgentClient(timeout=10) as agent:
+            return {k.blob for k in agent.identities()}
+    except KeytoolError:
+        return set()
+
+
+def load_keys(paths: list[str]) -> list[KeySource]:
+    """The keys named by -i (a .pub, or a private key whose .pub is used); each with the
+    private key file that can log in with it, when there is a usable one."""
+    from keytool import files
+    from keytool.authkeys import parse_line
+    from keytool.copyid import NewKey
+    from keytool.copyid_host import KeySource
+    from keytool.keyfiles import is_private_text, public_of_file
+    from keytool.keys import is_encrypted_private
+
+    chosen = [Path(p).expanduser() for p in paths] or [default_key()]
+    sources: list[KeySource] = []
+    agent: set[bytes] | None = None
+    for path in chosen:
+        if path.name.endswith(".pub"):
+            pub, private = path, path.with_name(path.name[: -len(".pub")])
+        elif not path.exists() and Path(f"{path}.pub").exists():
+            pub, private = Path(f"{path}.pub"), path
+        else:
+            pub, private = Path(f"{path}.pub"), path
+        if pub.exists():
+            text = files.read_file(pub, "public key file")
+            try:
+                lines = text.decode("utf-8").splitlines()
+            except UnicodeDecodeError:
+                raise KeytoolError(f"{pub} is not a public key file (not UTF-8 text)") from None
+            parsed = []
+            for line in lines:
+                try:
+                    entry = parse_line(line)
+                except KeytoolError as exc:
+                    raise KeytoolError(f"{pub}: {exc}") from None
+                if entry is not None:
+                    parsed.append(NewKey(entry.key, line.strip()))
+            if not parsed:
+                raise KeytoolError(f"{pub}: no public key in it")
+        elif path.exists():
+            listed = public_of_file(path)
+            from keytool.keys.pubfile import format_public_line
+
+            parsed = [NewKey(listed.key, format_public_line(listed.key, listed.comment or ""))]
+        else:
+            raise KeytoolError(f"{path}: no such key file")
+        signer: Path | None = None
+        if private.is_file() and len(parsed) == 1:
+            try:
+                raw = files.read_file(private)
+                if is_private_text(raw) and public_of_file(private).key == parsed[0].key:
+                    if not is_encrypted_private(raw):
+                        signer = private
+                    else:
+                        agent = _agent_blobs() if agent is None else agent
+                        signer = private if parsed[0].blob in agent else None
+            except KeytoolError:
+                signer = None
+        for new in parsed:
+            sources.append(KeySource(new, signer, str(pub)))
+    return sources
+
+
+def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
+    from keytool import files
+    from keytool.fleet import parse_hosts_file
+
+    found = list(destinations)
+    if hosts_file:
+        if hosts_file == "-":
+            text = sys.stdin.read()
+        else:
+            raw = files.read_file(Path(hosts_file).expanduser(), "hosts file")
+            text = raw.decode("utf-8", errors="replace")
+        found += parse_hosts_file(text)
+    if not found:
+        raise KeytoolError("usage: keytool copy-id [options] [user@]host [[user@]host ...]")
+    return found
+
+
+def _password(password_file: str | None) -> str | None:
+    from keytool import files
+
+    if password_file is None:
+        return None
+    if password_file == "-":
+        text = sys.stdin.readline()
+    else:
+        raw = files.read_file(Path(password_file).expanduser(), "password file")
+        text = raw.decode("utf-8", errors="replace")
+    return text.splitlines()[0] if text else ""
+
+
+def _line(result: HostResult) -> str:
+    detail = f": {result.detail}" if result.detail else ""
+    return f"{result.destination}: {result.status}{detail}"
+
+
+def run(
+    destinations: list[str],
+    identity: list[str] | None = None,
+    port: int | None = None,
+    option: list[str] | None = None,
+    config_file: str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    sftp: bool = False,
+    target: str | None = None,
+    verbose: int = 0,
+    remove: bool = False,
+    hosts_file: str | None = None,
+    jobs: int | None = None,
+    password_file: str | None = None,
+    expect_hostkey: str | None = None,
+    no_verify: bool = False,
+) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from keytool.copyid import check_target
+    from keytool.copyid_host import Job
+    from keytool.fleet import DEFAULT_JOBS, Progress, Target, run_fleet, summary
+    from keytool.session import options_from_command_line
+
+    if jobs is not None and jobs < 1:
+        raise KeytoolError("-j must be at least 1")
+    if expect_hostkey is not None and not expect_hostkey.startswith("SHA256:"):
+        raise KeytoolError("--expect-hostkey takes a fingerprint such as SHA256:abc...")
+    if remove and force:
+        raise KeytoolError("--remove and -f do not go together")
+    hosts = _destinations(destinations, hosts_file)
+    keys = load_keys(identity or [])
+    password = _password(password_file)
+    fleet = len(hosts) > 1
+    job = Job(
+        tuple(keys),
+        remove=remove,
+        force=force,
+        dry_run=dry_run,
+        sftp=sftp,
+        target=check_target(target or ""),
+        verify=not no_verify,
+    )
+    targets: list[Target] = []
+    for host in hosts:
+        trace = None
+        if verbose:
+            trace = (lambda line, h=host: _say(f"[{h}] {line}")) if fleet else _say
+        options = options_from_command_line(
+            host,
+            port=port,
+            options=option or [],
+            config_file=config_file,
+            trace=trace,
+            warn=_say if verbose else None,
+        )
+        options = replace(
+            options,
+            password=password if password is not None else options.password,
+            expected_host_key=expect_hostkey or options.expected_host_key,
+        )
+        targets.append(Target(host, options))
+
+    if verbose:
+        for source in keys:
+            how = f"verify with {source.private}" if source.private else "verify by key query"
+            _say(f"key to {'remove' if remove else 'install'}: {source.label} ({how})")
+    progress = Progress(len(targets))
+    if progress.enabled and verbose:
+        progress.enabled = False
+    results = asyncio.run(run_fleet(targets, job, jobs or DEFAULT_JOBS, on_result=progress.update))
+    if not fleet:
+        result = results[0]
+        if not result.ok:
+            raise KeytoolError(_line(result))
+        print(_line(result))
+        return 0
+    print(summary(results))
+    return 0 if all(r.ok for r in results) else 1

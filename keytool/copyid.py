@@ -1,0 +1,369 @@
+"""copy-id without I/O: what the remote authorized_keys becomes, and how to get it there.
+
+``plan_install`` / ``plan_remove`` take the remote file's bytes and the keys, and
+return the new bytes: every existing line kept byte for byte (a last line without a
+newline gets one before anything is appended), keys compared by their blob, so
+options (``from=``, ``command=``...) and comments never make a duplicate.
+
+``REMOTE_SCRIPT`` is the remote side of the shell path, run as ``exec sh -c '...'`` so
+a login shell of fish, csh or tcsh does not matter. It speaks a small protocol over
+the channel (``ShellExchange`` is our side of it):
+
+    we send      TARGET\\n               ("" for the default, ~/.ssh/authorized_keys)
+    it sends     keytool-copyid 1\\n PATH\\n SIZE\\n LS-OF-FILE\\n LS-OF-HOME\\n LS-OF-DIR\\n
+                 then SIZE bytes: the file as it is (SIZE -1: no file)
+    we send      keep\\n   or   write SIZE MODE\\n followed by SIZE bytes and EOF
+    it sends     keytool-copyid done\\n  after the rename
+
+It holds a lock (a directory next to the file, mkdir being atomic) from before it
+reads the file until after the rename, so concurrent installers never lose a line;
+the new file is written next to the old one and renamed over it only when all SIZE
+bytes arrived, so a dropped connection leaves the old file whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from keytool.errors import FormatError, KeytoolError, ProtocolError
+from keytool.keys.base import PublicKey
+
+DEFAULT_TARGET = ".ssh/authorized_keys"
+#: where dropbear on OpenWrt reads root's keys (as ssh-copy-id knows)
+OPENWRT_TARGET = "/etc/dropbear/authorized_keys"
+NEW_FILE_MODE = 0o600
+NEW_DIR_MODE = 0o700
+
+#: lock and temp file names next to the target (the same in the shell and SFTP paths)
+LOCK_SUFFIX = ".keytool-lock"
+TEMP_INFIX = ".keytool-"
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key to install or remove: its authorized_keys line (no newline)."""
+
+    key: PublicKey
+    line: str
+
+    @property
+    def blob(self) -> bytes:
+        return self.key.to_wire()
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """What a plan decided. ``new_text`` None: leave the file as it is."""
+
+    new_text: bytes | None
+    added: tuple[NewKey, ...] = ()
+    present: tuple[NewKey, ...] = ()  # already there (install) / not there (remove)
+    removed: tuple[NewKey, ...] = ()
+    removed_lines: int = 0
+
+
+# ---------------------------------------------------------------- planning
+
+
+def line_blob(raw: bytes) -> bytes | None:
+    """The key blob of one authorized_keys line; None for blanks, comments, and lines
+    that do not parse (kept as they are, never matched)."""
+    from keytool.authkeys import parse_line
+
+    try:
+        parsed = parse_line(raw.decode("utf-8", errors="replace"))
+    except KeytoolError:
+        return None
+    return parsed.key.to_wire() if parsed is not None else None
+
+
+def _lines(text: bytes) -> list[bytes]:
+    """The lines with their own endings, so joining them gives ``text`` back."""
+    return text.splitlines(keepends=True) if text else []
+
+
+def _unique(keys: Iterable[NewKey]) -> list[NewKey]:
+    seen: set[bytes] = set()
+    found: list[NewKey] = []
+    for key in keys:
+        if key.blob not in seen:
+            seen.add(key.blob)
+            found.append(key)
+    return found
+
+
+def plan_install(current: bytes | None, keys: Sequence[NewKey], force: bool = False) -> Edit:
+    """Append the keys not in ``current`` (None: no file yet); ``force`` appends even
+    those already there (ssh-copy-id -f)."""
+    text = current or b""
+    existing = {blob for line in _lines(text) if (blob := line_blob(line)) is not None}
+    wanted = _unique(keys)
+    added = [k for k in wanted if force or k.blob not in existing]
+    present = [k for k in wanted if k not in added]
+    if not added and current is not None:
+        return Edit(None, (), tuple(present))
+    out = bytearray(text)
+    if out and not out.endswith(b"\n"):
+        out += b"\n"
+    for key in added:
+        out += key.line.encode("utf-8") + b"\n"
+    return Edit(bytes(out), tuple(added), tuple(present))
+
+
+def plan_remove(current: bytes | None, keys: Sequence[NewKey]) -> Edit:
+    """Drop every line holding one of the keys; every other line stays byte for byte."""
+    wanted = _unique(keys)
+    blobs = {k.blob for k in wanted}
+    kept: list[bytes] = []
+    found: set[bytes] = set()
+    dropped = 0
+    for line in _lines(current or b""):
+        blob = line_blob(line)
+        if blob is not None and blob in blobs:
+            found.add(blob)
+            dropped += 1
+        else:
+            kept.append(line)
+    removed = tuple(k for k in wanted if k.blob in found)
+    absent = tuple(k for k in wanted if k.blob not in found)
+    if not dropped:
+        return Edit(None, present=absent)
+    return Edit(b"".join(kept), present=absent, removed=removed, removed_lines=dropped)
+
+
+# ---------------------------------------------------------------- the remote shell script
+
+# One line, no single quote, no backslash pair, no "!": it travels inside '...' through
+# the user's login shell (sh, bash, fish, csh, tcsh) untouched. Nothing we are given
+# (the target path, the keys) is in it: those go over stdin. Few programs run (each
+# fork costs), the rest is shell builtins.
+# The lock is a file created with O_EXCL (noclobber), holding "host pid": a lock left
+# by a killed shell on this host is taken over at once, any other one (the SFTP path's)
+# once it is over a minute old. What we are sent is a copy of the old file (cp -p keeps
+# its mode and owner), so size and bytes agree; the copy is then overwritten with the
+# new bytes and renamed over the file only when every byte arrived.
+_SCRIPT_LINES = (
+    "cd || exit 1",
+    "umask 077",
+    "IFS= read -r t || exit 1",
+    'if [ -z "$t" ]; then t=' + DEFAULT_TARGET + "; "
+    'if [ -f /etc/openwrt_release ] && [ "$(id -u)" = 0 ]; then t=' + OPENWRT_TARGET + "; fi; fi",
+    'if [ -h "$t" ]; then t=$(readlink -f "$t") || exit 1; fi',
+    'case "$t" in */*) d="${t%/*}"; f="${t##*/}" ;; *) d=.; f="$t" ;; esac',
+    'if [ -z "$d" ]; then d=/; fi',
+    'if [ -d "$d" ]; then :; else mkdir -p "$d" || exit 1; fi',
+    'if [ -e "$t" ] && [ -f "$t" ]; then :; elif [ -e "$t" ]; then '
+    'echo "keytool: $t is not a regular file" >&2; exit 1; fi',
+    'l="$d/.$f' + LOCK_SUFFIX + '"',
+    'k="$d/.$f' + TEMP_INFIX + '$$"',
+    "h=",
+    "read -r h 2>/dev/null < /proc/sys/kernel/hostname || h=$(uname -n 2>/dev/null)",
+    "n=0",
+    "set -C",
+    'until echo "$h $$" 2>/dev/null > "$l"; do '
+    'o=; read -r o 2>/dev/null < "$l"; '
+    'case "$o" in "$h "?*) kill -0 "${o#* }" 2>/dev/null || rm -f "$l" ;; '
+    '*) if [ -n "$(find "$l" -prune -mmin +1 2>/dev/null)" ]; then rm -f "$l"; fi ;; esac; '
+    "n=$((n+1)); "
+    'if [ "$n" -gt 1200 ]; then echo "keytool: $t is locked by another copy-id ($l)" >&2; '
+    "exit 75; fi; "
+    "sleep 0.05 2>/dev/null || sleep 1; done",
+    "set +C",
+    'u() { rm -f "$k" "$l"; }',
+    "trap u EXIT",
+    'trap "exit 1" HUP INT TERM PIPE',
+    'if [ -f "$t" ]; then cp -p "$t" "$k" && s=$(wc -c < "$k") || exit 1; else s=-1; fi',
+    'printf "keytool-copyid 2\\n%s\\n%s\\n" "$t" $s',
+    'if [ $s -ge 0 ]; then cat "$k" || exit 1; fi',
+    "IFS= read -r c || exit 1",
+    "set -- $c",
+    'if [ "$1" = write ]; then :; else exit 0; fi',
+    'cat > "$k" || exit 1',
+    'if [ $(wc -c < "$k") -eq "$2" ]; then :; else '
+    'echo "keytool: the upload was cut short; $t is unchanged" >&2; exit 1; fi',
+    'mv -f "$k" "$t" || exit 1',
+    'if command -v restorecon >/dev/null 2>&1; then restorecon -F "$d" "$t" >/dev/null 2>&1; fi',
+    "echo keytool-copyid done",
+)
+REMOTE_SCRIPT = "; ".join(_SCRIPT_LINES)
+REMOTE_COMMAND = f"exec sh -c '{REMOTE_SCRIPT}'"
+
+#: run on a refusal, to tell the likely cause: the modes of home, folder and file
+DIAGNOSE_COMMAND = (
+    "exec sh -c 'cd || exit 1; IFS= read -r t; "
+    'case "$t" in */*) d="${t%/*}" ;; *) d=. ;; esac; '
+    'if [ -z "$d" ]; then d=/; fi; '
+    'ls -ldn . "$d" "$t"' + "'"
+)
+
+_HEADER = b"keytool-copyid 2\n"
+_HEADER_LINES = 3
+_MAX_NOISE = 64 * 1024
+DONE = b"keytool-copyid done\n"
+
+
+def check_target(target: str) -> str:
+    """A -t path as the remote side takes it (relative paths: from the home folder)."""
+    if "\n" in target or "\r" in target or "\0" in target:
+        raise KeytoolError("the target path must not contain line breaks or NUL")
+    return target
+
+
+_LS_BITS = (
+    (1, "r", 0o400),
+    (2, "w", 0o200),
+    (4, "r", 0o040),
+    (5, "w", 0o020),
+    (7, "r", 0o004),
+    (8, "w", 0o002),
+)
+
+
+def mode_from_ls(perms: str) -> int:
+    """Permission bits of an ``ls -l`` mode string such as ``-rw-r-----``."""
+    if len(perms) < 10:
+        raise FormatError(f"unexpected ls output: {perms!r}")
+    mode = 0
+    for at, char, bit in _LS_BITS:
+        if perms[at] == char:
+            mode |= bit
+    for at, bit, special in ((3, 0o100, 0o4000), (6, 0o010, 0o2000), (9, 0o001, 0o1000)):
+        c = perms[at]
+        if c in "xst":
+            mode |= bit
+        if c in "sStT":
+            mode |= special
+    return mode
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """What ``ls -ldn`` said about one path: permission bits and owner uid."""
+
+    mode: int
+    uid: int
+
+    @classmethod
+    def parse(cls, line: str) -> PathInfo | None:
+        fields = line.split()
+        if len(fields) < 4 or not fields[2].isdigit():
+            return None
+        try:
+            return cls(mode_from_ls(fields[0]), int(fields[2]))
+        except FormatError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """The remote authorized_keys as the script (or SFTP) found it, lock held."""
+
+    path: str
+    content: bytes | None  # None: no such file yet
+    mode: int | None  # permission bits of the existing file
+    home: PathInfo | None = None
+    folder: PathInfo | None = None
+
+
+class ShellExchange:
+    """Our side of REMOTE_SCRIPT's protocol: feed its stdout, get what to send."""
+
+    def __init__(self, target: str = "") -> None:
+        self.target = check_target(target)
+        self._buffer = bytearray()
+        self._header: list[str] | None = None
+        self._size = 0
+        self.remote: RemoteFile | None = None
+        self.done = False
+
+    def opening(self) -> bytes:
+        return self.target.encode("utf-8") + b"\n"
+
+    def feed(self, data: bytes) -> RemoteFile | None:
+        """Take stdout bytes; returns the RemoteFile once it is complete (once)."""
+        self._buffer += data
+        if self.remote is not None:
+            if DONE in self._buffer:
+                self.done = True
+            return None
+        if self._header is None:
+            # text a login script printed before ours is skipped
+            start = 0 if self._buffer.startswith(_HEADER) else self._buffer.find(b"\n" + _HEADER)
+            if start < 0:
+                if len(self._buffer) > _MAX_NOISE:
+                    raise ProtocolError(
+                        "unexpected output from the remote shell: "
+                        f"{bytes(self._buffer[:80]).decode('utf-8', 'replace')!r}"
+                    )
+                return None
+            if start:
+                del self._buffer[: start + 1]
+            if self._buffer.count(b"\n") < _HEADER_LINES:
+                return None
+            lines = bytes(self._buffer).split(b"\n", _HEADER_LINES)
+            self._buffer = bytearray(lines[_HEADER_LINES])
+            header = [line.decode("utf-8", "replace") for line in lines[1:_HEADER_LINES]]
+            try:
+                self._size = int(header[1].strip())
+            except ValueError:
+                raise ProtocolError(
+                    f"unexpected size from the remote shell: {header[1]!r}"
+                ) from None
+            self._header = header
+        size = max(self._size, 0)
+        if len(self._buffer) < size:
+            return None
+        content = bytes(self._buffer[:size]) if self._size >= 0 else None
+        del self._buffer[:size]
+        self.remote = RemoteFile(self._header[0], content, None)
+        if DONE in self._buffer:
+            self.done = True
+        return self.remote
+
+    @staticmethod
+    def reply(new_text: bytes | None) -> bytes:
+        """What to send once the plan is made: keep, or write the new bytes."""
+        if new_text is None:
+            return b"keep\n"
+        return f"write {len(new_text)}\n".encode("ascii") + new_text
+
+
+def parse_diagnosis(remote: RemoteFile, output: bytes) -> RemoteFile:
+    """``remote`` with the home and folder modes DIAGNOSE_COMMAND printed."""
+    from dataclasses import replace
+
+    lines = output.decode("utf-8", "replace").splitlines()
+    infos = [PathInfo.parse(line) for line in lines[:3]]
+    while len(infos) < 3:
+        infos.append(None)
+    mode = infos[2].mode if infos[2] is not None else remote.mode
+    return replace(remote, home=infos[0], folder=infos[1], mode=mode)
+
+
+# ---------------------------------------------------------------- why a key is refused
+
+
+def refusal_causes(remote: RemoteFile | None, uid: int | None = None) -> list[str]:
+    """Likely reasons sshd refuses a key that is in the file, most likely first."""
+    causes: list[str] = []
+    if remote is not None:
+        for what, info in (("home folder", remote.home), ("key folder", remote.folder)):
+            if info is not None and info.mode & 0o022:
+                causes.append(
+                    f"StrictModes: the {what} is writable by group or others "
+                    f"(mode {info.mode:04o}); fix with chmod go-w"
+                )
+            if info is not None and uid is not None and info.uid not in (0, uid):
+                causes.append(f"StrictModes: the {what} belongs to another user (uid {info.uid})")
+        if remote.mode is not None and remote.mode & 0o022:
+            causes.append(
+                f"StrictModes: {remote.path} is writable by group or others "
+                f"(mode {remote.mode:04o})"
+            )
+    causes.append(
+        "the server reads keys from elsewhere (AuthorizedKeysFile in sshd_config; "
+        "install there with -t)"
+    )
+    causes.append("the server does not accept this key type (PubkeyAcceptedAlgorithms)")
+    return causes

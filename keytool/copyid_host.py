@@ -1,0 +1,518 @@
+"""copy-id on one host, over keytool's own client (``keytool.session``).
+
+One authenticated connection does the work:
+
+1. the host key is verified (known_hosts, or the --expect-hostkey pin) before anything;
+2. unless forced, each key is *queried* (a publickey request without signature,
+   RFC 4252 §7): a key the server already accepts is not installed again, and when
+   all are accepted we stop there, without logging in;
+3. we log in (agent, key files, password or keyboard-interactive, asked once at most)
+   and edit the file with one remote ``exec sh -c`` (``copyid.REMOTE_SCRIPT``) or,
+   with -s, over SFTP; either way a lock is held and the file is replaced by rename;
+4. a second connection, opened while the first works, logs in with the new key alone
+   to verify it ("installed and verified"), or says why the server still refuses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keytool.copyid import (
+    LOCK_SUFFIX,
+    NEW_DIR_MODE,
+    NEW_FILE_MODE,
+    REMOTE_COMMAND,
+    TEMP_INFIX,
+    Edit,
+    NewKey,
+    RemoteFile,
+    ShellExchange,
+    plan_install,
+    plan_remove,
+    refusal_causes,
+)
+from keytool.errors import (
+    AuthError,
+    DisconnectError,
+    HostKeyError,
+    KeytoolError,
+    SftpError,
+    TimedOut,
+)
+
+if TYPE_CHECKING:
+    from keytool.session import Client, ConnectOptions, Prompts
+    from keytool.transport.sftp import Sftp
+
+Trace = Callable[[str], None]
+
+#: how long a whole host may take once connected (a lock held elsewhere waits inside)
+EDIT_TIMEOUT = 120.0
+#: an SFTP lock that has not changed for this long is taken over
+STALE_LOCK_SECONDS = 60.0
+_LOCK_POLL = 0.05
+
+
+class CopyIdError(KeytoolError):
+    """copy-id could not do its job on a host; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySource:
+    """A key to install, and how to log in with it for the verification."""
+
+    new: NewKey
+    private: Path | None = None  # a private key file we can sign with (unencrypted or in agent)
+    label: str = ""  # what the user named: the file
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What copy-id does on every host."""
+
+    keys: tuple[KeySource, ...]
+    remove: bool = False
+    force: bool = False
+    dry_run: bool = False
+    sftp: bool = False
+    target: str = ""  # "" is ~/.ssh/authorized_keys (root on OpenWrt: dropbear's file)
+    verify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """How it went on one host: ``status`` is installed, already there, removed, not
+    there, would install, would remove or failed."""
+
+    destination: str
+    status: str
+    detail: str = ""
+    path: str = ""
+    count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+# ---------------------------------------------------------------- connecting
+
+
+async def connect_retrying(
+    options: ConnectOptions,
+    prompts: Prompts | None,
+    attempts: int = 6,
+    first_delay: float = 0.1,
+) -> Client:
+    """open_connection, retried with backoff when the server drops us before the key
+    exchange is done: sshd does so beyond MaxStartups (10:30:100 by default), which
+    a fleet run easily reaches; that is not a reason to report the host as failed."""
+    from keytool.session import open_connection
+
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return await open_connection(options, prompts)
+        except (HostKeyError, TimedOut):
+            raise
+        except DisconnectError as exc:
+            if attempt == attempts or "refused" in str(exc) or "resolve" in str(exc):
+                raise
+            if options.trace:
+                options.trace(f"connection dropped before login ({exc}); retrying")
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- one host
+
+
+async def run_host(
+    destination: str,
+    options: ConnectOptions,
+    job: Job,
+    prompts: Prompts | None = None,
+    attempts: int = 6,
+) -> HostResult:
+    """Do ``job`` on one host; every KeytoolError becomes a failed HostResult."""
+    try:
+        return await _run_host(destination, options, job, prompts, attempts)
+    except KeytoolError as exc:
+        return HostResult(destination, "failed", str(exc))
+
+
+async def _run_host(
+    destination: str,
+    options: ConnectOptions,
+    job: Job,
+    prompts: Prompts | None,
+    attempts: int,
+) -> HostResult:
+    trace: Trace = options.trace or (lambda _line: None)
+    client = await connect_retrying(options, prompts, attempts)
+    verifier: asyncio.Task[Client] | None = None
+    try:
+        pending = list(job.keys)
+        if not job.force and not job.remove:
+            pending = []
+            for source in job.keys:
+                if await client.query_key(source.new.key):
+                    trace(f"{source.label or 'key'}: the server accepts it already")
+                else:
+                    trace(f"{source.label or 'key'}: the server does not accept it yet")
+                    pending.append(source)
+            if not pending:
+                return HostResult(
+                    destination, "already there", "the server accepts the key", count=len(job.keys)
+                )
+        if job.dry_run:
+            status = "would remove" if job.remove else "would install"
+            return HostResult(destination, status, _labels(pending), count=len(pending))
+        if job.verify:
+            verifier = _start_verifier(client, options, pending, attempts)
+        await client.authenticate()
+        try:
+            async with asyncio.timeout(EDIT_TIMEOUT):
+                new_keys = [s.new for s in pending]
+                if job.sftp:
+                    remote, edit = await _edit_over_sftp(client, job, new_keys, trace)
+                else:
+                    remote, edit = await _edit_over_shell(client, job, new_keys, trace)
+        except TimeoutError:
+            raise TimedOut(f"copy-id did not finish within {EDIT_TIMEOUT:g}s") from None
+        result = _describe(destination, job, remote, edit)
+        if edit.present and not job.remove and not job.force:
+            # in the file, yet the server refused it when we asked
+            return replace(result, status="failed", detail=await _refused(client, remote, job))
+        if verifier is None or not (edit.added or edit.removed):
+            return result
+        try:
+            second = await verifier
+        except KeytoolError as exc:
+            return replace(result, detail=f"{result.detail}; not verified: {exc}")
+        verifier = None
+        try:
+            if job.remove:
+                note = await _verify_removed(second, edit.removed)
+            else:
+                by_blob = {s.new.blob: s for s in pending}
+                sources = [by_blob[k.blob] for k in edit.added]
+                if not await _verify_installed(second, sources, trace):
+                    note = await _refused(client, remote, job)
+                    return replace(result, status="failed", detail=f"{result.detail}; {note}")
+                note = (
+                    "verified: logged in with the new key"
+                    if any(s.private for s in sources)
+                    else "the server accepts it (checked by a key query: no private key here)"
+                )
+        except KeytoolError as exc:
+            return replace(result, detail=f"{result.detail}; not verified: {exc}")
+        finally:
+            await second.close()
+        return replace(result, detail=f"{result.detail}; {note}")
+    finally:
+        if verifier is not None:
+            await _discard(verifier)
+        await client.close()
+
+
+def _start_verifier(
+    client: Client, options: ConnectOptions, pending: Sequence[KeySource], attempts: int
+) -> asyncio.Task[Client]:
+    """The second connection, its handshake running while the first one works; pinned
+    to the host key just verified, so nobody is asked about it twice."""
+    from keytool.keys.fingerprint import fingerprint
+
+    signer = next((s.private for s in pending if s.private is not None), None)
+    pinned = replace(
+        options,
+        expected_host_key=fingerprint(client.transport.host_key),
+        identity_files=(str(signer),) if signer is not None else (),
+        identities_only=True,
+        pubkey_authentication=signer is not None,
+        password_authentication=False,
+        kbd_interactive_authentication=False,
+        batch_mode=True,
+        password=None,
+    )
+    return asyncio.get_running_loop().create_task(connect_retrying(pinned, None, attempts))
+
+
+async def _discard(task: asyncio.Task[Client]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        client = await task
+        await client.close()
+
+
+def _labels(sources: Sequence[KeySource]) -> str:
+    return ", ".join(s.label or s.new.key.key_type for s in sources)
+
+
+def _describe(destination: str, job: Job, remote: RemoteFile, edit: Edit) -> HostResult:
+    path = remote.path
+    if job.remove:
+        if edit.removed:
+            n = edit.removed_lines
+            detail = f"{n} line{'s' if n != 1 else ''} removed from {path}"
+            return HostResult(destination, "removed", detail, path, len(edit.removed))
+        return HostResult(destination, "not there", f"not in {path}", path)
+    if edit.added:
+        n = len(edit.added)
+        detail = f"{n} key{'s' if n != 1 else ''} added to {path}"
+        return HostResult(destination, "installed", detail, path, n)
+    return HostResult(destination, "already there", f"already in {path}", path, len(edit.present))
+
+
+# ---------------------------------------------------------------- the edit, by shell
+
+
+async def _edit_over_shell(
+    client: Client, job: Job, keys: list[NewKey], trace: Trace
+) -> tuple[RemoteFile, Edit]:
+    exchange = ShellExchange(job.target)
+    planned: list[Edit] = []
+    file_ready = asyncio.Event()
+    sent_opening = False
+    sent_reply = False
+
+    async def stdin() -> bytes:
+        nonlocal sent_opening, sent_reply
+        if not sent_opening:
+            sent_opening = True
+            return exchange.opening()
+        if sent_reply:
+            return b""
+        await file_ready.wait()
+        sent_reply = True
+        remote = exchange.remote
+        assert remote is not None
+        edit = _plan(remote.content, keys, job)
+        planned.append(edit)
+        if edit.new_text is not None:
+            trace(f"writing {len(edit.new_text)} bytes to {remote.path} (temp file, then rename)")
+        else:
+            trace(f"{remote.path} stays as it is")
+        return ShellExchange.reply(edit.new_text)
+
+    def stdout(data: bytes) -> None:
+        remote = exchange.feed(data)
+        if remote is not None:
+            state = "no file yet" if remote.content is None else f"{len(remote.content)} bytes"
+            trace(f"read {remote.path}: {state}")
+            file_ready.set()
+
+    errors: list[bytes] = []
+    trace("running the install script under sh (umask 077, lock, temp file + rename)")
+    result = await client.exec(REMOTE_COMMAND, stdin, stdout, errors.append)
+    remote = exchange.remote
+    message = b"".join(errors).decode("utf-8", "replace").strip()
+    if remote is None or not planned:
+        reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
+        raise CopyIdError(
+            f"the remote shell could not read the key file: {reason} "
+            "(an account without a usable shell? try -s for SFTP)"
+        )
+    edit = planned[0]
+    if result.exit_status != 0 or (edit.new_text is not None and not exchange.done):
+        reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
+        raise CopyIdError(f"could not write {remote.path}: {reason}")
+    return remote, edit
+
+
+def _plan(content: bytes | None, keys: list[NewKey], job: Job) -> Edit:
+    if job.remove:
+        return plan_remove(content, keys)
+    return plan_install(content, keys, job.force)
+
+
+# ---------------------------------------------------------------- the edit, by SFTP
+
+
+async def _edit_over_sftp(
+    client: Client, job: Job, keys: list[NewKey], trace: Trace
+) -> tuple[RemoteFile, Edit]:
+    sftp = await client.open_sftp()
+    try:
+        return await _sftp_edit(sftp, client.options.user, job, keys, trace)
+    finally:
+        with contextlib.suppress(KeytoolError):
+            await sftp.aclose()
+
+
+async def _sftp_target(sftp: Sftp, user: str, target: str) -> str:
+    from keytool.copyid import DEFAULT_TARGET, OPENWRT_TARGET
+
+    if not target:
+        target = DEFAULT_TARGET
+        if user == "root" and await sftp.exists("/etc/openwrt_release") is not None:
+            target = OPENWRT_TARGET
+    with contextlib.suppress(SftpError):
+        attributes = await sftp.lstat(target)
+        if attributes.permissions is not None and attributes.permissions & 0o170000 == 0o120000:
+            target = await sftp.realpath(target)  # a symlink: edit the file it points to
+    return target
+
+
+async def _sftp_mkdirs(sftp: Sftp, folder: str, trace: Trace) -> None:
+    if folder in ("", ".", "/"):
+        return
+    found = await sftp.exists(folder)
+    if found is not None:
+        if not found.is_dir:
+            raise CopyIdError(f"{folder} is not a folder")
+        return
+    await _sftp_mkdirs(sftp, posixpath.dirname(folder), trace)
+    trace(f"creating {folder} (mode {NEW_DIR_MODE:04o})")
+    await sftp.mkdir(folder, NEW_DIR_MODE)
+    # the server's umask may have narrowed or widened what mkdir made
+    await sftp.chmod(folder, NEW_DIR_MODE)
+
+
+async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
+    """mkdir is atomic: the same lock the shell path takes."""
+    loop = asyncio.get_running_loop()
+    seen: tuple[int | None, float] | None = None
+    waited = False
+    while True:
+        try:
+            await sftp.mkdir(lock, NEW_DIR_MODE)
+            return
+        except SftpError:
+            found = await sftp.exists(lock)
+            if found is None:
+                continue  # released meanwhile
+            if not waited:
+                trace(f"waiting for another copy-id's lock {lock}")
+                waited = True
+            now = loop.time()
+            if seen is None or seen[0] != found.mtime:
+                seen = (found.mtime, now)
+            elif now - seen[1] > STALE_LOCK_SECONDS:
+                trace(f"taking over the stale lock {lock}")
+                with contextlib.suppress(SftpError):
+                    await sftp.remove(f"{lock}/owner")
+                with contextlib.suppress(SftpError):
+                    await sftp.rmdir(lock)
+                seen = None
+            await asyncio.sleep(_LOCK_POLL)
+
+
+async def _sftp_edit(
+    sftp: Sftp, user: str, job: Job, keys: list[NewKey], trace: Trace
+) -> tuple[RemoteFile, Edit]:
+    from keytool.copyid import PathInfo
+    from keytool.transport.sftp import FXF_CREAT, FXF_EXCL, FXF_WRITE, Attributes
+
+    target = await _sftp_target(sftp, user, job.target)
+    folder, name = posixpath.split(target)
+    await _sftp_mkdirs(sftp, folder, trace)
+    prefix = f"{folder}/" if folder else ""
+    lock = f"{prefix}.{name}{LOCK_SUFFIX}"
+    temp = f"{prefix}.{name}{TEMP_INFIX}{os.urandom(6).hex()}"
+    await _sftp_lock(sftp, lock, trace)
+    try:
+        found = await sftp.exists(target)
+        if found is not None and not found.is_regular:
+            raise CopyIdError(f"{target} is not a regular file")
+        content = await sftp.read_file(target) if found is not None else None
+        mode = (found.permissions or NEW_FILE_MODE) & 0o7777 if found else None
+        home = await sftp.exists(".")
+        where = await sftp.exists(folder or ".")
+
+        def info(attributes: Attributes | None) -> PathInfo | None:
+            if attributes is None or attributes.permissions is None:
+                return None
+            return PathInfo(attributes.permissions & 0o7777, attributes.uid or 0)
+
+        remote = RemoteFile(target, content, mode, info(home), info(where))
+        state = "no file yet" if content is None else f"{len(content)} bytes"
+        trace(f"read {target} over SFTP: {state}")
+        edit = _plan(content, keys, job)
+        if edit.new_text is None:
+            return remote, edit
+        bits = NEW_FILE_MODE if mode is None else mode
+        trace(f"writing {len(edit.new_text)} bytes to {temp}, then renaming it to {target}")
+        try:
+            await sftp.write_file(
+                temp, edit.new_text, FXF_WRITE | FXF_CREAT | FXF_EXCL, bits, fsync=True
+            )
+            await sftp.chmod(temp, bits)  # the server's umask applies to the open
+            await _sftp_replace(sftp, temp, target)
+        except BaseException:
+            with contextlib.suppress(KeytoolError):
+                await sftp.remove(temp)
+            raise
+        return remote, edit
+    finally:
+        with contextlib.suppress(KeytoolError):
+            await sftp.rmdir(lock)
+
+
+async def _sftp_replace(sftp: Sftp, temp: str, target: str) -> None:
+    from keytool.transport.sftp import POSIX_RENAME
+
+    if POSIX_RENAME in sftp.extensions or await sftp.exists(target) is None:
+        await sftp.rename(temp, target)
+        return
+    # plain SFTP v3 rename refuses to replace (§6.5): move the old file aside first;
+    # a drop in between leaves it under the .keytool-old name, never truncated
+    aside = f"{temp}-old"
+    await sftp.rename(target, aside)
+    await sftp.rename(temp, target)
+    with contextlib.suppress(SftpError):
+        await sftp.remove(aside)
+
+
+# ---------------------------------------------------------------- verification
+
+
+async def _verify_installed(client: Client, sources: Sequence[KeySource], trace: Trace) -> bool:
+    """Log in with the new key alone (the verifier offers nothing else); without a
+    private key to sign with, ask the server whether it would take the key."""
+    signers = [s for s in sources if s.private is not None]
+    if not signers:
+        for source in sources:
+            if not await client.query_key(source.new.key):
+                return False
+        return True
+    trace(f"verifying: logging in with {signers[0].private} alone")
+    try:
+        await client.authenticate()
+    except AuthError as exc:
+        trace(f"verification failed: {exc}")
+        return False
+    return True
+
+
+async def _refused(client: Client, remote: RemoteFile, job: Job) -> str:
+    """Why the server refuses a key that is in the file, from what the first
+    connection can still see of the modes on the way to it."""
+    from keytool.copyid import DIAGNOSE_COMMAND, parse_diagnosis
+
+    if not job.sftp:
+        with contextlib.suppress(KeytoolError):
+            result = await client.run(DIAGNOSE_COMMAND, remote.path.encode("utf-8") + b"\n")
+            remote = parse_diagnosis(remote, result.stdout)
+    causes = refusal_causes(remote)
+    text = f"the key is in {remote.path} but the server refuses it; likely: {causes[0]}"
+    if len(causes) > 1:
+        text += f" (or: {'; '.join(causes[1:])})"
+    return text
+
+
+async def _verify_removed(client: Client, removed: Sequence[NewKey]) -> str:
+    for key in removed:
+        if await client.query_key(key.key):
+            return "but the server still accepts the key (listed in another authorized keys file?)"
+    return "verified: the server no longer accepts the key"

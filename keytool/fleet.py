@@ -1,0 +1,117 @@
+"""copy-id on many hosts at once: a bounded number of connections in flight, a progress
+bar on a terminal, and a summary table. One host's failure never stops the others."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+from keytool.copyid_host import HostResult, Job, run_host
+from keytool.errors import KeytoolError
+
+if TYPE_CHECKING:
+    from keytool.session import ConnectOptions, Prompts
+
+DEFAULT_JOBS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One host entry: the destination as given and its resolved connection options."""
+
+    destination: str
+    options: ConnectOptions
+
+
+def parse_hosts_file(text: str) -> list[str]:
+    """One destination per line; blank lines and ``#`` comments are skipped."""
+    found: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if len(line.split()) != 1:
+            raise KeytoolError(f"hosts file line {number}: expected one [user@]host, got {line!r}")
+        found.append(line)
+    return found
+
+
+class Progress:
+    """``copy-id 37/100 [########......] 2 failed`` redrawn in place on a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.failed = 0
+        self.enabled = total > 1 and self.stream.isatty()
+
+    def update(self, result: HostResult) -> None:
+        self.done += 1
+        if not result.ok:
+            self.failed += 1
+        if not self.enabled:
+            return
+        filled = self.WIDTH * self.done // self.total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        failed = f" {self.failed} failed" if self.failed else ""
+        self.stream.write(f"\rcopy-id {self.done}/{self.total} [{bar}]{failed}")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+async def run_fleet(
+    targets: Sequence[Target],
+    job: Job,
+    jobs: int = DEFAULT_JOBS,
+    prompts: Prompts | None = None,
+    on_result: Callable[[HostResult], None] | None = None,
+) -> list[HostResult]:
+    """Run ``job`` on every target, at most ``jobs`` at a time; results in input order."""
+    if jobs < 1:
+        raise KeytoolError("-j must be at least 1")
+    gate = asyncio.Semaphore(jobs)
+
+    async def one(target: Target) -> HostResult:
+        async with gate:
+            result = await run_host(target.destination, target.options, job, prompts)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+STATUS_ORDER = (
+    "installed",
+    "already there",
+    "removed",
+    "not there",
+    "would install",
+    "would remove",
+    "failed",
+)
+
+
+def summary(results: Sequence[HostResult]) -> str:
+    """The table: one row per host with its result and the reason, then the counts."""
+    width = max([len("HOST"), *(len(r.destination) for r in results)])
+    status_width = max(len(s) for s in STATUS_ORDER)
+    lines = [f"{'HOST':<{width}}  {'RESULT':<{status_width}}  DETAIL"]
+    for result in results:
+        row = f"{result.destination:<{width}}  {result.status:<{status_width}}  {result.detail}"
+        lines.append(row.rstrip())
+    counts = [
+        f"{n} {status}"
+        for status in STATUS_ORDER
+        if (n := sum(1 for r in results if r.status == status))
+    ]
+    hosts = len(results)
+    lines.append(f"{hosts} host{'s' if hosts != 1 else ''}: {', '.join(counts)}")
+    return "\n".join(lines)
