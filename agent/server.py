@@ -182,88 +182,91 @@ def _session_bind(session: Session, contents: bytes) -> Reply:
 
 # ---------------------------------------------------------------------------
 # The asyncio adapter
+#
+# Connections are plain non-blocking sockets watched with loop.add_reader/add_writer:
+# asyncio's transports cost a task per accepted connection and a few layers per message,
+# which is most of the work on this path once signing is cheap.
+
+RECV_SIZE = 256 * 1024
+ACCEPT_BATCH = 64  # connections accepted per wake-up, so a flood cannot starve the rest
 
 
-class _Connection(asyncio.Protocol):
+class _Connection:
     """One client. Requests are answered in order; while one is in progress (in a worker
-    thread, or held back after a wrong unlock) reading from this client pauses."""
+    thread, or held back after a wrong unlock) or its answers are not being read, reading
+    from this client stops, so its buffers stay bounded."""
 
     __slots__ = (
         "_buffer",
         "_busy",
         "_closed",
-        "_paused_writing",
+        "_fd",
+        "_loop",
+        "_out",
+        "_reading",
         "_server",
         "_session",
-        "_transport",
+        "_sock",
     )
 
-    def __init__(self, server: AgentServer) -> None:
+    def __init__(self, server: AgentServer, sock: socket.socket, session: Session) -> None:
         self._server = server
-        self._session = Session()
+        self._loop = server.loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._session = session
         self._buffer = bytearray()
+        self._out = bytearray()  # answer bytes the socket did not take yet
         self._busy = False
         self._closed = False
-        self._paused_writing = False
-        self._transport: asyncio.Transport | None = None
+        self._reading = False
+        server.connections.add(self)
+        self._resume()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        sock = transport.get_extra_info("socket")
-        try:
-            pid, uid, _gid = _PEERCRED.unpack(
-                sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-            )
-        except OSError:
-            pid, uid = -1, -1
-        if uid != 0 and uid != self._server.uid:
-            log.warning("refused a connection from uid %d (pid %d)", uid, pid)
-            self._closed = True
-            transport.abort()
+    def _resume(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._readable)
+
+    def _pause(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def close(self) -> None:
+        if self._closed:
             return
-        self._session.uid, self._session.pid = uid, pid
-        self._server.connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
+        self._pause()
+        if self._out:
+            self._loop.remove_writer(self._fd)
         self._closed = True
+        self._sock.close()
         self._server.connections.discard(self)
 
-    def pause_writing(self) -> None:
-        # the client does not read its answers: stop reading its requests too
-        self._paused_writing = True
-        if self._transport is not None:
-            self._transport.pause_reading()
+    def _drop(self, why: str) -> None:
+        log.info("dropped client pid %d: %s", self._session.pid, why)
+        self.close()
 
-    def resume_writing(self) -> None:
-        self._paused_writing = False
-        if not self._busy and self._transport is not None and not self._closed:
-            self._transport.resume_reading()
-
-    def eof_received(self) -> bool | None:
-        # a truncated message at EOF is dropped with the connection
-        return None
-
-    def data_received(self, data: bytes) -> None:
-        if not self._buffer and not self._busy and len(data) > 4:
+    def _readable(self) -> None:
+        try:
+            data = self._sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            # EOF: a message cut short dies with its connection
+            self.close()
+            return
+        if not self._buffer and len(data) > 4:
             # the common case: exactly one whole message, used without copying
             length = proto.LENGTH.unpack_from(data)[0]
             if len(data) == 4 + length and length <= proto.MAX_MESSAGE:
                 self._dispatch(data[4:])
                 return
         self._buffer += data
-        if not self._busy:
-            self._process()
-
-    def close(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._closed = True
-            self._transport.abort()
-
-    def _drop(self, why: str) -> None:
-        log.info("dropped client pid %d: %s", self._session.pid, why)
-        self._buffer.clear()
-        self.close()
+        self._process()
 
     def _process(self) -> None:
         buffer = self._buffer
@@ -287,11 +290,11 @@ class _Connection(asyncio.Protocol):
             try:
                 request = proto.decode_sign_request(payload)
             except KeytoolError:
-                self._write_framed(FRAMED_FAILURE)
+                self._send(FRAMED_FAILURE)
                 return
             identity = keyring.find(request.key_blob)
             if identity is None:
-                self._write_framed(FRAMED_FAILURE)
+                self._send(FRAMED_FAILURE)
                 return
             if identity.confirm or identity.is_rsa:
                 # RSA signing releases the GIL: worker threads use every core. A
@@ -302,29 +305,39 @@ class _Connection(asyncio.Protocol):
                     future = pool.submit(sign_framed, keyring, identity, request)
                     future.add_done_callback(self._threaded_done)
                     return
-            self._write_framed(sign_framed(keyring, identity, request))
+            self._send(sign_framed(keyring, identity, request))
             return
         reply = handle_request(keyring, self._session, payload)
         if payload[0] in server.CHANGES_KEYS:
             server.arm_expiry()
-        self._answer(reply)
+        framed = proto.frame(reply.payload)
+        if reply.delay > 0:
+            # hold back only this client; everybody else keeps being served
+            self._begin_wait()
+            self._loop.call_later(reply.delay, self._answer_late, framed)
+            return
+        self._send(framed)
 
     def _begin_wait(self) -> None:
         self._busy = True
-        if self._transport is not None:
-            self._transport.pause_reading()
+        self._pause()
 
     def _end_wait(self) -> None:
         self._busy = False
-        if self._closed or self._transport is None:
+        if self._closed:
             return
-        if not self._paused_writing:
-            self._transport.resume_reading()
+        if not self._out:
+            self._resume()
         self._process()
+
+    def _answer_late(self, framed: bytes) -> None:
+        self._send(framed)
+        self._end_wait()
 
     def _threaded_done(self, future: concurrent.futures.Future[bytes]) -> None:
         # runs in the worker thread: hand the answer to the event loop
-        self._server.loop.call_soon_threadsafe(self._finish_threaded, future)
+        with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
+            self._loop.call_soon_threadsafe(self._finish_threaded, future)
 
     def _finish_threaded(self, future: concurrent.futures.Future[bytes]) -> None:
         try:
@@ -332,27 +345,54 @@ class _Connection(asyncio.Protocol):
         except Exception:  # a bug in signing must cost this answer, not the daemon
             log.exception("signing failed")
             framed = FRAMED_FAILURE
-        self._write_framed(framed)
+        self._send(framed)
         self._end_wait()
 
-    def _answer(self, reply: Reply) -> None:
-        if reply.delay > 0:
-            # hold back only this client; everybody else keeps being served
-            self._begin_wait()
-            self._server.loop.call_later(reply.delay, self._answer_late, reply.payload)
+    def _send(self, framed: bytes) -> None:
+        if self._closed:
             return
-        self._write(reply.payload)
+        if self._out:
+            self._out += framed
+            return
+        try:
+            sent = self._sock.send(framed)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(framed):
+            # the client is not reading its answers: stop reading its requests until
+            # it has taken them
+            self._out += framed[sent:]
+            self._pause()
+            self._loop.add_writer(self._fd, self._writable)
 
-    def _answer_late(self, payload: bytes) -> None:
-        self._write(payload)
-        self._end_wait()
+    def _writable(self) -> None:
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self._out[:sent]
+        if not self._out:
+            self._loop.remove_writer(self._fd)
+            if not self._busy:
+                self._resume()
+                self._process()
 
-    def _write(self, payload: bytes) -> None:
-        self._write_framed(proto.frame(payload))
 
-    def _write_framed(self, framed: bytes) -> None:
-        if not self._closed and self._transport is not None:
-            self._transport.write(framed)
+def _peer(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end (SO_PEERCRED); (-1, -1) if unknown."""
+    try:
+        pid, uid, _gid = _PEERCRED.unpack(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        )
+    except OSError:
+        return -1, -1
+    return pid, uid
 
 
 class AgentServer:
@@ -377,16 +417,17 @@ class AgentServer:
         self.sock = sock
         self.uid = os.geteuid()
         self.connections: set[_Connection] = set()
-        threads = sign_threads if sign_threads is not None else (os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+        # one core: a thread hand-off only adds work
+        threads = sign_threads if sign_threads is not None else (cpus if cpus > 1 else 0)
         self.sign_pool = (
             concurrent.futures.ThreadPoolExecutor(threads, "keytool-sign") if threads else None
         )
-        self.confirm_pool: concurrent.futures.ThreadPoolExecutor | None = (
-            concurrent.futures.ThreadPoolExecutor(4, "keytool-confirm")
-        )
-        self._server: asyncio.AbstractServer | None = None
+        self.confirm_pool = concurrent.futures.ThreadPoolExecutor(4, "keytool-confirm")
         self._expiry: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._accepting = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -395,17 +436,44 @@ class AgentServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_unix_server(
-            lambda: _Connection(self), sock=self.sock, backlog=1024
-        )
+        self._stopped = self._loop.create_future()
+        self.sock.setblocking(False)
+        self.sock.listen(1024)
+        self._start_accepting()
         self.arm_expiry()
 
     async def serve_forever(self) -> None:
-        if self._server is None:
+        if self._loop is None:
             await self.start()
-        assert self._server is not None
+        assert self._stopped is not None
         with contextlib.suppress(asyncio.CancelledError):
-            await self._server.serve_forever()
+            await self._stopped
+
+    def _start_accepting(self) -> None:
+        if not self._accepting and self._loop is not None and self.sock.fileno() >= 0:
+            self._accepting = True
+            self._loop.add_reader(self.sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # out of file descriptors: stop accepting for a moment instead of spinning
+                log.warning("cannot accept a connection: %s", exc.strerror or exc)
+                self.loop.remove_reader(self.sock.fileno())
+                self._accepting = False
+                self.loop.call_later(0.5, self._start_accepting)
+                return
+            pid, uid = _peer(conn)
+            if uid != 0 and uid != self.uid:
+                log.warning("refused a connection from uid %d (pid %d)", uid, pid)
+                conn.close()
+                continue
+            conn.setblocking(False)
+            _Connection(self, conn, Session(uid, pid))
 
     def arm_expiry(self) -> None:
         """Drop expired keys on time, even when nobody asks the agent anything."""
@@ -429,8 +497,11 @@ class AgentServer:
     def close(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        if self._server is not None:
-            self._server.close()
+        if self._accepting and self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._accepting = False
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
         for connection in list(self.connections):
             connection.close()
         for pool in (self.sign_pool, self.confirm_pool):
