@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
@@ -52,15 +52,14 @@ FAILED = "Host key verification failed."
 _BAR = "@" * 59
 
 
-@dataclass(frozen=True, slots=True)
-class HostKeyDecision:
+class HostKeyDecision(NamedTuple):
     """The key was accepted; what to tell the user and the client."""
 
     status: HostKeyStatus
     messages: tuple[str, ...] = ()  # for stderr, in order (the CLI prints them)
     added_to: Path | None = None  # the file the key was appended to, if any
     allow_password_auth: bool = True  # False when a changed key got through (no)
-    warnings: tuple[ParseWarning, ...] = field(default=())  # skipped malformed lines
+    warnings: tuple[ParseWarning, ...] = ()  # skipped malformed lines
 
 
 def load_known_hosts(

@@ -22,12 +22,13 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line
 from keytool.patterns import match_any
+from keytool.record import Record, init
 
 MARKERS = ("@cert-authority", "@revoked")
 HASH_MAGIC = "|1|"
@@ -36,8 +37,7 @@ SALT_SIZE = hashlib.sha1().digest_size
 DEFAULT_PORT = 22
 
 
-@dataclass(frozen=True, slots=True)
-class KnownHost:
+class KnownHost(NamedTuple):
     marker: str  # "", "@cert-authority" or "@revoked"
     hosts: str  # comma-separated patterns, or one hashed |1|salt|hash entry
     key: PublicKey
@@ -54,8 +54,7 @@ class KnownHost:
         return f"{self.source}:{self.line_number}"
 
 
-@dataclass(frozen=True, slots=True)
-class ParseWarning:
+class ParseWarning(NamedTuple):
     """A line skipped as malformed; ssh skips such lines too, so it is not fatal."""
 
     source: str
@@ -190,30 +189,40 @@ def known_key_types(entries: Iterable[KnownHost], host: str, port: int) -> list[
     return seen
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
+class Known(Record):
     """The key is on this line for this host."""
 
+    __slots__ = ("entry",)
     entry: KnownHost
 
+    def __init__(self, entry: KnownHost) -> None:
+        init(self, entry=entry)
 
-@dataclass(frozen=True, slots=True)
-class Unknown:
+
+class Unknown(Record):
     """No key at all is recorded for this host."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class Changed:
+
+class Changed(Record):
     """Other keys are recorded for this host and the server's key is none of them."""
 
-    entries: tuple[KnownHost, ...]  # the offending lines, same key type first
+    __slots__ = ("entries",)
+    entries: tuple[KnownHost, ...]
+
+    def __init__(self, entries: tuple[KnownHost, ...]) -> None:
+        init(self, entries=entries)
 
 
-@dataclass(frozen=True, slots=True)
-class Revoked:
+class Revoked(Record):
     """The server's key is marked ``@revoked`` for this host."""
 
+    __slots__ = ("entry",)
     entry: KnownHost
+
+    def __init__(self, entry: KnownHost) -> None:
+        init(self, entry=entry)
 
 
 HostKeyStatus = Known | Unknown | Changed | Revoked

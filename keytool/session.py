@@ -937,9 +937,7 @@ async def open_connection(options: ConnectOptions, prompts: Prompts | None = Non
 
     config = options.transport
     if options.trace is not None and config.trace is None:
-        from dataclasses import replace
-
-        config = replace(config, trace=options.trace)
+        config = config._replace(trace=options.trace)
     transport = await open_transport(
         options.host,
         options.port,

@@ -33,8 +33,8 @@ import pwd
 import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from keytool.errors import FormatError, KeyFileError
 from keytool.patterns import match_any, match_pattern
@@ -62,8 +62,7 @@ DEFAULT_PREFERRED_AUTHENTICATIONS = (
 MAX_INCLUDE_DEPTH = 16  # ssh's READCONF_MAX_DEPTH: an Include loop must end somewhere
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigSource:
+class ConfigSource(NamedTuple):
     """One config file's text. ``system`` marks /etc/ssh files (for relative Includes)."""
 
     name: str
@@ -75,8 +74,7 @@ class ConfigSource:
 IncludeReader = Callable[[str, bool], Sequence[ConfigSource]]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedConfig:
+class ResolvedConfig(NamedTuple):
     """What ssh would use for one host (compare ``ssh -G``). Paths are expanded."""
 
     host: str  # as given on the command line (what Host patterns matched)
@@ -391,16 +389,32 @@ def expand_home(value: str, home: str) -> str:
 # --- resolving ------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class _State:
     """Mutable while reading; frozen into ResolvedConfig at the end."""
 
+    __slots__ = ("host", "identity_files", "ignore_unknown", "include", "values", "warnings")
     host: str
     include: IncludeReader | None
-    values: dict[str, tuple[object, str]]  # keyword -> (value, where it was set)
-    identity_files: list[tuple[str, str]]  # (raw path, where)
+    values: dict[str, tuple[object, str]]
+    identity_files: list[tuple[str, str]]
     ignore_unknown: list[str]
     warnings: list[str]
+
+    def __init__(
+        self,
+        host: str,
+        include: IncludeReader | None,
+        values: dict[str, tuple[object, str]],
+        identity_files: list[tuple[str, str]],
+        ignore_unknown: list[str],
+        warnings: list[str],
+    ) -> None:
+        self.host = host
+        self.include = include
+        self.values = values
+        self.identity_files = identity_files
+        self.ignore_unknown = ignore_unknown
+        self.warnings = warnings
 
 
 def _lines(source: ConfigSource) -> Iterator[tuple[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -150,8 +150,7 @@ class ChaChaPoly(PacketCipher):
         return self._stream(self._main, 1, seq, view[4:-16])
 
 
-@dataclass(frozen=True, slots=True)
-class MacSpec:
+class MacSpec(NamedTuple):
     key_size: int
     digest: str  # hashlib name
     size: int
@@ -222,8 +221,7 @@ class AesCtrHmac(PacketCipher):
         return plain[4:]
 
 
-@dataclass(frozen=True, slots=True)
-class CipherSpec:
+class CipherSpec(NamedTuple):
     key_size: int
     iv_size: int
     block_size: int

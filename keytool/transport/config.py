@@ -9,7 +9,7 @@ name here has an entry in the kex, cipher and MAC tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 #: kex (OpenSSH 10.0 order; the sntrup761 hybrids and group18 are not implemented)
 DEFAULT_KEX: tuple[str, ...] = (
@@ -62,8 +62,7 @@ KEX_STRICT_S = "kex-strict-s-v00@openssh.com"
 Trace = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class TransportConfig:
+class TransportConfig(NamedTuple):
     """Algorithm lists in preference order (the client's order decides, RFC 4253 §7.1)."""
 
     kex_algorithms: tuple[str, ...] = DEFAULT_KEX
@@ -75,4 +74,4 @@ class TransportConfig:
     #: only the RFC 4344 §3 limits of the negotiated cipher
     rekey_bytes: int | None = None
     #: called with one human-readable line per handshake step (``keytool exec -v``)
-    trace: Trace | None = field(default=None, compare=False)
+    trace: Trace | None = None

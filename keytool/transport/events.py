@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from keytool.keys.base import PublicKey
+from keytool.record import Record, init
 
 
-@dataclass(frozen=True, slots=True)
-class Algorithms:
+class Algorithms(NamedTuple):
     """The outcome of one KEXINIT negotiation (RFC 4253 §7.1).
 
     For an AEAD cipher the MAC is implicit and shown as ``"<implicit>"``.
@@ -25,34 +25,50 @@ class Algorithms:
     strict_kex: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class HostKeyToCheck:
+class HostKeyToCheck(Record):
     """The server proved it holds ``key``; check it against known_hosts, then call
     ``accept_host_key()`` (or drop the connection). Nothing proceeds until then."""
 
+    __slots__ = ("algorithm", "key")
     key: PublicKey
     algorithm: str
 
+    def __init__(self, key: PublicKey, algorithm: str) -> None:
+        init(self, key=key, algorithm=algorithm)
 
-@dataclass(frozen=True, slots=True)
-class KeysChanged:
+
+class KeysChanged(Record):
     """NEWKEYS went both ways: new keys are in use (``rekey`` False for the first kex)."""
 
+    __slots__ = ("algorithms", "rekey")
     algorithms: Algorithms
     rekey: bool
 
+    def __init__(self, algorithms: Algorithms, rekey: bool) -> None:
+        init(self, algorithms=algorithms, rekey=rekey)
 
-@dataclass(frozen=True, slots=True)
-class ExtInfoReceived:
+
+class ExtInfoReceived(Record):
     """SSH_MSG_EXT_INFO (RFC 8308 §2.3): the server's extensions, name -> raw value."""
 
+    __slots__ = ("extensions",)
     extensions: Mapping[str, bytes]
 
+    def __init__(self, extensions: Mapping[str, bytes]) -> None:
+        init(self, extensions=extensions)
 
-@dataclass(frozen=True, slots=True)
-class TransportReady:
+
+class TransportReady(Record):
     """The server accepted the ssh-userauth service: upper layers may send now."""
 
+    __slots__ = (
+        "algorithms",
+        "extensions",
+        "host_key",
+        "server_sig_algs",
+        "server_version",
+        "session_id",
+    )
     session_id: bytes
     server_sig_algs: tuple[str, ...] | None
     extensions: Mapping[str, bytes]
@@ -60,12 +76,34 @@ class TransportReady:
     server_version: str
     host_key: PublicKey
 
+    def __init__(
+        self,
+        session_id: bytes,
+        server_sig_algs: tuple[str, ...] | None,
+        extensions: Mapping[str, bytes],
+        algorithms: Algorithms,
+        server_version: str,
+        host_key: PublicKey,
+    ) -> None:
+        init(
+            self,
+            session_id=session_id,
+            server_sig_algs=server_sig_algs,
+            extensions=extensions,
+            algorithms=algorithms,
+            server_version=server_version,
+            host_key=host_key,
+        )
 
-@dataclass(frozen=True, slots=True)
-class PayloadReceived:
+
+class PayloadReceived(Record):
     """A message for the upper layers (number >= 50: user auth, connection protocol)."""
 
+    __slots__ = ("payload",)
     payload: bytes
+
+    def __init__(self, payload: bytes) -> None:
+        init(self, payload=payload)
 
 
 Event = HostKeyToCheck | KeysChanged | ExtInfoReceived | TransportReady | PayloadReceived

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
@@ -32,8 +32,7 @@ KEX_DH_GEX_REPLY = 33
 KEX_DH_GEX_REQUEST = 34
 
 
-@dataclass(frozen=True, slots=True)
-class KexResult:
+class KexResult(NamedTuple):
     """What a finished key exchange yields, before the host key signature is checked."""
 
     host_key_blob: bytes  # K_S
@@ -45,8 +44,7 @@ class KexResult:
     hash_name: str  # hashlib name of HASH
 
 
-@dataclass(frozen=True, slots=True)
-class KexContext:
+class KexContext(NamedTuple):
     """The inputs every exchange hash starts with (RFC 4253 §8)."""
 
     client_version: bytes  # V_C, without CR LF
@@ -362,8 +360,7 @@ class DhGroupExchange(_DhBase):
         return KexResult(host_key, signature, secret, exchange_hash, self.hash_name)
 
 
-@dataclass(frozen=True, slots=True)
-class KexSpec:
+class KexSpec(NamedTuple):
     hash_name: str
     make: Callable[[KexContext], Kex]
 
