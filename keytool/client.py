@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 from keytool.errors import (
-    ConnectError,
     DisconnectError,
     KeytoolError,
     ProtocolError,
     TimedOut,
 )
 from keytool.keys.base import PublicKey
+from keytool.tcp import connect_error
 from keytool.transport.config import TransportConfig
 from keytool.transport.events import (
     Algorithms,
@@ -69,31 +68,31 @@ async def open_transport(
     *,
     connect_timeout: float | None = CONNECT_TIMEOUT,
     handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
+    sock: socket.socket | None = None,
 ) -> Transport:
     """Connect, complete the first key exchange and the ssh-userauth service request.
 
     ``connect_timeout`` bounds the TCP connect (ssh's ConnectTimeout);
-    ``handshake_timeout`` bounds each wait for the server during the handshake.
+    ``handshake_timeout`` bounds each wait for the server during the handshake;
+    ``sock``, when given, is an already connected socket to use instead of connecting.
     """
     config = config or TransportConfig()
     trace = config.trace
     loop = asyncio.get_running_loop()
     conn = ClientTransport(config)
-    if trace:
-        trace(f"connecting to {host} port {port}")
-    try:
-        async with asyncio.timeout(connect_timeout):
-            _, protocol = await loop.create_connection(
-                lambda: _Protocol(conn), host, port, family=socket.AF_UNSPEC
-            )
-    except TimeoutError:
-        raise ConnectError(f"connect to host {host} port {port}: Connection timed out") from None
-    except socket.gaierror as exc:
-        raise ConnectError(f"Could not resolve hostname {host}: {exc.strerror}") from None
-    except OSError as exc:
-        # asyncio words a failed connect "Connect call failed"; say why, as ssh does
-        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-        raise ConnectError(f"connect to host {host} port {port}: {reason}") from None
+    if sock is not None:
+        # already connected (keytool exec connects before loading the SSH machinery)
+        _, protocol = await loop.create_connection(lambda: _Protocol(conn), sock=sock)
+    else:
+        if trace:
+            trace(f"connecting to {host} port {port}")
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: _Protocol(conn), host, port, family=socket.AF_UNSPEC
+                )
+        except (OSError, TimeoutError) as exc:
+            raise connect_error(host, port, exc) from None
     if trace:
         peer = protocol.peername()
         trace(f"TCP connection established to {peer[0]} port {peer[1]}")

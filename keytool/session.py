@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keytool.destination import resolve_command_line
 from keytool.errors import (
     AgentError,
     AuthError,
@@ -44,6 +46,7 @@ from keytool.transport.config import TransportConfig
 if TYPE_CHECKING:
     from keytool.agentclient import AsyncAgentClient
     from keytool.client import Transport
+    from keytool.sshconfig import ResolvedConfig
     from keytool.transport.sftp import Sftp
 
 Trace = Callable[[str], None]
@@ -915,8 +918,11 @@ class Client:
 # ---------------------------------------------------------------- connecting
 
 
-async def open_connection(options: ConnectOptions, prompts: Prompts | None = None) -> Client:
-    """TCP, key exchange and host key verification; not yet authenticated."""
+async def open_connection(
+    options: ConnectOptions, prompts: Prompts | None = None, sock: socket.socket | None = None
+) -> Client:
+    """TCP (unless ``sock`` is already connected), key exchange and host key
+    verification; not yet authenticated."""
     from keytool.client import open_transport
     from keytool.keys.fingerprint import fingerprint
 
@@ -945,6 +951,7 @@ async def open_connection(options: ConnectOptions, prompts: Prompts | None = Non
         check,
         connect_timeout=options.connect_timeout,
         handshake_timeout=options.timeout,
+        sock=sock,
     )
     return Client(transport, options, prompts, allow_password=decision_box[0])
 
@@ -973,9 +980,11 @@ def _verify_host(options: ConnectOptions, prompts: Prompts, key: PublicKey, trac
     return decision.allow_password_auth
 
 
-async def connect(options: ConnectOptions, prompts: Prompts | None = None) -> Client:
+async def connect(
+    options: ConnectOptions, prompts: Prompts | None = None, sock: socket.socket | None = None
+) -> Client:
     """Connect, verify the host and authenticate."""
-    client = await open_connection(options, prompts)
+    client = await open_connection(options, prompts, sock)
     try:
         await client.authenticate()
     except BaseException:
@@ -985,38 +994,6 @@ async def connect(options: ConnectOptions, prompts: Prompts | None = None) -> Cl
 
 
 # ---------------------------------------------------------------- from the command line
-
-
-class Destination(Record):
-    __slots__ = ("host", "port", "user")
-    user: str | None
-    host: str
-    port: int | None
-
-    def __init__(self, user: str | None, host: str, port: int | None) -> None:
-        init(self, user=user, host=host, port=port)
-
-
-def parse_destination(text: str) -> Destination:
-    """``[user@]host`` or ``ssh://[user@]host[:port]`` (ssh(1) DESTINATION)."""
-    port: int | None = None
-    if text.startswith("ssh://"):
-        rest = text[len("ssh://") :].rstrip("/")
-        user, at, hostport = rest.rpartition("@")
-        if hostport.startswith("["):
-            host, _, tail = hostport[1:].partition("]")
-            port_text = tail[1:] if tail.startswith(":") else ""
-        else:
-            host, _, port_text = hostport.partition(":")
-        if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise KeytoolError(f"bad port in destination {text!r}")
-            port = int(port_text)
-        return Destination(user if at else None, host, port)
-    user, at, host = text.rpartition("@")
-    if not host or (at and not user):
-        raise KeytoolError(f"bad destination {text!r}: expected [user@]host")
-    return Destination(user if at else None, host, port)
 
 
 def options_from_command_line(
@@ -1032,22 +1009,23 @@ def options_from_command_line(
 ) -> ConnectOptions:
     """ssh's command line (-l, -p, -i, -o, -F and the destination) and its config files,
     resolved as ssh does (first value wins; -o and flags before the files)."""
+    resolved = resolve_command_line(
+        destination,
+        port=port,
+        identity_files=identity_files,
+        options=options,
+        config_file=config_file,
+        login=login,
+        warn=warn,
+    )
+    return options_from_config(resolved, trace)
+
+
+def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:
+    """ConnectOptions from a resolved ssh configuration."""
     from keytool import sshconfig
     from keytool.transport import config as tconfig
 
-    target = parse_destination(destination)
-    overrides: list[str] = []
-    user = login or target.user
-    if user:
-        overrides.append(f"User={user}")
-    if port is not None or target.port is not None:
-        overrides.append(f"Port={port if port is not None else target.port}")
-    overrides.extend(f"IdentityFile={path}" for path in identity_files)
-    overrides.extend(options)
-    resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
-    if warn is not None:
-        for warning in resolved.warnings:
-            warn(warning)
     transport = TransportConfig(
         kex_algorithms=sshconfig.apply_algorithm_list(resolved.kex_algorithms, tconfig.DEFAULT_KEX),
         host_key_algorithms=sshconfig.apply_algorithm_list(

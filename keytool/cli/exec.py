@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from keytool.errors import KeytoolError
+
+if TYPE_CHECKING:
+    import socket
+
+    from keytool.session import ConnectOptions
+
+#: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
+CONNECT_TIMEOUT = 60.0
 
 # stdin is read in pieces this large (it then travels in packets of the server's size)
 _READ_SIZE = 64 * 1024
@@ -40,25 +49,21 @@ def run(
     verbose: int = 0,
     no_stdin: bool = False,
 ) -> int:
-    import asyncio
-
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
     if not command:
         raise KeytoolError("keytool exec needs a command to run (no interactive shell)")
     try:
-        code = asyncio.run(
-            _main(
-                destination,
-                command,
-                port,
-                identity or [],
-                option or [],
-                config_file,
-                login,
-                verbose,
-                no_stdin,
-            )
+        code = _connect_and_run(
+            destination,
+            command,
+            port,
+            identity or [],
+            option or [],
+            config_file,
+            login,
+            verbose,
+            no_stdin,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -71,7 +76,7 @@ def run(
     os._exit(code)
 
 
-async def _main(
+def _connect_and_run(
     destination: str,
     command: list[str],
     port: int | None,
@@ -82,22 +87,43 @@ async def _main(
     verbose: int,
     no_stdin: bool,
 ) -> int:
-    from keytool.session import connect, options_from_command_line
+    from keytool import tcp
+    from keytool.destination import resolve_command_line
 
     trace = _say if verbose else None
-    options = options_from_command_line(
+    resolved = resolve_command_line(
         destination,
         port=port,
         identity_files=identity,
         options=option,
         config_file=config_file,
         login=login,
-        trace=trace,
-        warn=_say if verbose else None,
+        warn=trace,
     )
+    # Connect first, then load the SSH machinery: the server starts its side of the
+    # connection (sshd forks and execs a session process) while Python imports.
+    if trace:
+        trace(f"connecting to {resolved.hostname} port {resolved.port}")
+    timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
+    sock = tcp.connect(resolved.hostname, resolved.port, timeout)
+    try:
+        from keytool.aio import asyncio  # asyncio without its TLS imports
+        from keytool.session import options_from_config
+
+        options = options_from_config(resolved, trace)
+        return asyncio.run(_main(options, command, no_stdin, sock))
+    finally:
+        sock.close()
+
+
+async def _main(
+    options: ConnectOptions, command: list[str], no_stdin: bool, sock: socket.socket
+) -> int:
+    from keytool.session import connect
+
     # ssh joins the words with spaces and the remote shell splits them again
     remote_command = " ".join(command)
-    client = await connect(options)
+    client = await connect(options, sock=sock)
     try:
         reader = _StdinReader(no_stdin)
         try:

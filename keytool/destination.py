@@ -1,0 +1,79 @@
+"""Where to connect: ``[user@]host`` or ``ssh://…`` and ssh's command line flags,
+resolved with the config files (-F, ~/.ssh/config) into one ResolvedConfig.
+
+Kept apart from session.py so that ``keytool exec`` can learn the host and port and
+open the TCP connection before importing the SSH machinery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from keytool.errors import KeytoolError
+from keytool.record import Record, init
+
+if TYPE_CHECKING:
+    from keytool.sshconfig import ResolvedConfig
+
+
+class Destination(Record):
+    __slots__ = ("host", "port", "user")
+    user: str | None
+    host: str
+    port: int | None
+
+    def __init__(self, user: str | None, host: str, port: int | None) -> None:
+        init(self, user=user, host=host, port=port)
+
+
+def parse_destination(text: str) -> Destination:
+    """``[user@]host`` or ``ssh://[user@]host[:port]`` (ssh(1) DESTINATION)."""
+    port: int | None = None
+    if text.startswith("ssh://"):
+        rest = text[len("ssh://") :].rstrip("/")
+        user, at, hostport = rest.rpartition("@")
+        if hostport.startswith("["):
+            host, _, tail = hostport[1:].partition("]")
+            port_text = tail[1:] if tail.startswith(":") else ""
+        else:
+            host, _, port_text = hostport.partition(":")
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise KeytoolError(f"bad port in destination {text!r}")
+            port = int(port_text)
+        return Destination(user if at else None, host, port)
+    user, at, host = text.rpartition("@")
+    if not host or (at and not user):
+        raise KeytoolError(f"bad destination {text!r}: expected [user@]host")
+    return Destination(user if at else None, host, port)
+
+
+def resolve_command_line(
+    destination: str,
+    *,
+    port: int | None = None,
+    identity_files: Sequence[str] = (),
+    options: Sequence[str] = (),
+    config_file: str | None = None,
+    login: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ResolvedConfig:
+    """ssh's command line (-l, -p, -i, -o, -F and the destination) and its config files,
+    resolved as ssh does (first value wins; -o and flags before the files)."""
+    from keytool import sshconfig
+
+    target = parse_destination(destination)
+    overrides: list[str] = []
+    user = login or target.user
+    if user:
+        overrides.append(f"User={user}")
+    if port is not None or target.port is not None:
+        overrides.append(f"Port={port if port is not None else target.port}")
+    overrides.extend(f"IdentityFile={path}" for path in identity_files)
+    overrides.extend(options)
+    resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
+    if warn is not None:
+        for warning in resolved.warnings:
+            warn(warning)
+    return resolved
