@@ -83,6 +83,35 @@ def load_known_hosts(
     return entries, warnings
 
 
+#: host key algorithms that a known key of each type is checked with
+_ALGORITHMS_OF_TYPE = {
+    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
+}
+
+
+def prefer_known_algorithms(
+    algorithms: Sequence[str], known_types: Sequence[str]
+) -> tuple[str, ...]:
+    """``algorithms`` with those that verify an already known key type first (in the
+    order the types appear in known_hosts), as ssh orders its HostKeyAlgorithms: a
+    server with several host keys then shows the one we know rather than one that
+    would look like a changed key."""
+    first: list[str] = []
+    for key_type in known_types:
+        for algorithm in _ALGORITHMS_OF_TYPE.get(key_type, (key_type,)):
+            if algorithm in algorithms and algorithm not in first:
+                first.append(algorithm)
+    return (*first, *(a for a in algorithms if a not in first))
+
+
+def known_types_for(
+    host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
+) -> list[str]:
+    """Key types known_hosts records for ``host:port`` (user files, then global)."""
+    entries, _ = load_known_hosts([*user_files, *global_files])
+    return knownhosts.known_key_types(entries, host, port)
+
+
 def tty_prompter() -> Prompter | None:
     """A prompter on the controlling terminal (ssh asks there, not on stdin), or None."""
     try:

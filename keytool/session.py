@@ -944,6 +944,18 @@ async def open_connection(
     config = options.transport
     if options.trace is not None and config.trace is None:
         config = config._replace(trace=options.trace)
+    if options.expected_host_key is None:
+        from keytool import hostcheck
+
+        known = hostcheck.known_types_for(
+            options.host_key_alias or options.host,
+            options.port,
+            options.user_known_hosts,
+            options.global_known_hosts,
+        )
+        if known:
+            ordered = hostcheck.prefer_known_algorithms(config.host_key_algorithms, known)
+            config = config._replace(host_key_algorithms=ordered)
     transport = await open_transport(
         options.host,
         options.port,
