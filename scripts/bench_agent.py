@@ -239,7 +239,7 @@ def bench(folder: Path, seconds: float, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement (3)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (6)")
     args = parser.parse_args()
     version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     print(f"{os.cpu_count()} CPUs; {version}; Python {sys.version.split()[0]}")
