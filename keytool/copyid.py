@@ -9,14 +9,13 @@ options (``from=``, ``command=``...) and comments never make a duplicate.
 a login shell of fish, csh or tcsh does not matter. It speaks a small protocol over
 the channel (``ShellExchange`` is our side of it):
 
-    we send      TARGET\\n               ("" for the default, ~/.ssh/authorized_keys)
-    it sends     keytool-copyid 1\\n PATH\\n SIZE\\n LS-OF-FILE\\n LS-OF-HOME\\n LS-OF-DIR\\n
-                 then SIZE bytes: the file as it is (SIZE -1: no file)
-    we send      keep\\n   or   write SIZE MODE\\n followed by SIZE bytes and EOF
+    we send      keytool-copyid 2\\n TARGET\\n   ("" for the default, ~/.ssh/authorized_keys)
+    it sends     keytool-copyid 2\\n PATH\\n SIZE\\n then SIZE bytes: the file (SIZE -1: none)
+    we send      keep\\n   or   write SIZE\\n followed by SIZE bytes and EOF
     it sends     keytool-copyid done\\n  after the rename
 
-It holds a lock (a directory next to the file, mkdir being atomic) from before it
-reads the file until after the rename, so concurrent installers never lose a line;
+It holds a lock (a file next to it, created with O_EXCL) from before it reads the
+file until after the rename, so concurrent installers never lose a line;
 the new file is written next to the old one and renamed over it only when all SIZE
 bytes arrived, so a dropped connection leaves the old file whole.
 """
@@ -146,6 +145,7 @@ def plan_remove(current: bytes | None, keys: Sequence[NewKey]) -> Edit:
 _SCRIPT_LINES = (
     "cd || exit 1",
     "umask 077",
+    "IFS= read -r t || exit 1",
     "IFS= read -r t || exit 1",
     'if [ -z "$t" ]; then t=' + DEFAULT_TARGET + "; "
     'if [ -f /etc/openwrt_release ] && [ "$(id -u)" = 0 ]; then t=' + OPENWRT_TARGET + "; fi; fi",
@@ -278,7 +278,10 @@ class ShellExchange:
         self.done = False
 
     def opening(self) -> bytes:
-        return self.target.encode("utf-8") + b"\n"
+        # a first line of our own: should an SFTP server (ForceCommand internal-sftp)
+        # read it instead of the script, its first four bytes make a length far past
+        # any limit, and it hangs up at once instead of waiting for more
+        return _HEADER + self.target.encode("utf-8") + b"\n"
 
     def feed(self, data: bytes) -> RemoteFile | None:
         """Take stdout bytes; returns the RemoteFile once it is complete (once)."""

@@ -190,10 +190,15 @@ async def _run_host(
         except TimeoutError:
             raise TimedOut(f"copy-id did not finish within {EDIT_TIMEOUT:g}s") from None
         result = _describe(destination, job, remote, edit)
-        if edit.present and not job.remove and not job.force:
-            # in the file, yet the server refused it when we asked
-            return replace(result, status="failed", detail=await _refused(client, remote, job))
-        if verifier is None or not (edit.added or edit.removed):
+        # keys the server refused when asked, yet in the file now: another copy-id put
+        # them there meanwhile, or the server ignores the file; the check tells which
+        recheck = [] if job.remove or job.force else list(edit.present)
+        if verifier is None:
+            if recheck:
+                note = "but the server refused it when asked (check with -v, or verify)"
+                return replace(result, detail=f"{result.detail}, {note}")
+            return result
+        if not (edit.added or edit.removed or recheck):
             return result
         try:
             second = await verifier
@@ -205,7 +210,7 @@ async def _run_host(
                 note = await _verify_removed(second, edit.removed)
             else:
                 by_blob = {s.new.blob: s for s in pending}
-                sources = [by_blob[k.blob] for k in edit.added]
+                sources = [by_blob[k.blob] for k in (*edit.added, *recheck)]
                 if not await _verify_installed(second, sources, trace):
                     note = await _refused(client, remote, job)
                     return replace(result, status="failed", detail=f"{result.detail}; {note}")
@@ -318,10 +323,14 @@ async def _edit_over_shell(
     remote = exchange.remote
     message = b"".join(errors).decode("utf-8", "replace").strip()
     if remote is None or not planned:
-        reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
+        last = message.splitlines()[-1] if message else ""
+        if last.startswith("keytool: "):  # our script's own words
+            raise CopyIdError(last[len("keytool: ") :])
+        said = f"it said {last!r}" if last else "no answer"
         raise CopyIdError(
-            f"the remote shell could not read the key file: {reason} "
-            "(an account without a usable shell? try -s for SFTP)"
+            f"the install script did not run ({said}, exit status {result.exit_status}): "
+            "a forced command for this login (command= in authorized_keys, ForceCommand), "
+            "or an account without a usable shell? log in another way, or try -s for SFTP"
         )
     edit = planned[0]
     if result.exit_status != 0 or (edit.new_text is not None and not exchange.done):
@@ -380,13 +389,16 @@ async def _sftp_mkdirs(sftp: Sftp, folder: str, trace: Trace) -> None:
 
 
 async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
-    """mkdir is atomic: the same lock the shell path takes."""
+    """The shell path's lock: a file created with O_EXCL (SSH_FXF_EXCL). One that has
+    not changed for STALE_LOCK_SECONDS is taken over (its holder died)."""
+    from keytool.transport.sftp import FXF_CREAT, FXF_EXCL, FXF_WRITE
+
     loop = asyncio.get_running_loop()
     seen: tuple[int | None, float] | None = None
     waited = False
     while True:
         try:
-            await sftp.mkdir(lock, NEW_DIR_MODE)
+            await sftp.write_file(lock, b"sftp\n", FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
             return
         except SftpError:
             found = await sftp.exists(lock)
@@ -401,9 +413,7 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
             elif now - seen[1] > STALE_LOCK_SECONDS:
                 trace(f"taking over the stale lock {lock}")
                 with contextlib.suppress(SftpError):
-                    await sftp.remove(f"{lock}/owner")
-                with contextlib.suppress(SftpError):
-                    await sftp.rmdir(lock)
+                    await sftp.remove(lock)
                 seen = None
             await asyncio.sleep(_LOCK_POLL)
 
@@ -456,7 +466,7 @@ async def _sftp_edit(
         return remote, edit
     finally:
         with contextlib.suppress(KeytoolError):
-            await sftp.rmdir(lock)
+            await sftp.remove(lock)
 
 
 async def _sftp_replace(sftp: Sftp, temp: str, target: str) -> None:

@@ -173,7 +173,7 @@ def test_script_travels_through_any_login_shell() -> None:
 
 def test_exchange_reads_header_and_file_in_pieces() -> None:
     exchange = ShellExchange("")
-    assert exchange.opening() == b"\n"
+    assert exchange.opening() == b"keytool-copyid 2\n\n"
     stream = b"Welcome to the login script\nkeytool-copyid 2\n.ssh/authorized_keys\n5\nab\ncd"
     remote = None
     for byte in stream:
@@ -189,7 +189,7 @@ def test_exchange_reads_header_and_file_in_pieces() -> None:
 
 def test_exchange_missing_file_and_replies() -> None:
     exchange = ShellExchange("keys/extra")
-    assert exchange.opening() == b"keys/extra\n"
+    assert exchange.opening() == b"keytool-copyid 2\nkeys/extra\n"
     remote = exchange.feed(b"keytool-copyid 2\nkeys/extra\n-1\n")
     assert remote == RemoteFile("keys/extra", None, None)
     assert ShellExchange.reply(None) == b"keep\n"

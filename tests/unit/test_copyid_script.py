@@ -157,6 +157,6 @@ def test_cut_upload_leaves_the_old_file(tmp_path: Path, how: str) -> None:
 def test_not_a_regular_file(tmp_path: Path) -> None:
     (tmp_path / ".ssh" / "authorized_keys").mkdir(parents=True)
     proc = start(tmp_path, "dash")
-    _, err = proc.communicate(b"\n", timeout=30)
+    _, err = proc.communicate(b"x\n\n", timeout=30)
     assert proc.returncode != 0
     assert b"not a regular file" in err
