@@ -23,7 +23,7 @@ bytes arrived, so a dropped connection leaves the old file whole.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from keytool.errors import FormatError, KeytoolError, ProtocolError
 from keytool.keys.base import PublicKey
@@ -39,8 +39,7 @@ LOCK_SUFFIX = ".keytool-lock"
 TEMP_INFIX = ".keytool-"
 
 
-@dataclass(frozen=True, slots=True)
-class NewKey:
+class NewKey(NamedTuple):
     """A key to install or remove: its authorized_keys line (no newline)."""
 
     key: PublicKey
@@ -51,8 +50,7 @@ class NewKey:
         return self.key.to_wire()
 
 
-@dataclass(frozen=True, slots=True)
-class Edit:
+class Edit(NamedTuple):
     """What a plan decided. ``new_text`` None: leave the file as it is."""
 
     new_text: bytes | None
@@ -237,8 +235,7 @@ def mode_from_ls(perms: str) -> int:
     return mode
 
 
-@dataclass(frozen=True, slots=True)
-class PathInfo:
+class PathInfo(NamedTuple):
     """What ``ls -ldn`` said about one path: permission bits and owner uid."""
 
     mode: int
@@ -255,8 +252,7 @@ class PathInfo:
             return None
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteFile:
+class RemoteFile(NamedTuple):
     """The remote authorized_keys as the script (or SFTP) found it, lock held."""
 
     path: str
@@ -334,14 +330,12 @@ class ShellExchange:
 
 def parse_diagnosis(remote: RemoteFile, output: bytes) -> RemoteFile:
     """``remote`` with the home and folder modes DIAGNOSE_COMMAND printed."""
-    from dataclasses import replace
-
     lines = output.decode("utf-8", "replace").splitlines()
     infos = [PathInfo.parse(line) for line in lines[:3]]
     while len(infos) < 3:
         infos.append(None)
     mode = infos[2].mode if infos[2] is not None else remote.mode
-    return replace(remote, home=infos[0], folder=infos[1], mode=mode)
+    return remote._replace(home=infos[0], folder=infos[1], mode=mode)
 
 
 # ---------------------------------------------------------------- why a key is refused

@@ -21,9 +21,9 @@ import os
 import posixpath
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from keytool.copyid import (
     LOCK_SUFFIX,
@@ -65,17 +65,16 @@ class CopyIdError(KeytoolError):
     """copy-id could not do its job on a host; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class KeySource:
+class KeySource(NamedTuple):
     """A key to install, and how to log in with it for the verification."""
 
     new: NewKey
     private: Path | None = None  # a private key file we can sign with (unencrypted or in agent)
     label: str = ""  # what the user named: the file
+    needs_agent: bool = False  # the file is encrypted: the agent signs
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(NamedTuple):
     """What copy-id does on every host."""
 
     keys: tuple[KeySource, ...]
@@ -87,8 +86,7 @@ class Job:
     verify: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class HostResult:
+class HostResult(NamedTuple):
     """How it went on one host: ``status`` is installed, already there, removed, not
     there, would install, would remove or failed."""
 
@@ -96,7 +94,7 @@ class HostResult:
     status: str
     detail: str = ""
     path: str = ""
-    count: int = 0
+    key_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -160,6 +158,7 @@ async def _run_host(
     trace: Trace = options.trace or (lambda _line: None)
     client = await connect_retrying(options, prompts, attempts)
     verifier: asyncio.Task[Client] | None = None
+    closing: list[Client] = []
     try:
         pending = list(job.keys)
         if not job.force and not job.remove:
@@ -172,11 +171,14 @@ async def _run_host(
                     pending.append(source)
             if not pending:
                 return HostResult(
-                    destination, "already there", "the server accepts the key", count=len(job.keys)
+                    destination,
+                    "already there",
+                    "the server accepts the key",
+                    key_count=len(job.keys),
                 )
         if job.dry_run:
             status = "would remove" if job.remove else "would install"
-            return HostResult(destination, status, _labels(pending), count=len(pending))
+            return HostResult(destination, status, _labels(pending), key_count=len(pending))
         if job.verify:
             verifier = _start_verifier(client, options, pending, attempts)
         await client.authenticate()
@@ -196,14 +198,14 @@ async def _run_host(
         if verifier is None:
             if recheck:
                 note = "but the server refused it when asked (check with -v, or verify)"
-                return replace(result, detail=f"{result.detail}, {note}")
+                return result._replace(detail=f"{result.detail}, {note}")
             return result
         if not (edit.added or edit.removed or recheck):
             return result
         try:
             second = await verifier
         except KeytoolError as exc:
-            return replace(result, detail=f"{result.detail}; not verified: {exc}")
+            return result._replace(detail=f"{result.detail}; not verified: {exc}")
         verifier = None
         try:
             if job.remove:
@@ -213,43 +215,55 @@ async def _run_host(
                 sources = [by_blob[k.blob] for k in (*edit.added, *recheck)]
                 if not await _verify_installed(second, sources, trace):
                     note = await _refused(client, remote, job)
-                    return replace(result, status="failed", detail=f"{result.detail}; {note}")
+                    return result._replace(status="failed", detail=f"{result.detail}; {note}")
                 note = (
                     "verified: logged in with the new key"
                     if any(s.private for s in sources)
                     else "the server accepts it (checked by a key query: no private key here)"
                 )
         except KeytoolError as exc:
-            return replace(result, detail=f"{result.detail}; not verified: {exc}")
+            return result._replace(detail=f"{result.detail}; not verified: {exc}")
         finally:
-            await second.close()
-        return replace(result, detail=f"{result.detail}; {note}")
+            closing.append(second)
+        return result._replace(detail=f"{result.detail}; {note}")
     finally:
         if verifier is not None:
             await _discard(verifier)
-        await client.close()
+        # both connections at once: each waits for the server to hang up
+        await asyncio.gather(*(c.close() for c in (client, *closing)), return_exceptions=True)
 
 
 def _start_verifier(
     client: Client, options: ConnectOptions, pending: Sequence[KeySource], attempts: int
 ) -> asyncio.Task[Client]:
-    """The second connection, its handshake running while the first one works; pinned
-    to the host key just verified, so nobody is asked about it twice."""
+    """The second connection, made while the first one works, up to the "none" request;
+    pinned to the host key just verified, so nobody is asked about it twice."""
     from keytool.keys.fingerprint import fingerprint
 
-    signer = next((s.private for s in pending if s.private is not None), None)
+    signer = next((s for s in pending if s.private is not None), None)
     pinned = replace(
         options,
         expected_host_key=fingerprint(client.transport.host_key),
-        identity_files=(str(signer),) if signer is not None else (),
+        identity_files=(str(signer.private),) if signer is not None else (),
         identities_only=True,
+        agent=signer is not None and signer.needs_agent,
         pubkey_authentication=signer is not None,
         password_authentication=False,
         kbd_interactive_authentication=False,
         batch_mode=True,
         password=None,
     )
-    return asyncio.get_running_loop().create_task(connect_retrying(pinned, None, attempts))
+
+    async def open_verifier() -> Client:
+        second = await connect_retrying(pinned, None, attempts)
+        try:
+            await second.learn_methods()
+        except BaseException:
+            await second.close()
+            raise
+        return second
+
+    return asyncio.get_running_loop().create_task(open_verifier())
 
 
 async def _discard(task: asyncio.Task[Client]) -> None:
@@ -496,9 +510,16 @@ async def _verify_installed(client: Client, sources: Sequence[KeySource], trace:
             if not await client.query_key(source.new.key):
                 return False
         return True
-    trace(f"verifying: logging in with {signers[0].private} alone")
+    signer = signers[0]
+    trace(f"verifying: logging in with {signer.private} alone")
     try:
-        await client.authenticate()
+        if signer.needs_agent or signer.private is None:
+            await client.authenticate()
+        else:
+            from keytool.keyfiles import load_private_file
+
+            key, _ = load_private_file(signer.private, ask=None)
+            await client.authenticate(keys_only=[key])
     except AuthError as exc:
         trace(f"verification failed: {exc}")
         return False

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from keytool.copyid_host import HostResult, Job, run_host
 from keytool.errors import KeytoolError
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
 DEFAULT_JOBS = 32
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """One host entry: the destination as given and its resolved connection options."""
 
     destination: str

@@ -525,6 +525,15 @@ class Client:
             self.trace(f"authentication: the server accepts: {', '.join(event.methods)}")
         return event
 
+    async def learn_methods(self) -> tuple[str, ...]:
+        """The methods the server takes, asked once with "none" (RFC 4252 §5.2); lets a
+        caller do that round trip early, while it waits for something else."""
+        if self.methods is None and not self.authenticated:
+            event = await self._learn_methods()
+            if isinstance(event, ua.AuthSuccess):
+                self._authenticated()
+        return self.methods or ()
+
     async def query_key(self, key: PublicKey) -> bool:
         """Would the server accept ``key`` for this user? Asked without signing (a
         publickey query, RFC 4252 §7), before authenticating. A refusal counts as a
