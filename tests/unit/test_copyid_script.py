@@ -160,3 +160,32 @@ def test_not_a_regular_file(tmp_path: Path) -> None:
     _, err = proc.communicate(b"x\n\n", timeout=30)
     assert proc.returncode != 0
     assert b"not a regular file" in err
+
+
+def test_openwrt_root_uses_dropbear_file(tmp_path: Path) -> None:
+    """Root on OpenWrt: /etc/dropbear/authorized_keys, as ssh-copy-id knows. Run in a
+    private mount namespace whose /etc is an empty tmpfs: the real /etc is untouched."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare(1) for a private /etc")
+    private = [unshare, "-m", "--propagation", "private", "sh", "-c"]
+    probe = subprocess.run([*private, "mount -t tmpfs x /etc"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a private /etc here")
+    key = new_key("openwrt")
+    feed = ShellExchange().opening() + ShellExchange.reply(plan_install(None, [key]).new_text)
+    inside = (
+        "mount -t tmpfs keytool-test /etc && touch /etc/openwrt_release && "
+        'dash -c "$1" && cat /etc/dropbear/authorized_keys >&2 && stat -c %a /etc/dropbear >&2'
+    )
+    result = subprocess.run(
+        [*private, inside, "sh", REMOTE_SCRIPT],
+        input=feed,
+        capture_output=True,
+        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"keytool-copyid 2\n/etc/dropbear/authorized_keys\n-1\n")
+    assert result.stderr == key.line.encode() + b"\n700\n"
+    assert not (tmp_path / ".ssh").exists()
