@@ -78,6 +78,34 @@ def run(args: Iterable[str | os.PathLike[str]], **kw: object) -> subprocess.Comp
     )
 
 
+def ssh_login(
+    port: int, key: os.PathLike[str] | str, known_hosts: os.PathLike[str] | str, *command: str
+) -> subprocess.CompletedProcess[str]:
+    """The real ssh logging in as root on 127.0.0.1 with ``key`` alone, no config, no agent."""
+    return run(
+        [
+            require("ssh"),
+            "-F",
+            "/dev/null",
+            "-p",
+            str(port),
+            "-i",
+            key,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "root@127.0.0.1",
+            *command,
+        ],
+        env={k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"},
+    )
+
+
 class Sshd:
     """An OpenSSH sshd on 127.0.0.1:port, its files under ``folder``.
 

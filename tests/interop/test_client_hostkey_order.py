@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import keygen, keytool_exec
-from tests.peers import Sshd, require, run
+from tests.peers import Sshd, ssh_login
 
 
 @pytest.mark.parametrize(("kind", "algorithm"), [("rsa", "rsa-sha2-512"), ("ecdsa", "ecdsa")])
@@ -31,23 +31,5 @@ def test_known_type_is_asked_for_first(
     assert f"kex: host key algorithm: {algorithm}" in sshd.log.read_text()
 
     # real ssh, given the same file, also connects without complaint
-    ssh = run(
-        [
-            require("ssh"),
-            "-F",
-            "/dev/null",
-            "-p",
-            str(sshd.port),
-            "-i",
-            key,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "root@127.0.0.1",
-            "true",
-        ]
-    )
+    ssh = ssh_login(sshd.port, key, known, "true")
     assert ssh.returncode == 0, ssh.stderr

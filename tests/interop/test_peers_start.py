@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.peers import Sshd, require, run
+from tests.peers import Sshd, require, run, ssh_login
 
 
 def test_sshd_accepts_real_ssh(tmp_path: Path, sshd: Sshd) -> None:
@@ -13,25 +13,6 @@ def test_sshd_accepts_real_ssh(tmp_path: Path, sshd: Sshd) -> None:
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
     known = tmp_path / "known_hosts"
     known.write_text(sshd.known_hosts_line())
-    result = run(
-        [
-            require("ssh"),
-            "-p",
-            str(sshd.port),
-            "-i",
-            key,
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-F",
-            "/dev/null",
-            "root@127.0.0.1",
-            "echo",
-            "hello",
-        ]
-    )
+    result = ssh_login(sshd.port, key, known, "echo", "hello")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello\n"
