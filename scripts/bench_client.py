@@ -18,13 +18,17 @@ both Python peers; bulk at least 0.5x ssh's with aes128-gcm.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import pwd
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +49,15 @@ ASYNCSSH_SCRIPT = textwrap.dedent(
     import asyncio, sys
     import asyncssh
 
-    async def main(port, key, known, kex):
+    async def main(port, key, known, kex, user):
         async with asyncssh.connect(
-            "127.0.0.1", port, username="root", client_keys=[key], known_hosts=known,
+            "127.0.0.1", port, username=user, client_keys=[key], known_hosts=known,
             agent_path=None, kex_algs=[kex] if kex else (), config=None,
         ) as conn:
             result = await conn.run("true")
             sys.exit(result.exit_status)
 
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]))
     """
 )
 
@@ -62,11 +66,11 @@ PARAMIKO_SCRIPT = textwrap.dedent(
     import sys
     import paramiko
 
-    port, key, known = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    port, key, known, user = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     client = paramiko.SSHClient()
     client.load_host_keys(known)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port, username="root", key_filename=key,
+    client.connect("127.0.0.1", port, username=user, key_filename=key,
                    look_for_keys=False, allow_agent=False)
     _, stdout, _ = client.exec_command("true")
     status = stdout.channel.recv_exit_status()
@@ -74,6 +78,30 @@ PARAMIKO_SCRIPT = textwrap.dedent(
     sys.exit(status)
     """
 )
+
+
+@contextlib.contextmanager
+def bench_account() -> Iterator[str]:
+    """A throwaway login with /bin/sh as its shell, removed afterwards (as root).
+
+    Logging in as root would time root's shell start-up files too (a login's bash
+    reads ~/.bashrc, which on a developer machine can take longer than SSH itself);
+    the benchmark is about the SSH client, so the account's shell starts in no time.
+    Without root, the current user is used as is."""
+    if os.geteuid() != 0:
+        yield pwd.getpwuid(os.getuid()).pw_name
+        return
+    name = f"ktbench{os.getpid()}"
+    home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+    home.chmod(0o755)
+    # password "*": no password login, but not a locked account ("!"), which sshd
+    # without PAM refuses even for key logins
+    run([require("useradd"), "-M", "-d", home, "-s", "/bin/sh", "-p", "*", name]).check_returncode()
+    try:
+        yield name
+    finally:
+        run([require("userdel"), "-f", name])
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def clean_env() -> dict[str, str]:
@@ -124,15 +152,17 @@ def main() -> None:
     ssh = require("ssh")
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
         folder = Path(tmp)
+        folder.chmod(0o711)  # the bench account's sshd reads authorized_keys below it
         key = folder / "id_ed25519"
         run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", key]).check_returncode()
         server = Sshd(folder / "sshd", {"LogLevel": "ERROR"})
         server.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+        server.authorized_keys.chmod(0o644)
         known = folder / "known_hosts"
         known.write_text(server.known_hosts_line())
         (folder / "bench_asyncssh.py").write_text(ASYNCSSH_SCRIPT)
         (folder / "bench_paramiko.py").write_text(PARAMIKO_SCRIPT)
-        with server:
+        with server, bench_account() as user:
             port = str(server.port)
             common = [
                 "-F", "none", "-p", port, "-i", str(key),
@@ -140,7 +170,7 @@ def main() -> None:
                 "-o", "IdentitiesOnly=yes",
             ]  # fmt: skip
             kex = ["-o", f"KexAlgorithms={KEX}"]
-            target = "root@127.0.0.1"
+            target = f"{user}@127.0.0.1"
             cases = {
                 f"keytool exec -- true ({KEX})": [
                     *keytool_cmd, "exec", *common, *kex, target, "--", "true"
@@ -149,10 +179,11 @@ def main() -> None:
                 "ssh true (its default kex)": [ssh, *common, "-o", "BatchMode=yes", target, "true"],
                 f"asyncssh script ({KEX})": [
                     sys.executable, str(folder / "bench_asyncssh.py"), port, str(key),
-                    str(known), KEX,
+                    str(known), KEX, user,
                 ],
                 "paramiko script": [
-                    sys.executable, str(folder / "bench_paramiko.py"), port, str(key), str(known)
+                    sys.executable, str(folder / "bench_paramiko.py"), port, str(key), str(known),
+                    user,
                 ],
             }  # fmt: skip
             print(f"whole process, median of {args.runs} runs against OpenSSH sshd on 127.0.0.1")
