@@ -24,7 +24,6 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keytool.destination import resolve_command_line
@@ -44,6 +43,8 @@ from keytool.transport import channels as ch
 from keytool.transport.config import TransportConfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keytool.agentclient import AsyncAgentClient
     from keytool.client import Transport
     from keytool.sshconfig import ResolvedConfig
@@ -143,8 +144,11 @@ class _Keys:
         self.loaded: dict[bytes, PrivateKey] = {}
 
     async def collect(self) -> list[_Candidate]:
-        options = self.options
+        from pathlib import Path  # here: keytool exec imports this module on its start-up path
+
         from keytool.sshconfig import DEFAULT_IDENTITY_FILES
+
+        options = self.options
 
         explicit = [Path(p).expanduser() for p in options.identity_files]
         files: list[tuple[ua.Identity, Path]] = []

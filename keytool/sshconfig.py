@@ -26,14 +26,12 @@ Deliberate differences from ssh:
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import pwd
 import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 from keytool.errors import FormatError, KeyFileError
@@ -664,26 +662,29 @@ SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 USER_CONFIG = "~/.ssh/config"
 
 
-def _read_source(path: Path, system: bool) -> ConfigSource:
+def _read_source(path: str, system: bool) -> ConfigSource:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as exc:
         raise KeyFileError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        return ConfigSource(str(path), data.decode("utf-8"), system)
+        return ConfigSource(path, data.decode("utf-8"), system)
     except UnicodeDecodeError:
         raise FormatError(f"config file {path} is not UTF-8 text") from None
 
 
 def _include_reader(home: str) -> IncludeReader:
     def read(pattern: str, system: bool) -> list[ConfigSource]:
+        import glob  # only for Include, off keytool exec's start-up path
+
         expanded = expand_home(pattern, home)
         if not os.path.isabs(expanded):
             base = os.path.dirname(SYSTEM_CONFIG) if system else os.path.join(home, ".ssh")
             expanded = os.path.join(base, expanded)
         # a pattern matching nothing is fine, as for ssh
         return [
-            _read_source(Path(name), system)
+            _read_source(name, system)
             for name in sorted(glob.glob(expanded))
             if not os.path.isdir(name)
         ]
@@ -713,9 +714,9 @@ def load(
     if config_file is None:
         for name, system in ((expand_home(USER_CONFIG, home), False), (SYSTEM_CONFIG, True)):
             if os.path.exists(name):
-                sources.append(_read_source(Path(name), system))
+                sources.append(_read_source(name, system))
     elif str(config_file) != "none":
-        sources.append(_read_source(Path(expand_home(str(config_file), home)), False))
+        sources.append(_read_source(expand_home(str(config_file), home), False))
     return resolve(
         sources,
         host,

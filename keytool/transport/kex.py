@@ -13,7 +13,6 @@ the first four being the two version lines and the two KEXINIT payloads as strin
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
@@ -257,6 +256,8 @@ class _DhBase(Kex):
 
     def _generate(self, p: int, g: int) -> None:
         self._p, self._g = p, g
+        import secrets  # here: only the finite-field DH exchanges need it
+
         self._x = secrets.randbits(self.EXPONENT_BITS) | (1 << (self.EXPONENT_BITS - 1))
         self._e = pow(g, self._x, p)
 
