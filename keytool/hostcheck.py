@@ -62,6 +62,46 @@ class HostKeyDecision(NamedTuple):
     warnings: tuple[ParseWarning, ...] = ()  # skipped malformed lines
 
 
+#: parsed files by path: (identity of the file when read, entries, warnings). A fleet
+#: run checks hundreds of hosts against the same files; each is parsed once and read
+#: again only when its inode, size or times change (as our own appends do)
+_PARSED: dict[str, tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]] = {}
+#: the index over the files last looked up together, with their identities
+_INDEXED: dict[tuple[str, ...], tuple[tuple[tuple[int, ...], ...], knownhosts.HostIndex]] = {}
+
+
+def _stamp(status: os.stat_result) -> tuple[int, ...]:
+    return (
+        status.st_dev,
+        status.st_ino,
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+    )
+
+
+def _read_known_hosts(
+    path: Path,
+) -> tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]:
+    """One file's entries, parsed at most once while the file stays the same."""
+    key = str(path)
+    try:
+        with path.open("rb") as stream:
+            stamp = _stamp(os.fstat(stream.fileno()))
+            cached = _PARSED.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached
+            data = stream.read()
+    except FileNotFoundError:
+        _PARSED.pop(key, None)
+        return (), [], []
+    except OSError as exc:
+        return (), [], [ParseWarning(key, 0, f"cannot read: {exc.strerror}")]
+    found, problems = knownhosts.parse(data, key)
+    _PARSED[key] = (stamp, found, problems)
+    return stamp, found, problems
+
+
 def load_known_hosts(
     paths: Sequence[str | os.PathLike[str]],
 ) -> tuple[list[KnownHost], list[ParseWarning]]:
@@ -69,18 +109,29 @@ def load_known_hosts(
     entries: list[KnownHost] = []
     warnings: list[ParseWarning] = []
     for raw in paths:
-        path = Path(raw).expanduser()
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            warnings.append(ParseWarning(str(path), 0, f"cannot read: {exc.strerror}"))
-            continue
-        found, problems = knownhosts.parse(data, str(path))
+        _, found, problems = _read_known_hosts(Path(raw).expanduser())
         entries.extend(found)
         warnings.extend(problems)
     return entries, warnings
+
+
+def _load_indexed(
+    paths: Sequence[str | os.PathLike[str]],
+) -> tuple[knownhosts.HostIndex, list[ParseWarning]]:
+    """load_known_hosts with an index by host name over the entries (kept while none
+    of the files changes)."""
+    names = tuple(str(Path(raw).expanduser()) for raw in paths)
+    loaded = [_read_known_hosts(Path(name)) for name in names]
+    stamps = tuple(stamp for stamp, _, _ in loaded)
+    warnings = [w for _, _, problems in loaded for w in problems]
+    cached = _INDEXED.get(names)
+    if cached is not None and cached[0] == stamps:
+        return cached[1], warnings
+    index = knownhosts.HostIndex([e for _, found, _ in loaded for e in found])
+    if len(_INDEXED) > 16:
+        _INDEXED.clear()
+    _INDEXED[names] = (stamps, index)
+    return index, warnings
 
 
 #: host key algorithms that a known key of each type is checked with
@@ -108,8 +159,8 @@ def known_types_for(
     host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
 ) -> list[str]:
     """Key types known_hosts records for ``host:port`` (user files, then global)."""
-    entries, _ = load_known_hosts([*user_files, *global_files])
-    return knownhosts.known_key_types(entries, host, port)
+    index, _ = _load_indexed([*user_files, *global_files])
+    return knownhosts.known_key_types(index.candidates(host, port), host, port)
 
 
 def tty_prompter() -> Prompter | None:
@@ -218,6 +269,8 @@ def add_known_host(
         raise HostKeyError(f"cannot read {target}: {exc.strerror}") from None
     line = knownhosts.format_entry(host, port, key, hashed=hashed)
     write_atomic(target, knownhosts.append_entry(existing, line), KNOWN_HOSTS_MODE, keep_mode=True)
+    _PARSED.pop(str(target), None)
+    _INDEXED.clear()
     return target
 
 
@@ -243,8 +296,9 @@ def verify_host_key(
     """
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
-    entries, warnings = load_known_hosts([*user_files, *global_files])
-    status = knownhosts.check(entries, host, port, key)
+    index, warnings = _load_indexed([*user_files, *global_files])
+    entries = index.entries
+    status = knownhosts.check(index.candidates(host, port), host, port, key)
     name = knownhosts.lookup_name(host, port)
     user_file = str(Path(user_files[0]).expanduser()) if user_files else "~/.ssh/known_hosts"
     found = tuple(warnings)

@@ -176,6 +176,35 @@ def matching_entries(entries: Iterable[KnownHost], host: str, port: int) -> list
     return [entry for entry in entries if hosts_match(entry.hosts, name)]
 
 
+_WILDCARDS = frozenset("*?!")
+
+
+class HostIndex:
+    """Entries with a lookup by name: ``candidates`` leaves out only lines that cannot
+    match (plain host lists without the name), so ``matching_entries`` and ``check``
+    over the candidates decide exactly as over every entry, in file order."""
+
+    __slots__ = ("_by_name", "_general", "entries")
+
+    def __init__(self, entries: Sequence[KnownHost]) -> None:
+        self.entries = list(entries)
+        self._by_name: dict[str, list[int]] = {}
+        self._general: list[int] = []  # hashed, wildcard or negated: always tried
+        for position, entry in enumerate(self.entries):
+            hosts = entry.hosts
+            if hosts.startswith(HASH_MAGIC) or not _WILDCARDS.isdisjoint(hosts):
+                self._general.append(position)
+                continue
+            for name in dict.fromkeys(hosts.lower().split(",")):
+                self._by_name.setdefault(name, []).append(position)
+
+    def candidates(self, host: str, port: int = DEFAULT_PORT) -> list[KnownHost]:
+        positions = self._by_name.get(lookup_name(host, port), [])
+        if self._general:
+            positions = sorted([*positions, *self._general])
+        return [self.entries[p] for p in positions]
+
+
 def known_key_types(entries: Iterable[KnownHost], host: str, port: int) -> list[str]:
     """Key types already known for the host, in file order, without repeats.
 
