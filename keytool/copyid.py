@@ -9,19 +9,26 @@ options (``from=``, ``command=``...) and comments never make a duplicate.
 a login shell of fish, csh or tcsh does not matter. It speaks a small protocol over
 the channel (``ShellExchange`` is our side of it):
 
-    we send      keytool-copyid 2\\n TARGET\\n   ("" for the default, ~/.ssh/authorized_keys)
-    it sends     keytool-copyid 2\\n PATH\\n SIZE\\n then SIZE bytes: the file (SIZE -1: none)
-    we send      keep\\n   or   write SIZE\\n followed by SIZE bytes and EOF
+    we send      keytool-copyid 3 MARK\\n TARGET\\n   ("" for the default, ~/.ssh/authorized_keys)
+    it sends     keytool-copyid 3\\n PATH\\n file|none\\n then the file's bytes, then MARK\\n
+    we send      keep\\n
+            or   append N\\n followed by N lines (each ending in \\n) to add at the end
+            or   write SIZE\\n followed by SIZE bytes (the whole new file) and EOF
     it sends     keytool-copyid done\\n  after the rename
+
+MARK is 32 random hex digits of ours, fresh for every run: it ends the file's bytes,
+which cannot hold it, so the script needs no program to measure the file first.
 
 It holds a lock (a file next to it, created with O_EXCL) from before it reads the
 file until after the rename, so concurrent installers never lose a line;
-the new file is written next to the old one and renamed over it only when all SIZE
-bytes arrived, so a dropped connection leaves the old file whole.
+the new file is written next to the old one and renamed over it only when every
+line (append) or all SIZE bytes (write) arrived, so a dropped connection leaves the
+old file whole.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -134,16 +141,19 @@ def plan_remove(current: bytes | None, keys: Sequence[NewKey]) -> Edit:
 # One line, no single quote, no backslash pair, no "!": it travels inside '...' through
 # the user's login shell (sh, bash, fish, csh, tcsh) untouched. Nothing we are given
 # (the target path, the keys) is in it: those go over stdin. Few programs run (each
-# fork costs), the rest is shell builtins.
+# fork and exec costs more than the rest of the script; on a fleet the remote side's
+# processes are most of the work): cp, cat, mv and rm on an install, the rest is shell
+# builtins (appended lines are read with read and written with printf).
 # The lock is a file created with O_EXCL (noclobber), holding "host pid": a lock left
 # by a killed shell on this host is taken over at once, any other one (the SFTP path's)
 # once it is over a minute old. What we are sent is a copy of the old file (cp -p keeps
-# its mode and owner), so size and bytes agree; the copy is then overwritten with the
-# new bytes and renamed over the file only when every byte arrived.
+# its mode and owner), so what we planned from is what gets extended or overwritten;
+# the copy is renamed over the file only when every line or byte arrived.
 _SCRIPT_LINES = (
     "cd || exit 1",
     "umask 077",
-    "IFS= read -r t || exit 1",
+    "IFS= read -r m || exit 1",
+    "m=${m##* }",
     "IFS= read -r t || exit 1",
     'if [ -z "$t" ]; then t=' + DEFAULT_TARGET + "; "
     'if [ -f /etc/openwrt_release ] && [ "$(id -u)" = 0 ]; then t=' + OPENWRT_TARGET + "; fi; fi",
@@ -171,15 +181,18 @@ _SCRIPT_LINES = (
     'u() { rm -f "$k" "$l"; }',
     "trap u EXIT",
     'trap "exit 1" HUP INT TERM PIPE',
-    'if [ -f "$t" ]; then cp -p "$t" "$k" && s=$(wc -c < "$k") || exit 1; else s=-1; fi',
-    'printf "keytool-copyid 2\\n%s\\n%s\\n" "$t" $s',
-    'if [ $s -ge 0 ]; then cat "$k" || exit 1; fi',
+    'if [ -f "$t" ]; then cp -p "$t" "$k" || exit 1; s=file; else s=none; fi',
+    'printf "keytool-copyid 3\\n%s\\n%s\\n" "$t" $s',
+    'if [ $s = file ]; then cat "$k" || exit 1; fi',
+    'printf "%s\\n" "$m"',
     "IFS= read -r c || exit 1",
     "set -- $c",
-    'if [ "$1" = write ]; then :; else exit 0; fi',
-    'cat > "$k" || exit 1',
+    'if [ "$1" = append ]; then i=0; while [ $i -lt "$2" ]; do IFS= read -r x || exit 1; '
+    'printf "%s\\n" "$x" >> "$k" || exit 1; i=$((i+1)); done; '
+    'elif [ "$1" = write ]; then cat > "$k" || exit 1; '
     'if [ $(wc -c < "$k") -eq "$2" ]; then :; else '
-    'echo "keytool: the upload was cut short; $t is unchanged" >&2; exit 1; fi',
+    'echo "keytool: the upload was cut short; $t is unchanged" >&2; exit 1; fi; '
+    "else exit 0; fi",
     'mv -f "$k" "$t" || exit 1',
     'if command -v restorecon >/dev/null 2>&1; then restorecon -F "$d" "$t" >/dev/null 2>&1; fi',
     "echo keytool-copyid done",
@@ -195,7 +208,7 @@ DIAGNOSE_COMMAND = (
     'ls -ldn . "$d" "$t"' + "'"
 )
 
-_HEADER = b"keytool-copyid 2\n"
+_HEADER = b"keytool-copyid 3\n"
 _HEADER_LINES = 3
 _MAX_NOISE = 64 * 1024
 DONE = b"keytool-copyid done\n"
@@ -265,11 +278,12 @@ class RemoteFile(NamedTuple):
 class ShellExchange:
     """Our side of REMOTE_SCRIPT's protocol: feed its stdout, get what to send."""
 
-    def __init__(self, target: str = "") -> None:
+    def __init__(self, target: str = "", mark: str | None = None) -> None:
         self.target = check_target(target)
+        #: ends the file's bytes in the script's output; fresh random hex per run
+        self.mark = (mark or os.urandom(16).hex()).encode("ascii")
         self._buffer = bytearray()
         self._header: list[str] | None = None
-        self._size = 0
         self.remote: RemoteFile | None = None
         self.done = False
 
@@ -277,7 +291,8 @@ class ShellExchange:
         # a first line of our own: should an SFTP server (ForceCommand internal-sftp)
         # read it instead of the script, its first four bytes make a length far past
         # any limit, and it hangs up at once instead of waiting for more
-        return _HEADER + self.target.encode("utf-8") + b"\n"
+        first = _HEADER[:-1] + b" " + self.mark + b"\n"
+        return first + self.target.encode("utf-8") + b"\n"
 
     def feed(self, data: bytes) -> RemoteFile | None:
         """Take stdout bytes; returns the RemoteFile once it is complete (once)."""
@@ -303,28 +318,35 @@ class ShellExchange:
             lines = bytes(self._buffer).split(b"\n", _HEADER_LINES)
             self._buffer = bytearray(lines[_HEADER_LINES])
             header = [line.decode("utf-8", "replace") for line in lines[1:_HEADER_LINES]]
-            try:
-                self._size = int(header[1].strip())
-            except ValueError:
-                raise ProtocolError(
-                    f"unexpected size from the remote shell: {header[1]!r}"
-                ) from None
+            if header[1] not in ("file", "none"):
+                raise ProtocolError(f"unexpected answer from the remote shell: {header[1]!r}")
             self._header = header
-        size = max(self._size, 0)
-        if len(self._buffer) < size:
+        end = self._buffer.find(self.mark + b"\n")
+        if end < 0:
             return None
-        content = bytes(self._buffer[:size]) if self._size >= 0 else None
-        del self._buffer[:size]
+        exists = self._header[1] == "file"
+        if not exists and end:
+            raise ProtocolError("the remote shell sent bytes of a file it said was not there")
+        content = bytes(self._buffer[:end]) if exists else None
+        del self._buffer[: end + len(self.mark) + 1]
         self.remote = RemoteFile(self._header[0], content, None)
         if DONE in self._buffer:
             self.done = True
         return self.remote
 
     @staticmethod
-    def reply(new_text: bytes | None) -> bytes:
-        """What to send once the plan is made: keep, or write the new bytes."""
+    def reply(new_text: bytes | None, current: bytes | None) -> bytes:
+        """What to send once the plan is made: keep; the lines to append when the new
+        bytes only extend ``current`` (the file as it was sent, None: no file); else
+        the whole new file."""
         if new_text is None:
             return b"keep\n"
+        old = current or b""
+        added = new_text[len(old) :]
+        if new_text.startswith(old) and added.endswith(b"\n") and b"\0" not in added:
+            # the script reads each line with read and writes it with printf
+            lines = added.count(b"\n")
+            return f"append {lines}\n".encode("ascii") + added
         return f"write {len(new_text)}\n".encode("ascii") + new_text
 
 

@@ -319,10 +319,10 @@ async def _edit_over_shell(
         edit = _plan(remote.content, keys, job)
         planned.append(edit)
         if edit.new_text is not None:
-            trace(f"writing {len(edit.new_text)} bytes to {remote.path} (temp file, then rename)")
+            trace(f"writing {len(edit.new_text)} bytes to {remote.path} (a copy, then rename)")
         else:
             trace(f"{remote.path} stays as it is")
-        return ShellExchange.reply(edit.new_text)
+        return ShellExchange.reply(edit.new_text, remote.content)
 
     def stdout(data: bytes) -> None:
         remote = exchange.feed(data)

@@ -172,9 +172,14 @@ def test_script_travels_through_any_login_shell() -> None:
 
 
 def test_exchange_reads_header_and_file_in_pieces() -> None:
-    exchange = ShellExchange("")
-    assert exchange.opening() == b"keytool-copyid 2\n\n"
-    stream = b"Welcome to the login script\nkeytool-copyid 2\n.ssh/authorized_keys\n5\nab\ncd"
+    exchange = ShellExchange("", mark="m" * 32)
+    assert exchange.opening() == b"keytool-copyid 3 " + b"m" * 32 + b"\n\n"
+    stream = (
+        b"Welcome to the login script\nkeytool-copyid 3\n.ssh/authorized_keys\nfile\n"
+        + b"ab\ncd"
+        + b"m" * 32
+        + b"\n"
+    )
     remote = None
     for byte in stream:
         got = exchange.feed(bytes([byte]))
@@ -187,18 +192,37 @@ def test_exchange_reads_header_and_file_in_pieces() -> None:
     assert exchange.done
 
 
+def test_exchange_mark_is_fresh_and_ends_the_file() -> None:
+    assert ShellExchange().mark != ShellExchange().mark
+    exchange = ShellExchange(mark="abc")
+    # bytes of the file that look like the end of it do not end it
+    remote = exchange.feed(b"keytool-copyid 3\nf\nfile\nab\nabcd\nabc\nkeytool-copyid done\n")
+    assert remote is not None and remote.content == b"ab\nabcd\n"
+    assert exchange.done
+
+
 def test_exchange_missing_file_and_replies() -> None:
-    exchange = ShellExchange("keys/extra")
-    assert exchange.opening() == b"keytool-copyid 2\nkeys/extra\n"
-    remote = exchange.feed(b"keytool-copyid 2\nkeys/extra\n-1\n")
+    exchange = ShellExchange("keys/extra", mark="0f")
+    assert exchange.opening() == b"keytool-copyid 3 0f\nkeys/extra\n"
+    assert exchange.feed(b"keytool-copyid 3\nkeys/extra\nnone\n") is None
+    remote = exchange.feed(b"0f\n")
     assert remote == RemoteFile("keys/extra", None, None)
-    assert ShellExchange.reply(None) == b"keep\n"
-    assert ShellExchange.reply(b"abc\n") == b"write 4\nabc\n"
+    assert ShellExchange.reply(None, b"x\n") == b"keep\n"
+    # the new bytes extend the old ones: only the lines to add travel
+    assert ShellExchange.reply(b"abc\n", None) == b"append 1\nabc\n"
+    assert ShellExchange.reply(b"x\nabc\nd\n", b"x\n") == b"append 2\nabc\nd\n"
+    assert ShellExchange.reply(b"x\nabc\n", b"x") == b"append 2\n\nabc\n"
+    # anything else is the whole file
+    assert ShellExchange.reply(b"abc\n", b"x\n") == b"write 4\nabc\n"
+    assert ShellExchange.reply(b"x\na\0c\n", b"x\n") == b"write 6\nx\na\0c\n"
+    assert ShellExchange.reply(b"", None) == b"write 0\n"
 
 
 def test_exchange_refuses_bad_output() -> None:
     with pytest.raises(ProtocolError):
-        ShellExchange().feed(b"keytool-copyid 2\nx\nnot-a-number\n")
+        ShellExchange().feed(b"keytool-copyid 3\nx\n-1\n")
+    with pytest.raises(ProtocolError):
+        ShellExchange(mark="ab").feed(b"keytool-copyid 3\nx\nnone\nzzab\n")
     with pytest.raises(ProtocolError):
         ShellExchange().feed(b"x" * (70 * 1024))
     with pytest.raises(KeytoolError):

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from keytool.copyid import REMOTE_SCRIPT, NewKey, ShellExchange, line_blob, plan_install
+from keytool.copyid import (
+    REMOTE_SCRIPT,
+    NewKey,
+    ShellExchange,
+    line_blob,
+    plan_install,
+    plan_remove,
+)
 from keytool.keys import generate
 from keytool.keys.pubfile import format_public_line
 
@@ -56,7 +63,7 @@ def install(home: Path, keys: list[NewKey], shell: str = "dash", target: str = "
     read_remote(proc, exchange)
     assert exchange.remote is not None
     edit = plan_install(exchange.remote.content, keys)
-    proc.stdin.write(ShellExchange.reply(edit.new_text))
+    proc.stdin.write(ShellExchange.reply(edit.new_text, exchange.remote.content))
     proc.stdin.close()
     proc.stdin = None  # communicate() must not flush it again
     out, err = proc.communicate(timeout=60)
@@ -95,6 +102,31 @@ def test_keeps_mode_and_bytes(tmp_path: Path, shell: str) -> None:
     assert ssh.stat().st_mode & 0o777 == 0o755
 
 
+def test_removal_rewrites_the_file_keeping_its_mode(tmp_path: Path, shell: str) -> None:
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir(mode=0o700)
+    keys = ssh / "authorized_keys"
+    gone, kept = new_key("gone"), new_key("kept")
+    keys.write_bytes(f"{gone.line}\n# note\n{kept.line}\n{gone.line}".encode())
+    keys.chmod(0o640)
+    proc = start(tmp_path, shell)
+    assert proc.stdin is not None
+    exchange = ShellExchange()
+    proc.stdin.write(exchange.opening())
+    proc.stdin.flush()
+    read_remote(proc, exchange)
+    assert exchange.remote is not None
+    edit = plan_remove(exchange.remote.content, [gone])
+    reply = ShellExchange.reply(edit.new_text, exchange.remote.content)
+    assert reply.startswith(b"write ")
+    out, err = proc.communicate(reply, timeout=60)
+    assert proc.returncode == 0, err
+    assert out.endswith(b"keytool-copyid done\n")
+    assert keys.read_bytes() == f"# note\n{kept.line}\n".encode()
+    assert keys.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in ssh.iterdir()) == ["authorized_keys"]
+
+
 def test_other_target_and_symlink(tmp_path: Path, shell: str) -> None:
     real = tmp_path / "elsewhere" / "keys"
     real.parent.mkdir()
@@ -124,7 +156,8 @@ def test_twenty_concurrent_installers_lose_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["eof", "kill"])
-def test_cut_upload_leaves_the_old_file(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize("mode", ["append", "write"])
+def test_cut_upload_leaves_the_old_file(tmp_path: Path, how: str, mode: str) -> None:
     ssh = tmp_path / ".ssh"
     ssh.mkdir(mode=0o700)
     old = b"".join(new_key(f"o{i}").line.encode() + b"\n" for i in range(50))
@@ -135,8 +168,14 @@ def test_cut_upload_leaves_the_old_file(tmp_path: Path, how: str) -> None:
     proc.stdin.write(exchange.opening())
     proc.stdin.flush()
     read_remote(proc, exchange)
-    edit = plan_install(exchange.remote.content if exchange.remote else None, [new_key("n")])
-    reply = ShellExchange.reply(edit.new_text)
+    assert exchange.remote is not None
+    current = exchange.remote.content
+    if mode == "append":
+        new_text = plan_install(current, [new_key("n"), new_key("m")]).new_text
+    else:  # a removal rewrites the whole file
+        new_text = old[: len(old) // 2]
+    reply = ShellExchange.reply(new_text, current)
+    assert reply.startswith(mode.encode())
     proc.stdin.write(reply[: len(reply) // 2])
     proc.stdin.flush()
     if how == "kill":
@@ -173,7 +212,8 @@ def test_openwrt_root_uses_dropbear_file(tmp_path: Path) -> None:
     if probe.returncode != 0:
         pytest.skip("cannot mount a private /etc here")
     key = new_key("openwrt")
-    feed = ShellExchange().opening() + ShellExchange.reply(plan_install(None, [key]).new_text)
+    exchange = ShellExchange()
+    feed = exchange.opening() + ShellExchange.reply(plan_install(None, [key]).new_text, None)
     inside = (
         "mount -t tmpfs keytool-test /etc && touch /etc/openwrt_release && "
         'dash -c "$1" && cat /etc/dropbear/authorized_keys >&2 && stat -c %a /etc/dropbear >&2'
@@ -186,6 +226,8 @@ def test_openwrt_root_uses_dropbear_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(b"keytool-copyid 2\n/etc/dropbear/authorized_keys\n-1\n")
+    assert result.stdout.startswith(
+        b"keytool-copyid 3\n/etc/dropbear/authorized_keys\nnone\n" + exchange.mark + b"\n"
+    )
     assert result.stderr == key.line.encode() + b"\n700\n"
     assert not (tmp_path / ".ssh").exists()
