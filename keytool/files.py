@@ -9,13 +9,21 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keytool.errors import KeyFileError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SSH_DIR_MODE = 0o700
 PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
+
+# Reads stop here rather than exhaust memory: far above any real key (an encrypted
+# 16384-bit RSA key is about 13 KiB), known_hosts, authorized_keys or config file.
+MAX_KEY_FILE_SIZE = 1024 * 1024
+MAX_TEXT_FILE_SIZE = 16 * 1024 * 1024
 
 
 def ensure_dir(path: Path, mode: int = SSH_DIR_MODE) -> None:
@@ -64,27 +72,65 @@ def write_atomic(path: Path, data: bytes, mode: int, keep_mode: bool = False) ->
             os.close(dir_fd)
 
 
-def read_file(path: Path, what: str = "file") -> bytes:
+def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading, refusing anything but a regular file.
+
+    O_NONBLOCK: opening a FIFO must not wait for a writer; a FIFO, a device such as
+    /dev/zero or a socket is then refused before a single byte is read from it.
+    """
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise KeyFileError(f"{path}: is a directory, not a {what}") from None
+        raise KeyFileError(f"{os.fsdecode(path)}: no such file") from None
     except PermissionError:
-        raise KeyFileError(f"{path}: permission denied") from None
+        raise KeyFileError(f"{os.fsdecode(path)}: permission denied") from None
     except OSError as exc:
-        raise KeyFileError(f"{path}: {exc.strerror}") from None
+        raise KeyFileError(f"{os.fsdecode(path)}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        os.close(fd)
+        raise KeyFileError(f"{os.fsdecode(path)}: is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise KeyFileError(f"{os.fsdecode(path)}: not a regular file")
+    return fd, info
 
 
-def check_private_permissions(path: Path) -> None:
-    """Refuse a private key readable by group or others, as OpenSSH does."""
+def _read_all(fd: int, path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
     try:
-        st = path.stat()
-    except OSError:
-        return  # read_file reports it
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077 and st.st_uid == os.getuid():
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > limit:
+                raise KeyFileError(
+                    f"{os.fsdecode(path)}: too large for a {what} (over {limit // 1024} KiB)"
+                )
+            chunks.append(chunk)
+    except OSError as exc:
+        raise KeyFileError(f"{os.fsdecode(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_file(
+    path: str | os.PathLike[str], what: str = "file", limit: int = MAX_TEXT_FILE_SIZE
+) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them; a clear KeyFileError otherwise."""
+    fd, _info = _open_regular(path, what)
+    return _read_all(fd, path, what, limit)
+
+
+def check_private_permissions(path: Path, info: os.stat_result | None = None) -> None:
+    """Refuse a private key readable by group or others, as OpenSSH does."""
+    if info is None:
+        try:
+            info = path.stat()
+        except OSError:
+            return  # read_file reports it
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 and info.st_uid == os.getuid():
         raise KeyFileError(
             f"permissions {mode:04o} for '{path}' are too open: a private key must not be "
             f"accessible by others; fix with: chmod 600 '{path}'"
@@ -92,5 +138,11 @@ def check_private_permissions(path: Path) -> None:
 
 
 def read_private_key_file(path: Path) -> bytes:
-    check_private_permissions(path)
-    return read_file(path, "private key")
+    """A private key file's bytes; the permissions checked on the file actually opened."""
+    fd, info = _open_regular(path, "private key")
+    try:
+        check_private_permissions(path, info)
+    except KeyFileError:
+        os.close(fd)
+        raise
+    return _read_all(fd, path, "private key", MAX_KEY_FILE_SIZE)

@@ -663,11 +663,12 @@ USER_CONFIG = "~/.ssh/config"
 
 
 def _read_source(path: str, system: bool) -> ConfigSource:
+    from keytool import files
+
     try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read config file {path}: {exc.strerror}") from None
+        data = files.read_file(path, "config file")
+    except KeyFileError as exc:
+        raise KeyFileError(f"cannot read config file {exc}") from None
     try:
         return ConfigSource(path, data.decode("utf-8"), system)
     except UnicodeDecodeError:

@@ -49,7 +49,9 @@ def _add_one(
 
     if name == "-":
         path = None
-        text = sys.stdin.buffer.read()
+        text = sys.stdin.buffer.read(files.MAX_KEY_FILE_SIZE + 1)
+        if len(text) > files.MAX_KEY_FILE_SIZE:
+            raise KeytoolError("(stdin): too large for a private key")
     else:
         path = Path(name)
         text = files.read_private_key_file(path)

@@ -209,3 +209,17 @@ def test_passphrase_on_a_terminal(tmp_path: Path, agent: Agent) -> None:
     assert os.WEXITSTATUS(status) == 0, output
     assert b"tty-pass" not in output  # not echoed
     assert real_list(agent) == keygen_fingerprints([key])
+
+
+def test_endless_stdin_is_refused_and_nothing_added(agent: Agent) -> None:
+    """`keytool add -` fed far more than any key (cat /dev/zero |) stops reading."""
+    flood = subprocess.run(
+        [*KEYTOOL, "add", "-"],
+        input=b"\0" * (4 * 1024 * 1024),
+        capture_output=True,
+        timeout=60,
+        env=agent.env(),
+    )
+    assert flood.returncode == 1
+    assert flood.stderr.decode().count("\n") == 1 and b"too large" in flood.stderr
+    assert "The agent has no identities." in real_list(agent)

@@ -251,7 +251,18 @@ def test_crlf_and_missing_final_newline_load(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncated", "garbage", "empty", "flipped", "missing", "directory", "dsa"],
+    [
+        "truncated",
+        "garbage",
+        "empty",
+        "flipped",
+        "missing",
+        "directory",
+        "dsa",
+        "fifo",
+        "device",
+        "huge",
+    ],
 )
 def test_bad_files_give_one_clear_line(tmp_path: Path, damage: str) -> None:
     key = tmp_path / "k"
@@ -272,6 +283,15 @@ def test_bad_files_give_one_clear_line(tmp_path: Path, damage: str) -> None:
     elif damage == "directory":
         key.unlink()
         key.mkdir()
+    elif damage == "fifo":  # no writer: reading it would wait forever
+        key.unlink()
+        os.mkfifo(key, 0o600)
+    elif damage == "device":  # endless zeros
+        key.unlink()
+        key.symlink_to("/dev/zero")
+    elif damage == "huge":  # sparse: eight GiB that must not all be read
+        with key.open("r+b") as file:
+            file.truncate(8 << 30)
     elif damage == "dsa":
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import dsa
@@ -286,11 +306,17 @@ def test_bad_files_give_one_clear_line(tmp_path: Path, damage: str) -> None:
     commands: list[list[str | Path]] = [["pub", "-f", key], ["passwd", "-f", key, "-N", ""]]
     if damage != "flipped":  # the public half is intact there: -l still works, as ssh-keygen's
         commands.append(["fingerprint", "-f", key])
+    if damage in ("fifo", "device"):
+        commands.append(["comment", "-f", key, "-C", "x"])
     for command in commands:
-        line = assert_clean_error(keytool(*command))
+        line = assert_clean_error(keytool(*command, timeout=60))
         assert line.startswith("keytool: ")
         if damage == "dsa":
             assert "DSA" in line
+        if damage in ("fifo", "device"):
+            assert "not a regular file" in line
+        if damage == "huge":
+            assert "too large" in line
 
 
 def test_help_does_not_import_cryptography_and_module_entry_works() -> None:

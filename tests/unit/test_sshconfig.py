@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,14 @@ def test_load_with_F_none_and_missing_file(tmp_path: Path) -> None:
     assert config.user == "me"
     with pytest.raises(KeytoolError, match="cannot read config file"):
         sshconfig.load("h", config_file=tmp_path / "missing", user="me", home=str(tmp_path))
+
+
+def test_load_refuses_a_fifo_or_device_instead_of_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: reading it would wait forever
+    for path in (fifo, Path(os.devnull), Path("/dev/zero")):
+        with pytest.raises(KeytoolError, match="not a regular file"):
+            sshconfig.load("h", config_file=path, user="me", home=str(tmp_path))
 
 
 KEYWORDS = [
