@@ -72,8 +72,18 @@ def write_atomic(path: Path, data: bytes, mode: int, keep_mode: bool = False) ->
             os.close(dir_fd)
 
 
+def _is_devnull(info: os.stat_result) -> bool:
+    """/dev/null reads as an empty file (``-F /dev/null``, ``UserKnownHostsFile=/dev/null``)."""
+    if not stat.S_ISCHR(info.st_mode):
+        return False
+    try:
+        return os.path.samestat(info, os.stat(os.devnull))
+    except OSError:
+        return False
+
+
 def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat_result]:
-    """Open ``path`` for reading, refusing anything but a regular file.
+    """Open ``path`` for reading, refusing anything but a regular file (or /dev/null).
 
     O_NONBLOCK: opening a FIFO must not wait for a writer; a FIFO, a device such as
     /dev/zero or a socket is then refused before a single byte is read from it.
@@ -90,7 +100,7 @@ def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat
     if stat.S_ISDIR(info.st_mode):
         os.close(fd)
         raise KeyFileError(f"{os.fsdecode(path)}: is a directory, not a {what}")
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode) and not _is_devnull(info):
         os.close(fd)
         raise KeyFileError(f"{os.fsdecode(path)}: not a regular file")
     return fd, info
