@@ -63,6 +63,15 @@ def resolve_command_line(
     resolved as ssh does (first value wins; -o and flags before the files)."""
     from keytool import sshconfig
 
+    for what, text in (
+        ("destination", destination),
+        ("-l user", login or ""),
+        *(("-o option", option) for option in options),
+    ):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise KeytoolError(f"bad {what} {text!r}: not UTF-8 text") from None
     target = parse_destination(destination)
     overrides: list[str] = []
     user = login or target.user

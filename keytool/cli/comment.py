@@ -7,6 +7,7 @@ from keytool.errors import KeytoolError
 
 def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     from keytool import files
+    from keytool.cli import one_line_text, secret_bytes
     from keytool.keyfiles import expand, load_private_file, public_file_text, write_key_pair
     from keytool.keys import openssh
     from keytool.keys.pubfile import parse_public_text
@@ -15,8 +16,7 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
         raise KeytoolError("which key? use -f FILE")
     if comment is None:
         raise KeytoolError("what comment? use -C COMMENT")
-    if "\n" in comment or "\r" in comment:
-        raise KeytoolError("a comment must be one line")
+    one_line_text(comment, "the comment (-C)")
     path = expand(file)
     text = files.read_file(path, "key file")
     if not openssh.is_openssh_private(text):
@@ -27,7 +27,7 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
         print(f"Comment '{comment}' applied")
         return 0
     outer = openssh.parse(text)
-    secret = passphrase.encode("utf-8") if passphrase is not None else None
+    secret = secret_bytes(passphrase) if passphrase is not None else None
     key, old = load_private_file(path, secret)
     print(f"Old comment: {old}")
     rounds = outer.rounds or openssh.DEFAULT_ROUNDS

@@ -122,7 +122,8 @@ async def _main(
     from keytool.session import connect
 
     # ssh joins the words with spaces and the remote shell splits them again
-    remote_command = " ".join(command)
+    # and sends them as the bytes given, UTF-8 or not
+    remote_command = " ".join(command).encode("utf-8", "surrogateescape")
     client = await connect(options, sock=sock)
     try:
         reader = _StdinReader(no_stdin)

@@ -70,6 +70,7 @@ def run(
     force: bool,
 ) -> int:
     from keytool import files, terminal
+    from keytool.cli import one_line_text, secret_bytes
 
     kind = (key_type or "ed25519").lower()
     if kind in ("dsa", "ssh-dss"):
@@ -96,7 +97,9 @@ def run(
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
 
-    secret = passphrase.encode("utf-8") if passphrase is not None else new_passphrase()
+    if comment is not None:
+        one_line_text(comment, "the comment (-C)")
+    secret = secret_bytes(passphrase) if passphrase is not None else new_passphrase()
     if secret and len(secret) < 5:
         raise KeytoolError("passphrase too short: use at least five characters or none")
 

@@ -343,3 +343,41 @@ def test_pub_file_bytes_as_ssh_keygen_writes_them(tmp_path: Path) -> None:
         their_fields = Path(f"{theirs}.pub").read_bytes().split(b" ", 2)
         assert our_fields[0] == their_fields[0]
         assert our_fields[2:] == their_fields[2:]
+
+
+def test_non_utf8_passphrases_are_the_bytes_ssh_keygen_uses(tmp_path: Path) -> None:
+    """Arguments are bytes; a passphrase that is not UTF-8 works as with ssh-keygen."""
+    first, second = os.fsdecode(b"\xff\xfe-secret"), os.fsdecode(b"caf\xe9-latin1")
+    key = tmp_path / "k"
+    assert ssh_keygen("-q", "-t", "ed25519", "-N", first, "-C", "me", "-f", key).returncode == 0
+    expected = ssh_keygen("-y", "-P", first, "-f", key).stdout
+    assert expected.startswith("ssh-ed25519 ")
+    ours = keytool("pub", "-f", key, "-P", first)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == expected
+    changed = keytool("passwd", "-f", key, "-P", first, "-N", second)
+    assert changed.returncode == 0, changed.stderr
+    assert ssh_keygen("-y", "-P", first, "-f", key).returncode != 0
+    assert ssh_keygen("-y", "-P", second, "-f", key).stdout == expected
+    ours_key = tmp_path / "ours"
+    assert keytool("gen", "-f", ours_key, "-N", first, "-C", "me").returncode == 0
+    derived = ssh_keygen("-y", "-P", first, "-f", ours_key)
+    assert derived.stdout == Path(f"{ours_key}.pub").read_text()
+
+
+@pytest.mark.parametrize(
+    ("comment", "expect"),
+    [(os.fsdecode(b"bad\xff"), "not UTF-8"), ("two\nlines", "one line")],
+)
+def test_comments_that_would_break_a_pub_line_are_refused(
+    tmp_path: Path, comment: str, expect: str
+) -> None:
+    key = tmp_path / "k"
+    assert expect in assert_clean_error(keytool("gen", "-f", key, "-N", "", "-C", comment))
+    assert not key.exists() and not Path(f"{key}.pub").exists()
+    assert ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "kept", "-f", key).returncode == 0
+    before = key.read_bytes(), Path(f"{key}.pub").read_bytes()
+    for target in (key, Path(f"{key}.pub")):
+        line = assert_clean_error(keytool("comment", "-f", target, "-C", comment))
+        assert expect in line
+    assert (key.read_bytes(), Path(f"{key}.pub").read_bytes()) == before

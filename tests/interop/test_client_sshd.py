@@ -83,6 +83,32 @@ def test_ten_mebibytes_through_cat(server: Sshd, known: Path, keys: dict[str, Pa
     assert hashlib.sha256(result.stdout).digest() == hashlib.sha256(data).digest()
 
 
+def test_command_bytes_sent_as_given(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    """Arguments are bytes: a word that is not UTF-8 reaches the remote shell unchanged."""
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "printf", "%s", os.fsdecode(b"caf\xe9\xff"),
+        flags=("-i", str(keys["ed25519"])),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"caf\xe9\xff"
+
+
+def test_destination_user_and_option_not_utf8_are_one_line(
+    server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    bad = os.fsdecode(b"\xff")
+    for flags, destination in (
+        ((), f"root@{bad}"),
+        (("-l", bad), "127.0.0.1"),
+        (("-o", f"User={bad}"), "127.0.0.1"),
+    ):
+        result = keytool_exec(server.port, known, destination, "true", flags=flags)
+        assert result.returncode == 255
+        text = result.stderr.decode("utf-8", "replace")
+        assert text.count("\n") == 1 and "not UTF-8" in text, text
+    assert offered_keys(server.log) == []  # refused before connecting
+
+
 def test_large_output_and_remote_hash_of_input(
     server: Sshd, known: Path, keys: dict[str, Path]
 ) -> None:
