@@ -86,6 +86,11 @@ def kill_lines(shell: Shell, pid: int) -> str:
     return f"unset SSH_AUTH_SOCK;\nunset SSH_AGENT_PID;\necho Agent pid {pid} killed;\n"
 
 
+#: the kernel's ceiling for pid_max (PID_MAX_LIMIT, 2^22 on 64-bit Linux); a larger
+#: number would overflow kill(2)'s pid_t
+PID_MAX_LIMIT = 4 * 1024 * 1024
+
+
 def kill_agent(shell: Shell) -> str:
     """-k: stop the agent named by SSH_AGENT_PID; returns the lines that unset the env."""
     raw = os.environ.get("SSH_AGENT_PID", "")
@@ -95,7 +100,7 @@ def kill_agent(shell: Shell) -> str:
         pid = int(raw, 10)
     except ValueError:
         raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id") from None
-    if pid < 2:
+    if not 2 <= pid <= PID_MAX_LIMIT:
         raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id")
     try:
         os.kill(pid, signal.SIGTERM)

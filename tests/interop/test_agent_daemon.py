@@ -252,6 +252,17 @@ def test_k_without_an_agent(tmp_path: Path) -> None:
     assert result.stderr == "keytool: SSH_AGENT_PID is not set, cannot kill the agent\n"
 
 
+@pytest.mark.parametrize("pid", ["99999999999999999999", "4194305", "-5", "0x10", ""])
+def test_k_with_a_bad_pid_is_one_line(tmp_path: Path, pid: str) -> None:
+    env = dict(shell_env(tmp_path, "/bin/sh"), SSH_AGENT_PID=pid)
+    result = subprocess.run(
+        [*KEYTOOL, "agent", "-k"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("keytool: SSH_AGENT_PID")
+    assert result.stdout == ""  # nothing for the shell to eval
+
+
 def test_agent_is_not_dumpable(tmp_path: Path) -> None:
     """PR_SET_DUMPABLE 0: the kernel then gives the process's /proc files to root, so
     other processes of the same user cannot read its memory or environment."""
