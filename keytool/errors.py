@@ -13,6 +13,12 @@ class KeytoolError(Exception):
     exit_code = 1
 
 
+class UsageError(KeytoolError):
+    """A command line that does not parse: an unknown flag, a missing value."""
+
+    exit_code = 2
+
+
 class FormatError(KeytoolError):
     """Bytes or text that do not parse: a corrupt key file, a malformed message."""
 

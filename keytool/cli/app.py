@@ -22,10 +22,9 @@ def _run(argv: list[str]) -> int:
     parsed = fastparse.parse(argv)
     if parsed is not None:
         return invoke(*parsed)
-    from keytool.cli.typer_app import build
+    from keytool.cli.typer_app import run
 
-    build()(args=argv, prog_name="keytool")
-    return 0
+    return run(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

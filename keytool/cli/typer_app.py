@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from keytool.cli.spec import COMMANDS, Command
+from keytool.cli.spec import COMMANDS, Command, find
+from keytool.errors import UsageError
 
 _TYPES: dict[str, Any] = {
     "str": str | None,
@@ -85,3 +86,19 @@ def build() -> typer.Typer:
             _callback(command)
         )
     return app
+
+
+def run(argv: list[str]) -> int:
+    """Help, or the usage error of a command line the fast parser would not take: one
+    line on stderr (as every keytool error), not Click's boxed usage block."""
+    app = build()
+    try:
+        result = app(args=argv, prog_name="keytool", standalone_mode=False)
+    except typer.TyperException as exc:
+        if not argv:  # bare ``keytool``: the help, as before
+            app(args=argv, prog_name="keytool")
+        message = exc.format_message().rstrip(".")
+        if argv and find(argv[0]) is not None:
+            raise UsageError(f"{argv[0]}: {message} (see keytool {argv[0]} --help)") from None
+        raise UsageError(f"{message} (see keytool --help)") from None
+    return result if isinstance(result, int) else 0

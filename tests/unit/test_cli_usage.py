@@ -1,0 +1,40 @@
+"""Command lines that do not parse: one line on stderr and exit status 2, like every
+other keytool error; help itself still prints in full."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli import assert_clean_error, keytool
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["gen", "-N", "", "-f", "{key}", "-t"], "gen: Option '-t' requires an argument"),
+        (["gen", "-N", "", "-f", "{key}", "-b", "many"], "gen: Invalid value for '-b'"),
+        (["gen", "-N", "", "-f", "{key}", "--bogus"], "gen: No such option: --bogus"),
+        (["fingerprint", "-f"], "fingerprint: Option '-f' requires an argument"),
+        (["exec"], "exec: Missing argument"),
+        (["add", "-E"], "add: Option '-E' requires an argument"),
+        (["bogus"], "No such command 'bogus'"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], expect: str) -> None:
+    key = tmp_path / "k"
+    result = keytool(*(a.replace("{key}", str(key)) for a in args), timeout=60)
+    line = assert_clean_error(result)
+    assert result.returncode == 2
+    assert line.startswith(f"keytool: {expect}"), line
+    assert line.endswith("--help)")
+    assert result.stdout == ""
+    assert not key.exists()
+
+
+def test_help_still_prints() -> None:
+    top = keytool("--help", timeout=60)
+    assert top.returncode == 0 and "copy-id" in top.stdout and top.stderr == ""
+    gen = keytool("gen", "--help", timeout=60)
+    assert gen.returncode == 0 and "-t" in gen.stdout and "-N" in gen.stdout
