@@ -256,6 +256,8 @@ def _start_verifier(
 
     async def open_verifier() -> Client:
         second = await connect_retrying(pinned, None, attempts)
+        if signer is not None and not signer.needs_agent:
+            return second  # it signs at once, with no need to know the methods first
         try:
             await second.learn_methods()
         except BaseException:
@@ -519,7 +521,9 @@ async def _verify_installed(client: Client, sources: Sequence[KeySource], trace:
             from keytool.keyfiles import load_private_file
 
             key, _ = load_private_file(signer.private, ask=None)
-            await client.authenticate(keys_only=[key])
+            if not await client.authenticate_with_key(key):
+                trace("verification failed: the server refused the new key")
+                return False
     except AuthError as exc:
         trace(f"verification failed: {exc}")
         return False

@@ -654,6 +654,32 @@ class Client:
         finally:
             await keys.close()
 
+    async def authenticate_with_key(self, key: PrivateKey) -> bool:
+        """Log in with ``key`` alone, its signature sent at once without a query first
+        (RFC 4252 §7): for a key that should be installed (copy-id's verification),
+        one request. False when the server refuses it."""
+        if self.authenticated:
+            return True
+        algorithm = ua.signature_algorithm_for(key.public, self._server_sig_algs())
+        if algorithm is None:
+            return False
+        from keytool.keys.fingerprint import fingerprint
+
+        label = f"{key.public.label} {fingerprint(key.public)}"
+        self.trace(f"authentication (public key): signing with {label} ({algorithm}) at once")
+        needed = self.auth.publickey_signed(key.public, algorithm)
+        await self.transport.send(self.auth.send_signature(key.sign(needed.data, algorithm)))
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthSuccess):
+            self.trace(f"verification: authenticated with public key {label}")
+            self._authenticated()
+            return True
+        if isinstance(event, ua.AuthFailure):
+            self.methods = event.methods
+            self.trace("authentication (public key): the server refused the key")
+            return False
+        raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
+
     async def _try_key(
         self, step: ua.TryKey, candidate: _Candidate, keys: _Keys, plan: ua.AuthPlan
     ) -> bool | ua.AuthFailure | None:

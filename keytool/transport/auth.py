@@ -259,6 +259,16 @@ class UserAuth:
             .getvalue()
         )
 
+    def publickey_signed(self, key: PublicKey, algorithm: str) -> SignatureNeeded:
+        """Sign without asking first: the signed request may be sent directly (§7);
+        one round trip instead of two for a key known to be installed (copy-id's
+        verification). Returns what to sign; ``send_signature`` makes the request."""
+        if algorithm not in key.signature_algorithms:
+            raise AuthError(f"a {key.key_type} key cannot sign with {algorithm}")
+        self._begin(State.SIGNING)
+        self._key, self._algorithm, self._query_only = key, algorithm, False
+        return SignatureNeeded(key, algorithm, self.signature_data(key, algorithm))
+
     def send_signature(self, signature: bytes) -> bytes:
         """The signed request, after a ``SignatureNeeded`` event."""
         if self.state is not State.SIGNING or self._key is None:

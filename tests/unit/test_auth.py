@@ -104,6 +104,31 @@ def test_publickey_query_then_signature() -> None:
     assert ua.receive(b"\x34") == AuthSuccess()
 
 
+def test_publickey_signed_at_once() -> None:
+    ua = UserAuth("alice", SESSION_ID)
+    needed = ua.publickey_signed(RSA.public, "rsa-sha2-512")
+    assert needed.data == ua.signature_data(RSA.public, "rsa-sha2-512")
+    # nothing may come back before the signed request is sent
+    other = UserAuth("alice", SESSION_ID)
+    other.publickey_signed(RSA.public, "rsa-sha2-512")
+    with pytest.raises(ProtocolError):
+        other.receive(pk_ok(RSA.public, "rsa-sha2-512"))
+    signed = ua.send_signature(RSA.sign(needed.data, "rsa-sha2-512"))
+    r = Reader(signed)
+    r.byte()
+    [r.text() for _ in range(3)]
+    assert r.boolean() is True
+    assert r.text() == "rsa-sha2-512"
+    assert r.string() == RSA.public.to_wire()
+    assert RSA.public.verify(r.string(), needed.data)
+    r.done()
+    assert ua.receive(failure("publickey,password")) == AuthFailure(
+        ("publickey", "password"), False
+    )
+    with pytest.raises(AuthError):
+        ua.publickey_signed(ED.public, "rsa-sha2-512")
+
+
 def test_query_only_gives_key_accepted() -> None:
     ua = UserAuth("alice", SESSION_ID)
     ua.publickey(RSA.public, "rsa-sha2-256", sign=False)
