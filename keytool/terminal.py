@@ -69,6 +69,8 @@ def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
         return getpass.getpass(prompt)
     except EOFError:
         raise KeytoolError(f"{purpose} was not given") from None
+    except UnicodeDecodeError:
+        raise KeytoolError(f"{purpose} could not be read: not valid text") from None
 
 
 def ask_yes_no(prompt: str) -> bool:

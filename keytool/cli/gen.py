@@ -81,6 +81,8 @@ def run(
     if rounds is not None and not 1 <= rounds <= 65536:
         raise KeytoolError("-a rounds must be between 1 and 65536")
 
+    if file == "":
+        raise KeytoolError("-f needs a file name")
     if file:
         path = Path(file).expanduser()
     else:

@@ -387,3 +387,11 @@ def test_comments_that_would_break_a_pub_line_are_refused(
         line = assert_clean_error(keytool("comment", "-f", target, "-C", comment))
         assert expect in line
     assert (key.read_bytes(), Path(f"{key}.pub").read_bytes()) == before
+
+
+def test_gen_refuses_an_empty_file_name(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    line = assert_clean_error(keytool("gen", "-f", "", "-N", "", env={"HOME": str(home)}))
+    assert "-f" in line
+    assert not (home / ".ssh").exists()
