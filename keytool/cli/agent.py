@@ -22,6 +22,8 @@ def run(
 
     if csh and sh:
         raise KeytoolError("-c and -s cannot be used together")
+    if bind == "":
+        raise KeytoolError("-a needs a socket path")
     shell = daemon.detect_shell(csh, sh)
     if kill:
         if command or bind or foreground or debug or lifetime:

@@ -294,3 +294,11 @@ def test_agent_is_not_dumpable(tmp_path: Path) -> None:
         for proc in (agent, plain):
             proc.terminate()
             proc.wait(10)
+
+
+def test_empty_bind_path_is_refused() -> None:
+    from tests.cli import assert_clean_error, keytool
+
+    result = keytool("agent", "-a", "", "-s")
+    assert "-a" in assert_clean_error(result)
+    assert "SSH_AUTH_SOCK" not in result.stdout  # no agent was started
