@@ -178,7 +178,7 @@ class Transport:
         if protocol.error is not None:
             raise protocol.error
         protocol.conn.send_payload(payload)
-        protocol.flush()
+        protocol.flush_soon()
 
     async def receive(self, timeout: float | None = None) -> bytes:
         """The next message payload from the server (number >= 50).
@@ -225,6 +225,7 @@ class _Protocol(asyncio.Protocol):
         self._paused_reading = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
+        self._flush_pending = False
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # asyncio callbacks
@@ -316,6 +317,18 @@ class _Protocol(asyncio.Protocol):
         data = self.conn.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def flush_soon(self) -> None:
+        """Flush once the running callback is done: the packets a task queues in one
+        step (channel data and EOF, a reply and a window adjustment) leave in one
+        socket write, and the server wakes once for them."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        self.flush()
 
     async def drain(self) -> None:
         if self.error is not None:
