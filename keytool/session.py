@@ -544,12 +544,8 @@ class Client:
         failed attempt on the server (MaxAuthTries)."""
         if self.authenticated:
             raise AuthError("already authenticated: keys can only be queried before")
-        if self.methods is None:
-            event = await self._learn_methods()
-            if isinstance(event, ua.AuthSuccess):
-                self._authenticated()
-                raise AuthError("the server let us in without authentication; cannot query keys")
-        if "publickey" not in (self.methods or ()):
+        # no "none" request first: a refusal lists the methods just as well (§5.1)
+        if self.methods is not None and "publickey" not in self.methods:
             return False
         algorithm = ua.signature_algorithm_for(key, self._server_sig_algs())
         if algorithm is None:
