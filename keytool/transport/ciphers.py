@@ -105,6 +105,9 @@ class AesGcm(PacketCipher):
             raise bad_mac() from None
 
 
+_BLOCK0 = bytes(64)  # one ChaCha20 block of zeros: its keystream, in the clear
+
+
 class ChaChaPoly(PacketCipher):
     """chacha20-poly1305@openssh.com (PROTOCOL.chacha20poly1305).
 
@@ -131,10 +134,11 @@ class ChaChaPoly(PacketCipher):
 
     def seal(self, seq: int, packet: bytes) -> bytes:
         head = self._stream(self._header, 0, seq, packet[:4])
-        body = self._stream(self._main, 1, seq, packet[4:])
-        poly_key = self._stream(self._main, 0, seq, bytes(32))
-        sealed = head + body
-        return sealed + Poly1305.generate_tag(poly_key, sealed)
+        # one keystream from block 0: its first 32 bytes are the Poly1305 key, the
+        # payload starts at block 1 (byte 64)
+        stream = self._stream(self._main, 0, seq, _BLOCK0 + packet[4:])
+        sealed = head + stream[64:]
+        return sealed + Poly1305.generate_tag(stream[:32], sealed)
 
     def packet_length(self, seq: int, head: bytes) -> int:
         length: int = _U32.unpack(self._stream(self._header, 0, seq, head[:4]))[0]
@@ -142,12 +146,14 @@ class ChaChaPoly(PacketCipher):
 
     def open(self, seq: int, data: bytes | memoryview) -> bytes:
         view = memoryview(data)
-        poly_key = self._stream(self._main, 0, seq, bytes(32))
+        # as in seal: one keystream gives the Poly1305 key and the plaintext, which is
+        # returned only once the tag is verified
+        stream = self._stream(self._main, 0, seq, _BLOCK0 + view[4:-16])
         try:
-            Poly1305.verify_tag(poly_key, view[:-16], bytes(view[-16:]))
+            Poly1305.verify_tag(stream[:32], view[:-16], bytes(view[-16:]))
         except InvalidSignature:
             raise bad_mac() from None
-        return self._stream(self._main, 1, seq, view[4:-16])
+        return stream[64:]
 
 
 class MacSpec(NamedTuple):
