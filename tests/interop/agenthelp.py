@@ -93,33 +93,29 @@ def keytool_agent(
     folder: Path, *flags: str, env: Mapping[str, str] | None = None
 ) -> Iterator[RunningAgent]:
     """``keytool agent -d -a SOCK`` in the foreground, its debug log in a file."""
-    folder.mkdir(parents=True, exist_ok=True)
     sock = folder / "agent.sock"
-    log = folder / "agent.log"
-    with log.open("wb") as log_handle:
-        proc = subprocess.Popen(
-            [*KEYTOOL, "agent", "-d", "-a", str(sock), *flags],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=log_handle,
-            env=dict(env) if env is not None else None,
-        )
-    agent = RunningAgent(sock, proc, log)
-    try:
-        wait_for_socket(sock, proc)
+    with _running_agent([*KEYTOOL, "agent", "-d", "-a", str(sock), *flags], sock, env) as agent:
         yield agent
-    finally:
-        agent.stop()
 
 
 @contextmanager
 def openssh_agent(folder: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningAgent]:
-    folder.mkdir(parents=True, exist_ok=True)
+    """OpenSSH's ``ssh-agent -D -a SOCK`` in the foreground, its log in a file."""
     sock = folder / "ssh-agent.sock"
-    log = folder / "ssh-agent.log"
+    with _running_agent([require("ssh-agent"), "-D", "-a", str(sock)], sock, env) as agent:
+        yield agent
+
+
+@contextmanager
+def _running_agent(
+    argv: list[str], sock: Path, env: Mapping[str, str] | None
+) -> Iterator[RunningAgent]:
+    """Start an agent listening on ``sock``; its stderr goes to a .log beside it."""
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    log = sock.with_suffix(".log")
     with log.open("wb") as log_handle:
         proc = subprocess.Popen(
-            [require("ssh-agent"), "-D", "-a", str(sock)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log_handle,
