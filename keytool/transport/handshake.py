@@ -124,6 +124,35 @@ ACCEPTS: dict[State, frozenset[int]] = {
 }
 
 
+def kexinit_payload(
+    kex: Sequence[str],
+    host_key: Sequence[str],
+    ciphers: Sequence[str],
+    macs: Sequence[str],
+    cookie: bytes | None = None,
+) -> bytes:
+    """SSH_MSG_KEXINIT (RFC 4253 §7.1): the same ciphers and MACs both ways, no
+    compression, no languages, no guessed packet follows."""
+    return (
+        Writer()
+        .byte(MSG_KEXINIT)
+        .raw(os.urandom(16) if cookie is None else cookie)
+        .name_list(kex)
+        .name_list(host_key)
+        .name_list(ciphers)
+        .name_list(ciphers)
+        .name_list(macs)
+        .name_list(macs)
+        .name_list(["none"])
+        .name_list(["none"])
+        .name_list([])
+        .name_list([])
+        .boolean(False)
+        .uint32(0)
+        .getvalue()
+    )
+
+
 def first_common(what: str, client: Sequence[str], server: Sequence[str]) -> str:
     """RFC 4253 §7.1: the first of the client's names the server also supports."""
     for name in client:
@@ -468,23 +497,8 @@ class ClientTransport:
         kex_names = list(config.kex_algorithms)
         if self.kex_count == 0:
             kex_names += [EXT_INFO_C, KEX_STRICT_C]
-        payload = (
-            Writer()
-            .byte(MSG_KEXINIT)
-            .raw(os.urandom(16))
-            .name_list(kex_names)
-            .name_list(config.host_key_algorithms)
-            .name_list(config.ciphers)
-            .name_list(config.ciphers)
-            .name_list(config.macs)
-            .name_list(config.macs)
-            .name_list(["none"])
-            .name_list(["none"])
-            .name_list([])
-            .name_list([])
-            .boolean(False)
-            .uint32(0)
-            .getvalue()
+        payload = kexinit_payload(
+            kex_names, config.host_key_algorithms, config.ciphers, config.macs
         )
         self._client_kexinit = payload
         self._server_kexinit = b""

@@ -75,25 +75,10 @@ async def read_plain_packet(reader: asyncio.StreamReader) -> bytes:
 
 def server_kexinit_packet() -> bytes:
     """A plausible KEXINIT from a server (curve25519, ed25519, aes128-ctr)."""
-    from keytool.wire import Writer
+    from keytool.transport.handshake import kexinit_payload
 
-    payload = (
-        Writer()
-        .byte(20)
-        .raw(bytes(16))
-        .name_list(["curve25519-sha256"])
-        .name_list(["ssh-ed25519"])
-        .name_list(["aes128-ctr"])
-        .name_list(["aes128-ctr"])
-        .name_list(["hmac-sha2-256"])
-        .name_list(["hmac-sha2-256"])
-        .name_list(["none"])
-        .name_list(["none"])
-        .name_list([])
-        .name_list([])
-        .boolean(False)
-        .uint32(0)
-        .getvalue()
+    payload = kexinit_payload(
+        ["curve25519-sha256"], ["ssh-ed25519"], ["aes128-ctr"], ["hmac-sha2-256"], bytes(16)
     )
     padding = 8 - (5 + len(payload)) % 8
     padding += 8 if padding < 4 else 0

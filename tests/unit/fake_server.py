@@ -8,13 +8,12 @@ in tests/interop); the server's kex math uses `cryptography` directly.
 from __future__ import annotations
 
 import hashlib
-import os
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from keytool.keys.ed25519 import Ed25519Private
 from keytool.transport.ciphers import PacketCipher, cipher_spec, mac_spec, make_cipher
-from keytool.transport.handshake import ClientTransport
+from keytool.transport.handshake import ClientTransport, kexinit_payload
 from keytool.transport.kex import derive_key
 from keytool.transport.packets import Incoming, Outgoing
 from keytool.wire import Reader, Writer, string
@@ -73,24 +72,7 @@ class FakeServer:
             kex.append("kex-strict-s-v00@openssh.com")
         if self.kex_count == 0:
             kex.append("ext-info-s")
-        payload = (
-            Writer()
-            .byte(20)
-            .raw(os.urandom(16))
-            .name_list(kex)
-            .name_list(["ssh-ed25519"])
-            .name_list(self.ciphers)
-            .name_list(self.ciphers)
-            .name_list(self.macs)
-            .name_list(self.macs)
-            .name_list(["none"])
-            .name_list(["none"])
-            .name_list([])
-            .name_list([])
-            .boolean(False)
-            .uint32(0)
-            .getvalue()
-        )
+        payload = kexinit_payload(kex, ["ssh-ed25519"], self.ciphers, self.macs)
         self.server_kexinit = payload
         self._kexinit_sent = True
         self.send(payload)
