@@ -205,16 +205,19 @@ def test_banner_refused_key_then_keyboard_interactive(tmp_path: Path) -> None:
     assert "s3cret" not in stderr
 
 
+class _KbdintOnly(_KbdintServer):
+    """A server that offers keyboard-interactive and nothing else."""
+
+    def public_key_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return True
+
+
 def test_keyboard_interactive_wrong_answers_clear_error(tmp_path: Path) -> None:
-    class Kbd(_KbdintServer):
-        def public_key_auth_supported(self) -> bool:
-            return False
-
-        def kbdint_auth_supported(self) -> bool:
-            return True
-
     record: list[str] = []
-    with _AsyncsshThread(lambda: Kbd(record, "")) as server:
+    with _AsyncsshThread(lambda: _KbdintOnly(record, "")) as server:
         result = keytool_exec(
             server.port,
             server.known_hosts(tmp_path),
@@ -230,15 +233,8 @@ def test_keyboard_interactive_wrong_answers_clear_error(tmp_path: Path) -> None:
 
 
 def test_no_terminal_no_askpass_no_prompt(tmp_path: Path) -> None:
-    class Kbd(_KbdintServer):
-        def public_key_auth_supported(self) -> bool:
-            return False
-
-        def kbdint_auth_supported(self) -> bool:
-            return True
-
     record: list[str] = []
-    with _AsyncsshThread(lambda: Kbd(record, "")) as server:
+    with _AsyncsshThread(lambda: _KbdintOnly(record, "")) as server:
         result = keytool_exec(
             server.port, server.known_hosts(tmp_path), "bob@127.0.0.1", "true", env=base_env()
         )
