@@ -7,26 +7,33 @@ or refuses; never with key material in the message.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
-from types import TracebackType
 
 from keytool import agentproto as proto
 from keytool.errors import AgentError, KeytoolError
-from keytool.keys.base import PrivateKey, PublicKey
+from keytool.record import Record, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from types import TracebackType
+
+    from keytool.keys.base import PrivateKey, PublicKey
 
 DEFAULT_TIMEOUT = 60.0  # a confirm-constrained key waits for a human
 
 
-@dataclass(frozen=True, slots=True)
-class AgentKey:
+class AgentKey(Record):
     """A key the agent holds: its blob and comment; ``public`` parses the blob."""
 
+    __slots__ = ("blob", "comment")
     blob: bytes
     comment: str
+
+    def __init__(self, blob: bytes, comment: str) -> None:
+        init(self, blob=blob, comment=comment)
 
     @property
     def public(self) -> PublicKey:
@@ -189,12 +196,16 @@ class AsyncAgentClient:
     """The same requests over asyncio, for use inside the SSH client."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio  # here: the blocking client's users never load asyncio
+
         self._reader = reader
         self._writer = writer
         self._lock = asyncio.Lock()
 
     @classmethod
     async def connect(cls, path: str | None = None) -> AsyncAgentClient:
+        import asyncio
+
         where = socket_path(path)
         try:
             reader, writer = await asyncio.open_unix_connection(where)
@@ -208,6 +219,8 @@ class AsyncAgentClient:
             await self._writer.wait_closed()
 
     async def call(self, payload: bytes) -> bytes:
+        import asyncio
+
         async with self._lock:
             try:
                 self._writer.write(proto.frame(payload))

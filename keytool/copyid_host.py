@@ -21,7 +21,6 @@ import os
 import posixpath
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -241,8 +240,7 @@ def _start_verifier(
     from keytool.keys.fingerprint import fingerprint
 
     signer = next((s for s in pending if s.private is not None), None)
-    pinned = replace(
-        options,
+    pinned = options.replace(
         expected_host_key=fingerprint(client.transport.host_key),
         identity_files=(str(signer.private),) if signer is not None else (),
         identities_only=True,

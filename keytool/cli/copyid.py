@@ -159,7 +159,6 @@ def run(
     no_verify: bool = False,
 ) -> int:
     import asyncio
-    from dataclasses import replace
 
     from keytool.copyid import check_target
     from keytool.copyid_host import Job
@@ -198,8 +197,7 @@ def run(
             trace=trace,
             warn=_say if verbose else None,
         )
-        options = replace(
-            options,
+        options = options.replace(
             password=password if password is not None else options.password,
             expected_host_key=expect_hostkey or options.expected_host_key,
         )

@@ -593,3 +593,36 @@ class Connection:
             .getvalue()
         )
         return []
+
+
+class ExecResult(Record):
+    """How a remote command ended: ``exit_status`` None if it died of ``exit_signal``."""
+
+    __slots__ = ("exit_signal", "exit_status", "signal_message", "stderr", "stdout")
+    exit_status: int | None
+    exit_signal: str | None
+    signal_message: str
+    stdout: bytes
+    stderr: bytes
+
+    def __init__(
+        self,
+        exit_status: int | None,
+        exit_signal: str | None = None,
+        signal_message: str = "",
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+    ) -> None:
+        init(
+            self,
+            exit_status=exit_status,
+            exit_signal=exit_signal,
+            signal_message=signal_message,
+            stdout=stdout,
+            stderr=stderr,
+        )
+
+    @property
+    def ssh_exit_code(self) -> int:
+        """What ssh itself would exit with: the status, or 255 without one."""
+        return self.exit_status if self.exit_status is not None else 255

@@ -1,0 +1,625 @@
+"""Host verification and user authentication, whichever driver moves the bytes.
+
+``Login`` runs RFC 4252 over a transport that has ``session_id``,
+``server_sig_algs`` and two coroutines, ``send(payload)`` and ``receive(timeout)``:
+the "none" request to learn the methods, then keys (explicit, agent, default files),
+keyboard-interactive and password, in the order ``transport.auth.AuthPlan`` decides.
+The asyncio client (keytool.session) and the blocking one (keytool.blocking) both
+subclass it, so the authentication steps exist once.
+
+``host_check`` builds what the key exchange needs to verify the server's host key:
+the algorithms known_hosts has for it first, and the check itself (known_hosts,
+StrictHostKeyChecking, a pinned fingerprint).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from keytool.errors import (
+    AgentError,
+    AuthError,
+    DisconnectError,
+    HostKeyError,
+    KeytoolError,
+    ProtocolError,
+    TimedOut,
+)
+from keytool.options import ConnectOptions, Prompts
+from keytool.record import Record, init
+from keytool.transport import auth as ua
+from keytool.transport import channels as ch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+    from pathlib import Path
+    from typing import Protocol
+
+    from keytool.agentclient import AgentKey
+    from keytool.keys.base import PrivateKey, PublicKey
+    from keytool.transport.config import TransportConfig
+
+    Trace = Callable[[str], None]
+
+    class Link(Protocol):
+        """What Login needs of a transport after the ssh-userauth service accept."""
+
+        @property
+        def session_id(self) -> bytes: ...
+
+        @property
+        def server_sig_algs(self) -> tuple[str, ...] | None: ...
+
+        def send_nowait(self, payload: bytes) -> None: ...
+
+        async def send(self, payload: bytes) -> None: ...
+
+        async def receive(self, timeout: float | None = None) -> bytes: ...
+
+    class Agent(Protocol):
+        """An agent connection, as the driver provides it."""
+
+        async def identities(self) -> list[AgentKey]: ...
+
+        async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes: ...
+
+        async def close(self) -> None: ...
+
+    #: connects to the agent at the socket path (None: SSH_AUTH_SOCK) within a timeout
+    AgentConnector = Callable[[str | None, float], Awaitable[Agent]]
+
+
+# ---------------------------------------------------------------- the host key
+
+
+class HostCheck:
+    """The transport config to offer (host key algorithms known_hosts has for this
+    host first) and the check of the key the server shows (``check(key, algorithm)``
+    returns to accept, raises HostKeyError to refuse; it may prompt on the terminal).
+    ``allow_password`` is False after accepting a changed key with checking off, as
+    ssh then refuses password authentication."""
+
+    def __init__(self, options: ConnectOptions, prompts: Prompts) -> None:
+        self.options = options
+        self.prompts = prompts
+        self.allow_password = True
+        config = options.transport
+        if options.trace is not None and config.trace is None:
+            config = config._replace(trace=options.trace)
+        if options.expected_host_key is None:
+            from keytool import hostcheck
+
+            known = hostcheck.known_types_for(
+                options.host_key_alias or options.host,
+                options.port,
+                options.user_known_hosts,
+                options.global_known_hosts,
+            )
+            if known:
+                ordered = hostcheck.prefer_known_algorithms(config.host_key_algorithms, known)
+                config = config._replace(host_key_algorithms=ordered)
+        self.config: TransportConfig = config
+
+    def _trace(self, line: str) -> None:
+        if self.options.trace is not None:
+            self.options.trace(line)
+
+    def check(self, key: PublicKey, algorithm: str) -> None:
+        from keytool.keys.fingerprint import fingerprint
+
+        options = self.options
+        if options.expected_host_key is not None:
+            if fingerprint(key) != options.expected_host_key.strip():
+                raise HostKeyError(
+                    f"host key for {options.host} is {fingerprint(key)}, "
+                    f"not the expected {options.expected_host_key.strip()}"
+                )
+            self._trace("host key matches the expected fingerprint")
+            return
+        self.allow_password = self._verify(key)
+
+    def _verify(self, key: PublicKey) -> bool:
+        from keytool import hostcheck
+        from keytool.knownhosts import Known
+
+        options = self.options
+        prompt = None if options.batch_mode else hostcheck.tty_prompter()
+        decision = hostcheck.verify_host_key(
+            options.host_key_alias or options.host,
+            options.port,
+            key,
+            user_files=options.user_known_hosts,
+            global_files=options.global_known_hosts,
+            strict=options.strict_host_key_checking,
+            hash_known_hosts=options.hash_known_hosts,
+            prompt=prompt,
+        )
+        for message in decision.messages:
+            self.prompts.show(message)
+        if isinstance(decision.status, Known):
+            self._trace(f"host key found in known_hosts at {decision.status.entry.where}")
+        elif decision.added_to is not None:
+            self._trace(f"host key added to {decision.added_to}")
+        return decision.allow_password_auth
+
+
+# ---------------------------------------------------------------- signers
+
+
+class _Candidate(Record):
+    """An identity with what signs for it: the agent, or a key file loaded on demand."""
+
+    __slots__ = ("identity", "in_agent", "path")
+    identity: ua.Identity
+    path: Path | None
+    in_agent: bool
+
+    def __init__(self, identity: ua.Identity, path: Path | None, in_agent: bool) -> None:
+        init(self, identity=identity, path=path, in_agent=in_agent)
+
+
+class _Keys:
+    """The agent connection and key files behind the identities."""
+
+    def __init__(
+        self, options: ConnectOptions, prompts: Prompts, trace: Trace, agents: AgentConnector
+    ) -> None:
+        self.options = options
+        self.prompts = prompts
+        self.trace = trace
+        self.agents = agents
+        self.agent: Agent | None = None
+        self.loaded: dict[bytes, PrivateKey] = {}
+
+    async def collect(self) -> list[_Candidate]:
+        from pathlib import Path  # here: keytool exec imports this module on its start-up path
+
+        from keytool.sshconfig import DEFAULT_IDENTITY_FILES
+
+        options = self.options
+
+        explicit = [Path(p).expanduser() for p in options.identity_files]
+        files: list[tuple[ua.Identity, Path]] = []
+        for path, is_explicit in [(p, True) for p in explicit] or [
+            (Path(p).expanduser(), False) for p in DEFAULT_IDENTITY_FILES
+        ]:
+            identity = self._file_identity(path, is_explicit)
+            if identity is not None:
+                files.append((identity, path))
+        agent_ids: list[ua.Identity] = []
+        if options.agent and (options.agent_socket or os.environ.get("SSH_AUTH_SOCK")):
+            agent_ids = await self._agent_identities()
+        order = ua.order_identities(
+            [i for i, _ in files if i.explicit],
+            agent_ids,
+            [i for i, _ in files if not i.explicit],
+            options.identities_only,
+        )
+        paths = {i.key.to_wire(): p for i, p in files}
+        agent_blobs = {i.key.to_wire() for i in agent_ids}
+        return [
+            _Candidate(i, paths.get(i.key.to_wire()), i.key.to_wire() in agent_blobs) for i in order
+        ]
+
+    def _file_identity(self, path: Path, explicit: bool) -> ua.Identity | None:
+        from keytool.keyfiles import public_of_file
+
+        if not path.exists():
+            if explicit:
+                self.trace(f"identity file {path} not accessible: no such file")
+                sys.stderr.write(
+                    f"Warning: Identity file {path} not accessible: No such file or directory.\n"
+                )
+            return None
+        try:
+            listed = public_of_file(path)
+        except KeytoolError as exc:
+            self.trace(f"identity file {path} skipped: {exc}")
+            return None
+        return ua.Identity(listed.key, str(path), explicit)
+
+    async def _agent_identities(self) -> list[ua.Identity]:
+        try:
+            self.agent = await self.agents(self.options.agent_socket, self.options.timeout)
+            keys = await self.agent.identities()
+        except (AgentError, TimeoutError) as exc:
+            self.trace(f"agent not used: {exc or 'timed out'}")
+            return []
+        found: list[ua.Identity] = []
+        for key in keys:
+            try:
+                found.append(ua.Identity(key.public, "agent"))
+            except KeytoolError:
+                continue  # a key type we do not handle (a certificate, FIDO...)
+        self.trace(f"agent holds {len(found)} usable key{'s' if len(found) != 1 else ''}")
+        return found
+
+    async def sign(self, candidate: _Candidate, algorithm: str, data: bytes) -> bytes | None:
+        """The signature, or None when this key cannot sign after all (passphrase
+        refused, agent refused): the caller then moves on to the next method."""
+        blob = candidate.identity.key.to_wire()
+        if candidate.in_agent and self.agent is not None:
+            from keytool.agentproto import SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512
+
+            flags = {
+                "rsa-sha2-256": SSH_AGENT_RSA_SHA2_256,
+                "rsa-sha2-512": SSH_AGENT_RSA_SHA2_512,
+            }.get(algorithm, 0)
+            try:
+                # no timeout: a confirm-constrained key waits for a human
+                return await self.agent.sign(blob, data, flags)
+            except AgentError as exc:
+                self.trace(f"agent could not sign: {exc}")
+                if candidate.path is None:
+                    return None
+        key = self.loaded.get(blob)
+        if key is None:
+            if candidate.path is None:
+                return None
+            key = self._load(candidate.path)
+            if key is None:
+                return None
+            self.loaded[blob] = key
+        return key.sign(data, algorithm)
+
+    def _load(self, path: Path) -> PrivateKey | None:
+        from keytool.keyfiles import load_private_file
+
+        def ask(p: Path) -> bytes:
+            return self.prompts.secret(
+                f"Enter passphrase for key '{p}': ", f"the passphrase for {p}"
+            ).encode("utf-8")
+
+        try:
+            key, _ = load_private_file(path, ask=ask)
+        except KeytoolError as exc:
+            self.trace(f"key {path} not used: {exc}")
+            sys.stderr.write(f"keytool: key {path} not used: {exc}\n")
+            return None
+        return key
+
+    async def close(self) -> None:
+        if self.agent is not None:
+            await self.agent.close()
+
+
+def _no_trace(_line: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- user authentication
+
+
+class Login:
+    """User authentication on a verified transport; the drivers add the channels."""
+
+    def __init__(
+        self,
+        transport: Link,
+        options: ConnectOptions,
+        prompts: Prompts,
+        agents: AgentConnector,
+        allow_password: bool = True,
+    ) -> None:
+        self.transport = transport
+        self.options = options
+        self.prompts = prompts
+        self.agents = agents
+        self.trace: Trace = options.trace or _no_trace
+        self.allow_password = allow_password
+        self.auth = ua.UserAuth(options.user, transport.session_id)
+        self.conn = ch.Connection(auto_window=False)
+        self.authenticated = False
+        self.methods: tuple[str, ...] | None = None  # from the last failure
+        self.banners: list[str] = []
+        self._query_failures = 0  # refused key queries count towards MaxAuthTries
+
+    async def flush(self) -> None:
+        """Send what the connection layer queued (replies, window adjustments)."""
+        payloads = self.conn.data_to_send()
+        if not payloads:
+            return
+        for payload in payloads[:-1]:
+            self.transport.send_nowait(payload)
+        await self.transport.send(payloads[-1])
+
+    def _authenticated(self) -> None:
+        """Called once authentication succeeded; drivers start their channel work."""
+        self.authenticated = True
+
+    async def _auth_reply(self) -> ua.AuthEvent:
+        """The next reply to our request; banners are shown and skipped."""
+        while True:
+            payload = await self.transport.receive(timeout=self.options.timeout)
+            if payload and payload[0] >= ch.MSG_GLOBAL_REQUEST:
+                # a global request may arrive at any time (RFC 4254 §4)
+                self.conn.receive(payload)
+                await self.flush()
+                continue
+            event = self.auth.receive(payload)
+            if isinstance(event, ua.AuthBanner):
+                self.banners.append(event.message)
+                if not self.options.batch_mode:
+                    self.prompts.show(event.message)
+                continue
+            return event
+
+    async def _learn_methods(self) -> ua.AuthEvent:
+        await self.transport.send(self.auth.none())
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthFailure):
+            self.methods = event.methods
+            self.trace(f"authentication: the server accepts: {', '.join(event.methods)}")
+        return event
+
+    async def learn_methods(self) -> tuple[str, ...]:
+        """The methods the server takes, asked once with "none" (RFC 4252 §5.2); lets a
+        caller do that round trip early, while it waits for something else."""
+        if self.methods is None and not self.authenticated:
+            event = await self._learn_methods()
+            if isinstance(event, ua.AuthSuccess):
+                self._authenticated()
+        return self.methods or ()
+
+    async def query_key(self, key: PublicKey) -> bool:
+        """Would the server accept ``key`` for this user? Asked without signing (a
+        publickey query, RFC 4252 §7), before authenticating. A refusal counts as a
+        failed attempt on the server (MaxAuthTries)."""
+        if self.authenticated:
+            raise AuthError("already authenticated: keys can only be queried before")
+        # no "none" request first: a refusal lists the methods just as well (§5.1)
+        if self.methods is not None and "publickey" not in self.methods:
+            return False
+        algorithm = ua.signature_algorithm_for(key, self._server_sig_algs())
+        if algorithm is None:
+            return False
+        await self.transport.send(self.auth.publickey(key, algorithm, sign=False))
+        event = await self._auth_reply()
+        if isinstance(event, ua.KeyAccepted):
+            self.trace(f"the server would accept {key.key_type} key (queried, not signed)")
+            return True
+        if isinstance(event, ua.AuthFailure):
+            self.methods = event.methods
+            self._query_failures += 1
+            return False
+        raise ProtocolError(f"unexpected answer to a key query: {type(event).__name__}")
+
+    def _server_sig_algs(self) -> frozenset[str] | None:
+        algs = self.transport.server_sig_algs
+        return frozenset(algs) if algs is not None else None
+
+    async def authenticate(self, keys_only: Sequence[PrivateKey] | None = None) -> None:
+        """Log in: the "none" method first to learn what the server takes, then keys
+        (explicit, agent, default files), keyboard-interactive and password as allowed.
+
+        ``keys_only``: try just these in-memory keys (copy-id's verification)."""
+        if self.authenticated:
+            return
+        options = self.options
+        trace = self.trace
+        keys = _Keys(options, self.prompts, trace, self.agents)
+        plan: ua.AuthPlan | None = None
+        allowed: Sequence[str] = self.methods or ()
+        try:
+            if self.methods is None:
+                event = await self._learn_methods()
+                if isinstance(event, ua.AuthSuccess):
+                    trace("authenticated with method none")
+                    self._authenticated()
+                    return
+            if keys_only is not None:
+                candidates = [
+                    _Candidate(ua.Identity(k.public, "given key", True), None, False)
+                    for k in keys_only
+                ]
+                memory = {k.public.to_wire(): k for k in keys_only}
+                keys.loaded.update(memory)
+            elif options.pubkey_authentication:
+                candidates = await keys.collect()
+            else:
+                candidates = []
+            by_blob = {c.identity.key.to_wire(): c for c in candidates}
+            can_prompt = options.password is not None or self.prompts.can_ask()
+            plan = ua.AuthPlan(
+                [c.identity for c in candidates],
+                password=(
+                    options.password_authentication
+                    and self.allow_password
+                    and can_prompt
+                    and keys_only is None
+                ),
+                keyboard_interactive=(
+                    options.kbd_interactive_authentication
+                    and self.allow_password
+                    and can_prompt
+                    and keys_only is None
+                ),
+                max_tries=options.max_auth_tries,
+                password_prompts=options.password_prompts,
+                server_sig_algs=self._server_sig_algs(),
+                failures=self._query_failures,
+            )
+            allowed = self.methods or ()
+            while True:
+                step = plan.next_step(allowed)
+                if step is None:
+                    raise plan.error(options.user, options.host, allowed)
+                if isinstance(step, ua.TryKey):
+                    outcome = await self._try_key(
+                        step, by_blob[step.identity.key.to_wire()], keys, plan
+                    )
+                elif isinstance(step, ua.TryKeyboardInteractive):
+                    outcome = await self._try_kbdint(plan)
+                else:
+                    outcome = await self._try_password(plan)
+                if outcome is True:
+                    self._authenticated()
+                    return
+                if isinstance(outcome, ua.AuthFailure):
+                    allowed = outcome.methods
+                    if outcome.partial:
+                        trace(
+                            "authentication: partial success; the server now wants: "
+                            + ", ".join(allowed)
+                        )
+        except DisconnectError as exc:
+            if plan is None or isinstance(exc, TimedOut):
+                raise
+            # the server hung up during authentication (MaxAuthTries, LoginGraceTime...)
+            reason = str(exc).split(": ", 1)[-1]
+            raise AuthError(
+                f"{plan.error(options.user, options.host, allowed)}; {reason}"
+            ) from None
+        finally:
+            await keys.close()
+
+    async def authenticate_with_key(self, key: PrivateKey) -> bool:
+        """Log in with ``key`` alone, its signature sent at once without a query first
+        (RFC 4252 §7): for a key that should be installed (copy-id's verification),
+        one request. False when the server refuses it."""
+        if self.authenticated:
+            return True
+        algorithm = ua.signature_algorithm_for(key.public, self._server_sig_algs())
+        if algorithm is None:
+            return False
+        from keytool.keys.fingerprint import fingerprint
+
+        label = f"{key.public.label} {fingerprint(key.public)}"
+        self.trace(f"authentication (public key): signing with {label} ({algorithm}) at once")
+        needed = self.auth.publickey_signed(key.public, algorithm)
+        await self.transport.send(self.auth.send_signature(key.sign(needed.data, algorithm)))
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthSuccess):
+            self.trace(f"verification: authenticated with public key {label}")
+            self._authenticated()
+            return True
+        if isinstance(event, ua.AuthFailure):
+            self.methods = event.methods
+            self.trace("authentication (public key): the server refused the key")
+            return False
+        raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
+
+    async def _try_key(
+        self, step: ua.TryKey, candidate: _Candidate, keys: _Keys, plan: ua.AuthPlan
+    ) -> bool | ua.AuthFailure | None:
+        from keytool.keys.fingerprint import fingerprint
+
+        identity = step.identity
+        label = f"{identity.key.label} {fingerprint(identity.key)} ({identity.source})"
+        self.trace(
+            f"authentication (public key): offering public key: {label}, signature {step.algorithm}"
+        )
+        await self.transport.send(self.auth.publickey(identity.key, step.algorithm))
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthFailure):
+            plan.failed(f"publickey {label}")
+            self.trace("authentication (public key): the server refused the key")
+            return event
+        if not isinstance(event, ua.SignatureNeeded):
+            raise ProtocolError(f"unexpected answer to a key offer: {type(event).__name__}")
+        self.trace(
+            "authentication (public key): the server has this public key; proving we hold "
+            "the private key by signing the session id and the request"
+        )
+        signature = await keys.sign(candidate, step.algorithm, event.data)
+        if signature is None:
+            self.auth.cancel_signature()
+            plan.tried.append(f"publickey {label} (could not sign)")
+            return None
+        await self.transport.send(self.auth.send_signature(signature))
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthSuccess):
+            self.trace(
+                "verification: the server checked the signature; "
+                f"authenticated with public key {label}"
+            )
+            return True
+        if isinstance(event, ua.AuthFailure):
+            if event.partial:
+                self.trace(f"public key {label} accepted as one step of several")
+                return event
+            plan.failed(f"publickey {label} (signature refused)")
+            return event
+        raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
+
+    def _ask(self, prompt: str, what: str) -> str | None:
+        try:
+            return self.prompts.secret(prompt, what)
+        except KeytoolError as exc:
+            self.trace(f"no {what}: {exc}")
+            return None
+
+    async def _try_password(self, plan: ua.AuthPlan) -> bool | ua.AuthFailure | None:
+        options = self.options
+        if options.password is not None:
+            password: str | None = options.password
+            plan.password_prompts = 1  # a given password is tried once
+        else:
+            password = self._ask(f"{options.user}@{options.host}'s password: ", "password")
+        if password is None:
+            plan.password = False
+            return None
+        self.trace("authentication: trying password")
+        await self.transport.send(self.auth.password(password))
+        event = await self._auth_reply()
+        if isinstance(event, ua.AuthSuccess):
+            self.trace("verification: authenticated with password")
+            return True
+        if isinstance(event, ua.PasswordChangeRequired):
+            plan.password = False
+            plan.failed("password (expired: change it on the server first)")
+            return None
+        if isinstance(event, ua.AuthFailure):
+            if not event.partial:
+                plan.failed("password")
+                if options.password is None:
+                    self.prompts.show("Permission denied, please try again.")
+            return event
+        raise ProtocolError(f"unexpected answer to a password: {type(event).__name__}")
+
+    async def _try_kbdint(self, plan: ua.AuthPlan) -> bool | ua.AuthFailure | None:
+        self.trace("authentication: trying keyboard-interactive")
+        await self.transport.send(self.auth.keyboard_interactive())
+        gave_given_password = False
+        while True:
+            event = await self._auth_reply()
+            if isinstance(event, ua.AuthSuccess):
+                self.trace("verification: authenticated with keyboard-interactive")
+                return True
+            if isinstance(event, ua.AuthFailure):
+                if not event.partial:
+                    plan.failed("keyboard-interactive")
+                return event
+            if not isinstance(event, ua.InfoRequest):
+                raise ProtocolError(f"unexpected keyboard-interactive message: {event}")
+            if event.name or event.instruction:
+                self.prompts.show("\n".join(t for t in (event.name, event.instruction) if t))
+            answers: list[str] = []
+            for prompt in event.prompts:
+                if (
+                    self.options.password is not None
+                    and not prompt.echo
+                    and not gave_given_password
+                ):
+                    # a script's password answers the one hidden prompt
+                    answers.append(self.options.password)
+                    gave_given_password = True
+                    continue
+                if self.options.password is not None:
+                    answer = None
+                else:
+                    answer = self._ask(
+                        f"({self.options.user}@{self.options.host}) {prompt.text}",
+                        "keyboard-interactive answer",
+                    )
+                if answer is None:
+                    plan.keyboard_interactive = False
+                    answers = []
+                    break
+                answers.append(answer)
+            if len(answers) != len(event.prompts):
+                # cannot answer: send empty answers so the server fails the attempt
+                answers = [""] * len(event.prompts)
+            await self.transport.send(self.auth.info_response(answers))

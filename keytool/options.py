@@ -1,0 +1,254 @@
+"""What the SSH client is told: ConnectOptions (from ssh's command line and config
+files) and Prompts (how it asks the user for passwords and passphrases).
+
+Shared by both drivers of the client: the asyncio one (keytool.session, for copy-id
+and fleets) and the blocking one (keytool.blocking, for ``keytool exec``). Nothing
+here imports asyncio or cryptography.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from keytool.errors import KeytoolError
+from keytool.record import Record, init
+from keytool.transport.auth import DEFAULT_MAX_AUTH_TRIES, DEFAULT_PASSWORD_PROMPTS
+from keytool.transport.config import TransportConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from keytool.sshconfig import ResolvedConfig
+
+    Trace = Callable[[str], None]
+
+DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+DEFAULT_TIMEOUT = 60.0
+
+
+class Prompts:
+    """How the client talks to the user; tests and scripts replace it.
+
+    ``secret`` asks for a passphrase or password (the terminal, or SSH_ASKPASS with
+    SSH_ASKPASS_REQUIRE as ssh does); ``show`` prints server text such as banners."""
+
+    def __init__(self, batch_mode: bool = False) -> None:
+        self.batch_mode = batch_mode
+
+    def can_ask(self) -> bool:
+        if self.batch_mode:
+            return False
+        from keytool import terminal
+
+        return terminal.has_terminal() or terminal._askpass_program(False) is not None
+
+    def secret(self, prompt: str, purpose: str) -> str:
+        if self.batch_mode:
+            raise KeytoolError(f"{purpose} is needed but BatchMode is set")
+        from keytool import terminal
+
+        return terminal.read_secret(prompt, purpose)
+
+    def show(self, text: str) -> None:
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+
+
+class ConnectOptions(Record):
+    """Everything a connection needs; the CLI fills it from -o, -F and ~/.ssh/config.
+
+    ``host`` is the host to connect to (after HostName); ``host_key_alias`` the name
+    looked up in known_hosts, if not host; ``identity_files`` -i / IdentityFile (none:
+    ssh's default files); ``password`` one given by a script (never logged);
+    ``expected_host_key`` a "SHA256:..." pin checked before anything else."""
+
+    __slots__ = (
+        "agent",
+        "agent_socket",
+        "batch_mode",
+        "connect_timeout",
+        "expected_host_key",
+        "global_known_hosts",
+        "hash_known_hosts",
+        "host",
+        "host_key_alias",
+        "identities_only",
+        "identity_files",
+        "kbd_interactive_authentication",
+        "max_auth_tries",
+        "password",
+        "password_authentication",
+        "password_prompts",
+        "port",
+        "pubkey_authentication",
+        "strict_host_key_checking",
+        "timeout",
+        "trace",
+        "transport",
+        "user",
+        "user_known_hosts",
+    )
+    host: str
+    user: str
+    port: int
+    host_key_alias: str | None
+    identity_files: tuple[str, ...]
+    identities_only: bool
+    agent: bool
+    agent_socket: str | None
+    password_authentication: bool
+    kbd_interactive_authentication: bool
+    pubkey_authentication: bool
+    batch_mode: bool
+    password: str | None
+    user_known_hosts: tuple[str, ...]
+    global_known_hosts: tuple[str, ...]
+    strict_host_key_checking: str
+    hash_known_hosts: bool
+    expected_host_key: str | None
+    connect_timeout: float | None
+    timeout: float
+    max_auth_tries: int
+    password_prompts: int
+    transport: TransportConfig
+    trace: Trace | None
+
+    def __init__(
+        self,
+        host: str,
+        user: str,
+        port: int = 22,
+        host_key_alias: str | None = None,
+        identity_files: tuple[str, ...] = (),
+        identities_only: bool = False,
+        agent: bool = True,
+        agent_socket: str | None = None,
+        password_authentication: bool = True,
+        kbd_interactive_authentication: bool = True,
+        pubkey_authentication: bool = True,
+        batch_mode: bool = False,
+        password: str | None = None,
+        user_known_hosts: tuple[str, ...] = DEFAULT_KNOWN_HOSTS,
+        global_known_hosts: tuple[str, ...] = DEFAULT_GLOBAL_KNOWN_HOSTS,
+        strict_host_key_checking: str = "ask",
+        hash_known_hosts: bool = False,
+        expected_host_key: str | None = None,
+        connect_timeout: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_auth_tries: int = DEFAULT_MAX_AUTH_TRIES,
+        password_prompts: int = DEFAULT_PASSWORD_PROMPTS,
+        transport: TransportConfig | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        init(
+            self,
+            host=host,
+            user=user,
+            port=port,
+            host_key_alias=host_key_alias,
+            identity_files=identity_files,
+            identities_only=identities_only,
+            agent=agent,
+            agent_socket=agent_socket,
+            password_authentication=password_authentication,
+            kbd_interactive_authentication=kbd_interactive_authentication,
+            pubkey_authentication=pubkey_authentication,
+            batch_mode=batch_mode,
+            password=password,
+            user_known_hosts=user_known_hosts,
+            global_known_hosts=global_known_hosts,
+            strict_host_key_checking=strict_host_key_checking,
+            hash_known_hosts=hash_known_hosts,
+            expected_host_key=expected_host_key,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            max_auth_tries=max_auth_tries,
+            password_prompts=password_prompts,
+            transport=transport if transport is not None else TransportConfig(),
+            trace=trace,
+        )
+
+    def __repr__(self) -> str:
+        # a password given by a script never reaches a log or a traceback
+        shown = ", ".join(
+            f"{name}={'***' if name == 'password' and value else value!r}"
+            for name, value in zip(self._names(), self._fields(), strict=True)
+        )
+        return f"ConnectOptions({shown})"
+
+    def replace(self, **changes: object) -> ConnectOptions:
+        """A copy with ``changes`` applied (as ``dataclasses.replace``)."""
+        unknown = set(changes) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"ConnectOptions has no field {', '.join(sorted(unknown))}")
+        fields: dict[str, object] = dict(zip(self._names(), self._fields(), strict=True))
+        fields.update(changes)
+        return ConnectOptions(**fields)  # type: ignore[arg-type]
+
+
+def options_from_command_line(
+    destination: str,
+    *,
+    port: int | None = None,
+    identity_files: Sequence[str] = (),
+    options: Sequence[str] = (),
+    config_file: str | None = None,
+    login: str | None = None,
+    trace: Trace | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ConnectOptions:
+    """ssh's command line (-l, -p, -i, -o, -F and the destination) and its config files,
+    resolved as ssh does (first value wins; -o and flags before the files)."""
+    from keytool.destination import resolve_command_line
+
+    resolved = resolve_command_line(
+        destination,
+        port=port,
+        identity_files=identity_files,
+        options=options,
+        config_file=config_file,
+        login=login,
+        warn=warn,
+    )
+    return options_from_config(resolved, trace)
+
+
+def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:
+    """ConnectOptions from a resolved ssh configuration."""
+    from keytool import sshconfig
+    from keytool.transport import config as tconfig
+
+    transport = TransportConfig(
+        kex_algorithms=sshconfig.apply_algorithm_list(resolved.kex_algorithms, tconfig.DEFAULT_KEX),
+        host_key_algorithms=sshconfig.apply_algorithm_list(
+            resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
+        ),
+        ciphers=sshconfig.apply_algorithm_list(resolved.ciphers, tconfig.DEFAULT_CIPHERS),
+        macs=sshconfig.apply_algorithm_list(resolved.macs, tconfig.DEFAULT_MACS),
+        trace=trace,
+    )
+    preferred = resolved.preferred_authentications
+    return ConnectOptions(
+        host=resolved.hostname,
+        user=resolved.user,
+        port=resolved.port,
+        host_key_alias=None,
+        identity_files=resolved.identity_files if resolved.identity_files_given else (),
+        identities_only=resolved.identities_only,
+        password_authentication=resolved.password_authentication and "password" in preferred,
+        kbd_interactive_authentication=(
+            resolved.kbd_interactive_authentication and "keyboard-interactive" in preferred
+        ),
+        pubkey_authentication=resolved.pubkey_authentication and "publickey" in preferred,
+        batch_mode=resolved.batch_mode,
+        user_known_hosts=resolved.user_known_hosts_files,
+        global_known_hosts=resolved.global_known_hosts_files,
+        strict_host_key_checking=resolved.strict_host_key_checking,
+        hash_known_hosts=resolved.hash_known_hosts,
+        connect_timeout=float(resolved.connect_timeout) if resolved.connect_timeout else None,
+        password_prompts=resolved.number_of_password_prompts,
+        transport=transport,
+        trace=trace,
+    )
