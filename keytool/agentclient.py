@@ -130,6 +130,10 @@ class AgentClient:
     def close(self) -> None:
         self._sock.close()
 
+    def set_timeout(self, timeout: float | None) -> None:
+        """Seconds to wait for each reply from now on (None: no limit)."""
+        self._sock.settimeout(timeout)
+
     def _recv_exact(self, count: int) -> bytes:
         chunks = []
         while count:

@@ -178,6 +178,12 @@ class ConnectOptions(Record):
         )
         return f"ConnectOptions({shown})"
 
+    @property
+    def handshake_timeout(self) -> float:
+        """Each wait for the server until the ssh-userauth service accept: ssh's
+        ConnectTimeout covers the SSH handshake and key exchange as well as TCP."""
+        return self.connect_timeout or self.timeout
+
     def replace(self, **changes: object) -> ConnectOptions:
         """A copy with ``changes`` applied (as ``dataclasses.replace``)."""
         unknown = set(changes) - set(self.__slots__)

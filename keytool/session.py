@@ -428,7 +428,7 @@ async def open_connection(
         host.config,
         check,
         connect_timeout=options.connect_timeout,
-        handshake_timeout=options.timeout,
+        handshake_timeout=options.handshake_timeout,
         sock=sock,
     )
     return Client(transport, options, prompts, allow_password=host.allow_password)

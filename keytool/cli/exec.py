@@ -10,32 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from keytool.errors import KeytoolError
 
-if TYPE_CHECKING:
-    import socket
-
-    from keytool.session import ConnectOptions
-
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
-
-# stdin is read in pieces this large (it then travels in packets of the server's size)
-_READ_SIZE = 64 * 1024
 
 
 def _say(line: str) -> None:
     sys.stderr.write(f"keytool: {line}\n")
     sys.stderr.flush()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def run(
@@ -107,89 +91,19 @@ def _connect_and_run(
     timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
     sock = tcp.connect(resolved.hostname, resolved.port, timeout)
     try:
-        from keytool.aio import asyncio  # asyncio without its TLS imports
-        from keytool.session import options_from_config
+        from keytool.blocking import connect
+        from keytool.options import options_from_config
 
         options = options_from_config(resolved, trace)
-        return asyncio.run(_main(options, command, no_stdin, sock))
+        # ssh joins the words with spaces and the remote shell splits them again
+        # and sends them as the bytes given, UTF-8 or not
+        remote_command = " ".join(command).encode("utf-8", "surrogateescape")
+        client = connect(options, sock)
+        try:
+            stdin = None if no_stdin or sys.stdin is None else 0
+            result = client.exec(remote_command, stdin)
+        finally:
+            client.close()
+        return result.ssh_exit_code
     finally:
         sock.close()
-
-
-async def _main(
-    options: ConnectOptions, command: list[str], no_stdin: bool, sock: socket.socket
-) -> int:
-    from keytool.session import connect
-
-    # ssh joins the words with spaces and the remote shell splits them again
-    # and sends them as the bytes given, UTF-8 or not
-    remote_command = " ".join(command).encode("utf-8", "surrogateescape")
-    client = await connect(options, sock=sock)
-    try:
-        reader = _StdinReader(no_stdin)
-        try:
-            result = await client.exec(
-                remote_command,
-                reader.read,
-                lambda data: _write_all(1, data),
-                lambda data: _write_all(2, data),
-            )
-        finally:
-            reader.close()
-    finally:
-        await client.close()
-    return result.ssh_exit_code
-
-
-class _StdinReader:
-    """Our stdin, read without blocking the event loop: pipes, terminals and sockets
-    through the loop's reader callbacks; regular files and /dev/null (which epoll
-    cannot watch, and which never block) by plain reads."""
-
-    def __init__(self, disabled: bool) -> None:
-        import asyncio
-
-        self._loop = asyncio.get_running_loop()
-        self._fd = -1 if disabled or sys.stdin is None else 0
-        self._watched = False
-        self._ready: asyncio.Event = asyncio.Event()
-
-    async def read(self) -> bytes:
-        """The next piece of stdin; b"" at its end."""
-        while self._fd >= 0:
-            if not self._watched:
-                try:
-                    self._loop.add_reader(self._fd, self._ready.set)
-                    self._watched = True
-                except (OSError, ValueError):
-                    return self._read_plain()
-            await self._ready.wait()
-            self._ready.clear()
-            try:
-                data = os.read(self._fd, _READ_SIZE)
-            except BlockingIOError:
-                continue  # a spurious wake-up on a non-blocking stdin
-            except OSError:
-                data = b""
-            if not data:
-                self._stop()
-            return data
-        return b""
-
-    def _read_plain(self) -> bytes:
-        try:
-            data = os.read(self._fd, _READ_SIZE)
-        except OSError:
-            data = b""
-        if not data:
-            self._stop()
-        return data
-
-    def _stop(self) -> None:
-        self.close()
-        self._fd = -1
-
-    def close(self) -> None:
-        if self._watched:
-            self._loop.remove_reader(self._fd)
-            self._watched = False

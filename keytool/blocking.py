@@ -1,0 +1,462 @@
+"""The blocking driver of the SSH client, for ``keytool exec``: one socket, poll(2),
+no event loop.
+
+A single command on a single connection needs no scheduler, and loading asyncio is a
+good share of a short command's whole run. This driver feeds the same sans-IO
+machines as the asyncio one (``ClientTransport``, ``channels.Connection``) and runs
+the same authentication steps (``keytool.login.Login``): their coroutines never
+suspend here, because every ``send`` and ``receive`` below blocks on the socket
+instead, so ``run_blocking`` drives one to its end in a single step::
+
+    client = connect(options, sock)                # key exchange, host check, login
+    result = client.exec(b"uname -a", stdin_fd=0)  # streams to fds 1 and 2
+    client.close()
+
+Every wait for the server has a timeout (``options.timeout``) except, as in ssh, the
+wait for a running command's output.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections import deque
+
+from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOut
+from keytool.login import HostCheck, Login
+from keytool.options import ConnectOptions, Prompts
+from keytool.transport import channels as ch
+from keytool.transport.channels import ExecResult
+from keytool.transport.events import HostKeyToCheck, PayloadReceived, TransportReady
+from keytool.transport.handshake import ClientTransport
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Coroutine, Iterable
+    from typing import Any, TypeVar
+
+    from keytool.agentclient import AgentClient, AgentKey
+    from keytool.keys.base import PublicKey
+    from keytool.transport.config import TransportConfig
+    from keytool.transport.events import Algorithms, Event
+
+    T = TypeVar("T")
+
+# one recv takes up to this much (a 256 KiB read keeps bulk transfers cheap)
+_RECV_SIZE = 256 * 1024
+# stdin is read in pieces this large (it then travels in packets of the server's size)
+_READ_SIZE = 64 * 1024
+_IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+# RFC 4253 §11.1 reason code SSH_DISCONNECT_BY_APPLICATION
+_BY_APPLICATION = 11
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (its awaits all block)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a coroutine suspended under the blocking driver")
+
+
+class BlockingTransport:
+    """ClientTransport on a non-blocking socket, waited on with poll(2)."""
+
+    def __init__(self, sock: socket.socket, conn: ClientTransport) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.conn = conn
+        self.payloads: deque[bytes] = deque()
+        self.error: KeytoolError | None = None
+        self.ready: TransportReady | None = None
+        self._host_key: HostKeyToCheck | None = None
+        self._out = bytearray()  # bytes the socket has not taken yet
+        self._fd = sock.fileno()
+
+    # ---- the handshake
+
+    def handshake(self, check: HostCheck, timeout: float | None) -> None:
+        """Version exchange, key exchange with the host key checked by ``check``, and
+        the ssh-userauth service request."""
+        trace = self.conn.config.trace
+        if trace:
+            peer = self.sock.getpeername()
+            trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+        self._queue()
+        deadline = _deadline(timeout)
+        while self._host_key is None and self.ready is None:
+            self._wait_server(deadline, timeout, "the server during the handshake")
+        if self._host_key is not None:
+            key = self._host_key
+            self._host_key = None
+            check.check(key.key, key.algorithm)  # may prompt: no timeout meanwhile
+            try:
+                self._handle(self.conn.accept_host_key())
+            except KeytoolError as exc:
+                self._fail(exc)
+                raise
+            self._queue()
+            deadline = _deadline(timeout)
+            while self.ready is None:
+                self._wait_server(deadline, timeout, "the server during the handshake")
+
+    # ---- what Login needs
+
+    @property
+    def session_id(self) -> bytes:
+        assert self.ready is not None
+        return self.ready.session_id
+
+    @property
+    def server_sig_algs(self) -> tuple[str, ...] | None:
+        return self.conn.server_sig_algs
+
+    @property
+    def algorithms(self) -> Algorithms:
+        assert self.ready is not None
+        return self.conn.algorithms or self.ready.algorithms
+
+    @property
+    def host_key(self) -> PublicKey:
+        assert self.ready is not None
+        return self.ready.host_key
+
+    def send_nowait(self, payload: bytes) -> None:
+        """Queue one message; it leaves with the next ``send`` or wait."""
+        if self.error is not None:
+            raise self.error
+        self.conn.send_payload(payload)
+
+    async def send(self, payload: bytes) -> None:
+        self.send_nowait(payload)
+        self._queue()
+
+    async def receive(self, timeout: float | None = None) -> bytes:
+        return self.next_payload(timeout, "the server")
+
+    # ---- waiting
+
+    def next_payload(self, timeout: float | None, what: str) -> bytes:
+        deadline = _deadline(timeout)
+        while not self.payloads:
+            self._wait_server(deadline, timeout, what)
+        return self.payloads.popleft()
+
+    def _wait_server(self, deadline: float | None, timeout: float | None, what: str) -> None:
+        if self.error is not None:
+            raise self.error
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimedOut(f"timed out after {timeout:g}s waiting for {what}")
+        self.wait(remaining)
+        if self.error is not None and not self.payloads:
+            raise self.error
+
+    def wait(self, timeout: float | None, fds: Iterable[int] = ()) -> list[int]:
+        """Wait up to ``timeout`` seconds (None: no limit) until the server sends
+        something or one of ``fds`` can be read; the socket's reads and pending writes
+        are done here. Returns the ready ones of ``fds``."""
+        poller = select.poll()
+        poller.register(self._fd, _IN | (select.POLLOUT if self._out else 0))
+        for fd in fds:
+            poller.register(fd, _IN)
+        try:
+            ready = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries poll itself
+            return []
+        others = []
+        for fd, flags in ready:
+            if fd != self._fd:
+                others.append(fd)
+                continue
+            if flags & select.POLLOUT:
+                self._write()
+            if flags & _IN:
+                self._read()
+        return others
+
+    # ---- socket plumbing
+
+    def _read(self) -> None:
+        if self.error is not None:
+            return
+        try:
+            data = self.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        try:
+            events = self.conn.receive_data(data)
+        except KeytoolError as exc:
+            self._fail(exc)
+            return
+        self._handle(events)
+        self._queue()
+        if not data:
+            self._lost(None)
+
+    def _handle(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, PayloadReceived):
+                self.payloads.append(event.payload)
+            elif isinstance(event, HostKeyToCheck):
+                self._host_key = event
+            elif isinstance(event, TransportReady):
+                self.ready = event
+
+    def _queue(self) -> None:
+        """Take what the transport has to send and write as much as the socket takes."""
+        data = self.conn.data_to_send()
+        if data:
+            self._out += data
+        if self._out:
+            self._write()
+
+    def _write(self) -> None:
+        while self._out:
+            try:
+                sent = self.sock.send(self._out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._lost(exc)
+                return
+            del self._out[:sent]
+
+    def _lost(self, exc: OSError | None) -> None:
+        self._out.clear()
+        if self.error is None:
+            reason = f": {exc.strerror or exc}" if exc is not None else ""
+            self.error = DisconnectError(f"connection closed{reason}")
+
+    def _fail(self, exc: KeytoolError) -> None:
+        if self.error is None:
+            self.error = exc
+            # a DISCONNECT the transport queued for the peer goes out before the close
+            self._queue()
+
+    def close(self) -> None:
+        """Send SSH_MSG_DISCONNECT (by application), flush what we can, close."""
+        if self.error is None:
+            try:
+                self.conn.disconnect(_BY_APPLICATION, "")
+                self._queue()
+            except KeytoolError:
+                pass
+            self.error = DisconnectError("connection closed by keytool")
+        self.sock.close()
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+# ---------------------------------------------------------------- the agent
+
+
+class _Agent:
+    """The blocking agent client behind the coroutine interface Login uses."""
+
+    def __init__(self, client: AgentClient) -> None:
+        self._client = client
+
+    async def identities(self) -> list[AgentKey]:
+        return self._client.identities()
+
+    async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes:
+        self._client.set_timeout(None)  # a confirm-constrained key waits for a human
+        return self._client.sign(blob, data, flags)
+
+    async def close(self) -> None:
+        self._client.close()
+
+
+async def connect_agent(path: str | None, timeout: float) -> _Agent:
+    from keytool.agentclient import AgentClient
+
+    return _Agent(AgentClient(path, timeout))
+
+
+# ---------------------------------------------------------------- the client
+
+
+class BlockingClient(Login):
+    """One connection: verified host, user authentication, then one command."""
+
+    transport: BlockingTransport
+
+    def __init__(
+        self,
+        transport: BlockingTransport,
+        options: ConnectOptions,
+        prompts: Prompts,
+        allow_password: bool = True,
+    ) -> None:
+        super().__init__(transport, options, prompts, connect_agent, allow_password)
+        self._pending: deque[ch.ChannelEvent] = deque()
+
+    def _send_queued(self) -> None:
+        for payload in self.conn.data_to_send():
+            self.transport.send_nowait(payload)
+        self.transport._queue()
+
+    def _events(self, timeout: float | None, fds: Iterable[int] = ()) -> list[int]:
+        """Wait as ``BlockingTransport.wait``; channel events of what came are then in
+        ``self._pending``. Returns the ready ones of ``fds``."""
+        transport = self.transport
+        ready = [] if transport.payloads else transport.wait(timeout, fds)
+        while transport.payloads:
+            for event in self.conn.receive(transport.payloads.popleft()):
+                self._pending.append(event)
+        if transport.error is not None and not self._pending:
+            raise transport.error
+        return ready
+
+    def exec(
+        self, command: bytes, stdin_fd: int | None, stdout_fd: int = 1, stderr_fd: int = 2
+    ) -> ExecResult:
+        """Run ``command``: our ``stdin_fd`` (None: no input) goes to it; its output
+        to ``stdout_fd`` and ``stderr_fd`` as it comes."""
+        if not self.authenticated:
+            raise KeytoolError("not authenticated")
+        conn = self.conn
+        timeout = self.options.timeout
+        number = conn.open_session()
+        self._send_queued()
+        shown = command.decode("utf-8", "replace")
+        started = False  # the server agreed to run the command
+        input_fd = stdin_fd
+        exit_status: int | None = None
+        exit_signal: tuple[str, str] | None = None
+        eof = False
+        deadline = _deadline(timeout)
+        closing: float | None = None
+        while True:
+            for event in self._drain():
+                if isinstance(event, ch.ChannelData):
+                    _write_all(stdout_fd, event.data)
+                    if number in conn.channels:  # else it closed in the same batch
+                        conn.consumed(number, len(event.data))
+                elif isinstance(event, ch.ChannelExtendedData):
+                    if event.code == ch.EXTENDED_DATA_STDERR:
+                        _write_all(stderr_fd, event.data)
+                    if number in conn.channels:
+                        conn.consumed(number, len(event.data))
+                elif isinstance(event, ch.ChannelOpened):
+                    self.trace(f"encrypted communication: session channel {number} opened")
+                    self.trace(f"command execution: sending command (encrypted): {shown}")
+                    conn.exec(number, command)
+                elif isinstance(event, ch.ChannelOpenFailed):
+                    raise ProtocolError(
+                        f"the server refused a session channel: {event.description} "
+                        f"(reason {event.reason})"
+                    )
+                elif isinstance(event, ch.ChannelRequestReply):
+                    if not event.ok:
+                        raise ProtocolError(f"the server refused to run the command: {shown}")
+                    started = True
+                    if input_fd is None and number in conn.channels:
+                        conn.send_eof(number)
+                elif isinstance(event, ch.ExitStatus):
+                    exit_status = event.status
+                elif isinstance(event, ch.ExitSignal):
+                    exit_signal = (event.signal, event.message)
+                elif isinstance(event, ch.ChannelEof):
+                    eof = True
+                elif isinstance(event, ch.ChannelClosed):
+                    self._send_queued()
+                    return self._finished(exit_status, exit_signal)
+            self._send_queued()
+            # every wait has a timeout but the one for a running command's output
+            if not started:
+                wait = _remaining(deadline, "the server to start the command")
+            elif eof and (exit_status is not None or exit_signal is not None):
+                closing = closing or _deadline(timeout)
+                wait = _remaining(closing, "the channel to close")
+            else:
+                wait = None
+            reading = (
+                input_fd is not None
+                and started
+                and number in conn.channels
+                and conn.buffered(number) <= ch.DEFAULT_WINDOW
+            )
+            ready = self._events(wait, (input_fd,) if reading and input_fd is not None else ())
+            if ready and input_fd is not None and number in conn.channels:
+                data = _read_input(input_fd)
+                if data is None:
+                    continue  # a spurious wake-up on a non-blocking stdin
+                if data:
+                    conn.send(number, data)
+                else:
+                    input_fd = None
+                    conn.send_eof(number)
+
+    def _drain(self) -> list[ch.ChannelEvent]:
+        events = list(self._pending)
+        self._pending.clear()
+        return events
+
+    def _finished(self, status: int | None, signal: tuple[str, str] | None) -> ExecResult:
+        if signal is not None and status is None:
+            self.trace(f"command execution: remote command killed by signal {signal[0]}")
+            return ExecResult(None, signal[0], signal[1])
+        self.trace(f"command execution: exit status {status}")
+        return ExecResult(status)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _remaining(deadline: float | None, what: str) -> float | None:
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise DisconnectError(f"timed out waiting for {what}")
+    return remaining
+
+
+def _read_input(fd: int) -> bytes | None:
+    """The next piece of our input; b"" at its end, None if nothing is there yet."""
+    try:
+        return os.read(fd, _READ_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# ---------------------------------------------------------------- connecting
+
+
+def connect(
+    options: ConnectOptions, sock: socket.socket, prompts: Prompts | None = None
+) -> BlockingClient:
+    """Key exchange and host verification on the connected ``sock``, then user
+    authentication."""
+    prompts = prompts or Prompts(options.batch_mode)
+    host = HostCheck(options, prompts)
+    config: TransportConfig = host.config
+    transport = BlockingTransport(sock, ClientTransport(config))
+    try:
+        transport.handshake(host, options.handshake_timeout)
+        client = BlockingClient(transport, options, prompts, host.allow_password)
+        run_blocking(client.authenticate())
+    except BaseException:
+        transport.close()
+        raise
+    return client
