@@ -17,10 +17,13 @@ from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
-
 from keytool.errors import NegotiationError, ProtocolError
 from keytool.wire import Reader, Writer, string
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 # RFC 4253 §12, RFC 5656 §7.1, RFC 4419 §5
 KEXDH_INIT = 30  # also SSH_MSG_KEX_ECDH_INIT
@@ -110,7 +113,7 @@ class Curve25519(Kex):
 
     def __init__(self, context: KexContext, hash_name: str) -> None:
         super().__init__(context, hash_name)
-        self._private = x25519.X25519PrivateKey.generate()
+        self._private = _x25519_private()
         self._public = self._private.public_key().public_bytes_raw()
 
     def start(self) -> bytes:
@@ -127,11 +130,34 @@ class Curve25519(Kex):
         return KexResult(host_key, signature, secret, exchange_hash, self.hash_name)
 
 
-def _x25519(private: x25519.X25519PrivateKey, server_public: bytes) -> bytes:
+def _x25519_private() -> X25519PrivateKey:
+    """A fresh X25519 key, made by cryptography's Rust binding directly: the public
+    classmethods first load cryptography's whole OpenSSL backend module to ask whether
+    X25519 is supported, a noticeable share of ``keytool exec``'s start-up. When the
+    binding is not where it was, the public API does it."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        return openssl.x25519.generate_key()
+    except (ImportError, AttributeError):  # pragma: no cover - another cryptography
+        from cryptography.hazmat.primitives.asymmetric import x25519
+
+        return x25519.X25519PrivateKey.generate()
+
+
+def _x25519(private: X25519PrivateKey, server_public: bytes) -> bytes:
     if len(server_public) != 32:
         raise ProtocolError(f"bad X25519 public key from the server ({len(server_public)} bytes)")
     try:
-        shared = private.exchange(x25519.X25519PublicKey.from_public_bytes(server_public))
+        try:
+            from cryptography.hazmat.bindings._rust import openssl
+
+            peer = openssl.x25519.from_public_bytes(server_public)
+        except (ImportError, AttributeError):  # pragma: no cover - another cryptography
+            from cryptography.hazmat.primitives.asymmetric import x25519
+
+            peer = x25519.X25519PublicKey.from_public_bytes(server_public)
+        shared = private.exchange(peer)
     except ValueError:
         shared = bytes(32)
     # RFC 8731 §3: an all-zero shared secret MUST be refused
@@ -153,16 +179,21 @@ class Ecdh(Kex):
 
     __slots__ = ("_curve", "_private", "_public")
 
-    def __init__(self, context: KexContext, hash_name: str, curve: ec.EllipticCurve) -> None:
+    def __init__(self, context: KexContext, hash_name: str, curve_name: str) -> None:
+        # ``curve_name``: the curve's class in cryptography's ec module, loaded here
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         super().__init__(context, hash_name)
-        self._curve = curve
-        self._private = ec.generate_private_key(curve)
+        self._curve: ec.EllipticCurve = getattr(ec, curve_name)()
+        self._private = ec.generate_private_key(self._curve)
         self._public = uncompressed_point(self._private.public_key())
 
     def start(self) -> bytes:
         return bytes((KEXDH_INIT,)) + string(self._public)
 
     def finish(self, reply: bytes) -> KexResult:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         host_key, server_public, signature = _read_reply(reply, "ECDH reply")
         try:
             # from_encoded_point checks the point lies on the curve (RFC 5656 §4)
@@ -194,7 +225,7 @@ class MlKemX25519(Kex):
 
         super().__init__(context, hash_name)
         self._mlkem = mlkem.MLKEM768PrivateKey.generate()
-        self._x25519 = x25519.X25519PrivateKey.generate()
+        self._x25519 = _x25519_private()
         self._client_init = (
             self._mlkem.public_key().public_bytes_raw()
             + self._x25519.public_key().public_bytes_raw()
@@ -370,9 +401,9 @@ KEX_METHODS: dict[str, KexSpec] = {
     "mlkem768x25519-sha256": KexSpec("sha256", lambda c: MlKemX25519(c, "sha256")),
     "curve25519-sha256": KexSpec("sha256", lambda c: Curve25519(c, "sha256")),
     "curve25519-sha256@libssh.org": KexSpec("sha256", lambda c: Curve25519(c, "sha256")),
-    "ecdh-sha2-nistp256": KexSpec("sha256", lambda c: Ecdh(c, "sha256", ec.SECP256R1())),
-    "ecdh-sha2-nistp384": KexSpec("sha384", lambda c: Ecdh(c, "sha384", ec.SECP384R1())),
-    "ecdh-sha2-nistp521": KexSpec("sha512", lambda c: Ecdh(c, "sha512", ec.SECP521R1())),
+    "ecdh-sha2-nistp256": KexSpec("sha256", lambda c: Ecdh(c, "sha256", "SECP256R1")),
+    "ecdh-sha2-nistp384": KexSpec("sha384", lambda c: Ecdh(c, "sha384", "SECP384R1")),
+    "ecdh-sha2-nistp521": KexSpec("sha512", lambda c: Ecdh(c, "sha512", "SECP521R1")),
     "diffie-hellman-group-exchange-sha256": KexSpec(
         "sha256", lambda c: DhGroupExchange(c, "sha256")
     ),
