@@ -8,11 +8,11 @@ open the TCP connection before importing the SSH machinery.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from keytool.errors import KeytoolError
 from keytool.record import Record, init
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from keytool.sshconfig import ResolvedConfig
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from keytool.errors import KeyFileError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -132,11 +132,13 @@ def read_file(
     return _read_all(fd, path, what, limit)
 
 
-def check_private_permissions(path: Path, info: os.stat_result | None = None) -> None:
+def check_private_permissions(
+    path: str | os.PathLike[str], info: os.stat_result | None = None
+) -> None:
     """Refuse a private key readable by group or others, as OpenSSH does."""
     if info is None:
         try:
-            info = path.stat()
+            info = os.stat(path)
         except OSError:
             return  # read_file reports it
     mode = stat.S_IMODE(info.st_mode)
@@ -147,7 +149,7 @@ def check_private_permissions(path: Path, info: os.stat_result | None = None) ->
         )
 
 
-def read_private_key_file(path: Path) -> bytes:
+def read_private_key_file(path: str | os.PathLike[str]) -> bytes:
     """A private key file's bytes; the permissions checked on the file actually opened."""
     fd, info = _open_regular(path, "private key")
     try:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import NamedTuple
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
@@ -38,7 +36,12 @@ from keytool.knownhosts import (
     Revoked,
     Unknown,
 )
+from keytool.record import Record, init
 from keytool.sshconfig import ResolvedConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STRICT_CHOICES = ("yes", "ask", "accept-new", "no")
 DEFAULT_USER_FILES = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
@@ -52,14 +55,32 @@ FAILED = "Host key verification failed."
 _BAR = "@" * 59
 
 
-class HostKeyDecision(NamedTuple):
+class HostKeyDecision(Record):
     """The key was accepted; what to tell the user and the client."""
 
+    __slots__ = ("added_to", "allow_password_auth", "messages", "status", "warnings")
     status: HostKeyStatus
-    messages: tuple[str, ...] = ()  # for stderr, in order (the CLI prints them)
-    added_to: Path | None = None  # the file the key was appended to, if any
-    allow_password_auth: bool = True  # False when a changed key got through (no)
-    warnings: tuple[ParseWarning, ...] = ()  # skipped malformed lines
+    messages: tuple[str, ...]  # for stderr, in order (the CLI prints them)
+    added_to: Path | None  # the file the key was appended to, if any
+    allow_password_auth: bool  # False when a changed key got through (no)
+    warnings: tuple[ParseWarning, ...]  # skipped malformed lines
+
+    def __init__(
+        self,
+        status: HostKeyStatus,
+        messages: tuple[str, ...] = (),
+        added_to: Path | None = None,
+        allow_password_auth: bool = True,
+        warnings: tuple[ParseWarning, ...] = (),
+    ) -> None:
+        init(
+            self,
+            status=status,
+            messages=messages,
+            added_to=added_to,
+            allow_password_auth=allow_password_auth,
+            warnings=warnings,
+        )
 
 
 #: parsed files by path: (identity of the file when read, entries, warnings). A fleet
@@ -80,13 +101,16 @@ def _stamp(status: os.stat_result) -> tuple[int, ...]:
     )
 
 
+def _expand(path: str | os.PathLike[str]) -> str:
+    return os.path.expanduser(os.fspath(path))
+
+
 def _read_known_hosts(
-    path: Path,
+    key: str,
 ) -> tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]:
     """One file's entries, parsed at most once while the file stays the same."""
-    key = str(path)
     try:
-        with path.open("rb") as stream:
+        with open(key, "rb") as stream:
             stamp = _stamp(os.fstat(stream.fileno()))
             cached = _PARSED.get(key)
             if cached is not None and cached[0] == stamp:
@@ -109,7 +133,7 @@ def load_known_hosts(
     entries: list[KnownHost] = []
     warnings: list[ParseWarning] = []
     for raw in paths:
-        _, found, problems = _read_known_hosts(Path(raw).expanduser())
+        _, found, problems = _read_known_hosts(_expand(raw))
         entries.extend(found)
         warnings.extend(problems)
     return entries, warnings
@@ -120,8 +144,8 @@ def _load_indexed(
 ) -> tuple[knownhosts.HostIndex, list[ParseWarning]]:
     """load_known_hosts with an index by host name over the entries (kept while none
     of the files changes)."""
-    names = tuple(str(Path(raw).expanduser()) for raw in paths)
-    loaded = [_read_known_hosts(Path(name)) for name in names]
+    names = tuple(_expand(raw) for raw in paths)
+    loaded = [_read_known_hosts(name) for name in names]
     stamps = tuple(stamp for stamp, _, _ in loaded)
     warnings = [w for _, _, problems in loaded for w in problems]
     cached = _INDEXED.get(names)
@@ -259,7 +283,9 @@ def add_known_host(
     The existing bytes are kept exactly; a new file is created 0600 and its folder 0700.
     A symlinked known_hosts is written through to its target, not replaced.
     """
-    target = Path(os.path.realpath(Path(path).expanduser()))
+    from pathlib import Path  # here: checking a known host needs no pathlib
+
+    target = Path(os.path.realpath(_expand(path)))
     ensure_dir(target.parent)
     try:
         existing = target.read_bytes()
@@ -300,7 +326,7 @@ def verify_host_key(
     entries = index.entries
     status = knownhosts.check(index.candidates(host, port), host, port, key)
     name = knownhosts.lookup_name(host, port)
-    user_file = str(Path(user_files[0]).expanduser()) if user_files else "~/.ssh/known_hosts"
+    user_file = _expand(user_files[0]) if user_files else "~/.ssh/known_hosts"
     found = tuple(warnings)
 
     if isinstance(status, Known):

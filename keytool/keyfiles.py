@@ -5,20 +5,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import NamedTuple
 
 from keytool import files
 from keytool.errors import FormatError, KeytoolError, PassphraseError
 from keytool.keys.base import PrivateKey, PublicKey
+from keytool.record import Record, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-class ListedKey(NamedTuple):
+class ListedKey(Record):
+    __slots__ = ("comment", "key")
     key: PublicKey
     comment: str | None  # None: ssh-keygen says "no comment"
 
+    def __init__(self, key: PublicKey, comment: str | None) -> None:
+        init(self, key=key, comment=comment)
+
 
 def pub_path(path: Path) -> Path:
+    from pathlib import Path  # here: ``keytool exec`` reads key files without pathlib
+
     return Path(f"{path}.pub")
 
 
@@ -28,7 +37,7 @@ def is_private_text(text: bytes) -> bool:
     return openssh.is_openssh_private(text) or pem.is_pem_private(text)
 
 
-def ask_passphrase(path: Path) -> bytes:
+def ask_passphrase(path: str | os.PathLike[str]) -> bytes:
     from keytool import terminal
 
     return terminal.read_secret(
@@ -37,9 +46,9 @@ def ask_passphrase(path: Path) -> bytes:
 
 
 def load_private_file(
-    path: Path,
+    path: str | os.PathLike[str],
     passphrase: bytes | None = None,
-    ask: Callable[[Path], bytes] | None = ask_passphrase,
+    ask: Callable[[str | os.PathLike[str]], bytes] | None = ask_passphrase,
 ) -> tuple[PrivateKey, str]:
     """Load a private key file; permissions checked as OpenSSH does; asks for the
     passphrase through ``ask`` when the key is encrypted and none was given."""
@@ -58,17 +67,17 @@ def load_private_file(
         raise type(exc)(f"{path}: {exc}") from None
 
 
-def public_of_file(path: Path) -> ListedKey:
+def public_of_file(path: str | os.PathLike[str]) -> ListedKey:
     """The public key of a private key file without its passphrase: from the file's
     own public part (openssh-key-v1) or from FILE.pub; the comment as ssh-keygen shows it."""
     from keytool.keys import openssh
     from keytool.keys.pubfile import parse_public_text
 
     text = files.read_file(path, "key file")
-    pub = pub_path(path)
+    pub = f"{os.fspath(path)}.pub"
     comment_from_pub: str | None = None
     pub_key: PublicKey | None = None
-    if pub.exists():
+    if os.path.exists(pub):
         pub_key, comment_from_pub = parse_public_text(files.read_file(pub, "public key"))
     if openssh.is_openssh_private(text):
         outer = openssh.parse(text)
@@ -214,4 +223,6 @@ def write_key_pair(
 
 
 def expand(path: str) -> Path:
+    from pathlib import Path
+
     return Path(os.path.expanduser(path))

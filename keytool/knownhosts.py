@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
@@ -37,13 +36,33 @@ SALT_SIZE = hashlib.sha1().digest_size
 DEFAULT_PORT = 22
 
 
-class KnownHost(NamedTuple):
+class KnownHost(Record):
+    __slots__ = ("comment", "hosts", "key", "line_number", "marker", "source")
     marker: str  # "", "@cert-authority" or "@revoked"
     hosts: str  # comma-separated patterns, or one hashed |1|salt|hash entry
     key: PublicKey
     comment: str
-    line_number: int = 0
-    source: str = ""  # the file it came from, for messages ("FILE:LINE")
+    line_number: int
+    source: str  # the file it came from, for messages ("FILE:LINE")
+
+    def __init__(
+        self,
+        marker: str,
+        hosts: str,
+        key: PublicKey,
+        comment: str,
+        line_number: int = 0,
+        source: str = "",
+    ) -> None:
+        init(
+            self,
+            marker=marker,
+            hosts=hosts,
+            key=key,
+            comment=comment,
+            line_number=line_number,
+            source=source,
+        )
 
     @property
     def is_hashed(self) -> bool:
@@ -54,12 +73,16 @@ class KnownHost(NamedTuple):
         return f"{self.source}:{self.line_number}"
 
 
-class ParseWarning(NamedTuple):
+class ParseWarning(Record):
     """A line skipped as malformed; ssh skips such lines too, so it is not fatal."""
 
+    __slots__ = ("line_number", "message", "source")
     source: str
     line_number: int
     message: str
+
+    def __init__(self, source: str, line_number: int, message: str) -> None:
+        init(self, source=source, line_number=line_number, message=message)
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line_number}: {self.message}"

@@ -34,7 +34,6 @@ from keytool.transport import channels as ch
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
-    from pathlib import Path
     from typing import Protocol
 
     from keytool.agentclient import AgentKey
@@ -153,10 +152,10 @@ class _Candidate(Record):
 
     __slots__ = ("identity", "in_agent", "path")
     identity: ua.Identity
-    path: Path | None
+    path: str | None
     in_agent: bool
 
-    def __init__(self, identity: ua.Identity, path: Path | None, in_agent: bool) -> None:
+    def __init__(self, identity: ua.Identity, path: str | None, in_agent: bool) -> None:
         init(self, identity=identity, path=path, in_agent=in_agent)
 
 
@@ -174,16 +173,14 @@ class _Keys:
         self.loaded: dict[bytes, PrivateKey] = {}
 
     async def collect(self) -> list[_Candidate]:
-        from pathlib import Path  # here: keytool exec imports this module on its start-up path
-
         from keytool.sshconfig import DEFAULT_IDENTITY_FILES
 
         options = self.options
-
-        explicit = [Path(p).expanduser() for p in options.identity_files]
-        files: list[tuple[ua.Identity, Path]] = []
+        expand = os.path.expanduser
+        explicit = [expand(p) for p in options.identity_files]
+        files: list[tuple[ua.Identity, str]] = []
         for path, is_explicit in [(p, True) for p in explicit] or [
-            (Path(p).expanduser(), False) for p in DEFAULT_IDENTITY_FILES
+            (expand(p), False) for p in DEFAULT_IDENTITY_FILES
         ]:
             identity = self._file_identity(path, is_explicit)
             if identity is not None:
@@ -203,10 +200,10 @@ class _Keys:
             _Candidate(i, paths.get(i.key.to_wire()), i.key.to_wire() in agent_blobs) for i in order
         ]
 
-    def _file_identity(self, path: Path, explicit: bool) -> ua.Identity | None:
+    def _file_identity(self, path: str, explicit: bool) -> ua.Identity | None:
         from keytool.keyfiles import public_of_file
 
-        if not path.exists():
+        if not os.path.exists(path):
             if explicit:
                 self.trace(f"identity file {path} not accessible: no such file")
                 sys.stderr.write(
@@ -218,7 +215,7 @@ class _Keys:
         except KeytoolError as exc:
             self.trace(f"identity file {path} skipped: {exc}")
             return None
-        return ua.Identity(listed.key, str(path), explicit)
+        return ua.Identity(listed.key, path, explicit)
 
     async def _agent_identities(self) -> list[ua.Identity]:
         try:
@@ -264,10 +261,10 @@ class _Keys:
             self.loaded[blob] = key
         return key.sign(data, algorithm)
 
-    def _load(self, path: Path) -> PrivateKey | None:
+    def _load(self, path: str) -> PrivateKey | None:
         from keytool.keyfiles import load_private_file
 
-        def ask(p: Path) -> bytes:
+        def ask(p: str | os.PathLike[str]) -> bytes:
             return self.prompts.secret(
                 f"Enter passphrase for key '{p}': ", f"the passphrase for {p}"
             ).encode("utf-8")

@@ -10,7 +10,9 @@ immutability from here.
 
 from __future__ import annotations
 
-from typing import Any, cast
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 _set = object.__setattr__
 
@@ -19,7 +21,8 @@ class Record:
     __slots__ = ()
 
     def _names(self) -> tuple[str, ...]:
-        return cast("tuple[str, ...]", self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        return names
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._names())
@@ -37,6 +40,16 @@ class Record:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._names())
         return f"{type(self).__name__}({shown})"
+
+    def _replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (as a named tuple's ``_replace``); the
+        subclass's ``__init__`` takes every field by name."""
+        unknown = set(changes) - set(self._names())
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        fields = dict(zip(self._names(), self._fields(), strict=True))
+        fields.update(changes)
+        return type(self)(**fields)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")

@@ -32,10 +32,10 @@ import pwd
 import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
 
 from keytool.errors import FormatError, KeyFileError
 from keytool.patterns import match_any, match_pattern
+from keytool.record import Record, init
 
 DEFAULT_PORT = 22
 #: ssh's default identities (OpenSSH 9), tried only when no IdentityFile is given
@@ -60,21 +60,51 @@ DEFAULT_PREFERRED_AUTHENTICATIONS = (
 MAX_INCLUDE_DEPTH = 16  # ssh's READCONF_MAX_DEPTH: an Include loop must end somewhere
 
 
-class ConfigSource(NamedTuple):
+class ConfigSource(Record):
     """One config file's text. ``system`` marks /etc/ssh files (for relative Includes)."""
 
+    __slots__ = ("name", "system", "text")
     name: str
     text: str
-    system: bool = False
+    system: bool
+
+    def __init__(self, name: str, text: str, system: bool = False) -> None:
+        init(self, name=name, text=text, system=system)
 
 
 #: reads the files an Include names: (pattern as written, from a system file?) -> sources
 IncludeReader = Callable[[str, bool], Sequence[ConfigSource]]
 
 
-class ResolvedConfig(NamedTuple):
+class ResolvedConfig(Record):
     """What ssh would use for one host (compare ``ssh -G``). Paths are expanded."""
 
+    __slots__ = (
+        "batch_mode",
+        "ciphers",
+        "connect_timeout",
+        "global_known_hosts_files",
+        "hash_known_hosts",
+        "host",
+        "host_key_algorithms",
+        "hostname",
+        "identities_only",
+        "identity_files",
+        "identity_files_given",
+        "kbd_interactive_authentication",
+        "kex_algorithms",
+        "macs",
+        "number_of_password_prompts",
+        "password_authentication",
+        "port",
+        "preferred_authentications",
+        "pubkey_authentication",
+        "server_alive_interval",
+        "strict_host_key_checking",
+        "user",
+        "user_known_hosts_files",
+        "warnings",
+    )
     host: str  # as given on the command line (what Host patterns matched)
     hostname: str
     user: str
@@ -99,6 +129,61 @@ class ResolvedConfig(NamedTuple):
     server_alive_interval: int  # seconds; 0 = off
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
+
+    def __init__(
+        self,
+        host: str,
+        hostname: str,
+        user: str,
+        port: int,
+        identity_files: tuple[str, ...],
+        identities_only: bool,
+        user_known_hosts_files: tuple[str, ...],
+        global_known_hosts_files: tuple[str, ...],
+        strict_host_key_checking: str,
+        connect_timeout: int | None,
+        password_authentication: bool,
+        pubkey_authentication: bool,
+        kbd_interactive_authentication: bool,
+        batch_mode: bool,
+        hash_known_hosts: bool,
+        preferred_authentications: tuple[str, ...],
+        number_of_password_prompts: int,
+        kex_algorithms: str | None,
+        ciphers: str | None,
+        macs: str | None,
+        host_key_algorithms: str | None,
+        server_alive_interval: int,
+        identity_files_given: bool,
+        warnings: tuple[str, ...],
+    ) -> None:
+        init(
+            self,
+            host=host,
+            hostname=hostname,
+            user=user,
+            port=port,
+            identity_files=identity_files,
+            identities_only=identities_only,
+            user_known_hosts_files=user_known_hosts_files,
+            global_known_hosts_files=global_known_hosts_files,
+            strict_host_key_checking=strict_host_key_checking,
+            connect_timeout=connect_timeout,
+            password_authentication=password_authentication,
+            pubkey_authentication=pubkey_authentication,
+            kbd_interactive_authentication=kbd_interactive_authentication,
+            batch_mode=batch_mode,
+            hash_known_hosts=hash_known_hosts,
+            preferred_authentications=preferred_authentications,
+            number_of_password_prompts=number_of_password_prompts,
+            kex_algorithms=kex_algorithms,
+            ciphers=ciphers,
+            macs=macs,
+            host_key_algorithms=host_key_algorithms,
+            server_alive_interval=server_alive_interval,
+            identity_files_given=identity_files_given,
+            warnings=warnings,
+        )
 
 
 # --- tokenising a line -------------------------------------------------------------

@@ -3,40 +3,75 @@
 The table drives two parsers: a small getopt-style one (fastparse.py) that runs the
 command without importing Typer, and the Typer app (typer_app.py) used for --help and
 for reporting usage errors. Flags mirror OpenSSH's tools so habits carry over.
-Nothing heavy is imported here (NamedTuple rather than dataclasses: importing
-dataclasses costs more than a whole key generation).
+Nothing heavy is imported here, not even typing: ``keytool exec`` parses its command
+line before it connects, and every millisecond before the connect is one the server
+cannot use.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from keytool.record import Record, init
 
-Kind = Literal["str", "int", "flag", "count", "multi"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["str", "int", "flag", "count", "multi"]
 
 
-class Opt(NamedTuple):
+class Opt(Record):
+    __slots__ = ("dest", "flags", "help", "kind", "metavar")
     dest: str
     flags: tuple[str, ...]
     help: str
-    kind: Kind = "str"
-    metavar: str = ""
+    kind: Kind
+    metavar: str
+
+    def __init__(
+        self, dest: str, flags: tuple[str, ...], help: str, kind: Kind = "str", metavar: str = ""
+    ) -> None:
+        init(self, dest=dest, flags=flags, help=help, kind=kind, metavar=metavar)
 
 
-class Arg(NamedTuple):
+class Arg(Record):
+    __slots__ = ("dest", "help", "many", "required")
     dest: str
     help: str
-    many: bool = False  # zero or more
-    required: bool = False
+    many: bool  # zero or more
+    required: bool
+
+    def __init__(self, dest: str, help: str, many: bool = False, required: bool = False) -> None:
+        init(self, dest=dest, help=help, many=many, required=required)
 
 
-class Command(NamedTuple):
+class Command(Record):
+    __slots__ = ("arguments", "help", "name", "options", "rest", "target")
     name: str
     help: str
     target: str  # "module:function" called with every dest as a keyword
-    options: tuple[Opt, ...] = ()
-    arguments: tuple[Arg, ...] = ()
+    options: tuple[Opt, ...]
+    arguments: tuple[Arg, ...]
     #: dest that takes every word after the positional arguments (or after "--")
-    rest: str | None = None
+    rest: str | None
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        target: str,
+        options: tuple[Opt, ...] = (),
+        arguments: tuple[Arg, ...] = (),
+        rest: str | None = None,
+    ) -> None:
+        init(
+            self,
+            name=name,
+            help=help,
+            target=target,
+            options=options,
+            arguments=arguments,
+            rest=rest,
+        )
 
 
 FILE_OPT = Opt("file", ("-f",), "key file", metavar="FILE")

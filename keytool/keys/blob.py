@@ -7,28 +7,34 @@ command that touches only ed25519 keys never loads RSA or elliptic-curve code.
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple, Protocol
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PrivateKey, PublicKey
+from keytool.record import Record, init
 from keytool.wire import Reader
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
 
-class _PublicClass(Protocol):
-    @classmethod
-    def from_fields(cls, key_type: str, r: Reader, /) -> PublicKey: ...
+    class _PublicClass(Protocol):
+        @classmethod
+        def from_fields(cls, key_type: str, r: Reader, /) -> PublicKey: ...
+
+    class _PrivateClass(Protocol):
+        @classmethod
+        def from_fields(cls, key_type: str, r: Reader, /) -> PrivateKey: ...
 
 
-class _PrivateClass(Protocol):
-    @classmethod
-    def from_fields(cls, key_type: str, r: Reader, /) -> PrivateKey: ...
-
-
-class KeyType(NamedTuple):
+class KeyType(Record):
+    __slots__ = ("module", "name", "private_class", "public_class")
     name: str
     module: str  # keytool.keys.<module>
     public_class: str
     private_class: str
+
+    def __init__(self, name: str, module: str, public_class: str, private_class: str) -> None:
+        init(self, name=name, module=module, public_class=public_class, private_class=private_class)
 
     def public(self, r: Reader) -> PublicKey:
         cls: _PublicClass = getattr(importlib.import_module(self.module), self.public_class)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -14,15 +12,31 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from keytool.errors import FormatError
 from keytool.keys.base import PrivateKey, PublicKey
+from keytool.record import Record, init
 from keytool.wire import Reader, Writer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
-class Curve(NamedTuple):
+
+class Curve(Record):
+    __slots__ = ("bits", "hash", "identifier", "key_type", "make")
     key_type: str
     identifier: str  # RFC 5656 §6.1: the curve name inside the blob
     bits: int
     make: type[ec.EllipticCurve]
     hash: type[hashes.HashAlgorithm]  # RFC 5656 §6.2.1
+
+    def __init__(
+        self,
+        key_type: str,
+        identifier: str,
+        bits: int,
+        make: type[ec.EllipticCurve],
+        hash: type[hashes.HashAlgorithm],
+    ) -> None:
+        init(self, key_type=key_type, identifier=identifier, bits=bits, make=make, hash=hash)
 
 
 CURVES = {

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keytool.errors import FormatError
 from keytool.keys.base import PrivateKey, PublicKey
 from keytool.wire import Reader, Writer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 KEY_TYPE = "ssh-ed25519"
 

@@ -10,11 +10,11 @@ import binascii
 import hmac
 import os
 from collections.abc import Callable
-from typing import NamedTuple
 
 from keytool.errors import FormatError, PassphraseError
 from keytool.keys.base import PrivateKey, PublicKey
 from keytool.keys.blob import private_from_reader, public_from_wire
+from keytool.record import Record, init
 from keytool.wire import Reader, Writer
 
 MAGIC = b"openssh-key-v1\x00"
@@ -28,15 +28,35 @@ SALT_SIZE = 16
 MAX_ROUNDS = 1 << 16
 
 
-class FileCipher(NamedTuple):
+class FileCipher(Record):
     """A cipher as used for key files: one call over the whole private section."""
 
+    __slots__ = ("block_size", "decrypt", "encrypt", "iv_size", "key_size", "tag_size")
     key_size: int
     iv_size: int
     block_size: int
     tag_size: int
     decrypt: Callable[[bytes, bytes, bytes, bytes], bytes]  # key, iv, data, tag
     encrypt: Callable[[bytes, bytes, bytes], bytes] | None  # key, iv, data -> data+tag
+
+    def __init__(
+        self,
+        key_size: int,
+        iv_size: int,
+        block_size: int,
+        tag_size: int,
+        decrypt: Callable[[bytes, bytes, bytes, bytes], bytes],
+        encrypt: Callable[[bytes, bytes, bytes], bytes] | None,
+    ) -> None:
+        init(
+            self,
+            key_size=key_size,
+            iv_size=iv_size,
+            block_size=block_size,
+            tag_size=tag_size,
+            decrypt=decrypt,
+            encrypt=encrypt,
+        )
 
 
 def _aes_ctr_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
@@ -114,9 +134,10 @@ def _kdf(passphrase: bytes, salt: bytes, rounds: int, size: int) -> bytes:
     return derived
 
 
-class OpenSSHKeyFile(NamedTuple):
+class OpenSSHKeyFile(Record):
     """What an openssh-key-v1 file says before its private part is opened."""
 
+    __slots__ = ("cipher", "encrypted", "kdf", "public", "rounds", "salt", "tag")
     public: PublicKey
     cipher: str
     kdf: str
@@ -124,6 +145,27 @@ class OpenSSHKeyFile(NamedTuple):
     rounds: int
     encrypted: bytes  # the private section, still encrypted (tag excluded)
     tag: bytes
+
+    def __init__(
+        self,
+        public: PublicKey,
+        cipher: str,
+        kdf: str,
+        salt: bytes,
+        rounds: int,
+        encrypted: bytes,
+        tag: bytes,
+    ) -> None:
+        init(
+            self,
+            public=public,
+            cipher=cipher,
+            kdf=kdf,
+            salt=salt,
+            rounds=rounds,
+            encrypted=encrypted,
+            tag=tag,
+        )
 
     @property
     def is_encrypted(self) -> bool:

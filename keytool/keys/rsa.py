@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -11,6 +9,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from keytool.errors import FormatError
 from keytool.keys.base import PrivateKey, PublicKey
 from keytool.wire import Reader, Writer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 KEY_TYPE = "ssh-rsa"
 # OpenSSH's SSH_RSA_MINIMUM_MODULUS_SIZE and the largest size it handles

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import struct
 from collections.abc import Callable
-from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
 from keytool.errors import NegotiationError, ProtocolError
+from keytool.record import Record, init
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -156,11 +156,15 @@ class ChaChaPoly(PacketCipher):
         return stream[64:]
 
 
-class MacSpec(NamedTuple):
+class MacSpec(Record):
+    __slots__ = ("digest", "etm", "key_size", "size")
     key_size: int
     digest: str  # hashlib name
     size: int
     etm: bool  # encrypt-then-MAC (PROTOCOL §1.5): the MAC covers the ciphertext
+
+    def __init__(self, key_size: int, digest: str, size: int, etm: bool) -> None:
+        init(self, key_size=key_size, digest=digest, size=size, etm=etm)
 
 
 MACS: dict[str, MacSpec] = {
@@ -227,7 +231,8 @@ class AesCtrHmac(PacketCipher):
         return plain[4:]
 
 
-class CipherSpec(NamedTuple):
+class CipherSpec(Record):
+    __slots__ = ("aead", "block_size", "iv_size", "key_size", "make", "rekey_bytes")
     key_size: int
     iv_size: int
     block_size: int
@@ -236,6 +241,25 @@ class CipherSpec(NamedTuple):
     #: 64-bit-block chacha20 framing OpenSSH's 2**30 bytes
     rekey_bytes: int
     make: Callable[[bytes, bytes], PacketCipher] | None  # None: needs a MAC (CTR)
+
+    def __init__(
+        self,
+        key_size: int,
+        iv_size: int,
+        block_size: int,
+        aead: bool,
+        rekey_bytes: int,
+        make: Callable[[bytes, bytes], PacketCipher] | None,
+    ) -> None:
+        init(
+            self,
+            key_size=key_size,
+            iv_size=iv_size,
+            block_size=block_size,
+            aead=aead,
+            rekey_bytes=rekey_bytes,
+            make=make,
+        )
 
 
 _AES_REKEY = (1 << 32) * 16

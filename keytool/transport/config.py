@@ -9,7 +9,8 @@ name here has an entry in the kex, cipher and MAC tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+
+from keytool.record import Record, init
 
 #: kex (OpenSSH 10.0 order; the sntrup761 hybrids and group18 are not implemented)
 DEFAULT_KEX: tuple[str, ...] = (
@@ -62,16 +63,46 @@ KEX_STRICT_S = "kex-strict-s-v00@openssh.com"
 Trace = Callable[[str], None]
 
 
-class TransportConfig(NamedTuple):
+class TransportConfig(Record):
     """Algorithm lists in preference order (the client's order decides, RFC 4253 §7.1)."""
 
-    kex_algorithms: tuple[str, ...] = DEFAULT_KEX
-    host_key_algorithms: tuple[str, ...] = DEFAULT_HOST_KEY
-    ciphers: tuple[str, ...] = DEFAULT_CIPHERS
-    macs: tuple[str, ...] = DEFAULT_MACS
-    client_version: str = CLIENT_VERSION
+    __slots__ = (
+        "ciphers",
+        "client_version",
+        "host_key_algorithms",
+        "kex_algorithms",
+        "macs",
+        "rekey_bytes",
+        "trace",
+    )
+    kex_algorithms: tuple[str, ...]
+    host_key_algorithms: tuple[str, ...]
+    ciphers: tuple[str, ...]
+    macs: tuple[str, ...]
+    client_version: str
     #: re-key after this many bytes in one direction (ssh_config RekeyLimit); None keeps
     #: only the RFC 4344 §3 limits of the negotiated cipher
-    rekey_bytes: int | None = None
+    rekey_bytes: int | None
     #: called with one human-readable line per handshake step (``keytool exec -v``)
-    trace: Trace | None = None
+    trace: Trace | None
+
+    def __init__(
+        self,
+        kex_algorithms: tuple[str, ...] = DEFAULT_KEX,
+        host_key_algorithms: tuple[str, ...] = DEFAULT_HOST_KEY,
+        ciphers: tuple[str, ...] = DEFAULT_CIPHERS,
+        macs: tuple[str, ...] = DEFAULT_MACS,
+        client_version: str = CLIENT_VERSION,
+        rekey_bytes: int | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        init(
+            self,
+            kex_algorithms=kex_algorithms,
+            host_key_algorithms=host_key_algorithms,
+            ciphers=ciphers,
+            macs=macs,
+            client_version=client_version,
+            rekey_bytes=rekey_bytes,
+            trace=trace,
+        )

@@ -3,26 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from keytool.keys.base import PublicKey
 from keytool.record import Record, init
 
 
-class Algorithms(NamedTuple):
+class Algorithms(Record):
     """The outcome of one KEXINIT negotiation (RFC 4253 §7.1).
 
     For an AEAD cipher the MAC is implicit and shown as ``"<implicit>"``.
     """
 
+    __slots__ = (
+        "cipher_in",
+        "cipher_out",
+        "compression",
+        "host_key",
+        "kex",
+        "mac_in",
+        "mac_out",
+        "strict_kex",
+    )
     kex: str
     host_key: str
     cipher_out: str  # client to server
     cipher_in: str  # server to client
     mac_out: str
     mac_in: str
-    compression: str = "none"
-    strict_kex: bool = False
+    compression: str
+    strict_kex: bool
+
+    def __init__(
+        self,
+        kex: str,
+        host_key: str,
+        cipher_out: str,
+        cipher_in: str,
+        mac_out: str,
+        mac_in: str,
+        compression: str = "none",
+        strict_kex: bool = False,
+    ) -> None:
+        init(
+            self,
+            kex=kex,
+            host_key=host_key,
+            cipher_out=cipher_out,
+            cipher_in=cipher_in,
+            mac_out=mac_out,
+            mac_in=mac_in,
+            compression=compression,
+            strict_kex=strict_kex,
+        )
 
 
 class HostKeyToCheck(Record):

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import cache
-from typing import NamedTuple
 
 from keytool.errors import NegotiationError, ProtocolError
+from keytool.record import Record, init
 from keytool.wire import Reader, Writer, string
 
 TYPE_CHECKING = False
@@ -34,9 +34,10 @@ KEX_DH_GEX_REPLY = 33
 KEX_DH_GEX_REQUEST = 34
 
 
-class KexResult(NamedTuple):
+class KexResult(Record):
     """What a finished key exchange yields, before the host key signature is checked."""
 
+    __slots__ = ("exchange_hash", "hash_name", "host_key_blob", "shared_secret", "signature")
     host_key_blob: bytes  # K_S
     signature: bytes  # the server's signature of exchange_hash
     #: K exactly as it enters the exchange hash and key derivation (RFC 4253 §7.2):
@@ -45,14 +46,47 @@ class KexResult(NamedTuple):
     exchange_hash: bytes  # H
     hash_name: str  # hashlib name of HASH
 
+    def __init__(
+        self,
+        host_key_blob: bytes,
+        signature: bytes,
+        shared_secret: bytes,
+        exchange_hash: bytes,
+        hash_name: str,
+    ) -> None:
+        init(
+            self,
+            host_key_blob=host_key_blob,
+            signature=signature,
+            shared_secret=shared_secret,
+            exchange_hash=exchange_hash,
+            hash_name=hash_name,
+        )
 
-class KexContext(NamedTuple):
+
+class KexContext(Record):
     """The inputs every exchange hash starts with (RFC 4253 §8)."""
 
+    __slots__ = ("client_kexinit", "client_version", "server_kexinit", "server_version")
     client_version: bytes  # V_C, without CR LF
     server_version: bytes  # V_S
     client_kexinit: bytes  # I_C, the whole payload
     server_kexinit: bytes  # I_S
+
+    def __init__(
+        self,
+        client_version: bytes,
+        server_version: bytes,
+        client_kexinit: bytes,
+        server_kexinit: bytes,
+    ) -> None:
+        init(
+            self,
+            client_version=client_version,
+            server_version=server_version,
+            client_kexinit=client_kexinit,
+            server_kexinit=server_kexinit,
+        )
 
     def prefix(self) -> bytes:
         return (
@@ -392,9 +426,13 @@ class DhGroupExchange(_DhBase):
         return KexResult(host_key, signature, secret, exchange_hash, self.hash_name)
 
 
-class KexSpec(NamedTuple):
+class KexSpec(Record):
+    __slots__ = ("hash_name", "make")
     hash_name: str
     make: Callable[[KexContext], Kex]
+
+    def __init__(self, hash_name: str, make: Callable[[KexContext], Kex]) -> None:
+        init(self, hash_name=hash_name, make=make)
 
 
 KEX_METHODS: dict[str, KexSpec] = {
