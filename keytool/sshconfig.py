@@ -26,10 +26,8 @@ Deliberate differences from ssh:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pwd
-import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
 
@@ -249,18 +247,25 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 
 # --- values --------------------------------------------------------------------------
 
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TIME = re.compile(r"(?:[0-9]+[smhdw]?)+", re.ASCII | re.IGNORECASE)
-_TIME_PART = re.compile(r"([0-9]+)([smhdw]?)", re.ASCII | re.IGNORECASE)
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_time(value: str, where: str) -> int:
-    """sshd_config(5) TIME FORMATS: ``90``, ``1m30s``, ``2h``; seconds."""
-    if not _TIME.fullmatch(value):
+    """sshd_config(5) TIME FORMATS: ``90``, ``1m30s``, ``2h``; seconds. (Read by hand:
+    this runs before ``keytool exec`` connects, and loading re would delay that.)"""
+    total = 0
+    digits = ""
+    for char in value:
+        if "0" <= char <= "9":
+            digits += char
+        elif digits and char.lower() in _TIME_UNITS:
+            total += int(digits) * _TIME_UNITS[char.lower()]
+            digits = ""
+        else:
+            raise FormatError(f"{where}: invalid time value {value!r}")
+    if not value:
         raise FormatError(f"{where}: invalid time value {value!r}")
-    total = sum(
-        int(digits) * _TIME_UNITS[unit.lower()] for digits, unit in _TIME_PART.findall(value)
-    )
+    total += int(digits) if digits else 0
     if total > 2**31 - 1:
         raise FormatError(f"{where}: time value {value!r} is too large")
     return total
@@ -669,12 +674,17 @@ def _finish(
         "n": original,
         "l": local_hostname,
         "L": local_hostname.split(".")[0],
-        "C": hashlib.sha1(f"{local_hostname}{hostname}{port}{remote_user}".encode()).hexdigest(),
     }
     if uid is not None:
         tokens["i"] = str(uid)
 
     def path(raw: str, place: str) -> str:
+        if "%C" in raw and "C" not in tokens:
+            # hashlib only for %C: otherwise it would load before ``keytool exec`` connects
+            import hashlib
+
+            seed = f"{local_hostname}{hostname}{port}{remote_user}".encode()
+            tokens["C"] = hashlib.sha1(seed).hexdigest()
         return expand_tokens(expand_home(raw, home), tokens, place)
 
     given = bool(state.identity_files)
