@@ -375,3 +375,26 @@ def test_partial_success_key_then_password(tmp_path: Path, keys: dict[str, Path]
     log = sshd.log.read_text()
     assert f"Partial publickey for {account.name}" in log
     assert f"Accepted password for {account.name}" in log
+
+
+def test_keepalives_answered_while_a_command_runs(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """sshd sends keepalive@openssh.com every second and drops a client that misses
+    two answers: a command that sleeps for 4 s only finishes if every one is answered."""
+    sshd = Sshd(
+        tmp_path / "sshd-alive",
+        {"ClientAliveInterval": "1", "ClientAliveCountMax": "2", "LogLevel": "DEBUG3"},
+    )
+    sshd.authorized_keys.write_text(Path(f"{keys['ed25519']}.pub").read_text())
+    known = tmp_path / "kh-alive"
+    known.write_text(sshd.known_hosts_line())
+    with sshd:
+        result = keytool_exec(
+            sshd.port, known, "root@127.0.0.1", "sleep 4; echo done",
+            flags=("-i", str(keys["ed25519"])),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"done\n"
+    log = sshd.log.read_text()
+    # sshd logs each answer it got ("Got 100/N for keepalive": our CHANNEL_FAILURE)
+    assert log.count("for keepalive") >= 2, log[-2000:]
+    assert "Timeout, client not responding" not in log
