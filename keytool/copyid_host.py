@@ -20,7 +20,7 @@ import contextlib
 import os
 import posixpath
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -133,18 +133,35 @@ async def connect_retrying(
 # ---------------------------------------------------------------- one host
 
 
+#: takes the closing of a host's connections (a coroutine) off its hands
+Closer = Callable[[Coroutine[None, None, None]], None]
+
+
 async def run_host(
     destination: str,
     options: ConnectOptions,
     job: Job,
     prompts: Prompts | None = None,
     attempts: int = 6,
+    closer: Closer | None = None,
 ) -> HostResult:
-    """Do ``job`` on one host; every KeytoolError becomes a failed HostResult."""
+    """Do ``job`` on one host; every KeytoolError becomes a failed HostResult.
+
+    The connections are closed before it returns, unless ``closer`` is given: then the
+    closing (which waits for the server to hang up) is handed to it, so that a fleet
+    can start on the next host meanwhile."""
     try:
-        return await _run_host(destination, options, job, prompts, attempts)
+        return await _run_host(destination, options, job, prompts, attempts, closer)
     except KeytoolError as exc:
         return HostResult(destination, "failed", str(exc))
+
+
+async def _close_all(verifier: asyncio.Task[Client] | None, clients: Sequence[Client]) -> None:
+    """Close the connections at once (each waits for the server to hang up); a
+    verifier still connecting is cancelled first."""
+    if verifier is not None:
+        await _discard(verifier)
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 async def _run_host(
@@ -153,6 +170,7 @@ async def _run_host(
     job: Job,
     prompts: Prompts | None,
     attempts: int,
+    closer: Closer | None = None,
 ) -> HostResult:
     trace: Trace = options.trace or (lambda _line: None)
     client = await connect_retrying(options, prompts, attempts)
@@ -226,10 +244,11 @@ async def _run_host(
             closing.append(second)
         return result._replace(detail=f"{result.detail}; {note}")
     finally:
-        if verifier is not None:
-            await _discard(verifier)
-        # both connections at once: each waits for the server to hang up
-        await asyncio.gather(*(c.close() for c in (client, *closing)), return_exceptions=True)
+        done = _close_all(verifier, (client, *closing))
+        if closer is None:
+            await done
+        else:
+            closer(done)
 
 
 def _start_verifier(

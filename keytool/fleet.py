@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from keytool.copyid_host import HostResult, Job, run_host
@@ -75,15 +75,26 @@ async def run_fleet(
     if jobs < 1:
         raise KeytoolError("-j must be at least 1")
     gate = asyncio.Semaphore(jobs)
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()
+
+    def closer(done: Coroutine[None, None, None]) -> None:
+        # a host's slot is free once its result is known: the connections' closing
+        # (waiting for each server to hang up) goes on meanwhile, awaited at the end
+        closing.add(loop.create_task(done))
 
     async def one(target: Target) -> HostResult:
         async with gate:
-            result = await run_host(target.destination, target.options, job, prompts)
+            result = await run_host(target.destination, target.options, job, prompts, closer=closer)
         if on_result is not None:
             on_result(result)
         return result
 
-    return list(await asyncio.gather(*(one(t) for t in targets)))
+    try:
+        return list(await asyncio.gather(*(one(t) for t in targets)))
+    finally:
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
 
 
 STATUS_ORDER = (
