@@ -33,7 +33,7 @@ from keytool.transport.handshake import ClientTransport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from collections.abc import Coroutine, Iterable
     from typing import Any, TypeVar
 
@@ -66,7 +66,7 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
 class BlockingTransport:
     """ClientTransport on a non-blocking socket, waited on with poll(2)."""
 
-    def __init__(self, sock: socket.socket, conn: ClientTransport) -> None:
+    def __init__(self, sock: _socket.socket, conn: ClientTransport) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.conn = conn
@@ -444,7 +444,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def connect(
-    options: ConnectOptions, sock: socket.socket, prompts: Prompts | None = None
+    options: ConnectOptions, sock: _socket.socket, prompts: Prompts | None = None
 ) -> BlockingClient:
     """Key exchange and host verification on the connected ``sock``, then user
     authentication."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 from collections.abc import Callable, Iterator, Sequence
 
 from keytool.errors import FormatError, KeyFileError
@@ -820,6 +819,6 @@ def load(
         user=user,
         home=home,
         uid=os.getuid(),
-        local_hostname=socket.gethostname(),
+        local_hostname=os.uname().nodename,  # gethostname(2) on Linux
         include=_include_reader(home),
     )

@@ -2,13 +2,15 @@
 
 ``connect`` is a plain blocking connect used by ``keytool exec`` before the SSH
 machinery is even imported: the server starts its side (sshd forks and execs a
-session process) while Python loads the rest of keytool.
+session process) while Python loads the rest of keytool. It uses the C module
+``_socket`` directly; the ``socket`` module around it costs imports (enum, selectors)
+that would all come before the connect.
 """
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 
 from keytool.errors import ConnectError
 
@@ -17,7 +19,7 @@ def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     """The one-line error ssh would print for a failed connect."""
     if isinstance(exc, TimeoutError):
         return ConnectError(f"connect to host {host} port {port}: Connection timed out")
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, _socket.gaierror):
         return ConnectError(f"Could not resolve hostname {host}: {exc.strerror}")
     if isinstance(exc, OSError):
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
@@ -25,15 +27,27 @@ def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     return ConnectError(f"connect to host {host} port {port}: {exc}")
 
 
-def connect(host: str, port: int, timeout: float | None) -> socket.socket:
-    """A connected TCP socket (blocking connect bounded by ``timeout``), set non-blocking."""
+def connect(host: str, port: int, timeout: float | None) -> _socket.socket:
+    """A connected TCP socket, set non-blocking: each address of ``host`` in turn, as
+    ``socket.create_connection`` does, each connect bounded by ``timeout``."""
     # An ASCII name goes to getaddrinfo as bytes: given a str, it loads the idna codec
     # (a few milliseconds of imports) even for "127.0.0.1"
     address = host.encode("ascii") if host.isascii() else host
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)  # type: ignore[arg-type]
-    except (OSError, TimeoutError) as exc:
+        found = _socket.getaddrinfo(address, port, 0, _socket.SOCK_STREAM)
+    except OSError as exc:  # gaierror included
         raise connect_error(host, port, exc) from None
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, where in found:
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(where)
+        except OSError as exc:  # TimeoutError included
+            sock.close()
+            error = exc
+            continue
+        sock.setblocking(False)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        return sock
+    raise connect_error(host, port, error)
