@@ -48,6 +48,7 @@ from keytool.errors import (
 )
 
 if TYPE_CHECKING:
+    from keytool.keys.base import PrivateKey
     from keytool.session import Client, ConnectOptions, Prompts
     from keytool.transport.sftp import Sftp
 
@@ -535,9 +536,7 @@ async def _verify_installed(client: Client, sources: Sequence[KeySource], trace:
         if signer.needs_agent or signer.private is None:
             await client.authenticate()
         else:
-            from keytool.keyfiles import load_private_file
-
-            key, _ = load_private_file(signer.private, ask=None)
+            key = _private_key(signer.private)
             if not await client.authenticate_with_key(key):
                 trace("verification failed: the server refused the new key")
                 return False
@@ -545,6 +544,27 @@ async def _verify_installed(client: Client, sources: Sequence[KeySource], trace:
         trace(f"verification failed: {exc}")
         return False
     return True
+
+
+#: key files loaded for the verification, by path and what stat says of the file (so a
+#: changed file or mode is read and checked again): a fleet parses the new key once
+_LOADED: dict[tuple[str, int, int, int, int, int, int], PrivateKey] = {}
+
+
+def _private_key(path: Path) -> PrivateKey:
+    from keytool.keyfiles import load_private_file
+
+    try:
+        st = os.stat(path)
+        known = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+    except OSError:
+        known = None
+    if known is not None and known in _LOADED:
+        return _LOADED[known]
+    key, _ = load_private_file(path, ask=None)
+    if known is not None:
+        _LOADED[known] = key
+    return key
 
 
 async def _refused(client: Client, remote: RemoteFile, job: Job) -> str:
