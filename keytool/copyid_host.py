@@ -260,7 +260,14 @@ def _start_verifier(
     from keytool.keys.fingerprint import fingerprint
 
     signer = next((s for s in pending if s.private is not None), None)
+    # the pin names the key the first connection checked: ask for its type first, or a
+    # server with several host keys may show another one (known_hosts ordered the first)
+    checked = client.transport.algorithms.host_key
+    offered = options.transport.host_key_algorithms
     pinned = options.replace(
+        transport=options.transport._replace(
+            host_key_algorithms=(checked, *(a for a in offered if a != checked))
+        ),
         expected_host_key=fingerprint(client.transport.host_key),
         identity_files=(str(signer.private),) if signer is not None else (),
         identities_only=True,

@@ -6,6 +6,7 @@ real ``ssh -i NEWKEY -o BatchMode=yes`` then logs in (or no longer does)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_password_install_verify_then_already_there(tmp_path: Path, account: Acc
         assert again.returncode == 0, again.stderr
         assert "already there" in again.stdout
         assert keys.read_bytes() == client.pub_line()
+
+
+def test_verified_when_known_hosts_has_another_key_type(tmp_path: Path, account: Account) -> None:
+    """known_hosts holds only the server's RSA key (it also has ed25519 and ECDSA): the
+    verification connection, pinned to the key the first one checked, asks for that
+    key type first as well, instead of getting ed25519 and calling it a mismatch."""
+    with copyid_sshd(tmp_path / "sshd", [account], LogLevel="DEBUG1") as server:
+        client = make_client(tmp_path, server)
+        client.known_hosts.write_text(server.known_hosts_line("rsa"))
+        result = copy_id(client, "-p", server.port, dest(account), password=account.password)
+        assert result.returncode == 0, result.stderr
+        assert "verified: logged in with the new key" in result.stdout, result.stdout
+        keys = account.home / ".ssh" / "authorized_keys"
+        assert keys.read_bytes() == client.pub_line()
+        # sshd signed with its RSA key on both connections, never with another one
+        used = re.findall(r"kex: host key algorithm: (\S+)", server.log.read_text())
+        assert used == ["rsa-sha2-512", "rsa-sha2-512"], used
 
 
 def test_key_auth_keeps_existing_lines_byte_for_byte(tmp_path: Path, account: Account) -> None:
