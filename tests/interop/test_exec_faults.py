@@ -21,6 +21,7 @@ import pytest
 
 from keytool.wire import Reader
 from tests.interop.clienthelp import keytool_exec
+from tests.interop.transport_helpers import server_kexinit_packet
 from tests.peers import free_port
 
 Handler = Callable[[socket.socket], None]
@@ -77,17 +78,6 @@ def read_plain_packet(conn: socket.socket) -> bytes:
     length, padding = struct.unpack(">IB", read_exact(conn, 5))
     body = read_exact(conn, length - 1)
     return body[: len(body) - padding]
-
-
-def server_kexinit_packet() -> bytes:
-    from keytool.transport.handshake import kexinit_payload
-
-    payload = kexinit_payload(
-        ["curve25519-sha256"], ["ssh-ed25519"], ["aes128-ctr"], ["hmac-sha2-256"], bytes(16)
-    )
-    padding = 8 - (5 + len(payload)) % 8
-    padding += 8 if padding < 4 else 0
-    return struct.pack(">IB", 1 + len(payload) + padding, padding) + payload + bytes(padding)
 
 
 def run_exec(port: int, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:

@@ -32,7 +32,13 @@ from keytool.errors import (
 )
 from keytool.transport.config import TransportConfig
 from keytool.wire import Reader
-from tests.interop.transport_helpers import NONE_REQUEST, accept_any, none_auth, wait_for_log
+from tests.interop.transport_helpers import (
+    NONE_REQUEST,
+    accept_any,
+    none_auth,
+    server_kexinit_packet,
+    wait_for_log,
+)
 from tests.peers import Sshd, free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -71,18 +77,6 @@ async def read_plain_packet(reader: asyncio.StreamReader) -> bytes:
     length, padding = struct.unpack(">IB", await reader.readexactly(5))
     body = await reader.readexactly(length - 1)
     return body[: len(body) - padding]
-
-
-def server_kexinit_packet() -> bytes:
-    """A plausible KEXINIT from a server (curve25519, ed25519, aes128-ctr)."""
-    from keytool.transport.handshake import kexinit_payload
-
-    payload = kexinit_payload(
-        ["curve25519-sha256"], ["ssh-ed25519"], ["aes128-ctr"], ["hmac-sha2-256"], bytes(16)
-    )
-    padding = 8 - (5 + len(payload)) % 8
-    padding += 8 if padding < 4 else 0
-    return struct.pack(">IB", 1 + len(payload) + padding, padding) + payload + bytes(padding)
 
 
 # raw servers

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,18 @@ HOST_KEYS = {
     "ecdsa521": ["-t", "ecdsa", "-b", "521"],
     "rsa": ["-t", "rsa", "-b", "3072"],
 }
+
+
+def server_kexinit_packet() -> bytes:
+    """A plausible KEXINIT from a server (curve25519, ed25519, aes128-ctr)."""
+    from keytool.transport.handshake import kexinit_payload
+
+    payload = kexinit_payload(
+        ["curve25519-sha256"], ["ssh-ed25519"], ["aes128-ctr"], ["hmac-sha2-256"], bytes(16)
+    )
+    padding = 8 - (5 + len(payload)) % 8
+    padding += 8 if padding < 4 else 0
+    return struct.pack(">IB", 1 + len(payload) + padding, padding) + payload + bytes(padding)
 
 
 def make_host_keys(folder: Path) -> Path:
