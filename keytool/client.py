@@ -1,4 +1,4 @@
-"""The asyncio adapter around the sans-IO transport: the only sockets in keytool.
+"""The asyncio adapter around the sans-IO transport (keytool/blocking.py is the other).
 
 Lowest layer (this part): ``open_transport`` opens TCP, drives
 :class:`keytool.transport.handshake.ClientTransport` through version exchange, key
@@ -81,7 +81,7 @@ async def open_transport(
     loop = asyncio.get_running_loop()
     conn = ClientTransport(config)
     if sock is not None:
-        # already connected (keytool exec connects before loading the SSH machinery)
+        # already connected by the caller
         _, protocol = await loop.create_connection(lambda: _Protocol(conn), sock=sock)
     else:
         if trace:
