@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.interop.agenthelp import openssh_agent
 from tests.interop.clienthelp import (
+    KEYTOOL,
     accepted_keys,
     askpass_env,
     base_env,
@@ -123,6 +125,27 @@ def test_large_output_and_remote_hash_of_input(
     assert result.stdout.startswith(digest + b"  -\n")
     assert len(result.stdout) == len(digest) + 4 + 40_000_000
     assert result.stderr == b"done\n"
+
+
+@pytest.mark.parametrize("source", ["file", "devnull"])
+def test_stdin_from_a_regular_file_or_dev_null(
+    tmp_path: Path, server: Sshd, known: Path, keys: dict[str, Path], source: str
+) -> None:
+    """Files that poll(2) always calls ready (epoll refuses them) are read to the end."""
+    data = os.urandom(1024 * 1024 + 3) if source == "file" else b""
+    path = tmp_path / "input"
+    path.write_bytes(data)
+    args = [
+        *KEYTOOL, "exec", "-F", "none", "-p", str(server.port),
+        "-o", f"UserKnownHostsFile={known}", "-i", str(keys["ed25519"]),
+        "root@127.0.0.1", "--", "sha256sum",
+    ]  # fmt: skip
+    with open(path if source == "file" else os.devnull, "rb") as stdin:
+        result = subprocess.run(
+            args, stdin=stdin, capture_output=True, env=base_env(), timeout=60, check=False
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == hashlib.sha256(data).hexdigest().encode() + b"  -\n"
 
 
 def test_killed_by_signal_exits_255(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
