@@ -435,9 +435,15 @@ def _read_input(fd: int) -> bytes | None:
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except BrokenPipeError:
+        raise  # the reader went away: exit quietly, as a pipeline expects
+    except OSError as exc:
+        where = "standard output" if fd == 1 else "standard error" if fd == 2 else f"fd {fd}"
+        raise KeytoolError(f"cannot write to {where}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- connecting

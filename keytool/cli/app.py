@@ -39,5 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except BrokenPipeError:
         code = 141
+    except OSError as exc:  # an I/O failure nothing above turned into a KeytoolError
+        print(f"keytool: {exc.strerror or exc}", file=sys.stderr)
+        code = 1
     sys.stdout.flush() if not sys.stdout.closed else None
     raise SystemExit(code)

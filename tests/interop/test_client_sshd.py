@@ -148,6 +148,23 @@ def test_stdin_from_a_regular_file_or_dev_null(
     assert result.stdout == hashlib.sha256(data).hexdigest().encode() + b"  -\n"
 
 
+def test_output_that_cannot_be_written_is_one_line(
+    server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    args = [
+        *KEYTOOL, "exec", "-F", "none", "-p", str(server.port),
+        "-o", f"UserKnownHostsFile={known}", "-i", str(keys["ed25519"]),
+        "root@127.0.0.1", "--", "head -c 100000 /dev/zero",
+    ]  # fmt: skip
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            args, stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+            env=base_env(), timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 255
+    assert result.stderr == b"keytool: cannot write to standard output: No space left on device\n"
+
+
 def test_killed_by_signal_exits_255(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
     result = keytool_exec(
         server.port, known, "root@127.0.0.1", "kill -TERM $$",
