@@ -37,7 +37,6 @@ from keytool.knownhosts import (
     Unknown,
 )
 from keytool.record import Record, init
-from keytool.sshconfig import ResolvedConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -381,24 +380,3 @@ def verify_host_key(
         return HostKeyDecision(status, (note,), warnings=found)
     note = f"Warning: Permanently added '{name}' ({key.label}) to the list of known hosts."
     return HostKeyDecision(status, (note,), added_to=written, warnings=found)
-
-
-def verify_with_config(
-    config: ResolvedConfig,
-    key: PublicKey,
-    *,
-    prompt: Prompter | None,
-    address: str | None = None,
-) -> HostKeyDecision:
-    """verify_host_key with the options of a resolved ssh_config; BatchMode never asks."""
-    return verify_host_key(
-        config.hostname,
-        config.port,
-        key,
-        user_files=config.user_known_hosts_files,
-        global_files=config.global_known_hosts_files,
-        strict=config.strict_host_key_checking,
-        hash_known_hosts=config.hash_known_hosts,
-        prompt=None if config.batch_mode else prompt,
-        address=address,
-    )

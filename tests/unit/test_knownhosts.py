@@ -266,30 +266,6 @@ def test_symlinked_known_hosts_is_written_through(tmp_path: Path) -> None:
     assert real.read_text().count("\n") == 2
 
 
-def test_verify_with_config_uses_its_files_and_batch_mode(tmp_path: Path) -> None:
-    from keytool import sshconfig
-
-    config = sshconfig.resolve(
-        f"UserKnownHostsFile {tmp_path}/kh\nBatchMode yes\nHashKnownHosts yes\nPort 2022\n",
-        "Box",
-        user="me",
-        home=str(tmp_path),
-    )
-    with pytest.raises(HostKeyError, match="no terminal"):
-        hostcheck.verify_with_config(config, KEY_A, prompt=Script("yes"))
-    accepting = sshconfig.resolve(
-        f"UserKnownHostsFile {tmp_path}/kh\nStrictHostKeyChecking accept-new\n"
-        "HashKnownHosts yes\nPort 2022\n",
-        "Box",
-        user="me",
-        home=str(tmp_path),
-    )
-    decision = hostcheck.verify_with_config(accepting, KEY_A, prompt=None)
-    assert decision.added_to == tmp_path / "kh"
-    assert (tmp_path / "kh").read_text().startswith("|1|")
-    assert decision.messages[0].startswith("Warning: Permanently added '[box]:2022'")
-
-
 _INDEX_HOSTS = st.sampled_from(
     ["h", "H", "x", "[h]:2222", "h,x", "x,H", "*", "h*", "!h,*", "[h]:*", "?", "a,,b", ""]
 )
