@@ -17,7 +17,7 @@ from keytool.transport.config import TransportConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from keytool.sshconfig import ResolvedConfig
 
@@ -192,33 +192,6 @@ class ConnectOptions(Record):
         fields: dict[str, object] = dict(zip(self._names(), self._fields(), strict=True))
         fields.update(changes)
         return ConnectOptions(**fields)  # type: ignore[arg-type]
-
-
-def options_from_command_line(
-    destination: str,
-    *,
-    port: int | None = None,
-    identity_files: Sequence[str] = (),
-    options: Sequence[str] = (),
-    config_file: str | None = None,
-    login: str | None = None,
-    trace: Trace | None = None,
-    warn: Callable[[str], None] | None = None,
-) -> ConnectOptions:
-    """ssh's command line (-l, -p, -i, -o, -F and the destination) and its config files,
-    resolved as ssh does (first value wins; -o and flags before the files)."""
-    from keytool.destination import resolve_command_line
-
-    resolved = resolve_command_line(
-        destination,
-        port=port,
-        identity_files=identity_files,
-        options=options,
-        config_file=config_file,
-        login=login,
-        warn=warn,
-    )
-    return options_from_config(resolved, trace)
 
 
 def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:

@@ -29,7 +29,6 @@ from keytool.login import Login
 from keytool.options import (
     ConnectOptions,
     Prompts,
-    options_from_command_line,
     options_from_config,
 )
 from keytool.transport import channels as ch
@@ -49,7 +48,6 @@ __all__ = [
     "Prompts",
     "connect",
     "open_connection",
-    "options_from_command_line",
     "options_from_config",
 ]
 

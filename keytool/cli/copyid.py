@@ -162,8 +162,9 @@ def run(
 
     from keytool.copyid import check_target
     from keytool.copyid_host import Job
+    from keytool.destination import resolve_command_line
     from keytool.fleet import DEFAULT_JOBS, Progress, Target, run_fleet, summary
-    from keytool.session import options_from_command_line
+    from keytool.options import options_from_config
 
     if jobs is not None and jobs < 1:
         raise KeytoolError("-j must be at least 1")
@@ -189,14 +190,14 @@ def run(
         trace = None
         if verbose:
             trace = (lambda line, h=host: _say(f"[{h}] {line}")) if fleet else _say
-        options = options_from_command_line(
+        resolved = resolve_command_line(
             host,
             port=port,
             options=option or [],
             config_file=config_file,
-            trace=trace,
             warn=_say if verbose else None,
         )
+        options = options_from_config(resolved, trace)
         options = options.replace(
             password=password if password is not None else options.password,
             expected_host_key=expect_hostkey or options.expected_host_key,
