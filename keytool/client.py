@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -74,14 +75,17 @@ async def open_transport(
 
     ``connect_timeout`` bounds the TCP connect (ssh's ConnectTimeout);
     ``handshake_timeout`` bounds each wait for the server during the handshake;
-    ``sock``, when given, is an already connected socket to use instead of connecting.
+    ``sock``, when given, is a socket to use instead of connecting: connected, or
+    with a non-blocking connect under way (``tcp.start_connect``), waited for here.
     """
     config = config or TransportConfig()
     trace = config.trace
     loop = asyncio.get_running_loop()
     conn = ClientTransport(config)
     if sock is not None:
-        # already connected by the caller
+        if trace:
+            trace(f"connecting to {host} port {port}")
+        await _connected(sock, host, port, connect_timeout)
         _, protocol = await loop.create_connection(lambda: _Protocol(conn), sock=sock)
     else:
         if trace:
@@ -109,6 +113,35 @@ async def open_transport(
         raise
     assert protocol.ready is not None
     return Transport(protocol, protocol.ready)
+
+
+async def _connected(sock: socket.socket, host: str, port: int, timeout: float | None) -> None:
+    """Wait until ``sock``'s connect is done (at once if it is): writable, then its
+    SO_ERROR says how it went. The socket is closed when it failed."""
+    loop = asyncio.get_running_loop()
+    writable = loop.create_future()
+    fd = sock.fileno()
+
+    def ready() -> None:
+        if not writable.done():
+            writable.set_result(None)
+
+    loop.add_writer(fd, ready)
+    try:
+        try:
+            async with asyncio.timeout(timeout):
+                await writable
+        finally:
+            loop.remove_writer(fd)
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise OSError(error, os.strerror(error))
+    except (OSError, TimeoutError) as exc:
+        sock.close()
+        raise connect_error(host, port, exc) from None
+    except BaseException:
+        sock.close()
+        raise
 
 
 class Transport:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from keytool.errors import FormatError, KeytoolError, ProtocolError
@@ -55,6 +56,27 @@ class NewKey(NamedTuple):
     @property
     def blob(self) -> bytes:
         return self.key.to_wire()
+
+
+class KeySource(NamedTuple):
+    """A key to install, and how to log in with it for the verification."""
+
+    new: NewKey
+    private: Path | None = None  # a private key file we can sign with (unencrypted or in agent)
+    label: str = ""  # what the user named: the file
+    needs_agent: bool = False  # the file is encrypted: the agent signs
+
+
+class Job(NamedTuple):
+    """What copy-id does on every host."""
+
+    keys: tuple[KeySource, ...]
+    remove: bool = False
+    force: bool = False
+    dry_run: bool = False
+    sftp: bool = False
+    target: str = ""  # "" is ~/.ssh/authorized_keys (root on OpenWrt: dropbear's file)
+    verify: bool = True
 
 
 class Edit(NamedTuple):

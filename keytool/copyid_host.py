@@ -31,6 +31,8 @@ from keytool.copyid import (
     REMOTE_COMMAND,
     TEMP_INFIX,
     Edit,
+    Job,
+    KeySource,
     NewKey,
     RemoteFile,
     ShellExchange,
@@ -48,6 +50,8 @@ from keytool.errors import (
 )
 
 if TYPE_CHECKING:
+    import socket
+
     from keytool.keys.base import PrivateKey
     from keytool.session import Client, ConnectOptions, Prompts
     from keytool.transport.sftp import Sftp
@@ -63,27 +67,6 @@ _LOCK_POLL = 0.05
 
 class CopyIdError(KeytoolError):
     """copy-id could not do its job on a host; the message says why."""
-
-
-class KeySource(NamedTuple):
-    """A key to install, and how to log in with it for the verification."""
-
-    new: NewKey
-    private: Path | None = None  # a private key file we can sign with (unencrypted or in agent)
-    label: str = ""  # what the user named: the file
-    needs_agent: bool = False  # the file is encrypted: the agent signs
-
-
-class Job(NamedTuple):
-    """What copy-id does on every host."""
-
-    keys: tuple[KeySource, ...]
-    remove: bool = False
-    force: bool = False
-    dry_run: bool = False
-    sftp: bool = False
-    target: str = ""  # "" is ~/.ssh/authorized_keys (root on OpenWrt: dropbear's file)
-    verify: bool = True
 
 
 class HostResult(NamedTuple):
@@ -109,16 +92,19 @@ async def connect_retrying(
     prompts: Prompts | None,
     attempts: int = 6,
     first_delay: float = 0.1,
+    sock: socket.socket | None = None,
 ) -> Client:
     """open_connection, retried with backoff when the server drops us before the key
     exchange is done: sshd does so beyond MaxStartups (10:30:100 by default), which
-    a fleet run easily reaches; that is not a reason to report the host as failed."""
+    a fleet run easily reaches; that is not a reason to report the host as failed.
+    ``sock``, a connection already started to the host, serves the first attempt."""
     from keytool.session import open_connection
 
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
-            return await open_connection(options, prompts)
+            started, sock = sock, None
+            return await open_connection(options, prompts, started)
         except (HostKeyError, TimedOut):
             raise
         except DisconnectError as exc:
@@ -145,14 +131,16 @@ async def run_host(
     prompts: Prompts | None = None,
     attempts: int = 6,
     closer: Closer | None = None,
+    sock: socket.socket | None = None,
 ) -> HostResult:
     """Do ``job`` on one host; every KeytoolError becomes a failed HostResult.
 
     The connections are closed before it returns, unless ``closer`` is given: then the
     closing (which waits for the server to hang up) is handed to it, so that a fleet
-    can start on the next host meanwhile."""
+    can start on the next host meanwhile. ``sock`` is a TCP connection to the host
+    already under way (``tcp.start_connect``), for the first connection."""
     try:
-        return await _run_host(destination, options, job, prompts, attempts, closer)
+        return await _run_host(destination, options, job, prompts, attempts, closer, sock)
     except KeytoolError as exc:
         return HostResult(destination, "failed", str(exc))
 
@@ -172,9 +160,10 @@ async def _run_host(
     prompts: Prompts | None,
     attempts: int,
     closer: Closer | None = None,
+    sock: socket.socket | None = None,
 ) -> HostResult:
     trace: Trace = options.trace or (lambda _line: None)
-    client = await connect_retrying(options, prompts, attempts)
+    client = await connect_retrying(options, prompts, attempts, sock=sock)
     verifier: asyncio.Task[Client] | None = None
     closing: list[Client] = []
     try:

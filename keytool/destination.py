@@ -86,3 +86,17 @@ def resolve_command_line(
         for warning in resolved.warnings:
             warn(warning)
     return resolved
+
+
+def parse_hosts_file(text: str) -> list[str]:
+    """A hosts file (copy-id --hosts): one destination per line; blank lines and
+    ``#`` comments are skipped."""
+    found: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if len(line.split()) != 1:
+            raise KeytoolError(f"hosts file line {number}: expected one [user@]host, got {line!r}")
+        found.append(line)
+    return found

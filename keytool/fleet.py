@@ -8,33 +8,25 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from keytool.copyid_host import HostResult, Job, run_host
+from keytool.copyid import Job
+from keytool.copyid_host import HostResult, run_host
 from keytool.errors import KeytoolError
 
 if TYPE_CHECKING:
+    import socket
+
     from keytool.session import ConnectOptions, Prompts
 
 DEFAULT_JOBS = 32
 
 
 class Target(NamedTuple):
-    """One host entry: the destination as given and its resolved connection options."""
+    """One host entry: the destination as given, its resolved connection options, and
+    maybe a TCP connection to it already under way (``tcp.start_connect``)."""
 
     destination: str
     options: ConnectOptions
-
-
-def parse_hosts_file(text: str) -> list[str]:
-    """One destination per line; blank lines and ``#`` comments are skipped."""
-    found: list[str] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if len(line.split()) != 1:
-            raise KeytoolError(f"hosts file line {number}: expected one [user@]host, got {line!r}")
-        found.append(line)
-    return found
+    sock: socket.socket | None = None
 
 
 class Progress:
@@ -85,7 +77,9 @@ async def run_fleet(
 
     async def one(target: Target) -> HostResult:
         async with gate:
-            result = await run_host(target.destination, target.options, job, prompts, closer=closer)
+            result = await run_host(
+                target.destination, target.options, job, prompts, closer=closer, sock=target.sock
+            )
         if on_result is not None:
             on_result(result)
         return result

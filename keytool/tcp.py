@@ -5,11 +5,16 @@ machinery is even imported: the server starts its side (sshd forks and execs a
 session process) while Python loads the rest of keytool. It uses the C module
 ``_socket`` directly; the ``socket`` module around it costs imports (enum, selectors)
 that would all come before the connect.
+
+``start_connect`` is its non-blocking sibling for copy-id's fleets: the first hosts'
+connections are under way while the asyncio client loads; the event loop then waits
+for each to finish (``client.open_transport`` with a ``sock``).
 """
 
 from __future__ import annotations
 
 import _socket
+import errno
 import os
 
 from keytool.errors import ConnectError
@@ -51,3 +56,28 @@ def connect(host: str, port: int, timeout: float | None) -> _socket.socket:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return sock
     raise connect_error(host, port, error)
+
+
+def start_connect(host: str, port: int) -> _socket.socket | None:
+    """A TCP connect to a numeric address, started and not waited for (None for a
+    host name, which the event loop resolves without blocking, or when the socket
+    cannot be made: the normal connect then reports why)."""
+    try:
+        found = _socket.getaddrinfo(
+            host.encode("ascii", "replace"),
+            port,
+            0,
+            _socket.SOCK_STREAM,
+            0,
+            _socket.AI_NUMERICHOST | _socket.AI_NUMERICSERV,
+        )
+        family, kind, proto, _, where = found[0]
+        sock = _socket.socket(family, kind, proto)
+    except (OSError, IndexError):
+        return None
+    sock.setblocking(False)
+    sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+    if sock.connect_ex(where) not in (0, errno.EINPROGRESS):
+        sock.close()  # failed at once: the normal connect tries again and says why
+        return None
+    return sock

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING
 from keytool.errors import KeytoolError
 
 if TYPE_CHECKING:
-    from keytool.copyid_host import HostResult, KeySource
+    import _socket
+
+    from keytool.copyid import KeySource
+    from keytool.copyid_host import HostResult
+    from keytool.options import ConnectOptions
 
 
 def _say(line: str) -> None:
@@ -48,8 +52,7 @@ def load_keys(paths: list[str]) -> list[KeySource]:
     private key file that can log in with it, when there is a usable one."""
     from keytool import files
     from keytool.authkeys import parse_line
-    from keytool.copyid import NewKey
-    from keytool.copyid_host import KeySource
+    from keytool.copyid import KeySource, NewKey
     from keytool.keyfiles import is_private_text, public_of_file
     from keytool.keys import is_encrypted_private
 
@@ -107,7 +110,7 @@ def load_keys(paths: list[str]) -> list[KeySource]:
 
 def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
     from keytool import files
-    from keytool.fleet import parse_hosts_file
+    from keytool.destination import parse_hosts_file
 
     found = list(destinations)
     if hosts_file:
@@ -135,6 +138,16 @@ def _password(password_file: str | None) -> str | None:
     return text.splitlines()[0] if text else ""
 
 
+#: hosts at once (-j); keytool.fleet.DEFAULT_JOBS, without importing it (asyncio)
+_DEFAULT_JOBS = 32
+
+
+def _start(options: ConnectOptions) -> _socket.socket | None:
+    from keytool.tcp import start_connect
+
+    return start_connect(options.host, options.port)
+
+
 def _line(result: HostResult) -> str:
     detail = f": {result.detail}" if result.detail else ""
     return f"{result.destination}: {result.status}{detail}"
@@ -158,12 +171,8 @@ def run(
     expect_hostkey: str | None = None,
     no_verify: bool = False,
 ) -> int:
-    import asyncio
-
     from keytool.copyid import check_target
-    from keytool.copyid_host import Job
     from keytool.destination import resolve_command_line
-    from keytool.fleet import DEFAULT_JOBS, Progress, Target, run_fleet, summary
     from keytool.options import options_from_config
 
     if jobs is not None and jobs < 1:
@@ -176,16 +185,8 @@ def run(
     keys = load_keys(identity or [])
     password = _password(password_file)
     fleet = len(hosts) > 1
-    job = Job(
-        tuple(keys),
-        remove=remove,
-        force=force,
-        dry_run=dry_run,
-        sftp=sftp,
-        target=check_target(target or ""),
-        verify=not no_verify,
-    )
-    targets: list[Target] = []
+    target_path = check_target(target or "")
+    resolved_hosts: list[tuple[str, ConnectOptions]] = []
     for host in hosts:
         trace = None
         if verbose:
@@ -202,7 +203,33 @@ def run(
             password=password if password is not None else options.password,
             expected_host_key=expect_hostkey or options.expected_host_key,
         )
-        targets.append(Target(host, options))
+        resolved_hosts.append((host, options))
+    # The first hosts' TCP connections start now: the servers start their side (sshd
+    # forks and execs a process per connection) while the rest of keytool loads
+    jobs = jobs or _DEFAULT_JOBS
+    started = [_start(options) for _, options in resolved_hosts[:jobs]]
+
+    import asyncio
+    import socket
+
+    from keytool.copyid import Job
+    from keytool.fleet import Progress, Target, run_fleet, summary
+
+    job = Job(
+        tuple(keys),
+        remove=remove,
+        force=force,
+        dry_run=dry_run,
+        sftp=sftp,
+        target=target_path,
+        verify=not no_verify,
+    )
+    socks = [socket.socket(fileno=raw.detach()) if raw is not None else None for raw in started]
+    socks += [None] * (len(resolved_hosts) - len(socks))
+    targets = [
+        Target(host, options, sock)
+        for (host, options), sock in zip(resolved_hosts, socks, strict=True)
+    ]
 
     if verbose:
         for source in keys:
@@ -211,7 +238,7 @@ def run(
     progress = Progress(len(targets))
     if progress.enabled and verbose:
         progress.enabled = False
-    results = asyncio.run(run_fleet(targets, job, jobs or DEFAULT_JOBS, on_result=progress.update))
+    results = asyncio.run(run_fleet(targets, job, jobs, on_result=progress.update))
     if not fleet:
         result = results[0]
         if not result.ok:

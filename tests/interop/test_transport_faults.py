@@ -30,6 +30,7 @@ from keytool.errors import (
     ProtocolError,
     TimedOut,
 )
+from keytool.tcp import start_connect
 from keytool.transport.config import TransportConfig
 from keytool.wire import Reader
 from tests.interop.transport_helpers import (
@@ -200,6 +201,56 @@ def test_connect_timeout() -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def started(port: int) -> socket.socket:
+    """A connect begun by tcp.start_connect (as copy-id does before loading asyncio),
+    wrapped as the event loop wants it."""
+    raw = start_connect("127.0.0.1", port)
+    assert raw is not None
+    return socket.socket(fileno=raw.detach())
+
+
+def test_started_connect_refused() -> None:
+    port = free_port()
+
+    async def body() -> None:
+        await open_transport("127.0.0.1", port, None, accept_any, sock=started(port))
+
+    with pytest.raises(ConnectError, match=f"port {port}: Connection refused"):
+        run(body())
+
+
+def test_started_connect_timeout() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        sock = started(port)
+
+        async def body() -> None:
+            await open_transport("127.0.0.1", port, None, accept_any, connect_timeout=1, sock=sock)
+
+        with pytest.raises(ConnectError, match="Connection timed out"):
+            run(body())
+        assert sock.fileno() == -1  # closed, not leaked
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_start_connect_leaves_names_to_the_resolver() -> None:
+    # a name would block on DNS before the event loop runs: not started early
+    assert start_connect("localhost", 22) is None
+    assert start_connect("no-such-host.invalid", 22) is None
 
 
 # asyncssh as the server
