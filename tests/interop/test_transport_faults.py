@@ -10,6 +10,7 @@ corrupting proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -178,8 +179,10 @@ def test_unknown_host() -> None:
         run(body())
 
 
-def test_connect_timeout() -> None:
-    # a listener with a full backlog drops further SYNs: the connect hangs
+@contextlib.contextmanager
+def stalled_port() -> Iterator[int]:
+    """A port where a connect hangs: its listener's backlog is full, so further SYNs
+    are dropped."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
@@ -191,16 +194,21 @@ def test_connect_timeout() -> None:
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
             fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_connect_timeout() -> None:
+    with stalled_port() as port:
 
         async def body() -> None:
             await open_transport("127.0.0.1", port, None, accept_any, connect_timeout=1)
 
         with pytest.raises(ConnectError, match="Connection timed out"):
             run(body())
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
 
 
 def started(port: int) -> socket.socket:
@@ -222,17 +230,7 @@ def test_started_connect_refused() -> None:
 
 
 def test_started_connect_timeout() -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
+    with stalled_port() as port:
         sock = started(port)
 
         async def body() -> None:
@@ -241,10 +239,6 @@ def test_started_connect_timeout() -> None:
         with pytest.raises(ConnectError, match="Connection timed out"):
             run(body())
         assert sock.fileno() == -1  # closed, not leaked
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
 
 
 def test_start_connect_leaves_names_to_the_resolver() -> None:
