@@ -16,6 +16,7 @@ import pytest
 from keytool.copyid import (
     REMOTE_SCRIPT,
     NewKey,
+    RemoteFile,
     ShellExchange,
     line_blob,
     plan_install,
@@ -54,7 +55,10 @@ def read_remote(proc: subprocess.Popen[bytes], exchange: ShellExchange) -> None:
         exchange.feed(data)
 
 
-def install(home: Path, keys: list[NewKey], shell: str = "dash", target: str = "") -> bytes:
+def opened(
+    home: Path, shell: str = "dash", target: str = ""
+) -> tuple[subprocess.Popen[bytes], RemoteFile]:
+    """The script started, sent our opening, and what it sent back of the file."""
     proc = start(home, shell)
     assert proc.stdin is not None
     exchange = ShellExchange(target)
@@ -62,8 +66,14 @@ def install(home: Path, keys: list[NewKey], shell: str = "dash", target: str = "
     proc.stdin.flush()
     read_remote(proc, exchange)
     assert exchange.remote is not None
-    edit = plan_install(exchange.remote.content, keys)
-    proc.stdin.write(ShellExchange.reply(edit.new_text, exchange.remote.content))
+    return proc, exchange.remote
+
+
+def install(home: Path, keys: list[NewKey], shell: str = "dash", target: str = "") -> bytes:
+    proc, remote = opened(home, shell, target)
+    assert proc.stdin is not None
+    edit = plan_install(remote.content, keys)
+    proc.stdin.write(ShellExchange.reply(edit.new_text, remote.content))
     proc.stdin.close()
     proc.stdin = None  # communicate() must not flush it again
     out, err = proc.communicate(timeout=60)
@@ -109,15 +119,9 @@ def test_removal_rewrites_the_file_keeping_its_mode(tmp_path: Path, shell: str) 
     gone, kept = new_key("gone"), new_key("kept")
     keys.write_bytes(f"{gone.line}\n# note\n{kept.line}\n{gone.line}".encode())
     keys.chmod(0o640)
-    proc = start(tmp_path, shell)
-    assert proc.stdin is not None
-    exchange = ShellExchange()
-    proc.stdin.write(exchange.opening())
-    proc.stdin.flush()
-    read_remote(proc, exchange)
-    assert exchange.remote is not None
-    edit = plan_remove(exchange.remote.content, [gone])
-    reply = ShellExchange.reply(edit.new_text, exchange.remote.content)
+    proc, remote = opened(tmp_path, shell)
+    edit = plan_remove(remote.content, [gone])
+    reply = ShellExchange.reply(edit.new_text, remote.content)
     assert reply.startswith(b"write ")
     out, err = proc.communicate(reply, timeout=60)
     assert proc.returncode == 0, err
@@ -162,14 +166,9 @@ def test_cut_upload_leaves_the_old_file(tmp_path: Path, how: str, mode: str) -> 
     ssh.mkdir(mode=0o700)
     old = b"".join(new_key(f"o{i}").line.encode() + b"\n" for i in range(50))
     (ssh / "authorized_keys").write_bytes(old)
-    proc = start(tmp_path, "dash")
+    proc, remote = opened(tmp_path)
     assert proc.stdin is not None
-    exchange = ShellExchange()
-    proc.stdin.write(exchange.opening())
-    proc.stdin.flush()
-    read_remote(proc, exchange)
-    assert exchange.remote is not None
-    current = exchange.remote.content
+    current = remote.content
     if mode == "append":
         new_text = plan_install(current, [new_key("n"), new_key("m")]).new_text
     else:  # a removal rewrites the whole file
