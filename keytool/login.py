@@ -91,8 +91,7 @@ class HostCheck:
             from keytool import hostcheck
 
             known = hostcheck.known_types_for(
-                options.host_key_alias or options.host,
-                options.port,
+                *options.known_hosts_name(),
                 options.user_known_hosts,
                 options.global_known_hosts,
             )
@@ -126,8 +125,7 @@ class HostCheck:
         options = self.options
         prompt = None if options.batch_mode else hostcheck.tty_prompter()
         decision = hostcheck.verify_host_key(
-            options.host_key_alias or options.host,
-            options.port,
+            *options.known_hosts_name(),
             key,
             user_files=options.user_known_hosts,
             global_files=options.global_known_hosts,

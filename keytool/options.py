@@ -60,7 +60,8 @@ class ConnectOptions(Record):
     """Everything a connection needs; the CLI fills it from -o, -F and ~/.ssh/config.
 
     ``host`` is the host to connect to (after HostName); ``host_key_alias`` the name
-    looked up in known_hosts, if not host; ``identity_files`` -i / IdentityFile (none:
+    looked up in known_hosts, if not host (HostKeyAlias: as written, without the port,
+    as ssh does); ``identity_files`` -i / IdentityFile (none:
     ssh's default files); ``password`` one given by a script (never logged);
     ``expected_host_key`` a "SHA256:..." pin checked before anything else."""
 
@@ -184,6 +185,13 @@ class ConnectOptions(Record):
         ConnectTimeout covers the SSH handshake and key exchange as well as TCP."""
         return self.connect_timeout or self.timeout
 
+    def known_hosts_name(self) -> tuple[str, int]:
+        """Host and port as known_hosts records this server: ``[host]:port`` unless
+        the port is 22, or the HostKeyAlias as it stands."""
+        if self.host_key_alias:
+            return self.host_key_alias, 22
+        return self.host, self.port
+
     def replace(self, **changes: object) -> ConnectOptions:
         """A copy with ``changes`` applied (as ``dataclasses.replace``)."""
         unknown = set(changes) - set(self.__slots__)
@@ -213,7 +221,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         host=resolved.hostname,
         user=resolved.user,
         port=resolved.port,
-        host_key_alias=None,
+        host_key_alias=resolved.host_key_alias,
         identity_files=resolved.identity_files if resolved.identity_files_given else (),
         identities_only=resolved.identities_only,
         password_authentication=resolved.password_authentication and "password" in preferred,

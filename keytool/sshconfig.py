@@ -84,6 +84,7 @@ class ResolvedConfig(Record):
         "hash_known_hosts",
         "host",
         "host_key_algorithms",
+        "host_key_alias",
         "hostname",
         "identities_only",
         "identity_files",
@@ -126,6 +127,7 @@ class ResolvedConfig(Record):
     server_alive_interval: int  # seconds; 0 = off
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
+    host_key_alias: str | None  # the name known_hosts records the key under, as written
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class ResolvedConfig(Record):
         server_alive_interval: int,
         identity_files_given: bool,
         warnings: tuple[str, ...],
+        host_key_alias: str | None = None,
     ) -> None:
         init(
             self,
@@ -180,6 +183,7 @@ class ResolvedConfig(Record):
             server_alive_interval=server_alive_interval,
             identity_files_given=identity_files_given,
             warnings=warnings,
+            host_key_alias=host_key_alias,
         )
 
 
@@ -332,6 +336,7 @@ _ONE: dict[str, _Converter | None] = {
     "macs": None,
     "hostkeyalgorithms": None,
     "serveraliveinterval": parse_time,
+    "hostkeyalias": None,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -345,7 +350,6 @@ _UNSUPPORTED_WARN = frozenset(
     {
         "proxyjump",
         "proxycommand",
-        "hostkeyalias",
         "certificatefile",
         "canonicalizehostname",
         "bindaddress",
@@ -731,6 +735,8 @@ def _finish(
         server_alive_interval=number("serveraliveinterval", 300 if batch else 0),
         identity_files_given=given,
         warnings=tuple(state.warnings),
+        # ssh lowercases it, as the host name, and takes it as written otherwise
+        host_key_alias=(optional("hostkeyalias") or "").lower() or None,
     )
 
 

@@ -233,6 +233,51 @@ def test_unknown_host_refused_without_terminal(
     assert offered_keys(server.log) == []
 
 
+def ssh_exec(port: int, known: Path, key: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """OpenSSH's ssh, as keytool_exec runs keytool, for the same decision."""
+    return run(
+        [
+            require("ssh"), "-F", "none", "-p", str(port), "-i", str(key),
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", *options, "root@127.0.0.1", "true",
+        ],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_host_key_alias_names_the_known_hosts_entry(
+    server: Sshd, tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    key = keys["ed25519"]
+    # the key recorded under the alias alone (no [host]:port): as ssh, keytool finds it
+    known = tmp_path / "alias_known_hosts"
+    known.write_text("web-alias " + server.known_hosts_line().split(" ", 1)[1])
+    strict = ("-o", "StrictHostKeyChecking=yes")
+    assert (
+        ssh_exec(server.port, known, key, *strict, "-o", "HostKeyAlias=Web-Alias").returncode == 0
+    )
+    ours = keytool_exec(
+        server.port, known, "root@127.0.0.1", "echo in",
+        flags=("-i", str(key), *strict, "-o", "HostKeyAlias=Web-Alias"),
+    )  # fmt: skip
+    assert (ours.returncode, ours.stdout) == (0, b"in\n"), ours.stderr
+    # without the alias the same file knows nothing of 127.0.0.1: both refuse
+    assert ssh_exec(server.port, known, key, *strict).returncode == 255
+    plain = keytool_exec(server.port, known, "root@127.0.0.1", "true", flags=("-i", str(key)))
+    assert plain.returncode == 255 and b"Host key verification failed" in plain.stderr
+    # accept-new records the key under the alias, the line ssh writes
+    by_ssh, by_us = tmp_path / "by_ssh", tmp_path / "by_us"
+    new = ("-o", "StrictHostKeyChecking=accept-new", "-o", "HostKeyAlgorithms=ssh-ed25519")
+    alias = ("-o", "HostKeyAlias=Other-Alias")
+    assert ssh_exec(server.port, by_ssh, key, *new, *alias).returncode == 0
+    added = keytool_exec(
+        server.port, by_us, "root@127.0.0.1", "true", flags=("-i", str(key), *new, *alias)
+    )
+    assert added.returncode == 0, added.stderr
+    assert by_us.read_bytes() == by_ssh.read_bytes()
+    assert by_us.read_bytes().startswith(b"other-alias ssh-ed25519 ")
+
+
 def test_connection_refused_is_one_line(tmp_path: Path) -> None:
     from tests.peers import free_port
 

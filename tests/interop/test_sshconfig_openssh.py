@@ -22,6 +22,7 @@ MAIN = """\
 IdentitiesOnly no
 Host web web.example
     HostName web.internal.Example.com
+    HostKeyAlias Web-Alias.Example
     User deploy
     Port 2201
     IdentityFile ~/.ssh/web_key
@@ -124,6 +125,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "hash_known_hosts": yes[seen["hashknownhosts"][0]],
         "number_of_password_prompts": int(seen["numberofpasswordprompts"][0]),
         "server_alive_interval": int(seen["serveraliveinterval"][0]),
+        "host_key_alias": seen.get("hostkeyalias", [None])[0],
     }
 
 
