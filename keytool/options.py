@@ -8,6 +8,7 @@ here imports asyncio or cryptography.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from keytool.errors import KeytoolError
@@ -217,11 +218,14 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         trace=trace,
     )
     preferred = resolved.preferred_authentications
+    agent, agent_socket = _agent_choice(resolved.identity_agent)
     return ConnectOptions(
         host=resolved.hostname,
         user=resolved.user,
         port=resolved.port,
         host_key_alias=resolved.host_key_alias,
+        agent=agent,
+        agent_socket=agent_socket,
         identity_files=resolved.identity_files if resolved.identity_files_given else (),
         identities_only=resolved.identities_only,
         password_authentication=resolved.password_authentication and "password" in preferred,
@@ -239,3 +243,16 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         transport=transport,
         trace=trace,
     )
+
+
+def _agent_choice(identity_agent: str | None) -> tuple[bool, str | None]:
+    """IdentityAgent as ssh reads it: whether to use an agent, and its socket (None:
+    SSH_AUTH_SOCK's). "$NAME" names a variable holding the socket; unset, no agent."""
+    if identity_agent is None or identity_agent == "SSH_AUTH_SOCK":
+        return True, None
+    if identity_agent == "none":
+        return False, None
+    if identity_agent.startswith("$"):
+        socket = os.environ.get(identity_agent[1:])
+        return (True, socket) if socket else (False, None)
+    return True, identity_agent

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import pwd
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from keytool.errors import FormatError, KeyFileError
 from keytool.patterns import match_any, match_pattern
@@ -87,6 +87,7 @@ class ResolvedConfig(Record):
         "host_key_alias",
         "hostname",
         "identities_only",
+        "identity_agent",
         "identity_files",
         "identity_files_given",
         "kbd_interactive_authentication",
@@ -128,6 +129,7 @@ class ResolvedConfig(Record):
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
+    identity_agent: str | None  # IdentityAgent: a socket path, "none", "SSH_AUTH_SOCK", "$VAR"
 
     def __init__(
         self,
@@ -156,6 +158,7 @@ class ResolvedConfig(Record):
         identity_files_given: bool,
         warnings: tuple[str, ...],
         host_key_alias: str | None = None,
+        identity_agent: str | None = None,
     ) -> None:
         init(
             self,
@@ -184,6 +187,7 @@ class ResolvedConfig(Record):
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
+            identity_agent=identity_agent,
         )
 
 
@@ -337,6 +341,7 @@ _ONE: dict[str, _Converter | None] = {
     "hostkeyalgorithms": None,
     "serveraliveinterval": parse_time,
     "hostkeyalias": None,
+    "identityagent": None,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -357,7 +362,6 @@ _UNSUPPORTED_WARN = frozenset(
         "addressfamily",
         "knownhostscommand",
         "revokedhostkeys",
-        "identityagent",
         "pkcs11provider",
     }
 )
@@ -445,12 +449,26 @@ _OPENSSH_OTHER = frozenset(
 # --- tokens and ~ ---------------------------------------------------------------------
 
 
-def expand_tokens(value: str, tokens: dict[str, str], where: str) -> str:
-    """ssh_config TOKENS: ``%h`` and friends from ``tokens``; ``%%`` is a percent sign."""
+def expand_tokens(
+    value: str, tokens: dict[str, str], where: str, env: Mapping[str, str] | None = None
+) -> str:
+    """ssh_config TOKENS: ``%h`` and friends from ``tokens``; ``%%`` is a percent sign.
+    With ``env``, also ENVIRONMENT VARIABLES: ``${NAME}`` is its value (one pass, as
+    ssh: what a variable holds is not expanded again)."""
     out: list[str] = []
     i = 0
     while i < len(value):
         char = value[i]
+        if env is not None and value.startswith("${", i):
+            end = value.find("}", i + 2)
+            if end < 0:
+                raise FormatError(f"{where}: unterminated ${{ in {value!r}")
+            name = value[i + 2 : end]
+            if name not in env:
+                raise FormatError(f"{where}: environment variable {name!r} has no value")
+            out.append(env[name])
+            i = end + 1
+            continue
         if char != "%":
             out.append(char)
             i += 1
@@ -466,6 +484,11 @@ def expand_tokens(value: str, tokens: dict[str, str], where: str) -> str:
             raise FormatError(f"{where}: unknown token %{token} in {value!r}")
         i += 2
     return "".join(out)
+
+
+def _env_name(name: str) -> bool:
+    """An environment variable's name as ssh accepts one: letters, digits and _."""
+    return name != "" and name.isascii() and all(c.isalnum() or c == "_" for c in name)
 
 
 def expand_home(value: str, home: str) -> str:
@@ -688,7 +711,7 @@ def _finish(
 
             seed = f"{local_hostname}{hostname}{port}{remote_user}".encode()
             tokens["C"] = hashlib.sha1(seed).hexdigest()
-        return expand_tokens(expand_home(raw, home), tokens, place)
+        return expand_tokens(expand_home(raw, home), tokens, place, os.environ)
 
     given = bool(state.identity_files)
     identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
@@ -701,6 +724,15 @@ def _finish(
         path(raw, where("globalknownhostsfile"))
         for raw in paths("globalknownhostsfile", DEFAULT_GLOBAL_KNOWN_HOSTS)
     )
+    agent = optional("identityagent")
+    if agent is not None:
+        # "none", "SSH_AUTH_SOCK" and "$NAME" (a variable holding the path, read when
+        # connecting) stand as written; anything else is a path, expanded as one
+        if agent.startswith("$") and not agent.startswith("${"):
+            if not _env_name(agent[1:]):
+                raise FormatError(f"{where('identityagent')}: invalid environment name {agent}")
+        else:
+            agent = path(agent, where("identityagent"))
     preferred = optional("preferredauthentications")
     # ssh treats ConnectTimeout 0 as no timeout of its own
     timeout = number("connecttimeout", 0) or None
@@ -737,6 +769,7 @@ def _finish(
         warnings=tuple(state.warnings),
         # ssh lowercases it, as the host name, and takes it as written otherwise
         host_key_alias=(optional("hostkeyalias") or "").lower() or None,
+        identity_agent=agent,
     )
 
 

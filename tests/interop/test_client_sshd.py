@@ -306,6 +306,37 @@ def test_agent_key_used(tmp_path: Path, server: Sshd, known: Path, keys: dict[st
     assert accepted_keys(server.log) == [fingerprint(Path(f"{keys['ed25519']}"))]
 
 
+def test_identity_agent_picks_the_agent(
+    tmp_path: Path, server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    with openssh_agent(tmp_path / "agent") as agent:
+        run([require("ssh-add"), keys["ed25519"]], env=agent.env()).check_returncode()
+        keys["ed25519"].rename(tmp_path / "elsewhere")  # only the agent has it now
+        # SSH_AUTH_SOCK unset: IdentityAgent names the socket, as a path and as "$VAR"
+        by_path = keytool_exec(
+            server.port, known, "root@127.0.0.1", "echo", "by-path",
+            flags=("-o", f"IdentityAgent={agent.sock}"),
+        )  # fmt: skip
+        by_variable = keytool_exec(
+            server.port, known, "root@127.0.0.1", "echo", "by-variable",
+            flags=("-o", "IdentityAgent=$KT_TEST_AGENT"),
+            env=base_env(KT_TEST_AGENT=str(agent.sock)),
+        )  # fmt: skip
+        # SSH_AUTH_SOCK set, IdentityAgent=none: the agent's key is never offered
+        offered_before = len(offered_keys(server.log))
+        without = keytool_exec(
+            server.port, known, "root@127.0.0.1", "true",
+            flags=("-o", "IdentityAgent=none"), env=agent.env(),
+        )  # fmt: skip
+    assert (by_path.returncode, by_path.stdout) == (0, b"by-path\n"), by_path.stderr
+    assert (by_variable.returncode, by_variable.stdout) == (0, b"by-variable\n")
+    agent_key = fingerprint(Path(f"{keys['ed25519']}"))
+    assert accepted_keys(server.log) == [agent_key, agent_key]
+    assert without.returncode == 255
+    assert b"permission denied" in without.stderr
+    assert agent_key not in offered_keys(server.log)[offered_before:]
+
+
 @pytest.fixture
 def agent_with_ten_keys(tmp_path: Path) -> Iterator[tuple[dict[str, str], list[Path]]]:
     folder = tmp_path / "many"

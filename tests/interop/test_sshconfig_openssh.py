@@ -34,6 +34,7 @@ Host *.example !bad.example
 Host q?
     Port=2300
     HostName = %h.Q.example
+    IdentityAgent ~/agents/%h-%r.sock
 Match host foo
     User matched
 Host db*
@@ -42,6 +43,7 @@ Host db*
     IdentitiesOnly yes
     IdentityFile "~/.ssh/db key"
     StrictHostKeyChecking no
+    IdentityAgent none
     HashKnownHosts yes
     BatchMode yes
     PasswordAuthentication no
@@ -57,7 +59,10 @@ Host db*
 Host yes-host
     StrictHostKeyChecking yes
     ConnectTimeout 0
+    IdentityAgent ${HOME}/yes.sock
+    UserKnownHostsFile ${HOME}/kh_%h
 host OFF-HOST
+    identityagent $SSH_AUTH_SOCK
     stricthostkeychecking off
     CONNECTTIMEOUT 12
 Host *
@@ -126,6 +131,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "number_of_password_prompts": int(seen["numberofpasswordprompts"][0]),
         "server_alive_interval": int(seen["serveraliveinterval"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
+        "identity_agent": seen.get("identityagent", [None])[0],
     }
 
 

@@ -110,6 +110,51 @@ def test_include_loop_is_an_error() -> None:
         resolve("Include loop\n", "h", user="me", home="/", include=reader)
 
 
+def test_environment_variables_in_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KT_DIR", "/srv/%h")  # what a variable holds is not expanded again
+    config = res("Host h\n IdentityFile ${KT_DIR}/id_%r\n IdentityAgent ${KT_DIR}/a\n")
+    assert config.identity_files == ("/srv/%h/id_me",)
+    assert config.identity_agent == "/srv/%h/a"
+    monkeypatch.delenv("KT_NOT_SET", raising=False)
+    with pytest.raises(FormatError, match="KT_NOT_SET' has no value"):
+        res("IdentityFile ${KT_NOT_SET}/k\n")
+    with pytest.raises(FormatError, match="unterminated"):
+        res("UserKnownHostsFile ~/${HOME\n")
+
+
+def test_identity_agent_forms() -> None:
+    assert res("").identity_agent is None
+    assert res("IdentityAgent none\n").identity_agent == "none"
+    assert res("IdentityAgent SSH_AUTH_SOCK\n").identity_agent == "SSH_AUTH_SOCK"
+    assert res("IdentityAgent $MY_SOCK\n").identity_agent == "$MY_SOCK"  # read when used
+    assert res("IdentityAgent ~/a/%h.sock\n").identity_agent == "/home/me/a/h.sock"
+    with pytest.raises(FormatError, match="invalid environment name"):
+        res("IdentityAgent $MY/sock\n")
+
+
+def test_identity_agent_in_the_connect_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keytool.options import options_from_config
+
+    monkeypatch.setenv("KT_SOCK", "/run/kt.sock")
+    monkeypatch.delenv("KT_UNSET", raising=False)
+    cases = {
+        "": (True, None),  # SSH_AUTH_SOCK's agent
+        "IdentityAgent SSH_AUTH_SOCK\n": (True, None),
+        "IdentityAgent none\n": (False, None),
+        "IdentityAgent $KT_SOCK\n": (True, "/run/kt.sock"),
+        "IdentityAgent $KT_UNSET\n": (False, None),  # as ssh: no agent then
+        "IdentityAgent ~/agent.sock\n": (True, "/home/me/agent.sock"),
+    }
+    for text, expected in cases.items():
+        options = options_from_config(res(text))
+        assert (options.agent, options.agent_socket) == expected, text
+
+
+def test_host_key_alias_lowercased() -> None:
+    assert res("HostKeyAlias Web-Alias\n").host_key_alias == "web-alias"
+    assert res("").host_key_alias is None
+
+
 def test_parse_time() -> None:
     assert parse_time("90", "x") == 90
     assert parse_time("1m30s", "x") == 90
