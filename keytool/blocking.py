@@ -85,7 +85,10 @@ class BlockingTransport:
         trace = self.conn.config.trace
         if trace:
             peer = self.sock.getpeername()
-            trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+            if isinstance(peer, tuple):
+                trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+            else:
+                trace("connected through the ProxyCommand")
         self._queue()
         deadline = _deadline(timeout)
         while self._host_key is None and self.ready is None:

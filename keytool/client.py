@@ -99,7 +99,10 @@ async def open_transport(
             raise connect_error(host, port, exc) from None
     if trace:
         peer = protocol.peername()
-        trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+        if peer is not None:
+            trace(f"TCP connection established to {peer[0]} port {peer[1]}")
+        else:
+            trace("connected through the ProxyCommand")
     try:
         check = await protocol.wait_handshake(handshake_timeout)
         if check is not None:
@@ -305,10 +308,11 @@ class _Protocol(asyncio.Protocol):
 
     # plumbing
 
-    def peername(self) -> tuple[str, int]:
+    def peername(self) -> tuple[str, int] | None:
+        """The server's address; None over a ProxyCommand (a socket pair)."""
         assert self.transport is not None
         info = self.transport.get_extra_info("peername")
-        return (str(info[0]), int(info[1])) if info else ("?", 0)
+        return (str(info[0]), int(info[1])) if isinstance(info, tuple) and info else None
 
     def _handle(self, events: list[Event]) -> None:
         for event in events:

@@ -64,7 +64,9 @@ class ConnectOptions(Record):
     looked up in known_hosts, if not host (HostKeyAlias: as written, without the port,
     as ssh does); ``identity_files`` -i / IdentityFile (none:
     ssh's default files); ``password`` one given by a script (never logged);
-    ``expected_host_key`` a "SHA256:..." pin checked before anything else."""
+    ``expected_host_key`` a "SHA256:..." pin checked before anything else;
+    ``proxy_command`` ProxyCommand, tokens expanded: its stdin and stdout are the
+    connection (``tcp.proxy_connect``)."""
 
     __slots__ = (
         "agent",
@@ -84,6 +86,7 @@ class ConnectOptions(Record):
         "password_authentication",
         "password_prompts",
         "port",
+        "proxy_command",
         "pubkey_authentication",
         "strict_host_key_checking",
         "timeout",
@@ -114,6 +117,7 @@ class ConnectOptions(Record):
     timeout: float
     max_auth_tries: int
     password_prompts: int
+    proxy_command: str | None
     transport: TransportConfig
     trace: Trace | None
 
@@ -141,6 +145,7 @@ class ConnectOptions(Record):
         timeout: float = DEFAULT_TIMEOUT,
         max_auth_tries: int = DEFAULT_MAX_AUTH_TRIES,
         password_prompts: int = DEFAULT_PASSWORD_PROMPTS,
+        proxy_command: str | None = None,
         transport: TransportConfig | None = None,
         trace: Trace | None = None,
     ) -> None:
@@ -168,6 +173,7 @@ class ConnectOptions(Record):
             timeout=timeout,
             max_auth_tries=max_auth_tries,
             password_prompts=password_prompts,
+            proxy_command=proxy_command,
             transport=transport if transport is not None else TransportConfig(),
             trace=trace,
         )
@@ -240,6 +246,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         hash_known_hosts=resolved.hash_known_hosts,
         connect_timeout=float(resolved.connect_timeout) if resolved.connect_timeout else None,
         password_prompts=resolved.number_of_password_prompts,
+        proxy_command=sshconfig.proxy_command(resolved),
         transport=transport,
         trace=trace,
     )

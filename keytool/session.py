@@ -416,6 +416,12 @@ async def open_connection(
 
     prompts = prompts or Prompts(options.batch_mode)
     host = HostCheck(options, prompts)
+    if sock is None and options.proxy_command is not None:
+        from keytool.tcp import proxy_connect
+
+        if options.trace:
+            options.trace(f"executing proxy command: {options.proxy_command}")
+        sock = proxy_connect(options.proxy_command)
 
     async def check(key: PublicKey, algorithm: str) -> None:
         host.check(key, algorithm)

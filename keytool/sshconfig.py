@@ -97,6 +97,7 @@ class ResolvedConfig(Record):
         "password_authentication",
         "port",
         "preferred_authentications",
+        "proxy_command",
         "pubkey_authentication",
         "server_alive_interval",
         "strict_host_key_checking",
@@ -130,6 +131,7 @@ class ResolvedConfig(Record):
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
     identity_agent: str | None  # IdentityAgent: a socket path, "none", "SSH_AUTH_SOCK", "$VAR"
+    proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
 
     def __init__(
         self,
@@ -159,6 +161,7 @@ class ResolvedConfig(Record):
         warnings: tuple[str, ...],
         host_key_alias: str | None = None,
         identity_agent: str | None = None,
+        proxy_command: str | None = None,
     ) -> None:
         init(
             self,
@@ -188,6 +191,7 @@ class ResolvedConfig(Record):
             warnings=warnings,
             host_key_alias=host_key_alias,
             identity_agent=identity_agent,
+            proxy_command=proxy_command,
         )
 
 
@@ -249,7 +253,14 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
         rest = rest[1:]
     if not keyword:
         raise FormatError(f"{where}: missing keyword")
+    if keyword in _RAW:
+        # the rest of the line as written, quotes and all: a shell reads it later
+        return keyword, [rest] if rest else []
     return keyword, split_args(rest, where)
+
+
+#: keywords whose value is the rest of the line, untouched (as ssh keeps them)
+_RAW = frozenset({"proxycommand"})
 
 
 # --- values --------------------------------------------------------------------------
@@ -342,6 +353,7 @@ _ONE: dict[str, _Converter | None] = {
     "serveraliveinterval": parse_time,
     "hostkeyalias": None,
     "identityagent": None,
+    "proxycommand": None,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -354,7 +366,6 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "proxyjump",
-        "proxycommand",
         "certificatefile",
         "canonicalizehostname",
         "bindaddress",
@@ -562,6 +573,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             state.ignore_unknown.extend(",".join(args).split(","))
     elif keyword in _UNSUPPORTED_WARN:
         state.warnings.append(f"{where}: {keyword} is not supported by keytool; ignored")
+        if keyword == "proxyjump":  # kept only to know whether it came before ProxyCommand
+            state.values.setdefault(keyword, (" ".join(args), where))
     elif keyword in _OPENSSH_OTHER:
         pass
     elif strict:
@@ -770,7 +783,30 @@ def _finish(
         # ssh lowercases it, as the host name, and takes it as written otherwise
         host_key_alias=(optional("hostkeyalias") or "").lower() or None,
         identity_agent=agent,
+        proxy_command=_proxy_command(values),
     )
+
+
+def _proxy_command(values: dict[str, tuple[object, str]]) -> str | None:
+    """ProxyCommand, unless it is "none" or a ProxyJump came first: ssh takes whichever
+    of the two it read first (keytool does not do ProxyJump, and says so)."""
+    command = values.get("proxycommand")
+    if command is None or not isinstance(command[0], str) or command[0] == "none":
+        return None
+    if "proxyjump" in values:
+        order = list(values)  # in the order first seen
+        if order.index("proxyjump") < order.index("proxycommand"):
+            return None
+    return command[0]
+
+
+def proxy_command(resolved: ResolvedConfig) -> str | None:
+    """The ProxyCommand to run for ``resolved``, its tokens (%h %p %r %n) expanded."""
+    if resolved.proxy_command is None:
+        return None
+    tokens = {"h": resolved.hostname, "p": str(resolved.port), "r": resolved.user}
+    tokens["n"] = resolved.host
+    return expand_tokens(resolved.proxy_command, tokens, "ProxyCommand")
 
 
 def apply_algorithm_list(spec: str | None, default: Sequence[str]) -> tuple[str, ...]:

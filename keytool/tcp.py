@@ -19,6 +19,10 @@ import os
 
 from keytool.errors import ConnectError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
 
 def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     """The one-line error ssh would print for a failed connect."""
@@ -80,4 +84,52 @@ def start_connect(host: str, port: int) -> _socket.socket | None:
     if sock.connect_ex(where) not in (0, errno.EINPROGRESS):
         sock.close()  # failed at once: the normal connect tries again and says why
         return None
+    return sock
+
+
+#: seconds a ProxyCommand gets to end by itself once its connection is closed
+_PROXY_GRACE = 2.0
+
+
+def proxy_connect(command: str) -> socket.socket:
+    """The connection through a ProxyCommand, as ssh runs one: ``$SHELL -c "exec
+    COMMAND"`` with one end of a socket pair as its stdin and stdout (its stderr is
+    ours). The other end is returned; closing it hangs the command up (SIGHUP, as ssh
+    does when it leaves) if it has not ended by itself soon after."""
+    import signal
+    import socket
+    import subprocess
+    import threading
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    try:
+        process = subprocess.Popen(
+            [shell, "-c", f"exec {command}"],
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),  # and the terminal stays its own too (to ask for a password)
+        )
+    except OSError as exc:
+        ours.close()
+        raise ConnectError(f"cannot run ProxyCommand with {shell}: {exc.strerror}") from None
+    finally:
+        theirs.close()
+
+    def hang_up() -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGHUP)
+
+    class _ProxySocket(socket.socket):
+        def close(self) -> None:
+            super().close()
+            # our end closed: the command reads EOF, passes on what it still holds
+            # (our DISCONNECT) and ends; one that does not is hung up, as ssh does, a
+            # little later (without holding up the caller, an event loop perhaps)
+            if process.poll() is None:
+                timer = threading.Timer(_PROXY_GRACE, hang_up)
+                timer.daemon = True
+                timer.start()
+
+    sock = _ProxySocket(fileno=ours.detach())
+    sock.setblocking(False)
     return sock

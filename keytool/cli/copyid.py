@@ -145,6 +145,8 @@ _DEFAULT_JOBS = 32
 def _start(options: ConnectOptions) -> _socket.socket | None:
     from keytool.tcp import start_connect
 
+    if options.proxy_command is not None:
+        return None  # the proxy command connects, when its host's turn comes
     return start_connect(options.host, options.port)
 
 

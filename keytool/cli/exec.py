@@ -13,6 +13,10 @@ import sys
 
 from keytool.errors import KeytoolError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import _socket
+
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
 
@@ -71,7 +75,7 @@ def _connect_and_run(
     verbose: int,
     no_stdin: bool,
 ) -> int:
-    from keytool import tcp
+    from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
 
     trace = _say if verbose else None
@@ -86,15 +90,23 @@ def _connect_and_run(
     )
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
-    if trace:
-        trace(f"connecting to {resolved.hostname} port {resolved.port}")
-    timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
-    sock = tcp.connect(resolved.hostname, resolved.port, timeout)
+    proxy = sshconfig.proxy_command(resolved)
+    sock: _socket.socket
+    if proxy is not None:
+        if trace:
+            trace(f"executing proxy command: {proxy}")
+        sock = tcp.proxy_connect(proxy)
+    else:
+        if trace:
+            trace(f"connecting to {resolved.hostname} port {resolved.port}")
+        timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
+        sock = tcp.connect(resolved.hostname, resolved.port, timeout)
     try:
         from keytool.blocking import connect
         from keytool.options import options_from_config
 
         options = options_from_config(resolved, trace)
+
         # ssh joins the words with spaces and the remote shell splits them again
         # and sends them as the bytes given, UTF-8 or not
         remote_command = " ".join(command).encode("utf-8", "surrogateescape")

@@ -14,6 +14,7 @@ import pytest
 from tests.interop.agenthelp import openssh_agent
 from tests.interop.clienthelp import (
     KEYTOOL,
+    RELAY_PROXY,
     accepted_keys,
     askpass_env,
     base_env,
@@ -276,6 +277,34 @@ def test_host_key_alias_names_the_known_hosts_entry(
     assert added.returncode == 0, added.stderr
     assert by_us.read_bytes() == by_ssh.read_bytes()
     assert by_us.read_bytes().startswith(b"other-alias ssh-ed25519 ")
+
+
+def test_proxy_command_carries_the_connection(
+    server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    result = keytool_exec(
+        server.port, known, "root@127.0.0.1", "echo", "through-proxy",
+        flags=("-v", "-i", str(keys["ed25519"]), "-o", f"ProxyCommand={RELAY_PROXY}"),
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, b"through-proxy\n"), result.stderr
+    trace = result.stderr.decode()
+    assert "executing proxy command: bash -c" in trace
+    assert f"/dev/tcp/127.0.0.1/{server.port};" in trace  # %h and %p expanded
+    assert "connected through the ProxyCommand" in trace
+    assert "TCP connection established" not in trace  # keytool opened no socket itself
+    assert accepted_keys(server.log)[-1] == fingerprint(keys["ed25519"])
+
+
+def test_proxy_command_that_fails_is_one_line(known: Path, keys: dict[str, Path]) -> None:
+    result = keytool_exec(
+        22, known, "root@127.0.0.1", "true",
+        flags=("-i", str(keys["ed25519"]), "-o", "ProxyCommand=echo proxy-says-no >&2; exit 1"),
+    )  # fmt: skip
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == "proxy-says-no"  # the command's own stderr comes through
+    assert len(lines) == 2 and lines[1].startswith("keytool: ")
+    assert "Traceback" not in result.stderr.decode()
 
 
 def test_connection_refused_is_one_line(tmp_path: Path) -> None:

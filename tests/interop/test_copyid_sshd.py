@@ -16,6 +16,7 @@ import pytest
 from tests.cli import assert_clean_error
 from tests.interop.agenthelp import openssh_agent
 from tests.interop.clienthelp import (
+    RELAY_PROXY,
     Account,
     accepted_keys,
     base_env,
@@ -85,6 +86,22 @@ def test_verified_when_known_hosts_has_another_key_type(tmp_path: Path, account:
         # sshd signed with its RSA key on both connections, never with another one
         used = re.findall(r"kex: host key algorithm: (\S+)", server.log.read_text())
         assert used == ["rsa-sha2-512", "rsa-sha2-512"], used
+
+
+def test_through_a_proxy_command(tmp_path: Path, account: Account) -> None:
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        result = copy_id(
+            client, "-v", "-p", server.port, "-o", f"ProxyCommand={RELAY_PROXY}", dest(account),
+            password=account.password,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "verified: logged in with the new key" in result.stdout
+        assert (account.home / ".ssh" / "authorized_keys").read_bytes() == client.pub_line()
+        # both connections (install, verification) went through the relay
+        assert result.stderr.count("connected through the ProxyCommand") == 2, result.stderr
+        assert "TCP connection established" not in result.stderr
+        assert ssh_login(server.port, client.known_hosts, account.name, client.key).returncode == 0
 
 
 def test_key_auth_keeps_existing_lines_byte_for_byte(tmp_path: Path, account: Account) -> None:

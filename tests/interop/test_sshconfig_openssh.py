@@ -33,6 +33,7 @@ Host *.example !bad.example
     StrictHostKeyChecking accept-new
 Host q?
     Port=2300
+    ProxyCommand nc -w 5 "%h" %p # not a comment to ssh: all of it is the command
     HostName = %h.Q.example
     IdentityAgent ~/agents/%h-%r.sock
 Match host foo
@@ -132,6 +133,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "server_alive_interval": int(seen["serveraliveinterval"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
+        "proxy_command": seen.get("proxycommand", [None])[0],
     }
 
 

@@ -150,6 +150,19 @@ def test_identity_agent_in_the_connect_options(monkeypatch: pytest.MonkeyPatch) 
         assert (options.agent, options.agent_socket) == expected, text
 
 
+def test_proxy_command_as_ssh_takes_it() -> None:
+    config = res("Host h\n ProxyCommand ssh -W '%h:%p' \"jump host\" # all of it\n")
+    assert config.proxy_command == "ssh -W '%h:%p' \"jump host\" # all of it"
+    assert sshconfig.proxy_command(config) == "ssh -W 'h:22' \"jump host\" # all of it"
+    assert res("ProxyCommand none\n").proxy_command is None
+    assert res("").proxy_command is None
+    # ProxyJump and ProxyCommand: ssh uses whichever came first (keytool warns for jumps)
+    assert res("ProxyJump j\nProxyCommand nc %h %p\n").proxy_command is None
+    assert res("ProxyCommand nc %h %p\nProxyJump j\n").proxy_command == "nc %h %p"
+    with pytest.raises(FormatError, match="needs a value"):
+        res("ProxyCommand\n")
+
+
 def test_host_key_alias_lowercased() -> None:
     assert res("HostKeyAlias Web-Alias\n").host_key_alias == "web-alias"
     assert res("").host_key_alias is None
