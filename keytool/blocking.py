@@ -328,12 +328,33 @@ class BlockingClient(Login):
         to ``stdout_fd`` and ``stderr_fd`` as it comes."""
         if not self.authenticated:
             raise KeytoolError("not authenticated")
+        return self._relay(self.conn.open_session(), command, stdin_fd, stdout_fd, stderr_fd)
+
+    def forward(self, host: str, port: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
+        """``ssh -W``: the server connects to ``host:port``; our ``stdin_fd`` goes
+        there and what comes back to ``stdout_fd``, until either side closes."""
+        if not self.authenticated:
+            raise KeytoolError("not authenticated")
+        self.trace(f"forwarding: asking the server to connect to {host} port {port}")
+        number = self.conn.open_direct_tcpip(host, port)
+        self._relay(number, None, stdin_fd, stdout_fd, 2, f"{host} port {port}")
+
+    def _relay(
+        self,
+        number: int,
+        command: bytes | None,
+        stdin_fd: int | None,
+        stdout_fd: int,
+        stderr_fd: int,
+        target: str = "",
+    ) -> ExecResult:
+        """Move bytes between our descriptors and channel ``number``, a session that
+        runs ``command`` or (None) a forwarded connection to ``target``."""
         conn = self.conn
         timeout = self.options.timeout
-        number = conn.open_session()
         self._send_queued()
-        shown = command.decode("utf-8", "replace")
-        started = False  # the server agreed to run the command
+        shown = command.decode("utf-8", "replace") if command is not None else ""
+        started = False  # the server agreed to run the command, or connected
         input_fd = stdin_fd
         exit_status: int | None = None
         exit_signal: tuple[str, str] | None = None
@@ -352,13 +373,19 @@ class BlockingClient(Login):
                     if number in conn.channels:
                         conn.consumed(number, len(event.data))
                 elif isinstance(event, ch.ChannelOpened):
-                    self.trace(f"encrypted communication: session channel {number} opened")
-                    self.trace(f"command execution: sending command (encrypted): {shown}")
-                    conn.exec(number, command)
+                    if command is None:
+                        self.trace(f"forwarding: channel {number} connected to {target}")
+                        started = True
+                        if input_fd is None:
+                            conn.send_eof(number)
+                    else:
+                        self.trace(f"encrypted communication: session channel {number} opened")
+                        self.trace(f"command execution: sending command (encrypted): {shown}")
+                        conn.exec(number, command)
                 elif isinstance(event, ch.ChannelOpenFailed):
+                    what = "a session channel" if command is not None else f"to connect to {target}"
                     raise ProtocolError(
-                        f"the server refused a session channel: {event.description} "
-                        f"(reason {event.reason})"
+                        f"the server refused {what}: {event.description} (reason {event.reason})"
                     )
                 elif isinstance(event, ch.ChannelRequestReply):
                     if not event.ok:
@@ -374,11 +401,14 @@ class BlockingClient(Login):
                     eof = True
                 elif isinstance(event, ch.ChannelClosed):
                     self._send_queued()
+                    if command is None:
+                        return ExecResult(0)
                     return self._finished(exit_status, exit_signal)
             self._send_queued()
             # every wait has a timeout but the one for a running command's output
             if not started:
-                wait = _remaining(deadline, "the server to start the command")
+                waiting = "start the command" if command is not None else f"connect to {target}"
+                wait = _remaining(deadline, f"the server to {waiting}")
             elif eof and (exit_status is not None or exit_signal is not None):
                 closing = closing or _deadline(timeout)
                 wait = _remaining(closing, "the channel to close")

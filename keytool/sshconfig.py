@@ -79,6 +79,7 @@ class ResolvedConfig(Record):
     __slots__ = (
         "batch_mode",
         "ciphers",
+        "config_file",
         "connect_timeout",
         "global_known_hosts_files",
         "hash_known_hosts",
@@ -98,6 +99,7 @@ class ResolvedConfig(Record):
         "port",
         "preferred_authentications",
         "proxy_command",
+        "proxy_jump",
         "pubkey_authentication",
         "server_alive_interval",
         "strict_host_key_checking",
@@ -132,6 +134,8 @@ class ResolvedConfig(Record):
     host_key_alias: str | None  # the name known_hosts records the key under, as written
     identity_agent: str | None  # IdentityAgent: a socket path, "none", "SSH_AUTH_SOCK", "$VAR"
     proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
+    proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
+    config_file: str | None  # -F, as given (a jump host's keytool reads it too)
 
     def __init__(
         self,
@@ -162,6 +166,8 @@ class ResolvedConfig(Record):
         host_key_alias: str | None = None,
         identity_agent: str | None = None,
         proxy_command: str | None = None,
+        proxy_jump: str | None = None,
+        config_file: str | None = None,
     ) -> None:
         init(
             self,
@@ -192,6 +198,8 @@ class ResolvedConfig(Record):
             host_key_alias=host_key_alias,
             identity_agent=identity_agent,
             proxy_command=proxy_command,
+            proxy_jump=proxy_jump,
+            config_file=config_file,
         )
 
 
@@ -354,6 +362,7 @@ _ONE: dict[str, _Converter | None] = {
     "hostkeyalias": None,
     "identityagent": None,
     "proxycommand": None,
+    "proxyjump": None,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -365,7 +374,6 @@ _ALIASES = {
 #: ignoring them is worth a warning
 _UNSUPPORTED_WARN = frozenset(
     {
-        "proxyjump",
         "certificatefile",
         "canonicalizehostname",
         "bindaddress",
@@ -573,8 +581,6 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             state.ignore_unknown.extend(",".join(args).split(","))
     elif keyword in _UNSUPPORTED_WARN:
         state.warnings.append(f"{where}: {keyword} is not supported by keytool; ignored")
-        if keyword == "proxyjump":  # kept only to know whether it came before ProxyCommand
-            state.values.setdefault(keyword, (" ".join(args), where))
     elif keyword in _OPENSSH_OTHER:
         pass
     elif strict:
@@ -783,30 +789,74 @@ def _finish(
         # ssh lowercases it, as the host name, and takes it as written otherwise
         host_key_alias=(optional("hostkeyalias") or "").lower() or None,
         identity_agent=agent,
-        proxy_command=_proxy_command(values),
+        proxy_command=_proxy(values, "proxycommand", "proxyjump"),
+        proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
     )
 
 
-def _proxy_command(values: dict[str, tuple[object, str]]) -> str | None:
-    """ProxyCommand, unless it is "none" or a ProxyJump came first: ssh takes whichever
-    of the two it read first (keytool does not do ProxyJump, and says so)."""
-    command = values.get("proxycommand")
-    if command is None or not isinstance(command[0], str) or command[0] == "none":
+def _proxy(values: dict[str, tuple[object, str]], keyword: str, other: str) -> str | None:
+    """ProxyCommand or ProxyJump as written, unless "none" or the other one came first:
+    ssh takes whichever of the two it read first."""
+    value = values.get(keyword)
+    if value is None or not isinstance(value[0], str) or value[0] == "none":
         return None
-    if "proxyjump" in values:
+    if other in values:
         order = list(values)  # in the order first seen
-        if order.index("proxyjump") < order.index("proxycommand"):
+        if order.index(other) < order.index(keyword):
             return None
-    return command[0]
+    return value[0]
 
 
 def proxy_command(resolved: ResolvedConfig) -> str | None:
-    """The ProxyCommand to run for ``resolved``, its tokens (%h %p %r %n) expanded."""
-    if resolved.proxy_command is None:
+    """The command to run for ``resolved``'s connection, its tokens (%h %p %r %n)
+    expanded: ProxyCommand, or for ProxyJump keytool itself as ssh runs ssh, ``exec -W
+    '[%h]:%p'`` to the last jump host, through the hops before it."""
+    command = resolved.proxy_command
+    if resolved.proxy_jump is not None:
+        command = _jump_command(resolved.proxy_jump, resolved.config_file)
+    if command is None:
         return None
     tokens = {"h": resolved.hostname, "p": str(resolved.port), "r": resolved.user}
     tokens["n"] = resolved.host
-    return expand_tokens(resolved.proxy_command, tokens, "ProxyCommand")
+    return expand_tokens(command, tokens, "ProxyCommand")
+
+
+def _jump_command(jump: str, config_file: str | None) -> str:
+    import shlex
+    import sys
+
+    before, _, last = jump.rpartition(",")
+    user, host, port = parse_jump_host(last)
+    args = [sys.executable, "-m", "keytool", "exec"]
+    if config_file is not None:
+        args += ["-F", config_file]
+    if user:
+        args += ["-l", user]
+    if port is not None:
+        args += ["-p", str(port)]
+    if before:
+        args += ["-o", f"ProxyJump={before}"]
+    args += ["-W", "[%h]:%p", host]
+    # the tokens of "[%h]:%p" are expanded with the rest; any other % is meant as one
+    return " ".join(
+        shlex.quote(arg if arg == "[%h]:%p" else arg.replace("%", "%%")) for arg in args
+    )
+
+
+def parse_jump_host(text: str) -> tuple[str | None, str, int | None]:
+    """One ProxyJump hop, ``[user@]host[:port]`` or ``ssh://[user@]host[:port]``."""
+    rest = text[len("ssh://") :].rstrip("/") if text.startswith("ssh://") else text
+    user, _, hostport = rest.rpartition("@")
+    if hostport.startswith("["):
+        host, _, tail = hostport[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    elif hostport.count(":") == 1:
+        host, _, port = hostport.partition(":")
+    else:
+        host, port = hostport, ""
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise FormatError(f"ProxyJump: bad jump host {text!r}")
+    return user or None, host, int(port) if port else None
 
 
 def apply_algorithm_list(spec: str | None, default: Sequence[str]) -> tuple[str, ...]:
@@ -887,7 +937,7 @@ def load(
                 sources.append(_read_source(name, system))
     elif str(config_file) != "none":
         sources.append(_read_source(expand_home(str(config_file), home), False))
-    return resolve(
+    resolved = resolve(
         sources,
         host,
         overrides,
@@ -897,3 +947,6 @@ def load(
         local_hostname=os.uname().nodename,  # gethostname(2) on Linux
         include=_include_reader(home),
     )
+    if config_file is None:
+        return resolved
+    return resolved._replace(config_file=str(config_file))

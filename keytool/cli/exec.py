@@ -36,10 +36,16 @@ def run(
     login: str | None = None,
     verbose: int = 0,
     no_stdin: bool = False,
+    forward: str | None = None,
 ) -> int:
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
-    if not command:
+    target = None
+    if forward is not None:
+        if command:
+            raise KeytoolError("-W forwards stdin and stdout: it takes no command")
+        target = _host_port(forward)
+    elif not command:
         raise KeytoolError("keytool exec needs a command to run (no interactive shell)")
     try:
         code = _connect_and_run(
@@ -52,6 +58,7 @@ def run(
             login,
             verbose,
             no_stdin,
+            target,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -64,6 +71,16 @@ def run(
     os._exit(code)
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    """-W's HOST:PORT ([ADDRESS]:PORT for IPv6), as ssh takes it."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise KeytoolError(f"-W takes HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
 def _connect_and_run(
     destination: str,
     command: list[str],
@@ -74,6 +91,7 @@ def _connect_and_run(
     login: str | None,
     verbose: int,
     no_stdin: bool,
+    target: tuple[str, int] | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -113,6 +131,9 @@ def _connect_and_run(
         client = connect(options, sock)
         try:
             stdin = None if no_stdin or sys.stdin is None else 0
+            if target is not None:
+                client.forward(*target, stdin)
+                return 0
             result = client.exec(remote_command, stdin)
         finally:
             client.close()

@@ -192,6 +192,12 @@ COMMANDS: tuple[Command, ...] = (
             Opt("login", ("-l",), "user to log in as", metavar="USER"),
             Opt("verbose", ("-v",), "tell each step of the connection", "count"),
             Opt("no_stdin", ("-n",), "stdin from /dev/null", "flag"),
+            Opt(
+                "forward",
+                ("-W",),
+                "no command: stdin and stdout to HOST:PORT through the server (ssh -W)",
+                metavar="HOST:PORT",
+            ),
         ),
         (Arg("destination", "HOST, USER@HOST or ssh://USER@HOST:PORT", required=True),),
         rest="command",

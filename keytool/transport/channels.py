@@ -273,19 +273,35 @@ class Connection:
 
     def open_session(self) -> int:
         """Open a "session" channel (§6.1); ``ChannelOpened`` follows. Returns its number."""
+        return self._open("session", b"")
+
+    def open_direct_tcpip(
+        self, host: str, port: int, originator: str = "127.0.0.1", originator_port: int = 0
+    ) -> int:
+        """Open a "direct-tcpip" channel (§7.2): the server connects to ``host:port``
+        and the channel carries that connection (``ssh -W``, ProxyJump)."""
+        # string host to connect, uint32 port, string originator address, uint32 its port
+        extra = (
+            Writer().string(host).uint32(port).string(originator).uint32(originator_port).getvalue()
+        )
+        return self._open("direct-tcpip", extra)
+
+    def _open(self, kind: str, extra: bytes) -> int:
         if self._broken:
             raise ProtocolError("the connection failed on a protocol error")
         local_id = self._next_id
         self._next_id += 1
-        self.channels[local_id] = Channel(local_id, "session", self.window, self.max_packet)
-        # §5.1: string type, uint32 sender channel, uint32 initial window, uint32 max packet
+        self.channels[local_id] = Channel(local_id, kind, self.window, self.max_packet)
+        # §5.1: string type, uint32 sender channel, uint32 initial window, uint32 max
+        # packet, then what the type adds
         self._outbox.append(
             Writer()
             .byte(MSG_CHANNEL_OPEN)
-            .string("session")
+            .string(kind)
             .uint32(local_id)
             .uint32(self.window)
             .uint32(self.max_packet)
+            .raw(extra)
             .getvalue()
         )
         return local_id

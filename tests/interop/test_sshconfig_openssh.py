@@ -58,6 +58,8 @@ Host db*
     HostKeyAlgorithms ^ssh-ed25519,rsa-sha2-256
     PreferredAuthentications publickey,password
 Host yes-host
+    ProxyJump ops@bastion:2222,second
+    ProxyCommand nc %h %p
     StrictHostKeyChecking yes
     ConnectTimeout 0
     IdentityAgent ${HOME}/yes.sock
@@ -134,6 +136,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
+        "proxy_jump": seen.get("proxyjump", [None])[0],
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -57,13 +58,13 @@ def test_match_is_skipped_with_a_warning() -> None:
     assert config.warnings == ("config line 1: Match blocks are not supported; block skipped",)
 
 
-def test_unknown_keywords_warn_unless_ignored_and_proxyjump_warns() -> None:
+def test_unknown_keywords_warn_unless_ignored_and_unsupported_ones_warn() -> None:
     config = res(
-        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nProxyJump j\nForwardAgent no\n"
+        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nCertificateFile c\nForwardAgent no\n"
     )
     assert len(config.warnings) == 2
     assert "frobnicate" in config.warnings[0]
-    assert "proxyjump is not supported" in config.warnings[1]
+    assert "certificatefile is not supported" in config.warnings[1]
 
 
 def test_bad_values_name_the_line_even_in_other_blocks() -> None:
@@ -156,11 +157,28 @@ def test_proxy_command_as_ssh_takes_it() -> None:
     assert sshconfig.proxy_command(config) == "ssh -W 'h:22' \"jump host\" # all of it"
     assert res("ProxyCommand none\n").proxy_command is None
     assert res("").proxy_command is None
-    # ProxyJump and ProxyCommand: ssh uses whichever came first (keytool warns for jumps)
-    assert res("ProxyJump j\nProxyCommand nc %h %p\n").proxy_command is None
-    assert res("ProxyCommand nc %h %p\nProxyJump j\n").proxy_command == "nc %h %p"
+    # ProxyJump and ProxyCommand: ssh uses whichever came first
+    jump_first = res("ProxyJump j\nProxyCommand nc %h %p\n")
+    assert (jump_first.proxy_jump, jump_first.proxy_command) == ("j", None)
+    command_first = res("ProxyCommand nc %h %p\nProxyJump j\n")
+    assert (command_first.proxy_jump, command_first.proxy_command) == (None, "nc %h %p")
     with pytest.raises(FormatError, match="needs a value"):
         res("ProxyCommand\n")
+
+
+def test_proxy_jump_runs_keytool_as_ssh_runs_ssh() -> None:
+    command = sshconfig.proxy_command(res("ProxyJump a,ssh://u@b:2200,[::1]:99\n", "t%1"))
+    assert command is not None
+    words = shlex.split(command)
+    assert words[1:4] == ["-m", "keytool", "exec"]
+    # the last hop is connected to through the others; -W names where we go, %h and %p
+    assert words[4:] == ["-p", "99", "-o", "ProxyJump=a,ssh://u@b:2200", "-W", "[t%1]:22", "::1"]
+    user_and_port = sshconfig.proxy_command(res("ProxyJump ops@bastion:2222\n"))
+    assert user_and_port is not None
+    assert shlex.split(user_and_port)[4:] == ["-l", "ops", "-p", "2222", "-W", "[h]:22", "bastion"]
+    assert res("ProxyJump none\n").proxy_jump is None
+    with pytest.raises(FormatError, match="bad jump host"):
+        sshconfig.proxy_command(res("ProxyJump b:notaport\n"))
 
 
 def test_host_key_alias_lowercased() -> None:

@@ -1,0 +1,120 @@
+"""ProxyJump: keytool reaches a server through jump hosts, running itself as the
+ProxyCommand (``exec -W``) the way ssh runs ssh; and ``keytool exec -W`` alone. The jump
+servers are real sshd processes, whose logs show the forwarding they did; OpenSSH's
+ssh takes the same config file the same way."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.peers import Sshd, require, run
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return keygen(tmp_path / "id_ed25519")
+
+
+@pytest.fixture
+def servers(tmp_path: Path, key: Path) -> Iterator[list[Sshd]]:
+    """target, first jump, second jump: each takes the key."""
+    started: list[Sshd] = []
+    try:
+        for name in ("target", "jump1", "jump2"):
+            server = Sshd(tmp_path / name)
+            server.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+            server.__enter__()
+            started.append(server)
+        yield started
+    finally:
+        for server in reversed(started):
+            server.__exit__(None, None, None)
+
+
+def write_config(tmp_path: Path, key: Path, servers: list[Sshd], jump: str) -> Path:
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(server.known_hosts_line() for server in servers))
+    common = (
+        f"  HostName 127.0.0.1\n  User root\n  IdentityFile {key}\n"
+        f"  UserKnownHostsFile {known}\n  GlobalKnownHostsFile /dev/null\n"
+        "  StrictHostKeyChecking yes\n  BatchMode yes\n"
+    )
+    target, jump1, jump2 = servers
+    config = tmp_path / "config"
+    config.write_text(
+        f"Host target\n  Port {target.port}\n  ProxyJump {jump}\n{common}"
+        f"Host jump1\n  Port {jump1.port}\n{common}"
+        f"Host jump2\n  Port {jump2.port}\n{common}"
+    )
+    return config
+
+
+def forwarded_to(server: Sshd) -> list[int]:
+    """Ports this sshd opened direct-tcpip connections to (its DEBUG1 log)."""
+    text = server.log.read_text(errors="replace")
+    found = re.findall(r"server_request_direct_tcpip: .*target 127\.0\.0\.1 port (\d+)", text)
+    return [int(port) for port in found]
+
+
+def test_two_jumps_as_ssh_takes_them(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    target, jump1, jump2 = servers
+    config = write_config(tmp_path, key, servers, "jump1,jump2")
+    ours = subprocess.run(
+        [*KEYTOOL, "exec", "-F", str(config), "target", "--", "echo", "far"],
+        capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert (ours.returncode, ours.stdout) == (0, b"far\n"), ours.stderr
+    # jump1 forwarded to jump2, and jump2 to the target: the chain, in ssh's order
+    assert forwarded_to(jump1) == [jump2.port]
+    assert forwarded_to(jump2) == [target.port]
+    assert forwarded_to(target) == []
+    # OpenSSH's ssh, given the same file, goes the same way
+    theirs = run(
+        [require("ssh"), "-F", str(config), "target", "echo", "far"], stdin=subprocess.DEVNULL
+    )
+    assert (theirs.returncode, theirs.stdout) == (0, "far\n"), theirs.stderr
+    assert forwarded_to(jump1) == [jump2.port, jump2.port]
+    assert forwarded_to(jump2) == [target.port, target.port]
+
+
+def test_jump_host_refusal_is_one_line(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    jump1 = servers[1]
+    jump1.authorized_keys.write_text("")  # the jump host no longer takes the key
+    config = write_config(tmp_path, key, servers, "jump1")
+    result = subprocess.run(
+        [*KEYTOOL, "exec", "-F", str(config), "target", "--", "true"],
+        capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 255
+    text = result.stderr.decode()
+    assert "Traceback" not in text
+    # the jump's own keytool says why, then ours that the connection went away
+    assert "permission denied" in text.splitlines()[0]
+    assert len(text.splitlines()) == 2
+    assert forwarded_to(jump1) == []
+
+
+def test_stdio_forward_reaches_the_port(key: Path, servers: list[Sshd], tmp_path: Path) -> None:
+    target, jump1, _ = servers
+    config = write_config(tmp_path, key, servers, "none")
+    result = subprocess.run(
+        [*KEYTOOL, "exec", "-F", str(config), "-W", f"127.0.0.1:{target.port}", "jump1"],
+        input=b"SSH-2.0-probe\r\n", capture_output=True, env=base_env(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # what came back is the target's SSH banner, through jump1
+    assert result.stdout.startswith(b"SSH-2.0-OpenSSH_")
+    assert forwarded_to(jump1) == [target.port]
+    refused = subprocess.run(
+        [*KEYTOOL, "exec", "-F", str(config), "-W", "127.0.0.1:1", "jump1"],
+        capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 255
+    assert refused.stderr.decode().count("\n") == 1
+    assert "refused to connect to 127.0.0.1 port 1" in refused.stderr.decode()
