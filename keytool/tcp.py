@@ -8,7 +8,8 @@ that would all come before the connect.
 
 ``start_connect`` is its non-blocking sibling for copy-id's fleets: the first hosts'
 connections are under way while the asyncio client loads; the event loop then waits
-for each to finish (``client.open_transport`` with a ``sock``).
+for each to finish (``client.open_transport`` with a ``sock``). ``proxy_connect`` runs
+a ProxyCommand instead, whose stdin and stdout are the connection.
 """
 
 from __future__ import annotations
