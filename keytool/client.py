@@ -83,7 +83,7 @@ async def open_transport(
     loop = asyncio.get_running_loop()
     conn = ClientTransport(config)
     if sock is not None:
-        if trace:
+        if trace and sock.family != socket.AF_UNIX:  # not a ProxyCommand's socket pair
             trace(f"connecting to {host} port {port}")
         await _connected(sock, host, port, connect_timeout)
         _, protocol = await loop.create_connection(lambda: _Protocol(conn), sock=sock)

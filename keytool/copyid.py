@@ -37,6 +37,8 @@ from keytool.errors import FormatError, KeytoolError, ProtocolError
 from keytool.keys.base import PublicKey
 
 DEFAULT_TARGET = ".ssh/authorized_keys"
+#: hosts at once when -j is not given
+DEFAULT_JOBS = 32
 #: where dropbear on OpenWrt reads root's keys (as ssh-copy-id knows)
 OPENWRT_TARGET = "/etc/dropbear/authorized_keys"
 NEW_FILE_MODE = 0o600

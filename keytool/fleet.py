@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from keytool.copyid import Job
+from keytool.copyid import DEFAULT_JOBS, Job
 from keytool.copyid_host import HostResult, run_host
 from keytool.errors import KeytoolError
 
@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     import socket
 
     from keytool.session import ConnectOptions, Prompts
-
-DEFAULT_JOBS = 32
 
 
 class Target(NamedTuple):

@@ -138,10 +138,6 @@ def _password(password_file: str | None) -> str | None:
     return text.splitlines()[0] if text else ""
 
 
-#: hosts at once (-j); keytool.fleet.DEFAULT_JOBS, without importing it (asyncio)
-_DEFAULT_JOBS = 32
-
-
 def _start(options: ConnectOptions) -> _socket.socket | None:
     from keytool.tcp import start_connect
 
@@ -173,7 +169,7 @@ def run(
     expect_hostkey: str | None = None,
     no_verify: bool = False,
 ) -> int:
-    from keytool.copyid import check_target
+    from keytool.copyid import DEFAULT_JOBS, check_target
     from keytool.destination import resolve_command_line
     from keytool.options import options_from_config
 
@@ -208,7 +204,7 @@ def run(
         resolved_hosts.append((host, options))
     # The first hosts' TCP connections start now: the servers start their side (sshd
     # forks and execs a process per connection) while the rest of keytool loads
-    jobs = jobs or _DEFAULT_JOBS
+    jobs = jobs or DEFAULT_JOBS
     started = [_start(options) for _, options in resolved_hosts[:jobs]]
 
     import asyncio

@@ -72,13 +72,18 @@ def run(
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    """-W's HOST:PORT ([ADDRESS]:PORT for IPv6), as ssh takes it."""
-    host, _, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    """-W's HOST:PORT ([ADDRESS]:PORT for IPv6), as ssh takes it: a ProxyJump hop's
+    form, with a port and without a user."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig import parse_jump_host
+
+    try:
+        user, host, port = parse_jump_host(text)
+    except FormatError:
+        user, port = None, None
+    if user is not None or port is None or text.startswith("ssh://"):
         raise KeytoolError(f"-W takes HOST:PORT, not {text!r}")
-    return host, int(port)
+    return host, port
 
 
 def _connect_and_run(
