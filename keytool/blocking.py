@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from keytool.keys.base import PublicKey
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
+    from keytool.tunnels import LocalForwards
 
     T = TypeVar("T")
 
@@ -159,14 +160,16 @@ class BlockingTransport:
         if self.error is not None and not self.payloads:
             raise self.error
 
-    def wait(self, timeout: float | None, fds: Iterable[int] = ()) -> list[int]:
+    def wait(
+        self, timeout: float | None, fds: Iterable[tuple[int, int]] = ()
+    ) -> list[tuple[int, int]]:
         """Wait up to ``timeout`` seconds (None: no limit) until the server sends
-        something or one of ``fds`` can be read; the socket's reads and pending writes
-        are done here. Returns the ready ones of ``fds``."""
+        something or one of ``fds`` (descriptor, poll events) is ready; the socket's
+        reads and pending writes are done here. Returns the others that are ready."""
         poller = select.poll()
         poller.register(self._fd, _IN | (select.POLLOUT if self._out else 0))
-        for fd in fds:
-            poller.register(fd, _IN)
+        for fd, wanted in fds:
+            poller.register(fd, wanted)
         try:
             ready = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
         except InterruptedError:  # pragma: no cover - PEP 475 retries poll itself
@@ -174,7 +177,7 @@ class BlockingTransport:
         others = []
         for fd, flags in ready:
             if fd != self._fd:
-                others.append(fd)
+                others.append((fd, flags))
                 continue
             if flags & select.POLLOUT:
                 self._write()
@@ -309,7 +312,9 @@ class BlockingClient(Login):
             self.transport.send_nowait(payload)
         self.transport._queue()
 
-    def _events(self, timeout: float | None, fds: Iterable[int] = ()) -> list[int]:
+    def _events(
+        self, timeout: float | None, fds: Iterable[tuple[int, int]] = ()
+    ) -> list[tuple[int, int]]:
         """Wait as ``BlockingTransport.wait``; channel events of what came are then in
         ``self._pending``. Returns the ready ones of ``fds``."""
         transport = self.transport
@@ -322,13 +327,38 @@ class BlockingClient(Login):
         return ready
 
     def exec(
-        self, command: bytes, stdin_fd: int | None, stdout_fd: int = 1, stderr_fd: int = 2
+        self,
+        command: bytes,
+        stdin_fd: int | None,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
+        forwards: LocalForwards | None = None,
     ) -> ExecResult:
         """Run ``command``: our ``stdin_fd`` (None: no input) goes to it; its output
-        to ``stdout_fd`` and ``stderr_fd`` as it comes."""
+        to ``stdout_fd`` and ``stderr_fd`` as it comes. ``forwards`` (listening
+        already) are served meanwhile."""
         if not self.authenticated:
             raise KeytoolError("not authenticated")
-        return self._relay(self.conn.open_session(), command, stdin_fd, stdout_fd, stderr_fd)
+        number = self.conn.open_session()
+        return self._relay(number, command, stdin_fd, stdout_fd, stderr_fd, forwards=forwards)
+
+    def serve(self, forwards: LocalForwards, listening: bool = True) -> None:
+        """Serve ``forwards``: while ``listening``, until the connection ends (ssh -N);
+        otherwise only the connections already open, until they close."""
+        if not self.authenticated:
+            raise KeytoolError("not authenticated")
+        if not listening:
+            forwards.stop_listening()
+        self._send_queued()
+        while listening or forwards.active:
+            for event in self._drain():
+                forwards.handle(event)
+            self._send_queued()
+            if not (listening or forwards.active):
+                break
+            for fd, flags in self._events(None, forwards.watch()):
+                forwards.ready(fd, flags)
+            self._send_queued()
 
     def forward(self, host: str, port: int, stdin_fd: int | None, stdout_fd: int = 1) -> None:
         """``ssh -W``: the server connects to ``host:port``; our ``stdin_fd`` goes
@@ -347,9 +377,11 @@ class BlockingClient(Login):
         stdout_fd: int,
         stderr_fd: int,
         target: str = "",
+        forwards: LocalForwards | None = None,
     ) -> ExecResult:
         """Move bytes between our descriptors and channel ``number``, a session that
-        runs ``command`` or (None) a forwarded connection to ``target``."""
+        runs ``command`` or (None) a forwarded connection to ``target``; and serve
+        ``forwards`` meanwhile."""
         conn = self.conn
         timeout = self.options.timeout
         self._send_queued()
@@ -362,8 +394,11 @@ class BlockingClient(Login):
         deadline = _deadline(timeout)
         closing: float | None = None
         while True:
-            for event in self._drain():
-                if isinstance(event, ch.ChannelData):
+            events = self._drain()
+            for index, event in enumerate(events):
+                if forwards is not None and event.channel != number:
+                    forwards.handle(event)
+                elif isinstance(event, ch.ChannelData):
                     _write_all(stdout_fd, event.data)
                     if number in conn.channels:  # else it closed in the same batch
                         conn.consumed(number, len(event.data))
@@ -384,9 +419,7 @@ class BlockingClient(Login):
                         conn.exec(number, command)
                 elif isinstance(event, ch.ChannelOpenFailed):
                     what = "a session channel" if command is not None else f"to connect to {target}"
-                    raise ProtocolError(
-                        f"the server refused {what}: {event.description} (reason {event.reason})"
-                    )
+                    raise ProtocolError(f"the server refused {what}: {event.explain()}")
                 elif isinstance(event, ch.ChannelRequestReply):
                     if not event.ok:
                         raise ProtocolError(f"the server refused to run the command: {shown}")
@@ -400,6 +433,8 @@ class BlockingClient(Login):
                 elif isinstance(event, ch.ChannelEof):
                     eof = True
                 elif isinstance(event, ch.ChannelClosed):
+                    # what came after it (for forwards) is handled by the next loop
+                    self._pending.extendleft(reversed(events[index + 1 :]))
                     self._send_queued()
                     if command is None:
                         return ExecResult(0)
@@ -420,8 +455,18 @@ class BlockingClient(Login):
                 and number in conn.channels
                 and conn.buffered(number) <= ch.DEFAULT_WINDOW
             )
-            ready = self._events(wait, (input_fd,) if reading and input_fd is not None else ())
-            if ready and input_fd is not None and number in conn.channels:
+            watched = [(input_fd, _IN)] if reading and input_fd is not None else []
+            if forwards is not None:
+                watched += forwards.watch()
+            ready = self._events(wait, watched)
+            if forwards is not None:
+                for fd, flags in ready:
+                    if fd != input_fd:
+                        forwards.ready(fd, flags)
+                self._send_queued()
+            if any(fd == input_fd for fd, _ in ready) and input_fd is not None:
+                if number not in conn.channels:
+                    continue
                 data = _read_input(input_fd)
                 if data is None:
                     continue  # a spurious wake-up on a non-blocking stdin

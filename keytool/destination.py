@@ -58,10 +58,13 @@ def resolve_command_line(
     config_file: str | None = None,
     login: str | None = None,
     warn: Callable[[str], None] | None = None,
+    local_forwards: Sequence[str] = (),
 ) -> ResolvedConfig:
-    """ssh's command line (-l, -p, -i, -o, -F and the destination) and its config files,
-    resolved as ssh does (first value wins; -o and flags before the files)."""
+    """ssh's command line (-l, -p, -i, -L, -o, -F and the destination) and its config
+    files, resolved as ssh does (first value wins; -o and flags before the files)."""
     from keytool import sshconfig
+    from keytool.errors import FormatError
+    from keytool.forwardspec import parse_local_forward
 
     for what, text in (
         ("destination", destination),
@@ -80,6 +83,12 @@ def resolve_command_line(
     if port is not None or target.port is not None:
         overrides.append(f"Port={port if port is not None else target.port}")
     overrides.extend(f"IdentityFile={path}" for path in identity_files)
+    for spec in local_forwards:
+        try:
+            forward = parse_local_forward(spec)
+        except FormatError as exc:
+            raise KeytoolError(str(exc)) from None
+        overrides.append(f"LocalForward={forward.describe()}")
     overrides.extend(options)
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:

@@ -103,10 +103,7 @@ class Channel:
         elif isinstance(event, ch.ChannelOpenFailed):
             if not self._opened.done():
                 self._opened.set_exception(
-                    ProtocolError(
-                        f"the server refused a session channel: {event.description} "
-                        f"(reason {event.reason})"
-                    )
+                    ProtocolError(f"the server refused a session channel: {event.explain()}")
                 )
             self._finish()
         elif isinstance(event, ch.ChannelRequestReply):

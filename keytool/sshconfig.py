@@ -81,6 +81,7 @@ class ResolvedConfig(Record):
         "ciphers",
         "config_file",
         "connect_timeout",
+        "gateway_ports",
         "global_known_hosts_files",
         "hash_known_hosts",
         "host",
@@ -93,6 +94,7 @@ class ResolvedConfig(Record):
         "identity_files_given",
         "kbd_interactive_authentication",
         "kex_algorithms",
+        "local_forwards",
         "macs",
         "number_of_password_prompts",
         "password_authentication",
@@ -102,6 +104,7 @@ class ResolvedConfig(Record):
         "proxy_jump",
         "pubkey_authentication",
         "server_alive_interval",
+        "session_type",
         "strict_host_key_checking",
         "user",
         "user_known_hosts_files",
@@ -136,6 +139,9 @@ class ResolvedConfig(Record):
     proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
     proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
     config_file: str | None  # -F, as given (a jump host's keytool reads it too)
+    local_forwards: tuple[str, ...]  # LocalForward lines as -L specs, in order
+    gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
+    session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
 
     def __init__(
         self,
@@ -168,6 +174,9 @@ class ResolvedConfig(Record):
         proxy_command: str | None = None,
         proxy_jump: str | None = None,
         config_file: str | None = None,
+        local_forwards: tuple[str, ...] = (),
+        gateway_ports: bool = False,
+        session_type: str = "default",
     ) -> None:
         init(
             self,
@@ -200,6 +209,9 @@ class ResolvedConfig(Record):
             proxy_command=proxy_command,
             proxy_jump=proxy_jump,
             config_file=config_file,
+            local_forwards=local_forwards,
+            gateway_ports=gateway_ports,
+            session_type=session_type,
         )
 
 
@@ -331,6 +343,13 @@ def _count(value: str, where: str) -> int:
     return int(value)
 
 
+def _session_type(value: str, where: str) -> str:
+    lowered = value.lower()
+    if lowered not in ("default", "none", "subsystem"):
+        raise FormatError(f"{where}: SessionType must be default, none or subsystem")
+    return lowered
+
+
 def _pubkey(value: str, where: str) -> bool:
     # OpenSSH 8.9+ also takes unbound/host-bound here: both mean "on"
     if value.lower() in ("unbound", "host-bound"):
@@ -363,6 +382,9 @@ _ONE: dict[str, _Converter | None] = {
     "identityagent": None,
     "proxycommand": None,
     "proxyjump": None,
+    "gatewayports": _flag,
+    "clearallforwardings": _flag,
+    "sessiontype": _session_type,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -394,7 +416,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizepermittedcnames",
         "casignaturealgorithms",
         "checkhostip",
-        "clearallforwardings",
         "compression",
         "connectionattempts",
         "controlmaster",
@@ -411,7 +432,6 @@ _OPENSSH_OTHER = frozenset(
         "forwardx11",
         "forwardx11timeout",
         "forwardx11trusted",
-        "gatewayports",
         "gssapiauthentication",
         "gssapiclientidentity",
         "gssapidelegatecredentials",
@@ -425,7 +445,6 @@ _OPENSSH_OTHER = frozenset(
         "hostbasedauthentication",
         "kbdinteractivedevices",
         "localcommand",
-        "localforward",
         "loglevel",
         "logverbose",
         "nohostauthenticationforlocalhost",
@@ -443,7 +462,6 @@ _OPENSSH_OTHER = frozenset(
         "sendenv",
         "setenv",
         "serveralivecountmax",
-        "sessiontype",
         "stdinnull",
         "streamlocalbindmask",
         "streamlocalbindunlink",
@@ -575,6 +593,18 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             raise FormatError(f"{where}: IdentityFile takes one path")
         if all(raw != args[0] for raw, _ in state.identity_files):
             state.identity_files.append((args[0], where))
+    elif keyword == "localforward":
+        # accumulates, as IdentityFile; kept as one -L spec
+        from keytool.forwardspec import parse_local_forward_option
+
+        try:
+            spec = parse_local_forward_option(args)
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+        known = state.values.get("localforward", ((), where))[0]
+        assert isinstance(known, tuple)
+        if spec not in known:
+            state.values["localforward"] = ((*known, spec), where)
     elif keyword == "ignoreunknown":
         if "ignoreunknown" not in state.values:
             state.values["ignoreunknown"] = ((), where)
@@ -791,6 +821,9 @@ def _finish(
         identity_agent=agent,
         proxy_command=_proxy(values, "proxycommand", "proxyjump"),
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
+        local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
+        gateway_ports=flag("gatewayports", False),
+        session_type=text("sessiontype", "default"),
     )
 
 

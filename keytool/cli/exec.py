@@ -17,6 +17,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
 
+    from keytool.blocking import BlockingClient
+    from keytool.sshconfig import ResolvedConfig
+
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
 
@@ -37,6 +40,8 @@ def run(
     verbose: int = 0,
     no_stdin: bool = False,
     forward: str | None = None,
+    local_forward: list[str] | None = None,
+    no_command: bool = False,
 ) -> int:
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
@@ -44,9 +49,11 @@ def run(
     if forward is not None:
         if command:
             raise KeytoolError("-W forwards stdin and stdout: it takes no command")
+        if local_forward or no_command:
+            raise KeytoolError("-W takes neither -L nor -N")
         target = _host_port(forward)
-    elif not command:
-        raise KeytoolError("keytool exec needs a command to run (no interactive shell)")
+    elif no_command and command:
+        raise KeytoolError("-N runs no command: give a command or -N, not both")
     try:
         code = _connect_and_run(
             destination,
@@ -59,6 +66,8 @@ def run(
             verbose,
             no_stdin,
             target,
+            local_forward or [],
+            no_command,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -97,6 +106,8 @@ def _connect_and_run(
     verbose: int,
     no_stdin: bool,
     target: tuple[str, int] | None = None,
+    local_forward: list[str] | None = None,
+    no_command: bool = False,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -110,7 +121,18 @@ def _connect_and_run(
         config_file=config_file,
         login=login,
         warn=trace,
+        local_forwards=local_forward or (),
     )
+    if target is not None:
+        forwards: tuple[str, ...] = ()
+        no_session = False
+    else:
+        forwards = resolved.local_forwards
+        if resolved.session_type == "subsystem":
+            raise KeytoolError("SessionType subsystem is not supported by keytool exec")
+        no_session = no_command or resolved.session_type == "none"
+        if not command and not no_session:
+            raise KeytoolError("keytool exec needs a command to run, or -N (no interactive shell)")
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
     proxy = sshconfig.proxy_command(resolved)
@@ -139,9 +161,41 @@ def _connect_and_run(
             if target is not None:
                 client.forward(*target, stdin)
                 return 0
-            result = client.exec(remote_command, stdin)
+            if not forwards and not no_session:
+                result = client.exec(remote_command, stdin)
+                return result.ssh_exit_code
+            return _with_forwards(client, resolved, forwards, no_session, remote_command, stdin)
         finally:
             client.close()
-        return result.ssh_exit_code
     finally:
         sock.close()
+
+
+def _with_forwards(
+    client: BlockingClient,
+    resolved: ResolvedConfig,
+    specs: tuple[str, ...],
+    no_session: bool,
+    command: bytes,
+    stdin: int | None,
+) -> int:
+    """-L forwards listen once the user is authenticated, as in ssh. With -N they are
+    served until the connection ends; with a command, while it runs and then until the
+    connections already forwarded close (new ones are no longer taken)."""
+    from keytool.forwardspec import parse_local_forward
+    from keytool.tunnels import LocalForwards
+
+    parsed = [parse_local_forward(spec) for spec in specs]
+    forwards = LocalForwards(client.conn, parsed, resolved.gateway_ports, client.trace, _say)
+    forwards.listen()
+    try:
+        if no_session:
+            client.serve(forwards)  # returns only by an error: the connection ended
+            return 0
+        result = client.exec(command, stdin, forwards=forwards)
+        if forwards.active:
+            client.trace("port forwarding: waiting for forwarded connections to close")
+        client.serve(forwards, listening=False)
+        return result.ssh_exit_code
+    finally:
+        forwards.close()

@@ -39,6 +39,13 @@ MSG_CHANNEL_FAILURE = 100
 EXTENDED_DATA_STDERR = 1
 # RFC 4254 §5.1: reason code for a refused open
 OPEN_ADMINISTRATIVELY_PROHIBITED = 1
+#: RFC 4254 §5.1 reason codes of SSH_MSG_CHANNEL_OPEN_FAILURE, worded as ssh words them
+OPEN_FAILURE_REASONS = {
+    1: "administratively prohibited",
+    2: "connect failed",
+    3: "unknown channel type",
+    4: "resource shortage",
+}
 
 # OpenSSH's session defaults (channels.h CHAN_SES_WINDOW_DEFAULT / CHAN_SES_PACKET_DEFAULT)
 DEFAULT_WINDOW = 2 * 1024 * 1024
@@ -70,6 +77,11 @@ class ChannelOpenFailed(Record):
 
     def __init__(self, channel: int, reason: int, description: str) -> None:
         init(self, channel=channel, reason=reason, description=description)
+
+    def explain(self) -> str:
+        """``reason: description``, as ssh prints an open failure."""
+        reason = OPEN_FAILURE_REASONS.get(self.reason, f"reason {self.reason}")
+        return f"{reason}: {self.description}" if self.description else reason
 
 
 class ChannelData(Record):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from keytool import sshconfig
+from keytool.errors import FormatError
+from keytool.forwardspec import parse_local_forward
 from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
 from tests.peers import Sshd, require, run
 
@@ -27,6 +29,10 @@ Host web web.example
     Port 2201
     IdentityFile ~/.ssh/web_key
     IdentityFile ~/.ssh/common
+    LocalForward 8080 db:5432
+    LocalForward [127.0.0.1]:9000 [::1]:22
+    LocalForward 8080 db:5432
+    SessionType none
 Host *.example !bad.example
     User wild
     ConnectTimeout 1m5s
@@ -57,6 +63,8 @@ Host db*
     KexAlgorithms +diffie-hellman-group14-sha1
     HostKeyAlgorithms ^ssh-ed25519,rsa-sha2-256
     PreferredAuthentications publickey,password
+    ClearAllForwardings yes
+    GatewayPorts yes
 Host yes-host
     ProxyJump ops@bastion:2222,second
     ProxyCommand nc %h %p
@@ -72,6 +80,7 @@ Host *
     User fallback
     Port 2222
     IdentityFile ~/.ssh/everyone
+    LocalForward *:7000 h\\:x:1
     IgnoreUnknown UseKeychain
     UseKeychain yes
     ConnectTimeout 7
@@ -137,11 +146,19 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
         "proxy_jump": seen.get("proxyjump", [None])[0],
+        "local_forwards": tuple(seen.get("localforward", ())),
+        "gateway_ports": yes[seen["gatewayports"][0]],
+        "session_type": seen["sessiontype"][0],
     }
 
 
 def ours_as_ssh(resolved: ResolvedConfig, defaults: dict[str, list[str]]) -> dict[str, object]:
-    return {name: getattr(resolved, name) for name in expected_from_ssh(defaults)}
+    ours = {name: getattr(resolved, name) for name in expected_from_ssh(defaults)}
+    # kept as -L specs; ssh -G shows them as "[bind]:port [host]:hostport"
+    ours["local_forwards"] = tuple(
+        parse_local_forward(spec).describe() for spec in resolved.local_forwards
+    )
+    return ours
 
 
 ALGORITHMS = {
@@ -183,6 +200,9 @@ def test_the_hosts_exercise_the_blocks(main_config: Path) -> None:
     assert ports == {2201, 2222, 2300}
     users = {ssh_g(main_config, host)["user"][0] for host in HOSTS}
     assert users == {"deploy", "wild", "fallback"}
+    # LocalForward accumulates (a repeated one once); ClearAllForwardings drops them all
+    assert len(ssh_g(main_config, "web")["localforward"]) == 3
+    assert "localforward" not in ssh_g(main_config, "dbmain")
 
 
 @pytest.mark.parametrize(
@@ -199,6 +219,42 @@ def test_command_line_options_win_as_for_ssh(
     main_config: Path, host: str, options: tuple[str, ...]
 ) -> None:
     check_against_ssh(main_config, host, *options)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "8080:db:5432",
+        "127.0.0.1:9000:[::1]:22",
+        ":1:h:2",
+        "*:1:h:2",
+        "localhost:7:h:8",
+        "8080:db:5432:",
+        "[::1]:5:h:6",
+        "a\\:b:1:c:2",
+        "0:h:1",
+        "1:h",
+        "1:/path",
+        "1:h:2:3:4",
+        "x:h:1",
+        "1:h:70000",
+        "[::1:1:h:2",
+    ],
+)
+def test_dash_L_as_ssh_reads_it(spec: str) -> None:
+    result = run([require("ssh"), "-G", "-F", "none", "-L", spec, "x"], stdin=subprocess.DEVNULL)
+    shown = [line[len("localforward ") :] for line in result.stdout.splitlines()
+             if line.startswith("localforward ")]  # fmt: skip
+    if "/" in spec:  # a Unix-domain socket: ssh takes it, keytool says it does not
+        assert shown, result.stderr
+        with pytest.raises(FormatError, match="Unix-domain socket"):
+            parse_local_forward(spec)
+    elif result.returncode != 0:
+        assert "Bad local forwarding specification" in result.stderr
+        with pytest.raises(FormatError, match="bad local forwarding specification"):
+            parse_local_forward(spec)
+    else:
+        assert shown == [parse_local_forward(spec).describe()]
 
 
 def test_no_config_file_is_ssh_s_defaults(tmp_path: Path) -> None:

@@ -1,0 +1,326 @@
+"""Local port forwarding (``ssh -L``) for the blocking driver: the listening sockets,
+and for each connection accepted on one a "direct-tcpip" channel (RFC 4254 §7.2) that
+the server connects on to the forward's host and port.
+
+``LocalForwards`` does no waiting of its own: the driver's poll(2) loop asks it which
+descriptors to watch (``watch``), hands it those that are ready (``ready``) and the
+channel events of its channels (``handle``). Flow control is end to end: a local
+socket is read only while its channel has window to send into, and the server's
+window is given back only for bytes the local socket has taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import select
+import socket
+
+from keytool.errors import KeytoolError
+from keytool.forwardspec import LocalForward
+from keytool.transport import channels as ch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    Say = Callable[[str], None]
+
+# one recv from a local socket takes up to this much
+_READ_SIZE = 64 * 1024
+_LISTEN_BACKLOG = 128
+_IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+# a loopback address of a family the machine does not have is skipped, as ssh does
+_NO_FAMILY = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
+
+
+class _Tunnel:
+    """One accepted connection and its channel."""
+
+    __slots__ = (
+        "label",
+        "local_eof",
+        "number",
+        "opened",
+        "out",
+        "remote_eof",
+        "shut",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket, number: int, label: str) -> None:
+        self.sock = sock
+        self.number: int | None = number  # None once the channel is gone
+        self.label = label
+        self.opened = False
+        self.out = bytearray()  # from the server, not yet taken by the local socket
+        self.local_eof = False
+        self.remote_eof = False
+        self.shut = False  # our write side of the local socket is shut down
+
+
+class LocalForwards:
+    """The ``-L`` forwards of one connection."""
+
+    def __init__(
+        self,
+        conn: ch.Connection,
+        forwards: Sequence[LocalForward],
+        gateway_ports: bool,
+        trace: Say,
+        say: Say,
+    ) -> None:
+        self.conn = conn
+        self.forwards = tuple(forwards)
+        self.gateway_ports = gateway_ports
+        self.trace = trace
+        self.say = say
+        self._listeners: dict[int, tuple[socket.socket, LocalForward]] = {}
+        self._by_channel: dict[int, _Tunnel] = {}
+        self._by_fd: dict[int, _Tunnel] = {}
+
+    # ---- listening
+
+    def listen(self) -> None:
+        """Bind and listen for every forward; any failure is a KeytoolError (all the
+        sockets opened so far are closed)."""
+        try:
+            for forward in self.forwards:
+                self._listen(forward)
+        except KeytoolError:
+            self.close()
+            raise
+
+    def _listen(self, forward: LocalForward) -> None:
+        bound = 0
+        for host in forward.bind_hosts(self.gateway_ports):
+            shown = "*" if host is None else host
+            try:
+                infos = socket.getaddrinfo(
+                    host, forward.listen_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
+            except (socket.gaierror, UnicodeError) as exc:
+                if host == "::1":
+                    continue
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise KeytoolError(f"cannot listen on {shown}: {reason}") from None
+            for family, kind, proto, _, address in infos:
+                try:
+                    sock = socket.socket(family, kind, proto)
+                except OSError as exc:
+                    if exc.errno in _NO_FAMILY:
+                        continue
+                    raise KeytoolError(f"cannot listen on {shown}: {exc.strerror}") from None
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    sock.bind(address)
+                    sock.listen(_LISTEN_BACKLOG)
+                    sock.setblocking(False)
+                except OSError as exc:
+                    sock.close()
+                    if exc.errno in _NO_FAMILY and host in ("::1", None):
+                        continue
+                    raise KeytoolError(
+                        f"cannot listen on {_where(address)} for -L {forward.describe()}: "
+                        f"{exc.strerror}"
+                    ) from None
+                self._listeners[sock.fileno()] = (sock, forward)
+                bound += 1
+                self.trace(
+                    f"port forwarding: listening on {_where(address)}, "
+                    f"to {forward.host} port {forward.port} through the server"
+                )
+        if not bound:
+            raise KeytoolError(f"cannot listen for -L {forward.describe()}: no address")
+
+    def stop_listening(self) -> None:
+        for sock, _ in self._listeners.values():
+            sock.close()
+        self._listeners.clear()
+
+    @property
+    def active(self) -> bool:
+        """A forwarded connection is still open."""
+        return bool(self._by_fd)
+
+    # ---- what the driver's loop calls
+
+    def watch(self) -> list[tuple[int, int]]:
+        """The descriptors to poll, with the events wanted."""
+        wanted = [(fd, _IN) for fd in self._listeners]
+        conn = self.conn
+        for fd, tunnel in self._by_fd.items():
+            flags = 0
+            number = self._live(tunnel)
+            if (
+                number is not None
+                and tunnel.opened
+                and not tunnel.local_eof
+                and conn.buffered(number) <= ch.DEFAULT_WINDOW
+            ):
+                flags |= _IN
+            if tunnel.out:
+                flags |= select.POLLOUT
+            if flags:
+                wanted.append((fd, flags))
+        return wanted
+
+    def ready(self, fd: int, flags: int) -> None:
+        listener = self._listeners.get(fd)
+        if listener is not None:
+            self._accept(*listener)
+            return
+        tunnel = self._by_fd.get(fd)
+        if tunnel is None:
+            return
+        if flags & select.POLLOUT and tunnel.out:
+            self._write(tunnel)
+        if tunnel.sock.fileno() >= 0 and flags & _IN:
+            self._read(tunnel)
+
+    def handle(self, event: ch.ChannelEvent) -> bool:
+        """Take ``event`` if it is about one of our channels."""
+        tunnel = self._by_channel.get(event.channel)
+        if tunnel is None:
+            return False
+        number = event.channel
+        if isinstance(event, ch.ChannelData | ch.ChannelExtendedData):
+            if isinstance(event, ch.ChannelData):
+                tunnel.out += event.data
+                self._write(tunnel)
+            else:
+                self.conn.consumed(number, len(event.data))
+        elif isinstance(event, ch.ChannelOpened):
+            tunnel.opened = True
+            self.trace(f"port forwarding: channel {number} connected ({tunnel.label})")
+        elif isinstance(event, ch.ChannelOpenFailed):
+            self.say(
+                f"port forwarding ({tunnel.label}): the server did not connect: {event.explain()}"
+            )
+            tunnel.number = None
+            del self._by_channel[number]
+            self._drop(tunnel)
+        elif isinstance(event, ch.ChannelEof):
+            tunnel.remote_eof = True
+            self._maybe_shut(tunnel)
+        elif isinstance(event, ch.ChannelClosed):
+            self.trace(f"port forwarding: channel {number} closed ({tunnel.label})")
+            tunnel.number = None
+            del self._by_channel[number]
+            tunnel.remote_eof = True
+            if tunnel.out:
+                self._write(tunnel)
+            if not tunnel.out:
+                self._drop(tunnel)
+        return True
+
+    def close(self) -> None:
+        """Close every socket (the connection is going away)."""
+        self.stop_listening()
+        for tunnel in list(self._by_fd.values()):
+            tunnel.sock.close()
+        self._by_fd.clear()
+        self._by_channel.clear()
+
+    # ---- the sockets
+
+    def _accept(self, listener: socket.socket, forward: LocalForward) -> None:
+        while True:
+            try:
+                sock, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, a reset in the backlog
+                self.say(f"port forwarding: accept failed: {exc.strerror}")
+                return
+            sock.setblocking(False)
+            origin = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
+            origin_port = peer[1] if isinstance(peer, tuple) else 0
+            label = f"from {origin} port {origin_port} to {forward.host} port {forward.port}"
+            try:
+                number = self.conn.open_direct_tcpip(
+                    forward.host, forward.port, origin, origin_port
+                )
+            except KeytoolError:
+                sock.close()
+                raise
+            self.trace(f"port forwarding: connection {label}: opening channel {number}")
+            tunnel = _Tunnel(sock, number, label)
+            self._by_channel[number] = tunnel
+            self._by_fd[sock.fileno()] = tunnel
+
+    def _live(self, tunnel: _Tunnel) -> int | None:
+        """The tunnel's channel number, if the channel is still there: the server's
+        CLOSE frees it in the connection before its event reaches ``handle``."""
+        number = tunnel.number
+        return number if number is not None and number in self.conn.channels else None
+
+    def _read(self, tunnel: _Tunnel) -> None:
+        number = self._live(tunnel)
+        if number is None or tunnel.local_eof:
+            return
+        try:
+            data = tunnel.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._abort(tunnel)
+            return
+        if data:
+            self.conn.send(number, data)
+            return
+        tunnel.local_eof = True
+        self.conn.send_eof(number)
+        self._maybe_close(tunnel)
+
+    def _write(self, tunnel: _Tunnel) -> None:
+        sent = 0
+        try:
+            while sent < len(tunnel.out):
+                sent += tunnel.sock.send(memoryview(tunnel.out)[sent:])
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            del tunnel.out[:]
+            self._abort(tunnel)
+            return
+        del tunnel.out[:sent]
+        if tunnel.number is not None:
+            self.conn.consumed(tunnel.number, sent)
+            self._maybe_shut(tunnel)
+        elif not tunnel.out:
+            self._drop(tunnel)  # the channel closed before everything was written
+
+    def _maybe_shut(self, tunnel: _Tunnel) -> None:
+        if tunnel.remote_eof and not tunnel.out and not tunnel.shut:
+            tunnel.shut = True
+            with contextlib.suppress(OSError):
+                tunnel.sock.shutdown(socket.SHUT_WR)
+            self._maybe_close(tunnel)
+
+    def _maybe_close(self, tunnel: _Tunnel) -> None:
+        # both ways done: close the channel; the server's CLOSE then drops the socket
+        number = self._live(tunnel)
+        if tunnel.local_eof and tunnel.shut and number is not None:
+            self.conn.close(number)
+
+    def _abort(self, tunnel: _Tunnel) -> None:
+        """The local socket failed (reset, gone): close the channel and the socket."""
+        number = self._live(tunnel)
+        if number is not None:
+            self.conn.close(number)
+            tunnel.local_eof = True
+        self._drop(tunnel, keep_channel=tunnel.number is not None)
+
+    def _drop(self, tunnel: _Tunnel, keep_channel: bool = False) -> None:
+        fd = tunnel.sock.fileno()
+        tunnel.sock.close()
+        self._by_fd.pop(fd, None)
+        if not keep_channel and tunnel.number is not None:
+            self._by_channel.pop(tunnel.number, None)
+
+
+def _where(address: tuple[object, ...]) -> str:
+    return f"{address[0]} port {address[1]}"

@@ -1,0 +1,364 @@
+"""Local port forwarding, ``keytool exec -L`` (and ``-N``, LocalForward, SessionType):
+the seed article's tunnel. A real sshd (and dropbear) connects on to a TCP service of
+the test's; the bytes that service received and sent back, and the server's log of
+each direct-tcpip channel, are what is checked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import (
+    KEYTOOL,
+    Account,
+    base_env,
+    install_key,
+    keygen,
+    throwaway_account,
+)
+from tests.peers import Dropbear, Sshd, free_port, require, run, stop_process
+
+TIMEOUT = 30
+
+
+class EchoService:
+    """A TCP service on 127.0.0.1 that sends back what it reads, and records it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.received: list[bytes] = []  # per connection, what arrived
+        self.peers: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, peer = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn, peer), daemon=True).start()
+
+    def _echo(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+        got = bytearray()
+        with conn:
+            while data := conn.recv(65536):
+                got += data
+                conn.sendall(data)
+        with self._lock:
+            self.received.append(bytes(got))
+            self.peers.append(peer)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def service() -> Iterator[EchoService]:
+    echo = EchoService()
+    yield echo
+    echo.close()
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return keygen(tmp_path / "id_ed25519")
+
+
+@pytest.fixture
+def server(tmp_path: Path, key: Path) -> Iterator[Sshd]:
+    sshd = Sshd(tmp_path / "sshd")
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    with sshd:
+        yield sshd
+
+
+def exec_args(server: Sshd | Dropbear, known: Path, key: Path, *flags: str) -> list[str]:
+    return [
+        *KEYTOOL, "exec", "-F", "none", "-p", str(server.port), "-i", str(key),
+        "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", *flags,
+    ]  # fmt: skip
+
+
+def known_hosts(server: Sshd, folder: Path) -> Path:
+    known = folder / "known_hosts"
+    known.write_text(server.known_hosts_line())
+    return known
+
+
+def listening(port: int) -> bool:
+    """Someone listens on 127.0.0.1:port (/proc/net/tcp, without connecting to it)."""
+    wanted = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":
+            return True
+    return False
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not listening(port):
+        if proc.poll() is not None:
+            raise AssertionError(f"keytool exited with {proc.returncode}: {stderr_of(proc)}")
+        if time.monotonic() > deadline:
+            raise AssertionError("keytool did not listen")
+        time.sleep(0.02)
+
+
+def stderr_of(proc: subprocess.Popen[bytes]) -> str:
+    assert proc.stderr is not None
+    return proc.stderr.read().decode(errors="replace")
+
+
+def round_trip(port: int, payload: bytes) -> bytes:
+    """Send ``payload`` through the tunnel, half-close, read everything back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(1)))
+        sender.start()
+        back = bytearray()
+        while data := sock.recv(1 << 16):
+            back += data
+        sender.join(TIMEOUT)
+    return bytes(back)
+
+
+def refused(port: int) -> bool:
+    """A connection to the tunnel is closed without a byte back (EOF, or a reset when
+    what we sent was still unread as keytool closed it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"x")
+        try:
+            return sock.recv(100) == b""
+        except ConnectionResetError:
+            return True
+
+
+def direct_tcpip(log: Path, port: int) -> list[str]:
+    """The originators of direct-tcpip channels to 127.0.0.1:port, from sshd's log."""
+    text = log.read_text(errors="replace")
+    pattern = rf"server_request_direct_tcpip: originator (\S+ port \d+), target 127\.0\.0\.1 port {port}\b"  # noqa: E501
+    return re.findall(pattern, text)
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        stop_process(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def spawn(args: list[str], procs: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=base_env(),
+    )  # fmt: skip
+    procs.append(proc)
+    return proc
+
+
+def test_tunnel_carries_bytes_both_ways_with_flow_control(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    local = free_port()
+    spec = f"{local}:127.0.0.1:{service.port}"
+    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-L", spec,
+                  "root@127.0.0.1"], started)  # fmt: skip
+    wait_listening(local, proc)
+    # several connections at once, each larger than a channel window both ways
+    payloads = [os.urandom(3 * 1024 * 1024 + n) for n in range(4)]
+    results: dict[int, bytes] = {}
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, round_trip(local, payloads[i])))
+        for i in range(len(payloads))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    for i, payload in enumerate(payloads):
+        assert hashlib.sha256(results[i]).digest() == hashlib.sha256(payload).digest()
+    # the service got each stream whole, from sshd (the server end of the tunnel)
+    assert sorted(map(len, service.received)) == sorted(map(len, payloads))
+    assert {peer[0] for peer in service.peers} == {"127.0.0.1"}
+    # sshd opened one direct-tcpip channel per connection, naming our local peers
+    origins = direct_tcpip(server.log, service.port)
+    assert len(origins) == len(payloads)
+    assert all(origin.startswith("127.0.0.1 port ") for origin in origins)
+    # -N: still there, serving, until stopped
+    assert proc.poll() is None
+    assert round_trip(local, b"again") == b"again"
+
+
+def test_forward_during_a_command_waits_for_open_connections(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    local = free_port()
+    args = exec_args(server, known_hosts(server, tmp_path), key)
+    proc = spawn([*args, "-L", f"127.0.0.1:{local}:127.0.0.1:{service.port}", "root@127.0.0.1",
+                  "--", "sleep 1; echo done; exit 3"], started)  # fmt: skip
+    wait_listening(local, proc)
+    with socket.create_connection(("127.0.0.1", local), timeout=TIMEOUT) as sock:
+        sock.sendall(b"before ")
+        assert sock.recv(100) == b"before "
+        time.sleep(1.5)  # the command is over; this connection is still open
+        assert not listening(local)  # no new connections once the command ended
+        assert proc.poll() is None
+        sock.sendall(b"after")
+        assert sock.recv(100) == b"after"
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""
+    assert proc.wait(TIMEOUT) == 3
+    assert proc.stdout is not None and proc.stdout.read() == b"done\n"
+    assert service.received == [b"before after"]
+
+
+def test_refused_target_is_one_line_and_the_tunnel_goes_on(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    local, closed = free_port(), free_port()
+    known = known_hosts(server, tmp_path)
+    proc = spawn([*exec_args(server, known, key), "-N", "-L", f"{local}:127.0.0.1:{closed}",
+                  "-L", f"{free_port()}:127.0.0.1:{service.port}", "root@127.0.0.1"],
+                 started)  # fmt: skip
+    wait_listening(local, proc)
+    for _ in range(2):  # refused twice: the client sees the connection closed each time
+        assert refused(local)
+    assert proc.poll() is None
+    stop_process(proc)
+    lines = [line for line in stderr_of(proc).splitlines() if "did not connect" in line]
+    assert len(lines) == 2, lines
+    assert f"to 127.0.0.1 port {closed}" in lines[0] and "Connection refused" in lines[0]
+    assert "Traceback" not in "".join(lines)
+    # sshd tried it: its log has the refused connect
+    assert len(direct_tcpip(server.log, closed)) == 2
+
+
+def test_server_that_forbids_forwarding(
+    tmp_path: Path, key: Path, service: EchoService, started: list[subprocess.Popen[bytes]]
+) -> None:
+    sshd = Sshd(tmp_path / "sshd", {"AllowTcpForwarding": "no"})
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    with sshd:
+        local = free_port()
+        proc = spawn([*exec_args(sshd, known_hosts(sshd, tmp_path), key), "-N", "-L",
+                      f"{local}:127.0.0.1:{service.port}", "root@127.0.0.1"], started)  # fmt: skip
+        wait_listening(local, proc)
+        assert refused(local)
+        stop_process(proc)
+    err = stderr_of(proc)
+    assert "administratively prohibited" in err, err
+    assert service.received == []
+
+
+def test_port_in_use_and_bad_specs_exit_255_with_one_line(
+    tmp_path: Path, key: Path, server: Sshd, service: EchoService
+) -> None:
+    known = known_hosts(server, tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*exec_args(server, known, key), "-L", f"{port}:127.0.0.1:{service.port}",
+             "root@127.0.0.1", "--", "true"],
+            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+        )  # fmt: skip
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "Address already in use" in lines[0], lines
+    assert f"127.0.0.1 port {port}" in lines[0]
+    connections = server.log.read_text().count("Connection from 127.0.0.1")
+    for spec in ("0:127.0.0.1:22", "1:/tmp/socket", "8080:host", "[::1:1:h:2", "x:h:1"):
+        result = subprocess.run(
+            [*exec_args(server, known, key), "-L", spec, "root@127.0.0.1", "--", "true"],
+            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+        )  # fmt: skip
+        lines = result.stderr.decode().splitlines()
+        assert result.returncode == 255 and len(lines) == 1, (spec, lines)
+        assert "bad local forwarding specification" in lines[0]
+    # none of them connected: sshd saw no connection for any bad spec
+    assert server.log.read_text().count("Connection from 127.0.0.1") == connections
+
+
+def test_local_forward_and_session_type_from_the_config(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    local = free_port()
+    config = tmp_path / "config"
+    config.write_text(
+        f"Host tunnel\n  HostName 127.0.0.1\n  Port {server.port}\n  User root\n"
+        f"  IdentityFile {key}\n  UserKnownHostsFile {known_hosts(server, tmp_path)}\n"
+        f"  GlobalKnownHostsFile /dev/null\n  BatchMode yes\n"
+        f"  LocalForward {local} 127.0.0.1:{service.port}\n  SessionType none\n"
+    )
+    proc = spawn([*KEYTOOL, "exec", "-F", str(config), "tunnel"], started)
+    wait_listening(local, proc)
+    assert round_trip(local, b"from the config") == b"from the config"
+    # sshd ran no command for it: no session channel, only the forward
+    stop_process(proc)
+    log = server.log.read_text()
+    assert "server_request_session" not in log
+    assert len(direct_tcpip(server.log, service.port)) == 1
+    # OpenSSH's ssh reads the same file the same way
+    shown = run([require("ssh"), "-G", "-F", str(config), "tunnel"]).stdout
+    assert f"localforward {local} [127.0.0.1]:{service.port}" in shown
+    assert "sessiontype none" in shown
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    with throwaway_account() as made:
+        yield made
+
+
+def test_tunnel_through_dropbear(
+    tmp_path: Path,
+    key: Path,
+    account: Account,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    install_key(account, Path(f"{key}.pub"))
+    with Dropbear(tmp_path / "dropbear") as dropbear:
+        known = tmp_path / "known_dropbear"
+        pub = run([require("dropbearkey"), "-y", "-f", dropbear.host_keys["ed25519"]]).stdout
+        kind, blob = next(line for line in pub.splitlines() if line.startswith("ssh-")).split()[:2]
+        known.write_text(f"[127.0.0.1]:{dropbear.port} {kind} {blob}\n")
+        local = free_port()
+        proc = spawn([*exec_args(dropbear, known, key), "-L", f"{local}:127.0.0.1:{service.port}",
+                      f"{account.name}@127.0.0.1", "--", "sleep 10"], started)  # fmt: skip
+        wait_listening(local, proc)
+        payload = os.urandom(2 * 1024 * 1024)
+        assert round_trip(local, payload) == payload
+        assert service.received == [payload]
