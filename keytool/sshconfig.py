@@ -81,6 +81,7 @@ class ResolvedConfig(Record):
         "ciphers",
         "config_file",
         "connect_timeout",
+        "fork_after_authentication",
         "gateway_ports",
         "global_known_hosts_files",
         "hash_known_hosts",
@@ -142,6 +143,7 @@ class ResolvedConfig(Record):
     local_forwards: tuple[str, ...]  # LocalForward lines as -L specs, in order
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
+    fork_after_authentication: bool  # ssh -f: on into the background once logged in
 
     def __init__(
         self,
@@ -177,6 +179,7 @@ class ResolvedConfig(Record):
         local_forwards: tuple[str, ...] = (),
         gateway_ports: bool = False,
         session_type: str = "default",
+        fork_after_authentication: bool = False,
     ) -> None:
         init(
             self,
@@ -212,6 +215,7 @@ class ResolvedConfig(Record):
             local_forwards=local_forwards,
             gateway_ports=gateway_ports,
             session_type=session_type,
+            fork_after_authentication=fork_after_authentication,
         )
 
 
@@ -385,6 +389,7 @@ _ONE: dict[str, _Converter | None] = {
     "gatewayports": _flag,
     "clearallforwardings": _flag,
     "sessiontype": _session_type,
+    "forkafterauthentication": _flag,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _ALIASES = {
@@ -427,7 +432,6 @@ _OPENSSH_OTHER = frozenset(
         "escapechar",
         "exitonforwardfailure",
         "fingerprinthash",
-        "forkafterauthentication",
         "forwardagent",
         "forwardx11",
         "forwardx11timeout",
@@ -824,6 +828,7 @@ def _finish(
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
         gateway_ports=flag("gatewayports", False),
         session_type=text("sessiontype", "default"),
+        fork_after_authentication=flag("forkafterauthentication", False),
     )
 
 

@@ -42,6 +42,7 @@ def run(
     forward: str | None = None,
     local_forward: list[str] | None = None,
     no_command: bool = False,
+    background: bool = False,
 ) -> int:
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
@@ -49,8 +50,8 @@ def run(
     if forward is not None:
         if command:
             raise KeytoolError("-W forwards stdin and stdout: it takes no command")
-        if local_forward or no_command:
-            raise KeytoolError("-W takes neither -L nor -N")
+        if local_forward or no_command or background:
+            raise KeytoolError("-W takes none of -L, -N and -f")
         target = _host_port(forward)
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
@@ -68,6 +69,7 @@ def run(
             target,
             local_forward or [],
             no_command,
+            background,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -108,6 +110,7 @@ def _connect_and_run(
     target: tuple[str, int] | None = None,
     local_forward: list[str] | None = None,
     no_command: bool = False,
+    background: bool = False,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -125,14 +128,17 @@ def _connect_and_run(
     )
     if target is not None:
         forwards: tuple[str, ...] = ()
-        no_session = False
+        no_session = fork = False
     else:
+        fork = background or resolved.fork_after_authentication
         forwards = resolved.local_forwards
         if resolved.session_type == "subsystem":
             raise KeytoolError("SessionType subsystem is not supported by keytool exec")
         no_session = no_command or resolved.session_type == "none"
         if not command and not no_session:
             raise KeytoolError("keytool exec needs a command to run, or -N (no interactive shell)")
+        if fork:
+            no_stdin = True  # as ssh -f: the background process reads nothing
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
     proxy = sshconfig.proxy_command(resolved)
@@ -162,9 +168,13 @@ def _connect_and_run(
                 client.forward(*target, stdin)
                 return 0
             if not forwards and not no_session:
+                if fork:
+                    _to_background()
                 result = client.exec(remote_command, stdin)
                 return result.ssh_exit_code
-            return _with_forwards(client, resolved, forwards, no_session, remote_command, stdin)
+            return _with_forwards(
+                client, resolved, forwards, no_session, remote_command, stdin, fork
+            )
         finally:
             client.close()
     finally:
@@ -178,6 +188,7 @@ def _with_forwards(
     no_session: bool,
     command: bytes,
     stdin: int | None,
+    fork: bool,
 ) -> int:
     """-L forwards listen once the user is authenticated, as in ssh. With -N they are
     served until the connection ends; with a command, while it runs and then until the
@@ -188,6 +199,8 @@ def _with_forwards(
     parsed = [parse_local_forward(spec) for spec in specs]
     forwards = LocalForwards(client.conn, parsed, resolved.gateway_ports, client.trace, _say)
     forwards.listen()
+    if fork:
+        _to_background()  # after listening: a port in use is still told to the caller
     try:
         if no_session:
             client.serve(forwards)  # returns only by an error: the connection ended
@@ -199,3 +212,17 @@ def _with_forwards(
         return result.ssh_exit_code
     finally:
         forwards.close()
+
+
+def _to_background() -> None:
+    """ssh -f: the caller gets its prompt back (exit status 0) once the user is
+    authenticated and the forwards listen; a child in a session of its own goes on,
+    stdin from /dev/null, stdout and stderr as they were."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)

@@ -206,6 +206,7 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="[BIND:]PORT:HOST:HOSTPORT",
             ),
             Opt("no_command", ("-N",), "run no command: only forward ports (ssh -N)", "flag"),
+            Opt("background", ("-f",), "go to the background once logged in (ssh -f)", "flag"),
         ),
         (Arg("destination", "HOST, USER@HOST or ssh://USER@HOST:PORT", required=True),),
         rest="command",

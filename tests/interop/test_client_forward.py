@@ -362,3 +362,58 @@ def test_tunnel_through_dropbear(
         payload = os.urandom(2 * 1024 * 1024)
         assert round_trip(local, payload) == payload
         assert service.received == [payload]
+
+
+def listener_pid(port: int) -> int | None:
+    """The process holding the socket that listens on 127.0.0.1:port."""
+    wanted = f"0100007F:{port:04X}"
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":
+            inode = fields[9]
+    if inode is None:
+        return None
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == f"socket:[{inode}]":
+                return int(fd.parts[2])
+        except OSError:
+            continue
+    return None
+
+
+def test_background_after_login_keeps_the_tunnel(
+    tmp_path: Path, key: Path, server: Sshd, service: EchoService
+) -> None:
+    local = free_port()
+    args = exec_args(server, known_hosts(server, tmp_path), key)
+    # as with ssh -f, the background process keeps stdout and stderr: files, not pipes
+    # whose end a caller would wait for
+    with (tmp_path / "err").open("wb") as err:
+        result = subprocess.run(
+            [*args, "-f", "-N", "-L", f"{local}:127.0.0.1:{service.port}", "root@127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=err, env=base_env(), stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    # the caller is back with status 0, the tunnel listening already
+    assert result.returncode == 0, (tmp_path / "err").read_text()
+    pid = listener_pid(local)
+    assert pid is not None
+    try:
+        assert os.getsid(pid) == pid  # a session of its own, no longer the caller's child
+        assert round_trip(local, b"in the background") == b"in the background"
+        assert service.received == [b"in the background"]
+    finally:
+        os.kill(pid, 15)
+    deadline = time.monotonic() + TIMEOUT
+    while listening(local) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not listening(local)
+    # without -N or a command there is nothing to go on with: refused before connecting
+    refused_run = subprocess.run(
+        [*args, "-f", "root@127.0.0.1"],
+        capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert refused_run.returncode == 255
+    assert refused_run.stderr.decode().count("\n") == 1

@@ -33,6 +33,7 @@ Host web web.example
     LocalForward [127.0.0.1]:9000 [::1]:22
     LocalForward 8080 db:5432
     SessionType none
+    ForkAfterAuthentication yes
 Host *.example !bad.example
     User wild
     ConnectTimeout 1m5s
@@ -149,6 +150,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "local_forwards": tuple(seen.get("localforward", ())),
         "gateway_ports": yes[seen["gatewayports"][0]],
         "session_type": seen["sessiontype"][0],
+        "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
     }
 
 
