@@ -25,6 +25,7 @@ from collections import deque
 
 from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOut
 from keytool.login import HostCheck, Login
+from keytool.malloc import AFTER_BYTES
 from keytool.options import ConnectOptions, Prompts
 from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
@@ -77,6 +78,8 @@ class BlockingTransport:
         self._host_key: HostKeyToCheck | None = None
         self._out = bytearray()  # bytes the socket has not taken yet
         self._fd = sock.fileno()
+        # bytes moved either way, until the allocator is tuned for a bulk transfer
+        self._moved: int | None = 0
 
     # ---- the handshake
 
@@ -197,6 +200,8 @@ class BlockingTransport:
         except OSError as exc:
             self._lost(exc)
             return
+        if self._moved is not None:
+            self._count(len(data))
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:
@@ -219,10 +224,31 @@ class BlockingTransport:
     def _queue(self) -> None:
         """Take what the transport has to send and write as much as the socket takes."""
         data = self.conn.data_to_send()
+        if self._moved is not None and data:
+            self._count(len(data))
+        if data and not self._out and self.error is None:
+            # the common case: the socket takes it all now, with no copy into _out
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._lost(exc)
+                return
+            data = data[sent:] if sent < len(data) else b""
         if data:
             self._out += data
         if self._out:
             self._write()
+
+    def _count(self, size: int) -> None:
+        assert self._moved is not None
+        self._moved += size
+        if self._moved >= AFTER_BYTES:
+            from keytool.malloc import keep_freed_memory
+
+            keep_freed_memory()
+            self._moved = None
 
     def _write(self) -> None:
         while self._out:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     Say = Callable[[str], None]
 
 # one recv from a local socket takes up to this much
-_READ_SIZE = 64 * 1024
+_READ_SIZE = 256 * 1024
 _LISTEN_BACKLOG = 128
 _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 # a loopback address of a family the machine does not have is skipped, as ssh does

@@ -229,7 +229,8 @@ class Channel:
         self.remote_window = 0
         self.remote_max_packet = 0
         self.credit = 0  # bytes used up and not yet given back by a window adjust
-        self.outgoing: deque[bytes] = deque()
+        # views of the data given to send: a packet takes a slice, never a copy
+        self.outgoing: deque[memoryview] = deque()
         self.outgoing_size = 0
         self.eof_wanted = False  # send EOF once the buffer is empty
         self.eof_sent = False
@@ -356,7 +357,7 @@ class Connection:
         if code:
             raise ProtocolError("a client sends no extended data")
         if data:
-            chan.outgoing.append(bytes(data))
+            chan.outgoing.append(memoryview(bytes(data) if not isinstance(data, bytes) else data))
             chan.outgoing_size += len(data)
             self._flush(chan)
 
