@@ -379,6 +379,7 @@ class BlockingClient(Login):
         while listening or forwards.active:
             for event in self._drain():
                 forwards.handle(event)
+            forwards.flush()
             self._send_queued()
             if not (listening or forwards.active):
                 break
@@ -465,6 +466,8 @@ class BlockingClient(Login):
                     if command is None:
                         return ExecResult(0)
                     return self._finished(exit_status, exit_signal)
+            if forwards is not None:
+                forwards.flush()
             self._send_queued()
             # every wait has a timeout but the one for a running command's output
             if not started:

@@ -78,6 +78,7 @@ class LocalForwards:
         self._listeners: dict[int, tuple[socket.socket, LocalForward]] = {}
         self._by_channel: dict[int, _Tunnel] = {}
         self._by_fd: dict[int, _Tunnel] = {}
+        self._unflushed: list[_Tunnel] = []
 
     # ---- listening
 
@@ -188,8 +189,9 @@ class LocalForwards:
         number = event.channel
         if isinstance(event, ch.ChannelData | ch.ChannelExtendedData):
             if isinstance(event, ch.ChannelData):
+                # written by flush, after the batch: one send for many packets
                 tunnel.out += event.data
-                self._write(tunnel)
+                self._unflushed.append(tunnel)
             else:
                 self.conn.consumed(number, len(event.data))
         elif isinstance(event, ch.ChannelOpened):
@@ -215,6 +217,13 @@ class LocalForwards:
             if not tunnel.out:
                 self._drop(tunnel)
         return True
+
+    def flush(self) -> None:
+        """Write what the events handled since the last call brought."""
+        unflushed, self._unflushed = self._unflushed, []
+        for tunnel in unflushed:
+            if tunnel.out and tunnel.sock.fileno() >= 0:
+                self._write(tunnel)
 
     def close(self) -> None:
         """Close every socket (the connection is going away)."""
