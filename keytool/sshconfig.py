@@ -402,6 +402,8 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "certificatefile",
+        "remoteforward",
+        "dynamicforward",
         "canonicalizehostname",
         "bindaddress",
         "bindinterface",
@@ -426,7 +428,6 @@ _OPENSSH_OTHER = frozenset(
         "controlmaster",
         "controlpath",
         "controlpersist",
-        "dynamicforward",
         "enableescapecommandline",
         "enablesshkeysign",
         "escapechar",
@@ -459,7 +460,6 @@ _OPENSSH_OTHER = frozenset(
         "proxyusefdpass",
         "rekeylimit",
         "remotecommand",
-        "remoteforward",
         "requesttty",
         "requiredrsasize",
         "securitykeyprovider",

@@ -1,0 +1,81 @@
+"""-L / LocalForward specifications (ssh -G's reading of the same forms is compared in
+tests/interop/test_sshconfig_openssh.py)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keytool import sshconfig
+from keytool.errors import FormatError
+from keytool.forwardspec import LocalForward, parse_local_forward
+
+
+def test_forms() -> None:
+    assert parse_local_forward("8080:db:5432") == LocalForward(None, 8080, "db", 5432)
+    assert parse_local_forward(" [::1]:9:[fe80::1]:22") == LocalForward("::1", 9, "fe80::1", 22)
+    assert parse_local_forward("a\\:b:1:c:2") == LocalForward("a:b", 1, "c", 2)
+    assert parse_local_forward("*:1:h:2").describe() == "[*]:1 [h]:2"
+
+
+@pytest.mark.parametrize(
+    ("bind", "gateway", "hosts"),
+    [
+        (None, False, ("127.0.0.1", "::1")),
+        (None, True, (None,)),
+        ("", False, (None,)),
+        ("*", False, (None,)),
+        ("localhost", True, ("127.0.0.1", "::1")),
+        ("192.0.2.1", False, ("192.0.2.1",)),
+    ],
+)
+def test_where_it_listens(bind: str | None, gateway: bool, hosts: tuple[str | None, ...]) -> None:
+    assert LocalForward(bind, 1, "h", 2).bind_hosts(gateway) == hosts
+
+
+@pytest.mark.parametrize(
+    "spec", ["0:h:1", "1:h:0", "1:h", "1:h:2:3:4", "x:h:1", "[::1:1:h:2", "1::2", "1:h:2\\"]
+)
+def test_bad_specs(spec: str) -> None:
+    with pytest.raises(FormatError, match="bad local forwarding specification"):
+        parse_local_forward(spec)
+
+
+def test_unix_sockets_are_refused() -> None:
+    with pytest.raises(FormatError, match="Unix-domain socket"):
+        parse_local_forward("1:/run/db.sock")
+
+
+def resolve(text: str, *overrides: str) -> sshconfig.ResolvedConfig:
+    return sshconfig.resolve(text, "h", overrides, user="u", home="/home/u")
+
+
+def test_config_lines() -> None:
+    resolved = resolve(
+        "LocalForward 1 a:2\nLocalForward 1 a:2\nLocalForward [::1]:3 b:4\n"
+        "GatewayPorts yes\nSessionType none\nForkAfterAuthentication yes\n",
+        "LocalForward=5 c:6",
+    )
+    assert resolved.local_forwards == ("5:c:6", "1:a:2", "[::1]:3:b:4")
+    assert (resolved.gateway_ports, resolved.session_type) == (True, "none")
+    assert resolved.fork_after_authentication
+    assert resolve("LocalForward 1 a:2\nClearAllForwardings yes\n").local_forwards == ()
+    with pytest.raises(FormatError, match="config line 1: bad local forwarding"):
+        resolve("LocalForward 0 a:2\n")
+    with pytest.raises(FormatError, match="config line 1: LocalForward takes"):
+        resolve("LocalForward 1:a:2\n")
+    warned = resolve("RemoteForward 1 a:2\nDynamicForward 1080\n").warnings
+    assert len(warned) == 2 and all("not supported" in w for w in warned)
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789:[]\\/*ab. "), max_size=30) | st.text())
+def test_any_text_is_a_spec_or_a_format_error(text: str) -> None:
+    try:
+        forward = parse_local_forward(text)
+    except FormatError:
+        return
+    assert 0 < forward.listen_port < 65536 and 0 < forward.port < 65536
+    # ssh -G's form reads back the same (a ']' in a field cannot be bracketed)
+    if "]" not in f"{forward.bind_address}{forward.host}":
+        assert parse_local_forward(forward.describe().replace(" ", ":")) == forward
