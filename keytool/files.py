@@ -34,10 +34,14 @@ def ensure_dir(path: Path, mode: int = SSH_DIR_MODE) -> None:
         raise KeyFileError(f"cannot create {path}: {exc.strerror}") from None
 
 
-def write_atomic(path: Path, data: bytes, mode: int, keep_mode: bool = False) -> None:
+def write_atomic(
+    path: Path, data: bytes, mode: int, keep_mode: bool = False, backup: Path | None = None
+) -> None:
     """Write ``data`` to ``path`` all at once: a crash leaves the old file or the new one.
 
-    ``keep_mode`` keeps an existing file's permission bits instead of ``mode``.
+    ``keep_mode`` keeps an existing file's permission bits instead of ``mode``;
+    ``backup`` names a hard link the old file keeps (replaced if there), made before
+    the new file takes its name, as ssh-keygen keeps ``known_hosts.old``.
     """
     if keep_mode:
         with contextlib.suppress(FileNotFoundError):
@@ -59,6 +63,10 @@ def write_atomic(path: Path, data: bytes, mode: int, keep_mode: bool = False) ->
             os.fsync(fd)
         finally:
             os.close(fd)
+        if backup is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup)
+            os.link(path, backup)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -135,6 +135,17 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "known-hosts",
+        "Find, remove or hash hosts in known_hosts (ssh-keygen -F, -R, -H).",
+        "keytool.cli.knownhosts:run",
+        (
+            Opt("find", ("-F",), "show the lines of HOST (or \\[HOST]:PORT)", metavar="HOST"),
+            Opt("remove", ("-R",), "remove the keys of HOST (keeps FILE.old)", metavar="HOST"),
+            Opt("hash_all", ("-H",), "hash every host name (keeps FILE.old)", "flag"),
+            Opt("file", ("-f",), "the file (default ~/.ssh/known_hosts)", metavar="FILE"),
+        ),
+    ),
+    Command(
         "agent",
         'Run an ssh-agent-compatible agent (eval "$(keytool agent)").',
         "keytool.cli.agent:run",

@@ -1,0 +1,177 @@
+"""``keytool known-hosts -F / -R / -H`` against ``ssh-keygen -F / -R / -H`` on copies of
+one known_hosts file: the same output, exit status, rewritten bytes, FILE.old and mode
+(-H salts at random, so there ssh-keygen -F is asked to find each host in our file)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.peers import require, run
+
+
+def keys(tmp_path: Path) -> dict[str, str]:
+    found = {}
+    for kind in ("ed25519", "ecdsa", "rsa"):
+        path = tmp_path / f"k_{kind}"
+        run([require("ssh-keygen"), "-q", "-t", kind, "-N", "", "-f", path]).check_returncode()
+        found[kind] = " ".join(Path(f"{path}.pub").read_text().split()[:2])
+    return found
+
+
+@pytest.fixture
+def original(tmp_path: Path) -> bytes:
+    k = keys(tmp_path)
+    hashed = tmp_path / "hashed"
+    hashed.write_text(f"hashed.example {k['rsa']}\n[hashed.example]:2200 {k['ed25519']}\n")
+    run([require("ssh-keygen"), "-H", "-f", hashed]).check_returncode()
+    lines = [
+        "# a comment, kept",
+        f"foo.example,10.0.0.1 {k['ed25519']}",
+        f"[foo.example]:2222 {k['ed25519']} a comment",
+        f"*.wild.example,!bad.wild.example {k['ecdsa']}",
+        f"other.example {k['rsa']}",
+        f"@cert-authority foo.example {k['ecdsa']}",
+        f"@revoked foo.example {k['rsa']}",
+        "",
+        *hashed.read_text().splitlines(),
+        f"foo.example  {k['ecdsa']}   spaced",
+    ]
+    # the last line without a newline
+    return "\n".join(lines).encode()
+
+
+def both(tmp_path: Path, original: bytes, *args: str) -> dict[str, tuple[object, ...]]:
+    """Run ssh-keygen and keytool on copies of ``original``; what each printed, its
+    status, and the file (and FILE.old) it left."""
+    results = {}
+    for name, tool in (("ssh-keygen", [require("ssh-keygen")]), ("keytool", [*KEYTOOL])):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = folder / "known_hosts"
+        path.write_bytes(original)
+        path.chmod(0o644)
+        command = [*tool, "known-hosts"] if name == "keytool" else tool
+        done = subprocess.run(
+            [*command, *args, "-f", "known_hosts"],
+            capture_output=True, cwd=folder, env=base_env(), timeout=60,
+        )  # fmt: skip
+        old = folder / "known_hosts.old"
+        results[name] = (
+            done.returncode,
+            done.stdout,
+            done.stderr.decode().strip().removeprefix("keytool: "),
+            path.read_bytes(),
+            stat.S_IMODE(path.stat().st_mode),
+            old.read_bytes() if old.exists() else None,
+        )
+        shutil.rmtree(folder)
+    return results
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "foo.example",
+        "10.0.0.1",
+        "[foo.example]:2222",
+        "a.wild.example",
+        "bad.wild.example",
+        "hashed.example",
+        "[hashed.example]:2200",
+        "absent.example",
+    ],
+)
+def test_find_as_ssh_keygen(tmp_path: Path, original: bytes, host: str) -> None:
+    results = both(tmp_path, original, "-F", host)
+    assert results["keytool"] == results["ssh-keygen"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["foo.example", "[foo.example]:2222", "a.wild.example", "hashed.example", "other.example"],
+)
+def test_remove_as_ssh_keygen(tmp_path: Path, original: bytes, host: str) -> None:
+    results = both(tmp_path, original, "-R", host)
+    ours, theirs = results["keytool"], results["ssh-keygen"]
+    assert ours == theirs
+    status, _, _, new, mode, old = ours
+    assert status == 0 and new != original and mode == 0o644
+    assert old == original  # the previous contents, byte for byte
+
+
+def test_remove_absent_changes_nothing(tmp_path: Path, original: bytes) -> None:
+    results = both(tmp_path, original, "-R", "absent.example")
+    assert results["keytool"] == results["ssh-keygen"]
+    status, stdout, stderr, new, _, old = results["keytool"]
+    assert (status, stdout, new, old) == (0, b"", original, None)
+    assert stderr == "Host absent.example not found in known_hosts"
+
+
+def test_hash_is_what_ssh_keygen_finds(tmp_path: Path, original: bytes) -> None:
+    ours_file = tmp_path / "ours"
+    ours_file.write_bytes(original)
+    ours_file.chmod(0o640)
+    done = subprocess.run(
+        [*KEYTOOL, "known-hosts", "-H", "-f", str(ours_file)],
+        capture_output=True, env=base_env(), timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ours.old").read_bytes() == original
+    assert stat.S_IMODE(ours_file.stat().st_mode) == 0o640
+    theirs_file = tmp_path / "theirs"
+    theirs_file.write_bytes(original)
+    run([require("ssh-keygen"), "-H", "-f", theirs_file]).check_returncode()
+    ours_lines = ours_file.read_text().splitlines()
+    theirs_lines = theirs_file.read_text().splitlines()
+    assert len(ours_lines) == len(theirs_lines)
+    for mine, its in zip(ours_lines, theirs_lines, strict=True):
+        if its.startswith("|1|"):
+            # hashed alike: a fresh salt each, the same key and comment after it
+            assert mine.startswith("|1|") and mine.split(" ", 1)[1] == its.split(" ", 1)[1]
+        else:
+            assert mine == its
+    # ssh-keygen finds every host in our hashed file on the lines it finds it in its own
+    for host in ("foo.example", "10.0.0.1", "[foo.example]:2222", "other.example"):
+        found = [
+            [line for line in run([require("ssh-keygen"), "-F", host, "-f", path]).stdout
+             .splitlines() if line.startswith("# Host")]
+            for path in (ours_file, theirs_file)
+        ]  # fmt: skip
+        assert found[0] == found[1] and found[0], host
+
+
+@pytest.mark.parametrize("args", [("-R", "foo.example"), ("-R", "absent.example"), ("-H",)])
+def test_a_file_with_an_unreadable_line_is_not_rewritten(
+    tmp_path: Path, original: bytes, args: tuple[str, ...]
+) -> None:
+    broken = original.replace(b"\n\n", b"\nnot a key line at all\n")
+    results = both(tmp_path, broken, *args)
+    for status, _stdout, stderr, new, _, old in results.values():
+        assert status == 1 and new == broken and old is None
+        assert "not a valid known_hosts file" in stderr
+    # one line from keytool, naming the line
+    assert "line 8 cannot be read" in str(results["keytool"][2])
+    assert len(str(results["keytool"][2]).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-F", "x", "-f", "/nonexistent/known_hosts"), ("-f", "known_hosts"), ("-H", "-R", "x")],
+)
+def test_bad_use_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    (tmp_path / "known_hosts").write_text("")
+    done = subprocess.run(
+        [*KEYTOOL, "known-hosts", *args],
+        capture_output=True, cwd=tmp_path, env=base_env(), timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert len(done.stderr.decode().splitlines()) == 1, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert os.listdir(tmp_path) == ["known_hosts"]
