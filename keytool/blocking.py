@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from keytool.keys.base import PublicKey
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
-    from keytool.tunnels import LocalForwards
+    from keytool.tunnels import Forwards
 
     T = TypeVar("T")
 
@@ -358,7 +358,7 @@ class BlockingClient(Login):
         stdin_fd: int | None,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
-        forwards: LocalForwards | None = None,
+        forwards: Forwards | None = None,
     ) -> ExecResult:
         """Run ``command``: our ``stdin_fd`` (None: no input) goes to it; its output
         to ``stdout_fd`` and ``stderr_fd`` as it comes. ``forwards`` (listening
@@ -368,7 +368,26 @@ class BlockingClient(Login):
         number = self.conn.open_session()
         return self._relay(number, command, stdin_fd, stdout_fd, stderr_fd, forwards=forwards)
 
-    def serve(self, forwards: LocalForwards, listening: bool = True) -> None:
+    def request_forwards(self, forwards: Forwards) -> None:
+        """-R: ask the server to listen for each, and wait for its answers (a refusal
+        is a KeytoolError), as long as any other wait for the server."""
+        if not self.authenticated:
+            raise KeytoolError("not authenticated")
+        forwards.request_remote()
+        self._send_queued()
+        deadline = _deadline(self.options.timeout)
+        while True:
+            for event in self._drain():
+                forwards.handle(event)
+            forwards.flush()
+            self._send_queued()
+            if not forwards.waiting_remote:
+                return
+            wait = _remaining(deadline, "the server to answer the port forwarding requests")
+            for fd, flags in self._events(wait, forwards.watch()):
+                forwards.ready(fd, flags)
+
+    def serve(self, forwards: Forwards, listening: bool = True) -> None:
         """Serve ``forwards``: while ``listening``, until the connection ends (ssh -N);
         otherwise only the connections already open, until they close."""
         if not self.authenticated:
@@ -404,7 +423,7 @@ class BlockingClient(Login):
         stdout_fd: int,
         stderr_fd: int,
         target: str = "",
-        forwards: LocalForwards | None = None,
+        forwards: Forwards | None = None,
     ) -> ExecResult:
         """Move bytes between our descriptors and channel ``number``, a session that
         runs ``command`` or (None) a forwarded connection to ``target``; and serve

@@ -59,12 +59,13 @@ def resolve_command_line(
     login: str | None = None,
     warn: Callable[[str], None] | None = None,
     local_forwards: Sequence[str] = (),
+    remote_forwards: Sequence[str] = (),
 ) -> ResolvedConfig:
     """ssh's command line (-l, -p, -i, -L, -o, -F and the destination) and its config
     files, resolved as ssh does (first value wins; -o and flags before the files)."""
     from keytool import sshconfig
     from keytool.errors import FormatError
-    from keytool.forwardspec import parse_local_forward
+    from keytool.forwardspec import parse_local_forward, parse_remote_forward
 
     for what, text in (
         ("destination", destination),
@@ -89,6 +90,12 @@ def resolve_command_line(
         except FormatError as exc:
             raise KeytoolError(str(exc)) from None
         overrides.append(f"LocalForward={forward.describe()}")
+    for spec in remote_forwards:
+        try:
+            remote = parse_remote_forward(spec)
+        except FormatError as exc:
+            raise KeytoolError(str(exc)) from None
+        overrides.append(f"RemoteForward={remote.describe()}")
     overrides.extend(options)
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:

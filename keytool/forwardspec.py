@@ -1,5 +1,5 @@
-"""Local port forwarding specifications, as ssh(1) reads ``-L`` and ssh_config(5)
-reads ``LocalForward``; no I/O.
+"""Port forwarding specifications, as ssh(1) reads ``-L`` and ``-R`` and ssh_config(5)
+reads ``LocalForward`` and ``RemoteForward``; no I/O.
 
 ``-L [bind_address:]port:host:hostport``; ``LocalForward [bind_address:]port
 host:hostport`` is the same with a space for the middle colon. A field in square
@@ -10,7 +10,12 @@ character. Where keytool listens, as ssh decides it (channels.c, for a client):
 - ``*`` or an empty one: every address;
 - ``localhost``: the loopback addresses; anything else: that address.
 
-Forwarding to or from a Unix-domain socket (a field with a ``/``) is not supported.
+``-R [bind_address:]port:host:hostport`` has the same form; port 0 asks the server to
+pick one. The bind address goes to the server as ssh sends it: ``localhost`` when none
+is given, ``""`` for ``*`` or an empty one (the server's GatewayPorts decides).
+
+Forwarding to or from a Unix-domain socket (a field with a ``/``) is not supported,
+nor ``-R port`` alone (a SOCKS proxy at the server's end).
 """
 
 from __future__ import annotations
@@ -95,12 +100,39 @@ def _port(text: str, what: str) -> int:
     return int(text)
 
 
+class RemoteForward(LocalForward):
+    """One ``-R``: the server listens on ``bind_address``:``listen_port`` (0: a port
+    it picks); each connection there comes to us as a "forwarded-tcpip" channel, and
+    we connect on to ``host``:``port``."""
+
+    __slots__ = ()
+
+    def request_address(self) -> str:
+        """The address to bind, as ssh puts it in the tcpip-forward request."""
+        if self.bind_address is None:
+            return "localhost"
+        return "" if self.bind_address in ("", "*") else self.bind_address
+
+
 def parse_local_forward(spec: str) -> LocalForward:
     """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it."""
+    bind, listen, host, port = _parse(spec, "local", zero_port=False)
+    return LocalForward(bind, listen, host, port)
+
+
+def parse_remote_forward(spec: str) -> RemoteForward:
+    """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0)."""
+    bind, listen, host, port = _parse(spec, "remote", zero_port=True)
+    return RemoteForward(bind, listen, host, port)
+
+
+def _parse(spec: str, kind: str, zero_port: bool) -> tuple[str | None, int, str, int]:
     try:
         fields = _fields(spec)
         if fields is None:
             raise FormatError("forwarding to or from a Unix-domain socket is not supported")
+        if len(fields) in (1, 2) and kind == "remote":
+            raise FormatError("-R without host:hostport (a SOCKS proxy) is not supported")
         if len(fields) == 3:
             bind: str | None = None
             listen, host, port = fields
@@ -110,15 +142,20 @@ def parse_local_forward(spec: str) -> LocalForward:
             raise FormatError("it takes [bind_address:]port:host:hostport")
         if not host or len(host) >= _MAX_HOST or (bind is not None and len(bind) >= _MAX_HOST):
             raise FormatError("the host is empty or too long")
-        return LocalForward(bind, _port(listen, "port"), host, _port(port, "hostport"))
+        listen_port = 0 if zero_port and listen == "0" else _port(listen, "port")
+        return bind, listen_port, host, _port(port, "hostport")
     except FormatError as exc:
-        raise FormatError(f"bad local forwarding specification {spec!r}: {exc}") from None
+        raise FormatError(f"bad {kind} forwarding specification {spec!r}: {exc}") from None
 
 
-def parse_local_forward_option(args: list[str]) -> str:
-    """A LocalForward line's two values as one ``-L`` spec (ssh joins them with ':')."""
+def parse_forward_option(keyword: str, args: list[str]) -> str:
+    """A LocalForward or RemoteForward line's two values as one ``-L``/``-R`` spec
+    (ssh joins them with ':')."""
     if len(args) != 2:
-        raise FormatError("LocalForward takes [bind_address:]port and host:hostport")
+        raise FormatError(f"{keyword} takes [bind_address:]port and host:hostport")
     spec = f"{args[0]}:{args[1]}"
-    parse_local_forward(spec)
+    if keyword == "LocalForward":
+        parse_local_forward(spec)
+    else:
+        parse_remote_forward(spec)
     return spec

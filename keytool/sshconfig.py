@@ -104,6 +104,7 @@ class ResolvedConfig(Record):
         "proxy_command",
         "proxy_jump",
         "pubkey_authentication",
+        "remote_forwards",
         "server_alive_interval",
         "session_type",
         "strict_host_key_checking",
@@ -141,6 +142,7 @@ class ResolvedConfig(Record):
     proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
     config_file: str | None  # -F, as given (a jump host's keytool reads it too)
     local_forwards: tuple[str, ...]  # LocalForward lines as -L specs, in order
+    remote_forwards: tuple[str, ...]  # RemoteForward lines as -R specs, in order
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
     fork_after_authentication: bool  # ssh -f: on into the background once logged in
@@ -177,6 +179,7 @@ class ResolvedConfig(Record):
         proxy_jump: str | None = None,
         config_file: str | None = None,
         local_forwards: tuple[str, ...] = (),
+        remote_forwards: tuple[str, ...] = (),
         gateway_ports: bool = False,
         session_type: str = "default",
         fork_after_authentication: bool = False,
@@ -213,6 +216,7 @@ class ResolvedConfig(Record):
             proxy_jump=proxy_jump,
             config_file=config_file,
             local_forwards=local_forwards,
+            remote_forwards=remote_forwards,
             gateway_ports=gateway_ports,
             session_type=session_type,
             fork_after_authentication=fork_after_authentication,
@@ -402,7 +406,6 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "certificatefile",
-        "remoteforward",
         "dynamicforward",
         "canonicalizehostname",
         "bindaddress",
@@ -597,18 +600,19 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             raise FormatError(f"{where}: IdentityFile takes one path")
         if all(raw != args[0] for raw, _ in state.identity_files):
             state.identity_files.append((args[0], where))
-    elif keyword == "localforward":
-        # accumulates, as IdentityFile; kept as one -L spec
-        from keytool.forwardspec import parse_local_forward_option
+    elif keyword in ("localforward", "remoteforward"):
+        # accumulate, as IdentityFile; each kept as one -L / -R spec
+        from keytool.forwardspec import parse_forward_option
 
+        name = "LocalForward" if keyword == "localforward" else "RemoteForward"
         try:
-            spec = parse_local_forward_option(args)
+            spec = parse_forward_option(name, args)
         except FormatError as exc:
             raise FormatError(f"{where}: {exc}") from None
-        known = state.values.get("localforward", ((), where))[0]
+        known = state.values.get(keyword, ((), where))[0]
         assert isinstance(known, tuple)
         if spec not in known:
-            state.values["localforward"] = ((*known, spec), where)
+            state.values[keyword] = ((*known, spec), where)
     elif keyword == "ignoreunknown":
         if "ignoreunknown" not in state.values:
             state.values["ignoreunknown"] = ((), where)
@@ -826,6 +830,7 @@ def _finish(
         proxy_command=_proxy(values, "proxycommand", "proxyjump"),
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
+        remote_forwards=() if flag("clearallforwardings", False) else paths("remoteforward", ()),
         gateway_ports=flag("gatewayports", False),
         session_type=text("sessiontype", "default"),
         fork_after_authentication=flag("forkafterauthentication", False),

@@ -1,8 +1,13 @@
-"""Local port forwarding (``ssh -L``) for the blocking driver: the listening sockets,
-and for each connection accepted on one a "direct-tcpip" channel (RFC 4254 §7.2) that
-the server connects on to the forward's host and port.
+"""Port forwarding for the blocking driver.
 
-``LocalForwards`` does no waiting of its own: the driver's poll(2) loop asks it which
+- ``-L``: listening sockets here; each connection accepted on one becomes a
+  "direct-tcpip" channel (RFC 4254 §7.2) that the server connects on to the forward's
+  host and port.
+- ``-R``: "tcpip-forward" requests (§7.1) make the server listen; each connection
+  there comes as a "forwarded-tcpip" channel, which is confirmed once our own
+  connection to the forward's host and port is made (non-blocking), or refused.
+
+``Forwards`` does no waiting of its own: the driver's poll(2) loop asks it which
 descriptors to watch (``watch``), hands it those that are ready (``ready``) and the
 channel events of its channels (``handle``). Flow control is end to end: a local
 socket is read only while its channel has window to send into, and the server's
@@ -13,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
 import socket
 
 from keytool.errors import KeytoolError
-from keytool.forwardspec import LocalForward
+from keytool.forwardspec import LocalForward, RemoteForward
 from keytool.transport import channels as ch
 
 TYPE_CHECKING = False
@@ -38,6 +44,8 @@ class _Tunnel:
     """One accepted connection and its channel."""
 
     __slots__ = (
+        "addresses",
+        "connecting",
         "label",
         "local_eof",
         "number",
@@ -57,10 +65,12 @@ class _Tunnel:
         self.local_eof = False
         self.remote_eof = False
         self.shut = False  # our write side of the local socket is shut down
+        self.connecting = False  # -R: our connect is under way, the channel unanswered
+        self.addresses: list[tuple[int, tuple[object, ...]]] = []  # -R: left to try
 
 
-class LocalForwards:
-    """The ``-L`` forwards of one connection."""
+class Forwards:
+    """The ``-L`` and ``-R`` forwards of one connection."""
 
     def __init__(
         self,
@@ -69,9 +79,13 @@ class LocalForwards:
         gateway_ports: bool,
         trace: Say,
         say: Say,
+        remote: Sequence[RemoteForward] = (),
     ) -> None:
         self.conn = conn
         self.forwards = tuple(forwards)
+        self.remote = tuple(remote)
+        self._unanswered: list[RemoteForward] = []  # tcpip-forward requests sent
+        self._by_port: dict[int, RemoteForward] = {}  # the server listens on these
         self.gateway_ports = gateway_ports
         self.trace = trace
         self.say = say
@@ -136,10 +150,43 @@ class LocalForwards:
         if not bound:
             raise KeytoolError(f"cannot listen for -L {forward.describe()}: no address")
 
+    def request_remote(self) -> None:
+        """Ask the server to listen for every -R; ``waiting_remote`` until it answers."""
+        for forward in self.remote:
+            self.conn.tcpip_forward(forward.request_address(), forward.listen_port)
+            self._unanswered.append(forward)
+
+    @property
+    def waiting_remote(self) -> bool:
+        return bool(self._unanswered)
+
+    def _answered(self, reply: ch.GlobalReply) -> None:
+        forward = self._unanswered.pop(0)
+        if not reply.ok:
+            # as ssh with ExitOnForwardFailure: a forward that is not there ends it all
+            raise KeytoolError(
+                f"remote port forwarding failed for listen port {forward.listen_port} "
+                f"(-R {forward.describe()}): the server refused it"
+            )
+        port = forward.listen_port
+        if port == 0:
+            # §7.1: the reply to a request for port 0 holds the port allocated
+            if len(reply.data) != 4:
+                raise KeytoolError("the server allocated a port but did not say which")
+            port = int.from_bytes(reply.data, "big")
+            self.say(f"Allocated port {port} for remote forward to {forward.host}:{forward.port}")
+        self._by_port[port] = forward
+        self.trace(
+            f"port forwarding: the server listens on {forward.request_address() or '*'} "
+            f"port {port}, to {forward.host} port {forward.port} here"
+        )
+
     def stop_listening(self) -> None:
         for sock, _ in self._listeners.values():
             sock.close()
         self._listeners.clear()
+        # opens the server still sends for -R are refused from now on
+        self.conn.accept_forwarded = False
 
     @property
     def active(self) -> bool:
@@ -153,6 +200,9 @@ class LocalForwards:
         wanted = [(fd, _IN) for fd in self._listeners]
         conn = self.conn
         for fd, tunnel in self._by_fd.items():
+            if tunnel.connecting:
+                wanted.append((fd, select.POLLOUT))
+                continue
             flags = 0
             number = self._live(tunnel)
             if (
@@ -176,13 +226,24 @@ class LocalForwards:
         tunnel = self._by_fd.get(fd)
         if tunnel is None:
             return
+        if tunnel.connecting:
+            self._connected(tunnel)
+            return
         if flags & select.POLLOUT and tunnel.out:
             self._write(tunnel)
         if tunnel.sock.fileno() >= 0 and flags & _IN:
             self._read(tunnel)
 
     def handle(self, event: ch.ChannelEvent) -> bool:
-        """Take ``event`` if it is about one of our channels."""
+        """Take ``event`` if it is about one of our channels (or our global requests)."""
+        if isinstance(event, ch.GlobalReply):
+            if not self._unanswered:
+                return False
+            self._answered(event)
+            return True
+        if isinstance(event, ch.ChannelOpenRequest):
+            self._forwarded(event)
+            return True
         tunnel = self._by_channel.get(event.channel)
         if tunnel is None:
             return False
@@ -207,6 +268,8 @@ class LocalForwards:
         elif isinstance(event, ch.ChannelEof):
             tunnel.remote_eof = True
             self._maybe_shut(tunnel)
+        elif isinstance(event, ch.WindowAdjusted):
+            self._maybe_close(tunnel)  # the last of our data may have gone out now
         elif isinstance(event, ch.ChannelClosed):
             self.trace(f"port forwarding: channel {number} closed ({tunnel.label})")
             tunnel.number = None
@@ -260,6 +323,70 @@ class LocalForwards:
             self._by_channel[number] = tunnel
             self._by_fd[sock.fileno()] = tunnel
 
+    def _forwarded(self, event: ch.ChannelOpenRequest) -> None:
+        """A connection came to a port the server listens on for us: connect on."""
+        number = event.channel
+        forward = self._by_port.get(event.connected_port)
+        if forward is None:
+            self.conn.refuse_open(number, ch.OPEN_ADMINISTRATIVELY_PROHIBITED, "no such forward")
+            return
+        label = (
+            f"from {event.originator} port {event.originator_port} at the server "
+            f"to {forward.host} port {forward.port}"
+        )
+        try:
+            infos = socket.getaddrinfo(forward.host, forward.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
+            return
+        self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
+        # a closed placeholder until the first connect starts
+        tunnel = _Tunnel(socket.socket(), number, label)
+        tunnel.sock.close()
+        tunnel.addresses = [(info[0], info[4]) for info in infos]
+        self._by_channel[number] = tunnel
+        self._next_address(tunnel, "no address")
+
+    def _next_address(self, tunnel: _Tunnel, error: str) -> None:
+        """Start a connect to the next address of the forward's host, or give up."""
+        assert tunnel.number is not None
+        self._by_fd.pop(tunnel.sock.fileno(), None)
+        tunnel.sock.close()
+        while tunnel.addresses:
+            family, address = tunnel.addresses.pop(0)
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as exc:
+                error = exc.strerror or str(exc)
+                continue
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code in (0, errno.EINPROGRESS):
+                tunnel.sock = sock
+                tunnel.connecting = True
+                self._by_fd[sock.fileno()] = tunnel
+                return
+            sock.close()
+            error = os.strerror(code)
+        del self._by_channel[tunnel.number]
+        self._refuse(tunnel.number, tunnel.label, error)
+
+    def _connected(self, tunnel: _Tunnel) -> None:
+        code = tunnel.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._next_address(tunnel, os.strerror(code))
+            return
+        assert tunnel.number is not None
+        tunnel.connecting = False
+        tunnel.opened = True
+        self.conn.confirm_open(tunnel.number)
+        self.trace(f"port forwarding: channel {tunnel.number} connected ({tunnel.label})")
+
+    def _refuse(self, number: int, label: str, error: str) -> None:
+        self.conn.refuse_open(number, ch.OPEN_CONNECT_FAILED, error)
+        self.say(f"port forwarding ({label}): cannot connect: {error}")
+
     def _live(self, tunnel: _Tunnel) -> int | None:
         """The tunnel's channel number, if the channel is still there: the server's
         CLOSE frees it in the connection before its event reaches ``handle``."""
@@ -310,9 +437,16 @@ class LocalForwards:
             self._maybe_close(tunnel)
 
     def _maybe_close(self, tunnel: _Tunnel) -> None:
-        # both ways done: close the channel; the server's CLOSE then drops the socket
+        # both ways done, and what we queued for the channel sent (a close would drop
+        # what still waits for the server's window): close the channel; the server's
+        # CLOSE then drops the socket
         number = self._live(tunnel)
-        if tunnel.local_eof and tunnel.shut and number is not None:
+        if (
+            tunnel.local_eof
+            and tunnel.shut
+            and number is not None
+            and not self.conn.buffered(number)
+        ):
             self.conn.close(number)
 
     def _abort(self, tunnel: _Tunnel) -> None:

@@ -43,6 +43,7 @@ def run(
     local_forward: list[str] | None = None,
     no_command: bool = False,
     background: bool = False,
+    remote_forward: list[str] | None = None,
 ) -> int:
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
@@ -50,8 +51,8 @@ def run(
     if forward is not None:
         if command:
             raise KeytoolError("-W forwards stdin and stdout: it takes no command")
-        if local_forward or no_command or background:
-            raise KeytoolError("-W takes none of -L, -N and -f")
+        if local_forward or remote_forward or no_command or background:
+            raise KeytoolError("-W takes none of -L, -R, -N and -f")
         target = _host_port(forward)
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
@@ -70,6 +71,7 @@ def run(
             local_forward or [],
             no_command,
             background,
+            remote_forward or [],
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -111,6 +113,7 @@ def _connect_and_run(
     local_forward: list[str] | None = None,
     no_command: bool = False,
     background: bool = False,
+    remote_forward: list[str] | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -125,13 +128,14 @@ def _connect_and_run(
         login=login,
         warn=trace,
         local_forwards=local_forward or (),
+        remote_forwards=remote_forward or (),
     )
     if target is not None:
-        forwards: tuple[str, ...] = ()
+        forwards = False
         no_session = fork = False
     else:
         fork = background or resolved.fork_after_authentication
-        forwards = resolved.local_forwards
+        forwards = bool(resolved.local_forwards or resolved.remote_forwards)
         if resolved.session_type == "subsystem":
             raise KeytoolError("SessionType subsystem is not supported by keytool exec")
         no_session = no_command or resolved.session_type == "none"
@@ -172,9 +176,7 @@ def _connect_and_run(
                     _to_background()
                 result = client.exec(remote_command, stdin)
                 return result.ssh_exit_code
-            return _with_forwards(
-                client, resolved, forwards, no_session, remote_command, stdin, fork
-            )
+            return _with_forwards(client, resolved, no_session, remote_command, stdin, fork)
         finally:
             client.close()
     finally:
@@ -184,21 +186,28 @@ def _connect_and_run(
 def _with_forwards(
     client: BlockingClient,
     resolved: ResolvedConfig,
-    specs: tuple[str, ...],
     no_session: bool,
     command: bytes,
     stdin: int | None,
     fork: bool,
 ) -> int:
-    """-L forwards listen once the user is authenticated, as in ssh. With -N they are
-    served until the connection ends; with a command, while it runs and then until the
-    connections already forwarded close (new ones are no longer taken)."""
-    from keytool.forwardspec import parse_local_forward
-    from keytool.tunnels import LocalForwards
+    """-L forwards listen, and -R forwards are asked of the server, once the user is
+    authenticated, as in ssh. With -N they are served until the connection ends; with a
+    command, while it runs and then until the connections already forwarded close (new
+    ones are no longer taken)."""
+    from keytool.forwardspec import parse_local_forward, parse_remote_forward
+    from keytool.tunnels import Forwards
 
-    parsed = [parse_local_forward(spec) for spec in specs]
-    forwards = LocalForwards(client.conn, parsed, resolved.gateway_ports, client.trace, _say)
+    local = [parse_local_forward(spec) for spec in resolved.local_forwards]
+    remote = [parse_remote_forward(spec) for spec in resolved.remote_forwards]
+    forwards = Forwards(client.conn, local, resolved.gateway_ports, client.trace, _say, remote)
     forwards.listen()
+    if remote:
+        try:
+            client.request_forwards(forwards)
+        except BaseException:
+            forwards.close()
+            raise
     if fork:
         _to_background()  # after listening: a port in use is still told to the caller
     try:

@@ -216,6 +216,13 @@ COMMANDS: tuple[Command, ...] = (
                 "multi",
                 metavar="[BIND:]PORT:HOST:HOSTPORT",
             ),
+            Opt(
+                "remote_forward",
+                ("-R",),
+                "forward a port of the server to HOST:HOSTPORT from here; repeatable",
+                "multi",
+                metavar="[BIND:]PORT:HOST:HOSTPORT",
+            ),
             Opt("no_command", ("-N",), "run no command: only forward ports (ssh -N)", "flag"),
             Opt("background", ("-f",), "go to the background once logged in (ssh -f)", "flag"),
         ),

@@ -5,8 +5,11 @@ Payloads in (``receive``), events out; payloads to send wait in one outbox
 unasked: window adjustments, replies to the server's global and channel requests,
 the close that answers the server's close.
 
-Only what a client that runs commands needs: session channels with exec or a
-subsystem. Never agent or X11 forwarding; channel opens from the server are refused.
+What a client that runs commands and forwards ports needs: session channels with
+exec or a subsystem, direct-tcpip channels (ssh -L, -W), and remote forwards (ssh -R):
+the "tcpip-forward" global request and the "forwarded-tcpip" channels the server then
+opens, which the adapter confirms or refuses once it knows whether its own connection
+succeeded. Never agent or X11 forwarding: any other open from the server is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ MSG_CHANNEL_FAILURE = 100
 EXTENDED_DATA_STDERR = 1
 # RFC 4254 §5.1: reason code for a refused open
 OPEN_ADMINISTRATIVELY_PROHIBITED = 1
+OPEN_CONNECT_FAILED = 2
 #: RFC 4254 §5.1 reason codes of SSH_MSG_CHANNEL_OPEN_FAILURE, worded as ssh words them
 OPEN_FAILURE_REASONS = {
     1: "administratively prohibited",
@@ -123,6 +127,49 @@ class ChannelClosed(Record):
         init(self, channel=channel)
 
 
+class GlobalReply(Record):
+    """The server's answer to our global request (§4): ``ok`` and what came with a
+    success (tcpip-forward to port 0: the port allocated). Not a channel's: -1."""
+
+    __slots__ = ("channel", "data", "ok", "request")
+    channel: int
+    request: str
+    ok: bool
+    data: bytes
+
+    def __init__(self, request: str, ok: bool, data: bytes) -> None:
+        init(self, channel=-1, request=request, ok=ok, data=data)
+
+
+class ChannelOpenRequest(Record):
+    """The server opens a "forwarded-tcpip" channel (§7.2): a connection came to the
+    port it listens on for us. Answer with ``confirm_open`` or ``refuse_open``."""
+
+    __slots__ = ("channel", "connected_address", "connected_port", "originator", "originator_port")
+    channel: int
+    connected_address: str
+    connected_port: int
+    originator: str
+    originator_port: int
+
+    def __init__(
+        self,
+        channel: int,
+        connected_address: str,
+        connected_port: int,
+        originator: str,
+        originator_port: int,
+    ) -> None:
+        init(
+            self,
+            channel=channel,
+            connected_address=connected_address,
+            connected_port=connected_port,
+            originator=originator,
+            originator_port=originator_port,
+        )
+
+
 class ChannelRequestReply(Record):
     """The server's answer to one of our requests that wanted a reply, in order (§5.4)."""
 
@@ -178,6 +225,8 @@ ChannelEvent = (
     | ExitStatus
     | ExitSignal
     | WindowAdjusted
+    | GlobalReply
+    | ChannelOpenRequest
 )
 
 
@@ -190,6 +239,7 @@ def _printable(text: str, limit: int = 500) -> str:
 
 class ChannelState(enum.Enum):
     OPENING = "opening"
+    ACCEPTING = "accepting"  # opened by the server, not yet confirmed by us
     OPEN = "open"
     CLOSING = "closing"  # we sent CLOSE, theirs has not come yet
     CLOSED = "closed"
@@ -257,6 +307,9 @@ class Connection:
         self.max_packet = max_packet
         self.auto_window = auto_window
         self.channels: dict[int, Channel] = {}
+        #: take "forwarded-tcpip" opens from the server (we asked for remote forwards)
+        self.accept_forwarded = False
+        self._global_pending: deque[str] = deque()
         self._outbox: list[bytes] = []
         self._next_id = 0
         self._broken = False
@@ -298,6 +351,47 @@ class Connection:
             Writer().string(host).uint32(port).string(originator).uint32(originator_port).getvalue()
         )
         return self._open("direct-tcpip", extra)
+
+    def tcpip_forward(self, address: str, port: int) -> None:
+        """Ask the server to listen on ``address:port`` (port 0: one it picks) and
+        open a "forwarded-tcpip" channel for each connection (§7.1); a
+        ``GlobalReply`` follows."""
+        # string address to bind, uint32 port number to bind
+        self._global("tcpip-forward", Writer().string(address).uint32(port).getvalue())
+        self.accept_forwarded = True
+
+    def _global(self, name: str, body: bytes) -> None:
+        if self._broken:
+            raise ProtocolError("the connection failed on a protocol error")
+        # §4: string request name, boolean want reply, specifics
+        self._outbox.append(
+            Writer().byte(MSG_GLOBAL_REQUEST).string(name).boolean(True).raw(body).getvalue()
+        )
+        self._global_pending.append(name)
+
+    def confirm_open(self, channel: int) -> None:
+        """Accept a channel the server opened (``ChannelOpenRequest``)."""
+        chan = self._accepting(channel)
+        chan.state = ChannelState.OPEN
+        # §5.1: uint32 recipient, uint32 sender, uint32 initial window, uint32 max packet
+        self._outbox.append(
+            bytes((MSG_CHANNEL_OPEN_CONFIRMATION,))
+            + _U32_U32.pack(chan.remote_id, chan.local_id)
+            + _U32_U32.pack(chan.local_window, chan.local_max_packet)
+        )
+        self._flush(chan)
+
+    def refuse_open(self, channel: int, reason: int, description: str) -> None:
+        """Refuse a channel the server opened (``ChannelOpenRequest``)."""
+        chan = self._accepting(channel)
+        self._outbox.append(_open_failure(chan.remote_id, reason, description))
+        self._free(chan)
+
+    def _accepting(self, channel: int) -> Channel:
+        chan = self._channel(channel)
+        if chan.state is not ChannelState.ACCEPTING:
+            raise ProtocolError(f"channel {channel} is {chan.state.value}, not awaiting an answer")
+        return chan
 
     def _open(self, kind: str, extra: bytes) -> int:
         if self._broken:
@@ -377,7 +471,9 @@ class Connection:
     def close(self, channel: int) -> None:
         """Close the channel (§5.3); ``ChannelClosed`` follows the server's close."""
         chan = self._channel(channel)
-        if chan.state is ChannelState.OPEN:
+        if chan.state is ChannelState.ACCEPTING:
+            self.refuse_open(channel, OPEN_CONNECT_FAILED, "closed by the client")
+        elif chan.state is ChannelState.OPEN:
             chan.state = ChannelState.CLOSING
             chan.outgoing.clear()
             chan.outgoing_size = 0
@@ -463,9 +559,13 @@ class Connection:
         if kind == MSG_GLOBAL_REQUEST:
             return self._global_request(r)
         if kind == MSG_CHANNEL_OPEN:
-            return self._refuse_open(r)
+            return self._open_request(r)
         if kind in (MSG_REQUEST_SUCCESS, MSG_REQUEST_FAILURE):
-            raise ProtocolError("reply to a global request we never made")
+            if not self._global_pending:
+                raise ProtocolError("reply to a global request we never made")
+            # §4: a success may carry request-specific data (tcpip-forward: the port)
+            return [GlobalReply(self._global_pending.popleft(), kind == MSG_REQUEST_SUCCESS,
+                                r.rest())]  # fmt: skip
         if not MSG_CHANNEL_OPEN_CONFIRMATION <= kind <= MSG_CHANNEL_FAILURE:
             raise ProtocolError(f"unexpected message {kind} in the connection protocol")
         chan = self._recipient(r.uint32())
@@ -473,7 +573,7 @@ class Connection:
             return self._confirmed(chan, r)
         if kind == MSG_CHANNEL_OPEN_FAILURE:
             return self._open_failed(chan, r)
-        if chan.state is ChannelState.OPENING:
+        if chan.state in (ChannelState.OPENING, ChannelState.ACCEPTING):
             raise ProtocolError(f"message {kind} for channel {chan.local_id} before it opened")
         if kind == MSG_CHANNEL_WINDOW_ADJUST:
             add = r.uint32()
@@ -608,20 +708,42 @@ class Connection:
             self._outbox.append(bytes((MSG_REQUEST_FAILURE,)))
         return []
 
-    def _refuse_open(self, r: Reader) -> list[ChannelEvent]:
-        # §5.1: we asked for no forwarding, so any open from the server is refused
-        r.ascii()
+    def _open_request(self, r: Reader) -> list[ChannelEvent]:
+        # §5.1: string channel type, uint32 sender channel, uint32 initial window,
+        # uint32 maximum packet size, then what the type adds
+        kind = r.ascii()
         sender = r.uint32()
-        self._outbox.append(
-            Writer()
-            .byte(MSG_CHANNEL_OPEN_FAILURE)
-            .uint32(sender)
-            .uint32(OPEN_ADMINISTRATIVELY_PROHIBITED)
-            .string("open refused by the client")
-            .string("")
-            .getvalue()
-        )
-        return []
+        if kind != "forwarded-tcpip" or not self.accept_forwarded:
+            # nothing else was asked for (no agent or X11 forwarding): refused
+            self._outbox.append(
+                _open_failure(
+                    sender, OPEN_ADMINISTRATIVELY_PROHIBITED, "open refused by the client"
+                )
+            )
+            return []
+        window, max_packet = r.uint32(), r.uint32()
+        # §7.2: string address that was connected, uint32 port that was connected,
+        # string originator IP address, uint32 originator port
+        address, port = r.text(), r.uint32()
+        originator, originator_port = r.text(), r.uint32()
+        r.done()
+        if max_packet == 0:
+            raise ProtocolError("the server's maximum packet size is 0")
+        local_id = self._next_id
+        self._next_id += 1
+        chan = Channel(local_id, kind, self.window, self.max_packet)
+        chan.state = ChannelState.ACCEPTING
+        chan.remote_id, chan.remote_window, chan.remote_max_packet = sender, window, max_packet
+        self.channels[local_id] = chan
+        return [
+            ChannelOpenRequest(
+                local_id,
+                _printable(address, 256),
+                port,
+                _printable(originator, 64),
+                originator_port,
+            )
+        ]
 
 
 class ExecResult(Record):
@@ -655,3 +777,16 @@ class ExecResult(Record):
     def ssh_exit_code(self) -> int:
         """What ssh itself would exit with: the status, or 255 without one."""
         return self.exit_status if self.exit_status is not None else 255
+
+
+def _open_failure(recipient: int, reason: int, description: str) -> bytes:
+    # §5.1: uint32 recipient channel, uint32 reason code, string description, string language
+    return (
+        Writer()
+        .byte(MSG_CHANNEL_OPEN_FAILURE)
+        .uint32(recipient)
+        .uint32(reason)
+        .string(description)
+        .string("")
+        .getvalue()
+    )

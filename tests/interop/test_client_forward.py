@@ -355,13 +355,16 @@ def test_tunnel_through_dropbear(
         pub = run([require("dropbearkey"), "-y", "-f", dropbear.host_keys["ed25519"]]).stdout
         kind, blob = next(line for line in pub.splitlines() if line.startswith("ssh-")).split()[:2]
         known.write_text(f"[127.0.0.1]:{dropbear.port} {kind} {blob}\n")
-        local = free_port()
+        local, remote = free_port(), free_port()
         proc = spawn([*exec_args(dropbear, known, key), "-L", f"{local}:127.0.0.1:{service.port}",
-                      f"{account.name}@127.0.0.1", "--", "sleep 10"], started)  # fmt: skip
+                      "-R", f"{remote}:127.0.0.1:{service.port}", f"{account.name}@127.0.0.1",
+                      "--", "sleep 10"], started)  # fmt: skip
         wait_listening(local, proc)
+        wait_listening(remote, proc)  # dropbear listens there for us
         payload = os.urandom(2 * 1024 * 1024)
         assert round_trip(local, payload) == payload
-        assert service.received == [payload]
+        assert round_trip(remote, payload[::-1]) == payload[::-1]
+        assert sorted(service.received) == sorted([payload, payload[::-1]])
 
 
 def listener_pid(port: int) -> int | None:
@@ -417,3 +420,69 @@ def test_background_after_login_keeps_the_tunnel(
     )  # fmt: skip
     assert refused_run.returncode == 255
     assert refused_run.stderr.decode().count("\n") == 1
+
+
+# ---------------------------------------------------------------- -R
+
+
+def test_remote_forward_carries_bytes_and_sshd_listens(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    remote = free_port()
+    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-R",
+                  f"{remote}:127.0.0.1:{service.port}", "root@127.0.0.1"], started)  # fmt: skip
+    wait_listening(remote, proc)  # sshd listens there, for us
+    assert listener_pid(remote) != proc.pid
+    payloads = [os.urandom(2 * 1024 * 1024 + n) for n in range(3)]
+    results: dict[int, bytes] = {}
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, round_trip(remote, payloads[i])))
+        for i in range(len(payloads))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    assert [results[i] == payloads[i] for i in range(len(payloads))] == [True] * len(payloads)
+    assert sorted(map(len, service.received)) == sorted(map(len, payloads))
+    log = server.log.read_text()
+    assert f"tcpip-forward listen localhost port {remote}" in log
+    assert proc.poll() is None
+
+
+def test_remote_forward_port_0_and_a_target_that_refuses(
+    tmp_path: Path, key: Path, server: Sshd, started: list[subprocess.Popen[bytes]]
+) -> None:
+    closed = free_port()
+    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-R",
+                  f"0:127.0.0.1:{closed}", "root@127.0.0.1"], started)  # fmt: skip
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()
+    # as ssh says it: the port the server picked
+    assert line.startswith("keytool: Allocated port ") and f"to 127.0.0.1:{closed}" in line
+    port = int(line.split()[3])
+    wait_listening(port, proc)
+    assert refused(port)
+    stop_process(proc)
+    rest = proc.stderr.read().decode()
+    assert "cannot connect: Connection refused" in rest and "Traceback" not in rest
+
+
+def test_remote_forward_the_server_refuses_is_exit_255(
+    tmp_path: Path, key: Path, service: EchoService
+) -> None:
+    sshd = Sshd(tmp_path / "sshd", {"AllowTcpForwarding": "local"})
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    with sshd:
+        result = subprocess.run(
+            [*exec_args(sshd, known_hosts(sshd, tmp_path), key), "-N", "-R",
+             f"{free_port()}:127.0.0.1:{service.port}", "root@127.0.0.1"],
+            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+        )  # fmt: skip
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "remote port forwarding failed for listen port" in lines[0], lines

@@ -13,7 +13,7 @@ import pytest
 
 from keytool import sshconfig
 from keytool.errors import FormatError
-from keytool.forwardspec import parse_local_forward
+from keytool.forwardspec import parse_local_forward, parse_remote_forward
 from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
 from tests.peers import Sshd, require, run
 
@@ -32,6 +32,8 @@ Host web web.example
     LocalForward 8080 db:5432
     LocalForward [127.0.0.1]:9000 [::1]:22
     LocalForward 8080 db:5432
+    RemoteForward 0 localhost:3000
+    RemoteForward *:9000 [::1]:22
     SessionType none
     ForkAfterAuthentication yes
 Host *.example !bad.example
@@ -148,6 +150,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "proxy_command": seen.get("proxycommand", [None])[0],
         "proxy_jump": seen.get("proxyjump", [None])[0],
         "local_forwards": tuple(seen.get("localforward", ())),
+        "remote_forwards": tuple(seen.get("remoteforward", ())),
         "gateway_ports": yes[seen["gatewayports"][0]],
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
@@ -159,6 +162,9 @@ def ours_as_ssh(resolved: ResolvedConfig, defaults: dict[str, list[str]]) -> dic
     # kept as -L specs; ssh -G shows them as "[bind]:port [host]:hostport"
     ours["local_forwards"] = tuple(
         parse_local_forward(spec).describe() for spec in resolved.local_forwards
+    )
+    ours["remote_forwards"] = tuple(
+        parse_remote_forward(spec).describe() for spec in resolved.remote_forwards
     )
     return ours
 
@@ -244,19 +250,35 @@ def test_command_line_options_win_as_for_ssh(
     ],
 )
 def test_dash_L_as_ssh_reads_it(spec: str) -> None:
-    result = run([require("ssh"), "-G", "-F", "none", "-L", spec, "x"], stdin=subprocess.DEVNULL)
-    shown = [line[len("localforward ") :] for line in result.stdout.splitlines()
-             if line.startswith("localforward ")]  # fmt: skip
+    check_spec("-L", spec)
+
+
+@pytest.mark.parametrize(
+    "spec", ["8080:localhost:80", "0:h:1", "*:9:h:2", "1.2.3.4:5:[::1]:6", "8080", "1:h:0"]
+)
+def test_dash_R_as_ssh_reads_it(spec: str) -> None:
+    check_spec("-R", spec)
+
+
+def check_spec(flag: str, spec: str) -> None:
+    keyword = "localforward " if flag == "-L" else "remoteforward "
+    parse = parse_local_forward if flag == "-L" else parse_remote_forward
+    result = run([require("ssh"), "-G", "-F", "none", flag, spec, "x"], stdin=subprocess.DEVNULL)
+    shown = [line[len(keyword) :] for line in result.stdout.splitlines()
+             if line.startswith(keyword)]  # fmt: skip
     if "/" in spec:  # a Unix-domain socket: ssh takes it, keytool says it does not
         assert shown, result.stderr
         with pytest.raises(FormatError, match="Unix-domain socket"):
-            parse_local_forward(spec)
+            parse(spec)
+    elif shown == [f"{spec} [socks]:0"]:  # -R port: a SOCKS proxy, not supported here
+        with pytest.raises(FormatError, match="SOCKS"):
+            parse(spec)
     elif result.returncode != 0:
-        assert "Bad local forwarding specification" in result.stderr
-        with pytest.raises(FormatError, match="bad local forwarding specification"):
-            parse_local_forward(spec)
+        assert "forwarding specification" in result.stderr
+        with pytest.raises(FormatError, match="forwarding specification"):
+            parse(spec)
     else:
-        assert shown == [parse_local_forward(spec).describe()]
+        assert shown == [parse(spec).describe()]
 
 
 def test_no_config_file_is_ssh_s_defaults(tmp_path: Path) -> None:

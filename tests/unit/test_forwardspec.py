@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from keytool import sshconfig
 from keytool.errors import FormatError
-from keytool.forwardspec import LocalForward, parse_local_forward
+from keytool.forwardspec import (
+    LocalForward,
+    RemoteForward,
+    parse_local_forward,
+    parse_remote_forward,
+)
 
 
 def test_forms() -> None:
@@ -65,8 +70,15 @@ def test_config_lines() -> None:
         resolve("LocalForward 0 a:2\n")
     with pytest.raises(FormatError, match="config line 1: LocalForward takes"):
         resolve("LocalForward 1:a:2\n")
-    warned = resolve("RemoteForward 1 a:2\nDynamicForward 1080\n").warnings
-    assert len(warned) == 2 and all("not supported" in w for w in warned)
+    remote = resolve("RemoteForward 0 a:2\nRemoteForward *:7 b:8\n", "RemoteForward=9 c:1")
+    assert remote.remote_forwards == ("9:c:1", "0:a:2", "*:7:b:8")
+    assert parse_remote_forward("*:7:b:8").request_address() == ""
+    assert parse_remote_forward("0:a:2") == RemoteForward(None, 0, "a", 2)
+    assert parse_remote_forward("0:a:2").request_address() == "localhost"
+    with pytest.raises(FormatError, match="SOCKS"):
+        parse_remote_forward("1080")
+    warned = resolve("DynamicForward 1080\n").warnings
+    assert len(warned) == 1 and "not supported" in warned[0]
 
 
 @given(st.text(alphabet=st.sampled_from("0123456789:[]\\/*ab. "), max_size=30) | st.text())
