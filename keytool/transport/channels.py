@@ -652,7 +652,7 @@ class Connection:
         return [ChannelOpenFailed(chan.local_id, reason, _printable(description))]
 
     def _incoming(self, chan: Channel, data: bytes, code: int) -> list[ChannelEvent]:
-        if chan.state is ChannelState.OPENING:
+        if chan.state in (ChannelState.OPENING, ChannelState.ACCEPTING):
             raise ProtocolError(f"data on channel {chan.local_id} before it opened")
         if chan.eof_received:
             raise ProtocolError(f"data on channel {chan.local_id} after EOF")

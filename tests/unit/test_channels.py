@@ -16,6 +16,7 @@ from keytool.transport.channels import (
     ChannelExtendedData,
     ChannelOpened,
     ChannelOpenFailed,
+    ChannelOpenRequest,
     ChannelRequestReply,
     Connection,
     ExitSignal,
@@ -220,3 +221,97 @@ def test_only_keytool_errors_escape_for_channel_zero(kind: int, body: bytes) -> 
     conn, ch = opened()
     with contextlib.suppress(KeytoolError):
         conn.receive(bytes([kind]) + ch.to_bytes(4, "big") + body)
+
+
+def forwarded_open(sender: int = 5, window: int = 1 << 20, max_packet: int = 32768) -> bytes:
+    # §7.2: "forwarded-tcpip", sender, window, max packet, connected address and port,
+    # originator address and port
+    return (
+        Writer().byte(90).string("forwarded-tcpip").uint32(sender).uint32(window)
+        .uint32(max_packet).string("localhost").uint32(8080).string("10.0.0.9").uint32(40000)
+        .getvalue()
+    )  # fmt: skip
+
+
+def test_tcpip_forward_request_and_replies() -> None:
+    conn = Connection()
+    conn.tcpip_forward("localhost", 0)
+    conn.tcpip_forward("", 9000)
+    first, second = conn.data_to_send()
+    r = Reader(first)
+    assert (r.byte(), r.text(), r.boolean(), r.text(), r.uint32()) == (
+        80, "tcpip-forward", True, "localhost", 0,
+    )  # fmt: skip
+    r.done()
+    assert Reader(second).byte() == 80
+    # §7.1: the success for port 0 holds the port; replies come in the requests' order
+    (reply,) = conn.receive(bytes([81]) + (40123).to_bytes(4, "big"))
+    assert (reply.request, reply.ok, reply.data, reply.channel) == (
+        "tcpip-forward", True, (40123).to_bytes(4, "big"), -1,
+    )  # fmt: skip
+    (refused,) = conn.receive(bytes([82]))
+    assert (refused.request, refused.ok) == ("tcpip-forward", False)
+    with pytest.raises(ProtocolError, match="never made"):
+        conn.receive(bytes([81]))
+
+
+def test_forwarded_channel_confirmed_then_carries_data() -> None:
+    conn = Connection()
+    conn.tcpip_forward("localhost", 8080)
+    conn.data_to_send()
+    (event,) = conn.receive(forwarded_open())
+    assert isinstance(event, ChannelOpenRequest)
+    assert (event.connected_address, event.connected_port) == ("localhost", 8080)
+    assert (event.originator, event.originator_port) == ("10.0.0.9", 40000)
+    assert conn.data_to_send() == []  # nothing until we answer
+    # the server may not send on it before we confirm
+    with pytest.raises(ProtocolError, match="before it opened"):
+        conn.receive(data(event.channel, b"early"))
+    conn2 = Connection()
+    conn2.tcpip_forward("localhost", 8080)
+    conn2.data_to_send()
+    (event,) = conn2.receive(forwarded_open())
+    conn2.confirm_open(event.channel)
+    r = Reader(conn2.data_to_send()[0])
+    assert (r.byte(), r.uint32(), r.uint32()) == (91, 5, event.channel)
+    assert (r.uint32(), r.uint32()) == (conn2.window, conn2.max_packet)
+    r.done()
+    assert conn2.receive(data(event.channel, b"hello")) == [ChannelData(event.channel, b"hello")]
+    conn2.send(event.channel, b"back")
+    r = Reader(conn2.data_to_send()[0])
+    assert (r.byte(), r.uint32(), r.string()) == (94, 5, b"back")
+
+
+def test_forwarded_channel_refused_and_unasked_opens() -> None:
+    conn = Connection()
+    # not asked for: refused by the core itself
+    assert conn.receive(forwarded_open()) == []
+    r = Reader(conn.data_to_send()[0])
+    assert (r.byte(), r.uint32(), r.uint32()) == (92, 5, 1)
+    conn.tcpip_forward("localhost", 8080)
+    conn.data_to_send()
+    (event,) = conn.receive(forwarded_open(sender=6))
+    conn.refuse_open(event.channel, 2, "Connection refused")
+    r = Reader(conn.data_to_send()[0])
+    assert (r.byte(), r.uint32(), r.uint32(), r.text()) == (92, 6, 2, "Connection refused")
+    assert event.channel not in conn.channels
+    with pytest.raises(ProtocolError):
+        conn.confirm_open(event.channel)
+    with pytest.raises(ProtocolError, match="maximum packet size is 0"):
+        conn.receive(forwarded_open(max_packet=0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80), st.lists(st.binary(max_size=40), max_size=4))
+def test_only_keytool_errors_escape_with_remote_forwards(tail: bytes, more: list[bytes]) -> None:
+    """Forwarded opens, global replies and whatever follows, with remote forwards on."""
+    conn, _ch = opened()
+    conn.tcpip_forward("localhost", 0)
+    head = Writer().byte(90).string("forwarded-tcpip").getvalue()
+    for payload in (head + tail, bytes([81]) + tail, *more):
+        try:
+            for event in conn.receive(payload):
+                if isinstance(event, ChannelOpenRequest):
+                    conn.confirm_open(event.channel)
+        except KeytoolError:
+            return
