@@ -84,18 +84,15 @@ def resolve_command_line(
     if port is not None or target.port is not None:
         overrides.append(f"Port={port if port is not None else target.port}")
     overrides.extend(f"IdentityFile={path}" for path in identity_files)
-    for spec in local_forwards:
-        try:
-            forward = parse_local_forward(spec)
-        except FormatError as exc:
-            raise KeytoolError(str(exc)) from None
-        overrides.append(f"LocalForward={forward.describe()}")
-    for spec in remote_forwards:
-        try:
-            remote = parse_remote_forward(spec)
-        except FormatError as exc:
-            raise KeytoolError(str(exc)) from None
-        overrides.append(f"RemoteForward={remote.describe()}")
+    for keyword, specs, parse in (
+        ("LocalForward", local_forwards, parse_local_forward),
+        ("RemoteForward", remote_forwards, parse_remote_forward),
+    ):
+        for spec in specs:
+            try:
+                overrides.append(f"{keyword}={parse(spec).describe()}")
+            except FormatError as exc:
+                raise KeytoolError(str(exc)) from None
     overrides.extend(options)
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:

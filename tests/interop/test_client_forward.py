@@ -135,6 +135,21 @@ def round_trip(port: int, payload: bytes) -> bytes:
     return bytes(back)
 
 
+def round_trips_at_once(port: int, payloads: list[bytes]) -> list[bytes]:
+    """``round_trip`` of each payload, all at once, each on a connection of its own."""
+    results: dict[int, bytes] = {}
+
+    def one(index: int) -> None:
+        results[index] = round_trip(port, payloads[index])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(payloads))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT * 2)
+    return [results.get(i, b"") for i in range(len(payloads))]
+
+
 def refused(port: int) -> bool:
     """A connection to the tunnel is closed without a byte back (EOF, or a reset when
     what we sent was still unread as keytool closed it)."""
@@ -187,17 +202,9 @@ def test_tunnel_carries_bytes_both_ways_with_flow_control(
     wait_listening(local, proc)
     # several connections at once, each larger than a channel window both ways
     payloads = [os.urandom(3 * 1024 * 1024 + n) for n in range(4)]
-    results: dict[int, bytes] = {}
-    threads = [
-        threading.Thread(target=lambda i=i: results.__setitem__(i, round_trip(local, payloads[i])))
-        for i in range(len(payloads))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT * 2)
-    for i, payload in enumerate(payloads):
-        assert hashlib.sha256(results[i]).digest() == hashlib.sha256(payload).digest()
+    results = round_trips_at_once(local, payloads)
+    for back, payload in zip(results, payloads, strict=True):
+        assert hashlib.sha256(back).digest() == hashlib.sha256(payload).digest()
     # the service got each stream whole, from sshd (the server end of the tunnel)
     assert sorted(map(len, service.received)) == sorted(map(len, payloads))
     assert {peer[0] for peer in service.peers} == {"127.0.0.1"}
@@ -438,16 +445,7 @@ def test_remote_forward_carries_bytes_and_sshd_listens(
     wait_listening(remote, proc)  # sshd listens there, for us
     assert listener_pid(remote) != proc.pid
     payloads = [os.urandom(2 * 1024 * 1024 + n) for n in range(3)]
-    results: dict[int, bytes] = {}
-    threads = [
-        threading.Thread(target=lambda i=i: results.__setitem__(i, round_trip(remote, payloads[i])))
-        for i in range(len(payloads))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(TIMEOUT * 2)
-    assert [results[i] == payloads[i] for i in range(len(payloads))] == [True] * len(payloads)
+    assert round_trips_at_once(remote, payloads) == payloads
     assert sorted(map(len, service.received)) == sorted(map(len, payloads))
     log = server.log.read_text()
     assert f"tcpip-forward listen localhost port {remote}" in log
