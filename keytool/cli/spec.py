@@ -146,6 +146,39 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "sign",
+        "Sign files for a namespace such as git or file (ssh-keygen -Y sign).",
+        "keytool.cli.sign:run_sign",
+        (
+            Opt("key_file", ("-f",), "private key, or public key of an agent's key", metavar="KEY"),
+            Opt("namespace", ("-n",), "what the signature is for: git, file, ...", metavar="NS"),
+            Opt("hash_name", ("-O",), "hash: sha512 (default) or sha256", metavar="HASH"),
+            Opt("force", ("--force",), "overwrite an existing FILE.sig", "flag"),
+        ),
+        (
+            Arg(
+                "files", "files to sign (each to FILE.sig); none or '-': stdin to stdout", many=True
+            ),
+        ),
+    ),
+    Command(
+        "verify",
+        "Check an SSH signature of stdin (ssh-keygen -Y verify / check-novalidate).",
+        "keytool.cli.sign:run_verify",
+        (
+            Opt("signature_file", ("-s",), "the signature file", metavar="SIG"),
+            Opt("namespace", ("-n",), "the namespace it must be for", metavar="NS"),
+            Opt("allowed_file", ("-f",), "allowed_signers file", metavar="FILE"),
+            Opt("identity", ("-I",), "who must have signed (a principal)", metavar="ID"),
+            Opt(
+                "find_principals",
+                ("--find-principals",),
+                "print the principals that may have signed (ssh-keygen -Y find-principals)",
+                "flag",
+            ),
+        ),
+    ),
+    Command(
         "agent",
         'Run an ssh-agent-compatible agent (eval "$(keytool agent)").',
         "keytool.cli.agent:run",

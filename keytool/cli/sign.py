@@ -1,0 +1,191 @@
+"""keytool sign and keytool verify: SSH signatures of files, as ``ssh-keygen -Y sign``,
+``-Y verify``, ``-Y check-novalidate`` and ``-Y find-principals`` make and check them
+(what git's SSH commit signing runs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from keytool.errors import KeytoolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from keytool.keys.base import PublicKey
+
+# message pieces are hashed this large
+_CHUNK = 1 << 20
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(f"{line}\n")
+
+
+def run_sign(
+    key_file: str | None,
+    namespace: str | None,
+    files: list[str],
+    hash_name: str | None = None,
+    force: bool = False,
+) -> int:
+    from keytool import sshsig
+    from keytool.keyfiles import expand
+
+    if not key_file or not namespace:
+        raise KeytoolError("keytool sign needs -f KEY and -n NAMESPACE")
+    hash_algorithm = (hash_name or sshsig.DEFAULT_HASH).lower()
+    sshsig.digest(hash_algorithm)  # an unknown hash: said before anything is read
+    public, signer = _signer(expand(key_file))
+    for name in files or ["-"]:
+        if name == "-":
+            _say("Signing data on standard input")
+            message_hash = _hash_stream(sys.stdin.buffer.fileno(), hash_algorithm)
+            out = _sign(public, signer, namespace, hash_algorithm, message_hash)
+            sys.stdout.write(out)
+            continue
+        path = expand(name)
+        target = path.with_name(f"{path.name}.sig")
+        if target.exists() and not force:
+            raise KeytoolError(f"{target} already exists (--force overwrites it)")
+        _say(f"Signing file {name}")
+        message_hash = _hash_file(path, hash_algorithm)
+        out = _sign(public, signer, namespace, hash_algorithm, message_hash)
+        from keytool.files import write_atomic
+
+        write_atomic(target, out.encode("ascii"), 0o644)
+        _say(f"Write signature to {target}")
+    return 0
+
+
+def _signer(path: Path) -> tuple[PublicKey, Callable[[bytes], bytes]]:
+    """The key's public half and a function signing with it: the private key file's,
+    or the agent's when ``path`` holds a public key (as ssh-keygen)."""
+    from keytool.files import read_file
+    from keytool.keyfiles import load_private_file
+    from keytool.keys.pubfile import parse_public_line
+
+    text = read_file(path, "key file")
+    first = text.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace")
+    if not first.startswith("-----BEGIN"):
+        public, _ = parse_public_line(first)
+        return public, _agent_signer(public)
+    key, _ = load_private_file(path)
+    algorithm = "rsa-sha2-512" if key.public.key_type == "ssh-rsa" else None
+    return key.public, lambda data: key.sign(data, algorithm)
+
+
+def _agent_signer(public: PublicKey) -> Callable[[bytes], bytes]:
+    from keytool.agentclient import AgentClient
+    from keytool.agentproto import SSH_AGENT_RSA_SHA2_512
+    from keytool.errors import AgentError
+
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        raise AgentError("a public key to sign with, and no agent (SSH_AUTH_SOCK is not set)")
+    agent = AgentClient()
+    blob = public.to_wire()
+    if all(k.blob != blob for k in agent.identities()):
+        raise AgentError("the agent does not hold this key")
+    flags = SSH_AGENT_RSA_SHA2_512 if public.key_type == "ssh-rsa" else 0
+    return lambda data: agent.sign(blob, data, flags)
+
+
+def _sign(
+    public: PublicKey,
+    signer: Callable[[bytes], bytes],
+    namespace: str,
+    hash_algorithm: str,
+    message_hash: bytes,
+) -> str:
+    from keytool import sshsig
+
+    data = sshsig.signed_data(namespace, hash_algorithm, message_hash)
+    signature = signer(data)
+    # a signer that is not the key (a confused agent) is caught here, not by a verifier
+    allowed = sshsig.RSA_ALGORITHMS if public.key_type == "ssh-rsa" else None
+    if not public.verify(signature, data, allowed):
+        raise KeytoolError("the signature made does not verify with the key")
+    return sshsig.armor(public, namespace, hash_algorithm, signature)
+
+
+def _hash_stream(fd: int, hash_algorithm: str) -> bytes:
+    from keytool import sshsig
+
+    hasher = sshsig.digest(hash_algorithm)
+    while chunk := os.read(fd, _CHUNK):
+        hasher.update(chunk)
+    return hasher.digest()
+
+
+def _hash_file(path: Path, hash_algorithm: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise KeytoolError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return _hash_stream(fd, hash_algorithm)
+    except OSError as exc:
+        raise KeytoolError(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def run_verify(
+    signature_file: str | None,
+    namespace: str | None,
+    allowed_file: str | None,
+    identity: str | None,
+    find_principals: bool = False,
+) -> int:
+    from keytool import allowedsigners, sshsig
+    from keytool.files import read_file
+    from keytool.keyfiles import expand
+
+    if not signature_file:
+        raise KeytoolError("keytool verify needs -s SIGNATURE")
+    sig = sshsig.parse(read_file(expand(signature_file), "signature file"))
+    signers = None
+    if allowed_file:
+        text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
+        signers = allowedsigners.parse(text, allowed_file)
+    now = time.time()
+    if find_principals:
+        if signers is None:
+            raise KeytoolError("--find-principals needs -f ALLOWED_SIGNERS")
+        found = allowedsigners.principals_for(signers, sig.key, now)
+        if not found:
+            error = KeytoolError("No principal matched.")
+            error.exit_code = 255  # ssh-keygen's status for every -Y failure
+            raise error
+        for principals in found:
+            print(principals)
+        return 0
+    if not namespace:
+        raise KeytoolError("keytool verify needs -n NAMESPACE")
+    if (signers is None) != (identity is None):
+        raise KeytoolError("give -f ALLOWED_SIGNERS and -I IDENTITY together (or neither)")
+    message_hash = _hash_stream(sys.stdin.buffer.fileno(), sig.hash_algorithm)
+    who = sshsig.describe_key(sig.key)
+    try:
+        sshsig.verify(sig, namespace, message_hash)
+        if (
+            signers is not None
+            and identity is not None
+            and not allowedsigners.allowed(signers, identity, sig.key, namespace, now)
+        ):
+            raise sshsig.SignatureError(
+                f"{identity} may not sign for {namespace!r} with {who} in {allowed_file}"
+            )
+    except sshsig.SignatureError as exc:
+        print("Could not verify signature.")
+        sys.stdout.flush()
+        exc.exit_code = 255
+        raise
+    if identity is not None:
+        print(f'Good "{namespace}" signature for {identity} with {who}')
+    else:
+        print(f'Good "{namespace}" signature with {who}')
+    return 0

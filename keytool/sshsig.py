@@ -1,0 +1,155 @@
+"""SSH signatures of files and messages (OpenSSH's PROTOCOL.sshsig), as ``ssh-keygen -Y``
+makes them; pure: digests in, armored text out, and back.
+
+What is signed is not the message but a blob naming its use (the namespace: "git",
+"file", ...) and its hash, so a signature made for one use never verifies for another:
+
+    byte[6] "SSHSIG", string namespace, string reserved, string hash_algorithm, string H(message)
+
+The signature itself travels as the armored blob
+
+    byte[6] "SSHSIG", uint32 1, string public key, string namespace, string reserved,
+    string hash_algorithm, string signature
+
+RSA keys sign with rsa-sha2-512 (a SHA-1 ``ssh-rsa`` signature is refused, as by
+ssh-keygen); the message hash is sha512 (sha256 is accepted when verifying).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+from keytool.errors import FormatError, KeytoolError
+from keytool.keys.base import PublicKey
+from keytool.keys.blob import public_from_wire
+from keytool.keys.fingerprint import fingerprint
+from keytool.record import Record, init
+from keytool.wire import Reader, Writer
+
+MAGIC = b"SSHSIG"
+VERSION = 1
+BEGIN = "-----BEGIN SSH SIGNATURE-----"
+END = "-----END SSH SIGNATURE-----"
+HASHES = ("sha512", "sha256")
+DEFAULT_HASH = "sha512"
+#: signature algorithms accepted from an RSA key (PROTOCOL.sshsig: not ssh-rsa)
+RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256")
+_LINE = 70  # ssh-keygen's armor line length
+
+
+class SignatureError(KeytoolError):
+    """A signature that does not verify (bad, or for another namespace)."""
+
+
+class Signature(Record):
+    """A parsed SSH signature."""
+
+    __slots__ = ("hash_algorithm", "key", "namespace", "reserved", "signature")
+    key: PublicKey
+    namespace: str
+    reserved: bytes
+    hash_algorithm: str
+    signature: bytes  # the wire signature: string algorithm, string bytes
+
+    def __init__(
+        self,
+        key: PublicKey,
+        namespace: str,
+        reserved: bytes,
+        hash_algorithm: str,
+        signature: bytes,
+    ) -> None:
+        init(
+            self,
+            key=key,
+            namespace=namespace,
+            reserved=reserved,
+            hash_algorithm=hash_algorithm,
+            signature=signature,
+        )
+
+
+def digest(hash_algorithm: str) -> hashlib._Hash:
+    """A fresh hash object for the message (fed by the caller, in pieces)."""
+    if hash_algorithm not in HASHES:
+        raise FormatError(f"unsupported signature hash {hash_algorithm!r}")
+    return hashlib.new(hash_algorithm)
+
+
+def signed_data(namespace: str, hash_algorithm: str, message_hash: bytes) -> bytes:
+    """The blob the key signs."""
+    return (
+        Writer()
+        .raw(MAGIC)
+        .string(namespace)
+        .string(b"")
+        .string(hash_algorithm)
+        .string(message_hash)
+        .getvalue()
+    )
+
+
+def armor(key: PublicKey, namespace: str, hash_algorithm: str, signature: bytes) -> str:
+    """The armored signature ssh-keygen -Y sign writes."""
+    blob = (
+        Writer()
+        .raw(MAGIC)
+        .uint32(VERSION)
+        .string(key.to_wire())
+        .string(namespace)
+        .string(b"")
+        .string(hash_algorithm)
+        .string(signature)
+        .getvalue()
+    )
+    body = base64.b64encode(blob).decode("ascii")
+    lines = [body[i : i + _LINE] for i in range(0, len(body), _LINE)]
+    return "\n".join([BEGIN, *lines, END]) + "\n"
+
+
+def parse(text: bytes) -> Signature:
+    """An armored signature; FormatError for anything else."""
+    try:
+        lines = text.decode("ascii").strip().splitlines()
+    except UnicodeDecodeError:
+        raise FormatError("not an SSH signature: not ASCII text") from None
+    lines = [line.strip() for line in lines]
+    if len(lines) < 3 or lines[0] != BEGIN or lines[-1] != END:
+        raise FormatError(f"not an SSH signature: expected {BEGIN} ... {END}")
+    try:
+        blob = base64.b64decode("".join(lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        raise FormatError("not an SSH signature: bad base64") from None
+    r = Reader(blob, "SSH signature")
+    if r.raw(len(MAGIC)) != MAGIC:
+        raise FormatError("not an SSH signature: no SSHSIG magic")
+    version = r.uint32()
+    if version != VERSION:
+        raise FormatError(f"unsupported SSH signature version {version}")
+    key = public_from_wire(r.string())
+    namespace = r.text()
+    reserved = r.string()
+    hash_algorithm = r.ascii()
+    signature = r.string()
+    r.done()
+    if hash_algorithm not in HASHES:
+        raise FormatError(f"unsupported signature hash {hash_algorithm!r}")
+    return Signature(key, namespace, reserved, hash_algorithm, signature)
+
+
+def verify(sig: Signature, namespace: str, message_hash: bytes) -> None:
+    """Raise SignatureError unless ``sig`` signs a message of hash ``message_hash``
+    for ``namespace``."""
+    if sig.namespace != namespace:
+        raise SignatureError("namespace does not match")
+    allowed = RSA_ALGORITHMS if sig.key.key_type == "ssh-rsa" else None
+    data = signed_data(sig.namespace, sig.hash_algorithm, message_hash)
+    if not sig.key.verify(sig.signature, data, allowed):
+        raise SignatureError("incorrect signature")
+
+
+def describe_key(key: PublicKey) -> str:
+    """``ED25519 key SHA256:...``, as ssh-keygen names the signer."""
+    return f"{key.label} key {fingerprint(key)}"
