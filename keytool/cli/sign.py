@@ -31,6 +31,7 @@ def run_sign(
     files: list[str],
     hash_name: str | None = None,
     force: bool = False,
+    agent_key: bool = False,
 ) -> int:
     from keytool import sshsig
     from keytool.keyfiles import expand
@@ -39,7 +40,7 @@ def run_sign(
         raise KeytoolError("keytool sign needs -f KEY and -n NAMESPACE")
     hash_algorithm = (hash_name or sshsig.DEFAULT_HASH).lower()
     sshsig.digest(hash_algorithm)  # an unknown hash: said before anything is read
-    public, signer = _signer(expand(key_file))
+    public, signer = _signer(expand(key_file), agent_key)
     for name in files or ["-"]:
         if name == "-":
             _say("Signing data on standard input")
@@ -61,16 +62,16 @@ def run_sign(
     return 0
 
 
-def _signer(path: Path) -> tuple[PublicKey, Callable[[bytes], bytes]]:
+def _signer(path: Path, agent_key: bool) -> tuple[PublicKey, Callable[[bytes], bytes]]:
     """The key's public half and a function signing with it: the private key file's,
-    or the agent's when ``path`` holds a public key (as ssh-keygen)."""
+    or the agent's when ``path`` holds a public key (as ssh-keygen; -U says so)."""
     from keytool.files import read_file
     from keytool.keyfiles import load_private_file
     from keytool.keys.pubfile import parse_public_line
 
     text = read_file(path, "key file")
     first = text.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace")
-    if not first.startswith("-----BEGIN"):
+    if agent_key or not first.startswith("-----BEGIN"):
         public, _ = parse_public_line(first)
         return public, _agent_signer(public)
     key, _ = load_private_file(path)

@@ -153,6 +153,7 @@ COMMANDS: tuple[Command, ...] = (
             Opt("key_file", ("-f",), "private key, or public key of an agent's key", metavar="KEY"),
             Opt("namespace", ("-n",), "what the signature is for: git, file, ...", metavar="NS"),
             Opt("hash_name", ("-O",), "hash: sha512 (default) or sha256", metavar="HASH"),
+            Opt("agent_key", ("-U",), "KEY is a public key held by the agent", "flag"),
             Opt("force", ("--force",), "overwrite an existing FILE.sig", "flag"),
         ),
         (
