@@ -178,3 +178,43 @@ def test_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert len([line for line in lines if line.startswith("keytool:")]) == 1, lines
     assert b"Traceback" not in done.stderr
     assert (tmp_path / "message.sig").read_text() == "kept\n"
+
+
+def test_git_signs_a_commit_through_keytool(tmp_path: Path) -> None:
+    """git's SSH signing with keytool as the signer (the README's gpg.ssh.program), and
+    git's own verification (through ssh-keygen) saying the signature is good."""
+    git = require("git")
+    key = make_key(tmp_path, "ed25519", "256")
+    signers = allowed(tmp_path, key)
+    log = tmp_path / "signed-by"
+    program = tmp_path / "sign-with-keytool"
+    keytool_command = " ".join(KEYTOOL)
+    program.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -Y ] && [ "$2" = sign ]; then shift 2; echo keytool >> {log}; '
+        f'exec {keytool_command} sign "$@"; fi\n'
+        f'exec {require("ssh-keygen")} "$@"\n'
+    )
+    program.chmod(0o755)
+    repo = tmp_path / "repo"
+    env = base_env(GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1")
+
+    def git_run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([git, "-C", str(repo), *args], capture_output=True, env=env,
+                              timeout=60)  # fmt: skip
+
+    subprocess.run([git, "init", "-q", str(repo)], check=True, env=env, timeout=60)
+    for name, value in (
+        ("user.email", "dev@example.com"), ("user.name", "dev"), ("gpg.format", "ssh"),
+        ("user.signingkey", str(key)), ("gpg.ssh.program", str(program)),
+        ("gpg.ssh.allowedSignersFile", str(signers)),
+    ):  # fmt: skip
+        assert git_run("config", name, value).returncode == 0
+    (repo / "file").write_text("content\n")
+    assert git_run("add", "file").returncode == 0
+    committed = git_run("commit", "-q", "-S", "-m", "signed by keytool")
+    assert committed.returncode == 0, committed.stderr
+    assert log.read_text() == "keytool\n"  # keytool made the signature
+    verified = git_run("verify-commit", "HEAD")
+    assert verified.returncode == 0, verified.stderr
+    assert b'Good "git" signature for dev@example.com' in verified.stderr
