@@ -77,7 +77,8 @@ class AllowedSigner(Record):
         return self.valid_before is None or now <= self.valid_before
 
 
-def _time(value: str, where: str) -> int:
+def parse_time(value: str, where: str) -> int:
+    """``YYYYMMDD[HHMM[SS]]``: UTC with a trailing ``Z``, local time otherwise."""
     utc = value.endswith(("Z", "z"))
     digits = value[:-1] if utc else value
     formats = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
@@ -104,9 +105,9 @@ def _options(text: str, where: str) -> tuple[str | None, bool, int | None, int |
         elif name == "namespaces" and eq:
             namespaces = value
         elif name == "valid-after" and eq:
-            after = _time(value, where)
+            after = parse_time(value, where)
         elif name == "valid-before" and eq:
-            before = _time(value, where)
+            before = parse_time(value, where)
         else:
             raise FormatError(f"{where}: unknown option {option!r}")
     return namespaces, cert_authority, after, before

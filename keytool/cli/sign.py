@@ -140,6 +140,7 @@ def run_verify(
     allowed_file: str | None,
     identity: str | None,
     find_principals: bool = False,
+    verify_options: list[str] | None = None,
 ) -> int:
     from keytool import allowedsigners, sshsig
     from keytool.files import read_file
@@ -152,7 +153,12 @@ def run_verify(
     if allowed_file:
         text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
         signers = allowedsigners.parse(text, allowed_file)
-    now = time.time()
+    now: float = time.time()
+    for option in verify_options or []:
+        name, _, value = option.partition("=")
+        if name.lower() != "verify-time" or not value:
+            raise KeytoolError(f"unknown -O option {option!r} (verify-time=TIME is known)")
+        now = allowedsigners.parse_time(value, "-O verify-time")
     if find_principals:
         if signers is None:
             raise KeytoolError("--find-principals needs -f ALLOWED_SIGNERS")

@@ -172,6 +172,13 @@ COMMANDS: tuple[Command, ...] = (
             Opt("allowed_file", ("-f",), "allowed_signers file", metavar="FILE"),
             Opt("identity", ("-I",), "who must have signed (a principal)", metavar="ID"),
             Opt(
+                "verify_options",
+                ("-O",),
+                "verify-time=YYYYMMDD[HHMM[SS]][Z]: check the signers' validity then",
+                "multi",
+                metavar="OPTION",
+            ),
+            Opt(
                 "find_principals",
                 ("--find-principals",),
                 "print the principals that may have signed (ssh-keygen -Y find-principals)",

@@ -180,20 +180,23 @@ def test_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert (tmp_path / "message.sig").read_text() == "kept\n"
 
 
-def test_git_signs_a_commit_through_keytool(tmp_path: Path) -> None:
-    """git's SSH signing with keytool as the signer (the README's gpg.ssh.program), and
-    git's own verification (through ssh-keygen) saying the signature is good."""
+def test_git_signs_and_verifies_commits_through_keytool(tmp_path: Path) -> None:
+    """git's SSH signing with keytool as its gpg.ssh.program (the README's), for
+    signing and for checking: git commit -S, then git verify-commit."""
     git = require("git")
     key = make_key(tmp_path, "ed25519", "256")
     signers = allowed(tmp_path, key)
-    log = tmp_path / "signed-by"
-    program = tmp_path / "sign-with-keytool"
-    keytool_command = " ".join(KEYTOOL)
+    log = tmp_path / "calls"
+    program = tmp_path / "gpg-ssh-program"
+    k = " ".join(KEYTOOL)
     program.write_text(
         "#!/bin/sh\n"
-        f'if [ "$1" = -Y ] && [ "$2" = sign ]; then shift 2; echo keytool >> {log}; '
-        f'exec {keytool_command} sign "$@"; fi\n'
-        f'exec {require("ssh-keygen")} "$@"\n'
+        f'echo "$1 $2" >> {log}\n'
+        'case "$1 $2" in\n'
+        f'"-Y sign") shift 2; exec {k} sign "$@" ;;\n'
+        f'"-Y verify"|"-Y check-novalidate") shift 2; exec {k} verify "$@" ;;\n'
+        f'"-Y find-principals") shift 2; exec {k} verify --find-principals "$@" ;;\n'
+        "esac\nexit 99\n"  # anything else: not keytool's, so the test sees it fail
     )
     program.chmod(0o755)
     repo = tmp_path / "repo"
@@ -214,7 +217,17 @@ def test_git_signs_a_commit_through_keytool(tmp_path: Path) -> None:
     assert git_run("add", "file").returncode == 0
     committed = git_run("commit", "-q", "-S", "-m", "signed by keytool")
     assert committed.returncode == 0, committed.stderr
-    assert log.read_text() == "keytool\n"  # keytool made the signature
     verified = git_run("verify-commit", "HEAD")
     assert verified.returncode == 0, verified.stderr
     assert b'Good "git" signature for dev@example.com' in verified.stderr
+    assert log.read_text().split("\n")[:3] == ["-Y sign", "-Y find-principals", "-Y verify"]
+    # ssh-keygen agrees with what keytool said
+    reference = subprocess.run(
+        [git, "-C", str(repo), "-c", f"gpg.ssh.program={require('ssh-keygen')}",
+         "verify-commit", "HEAD"], capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert reference.returncode == 0, reference.stderr
+    # a key the allowed_signers file does not name: git refuses the commit
+    allowed(tmp_path, make_key(tmp_path, "ecdsa", "256"))
+    refused = git_run("verify-commit", "HEAD")
+    assert refused.returncode != 0 and b"No principal matched" in refused.stderr
