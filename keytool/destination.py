@@ -60,12 +60,17 @@ def resolve_command_line(
     warn: Callable[[str], None] | None = None,
     local_forwards: Sequence[str] = (),
     remote_forwards: Sequence[str] = (),
+    dynamic_forwards: Sequence[str] = (),
 ) -> ResolvedConfig:
     """ssh's command line (-l, -p, -i, -L, -o, -F and the destination) and its config
     files, resolved as ssh does (first value wins; -o and flags before the files)."""
     from keytool import sshconfig
     from keytool.errors import FormatError
-    from keytool.forwardspec import parse_local_forward, parse_remote_forward
+    from keytool.forwardspec import (
+        parse_dynamic_forward,
+        parse_local_forward,
+        parse_remote_forward,
+    )
 
     for what, text in (
         ("destination", destination),
@@ -87,6 +92,7 @@ def resolve_command_line(
     for keyword, specs, parse in (
         ("LocalForward", local_forwards, parse_local_forward),
         ("RemoteForward", remote_forwards, parse_remote_forward),
+        ("DynamicForward", dynamic_forwards, parse_dynamic_forward),
     ):
         for spec in specs:
             try:

@@ -114,6 +114,36 @@ class RemoteForward(LocalForward):
         return "" if self.bind_address in ("", "*") else self.bind_address
 
 
+class DynamicForward(LocalForward):
+    """One ``-D``: listen like a -L, and serve SOCKS there: each connection says where
+    it goes, and becomes a "direct-tcpip" channel to that place."""
+
+    __slots__ = ()
+
+    def __init__(self, bind_address: str | None, listen_port: int) -> None:
+        super().__init__(bind_address, listen_port, "socks", 0)
+
+    def describe(self) -> str:
+        """As ``ssh -G`` prints a DynamicForward."""
+        if self.bind_address is None:
+            return str(self.listen_port)
+        return f"[{self.bind_address}]:{self.listen_port}"
+
+
+def parse_dynamic_forward(spec: str) -> DynamicForward:
+    """``[bind_address:]port``, as ``ssh -D`` takes it."""
+    try:
+        fields = _fields(spec)
+        if fields is None:
+            raise FormatError("a Unix-domain socket is not supported")
+        if len(fields) not in (1, 2):
+            raise FormatError("it takes [bind_address:]port")
+        bind = fields[0] if len(fields) == 2 else None
+        return DynamicForward(bind, _port(fields[-1], "port"))
+    except FormatError as exc:
+        raise FormatError(f"bad dynamic forwarding specification {spec!r}: {exc}") from None
+
+
 def parse_local_forward(spec: str) -> LocalForward:
     """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it."""
     bind, listen, host, port = _parse(spec, "local", zero_port=False)
@@ -154,6 +184,8 @@ def parse_forward_option(keyword: str, args: list[str]) -> str:
     if len(args) != 2:
         raise FormatError(f"{keyword} takes [bind_address:]port and host:hostport")
     spec = f"{args[0]}:{args[1]}"
+    if keyword == "DynamicForward":
+        raise FormatError("DynamicForward takes one value")
     if keyword == "LocalForward":
         parse_local_forward(spec)
     else:

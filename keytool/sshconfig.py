@@ -81,6 +81,7 @@ class ResolvedConfig(Record):
         "ciphers",
         "config_file",
         "connect_timeout",
+        "dynamic_forwards",
         "fork_after_authentication",
         "gateway_ports",
         "global_known_hosts_files",
@@ -143,6 +144,7 @@ class ResolvedConfig(Record):
     config_file: str | None  # -F, as given (a jump host's keytool reads it too)
     local_forwards: tuple[str, ...]  # LocalForward lines as -L specs, in order
     remote_forwards: tuple[str, ...]  # RemoteForward lines as -R specs, in order
+    dynamic_forwards: tuple[str, ...]  # DynamicForward lines as -D specs, in order
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
     fork_after_authentication: bool  # ssh -f: on into the background once logged in
@@ -180,6 +182,7 @@ class ResolvedConfig(Record):
         config_file: str | None = None,
         local_forwards: tuple[str, ...] = (),
         remote_forwards: tuple[str, ...] = (),
+        dynamic_forwards: tuple[str, ...] = (),
         gateway_ports: bool = False,
         session_type: str = "default",
         fork_after_authentication: bool = False,
@@ -217,6 +220,7 @@ class ResolvedConfig(Record):
             config_file=config_file,
             local_forwards=local_forwards,
             remote_forwards=remote_forwards,
+            dynamic_forwards=dynamic_forwards,
             gateway_ports=gateway_ports,
             session_type=session_type,
             fork_after_authentication=fork_after_authentication,
@@ -406,7 +410,6 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "certificatefile",
-        "dynamicforward",
         "canonicalizehostname",
         "bindaddress",
         "bindinterface",
@@ -600,6 +603,19 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             raise FormatError(f"{where}: IdentityFile takes one path")
         if all(raw != args[0] for raw, _ in state.identity_files):
             state.identity_files.append((args[0], where))
+    elif keyword == "dynamicforward":
+        from keytool.forwardspec import parse_dynamic_forward
+
+        if len(args) != 1:
+            raise FormatError(f"{where}: DynamicForward takes [bind_address:]port")
+        try:
+            spec = parse_dynamic_forward(args[0]).describe()
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+        known = state.values.get(keyword, ((), where))[0]
+        assert isinstance(known, tuple)
+        if spec not in known:
+            state.values[keyword] = ((*known, spec), where)
     elif keyword in ("localforward", "remoteforward"):
         # accumulate, as IdentityFile; each kept as one -L / -R spec
         from keytool.forwardspec import parse_forward_option
@@ -831,6 +847,7 @@ def _finish(
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
         remote_forwards=() if flag("clearallforwardings", False) else paths("remoteforward", ()),
+        dynamic_forwards=() if flag("clearallforwardings", False) else paths("dynamicforward", ()),
         gateway_ports=flag("gatewayports", False),
         session_type=text("sessiontype", "default"),
         fork_after_authentication=flag("forkafterauthentication", False),

@@ -3,6 +3,8 @@
 - ``-L``: listening sockets here; each connection accepted on one becomes a
   "direct-tcpip" channel (RFC 4254 §7.2) that the server connects on to the forward's
   host and port.
+- ``-D``: listening sockets too, but each connection first says, in SOCKS 4 or 5
+  (keytool/socks.py), where it goes; the direct-tcpip channel goes there.
 - ``-R``: "tcpip-forward" requests (§7.1) make the server listen; each connection
   there comes as a "forwarded-tcpip" channel, which is confirmed once our own
   connection to the forward's host and port is made (non-blocking), or refused.
@@ -22,8 +24,9 @@ import os
 import select
 import socket
 
-from keytool.errors import KeytoolError
-from keytool.forwardspec import LocalForward, RemoteForward
+from keytool.errors import FormatError, KeytoolError
+from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
+from keytool.socks import Handshake
 from keytool.transport import channels as ch
 
 TYPE_CHECKING = False
@@ -51,14 +54,20 @@ class _Tunnel:
         "number",
         "opened",
         "out",
+        "peer",
         "remote_eof",
         "shut",
         "sock",
+        "socks",
     )
 
-    def __init__(self, sock: socket.socket, number: int, label: str) -> None:
+    def __init__(
+        self, sock: socket.socket, number: int | None, label: str, socks: Handshake | None = None
+    ) -> None:
         self.sock = sock
-        self.number: int | None = number  # None once the channel is gone
+        self.number = number  # None once the channel is gone (-D: until it is asked for)
+        self.socks = socks  # -D: the SOCKS negotiation, until the channel is open
+        self.peer: tuple[str, int] = ("127.0.0.1", 0)  # -D: who connected
         self.label = label
         self.opened = False
         self.out = bytearray()  # from the server, not yet taken by the local socket
@@ -143,10 +152,12 @@ class Forwards:
                     ) from None
                 self._listeners[sock.fileno()] = (sock, forward)
                 bound += 1
-                self.trace(
-                    f"port forwarding: listening on {_where(address)}, "
-                    f"to {forward.host} port {forward.port} through the server"
+                where_to = (
+                    "a SOCKS proxy (-D)"
+                    if isinstance(forward, DynamicForward)
+                    else f"to {forward.host} port {forward.port} through the server"
                 )
+                self.trace(f"port forwarding: listening on {_where(address)}, {where_to}")
         if not bound:
             raise KeytoolError(f"cannot listen for -L {forward.describe()}: no address")
 
@@ -203,6 +214,9 @@ class Forwards:
             if tunnel.connecting:
                 wanted.append((fd, select.POLLOUT))
                 continue
+            if tunnel.socks is not None and tunnel.number is None:
+                wanted.append((fd, _IN))  # the SOCKS request is still coming
+                continue
             flags = 0
             number = self._live(tunnel)
             if (
@@ -228,6 +242,9 @@ class Forwards:
             return
         if tunnel.connecting:
             self._connected(tunnel)
+            return
+        if tunnel.socks is not None and tunnel.number is None:
+            self._negotiate(tunnel)
             return
         if flags & select.POLLOUT and tunnel.out:
             self._write(tunnel)
@@ -258,10 +275,18 @@ class Forwards:
         elif isinstance(event, ch.ChannelOpened):
             tunnel.opened = True
             self.trace(f"port forwarding: channel {number} connected ({tunnel.label})")
+            if tunnel.socks is not None:
+                socks, tunnel.socks = tunnel.socks, None
+                if not _send_small(tunnel.sock, socks.reply(True)):
+                    self._abort(tunnel)
+                elif socks.rest:
+                    self.conn.send(number, socks.rest)
         elif isinstance(event, ch.ChannelOpenFailed):
             self.say(
                 f"port forwarding ({tunnel.label}): the server did not connect: {event.explain()}"
             )
+            if tunnel.socks is not None:
+                _send_small(tunnel.sock, tunnel.socks.reply(False))
             tunnel.number = None
             del self._by_channel[number]
             self._drop(tunnel)
@@ -310,6 +335,11 @@ class Forwards:
             sock.setblocking(False)
             origin = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
             origin_port = peer[1] if isinstance(peer, tuple) else 0
+            if isinstance(forward, DynamicForward):
+                tunnel = _Tunnel(sock, None, f"from {origin} port {origin_port}", Handshake())
+                tunnel.peer = (origin, origin_port)
+                self._by_fd[sock.fileno()] = tunnel
+                continue
             label = f"from {origin} port {origin_port} to {forward.host} port {forward.port}"
             try:
                 number = self.conn.open_direct_tcpip(
@@ -322,6 +352,39 @@ class Forwards:
             tunnel = _Tunnel(sock, number, label)
             self._by_channel[number] = tunnel
             self._by_fd[sock.fileno()] = tunnel
+
+    def _negotiate(self, tunnel: _Tunnel) -> None:
+        """-D: the SOCKS client's next bytes; once it has said where, open the channel."""
+        socks = tunnel.socks
+        assert socks is not None
+        try:
+            data = tunnel.sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(tunnel)
+            return
+        if not data:
+            self._drop(tunnel)  # gone before it asked for anything
+            return
+        try:
+            socks.feed(data)
+        except FormatError as exc:
+            _send_small(tunnel.sock, socks.data_to_send())
+            self.say(f"port forwarding ({tunnel.label}): {exc}")
+            self._drop(tunnel)
+            return
+        if not _send_small(tunnel.sock, socks.data_to_send()):
+            self._drop(tunnel)
+            return
+        if socks.request is None:
+            return
+        host, port = socks.request
+        number = self.conn.open_direct_tcpip(host, port, *tunnel.peer)
+        tunnel.number = number
+        tunnel.label = f"{tunnel.label} to {host} port {port}"
+        self._by_channel[number] = tunnel
+        self.trace(f"port forwarding: connection {tunnel.label}: opening channel {number}")
 
     def _forwarded(self, event: ch.ChannelOpenRequest) -> None:
         """A connection came to a port the server listens on for us: connect on."""
@@ -463,6 +526,16 @@ class Forwards:
         self._by_fd.pop(fd, None)
         if not keep_channel and tunnel.number is not None:
             self._by_channel.pop(tunnel.number, None)
+
+
+def _send_small(sock: socket.socket, data: bytes) -> bool:
+    """Send a few bytes (a SOCKS reply) at once: a new connection's buffer takes them."""
+    if not data:
+        return True
+    try:
+        return sock.send(data) == len(data)
+    except OSError:
+        return False
 
 
 def _where(address: tuple[object, ...]) -> str:

@@ -44,6 +44,7 @@ def run(
     no_command: bool = False,
     background: bool = False,
     remote_forward: list[str] | None = None,
+    dynamic_forward: list[str] | None = None,
 ) -> int:
     if not destination:
         raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
@@ -51,8 +52,8 @@ def run(
     if forward is not None:
         if command:
             raise KeytoolError("-W forwards stdin and stdout: it takes no command")
-        if local_forward or remote_forward or no_command or background:
-            raise KeytoolError("-W takes none of -L, -R, -N and -f")
+        if local_forward or remote_forward or dynamic_forward or no_command or background:
+            raise KeytoolError("-W takes none of -L, -R, -D, -N and -f")
         target = _host_port(forward)
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
@@ -72,6 +73,7 @@ def run(
             no_command,
             background,
             remote_forward or [],
+            dynamic_forward or [],
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -114,6 +116,7 @@ def _connect_and_run(
     no_command: bool = False,
     background: bool = False,
     remote_forward: list[str] | None = None,
+    dynamic_forward: list[str] | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -129,13 +132,16 @@ def _connect_and_run(
         warn=trace,
         local_forwards=local_forward or (),
         remote_forwards=remote_forward or (),
+        dynamic_forwards=dynamic_forward or (),
     )
     if target is not None:
         forwards = False
         no_session = fork = False
     else:
         fork = background or resolved.fork_after_authentication
-        forwards = bool(resolved.local_forwards or resolved.remote_forwards)
+        forwards = bool(
+            resolved.local_forwards or resolved.remote_forwards or resolved.dynamic_forwards
+        )
         if resolved.session_type == "subsystem":
             raise KeytoolError("SessionType subsystem is not supported by keytool exec")
         no_session = no_command or resolved.session_type == "none"
@@ -195,10 +201,15 @@ def _with_forwards(
     authenticated, as in ssh. With -N they are served until the connection ends; with a
     command, while it runs and then until the connections already forwarded close (new
     ones are no longer taken)."""
-    from keytool.forwardspec import parse_local_forward, parse_remote_forward
+    from keytool.forwardspec import (
+        parse_dynamic_forward,
+        parse_local_forward,
+        parse_remote_forward,
+    )
     from keytool.tunnels import Forwards
 
     local = [parse_local_forward(spec) for spec in resolved.local_forwards]
+    local += [parse_dynamic_forward(spec) for spec in resolved.dynamic_forwards]
     remote = [parse_remote_forward(spec) for spec in resolved.remote_forwards]
     forwards = Forwards(client.conn, local, resolved.gateway_ports, client.trace, _say, remote)
     forwards.listen()

@@ -264,6 +264,13 @@ COMMANDS: tuple[Command, ...] = (
                 "multi",
                 metavar="[BIND:]PORT:HOST:HOSTPORT",
             ),
+            Opt(
+                "dynamic_forward",
+                ("-D",),
+                "a SOCKS 4/5 proxy on a local port, through the server; repeatable",
+                "multi",
+                metavar="[BIND:]PORT",
+            ),
             Opt("no_command", ("-N",), "run no command: only forward ports (ssh -N)", "flag"),
             Opt("background", ("-f",), "go to the background once logged in (ssh -f)", "flag"),
         ),

@@ -5,6 +5,7 @@ each direct-tcpip channel, are what is checked."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -484,3 +485,103 @@ def test_remote_forward_the_server_refuses_is_exit_255(
     assert result.returncode == 255
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and "remote port forwarding failed for listen port" in lines[0], lines
+
+
+# ---------------------------------------------------------------- -D
+
+
+def socks_connect(port: int, version: int, host: str, target: int) -> socket.socket:
+    """A SOCKS client's CONNECT through keytool's -D proxy; the socket once granted."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    if version == 5:
+        sock.sendall(b"\x05\x02\x02\x00")  # two methods offered: password, none
+        assert sock.recv(2) == b"\x05\x00"  # none chosen
+        try:
+            address = b"\x01" + socket.inet_aton(host)
+        except OSError:
+            address = b"\x03" + bytes([len(host)]) + host.encode()
+        sock.sendall(b"\x05\x01\x00" + address + target.to_bytes(2, "big"))
+        reply = sock.recv(10)
+        if reply[:2] != b"\x05\x00":
+            sock.close()
+            raise ConnectionRefusedError(reply[1])
+    else:
+        try:
+            address, name = socket.inet_aton(host), b""
+        except OSError:  # SOCKS4a: 0.0.0.1 and the name after the user id
+            address, name = b"\x00\x00\x00\x01", host.encode() + b"\x00"
+        sock.sendall(b"\x04\x01" + target.to_bytes(2, "big") + address + b"me\x00" + name)
+        reply = sock.recv(8)
+        if reply[:2] != b"\x00\x5a":
+            sock.close()
+            raise ConnectionRefusedError(reply[1])
+    return sock
+
+
+@pytest.mark.parametrize(
+    ("version", "host"), [(5, "127.0.0.1"), (5, "localhost"), (4, "127.0.0.1"), (4, "localhost")]
+)
+def test_socks_proxy_reaches_the_service(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+    version: int,
+    host: str,
+) -> None:
+    proxy = free_port()
+    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-D",
+                  f"127.0.0.1:{proxy}", "root@127.0.0.1"], started)  # fmt: skip
+    wait_listening(proxy, proc)
+    payload = os.urandom(1024 * 1024)
+    with socks_connect(proxy, version, host, service.port) as sock:
+        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(1)))
+        sender.start()
+        back = bytearray()
+        while data := sock.recv(1 << 16):
+            back += data
+        sender.join(TIMEOUT)
+    assert bytes(back) == payload and service.received == [payload]
+    # sshd connected where the SOCKS request said, by name or address
+    log = server.log.read_text()
+    assert f"target {host} port {service.port}" in log
+    # a place sshd cannot reach: refused in SOCKS terms, one line, the proxy goes on
+    with pytest.raises(ConnectionRefusedError):
+        socks_connect(proxy, version, "127.0.0.1", free_port())
+    with socks_connect(proxy, version, host, service.port) as sock:
+        sock.sendall(b"still here")
+        assert sock.recv(100) == b"still here"
+    stop_process(proc)
+    err = stderr_of(proc)
+    assert err.count("did not connect") == 1 and "Traceback" not in err
+
+
+def test_socks_garbage_is_one_line_and_the_proxy_goes_on(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    proxy = free_port()
+    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-D",
+                  str(proxy), "root@127.0.0.1"], started)  # fmt: skip
+    wait_listening(proxy, proc)
+    # not SOCKS; SOCKS5 with no method but a password; a BIND request (CONNECT only)
+    bind = b"\x05\x01\x00" + b"\x05\x02\x00\x01" + bytes(6)
+    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"\x05\x01\x02", bind):
+        with socket.create_connection(("127.0.0.1", proxy), timeout=TIMEOUT) as sock:
+            sock.sendall(garbage)
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(100):
+                    pass
+    with socks_connect(proxy, 5, "127.0.0.1", service.port) as sock:
+        sock.sendall(b"ok")
+        assert sock.recv(10) == b"ok"
+    assert proc.poll() is None
+    stop_process(proc)
+    err = stderr_of(proc)
+    assert len(err.splitlines()) == 3 and "Traceback" not in err, err
+    # only the good request reached sshd
+    assert len(direct_tcpip(server.log, service.port)) == 1

@@ -13,7 +13,7 @@ import pytest
 
 from keytool import sshconfig
 from keytool.errors import FormatError
-from keytool.forwardspec import parse_local_forward, parse_remote_forward
+from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
 from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
 from tests.peers import Sshd, require, run
 
@@ -33,6 +33,8 @@ Host web web.example
     LocalForward [127.0.0.1]:9000 [::1]:22
     LocalForward 8080 db:5432
     RemoteForward 0 localhost:3000
+    DynamicForward 1080
+    DynamicForward [127.0.0.1]:1081
     RemoteForward *:9000 [::1]:22
     SessionType none
     ForkAfterAuthentication yes
@@ -151,6 +153,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "proxy_jump": seen.get("proxyjump", [None])[0],
         "local_forwards": tuple(seen.get("localforward", ())),
         "remote_forwards": tuple(seen.get("remoteforward", ())),
+        "dynamic_forwards": tuple(seen.get("dynamicforward", ())),
         "gateway_ports": yes[seen["gatewayports"][0]],
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
@@ -258,6 +261,19 @@ def test_dash_L_as_ssh_reads_it(spec: str) -> None:
 )
 def test_dash_R_as_ssh_reads_it(spec: str) -> None:
     check_spec("-R", spec)
+
+
+@pytest.mark.parametrize("spec", ["1080", "127.0.0.1:1080", "*:1080", "[::1]:1080", "0", "x"])
+def test_dash_D_as_ssh_reads_it(spec: str) -> None:
+    result = run([require("ssh"), "-G", "-F", "none", "-D", spec, "x"], stdin=subprocess.DEVNULL)
+    shown = [line[len("dynamicforward ") :] for line in result.stdout.splitlines()
+             if line.startswith("dynamicforward ")]  # fmt: skip
+    if result.returncode != 0:
+        assert "Bad dynamic forwarding specification" in result.stderr
+        with pytest.raises(FormatError, match="bad dynamic forwarding specification"):
+            parse_dynamic_forward(spec)
+    else:
+        assert shown == [parse_dynamic_forward(spec).describe()]
 
 
 def check_spec(flag: str, spec: str) -> None:

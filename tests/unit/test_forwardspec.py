@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from keytool import sshconfig
 from keytool.errors import FormatError
 from keytool.forwardspec import (
+    DynamicForward,
     LocalForward,
     RemoteForward,
+    parse_dynamic_forward,
     parse_local_forward,
     parse_remote_forward,
 )
@@ -77,8 +79,12 @@ def test_config_lines() -> None:
     assert parse_remote_forward("0:a:2").request_address() == "localhost"
     with pytest.raises(FormatError, match="SOCKS"):
         parse_remote_forward("1080")
-    warned = resolve("DynamicForward 1080\n").warnings
-    assert len(warned) == 1 and "not supported" in warned[0]
+    dynamic = resolve("DynamicForward 1080\nDynamicForward [::1]:9\n", "DynamicForward=*:7")
+    assert dynamic.dynamic_forwards == ("[*]:7", "1080", "[::1]:9")
+    assert parse_dynamic_forward("[::1]:9") == DynamicForward("::1", 9)
+    for bad in ("0", "x", "a:b:c", "/run/socks"):
+        with pytest.raises(FormatError, match="dynamic forwarding"):
+            parse_dynamic_forward(bad)
 
 
 @given(st.text(alphabet=st.sampled_from("0123456789:[]\\/*ab. "), max_size=30) | st.text())
