@@ -111,6 +111,17 @@ class BlockingTransport:
             while self.ready is None:
                 self._wait_server(deadline, timeout, "the server during the handshake")
 
+    def host_key_only(self, timeout: float | None) -> HostKeyToCheck:
+        """Version exchange and key exchange up to the server's proof of its host key
+        (the exchange hash's signature checked), and no further (ssh-keyscan)."""
+        self._queue()
+        deadline = _deadline(timeout)
+        while self._host_key is None:
+            if self.ready is not None:  # pragma: no cover - the key comes before NEWKEYS
+                raise ProtocolError("the key exchange ended without a host key")
+            self._wait_server(deadline, timeout, "the server's host key")
+        return self._host_key
+
     # ---- what Login needs
 
     @property

@@ -146,6 +146,20 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "keyscan",
+        "Print servers' host keys as known_hosts lines (ssh-keyscan).",
+        "keytool.cli.keyscan:run",
+        (
+            Opt("port", ("-p",), "port (default 22)", "int"),
+            Opt("types", ("-t",), "key types: rsa,ecdsa,ed25519 (default all)", metavar="TYPES"),
+            Opt("hashed", ("-H",), "hash the host names", "flag"),
+            Opt("timeout", ("-T",), "seconds for each connection (default 5)", "int"),
+            Opt("hosts_file", ("-f",), "more hosts, one per line", metavar="FILE"),
+            QUIET_OPT,
+        ),
+        (Arg("hosts", "hosts to scan", many=True),),
+    ),
+    Command(
         "sign",
         "Sign files for a namespace such as git or file (ssh-keygen -Y sign).",
         "keytool.cli.sign:run_sign",
