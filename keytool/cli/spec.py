@@ -135,6 +135,21 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "export",
+        "Write a public key as RFC4716, PKCS8 or PEM (ssh-keygen -e).",
+        "keytool.cli.convert:run_export",
+        (FILE_OPT, Opt("key_format", ("-m",), "RFC4716 (default), PKCS8 or PEM", metavar="FMT")),
+    ),
+    Command(
+        "import",
+        "Read an RFC4716, PKCS8 or PEM public key as an OpenSSH line (ssh-keygen -i).",
+        "keytool.cli.convert:run_import",
+        (
+            FILE_OPT,
+            Opt("key_format", ("-m",), "RFC4716, PKCS8 or PEM (default: any)", metavar="FMT"),
+        ),
+    ),
+    Command(
         "known-hosts",
         "Find, remove or hash hosts in known_hosts (ssh-keygen -F, -R, -H).",
         "keytool.cli.knownhosts:run",
