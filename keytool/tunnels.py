@@ -79,7 +79,7 @@ class _Tunnel:
 
 
 class Forwards:
-    """The ``-L`` and ``-R`` forwards of one connection."""
+    """The ``-L``, ``-D`` and ``-R`` forwards of one connection."""
 
     def __init__(
         self,
@@ -116,6 +116,7 @@ class Forwards:
             raise
 
     def _listen(self, forward: LocalForward) -> None:
+        flag = "-D" if isinstance(forward, DynamicForward) else "-L"
         bound = 0
         for host in forward.bind_hosts(self.gateway_ports):
             shown = "*" if host is None else host
@@ -147,7 +148,7 @@ class Forwards:
                     if exc.errno in _NO_FAMILY and host in ("::1", None):
                         continue
                     raise KeytoolError(
-                        f"cannot listen on {_where(address)} for -L {forward.describe()}: "
+                        f"cannot listen on {_where(address)} for {flag} {forward.describe()}: "
                         f"{exc.strerror}"
                     ) from None
                 self._listeners[sock.fileno()] = (sock, forward)
@@ -159,7 +160,7 @@ class Forwards:
                 )
                 self.trace(f"port forwarding: listening on {_where(address)}, {where_to}")
         if not bound:
-            raise KeytoolError(f"cannot listen for -L {forward.describe()}: no address")
+            raise KeytoolError(f"cannot listen for {flag} {forward.describe()}: no address")
 
     def request_remote(self) -> None:
         """Ask the server to listen for every -R; ``waiting_remote`` until it answers."""
