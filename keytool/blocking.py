@@ -25,7 +25,7 @@ from collections import deque
 
 from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOut
 from keytool.login import HostCheck, Login
-from keytool.malloc import AFTER_BYTES
+from keytool.malloc import AFTER_BYTES, keep_freed_memory
 from keytool.options import ConnectOptions, Prompts
 from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
@@ -256,8 +256,6 @@ class BlockingTransport:
         assert self._moved is not None
         self._moved += size
         if self._moved >= AFTER_BYTES:
-            from keytool.malloc import keep_freed_memory
-
             keep_freed_memory()
             self._moved = None
 
