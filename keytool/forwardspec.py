@@ -179,13 +179,15 @@ def _parse(spec: str, kind: str, zero_port: bool) -> tuple[str | None, int, str,
 
 
 def parse_forward_option(keyword: str, args: list[str]) -> str:
-    """A LocalForward or RemoteForward line's two values as one ``-L``/``-R`` spec
-    (ssh joins them with ':')."""
+    """A LocalForward, RemoteForward or DynamicForward line's values as one ``-L``,
+    ``-R`` or ``-D`` spec (ssh joins a forward's two values with ':')."""
+    if keyword == "DynamicForward":
+        if len(args) != 1:
+            raise FormatError("DynamicForward takes [bind_address:]port")
+        return parse_dynamic_forward(args[0]).describe()
     if len(args) != 2:
         raise FormatError(f"{keyword} takes [bind_address:]port and host:hostport")
     spec = f"{args[0]}:{args[1]}"
-    if keyword == "DynamicForward":
-        raise FormatError("DynamicForward takes one value")
     if keyword == "LocalForward":
         parse_local_forward(spec)
     else:

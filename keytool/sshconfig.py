@@ -400,6 +400,11 @@ _ONE: dict[str, _Converter | None] = {
     "forkafterauthentication": _flag,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
+_FORWARDS = {
+    "localforward": "LocalForward",
+    "remoteforward": "RemoteForward",
+    "dynamicforward": "DynamicForward",
+}
 _ALIASES = {
     "challengeresponseauthentication": "kbdinteractiveauthentication",
     "skeyauthentication": "kbdinteractiveauthentication",
@@ -603,26 +608,12 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             raise FormatError(f"{where}: IdentityFile takes one path")
         if all(raw != args[0] for raw, _ in state.identity_files):
             state.identity_files.append((args[0], where))
-    elif keyword == "dynamicforward":
-        from keytool.forwardspec import parse_dynamic_forward
-
-        if len(args) != 1:
-            raise FormatError(f"{where}: DynamicForward takes [bind_address:]port")
-        try:
-            spec = parse_dynamic_forward(args[0]).describe()
-        except FormatError as exc:
-            raise FormatError(f"{where}: {exc}") from None
-        known = state.values.get(keyword, ((), where))[0]
-        assert isinstance(known, tuple)
-        if spec not in known:
-            state.values[keyword] = ((*known, spec), where)
-    elif keyword in ("localforward", "remoteforward"):
-        # accumulate, as IdentityFile; each kept as one -L / -R spec
+    elif keyword in _FORWARDS:
+        # accumulate, as IdentityFile; each kept as one -L / -R / -D spec
         from keytool.forwardspec import parse_forward_option
 
-        name = "LocalForward" if keyword == "localforward" else "RemoteForward"
         try:
-            spec = parse_forward_option(name, args)
+            spec = parse_forward_option(_FORWARDS[keyword], args)
         except FormatError as exc:
             raise FormatError(f"{where}: {exc}") from None
         known = state.values.get(keyword, ((), where))[0]

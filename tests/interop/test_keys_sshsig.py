@@ -9,28 +9,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from keytool import sshsig
 from keytool.files import PRIVATE_MODE, write_atomic
 from keytool.keys import PrivateKey, openssh
-from keytool.keys.blob import public_from_wire, signature_algorithm
+from keytool.keys.blob import signature_algorithm
 from keytool.keys.fingerprint import fingerprint
 from keytool.keys.pubfile import format_public_line
-from keytool.wire import Reader, Writer
 from tests.interop.keysets import keygen_key, our_key, ssh_keygen
 from tests.peers import run
 
-# PROTOCOL.sshsig
-MAGIC = b"SSHSIG"
-VERSION = 1
-BEGIN = "-----BEGIN SSH SIGNATURE-----"
-END = "-----END SSH SIGNATURE-----"
 NAMESPACE = "file"
 MESSAGE = b"a message signed for the keytool interop tests\n"
-HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
+BEGIN, END = sshsig.BEGIN, sshsig.END
 
 KEYS = [
     pytest.param("ed25519", 256, id="ed25519"),
@@ -41,61 +35,28 @@ KEYS = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class SshSig:
-    public_key: bytes
-    namespace: str
-    reserved: bytes
-    hash_algorithm: str
-    signature: bytes
-
-
 def unarmor(text: str) -> bytes:
     lines = text.strip().splitlines()
     assert (lines[0], lines[-1]) == (BEGIN, END)
     return base64.b64decode("".join(lines[1:-1]), validate=True)
 
 
-def parse_sshsig(text: str) -> SshSig:
-    r = Reader(unarmor(text), "SSHSIG")
-    assert r.raw(6) == MAGIC
-    assert r.uint32() == VERSION
-    sig = SshSig(r.string(), r.text(), r.string(), r.ascii(), r.string())
-    r.done()
+def parse_sshsig(text: str) -> sshsig.Signature:
+    sig = sshsig.parse(text.encode("ascii"))
+    assert sig.reserved == b""
     return sig
 
 
 def signed_data(namespace: str, hash_algorithm: str, message: bytes) -> bytes:
-    """What an SSHSIG signature signs: MAGIC, namespace, reserved, hash name, H(message)."""
-    digest = HASHES[hash_algorithm](message).digest()
-    return (
-        Writer()
-        .raw(MAGIC)
-        .string(namespace)
-        .string(b"")
-        .string(hash_algorithm)
-        .string(digest)
-        .getvalue()
+    """What an SSHSIG signature signs, for ``message``."""
+    return sshsig.signed_data(
+        namespace, hash_algorithm, hashlib.new(hash_algorithm, message).digest()
     )
 
 
 def build_sshsig(key: PrivateKey, message: bytes, algorithm: str | None = None) -> str:
-    hash_algorithm = "sha512"
-    signature = key.sign(signed_data(NAMESPACE, hash_algorithm, message), algorithm)
-    blob = (
-        Writer()
-        .raw(MAGIC)
-        .uint32(VERSION)
-        .string(key.public.to_wire())
-        .string(NAMESPACE)
-        .string(b"")
-        .string(hash_algorithm)
-        .string(signature)
-        .getvalue()
-    )
-    body = base64.b64encode(blob).decode("ascii")
-    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
-    return "\n".join([BEGIN, *lines, END]) + "\n"
+    signature = key.sign(signed_data(NAMESPACE, "sha512", message), algorithm)
+    return sshsig.armor(key.public, NAMESPACE, "sha512", signature)
 
 
 def flip(data: bytes, index: int) -> bytes:
@@ -112,8 +73,8 @@ def test_we_verify_ssh_keygen_signatures(kind: str, bits: int, tmp_path: Path) -
     result = run([ssh_keygen(), "-Y", "sign", "-f", path, "-n", NAMESPACE], input=MESSAGE.decode())
     assert result.returncode == 0, result.stderr
     sig = parse_sshsig(result.stdout)
-    assert (sig.namespace, sig.reserved) == (NAMESPACE, b"")
-    key = public_from_wire(sig.public_key)
+    assert sig.namespace == NAMESPACE
+    key = sig.key
     assert format_public_line(key, theirs.comment) == theirs.public_line
     data = signed_data(sig.namespace, sig.hash_algorithm, MESSAGE)
     assert key.verify(sig.signature, data)
@@ -197,5 +158,5 @@ def test_ssh_keygen_signs_with_our_key_file(kind: str, bits: int, tmp_path: Path
     result = run([ssh_keygen(), "-Y", "sign", "-f", path, "-n", NAMESPACE], input=MESSAGE.decode())
     assert result.returncode == 0, result.stderr
     sig = parse_sshsig(result.stdout)
-    assert sig.public_key == key.public.to_wire()
+    assert sig.key == key.public
     assert key.public.verify(sig.signature, signed_data(NAMESPACE, sig.hash_algorithm, MESSAGE))
