@@ -135,6 +135,15 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "check",
+        "Check ~/.ssh against SSH's best practices: modes, passphrases, weak keys.",
+        "keytool.cli.check:run",
+        (
+            Opt("directory", ("-d",), "the folder (default ~/.ssh)", metavar="DIR"),
+            Opt("fix", ("--fix",), "set the modes sshd and ssh want (nothing else)", "flag"),
+        ),
+    ),
+    Command(
         "export",
         "Write a public key as RFC4716, PKCS8 or PEM (ssh-keygen -e).",
         "keytool.cli.convert:run_export",

@@ -1,0 +1,139 @@
+"""The seed article's best practices, checked: an SSH folder as sshd's StrictModes and
+ssh want it (700 for ~/.ssh, 600 for private keys, authorized_keys and config),
+keys with passphrases, no weak keys. Pure: rules over a snapshot of the files, which
+keytool/cli/check.py takes and, with --fix, mends (modes only, never contents).
+"""
+
+from __future__ import annotations
+
+import stat
+
+from keytool.record import Record, init
+
+#: what each kind of file should have; a mode with any of ``forbidden`` bits is wrong
+SSH_DIR_MODE = 0o700
+PRIVATE_MODE = 0o600
+PUBLIC_MODE = 0o644
+#: bits sshd's StrictModes refuses on the home folder and ~/.ssh (group or other write)
+_WRITABLE = 0o022
+#: RSA keys below this are too weak today (NIST SP 800-131A); OpenSSH 9.1 and later
+#: refuse those below 1024 (RequiredRSASize), and keytool gen warns below this
+MIN_RSA_BITS = 2048
+
+
+class FileFacts(Record):
+    """One file (or folder) as found: its kind, mode, owner, and for keys what kind of
+    key it holds."""
+
+    __slots__ = ("encrypted", "key_bits", "key_type", "kind", "mode", "path", "uid")
+    path: str
+    kind: str  # "home", "ssh_dir", "private", "public", "authorized_keys", "config", "known_hosts"
+    mode: int  # permission bits
+    uid: int
+    key_type: str | None  # private/public keys: the SSH key type
+    key_bits: int | None
+    encrypted: bool | None  # private keys: protected by a passphrase
+
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        mode: int,
+        uid: int,
+        key_type: str | None = None,
+        key_bits: int | None = None,
+        encrypted: bool | None = None,
+    ) -> None:
+        init(
+            self,
+            path=path,
+            kind=kind,
+            mode=mode,
+            uid=uid,
+            key_type=key_type,
+            key_bits=key_bits,
+            encrypted=encrypted,
+        )
+
+
+class Finding(Record):
+    """One thing to say: ``level`` "fail" (sshd or ssh refuses it, or a key anyone can
+    read), "warn" (weaker than the article's advice) or "ok"; ``fix_mode`` is the mode
+    --fix sets, if a mode is the cure."""
+
+    __slots__ = ("fix_mode", "level", "message", "path")
+    path: str
+    level: str
+    message: str
+    fix_mode: int | None
+
+    def __init__(self, path: str, level: str, message: str, fix_mode: int | None = None) -> None:
+        init(self, path=path, level=level, message=message, fix_mode=fix_mode)
+
+
+def _mode(mode: int) -> str:
+    return f"{mode:04o}"
+
+
+def review(files: list[FileFacts], owner: int) -> list[Finding]:
+    """What is wrong (or right) with ``files``, for a user of uid ``owner``."""
+    findings: list[Finding] = []
+    for facts in files:
+        findings.extend(_review_one(facts, owner))
+    return findings
+
+
+def _review_one(facts: FileFacts, owner: int) -> list[Finding]:
+    path, mode = facts.path, facts.mode
+    out: list[Finding] = []
+    if facts.uid not in (owner, 0):
+        out.append(Finding(path, "fail", f"owned by uid {facts.uid}, not by the user or root"))
+    if facts.kind == "home":
+        if mode & _WRITABLE:
+            out.append(Finding(path, "fail", f"home folder mode {_mode(mode)} is writable by "
+                               "others: sshd (StrictModes) ignores the keys under it",
+                               mode & ~_WRITABLE))  # fmt: skip
+        return out
+    if facts.kind == "ssh_dir":
+        if mode & 0o077:
+            level = "fail" if mode & _WRITABLE else "warn"
+            out.append(Finding(path, level, f"mode {_mode(mode)}, not {_mode(SSH_DIR_MODE)}",
+                               SSH_DIR_MODE))  # fmt: skip
+        return out
+    if facts.kind in ("private", "authorized_keys", "config") and mode & 0o077:
+        why = {
+            "private": "a private key others can read (ssh refuses to use it)",
+            "authorized_keys": "sshd (StrictModes) refuses it when others can write it",
+            "config": "ssh refuses a config file others can write",
+        }[facts.kind]
+        level = "fail" if facts.kind == "private" or mode & _WRITABLE else "warn"
+        out.append(Finding(path, level, f"mode {_mode(mode)}: {why}", PRIVATE_MODE))
+    if facts.kind in ("public", "known_hosts") and mode & _WRITABLE:
+        out.append(Finding(path, "warn", f"mode {_mode(mode)}: others can change it",
+                           PUBLIC_MODE if facts.kind == "public" else PRIVATE_MODE))  # fmt: skip
+    if facts.kind == "private" and facts.encrypted is False:
+        out.append(Finding(path, "warn", "no passphrase: anyone who copies the file can use "
+                           "the key (keytool passwd -f FILE adds one; keytool add keeps it "
+                           "unlocked in the agent)"))  # fmt: skip
+    if facts.key_type is not None:
+        weak = _weakness(facts.key_type, facts.key_bits)
+        if weak:
+            out.append(Finding(path, "warn", weak))
+    return out
+
+
+def _weakness(key_type: str, bits: int | None) -> str | None:
+    if key_type == "ssh-dss":
+        return "a DSA key: OpenSSH no longer accepts them; make an Ed25519 key (keytool gen)"
+    if key_type == "ssh-rsa" and bits is not None and bits < MIN_RSA_BITS:
+        return (f"an RSA key of {bits} bits: too weak today (under {MIN_RSA_BITS}); "
+                "make an Ed25519 key (keytool gen)")  # fmt: skip
+    return None
+
+
+def is_failure(findings: list[Finding]) -> bool:
+    return any(f.level == "fail" for f in findings)
+
+
+def stat_mode(st_mode: int) -> int:
+    return stat.S_IMODE(st_mode)

@@ -1,0 +1,124 @@
+"""keytool check: the SSH folder against the seed article's best practices (folder 700,
+private keys and authorized_keys 600, passphrases, no weak keys), as sshd's StrictModes
+and ssh see it; --fix sets the modes (never a file's contents)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from keytool.errors import KeytoolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.audit import FileFacts, Finding
+
+
+def run(directory: str | None, fix: bool = False) -> int:
+    from keytool import audit
+    from keytool.keyfiles import expand
+
+    folder = expand(directory or "~/.ssh")
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise KeytoolError(f"cannot check {folder}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise KeytoolError(f"{folder} is not a folder")
+    files: list[FileFacts] = []
+    home = folder.parent if folder.name == ".ssh" else None
+    if home is not None:
+        home_info = os.stat(home)
+        files.append(audit.FileFacts(str(home), "home", stat.S_IMODE(home_info.st_mode),
+                                     home_info.st_uid))  # fmt: skip
+    # as root, a user's folder is judged for that user (the home's owner)
+    owner = os.getuid()
+    if owner == 0 and home is not None:
+        owner = files[0].uid
+    files.append(audit.FileFacts(str(folder), "ssh_dir", stat.S_IMODE(info.st_mode), info.st_uid))
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        facts = _facts(entry)
+        if facts is not None:
+            files.append(facts)
+    findings = audit.review(files, owner)
+    if fix:
+        findings = _fix(findings)
+    for finding in findings:
+        print(f"{finding.level.upper():4} {finding.path}: {finding.message}")
+    problems = [f for f in findings if f.level != "ok"]
+    if not problems:
+        print(f"ok   {folder}: nothing to say")
+    elif not fix and any(f.fix_mode is not None for f in problems):
+        print("(keytool check --fix sets the modes above; it changes nothing else)")
+    sys.stdout.flush()
+    return 1 if audit.is_failure(findings) else 0
+
+
+def _facts(entry: os.DirEntry[str]) -> FileFacts | None:
+    """What the file is, for the rules; None for what they do not judge."""
+    from keytool.audit import FileFacts
+
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return None
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    mode, uid, name = stat.S_IMODE(info.st_mode), info.st_uid, entry.name
+    if name in ("authorized_keys", "authorized_keys2"):
+        return FileFacts(entry.path, "authorized_keys", mode, uid)
+    if name == "config":
+        return FileFacts(entry.path, "config", mode, uid)
+    if name.startswith("known_hosts"):
+        return FileFacts(entry.path, "known_hosts", mode, uid)
+    return _key_facts(entry.path, name, mode, uid)
+
+
+def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | None:
+    from keytool.audit import FileFacts
+    from keytool.files import read_file
+    from keytool.keyfiles import is_private_text, public_of_file
+    from keytool.keys import is_encrypted_private
+    from keytool.keys.pubfile import parse_public_text
+
+    try:
+        text = read_file(path, "file", limit=1 << 20)
+    except KeytoolError:
+        return None
+    try:
+        if name.endswith(".pub"):
+            key, _ = parse_public_text(text)
+            return FileFacts(path, "public", mode, uid, key.key_type, key.bits)
+        if is_private_text(text):
+            encrypted = is_encrypted_private(text)
+            try:
+                key = public_of_file(path).key
+                return FileFacts(path, "private", mode, uid, key.key_type, key.bits, encrypted)
+            except KeytoolError:  # a type keytool does not read (DSA): still a private key
+                return FileFacts(path, "private", mode, uid, None, None, encrypted)
+    except KeytoolError:
+        return None
+    return None
+
+
+def _fix(findings: list[Finding]) -> list[Finding]:
+    """Set the modes the findings name (on the file itself, never through a link);
+    each fixed finding becomes an "ok" line saying what changed."""
+    from keytool.audit import Finding
+
+    out: list[Finding] = []
+    for finding in findings:
+        if finding.fix_mode is None:
+            out.append(finding)
+            continue
+        try:
+            before = os.lstat(finding.path)
+            if stat.S_ISLNK(before.st_mode):
+                raise KeytoolError(f"{finding.path} became a symbolic link; not changed")
+            os.chmod(finding.path, finding.fix_mode)
+        except OSError as exc:
+            raise KeytoolError(f"cannot chmod {finding.path}: {exc.strerror}") from None
+        old = stat.S_IMODE(before.st_mode)
+        out.append(Finding(finding.path, "ok", f"fixed: mode {old:04o} -> {finding.fix_mode:04o}"))
+    return out
