@@ -44,15 +44,26 @@ def run(directory: str | None, fix: bool = False) -> int:
     findings = audit.review(files, owner)
     if fix:
         findings = _fix(findings)
+    named = {f.path for f in findings}
+    for facts in files:
+        if facts.path not in named:  # nothing wrong: say what was looked at
+            print(f"ok   {facts.path}: {_describe(facts)}")
     for finding in findings:
         print(f"{finding.level.upper():4} {finding.path}: {finding.message}")
     problems = [f for f in findings if f.level != "ok"]
-    if not problems:
-        print(f"ok   {folder}: nothing to say")
-    elif not fix and any(f.fix_mode is not None for f in problems):
+    if not fix and any(f.fix_mode is not None for f in problems):
         print("(keytool check --fix sets the modes above; it changes nothing else)")
     sys.stdout.flush()
     return 1 if audit.is_failure(findings) else 0
+
+
+def _describe(facts: FileFacts) -> str:
+    text = f"mode {facts.mode:04o}"
+    if facts.key_type is not None:
+        text += f", {facts.key_type} {facts.key_bits} bits"
+    if facts.encrypted:
+        text += ", passphrase"
+    return text
 
 
 def _facts(entry: os.DirEntry[str]) -> FileFacts | None:

@@ -96,7 +96,10 @@ def test_a_private_key_ssh_refuses_and_weak_keys(tmp_path: Path) -> None:
     assert f"FAIL {weak}: mode 0644: a private key others can read (ssh refuses to use it)" in lines
     assert any(line.startswith(f"WARN {weak}: no passphrase") for line in lines)
     assert any(line.startswith(f"WARN {weak}: an RSA key of 1024 bits") for line in lines)
-    assert not any(str(good) + ":" in line for line in lines)  # 600, a passphrase, Ed25519
+    # 600, a passphrase, Ed25519: only an ok line, saying so
+    assert [line for line in lines if f"{good}:" in line] == [
+        f"ok   {good}: mode 0600, ssh-ed25519 256 bits, passphrase"
+    ]
     assert check("--fix", "-d", str(ssh_dir)).returncode == 0
     assert run([require("ssh-keygen"), "-y", "-f", weak]).returncode == 0
 
