@@ -182,10 +182,7 @@ class Forwards:
             )
         port = forward.listen_port
         if port == 0:
-            # §7.1: the reply to a request for port 0 holds the port allocated
-            if len(reply.data) != 4:
-                raise KeytoolError("the server allocated a port but did not say which")
-            port = int.from_bytes(reply.data, "big")
+            port = ch.allocated_port(reply)
             self.say(f"Allocated port {port} for remote forward to {forward.host}:{forward.port}")
         self._by_port[port] = forward
         self.trace(
@@ -405,41 +402,31 @@ class Forwards:
             self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
             return
         self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
-        # a closed placeholder until the first connect starts
-        tunnel = _Tunnel(socket.socket(), number, label)
-        tunnel.sock.close()
-        tunnel.addresses = [(info[0], info[4]) for info in infos]
+        addresses: list[tuple[int, tuple[object, ...]]] = [(i[0], i[4]) for i in infos]
+        sock, error = _start_connect(addresses, "no address")
+        if sock is None:
+            self._refuse(number, label, error)
+            return
+        tunnel = _Tunnel(sock, number, label)
+        tunnel.connecting = True
+        tunnel.addresses = addresses
         self._by_channel[number] = tunnel
-        self._next_address(tunnel, "no address")
-
-    def _next_address(self, tunnel: _Tunnel, error: str) -> None:
-        """Start a connect to the next address of the forward's host, or give up."""
-        assert tunnel.number is not None
-        self._by_fd.pop(tunnel.sock.fileno(), None)
-        tunnel.sock.close()
-        while tunnel.addresses:
-            family, address = tunnel.addresses.pop(0)
-            try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-            except OSError as exc:
-                error = exc.strerror or str(exc)
-                continue
-            sock.setblocking(False)
-            code = sock.connect_ex(address)
-            if code in (0, errno.EINPROGRESS):
-                tunnel.sock = sock
-                tunnel.connecting = True
-                self._by_fd[sock.fileno()] = tunnel
-                return
-            sock.close()
-            error = os.strerror(code)
-        del self._by_channel[tunnel.number]
-        self._refuse(tunnel.number, tunnel.label, error)
+        self._by_fd[sock.fileno()] = tunnel
 
     def _connected(self, tunnel: _Tunnel) -> None:
         code = tunnel.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._next_address(tunnel, os.strerror(code))
+            # that address refused: the next one, or give up
+            assert tunnel.number is not None
+            self._by_fd.pop(tunnel.sock.fileno(), None)
+            tunnel.sock.close()
+            sock, error = _start_connect(tunnel.addresses, os.strerror(code))
+            if sock is None:
+                del self._by_channel[tunnel.number]
+                self._refuse(tunnel.number, tunnel.label, error)
+                return
+            tunnel.sock = sock
+            self._by_fd[sock.fileno()] = tunnel
             return
         assert tunnel.number is not None
         tunnel.connecting = False
@@ -527,6 +514,27 @@ class Forwards:
         self._by_fd.pop(fd, None)
         if not keep_channel and tunnel.number is not None:
             self._by_channel.pop(tunnel.number, None)
+
+
+def _start_connect(
+    addresses: list[tuple[int, tuple[object, ...]]], error: str
+) -> tuple[socket.socket | None, str]:
+    """A non-blocking connect under way to the first of ``addresses`` that takes one
+    (those tried are taken off the list), or None and why the last one failed."""
+    while addresses:
+        family, address = addresses.pop(0)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            error = exc.strerror or str(exc)
+            continue
+        sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code in (0, errno.EINPROGRESS):
+            return sock, error
+        sock.close()
+        error = os.strerror(code)
+    return None, error
 
 
 def _send_small(sock: socket.socket, data: bytes) -> bool:

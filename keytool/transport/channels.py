@@ -779,6 +779,19 @@ class ExecResult(Record):
         return self.exit_status if self.exit_status is not None else 255
 
 
+def allocated_port(reply: GlobalReply) -> int:
+    """The port a server allocated for a tcpip-forward to port 0 (§7.1: uint32 port)."""
+    try:
+        r = Reader(reply.data, "tcpip-forward reply")
+        port = r.uint32()
+        r.done()
+    except FormatError:
+        raise ProtocolError("the server allocated a port but did not say which") from None
+    if not 0 < port < 65536:
+        raise ProtocolError(f"the server allocated port {port}")
+    return port
+
+
 def _open_failure(recipient: int, reason: int, description: str) -> bytes:
     # §5.1: uint32 recipient channel, uint32 reason code, string description, string language
     return (

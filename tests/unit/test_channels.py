@@ -21,7 +21,9 @@ from keytool.transport.channels import (
     Connection,
     ExitSignal,
     ExitStatus,
+    GlobalReply,
     WindowAdjusted,
+    allocated_port,
 )
 from keytool.wire import Reader, Writer
 
@@ -249,6 +251,9 @@ def test_tcpip_forward_request_and_replies() -> None:
     assert (reply.request, reply.ok, reply.data, reply.channel) == (
         "tcpip-forward", True, (40123).to_bytes(4, "big"), -1,
     )  # fmt: skip
+    assert allocated_port(reply) == 40123
+    with pytest.raises(ProtocolError, match="did not say which"):
+        allocated_port(GlobalReply("tcpip-forward", True, b"\x00\x01"))
     (refused,) = conn.receive(bytes([82]))
     assert (refused.request, refused.ok) == ("tcpip-forward", False)
     with pytest.raises(ProtocolError, match="never made"):
