@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.clienthelp import Account, throwaway_account
 from tests.peers import Dropbear, Sshd
 
 
@@ -21,3 +22,10 @@ def dropbear(tmp_path: Path) -> Iterator[Dropbear]:
     server = Dropbear(tmp_path / "dropbear")
     with server:
         yield server
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    """A throwaway local account (needs root; skipped otherwise), removed afterwards."""
+    with throwaway_account() as made:
+        yield made

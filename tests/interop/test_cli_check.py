@@ -5,10 +5,7 @@ with the wrong modes makes the real login fail; check names it, --fix sets the m
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.interop.clienthelp import (
     KEYTOOL,
@@ -16,15 +13,8 @@ from tests.interop.clienthelp import (
     base_env,
     install_key,
     keygen,
-    throwaway_account,
 )
 from tests.peers import Sshd, require, run
-
-
-@pytest.fixture
-def account() -> Iterator[Account]:
-    with throwaway_account() as made:
-        yield made
 
 
 def ssh_login(

@@ -5,7 +5,6 @@ prints let ssh log in with StrictHostKeyChecking=yes."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ def scan(tool: str, *args: str) -> tuple[int, list[str], str]:
         [*command, *args], capture_output=True, text=True, env=base_env(), timeout=60
     )
     return done.returncode, sorted(done.stdout.splitlines()), done.stderr
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    with Sshd(tmp_path / "sshd") as server:
-        yield server
 
 
 @pytest.mark.parametrize("types", [None, "ed25519", "rsa", "ecdsa", "rsa,ed25519"])

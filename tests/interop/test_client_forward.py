@@ -24,7 +24,6 @@ from tests.interop.clienthelp import (
     base_env,
     install_key,
     keygen,
-    throwaway_account,
 )
 from tests.peers import Dropbear, Sshd, free_port, require, run, stop_process
 
@@ -342,12 +341,6 @@ def test_local_forward_and_session_type_from_the_config(
     shown = run([require("ssh"), "-G", "-F", str(config), "tunnel"]).stdout
     assert f"localforward {local} [127.0.0.1]:{service.port}" in shown
     assert "sessiontype none" in shown
-
-
-@pytest.fixture
-def account() -> Iterator[Account]:
-    with throwaway_account() as made:
-        yield made
 
 
 def test_tunnel_through_dropbear(

@@ -20,17 +20,10 @@ from tests.interop.clienthelp import (
     install_key,
     keygen,
     keytool_exec,
-    throwaway_account,
 )
 from tests.peers import Dropbear, require, run
 
 asyncssh = pytest.importorskip("asyncssh")
-
-
-@pytest.fixture
-def account(tmp_path: Path) -> Iterator[Account]:
-    with throwaway_account() as made:
-        yield made
 
 
 @pytest.fixture

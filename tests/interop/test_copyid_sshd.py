@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,6 @@ from tests.interop.copyidhelp import (
     ssh_login,
 )
 from tests.peers import Dropbear, require, run
-
-
-@pytest.fixture
-def account() -> Iterator[Account]:
-    with throwaway_account() as made:
-        yield made
 
 
 def dest(account: Account) -> str:
