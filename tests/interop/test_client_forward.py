@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -188,18 +188,31 @@ def spawn(args: list[str], procs: list[subprocess.Popen[bytes]]) -> subprocess.P
     return proc
 
 
+Tunnel = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def tunnel(
+    tmp_path: Path, key: Path, server: Sshd, started: list[subprocess.Popen[bytes]]
+) -> Tunnel:
+    """``keytool exec -N FLAGS root@127.0.0.1`` against ``server``, started; when
+    ``listening`` names a port, once something listens there."""
+
+    def start(*flags: str, listening: int | None = None) -> subprocess.Popen[bytes]:
+        args = exec_args(server, known_hosts(server, tmp_path), key)
+        proc = spawn([*args, "-N", *flags, "root@127.0.0.1"], started)
+        if listening is not None:
+            wait_listening(listening, proc)
+        return proc
+
+    return start
+
+
 def test_tunnel_carries_bytes_both_ways_with_flow_control(
-    tmp_path: Path,
-    key: Path,
-    server: Sshd,
-    service: EchoService,
-    started: list[subprocess.Popen[bytes]],
+    tunnel: Tunnel, server: Sshd, service: EchoService
 ) -> None:
     local = free_port()
-    spec = f"{local}:127.0.0.1:{service.port}"
-    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-L", spec,
-                  "root@127.0.0.1"], started)  # fmt: skip
-    wait_listening(local, proc)
+    proc = tunnel("-L", f"{local}:127.0.0.1:{service.port}", listening=local)
     # several connections at once, each larger than a channel window both ways
     payloads = [os.urandom(3 * 1024 * 1024 + n) for n in range(4)]
     results = round_trips_at_once(local, payloads)
@@ -245,18 +258,11 @@ def test_forward_during_a_command_waits_for_open_connections(
 
 
 def test_refused_target_is_one_line_and_the_tunnel_goes_on(
-    tmp_path: Path,
-    key: Path,
-    server: Sshd,
-    service: EchoService,
-    started: list[subprocess.Popen[bytes]],
+    tunnel: Tunnel, server: Sshd, service: EchoService
 ) -> None:
     local, closed = free_port(), free_port()
-    known = known_hosts(server, tmp_path)
-    proc = spawn([*exec_args(server, known, key), "-N", "-L", f"{local}:127.0.0.1:{closed}",
-                  "-L", f"{free_port()}:127.0.0.1:{service.port}", "root@127.0.0.1"],
-                 started)  # fmt: skip
-    wait_listening(local, proc)
+    proc = tunnel("-L", f"{local}:127.0.0.1:{closed}",
+                  "-L", f"{free_port()}:127.0.0.1:{service.port}", listening=local)  # fmt: skip
     for _ in range(2):  # refused twice: the client sees the connection closed each time
         assert refused(local)
     assert proc.poll() is None
@@ -427,16 +433,11 @@ def test_background_after_login_keeps_the_tunnel(
 
 
 def test_remote_forward_carries_bytes_and_sshd_listens(
-    tmp_path: Path,
-    key: Path,
-    server: Sshd,
-    service: EchoService,
-    started: list[subprocess.Popen[bytes]],
+    tunnel: Tunnel, server: Sshd, service: EchoService
 ) -> None:
     remote = free_port()
-    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-R",
-                  f"{remote}:127.0.0.1:{service.port}", "root@127.0.0.1"], started)  # fmt: skip
-    wait_listening(remote, proc)  # sshd listens there, for us
+    # sshd listens there, for us
+    proc = tunnel("-R", f"{remote}:127.0.0.1:{service.port}", listening=remote)
     assert listener_pid(remote) != proc.pid
     payloads = [os.urandom(2 * 1024 * 1024 + n) for n in range(3)]
     assert round_trips_at_once(remote, payloads) == payloads
@@ -446,12 +447,9 @@ def test_remote_forward_carries_bytes_and_sshd_listens(
     assert proc.poll() is None
 
 
-def test_remote_forward_port_0_and_a_target_that_refuses(
-    tmp_path: Path, key: Path, server: Sshd, started: list[subprocess.Popen[bytes]]
-) -> None:
+def test_remote_forward_port_0_and_a_target_that_refuses(tunnel: Tunnel) -> None:
     closed = free_port()
-    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-R",
-                  f"0:127.0.0.1:{closed}", "root@127.0.0.1"], started)  # fmt: skip
+    proc = tunnel("-R", f"0:127.0.0.1:{closed}")
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     # as ssh says it: the port the server picked
@@ -515,18 +513,10 @@ def socks_connect(port: int, version: int, host: str, target: int) -> socket.soc
     ("version", "host"), [(5, "127.0.0.1"), (5, "localhost"), (4, "127.0.0.1"), (4, "localhost")]
 )
 def test_socks_proxy_reaches_the_service(
-    tmp_path: Path,
-    key: Path,
-    server: Sshd,
-    service: EchoService,
-    started: list[subprocess.Popen[bytes]],
-    version: int,
-    host: str,
+    tunnel: Tunnel, server: Sshd, service: EchoService, version: int, host: str
 ) -> None:
     proxy = free_port()
-    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-D",
-                  f"127.0.0.1:{proxy}", "root@127.0.0.1"], started)  # fmt: skip
-    wait_listening(proxy, proc)
+    proc = tunnel("-D", f"127.0.0.1:{proxy}", listening=proxy)
     payload = os.urandom(1024 * 1024)
     with socks_connect(proxy, version, host, service.port) as sock:
         sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(1)))
@@ -551,16 +541,10 @@ def test_socks_proxy_reaches_the_service(
 
 
 def test_socks_garbage_is_one_line_and_the_proxy_goes_on(
-    tmp_path: Path,
-    key: Path,
-    server: Sshd,
-    service: EchoService,
-    started: list[subprocess.Popen[bytes]],
+    tunnel: Tunnel, server: Sshd, service: EchoService
 ) -> None:
     proxy = free_port()
-    proc = spawn([*exec_args(server, known_hosts(server, tmp_path), key), "-N", "-D",
-                  str(proxy), "root@127.0.0.1"], started)  # fmt: skip
-    wait_listening(proxy, proc)
+    proc = tunnel("-D", str(proxy), listening=proxy)
     # not SOCKS; SOCKS5 with no method but a password; a BIND request (CONNECT only)
     bind = b"\x05\x01\x00" + b"\x05\x02\x00\x01" + bytes(6)
     for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"\x05\x01\x02", bind):
