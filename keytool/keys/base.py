@@ -47,6 +47,12 @@ class PublicKey(ABC):
         name = self.key_type.encode("ascii")
         return len(name).to_bytes(4, "big") + name + self.fields_to_wire()
 
+    @property
+    def plain(self) -> PublicKey:
+        """The key itself: for a certificate, the key it certifies (what fingerprints,
+        authorized_keys and known_hosts name)."""
+        return self
+
     def verify(self, signature: bytes, data: bytes, allowed: tuple[str, ...] | None = None) -> bool:
         """True when ``signature`` (a wire signature blob) signs ``data`` with this key.
 

@@ -55,6 +55,16 @@ KEY_TYPES: dict[str, KeyType] = {
     "ecdsa-sha2-nistp384": KeyType("ecdsa-sha2-nistp384", *_ECDSA),
     "ecdsa-sha2-nistp521": KeyType("ecdsa-sha2-nistp521", *_ECDSA),
 }
+# certificates (keys/cert.py): the certified key's type name with -cert-v01@openssh.com
+for _name, _class in (
+    ("ssh-ed25519", "Ed25519Cert"),
+    ("ssh-rsa", "RsaCert"),
+    ("ecdsa-sha2-nistp256", "EcdsaCert"),
+    ("ecdsa-sha2-nistp384", "EcdsaCert"),
+    ("ecdsa-sha2-nistp521", "EcdsaCert"),
+):
+    _cert = _name + "-cert-v01@openssh.com"
+    KEY_TYPES[_cert] = KeyType(_cert, "keytool.keys.cert", _class, "CertifiedPrivate")
 
 #: names we recognise only to say plainly that they are not supported
 UNSUPPORTED = {
@@ -71,7 +81,7 @@ def key_type_of(name: str) -> KeyType:
     if name in UNSUPPORTED:
         raise UnsupportedKeyError(UNSUPPORTED[name])
     if name.endswith("-cert-v01@openssh.com"):
-        raise UnsupportedKeyError(f"certificates ({name}) are not supported")
+        raise UnsupportedKeyError(f"{name} certificates are not supported")
     shown = name if name.isprintable() and len(name) < 64 else "(unprintable)"
     raise UnsupportedKeyError(f"unknown key type {shown}")
 

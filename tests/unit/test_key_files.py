@@ -221,7 +221,7 @@ def test_rsa_blob_strictness() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ssh-dss", "sk-ssh-ed25519@openssh.com", "ssh-ed25519-cert-v01@openssh.com"]
+    "name", ["ssh-dss", "sk-ssh-ed25519@openssh.com", "ssh-dss-cert-v01@openssh.com"]
 )
 def test_unsupported_key_types_are_named(name: str) -> None:
     with pytest.raises(UnsupportedKeyError):
