@@ -56,7 +56,11 @@ class UnlockResult:
 
 @dataclass(slots=True, eq=False)
 class Keyring:
-    """Identities in the order they were added, keyed by public blob."""
+    """Identities in the order they were added, keyed by public blob.
+
+    A certificate (``cert.CertifiedPrivate``) is an identity of its own, keyed by the
+    certificate blob: the plain key and its certificate are added, listed and removed
+    separately, as in ssh-agent."""
 
     clock: Clock
     default_lifetime: int | None = None
@@ -78,8 +82,11 @@ class Keyring:
         if not lifetime:
             lifetime = self.default_lifetime
         expires = self.clock() + lifetime if lifetime else None
-        blob = key.public.to_wire()
-        identity = Identity(key, blob, comment, expires, confirm, key.public.key_type == "ssh-rsa")
+        public = key.public
+        blob = public.to_wire()  # a certificate is known by its own blob, not its key's
+        # an RSA key or certificate signs with the algorithm the request's flags ask for
+        is_rsa = public.plain.key_type == "ssh-rsa"
+        identity = Identity(key, blob, comment, expires, confirm, is_rsa)
         self._identities[blob] = identity
         self._changed()
         return identity

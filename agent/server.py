@@ -21,6 +21,7 @@ from agent.keyring import Identity, Keyring
 from keytool import agentproto as proto
 from keytool.errors import KeytoolError
 from keytool.keys.blob import public_from_wire
+from keytool.keys.cert import Certificate, cert_name
 from keytool.keys.fingerprint import fingerprint
 
 log = logging.getLogger("keytool.agent")
@@ -62,9 +63,17 @@ class Session:
 
 
 def describe(identity: Identity) -> str:
-    """A key as logs and prompts show it: type, fingerprint, comment; never material."""
+    """A key as logs and prompts show it: type, fingerprint, comment; never material.
+    A certificate adds its key ID, serial and CA, as ssh-agent's debug log names them."""
     public = identity.key.public
-    return f"{public.label} {fingerprint(public)} ({identity.comment or 'no comment'})"
+    text = f"{public.label} {fingerprint(public)} ({identity.comment or 'no comment'})"
+    if isinstance(public, Certificate):
+        ca = public.ca
+        text += (
+            f" certificate ID {public.key_id!r} serial {public.serial}"
+            f" signed by {ca.label} {fingerprint(ca)}"
+        )
+    return text
 
 
 def handle_request(keyring: Keyring, session: Session, payload: bytes) -> Reply:
@@ -144,6 +153,8 @@ def sign_framed(keyring: Keyring, identity: Identity, request: proto.SignRequest
     signature = identity.key.sign(request.data, algorithm)
     if log.isEnabledFor(logging.DEBUG):
         name = algorithm or identity.key.public.key_type
+        if isinstance(identity.key.public, Certificate):
+            name = cert_name(name)
         log.debug("signed %d bytes with %s, %s", len(request.data), name, describe(identity))
     return proto.framed_sign_response(signature)
 

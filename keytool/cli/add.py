@@ -11,7 +11,8 @@ from keytool.errors import KeytoolError, PassphraseError
 
 if TYPE_CHECKING:
     from keytool.agentclient import AgentClient
-    from keytool.keys.base import PrivateKey
+    from keytool.keys.base import PrivateKey, PublicKey
+    from keytool.keys.cert import Certificate
 
 # ssh-add's default identities, in its order (key types keytool supports)
 DEFAULT_FILES = ("id_rsa", "id_ecdsa", "id_ed25519")
@@ -44,7 +45,9 @@ def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
 
 def _add_one(
     client: AgentClient, name: str, lifetime: int | None, confirm: bool, quiet: bool
-) -> None:
+) -> int:
+    """Add one key file and, as ssh-add does, its KEY-cert.pub beside it; 1 when the key
+    could not be added."""
     from keytool import files
 
     if name == "-":
@@ -57,12 +60,86 @@ def _add_one(
         text = files.read_private_key_file(path)
     key, comment = _load(path, text)
     comment = comment or (str(path) if path else "(stdin)")
-    client.add(key, comment, lifetime, confirm)
-    _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
+    status = 0
+    try:
+        client.add(key, comment, lifetime, confirm)
+    except KeytoolError as exc:
+        print(f"keytool: {path or '(stdin)'}: {exc}", file=sys.stderr)
+        status = 1
+    else:
+        _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
+        _say_constraints(quiet, lifetime, confirm)
+    if path is not None:
+        _add_certificate(client, path, key, comment, lifetime, confirm, quiet)
+    return status
+
+
+def _say_constraints(quiet: bool, lifetime: int | None, confirm: bool) -> None:
     if lifetime:
         _say(quiet, f"Lifetime set to {lifetime} seconds")
     if confirm:
         _say(quiet, "The user must confirm each use of the key")
+
+
+def _add_certificate(
+    client: AgentClient,
+    path: Path,
+    key: PrivateKey,
+    comment: str,
+    lifetime: int | None,
+    confirm: bool,
+    quiet: bool,
+) -> None:
+    """ssh-add's second step: KEY-cert.pub, when it exists and certifies KEY, is added
+    with the key's comment and constraints; a lifetime never outlasts the certificate
+    by more than CERT_GRACE. Problems are reported and skipped, never fatal."""
+    import time
+
+    from keytool import files
+    from keytool.keys.cert import Certificate, CertifiedPrivate
+    from keytool.keys.pubfile import parse_public_text
+
+    cert_path = Path(f"{path}-cert.pub")
+    if not cert_path.exists():
+        return
+    try:
+        cert, _comment = parse_public_text(files.read_file(cert_path, "certificate"))
+        if not isinstance(cert, Certificate):
+            raise KeytoolError("not a certificate")
+    except KeytoolError as exc:
+        print(f'Failed to load certificate "{cert_path}": {exc}', file=sys.stderr)
+        return
+    if cert.key != key.public:
+        print(f"Certificate {cert_path} does not match private key {path}", file=sys.stderr)
+        return
+    seconds = _certificate_lifetime(cert, lifetime, int(time.time()))
+    if seconds == -1:
+        print(f"Certificate {cert_path} has already expired; ignored", file=sys.stderr)
+        return
+    try:
+        client.add(CertifiedPrivate(cert, key), comment, seconds, confirm)
+    except KeytoolError as exc:
+        print(f"Certificate {cert_path} ({cert.key_id}) add failed: {exc}", file=sys.stderr)
+        return
+    _say(quiet, f"Certificate added: {cert_path} ({cert.key_id})")
+    _say_constraints(quiet, seconds, confirm)
+
+
+# how long past its valid_before a certificate may stay in the agent (ssh-add's grace)
+CERT_GRACE = 5 * 60
+
+
+def _certificate_lifetime(cert: Certificate, lifetime: int | None, now: int) -> int | None:
+    """The lifetime to ask for a certificate: the one given, capped at the certificate's
+    end plus CERT_GRACE (the cap alone when none was given); -1 when it has ended."""
+    from keytool.keys.cert import FOREVER
+
+    if cert.valid_before == FOREVER:
+        return lifetime
+    if now > cert.valid_before + CERT_GRACE:
+        return -1
+    left = min(cert.valid_before + CERT_GRACE - now, 2**31 - 1)
+    return min(lifetime, left) if lifetime else left
 
 
 def _list(client: AgentClient, public: bool, hash_name: str) -> int:
@@ -88,19 +165,55 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
 
 
 def _delete(client: AgentClient, names: list[str], quiet: bool) -> int:
+    """ssh-add -d: each file's key, then its KEY-cert.pub when there is one; a file
+    counts as done when either was removed."""
     from keytool.keyfiles import public_of_file
 
     status = 0
     for name in names:
         listed = public_of_file(Path(name))
-        try:
-            client.remove(listed.key.to_wire())
-        except KeytoolError:
-            print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+        removed = _remove_one(client, listed.key, listed.comment, name, quiet)
+        cert = _certificate_of(name, listed.key)
+        if cert is not None:
+            removed |= _remove_one(client, cert[0], cert[1], f"{name}-cert.pub", quiet)
+        if not removed:
             status = 1
-            continue
-        _say(quiet, f"Identity removed: {name} ({listed.comment or 'no comment'})")
     return status
+
+
+def _remove_one(
+    client: AgentClient, key: PublicKey, comment: str | None, name: str, quiet: bool
+) -> bool:
+    try:
+        client.remove(key.to_wire())
+    except KeytoolError:
+        print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+        return False
+    _say(quiet, f"Identity removed: {name} {key.label} ({comment or 'no comment'})")
+    return True
+
+
+def _certificate_of(name: str, key: PublicKey) -> tuple[Certificate, str] | None:
+    """NAME-cert.pub and its comment, if it exists; a certificate for another key is an
+    error (ssh-add stops there too)."""
+    from keytool import files
+    from keytool.keys.cert import Certificate
+    from keytool.keys.pubfile import parse_public_text
+
+    cert_path = Path(f"{name}-cert.pub")
+    if not cert_path.exists():
+        return None
+    try:
+        cert, comment = parse_public_text(files.read_file(cert_path, "certificate"))
+    except KeytoolError as exc:
+        print(f'Failed to load certificate "{cert_path}": {exc}', file=sys.stderr)
+        return None
+    if not isinstance(cert, Certificate):
+        print(f'Failed to load certificate "{cert_path}": not a certificate', file=sys.stderr)
+        return None
+    if cert.key != key.plain:
+        raise KeytoolError(f"Certificate {cert_path} does not match private key {name}")
+    return cert, comment
 
 
 def _test(client: AgentClient, names: list[str]) -> int:
@@ -111,7 +224,7 @@ def _test(client: AgentClient, names: list[str]) -> int:
     for name in names:
         key, _comment = parse_public_text(files.read_file(Path(name), "public key"))
         data = os.urandom(64)
-        flags = 4 if key.key_type == "ssh-rsa" else 0  # SSH_AGENT_RSA_SHA2_512
+        flags = 4 if key.plain.key_type == "ssh-rsa" else 0  # SSH_AGENT_RSA_SHA2_512
         try:
             signature = client.sign(key.to_wire(), data, flags)
         except KeytoolError as exc:
@@ -189,7 +302,7 @@ def run(
         status = 0
         for name in names:
             try:
-                _add_one(client, name, seconds or None, confirm, quiet)
+                status |= _add_one(client, name, seconds or None, confirm, quiet)
             except KeytoolError as exc:
                 print(f"keytool: {exc}", file=sys.stderr)
                 status = 1
