@@ -64,7 +64,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
         if word == "--":
             positional.extend(words[i:])
             break
-        if word in ("-h", "--help"):
+        if word == "--help" or (word == "-h" and "-h" not in by_flag):
             return None
         if command.rest and not has_many and 0 < positional_slots <= len(positional):
             # like ssh: once the destination is known, the rest is the remote command
