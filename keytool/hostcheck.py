@@ -28,6 +28,8 @@ from keytool.files import ensure_dir, write_atomic
 from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import fingerprint
 from keytool.knownhosts import (
+    CertificateRefused,
+    Certified,
     Changed,
     HostKeyStatus,
     Known,
@@ -41,6 +43,8 @@ from keytool.record import Record, init
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from keytool.keys.cert import Certificate
 
 STRICT_CHOICES = ("yes", "ask", "accept-new", "no")
 DEFAULT_USER_FILES = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
@@ -57,20 +61,22 @@ _BAR = "@" * 59
 class HostKeyDecision(Record):
     """The key was accepted; what to tell the user and the client."""
 
-    __slots__ = ("added_to", "allow_password_auth", "messages", "status", "warnings")
-    status: HostKeyStatus
+    __slots__ = ("added_to", "allow_password_auth", "messages", "notes", "status", "warnings")
+    status: HostKeyStatus | Certified
     messages: tuple[str, ...]  # for stderr, in order (the CLI prints them)
     added_to: Path | None  # the file the key was appended to, if any
     allow_password_auth: bool  # False when a changed key got through (no)
     warnings: tuple[ParseWarning, ...]  # skipped malformed lines
+    notes: tuple[str, ...]  # how it was decided, for -v
 
     def __init__(
         self,
-        status: HostKeyStatus,
+        status: HostKeyStatus | Certified,
         messages: tuple[str, ...] = (),
         added_to: Path | None = None,
         allow_password_auth: bool = True,
         warnings: tuple[ParseWarning, ...] = (),
+        notes: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
@@ -79,6 +85,7 @@ class HostKeyDecision(Record):
             added_to=added_to,
             allow_password_auth=allow_password_auth,
             warnings=warnings,
+            notes=notes,
         )
 
 
@@ -157,24 +164,31 @@ def _load_indexed(
     return index, warnings
 
 
-#: host key algorithms that a known key of each type is checked with
-_ALGORITHMS_OF_TYPE = {
-    "ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256"),
-}
-
-
-def prefer_known_algorithms(
-    algorithms: Sequence[str], known_types: Sequence[str]
+def order_host_key_algorithms(
+    algorithms: Sequence[str], known_types: Sequence[str], cert_authority: bool
 ) -> tuple[str, ...]:
-    """``algorithms`` with those that verify an already known key type first (in the
-    order the types appear in known_hosts), as ssh orders its HostKeyAlgorithms: a
-    server with several host keys then shows the one we know rather than one that
-    would look like a changed key."""
-    first: list[str] = []
-    for key_type in known_types:
-        for algorithm in _ALGORITHMS_OF_TYPE.get(key_type, (key_type,)):
-            if algorithm in algorithms and algorithm not in first:
-                first.append(algorithm)
+    """``algorithms`` (HostKeyAlgorithms) reordered for what known_hosts holds for the
+    host, as ssh's order_hostkeyalgs does, so that a server with several host keys
+    shows one we can check rather than one that would look like a changed key:
+
+    - a plain key of the type of the first algorithm is known: the list as it is;
+    - otherwise, keeping the list's order, first the certificate algorithms when a
+      ``@cert-authority`` line names the host, and the algorithms (plain or
+      certificate) of every known key type; then the rest."""
+    from keytool.keys.cert import is_cert_type, key_type_of_algorithm, plain_name
+
+    if not algorithms:
+        return ()
+    known = set(known_types)
+
+    def plain_type(algorithm: str) -> str:
+        return plain_name(key_type_of_algorithm(algorithm))
+
+    if plain_type(algorithms[0]) in known:
+        return tuple(algorithms)
+    first = [
+        a for a in algorithms if (cert_authority and is_cert_type(a)) or plain_type(a) in known
+    ]
     return (*first, *(a for a in algorithms if a not in first))
 
 
@@ -184,6 +198,14 @@ def known_types_for(
     """Key types known_hosts records for ``host:port`` (user files, then global)."""
     index, _ = _load_indexed([*user_files, *global_files])
     return knownhosts.known_key_types(index.candidates(host, port), host, port)
+
+
+def cert_authority_for(
+    host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
+) -> bool:
+    """Does a ``@cert-authority`` line name ``host:port``?"""
+    index, _ = _load_indexed([*user_files, *global_files])
+    return knownhosts.has_cert_authority(index.candidates(host, port), host, port)
 
 
 def tty_prompter() -> Prompter | None:
@@ -380,3 +402,128 @@ def verify_host_key(
         return HostKeyDecision(status, (note,), warnings=found)
     note = f"Warning: Permanently added '{name}' ({key.label}) to the list of known hosts."
     return HostKeyDecision(status, (note,), added_to=written, warnings=found)
+
+
+# ---------------------------------------------------------------- host certificates
+
+
+def _utc(seconds: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(seconds, 253402300799)))
+
+
+def certificate_validity(cert: Certificate) -> str:
+    """The validity window as ssh-keygen -L words it, in UTC."""
+    from keytool.keys.cert import FOREVER
+
+    if cert.valid_after == 0 and cert.valid_before == FOREVER:
+        return "forever"
+    if cert.valid_before == FOREVER:
+        return f"from {_utc(cert.valid_after)}"
+    return f"from {_utc(cert.valid_after)} to {_utc(cert.valid_before)}"
+
+
+def describe_certificate(cert: Certificate) -> str:
+    """One line naming a certificate: type, key, ID, serial, CA, validity."""
+    return (
+        f"{cert.key_type} {fingerprint(cert)} ID {cert.key_id!r} serial {cert.serial}, "
+        f"CA {cert.ca.label} {fingerprint(cert.ca)}, valid {certificate_validity(cert)}"
+    )
+
+
+def _refusal(cert: Certificate, status: CertificateRefused) -> str:
+    if status.entry is None:
+        return f"signed by an unknown CA ({cert.ca.label} {fingerprint(cert.ca)}): {status.reason}"
+    reason = status.reason
+    if reason in ("expired", "not yet valid"):
+        reason = f"{reason} (valid {certificate_validity(cert)})"
+    return f"{reason} (CA at {status.entry.where})"
+
+
+def verify_host_certificate(
+    host: str,
+    port: int,
+    cert: Certificate,
+    *,
+    principal: str,
+    ca_algorithms: Sequence[str],
+    plain_allowed: bool = True,
+    now: int | None = None,
+    user_files: Sequence[str | os.PathLike[str]] = DEFAULT_USER_FILES,
+    global_files: Sequence[str | os.PathLike[str]] = DEFAULT_GLOBAL_FILES,
+    strict: str = "ask",
+    hash_known_hosts: bool = False,
+    prompt: Prompter | None = None,
+    address: str | None = None,
+) -> HostKeyDecision:
+    """Check a host certificate served by ``host:port``, as ssh does: accepted when a
+    ``@cert-authority`` line for the host names its CA and it is valid for
+    ``principal`` (the host name or HostKeyAlias) at ``now``; refused when a
+    ``@revoked`` line names its CA or its key. Otherwise the certified key is checked
+    as a plain key (``verify_host_key``), so a host whose key is known still connects.
+
+    Two choices of keytool's: when the plain key is not known either, a certificate
+    whose CA is trusted for the host but which is not valid (expired, another
+    principal) is refused whatever StrictHostKeyChecking says, rather than offered
+    for trust on first use; and every refusal is one line naming the reason.
+    ``plain_allowed`` is False when HostKeyAlgorithms has no algorithm for the plain
+    key (ssh then refuses the retry too). Nothing is written for a certificate; a
+    plain key accepted on the way is recorded as ``verify_host_key`` records it."""
+    import time
+
+    if strict not in STRICT_CHOICES:
+        raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
+    index, warnings = _load_indexed([*user_files, *global_files])
+    candidates = index.candidates(host, port)
+    name = knownhosts.lookup_name(host, port)
+    status = knownhosts.check_certificate(
+        candidates,
+        host,
+        port,
+        cert,
+        principal=principal,
+        now=int(time.time()) if now is None else now,
+        ca_algorithms=ca_algorithms,
+    )
+    if isinstance(status, Certified):
+        note = f"host certificate accepted: signed by the CA at {status.entry.where}"
+        return HostKeyDecision(status, warnings=tuple(warnings), notes=(note,))
+    if isinstance(status, Revoked):
+        what = "its CA key" if status.entry.key.plain == cert.ca else "its key"
+        raise HostKeyError(
+            f"host certificate of {name} refused: {what} is marked @revoked at "
+            f"{status.entry.where}. {FAILED}"
+        )
+    assert isinstance(status, CertificateRefused)
+    refusal = f"host certificate of {name} refused: {_refusal(cert, status)}"
+    plain = knownhosts.check(candidates, host, port, cert.key)
+    if not plain_allowed:
+        raise HostKeyError(
+            f"{refusal}; HostKeyAlgorithms allows no plain {cert.key.key_type} key. {FAILED}"
+        )
+    if isinstance(plain, Unknown) and (
+        status.entry is not None or strict == "yes" or (strict == "ask" and prompt is None)
+    ):
+        raise HostKeyError(
+            f"{refusal}; its {cert.key.label} key {fingerprint(cert.key)} is not in "
+            f"known_hosts either. {FAILED}"
+        )
+    try:
+        decision = verify_host_key(
+            host,
+            port,
+            cert.key,
+            user_files=user_files,
+            global_files=global_files,
+            strict=strict,
+            hash_known_hosts=hash_known_hosts,
+            prompt=prompt,
+            address=address,
+        )
+    except HostKeyError as exc:
+        raise HostKeyError(f"{refusal}; its plain key is not accepted either:\n{exc}") from None
+    notes = (f"{refusal}; checking its key as a plain key, as ssh does",)
+    # ssh says so aloud when the CA was trusted here but the certificate is not valid
+    messages = (refusal, *decision.messages) if status.entry is not None else decision.messages
+    return decision._replace(messages=messages, notes=notes)

@@ -9,9 +9,14 @@ a port other than 22 is written ``[host]:port``. A hashed line holds a single
 ``|1|base64(salt)|base64(HMAC-SHA1(salt, name))`` instead (HashKnownHosts).
 
 Markers: ``@revoked`` makes the key refused for the hosts it names. ``@cert-authority``
-lines are recognised and kept, but keytool does not do host certificates, so a
-``@cert-authority`` line never matches a plain host key: a server presenting the CA's
-own key as its host key is not "known" through that line (OpenSSH behaves the same).
+names a CA trusted to certify host keys for the hosts it names (same patterns, same
+``[host]:port`` rule as a plain line): a server presenting a host certificate
+(``*-cert-v01@openssh.com``) signed by that CA is accepted when the certificate is
+valid for it (``check_certificate``). Such a line never matches a plain host key: a
+server presenting the CA's own key as its host key is not "known" through it, and a
+certificate is never known through a plain line, only its certified key is (OpenSSH
+behaves the same). ``@revoked`` naming the CA or the certified key refuses a
+certificate; certificates themselves are never written to known_hosts.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ from collections.abc import Iterable, Sequence
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line
-from keytool.patterns import match_any
+from keytool.patterns import match_any, match_pattern
 from keytool.record import Record, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.keys.cert import Certificate
 
 MARKERS = ("@cert-authority", "@revoked")
 HASH_MAGIC = "|1|"
@@ -288,7 +297,7 @@ def check(entries: Iterable[KnownHost], host: str, port: int, key: PublicKey) ->
     when any plain key is recorded for the host, even of another type, the key has
     changed: OpenSSH 9 reports a changed host key in that case too, since a server
     switching key types is as suspicious as one switching keys. ``@cert-authority``
-    lines take no part (see the module docstring).
+    lines take no part: certificates are ``check_certificate``'s.
     """
     lines = matching_entries(entries, host, port)
     for entry in lines:
@@ -303,6 +312,93 @@ def check(entries: Iterable[KnownHost], host: str, port: int, key: PublicKey) ->
     same_type = [e for e in plain if e.key.key_type == key.key_type]
     other_type = [e for e in plain if e.key.key_type != key.key_type]
     return Changed(tuple(same_type + other_type))
+
+
+def has_cert_authority(entries: Iterable[KnownHost], host: str, port: int) -> bool:
+    """Does a ``@cert-authority`` line name this host? (ssh then prefers the
+    certificate host key algorithms.)"""
+    return any(e.marker == "@cert-authority" for e in matching_entries(entries, host, port))
+
+
+class Certified(Record):
+    """The key is a host certificate valid for this host, signed by the CA of this
+    ``@cert-authority`` line."""
+
+    __slots__ = ("entry",)
+    entry: KnownHost
+
+    def __init__(self, entry: KnownHost) -> None:
+        init(self, entry=entry)
+
+
+class CertificateRefused(Record):
+    """The certificate does not make the host known: ``reason`` says why. ``entry`` is
+    the ``@cert-authority`` line naming its CA for this host when there is one (the CA
+    is trusted here, the certificate is not valid), None when no line names its CA."""
+
+    __slots__ = ("entry", "reason")
+    reason: str
+    entry: KnownHost | None
+
+    def __init__(self, reason: str, entry: KnownHost | None = None) -> None:
+        init(self, reason=reason, entry=entry)
+
+
+CertificateStatus = Certified | CertificateRefused | Revoked
+
+
+def certificate_problem(
+    cert: Certificate, principal: str, now: int, ca_algorithms: Sequence[str]
+) -> str | None:
+    """Why a host certificate is not valid for ``principal`` at ``now``, or None; the
+    checks of OpenSSH's sshkey_cert_check_host: a host certificate, within its validity
+    window, listing the name (principals may be wildcard patterns), with no critical
+    option (none is defined for hosts), signed with an algorithm CASignatureAlgorithms
+    allows."""
+    reason = cert.problem(host=True, now=now)
+    if reason is not None:
+        return reason
+    if not any(match_pattern(principal, listed) for listed in cert.principals):
+        return f"{principal} is not among its principals ({', '.join(cert.principals)})"
+    if cert.critical:
+        names = ", ".join(option.name for option in cert.critical)
+        return f"it has critical options ({names}), which host certificates cannot have"
+    if cert.signature_type not in ca_algorithms:
+        return f"its CA signed it with {cert.signature_type}, which CASignatureAlgorithms refuses"
+    return None
+
+
+def check_certificate(
+    entries: Iterable[KnownHost],
+    host: str,
+    port: int,
+    cert: Certificate,
+    *,
+    principal: str,
+    now: int,
+    ca_algorithms: Sequence[str],
+) -> CertificateStatus:
+    """Decide what the known_hosts entries say about a host certificate served by
+    ``host:port`` (recorded under ``host``; ``principal`` is the name it must list).
+
+    A ``@revoked`` line for the host naming the CA key, the certified key or the
+    certificate refuses it, whatever else is recorded. Otherwise a ``@cert-authority``
+    line for the host naming its CA, and the certificate's own checks
+    (``certificate_problem``), decide. The caller may then fall back to the certified
+    key as a plain key, as ssh does."""
+    lines = matching_entries(entries, host, port)
+    for entry in lines:
+        if entry.marker == "@revoked" and entry.key.plain in (cert.key, cert.ca):
+            return Revoked(entry)
+    authority = next(
+        (e for e in lines if e.marker == "@cert-authority" and e.key.plain == cert.ca), None
+    )
+    if authority is None:
+        return CertificateRefused(f"no @cert-authority line for {lookup_name(host, port)} names it")
+    reason = certificate_problem(cert, principal, now, ca_algorithms)
+    if reason is not None:
+        return CertificateRefused(reason, authority)
+    return Certified(authority)
 
 
 def entries_with_key(entries: Iterable[KnownHost], key: PublicKey) -> list[KnownHost]:

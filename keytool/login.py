@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from keytool.agentclient import AgentKey
+    from keytool.hostcheck import HostKeyDecision
     from keytool.keys.base import PrivateKey, PublicKey
+    from keytool.keys.cert import Certificate
     from keytool.transport.config import TransportConfig
 
     Trace = Callable[[str], None]
@@ -90,13 +92,13 @@ class HostCheck:
         if options.expected_host_key is None:
             from keytool import hostcheck
 
-            known = hostcheck.known_types_for(
-                *options.known_hosts_name(),
-                options.user_known_hosts,
-                options.global_known_hosts,
-            )
-            if known:
-                ordered = hostcheck.prefer_known_algorithms(config.host_key_algorithms, known)
+            files = (options.user_known_hosts, options.global_known_hosts)
+            known = hostcheck.known_types_for(*options.known_hosts_name(), *files)
+            authority = hostcheck.cert_authority_for(*options.known_hosts_name(), *files)
+            if known or authority:
+                ordered = hostcheck.order_host_key_algorithms(
+                    config.host_key_algorithms, known, authority
+                )
                 config = config._replace(host_key_algorithms=ordered)
         self.config: TransportConfig = config
 
@@ -116,11 +118,13 @@ class HostCheck:
                 )
             self._trace("host key matches the expected fingerprint")
             return
+        if key.plain is not key:
+            self.allow_password = self._verify_certificate(key)
+            return
         self.allow_password = self._verify(key)
 
     def _verify(self, key: PublicKey) -> bool:
         from keytool import hostcheck
-        from keytool.knownhosts import Known
 
         options = self.options
         prompt = None if options.batch_mode else hostcheck.tty_prompter()
@@ -133,8 +137,43 @@ class HostCheck:
             hash_known_hosts=options.hash_known_hosts,
             prompt=prompt,
         )
+        return self._report(decision)
+
+    def _verify_certificate(self, key: PublicKey) -> bool:
+        """A host certificate: a @cert-authority line, or else its key as a plain key."""
+        from keytool import hostcheck
+        from keytool.keys.cert import Certificate, key_type_of_algorithm
+
+        assert isinstance(key, Certificate)
+        options = self.options
+        self._trace(f"server host certificate: {hostcheck.describe_certificate(key)}")
+        self._trace(f"server host certificate principals: {', '.join(key.principals)}")
+        host, port = options.known_hosts_name()
+        plain_type = key.key.key_type
+        decision = hostcheck.verify_host_certificate(
+            host,
+            port,
+            key,
+            principal=host,
+            ca_algorithms=options.ca_signature_algorithms,
+            plain_allowed=any(
+                key_type_of_algorithm(a) == plain_type for a in self.config.host_key_algorithms
+            ),
+            user_files=options.user_known_hosts,
+            global_files=options.global_known_hosts,
+            strict=options.strict_host_key_checking,
+            hash_known_hosts=options.hash_known_hosts,
+            prompt=None if options.batch_mode else hostcheck.tty_prompter(),
+        )
+        return self._report(decision)
+
+    def _report(self, decision: HostKeyDecision) -> bool:
+        from keytool.knownhosts import Known
+
         for message in decision.messages:
             self.prompts.show(message)
+        for note in decision.notes:
+            self._trace(note)
         if isinstance(decision.status, Known):
             self._trace(f"host key found in known_hosts at {decision.status.entry.where}")
         elif decision.added_to is not None:
@@ -146,15 +185,17 @@ class HostCheck:
 
 
 class _Candidate(Record):
-    """An identity with what signs for it: the agent, or a key file loaded on demand."""
+    """An identity with what signs for it: the agent (``agent_blob``, the key the agent
+    knows: the identity itself, or for a certificate possibly its certified key), or a
+    private key file loaded on demand (``path``; for a certificate, its key's file)."""
 
-    __slots__ = ("identity", "in_agent", "path")
+    __slots__ = ("agent_blob", "identity", "path")
     identity: ua.Identity
     path: str | None
-    in_agent: bool
+    agent_blob: bytes | None
 
-    def __init__(self, identity: ua.Identity, path: str | None, in_agent: bool) -> None:
-        init(self, identity=identity, path=path, in_agent=in_agent)
+    def __init__(self, identity: ua.Identity, path: str | None, agent_blob: bytes | None) -> None:
+        init(self, identity=identity, path=path, agent_blob=agent_blob)
 
 
 class _Keys:
@@ -176,27 +217,105 @@ class _Keys:
         options = self.options
         expand = os.path.expanduser
         explicit = [expand(p) for p in options.identity_files]
-        files: list[tuple[ua.Identity, str]] = []
+        files: list[tuple[ua.Identity, str | None]] = []
         for path, is_explicit in [(p, True) for p in explicit] or [
             (expand(p), False) for p in DEFAULT_IDENTITY_FILES
         ]:
             identity = self._file_identity(path, is_explicit)
-            if identity is not None:
-                files.append((identity, path))
+            if identity is None:
+                continue
+            if not options.certificate_files:
+                # ssh loads KEY-cert.pub with KEY when no CertificateFile is given; the
+                # certificate is offered first (a server trusting the CA may not list
+                # the key itself)
+                cert = self._neighbour_certificate(path, identity)
+                if cert is not None:
+                    files.append((cert, path))
+            files.append((identity, path))
+        certs = self._certificate_files(files)
         agent_ids: list[ua.Identity] = []
         if options.agent and (options.agent_socket or os.environ.get("SSH_AUTH_SOCK")):
             agent_ids = await self._agent_identities()
         order = ua.order_identities(
-            [i for i, _ in files if i.explicit],
+            [*(i for i, _ in certs), *(i for i, _ in files if i.explicit)],
             agent_ids,
             [i for i, _ in files if not i.explicit],
             options.identities_only,
         )
-        paths = {i.key.to_wire(): p for i, p in files}
+        paths = {i.key.to_wire(): p for i, p in [*certs, *files] if p is not None}
         agent_blobs = {i.key.to_wire() for i in agent_ids}
-        return [
-            _Candidate(i, paths.get(i.key.to_wire()), i.key.to_wire() in agent_blobs) for i in order
-        ]
+
+        def agent_blob(key: PublicKey) -> bytes | None:
+            for blob in (key.to_wire(), key.plain.to_wire()):
+                if blob in agent_blobs:
+                    return blob
+            return None
+
+        return [_Candidate(i, paths.get(i.key.to_wire()), agent_blob(i.key)) for i in order]
+
+    def _read_certificate(self, path: str) -> Certificate | None:
+        """A user certificate from a ``*-cert.pub`` file; None (and why, with -v) when
+        the file is not one."""
+        from keytool import files
+        from keytool.keys.cert import Certificate
+        from keytool.keys.pubfile import parse_public_text
+
+        try:
+            key, _ = parse_public_text(files.read_file(path, "certificate"))
+        except KeytoolError as exc:
+            self.trace(f"certificate {path} not used: {exc}")
+            return None
+        if not isinstance(key, Certificate):
+            self.trace(f"{path} holds a {key.key_type} key, not a certificate: not used")
+            return None
+        if key.is_host:
+            self.trace(f"certificate {path} not used: it is a host certificate")
+            return None
+        return key
+
+    def _neighbour_certificate(self, path: str, identity: ua.Identity) -> ua.Identity | None:
+        """KEY-cert.pub next to identity file KEY, when it certifies KEY's key."""
+        cert_path = f"{path}-cert.pub"
+        if not os.path.exists(cert_path):
+            return None
+        cert = self._read_certificate(cert_path)
+        if cert is None:
+            return None
+        if cert.key != identity.key:
+            self.trace(f"certificate {cert_path} not used: it certifies another key than {path}")
+            return None
+        return self._certificate_identity(cert, cert_path, identity.explicit)
+
+    def _certificate_identity(self, cert: Certificate, path: str, explicit: bool) -> ua.Identity:
+        from keytool.hostcheck import describe_certificate
+
+        self.trace(f"certificate {path}: {describe_certificate(cert)}")
+        return ua.Identity(cert, path, explicit)
+
+    def _certificate_files(
+        self, files: Sequence[tuple[ua.Identity, str | None]]
+    ) -> list[tuple[ua.Identity, str | None]]:
+        """CertificateFile certificates, each with the private key file of the key it
+        certifies: an identity file holding that key, or the file the certificate is
+        named after (KEY for KEY-cert.pub); None when only an agent can sign."""
+        found: list[tuple[ua.Identity, str | None]] = []
+        for raw in self.options.certificate_files:
+            path = os.path.expanduser(raw)
+            if not os.path.exists(path):
+                self.trace(f"certificate file {path} not accessible: no such file")
+                continue
+            cert = self._read_certificate(path)
+            if cert is None:
+                continue
+            key_path = next((p for i, p in files if i.key == cert.key), None)
+            if key_path is None:
+                for suffix in ("-cert.pub", "-cert", ".pub"):
+                    named = path[: -len(suffix)] if path.endswith(suffix) else None
+                    if named and os.path.exists(named):
+                        key_path = named
+                        break
+            found.append((self._certificate_identity(cert, path, True), key_path))
+        return found
 
     def _file_identity(self, path: str, explicit: bool) -> ua.Identity | None:
         from keytool.keyfiles import public_of_file
@@ -227,28 +346,33 @@ class _Keys:
             try:
                 found.append(ua.Identity(key.public, "agent"))
             except KeytoolError:
-                continue  # a key type we do not handle (a certificate, FIDO...)
+                continue  # a key type we do not handle (FIDO...)
         self.trace(f"agent holds {len(found)} usable key{'s' if len(found) != 1 else ''}")
         return found
 
     async def sign(self, candidate: _Candidate, algorithm: str, data: bytes) -> bytes | None:
         """The signature, or None when this key cannot sign after all (passphrase
         refused, agent refused): the caller then moves on to the next method."""
-        blob = candidate.identity.key.to_wire()
-        if candidate.in_agent and self.agent is not None:
+        from keytool.keys.cert import plain_name
+
+        # a certificate's signature is its key's, made with the plain algorithm
+        plain_algorithm = plain_name(algorithm)
+        if candidate.agent_blob is not None and self.agent is not None:
             from keytool.agentproto import SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512
 
             flags = {
                 "rsa-sha2-256": SSH_AGENT_RSA_SHA2_256,
                 "rsa-sha2-512": SSH_AGENT_RSA_SHA2_512,
-            }.get(algorithm, 0)
+            }.get(plain_algorithm, 0)
             try:
                 # no timeout: a confirm-constrained key waits for a human
-                return await self.agent.sign(blob, data, flags)
+                return await self.agent.sign(candidate.agent_blob, data, flags)
             except AgentError as exc:
                 self.trace(f"agent could not sign: {exc}")
                 if candidate.path is None:
                     return None
+        wanted = candidate.identity.key.plain
+        blob = wanted.to_wire()
         key = self.loaded.get(blob)
         if key is None:
             if candidate.path is None:
@@ -256,8 +380,15 @@ class _Keys:
             key = self._load(candidate.path)
             if key is None:
                 return None
+            if key.public.plain != wanted:
+                self.trace(f"key {candidate.path} does not match {candidate.identity.source}")
+                sys.stderr.write(
+                    f"keytool: key {candidate.path} not used: it is not the key of "
+                    f"{candidate.identity.source}\n"
+                )
+                return None
             self.loaded[blob] = key
-        return key.sign(data, algorithm)
+        return key.sign(data, plain_algorithm)
 
     def _load(self, path: str) -> PrivateKey | None:
         from keytool.keyfiles import load_private_file
@@ -406,10 +537,10 @@ class Login:
                     return
             if keys_only is not None:
                 candidates = [
-                    _Candidate(ua.Identity(k.public, "given key", True), None, False)
+                    _Candidate(ua.Identity(k.public, "given key", True), None, None)
                     for k in keys_only
                 ]
-                memory = {k.public.to_wire(): k for k in keys_only}
+                memory = {k.public.plain.to_wire(): k for k in keys_only}
                 keys.loaded.update(memory)
             elif options.pubkey_authentication:
                 candidates = await keys.collect()
@@ -499,13 +630,23 @@ class Login:
     async def _try_key(
         self, step: ua.TryKey, candidate: _Candidate, keys: _Keys, plan: ua.AuthPlan
     ) -> bool | ua.AuthFailure | None:
+        from keytool.keys.cert import Certificate
         from keytool.keys.fingerprint import fingerprint
 
         identity = step.identity
-        label = f"{identity.key.label} {fingerprint(identity.key)} ({identity.source})"
-        self.trace(
-            f"authentication (public key): offering public key: {label}, signature {step.algorithm}"
-        )
+        key = identity.key
+        label = f"{key.label} {fingerprint(key)} ({identity.source})"
+        if isinstance(key, Certificate):
+            self.trace(
+                f"authentication (public key): offering certificate: {label}, "
+                f"ID {key.key_id!r} serial {key.serial} CA {key.ca.label} "
+                f"{fingerprint(key.ca)}, algorithm {step.algorithm}"
+            )
+        else:
+            self.trace(
+                f"authentication (public key): offering public key: {label}, "
+                f"signature {step.algorithm}"
+            )
         await self.transport.send(self.auth.publickey(identity.key, step.algorithm))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthFailure):

@@ -14,7 +14,7 @@ import sys
 from keytool.errors import KeytoolError
 from keytool.record import Record, init
 from keytool.transport.auth import DEFAULT_MAX_AUTH_TRIES, DEFAULT_PASSWORD_PROMPTS
-from keytool.transport.config import TransportConfig
+from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS, TransportConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,7 +63,10 @@ class ConnectOptions(Record):
     ``host`` is the host to connect to (after HostName); ``host_key_alias`` the name
     looked up in known_hosts, if not host (HostKeyAlias: as written, without the port,
     as ssh does); ``identity_files`` -i / IdentityFile (none:
-    ssh's default files); ``password`` one given by a script (never logged);
+    ssh's default files); ``certificate_files`` CertificateFile (none: each identity
+    file's ``-cert.pub`` neighbour, as ssh); ``ca_signature_algorithms`` what a host
+    certificate's CA may sign with (CASignatureAlgorithms); ``password`` one given
+    by a script (never logged);
     ``expected_host_key`` a "SHA256:..." pin checked before anything else;
     ``proxy_command`` ProxyCommand, tokens expanded: its stdin and stdout are the
     connection (``tcp.proxy_connect``)."""
@@ -72,6 +75,8 @@ class ConnectOptions(Record):
         "agent",
         "agent_socket",
         "batch_mode",
+        "ca_signature_algorithms",
+        "certificate_files",
         "connect_timeout",
         "expected_host_key",
         "global_known_hosts",
@@ -120,6 +125,8 @@ class ConnectOptions(Record):
     proxy_command: str | None
     transport: TransportConfig
     trace: Trace | None
+    certificate_files: tuple[str, ...]
+    ca_signature_algorithms: tuple[str, ...]
 
     def __init__(
         self,
@@ -148,6 +155,8 @@ class ConnectOptions(Record):
         proxy_command: str | None = None,
         transport: TransportConfig | None = None,
         trace: Trace | None = None,
+        certificate_files: tuple[str, ...] = (),
+        ca_signature_algorithms: tuple[str, ...] = DEFAULT_CA_SIGNATURE_ALGORITHMS,
     ) -> None:
         init(
             self,
@@ -176,6 +185,8 @@ class ConnectOptions(Record):
             proxy_command=proxy_command,
             transport=transport if transport is not None else TransportConfig(),
             trace=trace,
+            certificate_files=certificate_files,
+            ca_signature_algorithms=ca_signature_algorithms,
         )
 
     def __repr__(self) -> str:
@@ -249,6 +260,10 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         proxy_command=sshconfig.proxy_command(resolved),
         transport=transport,
         trace=trace,
+        certificate_files=resolved.certificate_files,
+        ca_signature_algorithms=sshconfig.apply_algorithm_list(
+            resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
+        ),
     )
 
 

@@ -78,6 +78,8 @@ class ResolvedConfig(Record):
 
     __slots__ = (
         "batch_mode",
+        "ca_signature_algorithms",
+        "certificate_files",
         "ciphers",
         "config_file",
         "connect_timeout",
@@ -148,6 +150,8 @@ class ResolvedConfig(Record):
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
     fork_after_authentication: bool  # ssh -f: on into the background once logged in
+    certificate_files: tuple[str, ...]  # CertificateFile, expanded, in order
+    ca_signature_algorithms: str | None  # CASignatureAlgorithms as written (+/-/^ included)
 
     def __init__(
         self,
@@ -186,6 +190,8 @@ class ResolvedConfig(Record):
         gateway_ports: bool = False,
         session_type: str = "default",
         fork_after_authentication: bool = False,
+        certificate_files: tuple[str, ...] = (),
+        ca_signature_algorithms: str | None = None,
     ) -> None:
         init(
             self,
@@ -224,6 +230,8 @@ class ResolvedConfig(Record):
             gateway_ports=gateway_ports,
             session_type=session_type,
             fork_after_authentication=fork_after_authentication,
+            certificate_files=certificate_files,
+            ca_signature_algorithms=ca_signature_algorithms,
         )
 
 
@@ -389,6 +397,7 @@ _ONE: dict[str, _Converter | None] = {
     "ciphers": None,
     "macs": None,
     "hostkeyalgorithms": None,
+    "casignaturealgorithms": None,
     "serveraliveinterval": parse_time,
     "hostkeyalias": None,
     "identityagent": None,
@@ -414,7 +423,6 @@ _ALIASES = {
 #: ignoring them is worth a warning
 _UNSUPPORTED_WARN = frozenset(
     {
-        "certificatefile",
         "canonicalizehostname",
         "bindaddress",
         "bindinterface",
@@ -432,7 +440,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizefallbacklocal",
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
-        "casignaturealgorithms",
         "checkhostip",
         "compression",
         "connectionattempts",
@@ -608,6 +615,14 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
             raise FormatError(f"{where}: IdentityFile takes one path")
         if all(raw != args[0] for raw, _ in state.identity_files):
             state.identity_files.append((args[0], where))
+    elif keyword == "certificatefile":
+        # accumulates, as IdentityFile
+        if len(args) != 1:
+            raise FormatError(f"{where}: CertificateFile takes one path")
+        listed = state.values.get(keyword, ((), where))[0]
+        assert isinstance(listed, tuple)
+        if args[0] not in listed:
+            state.values[keyword] = ((*listed, args[0]), where)
     elif keyword in _FORWARDS:
         # accumulate, as IdentityFile; each kept as one -L / -R / -D spec
         from keytool.forwardspec import parse_forward_option
@@ -780,6 +795,9 @@ def _finish(
     given = bool(state.identity_files)
     identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
     identity_files = tuple(path(raw, place) for raw, place in identity_raw)
+    certificate_files = tuple(
+        path(raw, where("certificatefile")) for raw in paths("certificatefile", ())
+    )
     user_known = tuple(
         path(raw, where("userknownhostsfile"))
         for raw in paths("userknownhostsfile", DEFAULT_USER_KNOWN_HOSTS)
@@ -842,6 +860,8 @@ def _finish(
         gateway_ports=flag("gatewayports", False),
         session_type=text("sessiontype", "default"),
         fork_after_authentication=flag("forkafterauthentication", False),
+        certificate_files=certificate_files,
+        ca_signature_algorithms=optional("casignaturealgorithms"),
     )
 
 

@@ -414,9 +414,17 @@ def rsa_algorithm(server_sig_algs: frozenset[str] | None) -> str | None:
 
 
 def signature_algorithm_for(key: PublicKey, server_sig_algs: frozenset[str] | None) -> str | None:
-    if key.key_type == "ssh-rsa":
-        return rsa_algorithm(server_sig_algs)
-    return key.key_type
+    """The algorithm name of a publickey request for ``key``: its type, but for RSA the
+    SHA-2 algorithm server-sig-algs allows; for an RSA certificate the certificate form
+    of that choice (rsa-sha2-512-cert-v01@openssh.com), as ssh chooses it."""
+    if key.plain.key_type != "ssh-rsa":
+        return key.key_type
+    algorithm = rsa_algorithm(server_sig_algs)
+    if algorithm is None or key.plain is key:
+        return algorithm
+    from keytool.keys.cert import cert_name
+
+    return cert_name(algorithm)
 
 
 class Identity(Record):

@@ -25,8 +25,26 @@ DEFAULT_KEX: tuple[str, ...] = (
     "diffie-hellman-group14-sha256",
 )
 
-#: host key signature algorithms (OpenSSH order, certificates and FIDO left out)
+#: host key signature algorithms (OpenSSH order, FIDO left out): certificates first,
+#: as ssh's; a server without a host certificate just shows its plain key
 DEFAULT_HOST_KEY: tuple[str, ...] = (
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
+
+#: CASignatureAlgorithms: what a CA may sign certificates with (OpenSSH's default,
+#: FIDO left out): SHA-1 ssh-rsa is not among them
+DEFAULT_CA_SIGNATURE_ALGORITHMS: tuple[str, ...] = (
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",

@@ -591,8 +591,9 @@ class ClientTransport:
             key = public_from_wire(result.host_key_blob)
         except FormatError as exc:
             raise ProtocolError(f"the server's host key is unusable: {exc}") from None
-        expected_type = "ssh-rsa" if algorithm.startswith("rsa-sha2-") else algorithm
-        if key.key_type != expected_type:
+        from keytool.keys.cert import key_type_of_algorithm
+
+        if key.key_type != key_type_of_algorithm(algorithm):
             raise ProtocolError(
                 f"the server sent a {key.key_type} host key for algorithm {algorithm}"
             )
@@ -603,7 +604,8 @@ class ClientTransport:
             )
         from keytool.keys.fingerprint import fingerprint
 
-        self._note(f"host key: {key.key_type} {fingerprint(key)} (signature verified)")
+        what = "host certificate" if key.plain is not key else "host key"
+        self._note(f"{what}: {key.key_type} {fingerprint(key)} (signature verified)")
         return key
 
     def _send_newkeys(self) -> None:

@@ -256,6 +256,33 @@ def identities(n: int, source: str = "agent") -> list[Identity]:
     return [Identity(generate("ed25519").public, source) for _ in range(n)]
 
 
+def test_certificate_request_algorithms() -> None:
+    from keytool.keys import cert
+
+    ca = generate("ed25519")
+    certs = {
+        kind: cert.sign(generate(kind).public, ca, principals=["u"])
+        for kind in ("ed25519", "ecdsa", "rsa")
+    }
+    pick = auth.signature_algorithm_for
+    assert pick(certs["ed25519"], None) == "ssh-ed25519-cert-v01@openssh.com"
+    assert pick(certs["ecdsa"], frozenset()) == "ecdsa-sha2-nistp256-cert-v01@openssh.com"
+    # RSA: the SHA-2 choice server-sig-algs allows (plain names there), in certificate form
+    assert pick(certs["rsa"], None) == "rsa-sha2-512-cert-v01@openssh.com"
+    assert pick(certs["rsa"], frozenset({"rsa-sha2-256"})) == "rsa-sha2-256-cert-v01@openssh.com"
+    assert pick(certs["rsa"], frozenset({"ssh-rsa"})) is None
+    # the request carries the certificate algorithm and blob
+    request = auth.UserAuth("u", b"sid").publickey(
+        certs["rsa"], "rsa-sha2-512-cert-v01@openssh.com"
+    )
+    r = Reader(request)
+    assert r.byte() == auth.MSG_USERAUTH_REQUEST
+    assert [r.text() for _ in range(3)] == ["u", "ssh-connection", "publickey"]
+    assert r.boolean() is False
+    assert r.text() == "rsa-sha2-512-cert-v01@openssh.com"
+    assert r.string() == certs["rsa"].to_wire()
+
+
 def test_rsa_algorithm_from_server_sig_algs() -> None:
     assert auth.rsa_algorithm(None) == "rsa-sha2-512"
     assert auth.rsa_algorithm(frozenset({"rsa-sha2-256", "ssh-rsa"})) == "rsa-sha2-256"

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from keytool import hostcheck, knownhosts
 from keytool.errors import HostKeyError, KeytoolError
-from keytool.keys import generate
-from keytool.keys.base import PublicKey
+from keytool.keys import cert, generate
+from keytool.keys.base import PrivateKey, PublicKey
 from keytool.keys.fingerprint import fingerprint
 from keytool.keys.pubfile import format_public_line
 from keytool.patterns import match_any, match_pattern
+from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS, DEFAULT_HOST_KEY
 
 KEY_A = generate("ed25519").public
 KEY_B = generate("ed25519").public
@@ -308,3 +309,143 @@ def test_known_hosts_reread_when_the_file_changes(tmp_path: Path) -> None:
     assert hostcheck.known_types_for("host.example", 2222, [str(path)], []) == ["ssh-ed25519"]
     path.unlink()
     assert hostcheck.known_types_for("host.example", 2222, [str(path)], []) == []
+
+
+# ---------------------------------------------------------------- host certificates
+
+HOST_CA = generate("ed25519")
+OTHER_CA = generate("ed25519")
+RSA_CA = generate("rsa", 2048)
+
+
+def host_cert(**changes: object) -> cert.Certificate:
+    fields: dict[str, object] = {
+        "cert_type": cert.HOST,
+        "key_id": "web",
+        "principals": ["*.example"],
+        "valid_after": 100,
+        "valid_before": 200,
+    }
+    fields.update(changes)
+    ca = fields.pop("ca", HOST_CA)
+    assert isinstance(ca, PrivateKey)
+    return cert.sign(KEY_A, ca, **fields)  # type: ignore[arg-type]
+
+
+def decide_cert(text: str, certificate: cert.Certificate, principal: str = "h.example") -> object:
+    entries, _ = knownhosts.parse(text, "kh")
+    return knownhosts.check_certificate(
+        entries,
+        principal,
+        22,
+        certificate,
+        principal=principal,
+        now=150,
+        ca_algorithms=DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    )
+
+
+def test_certificate_by_a_ca_named_for_the_host_is_certified() -> None:
+    text = line("other", OTHER_CA.public, "@cert-authority") + line(
+        "*.example", HOST_CA.public, "@cert-authority"
+    )
+    status = decide_cert(text, host_cert())
+    assert isinstance(status, knownhosts.Certified)
+    assert status.entry.line_number == 2
+    # the same CA line does not make the certified key known as a plain key
+    assert isinstance(decide(text, "h.example", 22, KEY_A), knownhosts.Unknown)
+
+
+@pytest.mark.parametrize(
+    ("changes", "principal", "reason"),
+    [
+        ({}, "h.else", "no @cert-authority line for h.else names it"),
+        ({"ca": OTHER_CA}, "h.example", "no @cert-authority line"),
+        ({"valid_before": 150}, "h.example", "expired"),
+        ({"valid_after": 151}, "h.example", "not yet valid"),
+        ({"cert_type": cert.USER}, "h.example", "not a host certificate"),
+        ({"principals": ["web.example"]}, "h.example", "h.example is not among its principals"),
+        ({"critical": [cert.Option("force-command")]}, "h.example", "critical options"),
+        ({"algorithm": "ssh-rsa"}, "h.example", "CASignatureAlgorithms refuses"),
+    ],
+)
+def test_certificate_refusals_say_why(
+    changes: dict[str, object], principal: str, reason: str
+) -> None:
+    if changes.get("algorithm") == "ssh-rsa":
+        changes = {**changes, "ca": RSA_CA}
+    text = line("*.example,h.other", HOST_CA.public, "@cert-authority") + line(
+        "*.example", RSA_CA.public, "@cert-authority"
+    )
+    status = decide_cert(text, host_cert(**changes), principal)
+    assert isinstance(status, knownhosts.CertificateRefused)
+    assert reason in status.reason
+    # an unknown CA has no line; a known one names it
+    assert (status.entry is None) == reason.startswith("no @cert-authority")
+
+
+def test_revoked_ca_or_key_refuses_the_certificate() -> None:
+    trusted = line("*.example", HOST_CA.public, "@cert-authority")
+    for revoked in (HOST_CA.public, KEY_A):
+        status = decide_cert(trusted + line("h.example", revoked, "@revoked"), host_cert())
+        assert isinstance(status, knownhosts.Revoked)
+        assert status.entry.line_number == 2
+    # a @revoked line for another host does not touch this one
+    status = decide_cert(trusted + line("x.example", HOST_CA.public, "@revoked"), host_cert())
+    assert isinstance(status, knownhosts.Certified)
+
+
+def test_host_key_algorithm_order_follows_ssh() -> None:
+    algorithms = DEFAULT_HOST_KEY
+    order = hostcheck.order_host_key_algorithms
+    # nothing known: the list as it is (certificates first)
+    assert order(algorithms, [], False) == algorithms
+    # the first algorithm's key type is known: as it is
+    assert order(algorithms, ["ssh-ed25519"], False) == algorithms
+    # a known RSA key: its certificate and plain algorithms first, in list order
+    assert order(algorithms, ["ssh-rsa"], False)[:4] == (
+        "rsa-sha2-512-cert-v01@openssh.com",
+        "rsa-sha2-256-cert-v01@openssh.com",
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+    )
+    # ECDSA by curve
+    assert order(algorithms, ["ecdsa-sha2-nistp384"], False)[:2] == (
+        "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+        "ecdsa-sha2-nistp384",
+    )
+    # a CA line: every certificate algorithm first, then known plain ones
+    ordered = order(("ssh-ed25519", "rsa-sha2-512", "ssh-ed25519-cert-v01@openssh.com"), [], True)
+    assert ordered == ("ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519", "rsa-sha2-512")
+
+
+def test_cert_authority_lines_are_seen_for_the_host(tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(line("[h.example]:2222", HOST_CA.public, "@cert-authority"))
+    assert hostcheck.cert_authority_for("h.example", 2222, [str(path)], [])
+    assert not hostcheck.cert_authority_for("h.example", 22, [str(path)], [])
+    assert hostcheck.known_types_for("h.example", 2222, [str(path)], []) == []
+
+
+def test_refused_certificate_with_unknown_key_is_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(line("h.example", HOST_CA.public, "@cert-authority"))
+    before = path.read_bytes()
+    expired = host_cert(principals=["h.example"], valid_after=0, valid_before=1)
+    for mode in ("yes", "accept-new", "no"):
+        with pytest.raises(HostKeyError) as caught:
+            hostcheck.verify_host_certificate(
+                "h.example",
+                22,
+                expired,
+                principal="h.example",
+                ca_algorithms=DEFAULT_CA_SIGNATURE_ALGORITHMS,
+                user_files=[str(path)],
+                global_files=[],
+                strict=mode,
+            )
+        assert "\n" not in str(caught.value)
+        assert "expired" in str(caught.value)
+    assert path.read_bytes() == before

@@ -60,11 +60,34 @@ def test_match_is_skipped_with_a_warning() -> None:
 
 def test_unknown_keywords_warn_unless_ignored_and_unsupported_ones_warn() -> None:
     config = res(
-        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nCertificateFile c\nForwardAgent no\n"
+        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nBindAddress ::1\nForwardAgent no\n"
     )
     assert len(config.warnings) == 2
     assert "frobnicate" in config.warnings[0]
-    assert "certificatefile is not supported" in config.warnings[1]
+    assert "bindaddress is not supported" in config.warnings[1]
+
+
+def test_certificate_files_accumulate_and_expand_as_identity_files() -> None:
+    config = res(
+        "Host h\n CertificateFile ~/.ssh/%r@%h-cert.pub\nHost *\n CertificateFile /c\n"
+        " CertificateFile /c\n",
+        "h",
+        "CertificateFile=~/first-cert.pub",
+    )
+    assert config.certificate_files == (
+        "/home/me/first-cert.pub",
+        "/home/me/.ssh/me@h-cert.pub",
+        "/c",
+    )
+    assert config.warnings == ()
+    assert res("Port 1\n").certificate_files == ()
+    with pytest.raises(FormatError, match="CertificateFile takes one path"):
+        res("CertificateFile a b\n")
+
+
+def test_ca_signature_algorithms_as_written() -> None:
+    assert res("CASignatureAlgorithms +ssh-rsa\n").ca_signature_algorithms == "+ssh-rsa"
+    assert res("Port 1\n").ca_signature_algorithms is None
 
 
 def test_bad_values_name_the_line_even_in_other_blocks() -> None:
