@@ -5,8 +5,18 @@ comma-separated patterns (``*``, ``?``, ``!``) matched against the identity aske
 the options, as in authorized_keys, are ``namespaces="git,file"`` (patterns of the
 namespaces the key may sign for), ``valid-after=`` and ``valid-before=`` (a
 ``YYYYMMDD[HHMM[SS]]`` time, UTC with a ``Z``, local time otherwise) and
-``cert-authority`` (a CA for certificates, which keytool does not verify: such a
-line never allows a plain key).
+``cert-authority``.
+
+A plain line names the signing key itself (a line may also hold a whole certificate,
+which then matches only that certificate, as is, as in ssh-keygen). A
+``cert-authority`` line names a CA: it matches a signature made with a certificate
+that CA signed, never a plain key, and a plain line never matches a certificate. The
+certificate must be a user certificate valid at the verify time that lists the identity
+asked for among its principals (exactly, not as a pattern); the line's principals are
+matched against that identity first, as for a plain key. Asked who signed (``-Y
+find-principals``), a CA line answers with the certificate's principals that its
+principal patterns match. The line's ``namespaces``, ``valid-after`` and
+``valid-before`` apply to both kinds.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ import time
 from keytool.authkeys import parse_line as parse_key_line
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
-from keytool.patterns import match_any
+from keytool.keys.cert import Certificate
+from keytool.patterns import match_any, match_pattern
 from keytool.record import Record, init
 
 
@@ -62,19 +73,59 @@ class AllowedSigner(Record):
             line_number=line_number,
         )
 
-    def allows(self, key: PublicKey, namespace: str | None, now: float) -> bool:
-        """This line lets ``key`` sign for ``namespace`` (None: any) at ``now``."""
-        if self.cert_authority or key != self.key:
-            return False
+    def check(
+        self, key: PublicKey, identity: str | None, namespace: str | None, now: int
+    ) -> tuple[str | None, str | None]:
+        """Whether this line lets ``key`` sign as ``identity`` (None: anyone) for
+        ``namespace`` (None: any) at ``now``: (the principals it grants, comma-separated,
+        None) when it does; (None, why not) when the line is for this key but refuses;
+        (None, None) when the line is not about this key or identity at all."""
+        if identity is not None and not match_any(identity, self._patterns()):
+            return None, None
+        principals: str | None = self.principals
+        if not self.cert_authority:
+            if key != self.key:
+                return None, None
+        elif isinstance(key, Certificate) and key.ca.plain == self.key.plain:
+            problem = key.problem(host=False, now=now, principal=identity)
+            if problem is not None:
+                return None, f"certificate not authorized: {problem}"
+            if identity is None:
+                principals = self._cert_principals(key)
+                if principals is None:
+                    return None, "no valid principals found"
+        else:
+            return None, None
         if (
             namespace is not None
             and self.namespaces is not None
             and not match_any(namespace, self.namespaces.split(","))
         ):
-            return False
+            return None, f"key is not permitted for use in signature namespace {namespace!r}"
         if self.valid_after is not None and now < self.valid_after:
-            return False
-        return self.valid_before is None or now <= self.valid_before
+            return None, "key is not yet valid"
+        if self.valid_before is not None and now > self.valid_before:
+            return None, "key has expired"
+        return principals, None
+
+    def _patterns(self) -> list[str]:
+        return self.principals.split(",")
+
+    def _cert_principals(self, cert: Certificate) -> str | None:
+        """The certificate's principals each of this line's patterns matches, in order
+        (a principal matched by two patterns comes twice), as ssh-keygen lists them."""
+        found = [
+            name
+            for pattern in _until_empty(self._patterns())
+            for name in cert.principals
+            if match_pattern(name, pattern)
+        ]
+        return ",".join(found) if found else None
+
+
+def _until_empty(parts: list[str]) -> list[str]:
+    """The items before the first empty one (how ssh-keygen walks a comma list)."""
+    return parts[: parts.index("")] if "" in parts else parts
 
 
 def parse_time(value: str, where: str) -> int:
@@ -162,17 +213,35 @@ def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
     return signers
 
 
-def principals_for(signers: list[AllowedSigner], key: PublicKey, now: float) -> list[str]:
-    """The principals fields of the lines for ``key`` valid at ``now``, whatever their
-    namespaces (as ssh-keygen -Y find-principals)."""
-    return [s.principals for s in signers if s.allows(key, None, now)]
+def principals_for(signers: list[AllowedSigner], key: PublicKey, now: int) -> list[str]:
+    """Who may have signed with ``key`` at ``now``, whatever the namespace (as ssh-keygen
+    -Y find-principals): the principals of the first line that matches, one by one (for
+    a certificate, those of its principals the line allows); empty when none does."""
+    for signer in signers:
+        principals, _ = signer.check(key, None, None, now)
+        if principals is not None:
+            return _until_empty(principals.split(","))
+    return []
+
+
+def refusal(
+    signers: list[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
+) -> str | None:
+    """None when ``identity`` may sign with ``key`` for ``namespace`` at ``now`` (some
+    line allows it); otherwise why not: the first line that is about this key and
+    identity and says no, or that no line names them."""
+    reasons = []
+    for signer in signers:
+        principals, reason = signer.check(key, identity, namespace, now)
+        if principals is not None:
+            return None
+        if reason is not None:
+            reasons.append(f"line {signer.line_number}: {reason}")
+    return reasons[0] if reasons else "no line names this key for this identity"
 
 
 def allowed(
-    signers: list[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: float
+    signers: list[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
 ) -> bool:
     """``identity`` may sign with ``key`` for ``namespace`` at ``now``."""
-    return any(
-        s.allows(key, namespace, now) and match_any(identity, s.principals.split(","))
-        for s in signers
-    )
+    return refusal(signers, identity, key, namespace, now) is None

@@ -11,8 +11,13 @@ The signature itself travels as the armored blob
     byte[6] "SSHSIG", uint32 1, string public key, string namespace, string reserved,
     string hash_algorithm, string signature
 
-RSA keys sign with rsa-sha2-512 (a SHA-1 ``ssh-rsa`` signature is refused, as by
-ssh-keygen); the message hash is sha512 (sha256 is accepted when verifying).
+The public key may be an OpenSSH certificate (ssh-keygen -Y sign -f KEY-cert.pub puts
+the certificate there): the certified key makes the signature, and an allowed_signers
+``cert-authority`` line for its CA decides who it speaks for (keytool.allowedsigners).
+
+RSA keys (certified or not) sign with rsa-sha2-512 (a SHA-1 ``ssh-rsa`` signature is
+refused, as by ssh-keygen); the message hash is sha512 (sha256 is accepted when
+verifying).
 """
 
 from __future__ import annotations
@@ -144,12 +149,18 @@ def verify(sig: Signature, namespace: str, message_hash: bytes) -> None:
     for ``namespace``."""
     if sig.namespace != namespace:
         raise SignatureError("namespace does not match")
-    allowed = RSA_ALGORITHMS if sig.key.key_type == "ssh-rsa" else None
     data = signed_data(sig.namespace, sig.hash_algorithm, message_hash)
-    if not sig.key.verify(sig.signature, data, allowed):
+    if not sig.key.verify(sig.signature, data, algorithms_for(sig.key)):
         raise SignatureError("incorrect signature")
 
 
+def algorithms_for(key: PublicKey) -> tuple[str, ...] | None:
+    """The signature algorithms an SSH signature by ``key`` may use (None: the key's
+    own): RSA keys, and certificates of RSA keys, only the SHA-2 ones."""
+    return RSA_ALGORITHMS if key.plain.key_type == "ssh-rsa" else None
+
+
 def describe_key(key: PublicKey) -> str:
-    """``ED25519 key SHA256:...``, as ssh-keygen names the signer."""
+    """``ED25519 key SHA256:...``, as ssh-keygen names the signer; a certificate is
+    ``ED25519-CERT key`` and the fingerprint of the key it certifies."""
     return f"{key.label} key {fingerprint(key)}"

@@ -1,6 +1,6 @@
 """keytool sign and keytool verify: SSH signatures of files, as ``ssh-keygen -Y sign``,
 ``-Y verify``, ``-Y check-novalidate`` and ``-Y find-principals`` make and check them
-(what git's SSH commit signing runs)."""
+(what git's SSH commit signing runs), with plain keys or OpenSSH certificates."""
 
 from __future__ import annotations
 
@@ -63,34 +63,84 @@ def run_sign(
 
 
 def _signer(path: Path, agent_key: bool) -> tuple[PublicKey, Callable[[bytes], bytes]]:
-    """The key's public half and a function signing with it: the private key file's,
-    or the agent's when ``path`` holds a public key (as ssh-keygen; -U says so)."""
+    """The signing key's public half (what the signature names) and a function signing
+    with it. As ssh-keygen: a private key file signs as its plain key (a KEY-cert.pub
+    beside it changes nothing); a public key or certificate file (KEY.pub,
+    KEY-cert.pub) signs through the agent when it holds that key (-U: only so), else
+    with the private key KEY beside it, a certificate's certified key standing in for
+    the certificate."""
     from keytool.files import read_file
-    from keytool.keyfiles import load_private_file
     from keytool.keys.pubfile import parse_public_line
 
     text = read_file(path, "key file")
     first = text.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace")
-    if agent_key or not first.startswith("-----BEGIN"):
-        public, _ = parse_public_line(first)
-        return public, _agent_signer(public)
-    key, _ = load_private_file(path)
-    algorithm = "rsa-sha2-512" if key.public.key_type == "ssh-rsa" else None
+    if not agent_key and first.startswith("-----BEGIN"):
+        return _private_signer(path, None)
+    public, _ = parse_public_line(first)
+    agent = _agent_signer(public, required=agent_key)
+    if agent is not None:
+        return public, agent
+    return _private_signer(_private_path(path), public)
+
+
+def _private_path(path: Path) -> Path:
+    """The private key file of a public key or certificate file (KEY for KEY.pub and
+    KEY-cert.pub, as ssh-keygen finds it)."""
+    for suffix in ("-cert.pub", ".pub"):
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            private = path.with_name(path.name[: -len(suffix)])
+            if not private.exists():
+                raise KeytoolError(
+                    f"no private key found for public key {path} (and no agent holds it)"
+                )
+            return private
+    raise KeytoolError(f"{path} is a public key that no agent holds, not a private key")
+
+
+def _private_signer(
+    path: Path, public: PublicKey | None
+) -> tuple[PublicKey, Callable[[bytes], bytes]]:
+    """Sign with the private key file ``path``; as ``public`` (a certificate of it, or
+    the key itself) when given."""
+    from keytool.keyfiles import load_private_file
+    from keytool.keys.base import PrivateKey
+    from keytool.keys.cert import Certificate, CertifiedPrivate
+
+    key: PrivateKey = load_private_file(path)[0]
+    if public is not None:
+        if public.plain != key.public.plain:
+            raise KeytoolError(f"the public key does not match the private key {path}")
+        if isinstance(public, Certificate):
+            key = CertifiedPrivate(public, key)
+    algorithm = "rsa-sha2-512" if key.public.plain.key_type == "ssh-rsa" else None
     return key.public, lambda data: key.sign(data, algorithm)
 
 
-def _agent_signer(public: PublicKey) -> Callable[[bytes], bytes]:
+def _agent_signer(public: PublicKey, required: bool) -> Callable[[bytes], bytes] | None:
+    """Signing through the agent, when it holds ``public`` (a certificate identity for
+    a certificate); None when there is no agent or it does not (an error if
+    ``required``)."""
     from keytool.agentclient import AgentClient
     from keytool.agentproto import SSH_AGENT_RSA_SHA2_512
     from keytool.errors import AgentError
 
     if not os.environ.get("SSH_AUTH_SOCK"):
+        if not required:
+            return None
         raise AgentError("a public key to sign with, and no agent (SSH_AUTH_SOCK is not set)")
-    agent = AgentClient()
     blob = public.to_wire()
-    if all(k.blob != blob for k in agent.identities()):
-        raise AgentError("the agent does not hold this key")
-    flags = SSH_AGENT_RSA_SHA2_512 if public.key_type == "ssh-rsa" else 0
+    try:
+        agent = AgentClient()
+        held = any(k.blob == blob for k in agent.identities())
+    except (AgentError, OSError):
+        if required:
+            raise
+        return None
+    if not held:
+        if required:
+            raise AgentError("the agent does not hold this key")
+        return None
+    flags = SSH_AGENT_RSA_SHA2_512 if public.plain.key_type == "ssh-rsa" else 0
     return lambda data: agent.sign(blob, data, flags)
 
 
@@ -106,8 +156,7 @@ def _sign(
     data = sshsig.signed_data(namespace, hash_algorithm, message_hash)
     signature = signer(data)
     # a signer that is not the key (a confused agent) is caught here, not by a verifier
-    allowed = sshsig.RSA_ALGORITHMS if public.key_type == "ssh-rsa" else None
-    if not public.verify(signature, data, allowed):
+    if not public.verify(signature, data, sshsig.algorithms_for(public)):
         raise KeytoolError("the signature made does not verify with the key")
     return sshsig.armor(public, namespace, hash_algorithm, signature)
 
@@ -153,7 +202,7 @@ def run_verify(
     if allowed_file:
         text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
         signers = allowedsigners.parse(text, allowed_file)
-    now: float = time.time()
+    now = int(time.time())
     for option in verify_options or []:
         name, _, value = option.partition("=")
         if name.lower() != "verify-time" or not value:
@@ -167,8 +216,8 @@ def run_verify(
             error = KeytoolError("No principal matched.")
             error.exit_code = 255  # ssh-keygen's status for every -Y failure
             raise error
-        for principals in found:
-            print(principals)
+        for principal in found:
+            print(principal)
         return 0
     if not namespace:
         raise KeytoolError("keytool verify needs -n NAMESPACE")
@@ -178,14 +227,12 @@ def run_verify(
     who = sshsig.describe_key(sig.key)
     try:
         sshsig.verify(sig, namespace, message_hash)
-        if (
-            signers is not None
-            and identity is not None
-            and not allowedsigners.allowed(signers, identity, sig.key, namespace, now)
-        ):
-            raise sshsig.SignatureError(
-                f"{identity} may not sign for {namespace!r} with {who} in {allowed_file}"
-            )
+        if signers is not None and identity is not None:
+            why = allowedsigners.refusal(signers, identity, sig.key, namespace, now)
+            if why is not None:
+                raise sshsig.SignatureError(
+                    f"{identity} may not sign for {namespace!r} with {who}: {allowed_file} {why}"
+                )
     except sshsig.SignatureError as exc:
         print("Could not verify signature.")
         sys.stdout.flush()

@@ -130,6 +130,20 @@ def test_allowed_signers_decide_as_ssh_keygen(
     assert (mine.returncode, mine.stdout) == (reference.returncode, reference.stdout)
 
 
+def test_find_principals_prints_the_first_line_one_by_one(tmp_path: Path) -> None:
+    key = make_key(tmp_path, "ed25519", "256")
+    pub = " ".join(Path(f"{key}.pub").read_text().split()[:2])
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"a@x,b@x {pub}\nc@x {pub}\n")
+    signature = tmp_path / "sig"
+    signature.write_bytes(keygen("-Y", "sign", "-f", key, "-n", "git", stdin=MESSAGE).stdout)
+    args = ["-f", str(signers), "-s", str(signature)]
+    mine = keytool("verify", "--find-principals", *args)
+    reference = keygen("-Y", "find-principals", *args)
+    assert (mine.returncode, mine.stdout) == (reference.returncode, reference.stdout)
+    assert mine.stdout == b"a@x\nb@x\n"
+
+
 def test_signing_through_the_agent_with_the_public_key(tmp_path: Path) -> None:
     key = make_key(tmp_path, "rsa", "3072")
     with openssh_agent(tmp_path / "agent") as agent:

@@ -15,7 +15,7 @@ import pytest
 
 from keytool import sshsig
 from keytool.files import PRIVATE_MODE, write_atomic
-from keytool.keys import PrivateKey, openssh
+from keytool.keys import PrivateKey, cert, openssh
 from keytool.keys.blob import signature_algorithm
 from keytool.keys.fingerprint import fingerprint
 from keytool.keys.pubfile import format_public_line
@@ -160,3 +160,53 @@ def test_ssh_keygen_signs_with_our_key_file(kind: str, bits: int, tmp_path: Path
     sig = parse_sshsig(result.stdout)
     assert sig.key == key.public
     assert key.public.verify(sig.signature, signed_data(NAMESPACE, sig.hash_algorithm, MESSAGE))
+
+
+# --- certificates: the signature names the certificate, the certified key signs ---
+
+
+@pytest.mark.parametrize(("kind", "bits"), KEYS)
+def test_certificate_signatures_both_ways(kind: str, bits: int, tmp_path: Path) -> None:
+    ca = our_key("ed25519", 256)
+    key = our_key(kind, bits)
+    certified = cert.CertifiedPrivate(cert.sign(key.public, ca, principals=["tester"]), key)
+    algorithm = "rsa-sha2-512" if kind == "rsa" else None
+    # keytool signs with the certificate: ssh-keygen names the signer by it
+    signature_file = tmp_path / "ours.sig"
+    signature_file.write_text(build_sshsig(certified, MESSAGE, algorithm))
+    result = check_novalidate(signature_file)
+    assert result.returncode == 0, result.stderr
+    shown = f"{key.public.label}-CERT key {fingerprint(key.public)}"
+    assert f'Good "{NAMESPACE}" signature with {shown}' in result.stdout
+    sig = parse_sshsig(signature_file.read_text())
+    sshsig.verify(sig, NAMESPACE, hashlib.sha512(MESSAGE).digest())
+    # ssh-keygen signs with a certificate ssh-keygen -s made: keytool verifies
+    theirs_key = keygen_key(kind, bits, tmp_path)
+    path = theirs_key.write(tmp_path / "id")
+    Path(f"{path}.pub").write_text(theirs_key.public_line + "\n")
+    ca_path = our_key_file(ca, tmp_path / "ca")
+    run([ssh_keygen(), "-q", "-s", ca_path, "-I", "id", "-n", "tester", f"{path}.pub"])
+    result = run([ssh_keygen(), "-Y", "sign", "-f", f"{path}-cert.pub", "-n", NAMESPACE],
+                 input=MESSAGE.decode())  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    theirs = parse_sshsig(result.stdout)
+    assert isinstance(theirs.key, cert.Certificate) and theirs.key.ca == ca.public
+    sshsig.verify(theirs, NAMESPACE, hashlib.sha512(MESSAGE).digest())
+    with pytest.raises(sshsig.SignatureError):
+        sshsig.verify(theirs, NAMESPACE, hashlib.sha512(MESSAGE + b"!").digest())
+
+
+def test_sha1_signature_by_an_rsa_certificate_is_refused(tmp_path: Path) -> None:
+    key = our_key("rsa", 2048)
+    certified = cert.CertifiedPrivate(cert.sign(key.public, our_key("ed25519", 256)), key)
+    signature_file = tmp_path / "sha1.sig"
+    signature_file.write_text(build_sshsig(certified, MESSAGE, "ssh-rsa"))
+    assert check_novalidate(signature_file).returncode != 0  # ssh-keygen refuses it
+    sig = parse_sshsig(signature_file.read_text())
+    with pytest.raises(sshsig.SignatureError):
+        sshsig.verify(sig, NAMESPACE, hashlib.sha512(MESSAGE).digest())
+
+
+def our_key_file(key: PrivateKey, path: Path) -> Path:
+    write_atomic(path, openssh.dump(key, "ca"), PRIVATE_MODE)
+    return path

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from keytool import allowedsigners, sshsig
 from keytool.errors import FormatError, KeytoolError
-from keytool.keys import generate
+from keytool.keys import cert, generate
 from keytool.keys.pubfile import format_public_line
 
 KEY = generate("ed25519")
@@ -56,7 +56,7 @@ def test_allowed_signers_lines() -> None:
     )
     signers = allowedsigners.parse(text)
     assert [s.line_number for s in signers] == [3, 4, 5]
-    now = 1.8e9
+    now = 1_800_000_000
     assert allowedsigners.allowed(signers, "a@x", KEY.public, "git", now)
     assert allowedsigners.allowed(signers, "z@y", KEY.public, "file", now)
     assert not allowedsigners.allowed(signers, "bad@y", KEY.public, "git", now)
@@ -64,7 +64,8 @@ def test_allowed_signers_lines() -> None:
     assert not allowedsigners.allowed(signers, "a@x", OTHER.public, "git", now)
     assert not allowedsigners.allowed(signers, "quoted@x", KEY.public, "git", now)  # a CA
     assert not allowedsigners.allowed(signers, "c@x", KEY.public, "git", now)  # expired
-    assert allowedsigners.principals_for(signers, KEY.public, now) == ["a@x,*@y,!bad@y"]
+    # the first line for the key, one principal each (ssh-keygen -Y find-principals)
+    assert allowedsigners.principals_for(signers, KEY.public, now) == ["a@x", "*@y", "!bad@y"]
     for bad in (f"x@y unknown-option {line}", f'x@y valid-after="2020" {line}', "x@y", '"x@y'):
         with pytest.raises(FormatError, match="line 1"):
             allowedsigners.parse(bad)
@@ -74,3 +75,31 @@ def test_allowed_signers_lines() -> None:
 def test_any_text_parses_or_format_error(text: str) -> None:
     with contextlib.suppress(FormatError):
         allowedsigners.parse(text)
+
+
+def test_cert_authority_lines() -> None:
+    ca = generate("ed25519")
+    user = cert.sign(KEY.public, ca, key_id="k", principals=["alice", "bob"],
+                     valid_after=1_000, valid_before=2_000)  # fmt: skip
+    host = cert.sign(KEY.public, ca, cert_type=cert.HOST, principals=["alice"])
+    bare = cert.sign(KEY.public, ca, key_id="k")
+    ca_line = format_public_line(ca.public, "")
+    signers = allowedsigners.parse(f'a*,carol namespaces="git",cert-authority {ca_line}\n')
+    assert allowedsigners.allowed(signers, "alice", user, "git", 1_500)
+    assert not allowedsigners.allowed(signers, "alice", user, "file", 1_500)  # namespace
+    assert not allowedsigners.allowed(signers, "carol", user, "git", 1_500)  # not in the cert
+    assert not allowedsigners.allowed(signers, "bob", user, "git", 1_500)  # not on the line
+    assert not allowedsigners.allowed(signers, "alice", user, "git", 2_000)  # expired
+    assert not allowedsigners.allowed(signers, "alice", user, "git", 999)  # not yet valid
+    assert not allowedsigners.allowed(signers, "alice", host, "git", 1_500)
+    assert not allowedsigners.allowed(signers, "alice", bare, "git", 1_500)
+    assert not allowedsigners.allowed(signers, "alice", KEY.public, "git", 1_500)  # plain
+    why = allowedsigners.refusal(signers, "alice", user, "git", 2_000)
+    assert why is not None and "line 1" in why and "expired" in why
+    assert allowedsigners.principals_for(signers, user, 1_500) == ["alice"]
+    assert allowedsigners.principals_for(signers, user, 2_000) == []
+    assert allowedsigners.principals_for(signers, KEY.public, 1_500) == []
+    # a plain line for the certified key never allows the certificate
+    plain = allowedsigners.parse(f"alice {format_public_line(KEY.public, '')}\n")
+    assert not allowedsigners.allowed(plain, "alice", user, "git", 1_500)
+    assert allowedsigners.allowed(plain, "alice", KEY.public, "git", 1_500)
