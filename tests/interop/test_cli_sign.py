@@ -144,6 +144,19 @@ def test_find_principals_prints_the_first_line_one_by_one(tmp_path: Path) -> Non
     assert mine.stdout == b"a@x\nb@x\n"
 
 
+def test_a_public_key_without_agent_signs_with_the_private_key_beside_it(tmp_path: Path) -> None:
+    # ssh-keygen -Y sign -f KEY.pub: the agent's key if it holds it, else KEY's
+    key = make_key(tmp_path, "ed25519", "256")
+    ours = keytool("sign", "-f", f"{key}.pub", "-n", "git", stdin=MESSAGE)
+    theirs = keygen("-Y", "sign", "-f", f"{key}.pub", "-n", "git", stdin=MESSAGE)
+    assert ours.returncode == theirs.returncode == 0, ours.stderr
+    assert ours.stdout == theirs.stdout  # Ed25519: the same bytes
+    # -U: only the agent may sign, and there is none
+    agentless = keytool("sign", "-U", "-f", f"{key}.pub", "-n", "git", stdin=MESSAGE)
+    assert keygen("-Y", "sign", "-U", "-f", f"{key}.pub", "-n", "git").returncode != 0
+    assert agentless.returncode != 0 and len(agentless.stderr.splitlines()) == 1
+
+
 def test_signing_through_the_agent_with_the_public_key(tmp_path: Path) -> None:
     key = make_key(tmp_path, "rsa", "3072")
     with openssh_agent(tmp_path / "agent") as agent:

@@ -17,7 +17,7 @@ import pytest
 from keytool import sshsig
 from keytool.keys.blob import signature_algorithm
 from keytool.keys.cert import Certificate
-from tests.interop.agenthelp import openssh_agent
+from tests.interop.agenthelp import keytool_agent, openssh_agent
 from tests.interop.clienthelp import KEYTOOL, base_env
 from tests.peers import require, run
 
@@ -265,7 +265,8 @@ def test_a_private_key_signs_as_itself_beside_its_certificate(tmp_path: Path) ->
     assert not isinstance(sshsig.parse(ours.stdout).key, Certificate)
 
 
-def test_signing_with_a_certificate_held_by_the_agent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("agent_kind", ["ssh-agent", "keytool-agent"])
+def test_signing_with_a_certificate_held_by_the_agent(tmp_path: Path, agent_kind: str) -> None:
     ca = new_key(tmp_path / "ca")
     key = new_key(tmp_path / "id", "rsa", "2048")
     cert = certify(ca, key, tmp_path / "id-cert.pub", "-n", "alice", "-V", NOW_VALID)
@@ -273,7 +274,8 @@ def test_signing_with_a_certificate_held_by_the_agent(tmp_path: Path) -> None:
     lone_cert = certify(ca, lone, tmp_path / "lone-cert.pub", "-n", "alice", "-V", NOW_VALID)
     signers = tmp_path / "allowed_signers"
     signers.write_text(f"alice cert-authority {pub(Path(f'{ca}.pub'))}\n")
-    with openssh_agent(tmp_path / "agent") as agent:
+    start = openssh_agent if agent_kind == "ssh-agent" else keytool_agent
+    with start(tmp_path / "agent") as agent:
         env = base_env(SSH_AUTH_SOCK=str(agent.sock))
         added = subprocess.run([require("ssh-add"), str(key)], env=env, capture_output=True,
                                timeout=60)  # fmt: skip
