@@ -96,12 +96,20 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "fingerprint",
-        "Show fingerprints of the keys in a file (ssh-keygen -l).",
+        "Show fingerprints of the keys in a file (ssh-keygen -l, -B), or SSHFP records (-r).",
         "keytool.cli.fingerprint:run",
         (
             Opt("file", ("-f",), "key, authorized_keys or known_hosts file", metavar="FILE"),
             HASH_OPT,
             Opt("visual", ("-v",), "also draw the randomart picture", "flag"),
+            Opt("bubblebabble", ("-B",), "the bubblebabble of the SHA-1 digest", "flag"),
+            Opt(
+                "rr_host",
+                ("-r",),
+                "print SSHFP records for HOSTNAME (of -f FILE, else /etc/ssh's host keys)",
+                metavar="HOSTNAME",
+            ),
+            Opt("generic", ("-g",), "with -r: the generic (RFC 3597) record form", "flag"),
         ),
     ),
     Command(
@@ -179,6 +187,8 @@ COMMANDS: tuple[Command, ...] = (
             Opt("hashed", ("-H",), "hash the host names", "flag"),
             Opt("timeout", ("-T",), "seconds for each connection (default 5)", "int"),
             Opt("hosts_file", ("-f",), "more hosts, one per line", metavar="FILE"),
+            Opt("certs", ("-c",), "print host certificates instead of plain keys", "flag"),
+            Opt("sshfp", ("-D",), "print SSHFP resource records instead", "flag"),
             QUIET_OPT,
         ),
         (Arg("hosts", "hosts to scan", many=True),),
@@ -238,6 +248,33 @@ COMMANDS: tuple[Command, ...] = (
             HASH_OPT,
         ),
         (Arg("files", "public key files to certify (each to FILE-cert.pub)", many=True),),
+    ),
+    Command(
+        "krl",
+        "Make or update a key revocation list (ssh-keygen -k), or query one (-Q).",
+        "keytool.cli.krl:run",
+        (
+            Opt("file", ("-f",), "the KRL file", metavar="KRL_FILE"),
+            Opt("generate", ("-k",), "make the KRL from FILEs (the default)", "flag"),
+            Opt("query", ("-Q",), "say whether the keys of FILEs are revoked", "flag"),
+            Opt("update", ("-u",), "add to the existing KRL instead of replacing it", "flag"),
+            Opt(
+                "ca_key",
+                ("-s",),
+                "CA public key of serial: and id: lines ('none': any CA)",
+                metavar="CA_PUBLIC",
+            ),
+            Opt("version", ("-z",), "KRL version number", metavar="VERSION"),
+            Opt("comment", ("-C",), "KRL comment", metavar="COMMENT"),
+            QUIET_OPT,
+        ),
+        (
+            Arg(
+                "files",
+                "public key files or revocation specs ('-' reads stdin); with -Q: key files",
+                many=True,
+            ),
+        ),
     ),
     Command(
         "verify",
