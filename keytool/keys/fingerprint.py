@@ -1,4 +1,5 @@
-"""Fingerprints (SHA256 and MD5) and the randomart picture, byte-identical to ssh-keygen."""
+"""Fingerprints (SHA256 and MD5, the bubblebabble of SHA-1) and the randomart picture,
+byte-identical to ssh-keygen."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ def _digest(blob: bytes, hash_name: str) -> bytes:
         return hashlib.sha256(blob).digest()
     if hash_name == "md5":
         return hashlib.md5(blob, usedforsecurity=False).digest()
+    if hash_name == "sha1":  # bubblebabble and SSHFP records only
+        return hashlib.sha1(blob, usedforsecurity=False).digest()
     raise KeytoolError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
+
+
+def raw_digest(key: PublicKey, hash_name: str) -> bytes:
+    """The digest (sha256, md5 or sha1) of the key's blob; a certificate's certified key."""
+    return _digest(key.plain.to_wire(), hash_name.lower())
 
 
 def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
@@ -31,8 +39,44 @@ def describe(key: PublicKey, comment: str | None, hash_name: str = "sha256") -> 
     """One ``ssh-keygen -l`` line: bits, fingerprint, comment, (TYPE).
 
     None (no comment at all) reads "no comment", as ssh-keygen prints it."""
+    return _line(key, comment, fingerprint(key, hash_name))
+
+
+def describe_bubblebabble(key: PublicKey, comment: str | None) -> str:
+    """One ``ssh-keygen -B`` line: bits, bubblebabble of the SHA-1 digest, comment, (TYPE)."""
+    return _line(key, comment, bubblebabble(raw_digest(key, "sha1")))
+
+
+def _line(key: PublicKey, comment: str | None, shown: str) -> str:
     label = "no comment" if comment is None else comment
-    return f"{key.bits} {fingerprint(key, hash_name)} {label} ({key.label})"
+    return f"{key.bits} {shown} {label} ({key.label})"
+
+
+# Bubble Babble (Antti Huima's encoding, as OpenSSH's sshkey.c writes it): each pair of
+# bytes becomes five letters "vcvcc" joined by "-", a checksum seed carried along, the
+# whole between an "x" and an "x".
+_VOWELS = "aeiouy"
+_CONSONANTS = "bcdfghklmnprstvzx"
+
+
+def bubblebabble(data: bytes) -> str:
+    """``xexax`` for nothing; ``xesef-disof-gytuf-katof-movif-baxux`` for b"1234567890"."""
+    out = ["x"]
+    seed = 1
+    for at in range(0, len(data) + 1, 2):
+        if at < len(data):
+            first = data[at]
+            out.append(_VOWELS[((first >> 6) + seed) % 6])
+            out.append(_CONSONANTS[(first >> 2) & 15])
+            out.append(_VOWELS[((first & 3) + seed // 6) % 6])
+            if at + 1 < len(data):
+                second = data[at + 1]
+                out.append(_CONSONANTS[second >> 4] + "-" + _CONSONANTS[second & 15])
+                seed = (seed * 5 + first * 7 + second) % 36
+        else:  # an even length ends with the seed's own syllable
+            out.append(_VOWELS[seed % 6] + _CONSONANTS[16] + _VOWELS[seed // 6])
+    out.append("x")
+    return "".join(out)
 
 
 # The "drunken bishop" walk of OpenSSH's sshkey.c: a bishop starts in the middle of a
