@@ -1,21 +1,40 @@
-"""keytool fingerprint: ssh-keygen -l [-v] [-E hash] -f FILE."""
+"""keytool fingerprint: ssh-keygen -l [-v] [-E hash] -f FILE, -B (bubblebabble), and
+-r HOSTNAME [-g] (SSHFP records, see sshfp.py)."""
 
 from __future__ import annotations
 
 from keytool.errors import KeytoolError
 
 
-def run(file: str | None, hash_name: str | None, visual: bool) -> int:
+def run(
+    file: str | None,
+    hash_name: str | None,
+    visual: bool,
+    bubblebabble: bool = False,
+    rr_host: str | None = None,
+    generic: bool = False,
+) -> int:
     from keytool.keyfiles import expand, keys_in_file
-    from keytool.keys.fingerprint import HASH_NAMES, describe, randomart
+    from keytool.keys.fingerprint import HASH_NAMES, describe, describe_bubblebabble, randomart
 
+    if rr_host is not None:
+        if bubblebabble or visual or hash_name:
+            raise KeytoolError("-r prints SSHFP records: it does not go with -B, -E or -v")
+        from keytool.cli.sshfp import run as print_records
+
+        return print_records(rr_host, file, generic)
+    if generic:
+        raise KeytoolError("-g is for SSHFP records: use it with -r HOSTNAME")
     if not file:
         raise KeytoolError("which file? use -f FILE")
     digest = (hash_name or "sha256").lower()
     if digest not in HASH_NAMES:
         raise KeytoolError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
     for listed in keys_in_file(expand(file)):
-        print(describe(listed.key, listed.comment, digest))
+        if bubblebabble:  # SHA-1 whatever -E says; -E still picks the randomart's hash
+            print(describe_bubblebabble(listed.key, listed.comment))
+        else:
+            print(describe(listed.key, listed.comment, digest))
         if visual:
             print(randomart(listed.key, digest))
     return 0
