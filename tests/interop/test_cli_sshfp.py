@@ -148,8 +148,8 @@ class SwapHostKey:
                 rest = Writer().byte(31).string(self.blob).getvalue() + payload[5 + len(old) :]
                 padding = 8 - (5 + len(rest)) % 8 + 8  # at least 4, a multiple of 8 in all
                 packet = bytes((padding,)) + rest + bytes(padding)
+                self.swapped += 1  # before the client can see it and exit
                 dst.sendall(len(packet).to_bytes(4, "big") + packet)
-                self.swapped += 1
                 break
             while data := stream.read1(65536):
                 dst.sendall(data)
