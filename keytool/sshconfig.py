@@ -108,6 +108,7 @@ class ResolvedConfig(Record):
         "proxy_jump",
         "pubkey_authentication",
         "remote_forwards",
+        "revoked_host_keys",
         "server_alive_interval",
         "session_type",
         "strict_host_key_checking",
@@ -152,6 +153,7 @@ class ResolvedConfig(Record):
     fork_after_authentication: bool  # ssh -f: on into the background once logged in
     certificate_files: tuple[str, ...]  # CertificateFile, expanded, in order
     ca_signature_algorithms: str | None  # CASignatureAlgorithms as written (+/-/^ included)
+    revoked_host_keys: tuple[str, ...]  # RevokedHostKeys files, expanded; () for none
 
     def __init__(
         self,
@@ -192,6 +194,7 @@ class ResolvedConfig(Record):
         fork_after_authentication: bool = False,
         certificate_files: tuple[str, ...] = (),
         ca_signature_algorithms: str | None = None,
+        revoked_host_keys: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
@@ -232,6 +235,7 @@ class ResolvedConfig(Record):
             fork_after_authentication=fork_after_authentication,
             certificate_files=certificate_files,
             ca_signature_algorithms=ca_signature_algorithms,
+            revoked_host_keys=revoked_host_keys,
         )
 
 
@@ -428,7 +432,6 @@ _UNSUPPORTED_WARN = frozenset(
         "bindinterface",
         "addressfamily",
         "knownhostscommand",
-        "revokedhostkeys",
         "pkcs11provider",
     }
 )
@@ -606,6 +609,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         convert = _ONE[keyword]
         value: object = args[0] if convert is None else convert(args[0], where)
         state.values.setdefault(keyword, (value, where))
+    elif keyword == "revokedhostkeys":
+        _revoked_host_keys(state, args, where)
     elif keyword in _MANY:
         if not args:
             raise FormatError(f"{where}: {keyword} needs a value")
@@ -647,6 +652,20 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         raise FormatError(f"{where}: unknown option {keyword!r}")
     elif not any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
         state.warnings.append(f"{where}: unknown keyword {keyword!r} ignored")
+
+
+def _revoked_host_keys(state: _State, args: list[str], where: str) -> None:
+    """RevokedHostKeys FILE...: the first line wins, as for the known hosts files;
+    "none" (alone) means no file, overriding the lines after it."""
+    if not args:
+        raise FormatError(f"{where}: RevokedHostKeys needs a file")
+    if any(arg == "" for arg in args):
+        raise FormatError(f"{where}: RevokedHostKeys has an empty file name")
+    if any(arg.lower() == "none" for arg in args):
+        if len(args) > 1:
+            raise FormatError(f'{where}: RevokedHostKeys "none" must stand alone')
+        args = []
+    state.values.setdefault("revokedhostkeys", (tuple(args), where))
 
 
 def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None:
@@ -806,6 +825,7 @@ def _finish(
         path(raw, where("globalknownhostsfile"))
         for raw in paths("globalknownhostsfile", DEFAULT_GLOBAL_KNOWN_HOSTS)
     )
+    revoked = tuple(path(raw, where("revokedhostkeys")) for raw in paths("revokedhostkeys", ()))
     agent = optional("identityagent")
     if agent is not None:
         # "none", "SSH_AUTH_SOCK" and "$NAME" (a variable holding the path, read when
@@ -862,6 +882,7 @@ def _finish(
         fork_after_authentication=flag("forkafterauthentication", False),
         certificate_files=certificate_files,
         ca_signature_algorithms=optional("casignaturealgorithms"),
+        revoked_host_keys=revoked,
     )
 
 
