@@ -527,3 +527,32 @@ def verify_host_certificate(
     # ssh says so aloud when the CA was trusted here but the certificate is not valid
     messages = (refusal, *decision.messages) if status.entry is not None else decision.messages
     return decision._replace(messages=messages, notes=notes)
+
+
+# ---------------------------------------------------------------- RevokedHostKeys
+
+
+def check_revoked_host_key(
+    host: str, port: int, key: PublicKey, files: Sequence[str | os.PathLike[str]]
+) -> None:
+    """RevokedHostKeys, as ssh checks it before known_hosts and whatever
+    StrictHostKeyChecking says: HostKeyError when a file (a KRL or a list of public
+    keys) revokes ``key`` (for a host certificate: the certificate, its key or its CA
+    key), and when a file cannot be read or parsed (ssh refuses the connection then
+    too, rather than take a broken revocation file for an empty one)."""
+    from keytool import revokedkeys
+
+    name = knownhosts.lookup_name(host, port)
+    for raw in files:
+        path = _expand(raw)
+        try:
+            reason = revokedkeys.check_file(path, key)
+        except KeytoolError as exc:
+            raise HostKeyError(
+                f"cannot check the host key of {name} against RevokedHostKeys: {exc}. {FAILED}"
+            ) from None
+        if reason is not None:
+            raise HostKeyError(
+                f"host key {key.label} {fingerprint(key)} of {name} revoked by {path} "
+                f"({reason}). {FAILED}"
+            )

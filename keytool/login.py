@@ -8,8 +8,8 @@ The asyncio client (keytool.session) and the blocking one (keytool.blocking) bot
 subclass it, so the authentication steps exist once.
 
 ``host_check`` builds what the key exchange needs to verify the server's host key:
-the algorithms known_hosts has for it first, and the check itself (known_hosts,
-StrictHostKeyChecking, a pinned fingerprint).
+the algorithms known_hosts has for it first, and the check itself (RevokedHostKeys,
+known_hosts, StrictHostKeyChecking, a pinned fingerprint).
 """
 
 from __future__ import annotations
@@ -110,6 +110,13 @@ class HostCheck:
         from keytool.keys.fingerprint import fingerprint
 
         options = self.options
+        if options.revoked_host_keys:
+            from keytool import hostcheck
+
+            hostcheck.check_revoked_host_key(
+                *options.known_hosts_name(), key, options.revoked_host_keys
+            )
+            self._trace(f"host key not revoked by {', '.join(options.revoked_host_keys)}")
         if options.expected_host_key is not None:
             if fingerprint(key) != options.expected_host_key.strip():
                 raise HostKeyError(

@@ -67,7 +67,8 @@ class ConnectOptions(Record):
     file's ``-cert.pub`` neighbour, as ssh); ``ca_signature_algorithms`` what a host
     certificate's CA may sign with (CASignatureAlgorithms); ``password`` one given
     by a script (never logged);
-    ``expected_host_key`` a "SHA256:..." pin checked before anything else;
+    ``expected_host_key`` a "SHA256:..." pin; ``revoked_host_keys`` RevokedHostKeys
+    files (KRLs or key lists), checked before anything else;
     ``proxy_command`` ProxyCommand, tokens expanded: its stdin and stdout are the
     connection (``tcp.proxy_connect``)."""
 
@@ -93,6 +94,7 @@ class ConnectOptions(Record):
         "port",
         "proxy_command",
         "pubkey_authentication",
+        "revoked_host_keys",
         "strict_host_key_checking",
         "timeout",
         "trace",
@@ -127,6 +129,7 @@ class ConnectOptions(Record):
     trace: Trace | None
     certificate_files: tuple[str, ...]
     ca_signature_algorithms: tuple[str, ...]
+    revoked_host_keys: tuple[str, ...]
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class ConnectOptions(Record):
         trace: Trace | None = None,
         certificate_files: tuple[str, ...] = (),
         ca_signature_algorithms: tuple[str, ...] = DEFAULT_CA_SIGNATURE_ALGORITHMS,
+        revoked_host_keys: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
@@ -187,6 +191,7 @@ class ConnectOptions(Record):
             trace=trace,
             certificate_files=certificate_files,
             ca_signature_algorithms=ca_signature_algorithms,
+            revoked_host_keys=revoked_host_keys,
         )
 
     def __repr__(self) -> str:
@@ -264,6 +269,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         ca_signature_algorithms=sshconfig.apply_algorithm_list(
             resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
         ),
+        revoked_host_keys=resolved.revoked_host_keys,
     )
 
 
