@@ -190,6 +190,7 @@ def run_verify(
     identity: str | None,
     find_principals: bool = False,
     verify_options: list[str] | None = None,
+    revoked_file: str | None = None,
 ) -> int:
     from keytool import allowedsigners, sshsig
     from keytool.files import read_file
@@ -209,6 +210,8 @@ def run_verify(
             raise KeytoolError(f"unknown -O option {option!r} (verify-time=TIME is known)")
         now = allowedsigners.parse_time(value, "-O verify-time")
     if find_principals:
+        if revoked_file is not None:
+            raise KeytoolError("-r is for verifying a signature, not with --find-principals")
         if signers is None:
             raise KeytoolError("--find-principals needs -f ALLOWED_SIGNERS")
         found = allowedsigners.principals_for(signers, sig.key, now)
@@ -227,6 +230,8 @@ def run_verify(
     who = sshsig.describe_key(sig.key)
     try:
         sshsig.verify(sig, namespace, message_hash)
+        if revoked_file is not None:
+            _check_revoked(revoked_file, sig.key, who)
         if signers is not None and identity is not None:
             why = allowedsigners.refusal(signers, identity, sig.key, namespace, now)
             if why is not None:
@@ -243,3 +248,18 @@ def run_verify(
     else:
         print(f'Good "{namespace}" signature with {who}')
     return 0
+
+
+def _check_revoked(revoked_file: str, key: PublicKey, who: str) -> None:
+    """ssh-keygen -Y verify -r: a signature by a key (or a certificate, its key or its
+    CA key) that the KRL or list of public keys revokes does not verify; nor does any
+    signature when the file cannot be read or parsed."""
+    from keytool import revokedkeys, sshsig
+    from keytool.keyfiles import expand
+
+    try:
+        reason = revokedkeys.check_file(expand(revoked_file), key)
+    except KeytoolError as exc:
+        raise sshsig.SignatureError(f"cannot check for revoked keys: {exc}") from None
+    if reason is not None:
+        raise sshsig.SignatureError(f"{who} is revoked by {revoked_file} ({reason})")

@@ -293,6 +293,12 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="OPTION",
             ),
             Opt(
+                "revoked_file",
+                ("-r",),
+                "KRL or public keys file: a signer it revokes does not verify",
+                metavar="REVOKED",
+            ),
+            Opt(
                 "find_principals",
                 ("--find-principals",),
                 "print the principals that may have signed (ssh-keygen -Y find-principals)",
