@@ -198,7 +198,12 @@ COMMANDS: tuple[Command, ...] = (
         "Sign files for a namespace such as git or file (ssh-keygen -Y sign).",
         "keytool.cli.sign:run_sign",
         (
-            Opt("key_file", ("-f",), "private key, or public key of an agent's key", metavar="KEY"),
+            Opt(
+                "key_file",
+                ("-f",),
+                "private key, or its .pub / -cert.pub (signed by the agent or the key beside it)",
+                metavar="KEY",
+            ),
             Opt("namespace", ("-n",), "what the signature is for: git, file, ...", metavar="NS"),
             Opt("hash_name", ("-O",), "hash: sha512 (default) or sha256", metavar="HASH"),
             Opt("agent_key", ("-U",), "KEY is a public key held by the agent", "flag"),
