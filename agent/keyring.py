@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from keytool.agentdest import DestConstraint
 from keytool.agentproto import Identity as WireIdentity
 from keytool.agentproto import encode_identities
 from keytool.keys.base import PrivateKey
@@ -43,6 +44,8 @@ class Identity:
     expires: float | None  # clock time, None = forever
     confirm: bool
     is_rsa: bool
+    #: restrict-destination-v00@openssh.com constraints (empty: usable anywhere)
+    destinations: tuple[DestConstraint, ...] = ()
 
     def __repr__(self) -> str:
         return f"<Identity {self.key.public.key_type} {self.comment!r}>"
@@ -68,6 +71,8 @@ class Keyring:
     _identities: dict[bytes, Identity] = field(default_factory=dict)
     _answer: bytes | None = field(default=None, repr=False)  # cached IDENTITIES_ANSWER
     _next_expiry: float | None = None
+    #: some identity has destination constraints (listing must then look at each)
+    any_destinations: bool = False
     _lock_salt: bytes | None = field(default=None, repr=False)
     _lock_hash: bytes | None = field(default=None, repr=False)
     _failed_unlocks: int = 0
@@ -76,7 +81,12 @@ class Keyring:
     # -- identities
 
     def add(
-        self, key: PrivateKey, comment: str, lifetime: int | None = None, confirm: bool = False
+        self,
+        key: PrivateKey,
+        comment: str,
+        lifetime: int | None = None,
+        confirm: bool = False,
+        destinations: tuple[DestConstraint, ...] = (),
     ) -> Identity:
         """Add ``key``, or replace the comment and constraints of the same key."""
         if not lifetime:
@@ -86,7 +96,7 @@ class Keyring:
         blob = public.to_wire()  # a certificate is known by its own blob, not its key's
         # an RSA key or certificate signs with the algorithm the request's flags ask for
         is_rsa = public.plain.key_type == "ssh-rsa"
-        identity = Identity(key, blob, comment, expires, confirm, is_rsa)
+        identity = Identity(key, blob, comment, expires, confirm, is_rsa, destinations)
         self._identities[blob] = identity
         self._changed()
         return identity
@@ -148,6 +158,7 @@ class Keyring:
 
     def _changed(self) -> None:
         self._answer = None
+        self.any_destinations = any(i.destinations for i in self._identities.values())
         ends = [i.expires for i in self._identities.values() if i.expires is not None]
         self._next_expiry = min(ends) if ends else None
 

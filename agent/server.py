@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hmac
 import logging
 import os
 import socket
 import struct
 from dataclasses import dataclass, field
 
+from agent.destinations import Binding, refusal, sign_refusal
 from agent.keyring import Identity, Keyring
 from keytool import agentproto as proto
 from keytool.errors import KeytoolError
@@ -28,6 +30,7 @@ log = logging.getLogger("keytool.agent")
 
 # PROTOCOL.agent §1 leaves the number of binds open; OpenSSH keeps 16 per connection
 MAX_BINDS = 16
+MAX_SESSION_ID = 128  # ssh-agent's limit on a bound session identifier
 EXTENSIONS = [proto.EXT_QUERY, proto.EXT_SESSION_BIND]
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -46,13 +49,6 @@ NO_IDENTITIES = Reply(proto.encode_identities([]))
 FRAMED_FAILURE = proto.frame(proto.FAILURE)
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
-    host_key: bytes
-    session_id: bytes
-    is_forwarding: bool
-
-
 @dataclass(slots=True, eq=False)
 class Session:
     """Per-connection state: the peer and its session-bind@openssh.com bindings."""
@@ -60,6 +56,18 @@ class Session:
     uid: int = -1
     pid: int = -1
     bindings: list[Binding] = field(default_factory=list)
+    bind_attempted: bool = False  # a session-bind came, whether it succeeded or not
+
+    @property
+    def bind_failed(self) -> bool:
+        return self.bind_attempted and not self.bindings
+
+    def refusal(self, identity: Identity) -> str | None:
+        """Why ``identity`` is hidden from this connection (its destination
+        constraints), or None."""
+        if not identity.destinations:
+            return None
+        return refusal(identity.destinations, self.bindings, self.bind_failed)
 
 
 def describe(identity: Identity) -> str:
@@ -95,16 +103,13 @@ def handle(keyring: Keyring, session: Session, request: proto.Request) -> Reply:
                 return NO_IDENTITIES
             return FAILURE
         if isinstance(request, proto.SignRequest):
-            return _sign(keyring, request)
+            return _sign(keyring, session, request)
         if isinstance(request, proto.RequestIdentities):
-            return Reply(keyring.identities_answer())
+            return Reply(identities_answer(keyring, session))
         if isinstance(request, proto.AddIdentity):
-            c = request.constraints
-            identity = keyring.add(request.key, request.comment, c.lifetime, c.confirm)
-            log.info("added %s%s", describe(identity), " (confirm)" if c.confirm else "")
-            return SUCCESS
+            return _add(keyring, session, request)
         if isinstance(request, proto.RemoveIdentity):
-            return SUCCESS if keyring.remove(request.key_blob) else FAILURE
+            return _remove(keyring, session, request.key_blob)
         if isinstance(request, proto.RemoveAllIdentities):
             log.info("removed all %d identities", keyring.remove_all())
             return SUCCESS
@@ -132,21 +137,103 @@ def handle(keyring: Keyring, session: Session, request: proto.Request) -> Reply:
         return FAILURE
 
 
-def _sign(keyring: Keyring, request: proto.SignRequest) -> Reply:
+def identities_answer(keyring: Keyring, session: Session) -> bytes:
+    """IDENTITIES_ANSWER for this connection: every key, except on a bound connection
+    (or one whose bind failed) the keys its destination constraints hide."""
+    if not keyring.any_destinations or not session.bind_attempted:
+        return keyring.identities_answer()
+    shown = []
+    for identity in keyring.identities():
+        why = session.refusal(identity)
+        if why is not None:
+            log.info("not listing %s: %s", describe(identity), why)
+            continue
+        shown.append(proto.Identity(identity.blob, identity.comment))
+    return proto.encode_identities(shown)
+
+
+def _describe_destinations(identity: Identity) -> str:
+    if not identity.destinations:
+        return ""
+    return " restricted to " + ", ".join(d.describe() for d in identity.destinations)
+
+
+def _add(keyring: Keyring, session: Session, request: proto.AddIdentity) -> Reply:
+    c = request.constraints
+    old = keyring.find(request.key.public.to_wire())
+    if old is not None:
+        why = session.refusal(old)
+        if why is not None:
+            # a key this connection cannot see is not replaced through it either
+            log.info("refused to replace %s: %s", describe(old), why)
+            return FAILURE
+    identity = keyring.add(request.key, request.comment, c.lifetime, c.confirm, c.destinations)
+    log.info(
+        "added %s%s%s",
+        describe(identity),
+        " (confirm)" if c.confirm else "",
+        _describe_destinations(identity),
+    )
+    return SUCCESS
+
+
+def _remove(keyring: Keyring, session: Session, blob: bytes) -> Reply:
+    identity = keyring.find(blob)
+    if identity is None:
+        return FAILURE
+    why = session.refusal(identity)
+    if why is not None:
+        log.info("refused to remove %s: %s", describe(identity), why)
+        return FAILURE
+    return SUCCESS if keyring.remove(blob) else FAILURE
+
+
+def _sign(keyring: Keyring, session: Session, request: proto.SignRequest) -> Reply:
     identity = keyring.find(request.key_blob)
     if identity is None:
         return FAILURE
-    framed = sign_framed(keyring, identity, request)
+    allowed, destination = destination_check(session, identity, request)
+    if not allowed:
+        return FAILURE
+    framed = sign_framed(keyring, identity, request, destination)
     return Reply(framed[4:])
 
 
-def sign_framed(keyring: Keyring, identity: Identity, request: proto.SignRequest) -> bytes:
+def destination_check(
+    session: Session, identity: Identity, request: proto.SignRequest
+) -> tuple[bool, str | None]:
+    """May ``identity`` sign this request on this connection (its destination
+    constraints)? With, for a constrained key, what the signature is for."""
+    if not identity.destinations:
+        return True, None
+    why, user = sign_refusal(
+        identity.destinations,
+        session.bindings,
+        session.bind_failed,
+        identity.key.public,
+        request.data,
+    )
+    if why is not None:
+        log.info("refused to sign with %s: %s", describe(identity), why)
+        return False, None
+    return True, f'public key authentication request for user "{user}" to listed host'
+
+
+def sign_framed(
+    keyring: Keyring,
+    identity: Identity,
+    request: proto.SignRequest,
+    destination: str | None = None,
+) -> bytes:
     """The framed answer to a sign request for ``identity``: a signature, or FAILURE when
-    the user does not confirm. Safe in a worker thread: it changes nothing."""
+    the user does not confirm. Safe in a worker thread: it changes nothing.
+    ``destination`` describes where a destination-constrained key signs (for the prompt)."""
     algorithm = proto.rsa_algorithm(request.flags) if identity.is_rsa else None
     if identity.confirm:
         fp = fingerprint(identity.key.public)
         prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
+        if destination is not None:
+            prompt += f"\n{destination}"
         if keyring.confirm is None or not keyring.confirm(prompt):
             log.info("confirmation refused for %s", describe(identity))
             return FRAMED_FAILURE
@@ -169,24 +256,33 @@ def _extension(session: Session, request: proto.Extension) -> Reply:
 
 
 def _session_bind(session: Session, contents: bytes) -> Reply:
-    """PROTOCOL.agent §1: verify the host key's signature over the session identifier."""
+    """PROTOCOL.agent §1: verify the host key's signature over the session identifier
+    and record the binding, as ssh-agent does (a failed attempt is remembered: a
+    destination-constrained key is then unusable on this connection)."""
+    session.bind_attempted = True
     bind = proto.SessionBind.from_wire(contents)
+    if len(bind.session_id) > MAX_SESSION_ID:
+        log.info("session-bind refused: session identifier too long")
+        return FAILURE
     host_key = public_from_wire(bind.host_key)
     if not host_key.verify(bind.signature, bind.session_id):
         log.info("session-bind refused: bad host key signature")
         return FAILURE
-    if len(session.bindings) >= MAX_BINDS:
-        log.info("session-bind refused: more than %d bindings", MAX_BINDS)
-        return FAILURE
     for old in session.bindings:
-        if old.session_id == bind.session_id:
-            log.info("session-bind refused: session identifier already bound")
-            return FAILURE
         if not old.is_forwarding:
             # a connection bound for user authentication stays bound to that session
             log.info("session-bind refused: connection already bound for authentication")
             return FAILURE
-    session.bindings.append(Binding(bind.host_key, bind.session_id, bind.is_forwarding))
+        if hmac.compare_digest(old.session_id, bind.session_id):
+            if old.key == host_key:
+                log.debug("session-bind: already bound to %s", fingerprint(host_key))
+                return SUCCESS
+            log.info("session-bind refused: session identifier bound to another host key")
+            return FAILURE
+    if len(session.bindings) >= MAX_BINDS:
+        log.info("session-bind refused: more than %d bindings", MAX_BINDS)
+        return FAILURE
+    session.bindings.append(Binding(host_key, bind.session_id, bind.is_forwarding))
     log.debug("session bound to %s (forwarding: %s)", fingerprint(host_key), bind.is_forwarding)
     return SUCCESS
 
@@ -307,16 +403,22 @@ class _Connection:
             if identity is None:
                 self._send(FRAMED_FAILURE)
                 return
+            destination = None
+            if identity.destinations:
+                allowed, destination = destination_check(self._session, identity, request)
+                if not allowed:
+                    self._send(FRAMED_FAILURE)
+                    return
             if identity.confirm or identity.is_rsa:
                 # RSA signing releases the GIL: worker threads use every core. A
                 # confirmation waits for a human: never on the event loop.
                 pool = server.confirm_pool if identity.confirm else server.sign_pool
                 if pool is not None:
                     self._begin_wait()
-                    future = pool.submit(sign_framed, keyring, identity, request)
+                    future = pool.submit(sign_framed, keyring, identity, request, destination)
                     future.add_done_callback(self._threaded_done)
                     return
-            self._send(sign_framed(keyring, identity, request))
+            self._send(sign_framed(keyring, identity, request, destination))
             return
         reply = handle_request(keyring, self._session, payload)
         if payload[0] in server.CHANGES_KEYS:

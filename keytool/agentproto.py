@@ -11,6 +11,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from keytool.agentdest import (
+    EXT_RESTRICT_DESTINATION,
+    DestConstraint,
+    decode_destinations,
+    encode_destinations,
+)
 from keytool.errors import FormatError
 from keytool.keys.base import PrivateKey
 from keytool.keys.blob import private_from_reader
@@ -96,6 +102,8 @@ class Constraints:
 
     lifetime: int | None = None  # seconds
     confirm: bool = False
+    #: restrict-destination-v00@openssh.com: where the key may be used (empty: anywhere)
+    destinations: tuple[DestConstraint, ...] = ()
 
     def to_wire(self) -> bytes:
         w = Writer()
@@ -103,10 +111,13 @@ class Constraints:
             w.byte(SSH_AGENT_CONSTRAIN_LIFETIME).uint32(self.lifetime)
         if self.confirm:
             w.byte(SSH_AGENT_CONSTRAIN_CONFIRM)
+        if self.destinations:
+            w.byte(SSH_AGENT_CONSTRAIN_EXTENSION).string(EXT_RESTRICT_DESTINATION)
+            w.string(encode_destinations(self.destinations))
         return w.getvalue()
 
     def __bool__(self) -> bool:
-        return self.lifetime is not None or self.confirm
+        return self.lifetime is not None or self.confirm or bool(self.destinations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,7 @@ Request = (
 def _decode_constraints(r: Reader) -> Constraints:
     lifetime: int | None = None
     confirm = False
+    destinations: tuple[DestConstraint, ...] | None = None
     while r.remaining:
         kind = r.byte()
         if kind == SSH_AGENT_CONSTRAIN_LIFETIME:
@@ -195,12 +207,17 @@ def _decode_constraints(r: Reader) -> Constraints:
             confirm = True
         elif kind == SSH_AGENT_CONSTRAIN_EXTENSION:
             name = r.ascii()
+            if name == EXT_RESTRICT_DESTINATION:
+                if destinations:
+                    raise FormatError(f"malformed constraints: {name} given twice")
+                destinations = decode_destinations(r.string())
+                continue
             shown = name if name.isprintable() and len(name) <= 64 else "(unprintable)"
             raise FormatError(f"unsupported key constraint extension {shown}")
         else:
             # MAXSIGN (XMSS) and anything unknown: RFC 9987 §5.2.7 says refuse the key
             raise FormatError(f"unsupported key constraint {kind}")
-    return Constraints(lifetime, confirm)
+    return Constraints(lifetime, confirm, destinations or ())
 
 
 _SIGN_HEAD = struct.Struct(">BI")

@@ -239,10 +239,13 @@ def test_session_bind(keys: dict[str, PrivateKey]) -> None:
     for i in range(MAX_BINDS):
         assert ask(ring, _bind(host, f"sid-{i}".encode(), True), session) == proto.SUCCESS
     assert ask(ring, _bind(host, b"sid-x", True), session) == proto.FAILURE  # 17th
-    # a duplicate session id; a second bind after one for authentication
+    # as ssh-agent: the same binding again is accepted (not recorded twice), the same
+    # session id with another host key is not; nothing binds after one for authentication
     fresh = Session()
     assert ask(ring, _bind(host, b"a", True), fresh) == proto.SUCCESS
-    assert ask(ring, _bind(host, b"a", True), fresh) == proto.FAILURE
+    assert ask(ring, _bind(host, b"a", True), fresh) == proto.SUCCESS
+    assert len(fresh.bindings) == 1
+    assert ask(ring, _bind(keys["ecdsa"], b"a", True), fresh) == proto.FAILURE
     assert ask(ring, _bind(host, b"b", False), fresh) == proto.SUCCESS
     assert ask(ring, _bind(host, b"c", True), fresh) == proto.FAILURE
     rsa_host = keys["rsa"]

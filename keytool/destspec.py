@@ -1,0 +1,78 @@
+"""ssh-add's ``-h`` destinations: ``[user@]host`` or ``from-host>[user@]to-host``, each host
+known by the keys known_hosts files list for it (``@cert-authority`` lines as CA keys,
+``@revoked`` lines left out), as ssh-add builds destination constraints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from keytool.agentdest import DestConstraint, Hop, HopKey
+from keytool.errors import KeytoolError
+from keytool.knownhosts import KnownHost, hosts_match
+
+#: ssh-add's default known_hosts files, in its order
+DEFAULT_FILES = (
+    "~/.ssh/known_hosts",
+    "~/.ssh/known_hosts2",
+    "/etc/ssh/ssh_known_hosts",
+    "/etc/ssh/ssh_known_hosts2",
+)
+
+
+def _clean_host(host: str) -> str:
+    """``[host]`` -> ``host`` (a bracketed name without a port)."""
+    if len(host) > 1 and host.startswith("[") and host.endswith("]"):
+        return host[1:-1]
+    return host
+
+
+def parse_hop(text: str, entries: Sequence[KnownHost]) -> Hop:
+    """One side of a destination: ``user@`` alone, or a host (with an optional user
+    before the last ``@``) and the keys known for it."""
+    user: str | None = None
+    head, at, host = text.rpartition("@")
+    if at:
+        user = head
+    host = _clean_host(host)
+    if not host:
+        if not user:
+            raise KeytoolError(
+                f'Invalid key destination constraint "{text}": does not specify user or host'
+            )
+        return Hop(user=user)
+    keys = tuple(
+        HopKey(entry.key, entry.marker == "@cert-authority")
+        for entry in entries
+        if entry.marker in ("", "@cert-authority") and hosts_match(entry.hosts, host)
+    )
+    if not keys:
+        raise KeytoolError(f'No host keys found for destination "{host}"')
+    return Hop(user or None, host, keys)
+
+
+def parse_destination(text: str, entries: Sequence[KnownHost]) -> DestConstraint:
+    """One ``-h`` argument; KeytoolError (ssh-add's message) when it is not usable."""
+    source_text, arrow, to_text = text.partition(">")
+    if not arrow:
+        return DestConstraint(Hop(), parse_hop(text, entries))
+    source = parse_hop(source_text, entries)
+    to = parse_hop(to_text, entries)
+    if source.user is not None:
+        raise KeytoolError(
+            f"Invalid key constraint {source_text}: cannot specify user on 'from' host"
+        )
+    return DestConstraint(source, to)
+
+
+def load_destinations(
+    texts: Sequence[str], files: Sequence[str] = ()
+) -> tuple[DestConstraint, ...]:
+    """Every ``-h`` argument, hosts looked up in ``files`` (none: ssh-add's defaults);
+    a missing file is empty, as for ssh-add."""
+    if not texts:
+        return ()
+    from keytool.hostcheck import load_known_hosts
+
+    entries, _warnings = load_known_hosts([os.path.expanduser(f) for f in files or DEFAULT_FILES])
+    return tuple(parse_destination(text, entries) for text in texts)
