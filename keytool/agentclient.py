@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import asyncio
     from types import TracebackType
 
+    from keytool.agentdest import DestConstraint
     from keytool.keys.base import PrivateKey, PublicKey
 
 DEFAULT_TIMEOUT = 60.0  # a confirm-constrained key waits for a human
@@ -67,8 +68,14 @@ def _sign_request(blob: bytes, data: bytes, flags: int) -> bytes:
     return proto.encode_request(proto.SignRequest(blob, data, flags))
 
 
-def _add_request(key: PrivateKey, comment: str, lifetime: int | None, confirm: bool) -> bytes:
-    constraints = proto.Constraints(lifetime, confirm)
+def _add_request(
+    key: PrivateKey,
+    comment: str,
+    lifetime: int | None,
+    confirm: bool,
+    destinations: tuple[DestConstraint, ...] = (),
+) -> bytes:
+    constraints = proto.Constraints(lifetime, confirm, destinations)
     return proto.encode_request(proto.AddIdentity(key, comment, constraints))
 
 
@@ -162,9 +169,16 @@ class AgentClient:
         return _parse_signature(self.call(_sign_request(blob, data, flags)))
 
     def add(
-        self, key: PrivateKey, comment: str, lifetime: int | None = None, confirm: bool = False
+        self,
+        key: PrivateKey,
+        comment: str,
+        lifetime: int | None = None,
+        confirm: bool = False,
+        destinations: tuple[DestConstraint, ...] = (),
     ) -> None:
-        _expect_success(self.call(_add_request(key, comment, lifetime, confirm)), "add the key")
+        """Add ``key``; ``destinations`` restrict where it may be used (ssh-add -h)."""
+        reply = self.call(_add_request(key, comment, lifetime, confirm, destinations))
+        _expect_success(reply, "add the key")
 
     def remove(self, blob: bytes) -> None:
         payload = proto.encode_request(proto.RemoveIdentity(blob))

@@ -11,6 +11,7 @@ from keytool.errors import KeytoolError, PassphraseError
 
 if TYPE_CHECKING:
     from keytool.agentclient import AgentClient
+    from keytool.agentdest import DestConstraint
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.keys.cert import Certificate
 
@@ -44,7 +45,12 @@ def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
 
 
 def _add_one(
-    client: AgentClient, name: str, lifetime: int | None, confirm: bool, quiet: bool
+    client: AgentClient,
+    name: str,
+    lifetime: int | None,
+    confirm: bool,
+    quiet: bool,
+    destinations: tuple[DestConstraint, ...] = (),
 ) -> int:
     """Add one key file and, as ssh-add does, its KEY-cert.pub beside it; 1 when the key
     could not be added."""
@@ -62,7 +68,7 @@ def _add_one(
     comment = comment or (str(path) if path else "(stdin)")
     status = 0
     try:
-        client.add(key, comment, lifetime, confirm)
+        client.add(key, comment, lifetime, confirm, destinations)
     except KeytoolError as exc:
         print(f"keytool: {path or '(stdin)'}: {exc}", file=sys.stderr)
         status = 1
@@ -70,7 +76,7 @@ def _add_one(
         _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
         _say_constraints(quiet, lifetime, confirm)
     if path is not None:
-        _add_certificate(client, path, key, comment, lifetime, confirm, quiet)
+        _add_certificate(client, path, key, comment, lifetime, confirm, quiet, destinations)
     return status
 
 
@@ -89,6 +95,7 @@ def _add_certificate(
     lifetime: int | None,
     confirm: bool,
     quiet: bool,
+    destinations: tuple[DestConstraint, ...] = (),
 ) -> None:
     """ssh-add's second step: KEY-cert.pub, when it exists and certifies KEY, is added
     with the key's comment and constraints; a lifetime never outlasts the certificate
@@ -117,7 +124,7 @@ def _add_certificate(
         print(f"Certificate {cert_path} has already expired; ignored", file=sys.stderr)
         return
     try:
-        client.add(CertifiedPrivate(cert, key), comment, seconds, confirm)
+        client.add(CertifiedPrivate(cert, key), comment, seconds, confirm, destinations)
     except KeytoolError as exc:
         print(f"Certificate {cert_path} ({cert.key_id}) add failed: {exc}", file=sys.stderr)
         return
@@ -268,6 +275,8 @@ def run(
     confirm: bool,
     test: bool,
     quiet: bool,
+    destinations: list[str] | None = None,
+    hostkey_files: list[str] | None = None,
 ) -> int:
     from keytool.agentclient import AgentClient
     from keytool.duration import parse_seconds
@@ -287,6 +296,12 @@ def run(
             return 0
         if lock or unlock:
             return _lock(client, lock)
+        # as ssh-add: the destinations are looked up before anything is tested or added
+        restricted: tuple[DestConstraint, ...] = ()
+        if destinations:
+            from keytool.destspec import load_destinations
+
+            restricted = load_destinations(destinations, hostkey_files or ())
         if test:
             if not files:
                 raise KeytoolError("-T needs one or more public key files")
@@ -302,7 +317,7 @@ def run(
         status = 0
         for name in names:
             try:
-                status |= _add_one(client, name, seconds or None, confirm, quiet)
+                status |= _add_one(client, name, seconds or None, confirm, quiet, restricted)
             except KeytoolError as exc:
                 print(f"keytool: {exc}", file=sys.stderr)
                 status = 1

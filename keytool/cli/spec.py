@@ -340,6 +340,22 @@ COMMANDS: tuple[Command, ...] = (
             Opt("unlock", ("-X",), "unlock the agent", "flag"),
             Opt("lifetime", ("-t",), "key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),
             Opt("confirm", ("-c",), "confirm each use of the keys", "flag"),
+            Opt(
+                "destinations",
+                ("-h",),
+                "only use the keys for this destination: [user@]host or "
+                "from-host>[user@]to-host; repeatable",
+                "multi",
+                metavar="DEST",
+            ),
+            Opt(
+                "hostkey_files",
+                ("-H",),
+                "known_hosts file with the -h hosts' keys; repeatable "
+                "(default: ~/.ssh/known_hosts{,2}, /etc/ssh/ssh_known_hosts{,2})",
+                "multi",
+                metavar="FILE",
+            ),
             Opt("test", ("-T",), "test that the agent signs with these public keys", "flag"),
             QUIET_OPT,
         ),
