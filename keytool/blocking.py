@@ -143,6 +143,12 @@ class BlockingTransport:
         assert self.ready is not None
         return self.ready.host_key
 
+    @property
+    def host_key_proof(self) -> tuple[bytes, bytes]:
+        """The first key exchange's host key blob and the server's signature of the
+        exchange hash (what session-bind@openssh.com shows an agent)."""
+        return self.conn.host_key_blob, self.conn.exchange_signature
+
     def send_nowait(self, payload: bytes) -> None:
         """Queue one message; it leaves with the next ``send`` or wait."""
         if self.error is not None:
@@ -309,6 +315,9 @@ class _Agent:
 
     async def identities(self) -> list[AgentKey]:
         return self._client.identities()
+
+    async def session_bind(self, host_key: bytes, session_id: bytes, signature: bytes) -> None:
+        self._client.session_bind(host_key, session_id, signature)
 
     async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes:
         self._client.set_timeout(None)  # a confirm-constrained key waits for a human

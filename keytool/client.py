@@ -195,6 +195,13 @@ class Transport:
         return self._ready.host_key
 
     @property
+    def host_key_proof(self) -> tuple[bytes, bytes]:
+        """The first key exchange's host key blob and the server's signature of the
+        exchange hash (what session-bind@openssh.com shows an agent)."""
+        conn = self._protocol.conn
+        return conn.host_key_blob, conn.exchange_signature
+
+    @property
     def trace(self) -> Callable[[str], None] | None:
         """The config's trace hook, for upper layers to report their steps."""
         return self._protocol.conn.config.trace

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
         @property
         def server_sig_algs(self) -> tuple[str, ...] | None: ...
 
+        @property
+        def host_key_proof(self) -> tuple[bytes, bytes]: ...
+
         def send_nowait(self, payload: bytes) -> None: ...
 
         async def send(self, payload: bytes) -> None: ...
@@ -63,6 +66,10 @@ if TYPE_CHECKING:
         """An agent connection, as the driver provides it."""
 
         async def identities(self) -> list[AgentKey]: ...
+
+        async def session_bind(
+            self, host_key: bytes, session_id: bytes, signature: bytes
+        ) -> None: ...
 
         async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes: ...
 
@@ -209,12 +216,20 @@ class _Keys:
     """The agent connection and key files behind the identities."""
 
     def __init__(
-        self, options: ConnectOptions, prompts: Prompts, trace: Trace, agents: AgentConnector
+        self,
+        options: ConnectOptions,
+        prompts: Prompts,
+        trace: Trace,
+        agents: AgentConnector,
+        binding: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         self.options = options
         self.prompts = prompts
         self.trace = trace
         self.agents = agents
+        #: (host key blob, session identifier, the server's signature of it) for
+        #: session-bind@openssh.com
+        self.binding = binding
         self.agent: Agent | None = None
         self.loaded: dict[bytes, PrivateKey] = {}
 
@@ -344,6 +359,7 @@ class _Keys:
     async def _agent_identities(self) -> list[ua.Identity]:
         try:
             self.agent = await self.agents(self.options.agent_socket, self.options.timeout)
+            await self._bind(self.agent)
             keys = await self.agent.identities()
         except (AgentError, TimeoutError) as exc:
             self.trace(f"agent not used: {exc or 'timed out'}")
@@ -356,6 +372,22 @@ class _Keys:
                 continue  # a key type we do not handle (FIDO...)
         self.trace(f"agent holds {len(found)} usable key{'s' if len(found) != 1 else ''}")
         return found
+
+    async def _bind(self, agent: Agent) -> None:
+        """Tell the agent which host and session its keys are for, before asking it for
+        anything (session-bind@openssh.com, as ssh does): an agent holding keys
+        restricted to some destinations (ssh-add -h) lists and signs with them only
+        for those. An agent that refuses (or does not know the extension) is still
+        used, as ssh uses it."""
+        if self.binding is None or not self.binding[0]:
+            return
+        host_key, session_id, signature = self.binding
+        try:
+            await agent.session_bind(host_key, session_id, signature)
+        except AgentError as exc:
+            self.trace(f"agent not bound to this session: {exc}")
+            return
+        self.trace("agent bound to the host key and session")
 
     async def sign(self, candidate: _Candidate, algorithm: str, data: bytes) -> bytes | None:
         """The signature, or None when this key cannot sign after all (passphrase
@@ -532,7 +564,9 @@ class Login:
             return
         options = self.options
         trace = self.trace
-        keys = _Keys(options, self.prompts, trace, self.agents)
+        host_key, signature = self.transport.host_key_proof
+        binding = (host_key, self.transport.session_id, signature)
+        keys = _Keys(options, self.prompts, trace, self.agents, binding)
         plan: ua.AuthPlan | None = None
         allowed: Sequence[str] = self.methods or ()
         try:

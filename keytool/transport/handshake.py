@@ -213,6 +213,10 @@ class ClientTransport:
         self.extensions: Mapping[str, bytes] = {}
         self.algorithms: Algorithms | None = None
         self.host_key: PublicKey | None = None
+        #: the first key exchange's host key blob and the server's signature of the
+        #: exchange hash: what ssh shows an agent in session-bind@openssh.com
+        self.host_key_blob = b""
+        self.exchange_signature = b""
         self.strict_kex = False
         self.kex_count = 0  # completed key exchanges
         #: USERAUTH_SUCCESS went by; like OpenSSH, the RFC 4344 limits re-key only after
@@ -577,6 +581,8 @@ class ClientTransport:
             self.session_id = result.exchange_hash
         if self.host_key is None:
             self.host_key = key
+            self.host_key_blob = result.host_key_blob
+            self.exchange_signature = result.signature
             self._set_state(State.HOST_KEY)
             events.append(HostKeyToCheck(key, self._next.host_key))
             return
