@@ -23,21 +23,13 @@ from keytool.keys.blob import public_from_wire
 from keytool.keys.cert import Certificate
 from keytool.keys.fingerprint import fingerprint
 from keytool.patterns import match_pattern
+from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS
 from keytool.wire import Reader
 
 MSG_USERAUTH_REQUEST = 50
 HOSTBOUND_METHOD = "publickey-hostbound-v00@openssh.com"
 # ssh-agent checks host certificates against these CA signature algorithms (no SHA-1)
-CA_SIGNATURE_ALGORITHMS = frozenset(
-    (
-        "ssh-ed25519",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "rsa-sha2-512",
-        "rsa-sha2-256",
-    )
-)
+CA_SIGNATURE_ALGORITHMS = frozenset(DEFAULT_CA_SIGNATURE_ALGORITHMS)
 
 
 @dataclass(frozen=True, slots=True)

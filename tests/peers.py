@@ -79,12 +79,19 @@ def run(args: Iterable[str | os.PathLike[str]], **kw: object) -> subprocess.Comp
 
 
 def ssh_login(
-    port: int, key: os.PathLike[str] | str, known_hosts: os.PathLike[str] | str, *command: str
+    port: int,
+    key: os.PathLike[str] | str,
+    known_hosts: os.PathLike[str] | str,
+    *command: str,
+    options: Iterable[str] = (),
+    ssh: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """The real ssh logging in as root on 127.0.0.1 with ``key`` alone, no config, no agent."""
+    """The real ssh logging in as root on 127.0.0.1 with ``key`` alone, no config, no
+    agent; ``options`` go before the destination (``-o Name=value``, ``-v``), ``ssh``
+    names another ssh binary."""
     return run(
         [
-            require("ssh"),
+            ssh or require("ssh"),
             "-F",
             "/dev/null",
             "-p",
@@ -99,10 +106,15 @@ def ssh_login(
             f"UserKnownHostsFile={known_hosts}",
             "-o",
             "GlobalKnownHostsFile=/dev/null",
+            *options,
             "root@127.0.0.1",
             *command,
         ],
-        env={k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE")
+        },
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from tests.cli import assert_clean_error
 from tests.interop.agenthelp import keytool_agent, openssh_agent
 from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.peers import Sshd, require
+from tests.peers import Sshd, require, ssh_login
 
 UTC = base_env(TZ="UTC")
 BITS = {"ed25519": "256", "rsa": "2048", "ecdsa": "256"}
@@ -503,32 +503,7 @@ def test_ca_key_in_an_agent(tmp_path: Path, agent_kind: str, ca_kind: str) -> No
 def ssh(
     server: Sshd, key: Path, known_hosts: Path, *options: str, command: str = "echo logged-in"
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            require("ssh"),
-            "-F",
-            "/dev/null",
-            "-p",
-            str(server.port),
-            "-i",
-            str(key),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            *options,
-            "root@127.0.0.1",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        env=base_env(),
-        timeout=60,
-    )
+    return ssh_login(server.port, key, known_hosts, command, options=options)
 
 
 @pytest.fixture

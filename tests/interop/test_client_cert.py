@@ -16,7 +16,7 @@ import pytest
 
 from tests.interop.agenthelp import openssh_agent
 from tests.interop.clienthelp import base_env, fingerprint, keygen, keytool_exec
-from tests.peers import Sshd, require, run
+from tests.peers import Sshd, require, run, ssh_login
 
 LABELS = {"ed25519": "ED25519", "ecdsa": "ECDSA", "rsa": "RSA"}
 CERT_ALGORITHMS = {
@@ -280,31 +280,8 @@ def strict(key: Path, *extra: str) -> tuple[str, ...]:
 
 
 def real_ssh(server: Sshd, key: Path, known: Path) -> tuple[int, str]:
-    result = run(
-        [
-            require("ssh"),
-            "-v",
-            "-F",
-            "/dev/null",
-            "-p",
-            str(server.port),
-            "-i",
-            key,
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "root@127.0.0.1",
-            "true",
-        ],
-        env=base_env(),
-    )
+    options = ["-v", "-o", "StrictHostKeyChecking=yes"]
+    result = ssh_login(server.port, key, known, "true", options=options)
     return result.returncode, result.stderr
 
 

@@ -24,7 +24,7 @@ from tests.interop.clienthelp import (
     keytool_exec,
 )
 from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client
-from tests.peers import OPENSSH10, Sshd, missing, require, run
+from tests.peers import OPENSSH10, Sshd, missing, require, run, ssh_login
 
 
 def openssh10_ssh() -> str:
@@ -49,33 +49,8 @@ def real_ssh(
 ) -> str:
     """The real ssh with the same RevokedHostKeys; its stderr when refused, "" when it
     logged in."""
-    result = run(
-        [
-            ssh or require("ssh"),
-            "-F",
-            "/dev/null",
-            "-p",
-            str(server.port),
-            "-i",
-            key,
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"StrictHostKeyChecking={strict}",
-            "-o",
-            f"UserKnownHostsFile={known}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            f"RevokedHostKeys={revoked}",
-            "root@127.0.0.1",
-            "echo",
-            "ssh-in",
-        ],
-        env=base_env(),
-    )
+    options = ["-o", f"StrictHostKeyChecking={strict}", "-o", f"RevokedHostKeys={revoked}"]
+    result = ssh_login(server.port, key, known, "echo", "ssh-in", options=options, ssh=ssh or None)
     if result.returncode == 0:
         assert result.stdout == "ssh-in\n"
         return ""
