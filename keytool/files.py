@@ -46,8 +46,23 @@ def write_atomic(
     if keep_mode:
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(path.stat().st_mode)
-    folder = path.parent
-    tmp = folder / f".{path.name}.keytool-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = write_temp(path, data, mode)
+    try:
+        if backup is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup)
+            os.link(path, backup)
+    except OSError as exc:
+        discard(tmp)
+        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+    install(tmp, path)
+
+
+def write_temp(path: Path, data: bytes, mode: int) -> Path:
+    """Write ``data`` to a new hidden temp file beside ``path``, with exactly ``mode``,
+    flushed to disk; ``install`` then gives it its name, ``discard`` removes it. Used
+    alone where several files must appear in a set order (a key's .pub before the key)."""
+    tmp = path.parent / f".{path.name}.keytool-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     except OSError as exc:
@@ -63,17 +78,26 @@ def write_atomic(
             os.fsync(fd)
         finally:
             os.close(fd)
-        if backup is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(backup)
-            os.link(path, backup)
+    except OSError as exc:
+        discard(tmp)
+        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+    return tmp
+
+
+def discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def install(tmp: Path, path: Path) -> None:
+    """Rename a ``write_temp`` file to ``path`` (replacing it) and flush the folder."""
+    try:
         os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        discard(tmp)
         raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
     with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

@@ -1,4 +1,5 @@
-"""keytool gen: a new key pair, as ssh-keygen -t TYPE -b BITS -C COMMENT -f FILE -N PASS."""
+"""keytool gen: a new key pair, as ssh-keygen -t TYPE -b BITS -C COMMENT -f FILE -N PASS
+[-m FORMAT] [-Z CIPHER]; with -A every missing host key, as ssh-keygen -A (hostkeys.py)."""
 
 from __future__ import annotations
 
@@ -68,9 +69,35 @@ def run(
     rounds: int | None,
     quiet: bool,
     force: bool,
+    host_keys: bool = False,
+    key_format: str | None = None,
+    cipher: str | None = None,
 ) -> int:
     from keytool import files, terminal
     from keytool.cli import one_line_text, secret_bytes
+    from keytool.keys import keyformat, openssh
+
+    if rounds is not None and not 1 <= rounds <= 65536:
+        raise KeytoolError("-a rounds must be between 1 and 65536")
+    fmt = keyformat.parse_format(key_format) if key_format is not None else keyformat.OPENSSH
+    if cipher is not None:
+        openssh.check_cipher(cipher)
+    if host_keys:
+        from keytool.cli import hostkeys
+
+        given = {"-t": key_type, "-b": bits, "-C": comment, "-N": passphrase}
+        for flag, value in given.items():
+            if value is not None:
+                raise KeytoolError(
+                    f"{flag} does not apply with -A: it makes each missing host key type "
+                    "with the defaults, without passphrase"
+                )
+        if force:
+            raise KeytoolError("--force does not apply with -A: it never replaces a host key")
+        if file == "":
+            raise KeytoolError("-f needs a folder name (the prefix of /etc/ssh)")
+        keyformat.check_cipher_applies(True, fmt, cipher)  # -A makes RSA and ECDSA keys
+        return hostkeys.run(os.path.expanduser(file or ""), fmt, cipher, rounds, quiet)
 
     kind = (key_type or "ed25519").lower()
     if kind in ("dsa", "ssh-dss"):
@@ -78,8 +105,7 @@ def run(
     if kind not in FILE_NAMES:
         raise KeytoolError(f"unknown key type {kind!r}: use ed25519, rsa or ecdsa")
     size = check_bits(kind, bits)
-    if rounds is not None and not 1 <= rounds <= 65536:
-        raise KeytoolError("-a rounds must be between 1 and 65536")
+    keyformat.check_cipher_applies(kind != "ed25519", fmt, cipher)
 
     if file == "":
         raise KeytoolError("-f needs a file name")
@@ -106,14 +132,17 @@ def run(
         raise KeytoolError("passphrase too short: use at least five characters or none")
 
     from keytool.keyfiles import write_key_pair
-    from keytool.keys import generate, openssh
+    from keytool.keys import generate
     from keytool.keys.fingerprint import fingerprint, randomart
 
     if not quiet:
         print(f"Generating public/private {kind} key pair.")
     key = generate(kind, size)
     note = default_comment() if comment is None else comment
-    private_text = openssh.dump(key, note, secret or None, rounds or openssh.DEFAULT_ROUNDS)
+    saved = keyformat.saved_format(key, fmt)
+    if saved != fmt and not quiet:
+        print(f"Note: {kind} keys have no {fmt} form: saved in OpenSSH format", file=sys.stderr)
+    private_text = keyformat.dump_private(key, note, secret or None, fmt, cipher, rounds)
     write_key_pair(path, private_text, key.public, note)
     if not quiet:
         print(f"Your identification has been saved in {path}")

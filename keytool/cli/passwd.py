@@ -1,24 +1,66 @@
-"""keytool passwd: ssh-keygen -p -f FILE [-P old] [-N new] [-a rounds].
+"""keytool passwd: ssh-keygen -p -f FILE [-P old] [-N new] [-a rounds] [-m FORMAT] [-Z CIPHER].
 
 The key is rewritten atomically; a wrong old passphrase leaves the file untouched.
+-m converts the file's format (PEM, PKCS8, or RFC4716: OpenSSH's own) as ssh-keygen -p -m
+does; without -m the key is saved in OpenSSH's format, as ssh-keygen saves it. A PEM file
+holds no comment: the comment is then taken from FILE.pub when that holds the same key.
+A .pub that holds the key is left as it is (ssh-keygen -p never touches it).
 """
 
 from __future__ import annotations
 
+import sys
+
 from keytool.errors import KeytoolError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def run(file: str | None, old: str | None, new: str | None, rounds: int | None) -> int:
-    from keytool import terminal
+    from keytool.keys.base import PublicKey
+
+
+def _pub_comment(path: Path, public: PublicKey) -> str | None:
+    """The comment of FILE.pub if it holds ``public``, else None."""
+    from keytool import files
+    from keytool.keyfiles import pub_path
+    from keytool.keys.pubfile import parse_public_text
+
+    pub = pub_path(path)
+    if not pub.exists():
+        return None
+    try:
+        key, comment = parse_public_text(files.read_file(pub, "public key"))
+    except KeytoolError:
+        return None
+    return comment if key == public else None
+
+
+def run(
+    file: str | None,
+    old: str | None,
+    new: str | None,
+    rounds: int | None,
+    key_format: str | None = None,
+    cipher: str | None = None,
+) -> int:
+    from keytool import files, terminal
     from keytool.cli import secret_bytes
-    from keytool.keyfiles import expand, load_private_file, write_key_pair
-    from keytool.keys import openssh
+    from keytool.keyfiles import expand, load_private_file, pub_path, public_file_text
+    from keytool.keys import keyformat, openssh, pemwrite
 
     if not file:
         raise KeytoolError("which key? use -f FILE")
+    fmt = keyformat.parse_format(key_format) if key_format is not None else keyformat.OPENSSH
+    if cipher is not None:
+        openssh.check_cipher(cipher)
     path = expand(file)
     old_secret = secret_bytes(old) if old is not None else None
     key, comment = load_private_file(path, old_secret)
+    keyformat.check_cipher_applies(pemwrite.has_pem_form(key), fmt, cipher)
+    pub_comment = _pub_comment(path, key.public)
+    if not comment and pub_comment:
+        comment = pub_comment
     print(f"Key has comment '{comment}'")
     if new is None:
         if not terminal.has_terminal():
@@ -30,7 +72,16 @@ def run(file: str | None, old: str | None, new: str | None, rounds: int | None) 
     new_secret = secret_bytes(new)
     if new_secret and len(new_secret) < 5:
         raise KeytoolError("passphrase too short: use at least five characters or none")
-    text = openssh.dump(key, comment, new_secret or None, rounds or openssh.DEFAULT_ROUNDS)
-    write_key_pair(path, text, key.public, comment, keep_mode=True)
+    if keyformat.saved_format(key, fmt) != fmt:
+        print(
+            f"Note: {key.public.key_type} keys have no {fmt} form: saved in OpenSSH format",
+            file=sys.stderr,
+        )
+    text = keyformat.dump_private(key, comment, new_secret or None, fmt, cipher, rounds)
+    files.write_atomic(path, text, files.PRIVATE_MODE, keep_mode=True)
+    if pub_comment is None:
+        files.write_atomic(
+            pub_path(path), public_file_text(key.public, comment), files.PUBLIC_MODE, keep_mode=True
+        )
     print("Your identification has been saved with the new passphrase.")
     return 0

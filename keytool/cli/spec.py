@@ -77,6 +77,18 @@ class Command(Record):
 FILE_OPT = Opt("file", ("-f",), "key file", metavar="FILE")
 HASH_OPT = Opt("hash_name", ("-E",), "fingerprint hash: sha256 (default) or md5", metavar="HASH")
 QUIET_OPT = Opt("quiet", ("-q",), "quiet", "flag")
+KEY_FORMAT_OPT = Opt(
+    "key_format",
+    ("-m",),
+    "private key format: RFC4716 (OpenSSH's own, default), PEM or PKCS8 (RSA and ECDSA)",
+    metavar="FMT",
+)
+CIPHER_OPT = Opt(
+    "cipher",
+    ("-Z",),
+    "cipher of an OpenSSH-format key (default aes256-ctr; as ssh-keygen -Z)",
+    metavar="CIPHER",
+)
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -87,9 +99,23 @@ COMMANDS: tuple[Command, ...] = (
             Opt("key_type", ("-t",), "key type: ed25519 (default), rsa or ecdsa", metavar="TYPE"),
             Opt("bits", ("-b",), "bits: RSA default 3072; ECDSA 256, 384 or 521", "int"),
             Opt("comment", ("-C",), "comment (default user@host)", metavar="COMMENT"),
-            Opt("file", ("-f",), "output file (default ~/.ssh/id_<type>)", metavar="FILE"),
+            Opt(
+                "file",
+                ("-f",),
+                "output file (default ~/.ssh/id_<type>); with -A the prefix of /etc/ssh",
+                metavar="FILE",
+            ),
             Opt("passphrase", ("-N",), "new passphrase ('' for none)", metavar="PASSPHRASE"),
             Opt("rounds", ("-a",), "bcrypt KDF rounds (default 24)", "int"),
+            KEY_FORMAT_OPT,
+            CIPHER_OPT,
+            Opt(
+                "host_keys",
+                ("-A",),
+                "make each missing host key (RSA, ECDSA, Ed25519) in /etc/ssh, "
+                "or under -f PREFIX (ssh-keygen -A)",
+                "flag",
+            ),
             QUIET_OPT,
             Opt("force", ("--force",), "overwrite an existing key without asking", "flag"),
         ),
@@ -130,6 +156,8 @@ COMMANDS: tuple[Command, ...] = (
             Opt("old", ("-P",), "old passphrase", metavar="OLD"),
             Opt("new", ("-N",), "new passphrase ('' for none)", metavar="NEW"),
             Opt("rounds", ("-a",), "bcrypt KDF rounds (default 24)", "int"),
+            KEY_FORMAT_OPT,
+            CIPHER_OPT,
         ),
     ),
     Command(

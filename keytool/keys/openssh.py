@@ -17,6 +17,10 @@ from keytool.keys.blob import private_from_reader, public_from_wire
 from keytool.record import Record, init
 from keytool.wire import Reader, Writer
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher
+
 MAGIC = b"openssh-key-v1\x00"
 BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
 END = "-----END OPENSSH PRIVATE KEY-----"
@@ -77,6 +81,36 @@ def _aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
     return dec.update(data) + dec.finalize()
 
 
+def _aes_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    # the private section is already padded to the block size: no cipher padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(data) + enc.finalize()
+
+
+def _3des_cbc_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    dec = Cipher(TripleDES(key), modes.CBC(iv)).decryptor()
+    return dec.update(data) + dec.finalize()
+
+
+def _3des_cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    enc = Cipher(TripleDES(key), modes.CBC(iv)).encryptor()
+    return enc.update(data) + enc.finalize()
+
+
+def _aes_gcm_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).encrypt(iv, data, None)  # ciphertext, then the 16-byte tag
+
+
 def _aes_gcm_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -87,38 +121,64 @@ def _aes_gcm_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
         raise PassphraseError("incorrect passphrase supplied to decrypt private key") from None
 
 
-def _chacha_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
-    # chacha20-poly1305@openssh.com (PROTOCOL.chacha20poly1305) with sequence number 0
-    # and no length field: the Poly1305 key is the first 32 bytes of the keystream
-    # block 0 under the main key; the payload is encrypted from block 1.
-    from cryptography.hazmat.primitives import poly1305
+def _chacha_stream(key: bytes, counter: int) -> Cipher[None]:
+    """chacha20-poly1305@openssh.com (PROTOCOL.chacha20poly1305) as key files use it:
+    sequence number 0 and no length field. The Poly1305 key is the first 32 bytes of
+    the keystream block 0 under the main key (the first 32 bytes of ``key``); the
+    payload is encrypted from block 1."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-    main_key = key[:32]
-    nonce = bytes(8)
+    nonce = counter.to_bytes(8, "little") + bytes(8)
+    return Cipher(algorithms.ChaCha20(key[:32], nonce), None)
 
-    def stream(counter: int) -> Cipher[None]:
-        return Cipher(algorithms.ChaCha20(main_key, counter.to_bytes(8, "little") + nonce), None)
 
-    poly_key = stream(0).encryptor().update(bytes(32))
+def _chacha_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
+    from cryptography.hazmat.primitives import poly1305
+
+    poly_key = _chacha_stream(key, 0).encryptor().update(bytes(32))
     try:
         poly1305.Poly1305.verify_tag(poly_key, data, tag)
     except Exception:
         raise PassphraseError("incorrect passphrase supplied to decrypt private key") from None
-    return stream(1).decryptor().update(data)
+    return _chacha_stream(key, 1).decryptor().update(data)
+
+
+def _chacha_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import poly1305
+
+    poly_key = _chacha_stream(key, 0).encryptor().update(bytes(32))
+    sealed = _chacha_stream(key, 1).encryptor().update(data)
+    return sealed + poly1305.Poly1305.generate_tag(poly_key, sealed)
 
 
 FILE_CIPHERS: dict[str, FileCipher] = {
     "aes256-ctr": FileCipher(32, 16, 16, 0, _aes_ctr_decrypt, _aes_ctr_encrypt),
     "aes192-ctr": FileCipher(24, 16, 16, 0, _aes_ctr_decrypt, _aes_ctr_encrypt),
     "aes128-ctr": FileCipher(16, 16, 16, 0, _aes_ctr_decrypt, _aes_ctr_encrypt),
-    "aes256-cbc": FileCipher(32, 16, 16, 0, _aes_cbc_decrypt, None),
-    "aes192-cbc": FileCipher(24, 16, 16, 0, _aes_cbc_decrypt, None),
-    "aes128-cbc": FileCipher(16, 16, 16, 0, _aes_cbc_decrypt, None),
-    "aes256-gcm@openssh.com": FileCipher(32, 12, 16, 16, _aes_gcm_decrypt, None),
-    "aes128-gcm@openssh.com": FileCipher(16, 12, 16, 16, _aes_gcm_decrypt, None),
-    "chacha20-poly1305@openssh.com": FileCipher(64, 0, 8, 16, _chacha_decrypt, None),
+    "aes256-cbc": FileCipher(32, 16, 16, 0, _aes_cbc_decrypt, _aes_cbc_encrypt),
+    "aes192-cbc": FileCipher(24, 16, 16, 0, _aes_cbc_decrypt, _aes_cbc_encrypt),
+    "aes128-cbc": FileCipher(16, 16, 16, 0, _aes_cbc_decrypt, _aes_cbc_encrypt),
+    "aes256-gcm@openssh.com": FileCipher(32, 12, 16, 16, _aes_gcm_decrypt, _aes_gcm_encrypt),
+    "aes128-gcm@openssh.com": FileCipher(16, 12, 16, 16, _aes_gcm_decrypt, _aes_gcm_encrypt),
+    "chacha20-poly1305@openssh.com": FileCipher(64, 0, 8, 16, _chacha_decrypt, _chacha_encrypt),
+    # OpenSSH 9.2 still writes it with -Z 3des-cbc; kept so such files open
+    "3des-cbc": FileCipher(24, 8, 8, 0, _3des_cbc_decrypt, _3des_cbc_encrypt),
 }
+
+
+def check_cipher(name: str) -> str:
+    """A cipher name ssh-keygen -Z takes (exact, case-sensitive, as OpenSSH matches it);
+    ``none`` is refused: with a passphrase it would leave the key unencrypted."""
+    if name == "none":
+        raise FormatError(
+            "-Z none is not a cipher for a key file: a key with a passphrase is encrypted, "
+            "and -N '' makes one without"
+        )
+    if name not in FILE_CIPHERS:
+        raise FormatError(
+            f"invalid OpenSSH-format cipher '{name}': use one of {', '.join(FILE_CIPHERS)}"
+        )
+    return name
 
 
 def _kdf(passphrase: bytes, salt: bytes, rounds: int, size: int) -> bytes:
@@ -299,10 +359,13 @@ def dump(
         block, cipher, kdf_name, kdf_options = 8, "none", "none", b""
     pad = (-len(section)) % block
     section += bytes(range(1, pad + 1))
+    tag = b""
     if passphrase:
         assert spec is not None and spec.encrypt is not None
         secret = _kdf(passphrase, salt, rounds, spec.key_size + spec.iv_size)
-        section = spec.encrypt(secret[: spec.key_size], secret[spec.key_size :], section)
+        sealed = spec.encrypt(secret[: spec.key_size], secret[spec.key_size :], section)
+        # an AEAD cipher's tag follows the encrypted string, outside it (PROTOCOL.key)
+        section, tag = sealed[: len(section)], sealed[len(section) :]
     data = (
         Writer()
         .raw(MAGIC)
@@ -312,6 +375,7 @@ def dump(
         .uint32(1)
         .string(key.public.to_wire())
         .string(section)
+        .raw(tag)
         .getvalue()
     )
     return _armor(data)
