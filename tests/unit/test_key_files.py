@@ -117,7 +117,7 @@ def test_crafted_file_loads() -> None:
         ({"count": 0}, "0 keys"),
         ({"kdf": "bcrypt"}, "kdf"),
         ({"tail": b"\0"}, "trailing"),
-        ({"cipher": "3des-cbc", "kdf": "bcrypt"}, "cipher"),
+        ({"cipher": "blowfish-cbc", "kdf": "bcrypt"}, "cipher"),
     ],
 )
 def test_crafted_defects(changes: dict[str, object], message: str) -> None:
