@@ -8,23 +8,17 @@ import time
 from collections.abc import Iterator, Sequence
 
 from keytool.errors import FormatError
-from keytool.keys.cert import FOREVER, Certificate, Option
+from keytool.keys.cert import (
+    FLAG_EXTENSIONS,
+    FLAG_OPTIONS,
+    FOREVER,
+    STRING_OPTIONS,
+    Certificate,
+    Option,
+)
 from keytool.record import Record, init
 from keytool.wire import Reader
 
-#: flag extensions and critical options ssh-keygen -L names without a value
-_FLAG_EXTENSIONS = frozenset(
-    {
-        "permit-X11-forwarding",
-        "permit-agent-forwarding",
-        "permit-port-forwarding",
-        "permit-pty",
-        "permit-user-rc",
-        "no-touch-required",
-    }
-)
-_STRING_CRITICAL = frozenset({"force-command", "source-address"})
-_FLAG_CRITICAL = frozenset({"verify-required"})
 _INDENT = " " * 8
 _OPTION_INDENT = " " * 16
 
@@ -51,8 +45,8 @@ def format_validity(cert: Certificate) -> str:
 def _option_lines(options: Sequence[Option], critical: bool) -> Iterator[str]:
     for option in options:
         head = f"{_OPTION_INDENT}{option.name}"
-        known_flag = option.name in (_FLAG_CRITICAL if critical else _FLAG_EXTENSIONS)
-        if critical and option.name in _STRING_CRITICAL:
+        known_flag = option.name in (FLAG_OPTIONS if critical else FLAG_EXTENSIONS)
+        if critical and option.name in STRING_OPTIONS:
             try:
                 r = Reader(option.data, f"critical option {option.name}")
                 value = r.text()
