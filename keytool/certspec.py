@@ -16,7 +16,7 @@ import string
 from collections.abc import Iterable
 
 from keytool.errors import KeytoolError, UsageError
-from keytool.keys.cert import FOREVER, MAX_PRINCIPALS, Option
+from keytool.keys.cert import DEFAULT_EXTENSIONS, FLAG_OPTIONS, FOREVER, MAX_PRINCIPALS, Option
 
 #: ssh-keygen's time spans are C ints
 _MAX_SPAN = 0x7FFFFFFF
@@ -31,8 +31,8 @@ PTY = "permit-pty"
 USER_RC = "permit-user-rc"
 NO_TOUCH = "no-touch-required"
 VERIFY = "verify-required"
-USER_DEFAULTS = frozenset({X11, AGENT, PORT, PTY, USER_RC})
-_CRITICAL_FLAGS = frozenset({VERIFY})
+USER_DEFAULTS = frozenset(DEFAULT_EXTENSIONS)
+_CRITICAL_FLAGS = frozenset(FLAG_OPTIONS)
 
 #: -O word (lower case) -> (flag, set it?)
 _FLAG_WORDS = {
@@ -51,14 +51,6 @@ _FLAG_WORDS = {
     "no-verify-required": (VERIFY, False),
     "verify-required": (VERIFY, True),
 }
-OPTION_WORDS = (
-    "clear",
-    *_FLAG_WORDS,
-    "force-command=CMD",
-    "source-address=CIDR,...",
-    "extension:NAME[=VALUE]",
-    "critical:NAME[=VALUE]",
-)
 
 
 # ---- -V
