@@ -192,20 +192,14 @@ def order_host_key_algorithms(
     return (*first, *(a for a in algorithms if a not in first))
 
 
-def known_types_for(
+def host_key_hints_for(
     host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
-) -> list[str]:
-    """Key types known_hosts records for ``host:port`` (user files, then global)."""
+) -> tuple[list[str], bool]:
+    """Key types known_hosts records for ``host:port`` (user files, then global), and
+    whether a ``@cert-authority`` line names it: one look at the files and one match
+    of the host's lines (hashed names cost an HMAC each) for each connection."""
     index, _ = _load_indexed([*user_files, *global_files])
-    return knownhosts.known_key_types(index.candidates(host, port), host, port)
-
-
-def cert_authority_for(
-    host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
-) -> bool:
-    """Does a ``@cert-authority`` line name ``host:port``?"""
-    index, _ = _load_indexed([*user_files, *global_files])
-    return knownhosts.has_cert_authority(index.candidates(host, port), host, port)
+    return knownhosts.host_key_hints(index.candidates(host, port), host, port)
 
 
 def tty_prompter() -> Prompter | None:

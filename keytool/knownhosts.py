@@ -237,17 +237,23 @@ class HostIndex:
         return [self.entries[p] for p in positions]
 
 
-def known_key_types(entries: Iterable[KnownHost], host: str, port: int) -> list[str]:
-    """Key types already known for the host, in file order, without repeats.
+def host_key_hints(entries: Iterable[KnownHost], host: str, port: int) -> tuple[list[str], bool]:
+    """What orders the host key algorithms for the host, in one pass over its lines:
+    the key types already known for it (plain lines, file order, no repeats), and
+    whether a ``@cert-authority`` line names it.
 
     A client should put these first in its host key algorithm list, as ssh does: a
-    server that offers several host keys then shows the one we know, not a "changed" one.
+    server that offers several host keys then shows the one we know, not a "changed"
+    one, and a host with a trusted CA shows its certificate.
     """
     seen: list[str] = []
+    authority = False
     for entry in matching_entries(entries, host, port):
         if entry.marker == "" and entry.key.key_type not in seen:
             seen.append(entry.key.key_type)
-    return seen
+        elif entry.marker == "@cert-authority":
+            authority = True
+    return seen, authority
 
 
 class Known(Record):
@@ -312,12 +318,6 @@ def check(entries: Iterable[KnownHost], host: str, port: int, key: PublicKey) ->
     same_type = [e for e in plain if e.key.key_type == key.key_type]
     other_type = [e for e in plain if e.key.key_type != key.key_type]
     return Changed(tuple(same_type + other_type))
-
-
-def has_cert_authority(entries: Iterable[KnownHost], host: str, port: int) -> bool:
-    """Does a ``@cert-authority`` line name this host? (ssh then prefers the
-    certificate host key algorithms.)"""
-    return any(e.marker == "@cert-authority" for e in matching_entries(entries, host, port))
 
 
 class Certified(Record):

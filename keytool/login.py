@@ -100,8 +100,7 @@ class HostCheck:
             from keytool import hostcheck
 
             files = (options.user_known_hosts, options.global_known_hosts)
-            known = hostcheck.known_types_for(*options.known_hosts_name(), *files)
-            authority = hostcheck.cert_authority_for(*options.known_hosts_name(), *files)
+            known, authority = hostcheck.host_key_hints_for(*options.known_hosts_name(), *files)
             if known or authority:
                 ordered = hostcheck.order_host_key_algorithms(
                     config.host_key_algorithms, known, authority

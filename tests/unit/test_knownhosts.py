@@ -125,7 +125,10 @@ def test_cert_authority_line_is_not_a_match_for_a_plain_key() -> None:
 def test_known_key_types_in_file_order() -> None:
     text = line("h", KEY_EC) + line("h", KEY_A) + line("h", KEY_B) + line("x", KEY_A)
     entries, _ = knownhosts.parse(text)
-    assert knownhosts.known_key_types(entries, "h", 22) == ["ecdsa-sha2-nistp256", "ssh-ed25519"]
+    assert knownhosts.host_key_hints(entries, "h", 22) == (
+        ["ecdsa-sha2-nistp256", "ssh-ed25519"],
+        False,
+    )
 
 
 def test_append_entry_keeps_bytes_and_adds_missing_newline() -> None:
@@ -306,9 +309,9 @@ def test_known_hosts_reread_when_the_file_changes(tmp_path: Path) -> None:
         stream.write(line("[host.example]:2222", KEY_A))
     decision = hostcheck.verify_host_key("host.example", 2222, KEY_A, strict="yes", **files)  # type: ignore[arg-type]
     assert isinstance(decision.status, knownhosts.Known)
-    assert hostcheck.known_types_for("host.example", 2222, [str(path)], []) == ["ssh-ed25519"]
+    assert hostcheck.host_key_hints_for("host.example", 2222, [str(path)], [])[0] == ["ssh-ed25519"]
     path.unlink()
-    assert hostcheck.known_types_for("host.example", 2222, [str(path)], []) == []
+    assert hostcheck.host_key_hints_for("host.example", 2222, [str(path)], [])[0] == []
 
 
 # ---------------------------------------------------------------- host certificates
@@ -422,9 +425,9 @@ def test_host_key_algorithm_order_follows_ssh() -> None:
 def test_cert_authority_lines_are_seen_for_the_host(tmp_path: Path) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(line("[h.example]:2222", HOST_CA.public, "@cert-authority"))
-    assert hostcheck.cert_authority_for("h.example", 2222, [str(path)], [])
-    assert not hostcheck.cert_authority_for("h.example", 22, [str(path)], [])
-    assert hostcheck.known_types_for("h.example", 2222, [str(path)], []) == []
+    assert hostcheck.host_key_hints_for("h.example", 2222, [str(path)], [])[1]
+    assert not hostcheck.host_key_hints_for("h.example", 22, [str(path)], [])[1]
+    assert hostcheck.host_key_hints_for("h.example", 2222, [str(path)], [])[0] == []
 
 
 def test_refused_certificate_with_unknown_key_is_one_line_and_writes_nothing(
