@@ -22,6 +22,7 @@ from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
 from keytool.keys.cert import Certificate
 from keytool.keys.fingerprint import fingerprint
+from keytool.knownhosts import certificate_problem
 from keytool.patterns import match_pattern
 from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS
 from keytool.wire import Reader
@@ -29,7 +30,7 @@ from keytool.wire import Reader
 MSG_USERAUTH_REQUEST = 50
 HOSTBOUND_METHOD = "publickey-hostbound-v00@openssh.com"
 # ssh-agent checks host certificates against these CA signature algorithms (no SHA-1)
-CA_SIGNATURE_ALGORITHMS = frozenset(DEFAULT_CA_SIGNATURE_ALGORITHMS)
+CA_SIGNATURE_ALGORITHMS = DEFAULT_CA_SIGNATURE_ALGORITHMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +42,9 @@ class Binding:
     is_forwarding: bool
 
 
-def host_certificate_problem(cert: Certificate, hostname: str | None, now: int) -> str | None:
-    """Why a host certificate does not name ``hostname`` (sshkey_cert_check_host)."""
-    problem = cert.problem(host=True, now=now, principal=hostname, wildcard=True)
-    if problem is not None:
-        return problem
-    if cert.critical:
-        return "it has critical options"
-    if cert.signature_type not in CA_SIGNATURE_ALGORITHMS:
-        return f"its CA signed with {cert.signature_type}"
-    return None
-
-
 def _matches_hop(key: PublicKey, hop: Hop, now: int) -> bool:
-    """Is ``key`` one of the hop's keys, or a host certificate by one of its CAs?"""
+    """Is ``key`` one of the hop's keys, or a host certificate by one of its CAs valid
+    for the hop's host name (the checks ssh makes of a host certificate)?"""
     for entry in hop.keys:
         if not isinstance(key, Certificate):
             if not entry.is_ca and key == entry.key:
@@ -62,7 +52,8 @@ def _matches_hop(key: PublicKey, hop: Hop, now: int) -> bool:
             continue
         if not entry.is_ca or key.ca != entry.key:
             continue
-        if host_certificate_problem(key, hop.hostname, now) is None:
+        hostname = hop.hostname if hop.hostname is not None else "(ORIGIN)"  # as ssh-agent
+        if certificate_problem(key, hostname, now, CA_SIGNATURE_ALGORITHMS) is None:
             return True
     return False
 
