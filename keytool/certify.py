@@ -82,11 +82,9 @@ def load_public_key(path: str) -> tuple[PublicKey, str]:
         if found is not None:
             return found
     from keytool.files import read_file
-    from keytool.keyfiles import public_of_file
+    from keytool.keyfiles import is_private_text, public_of_file
 
     text = read_file(path, "key file")  # a missing file: its own clear error
-    from keytool.keyfiles import is_private_text
-
     if not is_private_text(text):
         raise FormatError(f"{path} holds no public key")
     return public_of_file(path).key, ""
