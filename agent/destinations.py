@@ -24,10 +24,10 @@ from keytool.keys.cert import Certificate
 from keytool.keys.fingerprint import fingerprint
 from keytool.knownhosts import certificate_problem
 from keytool.patterns import match_pattern
+from keytool.transport.auth import MSG_USERAUTH_REQUEST, SERVICE
 from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS
 from keytool.wire import Reader
 
-MSG_USERAUTH_REQUEST = 50
 HOSTBOUND_METHOD = "publickey-hostbound-v00@openssh.com"
 # ssh-agent checks host certificates against these CA signature algorithms (no SHA-1)
 CA_SIGNATURE_ALGORITHMS = DEFAULT_CA_SIGNATURE_ALGORITHMS
@@ -159,7 +159,7 @@ def parse_userauth(data: bytes, key: PublicKey) -> UserAuthData | None:
         shown = public_from_wire(r.string())
         if (
             sig_follows != 1
-            or service != b"ssh-connection"
+            or service != SERVICE.encode()
             or shown != key
             or algorithm not in key.signature_algorithms
             or b"\0" in raw_user
