@@ -20,7 +20,6 @@ Decisions where OpenSSH's versions differ:
 from __future__ import annotations
 
 import bisect
-import hashlib
 
 from keytool.errors import FormatError, KeytoolError
 from keytool.keys.base import PublicKey
@@ -213,13 +212,13 @@ class Krl:
 
     def _revocation(self, key: PublicKey) -> str | None:
         from keytool.keys.cert import Certificate
+        from keytool.keys.fingerprint import raw_digest
 
-        blob = key.plain.to_wire()
-        if self.sha1s and hashlib.sha1(blob, usedforsecurity=False).digest() in self.sha1s:
+        if self.sha1s and raw_digest(key, "sha1") in self.sha1s:
             return "its SHA1 fingerprint is revoked"
-        if self.sha256s and hashlib.sha256(blob).digest() in self.sha256s:
+        if self.sha256s and raw_digest(key, "sha256") in self.sha256s:
             return "its SHA256 fingerprint is revoked"
-        if blob in self.keys:
+        if key.plain.to_wire() in self.keys:
             return "the key is revoked"
         if not isinstance(key, Certificate):
             return None
@@ -252,9 +251,10 @@ def _ca_blob(blob: bytes) -> bytes:
     OpenSSH has and keytool has not (DSA, security keys) is kept as it is: no
     certificate keytool reads can name it, and a rewrite keeps it."""
     from keytool.keys.blob import UNSUPPORTED, public_from_wire
+    from keytool.keys.cert import plain_name
 
     name = Reader(blob, "KRL CA key").string().decode("ascii", "replace")
-    if name.removesuffix("-cert-v01@openssh.com") in UNSUPPORTED:
+    if plain_name(name) in UNSUPPORTED:
         return blob
     try:
         public_from_wire(blob)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 
 from keytool.errors import FormatError, KeytoolError
 from keytool.keys.base import PublicKey
-from keytool.krl import MAX_SERIAL, Krl
+from keytool.keys.fingerprint import raw_digest
+from keytool.krl import MAX_SERIAL, SHA256_SIZE, Krl
 
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
@@ -71,7 +71,7 @@ def _sha256_text(text: str) -> bytes:
         digest = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise KeytoolError("decode hash failed: not base64") from None
-    if len(digest) != hashlib.sha256().digest_size:
+    if len(digest) != SHA256_SIZE:
         raise KeytoolError(f"a SHA256 fingerprint is 32 bytes, this one {len(digest)}")
     return digest
 
@@ -120,10 +120,9 @@ def _apply(krl: Krl, text: str, ca: PublicKey | None, any_ca: bool) -> None:
     if (value := _prefixed(text, "key:")) is not None:
         krl.revoke_key_explicit(_key(value))
     elif (value := _prefixed(text, "sha1:")) is not None:
-        blob = _key(value).plain.to_wire()
-        krl.revoke_sha1(hashlib.sha1(blob, usedforsecurity=False).digest())
+        krl.revoke_sha1(raw_digest(_key(value), "sha1"))
     elif (value := _prefixed(text, "sha256:")) is not None:
-        krl.revoke_sha256(hashlib.sha256(_key(value).plain.to_wire()).digest())
+        krl.revoke_sha256(raw_digest(_key(value), "sha256"))
     else:
         krl.revoke(_key(text))
 

@@ -26,8 +26,6 @@ from keytool.keys.base import PublicKey
 #: what a parsed file holds: a KRL, or the plain key blobs listed and their line numbers
 Revocations = krl.Krl | dict[bytes, int]
 
-_CERT_SUFFIX = "-cert-v01@openssh.com"
-
 
 def parse(data: bytes) -> Revocations:
     """A revoked keys file's bytes: a Krl, or {plain key blob: line number}. Anything
@@ -39,6 +37,7 @@ def parse(data: bytes) -> Revocations:
 
 def _parse_keys(data: bytes) -> dict[bytes, int]:
     from keytool.keys.blob import UNSUPPORTED
+    from keytool.keys.cert import plain_name
     from keytool.keys.pubfile import parse_public_line
 
     listed: dict[bytes, int] = {}
@@ -47,7 +46,7 @@ def _parse_keys(data: bytes) -> dict[bytes, int]:
         if not line.strip() or line.startswith(b"#"):
             continue
         text = line.decode("utf-8", "surrogateescape")
-        if text.split(None, 1)[0].removesuffix(_CERT_SUFFIX) in UNSUPPORTED:
+        if plain_name(text.split(None, 1)[0]) in UNSUPPORTED:
             continue
         try:
             key, _ = parse_public_line(text)
