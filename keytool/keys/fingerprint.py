@@ -29,7 +29,7 @@ def raw_digest(key: PublicKey, hash_name: str) -> bytes:
 
 def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
     """``SHA256:<base64 without padding>`` or ``MD5:aa:bb:…``, as ssh-keygen prints."""
-    digest = _digest(key.plain.to_wire(), hash_name.lower())
+    digest = raw_digest(key, hash_name)
     if hash_name.lower() == "md5":
         return "MD5:" + ":".join(f"{b:02x}" for b in digest)
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
@@ -93,7 +93,7 @@ def _centered(label: str) -> str:
 
 def randomart(key: PublicKey, hash_name: str = "sha256") -> str:
     """The picture ``ssh-keygen -lv`` prints under the fingerprint (no final newline)."""
-    digest = _digest(key.plain.to_wire(), hash_name.lower())
+    digest = raw_digest(key, hash_name)
     top = len(_SYMBOLS) - 1
     field = [[0] * _HEIGHT for _ in range(_WIDTH)]
     x, y = _WIDTH // 2, _HEIGHT // 2
