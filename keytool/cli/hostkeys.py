@@ -65,13 +65,8 @@ def run(prefix: str, fmt: str, cipher: str | None, rounds: int | None, quiet: bo
             private_text = dump_private(key, comment, None, fmt, cipher, rounds)
             private_tmp = files.write_temp(path, private_text, files.PRIVATE_MODE)
             try:
-                public_tmp = files.write_temp(
-                    pub_path(path), public_file_text(key.public, comment), files.PUBLIC_MODE
-                )
-            except KeytoolError:
-                files.discard(private_tmp)
-                raise
-            try:
+                public_text = public_file_text(key.public, comment)
+                public_tmp = files.write_temp(pub_path(path), public_text, files.PUBLIC_MODE)
                 files.install(public_tmp, pub_path(path))
             except KeytoolError:
                 files.discard(private_tmp)
