@@ -97,7 +97,9 @@ _PARSED: dict[str, tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]] 
 _INDEXED: dict[tuple[str, ...], tuple[tuple[tuple[int, ...], ...], knownhosts.HostIndex]] = {}
 
 
-def _stamp(status: os.stat_result) -> tuple[int, ...]:
+def file_stamp(status: os.stat_result) -> tuple[int, ...]:
+    """What tells a file read before from a changed one (a cache stays valid while it
+    is the same)."""
     return (
         status.st_dev,
         status.st_ino,
@@ -117,7 +119,7 @@ def _read_known_hosts(
     """One file's entries, parsed at most once while the file stays the same."""
     try:
         with open(key, "rb") as stream:
-            stamp = _stamp(os.fstat(stream.fileno()))
+            stamp = file_stamp(os.fstat(stream.fileno()))
             cached = _PARSED.get(key)
             if cached is not None and cached[0] == stamp:
                 return cached

@@ -211,6 +211,49 @@ class _Candidate(Record):
         init(self, identity=identity, path=path, agent_blob=agent_blob)
 
 
+#: certificate files read, by path: (the file's identity when read, the certificate
+#: or why it is not used); a fleet run parses (and checks the CA signature of) each once
+_CERTIFICATES: dict[str, tuple[tuple[int, ...], Certificate | str]] = {}
+
+
+def _certificate_file(path: str) -> Certificate | str | None:
+    """The user certificate in ``path``, why the file is not one, or None when there
+    is no such file."""
+    from keytool import files
+    from keytool.hostcheck import file_stamp
+    from keytool.keys.cert import Certificate
+    from keytool.keys.pubfile import parse_public_text
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stamp: tuple[int, ...] = ()  # read_file below says why
+    else:
+        stamp = file_stamp(info)
+    cached = _CERTIFICATES.get(path)
+    if cached is not None and stamp and cached[0] == stamp:
+        return cached[1]
+    found: Certificate | str
+    try:
+        key, _ = parse_public_text(files.read_file(path, "certificate"))
+    except KeytoolError as exc:
+        found = f"certificate {path} not used: {exc}"
+    else:
+        if not isinstance(key, Certificate):
+            found = f"{path} holds a {key.key_type} key, not a certificate: not used"
+        elif key.is_host:
+            found = f"certificate {path} not used: it is a host certificate"
+        else:
+            found = key
+    if stamp:
+        if len(_CERTIFICATES) > 16:
+            _CERTIFICATES.clear()
+        _CERTIFICATES[path] = (stamp, found)
+    return found
+
+
 class _Keys:
     """The agent connection and key files behind the identities."""
 
@@ -276,29 +319,16 @@ class _Keys:
 
     def _read_certificate(self, path: str) -> Certificate | None:
         """A user certificate from a ``*-cert.pub`` file; None (and why, with -v) when
-        the file is not one."""
-        from keytool import files
-        from keytool.keys.cert import Certificate
-        from keytool.keys.pubfile import parse_public_text
-
-        try:
-            key, _ = parse_public_text(files.read_file(path, "certificate"))
-        except KeytoolError as exc:
-            self.trace(f"certificate {path} not used: {exc}")
+        the file is not one, nothing said when there is no such file."""
+        found = _certificate_file(path)
+        if isinstance(found, str):
+            self.trace(found)
             return None
-        if not isinstance(key, Certificate):
-            self.trace(f"{path} holds a {key.key_type} key, not a certificate: not used")
-            return None
-        if key.is_host:
-            self.trace(f"certificate {path} not used: it is a host certificate")
-            return None
-        return key
+        return found
 
     def _neighbour_certificate(self, path: str, identity: ua.Identity) -> ua.Identity | None:
         """KEY-cert.pub next to identity file KEY, when it certifies KEY's key."""
         cert_path = f"{path}-cert.pub"
-        if not os.path.exists(cert_path):
-            return None
         cert = self._read_certificate(cert_path)
         if cert is None:
             return None
