@@ -77,6 +77,18 @@ def keytool_exec(
     )
 
 
+def one_line_failure(result: subprocess.CompletedProcess[bytes]) -> str:
+    """``keytool exec`` failed as ssh does and as the quality bar wants: status 255,
+    nothing on stdout, one stderr line and no traceback; returns that line."""
+    stderr = result.stderr.decode()
+    assert result.returncode == 255, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert result.stdout == b""
+    return lines[0]
+
+
 def keygen(path: Path, kind: str = "ed25519", comment: str = "") -> Path:
     extra = ["-b", "2048"] if kind == "rsa" else []
     run(

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.agenthelp import openssh_agent
-from tests.interop.clienthelp import base_env, fingerprint, keygen, keytool_exec
+from tests.interop.clienthelp import (
+    base_env,
+    fingerprint,
+    keygen,
+    keytool_exec,
+    one_line_failure,
+)
 from tests.peers import Sshd, require, run, ssh_login
 
 LABELS = {"ed25519": "ED25519", "ecdsa": "ECDSA", "rsa": "RSA"}
@@ -52,16 +57,6 @@ def certify(
     cert = pub.with_name(pub.name.removesuffix(".pub") + "-cert.pub")
     assert cert.exists()
     return cert
-
-
-def one_line_error(result: subprocess.CompletedProcess[bytes]) -> str:
-    """keytool failed as the quality bar wants: non-zero, one stderr line, no traceback."""
-    stderr = result.stderr.decode()
-    assert result.returncode != 0, stderr
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 # ---------------------------------------------------------------- user certificates
@@ -142,7 +137,7 @@ def test_certificate_file_option_with_tokens(tmp_path: Path, ca: Path, cert_sshd
         "true",
         flags=("-i", str(key), "-o", "BatchMode=yes"),
     )
-    assert "permission denied" in one_line_error(refused)
+    assert "permission denied" in one_line_failure(refused)
 
     option = f"CertificateFile={tmp_path}/certs/%h/mine-cert.pub"
     result = keytool_exec(
@@ -222,7 +217,7 @@ def test_certificate_the_server_refuses(
         "never",
         flags=("-i", str(key), "-o", "BatchMode=yes"),
     )
-    line = one_line_error(result)
+    line = one_line_failure(result)
     assert "permission denied" in line
     assert "ED25519-CERT" in line  # it says the certificate was tried
     assert result.stdout == b""
@@ -343,7 +338,7 @@ def test_invalid_host_certificate_is_refused_before_authentication(
         result = keytool_exec(
             server.port, known, "root@127.0.0.1", "echo", "no", flags=strict(user_key)
         )
-        line = one_line_error(result)
+        line = one_line_failure(result)
         assert f"host certificate of [127.0.0.1]:{server.port} refused: " in line
         assert says in line
         if case == "other-ca":
@@ -423,7 +418,7 @@ def test_revoked_ca_or_host_key_is_refused(
         assert code != 0 and "REVOKED HOST KEY" in ssh_trace  # ssh refuses it too
 
         result = keytool_exec(server.port, known, "root@127.0.0.1", "true", flags=strict(user_key))
-        line = one_line_error(result)
+        line = one_line_failure(result)
         what = "its CA key" if revoked == "ca" else "its key"
         assert f"refused: {what} is marked @revoked at {known}:2" in line
         assert "userauth-request" not in server.log.read_text(errors="replace")

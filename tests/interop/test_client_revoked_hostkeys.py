@@ -22,6 +22,7 @@ from tests.interop.clienthelp import (
     fingerprint,
     keygen,
     keytool_exec,
+    one_line_failure,
 )
 from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client
 from tests.peers import OPENSSH10, Sshd, missing, require, run, ssh_login
@@ -69,17 +70,6 @@ class Log:
         with self.server.log.open("rb") as stream:
             stream.seek(self.start)
             return stream.read().decode(errors="replace")
-
-
-def one_line(result: subprocess.CompletedProcess[bytes]) -> str:
-    """keytool failed as the quality bar wants: 255, one stderr line, no traceback."""
-    stderr = result.stderr.decode()
-    assert result.returncode == 255, stderr
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert result.stdout == b""
-    return lines[0]
 
 
 def exec_line(
@@ -155,7 +145,7 @@ def test_krl_revoking_the_host_key_refuses_before_authentication(host: Host, str
 
     log = Log(host.server)
     result = exec_line(host.server, host.user, known, str(krl), strict)
-    line = one_line(result)
+    line = one_line_failure(result)
     host_fp = fingerprint(host.host_pub.with_suffix(""))
     assert f"host key ED25519 {host_fp} of [127.0.0.1]:{host.server.port} revoked by {krl}" in line
     assert "Host key verification failed." in line
@@ -196,7 +186,7 @@ def test_public_key_file_as_revoked_host_keys(host: Host) -> None:
     listing.write_text(f"# keys we no longer trust\n{other_line}\n{host.host_pub.read_text()}")
     log = Log(host.server)
     result = exec_line(host.server, host.user, host.known, str(listing))
-    line = one_line(result)
+    line = one_line_failure(result)
     assert f"revoked by {listing} (the key is listed at line 4)" in line
     assert_refused_before_auth(log)
     assert "revoked by file" in real_ssh(host.server, host.user, host.known, str(listing))
@@ -213,7 +203,7 @@ def test_config_file_and_none(host: Host) -> None:
 
     log = Log(host.server)
     refused = subprocess.run([*keytool, *args], capture_output=True, env=base_env(), timeout=60)
-    assert f"revoked by {krl}" in one_line(refused)
+    assert f"revoked by {krl}" in one_line_failure(refused)
     assert_refused_before_auth(log)
 
     # -o RevokedHostKeys=none comes first and wins over the file's line, as for ssh
@@ -248,7 +238,7 @@ def test_broken_revocation_file_refuses(
 
     log = Log(host.server)
     result = exec_line(host.server, host.user, host.known, str(path))
-    line = one_line(result)
+    line = one_line_failure(result)
     assert "cannot check the host key of" in line
     assert str(path) in line and says in line
     assert_refused_before_auth(log)
@@ -324,7 +314,7 @@ def test_revoked_host_certificate_refused(cert_host: Host, how: str) -> None:
 
     log = Log(cert_host.server)
     result = exec_line(cert_host.server, cert_host.user, cert_host.known, str(revoked))
-    line = one_line(result)
+    line = one_line_failure(result)
     host_fp = fingerprint(cert_host.host_pub.with_suffix(""))
     assert f"host key ED25519-CERT {host_fp} of [127.0.0.1]:{cert_host.server.port}" in line
     assert f"revoked by {revoked} ({reason})" in line
