@@ -19,7 +19,7 @@ import pytest
 from tests.cli import assert_clean_error
 from tests.interop.agenthelp import keytool_agent, openssh_agent
 from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.peers import Sshd, require, ssh_login
+from tests.peers import Sshd, require, run, ssh_login
 
 UTC = base_env(TZ="UTC")
 BITS = {"ed25519": "256", "rsa": "2048", "ecdsa": "256"}
@@ -41,14 +41,7 @@ def keytool(
 def keygen(
     *args: str | Path, env: dict[str, str] | None = None, stdin: bytes = b""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require("ssh-keygen"), *map(str, args)],
-        input=stdin.decode(),
-        capture_output=True,
-        text=True,
-        env=env or UTC,
-        timeout=60,
-    )
+    return run([require("ssh-keygen"), *args], input=stdin.decode(), env=env or UTC)
 
 
 def make_key(folder: Path, name: str, kind: str = "ed25519", passphrase: str = "") -> Path:
