@@ -51,9 +51,10 @@ def _add_one(
     confirm: bool,
     quiet: bool,
     destinations: tuple[DestConstraint, ...] = (),
+    key_only: bool = False,
 ) -> int:
-    """Add one key file and, as ssh-add does, its KEY-cert.pub beside it; 1 when the key
-    could not be added."""
+    """Add one key file and, as ssh-add does, its KEY-cert.pub beside it (not with
+    ``key_only``, ssh-add -k); 1 when the key could not be added."""
     from keytool import files
 
     if name == "-":
@@ -75,7 +76,7 @@ def _add_one(
     else:
         _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
         _say_constraints(quiet, lifetime, confirm)
-    if path is not None:
+    if path is not None and not key_only:
         _add_certificate(client, path, key, comment, lifetime, confirm, quiet, destinations)
     return status
 
@@ -171,16 +172,16 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
     return 0
 
 
-def _delete(client: AgentClient, names: list[str], quiet: bool) -> int:
-    """ssh-add -d: each file's key, then its KEY-cert.pub when there is one; a file
-    counts as done when either was removed."""
+def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool = False) -> int:
+    """ssh-add -d: each file's key, then its KEY-cert.pub when there is one (not with
+    ``key_only``, ssh-add -k); a file counts as done when either was removed."""
     from keytool.keyfiles import public_of_file
 
     status = 0
     for name in names:
         listed = public_of_file(Path(name))
         removed = _remove_one(client, listed.key, listed.comment, name, quiet)
-        cert = _certificate_of(name, listed.key)
+        cert = None if key_only else _certificate_of(name, listed.key)
         if cert is not None:
             removed |= _remove_one(client, cert[0], cert[1], f"{name}-cert.pub", quiet)
         if not removed:
@@ -277,6 +278,7 @@ def run(
     quiet: bool,
     destinations: list[str] | None = None,
     hostkey_files: list[str] | None = None,
+    key_only: bool = False,
 ) -> int:
     from keytool.agentclient import AgentClient
     from keytool.duration import parse_seconds
@@ -311,13 +313,15 @@ def run(
             if not files:
                 # as ssh-add -d without files: the default identities
                 names = [n for n in names if Path(f"{n}.pub").exists() or Path(n).exists()]
-            return _delete(client, names, quiet)
+            return _delete(client, names, quiet, key_only)
         if not names:
             raise KeytoolError("no key files given and no default identities in ~/.ssh")
         status = 0
         for name in names:
             try:
-                status |= _add_one(client, name, seconds or None, confirm, quiet, restricted)
+                status |= _add_one(
+                    client, name, seconds or None, confirm, quiet, restricted, key_only
+                )
             except KeytoolError as exc:
                 print(f"keytool: {exc}", file=sys.stderr)
                 status = 1

@@ -364,6 +364,12 @@ COMMANDS: tuple[Command, ...] = (
             HASH_OPT,
             Opt("delete", ("-d",), "remove the keys of these files", "flag"),
             Opt("delete_all", ("-D",), "remove every key", "flag"),
+            Opt(
+                "key_only",
+                ("-k",),
+                "add or remove plain keys only, not their KEY-cert.pub certificates",
+                "flag",
+            ),
             Opt("lock", ("-x",), "lock the agent with a password", "flag"),
             Opt("unlock", ("-X",), "unlock the agent", "flag"),
             Opt("lifetime", ("-t",), "key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),

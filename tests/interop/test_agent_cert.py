@@ -489,3 +489,68 @@ def test_rsa_certificate_signs_as_ssh_agent_does(
     assert roundtrip(agent, request) == proto.FAILURE
     assert proto.decode_sign_response(roundtrip(agent, plain)) == ours
     assert len(proto.decode_identities(roundtrip(agent, LIST))) == 1
+
+
+# -- ssh-add -k: plain keys only (OpenSSH 9.2 has no -C, "certificates only")
+
+
+@pytest.mark.parametrize("target", ["ssh-agent", "keytool agent"])
+def test_key_only_adds_and_removes_the_plain_key_as_ssh_add(
+    tmp_path: Path, openssh_agent: Agent, agent: Agent, material: Path, target: str
+) -> None:
+    """-k skips KEY-cert.pub when adding and when removing: ssh-add -k and keytool add -k
+    leave the agent holding the same identities and print the same lines."""
+    into = openssh_agent if target == "ssh-agent" else agent
+    key = key_copy(material, "ed25519", tmp_path / "client")
+    results = {}
+    for name, tool in (("ssh-add", ssh_add), ("keytool", keytool_add)):
+        added = tool(into, "-k", key)
+        only_key = ssh_add(into, "-L").stdout
+        tool(into, key).check_returncode()  # now the key and its certificate
+        removed = tool(into, "-d", "-k", key)
+        only_cert = ssh_add(into, "-L").stdout
+        missing = tool(into, "-d", "-k", key)  # the plain key is gone already
+        ssh_add(into, "-D").check_returncode()
+        results[name] = (added, only_key, removed, only_cert, missing)
+    theirs, ours = results["ssh-add"], results["keytool"]
+    assert theirs[1] == text(f"{key}.pub"), "ssh-add -k did not add the plain key alone"
+    assert theirs[3] == text(f"{key}-cert.pub"), "ssh-add -d -k did not keep the certificate"
+    assert ours[1] == theirs[1]
+    assert ours[3] == theirs[3]
+    for mine, real in ((ours[0], theirs[0]), (ours[2], theirs[2])):
+        assert real.returncode == 0, real.stderr
+        assert (mine.returncode, mine.stdout, mine.stderr) == (0, real.stdout, real.stderr)
+    assert theirs[4].returncode != 0 and ours[4].returncode != 0
+    assert ours[4].stderr == theirs[4].stderr
+
+
+def test_key_only_of_a_key_without_certificate(
+    tmp_path: Path, openssh_agent: Agent, material: Path
+) -> None:
+    key = key_copy(material, "rsa", tmp_path / "client", with_cert=False)
+    theirs = ssh_add(openssh_agent, "-k", key)
+    listed = ssh_add(openssh_agent, "-L").stdout
+    theirs_gone = ssh_add(openssh_agent, "-d", "-k", key)
+    ours = keytool_add(openssh_agent, "-k", key)
+    assert ssh_add(openssh_agent, "-L").stdout == listed == text(f"{key}.pub")
+    ours_gone = keytool_add(openssh_agent, "-d", "-k", key)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr)
+    assert (ours_gone.returncode, ours_gone.stderr) == (theirs_gone.returncode, theirs_gone.stderr)
+    assert "The agent has no identities." in ssh_add(openssh_agent, "-L").stdout
+
+
+def test_certificates_only_flag_is_not_in_openssh_9_2(
+    tmp_path: Path, openssh_agent: Agent, material: Path
+) -> None:
+    """ssh-add -C (certificates only) came after 9.2: that ssh-add refuses it, and so does
+    keytool add, with one line and nothing added."""
+    key = key_copy(material, "ed25519", tmp_path / "client")
+    theirs = ssh_add(openssh_agent, "-C", key)
+    ours = keytool_add(openssh_agent, "-C", key)
+    if theirs.returncode == 0:
+        pytest.skip("this ssh-add has -C (OpenSSH newer than 9.2)")
+    assert "unknown option -- C" in theirs.stderr
+    assert ours.returncode != 0
+    assert len(ours.stderr.splitlines()) == 1 and "-C" in ours.stderr
+    assert "Traceback" not in ours.stderr
+    assert "The agent has no identities." in ssh_add(openssh_agent, "-L").stdout
