@@ -470,3 +470,61 @@ def to_bytes(krl: Krl) -> bytes:
                 body.string(blob)
             out.byte(kind).string(body.getvalue())
     return out.getvalue()
+
+
+# ---- showing
+
+
+def _generated_at(seconds: int) -> str:
+    import time
+
+    signed = seconds - (1 << 64) if seconds >= 1 << 63 else seconds  # a C time_t
+    try:
+        return time.strftime("%Y%m%dT%H%M%S", time.localtime(signed))
+    except (OverflowError, OSError, ValueError):
+        return "<INVALID>"
+
+
+def _sha256_of_blob(blob: bytes) -> str:
+    import base64
+    import hashlib
+
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _blob_name(blob: bytes) -> str:
+    from keytool.display import escape
+
+    return escape(Reader(blob, "KRL key").string(), utf8=False)
+
+
+def dump(krl: Krl, utf8: bool) -> tuple[list[str], list[str]]:
+    """The KRL as ssh-keygen -Q -l prints it, in krl_dump's order and near the spec
+    format (header comments, keys as their SHA256 fingerprints, raw SHA256 and SHA1
+    hashes, then each CA's serials and key IDs): (lines, problems). Comments and key
+    IDs are escaped as OpenSSH does for the locale (``utf8``)."""
+    from keytool.display import escape
+
+    lines = [f"# KRL version {krl.version}", f"# Generated at {_generated_at(krl.generated)}"]
+    if krl.comment:
+        comment = krl.comment.encode("utf-8", "surrogateescape")
+        lines.append(f"# Comment: {escape(comment, utf8)}")
+    lines.append("")
+    problems: list[str] = []
+    for blob in sorted(krl.keys):
+        try:
+            lines.append(f"hash: {_sha256_of_blob(blob)} # {_blob_name(blob)}")
+        except FormatError as exc:
+            problems.append(f"parse KRL key: {exc}")
+    lines.extend(f"hash: SHA256:{digest.hex()}" for digest in sorted(krl.sha256s))
+    lines.extend(f"# hash SHA1:{digest.hex()}" for digest in sorted(krl.sha1s))
+    for scope in krl.scopes:
+        lines.append("")
+        if scope.ca is None:
+            lines.append("# Wildcard CA")
+        else:
+            lines.append(f"# CA key {_blob_name(scope.ca)} {_sha256_of_blob(scope.ca)}")
+        for lo, hi in scope.serials.ranges():
+            lines.append(f"serial: {lo}" if lo == hi else f"serial: {lo}-{hi}")
+        lines.extend(f"id: {escape(key_id, utf8)}" for key_id in sorted(scope.key_ids))
+    return lines, problems

@@ -1,5 +1,5 @@
 """keytool krl: make or update a key revocation list from key files and revocation
-specs (ssh-keygen -k), or ask which keys one revokes (ssh-keygen -Q)."""
+specs (ssh-keygen -k), or ask which keys one revokes and print it (ssh-keygen -Q [-l])."""
 
 from __future__ import annotations
 
@@ -28,14 +28,17 @@ def run(
     comment: str | None,
     quiet: bool,
     files: list[str],
+    print_contents: bool = False,
 ) -> int:
     if generate and query:
         raise UsageError("krl: -k makes a KRL and -Q queries one; give one of them")
     if query and (update or ca_key is not None or version is not None or comment is not None):
         raise UsageError("krl: -u, -s, -z and -C are for making a KRL, not for -Q")
+    if print_contents and not query:
+        raise UsageError("krl: -l prints a KRL's contents and goes with -Q")
     try:
         if query:
-            return _query(file, files)
+            return _query(file, files, print_contents)
         return _generate(file, update, ca_key, version, comment, quiet, files)
     except UsageError:
         raise
@@ -55,12 +58,14 @@ def _load(path: Path) -> Krl:
         raise KeytoolError(f"invalid KRL file {path}: {exc}") from None
 
 
-def _query(file: str | None, files: list[str]) -> int:
+def _query(file: str | None, files: list[str], show: bool = False) -> int:
     from keytool.keyfiles import expand
 
     if not file:
         raise UsageError("krl -Q: which KRL? use -f KRL_FILE")
     revocations = _load(expand(file))
+    if show:
+        _show(revocations)
     status = 0
     for name in files:
         key, label = _public_key(name, "public key")
@@ -71,6 +76,19 @@ def _query(file: str | None, files: list[str]) -> int:
         if revoked:
             status = 1
     return status
+
+
+def _show(revocations: Krl) -> None:
+    """-Q -l: the KRL's contents as ssh-keygen prints them (krl_dump)."""
+    from keytool.display import utf8_locale
+    from keytool.krl import dump
+
+    lines, problems = dump(revocations, utf8_locale())
+    for problem in problems:
+        print(f"keytool: {problem}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stdout.buffer.write("".join(f"{line}\n" for line in lines).encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def _generate(

@@ -290,6 +290,7 @@ COMMANDS: tuple[Command, ...] = (
             Opt("file", ("-f",), "the KRL file", metavar="KRL_FILE"),
             Opt("generate", ("-k",), "make the KRL from FILEs (the default)", "flag"),
             Opt("query", ("-Q",), "say whether the keys of FILEs are revoked", "flag"),
+            Opt("print_contents", ("-l",), "with -Q: print the KRL's contents first", "flag"),
             Opt("update", ("-u",), "add to the existing KRL instead of replacing it", "flag"),
             Opt(
                 "ca_key",

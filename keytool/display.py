@@ -1,0 +1,74 @@
+"""Untrusted text shown as OpenSSH shows it (utf8.c's asmprintf): characters the
+terminal prints as they are, every other byte as a backslash and three octal digits.
+
+In a UTF-8 locale a valid UTF-8 character that is printable stays; in any other
+locale only printable ASCII does. ``utf8_locale`` tells which one OpenSSH's tools
+would use in this environment."""
+
+from __future__ import annotations
+
+import unicodedata
+
+# printable for the C library (wcwidth >= 0) though not for str.isprintable
+_ALSO_PRINTABLE = frozenset(("Zs", "Cf", "Co"))
+
+
+def _octal(data: bytes) -> str:
+    return "".join(f"\\{byte:03o}" for byte in data)
+
+
+def _utf8_length(lead: int) -> int:
+    if lead < 0x80:
+        return 1
+    if 0xC2 <= lead <= 0xDF:
+        return 2
+    if 0xE0 <= lead <= 0xEF:
+        return 3
+    if 0xF0 <= lead <= 0xF4:
+        return 4
+    return 0  # never starts a character
+
+
+def escape(data: bytes, utf8: bool) -> str:
+    """``data`` with every byte that does not make a printable character as ``\\ooo``
+    (newlines and tabs too: the result is one line)."""
+    out: list[str] = []
+    at = 0
+    while at < len(data):
+        if not utf8:
+            byte = data[at]
+            out.append(chr(byte) if 0x20 <= byte < 0x7F else _octal(data[at : at + 1]))
+            at += 1
+            continue
+        size = _utf8_length(data[at]) or 1
+        chunk = data[at : at + size]
+        try:
+            char = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            out.append(_octal(data[at : at + 1]))
+            at += 1
+            continue
+        printable = char.isprintable() or unicodedata.category(char) in _ALSO_PRINTABLE
+        out.append(char if printable else _octal(chunk))
+        at += size
+    return "".join(out)
+
+
+def utf8_locale() -> bool:
+    """Whether OpenSSH's tools would run in a UTF-8 locale here: the character set the
+    environment's LC_ALL, LC_CTYPE or LANG names (an unknown locale is the C one).
+    Python turns a C locale into C.UTF-8 at start (PEP 538, with UTF-8 mode); then
+    the environment said C and the answer is no."""
+    import locale
+    import os
+    import sys
+
+    try:
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except (AttributeError, ValueError):
+        return False
+    if codeset.upper().replace("-", "") != "UTF8":
+        return False
+    explicit = os.environ.get("PYTHONUTF8") == "1" or "utf8" in sys._xoptions
+    # UTF-8 mode that nobody asked for means the locale at start was C or POSIX
+    return not sys.flags.utf8_mode or explicit
