@@ -6,10 +6,12 @@ In CI (CI=true) a missing peer fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -257,3 +259,13 @@ class Dropbear:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def user_db(
+    args: Iterable[str | os.PathLike[str]], **kw: object
+) -> subprocess.CompletedProcess[str]:
+    """``run`` for useradd, userdel and chpasswd, one at a time across test processes:
+    each locks /etc/passwd and gives up at once when another one holds it."""
+    with open(Path(tempfile.gettempdir()) / "keytool-tests-user-db.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return run(args, **kw)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import require, run
+from tests.peers import require, run, user_db
 
 KEYTOOL = [sys.executable, "-m", "keytool"]
 
@@ -138,19 +138,17 @@ def throwaway_account(shell: str = "/bin/sh") -> Iterator[Account]:
     base = Path(tempfile.mkdtemp(prefix="keytool-home-"))
     base.chmod(0o711)
     home = base / name
-    run(
+    user_db(
         [require("useradd"), "-M", "-d", home, "-s", shell, "-K", "MAIL_DIR=/dev/null", name]
     ).check_returncode()
     try:
         entry = pwd.getpwnam(name)
         home.mkdir(mode=0o755)
         os.chown(home, entry.pw_uid, entry.pw_gid)
-        subprocess.run(
-            [require("chpasswd")], input=f"{name}:{password}\n", text=True, check=True, timeout=30
-        )
+        user_db([require("chpasswd")], input=f"{name}:{password}\n").check_returncode()
         yield Account(name, password, home, entry.pw_uid, entry.pw_gid)
     finally:
-        run([require("userdel"), "-f", name])
+        user_db([require("userdel"), "-f", name])
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -21,7 +21,7 @@ from tests.interop.agenthelp import (
     make_keys,
     pub_lines,
 )
-from tests.peers import OPENSSH10, Dropbear, Sshd, missing, require, run
+from tests.peers import OPENSSH10, Dropbear, Sshd, missing, require, run, user_db
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +250,7 @@ def throwaway_user(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             parent.chmod(mode | 0o711 if parent == tmp_path else mode | 0o001)
-    result = run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-p", "*", name])
+    result = user_db(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-p", "*", name])
     if result.returncode != 0:
         missing(f"cannot create a user: {result.stderr.strip()}")
     try:
@@ -263,7 +263,7 @@ def throwaway_user(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         yield name, home
     finally:
-        run(["userdel", name])
+        user_db(["userdel", name])
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])

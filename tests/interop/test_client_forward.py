@@ -56,9 +56,10 @@ class EchoService:
             while data := conn.recv(65536):
                 got += data
                 conn.sendall(data)
-        with self._lock:
-            self.received.append(bytes(got))
-            self.peers.append(peer)
+            # recorded before the close, so a client that saw the close sees the record
+            with self._lock:
+                self.received.append(bytes(got))
+                self.peers.append(peer)
 
     def close(self) -> None:
         self.listener.close()

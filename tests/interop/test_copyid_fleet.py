@@ -4,7 +4,6 @@ others, and sshd dropping connections past MaxStartups is retried, not reported.
 from __future__ import annotations
 
 import secrets
-import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from tests.interop.copyidhelp import (
     put_keys,
     ssh_login,
 )
-from tests.peers import free_port
+from tests.peers import free_port, user_db
 
 
 def test_fleet_table_and_failures_do_not_stop_others(tmp_path: Path) -> None:
@@ -25,9 +24,7 @@ def test_fleet_table_and_failures_do_not_stop_others(tmp_path: Path) -> None:
         accounts = [stack.enter_context(throwaway_account()) for _ in range(2)]
         password = secrets.token_urlsafe(12)  # one password for the fleet
         for account in accounts:
-            subprocess.run(
-                ["chpasswd"], input=f"{account.name}:{password}\n", text=True, check=True
-            )
+            user_db(["chpasswd"], input=f"{account.name}:{password}\n").check_returncode()
         servers = [
             stack.enter_context(copyid_sshd(tmp_path / f"sshd{i}", [a]))
             for i, a in enumerate(accounts)
