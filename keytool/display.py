@@ -54,6 +54,16 @@ def escape(data: bytes, utf8: bool) -> str:
     return "".join(out)
 
 
+def printable(text: str, limit: int, keep: str = "") -> str:
+    """Text a peer sent made safe for a terminal: its first ``limit`` characters, each
+    one the terminal would not show as it is (but those in ``keep``) as "?", and
+    "..." when there was more."""
+    head = text[:limit]
+    if not head.isprintable():
+        head = "".join(ch if ch.isprintable() or ch in keep else "?" for ch in head)
+    return head + "..." if len(text) > limit else head
+
+
 def utf8_locale() -> bool:
     """Whether OpenSSH's tools would run in a UTF-8 locale here: the character set the
     environment's LC_ALL, LC_CTYPE or LANG names (an unknown locale is the C one).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 
+from keytool.display import printable
 from keytool.errors import AuthError, FormatError, ProtocolError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
@@ -41,12 +42,6 @@ DEFAULT_PASSWORD_PROMPTS = 3  # ssh_config(5) NumberOfPasswordPrompts
 
 # RSA signature algorithms, best first (RFC 8332 §3)
 RSA_SHA2 = ("rsa-sha2-512", "rsa-sha2-256")
-
-
-def _printable(text: str, limit: int = 2000) -> str:
-    """Server text made safe for a terminal: no control characters but newline and tab."""
-    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text[:limit])
-    return cleaned
 
 
 # ---------------------------------------------------------------- events
@@ -337,7 +332,7 @@ class UserAuth:
             message = r.text()
             r.string()
             r.done()
-            return AuthBanner(_printable(message))
+            return AuthBanner(printable(message, 2000, "\n\t"))
         if kind == MSG_USERAUTH_SUCCESS:
             r.done()
             self.state = State.DONE
@@ -357,7 +352,7 @@ class UserAuth:
             r.string()
             r.done()
             self.state = State.IDLE
-            return PasswordChangeRequired(_printable(prompt))
+            return PasswordChangeRequired(printable(prompt, 2000, "\n\t"))
         return self._info_request(r)
 
     def _pk_ok(self, r: Reader) -> AuthEvent:
@@ -388,11 +383,13 @@ class UserAuth:
         prompts = []
         for _ in range(count):
             text = r.text()
-            prompts.append(Prompt(_printable(text, 500), r.boolean()))
+            prompts.append(Prompt(printable(text, 500, "\n\t"), r.boolean()))
         r.done()
         self.state = State.ANSWERING
         self._prompts = count
-        return InfoRequest(_printable(name, 500), _printable(instruction), tuple(prompts))
+        return InfoRequest(
+            printable(name, 500, "\n\t"), printable(instruction, 2000, "\n\t"), tuple(prompts)
+        )
 
 
 # ---------------------------------------------------------------- what to try next

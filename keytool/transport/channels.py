@@ -18,6 +18,7 @@ import enum
 import struct
 from collections import deque
 
+from keytool.display import printable
 from keytool.errors import FormatError, ProtocolError
 from keytool.record import Record, init
 from keytool.wire import Reader, Writer
@@ -228,10 +229,6 @@ ChannelEvent = (
     | GlobalReply
     | ChannelOpenRequest
 )
-
-
-def _printable(text: str, limit: int = 500) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
 
 
 # ---------------------------------------------------------------- channels
@@ -649,7 +646,7 @@ class Connection:
         if chan.state not in (ChannelState.OPENING, ChannelState.CLOSING) or chan.remote_max_packet:
             raise ProtocolError(f"open failure for channel {chan.local_id}, which is open")
         self._free(chan)
-        return [ChannelOpenFailed(chan.local_id, reason, _printable(description))]
+        return [ChannelOpenFailed(chan.local_id, reason, printable(description, 500))]
 
     def _incoming(self, chan: Channel, data: bytes, code: int) -> list[ChannelEvent]:
         if chan.state in (ChannelState.OPENING, ChannelState.ACCEPTING):
@@ -690,7 +687,7 @@ class Connection:
             r.string()
             r.done()
             events.append(
-                ExitSignal(chan.local_id, _printable(signal, 32), core, _printable(message))
+                ExitSignal(chan.local_id, printable(signal, 32), core, printable(message, 500))
             )
         # anything else (keepalive@openssh.com, eow@openssh.com...) is not for us
         if want_reply and chan.state is ChannelState.OPEN:
@@ -738,9 +735,9 @@ class Connection:
         return [
             ChannelOpenRequest(
                 local_id,
-                _printable(address, 256),
+                printable(address, 256),
                 port,
-                _printable(originator, 64),
+                printable(originator, 64),
                 originator_port,
             )
         ]

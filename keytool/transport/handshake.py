@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from enum import Enum, auto
 
+from keytool.display import printable
 from keytool.errors import (
     DisconnectError,
     FormatError,
@@ -159,16 +160,10 @@ def first_common(what: str, client: Sequence[str], server: Sequence[str]) -> str
         if name in server:
             return name
     offered = ",".join(client)
-    theirs = ",".join(_printable(name, 64) for name in server[:64]) or "(nothing)"
+    theirs = ",".join(printable(name, 64) for name in server[:64]) or "(nothing)"
     raise NegotiationError(
         f"no common {what}; keytool offers {offered}; the server offers {theirs}"
     )
-
-
-def _printable(text: str, limit: int = 256) -> str:
-    """Peer-supplied text made safe for a terminal line."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
-    return cleaned + ("..." if len(text) > limit else "")
 
 
 class _KexInit:
@@ -384,7 +379,7 @@ class ClientTransport:
             self._banner_lines += 1
             if self._banner_lines > MAX_BANNER_LINES or end > MAX_BANNER_LINE:
                 raise ProtocolError("the server sent no SSH version line (is it an SSH server?)")
-            self._note(f"server banner line: {_printable(line.decode('utf-8', 'replace'))}")
+            self._note(f"server banner line: {printable(line.decode('utf-8', 'replace'), 256)}")
         if len(line) + 2 > MAX_VERSION_LINE:
             raise ProtocolError("the server's version line is longer than 255 bytes")
         try:
@@ -396,7 +391,7 @@ class ClientTransport:
         # RFC 4253 §5.1: 1.99 means 2.0 as well
         if not (version.startswith("SSH-2.0-") or version.startswith("SSH-1.99-")):
             raise ProtocolError(
-                f"the server speaks an unsupported protocol version: {_printable(version, 64)}"
+                f"the server speaks an unsupported protocol version: {printable(version, 64)}"
             )
         self.server_version = version
         self._note(f"client version: {self.config.client_version}")
@@ -449,7 +444,7 @@ class ClientTransport:
                 r.byte()
                 r.boolean()
                 message = r.text()
-                self._note(f"server debug message: {_printable(message)}")
+                self._note(f"server debug message: {printable(message, 256)}")
             elif number == MSG_UNIMPLEMENTED:
                 self._note("the server did not understand one of our messages")
             return
@@ -478,7 +473,7 @@ class ClientTransport:
         except FormatError:
             raise DisconnectError("disconnected by the server") from None
         name = REASONS.get(reason, f"reason {reason}")
-        text = _printable(description.strip(), 512)
+        text = printable(description.strip(), 512)
         detail = f"{text} ({name})" if text else name
         raise DisconnectError(f"disconnected by the server: {detail}")
 
@@ -725,13 +720,14 @@ class ClientTransport:
         if "server-sig-algs" in extensions:
             names = extensions["server-sig-algs"].decode("ascii", "replace")
             self.server_sig_algs = tuple(name for name in names.split(",") if name)
-        self._note(
-            "server extensions: "
-            + ", ".join(_printable(name, 64) for name in extensions)
-            + (
-                f"; server-sig-algs {','.join(self.server_sig_algs)}"
-                if self.server_sig_algs
-                else ""
+        if self._trace is not None:
+            self._note(
+                "server extensions: "
+                + ", ".join(printable(name, 64) for name in extensions)
+                + (
+                    f"; server-sig-algs {','.join(self.server_sig_algs)}"
+                    if self.server_sig_algs
+                    else ""
+                )
             )
-        )
         events.append(ExtInfoReceived(extensions))

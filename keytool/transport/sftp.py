@@ -13,6 +13,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from keytool.display import printable
 from keytool.errors import FormatError, ProtocolError, SftpError
 from keytool.wire import Reader, Writer
 
@@ -196,10 +197,6 @@ class ExtendedReply:
 Reply = Status | Handle | Data | Name | Attrs | ExtendedReply
 
 
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text[:300])
-
-
 def _path(path: str | bytes) -> bytes:
     return path.encode("utf-8") if isinstance(path, str) else path
 
@@ -355,7 +352,7 @@ class SftpClient:
             if r.remaining:
                 message = r.text()
                 r.string()
-            reply = Status(request_id, code, _printable(message))
+            reply = Status(request_id, code, printable(message, 300))
         elif kind == FXP_HANDLE:
             reply = Handle(request_id, r.string())
         elif kind == FXP_DATA:
