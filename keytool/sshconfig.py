@@ -517,6 +517,8 @@ def expand_tokens(
     """ssh_config TOKENS: ``%h`` and friends from ``tokens``; ``%%`` is a percent sign.
     With ``env``, also ENVIRONMENT VARIABLES: ``${NAME}`` is its value (one pass, as
     ssh: what a variable holds is not expanded again)."""
+    if "%" not in value and (env is None or "${" not in value):
+        return value
     out: list[str] = []
     i = 0
     while i < len(value):
