@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Iterable, Iterator
 
 from keytool.authkeys import parse_line as parse_key_line
 from keytool.errors import FormatError, UnsupportedKeyError
@@ -180,10 +181,14 @@ def _split_commas(text: str) -> list[str]:
     return [part for part in parts if part]
 
 
-def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
-    """Every line; a FormatError names the first bad one. Key types keytool does not
-    use (security keys) are skipped."""
-    signers = []
+def walk(
+    text: str, source: str = "allowed_signers", identity: str | None = None
+) -> Iterator[AllowedSigner | FormatError]:
+    """The lines in order, each parsed only when the walk reaches it, as ssh-keygen reads
+    the file: a bad line comes as the FormatError saying why (ssh-keygen reports it and
+    goes on), so one stays unread past where the caller stops. With ``identity``, a
+    line whose principals do not match it is passed over unparsed. Key types keytool
+    does not use (security keys) are skipped."""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -192,28 +197,59 @@ def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
         if line.startswith('"'):
             end = line.find('"', 1)
             if end < 0:
-                raise FormatError(f"{where}: unterminated quote in the principals")
+                yield FormatError(f"{where}: unterminated quote in the principals")
+                continue
             principals, rest = line[1:end], line[end + 1 :]
         else:
             principals, _, rest = line.partition(" ")
-        if not principals or not rest.strip():
-            raise FormatError(f"{where}: expected 'principals [options] keytype base64'")
-        try:
-            entry = parse_key_line(rest.strip())
-        except UnsupportedKeyError:
+        if identity is not None and not match_any(identity, principals.split(",")):
             continue
+        try:
+            signer = _signer(principals, rest, where, number)
         except FormatError as exc:
-            raise FormatError(f"{where}: {exc}") from None
-        if entry is None:
-            raise FormatError(f"{where}: no key")
-        namespaces, cert_authority, after, before = _options(entry.options, where)
-        signers.append(
-            AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
-        )
+            yield exc
+            continue
+        if signer is not None:
+            yield signer
+
+
+def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigner | None:
+    if not principals or not rest.strip():
+        raise FormatError(f"{where}: expected 'principals [options] keytype base64'")
+    try:
+        entry = parse_key_line(rest.strip())
+    except UnsupportedKeyError:
+        return None
+    except FormatError as exc:
+        raise FormatError(f"{where}: {exc}") from None
+    if entry is None:
+        raise FormatError(f"{where}: no key")
+    namespaces, cert_authority, after, before = _options(entry.options, where)
+    return AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
+
+
+def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
+    """Every line; a FormatError names the first bad one."""
+    signers = []
+    for item in walk(text, source):
+        if isinstance(item, FormatError):
+            raise item
+        signers.append(item)
     return signers
 
 
-def principals_for(signers: list[AllowedSigner], key: PublicKey, now: int) -> list[str]:
+def match_principals(text: str, identity: str, source: str = "allowed_signers") -> list[str]:
+    """The principals field of each line whose patterns match ``identity``, in order
+    (ssh-keygen -Y match-principals); a bad line among them is a FormatError."""
+    found = []
+    for item in walk(text, source, identity):
+        if isinstance(item, FormatError):
+            raise item
+        found.append(item.principals)
+    return found
+
+
+def principals_for(signers: Iterable[AllowedSigner], key: PublicKey, now: int) -> list[str]:
     """Who may have signed with ``key`` at ``now``, whatever the namespace (as ssh-keygen
     -Y find-principals): the principals of the first line that matches, one by one (for
     a certificate, those of its principals the line allows); empty when none does."""
@@ -224,8 +260,12 @@ def principals_for(signers: list[AllowedSigner], key: PublicKey, now: int) -> li
     return []
 
 
+#: refusal()'s answer when no line is about the key and identity at all
+NO_LINE = "no line names this key for this identity"
+
+
 def refusal(
-    signers: list[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
+    signers: Iterable[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
 ) -> str | None:
     """None when ``identity`` may sign with ``key`` for ``namespace`` at ``now`` (some
     line allows it); otherwise why not: the first line that is about this key and
@@ -237,11 +277,11 @@ def refusal(
             return None
         if reason is not None:
             reasons.append(f"line {signer.line_number}: {reason}")
-    return reasons[0] if reasons else "no line names this key for this identity"
+    return reasons[0] if reasons else NO_LINE
 
 
 def allowed(
-    signers: list[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
+    signers: Iterable[AllowedSigner], identity: str, key: PublicKey, namespace: str, now: int
 ) -> bool:
     """``identity`` may sign with ``key`` for ``namespace`` at ``now``."""
     return refusal(signers, identity, key, namespace, now) is None

@@ -1,6 +1,7 @@
 """keytool sign and keytool verify: SSH signatures of files, as ``ssh-keygen -Y sign``,
-``-Y verify``, ``-Y check-novalidate`` and ``-Y find-principals`` make and check them
-(what git's SSH commit signing runs), with plain keys or OpenSSH certificates."""
+``-Y verify``, ``-Y check-novalidate``, ``-Y find-principals`` and ``-Y
+match-principals`` make and check them (what git's SSH commit signing runs), with plain
+keys or OpenSSH certificates."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 import sys
 import time
 
-from keytool.errors import KeytoolError
+from keytool.errors import FormatError, KeytoolError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
+    from keytool.allowedsigners import AllowedSigner
     from keytool.keys.base import PublicKey
 
 # message pieces are hashed this large
@@ -183,6 +185,56 @@ def _hash_file(path: Path, hash_algorithm: str) -> bytes:
         os.close(fd)
 
 
+class _Lines:
+    """The good lines of an allowed_signers walk, in order; the bad ones it reached are
+    kept in ``bad`` (ssh-keygen reports each and goes on: a bad line can only take a
+    grant away, never give one)."""
+
+    def __init__(self, items: Iterable[AllowedSigner | FormatError]) -> None:
+        self._items = items
+        self.bad: list[str] = []
+
+    def __iter__(self) -> Iterator[AllowedSigner]:
+        for item in self._items:
+            if isinstance(item, FormatError):
+                self.bad.append(str(item))
+            else:
+                yield item
+
+    def say_bad(self) -> None:
+        for reason in self.bad:
+            _say(f"keytool: {reason}; line ignored")
+
+
+def _match_principals(
+    text: str | None,
+    allowed_file: str | None,
+    identity: str | None,
+    signature_file: str | None,
+    namespace: str | None,
+) -> int:
+    """ssh-keygen -Y match-principals: the principals field of each line of the
+    allowed_signers file whose patterns match ``identity``, one per line."""
+    from keytool import allowedsigners
+
+    if text is None or identity is None:
+        raise KeytoolError("--match-principals needs -f ALLOWED_SIGNERS and -I PRINCIPAL")
+    if signature_file is not None or namespace is not None:
+        raise KeytoolError("--match-principals reads no signature: no -s or -n with it")
+    try:
+        found = allowedsigners.match_principals(text, identity, allowed_file or "")
+    except KeytoolError as exc:
+        exc.exit_code = 255
+        raise
+    if not found:
+        error = KeytoolError("No principal matched.")
+        error.exit_code = 255
+        raise error
+    for principals in found:
+        print(principals)
+    return 0
+
+
 def run_verify(
     signature_file: str | None,
     namespace: str | None,
@@ -191,18 +243,20 @@ def run_verify(
     find_principals: bool = False,
     verify_options: list[str] | None = None,
     revoked_file: str | None = None,
+    match_principals: bool = False,
 ) -> int:
     from keytool import allowedsigners, sshsig
     from keytool.files import read_file
     from keytool.keyfiles import expand
 
+    text = None
+    if allowed_file:
+        text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
+    if match_principals:
+        return _match_principals(text, allowed_file, identity, signature_file, namespace)
     if not signature_file:
         raise KeytoolError("keytool verify needs -s SIGNATURE")
     sig = sshsig.parse(read_file(expand(signature_file), "signature file"))
-    signers = None
-    if allowed_file:
-        text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
-        signers = allowedsigners.parse(text, allowed_file)
     now = int(time.time())
     for option in verify_options or []:
         name, _, value = option.partition("=")
@@ -212,19 +266,22 @@ def run_verify(
     if find_principals:
         if revoked_file is not None:
             raise KeytoolError("-r is for verifying a signature, not with --find-principals")
-        if signers is None:
+        if text is None:
             raise KeytoolError("--find-principals needs -f ALLOWED_SIGNERS")
-        found = allowedsigners.principals_for(signers, sig.key, now)
+        lines = _Lines(allowedsigners.walk(text, allowed_file or ""))
+        found = allowedsigners.principals_for(lines, sig.key, now)
         if not found:
-            error = KeytoolError("No principal matched.")
+            ignored = f" ({lines.bad[0]}; the line is ignored)" if lines.bad else ""
+            error = KeytoolError(f"No principal matched.{ignored}")
             error.exit_code = 255  # ssh-keygen's status for every -Y failure
             raise error
+        lines.say_bad()
         for principal in found:
             print(principal)
         return 0
     if not namespace:
         raise KeytoolError("keytool verify needs -n NAMESPACE")
-    if (signers is None) != (identity is None):
+    if (text is None) != (identity is None):
         raise KeytoolError("give -f ALLOWED_SIGNERS and -I IDENTITY together (or neither)")
     message_hash = _hash_stream(sys.stdin.buffer.fileno(), sig.hash_algorithm)
     who = sshsig.describe_key(sig.key)
@@ -232,12 +289,18 @@ def run_verify(
         sshsig.verify(sig, namespace, message_hash)
         if revoked_file is not None:
             _check_revoked(revoked_file, sig.key, who)
-        if signers is not None and identity is not None:
-            why = allowedsigners.refusal(signers, identity, sig.key, namespace, now)
+        if text is not None and identity is not None:
+            lines = _Lines(allowedsigners.walk(text, allowed_file or "", identity))
+            why = allowedsigners.refusal(lines, identity, sig.key, namespace, now)
             if why is not None:
+                if why == allowedsigners.NO_LINE and lines.bad:
+                    why = f"{lines.bad[0]} (the line is ignored)"
+                else:
+                    why = f"{allowed_file} {why}"
                 raise sshsig.SignatureError(
-                    f"{identity} may not sign for {namespace!r} with {who}: {allowed_file} {why}"
+                    f"{identity} may not sign for {namespace!r} with {who}: {why}"
                 )
+            lines.say_bad()
     except sshsig.SignatureError as exc:
         print("Could not verify signature.")
         sys.stdout.flush()

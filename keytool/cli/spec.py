@@ -338,6 +338,12 @@ COMMANDS: tuple[Command, ...] = (
                 "print the principals that may have signed (ssh-keygen -Y find-principals)",
                 "flag",
             ),
+            Opt(
+                "match_principals",
+                ("--match-principals",),
+                "print the lines' principals that match -I (ssh-keygen -Y match-principals)",
+                "flag",
+            ),
         ),
     ),
     Command(

@@ -71,6 +71,28 @@ def test_allowed_signers_lines() -> None:
             allowedsigners.parse(bad)
 
 
+def test_walk_reads_lines_as_reached_and_passes_bad_ones() -> None:
+    line = format_public_line(KEY.public, "")
+    text = f"bob garbage\nalice {line}\nalice unknown-option {line}\ncarol {line}\n"
+    items = list(allowedsigners.walk(text, "f"))
+    assert [type(i).__name__ for i in items] == [
+        "FormatError", "AllowedSigner", "FormatError", "AllowedSigner"
+    ]  # fmt: skip
+    assert str(items[0]).startswith("f line 1:")
+    # a line for another principal is not parsed at all
+    assert [i.line_number for i in allowedsigners.walk(text, "f", "carol")] == [4]
+    # the walk stops where the answer is: the bad line 3 is never reached for alice
+    walked = allowedsigners.walk(text, "f", "alice")
+    assert allowedsigners.refusal(
+        (i for i in walked if not isinstance(i, FormatError)), "alice", KEY.public, "git", 0
+    ) is None  # fmt: skip
+    assert next(walked, None) is not None  # line 3 is still to come
+    assert allowedsigners.match_principals(text, "carol") == ["carol"]
+    assert allowedsigners.match_principals(text, "dave") == []
+    with pytest.raises(FormatError, match="line 3"):
+        allowedsigners.match_principals(text, "alice")
+
+
 @given(st.text(max_size=200))
 def test_any_text_parses_or_format_error(text: str) -> None:
     with contextlib.suppress(FormatError):
