@@ -31,7 +31,7 @@ def run_sign(
     key_file: str | None,
     namespace: str | None,
     files: list[str],
-    hash_name: str | None = None,
+    sign_options: list[str] | None = None,
     force: bool = False,
     agent_key: bool = False,
 ) -> int:
@@ -40,7 +40,15 @@ def run_sign(
 
     if not key_file or not namespace:
         raise KeytoolError("keytool sign needs -f KEY and -n NAMESPACE")
-    hash_algorithm = (hash_name or sshsig.DEFAULT_HASH).lower()
+    hash_algorithm = sshsig.DEFAULT_HASH
+    for option in sign_options or []:
+        name, eq, value = option.partition("=")
+        if eq and name.lower() == "hashalg":
+            hash_algorithm = value
+        elif not eq and option.lower() in sshsig.HASHES:  # keytool's first form: -O sha256
+            hash_algorithm = option.lower()
+        else:
+            raise _invalid_option(option)
     sshsig.digest(hash_algorithm)  # an unknown hash: said before anything is read
     public, signer = _signer(expand(key_file), agent_key)
     for name in files or ["-"]:
@@ -253,16 +261,22 @@ def run_verify(
     if allowed_file:
         text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
     if match_principals:
+        for option in verify_options or []:
+            raise _invalid_option(option)  # ssh-keygen takes none here
         return _match_principals(text, allowed_file, identity, signature_file, namespace)
     if not signature_file:
         raise KeytoolError("keytool verify needs -s SIGNATURE")
     sig = sshsig.parse(read_file(expand(signature_file), "signature file"))
     now = int(time.time())
+    print_pubkey = False
     for option in verify_options or []:
-        name, _, value = option.partition("=")
-        if name.lower() != "verify-time" or not value:
-            raise KeytoolError(f"unknown -O option {option!r} (verify-time=TIME is known)")
-        now = allowedsigners.parse_time(value, "-O verify-time")
+        name, eq, value = option.partition("=")
+        if eq and name.lower() == "verify-time":
+            now = allowedsigners.parse_time(value, "-O verify-time")
+        elif option.lower() == "print-pubkey" and not find_principals:
+            print_pubkey = True
+        else:
+            raise _invalid_option(option)
     if find_principals:
         if revoked_file is not None:
             raise KeytoolError("-r is for verifying a signature, not with --find-principals")
@@ -310,7 +324,18 @@ def run_verify(
         print(f'Good "{namespace}" signature for {identity} with {who}')
     else:
         print(f'Good "{namespace}" signature with {who}')
+    if print_pubkey:  # the signing key (or certificate) as a line, no comment
+        from keytool.keys.pubfile import format_public_line
+
+        print(format_public_line(sig.key, ""))
     return 0
+
+
+def _invalid_option(option: str) -> KeytoolError:
+    """An -O option this operation does not take, in ssh-keygen's words and status."""
+    error = KeytoolError(f'Invalid option "{option}"')
+    error.exit_code = 255
+    return error
 
 
 def _check_revoked(revoked_file: str, key: PublicKey, who: str) -> None:

@@ -233,7 +233,13 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="KEY",
             ),
             Opt("namespace", ("-n",), "what the signature is for: git, file, ...", metavar="NS"),
-            Opt("hash_name", ("-O",), "hash: sha512 (default) or sha256", metavar="HASH"),
+            Opt(
+                "sign_options",
+                ("-O",),
+                "hashalg=sha512 (default) or hashalg=sha256",
+                "multi",
+                metavar="OPTION",
+            ),
             Opt("agent_key", ("-U",), "KEY is a public key held by the agent", "flag"),
             Opt("force", ("--force",), "overwrite an existing FILE.sig", "flag"),
         ),
@@ -322,7 +328,8 @@ COMMANDS: tuple[Command, ...] = (
             Opt(
                 "verify_options",
                 ("-O",),
-                "verify-time=YYYYMMDD[HHMM[SS]][Z]: check the signers' validity then",
+                "verify-time=YYYYMMDD[HHMM[SS]][Z]: check the signers' validity then; "
+                "print-pubkey: print the signer's public key",
                 "multi",
                 metavar="OPTION",
             ),
