@@ -69,10 +69,14 @@ def import_key(text: bytes) -> PublicKey:
     if stripped.startswith(RFC4716_BEGIN.encode()):
         return _from_rfc4716(stripped)
     if stripped.startswith(b"-----BEGIN "):
+        from cryptography.exceptions import UnsupportedAlgorithm
+
         try:
             crypto = serialization.load_pem_public_key(stripped)
         except (ValueError, TypeError) as exc:
             raise FormatError(f"not a PEM public key: {exc}") from None
+        except UnsupportedAlgorithm as exc:  # e.g. an EC key on a curve OpenSSL lacks
+            raise FormatError(f"a PEM public key SSH does not use: {exc}") from None
         return _from_crypto(crypto)
     raise FormatError("not an RFC4716, PKCS8 or PEM public key")
 

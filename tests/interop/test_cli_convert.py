@@ -74,6 +74,11 @@ def test_rfc4716_with_continued_headers(tmp_path: Path) -> None:
         b"---- BEGIN SSH2 PUBLIC KEY ----\nAAAA!!\n---- END SSH2 PUBLIC KEY ----\n",
         b"---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n",
         b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n",
+        # an EC key whose curve OID is one OpenSSL does not know
+        b"-----BEGIN PUBLIC KEY-----\n"
+        b"MFkwEwYHKoZIzj0CAQYIKoZIzj0SAQcDQgAEt2vnpy3mqjivTpK2bc2HKWntmAR1\n"
+        b"8oPLbpqTn3Sv7cAXe9WldW8H5kZDx88l7F2k7zL1V1d9eMi6l3CORKKd/A==\n"
+        b"-----END PUBLIC KEY-----\n",
         b"ssh-ed25519 AAAA",
         b"\xff\xfe",
     ],
