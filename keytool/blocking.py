@@ -13,7 +13,8 @@ instead, so ``run_blocking`` drives one to its end in a single step::
     client.close()
 
 Every wait for the server has a timeout (``options.timeout``) except, as in ssh, the
-wait for a running command's output.
+wait for a running command's output; there ServerAliveInterval asks the server, as ssh
+does, whether it is still there.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class BlockingTransport:
         self._host_key: HostKeyToCheck | None = None
         self._out = bytearray()  # bytes the socket has not taken yet
         self._fd = sock.fileno()
+        self.heard = time.monotonic()  # when the server last sent anything
         # bytes moved either way, until the allocator is tuned for a bulk transfer
         self._moved: int | None = 0
 
@@ -219,6 +221,8 @@ class BlockingTransport:
             return
         if self._moved is not None:
             self._count(len(data))
+        if data:
+            self.heard = time.monotonic()
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:
@@ -350,6 +354,11 @@ class BlockingClient(Login):
     ) -> None:
         super().__init__(transport, options, prompts, connect_agent, allow_password)
         self._pending: deque[ch.ChannelEvent] = deque()
+        self._alive = (
+            ServerAlive(options.server_alive_interval, options.server_alive_count_max)
+            if options.server_alive_interval > 0
+            else None
+        )
 
     def _send_queued(self) -> None:
         for payload in self.conn.data_to_send():
@@ -362,12 +371,22 @@ class BlockingClient(Login):
         """Wait as ``BlockingTransport.wait``; channel events of what came are then in
         ``self._pending``. Returns the ready ones of ``fds``."""
         transport = self.transport
+        alive = self._alive
+        if alive is not None:
+            timeout = alive.wait_limit(timeout, transport.heard)
         ready = [] if transport.payloads else transport.wait(timeout, fds)
         while transport.payloads:
             for event in self.conn.receive(transport.payloads.popleft()):
-                self._pending.append(event)
+                if not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
+                    self._pending.append(event)
         if transport.error is not None and not self._pending:
             raise transport.error
+        if alive is not None and alive.due(transport.heard):
+            if alive.given_up():
+                raise DisconnectError(f"Timeout, server {self.options.host} not responding.")
+            self.trace("connection: no word from the server: asking whether it is there")
+            self.conn.keepalive()
+            self._send_queued()
         return ready
 
     def exec(
@@ -556,6 +575,41 @@ class BlockingClient(Login):
 
     def close(self) -> None:
         self.transport.close()
+
+
+class ServerAlive:
+    """ssh's ServerAliveInterval and ServerAliveCountMax, as its client loop keeps
+    them: after ``interval`` seconds without a packet from the server, a keepalive
+    request; when more than ``count_max`` of them in a row went unanswered, the server
+    is given up. Any packet from the server starts the count again."""
+
+    def __init__(self, interval: float, count_max: int) -> None:
+        self.interval = interval
+        self.count_max = count_max
+        self._asked_at = time.monotonic()  # the last keepalive, or the start
+        self._heard: float | None = None
+        self._unanswered = 0
+
+    def _next(self, heard: float) -> float:
+        if heard != self._heard:  # the server spoke since: count again from there
+            self._heard = heard
+            self._unanswered = 0
+        return max(heard, self._asked_at) + self.interval
+
+    def wait_limit(self, timeout: float | None, heard: float) -> float:
+        """``timeout``, cut short to when the next check is due."""
+        left = max(0.0, self._next(heard) - time.monotonic())
+        return left if timeout is None else min(timeout, left)
+
+    def due(self, heard: float) -> bool:
+        return time.monotonic() >= self._next(heard)
+
+    def given_up(self) -> bool:
+        """One more check: True when the server has been silent too long, else a
+        keepalive is to be sent now."""
+        self._unanswered += 1
+        self._asked_at = time.monotonic()
+        return self._unanswered > self.count_max
 
 
 def _remaining(deadline: float | None, what: str) -> float | None:

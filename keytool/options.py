@@ -95,6 +95,8 @@ class ConnectOptions(Record):
         "proxy_command",
         "pubkey_authentication",
         "revoked_host_keys",
+        "server_alive_count_max",
+        "server_alive_interval",
         "strict_host_key_checking",
         "timeout",
         "trace",
@@ -130,6 +132,8 @@ class ConnectOptions(Record):
     certificate_files: tuple[str, ...]
     ca_signature_algorithms: tuple[str, ...]
     revoked_host_keys: tuple[str, ...]
+    server_alive_interval: float  # seconds without a word from the server; 0: never ask
+    server_alive_count_max: int  # keepalives it may leave unanswered
 
     def __init__(
         self,
@@ -161,6 +165,8 @@ class ConnectOptions(Record):
         certificate_files: tuple[str, ...] = (),
         ca_signature_algorithms: tuple[str, ...] = DEFAULT_CA_SIGNATURE_ALGORITHMS,
         revoked_host_keys: tuple[str, ...] = (),
+        server_alive_interval: float = 0,
+        server_alive_count_max: int = 3,
     ) -> None:
         init(
             self,
@@ -192,6 +198,8 @@ class ConnectOptions(Record):
             certificate_files=certificate_files,
             ca_signature_algorithms=ca_signature_algorithms,
             revoked_host_keys=revoked_host_keys,
+            server_alive_interval=server_alive_interval,
+            server_alive_count_max=server_alive_count_max,
         )
 
     def __repr__(self) -> str:
@@ -270,6 +278,8 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
             resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
         ),
         revoked_host_keys=resolved.revoked_host_keys,
+        server_alive_interval=float(resolved.server_alive_interval),
+        server_alive_count_max=resolved.server_alive_count_max,
     )
 
 

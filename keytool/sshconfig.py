@@ -109,6 +109,7 @@ class ResolvedConfig(Record):
         "pubkey_authentication",
         "remote_forwards",
         "revoked_host_keys",
+        "server_alive_count_max",
         "server_alive_interval",
         "session_type",
         "strict_host_key_checking",
@@ -138,6 +139,7 @@ class ResolvedConfig(Record):
     macs: str | None
     host_key_algorithms: str | None
     server_alive_interval: int  # seconds; 0 = off
+    server_alive_count_max: int  # keepalives unanswered before giving up
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -186,6 +188,7 @@ class ResolvedConfig(Record):
         proxy_command: str | None = None,
         proxy_jump: str | None = None,
         config_file: str | None = None,
+        server_alive_count_max: int = 3,
         local_forwards: tuple[str, ...] = (),
         remote_forwards: tuple[str, ...] = (),
         dynamic_forwards: tuple[str, ...] = (),
@@ -220,6 +223,7 @@ class ResolvedConfig(Record):
             macs=macs,
             host_key_algorithms=host_key_algorithms,
             server_alive_interval=server_alive_interval,
+            server_alive_count_max=server_alive_count_max,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -403,6 +407,7 @@ _ONE: dict[str, _Converter | None] = {
     "hostkeyalgorithms": None,
     "casignaturealgorithms": None,
     "serveraliveinterval": parse_time,
+    "serveralivecountmax": _count,
     "hostkeyalias": None,
     "identityagent": None,
     "proxycommand": None,
@@ -486,7 +491,6 @@ _OPENSSH_OTHER = frozenset(
         "securitykeyprovider",
         "sendenv",
         "setenv",
-        "serveralivecountmax",
         "stdinnull",
         "streamlocalbindmask",
         "streamlocalbindunlink",
@@ -869,6 +873,7 @@ def _finish(
         # as ssh: BatchMode alone turns on keepalives every 300 s, so a dead server
         # cannot hang an unattended run
         server_alive_interval=number("serveraliveinterval", 300 if batch else 0),
+        server_alive_count_max=number("serveralivecountmax", 3),
         identity_files_given=given,
         warnings=tuple(state.warnings),
         # ssh lowercases it, as the host name, and takes it as written otherwise

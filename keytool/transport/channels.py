@@ -27,6 +27,8 @@ from keytool.wire import Reader, Writer
 MSG_GLOBAL_REQUEST = 80
 MSG_REQUEST_SUCCESS = 81
 MSG_REQUEST_FAILURE = 82
+#: the global request ssh sends to learn that the server is still there (PROTOCOL)
+KEEPALIVE = "keepalive@openssh.com"
 MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_OPEN_CONFIRMATION = 91
 MSG_CHANNEL_OPEN_FAILURE = 92
@@ -356,6 +358,11 @@ class Connection:
         # string address to bind, uint32 port number to bind
         self._global("tcpip-forward", Writer().string(address).uint32(port).getvalue())
         self.accept_forwarded = True
+
+    def keepalive(self) -> None:
+        """Ask the server for any answer (ssh's ServerAliveInterval); a ``GlobalReply``
+        for "keepalive@openssh.com" follows, a failure from most servers."""
+        self._global(KEEPALIVE, b"")
 
     def _global(self, name: str, body: bytes) -> None:
         if self._broken:

@@ -63,6 +63,7 @@ Host db*
     PubkeyAuthentication no
     NumberOfPasswordPrompts 1
     ServerAliveInterval 30
+    ServerAliveCountMax 5
     Ciphers aes128-ctr,aes256-gcm@openssh.com
     MACs -hmac-sha1*,umac*
     KexAlgorithms +diffie-hellman-group14-sha1
@@ -147,6 +148,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "hash_known_hosts": yes[seen["hashknownhosts"][0]],
         "number_of_password_prompts": int(seen["numberofpasswordprompts"][0]),
         "server_alive_interval": int(seen["serveraliveinterval"][0]),
+        "server_alive_count_max": int(seen["serveralivecountmax"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
