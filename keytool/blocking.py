@@ -36,7 +36,7 @@ from keytool.transport.handshake import ClientTransport
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
-    from collections.abc import Coroutine, Iterable
+    from collections.abc import Coroutine, Iterable, Sequence
     from typing import Any, TypeVar
 
     from keytool.agentclient import AgentClient, AgentKey
@@ -396,14 +396,18 @@ class BlockingClient(Login):
         stdout_fd: int = 1,
         stderr_fd: int = 2,
         forwards: Forwards | None = None,
+        env: Sequence[tuple[bytes, bytes]] = (),
     ) -> ExecResult:
         """Run ``command``: our ``stdin_fd`` (None: no input) goes to it; its output
         to ``stdout_fd`` and ``stderr_fd`` as it comes. ``forwards`` (listening
-        already) are served meanwhile."""
+        already) are served meanwhile. ``env`` is offered to the server first, as
+        ssh's SendEnv and SetEnv (the server takes what its AcceptEnv allows)."""
         if not self.authenticated:
             raise KeytoolError("not authenticated")
         number = self.conn.open_session()
-        return self._relay(number, command, stdin_fd, stdout_fd, stderr_fd, forwards=forwards)
+        return self._relay(
+            number, command, stdin_fd, stdout_fd, stderr_fd, forwards=forwards, env=env
+        )
 
     def request_forwards(self, forwards: Forwards) -> None:
         """-R: ask the server to listen for each, and wait for its answers (a refusal
@@ -461,6 +465,7 @@ class BlockingClient(Login):
         stderr_fd: int,
         target: str = "",
         forwards: Forwards | None = None,
+        env: Sequence[tuple[bytes, bytes]] = (),
     ) -> ExecResult:
         """Move bytes between our descriptors and channel ``number``, a session that
         runs ``command`` or (None) a forwarded connection to ``target``; and serve
@@ -498,6 +503,10 @@ class BlockingClient(Login):
                             conn.send_eof(number)
                     else:
                         self.trace(f"encrypted communication: session channel {number} opened")
+                        for name, value in env:  # RFC 4254 §6.4, no reply wanted (as ssh)
+                            shown_name = name.decode("utf-8", "replace")
+                            self.trace(f"command execution: sending environment {shown_name}")
+                            conn.setenv(number, name, value)
                         self.trace(f"command execution: sending command (encrypted): {shown}")
                         conn.exec(number, command)
                 elif isinstance(event, ch.ChannelOpenFailed):

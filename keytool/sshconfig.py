@@ -107,11 +107,14 @@ class ResolvedConfig(Record):
         "proxy_command",
         "proxy_jump",
         "pubkey_authentication",
+        "remote_command",
         "remote_forwards",
         "revoked_host_keys",
+        "send_env",
         "server_alive_count_max",
         "server_alive_interval",
         "session_type",
+        "set_env",
         "strict_host_key_checking",
         "user",
         "user_known_hosts_files",
@@ -140,6 +143,9 @@ class ResolvedConfig(Record):
     host_key_algorithms: str | None
     server_alive_interval: int  # seconds; 0 = off
     server_alive_count_max: int  # keepalives unanswered before giving up
+    remote_command: str | None  # RemoteCommand, its tokens expanded (as ssh -G shows it)
+    set_env: tuple[str, ...]  # SetEnv NAME=VALUE entries, sent with the command
+    send_env: tuple[str, ...]  # SendEnv patterns: our variables sent with the command
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -198,6 +204,9 @@ class ResolvedConfig(Record):
         certificate_files: tuple[str, ...] = (),
         ca_signature_algorithms: str | None = None,
         revoked_host_keys: tuple[str, ...] = (),
+        remote_command: str | None = None,
+        set_env: tuple[str, ...] = (),
+        send_env: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
@@ -224,6 +233,9 @@ class ResolvedConfig(Record):
             host_key_algorithms=host_key_algorithms,
             server_alive_interval=server_alive_interval,
             server_alive_count_max=server_alive_count_max,
+            remote_command=remote_command,
+            set_env=set_env,
+            send_env=send_env,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -308,7 +320,7 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 
 
 #: keywords whose value is the rest of the line, untouched (as ssh keeps them)
-_RAW = frozenset({"proxycommand"})
+_RAW = frozenset({"proxycommand", "remotecommand"})
 
 
 # --- values --------------------------------------------------------------------------
@@ -411,6 +423,7 @@ _ONE: dict[str, _Converter | None] = {
     "hostkeyalias": None,
     "identityagent": None,
     "proxycommand": None,
+    "remotecommand": None,
     "proxyjump": None,
     "gatewayports": _flag,
     "clearallforwardings": _flag,
@@ -485,12 +498,9 @@ _OPENSSH_OTHER = frozenset(
         "pubkeyacceptedkeytypes",
         "proxyusefdpass",
         "rekeylimit",
-        "remotecommand",
         "requesttty",
         "requiredrsasize",
         "securitykeyprovider",
-        "sendenv",
-        "setenv",
         "stdinnull",
         "streamlocalbindmask",
         "streamlocalbindunlink",
@@ -617,6 +627,10 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         state.values.setdefault(keyword, (value, where))
     elif keyword == "revokedhostkeys":
         _revoked_host_keys(state, args, where)
+    elif keyword == "setenv":
+        _set_env(state, args, where)
+    elif keyword == "sendenv":
+        _send_env(state, args, where)
     elif keyword in _MANY:
         if not args:
             raise FormatError(f"{where}: {keyword} needs a value")
@@ -658,6 +672,36 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         raise FormatError(f"{where}: unknown option {keyword!r}")
     elif not any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
         state.warnings.append(f"{where}: unknown keyword {keyword!r} ignored")
+
+
+def _set_env(state: _State, args: list[str], where: str) -> None:
+    """SetEnv NAME=VALUE...: the first line wins whole, as in ssh (and within it the
+    first value of a name)."""
+    if not args:
+        raise FormatError(f"{where}: SetEnv needs NAME=VALUE")
+    found: dict[str, str] = {}
+    for arg in args:
+        name, eq, _ = arg.partition("=")
+        if not eq or not name:
+            raise FormatError(f"{where}: SetEnv takes NAME=VALUE, not {arg!r}")
+        found.setdefault(name, arg)
+    state.values.setdefault("setenv", (tuple(found.values()), where))
+
+
+def _send_env(state: _State, args: list[str], where: str) -> None:
+    """SendEnv PATTERN...: patterns of our variables to send; they accumulate over the
+    lines, and "-PATTERN" takes out those listed so far that it matches, as in ssh."""
+    if not args:
+        raise FormatError(f"{where}: SendEnv needs a pattern")
+    listed = state.values.get("sendenv", ((), where))[0]
+    assert isinstance(listed, tuple)
+    patterns = list(listed)
+    for arg in args:
+        if arg.startswith("-"):
+            patterns = [p for p in patterns if not match_pattern(p, arg[1:])]
+        elif arg not in patterns:
+            patterns.append(arg)
+    state.values["sendenv"] = (tuple(patterns), where)
 
 
 def _revoked_host_keys(state: _State, args: list[str], where: str) -> None:
@@ -808,14 +852,17 @@ def _finish(
     if uid is not None:
         tokens["i"] = str(uid)
 
-    def path(raw: str, place: str) -> str:
+    def with_tokens(raw: str, place: str, env: Mapping[str, str] | None = None) -> str:
         if "%C" in raw and "C" not in tokens:
             # hashlib only for %C: otherwise it would load before ``keytool exec`` connects
             import hashlib
 
             seed = f"{local_hostname}{hostname}{port}{remote_user}".encode()
             tokens["C"] = hashlib.sha1(seed).hexdigest()
-        return expand_tokens(expand_home(raw, home), tokens, place, os.environ)
+        return expand_tokens(raw, tokens, place, env)
+
+    def path(raw: str, place: str) -> str:
+        return with_tokens(expand_home(raw, home), place, os.environ)
 
     given = bool(state.identity_files)
     identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
@@ -841,6 +888,9 @@ def _finish(
                 raise FormatError(f"{where('identityagent')}: invalid environment name {agent}")
         else:
             agent = path(agent, where("identityagent"))
+    remote_command = optional("remotecommand")
+    if remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
+        remote_command = with_tokens(remote_command, where("remotecommand"))
     preferred = optional("preferredauthentications")
     # ssh treats ConnectTimeout 0 as no timeout of its own
     timeout = number("connecttimeout", 0) or None
@@ -890,6 +940,9 @@ def _finish(
         certificate_files=certificate_files,
         ca_signature_algorithms=optional("casignaturealgorithms"),
         revoked_host_keys=revoked,
+        remote_command=remote_command,
+        set_env=paths("setenv", ()),
+        send_env=paths("sendenv", ()),
     )
 
 

@@ -145,6 +145,10 @@ def _connect_and_run(
         if resolved.session_type == "subsystem":
             raise KeytoolError("SessionType subsystem is not supported by keytool exec")
         no_session = no_command or resolved.session_type == "none"
+        if resolved.remote_command is not None and not no_session:
+            if command:  # ssh's words
+                raise KeytoolError("Cannot execute command-line and remote command.")
+            command = [resolved.remote_command]
         if not command and not no_session:
             raise KeytoolError("keytool exec needs a command to run, or -N (no interactive shell)")
         if fork:
@@ -177,12 +181,13 @@ def _connect_and_run(
             if target is not None:
                 client.forward(*target, stdin)
                 return 0
+            env = _environment(resolved)
             if not forwards and not no_session:
                 if fork:
                     _to_background()
-                result = client.exec(remote_command, stdin)
+                result = client.exec(remote_command, stdin, env=env)
                 return result.ssh_exit_code
-            return _with_forwards(client, resolved, no_session, remote_command, stdin, fork)
+            return _with_forwards(client, resolved, no_session, remote_command, stdin, fork, env)
         finally:
             client.close()
     finally:
@@ -196,6 +201,7 @@ def _with_forwards(
     command: bytes,
     stdin: int | None,
     fork: bool,
+    env: list[tuple[bytes, bytes]],
 ) -> int:
     """-L forwards listen, and -R forwards are asked of the server, once the user is
     authenticated, as in ssh. With -N they are served until the connection ends; with a
@@ -225,13 +231,35 @@ def _with_forwards(
         if no_session:
             client.serve(forwards)  # returns only by an error: the connection ended
             return 0
-        result = client.exec(command, stdin, forwards=forwards)
+        result = client.exec(command, stdin, forwards=forwards, env=env)
         if forwards.active:
             client.trace("port forwarding: waiting for forwarded connections to close")
         client.serve(forwards, listening=False)
         return result.ssh_exit_code
     finally:
         forwards.close()
+
+
+def _environment(resolved: ResolvedConfig) -> list[tuple[bytes, bytes]]:
+    """What ssh offers the server before the command: our variables that SendEnv's
+    patterns match, in our environment's order and as their bytes, then SetEnv's
+    entries."""
+    from keytool.patterns import match_pattern
+
+    sent = [
+        (name, value)
+        for name, value in os.environb.items()
+        if any(
+            match_pattern(name.decode("utf-8", "surrogateescape"), pattern)
+            for pattern in resolved.send_env
+        )
+    ]
+    for entry in resolved.set_env:
+        name, _, value = entry.partition("=")
+        sent.append(
+            (name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+        )
+    return sent
 
 
 def _to_background() -> None:

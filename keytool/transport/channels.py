@@ -442,7 +442,9 @@ class Connection:
         """Start a subsystem such as "sftp" (§6.5)."""
         self._request(channel, "subsystem", want_reply, Writer().string(name).getvalue())
 
-    def setenv(self, channel: int, name: str, value: str, want_reply: bool = False) -> None:
+    def setenv(
+        self, channel: int, name: str | bytes, value: str | bytes, want_reply: bool = False
+    ) -> None:
         """Pass one environment variable (§6.4); servers usually refuse most."""
         self._request(channel, "env", want_reply, Writer().string(name).string(value).getvalue())
 

@@ -38,12 +38,17 @@ Host web web.example
     RemoteForward *:9000 [::1]:22
     SessionType none
     ForkAfterAuthentication yes
+    SendEnv LANG LC_* KT_*
+    SendEnv -LC_A* TZ
+    SetEnv ONLY=web
 Host *.example !bad.example
     User wild
     ConnectTimeout 1m5s
     StrictHostKeyChecking accept-new
 Host q?
     Port=2300
+    SetEnv FOO=bar "BAZ=a b" FOO=again
+    RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
     ProxyCommand nc -w 5 "%h" %p # not a comment to ssh: all of it is the command
     HostName = %h.Q.example
     IdentityAgent ~/agents/%h-%r.sock
@@ -85,6 +90,8 @@ host OFF-HOST
 Host *
     User fallback
     Port 2222
+    SetEnv LATE=1
+    SendEnv EVERYONE
     IdentityFile ~/.ssh/everyone
     LocalForward *:7000 h\\:x:1
     IgnoreUnknown UseKeychain
@@ -149,6 +156,9 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "number_of_password_prompts": int(seen["numberofpasswordprompts"][0]),
         "server_alive_interval": int(seen["serveraliveinterval"][0]),
         "server_alive_count_max": int(seen["serveralivecountmax"][0]),
+        "remote_command": seen.get("remotecommand", [None])[0],
+        "set_env": tuple(seen.get("setenv", ())),
+        "send_env": tuple(seen.get("sendenv", ())),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
