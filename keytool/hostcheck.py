@@ -26,7 +26,7 @@ from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
 from keytool.files import ensure_dir, write_atomic
 from keytool.keys.base import PublicKey
-from keytool.keys.fingerprint import fingerprint
+from keytool.keys.fingerprint import fingerprint, randomart
 from keytool.knownhosts import (
     CertificateRefused,
     Certified,
@@ -261,13 +261,19 @@ def revoked_warning(key: PublicKey, name: str) -> list[str]:
 
 
 def _authenticity_question(
-    key: PublicKey, name: str, address: str | None, also_known: Sequence[KnownHost]
+    key: PublicKey,
+    name: str,
+    address: str | None,
+    also_known: Sequence[KnownHost],
+    visual: bool = False,
 ) -> str:
     shown = f"{name} ({address})" if address else name
     lines = [
         f"The authenticity of host '{shown}' can't be established.",
         f"{key.label} key fingerprint is {fingerprint(key)}.",
     ]
+    if visual:
+        lines.append(randomart(key))
     if also_known:
         lines.append("This host key is known by the following other names/addresses:")
         lines.extend(f"    {text}" for text in knownhosts.describe_names(also_known))
@@ -328,6 +334,7 @@ def verify_host_key(
     hash_known_hosts: bool = False,
     prompt: Prompter | None = None,
     address: str | None = None,
+    visual: bool = False,
 ) -> HostKeyDecision:
     """Check ``key`` served by ``host:port``; return how it was accepted or raise
     HostKeyError whose message is the full text to show (OpenSSH's warning block).
@@ -335,7 +342,8 @@ def verify_host_key(
     ``host`` is the name connected to (HostName), ``address`` the IP it resolved to
     (only shown in the question). ``prompt`` is None when there is no terminal or
     BatchMode is set: then ``ask`` refuses an unknown host. New keys go to the first of
-    ``user_files``.
+    ``user_files``. ``visual`` (VisualHostKey) shows the key's randomart, as ssh: under
+    the fingerprint in the question, and for a known key.
     """
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
@@ -347,6 +355,9 @@ def verify_host_key(
     found = tuple(warnings)
 
     if isinstance(status, Known):
+        if visual:
+            art = f"Host key fingerprint is {fingerprint(key)}\n{randomart(key)}"
+            return HostKeyDecision(status, (art,), warnings=found)
         return HostKeyDecision(status, warnings=found)
 
     if isinstance(status, Revoked):
@@ -384,7 +395,7 @@ def verify_host_key(
             )
         address_name = knownhosts.lookup_name(address, port) if address else None
         question = _authenticity_question(
-            key, name, address_name, knownhosts.entries_with_key(entries, key)
+            key, name, address_name, knownhosts.entries_with_key(entries, key), visual
         )
         if not _user_accepts(prompt, question, key):
             raise HostKeyError(FAILED)

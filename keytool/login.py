@@ -149,6 +149,7 @@ class HostCheck:
             strict=options.strict_host_key_checking,
             hash_known_hosts=options.hash_known_hosts,
             prompt=prompt,
+            visual=options.visual_host_key,
         )
         return self._report(decision)
 

@@ -103,6 +103,7 @@ class ConnectOptions(Record):
         "transport",
         "user",
         "user_known_hosts",
+        "visual_host_key",
     )
     host: str
     user: str
@@ -134,6 +135,7 @@ class ConnectOptions(Record):
     revoked_host_keys: tuple[str, ...]
     server_alive_interval: float  # seconds without a word from the server; 0: never ask
     server_alive_count_max: int  # keepalives it may leave unanswered
+    visual_host_key: bool  # VisualHostKey: show the host key's randomart
 
     def __init__(
         self,
@@ -167,6 +169,7 @@ class ConnectOptions(Record):
         revoked_host_keys: tuple[str, ...] = (),
         server_alive_interval: float = 0,
         server_alive_count_max: int = 3,
+        visual_host_key: bool = False,
     ) -> None:
         init(
             self,
@@ -200,6 +203,7 @@ class ConnectOptions(Record):
             revoked_host_keys=revoked_host_keys,
             server_alive_interval=server_alive_interval,
             server_alive_count_max=server_alive_count_max,
+            visual_host_key=visual_host_key,
         )
 
     def __repr__(self) -> str:
@@ -280,6 +284,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         revoked_host_keys=resolved.revoked_host_keys,
         server_alive_interval=float(resolved.server_alive_interval),
         server_alive_count_max=resolved.server_alive_count_max,
+        visual_host_key=resolved.visual_host_key,
     )
 
 

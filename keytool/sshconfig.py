@@ -118,6 +118,7 @@ class ResolvedConfig(Record):
         "strict_host_key_checking",
         "user",
         "user_known_hosts_files",
+        "visual_host_key",
         "warnings",
     )
     host: str  # as given on the command line (what Host patterns matched)
@@ -146,6 +147,7 @@ class ResolvedConfig(Record):
     remote_command: str | None  # RemoteCommand, its tokens expanded (as ssh -G shows it)
     set_env: tuple[str, ...]  # SetEnv NAME=VALUE entries, sent with the command
     send_env: tuple[str, ...]  # SendEnv patterns: our variables sent with the command
+    visual_host_key: bool  # VisualHostKey: the host key's randomart with its fingerprint
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -207,6 +209,7 @@ class ResolvedConfig(Record):
         remote_command: str | None = None,
         set_env: tuple[str, ...] = (),
         send_env: tuple[str, ...] = (),
+        visual_host_key: bool = False,
     ) -> None:
         init(
             self,
@@ -236,6 +239,7 @@ class ResolvedConfig(Record):
             remote_command=remote_command,
             set_env=set_env,
             send_env=send_env,
+            visual_host_key=visual_host_key,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -410,6 +414,7 @@ _ONE: dict[str, _Converter | None] = {
     "pubkeyauthentication": _pubkey,
     "kbdinteractiveauthentication": _flag,
     "batchmode": _flag,
+    "visualhostkey": _flag,
     "hashknownhosts": _flag,
     "preferredauthentications": None,
     "numberofpasswordprompts": _count,
@@ -510,7 +515,6 @@ _OPENSSH_OTHER = frozenset(
         "tunneldevice",
         "updatehostkeys",
         "verifyhostkeydns",
-        "visualhostkey",
         "xauthlocation",
         "obscurekeystroketiming",
         "channeltimeout",
@@ -943,6 +947,7 @@ def _finish(
         remote_command=remote_command,
         set_env=paths("setenv", ()),
         send_env=paths("sendenv", ()),
+        visual_host_key=flag("visualhostkey", False),
     )
 
 

@@ -246,6 +246,29 @@ def ssh_exec(port: int, known: Path, key: Path, *options: str) -> subprocess.Com
     )  # fmt: skip
 
 
+def test_visual_host_key_shows_the_randomart_ssh_shows(
+    server: Sshd, known: Path, keys: dict[str, Path]
+) -> None:
+    for kind in ("ed25519", "ecdsa", "rsa"):  # the key known_hosts has decides the art
+        known.write_text(server.known_hosts_line(kind))
+        visual = ("-o", "VisualHostKey=yes")
+        theirs = ssh_exec(server.port, known, keys["ed25519"], *visual)
+        assert theirs.returncode == 0, theirs.stderr
+        ours = keytool_exec(
+            server.port,
+            known,
+            "root@127.0.0.1",
+            "true",
+            flags=("-i", str(keys["ed25519"]), *visual),
+        )
+        assert ours.returncode == 0, ours.stderr
+        # ssh ends its log lines with CR LF; the art itself is the same bytes
+        shown = theirs.stderr.replace("\r\n", "\n")
+        assert shown.startswith("Host key fingerprint is SHA256:"), shown
+        assert ours.stderr.decode() == shown
+        assert f"[{kind.upper()} " in shown
+
+
 def test_host_key_alias_names_the_known_hosts_entry(
     server: Sshd, tmp_path: Path, keys: dict[str, Path]
 ) -> None:

@@ -236,7 +236,7 @@ def test_accept_new_appends_what_ssh_appends(tmp_path: Path, sshd: Sshd, hashed:
     )
 
 
-def ssh_question_on_a_terminal(sshd: Sshd, known: Path) -> list[str]:
+def ssh_question_on_a_terminal(sshd: Sshd, known: Path, *options: str) -> list[str]:
     """Run ssh on a pseudo-terminal, read its host key question, answer no."""
     main, child = os.openpty()
 
@@ -247,7 +247,7 @@ def ssh_question_on_a_terminal(sshd: Sshd, known: Path) -> list[str]:
         [
             require("ssh"), "-F", "/dev/null", "-p", str(sshd.port),
             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "HostKeyAlgorithms=ssh-ed25519", "root@127.0.0.1", "true",
+            "-o", "HostKeyAlgorithms=ssh-ed25519", *options, "root@127.0.0.1", "true",
         ],
         stdin=child, stdout=child, stderr=child,
         start_new_session=True, preexec_fn=controlling_terminal,
@@ -272,12 +272,17 @@ def ssh_question_on_a_terminal(sshd: Sshd, known: Path) -> list[str]:
     return [line.rstrip(" ") for line in seen.decode().splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("visual", [False, True], ids=["", "VisualHostKey"])
 @pytest.mark.parametrize("also_known", [False, True], ids=["new", "known-elsewhere"])
-def test_question_on_a_terminal_is_ssh_s(tmp_path: Path, sshd: Sshd, also_known: bool) -> None:
+def test_question_on_a_terminal_is_ssh_s(
+    tmp_path: Path, sshd: Sshd, also_known: bool, visual: bool
+) -> None:
     known = tmp_path / "known_hosts"
     key = server_key(sshd, "ed25519")
     known.write_text(f"other.example {format_public_line(key)}\n" if also_known else "")
-    expected = ssh_question_on_a_terminal(sshd, known)
+    options = ("-o", "VisualHostKey=yes") if visual else ()
+    expected = ssh_question_on_a_terminal(sshd, known, *options)
+    assert any(line.startswith("+--[ED25519 256]") for line in expected) == visual
     asked: list[str] = []
 
     def prompt(text: str) -> str:
@@ -293,6 +298,7 @@ def test_question_on_a_terminal_is_ssh_s(tmp_path: Path, sshd: Sshd, also_known:
             global_files=[],
             prompt=prompt,
             address="127.0.0.1",
+            visual=visual,
         )
     assert asked[0].rstrip(" ").splitlines() == expected
     assert known.read_text().count("\n") == (1 if also_known else 0)

@@ -41,6 +41,7 @@ Host web web.example
     SendEnv LANG LC_* KT_*
     SendEnv -LC_A* TZ
     SetEnv ONLY=web
+    VisualHostKey yes
 Host *.example !bad.example
     User wild
     ConnectTimeout 1m5s
@@ -159,6 +160,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "remote_command": seen.get("remotecommand", [None])[0],
         "set_env": tuple(seen.get("setenv", ())),
         "send_env": tuple(seen.get("sendenv", ())),
+        "visual_host_key": yes[seen["visualhostkey"][0]],
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
