@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from keytool.agentclient import AgentClient, AgentKey
-    from keytool.keys.base import PublicKey
+    from keytool.keys.base import PrivateKey, PublicKey
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
     from keytool.tunnels import Forwards
@@ -326,6 +326,11 @@ class _Agent:
     async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes:
         self._client.set_timeout(None)  # a confirm-constrained key waits for a human
         return self._client.sign(blob, data, flags)
+
+    async def add(
+        self, key: PrivateKey, comment: str, lifetime: int | None = None, confirm: bool = False
+    ) -> None:
+        self._client.add(key, comment, lifetime, confirm)
 
     async def close(self) -> None:
         self._client.close()

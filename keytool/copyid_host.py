@@ -266,6 +266,7 @@ def _start_verifier(
         kbd_interactive_authentication=False,
         batch_mode=True,
         password=None,
+        add_keys_to_agent=("no", None),  # a check, not a login of the user's
     )
 
     async def open_verifier() -> Client:

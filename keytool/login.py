@@ -73,6 +73,10 @@ if TYPE_CHECKING:
 
         async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes: ...
 
+        async def add(
+            self, key: PrivateKey, comment: str, lifetime: int | None = None, confirm: bool = False
+        ) -> None: ...
+
         async def close(self) -> None: ...
 
     #: connects to the agent at the socket path (None: SSH_AUTH_SOCK) within a timeout
@@ -446,9 +450,10 @@ class _Keys:
         if key is None:
             if candidate.path is None:
                 return None
-            key = self._load(candidate.path)
-            if key is None:
+            loaded = self._load(candidate.path)
+            if loaded is None:
                 return None
+            key, comment = loaded
             if key.public.plain != wanted:
                 self.trace(f"key {candidate.path} does not match {candidate.identity.source}")
                 sys.stderr.write(
@@ -457,9 +462,44 @@ class _Keys:
                 )
                 return None
             self.loaded[blob] = key
+            await self._add_to_agent(candidate.path, key, comment)
         return key.sign(data, plain_algorithm)
 
-    def _load(self, path: str) -> PrivateKey | None:
+    async def _add_to_agent(self, path: str, key: PrivateKey, comment: str) -> None:
+        """AddKeysToAgent, as ssh: a key loaded from its file to sign goes to the agent
+        (asked first with "ask"; with "confirm", each use is to be confirmed there;
+        for the lifetime given). No agent, or one that refuses: a trace line."""
+        mode, lifetime = self.options.add_keys_to_agent
+        if mode == "no" or not self.options.agent:
+            return
+        shown = comment or path
+        if mode == "ask":
+            if not self.prompts.can_ask():
+                return
+            try:
+                answer = self.prompts.secret(
+                    f"Add key {path} ({shown}) to agent?", f"whether to add {path} to the agent"
+                )
+            except KeytoolError:
+                return
+            if answer.strip().lower() not in ("", "yes"):  # ssh's ask_permission
+                return
+        confirm = mode == "confirm"
+        try:
+            if self.agent is not None:
+                await self.agent.add(key, shown, lifetime, confirm)
+            else:
+                agent = await self.agents(self.options.agent_socket, self.options.timeout)
+                try:
+                    await agent.add(key, shown, lifetime, confirm)
+                finally:
+                    await agent.close()
+        except (KeytoolError, OSError) as exc:
+            self.trace(f"key {path} not added to the agent: {exc}")
+            return
+        self.trace(f"key {path} added to the agent")
+
+    def _load(self, path: str) -> tuple[PrivateKey, str] | None:
         from keytool.keyfiles import load_private_file
 
         def ask(p: str | os.PathLike[str]) -> bytes:
@@ -468,12 +508,12 @@ class _Keys:
             ).encode("utf-8")
 
         try:
-            key, _ = load_private_file(path, ask=ask)
+            key, comment = load_private_file(path, ask=ask)
         except KeytoolError as exc:
             self.trace(f"key {path} not used: {exc}")
             sys.stderr.write(f"keytool: key {path} not used: {exc}\n")
             return None
-        return key
+        return key, comment
 
     async def close(self) -> None:
         if self.agent is not None:

@@ -73,6 +73,7 @@ class ConnectOptions(Record):
     connection (``tcp.proxy_connect``)."""
 
     __slots__ = (
+        "add_keys_to_agent",
         "agent",
         "agent_socket",
         "batch_mode",
@@ -136,6 +137,7 @@ class ConnectOptions(Record):
     server_alive_interval: float  # seconds without a word from the server; 0: never ask
     server_alive_count_max: int  # keepalives it may leave unanswered
     visual_host_key: bool  # VisualHostKey: show the host key's randomart
+    add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
 
     def __init__(
         self,
@@ -170,6 +172,7 @@ class ConnectOptions(Record):
         server_alive_interval: float = 0,
         server_alive_count_max: int = 3,
         visual_host_key: bool = False,
+        add_keys_to_agent: tuple[str, int | None] = ("no", None),
     ) -> None:
         init(
             self,
@@ -204,6 +207,7 @@ class ConnectOptions(Record):
             server_alive_interval=server_alive_interval,
             server_alive_count_max=server_alive_count_max,
             visual_host_key=visual_host_key,
+            add_keys_to_agent=add_keys_to_agent,
         )
 
     def __repr__(self) -> str:
@@ -285,6 +289,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         server_alive_interval=float(resolved.server_alive_interval),
         server_alive_count_max=resolved.server_alive_count_max,
         visual_host_key=resolved.visual_host_key,
+        add_keys_to_agent=resolved.add_keys_to_agent,
     )
 
 

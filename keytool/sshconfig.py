@@ -77,6 +77,7 @@ class ResolvedConfig(Record):
     """What ssh would use for one host (compare ``ssh -G``). Paths are expanded."""
 
     __slots__ = (
+        "add_keys_to_agent",
         "batch_mode",
         "ca_signature_algorithms",
         "certificate_files",
@@ -148,6 +149,7 @@ class ResolvedConfig(Record):
     set_env: tuple[str, ...]  # SetEnv NAME=VALUE entries, sent with the command
     send_env: tuple[str, ...]  # SendEnv patterns: our variables sent with the command
     visual_host_key: bool  # VisualHostKey: the host key's randomart with its fingerprint
+    add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -210,6 +212,7 @@ class ResolvedConfig(Record):
         set_env: tuple[str, ...] = (),
         send_env: tuple[str, ...] = (),
         visual_host_key: bool = False,
+        add_keys_to_agent: tuple[str, int | None] = ("no", None),
     ) -> None:
         init(
             self,
@@ -240,6 +243,7 @@ class ResolvedConfig(Record):
             set_env=set_env,
             send_env=send_env,
             visual_host_key=visual_host_key,
+            add_keys_to_agent=add_keys_to_agent,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -461,7 +465,6 @@ _UNSUPPORTED_WARN = frozenset(
 #: the rest of OpenSSH 9's client keywords: accepted and ignored without a word
 _OPENSSH_OTHER = frozenset(
     [
-        "addkeystoagent",
         "canonicaldomains",
         "canonicalizefallbacklocal",
         "canonicalizemaxdots",
@@ -631,6 +634,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         state.values.setdefault(keyword, (value, where))
     elif keyword == "revokedhostkeys":
         _revoked_host_keys(state, args, where)
+    elif keyword == "addkeystoagent":
+        state.values.setdefault(keyword, (_add_keys_to_agent(args, where), where))
     elif keyword == "setenv":
         _set_env(state, args, where)
     elif keyword == "sendenv":
@@ -676,6 +681,31 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         raise FormatError(f"{where}: unknown option {keyword!r}")
     elif not any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
         state.warnings.append(f"{where}: unknown keyword {keyword!r} ignored")
+
+
+def _add_keys_to_agent(args: list[str], where: str) -> tuple[str, int | None]:
+    """AddKeysToAgent yes|no|ask|confirm, "confirm TIME", or a TIME alone (yes, for that
+    long): the mode and the lifetime."""
+    modes = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
+    modes.update(ask="ask", confirm="confirm")
+    if not args or len(args) > 2:
+        raise FormatError(f"{where}: AddKeysToAgent takes yes, no, ask, confirm or a time")
+    mode = modes.get(args[0].lower())
+    if len(args) == 2:
+        if mode != "confirm":
+            raise FormatError(f"{where}: AddKeysToAgent: only confirm takes a time")
+        return mode, parse_time(args[1], where)
+    if mode is None:
+        return "yes", parse_time(args[0], where)
+    return mode, None
+
+
+def _add_keys_value(found: tuple[object, str] | None) -> tuple[str, int | None]:
+    value = found[0] if found is not None else None
+    if not isinstance(value, tuple) or len(value) != 2:
+        return "no", None
+    lifetime = value[1]
+    return str(value[0]), lifetime if isinstance(lifetime, int) else None
 
 
 def _set_env(state: _State, args: list[str], where: str) -> None:
@@ -948,6 +978,7 @@ def _finish(
         set_env=paths("setenv", ()),
         send_env=paths("sendenv", ()),
         visual_host_key=flag("visualhostkey", False),
+        add_keys_to_agent=_add_keys_value(values.get("addkeystoagent")),
     )
 
 

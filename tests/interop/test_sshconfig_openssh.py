@@ -41,9 +41,11 @@ Host web web.example
     SendEnv LANG LC_* KT_*
     SendEnv -LC_A* TZ
     SetEnv ONLY=web
+    AddKeysToAgent confirm 5m
     VisualHostKey yes
 Host *.example !bad.example
     User wild
+    AddKeysToAgent 1h30m
     ConnectTimeout 1m5s
     StrictHostKeyChecking accept-new
 Host q?
@@ -56,6 +58,7 @@ Host q?
 Match host foo
     User matched
 Host db*
+    AddKeysToAgent ask
     UserKnownHostsFile ~/kh_a "~/kh_b"
     GlobalKnownHostsFile /etc/ssh/other_known
     IdentitiesOnly yes
@@ -161,6 +164,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "set_env": tuple(seen.get("setenv", ())),
         "send_env": tuple(seen.get("sendenv", ())),
         "visual_host_key": yes[seen["visualhostkey"][0]],
+        "add_keys_to_agent": add_keys(seen["addkeystoagent"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
@@ -172,6 +176,15 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
     }
+
+
+def add_keys(shown: str) -> tuple[str, int | None]:
+    """ssh -G's AddKeysToAgent ("true", "ask", "3600", "confirm 300"...) as ours."""
+    mode, _, lifetime = shown.partition(" ")
+    if mode.isdigit():
+        return "yes", int(mode)
+    mode = {"true": "yes", "false": "no"}.get(mode, mode)
+    return mode, int(lifetime) if lifetime else None
 
 
 def ours_as_ssh(resolved: ResolvedConfig, defaults: dict[str, list[str]]) -> dict[str, object]:
