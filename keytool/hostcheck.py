@@ -61,9 +61,18 @@ _BAR = "@" * 59
 class HostKeyDecision(Record):
     """The key was accepted; what to tell the user and the client."""
 
-    __slots__ = ("added_to", "allow_password_auth", "messages", "notes", "status", "warnings")
+    __slots__ = (
+        "added_to",
+        "allow_password_auth",
+        "info",
+        "messages",
+        "notes",
+        "status",
+        "warnings",
+    )
     status: HostKeyStatus | Certified
     messages: tuple[str, ...]  # for stderr, in order (the CLI prints them)
+    info: tuple[str, ...]  # for stderr too, unless LogLevel is below INFO (ssh's logit)
     added_to: Path | None  # the file the key was appended to, if any
     allow_password_auth: bool  # False when a changed key got through (no)
     warnings: tuple[ParseWarning, ...]  # skipped malformed lines
@@ -77,11 +86,13 @@ class HostKeyDecision(Record):
         allow_password_auth: bool = True,
         warnings: tuple[ParseWarning, ...] = (),
         notes: tuple[str, ...] = (),
+        info: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
             status=status,
             messages=messages,
+            info=info,
             added_to=added_to,
             allow_password_auth=allow_password_auth,
             warnings=warnings,
@@ -357,7 +368,7 @@ def verify_host_key(
     if isinstance(status, Known):
         if visual:
             art = f"Host key fingerprint is {fingerprint(key)}\n{randomart(key)}"
-            return HostKeyDecision(status, (art,), warnings=found)
+            return HostKeyDecision(status, info=(art,), warnings=found)
         return HostKeyDecision(status, warnings=found)
 
     if isinstance(status, Revoked):
@@ -406,9 +417,9 @@ def verify_host_key(
     except KeytoolError:
         # ssh goes on when it cannot record the key: it has been accepted all the same
         note = f"Failed to add the host to the list of known hosts ({user_file})."
-        return HostKeyDecision(status, (note,), warnings=found)
+        return HostKeyDecision(status, info=(note,), warnings=found)
     note = f"Warning: Permanently added '{name}' ({key.label}) to the list of known hosts."
-    return HostKeyDecision(status, (note,), added_to=written, warnings=found)
+    return HostKeyDecision(status, info=(note,), added_to=written, warnings=found)
 
 
 # ---------------------------------------------------------------- host certificates

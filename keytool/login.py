@@ -188,8 +188,12 @@ class HostCheck:
     def _report(self, decision: HostKeyDecision) -> bool:
         from keytool.knownhosts import Known
 
-        for message in decision.messages:
-            self.prompts.show(message)
+        if self.options.shows_errors:
+            for message in decision.messages:
+                self.prompts.show(message)
+        if self.options.shows_info:
+            for message in decision.info:
+                self.prompts.show(message)
         for note in decision.notes:
             self._trace(note)
         if isinstance(decision.status, Known):
@@ -576,7 +580,7 @@ class Login:
             event = self.auth.receive(payload)
             if isinstance(event, ua.AuthBanner):
                 self.banners.append(event.message)
-                if not self.options.batch_mode:
+                if not self.options.batch_mode and self.options.shows_info:
                     self.prompts.show(event.message)
                 continue
             return event

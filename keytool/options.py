@@ -88,6 +88,7 @@ class ConnectOptions(Record):
         "identities_only",
         "identity_files",
         "kbd_interactive_authentication",
+        "log_level",
         "max_auth_tries",
         "password",
         "password_authentication",
@@ -138,6 +139,7 @@ class ConnectOptions(Record):
     server_alive_count_max: int  # keepalives it may leave unanswered
     visual_host_key: bool  # VisualHostKey: show the host key's randomart
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
+    log_level: str  # LogLevel: below INFO, ssh's notices (and banners) are not shown
 
     def __init__(
         self,
@@ -173,6 +175,7 @@ class ConnectOptions(Record):
         server_alive_count_max: int = 3,
         visual_host_key: bool = False,
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
+        log_level: str = "INFO",
     ) -> None:
         init(
             self,
@@ -208,7 +211,17 @@ class ConnectOptions(Record):
             server_alive_count_max=server_alive_count_max,
             visual_host_key=visual_host_key,
             add_keys_to_agent=add_keys_to_agent,
+            log_level=log_level,
         )
+
+    @property
+    def shows_info(self) -> bool:
+        """ssh's notices (logit) are shown: LogLevel INFO or more."""
+        return self.log_level not in ("QUIET", "FATAL", "ERROR")
+
+    @property
+    def shows_errors(self) -> bool:
+        return self.log_level not in ("QUIET", "FATAL")
 
     def __repr__(self) -> str:
         # a password given by a script never reaches a log or a traceback
@@ -290,6 +303,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         server_alive_count_max=resolved.server_alive_count_max,
         visual_host_key=resolved.visual_host_key,
         add_keys_to_agent=resolved.add_keys_to_agent,
+        log_level=resolved.log_level,
     )
 
 

@@ -100,6 +100,7 @@ class ResolvedConfig(Record):
         "kbd_interactive_authentication",
         "kex_algorithms",
         "local_forwards",
+        "log_level",
         "macs",
         "number_of_password_prompts",
         "password_authentication",
@@ -150,6 +151,7 @@ class ResolvedConfig(Record):
     send_env: tuple[str, ...]  # SendEnv patterns: our variables sent with the command
     visual_host_key: bool  # VisualHostKey: the host key's randomart with its fingerprint
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
+    log_level: str  # LogLevel, one of LOG_LEVELS
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -213,6 +215,7 @@ class ResolvedConfig(Record):
         send_env: tuple[str, ...] = (),
         visual_host_key: bool = False,
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
+        log_level: str = "INFO",
     ) -> None:
         init(
             self,
@@ -244,6 +247,7 @@ class ResolvedConfig(Record):
             send_env=send_env,
             visual_host_key=visual_host_key,
             add_keys_to_agent=add_keys_to_agent,
+            log_level=log_level,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -391,6 +395,19 @@ def _count(value: str, where: str) -> int:
     return int(value)
 
 
+#: ssh_config(5) LogLevel values, quietest first
+LOG_LEVELS = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3")
+
+
+def _log_level(value: str, where: str) -> str:
+    level = value.upper()
+    if level == "SILENT":  # QUIET's other name (the one ssh -G shows)
+        return "QUIET"
+    if level not in LOG_LEVELS:
+        raise FormatError(f"{where}: unknown LogLevel {value!r}")
+    return level
+
+
 def _session_type(value: str, where: str) -> str:
     lowered = value.lower()
     if lowered not in ("default", "none", "subsystem"):
@@ -419,6 +436,7 @@ _ONE: dict[str, _Converter | None] = {
     "kbdinteractiveauthentication": _flag,
     "batchmode": _flag,
     "visualhostkey": _flag,
+    "loglevel": _log_level,
     "hashknownhosts": _flag,
     "preferredauthentications": None,
     "numberofpasswordprompts": _count,
@@ -497,7 +515,6 @@ _OPENSSH_OTHER = frozenset(
         "hostbasedauthentication",
         "kbdinteractivedevices",
         "localcommand",
-        "loglevel",
         "logverbose",
         "nohostauthenticationforlocalhost",
         "permitlocalcommand",
@@ -979,6 +996,7 @@ def _finish(
         send_env=paths("sendenv", ()),
         visual_host_key=flag("visualhostkey", False),
         add_keys_to_agent=_add_keys_value(values.get("addkeystoagent")),
+        log_level=text("loglevel", "INFO"),
     )
 
 

@@ -269,6 +269,35 @@ def test_visual_host_key_shows_the_randomart_ssh_shows(
         assert f"[{kind.upper()} " in shown
 
 
+@pytest.mark.parametrize("level", ["INFO", "ERROR", "QUIET"])
+def test_log_level_quiets_what_ssh_quiets(
+    tmp_path: Path, keys: dict[str, Path], level: str
+) -> None:
+    """Below INFO, ssh's notices ("Permanently added") and the server's banner are not
+    shown; keytool's stderr is then what ssh's is."""
+    banner = tmp_path / "banner"
+    banner.write_text("Authorized use only.\n")
+    sshd = Sshd(tmp_path / "sshd-banner", {"Banner": str(banner)})
+    sshd.authorized_keys.write_text(Path(f"{keys['ed25519']}.pub").read_text())
+    options = ("-o", f"LogLevel={level}", "-o", "StrictHostKeyChecking=accept-new",
+               "-o", "HostKeyAlgorithms=ssh-ed25519")  # fmt: skip
+    with sshd:
+        theirs = run(
+            [require("ssh"), "-F", "none", "-p", str(sshd.port), "-i", str(keys["ed25519"]),
+             "-o", f"UserKnownHostsFile={tmp_path / 'by_ssh'}",
+             "-o", "GlobalKnownHostsFile=/dev/null", *options, "root@127.0.0.1", "true"],
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        ours = keytool_exec(
+            sshd.port, tmp_path / "by_us", "root@127.0.0.1", "true",
+            flags=("-i", str(keys["ed25519"]), *options),
+        )  # fmt: skip
+    assert theirs.returncode == ours.returncode == 0, (theirs.stderr, ours.stderr)
+    assert ours.stderr.decode() == theirs.stderr.replace("\r\n", "\n")
+    assert ("Permanently added" in theirs.stderr) == (level == "INFO")
+    assert ("Authorized use only." in theirs.stderr) == (level == "INFO")
+
+
 def test_host_key_alias_names_the_known_hosts_entry(
     server: Sshd, tmp_path: Path, keys: dict[str, Path]
 ) -> None:

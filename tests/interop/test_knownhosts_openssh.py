@@ -220,7 +220,7 @@ def test_accept_new_appends_what_ssh_appends(tmp_path: Path, sshd: Sshd, hashed:
         strict="accept-new",
         hash_known_hosts=hashed,
     )
-    assert decision.messages[0] in stderr.splitlines()
+    assert decision.info[0] in stderr.splitlines()
     name = f"[127.0.0.1]:{sshd.port}"
     if not hashed:
         assert by_us.read_bytes() == by_ssh.read_bytes()

@@ -46,6 +46,7 @@ Host web web.example
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
+    loglevel Error
     ConnectTimeout 1m5s
     StrictHostKeyChecking accept-new
 Host q?
@@ -59,6 +60,7 @@ Match host foo
     User matched
 Host db*
     AddKeysToAgent ask
+    LogLevel debug
     UserKnownHostsFile ~/kh_a "~/kh_b"
     GlobalKnownHostsFile /etc/ssh/other_known
     IdentitiesOnly yes
@@ -73,6 +75,7 @@ Host db*
     NumberOfPasswordPrompts 1
     ServerAliveInterval 30
     ServerAliveCountMax 5
+    LogLevel quiet
     Ciphers aes128-ctr,aes256-gcm@openssh.com
     MACs -hmac-sha1*,umac*
     KexAlgorithms +diffie-hellman-group14-sha1
@@ -165,6 +168,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "send_env": tuple(seen.get("sendenv", ())),
         "visual_host_key": yes[seen["visualhostkey"][0]],
         "add_keys_to_agent": add_keys(seen["addkeystoagent"][0]),
+        "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],

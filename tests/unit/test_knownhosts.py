@@ -193,7 +193,7 @@ def test_ask_yes_adds_entry_in_new_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert f"ED25519 key fingerprint is {fingerprint(KEY_A)}." in prompt.asked[0]
     assert prompt.asked[1] == "Please type 'yes', 'no' or the fingerprint: "
-    assert decision.messages == (
+    assert decision.info == (
         "Warning: Permanently added '[host.example]:2222' (ED25519) to the list of known hosts.",
     )
     # the second time the key is simply known, no question
