@@ -261,8 +261,8 @@ def run_verify(
     if allowed_file:
         text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
     if match_principals:
-        for option in verify_options or []:
-            raise _invalid_option(option)  # ssh-keygen takes none here
+        if verify_options:
+            raise _invalid_option(verify_options[0])  # ssh-keygen takes none here
         return _match_principals(text, allowed_file, identity, signature_file, namespace)
     if not signature_file:
         raise KeytoolError("keytool verify needs -s SIGNATURE")
