@@ -608,13 +608,27 @@ def expand_home(value: str, home: str) -> str:
 class _State:
     """Mutable while reading; frozen into ResolvedConfig at the end."""
 
-    __slots__ = ("host", "identity_files", "ignore_unknown", "include", "values", "warnings")
+    __slots__ = (
+        "final",
+        "host",
+        "identity_files",
+        "ignore_unknown",
+        "include",
+        "local",
+        "values",
+        "wants_final",
+        "warnings",
+    )
     host: str
     include: IncludeReader | None
     values: dict[str, tuple[object, str]]
     identity_files: list[tuple[str, str]]
     ignore_unknown: list[str]
     warnings: list[str]
+    #: the local user, home, uid and host name (Match localuser, exec's tokens)
+    local: tuple[str, str, int | None, str]
+    final: bool  # the final pass (Match final)
+    wants_final: bool  # a Match line asked for one
 
     def __init__(
         self,
@@ -631,6 +645,9 @@ class _State:
         self.identity_files = identity_files
         self.ignore_unknown = ignore_unknown
         self.warnings = warnings
+        self.local = ("", "", None, "")
+        self.final = False
+        self.wants_final = False
 
 
 def _lines(source: ConfigSource) -> Iterator[tuple[str, str]]:
@@ -770,7 +787,6 @@ def _revoked_host_keys(state: _State, args: list[str], where: str) -> None:
 
 
 def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None:
-    in_match = False
     for where, line in _lines(source):
         parsed = split_line(line, where)
         if parsed is None:
@@ -779,18 +795,15 @@ def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None
         if keyword == "host":
             if not args:
                 raise FormatError(f"{where}: Host needs at least one pattern")
-            in_match = False
             active = match_any(state.host, args)
             continue
         if keyword == "match":
-            in_match = True
-            active = False
-            state.warnings.append(f"{where}: Match blocks are not supported; block skipped")
+            active = _match(state, args, where)
             continue
         if keyword == "include":
             if not args:
                 raise FormatError(f"{where}: Include needs a file name")
-            if active and not in_match:
+            if active:
                 _include(state, args, source.system, where, depth)
             continue
         if not active:
@@ -798,6 +811,49 @@ def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None
             _check_only(keyword, args, where)
             continue
         _apply(state, keyword, args, where, strict=False)
+
+
+def _match(state: _State, args: list[str], where: str) -> bool:
+    """A Match line: whether its block applies (and whether it asks for a final pass)."""
+    from keytool.sshmatch import MatchContext, matches
+
+    local_user, home, uid, local_hostname = state.local
+    given = state.host
+    host = given
+    raw = state.values.get("hostname", (None, ""))[0]
+    if isinstance(raw, str):
+        host = expand_tokens(raw, {"h": given}, where)
+    if state.final:
+        host = host.lower()  # as ssh has it by then
+    user = state.values.get("user", (local_user, ""))[0]
+    context = MatchContext(given, host, str(user), local_user, state.final)
+    port = state.values.get("port", (DEFAULT_PORT, ""))[0]
+
+    def run(command: str) -> bool:
+        import hashlib
+        import subprocess
+
+        tokens = {"L": local_hostname.split(".")[0], "d": home, "h": host, "l": local_hostname}
+        tokens.update(n=given, p=str(port), r=str(user), u=local_user)
+        alias = state.values.get("hostkeyalias", (host, ""))[0]
+        tokens["k"] = str(alias)
+        if uid is not None:
+            tokens["i"] = str(uid)
+        seed = f"{local_hostname}{host}{port}{user}".encode()
+        tokens["C"] = hashlib.sha1(seed).hexdigest()
+        expanded = expand_tokens(command, tokens, where)
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        try:
+            done = subprocess.run(
+                [shell, "-c", expanded], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            raise FormatError(f"{where}: Match exec {expanded!r}: {exc.strerror}") from None
+        return done.returncode == 0
+
+    found, wants_final = matches(args, where, context, run)
+    state.wants_final = state.wants_final or wants_final
+    return found
 
 
 def _check_only(keyword: str, args: list[str], where: str) -> None:
@@ -841,6 +897,7 @@ def resolve(
     if isinstance(sources, str):
         sources = [ConfigSource("config", sources)]
     state = _State(host, include, {}, [], [], [])
+    state.local = (user, home, uid, local_hostname)
     for number, option in enumerate(overrides, start=1):
         where = f"command-line option {number}"
         parsed = split_line(option, where)
@@ -852,6 +909,12 @@ def resolve(
         _apply(state, keyword, args, where, strict=True)
     for source in sources:
         _read(state, source, True, 0)
+    if state.wants_final:
+        # as ssh: the files are read again (what is set stays set) with "final" true
+        state.final = True
+        for source in sources:
+            _read(state, source, True, 0)
+        state.warnings = list(dict.fromkeys(state.warnings))
     return _finish(state, user, home, uid, local_hostname)
 
 

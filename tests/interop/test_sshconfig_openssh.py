@@ -232,8 +232,7 @@ def main_config(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_resolve_agrees_with_ssh_G(main_config: Path, host: str) -> None:
-    resolved = check_against_ssh(main_config, host)
-    assert any("Match" in warning for warning in resolved.warnings)
+    check_against_ssh(main_config, host)
 
 
 def test_the_hosts_exercise_the_blocks(main_config: Path) -> None:

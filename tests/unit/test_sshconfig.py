@@ -52,10 +52,14 @@ def test_overrides_win_and_unknown_override_is_an_error() -> None:
         res("", "h", "Host=x")
 
 
-def test_match_is_skipped_with_a_warning() -> None:
+def test_match_blocks_apply_as_host_blocks_do() -> None:
     config = res("Match all\n User m\nHost *\n User star\n")
-    assert config.user == "star"
-    assert config.warnings == ("config line 1: Match blocks are not supported; block skipped",)
+    assert config.user == "m" and config.warnings == ()
+    config = res("Match !all\n User m\nMatch originalhost h user me\n Port 2\n")
+    assert (config.user, config.port) == ("me", 2)
+    for bad in ("Match", "Match host", "Match all host x", "Match nosuch x"):
+        with pytest.raises(FormatError, match="line 1"):
+            res(bad + "\n")
 
 
 def test_unknown_keywords_warn_unless_ignored_and_unsupported_ones_warn() -> None:
