@@ -580,7 +580,7 @@ class Login:
             event = self.auth.receive(payload)
             if isinstance(event, ua.AuthBanner):
                 self.banners.append(event.message)
-                if not self.options.batch_mode and self.options.shows_info:
+                if self.options.shows_info:  # BatchMode or not, as ssh
                     self.prompts.show(event.message)
                 continue
             return event

@@ -269,18 +269,19 @@ def test_visual_host_key_shows_the_randomart_ssh_shows(
         assert f"[{kind.upper()} " in shown
 
 
+@pytest.mark.parametrize("batch", ["no", "yes"])
 @pytest.mark.parametrize("level", ["INFO", "ERROR", "QUIET"])
 def test_log_level_quiets_what_ssh_quiets(
-    tmp_path: Path, keys: dict[str, Path], level: str
+    tmp_path: Path, keys: dict[str, Path], level: str, batch: str
 ) -> None:
     """Below INFO, ssh's notices ("Permanently added") and the server's banner are not
-    shown; keytool's stderr is then what ssh's is."""
+    shown, BatchMode or not; keytool's stderr is then what ssh's is."""
     banner = tmp_path / "banner"
     banner.write_text("Authorized use only.\n")
     sshd = Sshd(tmp_path / "sshd-banner", {"Banner": str(banner)})
     sshd.authorized_keys.write_text(Path(f"{keys['ed25519']}.pub").read_text())
     options = ("-o", f"LogLevel={level}", "-o", "StrictHostKeyChecking=accept-new",
-               "-o", "HostKeyAlgorithms=ssh-ed25519")  # fmt: skip
+               "-o", "HostKeyAlgorithms=ssh-ed25519", "-o", f"BatchMode={batch}")  # fmt: skip
     with sshd:
         theirs = run(
             [require("ssh"), "-F", "none", "-p", str(sshd.port), "-i", str(keys["ed25519"]),
