@@ -611,7 +611,8 @@ class Login:
         # no "none" request first: a refusal lists the methods just as well (§5.1)
         if self.methods is not None and "publickey" not in self.methods:
             return False
-        algorithm = ua.signature_algorithm_for(key, self._server_sig_algs())
+        accepted = self.options.pubkey_algorithms
+        algorithm = ua.signature_algorithm_for(key, self._server_sig_algs(), accepted)
         if algorithm is None:
             return False
         await self.transport.send(self.auth.publickey(key, algorithm, sign=False))
@@ -681,6 +682,7 @@ class Login:
                 password_prompts=options.password_prompts,
                 server_sig_algs=self._server_sig_algs(),
                 failures=self._query_failures,
+                accepted=options.pubkey_algorithms,
             )
             allowed = self.methods or ()
             while True:
@@ -722,7 +724,8 @@ class Login:
         one request. False when the server refuses it."""
         if self.authenticated:
             return True
-        algorithm = ua.signature_algorithm_for(key.public, self._server_sig_algs())
+        accepted = self.options.pubkey_algorithms
+        algorithm = ua.signature_algorithm_for(key.public, self._server_sig_algs(), accepted)
         if algorithm is None:
             return False
         from keytool.keys.fingerprint import fingerprint

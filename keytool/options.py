@@ -14,7 +14,11 @@ import sys
 from keytool.errors import KeytoolError
 from keytool.record import Record, init
 from keytool.transport.auth import DEFAULT_MAX_AUTH_TRIES, DEFAULT_PASSWORD_PROMPTS
-from keytool.transport.config import DEFAULT_CA_SIGNATURE_ALGORITHMS, TransportConfig
+from keytool.transport.config import (
+    DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    DEFAULT_PUBKEY,
+    TransportConfig,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,6 +99,7 @@ class ConnectOptions(Record):
         "password_prompts",
         "port",
         "proxy_command",
+        "pubkey_algorithms",
         "pubkey_authentication",
         "revoked_host_keys",
         "server_alive_count_max",
@@ -140,6 +145,7 @@ class ConnectOptions(Record):
     visual_host_key: bool  # VisualHostKey: show the host key's randomart
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     log_level: str  # LogLevel: below INFO, ssh's notices (and banners) are not shown
+    pubkey_algorithms: tuple[str, ...]  # PubkeyAcceptedAlgorithms, in order of preference
 
     def __init__(
         self,
@@ -176,6 +182,7 @@ class ConnectOptions(Record):
         visual_host_key: bool = False,
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
         log_level: str = "INFO",
+        pubkey_algorithms: tuple[str, ...] = DEFAULT_PUBKEY,
     ) -> None:
         init(
             self,
@@ -212,6 +219,9 @@ class ConnectOptions(Record):
             visual_host_key=visual_host_key,
             add_keys_to_agent=add_keys_to_agent,
             log_level=log_level,
+            pubkey_algorithms=pubkey_algorithms
+            if pubkey_algorithms is not None
+            else DEFAULT_PUBKEY,
         )
 
     @property
@@ -304,6 +314,9 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         visual_host_key=resolved.visual_host_key,
         add_keys_to_agent=resolved.add_keys_to_agent,
         log_level=resolved.log_level,
+        pubkey_algorithms=sshconfig.apply_algorithm_list(
+            resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
+        ),
     )
 
 

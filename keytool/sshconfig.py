@@ -108,6 +108,7 @@ class ResolvedConfig(Record):
         "preferred_authentications",
         "proxy_command",
         "proxy_jump",
+        "pubkey_accepted_algorithms",
         "pubkey_authentication",
         "remote_command",
         "remote_forwards",
@@ -152,6 +153,7 @@ class ResolvedConfig(Record):
     visual_host_key: bool  # VisualHostKey: the host key's randomart with its fingerprint
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     log_level: str  # LogLevel, one of LOG_LEVELS
+    pubkey_accepted_algorithms: str | None  # as written, +/-/^ included
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -216,6 +218,7 @@ class ResolvedConfig(Record):
         visual_host_key: bool = False,
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
         log_level: str = "INFO",
+        pubkey_accepted_algorithms: str | None = None,
     ) -> None:
         init(
             self,
@@ -248,6 +251,7 @@ class ResolvedConfig(Record):
             visual_host_key=visual_host_key,
             add_keys_to_agent=add_keys_to_agent,
             log_level=log_level,
+            pubkey_accepted_algorithms=pubkey_accepted_algorithms,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -444,6 +448,7 @@ _ONE: dict[str, _Converter | None] = {
     "ciphers": None,
     "macs": None,
     "hostkeyalgorithms": None,
+    "pubkeyacceptedalgorithms": None,
     "casignaturealgorithms": None,
     "serveraliveinterval": parse_time,
     "serveralivecountmax": _count,
@@ -464,6 +469,7 @@ _FORWARDS = {
     "dynamicforward": "DynamicForward",
 }
 _ALIASES = {
+    "pubkeyacceptedkeytypes": "pubkeyacceptedalgorithms",
     "challengeresponseauthentication": "kbdinteractiveauthentication",
     "skeyauthentication": "kbdinteractiveauthentication",
 }
@@ -519,8 +525,6 @@ _OPENSSH_OTHER = frozenset(
         "nohostauthenticationforlocalhost",
         "permitlocalcommand",
         "permitremoteopen",
-        "pubkeyacceptedalgorithms",
-        "pubkeyacceptedkeytypes",
         "proxyusefdpass",
         "rekeylimit",
         "requesttty",
@@ -1060,6 +1064,7 @@ def _finish(
         visual_host_key=flag("visualhostkey", False),
         add_keys_to_agent=_add_keys_value(values.get("addkeystoagent")),
         log_level=text("loglevel", "INFO"),
+        pubkey_accepted_algorithms=optional("pubkeyacceptedalgorithms"),
     )
 
 

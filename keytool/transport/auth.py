@@ -20,6 +20,7 @@ from keytool.errors import AuthError, FormatError, ProtocolError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
 from keytool.record import Record, init
+from keytool.transport.config import DEFAULT_PUBKEY
 from keytool.wire import Reader, Writer
 
 # RFC 4252 §6 and RFC 4256 §3.2: message numbers of the authentication protocol
@@ -395,33 +396,49 @@ class UserAuth:
 # ---------------------------------------------------------------- what to try next
 
 
-def rsa_algorithm(server_sig_algs: frozenset[str] | None) -> str | None:
-    """The RSA signature algorithm to use, from the server's server-sig-algs (RFC 8308 §3.1).
+#: signature algorithms of RSA keys: RFC 8332's, and SHA-1 ssh-rsa (only if accepted)
+RSA_ALGORITHMS = (*RSA_SHA2, "ssh-rsa")
 
-    Without ext-info we send rsa-sha2-512: a server that knows RFC 8332 accepts it, and
-    one that does not would only take SHA-1 ssh-rsa, which OpenSSH refuses since 8.8
-    and which we do not offer either. When the list names neither SHA-2 algorithm the
-    server takes only SHA-1: None, the key is skipped."""
-    if server_sig_algs is None:
-        return RSA_SHA2[0]
-    for name in RSA_SHA2:
-        if name in server_sig_algs:
-            return name
+
+def signature_algorithm_for(
+    key: PublicKey,
+    server_sig_algs: frozenset[str] | None,
+    accepted: Sequence[str] = DEFAULT_PUBKEY,
+) -> str | None:
+    """The algorithm name of a publickey request for ``key``, or None when none may be
+    used. ``accepted`` is PubkeyAcceptedAlgorithms, in its order of preference.
+
+    Any key but RSA signs with its own type, if accepted. RSA takes the first accepted
+    of rsa-sha2-512, rsa-sha2-256 and ssh-rsa (SHA-1, only when a user adds it) that
+    server-sig-algs lists (RFC 8308 §3.1); without that list, the first accepted (a
+    server that knows RFC 8332 takes rsa-sha2-512; ssh would fall back to ssh-rsa,
+    which OpenSSH refuses since 8.8). An RSA certificate takes the certificate form of
+    that choice (rsa-sha2-512-cert-v01@openssh.com), as ssh chooses it."""
+    if key.plain.key_type != "ssh-rsa":
+        return key.key_type if key.key_type in accepted else None
+    from keytool.keys.cert import cert_name
+
+    certificate = key.plain is not key
+    for algorithm in accepted:
+        if algorithm not in RSA_ALGORITHMS:
+            continue
+        if server_sig_algs is not None and algorithm not in server_sig_algs:
+            continue
+        if not certificate:
+            return algorithm
+        if cert_name(algorithm) in accepted:
+            return cert_name(algorithm)
     return None
 
 
-def signature_algorithm_for(key: PublicKey, server_sig_algs: frozenset[str] | None) -> str | None:
-    """The algorithm name of a publickey request for ``key``: its type, but for RSA the
-    SHA-2 algorithm server-sig-algs allows; for an RSA certificate the certificate form
-    of that choice (rsa-sha2-512-cert-v01@openssh.com), as ssh chooses it."""
-    if key.plain.key_type != "ssh-rsa":
-        return key.key_type
-    algorithm = rsa_algorithm(server_sig_algs)
-    if algorithm is None or key.plain is key:
-        return algorithm
-    from keytool.keys.cert import cert_name
-
-    return cert_name(algorithm)
+def unusable(key: PublicKey, accepted: Sequence[str]) -> str:
+    """Why signature_algorithm_for found nothing for ``key``."""
+    if key.plain.key_type == "ssh-rsa" and any(a in RSA_ALGORITHMS for a in accepted):
+        why = "the server takes no RSA signature algorithm PubkeyAcceptedAlgorithms allows"
+        if "ssh-rsa" not in accepted:
+            why += " (for SHA-1 ssh-rsa, -o PubkeyAcceptedAlgorithms=+ssh-rsa)"
+        return why
+    return f"{key.key_type} is not in PubkeyAcceptedAlgorithms"
 
 
 class Identity(Record):
@@ -503,6 +520,7 @@ class AuthPlan:
         "_kbdints",
         "_next_key",
         "_passwords",
+        "accepted",
         "failures",
         "identities",
         "keyboard_interactive",
@@ -523,6 +541,7 @@ class AuthPlan:
         password_prompts: int = DEFAULT_PASSWORD_PROMPTS,
         server_sig_algs: frozenset[str] | None = None,
         failures: int = 0,  # already counted by the server (refused key queries)
+        accepted: Sequence[str] = DEFAULT_PUBKEY,  # PubkeyAcceptedAlgorithms
     ) -> None:
         self.identities = identities
         self.password = password
@@ -530,6 +549,7 @@ class AuthPlan:
         self.max_tries = max_tries
         self.password_prompts = password_prompts
         self.server_sig_algs = server_sig_algs
+        self.accepted = accepted
         self.failures = failures
         self.tried: list[str] = []
         self.skipped: list[str] = []
@@ -586,11 +606,9 @@ class AuthPlan:
                 return None
             identity = self.identities[self._next_key]
             self._next_key += 1
-            algorithm = signature_algorithm_for(identity.key, self.server_sig_algs)
+            algorithm = signature_algorithm_for(identity.key, self.server_sig_algs, self.accepted)
             if algorithm is None:
-                self.skipped.append(
-                    f"{identity.source}: the server takes only SHA-1 ssh-rsa signatures"
-                )
+                self.skipped.append(f"{identity.source}: {unusable(identity.key, self.accepted)}")
                 continue
             return TryKey(identity, algorithm)
         return None

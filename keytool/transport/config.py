@@ -42,6 +42,10 @@ DEFAULT_HOST_KEY: tuple[str, ...] = (
     "rsa-sha2-256",
 )
 
+#: PubkeyAcceptedAlgorithms: what user authentication may sign with (OpenSSH 9.2's
+#: default, FIDO left out): SHA-1 ssh-rsa only when a user adds it
+DEFAULT_PUBKEY: tuple[str, ...] = DEFAULT_HOST_KEY
+
 #: CASignatureAlgorithms: what a CA may sign certificates with (OpenSSH's default,
 #: FIDO left out): SHA-1 ssh-rsa is not among them
 DEFAULT_CA_SIGNATURE_ALGORITHMS: tuple[str, ...] = (

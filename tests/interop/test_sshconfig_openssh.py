@@ -41,6 +41,7 @@ Host web web.example
     SendEnv LANG LC_* KT_*
     SendEnv -LC_A* TZ
     SetEnv ONLY=web
+    PubkeyAcceptedAlgorithms +ssh-rsa
     AddKeysToAgent confirm 5m
     VisualHostKey yes
 Host *.example !bad.example
@@ -60,6 +61,7 @@ Match host foo
     User matched
 Host db*
     AddKeysToAgent ask
+    PubkeyAcceptedKeyTypes -rsa*,ssh-rsa*
     LogLevel debug
     UserKnownHostsFile ~/kh_a "~/kh_b"
     GlobalKnownHostsFile /etc/ssh/other_known
@@ -208,6 +210,7 @@ ALGORITHMS = {
     "ciphers": "ciphers",
     "macs": "macs",
     "host_key_algorithms": "hostkeyalgorithms",
+    "pubkey_accepted_algorithms": "pubkeyacceptedalgorithms",
 }
 
 

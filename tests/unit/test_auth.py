@@ -283,11 +283,20 @@ def test_certificate_request_algorithms() -> None:
     assert r.string() == certs["rsa"].to_wire()
 
 
-def test_rsa_algorithm_from_server_sig_algs() -> None:
-    assert auth.rsa_algorithm(None) == "rsa-sha2-512"
-    assert auth.rsa_algorithm(frozenset({"rsa-sha2-256", "ssh-rsa"})) == "rsa-sha2-256"
-    assert auth.rsa_algorithm(frozenset({"rsa-sha2-512", "rsa-sha2-256"})) == "rsa-sha2-512"
-    assert auth.rsa_algorithm(frozenset({"ssh-rsa"})) is None
+def test_rsa_algorithm_from_server_sig_algs_and_accepted() -> None:
+    def choose(server: set[str] | None, accepted: tuple[str, ...] = auth.DEFAULT_PUBKEY) -> object:
+        sig_algs = frozenset(server) if server is not None else None
+        return auth.signature_algorithm_for(RSA.public, sig_algs, accepted)
+
+    assert choose(None) == "rsa-sha2-512"
+    assert choose({"rsa-sha2-256", "ssh-rsa"}) == "rsa-sha2-256"
+    assert choose({"rsa-sha2-512", "rsa-sha2-256"}) == "rsa-sha2-512"
+    assert choose({"ssh-rsa"}) is None  # SHA-1 only when asked for
+    with_sha1 = (*auth.DEFAULT_PUBKEY, "ssh-rsa")
+    assert choose({"ssh-rsa"}, with_sha1) == "ssh-rsa"
+    assert choose({"rsa-sha2-256", "ssh-rsa"}, ("ssh-rsa", "rsa-sha2-256")) == "ssh-rsa"
+    assert choose(None, ("rsa-sha2-256",)) == "rsa-sha2-256"
+    assert auth.signature_algorithm_for(ED.public, None, ("rsa-sha2-512",)) is None
 
 
 def test_order_explicit_first_and_identities_only() -> None:
