@@ -236,7 +236,11 @@ def tty_prompter() -> Prompter | None:
 
 
 def changed_warning(
-    key: PublicKey, name: str, offending: Sequence[KnownHost], add_to: str
+    key: PublicKey,
+    name: str,
+    offending: Sequence[KnownHost],
+    add_to: str,
+    hash_name: str = "sha256",
 ) -> list[str]:
     """OpenSSH's block for a changed host key, naming each offending FILE:LINE."""
     lines = [
@@ -247,7 +251,7 @@ def changed_warning(
         "Someone could be eavesdropping on you right now (man-in-the-middle attack)!",
         "It is also possible that a host key has just been changed.",
         f"The fingerprint for the {key.label} key sent by the remote host is",
-        f"{fingerprint(key)}.",
+        f"{fingerprint(key, hash_name)}.",
         "Please contact your system administrator.",
         f"Add correct host key in {add_to} to get rid of this message.",
     ]
@@ -277,14 +281,15 @@ def _authenticity_question(
     address: str | None,
     also_known: Sequence[KnownHost],
     visual: bool = False,
+    hash_name: str = "sha256",
 ) -> str:
     shown = f"{name} ({address})" if address else name
     lines = [
         f"The authenticity of host '{shown}' can't be established.",
-        f"{key.label} key fingerprint is {fingerprint(key)}.",
+        f"{key.label} key fingerprint is {fingerprint(key, hash_name)}.",
     ]
     if visual:
-        lines.append(randomart(key))
+        lines.append(randomart(key, hash_name))
     if also_known:
         lines.append("This host key is known by the following other names/addresses:")
         lines.extend(f"    {text}" for text in knownhosts.describe_names(also_known))
@@ -294,8 +299,10 @@ def _authenticity_question(
     return "\n".join(lines)
 
 
-def _user_accepts(prompt: Prompter, question: str, key: PublicKey) -> bool:
-    wanted = fingerprint(key)
+def _user_accepts(
+    prompt: Prompter, question: str, key: PublicKey, hash_name: str = "sha256"
+) -> bool:
+    wanted = fingerprint(key, hash_name)
     text = question
     while True:
         answer = prompt(text)
@@ -346,6 +353,7 @@ def verify_host_key(
     prompt: Prompter | None = None,
     address: str | None = None,
     visual: bool = False,
+    hash_name: str = "sha256",
 ) -> HostKeyDecision:
     """Check ``key`` served by ``host:port``; return how it was accepted or raise
     HostKeyError whose message is the full text to show (OpenSSH's warning block).
@@ -354,7 +362,8 @@ def verify_host_key(
     (only shown in the question). ``prompt`` is None when there is no terminal or
     BatchMode is set: then ``ask`` refuses an unknown host. New keys go to the first of
     ``user_files``. ``visual`` (VisualHostKey) shows the key's randomart, as ssh: under
-    the fingerprint in the question, and for a known key.
+    the fingerprint in the question, and for a known key. ``hash_name`` is the hash
+    fingerprints are shown in (FingerprintHash).
     """
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
@@ -367,7 +376,8 @@ def verify_host_key(
 
     if isinstance(status, Known):
         if visual:
-            art = f"Host key fingerprint is {fingerprint(key)}\n{randomart(key)}"
+            art = f"Host key fingerprint is {fingerprint(key, hash_name)}\n"
+            art += randomart(key, hash_name)
             return HostKeyDecision(status, info=(art,), warnings=found)
         return HostKeyDecision(status, warnings=found)
 
@@ -378,7 +388,7 @@ def verify_host_key(
         raise HostKeyError("\n".join(lines))
 
     if isinstance(status, Changed):
-        lines = changed_warning(key, name, status.entries, user_file)
+        lines = changed_warning(key, name, status.entries, user_file, hash_name)
         if strict != "no":
             lines.append(f"Host key for {name} has changed and you have requested strict checking.")
             lines.append(FAILED)
@@ -405,10 +415,9 @@ def verify_host_key(
                 f"-o StrictHostKeyChecking=accept-new.\n{FAILED}"
             )
         address_name = knownhosts.lookup_name(address, port) if address else None
-        question = _authenticity_question(
-            key, name, address_name, knownhosts.entries_with_key(entries, key), visual
-        )
-        if not _user_accepts(prompt, question, key):
+        also_known = knownhosts.entries_with_key(entries, key)
+        question = _authenticity_question(key, name, address_name, also_known, visual, hash_name)
+        if not _user_accepts(prompt, question, key, hash_name):
             raise HostKeyError(FAILED)
     if not user_files:
         return HostKeyDecision(status, warnings=found)

@@ -154,6 +154,7 @@ class HostCheck:
             hash_known_hosts=options.hash_known_hosts,
             prompt=prompt,
             visual=options.visual_host_key,
+            hash_name=options.fingerprint_hash,
         )
         return self._report(decision)
 

@@ -85,6 +85,7 @@ class ConnectOptions(Record):
         "certificate_files",
         "connect_timeout",
         "expected_host_key",
+        "fingerprint_hash",
         "global_known_hosts",
         "hash_known_hosts",
         "host",
@@ -146,6 +147,7 @@ class ConnectOptions(Record):
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     log_level: str  # LogLevel: below INFO, ssh's notices (and banners) are not shown
     pubkey_algorithms: tuple[str, ...]  # PubkeyAcceptedAlgorithms, in order of preference
+    fingerprint_hash: str  # FingerprintHash: what host key fingerprints are shown in
 
     def __init__(
         self,
@@ -183,6 +185,7 @@ class ConnectOptions(Record):
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
         log_level: str = "INFO",
         pubkey_algorithms: tuple[str, ...] = DEFAULT_PUBKEY,
+        fingerprint_hash: str = "sha256",
     ) -> None:
         init(
             self,
@@ -219,9 +222,8 @@ class ConnectOptions(Record):
             visual_host_key=visual_host_key,
             add_keys_to_agent=add_keys_to_agent,
             log_level=log_level,
-            pubkey_algorithms=pubkey_algorithms
-            if pubkey_algorithms is not None
-            else DEFAULT_PUBKEY,
+            pubkey_algorithms=pubkey_algorithms,
+            fingerprint_hash=fingerprint_hash,
         )
 
     @property
@@ -317,6 +319,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         pubkey_algorithms=sshconfig.apply_algorithm_list(
             resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
         ),
+        fingerprint_hash=resolved.fingerprint_hash,
     )
 
 

@@ -85,6 +85,7 @@ class ResolvedConfig(Record):
         "config_file",
         "connect_timeout",
         "dynamic_forwards",
+        "fingerprint_hash",
         "fork_after_authentication",
         "gateway_ports",
         "global_known_hosts_files",
@@ -154,6 +155,7 @@ class ResolvedConfig(Record):
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     log_level: str  # LogLevel, one of LOG_LEVELS
     pubkey_accepted_algorithms: str | None  # as written, +/-/^ included
+    fingerprint_hash: str  # FingerprintHash: "sha256" or "md5"
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -219,6 +221,7 @@ class ResolvedConfig(Record):
         add_keys_to_agent: tuple[str, int | None] = ("no", None),
         log_level: str = "INFO",
         pubkey_accepted_algorithms: str | None = None,
+        fingerprint_hash: str = "sha256",
     ) -> None:
         init(
             self,
@@ -252,6 +255,7 @@ class ResolvedConfig(Record):
             add_keys_to_agent=add_keys_to_agent,
             log_level=log_level,
             pubkey_accepted_algorithms=pubkey_accepted_algorithms,
+            fingerprint_hash=fingerprint_hash,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -412,6 +416,13 @@ def _log_level(value: str, where: str) -> str:
     return level
 
 
+def _fingerprint_hash(value: str, where: str) -> str:
+    lowered = value.lower()
+    if lowered not in ("sha256", "md5"):
+        raise FormatError(f"{where}: FingerprintHash must be sha256 or md5")
+    return lowered
+
+
 def _session_type(value: str, where: str) -> str:
     lowered = value.lower()
     if lowered not in ("default", "none", "subsystem"):
@@ -441,6 +452,7 @@ _ONE: dict[str, _Converter | None] = {
     "batchmode": _flag,
     "visualhostkey": _flag,
     "loglevel": _log_level,
+    "fingerprinthash": _fingerprint_hash,
     "hashknownhosts": _flag,
     "preferredauthentications": None,
     "numberofpasswordprompts": _count,
@@ -503,7 +515,6 @@ _OPENSSH_OTHER = frozenset(
         "enablesshkeysign",
         "escapechar",
         "exitonforwardfailure",
-        "fingerprinthash",
         "forwardagent",
         "forwardx11",
         "forwardx11timeout",
@@ -1065,6 +1076,7 @@ def _finish(
         add_keys_to_agent=_add_keys_value(values.get("addkeystoagent")),
         log_level=text("loglevel", "INFO"),
         pubkey_accepted_algorithms=optional("pubkeyacceptedalgorithms"),
+        fingerprint_hash=text("fingerprinthash", "sha256"),
     )
 
 

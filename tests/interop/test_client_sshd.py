@@ -246,12 +246,13 @@ def ssh_exec(port: int, known: Path, key: Path, *options: str) -> subprocess.Com
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("hash_name", ["sha256", "md5"])
 def test_visual_host_key_shows_the_randomart_ssh_shows(
-    server: Sshd, known: Path, keys: dict[str, Path]
+    server: Sshd, known: Path, keys: dict[str, Path], hash_name: str
 ) -> None:
     for kind in ("ed25519", "ecdsa", "rsa"):  # the key known_hosts has decides the art
         known.write_text(server.known_hosts_line(kind))
-        visual = ("-o", "VisualHostKey=yes")
+        visual = ("-o", "VisualHostKey=yes", "-o", f"FingerprintHash={hash_name}")
         theirs = ssh_exec(server.port, known, keys["ed25519"], *visual)
         assert theirs.returncode == 0, theirs.stderr
         ours = keytool_exec(
@@ -264,7 +265,7 @@ def test_visual_host_key_shows_the_randomart_ssh_shows(
         assert ours.returncode == 0, ours.stderr
         # ssh ends its log lines with CR LF; the art itself is the same bytes
         shown = theirs.stderr.replace("\r\n", "\n")
-        assert shown.startswith("Host key fingerprint is SHA256:"), shown
+        assert shown.startswith(f"Host key fingerprint is {hash_name.upper()}:"), shown
         assert ours.stderr.decode() == shown
         assert f"[{kind.upper()} " in shown
 

@@ -272,17 +272,20 @@ def ssh_question_on_a_terminal(sshd: Sshd, known: Path, *options: str) -> list[s
     return [line.rstrip(" ") for line in seen.decode().splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("hash_name", ["sha256", "md5"])
 @pytest.mark.parametrize("visual", [False, True], ids=["", "VisualHostKey"])
 @pytest.mark.parametrize("also_known", [False, True], ids=["new", "known-elsewhere"])
 def test_question_on_a_terminal_is_ssh_s(
-    tmp_path: Path, sshd: Sshd, also_known: bool, visual: bool
+    tmp_path: Path, sshd: Sshd, also_known: bool, visual: bool, hash_name: str
 ) -> None:
     known = tmp_path / "known_hosts"
     key = server_key(sshd, "ed25519")
     known.write_text(f"other.example {format_public_line(key)}\n" if also_known else "")
-    options = ("-o", "VisualHostKey=yes") if visual else ()
+    options = ("-o", f"FingerprintHash={hash_name}")
+    options += ("-o", "VisualHostKey=yes") if visual else ()
     expected = ssh_question_on_a_terminal(sshd, known, *options)
     assert any(line.startswith("+--[ED25519 256]") for line in expected) == visual
+    assert any(f"fingerprint is {hash_name.upper()}:" in line for line in expected)
     asked: list[str] = []
 
     def prompt(text: str) -> str:
@@ -299,6 +302,7 @@ def test_question_on_a_terminal_is_ssh_s(
             prompt=prompt,
             address="127.0.0.1",
             visual=visual,
+            hash_name=hash_name,
         )
     assert asked[0].rstrip(" ").splitlines() == expected
     assert known.read_text().count("\n") == (1 if also_known else 0)

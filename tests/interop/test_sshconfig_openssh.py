@@ -44,6 +44,7 @@ Host web web.example
     PubkeyAcceptedAlgorithms +ssh-rsa
     AddKeysToAgent confirm 5m
     VisualHostKey yes
+    FingerprintHash MD5
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
@@ -171,6 +172,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "visual_host_key": yes[seen["visualhostkey"][0]],
         "add_keys_to_agent": add_keys(seen["addkeystoagent"][0]),
         "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
+        "fingerprint_hash": seen["fingerprinthash"][0].lower(),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
