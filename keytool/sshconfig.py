@@ -84,6 +84,7 @@ class ResolvedConfig(Record):
         "ciphers",
         "config_file",
         "connect_timeout",
+        "connection_attempts",
         "dynamic_forwards",
         "fingerprint_hash",
         "fork_after_authentication",
@@ -156,6 +157,7 @@ class ResolvedConfig(Record):
     log_level: str  # LogLevel, one of LOG_LEVELS
     pubkey_accepted_algorithms: str | None  # as written, +/-/^ included
     fingerprint_hash: str  # FingerprintHash: "sha256" or "md5"
+    connection_attempts: int  # ConnectionAttempts: connect tries, a second apart
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -222,6 +224,7 @@ class ResolvedConfig(Record):
         log_level: str = "INFO",
         pubkey_accepted_algorithms: str | None = None,
         fingerprint_hash: str = "sha256",
+        connection_attempts: int = 1,
     ) -> None:
         init(
             self,
@@ -256,6 +259,7 @@ class ResolvedConfig(Record):
             log_level=log_level,
             pubkey_accepted_algorithms=pubkey_accepted_algorithms,
             fingerprint_hash=fingerprint_hash,
+            connection_attempts=connection_attempts,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -416,6 +420,13 @@ def _log_level(value: str, where: str) -> str:
     return level
 
 
+def _attempts(value: str, where: str) -> int:
+    count = _count(value, where)
+    if count < 1:  # ssh: "Invalid number of ConnectionAttempts"
+        raise FormatError(f"{where}: ConnectionAttempts must be at least 1")
+    return count
+
+
 def _fingerprint_hash(value: str, where: str) -> str:
     lowered = value.lower()
     if lowered not in ("sha256", "md5"):
@@ -453,6 +464,7 @@ _ONE: dict[str, _Converter | None] = {
     "visualhostkey": _flag,
     "loglevel": _log_level,
     "fingerprinthash": _fingerprint_hash,
+    "connectionattempts": _attempts,
     "hashknownhosts": _flag,
     "preferredauthentications": None,
     "numberofpasswordprompts": _count,
@@ -507,7 +519,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizepermittedcnames",
         "checkhostip",
         "compression",
-        "connectionattempts",
         "controlmaster",
         "controlpath",
         "controlpersist",
@@ -1077,6 +1088,7 @@ def _finish(
         log_level=text("loglevel", "INFO"),
         pubkey_accepted_algorithms=optional("pubkeyacceptedalgorithms"),
         fingerprint_hash=text("fingerprinthash", "sha256"),
+        connection_attempts=number("connectionattempts", 1),
     )
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import _socket
 import errno
 import os
+import time
 
 from keytool.errors import ConnectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
 
 def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
@@ -37,9 +39,17 @@ def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     return ConnectError(f"connect to host {host} port {port}: {exc}")
 
 
-def connect(host: str, port: int, timeout: float | None) -> _socket.socket:
+def connect(
+    host: str,
+    port: int,
+    timeout: float | None,
+    attempts: int = 1,
+    trace: Callable[[str], None] | None = None,
+) -> _socket.socket:
     """A connected TCP socket, set non-blocking: each address of ``host`` in turn, as
-    ``socket.create_connection`` does, each connect bounded by ``timeout``."""
+    ``socket.create_connection`` does, each connect bounded by ``timeout``; ``attempts``
+    rounds of that a second apart, as ssh's ConnectionAttempts (the name is looked up
+    once)."""
     # An ASCII name goes to getaddrinfo as bytes: given a str, it loads the idna codec
     # (a few milliseconds of imports) even for "127.0.0.1"
     address = host.encode("ascii") if host.isascii() else host
@@ -48,18 +58,23 @@ def connect(host: str, port: int, timeout: float | None) -> _socket.socket:
     except OSError as exc:  # gaierror included
         raise connect_error(host, port, exc) from None
     error: OSError = OSError(f"no address for {host}")
-    for family, kind, proto, _, where in found:
-        sock = _socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(where)
-        except OSError as exc:  # TimeoutError included
-            sock.close()
-            error = exc
-            continue
-        sock.setblocking(False)
-        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        return sock
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            time.sleep(1)
+            if trace is not None:
+                trace(f"connect failed ({error.strerror or error}): trying again")
+        for family, kind, proto, _, where in found:
+            sock = _socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(where)
+            except OSError as exc:  # TimeoutError included
+                sock.close()
+                error = exc
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            return sock
     raise connect_error(host, port, error)
 
 

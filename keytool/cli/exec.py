@@ -165,7 +165,8 @@ def _connect_and_run(
         if trace:
             trace(f"connecting to {resolved.hostname} port {resolved.port}")
         timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
-        sock = tcp.connect(resolved.hostname, resolved.port, timeout)
+        attempts = resolved.connection_attempts
+        sock = tcp.connect(resolved.hostname, resolved.port, timeout, attempts, trace)
     try:
         from keytool.blocking import connect
         from keytool.options import options_from_config

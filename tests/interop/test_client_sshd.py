@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,6 +299,35 @@ def test_log_level_quiets_what_ssh_quiets(
     assert ours.stderr.decode() == theirs.stderr.replace("\r\n", "\n")
     assert ("Permanently added" in theirs.stderr) == (level == "INFO")
     assert ("Authorized use only." in theirs.stderr) == (level == "INFO")
+
+
+def test_connection_attempts_wait_for_a_server_that_comes_up(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """ConnectionAttempts: a connect is tried again a second later, as ssh does; with
+    one attempt (the default) a refused connect is final."""
+    sshd = Sshd(tmp_path / "sshd-late")
+    sshd.authorized_keys.write_text(Path(f"{keys['ed25519']}.pub").read_text())
+    known = tmp_path / "known_late"
+    known.write_text(sshd.known_hosts_line())
+    args = [*KEYTOOL, "exec", "-F", "none", "-p", str(sshd.port), "-i", str(keys["ed25519"]),
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "root@127.0.0.1", "--", "echo up"]  # fmt: skip
+    once = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert once.returncode == 255 and b"Connection refused" in once.stderr
+    waiting = subprocess.Popen(
+        [*args[:-3], "-o", "ConnectionAttempts=5", *args[-3:]],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)  # its first attempt is refused; the server starts before the next
+        with sshd:
+            out, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert (waiting.returncode, out) == (0, b"up\n"), err
 
 
 def test_host_key_alias_names_the_known_hosts_entry(

@@ -45,6 +45,7 @@ Host web web.example
     AddKeysToAgent confirm 5m
     VisualHostKey yes
     FingerprintHash MD5
+    ConnectionAttempts 3
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
@@ -173,6 +174,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "add_keys_to_agent": add_keys(seen["addkeystoagent"][0]),
         "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
         "fingerprint_hash": seen["fingerprinthash"][0].lower(),
+        "connection_attempts": int(seen["connectionattempts"][0]),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],
