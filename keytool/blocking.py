@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from keytool.agentclient import AgentClient, AgentKey
+    from keytool.hostupdate import HostKeyUpdate
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
@@ -356,9 +357,11 @@ class BlockingClient(Login):
         options: ConnectOptions,
         prompts: Prompts,
         allow_password: bool = True,
+        host_trusted: bool = False,
     ) -> None:
         super().__init__(transport, options, prompts, connect_agent, allow_password)
         self._pending: deque[ch.ChannelEvent] = deque()
+        self._host_keys = _host_key_update(transport, options, prompts, host_trusted)
         self._alive = (
             ServerAlive(options.server_alive_interval, options.server_alive_count_max)
             if options.server_alive_interval > 0
@@ -382,7 +385,11 @@ class BlockingClient(Login):
         ready = [] if transport.payloads else transport.wait(timeout, fds)
         while transport.payloads:
             for event in self.conn.receive(transport.payloads.popleft()):
-                if not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
+                if isinstance(event, ch.HostKeysAnnounced):
+                    self._host_keys_announced(event.body)
+                elif isinstance(event, ch.GlobalReply) and event.request == ch.HOSTKEYS_PROVE:
+                    self._host_keys_proved(event)
+                elif not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
                     self._pending.append(event)
         if transport.error is not None and not self._pending:
             raise transport.error
@@ -393,6 +400,38 @@ class BlockingClient(Login):
             self.conn.keepalive()
             self._send_queued()
         return ready
+
+    def _host_keys_announced(self, body: bytes) -> None:
+        """UpdateHostKeys: the server listed its host keys (ignored when off)."""
+        update = self._host_keys
+        if update is None:
+            self.trace("host keys: the server listed its host keys (UpdateHostKeys is off)")
+            return
+        try:
+            request = update.announced(body)
+        except KeytoolError as exc:
+            self.trace(f"host keys: {exc}; known_hosts left as it is")
+            return
+        if request is not None:
+            self.conn.prove_host_keys(request)
+            self._send_queued()
+
+    def _host_keys_proved(self, reply: ch.GlobalReply) -> None:
+        if self._host_keys is not None:
+            self._host_keys.answered(reply.ok, reply.data)
+
+    def finish_host_key_update(self) -> None:
+        """Wait (as long as any wait for the server) for the answer to a proof request
+        still out, so a quick command does not cut the update short."""
+        update = self._host_keys
+        if update is None or not update.waiting:
+            return
+        deadline = _deadline(self.options.timeout)
+        try:
+            while update.waiting:
+                self._events(_remaining(deadline, "the server's host key proofs"))
+        except KeytoolError as exc:
+            self.trace(f"host keys: {exc}; known_hosts left as it is")
 
     def exec(
         self,
@@ -661,6 +700,18 @@ def _write_all(fd: int, data: bytes) -> None:
 # ---------------------------------------------------------------- connecting
 
 
+def _host_key_update(
+    transport: BlockingTransport, options: ConnectOptions, prompts: Prompts, trusted: bool
+) -> HostKeyUpdate | None:
+    """UpdateHostKeys for this connection, or None when it is off or may not run: as
+    ssh, only for a host key trusted through the user's own known_hosts."""
+    if options.update_host_keys != "yes" or not trusted or options.expected_host_key:
+        return None
+    from keytool.hostupdate import HostKeyUpdate
+
+    return HostKeyUpdate(options, prompts, transport.session_id, transport.algorithms.host_key)
+
+
 def connect(
     options: ConnectOptions, sock: _socket.socket, prompts: Prompts | None = None
 ) -> BlockingClient:
@@ -672,7 +723,7 @@ def connect(
     transport = BlockingTransport(sock, ClientTransport(config))
     try:
         transport.handshake(host, options.handshake_timeout)
-        client = BlockingClient(transport, options, prompts, host.allow_password)
+        client = BlockingClient(transport, options, prompts, host.allow_password, host.trusted)
         run_blocking(client.authenticate())
     except BaseException:
         transport.close()

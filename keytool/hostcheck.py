@@ -336,9 +336,14 @@ def add_known_host(
         raise HostKeyError(f"cannot read {target}: {exc.strerror}") from None
     line = knownhosts.format_entry(host, port, key, hashed=hashed)
     write_atomic(target, knownhosts.append_entry(existing, line), KNOWN_HOSTS_MODE, keep_mode=True)
-    _PARSED.pop(str(target), None)
-    _INDEXED.clear()
+    forget_parsed(str(target))
     return target
+
+
+def forget_parsed(path: str) -> None:
+    """Drop what was parsed of ``path``: it was just rewritten."""
+    _PARSED.pop(path, None)
+    _INDEXED.clear()
 
 
 def verify_host_key(

@@ -38,7 +38,7 @@ class Found(Record):
         init(self, number=number, marker=marker, line=line)
 
 
-def _lines(text: bytes) -> list[str]:
+def split_lines(text: bytes) -> list[str]:
     lines = text.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -67,7 +67,7 @@ def invalid_lines(text: bytes) -> list[int]:
     file: a line it cannot read would not survive). Key types keytool does not use
     are valid."""
     bad = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         try:
             line.encode("utf-8")
             parse_line(line, number)
@@ -80,7 +80,7 @@ def invalid_lines(text: bytes) -> list[int]:
 
 def find(text: bytes, name: str) -> list[Found]:
     found = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         fields = _fields(line)
         if fields is not None and hosts_match(fields[1], name):
             found.append(Found(number, fields[0], line))
@@ -91,7 +91,7 @@ def remove(text: bytes, name: str) -> tuple[bytes, list[Found]]:
     """The file without the lines for ``name`` (markers kept), and those lines."""
     kept: list[str] = []
     removed: list[Found] = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         fields = _fields(line)
         if fields is not None and not fields[0] and hosts_match(fields[1], name):
             removed.append(Found(number, "", line))
@@ -104,7 +104,7 @@ def hash_all(text: bytes) -> tuple[bytes, int]:
     """The file with every plain host name hashed, and how many names were hashed."""
     out: list[str] = []
     hashed = 0
-    for line in _lines(text):
+    for line in split_lines(text):
         fields = _fields(line)
         if fields is None or fields[0] or fields[1].startswith(HASH_MAGIC):
             out.append(line)

@@ -91,12 +91,15 @@ class HostCheck:
     host first) and the check of the key the server shows (``check(key, algorithm)``
     returns to accept, raises HostKeyError to refuse; it may prompt on the terminal).
     ``allow_password`` is False after accepting a changed key with checking off, as
-    ssh then refuses password authentication."""
+    ssh then refuses password authentication. ``trusted`` is True when the key was
+    found in the user's own known_hosts or confirmed by the user at the question: as
+    ssh, only then may UpdateHostKeys change the files."""
 
     def __init__(self, options: ConnectOptions, prompts: Prompts) -> None:
         self.options = options
         self.prompts = prompts
         self.allow_password = True
+        self.trusted = False
         config = options.transport
         if options.trace is not None and config.trace is None:
             config = config._replace(trace=options.trace)
@@ -156,6 +159,7 @@ class HostCheck:
             visual=options.visual_host_key,
             hash_name=options.fingerprint_hash,
         )
+        self.trusted = _trusted(decision, options)
         return self._report(decision)
 
     def _verify_certificate(self, key: PublicKey) -> bool:
@@ -202,6 +206,16 @@ class HostCheck:
         elif decision.added_to is not None:
             self._trace(f"host key added to {decision.added_to}")
         return decision.allow_password_auth
+
+
+def _trusted(decision: HostKeyDecision, options: ConnectOptions) -> bool:
+    from keytool.knownhosts import Known
+
+    if isinstance(decision.status, Known):
+        user_files = {os.path.expanduser(f) for f in options.user_known_hosts}
+        return decision.status.entry.source in user_files
+    # a new key added: trusted only when the user said yes to the question
+    return decision.added_to is not None and options.strict_host_key_checking == "ask"
 
 
 # ---------------------------------------------------------------- signers

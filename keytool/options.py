@@ -109,6 +109,7 @@ class ConnectOptions(Record):
         "timeout",
         "trace",
         "transport",
+        "update_host_keys",
         "user",
         "user_known_hosts",
         "visual_host_key",
@@ -148,6 +149,7 @@ class ConnectOptions(Record):
     log_level: str  # LogLevel: below INFO, ssh's notices (and banners) are not shown
     pubkey_algorithms: tuple[str, ...]  # PubkeyAcceptedAlgorithms, in order of preference
     fingerprint_hash: str  # FingerprintHash: what host key fingerprints are shown in
+    update_host_keys: str  # UpdateHostKeys: yes, no or ask (keytool.hostupdate)
 
     def __init__(
         self,
@@ -186,6 +188,7 @@ class ConnectOptions(Record):
         log_level: str = "INFO",
         pubkey_algorithms: tuple[str, ...] = DEFAULT_PUBKEY,
         fingerprint_hash: str = "sha256",
+        update_host_keys: str = "no",
     ) -> None:
         init(
             self,
@@ -224,6 +227,7 @@ class ConnectOptions(Record):
             log_level=log_level,
             pubkey_algorithms=pubkey_algorithms,
             fingerprint_hash=fingerprint_hash,
+            update_host_keys=update_host_keys,
         )
 
     @property
@@ -320,6 +324,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
             resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
         ),
         fingerprint_hash=resolved.fingerprint_hash,
+        update_host_keys=resolved.update_host_keys,
     )
 
 

@@ -121,6 +121,7 @@ class ResolvedConfig(Record):
         "session_type",
         "set_env",
         "strict_host_key_checking",
+        "update_host_keys",
         "user",
         "user_known_hosts_files",
         "visual_host_key",
@@ -158,6 +159,7 @@ class ResolvedConfig(Record):
     pubkey_accepted_algorithms: str | None  # as written, +/-/^ included
     fingerprint_hash: str  # FingerprintHash: "sha256" or "md5"
     connection_attempts: int  # ConnectionAttempts: connect tries, a second apart
+    update_host_keys: str  # UpdateHostKeys: "yes", "no" or "ask", its default applied
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -225,6 +227,7 @@ class ResolvedConfig(Record):
         pubkey_accepted_algorithms: str | None = None,
         fingerprint_hash: str = "sha256",
         connection_attempts: int = 1,
+        update_host_keys: str = "no",
     ) -> None:
         init(
             self,
@@ -260,6 +263,7 @@ class ResolvedConfig(Record):
             pubkey_accepted_algorithms=pubkey_accepted_algorithms,
             fingerprint_hash=fingerprint_hash,
             connection_attempts=connection_attempts,
+            update_host_keys=update_host_keys,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -434,6 +438,17 @@ def _fingerprint_hash(value: str, where: str) -> str:
     return lowered
 
 
+def _yes_no_ask(value: str, where: str) -> str:
+    lowered = value.lower()
+    if lowered in ("yes", "true"):
+        return "yes"
+    if lowered in ("no", "false"):
+        return "no"
+    if lowered == "ask":
+        return "ask"
+    raise FormatError(f"{where}: expected yes, no or ask, not {value!r}")
+
+
 def _session_type(value: str, where: str) -> str:
     lowered = value.lower()
     if lowered not in ("default", "none", "subsystem"):
@@ -464,6 +479,8 @@ _ONE: dict[str, _Converter | None] = {
     "visualhostkey": _flag,
     "loglevel": _log_level,
     "fingerprinthash": _fingerprint_hash,
+    "updatehostkeys": _yes_no_ask,
+    "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
     "hashknownhosts": _flag,
     "preferredauthentications": None,
@@ -559,8 +576,6 @@ _OPENSSH_OTHER = frozenset(
         "tcpkeepalive",
         "tunnel",
         "tunneldevice",
-        "updatehostkeys",
-        "verifyhostkeydns",
         "xauthlocation",
         "obscurekeystroketiming",
         "channeltimeout",
@@ -1089,7 +1104,23 @@ def _finish(
         pubkey_accepted_algorithms=optional("pubkeyacceptedalgorithms"),
         fingerprint_hash=text("fingerprinthash", "sha256"),
         connection_attempts=number("connectionattempts", 1),
+        update_host_keys=_update_host_keys_value(values),
     )
+
+
+def _update_host_keys_value(values: dict[str, tuple[object, str]]) -> str:
+    """UpdateHostKeys as written; unset, ssh's default: on unless VerifyHostKeyDNS is,
+    or UserKnownHostsFile names anything but ~/.ssh/known_hosts (as written)."""
+    given = values.get("updatehostkeys")
+    if given is not None and isinstance(given[0], str):
+        return given[0]
+    dns = values.get("verifyhostkeydns")
+    if dns is not None and dns[0] != "no":
+        return "no"
+    files = values.get("userknownhostsfile")
+    if files is not None and files[0] != ("~/.ssh/known_hosts",):
+        return "no"
+    return "yes"
 
 
 def _proxy(values: dict[str, tuple[object, str]], keyword: str, other: str) -> str | None:

@@ -172,6 +172,10 @@ def _connect_and_run(
         from keytool.options import options_from_config
 
         options = options_from_config(resolved, trace)
+        if options.update_host_keys == "ask":
+            # ssh asks only in an interactive shell session (no command, no -N, -T or
+            # -W), which keytool exec never opens: there, as here, ask means no
+            options = options.replace(update_host_keys="no")
 
         # ssh joins the words with spaces and the remote shell splits them again
         # and sends them as the bytes given, UTF-8 or not
@@ -190,6 +194,7 @@ def _connect_and_run(
                 return result.ssh_exit_code
             return _with_forwards(client, resolved, no_session, remote_command, stdin, fork, env)
         finally:
+            client.finish_host_key_update()
             client.close()
     finally:
         sock.close()

@@ -29,6 +29,9 @@ MSG_REQUEST_SUCCESS = 81
 MSG_REQUEST_FAILURE = 82
 #: the global request ssh sends to learn that the server is still there (PROTOCOL)
 KEEPALIVE = "keepalive@openssh.com"
+#: the server's list of its host keys, and our request for proofs (PROTOCOL §2.5)
+HOSTKEYS_ANNOUNCE = "hostkeys-00@openssh.com"
+HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
 MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_OPEN_CONFIRMATION = 91
 MSG_CHANNEL_OPEN_FAILURE = 92
@@ -217,6 +220,18 @@ class WindowAdjusted(Record):
         init(self, channel=channel)
 
 
+class HostKeysAnnounced(Record):
+    """The server listed all its host keys ("hostkeys-00@openssh.com", PROTOCOL §2.5):
+    ``body`` holds their blobs, each an SSH string. Not a channel's: -1."""
+
+    __slots__ = ("body", "channel")
+    channel: int
+    body: bytes
+
+    def __init__(self, body: bytes) -> None:
+        init(self, channel=-1, body=body)
+
+
 ChannelEvent = (
     ChannelOpened
     | ChannelOpenFailed
@@ -230,6 +245,7 @@ ChannelEvent = (
     | WindowAdjusted
     | GlobalReply
     | ChannelOpenRequest
+    | HostKeysAnnounced
 )
 
 
@@ -363,6 +379,12 @@ class Connection:
         """Ask the server for any answer (ssh's ServerAliveInterval); a ``GlobalReply``
         for "keepalive@openssh.com" follows, a failure from most servers."""
         self._global(KEEPALIVE, b"")
+
+    def prove_host_keys(self, body: bytes) -> None:
+        """Ask the server to prove it holds the host keys whose blobs ``body`` lists
+        ("hostkeys-prove-00@openssh.com", PROTOCOL §2.5); a ``GlobalReply`` follows,
+        its data the signatures."""
+        self._global(HOSTKEYS_PROVE, body)
 
     def _global(self, name: str, body: bytes) -> None:
         if self._broken:
@@ -708,10 +730,13 @@ class Connection:
     def _global_request(self, r: Reader) -> list[ChannelEvent]:
         # §4: string request name, boolean want reply, specifics. keepalive@openssh.com
         # wants a reply and gets REQUEST_FAILURE, as from OpenSSH's client;
-        # hostkeys-00@openssh.com (PROTOCOL §2.5) wants none and is ignored.
-        r.ascii()
+        # hostkeys-00@openssh.com (PROTOCOL §2.5) wants none and becomes an event.
+        name = r.ascii()
         if r.boolean():
             self._outbox.append(bytes((MSG_REQUEST_FAILURE,)))
+            return []
+        if name == HOSTKEYS_ANNOUNCE:
+            return [HostKeysAnnounced(r.rest())]
         return []
 
     def _open_request(self, r: Reader) -> list[ChannelEvent]:

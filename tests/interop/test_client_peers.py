@@ -115,10 +115,30 @@ class _KbdintServer(asyncssh.SSHServer):  # type: ignore[misc]
         return list(responses) == ["s3cret", "s3cret"]
 
 
+class _AnyKeyServer(asyncssh.SSHServer):  # type: ignore[misc]
+    """An asyncssh server that lets any user in with any public key."""
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: object) -> bool:
+        return True
+
+
 class _AsyncsshThread:
-    def __init__(self, factory: object) -> None:
+    """An asyncssh server in a thread of the test process; ``host_keys`` after its
+    Ed25519 one, ``options`` for asyncssh.create_server."""
+
+    def __init__(
+        self, factory: object, host_keys: tuple[object, ...] = (), **options: object
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.host_keys = (self.host_key, *host_keys)
+        self.options = options
         self.ready = threading.Event()
         self.port = 0
         self.factory = factory
@@ -136,10 +156,11 @@ class _AsyncsshThread:
                 self.factory,
                 "127.0.0.1",
                 0,
-                server_host_keys=[self.host_key],
+                server_host_keys=list(self.host_keys),
                 process_factory=handle,
                 agent_forwarding=False,
                 x11_forwarding=False,
+                **self.options,
             )
             self.port = self.server.sockets[0].getsockname()[1]
             self.ready.set()

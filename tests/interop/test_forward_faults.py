@@ -17,10 +17,10 @@ from tests.peers import free_port, stop_process
 asyncssh = pytest.importorskip("asyncssh")
 
 from tests.interop.test_client_forward import EchoService  # noqa: E402
-from tests.interop.test_client_peers import _AsyncsshThread  # noqa: E402
+from tests.interop.test_client_peers import _AnyKeyServer, _AsyncsshThread  # noqa: E402
 
 
-class _HostileForwarder(asyncssh.SSHServer):  # type: ignore[misc]
+class _HostileForwarder(_AnyKeyServer):  # type: ignore[misc]
     """Takes any key; once the user is in, opens forwarded-tcpip channels: one for a
     port never asked for, then (if a forward was asked for) one for it, and sends a
     line through that one, recording the echo."""
@@ -31,15 +31,6 @@ class _HostileForwarder(asyncssh.SSHServer):  # type: ignore[misc]
 
     def connection_made(self, conn: object) -> None:
         self.conn = conn
-
-    def begin_auth(self, username: str) -> bool:
-        return True
-
-    def public_key_auth_supported(self) -> bool:
-        return True
-
-    def validate_public_key(self, username: str, key: object) -> bool:
-        return True
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         self.asked.append(listen_port)

@@ -52,7 +52,9 @@ Host *.example !bad.example
     loglevel Error
     ConnectTimeout 1m5s
     StrictHostKeyChecking accept-new
+    UserKnownHostsFile ~/.ssh/known_hosts
 Host q?
+    VerifyHostKeyDNS ask
     Port=2300
     SetEnv FOO=bar "BAZ=a b" FOO=again
     RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
@@ -98,6 +100,7 @@ host OFF-HOST
     identityagent $SSH_AUTH_SOCK
     stricthostkeychecking off
     CONNECTTIMEOUT 12
+    UpdateHostKeys ask
 Host *
     User fallback
     Port 2222
@@ -175,6 +178,9 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
         "fingerprint_hash": seen["fingerprinthash"][0].lower(),
         "connection_attempts": int(seen["connectionattempts"][0]),
+        "update_host_keys": {"true": "yes", "false": "no"}.get(
+            seen["updatehostkeys"][0], seen["updatehostkeys"][0]
+        ),
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "proxy_command": seen.get("proxycommand", [None])[0],

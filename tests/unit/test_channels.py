@@ -22,6 +22,7 @@ from keytool.transport.channels import (
     ExitSignal,
     ExitStatus,
     GlobalReply,
+    HostKeysAnnounced,
     WindowAdjusted,
     allocated_port,
 )
@@ -167,7 +168,7 @@ def test_keepalives_answered_with_failure() -> None:
     assert conn.receive(glob) == []
     assert conn.data_to_send() == [bytes([82])]
     hostkeys = Writer().byte(80).string("hostkeys-00@openssh.com").boolean(False).string(b"k")
-    assert conn.receive(hostkeys.getvalue()) == []
+    assert conn.receive(hostkeys.getvalue()) == [HostKeysAnnounced(b"\x00\x00\x00\x01k")]
     assert conn.data_to_send() == []
     chreq = Writer().byte(98).uint32(ch).string("keepalive@openssh.com").boolean(True).getvalue()
     assert conn.receive(chreq) == []

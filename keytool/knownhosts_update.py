@@ -1,0 +1,275 @@
+"""UpdateHostKeys, pure: what known_hosts should become once the server has told us all
+of its host keys (OpenSSH PROTOCOL §2.5).
+
+After user authentication sshd sends the global request "hostkeys-00@openssh.com"
+listing every host key it has. The client compares them with the user's known_hosts
+files for this host: keys it lacks are "new", keys the files hold for the host that the
+server no longer lists are "old" (deprecated). New keys are added only once the server
+proved it holds their private halves: the client asks with
+"hostkeys-prove-00@openssh.com" (the new keys' blobs) and the server answers with one
+signature per key, over ``string "hostkeys-prove-00@openssh.com" || string session
+identifier || string key blob``. Then, as ssh does, the host's lines in the first user
+file become exactly the server's keys (lines already holding one of them stay as they
+are; the others go; missing keys are appended), and the host's lines in the other user
+files go.
+
+As ssh, nothing is changed when a line for the host is a pattern, a list of more than
+two names, or has a marker (@cert-authority, @revoked); when one of the server's keys
+is known under another name; or when a key to remove is known under another name. And
+(keytool's own caution) when a line for the host holds a key type keytool cannot read:
+ssh would delete such a line, keytool keeps the file as it is.
+
+Files are bytes in, bytes out here; ``keytool.hostupdate`` reads and writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from keytool.errors import FormatError, UnsupportedKeyError
+from keytool.keys.base import PublicKey
+from keytool.keys.blob import public_from_wire
+from keytool.keys.pubfile import format_public_line
+from keytool.knownhosts import hash_name, hosts_match, parse_line
+from keytool.knownhosts_edit import split_lines
+from keytool.record import Record, init
+from keytool.transport.channels import HOSTKEYS_PROVE
+from keytool.wire import Reader, Writer
+
+#: signature algorithms an RSA key's proof may use when the session's host key is not
+#: RSA (with an RSA host key, the proof must use the session's own algorithm)
+PROOF_RSA_ALGORITHMS = ("rsa-sha2-512", "rsa-sha2-256")
+_RSA_HOST_KEY_ALGORITHMS = ("ssh-rsa", "rsa-sha2-256", "rsa-sha2-512")
+
+
+def announced_keys(body: bytes, accepted: Sequence[str]) -> tuple[list[PublicKey], list[str]]:
+    """The keys of a hostkeys-00 request that the client would accept as host keys
+    (``accepted``: its HostKeyAlgorithms), and notes on the ones left out.
+
+    Keys of a type keytool cannot read, certificates and keys HostKeyAlgorithms does
+    not name are passed over; a malformed list or a key listed twice is a FormatError.
+    """
+    r = Reader(body, "the server's host key list")
+    keys: list[PublicKey] = []
+    notes: list[str] = []
+    while r.remaining:
+        blob = r.string()
+        try:
+            key = public_from_wire(blob)
+        except UnsupportedKeyError as exc:
+            notes.append(f"a host key keytool cannot read: {exc}")
+            continue
+        except FormatError as exc:
+            notes.append(f"a malformed host key: {exc}")
+            continue
+        if key.plain is not key:
+            notes.append(f"a {key.key_type} certificate: not for known_hosts")
+            continue
+        if not _accepted(key, accepted):
+            notes.append(f"a {key.key_type} key, which HostKeyAlgorithms does not name")
+            continue
+        if key in keys:
+            raise FormatError(f"the server listed its {key.key_type} host key twice")
+        keys.append(key)
+    return keys, notes
+
+
+def _accepted(key: PublicKey, accepted: Sequence[str]) -> bool:
+    if key.key_type == "ssh-rsa":
+        return any(a in accepted for a in ("rsa-sha2-256", "rsa-sha2-512", "ssh-rsa"))
+    return key.key_type in accepted
+
+
+class Plan(Record):
+    """What the files say of the server's keys: ``new`` ones (on no line for the host),
+    ``old`` ones (on a line for the host, not the server's), and ``blocked``, why the
+    files must not be changed ("" when they may)."""
+
+    __slots__ = ("blocked", "keys", "new", "old")
+    keys: tuple[PublicKey, ...]
+    new: tuple[PublicKey, ...]
+    old: tuple[PublicKey, ...]
+    blocked: str
+
+    def __init__(
+        self,
+        keys: tuple[PublicKey, ...],
+        new: tuple[PublicKey, ...],
+        old: tuple[PublicKey, ...],
+        blocked: str = "",
+    ) -> None:
+        init(self, keys=keys, new=new, old=old, blocked=blocked)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.new or self.old)
+
+
+def _complex(hosts: str) -> bool:
+    """A host field ssh never writes: a wildcard, or more than ``host,address``."""
+    if "*" in hosts or "?" in hosts:
+        return True
+    return hosts.count(",") > 1
+
+
+class _Line(Record):
+    __slots__ = ("hosts", "key", "marker", "number", "unreadable")
+    number: int
+    marker: str
+    hosts: str
+    key: PublicKey | None
+    unreadable: bool  # a key line keytool cannot read (a key type it does not know)
+
+    def __init__(
+        self, number: int, marker: str, hosts: str, key: PublicKey | None, unreadable: bool
+    ) -> None:
+        init(self, number=number, marker=marker, hosts=hosts, key=key, unreadable=unreadable)
+
+
+def _key_lines(text: bytes) -> list[_Line]:
+    out: list[_Line] = []
+    for number, line in enumerate(split_lines(text), start=1):
+        try:
+            entry = parse_line(line, number)
+        except UnsupportedKeyError:
+            fields = line.split()
+            marker = fields[0] if fields and fields[0].startswith("@") else ""
+            hosts = fields[1 if marker else 0] if len(fields) > (1 if marker else 0) else ""
+            out.append(_Line(number, marker, hosts, None, True))
+            continue
+        except FormatError:
+            continue  # ssh passes over a line it cannot read, and keeps it
+        if entry is not None:
+            out.append(_Line(number, entry.marker, entry.hosts, entry.key, False))
+    return out
+
+
+def plan(files: Sequence[tuple[str, bytes]], name: str, keys: Sequence[PublicKey]) -> Plan:
+    """Compare the server's ``keys`` with the user's known_hosts ``files`` (path, bytes)
+    for ``name`` (``host`` or ``[host]:port``)."""
+    server = tuple(keys)
+    matched: set[PublicKey] = set()
+    old: list[PublicKey] = []
+    blocked = ""
+    elsewhere: list[tuple[str, _Line]] = []
+    for path, text in files:
+        for line in _key_lines(text):
+            where = f"{path}:{line.number}"
+            if not hosts_match(line.hosts, name):
+                elsewhere.append((where, line))
+                if line.key is not None and line.key in server and not blocked:
+                    blocked = f"the server's {line.key.key_type} key is at {where}, another name"
+                continue
+            if line.unreadable:
+                blocked = blocked or f"{where} holds a key keytool cannot read"
+            elif line.marker:
+                blocked = blocked or f"{where} is a {line.marker} line for the host"
+            elif _complex(line.hosts):
+                blocked = blocked or f"{where} names the host by a pattern or a list"
+            elif line.key is not None:
+                if line.key in server:
+                    matched.add(line.key)
+                else:
+                    old.append(line.key)
+    new = tuple(k for k in server if k not in matched)
+    if not blocked:
+        for where, line in elsewhere:
+            if line.key is not None and line.key in old:
+                blocked = f"a key to remove is at {where} too, for another name"
+                break
+    return Plan(server, new, tuple(old), blocked)
+
+
+# ---------------------------------------------------------------- the proof
+
+
+def prove_request(keys: Sequence[PublicKey]) -> bytes:
+    """The specifics of our hostkeys-prove-00 request: the new keys' blobs."""
+    w = Writer()
+    for key in keys:
+        w.string(key.to_wire())
+    return w.getvalue()
+
+
+def signed_data(session_id: bytes, key: PublicKey) -> bytes:
+    return Writer().string(HOSTKEYS_PROVE).string(session_id).string(key.to_wire()).getvalue()
+
+
+def check_proofs(
+    reply: bytes, session_id: bytes, keys: Sequence[PublicKey], host_key_algorithm: str
+) -> tuple[list[PublicKey], list[PublicKey]]:
+    """The server's answer to our prove request for ``keys``: one signature each, in
+    order. Returns (proved keys, RSA keys whose proof used an algorithm we do not take
+    for them: left out, as ssh leaves them). A missing, malformed or wrong signature is
+    a FormatError: then nothing is to be changed."""
+    r = Reader(reply, "the server's host key proofs")
+    rsa_session = host_key_algorithm if host_key_algorithm in _RSA_HOST_KEY_ALGORITHMS else None
+    proved: list[PublicKey] = []
+    disregarded: list[PublicKey] = []
+    for key in keys:
+        signature = r.string()
+        try:
+            algorithm = Reader(signature, "signature").ascii()
+        except FormatError:
+            raise FormatError(f"the proof for the {key.key_type} host key is malformed") from None
+        allowed: tuple[str, ...] | None = None
+        if key.key_type == "ssh-rsa":
+            if rsa_session is None:
+                if algorithm not in PROOF_RSA_ALGORITHMS:
+                    disregarded.append(key)
+                    continue
+            else:
+                allowed = (rsa_session,)
+        if not key.verify(signature, signed_data(session_id, key), allowed):
+            raise FormatError(f"the proof for the {key.key_type} host key is not valid")
+        proved.append(key)
+    r.done()
+    return proved, disregarded
+
+
+# ---------------------------------------------------------------- the new file
+
+
+class Change(Record):
+    """One edit of ``replace_entries``: a line removed (its number) or a key added."""
+
+    __slots__ = ("added", "key", "line")
+    added: bool
+    key: PublicKey
+    line: int  # the removed line's number; 0 for an added key
+
+    def __init__(self, added: bool, key: PublicKey, line: int = 0) -> None:
+        init(self, added=added, key=key, line=line)
+
+
+def replace_entries(
+    text: bytes, name: str, keys: Sequence[PublicKey], hashed: bool
+) -> tuple[bytes, list[Change]]:
+    """``text`` with the host's plain lines reduced to ``keys`` (as ssh's
+    hostfile_replace_entries): a line for ``name`` holding one of them stays as it is,
+    any other line for it goes; keys on no such line are appended (with a hashed name
+    when ``hashed``). Markers, comments, other hosts' and unreadable lines stay."""
+    kept: list[str] = []
+    changes: list[Change] = []
+    present: set[PublicKey] = set()
+    readable = {line.number: line for line in _key_lines(text)}
+    for number, line in enumerate(split_lines(text), start=1):
+        entry = readable.get(number)
+        if (
+            entry is not None
+            and entry.key is not None
+            and not entry.marker
+            and hosts_match(entry.hosts, name)
+        ):
+            if entry.key in keys:
+                present.add(entry.key)
+            else:
+                changes.append(Change(False, entry.key, number))
+                continue
+        kept.append(line)
+    for key in keys:
+        if key not in present:
+            shown = hash_name(name) if hashed else name
+            kept.append(f"{shown} {format_public_line(key)}")
+            changes.append(Change(True, key))
+    return "".join(f"{line}\n" for line in kept).encode("utf-8", "surrogateescape"), changes
