@@ -45,7 +45,7 @@ def split_lines(text: bytes) -> list[str]:
     return lines
 
 
-def _fields(line: str) -> tuple[str, str, str] | None:
+def line_fields(line: str) -> tuple[str, str, str] | None:
     """(marker, hosts, the rest) of a key line; None for comments, blanks and lines
     too short to be one."""
     parts = line.split(None, 1)
@@ -81,7 +81,7 @@ def invalid_lines(text: bytes) -> list[int]:
 def find(text: bytes, name: str) -> list[Found]:
     found = []
     for number, line in enumerate(split_lines(text), start=1):
-        fields = _fields(line)
+        fields = line_fields(line)
         if fields is not None and hosts_match(fields[1], name):
             found.append(Found(number, fields[0], line))
     return found
@@ -92,7 +92,7 @@ def remove(text: bytes, name: str) -> tuple[bytes, list[Found]]:
     kept: list[str] = []
     removed: list[Found] = []
     for number, line in enumerate(split_lines(text), start=1):
-        fields = _fields(line)
+        fields = line_fields(line)
         if fields is not None and not fields[0] and hosts_match(fields[1], name):
             removed.append(Found(number, "", line))
         else:
@@ -105,7 +105,7 @@ def hash_all(text: bytes) -> tuple[bytes, int]:
     out: list[str] = []
     hashed = 0
     for line in split_lines(text):
-        fields = _fields(line)
+        fields = line_fields(line)
         if fields is None or fields[0] or fields[1].startswith(HASH_MAGIC):
             out.append(line)
             continue

@@ -24,14 +24,16 @@ Files are bytes in, bytes out here; ``keytool.hostupdate`` reads and writes them
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
 from keytool.keys.pubfile import format_public_line
-from keytool.knownhosts import hash_name, hosts_match, parse_line
-from keytool.knownhosts_edit import split_lines
+from keytool.knownhosts import hash_name, hosts_match
+from keytool.knownhosts_edit import line_fields, split_lines
 from keytool.record import Record, init
 from keytool.transport.channels import HOSTKEYS_PROVE
 from keytool.wire import Reader, Writer
@@ -113,71 +115,84 @@ def _complex(hosts: str) -> bool:
 
 
 class _Line(Record):
-    __slots__ = ("hosts", "key", "marker", "number", "unreadable")
+    """A key line as written: its key only decoded when the line names the host."""
+
+    __slots__ = ("blob", "hosts", "key_type", "marker", "number")
     number: int
     marker: str
     hosts: str
-    key: PublicKey | None
-    unreadable: bool  # a key line keytool cannot read (a key type it does not know)
+    key_type: str
+    blob: bytes
 
-    def __init__(
-        self, number: int, marker: str, hosts: str, key: PublicKey | None, unreadable: bool
-    ) -> None:
-        init(self, number=number, marker=marker, hosts=hosts, key=key, unreadable=unreadable)
+    def __init__(self, number: int, marker: str, hosts: str, key_type: str, blob: bytes) -> None:
+        init(self, number=number, marker=marker, hosts=hosts, key_type=key_type, blob=blob)
 
-
-def _key_lines(text: bytes) -> list[_Line]:
-    out: list[_Line] = []
-    for number, line in enumerate(split_lines(text), start=1):
+    def key(self) -> PublicKey | None:
+        """The key; None for a type keytool cannot read; FormatError if malformed."""
         try:
-            entry = parse_line(line, number)
+            key = public_from_wire(self.blob)
         except UnsupportedKeyError:
-            fields = line.split()
-            marker = fields[0] if fields and fields[0].startswith("@") else ""
-            hosts = fields[1 if marker else 0] if len(fields) > (1 if marker else 0) else ""
-            out.append(_Line(number, marker, hosts, None, True))
+            return None
+        if key.key_type != self.key_type:
+            raise FormatError(f"the line says {self.key_type} but holds {key.key_type}")
+        return key
+
+
+def _key_lines(text: bytes) -> dict[int, _Line]:
+    """The key lines by number; a line ssh could not read either is left out (kept in
+    the file, never taken for the host's)."""
+    out: dict[int, _Line] = {}
+    for number, line in enumerate(split_lines(text), start=1):
+        fields = line_fields(line)
+        if fields is None:
             continue
-        except FormatError:
-            continue  # ssh passes over a line it cannot read, and keeps it
-        if entry is not None:
-            out.append(_Line(number, entry.marker, entry.hosts, entry.key, False))
+        marker, hosts, rest = fields
+        key_type, b64 = rest.split(None, 2)[:2]
+        try:
+            blob = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        out[number] = _Line(number, marker, hosts, key_type, blob)
     return out
 
 
 def plan(files: Sequence[tuple[str, bytes]], name: str, keys: Sequence[PublicKey]) -> Plan:
     """Compare the server's ``keys`` with the user's known_hosts ``files`` (path, bytes)
     for ``name`` (``host`` or ``[host]:port``)."""
-    server = tuple(keys)
-    matched: set[PublicKey] = set()
-    old: list[PublicKey] = []
+    server = {key.to_wire(): key for key in keys}
+    matched: set[bytes] = set()
+    old: dict[bytes, PublicKey] = {}
     blocked = ""
-    elsewhere: list[tuple[str, _Line]] = []
+    elsewhere: list[tuple[str, bytes]] = []
     for path, text in files:
-        for line in _key_lines(text):
+        for line in _key_lines(text).values():
             where = f"{path}:{line.number}"
             if not hosts_match(line.hosts, name):
-                elsewhere.append((where, line))
-                if line.key is not None and line.key in server and not blocked:
-                    blocked = f"the server's {line.key.key_type} key is at {where}, another name"
+                elsewhere.append((where, line.blob))
+                if line.blob in server and not blocked:
+                    blocked = f"the server's {line.key_type} key is at {where}, another name"
                 continue
-            if line.unreadable:
+            try:
+                key = line.key()
+            except FormatError:
+                continue  # ssh passes over a line it cannot read, and keeps it
+            if key is None:
                 blocked = blocked or f"{where} holds a key keytool cannot read"
             elif line.marker:
                 blocked = blocked or f"{where} is a {line.marker} line for the host"
             elif _complex(line.hosts):
                 blocked = blocked or f"{where} names the host by a pattern or a list"
-            elif line.key is not None:
-                if line.key in server:
-                    matched.add(line.key)
-                else:
-                    old.append(line.key)
-    new = tuple(k for k in server if k not in matched)
+            elif line.blob in server:
+                matched.add(line.blob)
+            else:
+                old.setdefault(line.blob, key)
+    new = tuple(key for blob, key in server.items() if blob not in matched)
     if not blocked:
-        for where, line in elsewhere:
-            if line.key is not None and line.key in old:
+        for where, blob in elsewhere:
+            if blob in old:
                 blocked = f"a key to remove is at {where} too, for another name"
                 break
-    return Plan(server, new, tuple(old), blocked)
+    return Plan(tuple(server.values()), new, tuple(old.values()), blocked)
 
 
 # ---------------------------------------------------------------- the proof
@@ -249,26 +264,27 @@ def replace_entries(
     hostfile_replace_entries): a line for ``name`` holding one of them stays as it is,
     any other line for it goes; keys on no such line are appended (with a hashed name
     when ``hashed``). Markers, comments, other hosts' and unreadable lines stay."""
+    wanted = {key.to_wire() for key in keys}
     kept: list[str] = []
     changes: list[Change] = []
-    present: set[PublicKey] = set()
-    readable = {line.number: line for line in _key_lines(text)}
+    present: set[bytes] = set()
+    lines = _key_lines(text)
     for number, line in enumerate(split_lines(text), start=1):
-        entry = readable.get(number)
-        if (
-            entry is not None
-            and entry.key is not None
-            and not entry.marker
-            and hosts_match(entry.hosts, name)
-        ):
-            if entry.key in keys:
-                present.add(entry.key)
+        entry = lines.get(number)
+        if entry is not None and not entry.marker and hosts_match(entry.hosts, name):
+            if entry.blob in wanted:
+                present.add(entry.blob)
             else:
-                changes.append(Change(False, entry.key, number))
-                continue
+                try:
+                    key = entry.key()
+                except FormatError:
+                    key = None
+                if key is not None:
+                    changes.append(Change(False, key, number))
+                    continue
         kept.append(line)
     for key in keys:
-        if key not in present:
+        if key.to_wire() not in present:
             shown = hash_name(name) if hashed else name
             kept.append(f"{shown} {format_public_line(key)}")
             changes.append(Change(True, key))
