@@ -14,8 +14,13 @@ character. Where keytool listens, as ssh decides it (channels.c, for a client):
 pick one. The bind address goes to the server as ssh sends it: ``localhost`` when none
 is given, ``""`` for ``*`` or an empty one (the server's GatewayPorts decides).
 
-Forwarding to or from a Unix-domain socket (a field with a ``/``) is not supported,
-nor ``-R port`` alone (a SOCKS proxy at the server's end).
+A field with a ``/`` is a Unix-domain socket's path, as ssh reads it: ``-L
+/path:host:hostport`` listens on a socket here, ``-L [bind_address:]port:/path`` has
+the server connect to one ("direct-streamlocal@openssh.com"), ``-L /path:/path`` both;
+``-R /path:host:hostport`` has the server listen on a socket
+("streamlocal-forward@openssh.com"), ``-R [bind_address:]port:/path`` connects to one
+here; ``-D /path`` serves SOCKS on a socket. ``-R port`` alone (a SOCKS proxy at the
+server's end) is not supported.
 """
 
 from __future__ import annotations
@@ -28,17 +33,37 @@ _MAX_HOST = 1025
 
 
 class LocalForward(Record):
-    """One ``-L``: listen on ``bind_address``:``listen_port``; each connection there
-    becomes a "direct-tcpip" channel, the server connecting to ``host``:``port``."""
+    """One ``-L``: listen on ``bind_address``:``listen_port`` (or the socket
+    ``listen_path``); each connection there becomes a channel, the server connecting
+    to ``host``:``port`` ("direct-tcpip") or to the socket ``target_path``
+    ("direct-streamlocal@openssh.com")."""
 
-    __slots__ = ("bind_address", "host", "listen_port", "port")
+    __slots__ = ("bind_address", "host", "listen_path", "listen_port", "port", "target_path")
     bind_address: str | None  # as written; None: not given (GatewayPorts decides)
-    listen_port: int
-    host: str
+    listen_port: int  # 0 with a listen_path
+    host: str  # "" with a target_path
     port: int
+    listen_path: str | None  # a Unix-domain socket to listen on instead of a port
+    target_path: str | None  # a Unix-domain socket to connect to instead of host:port
 
-    def __init__(self, bind_address: str | None, listen_port: int, host: str, port: int) -> None:
-        init(self, bind_address=bind_address, listen_port=listen_port, host=host, port=port)
+    def __init__(
+        self,
+        bind_address: str | None,
+        listen_port: int,
+        host: str,
+        port: int,
+        listen_path: str | None = None,
+        target_path: str | None = None,
+    ) -> None:
+        init(
+            self,
+            bind_address=bind_address,
+            listen_port=listen_port,
+            host=host,
+            port=port,
+            listen_path=listen_path,
+            target_path=target_path,
+        )
 
     def bind_hosts(self, gateway_ports: bool = False) -> tuple[str | None, ...]:
         """The addresses to listen on; None is every address (of every family)."""
@@ -51,18 +76,37 @@ class LocalForward(Record):
             return ("127.0.0.1", "::1")
         return (address,)
 
+    @property
+    def listen_label(self) -> str:
+        """Where it listens, as ssh -G shows it: a path, a port or [bind]:port."""
+        if self.listen_path is not None:
+            return self.listen_path
+        if self.bind_address is None:
+            return str(self.listen_port)
+        return f"[{self.bind_address}]:{self.listen_port}"
+
+    @property
+    def target_label(self) -> str:
+        """Where connections go, as ssh -G shows it: a path or [host]:port."""
+        if self.target_path is not None:
+            return self.target_path
+        return f"[{self.host}]:{self.port}"
+
+    @property
+    def target(self) -> str:
+        """Where connections go, for messages: a path, or "host port N"."""
+        return self.target_path or f"{self.host} port {self.port}"
+
     def describe(self) -> str:
         """As ``ssh -G`` prints a LocalForward: ``[bind]:port [host]:hostport``."""
-        listen = str(self.listen_port)
-        if self.bind_address is not None:
-            listen = f"[{self.bind_address}]:{listen}"
-        return f"{listen} [{self.host}]:{self.port}"
+        return f"{self.listen_label} {self.target_label}"
 
 
-def _fields(spec: str) -> list[str] | None:
-    """The colon-separated fields of ``spec``; None if one is a path."""
+def _fields(spec: str) -> list[tuple[str, bool]]:
+    """The colon-separated fields of ``spec``, each with whether it is a path (holds a
+    ``/``), as ssh splits them."""
     text = spec.lstrip()
-    fields: list[str] = []
+    fields: list[tuple[str, bool]] = []
     i, size = 0, len(text)
     while i < size and len(fields) <= 4:
         if text[i] == "[":
@@ -88,9 +132,7 @@ def _fields(spec: str) -> list[str] | None:
                 i += 1
             field = "".join(out)
             i += 1  # past the colon
-        if is_path:
-            return None
-        fields.append(field)
+        fields.append((field, is_path))
     return fields
 
 
@@ -102,8 +144,9 @@ def _port(text: str, what: str) -> int:
 
 class RemoteForward(LocalForward):
     """One ``-R``: the server listens on ``bind_address``:``listen_port`` (0: a port
-    it picks); each connection there comes to us as a "forwarded-tcpip" channel, and
-    we connect on to ``host``:``port``."""
+    it picks) or on the socket ``listen_path``; each connection there comes to us as a
+    "forwarded-tcpip" (or "forwarded-streamlocal@openssh.com") channel, and we connect
+    on to ``host``:``port`` or to the socket ``target_path``."""
 
     __slots__ = ()
 
@@ -120,60 +163,93 @@ class DynamicForward(LocalForward):
 
     __slots__ = ()
 
-    def __init__(self, bind_address: str | None, listen_port: int) -> None:
-        super().__init__(bind_address, listen_port, "socks", 0)
+    def __init__(
+        self, bind_address: str | None, listen_port: int, listen_path: str | None = None
+    ) -> None:
+        super().__init__(bind_address, listen_port, "socks", 0, listen_path)
 
     def describe(self) -> str:
         """As ``ssh -G`` prints a DynamicForward."""
-        if self.bind_address is None:
-            return str(self.listen_port)
-        return f"[{self.bind_address}]:{self.listen_port}"
+        return self.listen_label
 
 
 def parse_dynamic_forward(spec: str) -> DynamicForward:
-    """``[bind_address:]port``, as ``ssh -D`` takes it."""
+    """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it."""
     try:
         fields = _fields(spec)
-        if fields is None:
-            raise FormatError("a Unix-domain socket is not supported")
-        if len(fields) not in (1, 2):
+        if len(fields) == 1 and fields[0][1]:
+            return DynamicForward(None, 0, _path(fields[0][0]))
+        if len(fields) not in (1, 2) or any(is_path for _, is_path in fields):
             raise FormatError("it takes [bind_address:]port")
-        bind = fields[0] if len(fields) == 2 else None
-        return DynamicForward(bind, _port(fields[-1], "port"))
+        bind = fields[0][0] if len(fields) == 2 else None
+        return DynamicForward(bind, _port(fields[-1][0], "port"))
     except FormatError as exc:
         raise FormatError(f"bad dynamic forwarding specification {spec!r}: {exc}") from None
 
 
 def parse_local_forward(spec: str) -> LocalForward:
-    """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it."""
-    bind, listen, host, port = _parse(spec, "local", zero_port=False)
-    return LocalForward(bind, listen, host, port)
+    """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it (either side may
+    be a socket path)."""
+    return LocalForward(*_parse(spec, "local", zero_port=False))
 
 
 def parse_remote_forward(spec: str) -> RemoteForward:
-    """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0)."""
-    bind, listen, host, port = _parse(spec, "remote", zero_port=True)
-    return RemoteForward(bind, listen, host, port)
+    """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0;
+    either side may be a socket path)."""
+    return RemoteForward(*_parse(spec, "remote", zero_port=True))
 
 
-def _parse(spec: str, kind: str, zero_port: bool) -> tuple[str | None, int, str, int]:
+def _path(text: str) -> str:
+    if "\0" in text or not text:
+        raise FormatError("a socket path must not be empty or hold NUL")
+    return text
+
+
+_Parsed = tuple[str | None, int, str, int, str | None, str | None]
+
+
+def _parse(spec: str, kind: str, zero_port: bool) -> _Parsed:
+    """ssh's parse_forward: by the number of fields and which of them are paths."""
     try:
         fields = _fields(spec)
-        if fields is None:
-            raise FormatError("forwarding to or from a Unix-domain socket is not supported")
-        if len(fields) in (1, 2) and kind == "remote":
-            raise FormatError("-R without host:hostport (a SOCKS proxy) is not supported")
-        if len(fields) == 3:
-            bind: str | None = None
-            listen, host, port = fields
+        paths = [is_path for _, is_path in fields]
+        values = [value for value, _ in fields]
+        bind: str | None = None
+        listen_path = target_path = None
+        host, port, listen = "", "0", "0"
+        if len(fields) == 2 and paths[1]:
+            if paths[0]:  # /path:/path
+                listen_path, target_path = values
+            else:  # port:/path
+                listen, target_path = values
+        elif len(fields) == 3 and paths[0]:  # /path:host:hostport
+            listen_path, host, port = values
+        elif len(fields) == 3 and paths[2]:  # bind:port:/path
+            bind, listen, target_path = values
+        elif len(fields) == 3:
+            listen, host, port = values
         elif len(fields) == 4:
-            bind, listen, host, port = fields
+            bind, listen, host, port = values
+        elif len(fields) in (1, 2) and kind == "remote":
+            raise FormatError("-R without host:hostport (a SOCKS proxy) is not supported")
         else:
             raise FormatError("it takes [bind_address:]port:host:hostport")
-        if not host or len(host) >= _MAX_HOST or (bind is not None and len(bind) >= _MAX_HOST):
+        if target_path is None and (not host or len(host) >= _MAX_HOST):
             raise FormatError("the host is empty or too long")
-        listen_port = 0 if zero_port and listen == "0" else _port(listen, "port")
-        return bind, listen_port, host, _port(port, "hostport")
+        if bind is not None and len(bind) >= _MAX_HOST:
+            raise FormatError("the bind address is too long")
+        listen_port = 0
+        if listen_path is None:
+            listen_port = 0 if zero_port and listen == "0" else _port(listen, "port")
+        target_port = 0 if target_path is not None else _port(port, "hostport")
+        return (
+            bind,
+            listen_port,
+            host,
+            target_port,
+            None if listen_path is None else _path(listen_path),
+            None if target_path is None else _path(target_path),
+        )
     except FormatError as exc:
         raise FormatError(f"bad {kind} forwarding specification {spec!r}: {exc}") from None
 

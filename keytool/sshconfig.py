@@ -120,6 +120,8 @@ class ResolvedConfig(Record):
         "server_alive_interval",
         "session_type",
         "set_env",
+        "stream_local_bind_mask",
+        "stream_local_bind_unlink",
         "strict_host_key_checking",
         "update_host_keys",
         "user",
@@ -160,6 +162,8 @@ class ResolvedConfig(Record):
     fingerprint_hash: str  # FingerprintHash: "sha256" or "md5"
     connection_attempts: int  # ConnectionAttempts: connect tries, a second apart
     update_host_keys: str  # UpdateHostKeys: "yes", "no" or "ask", its default applied
+    stream_local_bind_mask: int  # StreamLocalBindMask: umask of our forwarding sockets
+    stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -228,6 +232,8 @@ class ResolvedConfig(Record):
         fingerprint_hash: str = "sha256",
         connection_attempts: int = 1,
         update_host_keys: str = "no",
+        stream_local_bind_mask: int = 0o177,
+        stream_local_bind_unlink: bool = False,
     ) -> None:
         init(
             self,
@@ -264,6 +270,8 @@ class ResolvedConfig(Record):
             fingerprint_hash=fingerprint_hash,
             connection_attempts=connection_attempts,
             update_host_keys=update_host_keys,
+            stream_local_bind_mask=stream_local_bind_mask,
+            stream_local_bind_unlink=stream_local_bind_unlink,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -438,6 +446,12 @@ def _fingerprint_hash(value: str, where: str) -> str:
     return lowered
 
 
+def _octal_mask(value: str, where: str) -> int:
+    if not value or len(value) > 4 or any(c not in "01234567" for c in value):
+        raise FormatError(f"{where}: expected an octal mask such as 0177, not {value!r}")
+    return int(value, 8)
+
+
 def _yes_no_ask(value: str, where: str) -> str:
     lowered = value.lower()
     if lowered in ("yes", "true"):
@@ -480,6 +494,8 @@ _ONE: dict[str, _Converter | None] = {
     "loglevel": _log_level,
     "fingerprinthash": _fingerprint_hash,
     "updatehostkeys": _yes_no_ask,
+    "streamlocalbindmask": _octal_mask,
+    "streamlocalbindunlink": _flag,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
     "hashknownhosts": _flag,
@@ -570,8 +586,6 @@ _OPENSSH_OTHER = frozenset(
         "requiredrsasize",
         "securitykeyprovider",
         "stdinnull",
-        "streamlocalbindmask",
-        "streamlocalbindunlink",
         "syslogfacility",
         "tcpkeepalive",
         "tunnel",
@@ -1105,6 +1119,8 @@ def _finish(
         fingerprint_hash=text("fingerprinthash", "sha256"),
         connection_attempts=number("connectionattempts", 1),
         update_host_keys=_update_host_keys_value(values),
+        stream_local_bind_mask=number("streamlocalbindmask", 0o177),
+        stream_local_bind_unlink=flag("streamlocalbindunlink", False),
     )
 
 

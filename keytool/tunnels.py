@@ -8,6 +8,12 @@
 - ``-R``: "tcpip-forward" requests (§7.1) make the server listen; each connection
   there comes as a "forwarded-tcpip" channel, which is confirmed once our own
   connection to the forward's host and port is made (non-blocking), or refused.
+- Unix-domain sockets (OpenSSH's PROTOCOL §2.4): a -L or -D listening on a socket
+  path here (created under StreamLocalBindMask, a stale one removed first with
+  StreamLocalBindUnlink, and removed when keytool stops listening); a -L whose target
+  is a path on the server ("direct-streamlocal@openssh.com"); a -R listening on a
+  path at the server ("streamlocal-forward@openssh.com", its connections coming as
+  "forwarded-streamlocal@openssh.com" channels); a -R whose target is a path here.
 
 ``Forwards`` does no waiting of its own: the driver's poll(2) loop asks it which
 descriptors to watch (``watch``), hands it those that are ready (``ready``) and the
@@ -24,6 +30,7 @@ import os
 import select
 import socket
 
+from keytool.display import printable
 from keytool.errors import FormatError, KeytoolError
 from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
 from keytool.socks import Handshake
@@ -75,7 +82,7 @@ class _Tunnel:
         self.remote_eof = False
         self.shut = False  # our write side of the local socket is shut down
         self.connecting = False  # -R: our connect is under way, the channel unanswered
-        self.addresses: list[tuple[int, tuple[object, ...]]] = []  # -R: left to try
+        self.addresses: list[tuple[int, object]] = []  # -R: left to try
 
 
 class Forwards:
@@ -89,12 +96,18 @@ class Forwards:
         trace: Say,
         say: Say,
         remote: Sequence[RemoteForward] = (),
+        bind_mask: int = 0o177,
+        bind_unlink: bool = False,
     ) -> None:
         self.conn = conn
+        self.bind_mask = bind_mask  # StreamLocalBindMask: the umask of our socket files
+        self.bind_unlink = bind_unlink  # StreamLocalBindUnlink: replace a stale one
+        self._paths: list[str] = []  # socket files we made, removed when we stop
         self.forwards = tuple(forwards)
         self.remote = tuple(remote)
         self._unanswered: list[RemoteForward] = []  # tcpip-forward requests sent
         self._by_port: dict[int, RemoteForward] = {}  # the server listens on these
+        self._by_path: dict[str, RemoteForward] = {}  # ... and on these sockets
         self.gateway_ports = gateway_ports
         self.trace = trace
         self.say = say
@@ -117,6 +130,9 @@ class Forwards:
 
     def _listen(self, forward: LocalForward) -> None:
         flag = "-D" if isinstance(forward, DynamicForward) else "-L"
+        if forward.listen_path is not None:
+            self._listen_unix(forward, forward.listen_path, flag)
+            return
         bound = 0
         for host in forward.bind_hosts(self.gateway_ports):
             shown = "*" if host is None else host
@@ -153,19 +169,39 @@ class Forwards:
                     ) from None
                 self._listeners[sock.fileno()] = (sock, forward)
                 bound += 1
-                where_to = (
-                    "a SOCKS proxy (-D)"
-                    if isinstance(forward, DynamicForward)
-                    else f"to {forward.host} port {forward.port} through the server"
-                )
-                self.trace(f"port forwarding: listening on {_where(address)}, {where_to}")
+                self.trace(f"port forwarding: listening on {_where(address)}, {_to(forward)}")
         if not bound:
             raise KeytoolError(f"cannot listen for {flag} {forward.describe()}: no address")
+
+    def _listen_unix(self, forward: LocalForward, path: str, flag: str) -> None:
+        if self.bind_unlink:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_mask = os.umask(self.bind_mask)
+        try:
+            sock.bind(path)
+            sock.listen(_LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise KeytoolError(
+                f"cannot listen on {path} for {flag} {forward.describe()}: {reason}"
+            ) from None
+        finally:
+            os.umask(old_mask)
+        self._paths.append(path)
+        self._listeners[sock.fileno()] = (sock, forward)
+        self.trace(f"port forwarding: listening on {path}, {_to(forward)}")
 
     def request_remote(self) -> None:
         """Ask the server to listen for every -R; ``waiting_remote`` until it answers."""
         for forward in self.remote:
-            self.conn.tcpip_forward(forward.request_address(), forward.listen_port)
+            if forward.listen_path is not None:
+                self.conn.streamlocal_forward(forward.listen_path)
+            else:
+                self.conn.tcpip_forward(forward.request_address(), forward.listen_port)
             self._unanswered.append(forward)
 
     @property
@@ -176,24 +212,41 @@ class Forwards:
         forward = self._unanswered.pop(0)
         if not reply.ok:
             # as ssh with ExitOnForwardFailure: a forward that is not there ends it all
+            where = (
+                f"path {forward.listen_path}"
+                if forward.listen_path is not None
+                else f"port {forward.listen_port}"
+            )
             raise KeytoolError(
-                f"remote port forwarding failed for listen port {forward.listen_port} "
+                f"remote port forwarding failed for listen {where} "
                 f"(-R {forward.describe()}): the server refused it"
             )
+        if forward.listen_path is not None:
+            self._by_path[forward.listen_path] = forward
+            self.trace(
+                f"port forwarding: the server listens on {forward.listen_path}, "
+                f"to {forward.target} here"
+            )
+            return
         port = forward.listen_port
         if port == 0:
             port = ch.allocated_port(reply)
-            self.say(f"Allocated port {port} for remote forward to {forward.host}:{forward.port}")
+            target = forward.target_path or f"{forward.host}:{forward.port}"
+            self.say(f"Allocated port {port} for remote forward to {target}")
         self._by_port[port] = forward
         self.trace(
             f"port forwarding: the server listens on {forward.request_address() or '*'} "
-            f"port {port}, to {forward.host} port {forward.port} here"
+            f"port {port}, to {forward.target} here"
         )
 
     def stop_listening(self) -> None:
         for sock, _ in self._listeners.values():
             sock.close()
         self._listeners.clear()
+        for path in self._paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._paths.clear()
         # opens the server still sends for -R are refused from now on
         self.conn.accept_forwarded = False
 
@@ -338,11 +391,15 @@ class Forwards:
                 tunnel.peer = (origin, origin_port)
                 self._by_fd[sock.fileno()] = tunnel
                 continue
-            label = f"from {origin} port {origin_port} to {forward.host} port {forward.port}"
+            source = forward.listen_path or f"{origin} port {origin_port}"
+            label = f"from {source} to {forward.target}"
             try:
-                number = self.conn.open_direct_tcpip(
-                    forward.host, forward.port, origin, origin_port
-                )
+                if forward.target_path is not None:
+                    number = self.conn.open_direct_streamlocal(forward.target_path)
+                else:
+                    number = self.conn.open_direct_tcpip(
+                        forward.host, forward.port, origin, origin_port
+                    )
             except KeytoolError:
                 sock.close()
                 raise
@@ -387,22 +444,28 @@ class Forwards:
     def _forwarded(self, event: ch.ChannelOpenRequest) -> None:
         """A connection came to a port the server listens on for us: connect on."""
         number = event.channel
-        forward = self._by_port.get(event.connected_port)
+        if event.path is not None:
+            forward = self._by_path.get(event.path)
+            source = f"{printable(event.path, 256)} at the server"
+        else:
+            forward = self._by_port.get(event.connected_port)
+            source = f"{event.originator} port {event.originator_port} at the server"
         if forward is None:
             self.conn.refuse_open(number, ch.OPEN_ADMINISTRATIVELY_PROHIBITED, "no such forward")
             return
-        label = (
-            f"from {event.originator} port {event.originator_port} at the server "
-            f"to {forward.host} port {forward.port}"
-        )
-        try:
-            infos = socket.getaddrinfo(forward.host, forward.port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
-            return
+        label = f"from {source} to {forward.target}"
+        addresses: list[tuple[int, object]]
+        if forward.target_path is not None:
+            addresses = [(socket.AF_UNIX, forward.target_path)]
+        else:
+            try:
+                infos = socket.getaddrinfo(forward.host, forward.port, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
+                return
+            addresses = [(i[0], i[4]) for i in infos]
         self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
-        addresses: list[tuple[int, tuple[object, ...]]] = [(i[0], i[4]) for i in infos]
         sock, error = _start_connect(addresses, "no address")
         if sock is None:
             self._refuse(number, label, error)
@@ -517,7 +580,7 @@ class Forwards:
 
 
 def _start_connect(
-    addresses: list[tuple[int, tuple[object, ...]]], error: str
+    addresses: list[tuple[int, object]], error: str
 ) -> tuple[socket.socket | None, str]:
     """A non-blocking connect under way to the first of ``addresses`` that takes one
     (those tried are taken off the list), or None and why the last one failed."""
@@ -529,7 +592,12 @@ def _start_connect(
             error = exc.strerror or str(exc)
             continue
         sock.setblocking(False)
-        code = sock.connect_ex(address)
+        try:
+            code = sock.connect_ex(address)  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:  # a path too long for a socket address
+            sock.close()
+            error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            continue
         if code in (0, errno.EINPROGRESS):
             return sock, error
         sock.close()
@@ -545,6 +613,12 @@ def _send_small(sock: socket.socket, data: bytes) -> bool:
         return sock.send(data) == len(data)
     except OSError:
         return False
+
+
+def _to(forward: LocalForward) -> str:
+    if isinstance(forward, DynamicForward):
+        return "a SOCKS proxy (-D)"
+    return f"to {forward.target} through the server"
 
 
 def _where(address: tuple[object, ...]) -> str:

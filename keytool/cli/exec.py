@@ -223,7 +223,16 @@ def _with_forwards(
     local = [parse_local_forward(spec) for spec in resolved.local_forwards]
     local += [parse_dynamic_forward(spec) for spec in resolved.dynamic_forwards]
     remote = [parse_remote_forward(spec) for spec in resolved.remote_forwards]
-    forwards = Forwards(client.conn, local, resolved.gateway_ports, client.trace, _say, remote)
+    forwards = Forwards(
+        client.conn,
+        local,
+        resolved.gateway_ports,
+        client.trace,
+        _say,
+        remote,
+        bind_mask=resolved.stream_local_bind_mask,
+        bind_unlink=resolved.stream_local_bind_unlink,
+    )
     forwards.listen()
     if remote:
         try:

@@ -442,23 +442,25 @@ COMMANDS: tuple[Command, ...] = (
             Opt(
                 "local_forward",
                 ("-L",),
-                "forward a local port to HOST:HOSTPORT through the server; repeatable",
+                "forward a local port (or socket) to HOST:HOSTPORT (or a socket) through "
+                "the server; repeatable",
                 "multi",
                 metavar="[BIND:]PORT:HOST:HOSTPORT",
             ),
             Opt(
                 "remote_forward",
                 ("-R",),
-                "forward a port of the server to HOST:HOSTPORT from here; repeatable",
+                "forward a port (or socket) of the server to HOST:HOSTPORT (or a socket) "
+                "from here; repeatable",
                 "multi",
                 metavar="[BIND:]PORT:HOST:HOSTPORT",
             ),
             Opt(
                 "dynamic_forward",
                 ("-D",),
-                "a SOCKS 4/5 proxy on a local port, through the server; repeatable",
+                "a SOCKS 4/5 proxy on a local port (or socket), through the server; repeatable",
                 "multi",
-                metavar="[BIND:]PORT",
+                metavar="[BIND:]PORT|PATH",
             ),
             Opt("no_command", ("-N",), "run no command: only forward ports (ssh -N)", "flag"),
             Opt("background", ("-f",), "go to the background once logged in (ssh -f)", "flag"),

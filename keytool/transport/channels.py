@@ -32,6 +32,10 @@ KEEPALIVE = "keepalive@openssh.com"
 #: the server's list of its host keys, and our request for proofs (PROTOCOL §2.5)
 HOSTKEYS_ANNOUNCE = "hostkeys-00@openssh.com"
 HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
+#: channels to and from Unix-domain sockets (PROTOCOL §2.4)
+DIRECT_STREAMLOCAL = "direct-streamlocal@openssh.com"
+FORWARDED_STREAMLOCAL = "forwarded-streamlocal@openssh.com"
+FORWARDED_TCPIP = "forwarded-tcpip"
 MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_OPEN_CONFIRMATION = 91
 MSG_CHANNEL_OPEN_FAILURE = 92
@@ -149,14 +153,24 @@ class GlobalReply(Record):
 
 class ChannelOpenRequest(Record):
     """The server opens a "forwarded-tcpip" channel (§7.2): a connection came to the
-    port it listens on for us. Answer with ``confirm_open`` or ``refuse_open``."""
+    port it listens on for us; or a "forwarded-streamlocal@openssh.com" one (``path``
+    set: the socket it listens on for us, PROTOCOL §2.4). Answer with ``confirm_open``
+    or ``refuse_open``."""
 
-    __slots__ = ("channel", "connected_address", "connected_port", "originator", "originator_port")
+    __slots__ = (
+        "channel",
+        "connected_address",
+        "connected_port",
+        "originator",
+        "originator_port",
+        "path",
+    )
     channel: int
     connected_address: str
     connected_port: int
     originator: str
     originator_port: int
+    path: str | None
 
     def __init__(
         self,
@@ -165,6 +179,7 @@ class ChannelOpenRequest(Record):
         connected_port: int,
         originator: str,
         originator_port: int,
+        path: str | None = None,
     ) -> None:
         init(
             self,
@@ -173,6 +188,7 @@ class ChannelOpenRequest(Record):
             connected_port=connected_port,
             originator=originator,
             originator_port=originator_port,
+            path=path,
         )
 
 
@@ -366,6 +382,19 @@ class Connection:
             Writer().string(host).uint32(port).string(originator).uint32(originator_port).getvalue()
         )
         return self._open("direct-tcpip", extra)
+
+    def open_direct_streamlocal(self, path: str) -> int:
+        """Open a "direct-streamlocal@openssh.com" channel (PROTOCOL §2.4): the server
+        connects to the Unix-domain socket ``path``."""
+        # string socket path, string reserved, uint32 reserved
+        return self._open(DIRECT_STREAMLOCAL, Writer().string(path).string("").uint32(0).getvalue())
+
+    def streamlocal_forward(self, path: str) -> None:
+        """Ask the server to listen on the Unix-domain socket ``path`` and open a
+        "forwarded-streamlocal@openssh.com" channel for each connection (PROTOCOL
+        §2.4); a ``GlobalReply`` follows."""
+        self._global("streamlocal-forward@openssh.com", Writer().string(path).getvalue())
+        self.accept_forwarded = True
 
     def tcpip_forward(self, address: str, port: int) -> None:
         """Ask the server to listen on ``address:port`` (port 0: one it picks) and
@@ -744,7 +773,7 @@ class Connection:
         # uint32 maximum packet size, then what the type adds
         kind = r.ascii()
         sender = r.uint32()
-        if kind != "forwarded-tcpip" or not self.accept_forwarded:
+        if kind not in (FORWARDED_TCPIP, FORWARDED_STREAMLOCAL) or not self.accept_forwarded:
             # nothing else was asked for (no agent or X11 forwarding): refused
             self._outbox.append(
                 _open_failure(
@@ -753,10 +782,17 @@ class Connection:
             )
             return []
         window, max_packet = r.uint32(), r.uint32()
-        # §7.2: string address that was connected, uint32 port that was connected,
-        # string originator IP address, uint32 originator port
-        address, port = r.text(), r.uint32()
-        originator, originator_port = r.text(), r.uint32()
+        path: str | None = None
+        if kind == FORWARDED_STREAMLOCAL:
+            # PROTOCOL §2.4: string socket path, string reserved
+            path = r.text()
+            r.string()
+            address, port, originator, originator_port = "", 0, "", 0
+        else:
+            # §7.2: string address that was connected, uint32 port that was connected,
+            # string originator IP address, uint32 originator port
+            address, port = r.text(), r.uint32()
+            originator, originator_port = r.text(), r.uint32()
         r.done()
         if max_packet == 0:
             raise ProtocolError("the server's maximum packet size is 0")
@@ -773,6 +809,7 @@ class Connection:
                 port,
                 printable(originator, 64),
                 originator_port,
+                path,
             )
         ]
 

@@ -54,7 +54,7 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"agent exited with {proc.returncode} before listening")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
         if path.exists():
             with socket.socket(socket.AF_UNIX) as probe:
                 try:
@@ -63,7 +63,7 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[bytes], timeout: float = 
                 except OSError:
                     pass
         time.sleep(0.02)
-    raise RuntimeError(f"agent did not listen on {path} within {timeout}s")
+    raise RuntimeError(f"nothing listened on {path} within {timeout}s")
 
 
 @dataclass

@@ -31,13 +31,20 @@ TIMEOUT = 30
 
 
 class EchoService:
-    """A TCP service on 127.0.0.1 that sends back what it reads, and records it."""
+    """A TCP service on 127.0.0.1 (or a Unix-domain one at ``path``) that sends back
+    what it reads, and records it."""
 
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            self.listener = socket.create_server(("127.0.0.1", 0))
+            self.port = int(self.listener.getsockname()[1])
+        else:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(str(path))
+            self.listener.listen(16)
+            self.port = 0
         self.received: list[bytes] = []  # per connection, what arrived
-        self.peers: list[tuple[str, int]] = []
+        self.peers: list[tuple[str, int] | str] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -50,7 +57,7 @@ class EchoService:
                 return
             threading.Thread(target=self._echo, args=(conn, peer), daemon=True).start()
 
-    def _echo(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+    def _echo(self, conn: socket.socket, peer: tuple[str, int] | str) -> None:
         got = bytearray()
         with conn:
             while data := conn.recv(65536):
@@ -309,7 +316,7 @@ def test_port_in_use_and_bad_specs_exit_255_with_one_line(
     assert len(lines) == 1 and "Address already in use" in lines[0], lines
     assert f"127.0.0.1 port {port}" in lines[0]
     connections = server.log.read_text().count("Connection from 127.0.0.1")
-    for spec in ("0:127.0.0.1:22", "1:/tmp/socket", "8080:host", "[::1:1:h:2", "x:h:1"):
+    for spec in ("0:127.0.0.1:22", "/tmp/socket:h", "8080:host", "[::1:1:h:2", "x:h:1"):
         result = subprocess.run(
             [*exec_args(server, known, key), "-L", spec, "root@127.0.0.1", "--", "true"],
             capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,

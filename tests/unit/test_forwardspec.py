@@ -49,9 +49,11 @@ def test_bad_specs(spec: str) -> None:
         parse_local_forward(spec)
 
 
-def test_unix_sockets_are_refused() -> None:
-    with pytest.raises(FormatError, match="Unix-domain socket"):
-        parse_local_forward("1:/run/db.sock")
+def test_unix_sockets_as_ssh_reads_them() -> None:
+    forward = parse_local_forward("1:/run/db.sock")
+    assert (forward.listen_port, forward.target_path, forward.host) == (1, "/run/db.sock", "")
+    with pytest.raises(FormatError, match="NUL"):
+        parse_local_forward("/run/a\0b:h:1")
 
 
 def resolve(text: str, *overrides: str) -> sshconfig.ResolvedConfig:
@@ -82,7 +84,7 @@ def test_config_lines() -> None:
     dynamic = resolve("DynamicForward 1080\nDynamicForward [::1]:9\n", "DynamicForward=*:7")
     assert dynamic.dynamic_forwards == ("[*]:7", "1080", "[::1]:9")
     assert parse_dynamic_forward("[::1]:9") == DynamicForward("::1", 9)
-    for bad in ("0", "x", "a:b:c", "/run/socks"):
+    for bad in ("0", "x", "a:b:c", "/run/socks:1"):
         with pytest.raises(FormatError, match="dynamic forwarding"):
             parse_dynamic_forward(bad)
 
@@ -93,7 +95,10 @@ def test_any_text_is_a_spec_or_a_format_error(text: str) -> None:
         forward = parse_local_forward(text)
     except FormatError:
         return
-    assert 0 < forward.listen_port < 65536 and 0 < forward.port < 65536
-    # ssh -G's form reads back the same (a ']' in a field cannot be bracketed)
-    if "]" not in f"{forward.bind_address}{forward.host}":
+    assert forward.listen_path or 0 < forward.listen_port < 65536
+    assert forward.target_path or 0 < forward.port < 65536
+    # ssh -G's form reads back the same (a ']' in a field cannot be bracketed, and a
+    # path is shown as it is, colons and spaces too)
+    paths = f"{forward.listen_path or ''}{forward.target_path or ''}"
+    if "]" not in f"{forward.bind_address}{forward.host}" and not set(":[ ") & set(paths):
         assert parse_local_forward(forward.describe().replace(" ", ":")) == forward
