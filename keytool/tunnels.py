@@ -143,7 +143,7 @@ class Forwards:
             except (socket.gaierror, UnicodeError) as exc:
                 if host == "::1":
                     continue
-                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                reason = _reason(exc)
                 raise KeytoolError(f"cannot listen on {shown}: {reason}") from None
             for family, kind, proto, _, address in infos:
                 try:
@@ -185,7 +185,7 @@ class Forwards:
             sock.setblocking(False)
         except (OSError, ValueError) as exc:
             sock.close()
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            reason = _reason(exc)
             raise KeytoolError(
                 f"cannot listen on {path} for {flag} {forward.describe()}: {reason}"
             ) from None
@@ -461,7 +461,7 @@ class Forwards:
             try:
                 infos = socket.getaddrinfo(forward.host, forward.port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                reason = _reason(exc)
                 self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
                 return
             addresses = [(i[0], i[4]) for i in infos]
@@ -596,7 +596,7 @@ def _start_connect(
             code = sock.connect_ex(address)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:  # a path too long for a socket address
             sock.close()
-            error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error = _reason(exc)
             continue
         if code in (0, errno.EINPROGRESS):
             return sock, error
@@ -613,6 +613,11 @@ def _send_small(sock: socket.socket, data: bytes) -> bool:
         return sock.send(data) == len(data)
     except OSError:
         return False
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in the system's words when it has some."""
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _to(forward: LocalForward) -> str:

@@ -226,3 +226,16 @@ def test_a_server_that_forbids_socket_forwarding(
     assert refused.returncode == 255
     assert refused.stderr.count("\n") == 1 and f"listen path {remote}" in refused.stderr
     assert unix_echo.received == []
+
+
+def test_a_path_too_long_for_a_socket_is_one_line(
+    tmp_path: Path, server: Sshd, key: Path, tcp_echo: EchoService
+) -> None:
+    path = tmp_path / ("s" * 120)
+    result = subprocess.run(
+        [*exec_args(server, known_hosts(server, tmp_path), key), "-N",
+         "-L", f"{path}:127.0.0.1:{tcp_echo.port}", "root@127.0.0.1"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 255
+    assert result.stderr.count("\n") == 1 and "path too long" in result.stderr, result.stderr
