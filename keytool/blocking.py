@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from keytool.agentclient import AgentClient, AgentKey
-    from keytool.hostupdate import HostKeyUpdate
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
@@ -359,9 +358,8 @@ class BlockingClient(Login):
         allow_password: bool = True,
         host_trusted: bool = False,
     ) -> None:
-        super().__init__(transport, options, prompts, connect_agent, allow_password)
+        super().__init__(transport, options, prompts, connect_agent, allow_password, host_trusted)
         self._pending: deque[ch.ChannelEvent] = deque()
-        self._host_keys = _host_key_update(transport, options, prompts, host_trusted)
         self._alive = (
             ServerAlive(options.server_alive_interval, options.server_alive_count_max)
             if options.server_alive_interval > 0
@@ -385,10 +383,8 @@ class BlockingClient(Login):
         ready = [] if transport.payloads else transport.wait(timeout, fds)
         while transport.payloads:
             for event in self.conn.receive(transport.payloads.popleft()):
-                if isinstance(event, ch.HostKeysAnnounced):
-                    self._host_keys_announced(event.body)
-                elif isinstance(event, ch.GlobalReply) and event.request == ch.HOSTKEYS_PROVE:
-                    self._host_keys_proved(event)
+                if self.host_key_event(event):
+                    self._send_queued()
                 elif not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
                     self._pending.append(event)
         if transport.error is not None and not self._pending:
@@ -401,29 +397,10 @@ class BlockingClient(Login):
             self._send_queued()
         return ready
 
-    def _host_keys_announced(self, body: bytes) -> None:
-        """UpdateHostKeys: the server listed its host keys (ignored when off)."""
-        update = self._host_keys
-        if update is None:
-            self.trace("host keys: the server listed its host keys (UpdateHostKeys is off)")
-            return
-        try:
-            request = update.announced(body)
-        except KeytoolError as exc:
-            self.trace(f"host keys: {exc}; known_hosts left as it is")
-            return
-        if request is not None:
-            self.conn.prove_host_keys(request)
-            self._send_queued()
-
-    def _host_keys_proved(self, reply: ch.GlobalReply) -> None:
-        if self._host_keys is not None:
-            self._host_keys.answered(reply.ok, reply.data)
-
     def finish_host_key_update(self) -> None:
         """Wait (as long as any wait for the server) for the answer to a proof request
         still out, so a quick command does not cut the update short."""
-        update = self._host_keys
+        update = self.host_keys
         if update is None or not update.waiting:
             return
         deadline = _deadline(self.options.timeout)
@@ -698,18 +675,6 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 # ---------------------------------------------------------------- connecting
-
-
-def _host_key_update(
-    transport: BlockingTransport, options: ConnectOptions, prompts: Prompts, trusted: bool
-) -> HostKeyUpdate | None:
-    """UpdateHostKeys for this connection, or None when it is off or may not run: as
-    ssh, only for a host key trusted through the user's own known_hosts."""
-    if options.update_host_keys != "yes" or not trusted or options.expected_host_key:
-        return None
-    from keytool.hostupdate import HostKeyUpdate
-
-    return HostKeyUpdate(options, prompts, transport.session_id, transport.algorithms.host_key)
 
 
 def connect(

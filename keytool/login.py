@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 
     from keytool.agentclient import AgentKey
     from keytool.hostcheck import HostKeyDecision
+    from keytool.hostupdate import HostKeyUpdate
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.keys.cert import Certificate
     from keytool.transport.config import TransportConfig
+    from keytool.transport.events import Algorithms
 
     Trace = Callable[[str], None]
 
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
 
         @property
         def host_key_proof(self) -> tuple[bytes, bytes]: ...
+
+        @property
+        def algorithms(self) -> Algorithms: ...
 
         def send_nowait(self, payload: bytes) -> None: ...
 
@@ -206,6 +211,18 @@ class HostCheck:
         elif decision.added_to is not None:
             self._trace(f"host key added to {decision.added_to}")
         return decision.allow_password_auth
+
+
+def _host_key_update(
+    transport: Link, options: ConnectOptions, prompts: Prompts, trusted: bool
+) -> HostKeyUpdate | None:
+    """UpdateHostKeys for this connection, or None when it is off or may not run: as
+    ssh, only for a host key trusted through the user's own known_hosts."""
+    if options.update_host_keys != "yes" or not trusted or options.expected_host_key:
+        return None
+    from keytool.hostupdate import HostKeyUpdate
+
+    return HostKeyUpdate(options, prompts, transport.session_id, transport.algorithms.host_key)
 
 
 def _trusted(decision: HostKeyDecision, options: ConnectOptions) -> bool:
@@ -556,6 +573,7 @@ class Login:
         prompts: Prompts,
         agents: AgentConnector,
         allow_password: bool = True,
+        host_trusted: bool = False,
     ) -> None:
         self.transport = transport
         self.options = options
@@ -569,6 +587,29 @@ class Login:
         self.methods: tuple[str, ...] | None = None  # from the last failure
         self.banners: list[str] = []
         self._query_failures = 0  # refused key queries count towards MaxAuthTries
+        self.host_keys = _host_key_update(transport, options, prompts, host_trusted)
+
+    def host_key_event(self, event: ch.ChannelEvent) -> bool:
+        """Take an UpdateHostKeys event (True): the server's list of its host keys, to
+        which a proof request may be queued on ``conn``, or the answer to that."""
+        if isinstance(event, ch.HostKeysAnnounced):
+            update = self.host_keys
+            if update is None:
+                self.trace("host keys: the server listed its host keys (UpdateHostKeys is off)")
+                return True
+            try:
+                request = update.announced(event.body)
+            except KeytoolError as exc:
+                self.trace(f"host keys: {exc}; known_hosts left as it is")
+                return True
+            if request is not None:
+                self.conn.prove_host_keys(request)
+            return True
+        if isinstance(event, ch.GlobalReply) and event.request == ch.HOSTKEYS_PROVE:
+            if self.host_keys is not None:
+                self.host_keys.answered(event.ok, event.data)
+            return True
+        return False
 
     async def flush(self) -> None:
         """Send what the connection layer queued (replies, window adjustments)."""

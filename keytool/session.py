@@ -251,8 +251,9 @@ class Client(Login):
         options: ConnectOptions,
         prompts: Prompts,
         allow_password: bool = True,
+        host_trusted: bool = False,
     ) -> None:
-        super().__init__(transport, options, prompts, connect_agent, allow_password)
+        super().__init__(transport, options, prompts, connect_agent, allow_password, host_trusted)
         self._channels: dict[int, Channel] = {}
         self._pump_task: asyncio.Task[None] | None = None
         self._error: KeytoolError | None = None
@@ -272,6 +273,8 @@ class Client(Login):
                 channels = self._channels
                 for payload in payloads:
                     for event in conn.receive(payload):
+                        if event.channel < 0 and self.host_key_event(event):
+                            continue
                         channel = channels.get(event.channel)
                         if channel is not None:
                             channel._on_event(event)
@@ -432,7 +435,9 @@ async def open_connection(
         handshake_timeout=options.handshake_timeout,
         sock=sock,
     )
-    return Client(transport, options, prompts, allow_password=host.allow_password)
+    return Client(
+        transport, options, prompts, allow_password=host.allow_password, host_trusted=host.trusted
+    )
 
 
 async def connect(

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, askpass_env, base_env, keygen, throwaway_account
+from tests.interop.copyidhelp import copyid_sshd, make_client
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
@@ -210,3 +211,29 @@ def test_no_update_where_ssh_makes_none(
         assert after["ssh"]["known_hosts"] == host_line(server, "ed25519").encode()
     else:
         assert after["ssh"]["known_hosts"] == before.encode()
+
+
+def test_copy_id_learns_them_as_ssh_copy_id_does(tmp_path: Path) -> None:
+    """ssh-copy-id's ssh updates known_hosts as it logs in to install; keytool copy-id
+    does the same on its first connection (both log in with the account's password)."""
+    with throwaway_account() as account, copyid_sshd(tmp_path / "sshd", [account]) as server:
+        after = {}
+        for tool in ("ssh-copy-id", "keytool"):
+            client = make_client(tmp_path / tool, server)
+            args = ["-i", str(client.pub), "-p", str(server.port),
+                    "-o", f"UserKnownHostsFile={client.known_hosts}",
+                    "-o", "GlobalKnownHostsFile=/dev/null", "-o", "UpdateHostKeys=yes",
+                    "-o", "PubkeyAuthentication=no", "-o", "HashKnownHosts=no",
+                    f"{account.name}@127.0.0.1"]  # fmt: skip
+            command = [*KEYTOOL, "copy-id", "-F", "none"] if tool == "keytool" else [require(tool)]
+            done = subprocess.run(
+                [*command, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                env=askpass_env(tmp_path / tool, account.password, HOME=str(client.home)),
+                timeout=90,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "Traceback" not in done.stderr
+            after[tool] = client.known_hosts.read_bytes()
+    assert after["keytool"] == after["ssh-copy-id"]
+    expected = "".join(host_line(server, kind) for kind in ("ed25519", "ecdsa", "rsa"))
+    assert after["keytool"] == expected.encode()

@@ -101,5 +101,9 @@ def test_unasked_port_refused_and_the_asked_one_served(tmp_path: Path) -> None:
     assert record[0] == ("tcpip-forward", "localhost", port)
     assert record[1] == ("unasked", 1)  # no such forward
     assert record[2] == ("echo", b"through keytool\n")
+    # the service records a connection once it is closed: keytool was stopped just now
+    deadline = time.monotonic() + 10
+    while not service.received and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert service.received == [b"through keytool\n"]
     assert err == ""
