@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from keytool.errors import KeytoolError
+from keytool.errors import KeytoolError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,9 +45,26 @@ def run(
     background: bool = False,
     remote_forward: list[str] | None = None,
     dynamic_forward: list[str] | None = None,
+    jump: str | None = None,
+    cipher: str | None = None,
+    mac: str | None = None,
+    gateway: bool = False,
+    quiet: bool = False,
+    no_tty: bool = False,
+    query: str | None = None,
 ) -> int:
-    if not destination:
-        raise KeytoolError("usage: keytool exec [options] [user@]host [--] command ...")
+    if query is not None:
+        from keytool.transport.query import query as algorithms
+
+        try:
+            print("\n".join(algorithms(query)))
+        except KeytoolError as exc:
+            exc.exit_code = 255
+            raise
+        return 0
+    if not destination:  # optional only for -Q
+        raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
+    option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
     target = None
     if forward is not None:
         if command:
@@ -84,6 +101,17 @@ def run(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def flag_options(
+    jump: str | None, cipher: str | None, mac: str | None, gateway: bool, quiet: bool
+) -> list[str]:
+    """ssh's flags that stand for ssh_config keywords (-J, -c, -m, -g, -q), as -o
+    options; they come before any -o given, as ssh takes them."""
+    options = ["LogLevel=QUIET"] if quiet else []
+    options += ["GatewayPorts=yes"] if gateway else []
+    given = (("ProxyJump", jump), ("Ciphers", cipher), ("MACs", mac))
+    return options + [f"{keyword}={value}" for keyword, value in given if value is not None]
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -1,0 +1,142 @@
+"""ssh's short flags on ``keytool exec`` (-J -c -m -g -q -T -Q): the configuration they
+make is the one ``ssh -G`` shows for the same flags, and each does what ssh's does
+against sshd."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from keytool import sshconfig
+from keytool.cli.exec import flag_options
+from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
+from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
+from tests.peers import OPENSSH10, Sshd, free_port, require, run
+
+__all__ = ["key", "servers"]  # fixtures of the ProxyJump tests, used here too
+
+FLAGS = {
+    "-J": ("ops@bastion:2222,second", "jump"),
+    "-c": ("aes128-ctr,aes256-gcm@openssh.com", "cipher"),
+    "-m": ("hmac-sha2-512", "mac"),
+}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [("-J",), ("-c", "-m"), ("-g",), ("-q",), ("-J", "-c", "-m", "-g", "-q")],
+)
+def test_flags_make_the_config_ssh_G_shows(tmp_path: Path, given: tuple[str, ...]) -> None:
+    args: list[str] = []
+    values: dict[str, object] = {"jump": None, "cipher": None, "mac": None}
+    for flag in given:
+        if flag in FLAGS:
+            value, name = FLAGS[flag]
+            args += [flag, value]
+            values[name] = value
+        else:
+            args.append(flag)
+    options = flag_options(
+        values["jump"],  # type: ignore[arg-type]
+        values["cipher"],  # type: ignore[arg-type]
+        values["mac"],  # type: ignore[arg-type]
+        gateway="-g" in given,
+        quiet="-q" in given,
+    )
+    result = run([require("ssh"), "-G", "-F", "none", *args, "target.example"])
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        keyword, _, value = line.partition(" ")
+        seen.setdefault(keyword, []).append(value)
+    resolved = sshconfig.load("target.example", config_file=Path("none"), overrides=options)
+    assert ours_as_ssh(resolved, seen) == expected_from_ssh(seen)
+    for field, keyword in (("ciphers", "ciphers"), ("macs", "macs")):
+        spec = getattr(resolved, field)
+        shown = seen[keyword][0]
+        assert spec is None or spec == shown, field
+
+
+def test_query_lists_what_ssh_knows(tmp_path: Path) -> None:
+    """Every name keytool lists for a query is one ssh lists for it too."""
+    helped = subprocess.run([*KEYTOOL, "exec", "-Q", "help"], capture_output=True, text=True)
+    queries = helped.stdout.split()
+    # ssh's, but for GSSAPI key exchange (a Debian patch), which keytool has not
+    assert set(queries) == set(run([require("ssh"), "-Q", "help"]).stdout.split()) - {"kex-gss"}
+    # OpenSSH 10's ssh too, when unpacked (ML-KEM came with 9.9)
+    newer = OPENSSH10 / "usr/bin/ssh"
+    clients = [require("ssh"), *([str(newer)] if newer.exists() else [])]
+    for what in [*queries, "HostKeyAlgorithms", "kexalgorithms", "Ciphers", "MACs"]:
+        ours = subprocess.run([*KEYTOOL, "exec", "-Q", what], capture_output=True, text=True)
+        theirs = {name for ssh in clients for name in run([ssh, "-Q", what]).stdout.split()}
+        if what == "kex" and not newer.exists():
+            theirs.add("mlkem768x25519-sha256")
+        assert ours.returncode == 0 and ours.stdout.split(), what
+        assert set(ours.stdout.split()) <= theirs, what
+    bad = subprocess.run([*KEYTOOL, "exec", "-Q", "nothing"], capture_output=True, text=True)
+    assert (bad.returncode, bad.stderr) == (255, 'keytool: Unsupported query "nothing"\n')
+
+
+def test_cipher_mac_and_quiet_against_sshd(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    target = servers[0]
+    known = tmp_path / "known_hosts_new"
+    args = [*KEYTOOL, "exec", "-F", "none", "-p", str(target.port), "-i", str(key),
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=accept-new", "-T"]  # fmt: skip
+    loud = subprocess.run(
+        [*args, "-c", "aes256-ctr", "-m", "hmac-sha2-512", "-v", "root@127.0.0.1", "--", "true"],
+        capture_output=True, text=True, env=base_env(), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert loud.returncode == 0, loud.stderr
+    assert "cipher aes256-ctr / aes256-ctr, MAC hmac-sha2-512 / hmac-sha2-512" in loud.stderr
+    known.unlink()
+    quiet = subprocess.run(
+        [*args, "-q", "root@127.0.0.1", "--", "true"],
+        capture_output=True, text=True, env=base_env(), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert (quiet.returncode, quiet.stderr) == (0, "")  # no "Permanently added" notice
+    assert known.read_text().count("\n") == 1
+
+
+def test_jump_flag_reaches_the_target(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    config = write_config(tmp_path, key, servers, "none")
+    done = subprocess.run(
+        [*KEYTOOL, "exec", "-F", str(config), "-J", "jump1", "target", "--", "echo", "there"],
+        capture_output=True, text=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "there\n"), done.stderr
+    assert forwarded_to(servers[1]) == [servers[0].port]
+
+
+def test_gateway_flag_listens_on_every_address(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    target = servers[0]
+    known = tmp_path / "known"
+    known.write_text(target.known_hosts_line())
+    port = free_port()
+    proc = subprocess.Popen(
+        [*KEYTOOL, "exec", "-F", "none", "-p", str(target.port), "-i", str(key),
+         "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+         "-o", "BatchMode=yes", "-g", "-N", "-L", f"{port}:127.0.0.1:{target.port}",
+         "-v", "root@127.0.0.1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env(),
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode()
+            if "port forwarding: listening on" in line:
+                assert line.split("listening on ")[1].startswith(("0.0.0.0 port", ":: port"))
+                break
+        else:
+            raise AssertionError("keytool did not listen")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
