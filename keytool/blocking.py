@@ -32,6 +32,7 @@ from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
 from keytool.transport.events import HostKeyToCheck, PayloadReceived, TransportReady
 from keytool.transport.handshake import ClientTransport
+from keytool.ttymodes import DISCONNECT, HELP, HELP_TEXT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from keytool.agentclient import AgentClient, AgentKey
     from keytool.keys.base import PrivateKey, PublicKey
+    from keytool.localtty import LocalTerminal
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
     from keytool.tunnels import Forwards
@@ -54,6 +56,8 @@ _READ_SIZE = 64 * 1024
 _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 # RFC 4253 §11.1 reason code SSH_DISCONNECT_BY_APPLICATION
 _BY_APPLICATION = 11
+# ssh's words when the server gives no pseudo-terminal (raw mode: CR LF)
+_PTY_REFUSED = "PTY allocation request failed on channel {}\r\n"
 
 
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -418,16 +422,29 @@ class BlockingClient(Login):
         stderr_fd: int = 2,
         forwards: Forwards | None = None,
         env: Sequence[tuple[bytes, bytes]] = (),
+        terminal: LocalTerminal | None = None,
+        shell: bool = False,
     ) -> ExecResult:
-        """Run ``command``: our ``stdin_fd`` (None: no input) goes to it; its output
-        to ``stdout_fd`` and ``stderr_fd`` as it comes. ``forwards`` (listening
-        already) are served meanwhile. ``env`` is offered to the server first, as
-        ssh's SendEnv and SetEnv (the server takes what its AcceptEnv allows)."""
+        """Run ``command`` (or, with ``shell``, the user's login shell): our
+        ``stdin_fd`` (None: no input) goes to it; its output to ``stdout_fd`` and
+        ``stderr_fd`` as it comes. ``forwards`` (listening already) are served
+        meanwhile. ``env`` is offered to the server first, as ssh's SendEnv and SetEnv
+        (the server takes what its AcceptEnv allows). With ``terminal``, a
+        pseudo-terminal is asked for first, its size follows the local window's, and
+        ssh's escapes (``~.``) are read from our input."""
         if not self.authenticated:
             raise KeytoolError("not authenticated")
         number = self.conn.open_session()
         return self._relay(
-            number, command, stdin_fd, stdout_fd, stderr_fd, forwards=forwards, env=env
+            number,
+            command,
+            stdin_fd,
+            stdout_fd,
+            stderr_fd,
+            forwards=forwards,
+            env=env,
+            terminal=terminal,
+            shell=shell,
         )
 
     def request_forwards(self, forwards: Forwards) -> None:
@@ -487,6 +504,8 @@ class BlockingClient(Login):
         target: str = "",
         forwards: Forwards | None = None,
         env: Sequence[tuple[bytes, bytes]] = (),
+        terminal: LocalTerminal | None = None,
+        shell: bool = False,
     ) -> ExecResult:
         """Move bytes between our descriptors and channel ``number``, a session that
         runs ``command`` or (None) a forwarded connection to ``target``; and serve
@@ -528,12 +547,31 @@ class BlockingClient(Login):
                             shown_name = name.decode("utf-8", "replace")
                             self.trace(f"command execution: sending environment {shown_name}")
                             conn.setenv(number, name, value)
-                        self.trace(f"command execution: sending command (encrypted): {shown}")
-                        conn.exec(number, command)
+                        if terminal is not None:
+                            cols, rows, _, _ = size = terminal.size()
+                            self.trace(
+                                f"command execution: asking for a pseudo-terminal "
+                                f"({terminal.term}, {cols}x{rows})"
+                            )
+                            conn.pty(number, terminal.term, size, terminal.modes)
+                        if shell:
+                            self.trace("command execution: starting the login shell")
+                            conn.shell(number)
+                        else:
+                            self.trace(f"command execution: sending command (encrypted): {shown}")
+                            conn.exec(number, command)
                 elif isinstance(event, ch.ChannelOpenFailed):
                     what = "a session channel" if command is not None else f"to connect to {target}"
                     raise ProtocolError(f"the server refused {what}: {event.explain()}")
+                elif isinstance(event, ch.ChannelRequestReply) and event.request == "pty-req":
+                    if not event.ok and terminal is not None and terminal.required:
+                        # asked for by -t or RequestTTY: as ssh, its refusal ends it all
+                        raise ProtocolError(_PTY_REFUSED.format(number).rstrip())
+                    if not event.ok:  # as ssh: said, and the session goes on without one
+                        _write_all(stderr_fd, _PTY_REFUSED.format(number).encode())
                 elif isinstance(event, ch.ChannelRequestReply):
+                    if not event.ok and shell:
+                        raise ProtocolError("the server refused to start a shell")
                     if not event.ok:
                         raise ProtocolError(f"the server refused to run the command: {shown}")
                     started = True
@@ -573,7 +611,11 @@ class BlockingClient(Login):
             watched = [(input_fd, _IN)] if reading and input_fd is not None else []
             if forwards is not None:
                 watched += forwards.watch()
+            if terminal is not None:
+                watched.append((terminal.resized_fd, _IN))
             ready = self._events(wait, watched)
+            if terminal is not None and terminal.resized() and number in conn.channels:
+                conn.window_change(number, terminal.size())
             if forwards is not None:
                 for fd, flags in ready:
                     if fd != input_fd:
@@ -585,6 +627,15 @@ class BlockingClient(Login):
                 data = _read_input(input_fd)
                 if data is None:
                     continue  # a spurious wake-up on a non-blocking stdin
+                if data and terminal is not None and terminal.escapes is not None:
+                    data, action = terminal.escapes.feed(data)
+                    if action == DISCONNECT:
+                        self.trace("escape ~.: closing the connection")
+                        return ExecResult(255)
+                    if action == HELP:
+                        _write_all(stderr_fd, HELP_TEXT.encode())
+                    if not data:
+                        continue
                 if data:
                     conn.send(number, data)
                 else:

@@ -86,6 +86,7 @@ class ResolvedConfig(Record):
         "connect_timeout",
         "connection_attempts",
         "dynamic_forwards",
+        "escape_char",
         "fingerprint_hash",
         "fork_after_authentication",
         "gateway_ports",
@@ -114,6 +115,7 @@ class ResolvedConfig(Record):
         "pubkey_authentication",
         "remote_command",
         "remote_forwards",
+        "request_tty",
         "revoked_host_keys",
         "send_env",
         "server_alive_count_max",
@@ -163,6 +165,8 @@ class ResolvedConfig(Record):
     connection_attempts: int  # ConnectionAttempts: connect tries, a second apart
     update_host_keys: str  # UpdateHostKeys: "yes", "no" or "ask", its default applied
     stream_local_bind_mask: int  # StreamLocalBindMask: umask of our forwarding sockets
+    request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
+    escape_char: int | None  # EscapeChar: its byte; None for "none"
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
@@ -234,6 +238,8 @@ class ResolvedConfig(Record):
         update_host_keys: str = "no",
         stream_local_bind_mask: int = 0o177,
         stream_local_bind_unlink: bool = False,
+        request_tty: str = "auto",
+        escape_char: int | None = 0x7E,
     ) -> None:
         init(
             self,
@@ -272,6 +278,8 @@ class ResolvedConfig(Record):
             update_host_keys=update_host_keys,
             stream_local_bind_mask=stream_local_bind_mask,
             stream_local_bind_unlink=stream_local_bind_unlink,
+            request_tty=request_tty,
+            escape_char=escape_char,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -446,6 +454,26 @@ def _fingerprint_hash(value: str, where: str) -> str:
     return lowered
 
 
+def _request_tty(value: str, where: str) -> str:
+    lowered = value.lower()
+    words = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force"}
+    if lowered == "auto" or lowered in words:
+        return words.get(lowered, "auto")
+    raise FormatError(f"{where}: RequestTTY must be yes, no, force or auto, not {value!r}")
+
+
+def escape_char(value: str, where: str) -> int | str:
+    """EscapeChar / ssh -e: "none", one character, or ``^X`` (a control character);
+    "none" stays a string."""
+    if value == "none":
+        return "none"
+    if len(value) == 1 and ord(value) < 256:
+        return ord(value)
+    if len(value) == 2 and value[0] == "^" and 64 <= ord(value[1]) < 128:
+        return ord(value[1]) & 31
+    raise FormatError(f"{where}: Bad escape character {value!r}")
+
+
 def _octal_mask(value: str, where: str) -> int:
     if not value or len(value) > 4 or any(c not in "01234567" for c in value):
         raise FormatError(f"{where}: expected an octal mask such as 0177, not {value!r}")
@@ -496,6 +524,8 @@ _ONE: dict[str, _Converter | None] = {
     "updatehostkeys": _yes_no_ask,
     "streamlocalbindmask": _octal_mask,
     "streamlocalbindunlink": _flag,
+    "requesttty": _request_tty,
+    "escapechar": escape_char,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
     "hashknownhosts": _flag,
@@ -557,7 +587,6 @@ _OPENSSH_OTHER = frozenset(
         "controlpersist",
         "enableescapecommandline",
         "enablesshkeysign",
-        "escapechar",
         "exitonforwardfailure",
         "forwardagent",
         "forwardx11",
@@ -582,7 +611,6 @@ _OPENSSH_OTHER = frozenset(
         "permitremoteopen",
         "proxyusefdpass",
         "rekeylimit",
-        "requesttty",
         "requiredrsasize",
         "securitykeyprovider",
         "stdinnull",
@@ -1121,7 +1149,16 @@ def _finish(
         update_host_keys=_update_host_keys_value(values),
         stream_local_bind_mask=number("streamlocalbindmask", 0o177),
         stream_local_bind_unlink=flag("streamlocalbindunlink", False),
+        request_tty=text("requesttty", "auto"),
+        escape_char=_escape_char_value(values),
     )
+
+
+def _escape_char_value(values: dict[str, tuple[object, str]]) -> int | None:
+    given = values.get("escapechar")
+    if given is None or not isinstance(given[0], int):
+        return None if given is not None else 0x7E  # "none", or ssh's default ~
+    return given[0]
 
 
 def _update_host_keys_value(values: dict[str, tuple[object, str]]) -> str:

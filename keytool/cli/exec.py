@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import _socket
 
     from keytool.blocking import BlockingClient
+    from keytool.localtty import LocalTerminal
     from keytool.sshconfig import ResolvedConfig
 
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
@@ -52,6 +53,8 @@ def run(
     quiet: bool = False,
     no_tty: bool = False,
     query: str | None = None,
+    tty: int = 0,
+    escape: str | None = None,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -65,6 +68,10 @@ def run(
     if not destination:  # optional only for -Q
         raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
     option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
+    if no_tty or tty:  # -T wins over -t; -tt forces one
+        option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")
+    if escape is not None:
+        option.insert(0, f"EscapeChar={escape}")
     target = None
     if forward is not None:
         if command:
@@ -177,10 +184,12 @@ def _connect_and_run(
             if command:  # ssh's words
                 raise KeytoolError("Cannot execute command-line and remote command.")
             command = [resolved.remote_command]
-        if not command and not no_session:
-            raise KeytoolError("keytool exec needs a command to run, or -N (no interactive shell)")
         if fork:
             no_stdin = True  # as ssh -f: the background process reads nothing
+    shell = target is None and not command and not no_session
+    if shell and fork:  # ssh's words
+        raise KeytoolError("Cannot fork into background without a command to execute.")
+    want_tty = _wants_tty(resolved, shell, target is not None or no_session, no_stdin)
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
     proxy = sshconfig.proxy_command(resolved)
@@ -202,7 +211,7 @@ def _connect_and_run(
         options = options_from_config(resolved, trace)
         if options.update_host_keys == "ask":
             # ssh asks only in an interactive shell session (no command, no -N, -T or
-            # -W), which keytool exec never opens: there, as here, ask means no
+            # -W); keytool does not ask at all: ask means no (decided)
             options = options.replace(update_host_keys="no")
 
         # ssh joins the words with spaces and the remote shell splits them again
@@ -215,10 +224,14 @@ def _connect_and_run(
                 client.forward(*target, stdin)
                 return 0
             env = _environment(resolved)
+            if want_tty:
+                return _with_terminal(
+                    client, resolved, remote_command, stdin, env, shell, forwards, no_session
+                )
             if not forwards and not no_session:
                 if fork:
                     _to_background()
-                result = client.exec(remote_command, stdin, env=env)
+                result = client.exec(remote_command, stdin, env=env, shell=shell)
                 return result.ssh_exit_code
             return _with_forwards(client, resolved, no_session, remote_command, stdin, fork, env)
         finally:
@@ -226,6 +239,56 @@ def _connect_and_run(
             client.close()
     finally:
         sock.close()
+
+
+def _wants_tty(resolved: ResolvedConfig, shell: bool, no_session: bool, no_stdin: bool) -> bool:
+    """Whether to ask for a pseudo-terminal, as ssh decides: RequestTTY yes or force,
+    or a shell unless it is no; never without a session; and, unless forced, only when
+    our stdin is a terminal (else ssh's notice)."""
+    request = resolved.request_tty
+    wanted = request in ("yes", "force") or (shell and request != "no")
+    if no_session:
+        return False
+    stdin_tty = not no_stdin and sys.stdin is not None and os.isatty(0)
+    if not stdin_tty and request != "force":
+        if wanted and resolved.log_level not in ("QUIET", "FATAL", "ERROR"):
+            print(
+                "Pseudo-terminal will not be allocated because stdin is not a terminal.",
+                file=sys.stderr,
+            )
+        return False
+    return wanted
+
+
+def _with_terminal(
+    client: BlockingClient,
+    resolved: ResolvedConfig,
+    command: bytes,
+    stdin: int | None,
+    env: list[tuple[bytes, bytes]],
+    shell: bool,
+    forwards: bool,
+    no_session: bool,
+) -> int:
+    """The session with a pseudo-terminal: our terminal raw meanwhile (restored after,
+    whatever happens), its size followed, ssh's escapes read from the keyboard; then
+    ssh's "Connection to HOST closed." """
+    from keytool.localtty import LocalTerminal
+
+    required = resolved.request_tty in ("yes", "force")
+    with LocalTerminal(0, resolved.escape_char, required) as terminal:
+        if forwards:
+            code = _with_forwards(
+                client, resolved, no_session, command, stdin, False, env, terminal, shell
+            )
+        else:
+            result = client.exec(command, stdin, env=env, terminal=terminal, shell=shell)
+            code = result.ssh_exit_code
+    if resolved.log_level not in ("QUIET", "FATAL", "ERROR"):
+        # as ssh writes it, once the terminal is itself again
+        sys.stderr.write(f"Connection to {resolved.hostname} closed.\r\n")
+        sys.stderr.flush()
+    return code
 
 
 def _with_forwards(
@@ -236,6 +299,8 @@ def _with_forwards(
     stdin: int | None,
     fork: bool,
     env: list[tuple[bytes, bytes]],
+    terminal: LocalTerminal | None = None,
+    shell: bool = False,
 ) -> int:
     """-L forwards listen, and -R forwards are asked of the server, once the user is
     authenticated, as in ssh. With -N they are served until the connection ends; with a
@@ -274,7 +339,9 @@ def _with_forwards(
         if no_session:
             client.serve(forwards)  # returns only by an error: the connection ended
             return 0
-        result = client.exec(command, stdin, forwards=forwards, env=env)
+        result = client.exec(
+            command, stdin, forwards=forwards, env=env, terminal=terminal, shell=shell
+        )
         if forwards.active:
             client.trace("port forwarding: waiting for forwarded connections to close")
         client.serve(forwards, listening=False)

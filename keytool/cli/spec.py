@@ -411,7 +411,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "exec",
-        "Run a command on a server and relay its output and exit status (ssh host CMD).",
+        "Run a command (or a shell) on a server and relay its output and exit status (ssh).",
         "keytool.cli.exec:run",
         (
             Opt("port", ("-p",), "port to connect to", "int"),
@@ -474,7 +474,14 @@ COMMANDS: tuple[Command, ...] = (
             Opt("mac", ("-m",), "MACs to offer, comma-separated (MACs)", metavar="SPEC"),
             Opt("gateway", ("-g",), "other hosts may use local forwards (GatewayPorts)", "flag"),
             Opt("quiet", ("-q",), "quiet: no warnings or notices (LogLevel QUIET)", "flag"),
-            Opt("no_tty", ("-T",), "no terminal (keytool never asks for one)", "flag"),
+            Opt(
+                "tty",
+                ("-t",),
+                "ask for a terminal for the command (twice: even when stdin is not one)",
+                "count",
+            ),
+            Opt("no_tty", ("-T",), "no terminal, not even for a shell", "flag"),
+            Opt("escape", ("-e",), "escape character: ~ (default), ^X or none", metavar="CHAR"),
             Opt(
                 "query",
                 ("-Q",),

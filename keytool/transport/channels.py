@@ -489,6 +489,32 @@ class Connection:
         """Run ``command`` (§6.5)."""
         self._request(channel, "exec", want_reply, Writer().string(command).getvalue())
 
+    def pty(
+        self,
+        channel: int,
+        term: str,
+        size: tuple[int, int, int, int],
+        modes: bytes,
+        want_reply: bool = True,
+    ) -> None:
+        """Ask for a pseudo-terminal (§6.2): ``size`` is (columns, rows, width and
+        height in pixels), ``modes`` the encoded terminal modes (§8)."""
+        # string TERM, uint32 columns, uint32 rows, uint32 width px, uint32 height px,
+        # string encoded terminal modes
+        cols, rows, width, height = size
+        body = Writer().string(term).uint32(cols).uint32(rows).uint32(width).uint32(height)
+        self._request(channel, "pty-req", want_reply, body.string(modes).getvalue())
+
+    def shell(self, channel: int, want_reply: bool = True) -> None:
+        """Start the user's login shell (§6.5)."""
+        self._request(channel, "shell", want_reply)
+
+    def window_change(self, channel: int, size: tuple[int, int, int, int]) -> None:
+        """The terminal's new size (§6.7): columns, rows, width and height in pixels."""
+        cols, rows, width, height = size
+        body = Writer().uint32(cols).uint32(rows).uint32(width).uint32(height).getvalue()
+        self._request(channel, "window-change", False, body)
+
     def subsystem(self, channel: int, name: str, want_reply: bool = True) -> None:
         """Start a subsystem such as "sftp" (§6.5)."""
         self._request(channel, "subsystem", want_reply, Writer().string(name).getvalue())

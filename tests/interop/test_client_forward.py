@@ -434,7 +434,9 @@ def test_background_after_login_keeps_the_tunnel(
         capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
     )  # fmt: skip
     assert refused_run.returncode == 255
-    assert refused_run.stderr.decode().count("\n") == 1
+    assert refused_run.stderr.decode() == (
+        "keytool: Cannot fork into background without a command to execute.\n"
+    )
 
 
 # ---------------------------------------------------------------- -R

@@ -58,6 +58,8 @@ Host *.example !bad.example
     UserKnownHostsFile ~/.ssh/known_hosts
 Host q?
     VerifyHostKeyDNS ask
+    RequestTTY no
+    EscapeChar none
     Port=2300
     SetEnv FOO=bar "BAZ=a b" FOO=again
     RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
@@ -104,6 +106,8 @@ host OFF-HOST
     stricthostkeychecking off
     CONNECTTIMEOUT 12
     UpdateHostKeys ask
+    RequestTTY force
+    EscapeChar ^B
     StreamLocalBindUnlink yes
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
@@ -185,6 +189,10 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
         "fingerprint_hash": seen["fingerprinthash"][0].lower(),
         "connection_attempts": int(seen["connectionattempts"][0]),
+        "request_tty": {"true": "yes", "false": "no"}.get(
+            seen["requesttty"][0], seen["requesttty"][0]
+        ),
+        "escape_char": escape_from_ssh(seen["escapechar"][0]),
         "stream_local_bind_mask": int(seen["streamlocalbindmask"][0], 8),
         "stream_local_bind_unlink": yes[seen["streamlocalbindunlink"][0]],
         "update_host_keys": {"true": "yes", "false": "no"}.get(
@@ -201,6 +209,15 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
     }
+
+
+def escape_from_ssh(shown: str) -> int | None:
+    """ssh -G's EscapeChar ("~", "\\^A", "none") as ours."""
+    if shown == "none":
+        return None
+    if shown.startswith("\\^"):
+        return ord(shown[2]) & 31
+    return ord(shown)
 
 
 def add_keys(shown: str) -> tuple[str, int | None]:

@@ -1,0 +1,88 @@
+"""The local terminal of a session with a pseudo-terminal (``keytool exec -t``, or a
+shell): its modes and size for the pty-req, raw mode while the session runs (restored
+whatever happens), and a descriptor that becomes readable when the window is resized
+(SIGWINCH), for the driver's poll loop."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import termios
+import tty
+from types import FrameType
+from typing import Any
+
+from keytool.ttymodes import Escapes, encode_modes
+
+
+class LocalTerminal:
+    def __init__(self, fd: int = 0, escape: int | None = ord("~"), required: bool = False) -> None:
+        self.fd = fd
+        self.required = required  # asked for (-t, RequestTTY): no terminal, no session
+        self.term = os.environ.get("TERM", "") or "vt100"
+        self._saved: list[Any] | None = None
+        try:
+            self.modes = encode_modes(termios.tcgetattr(fd))
+        except termios.error:
+            self.modes = encode_modes(None)
+        self.escapes = Escapes(escape) if escape is not None else None
+        self._wakeup: tuple[int, int] | None = None
+        self._previous: object = None
+
+    def size(self) -> tuple[int, int, int, int]:
+        """Columns, rows, width and height in pixels (80x24 when it cannot be told)."""
+        try:
+            packed = fcntl.ioctl(self.fd, termios.TIOCGWINSZ, b"\0" * 8)
+        except OSError:
+            return 80, 24, 0, 0
+        rows, cols, width, height = struct.unpack("HHHH", packed)
+        return cols or 80, rows or 24, width, height
+
+    @property
+    def resized_fd(self) -> int:
+        """Readable once the window changed size since ``resized()`` last said so."""
+        assert self._wakeup is not None
+        return self._wakeup[0]
+
+    def resized(self) -> bool:
+        """Whether the window changed size (since the last call)."""
+        if self._wakeup is None:
+            return False
+        seen = False
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wakeup[0], 64):
+                seen = True
+        return seen
+
+    def _on_winch(self, _signum: int, _frame: FrameType | None) -> None:
+        if self._wakeup is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._wakeup[1], b"w")
+
+    def __enter__(self) -> LocalTerminal:
+        """Raw mode (as ssh's: no echo, no line editing, no signals, no output
+        processing: the remote terminal does all that) and the resize watch."""
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._wakeup = (read, write)
+        self._previous = signal.signal(signal.SIGWINCH, self._on_winch)
+        try:
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd, termios.TCSADRAIN)
+        except termios.error:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+        signal.signal(signal.SIGWINCH, self._previous)  # type: ignore[arg-type]
+        if self._wakeup is not None:
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None

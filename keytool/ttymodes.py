@@ -1,0 +1,156 @@
+"""Terminal modes for a pty-req (RFC 4254 §8), from the local terminal's termios
+attributes, as ssh sends them; and ssh's escape sequences on a terminal session
+(``~.`` disconnects, ``~~`` sends one ``~``, ``~?`` lists them), as a state machine.
+No I/O: keytool/localtty.py is the terminal's adapter."""
+
+from __future__ import annotations
+
+import termios
+from collections.abc import Sequence
+
+from keytool.wire import Writer
+
+#: RFC 4254 §8 opcodes of the special characters, with their termios index
+_CHARS = (
+    (1, "VINTR"),
+    (2, "VQUIT"),
+    (3, "VERASE"),
+    (4, "VKILL"),
+    (5, "VEOF"),
+    (6, "VEOL"),
+    (7, "VEOL2"),
+    (8, "VSTART"),
+    (9, "VSTOP"),
+    (10, "VSUSP"),
+    (12, "VREPRINT"),
+    (13, "VWERASE"),
+    (14, "VLNEXT"),
+    (18, "VDISCARD"),
+)
+#: opcodes of the flags, with the termios field (0 iflag, 1 oflag, 2 cflag, 3 lflag)
+_FLAGS = (
+    (30, 0, "IGNPAR"),
+    (31, 0, "PARMRK"),
+    (32, 0, "INPCK"),
+    (33, 0, "ISTRIP"),
+    (34, 0, "INLCR"),
+    (35, 0, "IGNCR"),
+    (36, 0, "ICRNL"),
+    (37, 0, "IUCLC"),
+    (38, 0, "IXON"),
+    (39, 0, "IXANY"),
+    (40, 0, "IXOFF"),
+    (41, 0, "IMAXBEL"),
+    (42, 0, "IUTF8"),
+    (50, 3, "ISIG"),
+    (51, 3, "ICANON"),
+    (52, 3, "XCASE"),
+    (53, 3, "ECHO"),
+    (54, 3, "ECHOE"),
+    (55, 3, "ECHOK"),
+    (56, 3, "ECHONL"),
+    (57, 3, "NOFLSH"),
+    (58, 3, "TOSTOP"),
+    (59, 3, "IEXTEN"),
+    (60, 3, "ECHOCTL"),
+    (61, 3, "ECHOKE"),
+    (62, 3, "PENDIN"),
+    (70, 1, "OPOST"),
+    (71, 1, "OLCUC"),
+    (72, 1, "ONLCR"),
+    (73, 1, "OCRNL"),
+    (74, 1, "ONOCR"),
+    (75, 1, "ONLRET"),
+    (90, 2, "CS7"),
+    (91, 2, "CS8"),
+    (92, 2, "PARENB"),
+    (93, 2, "PARODD"),
+)
+TTY_OP_END = 0
+TTY_OP_ISPEED = 128
+TTY_OP_OSPEED = 129
+#: what a special character that is off is sent as (ssh's _POSIX_VDISABLE on Linux)
+_DISABLED = 0
+
+
+def _baud(speed: int) -> int:
+    """A termios speed constant (termios.B38400...) as bits per second."""
+    for name in dir(termios):
+        if name.startswith("B") and name[1:].isdigit() and getattr(termios, name) == speed:
+            return int(name[1:])
+    return 9600
+
+
+def encode_modes(attributes: Sequence[object] | None) -> bytes:
+    """The encoded terminal modes of ``termios.tcgetattr``'s list (None: no terminal:
+    just the end marker, the server's defaults then hold)."""
+    w = Writer()
+    if attributes is not None:
+        iflag, oflag, cflag, lflag, ispeed, ospeed, chars = attributes
+        fields = (iflag, oflag, cflag, lflag)
+        assert isinstance(chars, list)
+        for opcode, name in _CHARS:
+            index = getattr(termios, name, None)
+            if index is None or index >= len(chars):
+                continue
+            char = chars[index]
+            value = char[0] if isinstance(char, bytes) and char else char
+            w.byte(opcode).uint32(value if isinstance(value, int) else _DISABLED)
+        for opcode, field, name in _FLAGS:
+            bit = getattr(termios, name, None)
+            flags = fields[field]
+            if bit is None or not isinstance(flags, int):
+                continue
+            w.byte(opcode).uint32(1 if flags & bit == bit else 0)
+        for opcode, speed in ((TTY_OP_ISPEED, ispeed), (TTY_OP_OSPEED, ospeed)):
+            if isinstance(speed, int):
+                w.byte(opcode).uint32(_baud(speed))
+    w.byte(TTY_OP_END)
+    return w.getvalue()
+
+
+# ---------------------------------------------------------------- escape sequences
+
+DISCONNECT = "disconnect"
+HELP = "help"
+HELP_TEXT = (
+    "Supported escape sequences:\r\n"
+    " ~.   - terminate connection\r\n"
+    " ~?   - this message\r\n"
+    " ~~   - send the escape character by typing it twice\r\n"
+    "(Note that escapes are only recognized immediately after newline.)\r\n"
+)
+
+
+class Escapes:
+    """ssh's EscapeChar on a terminal: after a newline (or at the start), the escape
+    character is held; the next byte says what it was for. ``feed`` returns the bytes
+    to send on and what was asked for ("" for nothing)."""
+
+    def __init__(self, char: int = ord("~")) -> None:
+        self.char = char
+        self.at_line_start = True
+        self.held = False
+
+    def feed(self, data: bytes) -> tuple[bytes, str]:
+        out = bytearray()
+        action = ""
+        for byte in data:
+            if self.held:
+                self.held = False
+                if byte == ord("."):
+                    return bytes(out), DISCONNECT
+                if byte == ord("?"):
+                    action = HELP
+                    self.at_line_start = True
+                    continue
+                if byte != self.char:
+                    out.append(self.char)
+                out.append(byte)
+            elif byte == self.char and self.at_line_start:
+                self.held = True
+                continue
+            else:
+                out.append(byte)
+            self.at_line_start = byte in (ord("\r"), ord("\n"))
+        return bytes(out), action

@@ -1,0 +1,197 @@
+"""Sessions with a pseudo-terminal (a login shell, ``-t``), keytool and ssh side by
+side on a pseudo-terminal of the test's, against sshd and an account whose shell is
+/bin/sh: what each one's terminal showed, its exit status, the window size the remote
+side saw (and saw change), ssh's escapes and its words when there is no terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import KEYTOOL, Account, base_env, install_key, keygen
+from tests.interop.clienthelp import throwaway_account as account_of
+from tests.peers import Sshd, require, stop_process
+
+CLIENTS = ("ssh", "keytool")
+PROMPT = b"$ "
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sshd, Account, Path]]:
+    folder = tmp_path_factory.mktemp("terminal")
+    key = keygen(folder / "id", "ed25519")
+    with account_of("/bin/sh") as account:
+        install_key(account, Path(f"{key}.pub"))
+        (account.home / ".hushlogin").touch()  # no motd or last-login lines: less to wait on
+        options = {"AuthorizedKeysFile": ".ssh/authorized_keys", "AllowUsers": account.name,
+                   "PermitRootLogin": "no", "PermitTTY": "yes"}  # fmt: skip
+        with Sshd(folder / "sshd", options) as server:
+            (folder / "known_hosts").write_text(server.known_hosts_line())
+            yield server, account, key
+
+
+def client_args(client: str, setup: tuple[Sshd, Account, Path], *flags: str) -> list[str]:
+    server, account, key = setup
+    known = key.parent / "known_hosts"
+    args = ["-F", "none", "-p", str(server.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            *flags, f"{account.name}@127.0.0.1"]  # fmt: skip
+    return [*KEYTOOL, "exec", *args] if client == "keytool" else [require("ssh"), *args]
+
+
+def set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class OnTerminal:
+    """A client on a pseudo-terminal of ours, as a user at a terminal runs it."""
+
+    def __init__(self, args: list[str], rows: int = 24, cols: int = 80) -> None:
+        self.main, child = os.openpty()
+        set_size(child, rows, cols)
+
+        def controlling_terminal() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            args, stdin=child, stdout=child, stderr=child, env=base_env(TERM="xterm"),
+            start_new_session=True, preexec_fn=controlling_terminal,
+        )  # fmt: skip
+        os.close(child)
+        self.seen = b""
+
+    def read_until(self, marker: bytes, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in self.seen:
+            assert time.monotonic() < deadline, f"never saw {marker!r} in {self.seen!r}"
+            ready, _, _ = select.select([self.main], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.main, 4096)
+                except OSError:
+                    chunk = b""
+                assert chunk, f"the terminal closed before {marker!r}: {self.seen!r}"
+                self.seen += chunk
+
+    def type(self, text: bytes) -> None:
+        os.write(self.main, text)
+
+    def finish(self, timeout: float = 20) -> int:
+        """Read to the end; the exit status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.main], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(self.main, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.seen += chunk
+            elif self.proc.poll() is not None:
+                break
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            stop_process(self.proc)  # type: ignore[arg-type]
+            os.close(self.main)
+
+
+def after(seen: bytes, marker: bytes) -> bytes:
+    return seen[seen.rindex(marker) + len(marker) :]
+
+
+def test_login_shell_as_with_ssh(setup: tuple[Sshd, Account, Path]) -> None:
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup), rows=33, cols=101)
+        term.read_until(PROMPT)
+        term.type(b"stty size; tty; echo $((6*7)); exit 3\r")
+        status = term.finish()
+        shown[client] = (status, after(term.seen, b"exit 3"))
+    assert shown["keytool"][0] == shown["ssh"][0] == 3
+    # the remote shell's answers, then ssh's last words, byte for byte (the pts number
+    # aside: each session has its own)
+    ours, theirs = (shown[c][1].split(b"/dev/pts/")[0] for c in ("keytool", "ssh"))
+    assert ours == theirs and b"33 101\r\n" in theirs
+    assert shown["keytool"][1].endswith(b"42\r\nConnection to 127.0.0.1 closed.\r\r\n")
+    assert shown["keytool"][1].split(b"\r\n")[-3:] == shown["ssh"][1].split(b"\r\n")[-3:]
+
+
+def test_window_size_follows_the_terminal(setup: tuple[Sshd, Account, Path]) -> None:
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup), rows=24, cols=80)
+        term.read_until(PROMPT)
+        set_size(term.main, 50, 132)  # the kernel tells the client (SIGWINCH)
+        time.sleep(0.5)
+        term.type(b"stty size; exit\r")
+        assert term.finish() == 0
+        assert b"50 132\r\n" in after(term.seen, b"exit"), (client, term.seen)
+
+
+@pytest.mark.parametrize("flag", ["-t", "-T"])
+def test_command_with_or_without_a_terminal(setup: tuple[Sshd, Account, Path], flag: str) -> None:
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal([*client_args(client, setup, flag), "tty"])
+        status = term.finish()
+        shown[client] = (status, term.seen.split(b"/dev/pts/")[0])
+    assert shown["keytool"] == shown["ssh"]
+    if flag == "-t":
+        assert shown["ssh"][0] == 0 and shown["ssh"][1] == b""
+    else:
+        assert shown["ssh"] == (1, b"not a tty\r\n")
+
+
+def test_escape_dot_disconnects(setup: tuple[Sshd, Account, Path]) -> None:
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup))
+        term.read_until(PROMPT)
+        term.type(b"~.")  # at the start of a line: the escape, not for the shell
+        shown[client] = (term.finish(), term.seen[-40:])
+    assert shown["keytool"][0] == shown["ssh"][0] == 255
+    assert shown["keytool"][1].endswith(b"Connection to 127.0.0.1 closed.\r\r\n")
+    assert shown["ssh"][1].endswith(b"Connection to 127.0.0.1 closed.\r\r\n")
+
+
+def test_no_terminal_for_a_shell_on_a_pipe(setup: tuple[Sshd, Account, Path]) -> None:
+    done = {}
+    for client in CLIENTS:
+        result = subprocess.run(
+            client_args(client, setup), input="echo $((6*7))\n", capture_output=True,
+            text=True, env=base_env(), timeout=60,
+        )  # fmt: skip
+        done[client] = (result.returncode, result.stdout, result.stderr.replace("ssh: ", ""))
+    assert done["keytool"] == done["ssh"]
+    assert done["ssh"] == (
+        0, "42\n", "Pseudo-terminal will not be allocated because stdin is not a terminal.\n"
+    )  # fmt: skip
+
+
+def test_a_server_that_gives_no_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
+    """-t asked for one: its refusal ends the session (ssh's fatal error), the command
+    never runs."""
+    _, account, key = setup
+    options = {"AuthorizedKeysFile": ".ssh/authorized_keys", "AllowUsers": account.name,
+               "PermitRootLogin": "no", "PermitTTY": "no"}  # fmt: skip
+    with Sshd(tmp_path / "sshd", options) as server:
+        known = key.parent / "known_hosts"
+        known.write_text(known.read_text() + server.known_hosts_line())
+        shown = {}
+        for client in CLIENTS:
+            term = OnTerminal([*client_args(client, (server, account, key), "-t"), "echo", "ran"])
+            shown[client] = (term.finish(), term.seen)
+    for status, seen in shown.values():
+        assert status == 255 and b"PTY allocation request failed on channel 0" in seen
+        assert b"ran" not in seen
