@@ -424,8 +424,10 @@ class BlockingClient(Login):
         env: Sequence[tuple[bytes, bytes]] = (),
         terminal: LocalTerminal | None = None,
         shell: bool = False,
+        subsystem: bool = False,
     ) -> ExecResult:
-        """Run ``command`` (or, with ``shell``, the user's login shell): our
+        """Run ``command`` (or, with ``shell``, the user's login shell; with
+        ``subsystem``, the subsystem ``command`` names): our
         ``stdin_fd`` (None: no input) goes to it; its output to ``stdout_fd`` and
         ``stderr_fd`` as it comes. ``forwards`` (listening already) are served
         meanwhile. ``env`` is offered to the server first, as ssh's SendEnv and SetEnv
@@ -445,6 +447,7 @@ class BlockingClient(Login):
             env=env,
             terminal=terminal,
             shell=shell,
+            subsystem=subsystem,
         )
 
     def request_forwards(self, forwards: Forwards) -> None:
@@ -506,6 +509,7 @@ class BlockingClient(Login):
         env: Sequence[tuple[bytes, bytes]] = (),
         terminal: LocalTerminal | None = None,
         shell: bool = False,
+        subsystem: bool = False,
     ) -> ExecResult:
         """Move bytes between our descriptors and channel ``number``, a session that
         runs ``command`` or (None) a forwarded connection to ``target``; and serve
@@ -557,6 +561,9 @@ class BlockingClient(Login):
                         if shell:
                             self.trace("command execution: starting the login shell")
                             conn.shell(number)
+                        elif subsystem:
+                            self.trace(f"command execution: starting subsystem {shown}")
+                            conn.subsystem(number, shown)
                         else:
                             self.trace(f"command execution: sending command (encrypted): {shown}")
                             conn.exec(number, command)
@@ -572,6 +579,8 @@ class BlockingClient(Login):
                 elif isinstance(event, ch.ChannelRequestReply):
                     if not event.ok and shell:
                         raise ProtocolError("the server refused to start a shell")
+                    if not event.ok and subsystem:  # ssh's words
+                        raise ProtocolError(f"subsystem request failed on channel {number}")
                     if not event.ok:
                         raise ProtocolError(f"the server refused to run the command: {shown}")
                     started = True

@@ -55,6 +55,7 @@ def run(
     query: str | None = None,
     tty: int = 0,
     escape: str | None = None,
+    subsystem: bool = False,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -72,6 +73,10 @@ def run(
         option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")
     if escape is not None:
         option.insert(0, f"EscapeChar={escape}")
+    if subsystem:
+        if no_command:  # ssh's words
+            raise KeytoolError("Cannot specify -N with -s/SessionType")
+        option.insert(0, "SessionType=subsystem")
     target = None
     if forward is not None:
         if command:
@@ -177,8 +182,6 @@ def _connect_and_run(
         forwards = bool(
             resolved.local_forwards or resolved.remote_forwards or resolved.dynamic_forwards
         )
-        if resolved.session_type == "subsystem":
-            raise KeytoolError("SessionType subsystem is not supported by keytool exec")
         no_session = no_command or resolved.session_type == "none"
         if resolved.remote_command is not None and not no_session:
             if command:  # ssh's words
@@ -231,7 +234,10 @@ def _connect_and_run(
             if not forwards and not no_session:
                 if fork:
                     _to_background()
-                result = client.exec(remote_command, stdin, env=env, shell=shell)
+                subsystem = resolved.session_type == "subsystem"
+                result = client.exec(
+                    remote_command, stdin, env=env, shell=shell, subsystem=subsystem
+                )
                 return result.ssh_exit_code
             return _with_forwards(client, resolved, no_session, remote_command, stdin, fork, env)
         finally:
@@ -282,7 +288,14 @@ def _with_terminal(
                 client, resolved, no_session, command, stdin, False, env, terminal, shell
             )
         else:
-            result = client.exec(command, stdin, env=env, terminal=terminal, shell=shell)
+            result = client.exec(
+                command,
+                stdin,
+                env=env,
+                terminal=terminal,
+                shell=shell,
+                subsystem=resolved.session_type == "subsystem",
+            )
             code = result.ssh_exit_code
     if resolved.log_level not in ("QUIET", "FATAL", "ERROR"):
         # as ssh writes it, once the terminal is itself again
@@ -340,7 +353,13 @@ def _with_forwards(
             client.serve(forwards)  # returns only by an error: the connection ended
             return 0
         result = client.exec(
-            command, stdin, forwards=forwards, env=env, terminal=terminal, shell=shell
+            command,
+            stdin,
+            forwards=forwards,
+            env=env,
+            terminal=terminal,
+            shell=shell,
+            subsystem=resolved.session_type == "subsystem",
         )
         if forwards.active:
             client.trace("port forwarding: waiting for forwarded connections to close")

@@ -483,6 +483,12 @@ COMMANDS: tuple[Command, ...] = (
             Opt("no_tty", ("-T",), "no terminal, not even for a shell", "flag"),
             Opt("escape", ("-e",), "escape character: ~ (default), ^X or none", metavar="CHAR"),
             Opt(
+                "subsystem",
+                ("-s",),
+                "the command names a subsystem of the server, such as sftp (SessionType)",
+                "flag",
+            ),
+            Opt(
                 "query",
                 ("-Q",),
                 "list the algorithms keytool implements: cipher, kex, mac, key, sig... (help)",

@@ -140,3 +140,28 @@ def test_gateway_flag_listens_on_every_address(
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_subsystem_flag_as_ssh(tmp_path: Path, key: Path) -> None:
+    sshd = Sshd(tmp_path / "sshd", {"Subsystem": "kt-echo /bin/cat"})
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    known = tmp_path / "known"
+    known.write_text(sshd.known_hosts_line())
+    flags = ["-F", "none", "-p", str(sshd.port), "-i", str(key), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null", "-s",
+             "root@127.0.0.1"]  # fmt: skip
+    done = {}
+    with sshd:
+        for client in ("ssh", "keytool"):
+            for name in ("kt-echo", "no-such"):
+                args = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+                result = subprocess.run(
+                    [*args, *flags, name], input=b"through a subsystem\n", capture_output=True,
+                    env=base_env(), timeout=60,
+                )  # fmt: skip
+                done[client, name] = (result.returncode, result.stdout)
+                if name == "no-such":
+                    assert b"subsystem request failed on channel 0" in result.stderr
+    # only the subsystem runs cat: what went in came back through it
+    assert done["keytool", "kt-echo"] == done["ssh", "kt-echo"] == (0, b"through a subsystem\n")
+    assert done["keytool", "no-such"] == done["ssh", "no-such"] == (255, b"")
