@@ -547,6 +547,9 @@ class BlockingClient(Login):
                             conn.send_eof(number)
                     else:
                         self.trace(f"encrypted communication: session channel {number} opened")
+                        if forwards is not None and forwards.agent_socket is not None:
+                            self.trace("agent forwarding: the session may use our agent (-A)")
+                            conn.forward_agent(number)
                         for name, value in env:  # RFC 4254 §6.4, no reply wanted (as ssh)
                             shown_name = name.decode("utf-8", "replace")
                             self.trace(f"command execution: sending environment {shown_name}")

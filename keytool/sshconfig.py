@@ -89,6 +89,7 @@ class ResolvedConfig(Record):
         "escape_char",
         "fingerprint_hash",
         "fork_after_authentication",
+        "forward_agent",
         "gateway_ports",
         "global_known_hosts_files",
         "hash_known_hosts",
@@ -167,6 +168,7 @@ class ResolvedConfig(Record):
     stream_local_bind_mask: int  # StreamLocalBindMask: umask of our forwarding sockets
     request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
     escape_char: int | None  # EscapeChar: its byte; None for "none"
+    forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
@@ -240,6 +242,7 @@ class ResolvedConfig(Record):
         stream_local_bind_unlink: bool = False,
         request_tty: str = "auto",
         escape_char: int | None = 0x7E,
+        forward_agent: str = "no",
     ) -> None:
         init(
             self,
@@ -280,6 +283,7 @@ class ResolvedConfig(Record):
             stream_local_bind_unlink=stream_local_bind_unlink,
             request_tty=request_tty,
             escape_char=escape_char,
+            forward_agent=forward_agent,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -525,6 +529,7 @@ _ONE: dict[str, _Converter | None] = {
     "streamlocalbindmask": _octal_mask,
     "streamlocalbindunlink": _flag,
     "requesttty": _request_tty,
+    "forwardagent": None,
     "escapechar": escape_char,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
@@ -588,7 +593,6 @@ _OPENSSH_OTHER = frozenset(
         "enableescapecommandline",
         "enablesshkeysign",
         "exitonforwardfailure",
-        "forwardagent",
         "forwardx11",
         "forwardx11timeout",
         "forwardx11trusted",
@@ -1085,6 +1089,11 @@ def _finish(
                 raise FormatError(f"{where('identityagent')}: invalid environment name {agent}")
         else:
             agent = path(agent, where("identityagent"))
+    forward_agent = optional("forwardagent") or "no"
+    if forward_agent.lower() in ("yes", "true", "no", "false"):
+        forward_agent = "yes" if forward_agent.lower() in ("yes", "true") else "no"
+    elif not forward_agent.startswith("$"):
+        forward_agent = path(forward_agent, where("forwardagent"))
     remote_command = optional("remotecommand")
     if remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
         remote_command = with_tokens(remote_command, where("remotecommand"))
@@ -1151,6 +1160,7 @@ def _finish(
         stream_local_bind_unlink=flag("streamlocalbindunlink", False),
         request_tty=text("requesttty", "auto"),
         escape_char=_escape_char_value(values),
+        forward_agent=forward_agent,
     )
 
 

@@ -98,8 +98,10 @@ class Forwards:
         remote: Sequence[RemoteForward] = (),
         bind_mask: int = 0o177,
         bind_unlink: bool = False,
+        agent_socket: str | None = None,
     ) -> None:
         self.conn = conn
+        self.agent_socket = agent_socket  # ssh -A: the agent the server's channels reach
         self.bind_mask = bind_mask  # StreamLocalBindMask: the umask of our socket files
         self.bind_unlink = bind_unlink  # StreamLocalBindUnlink: replace a stale one
         self._paths: list[str] = []  # socket files we made, removed when we stop
@@ -247,8 +249,9 @@ class Forwards:
             with contextlib.suppress(OSError):
                 os.unlink(path)
         self._paths.clear()
-        # opens the server still sends for -R are refused from now on
+        # opens the server still sends for -R (and -A) are refused from now on
         self.conn.accept_forwarded = False
+        self.conn.accept_agent = False
 
     @property
     def active(self) -> bool:
@@ -444,6 +447,9 @@ class Forwards:
     def _forwarded(self, event: ch.ChannelOpenRequest) -> None:
         """A connection came to a port the server listens on for us: connect on."""
         number = event.channel
+        if event.agent:
+            self._to_agent(number)
+            return
         if event.path is not None:
             forward = self._by_path.get(event.path)
             source = f"{printable(event.path, 256)} at the server"
@@ -466,6 +472,22 @@ class Forwards:
                 return
             addresses = [(i[0], i[4]) for i in infos]
         self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
+        self._connect_channel(number, label, addresses)
+
+    def _to_agent(self, number: int) -> None:
+        """-A: a program at the server uses our agent: connect to it for the channel."""
+        label = "from the server to our agent"
+        if self.agent_socket is None:
+            self._refuse(number, label, "no agent to forward to")
+            return
+        self.trace(f"agent forwarding: channel {number}: connecting to our agent")
+        self._connect_channel(number, label, [(socket.AF_UNIX, self.agent_socket)])
+
+    def _connect_channel(
+        self, number: int, label: str, addresses: list[tuple[int, object]]
+    ) -> None:
+        """Start connecting to the first of ``addresses`` that takes it, for the
+        server's channel ``number`` (confirmed once connected, see ``_connected``)."""
         sock, error = _start_connect(addresses, "no address")
         if sock is None:
             self._refuse(number, label, error)

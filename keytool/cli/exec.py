@@ -56,6 +56,8 @@ def run(
     tty: int = 0,
     escape: str | None = None,
     subsystem: bool = False,
+    agent_forwarding: bool = False,
+    no_agent_forwarding: bool = False,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -73,6 +75,8 @@ def run(
         option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")
     if escape is not None:
         option.insert(0, f"EscapeChar={escape}")
+    if agent_forwarding or no_agent_forwarding:  # -a wins over -A
+        option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
     if subsystem:
         if no_command:  # ssh's words
             raise KeytoolError("Cannot specify -N with -s/SessionType")
@@ -189,6 +193,8 @@ def _connect_and_run(
             command = [resolved.remote_command]
         if fork:
             no_stdin = True  # as ssh -f: the background process reads nothing
+    agent_socket = None if no_session or target is not None else _agent_to_forward(resolved)
+    forwards = forwards or agent_socket is not None  # served by the forwarding machinery
     shell = target is None and not command and not no_session
     if shell and fork:  # ssh's words
         raise KeytoolError("Cannot fork into background without a command to execute.")
@@ -221,6 +227,12 @@ def _connect_and_run(
         # and sends them as the bytes given, UTF-8 or not
         remote_command = " ".join(command).encode("utf-8", "surrogateescape")
         client = connect(options, sock)
+        if agent_socket is not None and not client.allow_password:
+            # the host key changed and checking is off: as ssh, not our agent too
+            print(
+                "Agent forwarding is disabled to avoid man-in-the-middle attacks.", file=sys.stderr
+            )
+            agent_socket = None
         try:
             stdin = None if no_stdin or sys.stdin is None else 0
             if target is not None:
@@ -229,8 +241,9 @@ def _connect_and_run(
             env = _environment(resolved)
             if want_tty:
                 return _with_terminal(
-                    client, resolved, remote_command, stdin, env, shell, forwards, no_session
-                )
+                    client, resolved, remote_command, stdin, env, shell, forwards, no_session,
+                    agent_socket,
+                )  # fmt: skip
             if not forwards and not no_session:
                 if fork:
                     _to_background()
@@ -239,12 +252,35 @@ def _connect_and_run(
                     remote_command, stdin, env=env, shell=shell, subsystem=subsystem
                 )
                 return result.ssh_exit_code
-            return _with_forwards(client, resolved, no_session, remote_command, stdin, fork, env)
+            return _with_forwards(
+                client, resolved, no_session, remote_command, stdin, fork, env,
+                agent_socket=agent_socket,
+            )  # fmt: skip
         finally:
             client.finish_host_key_update()
             client.close()
     finally:
         sock.close()
+
+
+def _say_plain(line: str) -> None:
+    """A line in ssh's words, without keytool's prefix."""
+    print(line, file=sys.stderr)
+
+
+def _agent_to_forward(resolved: ResolvedConfig) -> str | None:
+    """The agent socket ForwardAgent names: SSH_AUTH_SOCK's for yes, a variable's for
+    $VAR, or a path; None when off or there is none (as ssh: said, and no forwarding)."""
+    setting = resolved.forward_agent
+    if setting == "no":
+        return None
+    if setting == "yes" or setting.startswith("$"):
+        name = "SSH_AUTH_SOCK" if setting == "yes" else setting[1:]
+        return os.environ.get(name) or None
+    if not os.path.exists(setting):
+        _say_plain(f'Cannot forward agent socket path "{setting}": No such file or directory')
+        return None
+    return setting
 
 
 def _wants_tty(resolved: ResolvedConfig, shell: bool, no_session: bool, no_stdin: bool) -> bool:
@@ -258,10 +294,7 @@ def _wants_tty(resolved: ResolvedConfig, shell: bool, no_session: bool, no_stdin
     stdin_tty = not no_stdin and sys.stdin is not None and os.isatty(0)
     if not stdin_tty and request != "force":
         if wanted and resolved.log_level not in ("QUIET", "FATAL", "ERROR"):
-            print(
-                "Pseudo-terminal will not be allocated because stdin is not a terminal.",
-                file=sys.stderr,
-            )
+            _say_plain("Pseudo-terminal will not be allocated because stdin is not a terminal.")
         return False
     return wanted
 
@@ -275,6 +308,7 @@ def _with_terminal(
     shell: bool,
     forwards: bool,
     no_session: bool,
+    agent_socket: str | None,
 ) -> int:
     """The session with a pseudo-terminal: our terminal raw meanwhile (restored after,
     whatever happens), its size followed, ssh's escapes read from the keyboard; then
@@ -285,8 +319,9 @@ def _with_terminal(
     with LocalTerminal(0, resolved.escape_char, required) as terminal:
         if forwards:
             code = _with_forwards(
-                client, resolved, no_session, command, stdin, False, env, terminal, shell
-            )
+                client, resolved, no_session, command, stdin, False, env, terminal, shell,
+                agent_socket,
+            )  # fmt: skip
         else:
             result = client.exec(
                 command,
@@ -314,6 +349,7 @@ def _with_forwards(
     env: list[tuple[bytes, bytes]],
     terminal: LocalTerminal | None = None,
     shell: bool = False,
+    agent_socket: str | None = None,
 ) -> int:
     """-L forwards listen, and -R forwards are asked of the server, once the user is
     authenticated, as in ssh. With -N they are served until the connection ends; with a
@@ -338,6 +374,7 @@ def _with_forwards(
         remote,
         bind_mask=resolved.stream_local_bind_mask,
         bind_unlink=resolved.stream_local_bind_unlink,
+        agent_socket=agent_socket,
     )
     forwards.listen()
     if remote:

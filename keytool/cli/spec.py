@@ -483,6 +483,13 @@ COMMANDS: tuple[Command, ...] = (
             Opt("no_tty", ("-T",), "no terminal, not even for a shell", "flag"),
             Opt("escape", ("-e",), "escape character: ~ (default), ^X or none", metavar="CHAR"),
             Opt(
+                "agent_forwarding",
+                ("-A",),
+                "the session's programs may use our agent (ForwardAgent)",
+                "flag",
+            ),
+            Opt("no_agent_forwarding", ("-a",), "no agent forwarding (the default)", "flag"),
+            Opt(
                 "subsystem",
                 ("-s",),
                 "the command names a subsystem of the server, such as sftp (SessionType)",

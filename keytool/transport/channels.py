@@ -9,7 +9,8 @@ What a client that runs commands and forwards ports needs: session channels with
 exec or a subsystem, direct-tcpip channels (ssh -L, -W), and remote forwards (ssh -R):
 the "tcpip-forward" global request and the "forwarded-tcpip" channels the server then
 opens, which the adapter confirms or refuses once it knows whether its own connection
-succeeded. Never agent or X11 forwarding: any other open from the server is refused.
+succeeded. Agent channels ("auth-agent@openssh.com") only once asked for with
+``forward_agent`` (ssh -A); never X11: any other open from the server is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
 DIRECT_STREAMLOCAL = "direct-streamlocal@openssh.com"
 FORWARDED_STREAMLOCAL = "forwarded-streamlocal@openssh.com"
 FORWARDED_TCPIP = "forwarded-tcpip"
+#: a channel to the client's agent (PROTOCOL.agent, ssh -A)
+AUTH_AGENT = "auth-agent@openssh.com"
 MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_OPEN_CONFIRMATION = 91
 MSG_CHANNEL_OPEN_FAILURE = 92
@@ -158,6 +161,7 @@ class ChannelOpenRequest(Record):
     or ``refuse_open``."""
 
     __slots__ = (
+        "agent",
         "channel",
         "connected_address",
         "connected_port",
@@ -171,6 +175,7 @@ class ChannelOpenRequest(Record):
     originator: str
     originator_port: int
     path: str | None
+    agent: bool  # an "auth-agent@openssh.com" channel: to our agent (ssh -A)
 
     def __init__(
         self,
@@ -180,6 +185,7 @@ class ChannelOpenRequest(Record):
         originator: str,
         originator_port: int,
         path: str | None = None,
+        agent: bool = False,
     ) -> None:
         init(
             self,
@@ -189,6 +195,7 @@ class ChannelOpenRequest(Record):
             originator=originator,
             originator_port=originator_port,
             path=path,
+            agent=agent,
         )
 
 
@@ -340,6 +347,8 @@ class Connection:
         self.channels: dict[int, Channel] = {}
         #: take "forwarded-tcpip" opens from the server (we asked for remote forwards)
         self.accept_forwarded = False
+        #: take "auth-agent@openssh.com" opens (we asked for agent forwarding)
+        self.accept_agent = False
         self._global_pending: deque[str] = deque()
         self._outbox: list[bytes] = []
         self._next_id = 0
@@ -504,6 +513,12 @@ class Connection:
         cols, rows, width, height = size
         body = Writer().string(term).uint32(cols).uint32(rows).uint32(width).uint32(height)
         self._request(channel, "pty-req", want_reply, body.string(modes).getvalue())
+
+    def forward_agent(self, channel: int) -> None:
+        """Ask that the session's programs may use our agent ("auth-agent-req@openssh.com",
+        PROTOCOL.agent): the server then opens "auth-agent@openssh.com" channels."""
+        self._request(channel, "auth-agent-req@openssh.com", False)
+        self.accept_agent = True
 
     def shell(self, channel: int, want_reply: bool = True) -> None:
         """Start the user's login shell (§6.5)."""
@@ -799,8 +814,11 @@ class Connection:
         # uint32 maximum packet size, then what the type adds
         kind = r.ascii()
         sender = r.uint32()
-        if kind not in (FORWARDED_TCPIP, FORWARDED_STREAMLOCAL) or not self.accept_forwarded:
-            # nothing else was asked for (no agent or X11 forwarding): refused
+        asked = (kind in (FORWARDED_TCPIP, FORWARDED_STREAMLOCAL) and self.accept_forwarded) or (
+            kind == AUTH_AGENT and self.accept_agent
+        )
+        if not asked:
+            # nothing else was asked for (X11 never, the agent only with -A): refused
             self._outbox.append(
                 _open_failure(
                     sender, OPEN_ADMINISTRATIVELY_PROHIBITED, "open refused by the client"
@@ -809,11 +827,13 @@ class Connection:
             return []
         window, max_packet = r.uint32(), r.uint32()
         path: str | None = None
-        if kind == FORWARDED_STREAMLOCAL:
+        address, port, originator, originator_port = "", 0, "", 0
+        if kind == AUTH_AGENT:
+            pass  # PROTOCOL.agent: nothing more
+        elif kind == FORWARDED_STREAMLOCAL:
             # PROTOCOL §2.4: string socket path, string reserved
             path = r.text()
             r.string()
-            address, port, originator, originator_port = "", 0, "", 0
         else:
             # §7.2: string address that was connected, uint32 port that was connected,
             # string originator IP address, uint32 originator port
@@ -836,6 +856,7 @@ class Connection:
                 printable(originator, 64),
                 originator_port,
                 path,
+                kind == AUTH_AGENT,
             )
         ]
 

@@ -48,6 +48,11 @@ class _HostileForwarder(_AnyKeyServer):  # type: ignore[misc]
             self.record.append("unasked: opened")
         except asyncssh.ChannelOpenError as exc:
             self.record.append(("unasked", exc.code))
+        try:  # the client's agent, which it did not offer (no -A)
+            await self.conn.open_agent_connection()  # type: ignore[attr-defined]
+            self.record.append("agent: opened")
+        except asyncssh.ChannelOpenError as exc:
+            self.record.append(("agent", exc.code))
         for port in self.asked:
             reader, writer = await self.conn.open_connection("localhost", port, "10.0.0.1", 5556)  # type: ignore[attr-defined]
             writer.write(b"through keytool\n")
@@ -68,7 +73,7 @@ def run_against(tmp_path: Path, record: list[object], *flags: str) -> str:
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
-            while len(record) < (3 if flags else 1) and time.monotonic() < deadline:
+            while len(record) < (4 if flags else 2) and time.monotonic() < deadline:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 time.sleep(0.05)
             assert proc.poll() is None  # still serving
@@ -86,8 +91,8 @@ def run_against(tmp_path: Path, record: list[object], *flags: str) -> str:
 def test_unasked_forwarded_channel_is_refused_without_remote_forwards(tmp_path: Path) -> None:
     record: list[object] = []
     run_against(tmp_path, record)
-    # refused by the connection core: administratively prohibited (1)
-    assert record == [("unasked", 1)]
+    # refused by the connection core: administratively prohibited (1), the agent too
+    assert record == [("unasked", 1), ("agent", 1)]
 
 
 def test_unasked_port_refused_and_the_asked_one_served(tmp_path: Path) -> None:
@@ -100,7 +105,8 @@ def test_unasked_port_refused_and_the_asked_one_served(tmp_path: Path) -> None:
         service.close()
     assert record[0] == ("tcpip-forward", "localhost", port)
     assert record[1] == ("unasked", 1)  # no such forward
-    assert record[2] == ("echo", b"through keytool\n")
+    assert record[2] == ("agent", 1)  # not offered
+    assert record[3] == ("echo", b"through keytool\n")
     # the service records a connection once it is closed: keytool was stopped just now
     deadline = time.monotonic() + 10
     while not service.received and time.monotonic() < deadline:

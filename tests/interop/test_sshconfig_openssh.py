@@ -60,6 +60,7 @@ Host q?
     VerifyHostKeyDNS ask
     RequestTTY no
     EscapeChar none
+    ForwardAgent ~/.ssh/agent-%h.sock
     Port=2300
     SetEnv FOO=bar "BAZ=a b" FOO=again
     RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
@@ -108,6 +109,7 @@ host OFF-HOST
     UpdateHostKeys ask
     RequestTTY force
     EscapeChar ^B
+    ForwardAgent yes
     StreamLocalBindUnlink yes
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
@@ -189,6 +191,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "log_level": {"SILENT": "QUIET"}.get(seen["loglevel"][0], seen["loglevel"][0]),
         "fingerprint_hash": seen["fingerprinthash"][0].lower(),
         "connection_attempts": int(seen["connectionattempts"][0]),
+        "forward_agent": seen["forwardagent"][0],
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
         ),
