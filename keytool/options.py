@@ -283,6 +283,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         ciphers=sshconfig.apply_algorithm_list(resolved.ciphers, tconfig.DEFAULT_CIPHERS),
         macs=sshconfig.apply_algorithm_list(resolved.macs, tconfig.DEFAULT_MACS),
         trace=trace,
+        compression=("zlib@openssh.com", "none") if resolved.compression else ("none",),
     )
     preferred = resolved.preferred_authentications
     agent, agent_socket = _agent_choice(resolved.identity_agent)

@@ -82,6 +82,7 @@ class ResolvedConfig(Record):
         "ca_signature_algorithms",
         "certificate_files",
         "ciphers",
+        "compression",
         "config_file",
         "connect_timeout",
         "connection_attempts",
@@ -169,6 +170,7 @@ class ResolvedConfig(Record):
     request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
+    compression: bool  # Compression: zlib@openssh.com offered first
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
@@ -243,6 +245,7 @@ class ResolvedConfig(Record):
         request_tty: str = "auto",
         escape_char: int | None = 0x7E,
         forward_agent: str = "no",
+        compression: bool = False,
     ) -> None:
         init(
             self,
@@ -284,6 +287,7 @@ class ResolvedConfig(Record):
             request_tty=request_tty,
             escape_char=escape_char,
             forward_agent=forward_agent,
+            compression=compression,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -530,6 +534,7 @@ _ONE: dict[str, _Converter | None] = {
     "streamlocalbindunlink": _flag,
     "requesttty": _request_tty,
     "forwardagent": None,
+    "compression": _flag,
     "escapechar": escape_char,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
@@ -586,7 +591,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
         "checkhostip",
-        "compression",
         "controlmaster",
         "controlpath",
         "controlpersist",
@@ -1161,6 +1165,7 @@ def _finish(
         request_tty=text("requesttty", "auto"),
         escape_char=_escape_char_value(values),
         forward_agent=forward_agent,
+        compression=flag("compression", False),
     )
 
 

@@ -58,6 +58,7 @@ def run(
     subsystem: bool = False,
     agent_forwarding: bool = False,
     no_agent_forwarding: bool = False,
+    compress: bool = False,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -75,6 +76,8 @@ def run(
         option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")
     if escape is not None:
         option.insert(0, f"EscapeChar={escape}")
+    if compress:
+        option.insert(0, "Compression=yes")
     if agent_forwarding or no_agent_forwarding:  # -a wins over -A
         option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
     if subsystem:

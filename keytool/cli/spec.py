@@ -489,6 +489,7 @@ COMMANDS: tuple[Command, ...] = (
                 "flag",
             ),
             Opt("no_agent_forwarding", ("-a",), "no agent forwarding (the default)", "flag"),
+            Opt("compress", ("-C",), "compress the connection (Compression)", "flag"),
             Opt(
                 "subsystem",
                 ("-s",),

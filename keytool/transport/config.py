@@ -91,6 +91,7 @@ class TransportConfig(Record):
     __slots__ = (
         "ciphers",
         "client_version",
+        "compression",
         "host_key_algorithms",
         "kex_algorithms",
         "macs",
@@ -107,6 +108,9 @@ class TransportConfig(Record):
     rekey_bytes: int | None
     #: called with one human-readable line per handshake step (``keytool exec -v``)
     trace: Trace | None
+    #: compression methods offered, both ways: ("none",), or with ssh's Compression
+    #: yes ("zlib@openssh.com", "none")
+    compression: tuple[str, ...]
 
     def __init__(
         self,
@@ -117,6 +121,7 @@ class TransportConfig(Record):
         client_version: str = CLIENT_VERSION,
         rekey_bytes: int | None = None,
         trace: Trace | None = None,
+        compression: tuple[str, ...] = ("none",),
     ) -> None:
         init(
             self,
@@ -126,5 +131,6 @@ class TransportConfig(Record):
             macs=macs,
             client_version=client_version,
             rekey_bytes=rekey_bytes,
+            compression=compression,
             trace=trace,
         )

@@ -131,9 +131,10 @@ def kexinit_payload(
     ciphers: Sequence[str],
     macs: Sequence[str],
     cookie: bytes | None = None,
+    compression: Sequence[str] = ("none",),
 ) -> bytes:
-    """SSH_MSG_KEXINIT (RFC 4253 §7.1): the same ciphers and MACs both ways, no
-    compression, no languages, no guessed packet follows."""
+    """SSH_MSG_KEXINIT (RFC 4253 §7.1): the same ciphers, MACs and compression both
+    ways, no languages, no guessed packet follows."""
     return (
         Writer()
         .byte(MSG_KEXINIT)
@@ -144,8 +145,8 @@ def kexinit_payload(
         .name_list(ciphers)
         .name_list(macs)
         .name_list(macs)
-        .name_list(["none"])
-        .name_list(["none"])
+        .name_list(compression)
+        .name_list(compression)
         .name_list([])
         .name_list([])
         .boolean(False)
@@ -230,6 +231,7 @@ class ClientTransport:
         self._kex: kexes.Kex | None = None
         self._kex_result: kexes.KexResult | None = None
         self._next: Algorithms | None = None
+        self._next_compression = ("none", "none")
         self._rekeying = False  # a key exchange after the first is running
         self._kexinit_sent = False
         self._skip_guess = False
@@ -415,8 +417,13 @@ class ClientTransport:
             number = payload[0]
             if number >= FIRST_UPPER and self._upper_ok:
                 events.append(PayloadReceived(payload))
-                if number == MSG_USERAUTH_SUCCESS:
+                if number == MSG_USERAUTH_SUCCESS and not self.authenticated:
                     self.authenticated = True
+                    # zlib@openssh.com starts here, both ways (PROTOCOL §2.2)
+                    incoming.start_zlib()
+                    self._out.start_zlib()
+                    if incoming.zlib_started or self._out.zlib_started:
+                        self._note("compression: zlib from here on")
             elif self._skip_guess and 30 <= number <= 49 and self._state is State.KEX:
                 self._skip_guess = False  # RFC 4253 §7: the server guessed wrong; ignore it
             elif number in self._accepts or (
@@ -497,7 +504,11 @@ class ClientTransport:
         if self.kex_count == 0:
             kex_names += [EXT_INFO_C, KEX_STRICT_C]
         payload = kexinit_payload(
-            kex_names, config.host_key_algorithms, config.ciphers, config.macs
+            kex_names,
+            config.host_key_algorithms,
+            config.ciphers,
+            config.macs,
+            compression=config.compression,
         )
         self._client_kexinit = payload
         self._server_kexinit = b""
@@ -534,8 +545,14 @@ class ClientTransport:
             mac_out = first_common("MAC (client to server)", config.macs, theirs.mac_c2s)
         if not cipher_spec(cipher_in).aead:
             mac_in = first_common("MAC (server to client)", config.macs, theirs.mac_s2c)
-        first_common("compression (client to server)", ["none"], theirs.comp_c2s)
-        first_common("compression (server to client)", ["none"], theirs.comp_s2c)
+        comp_out = first_common(
+            "compression (client to server)", config.compression, theirs.comp_c2s
+        )
+        comp_in = first_common(
+            "compression (server to client)", config.compression, theirs.comp_s2c
+        )
+        self._next_compression = (comp_out, comp_in)
+        compression = comp_out if comp_out == comp_in else f"{comp_out} / {comp_in}"
         # RFC 4253 §7: a wrong guess by the server means its next kex packet is ignored
         self._skip_guess = theirs.follows and (
             not theirs.kex
@@ -544,12 +561,12 @@ class ClientTransport:
             or theirs.host_key[0] != host_key
         )
         self._next = Algorithms(
-            kex_name, host_key, cipher_out, cipher_in, mac_out, mac_in, "none", self.strict_kex
+            kex_name, host_key, cipher_out, cipher_in, mac_out, mac_in, compression, self.strict_kex
         )
         self._note(
             f"negotiation: key exchange {kex_name}, host key {host_key},"
             f" cipher {cipher_out} / {cipher_in}, MAC {mac_out} / {mac_in},"
-            f" compression none, strict kex {'yes' if self.strict_kex else 'no'}"
+            f" compression {compression}, strict kex {'yes' if self.strict_kex else 'no'}"
         )
         context = kexes.KexContext(
             self.config.client_version.encode("ascii"),
@@ -617,6 +634,7 @@ class ClientTransport:
         self._out.new_keys(
             cipher, self._rekey_limit(algorithms.cipher_out), reset_seq=self.strict_kex
         )
+        self._out.compression = self._next_compression[0]
         self._kexinit_sent = False
         self._set_state(State.NEWKEYS)
 
@@ -629,6 +647,7 @@ class ClientTransport:
         self._in.new_keys(
             cipher, self._rekey_limit(algorithms.cipher_in), reset_seq=self.strict_kex
         )
+        self._in.compression = self._next_compression[1]
         first = self.kex_count == 0
         self.kex_count += 1
         self.algorithms = algorithms

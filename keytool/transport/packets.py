@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 
 from keytool.errors import ProtocolError
 from keytool.transport.ciphers import NoCipher, PacketCipher
@@ -21,6 +22,11 @@ MAX_PACKET = 256 * 1024
 #: RFC 4253 §6: at least four bytes of padding
 MIN_PADDING = 4
 
+#: "zlib@openssh.com" (PROTOCOL §2.2): zlib, from the user authentication's success on
+DELAYED_ZLIB = "zlib@openssh.com"
+#: OpenSSH's compression level
+_ZLIB_LEVEL = 6
+
 #: RFC 4344 §3.1: re-key well before the 32-bit sequence number could wrap
 REKEY_PACKETS = 1 << 31
 
@@ -30,10 +36,22 @@ _SEQ_MASK = 0xFFFFFFFF
 class Direction:
     """Cipher, sequence number and traffic counted since the last NEWKEYS."""
 
-    __slots__ = ("bytes_since_kex", "cipher", "packets_since_kex", "rekey_bytes", "seq")
+    __slots__ = (
+        "bytes_since_kex",
+        "cipher",
+        "compression",
+        "packets_since_kex",
+        "rekey_bytes",
+        "seq",
+        "zlib_started",
+    )
 
     def __init__(self) -> None:
         self.cipher: PacketCipher = NoCipher()
+        #: negotiated for this direction ("none" or DELAYED_ZLIB); once the user is
+        #: authenticated, zlib runs (``zlib_started``) and goes on across re-keys
+        self.compression = "none"
+        self.zlib_started = False
         self.seq = 0
         self.bytes_since_kex = 0
         self.packets_since_kex = 0
@@ -60,9 +78,22 @@ class Direction:
 class Outgoing(Direction):
     """Packs payloads into wire packets, client to server."""
 
-    __slots__ = ()
+    __slots__ = ("_deflate",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deflate: zlib._Compress | None = None
+
+    def start_zlib(self) -> None:
+        """Compress from the next payload on (the user is authenticated)."""
+        if self.compression == DELAYED_ZLIB and self._deflate is None:
+            self._deflate = zlib.compressobj(_ZLIB_LEVEL)
+            self.zlib_started = True
 
     def pack(self, payload: bytes) -> bytes:
+        if self._deflate is not None:
+            # as OpenSSH: one stream, each payload ending in a partial flush
+            payload = self._deflate.compress(payload) + self._deflate.flush(zlib.Z_PARTIAL_FLUSH)
         cipher = self.cipher
         block = cipher.block_size
         # RFC 4253 §6: length || padding_length || payload || padding is a multiple of
@@ -85,10 +116,11 @@ class Incoming(Direction):
     byte); the consumed front is dropped once per ``feed``, not once per packet.
     """
 
-    __slots__ = ("_buffer", "_length", "_start")
+    __slots__ = ("_buffer", "_inflate", "_length", "_start")
 
     def __init__(self) -> None:
         super().__init__()
+        self._inflate: zlib._Decompress | None = None
         self._buffer = bytearray()
         self._start = 0
         self._length: int | None = None  # of the packet whose head is decrypted
@@ -98,6 +130,12 @@ class Incoming(Direction):
             del self._buffer[: self._start]
             self._start = 0
         self._buffer += data
+
+    def start_zlib(self) -> None:
+        """Decompress from the next packet on (the server said the user is in)."""
+        if self.compression == DELAYED_ZLIB and self._inflate is None:
+            self._inflate = zlib.decompressobj()
+            self.zlib_started = True
 
     @property
     def buffered(self) -> int:
@@ -130,7 +168,21 @@ class Incoming(Direction):
         self.seq = (self.seq + 1) & _SEQ_MASK
         self.packets_since_kex += 1
         self.bytes_since_kex += total
+        if self._inflate is not None:
+            return self._decompress(body[1 : length - padding])
         return bytes(body[1 : length - padding])
+
+    def _decompress(self, data: bytes | bytearray | memoryview) -> bytes:
+        inflate = self._inflate
+        assert inflate is not None
+        try:
+            # a payload may not inflate beyond a packet's size (no decompression bomb)
+            payload = inflate.decompress(data, MAX_PACKET + 1)
+        except zlib.error as exc:
+            raise ProtocolError(f"bad compressed packet from the server: {exc}") from None
+        if len(payload) > MAX_PACKET or inflate.unconsumed_tail:
+            raise ProtocolError("a compressed packet from the server inflates past 256 KiB")
+        return payload
 
     @staticmethod
     def _check_length(length: int, cipher: PacketCipher) -> None:

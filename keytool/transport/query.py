@@ -49,7 +49,7 @@ def query(what: str) -> list[str]:
     if name == "cipher-auth":
         return [c for c, spec in CIPHERS.items() if spec.aead]
     if name == "compression":
-        return ["none"]
+        return ["none", "zlib@openssh.com"]
     if name == "kex":
         return list(KEX_METHODS)
     if name == "key":

@@ -110,6 +110,7 @@ host OFF-HOST
     RequestTTY force
     EscapeChar ^B
     ForwardAgent yes
+    Compression yes
     StreamLocalBindUnlink yes
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
@@ -192,6 +193,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "fingerprint_hash": seen["fingerprinthash"][0].lower(),
         "connection_attempts": int(seen["connectionattempts"][0]),
         "forward_agent": seen["forwardagent"][0],
+        "compression": yes[seen["compression"][0]],
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
         ),

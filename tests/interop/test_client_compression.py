@@ -1,0 +1,70 @@
+"""Compression (``keytool exec -C``, zlib@openssh.com from the user authentication on,
+PROTOCOL §2.2) against sshd and dropbear, side by side with ssh: the same bytes both
+ways, compressible or not, and the servers' own word that they compressed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from tests.interop.clienthelp import KEYTOOL, base_env, install_key, keygen, throwaway_account
+from tests.peers import Dropbear, Sshd, require, run
+
+# 3 MB up (zeros then random), its digest back, then 2 MB of zeros down
+UPLOAD = b"\0" * (2 * 1024 * 1024) + os.urandom(1024 * 1024)
+COMMAND = "sha256sum; head -c 2000000 /dev/zero"
+
+
+def expected() -> bytes:
+    digest = hashlib.sha256(UPLOAD).hexdigest()
+    return f"{digest}  -\n".encode() + b"\0" * 2000000
+
+
+def run_client(client: str, port: int, key: Path, known: Path, user: str, *flags: str) -> bytes:
+    args = ["-F", "none", "-p", str(port), "-i", str(key), "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", *flags, f"{user}@127.0.0.1", COMMAND]  # fmt: skip
+    program = [*KEYTOOL, "exec", "-v"] if client == "keytool" else [require("ssh")]
+    done = subprocess.run(
+        [*program, *args], input=UPLOAD, capture_output=True, env=base_env(), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    if client == "keytool":
+        assert b"compression zlib@openssh.com," in done.stderr
+    return done.stdout
+
+
+def test_compressed_both_ways_against_sshd(tmp_path: Path) -> None:
+    key = keygen(tmp_path / "id")
+    sshd = Sshd(tmp_path / "sshd")
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    known = tmp_path / "known"
+    known.write_text(sshd.known_hosts_line())
+    with sshd:
+        out = {c: run_client(c, sshd.port, key, known, "root", "-C") for c in ("ssh", "keytool")}
+        log = sshd.log.read_text(errors="replace")
+    assert out["keytool"] == out["ssh"] == expected()
+    # sshd negotiated zlib@openssh.com both ways and turned it on, for each client
+    for way in ("client->server", "server->client"):
+        negotiated = [line for line in log.splitlines() if f"kex: {way} cipher" in line]
+        assert len(negotiated) == 2
+        assert all(line.endswith("compression: zlib@openssh.com [preauth]") for line in negotiated)
+    assert log.count("Enabling compression at level 6.") >= 4
+
+
+def test_compressed_against_dropbear(tmp_path: Path) -> None:
+    key = keygen(tmp_path / "id")
+    with throwaway_account() as account, Dropbear(tmp_path / "dropbear") as server:
+        install_key(account, Path(f"{key}.pub"))
+        lines = []
+        for path in server.host_keys.values():
+            for line in run([require("dropbearkey"), "-y", "-f", path]).stdout.splitlines():
+                if line.startswith(("ssh-", "ecdsa-")):
+                    kind, blob = line.split()[:2]
+                    lines.append(f"[127.0.0.1]:{server.port} {kind} {blob}\n")
+        known = tmp_path / "known"
+        known.write_text("".join(lines))
+        out = run_client("keytool", server.port, key, known, account.name, "-C")
+    assert out == expected()
