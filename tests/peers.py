@@ -254,6 +254,16 @@ class Dropbear:
         if hasattr(self, "_log_handle"):
             self._log_handle.close()
 
+    def known_hosts_lines(self) -> str:
+        """known_hosts lines for every host key, as dropbearkey -y shows them."""
+        lines = []
+        for path in self.host_keys.values():
+            for line in run([require("dropbearkey"), "-y", "-f", path]).stdout.splitlines():
+                if line.startswith(("ssh-", "ecdsa-")):
+                    kind, blob = line.split()[:2]
+                    lines.append(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+        return "".join(lines)
+
     def __enter__(self) -> Dropbear:
         return self.start()
 

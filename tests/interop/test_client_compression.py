@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from tests.interop.clienthelp import KEYTOOL, base_env, install_key, keygen, throwaway_account
-from tests.peers import Dropbear, Sshd, require, run
+from tests.peers import Dropbear, Sshd, require
 
 # 3 MB up (zeros then random), its digest back, then 2 MB of zeros down
 UPLOAD = b"\0" * (2 * 1024 * 1024) + os.urandom(1024 * 1024)
@@ -58,13 +58,7 @@ def test_compressed_against_dropbear(tmp_path: Path) -> None:
     key = keygen(tmp_path / "id")
     with throwaway_account() as account, Dropbear(tmp_path / "dropbear") as server:
         install_key(account, Path(f"{key}.pub"))
-        lines = []
-        for path in server.host_keys.values():
-            for line in run([require("dropbearkey"), "-y", "-f", path]).stdout.splitlines():
-                if line.startswith(("ssh-", "ecdsa-")):
-                    kind, blob = line.split()[:2]
-                    lines.append(f"[127.0.0.1]:{server.port} {kind} {blob}\n")
         known = tmp_path / "known"
-        known.write_text("".join(lines))
+        known.write_text(server.known_hosts_lines())
         out = run_client("keytool", server.port, key, known, account.name, "-C")
     assert out == expected()

@@ -21,7 +21,7 @@ from tests.interop.clienthelp import (
     keygen,
     keytool_exec,
 )
-from tests.peers import Dropbear, require, run
+from tests.peers import Dropbear
 
 asyncssh = pytest.importorskip("asyncssh")
 
@@ -34,15 +34,8 @@ def dropbear_server(tmp_path: Path) -> Iterator[Dropbear]:
 
 
 def dropbear_known(server: Dropbear, folder: Path) -> Path:
-    lines = []
-    for path in server.host_keys.values():
-        pub = run([require("dropbearkey"), "-y", "-f", path]).stdout
-        for line in pub.splitlines():
-            if line.startswith(("ssh-", "ecdsa-")):
-                kind, blob = line.split()[:2]
-                lines.append(f"[127.0.0.1]:{server.port} {kind} {blob}\n")
     known = folder / "known_dropbear"
-    known.write_text("".join(lines))
+    known.write_text(server.known_hosts_lines())
     return known
 
 

@@ -301,13 +301,7 @@ def test_host_key_mismatch_installs_nothing(tmp_path: Path, account: Account) ->
 
 
 def dropbear_known(server: Dropbear, path: Path) -> Path:
-    lines = []
-    for key in server.host_keys.values():
-        for line in run([require("dropbearkey"), "-y", "-f", key]).stdout.splitlines():
-            if line.startswith(("ssh-", "ecdsa-")):
-                kind, blob = line.split()[:2]
-                lines.append(f"[127.0.0.1]:{server.port} {kind} {blob}\n")
-    path.write_text("".join(lines))
+    path.write_text(server.known_hosts_lines())
     return path
 
 
