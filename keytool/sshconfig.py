@@ -78,7 +78,9 @@ class ResolvedConfig(Record):
 
     __slots__ = (
         "add_keys_to_agent",
+        "address_family",
         "batch_mode",
+        "bind_address",
         "ca_signature_algorithms",
         "certificate_files",
         "ciphers",
@@ -171,6 +173,8 @@ class ResolvedConfig(Record):
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     compression: bool  # Compression: zlib@openssh.com offered first
+    address_family: str  # AddressFamily: "any", "inet" or "inet6"
+    bind_address: str | None  # BindAddress: the local address to connect from
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
@@ -246,6 +250,8 @@ class ResolvedConfig(Record):
         escape_char: int | None = 0x7E,
         forward_agent: str = "no",
         compression: bool = False,
+        address_family: str = "any",
+        bind_address: str | None = None,
     ) -> None:
         init(
             self,
@@ -288,6 +294,8 @@ class ResolvedConfig(Record):
             escape_char=escape_char,
             forward_agent=forward_agent,
             compression=compression,
+            address_family=address_family,
+            bind_address=bind_address,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -462,6 +470,13 @@ def _fingerprint_hash(value: str, where: str) -> str:
     return lowered
 
 
+def _address_family(value: str, where: str) -> str:
+    lowered = value.lower()
+    if lowered not in ("any", "inet", "inet6"):
+        raise FormatError(f"{where}: AddressFamily must be any, inet or inet6, not {value!r}")
+    return lowered
+
+
 def _request_tty(value: str, where: str) -> str:
     lowered = value.lower()
     words = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force"}
@@ -535,6 +550,8 @@ _ONE: dict[str, _Converter | None] = {
     "requesttty": _request_tty,
     "forwardagent": None,
     "compression": _flag,
+    "addressfamily": _address_family,
+    "bindaddress": None,
     "escapechar": escape_char,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
@@ -576,9 +593,7 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "canonicalizehostname",
-        "bindaddress",
         "bindinterface",
-        "addressfamily",
         "knownhostscommand",
         "pkcs11provider",
     }
@@ -1166,6 +1181,8 @@ def _finish(
         escape_char=_escape_char_value(values),
         forward_agent=forward_agent,
         compression=flag("compression", False),
+        address_family=text("addressfamily", "any"),
+        bind_address=optional("bindaddress"),
     )
 
 

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+#: AddressFamily's names (any: 0, every family)
+FAMILIES = {"inet": _socket.AF_INET, "inet6": _socket.AF_INET6}
+
+
 def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     """The one-line error ssh would print for a failed connect."""
     if isinstance(exc, TimeoutError):
@@ -45,16 +49,19 @@ def connect(
     timeout: float | None,
     attempts: int = 1,
     trace: Callable[[str], None] | None = None,
+    family: int = 0,
+    bind_address: str | None = None,
 ) -> _socket.socket:
     """A connected TCP socket, set non-blocking: each address of ``host`` in turn, as
     ``socket.create_connection`` does, each connect bounded by ``timeout``; ``attempts``
     rounds of that a second apart, as ssh's ConnectionAttempts (the name is looked up
-    once)."""
+    once). ``family`` is AddressFamily's (0: any); ``bind_address`` BindAddress's, the
+    local address to connect from."""
     # An ASCII name goes to getaddrinfo as bytes: given a str, it loads the idna codec
     # (a few milliseconds of imports) even for "127.0.0.1"
     address = host.encode("ascii") if host.isascii() else host
     try:
-        found = _socket.getaddrinfo(address, port, 0, _socket.SOCK_STREAM)
+        found = _socket.getaddrinfo(address, port, family, _socket.SOCK_STREAM)
     except OSError as exc:  # gaierror included
         raise connect_error(host, port, exc) from None
     error: OSError = OSError(f"no address for {host}")
@@ -63,9 +70,11 @@ def connect(
             time.sleep(1)
             if trace is not None:
                 trace(f"connect failed ({error.strerror or error}): trying again")
-        for family, kind, proto, _, where in found:
-            sock = _socket.socket(family, kind, proto)
+        for af, kind, proto, _, where in found:
+            sock = _socket.socket(af, kind, proto)
             try:
+                if bind_address is not None:
+                    sock.bind((bind_address, 0))
                 sock.settimeout(timeout)
                 sock.connect(where)
             except OSError as exc:  # TimeoutError included

@@ -59,6 +59,9 @@ def run(
     agent_forwarding: bool = False,
     no_agent_forwarding: bool = False,
     compress: bool = False,
+    ipv4: bool = False,
+    ipv6: bool = False,
+    bind_address: str | None = None,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -78,6 +81,10 @@ def run(
         option.insert(0, f"EscapeChar={escape}")
     if compress:
         option.insert(0, "Compression=yes")
+    if ipv4 or ipv6:  # -6 wins over -4
+        option.insert(0, f"AddressFamily={'inet6' if ipv6 else 'inet'}")
+    if bind_address is not None:
+        option.insert(0, f"BindAddress={bind_address}")
     if agent_forwarding or no_agent_forwarding:  # -a wins over -A
         option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
     if subsystem:
@@ -215,7 +222,16 @@ def _connect_and_run(
             trace(f"connecting to {resolved.hostname} port {resolved.port}")
         timeout = float(resolved.connect_timeout) if resolved.connect_timeout else CONNECT_TIMEOUT
         attempts = resolved.connection_attempts
-        sock = tcp.connect(resolved.hostname, resolved.port, timeout, attempts, trace)
+        family = tcp.FAMILIES.get(resolved.address_family, 0)
+        sock = tcp.connect(
+            resolved.hostname,
+            resolved.port,
+            timeout,
+            attempts,
+            trace,
+            family=family,
+            bind_address=resolved.bind_address,
+        )
     try:
         from keytool.blocking import connect
         from keytool.options import options_from_config

@@ -490,6 +490,14 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Opt("no_agent_forwarding", ("-a",), "no agent forwarding (the default)", "flag"),
             Opt("compress", ("-C",), "compress the connection (Compression)", "flag"),
+            Opt("ipv4", ("-4",), "IPv4 addresses only (AddressFamily inet)", "flag"),
+            Opt("ipv6", ("-6",), "IPv6 addresses only (AddressFamily inet6)", "flag"),
+            Opt(
+                "bind_address",
+                ("-b",),
+                "connect from this local address (BindAddress)",
+                metavar="ADDRESS",
+            ),
             Opt(
                 "subsystem",
                 ("-s",),

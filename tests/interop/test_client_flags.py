@@ -165,3 +165,31 @@ def test_subsystem_flag_as_ssh(tmp_path: Path, key: Path) -> None:
     # only the subsystem runs cat: what went in came back through it
     assert done["keytool", "kt-echo"] == done["ssh", "kt-echo"] == (0, b"through a subsystem\n")
     assert done["keytool", "no-such"] == done["ssh", "no-such"] == (255, b"")
+
+
+def test_address_family_and_bind_address_as_ssh(tmp_path: Path, key: Path) -> None:
+    sshd = Sshd(tmp_path / "sshd", {"LogLevel": "VERBOSE"})  # listens on 127.0.0.1 only
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    known = tmp_path / "known"
+    known.write_text(sshd.known_hosts_line().replace("[127.0.0.1]", "[localhost]"))
+    flags = ["-F", "none", "-p", str(sshd.port), "-i", str(key), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={known}",
+             "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    done = {}
+    with sshd:
+        for client in ("ssh", "keytool"):
+            program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+            for extra in (["-4", "-b", "127.0.0.2"], ["-6"]):
+                result = subprocess.run(
+                    [*program, *flags, *extra, "root@localhost", "echo", "in"],
+                    capture_output=True, text=True, stdin=subprocess.DEVNULL, env=base_env(),
+                    timeout=60,
+                )  # fmt: skip
+                said = result.stderr.removeprefix("ssh: ").removeprefix("keytool: ")
+                done[client, extra[0]] = (result.returncode, result.stdout, said)
+        log = sshd.log.read_text(errors="replace")
+    # -4 from 127.0.0.2: in, as sshd saw it; -6: no IPv6 listener, the same failure
+    assert done["keytool", "-4"] == done["ssh", "-4"] == (0, "in\n", "")
+    assert log.count("Connection from 127.0.0.2 port") == 2
+    assert done["keytool", "-6"] == done["ssh", "-6"]
+    assert done["ssh", "-6"][0] == 255

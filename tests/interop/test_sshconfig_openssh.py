@@ -61,6 +61,8 @@ Host q?
     RequestTTY no
     EscapeChar none
     ForwardAgent ~/.ssh/agent-%h.sock
+    BindAddress 127.0.0.2
+    AddressFamily inet
     Port=2300
     SetEnv FOO=bar "BAZ=a b" FOO=again
     RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
@@ -111,6 +113,7 @@ host OFF-HOST
     EscapeChar ^B
     ForwardAgent yes
     Compression yes
+    AddressFamily inet6
     StreamLocalBindUnlink yes
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
@@ -194,6 +197,8 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "connection_attempts": int(seen["connectionattempts"][0]),
         "forward_agent": seen["forwardagent"][0],
         "compression": yes[seen["compression"][0]],
+        "address_family": seen["addressfamily"][0],
+        "bind_address": seen.get("bindaddress", [None])[0],
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
         ),
