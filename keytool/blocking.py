@@ -740,6 +740,18 @@ def _write_all(fd: int, data: bytes) -> None:
 # ---------------------------------------------------------------- connecting
 
 
+def peer_address(sock: _socket.socket) -> str:
+    """The server's IP address, as ssh shows it in the host key question (a
+    ProxyCommand's socket has none: ssh's words then)."""
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        peer = None
+    if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+        return peer[0]
+    return "<no hostip for proxy command>"
+
+
 def connect(
     options: ConnectOptions, sock: _socket.socket, prompts: Prompts | None = None
 ) -> BlockingClient:
@@ -747,6 +759,7 @@ def connect(
     authentication."""
     prompts = prompts or Prompts(options.batch_mode)
     host = HostCheck(options, prompts)
+    host.address = peer_address(sock)
     config: TransportConfig = host.config
     transport = BlockingTransport(sock, ClientTransport(config))
     try:

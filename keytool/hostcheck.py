@@ -223,14 +223,27 @@ def tty_prompter() -> Prompter | None:
         return None
 
     def ask(text: str) -> str | None:
+        # bytes on a descriptor of its own: a text file opened "r+" on a terminal fails
+        # as it turns from writing to reading (a terminal cannot seek)
         try:
-            with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
-                tty.write(text)
-                tty.flush()
-                line = tty.readline()
+            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
         except OSError:
             return None
-        return line.rstrip("\r\n") if line else None
+        line = bytearray()
+        try:
+            # as ssh's read_passphrase: a carriage return first, the question then at
+            # the start of the line whatever was typed ahead
+            os.write(fd, b"\r" + text.encode("utf-8", "replace"))
+            while not line.endswith(b"\n"):
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                line += chunk
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return line.decode("utf-8", "replace").rstrip("\r\n") if line else None
 
     return ask
 
@@ -419,7 +432,9 @@ def verify_host_key(
                 "ask whether to trust it; add it to known_hosts first or use "
                 f"-o StrictHostKeyChecking=accept-new.\n{FAILED}"
             )
-        address_name = knownhosts.lookup_name(address, port) if address else None
+        address_name = address
+        if address and not address.startswith("<"):  # "<no hostip for proxy command>"
+            address_name = knownhosts.lookup_name(address, port)
         also_known = knownhosts.entries_with_key(entries, key)
         question = _authenticity_question(key, name, address_name, also_known, visual, hash_name)
         if not _user_accepts(prompt, question, key, hash_name):

@@ -18,7 +18,7 @@ confirmed by the user at the question), as ssh: the caller decides that.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keytool import knownhosts_update as ku
@@ -45,6 +45,9 @@ class HostKeyUpdate:
         self.files = [Path(os.path.expanduser(f)) for f in options.user_known_hosts]
         self.plan: ku.Plan | None = None  # waiting for the server's proofs
         self.done = False
+        #: UpdateHostKeys ask: shows the changes' lines and says whether the user took
+        #: them (the driver's terminal); without it, ask changes nothing
+        self.ask: Callable[[list[str]], bool] | None = None
 
     def _trace(self, line: str) -> None:
         if self.options.trace is not None:
@@ -120,10 +123,14 @@ class HostKeyUpdate:
 
     def _apply(self, plan: ku.Plan, keys: list[PublicKey], proved: Sequence[PublicKey]) -> None:
         hashed = self.options.fingerprint_hash
-        for key in proved:
-            self._trace(f"Learned new hostkey: {key.label} {fingerprint(key, hashed)}")
+        lines = [f"Learned new hostkey: {k.label} {fingerprint(k, hashed)}" for k in proved]
         for key in plan.old:
-            self._trace(f"Deprecating obsolete hostkey: {key.label} {fingerprint(key, hashed)}")
+            lines.append(f"Deprecating obsolete hostkey: {key.label} {fingerprint(key, hashed)}")
+        for line in lines:
+            self._trace(line)
+        if self.options.update_host_keys == "ask" and not (self.ask and self.ask(lines)):
+            self._trace("known_hosts left as it is: the changes were not accepted")
+            return
         for index, path in enumerate(self.files):
             # keys are added to the first file only; the others lose the host's lines
             self._rewrite(path, keys if index == 0 else [])

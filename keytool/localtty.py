@@ -17,6 +17,9 @@ from typing import Any
 
 from keytool.ttymodes import Escapes, encode_modes
 
+#: times ssh asks "Accept updated hostkeys?" before taking it as no
+_ASK_TRIES = 3
+
 
 class LocalTerminal:
     def __init__(self, fd: int = 0, escape: int | None = ord("~"), required: bool = False) -> None:
@@ -56,6 +59,45 @@ class LocalTerminal:
             while os.read(self._wakeup[0], 64):
                 seen = True
         return seen
+
+    def ask_host_keys(self, lines: list[str]) -> bool:
+        """UpdateHostKeys ask, as ssh asks in a session: the terminal itself again for
+        the question (three tries), then raw once more."""
+        from keytool.hostcheck import tty_prompter
+
+        shown = [
+            "The server has updated its host keys.",
+            "These changes were verified by the server's existing trusted key.",
+            *lines,
+        ]
+        self._cooked()
+        # the driver reads our stdin without blocking: the question's answer must block
+        blocking = os.get_blocking(self.fd)
+        os.set_blocking(self.fd, True)
+        try:
+            os.write(2, "".join(f"{line}\n" for line in shown).encode())
+            ask = tty_prompter()
+            for _ in range(_ASK_TRIES):
+                answer = ask("Accept updated hostkeys? (yes/no): ") if ask else None
+                if answer is None or answer.strip().lower() == "no":
+                    return False
+                if answer.strip().lower() == "yes":
+                    return True
+                os.write(2, b'Please enter "yes" or "no"\n')
+            return False
+        finally:
+            os.set_blocking(self.fd, blocking)
+            self._raw()
+
+    def _cooked(self) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+    def _raw(self) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error):
+                tty.setraw(self.fd, termios.TCSADRAIN)
 
     def _on_winch(self, _signum: int, _frame: FrameType | None) -> None:
         if self._wakeup is not None:

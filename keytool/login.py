@@ -105,6 +105,9 @@ class HostCheck:
         self.prompts = prompts
         self.allow_password = True
         self.trusted = False
+        #: the server's address, shown in the host key question as ssh shows it (the
+        #: drivers set it once connected; a ProxyCommand has none)
+        self.address: str | None = None
         config = options.transport
         if options.trace is not None and config.trace is None:
             config = config._replace(trace=options.trace)
@@ -161,6 +164,7 @@ class HostCheck:
             strict=options.strict_host_key_checking,
             hash_known_hosts=options.hash_known_hosts,
             prompt=prompt,
+            address=self.address,
             visual=options.visual_host_key,
             hash_name=options.fingerprint_hash,
         )
@@ -218,7 +222,7 @@ def _host_key_update(
 ) -> HostKeyUpdate | None:
     """UpdateHostKeys for this connection, or None when it is off or may not run: as
     ssh, only for a host key trusted through the user's own known_hosts."""
-    if options.update_host_keys != "yes" or not trusted or options.expected_host_key:
+    if options.update_host_keys == "no" or not trusted or options.expected_host_key:
         return None
     from keytool.hostupdate import HostKeyUpdate
 

@@ -237,9 +237,11 @@ def _connect_and_run(
         from keytool.options import options_from_config
 
         options = options_from_config(resolved, trace)
-        if options.update_host_keys == "ask":
-            # ssh asks only in an interactive shell session (no command, no -N, -T or
-            # -W); keytool does not ask at all: ask means no (decided)
+        if options.update_host_keys == "ask" and not (
+            shell and want_tty and not options.batch_mode and options.shows_info
+        ):
+            # as ssh: asked only in an interactive shell session on a terminal (not
+            # for a command, -N, -T or -W, nor in BatchMode or below LogLevel INFO)
             options = options.replace(update_host_keys="no")
 
         # ssh joins the words with spaces and the remote shell splits them again
@@ -336,6 +338,8 @@ def _with_terminal(
 
     required = resolved.request_tty in ("yes", "force")
     with LocalTerminal(0, resolved.escape_char, required) as terminal:
+        if client.host_keys is not None:
+            client.host_keys.ask = terminal.ask_host_keys
         if forwards:
             code = _with_forwards(
                 client, resolved, no_session, command, stdin, False, env, terminal, shell,

@@ -39,9 +39,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sshd, Acco
             yield server, account, key
 
 
-def client_args(client: str, setup: tuple[Sshd, Account, Path], *flags: str) -> list[str]:
+def client_args(
+    client: str, setup: tuple[Sshd, Account, Path], *flags: str, known: Path | None = None
+) -> list[str]:
     server, account, key = setup
-    known = key.parent / "known_hosts"
+    known = known or key.parent / "known_hosts"
     args = ["-F", "none", "-p", str(server.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
             *flags, f"{account.name}@127.0.0.1"]  # fmt: skip
@@ -195,3 +197,63 @@ def test_a_server_that_gives_no_terminal(tmp_path: Path, setup: tuple[Sshd, Acco
     for status, seen in shown.values():
         assert status == 255 and b"PTY allocation request failed on channel 0" in seen
         assert b"ran" not in seen
+
+
+@pytest.mark.parametrize("answer", [b"yes", b"no"])
+def test_update_host_keys_ask_in_a_shell(
+    tmp_path: Path, setup: tuple[Sshd, Account, Path], answer: bytes
+) -> None:
+    """UpdateHostKeys ask: in a shell session on a terminal, the changes shown and the
+    question asked as ssh asks them; known_hosts as the answer says."""
+    server = setup[0]
+    shown, after = {}, {}
+    for client in CLIENTS:
+        known = tmp_path / f"known_{client}"
+        known.write_text(server.known_hosts_line())
+        args = client_args(client, setup, "-o", "UpdateHostKeys=ask", known=known)
+        term = OnTerminal(args)
+        term.read_until(b"(yes/no): ")
+        shown[client] = term.seen
+        term.type(answer + b"\r")
+        term.read_until(PROMPT)
+        term.type(b"exit\r")
+        assert term.finish() == 0
+        after[client] = known.read_bytes()
+    assert shown["keytool"] == shown["ssh"]
+    assert shown["ssh"].startswith(b"The server has updated its host keys.\r\n")
+    assert after["keytool"] == after["ssh"]
+    lines = after["ssh"].decode().splitlines()
+    assert len(lines) == (3 if answer == b"yes" else 1)
+
+
+@pytest.mark.parametrize("answer", [b"yes", b"no"])
+def test_new_host_question_on_the_terminal(
+    tmp_path: Path, setup: tuple[Sshd, Account, Path], answer: bytes
+) -> None:
+    """A host not in known_hosts: asked on the terminal as ssh asks; yes adds it and
+    the command runs, no ends it (255)."""
+    shown, after, status = {}, {}, {}
+    for client in CLIENTS:
+        known = tmp_path / f"new_{client}"
+        known.write_text("")
+        term = OnTerminal([*client_args(client, setup, known=known), "echo", "ran"])
+        term.read_until(b"(yes/no/[fingerprint])? ")
+        shown[client] = term.seen
+        term.type(answer + b"\r")
+        status[client] = term.finish()
+        after[client] = known.read_bytes()
+        shown[client] += b" | " + term.seen.split(b"[fingerprint])? ", 1)[1]
+    # the question byte for byte; after it, ssh ends its notice in "\r\n" even on a
+    # terminal (which makes it "\r\r\n"), keytool in "\n" (the terminal's "\r\n")
+    assert shown["keytool"].split(b" | ")[0] == shown["ssh"].split(b" | ")[0]
+    # (and keytool's errors begin "keytool: ")
+    ours = shown["keytool"].split(b" | ")[1].replace(b"keytool: ", b"")
+    assert ours == shown["ssh"].split(b" | ")[1].replace(b"\r\r\n", b"\r\n")
+    assert after["keytool"] == after["ssh"]
+    if answer == b"yes":
+        assert status["keytool"] == status["ssh"] == 0
+        assert after["ssh"] == setup[0].known_hosts_line().encode()
+        assert shown["keytool"].endswith(b"ran\r\n") and shown["ssh"].endswith(b"ran\r\n")
+    else:
+        assert status["keytool"] == status["ssh"] == 255
+        assert after["ssh"] == b""
