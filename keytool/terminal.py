@@ -71,30 +71,3 @@ def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
         raise KeytoolError(f"{purpose} was not given") from None
     except UnicodeDecodeError:
         raise KeytoolError(f"{purpose} could not be read: not valid text") from None
-
-
-def ask_yes_no(prompt: str) -> bool:
-    """A yes/no question on the terminal; False without one."""
-    if not has_terminal():
-        return False
-    try:
-        with open("/dev/tty", "r+") as tty:
-            tty.write(prompt)
-            tty.flush()
-            answer = tty.readline().strip().lower()
-    except OSError:
-        return False
-    return answer in ("y", "yes")
-
-
-def ask_line(prompt: str) -> str:
-    """A free-form answer from the terminal ("" without one)."""
-    if not has_terminal():
-        return ""
-    try:
-        with open("/dev/tty", "r+") as tty:
-            tty.write(prompt)
-            tty.flush()
-            return tty.readline().strip()
-    except OSError:
-        return ""

@@ -73,7 +73,7 @@ def run(
     key_format: str | None = None,
     cipher: str | None = None,
 ) -> int:
-    from keytool import files, terminal
+    from keytool import files
     from keytool.cli import one_line_text, secret_bytes
     from keytool.keys import keyformat, openssh
 
@@ -120,7 +120,7 @@ def run(
         path = ssh_dir / FILE_NAMES[kind]
     pub_path = Path(f"{path}.pub")
     exists = path.exists() or pub_path.exists()
-    if exists and not (force or terminal.ask_yes_no(f"{path} already exists.\nOverwrite (y/n)? ")):
+    if exists and not (force or _confirm_overwrite(path)):
         raise KeytoolError(f"{path} already exists; not overwriting (use --force)")
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
@@ -152,3 +152,15 @@ def run(
         print("The key's randomart image is:")
         print(randomart(key.public))
     return 0
+
+
+def _confirm_overwrite(path: Path) -> bool:
+    """ssh-keygen's question, as it asks it: on stdout, the answer a line of stdin
+    (so ``echo y | keytool gen ...`` answers it, as with ssh-keygen)."""
+    print(f"{path} already exists.")
+    print("Overwrite (y/n)? ", end="", flush=True)
+    try:
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError):
+        answer = ""
+    return answer[:1] in ("y", "Y")

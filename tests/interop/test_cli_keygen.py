@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import assert_clean_error, keytool
+from tests.interop.clienthelp import KEYTOOL
 from tests.peers import require, run
 
 CASES = [
@@ -395,3 +396,30 @@ def test_gen_refuses_an_empty_file_name(tmp_path: Path) -> None:
     line = assert_clean_error(keytool("gen", "-f", "", "-N", "", env={"HOME": str(home)}))
     assert "-f" in line
     assert not (home / ".ssh").exists()
+
+
+@pytest.mark.parametrize("answer", ["y", "n", ""])
+def test_overwrite_question_as_ssh_keygen_asks_it(tmp_path: Path, answer: str) -> None:
+    """An existing file: ssh-keygen's question on stdout, its answer a line of stdin."""
+    seen = {}
+    for tool in ("ssh-keygen", "keytool"):
+        key = tmp_path / tool / "k"
+        key.parent.mkdir()
+        ssh_keygen("-q", "-t", "ed25519", "-N", "", "-f", key)
+        before = key.read_bytes()
+        program = [require("ssh-keygen")] if tool == "ssh-keygen" else [*KEYTOOL, "gen"]
+        done = subprocess.run(
+            [*program, "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+            input=f"{answer}\n" if answer else "", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        replaced = key.read_bytes() != before
+        question = done.stdout.replace(str(key), "FILE")
+        seen[tool] = (done.returncode == 0, replaced, question.split("? ")[0] + "? ")
+        if replaced:  # a whole new pair, its .pub matching
+            assert (
+                ssh_keygen("-y", "-f", key).stdout.split()[:2]
+                == Path(f"{key}.pub").read_text().split()[:2]
+            )
+    assert seen["keytool"] == seen["ssh-keygen"]
+    assert seen["ssh-keygen"][:2] == ((True, True) if answer == "y" else (False, False))
+    assert seen["ssh-keygen"][2] == "FILE already exists.\nOverwrite (y/n)? "
