@@ -66,7 +66,8 @@ def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
     import getpass
 
     try:
-        return getpass.getpass(prompt)
+        # as ssh's read_passphrase: a carriage return first, so the prompt starts its line
+        return getpass.getpass("\r" + prompt)
     except EOFError:
         raise KeytoolError(f"{purpose} was not given") from None
     except UnicodeDecodeError:

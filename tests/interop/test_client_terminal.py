@@ -257,3 +257,29 @@ def test_new_host_question_on_the_terminal(
     else:
         assert status["keytool"] == status["ssh"] == 255
         assert after["ssh"] == b""
+
+
+def test_password_asked_on_the_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
+    """Password authentication with nobody but the user to ask: the prompt on the
+    terminal as ssh's, the password read there without echo, and in."""
+    _, account, key = setup
+    options = {"AuthorizedKeysFile": "/dev/null", "AllowUsers": account.name,
+               "PermitRootLogin": "no", "PasswordAuthentication": "yes",
+               "KbdInteractiveAuthentication": "no"}  # fmt: skip
+    with Sshd(tmp_path / "sshd", options) as server:
+        known = tmp_path / "known"
+        known.write_text(server.known_hosts_line())
+        shown = {}
+        for client in CLIENTS:
+            args = client_args(client, (server, account, key), known=known)
+            term = OnTerminal([*args, "echo", "in"])
+            term.read_until(b"password: ")
+            prompt = term.seen
+            term.type(account.password.encode() + b"\r")
+            status = term.finish()
+            shown[client] = (status, prompt, term.seen[len(prompt) :])
+    assert shown["keytool"] == shown["ssh"]
+    assert shown["ssh"][0] == 0
+    assert shown["ssh"][1].endswith(f"{account.name}@127.0.0.1's password: ".encode())
+    assert account.password.encode() not in shown["ssh"][2]  # not echoed
+    assert shown["ssh"][2].endswith(b"in\r\n")
