@@ -70,6 +70,7 @@ async def open_transport(
     connect_timeout: float | None = CONNECT_TIMEOUT,
     handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
     sock: socket.socket | None = None,
+    on_peer: Callable[[str], None] | None = None,
 ) -> Transport:
     """Connect, complete the first key exchange and the ssh-userauth service request.
 
@@ -77,6 +78,8 @@ async def open_transport(
     ``handshake_timeout`` bounds each wait for the server during the handshake;
     ``sock``, when given, is a socket to use instead of connecting: connected, or
     with a non-blocking connect under way (``tcp.start_connect``), waited for here.
+    ``on_peer`` is told the server's address once connected, before the host key is
+    checked (a ProxyCommand's connection has none: ssh's words for that).
     """
     config = config or TransportConfig()
     trace = config.trace
@@ -97,8 +100,10 @@ async def open_transport(
                 )
         except (OSError, TimeoutError) as exc:
             raise connect_error(host, port, exc) from None
+    peer = protocol.peername()
+    if on_peer is not None:
+        on_peer(str(peer[0]) if peer is not None else "<no hostip for proxy command>")
     if trace:
-        peer = protocol.peername()
         if peer is not None:
             trace(f"TCP connection established to {peer[0]} port {peer[1]}")
         else:

@@ -426,6 +426,9 @@ async def open_connection(
     async def check(key: PublicKey, algorithm: str) -> None:
         host.check(key, algorithm)
 
+    def peer(address: str) -> None:
+        host.address = address
+
     transport = await open_transport(
         options.host,
         options.port,
@@ -434,6 +437,7 @@ async def open_connection(
         connect_timeout=options.connect_timeout,
         handshake_timeout=options.handshake_timeout,
         sock=sock,
+        on_peer=peer,
     )
     return Client(
         transport, options, prompts, allow_password=host.allow_password, host_trusted=host.trusted

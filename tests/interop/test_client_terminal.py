@@ -283,3 +283,41 @@ def test_password_asked_on_the_terminal(tmp_path: Path, setup: tuple[Sshd, Accou
     assert shown["ssh"][1].endswith(f"{account.name}@127.0.0.1's password: ".encode())
     assert account.password.encode() not in shown["ssh"][2]  # not echoed
     assert shown["ssh"][2].endswith(b"in\r\n")
+
+
+def test_copy_id_on_a_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
+    """keytool copy-id as a user at a terminal runs it for a new server: ssh's host key
+    question (naming the address as ssh does), then the password, then installed and
+    verified; the real ssh then logs in with the new key."""
+    account = setup[1]
+    new = keygen(tmp_path / "new", "ed25519", "new@terminal")
+    options = {"AuthorizedKeysFile": ".ssh/authorized_keys", "AllowUsers": account.name,
+               "PermitRootLogin": "no", "PasswordAuthentication": "yes",
+               "KbdInteractiveAuthentication": "no"}  # fmt: skip
+    with Sshd(tmp_path / "sshd", options) as other:
+        known = tmp_path / "known"
+        known.write_text("")
+        term = OnTerminal([*KEYTOOL, "copy-id", "-F", "none", "-i", f"{new}.pub",
+                           "-p", str(other.port), "-o", f"UserKnownHostsFile={known}",
+                           "-o", "GlobalKnownHostsFile=/dev/null",
+                           "-o", "PubkeyAuthentication=no",
+                           f"{account.name}@127.0.0.1"])  # fmt: skip
+        term.read_until(b"(yes/no/[fingerprint])? ")
+        name = f"[127.0.0.1]:{other.port}"
+        assert term.seen.startswith(
+            f"\rThe authenticity of host '{name} ({name})' can't be established.\r\n".encode()
+        )
+        term.type(b"yes\r")
+        term.read_until(b"password: ")
+        term.type(account.password.encode() + b"\r")
+        assert term.finish() == 0, term.seen
+        assert known.read_text() == other.known_hosts_line()
+        logged_in = subprocess.run(
+            [require("ssh"), "-F", "none", "-p", str(other.port), "-i", str(new),
+             "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+             f"{account.name}@127.0.0.1", "echo", "with the new key"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+    assert logged_in.stdout == "with the new key\n", logged_in.stderr
+    assert account.password.encode() not in term.seen
