@@ -222,30 +222,9 @@ def tty_prompter() -> Prompter | None:
     except OSError:
         return None
 
-    def ask(text: str) -> str | None:
-        # bytes on a descriptor of its own: a text file opened "r+" on a terminal fails
-        # as it turns from writing to reading (a terminal cannot seek)
-        try:
-            fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-        except OSError:
-            return None
-        line = bytearray()
-        try:
-            # as ssh's read_passphrase: a carriage return first, the question then at
-            # the start of the line whatever was typed ahead
-            os.write(fd, b"\r" + text.encode("utf-8", "replace"))
-            while not line.endswith(b"\n"):
-                chunk = os.read(fd, 1024)
-                if not chunk:
-                    break
-                line += chunk
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        return line.decode("utf-8", "replace").rstrip("\r\n") if line else None
+    from keytool.terminal import ask_terminal
 
-    return ask
+    return ask_terminal
 
 
 def changed_warning(

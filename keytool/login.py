@@ -858,9 +858,9 @@ class Login:
             return event
         raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
 
-    def _ask(self, prompt: str, what: str) -> str | None:
+    def _ask(self, prompt: str, what: str, echo: bool = False) -> str | None:
         try:
-            return self.prompts.secret(prompt, what)
+            return self.prompts.secret(prompt, what, echo)
         except KeytoolError as exc:
             self.trace(f"no {what}: {exc}")
             return None
@@ -927,6 +927,7 @@ class Login:
                     answer = self._ask(
                         f"({self.options.user}@{self.options.host}) {prompt.text}",
                         "keyboard-interactive answer",
+                        prompt.echo,
                     )
                 if answer is None:
                     plan.keyboard_interactive = False

@@ -49,12 +49,12 @@ class Prompts:
 
         return terminal.has_terminal() or terminal._askpass_program(False) is not None
 
-    def secret(self, prompt: str, purpose: str) -> str:
+    def secret(self, prompt: str, purpose: str, echo: bool = False) -> str:
         if self.batch_mode:
             raise KeytoolError(f"{purpose} is needed but BatchMode is set")
         from keytool import terminal
 
-        return terminal.read_secret(prompt, purpose)
+        return terminal.read_secret(prompt, purpose, echo)
 
     def show(self, text: str) -> None:
         sys.stderr.write(text if text.endswith("\n") else text + "\n")

@@ -52,8 +52,35 @@ def run_askpass(program: str, prompt: str, confirm: bool = False) -> str | None:
     return result.stdout.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
-def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
-    """Read a secret from the terminal or SSH_ASKPASS; a clear error when neither is there."""
+def ask_terminal(prompt: str) -> str | None:
+    """A line typed on the controlling terminal, shown as typed (ssh asks there, not on
+    stdin); None without one. Read as bytes from a descriptor of its own: a text file
+    opened "r+" on a terminal fails as it turns from writing to reading."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    line = bytearray()
+    try:
+        # as ssh's read_passphrase: a carriage return first, the prompt then at the
+        # start of the line whatever was typed ahead
+        os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
+        while not line.endswith(b"\n"):
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            line += chunk
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return line.decode("utf-8", "replace").rstrip("\r\n") if line else None
+
+
+def read_secret(prompt: str, purpose: str = "a passphrase", echo: bool = False) -> str:
+    """Read a secret from the terminal or SSH_ASKPASS; a clear error when neither is
+    there. ``echo``: the server asked for the answer to be shown as typed (a
+    keyboard-interactive prompt that is no secret), as ssh shows it."""
     interactive = has_terminal()
     program = _askpass_program(interactive)
     if program is not None:
@@ -63,6 +90,11 @@ def read_secret(prompt: str, purpose: str = "a passphrase") -> str:
         return answer
     if not interactive:
         raise KeytoolError(f"{purpose} is needed but there is no terminal to ask on")
+    if echo:
+        answer = ask_terminal(prompt)
+        if answer is None:
+            raise KeytoolError(f"{purpose} was not given")
+        return answer
     import getpass
 
     try:

@@ -14,6 +14,7 @@ import pytest
 from keytool.keys import generate
 from keytool.keys.pubfile import format_public_line
 from tests.interop.clienthelp import (
+    KEYTOOL,
     Account,
     askpass_env,
     base_env,
@@ -21,7 +22,7 @@ from tests.interop.clienthelp import (
     keygen,
     keytool_exec,
 )
-from tests.peers import Dropbear
+from tests.peers import Dropbear, require
 
 asyncssh = pytest.importorskip("asyncssh")
 
@@ -247,3 +248,37 @@ def test_no_terminal_no_askpass_no_prompt(tmp_path: Path) -> None:
         )
     assert result.returncode == 255
     assert record == []  # nothing was sent: there was no one to ask
+
+
+def test_keyboard_interactive_on_a_terminal_as_ssh(tmp_path: Path) -> None:
+    """On a terminal: the server's name and instruction, then each prompt as ssh shows
+    it; the answer to a prompt the server wants echoed ("Code: ") shows as typed, the
+    password does not. ssh against the same server is the reference."""
+    from tests.interop.test_client_terminal import OnTerminal
+
+    key_file = tmp_path / "id"
+    from keytool.keys import openssh
+
+    key_file.write_bytes(openssh.dump(generate("ed25519"), "", None))
+    key_file.chmod(0o600)
+    shown = {}
+    record: list[str] = []
+    with _AsyncsshThread(lambda: _KbdintOnly(record, "")) as server:
+        known = server.known_hosts(tmp_path)
+        for client in ("ssh", "keytool"):
+            args = ["-F", "none", "-p", str(server.port), "-i", str(key_file),
+                    "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                    "alice@127.0.0.1", "hello"]  # fmt: skip
+            program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+            term = OnTerminal([*program, *args])
+            term.read_until(b"Password: ")
+            term.type(b"s3cret\r")
+            term.read_until(b"Code: ")
+            term.type(b"s3cret\r")
+            assert term.finish() == 0, term.seen
+            shown[client] = term.seen
+    # byte for byte but for ssh's own lines, which it ends in "\r\n" even on a
+    # terminal (that makes "\r\r\n" there); keytool ends them in "\n"
+    assert shown["keytool"] == shown["ssh"].replace(b"\r\r\n", b"\r\n")
+    assert shown["ssh"].count(b"s3cret") == 1  # the code, echoed; never the password
+    assert record == ["kbdint ['s3cret', 's3cret']"] * 2
