@@ -30,7 +30,7 @@ from keytool.malloc import AFTER_BYTES, keep_freed_memory
 from keytool.options import ConnectOptions, Prompts
 from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
-from keytool.transport.events import HostKeyToCheck, PayloadReceived, TransportReady
+from keytool.transport.events import HostKeyToCheck, KeysChanged, PayloadReceived, TransportReady
 from keytool.transport.handshake import ClientTransport
 from keytool.ttymodes import DISCONNECT, HELP, HELP_TEXT
 
@@ -84,6 +84,7 @@ class BlockingTransport:
         self._out = bytearray()  # bytes the socket has not taken yet
         self._fd = sock.fileno()
         self.heard = time.monotonic()  # when the server last sent anything
+        self.keyed_at = self.heard  # when the last key exchange ended
         # bytes moved either way, until the allocator is tuned for a bulk transfer
         self._moved: int | None = 0
 
@@ -245,6 +246,8 @@ class BlockingTransport:
                 self._host_key = event
             elif isinstance(event, TransportReady):
                 self.ready = event
+            elif isinstance(event, KeysChanged):
+                self.keyed_at = time.monotonic()
 
     def _queue(self) -> None:
         """Take what the transport has to send and write as much as the socket takes."""
@@ -384,6 +387,10 @@ class BlockingClient(Login):
         alive = self._alive
         if alive is not None:
             timeout = alive.wait_limit(timeout, transport.heard)
+        interval = self.options.transport.rekey_interval
+        if interval:
+            due = max(0.0, transport.keyed_at + interval - time.monotonic())
+            timeout = due if timeout is None else min(timeout, due)
         ready = [] if transport.payloads else transport.wait(timeout, fds)
         while transport.payloads:
             for event in self.conn.receive(transport.payloads.popleft()):
@@ -393,6 +400,11 @@ class BlockingClient(Login):
                     self._pending.append(event)
         if transport.error is not None and not self._pending:
             raise transport.error
+        if interval and time.monotonic() >= transport.keyed_at + interval:
+            self.trace("connection: RekeyLimit's time is up: new keys")
+            transport.keyed_at = time.monotonic()  # once per interval, however it goes
+            transport.conn.rekey()
+            transport._queue()
         if alive is not None and alive.due(transport.heard):
             if alive.given_up():
                 raise DisconnectError(f"Timeout, server {self.options.host} not responding.")

@@ -284,6 +284,8 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         macs=sshconfig.apply_algorithm_list(resolved.macs, tconfig.DEFAULT_MACS),
         trace=trace,
         compression=("zlib@openssh.com", "none") if resolved.compression else ("none",),
+        rekey_bytes=resolved.rekey_limit[0] or None,
+        rekey_interval=float(resolved.rekey_limit[1]) or None,
     )
     preferred = resolved.preferred_authentications
     agent, agent_socket = _agent_choice(resolved.identity_agent)

@@ -117,6 +117,7 @@ class ResolvedConfig(Record):
         "proxy_jump",
         "pubkey_accepted_algorithms",
         "pubkey_authentication",
+        "rekey_limit",
         "remote_command",
         "remote_forwards",
         "request_tty",
@@ -174,6 +175,7 @@ class ResolvedConfig(Record):
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     compression: bool  # Compression: zlib@openssh.com offered first
     address_family: str  # AddressFamily: "any", "inet" or "inet6"
+    rekey_limit: tuple[int, int]  # RekeyLimit: bytes and seconds (0: the cipher's, never)
     bind_address: str | None  # BindAddress: the local address to connect from
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
@@ -252,6 +254,7 @@ class ResolvedConfig(Record):
         compression: bool = False,
         address_family: str = "any",
         bind_address: str | None = None,
+        rekey_limit: tuple[int, int] = (0, 0),
     ) -> None:
         init(
             self,
@@ -296,6 +299,7 @@ class ResolvedConfig(Record):
             compression=compression,
             address_family=address_family,
             bind_address=bind_address,
+            rekey_limit=rekey_limit,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -633,7 +637,6 @@ _OPENSSH_OTHER = frozenset(
         "permitlocalcommand",
         "permitremoteopen",
         "proxyusefdpass",
-        "rekeylimit",
         "requiredrsasize",
         "securitykeyprovider",
         "stdinnull",
@@ -776,6 +779,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         _revoked_host_keys(state, args, where)
     elif keyword == "addkeystoagent":
         state.values.setdefault(keyword, (_add_keys_to_agent(args, where), where))
+    elif keyword == "rekeylimit":
+        state.values.setdefault(keyword, (_rekey_limit(args, where), where))
     elif keyword == "setenv":
         _set_env(state, args, where)
     elif keyword == "sendenv":
@@ -838,6 +843,37 @@ def _add_keys_to_agent(args: list[str], where: str) -> tuple[str, int | None]:
     if mode is None:
         return "yes", parse_time(args[0], where)
     return mode, None
+
+
+_SCALES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _rekey_limit(args: list[str], where: str) -> tuple[int, int]:
+    """RekeyLimit BYTES [INTERVAL]: bytes with an optional K, M, G or T (powers of
+    1024) or "default" (0: the cipher's own limit); the interval a time, or "none"."""
+    if not args or len(args) > 2:
+        raise FormatError(f"{where}: RekeyLimit takes an amount of data and a time")
+    amount = args[0].lower()
+    if amount == "default":
+        limit = 0
+    else:
+        digits, unit = amount.rstrip("kmgt"), amount[len(amount.rstrip("kmgt")) :]
+        if not digits.isdigit() or len(unit) > 1:
+            raise FormatError(f"{where}: Bad number {args[0]!r}")
+        limit = int(digits) * _SCALES[unit]
+        if 0 < limit < 16:
+            raise FormatError(f"{where}: RekeyLimit too small")
+    seconds = 0
+    if len(args) == 2 and args[1] != "none":
+        seconds = parse_time(args[1], where)
+    return limit, seconds
+
+
+def _rekey_limit_value(found: tuple[object, str] | None) -> tuple[int, int]:
+    value = found[0] if found is not None else None
+    if isinstance(value, tuple) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    return 0, 0
 
 
 def _add_keys_value(found: tuple[object, str] | None) -> tuple[str, int | None]:
@@ -1183,6 +1219,7 @@ def _finish(
         compression=flag("compression", False),
         address_family=text("addressfamily", "any"),
         bind_address=optional("bindaddress"),
+        rekey_limit=_rekey_limit_value(values.get("rekeylimit")),
     )
 
 

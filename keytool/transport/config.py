@@ -96,6 +96,7 @@ class TransportConfig(Record):
         "kex_algorithms",
         "macs",
         "rekey_bytes",
+        "rekey_interval",
         "trace",
     )
     kex_algorithms: tuple[str, ...]
@@ -111,6 +112,8 @@ class TransportConfig(Record):
     #: compression methods offered, both ways: ("none",), or with ssh's Compression
     #: yes ("zlib@openssh.com", "none")
     compression: tuple[str, ...]
+    #: re-key after this many seconds (RekeyLimit's second value); None: never by time
+    rekey_interval: float | None
 
     def __init__(
         self,
@@ -122,6 +125,7 @@ class TransportConfig(Record):
         rekey_bytes: int | None = None,
         trace: Trace | None = None,
         compression: tuple[str, ...] = ("none",),
+        rekey_interval: float | None = None,
     ) -> None:
         init(
             self,
@@ -132,5 +136,6 @@ class TransportConfig(Record):
             client_version=client_version,
             rekey_bytes=rekey_bytes,
             compression=compression,
+            rekey_interval=rekey_interval,
             trace=trace,
         )

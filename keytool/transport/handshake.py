@@ -295,6 +295,13 @@ class ClientTransport:
         if out.needs_rekey and self.authenticated:
             self._start_rekey()
 
+    def rekey(self) -> None:
+        """Start a key exchange now (RekeyLimit's interval), if none is running and the
+        user is authenticated (sshd refuses one before)."""
+        self._check_open()
+        if self._state is State.OPEN and self.authenticated and not self._kexinit_sent:
+            self._start_rekey()
+
     def disconnect(self, reason: int, description: str) -> None:
         """Queue SSH_MSG_DISCONNECT and refuse further calls."""
         self._check_open()

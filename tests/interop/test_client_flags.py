@@ -193,3 +193,37 @@ def test_address_family_and_bind_address_as_ssh(tmp_path: Path, key: Path) -> No
     assert log.count("Connection from 127.0.0.2 port") == 2
     assert done["keytool", "-6"] == done["ssh", "-6"]
     assert done["ssh", "-6"][0] == 255
+
+
+def test_rekey_limit_by_data_and_by_time_as_ssh(tmp_path: Path, key: Path) -> None:
+    """RekeyLimit: new keys after so much data, and after so long; sshd's log counts
+    the key exchanges of each connection, for ssh and keytool alike."""
+    sshd = Sshd(tmp_path / "sshd")
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    known = tmp_path / "known"
+    known.write_text(sshd.known_hosts_line())
+    flags = ["-F", "none", "-p", str(sshd.port), "-i", str(key), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={known}",
+             "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    cases = {
+        "data": ("RekeyLimit=1M", "head -c 5000000 /dev/zero"),
+        "time": ("RekeyLimit=default 1", "sleep 3.5; head -c 5000000 /dev/zero"),
+    }
+    kexes = {}
+    with sshd:
+        for client in ("ssh", "keytool"):
+            program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+            for case, (option, command) in cases.items():
+                mark = len(sshd.log.read_text(errors="replace"))
+                result = subprocess.run(
+                    [*program, *flags, "-o", option, "root@127.0.0.1", command],
+                    capture_output=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
+                )  # fmt: skip
+                assert result.returncode == 0 and len(result.stdout) == 5000000, result.stderr
+                log = sshd.log.read_text(errors="replace")[mark:]
+                kexes[client, case] = log.count("kex: algorithm:")
+    # without a limit, one exchange; with these, new keys as the data or the time goes
+    # by (sshd logs 3 for ssh's 5 MB, as for keytool's)
+    for client in ("ssh", "keytool"):
+        assert kexes[client, "data"] >= 3, kexes
+        assert kexes[client, "time"] >= 3, kexes

@@ -63,6 +63,7 @@ Host q?
     ForwardAgent ~/.ssh/agent-%h.sock
     BindAddress 127.0.0.2
     AddressFamily inet
+    RekeyLimit 2G
     Port=2300
     SetEnv FOO=bar "BAZ=a b" FOO=again
     RemoteCommand echo "%r@%h:%p" %n %% done # all of it the command
@@ -114,6 +115,7 @@ host OFF-HOST
     ForwardAgent yes
     Compression yes
     AddressFamily inet6
+    RekeyLimit 512K 30m
     StreamLocalBindUnlink yes
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
@@ -198,6 +200,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "forward_agent": seen["forwardagent"][0],
         "compression": yes[seen["compression"][0]],
         "address_family": seen["addressfamily"][0],
+        "rekey_limit": tuple(int(n) for n in seen["rekeylimit"][0].split()),
         "bind_address": seen.get("bindaddress", [None])[0],
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
