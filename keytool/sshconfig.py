@@ -467,18 +467,22 @@ def _attempts(value: str, where: str) -> int:
     return count
 
 
-def _fingerprint_hash(value: str, where: str) -> str:
-    lowered = value.lower()
-    if lowered not in ("sha256", "md5"):
-        raise FormatError(f"{where}: FingerprintHash must be sha256 or md5")
-    return lowered
+def _one_of(keyword: str, *choices: str) -> Callable[[str, str], str]:
+    """A converter taking one of ``choices`` (any case), as written in lower case."""
+
+    def convert(value: str, where: str) -> str:
+        lowered = value.lower()
+        if lowered not in choices:
+            listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
+            raise FormatError(f"{where}: {keyword} must be {listed}, not {value!r}")
+        return lowered
+
+    return convert
 
 
-def _address_family(value: str, where: str) -> str:
-    lowered = value.lower()
-    if lowered not in ("any", "inet", "inet6"):
-        raise FormatError(f"{where}: AddressFamily must be any, inet or inet6, not {value!r}")
-    return lowered
+_fingerprint_hash = _one_of("FingerprintHash", "sha256", "md5")
+_address_family = _one_of("AddressFamily", "any", "inet", "inet6")
+_session_type = _one_of("SessionType", "default", "none", "subsystem")
 
 
 def _request_tty(value: str, where: str) -> str:
@@ -516,13 +520,6 @@ def _yes_no_ask(value: str, where: str) -> str:
     if lowered == "ask":
         return "ask"
     raise FormatError(f"{where}: expected yes, no or ask, not {value!r}")
-
-
-def _session_type(value: str, where: str) -> str:
-    lowered = value.lower()
-    if lowered not in ("default", "none", "subsystem"):
-        raise FormatError(f"{where}: SessionType must be default, none or subsystem")
-    return lowered
 
 
 def _pubkey(value: str, where: str) -> bool:
