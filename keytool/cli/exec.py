@@ -250,9 +250,7 @@ def _connect_and_run(
         client = connect(options, sock)
         if agent_socket is not None and not client.allow_password:
             # the host key changed and checking is off: as ssh, not our agent too
-            print(
-                "Agent forwarding is disabled to avoid man-in-the-middle attacks.", file=sys.stderr
-            )
+            _say_plain("Agent forwarding is disabled to avoid man-in-the-middle attacks.")
             agent_socket = None
         try:
             stdin = None if no_stdin or sys.stdin is None else 0

@@ -79,3 +79,29 @@ def test_forward_agent_path_and_variable_as_ssh(tmp_path: Path) -> None:
             seen = {c: run_at_server(c, sshd, key, known, env, "-o", setting) for c in CLIENTS}
             assert seen["keytool"] == seen["ssh"], setting
             assert "by-path (ED25519)" in seen["ssh"][1]
+
+
+def test_no_agent_forwarding_after_a_changed_host_key(tmp_path: Path) -> None:
+    """A changed host key let through with StrictHostKeyChecking=no: as ssh, our agent
+    is not forwarded (ssh's words said), so the server finds none."""
+    sshd, key, known = server_for(tmp_path)
+    other = keygen(tmp_path / "other_host", "ed25519")
+    kind, blob = Path(f"{other}.pub").read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {blob}\n")  # not the server's key
+    held = keygen(tmp_path / "held", "ed25519", "held@here")
+    with openssh_agent(tmp_path / "agent") as agent, sshd:
+        subprocess.run([require("ssh-add"), "-q", str(held)], env=agent.env(), check=True)
+        seen = {}
+        for client in CLIENTS:
+            args = ["-F", "none", "-p", str(sshd.port), "-i", str(key),
+                    "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={known}",
+                    "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
+                    "-A", "root@127.0.0.1", "ssh-add -l; echo status $?"]  # fmt: skip
+            program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+            done = subprocess.run(
+                [*program, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                env=agent.env(), timeout=60,
+            )  # fmt: skip
+            said = "Agent forwarding is disabled to avoid man-in-the-middle attacks."
+            seen[client] = (done.returncode, done.stdout, said in done.stderr)
+    assert seen["keytool"] == seen["ssh"] == (0, "status 2\n", True)

@@ -31,7 +31,7 @@ FLAGS = {
 )
 def test_flags_make_the_config_ssh_G_shows(tmp_path: Path, given: tuple[str, ...]) -> None:
     args: list[str] = []
-    values: dict[str, object] = {"jump": None, "cipher": None, "mac": None}
+    values: dict[str, str | None] = {"jump": None, "cipher": None, "mac": None}
     for flag in given:
         if flag in FLAGS:
             value, name = FLAGS[flag]
@@ -40,9 +40,9 @@ def test_flags_make_the_config_ssh_G_shows(tmp_path: Path, given: tuple[str, ...
         else:
             args.append(flag)
     options = flag_options(
-        values["jump"],  # type: ignore[arg-type]
-        values["cipher"],  # type: ignore[arg-type]
-        values["mac"],  # type: ignore[arg-type]
+        values["jump"],
+        values["cipher"],
+        values["mac"],
         gateway="-g" in given,
         quiet="-q" in given,
     )
