@@ -88,6 +88,9 @@ class ResolvedConfig(Record):
         "config_file",
         "connect_timeout",
         "connection_attempts",
+        "control_master",
+        "control_path",
+        "control_persist",
         "dynamic_forwards",
         "escape_char",
         "fingerprint_hash",
@@ -176,6 +179,9 @@ class ResolvedConfig(Record):
     compression: bool  # Compression: zlib@openssh.com offered first
     address_family: str  # AddressFamily: "any", "inet" or "inet6"
     rekey_limit: tuple[int, int]  # RekeyLimit: bytes and seconds (0: the cipher's, never)
+    control_master: str  # ControlMaster: "no", "yes", "ask", "auto" or "autoask"
+    control_path: str | None  # ControlPath, ~ and tokens expanded; None: unset or "none"
+    control_persist: int | None  # ControlPersist: None for no, 0 for yes (forever), seconds
     bind_address: str | None  # BindAddress: the local address to connect from
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
@@ -255,6 +261,9 @@ class ResolvedConfig(Record):
         address_family: str = "any",
         bind_address: str | None = None,
         rekey_limit: tuple[int, int] = (0, 0),
+        control_master: str = "no",
+        control_path: str | None = None,
+        control_persist: int | None = None,
     ) -> None:
         init(
             self,
@@ -300,6 +309,9 @@ class ResolvedConfig(Record):
             address_family=address_family,
             bind_address=bind_address,
             rekey_limit=rekey_limit,
+            control_master=control_master,
+            control_path=control_path,
+            control_persist=control_persist,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -361,6 +373,11 @@ def split_args(text: str, where: str) -> list[str]:
             raise FormatError(f"{where}: unterminated quote")
         args.append("".join(current))
     return args
+
+
+def quote_arg(value: str) -> str:
+    """``value`` quoted so that split_args reads it back as one argument, exactly."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
@@ -522,6 +539,39 @@ def _yes_no_ask(value: str, where: str) -> str:
     raise FormatError(f"{where}: expected yes, no or ask, not {value!r}")
 
 
+def _control_master(value: str, where: str) -> str:
+    """ControlMaster, any case: yes (or true), no (or false), ask, auto or autoask."""
+    lowered = value.lower()
+    words = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
+    if lowered in ("ask", "auto", "autoask") or lowered in words:
+        return words.get(lowered, lowered)
+    raise FormatError(
+        f"{where}: ControlMaster must be yes, no, ask, auto or autoask, not {value!r}"
+    )
+
+
+def _control_path(value: str, where: str) -> str:
+    """ControlPath as written (expanded once the host is known); ssh refuses it empty."""
+    if not value:
+        raise FormatError(f"{where}: ControlPath needs a value")
+    return value
+
+
+def _control_persist(value: str, where: str) -> int | None:
+    """ControlPersist: None for no (or false), 0 for yes (or true), else a time in
+    seconds, "0" being yes again. The words are lower case only, as ssh reads them."""
+    if value in ("no", "false"):
+        return None
+    if value in ("yes", "true"):
+        return 0
+    try:
+        return parse_time(value, where)
+    except FormatError:
+        raise FormatError(
+            f"{where}: ControlPersist must be yes, no or a time such as 10m, not {value!r}"
+        ) from None
+
+
 def _pubkey(value: str, where: str) -> bool:
     # OpenSSH 8.9+ also takes unbound/host-bound here: both mean "on"
     if value.lower() in ("unbound", "host-bound"):
@@ -576,6 +626,9 @@ _ONE: dict[str, _Converter | None] = {
     "clearallforwardings": _flag,
     "sessiontype": _session_type,
     "forkafterauthentication": _flag,
+    "controlmaster": _control_master,
+    "controlpath": _control_path,
+    "controlpersist": _control_persist,
 }
 _MANY = ("userknownhostsfile", "globalknownhostsfile")
 _FORWARDS = {
@@ -607,9 +660,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
         "checkhostip",
-        "controlmaster",
-        "controlpath",
-        "controlpersist",
         "enableescapecommandline",
         "enablesshkeysign",
         "exitonforwardfailure",
@@ -697,6 +747,23 @@ def expand_tokens(
 def _env_name(name: str) -> bool:
     """An environment variable's name as ssh accepts one: letters, digits and _."""
     return name != "" and name.isascii() and all(c.isalnum() or c == "_" for c in name)
+
+
+def tilde_expand(value: str, home: str, where: str) -> str:
+    """A leading ``~`` as ssh's tilde_expand_filename has it: ``~``, ``~/`` and
+    ``~/path`` are under ``home``, ``~user`` and ``~user/path`` under that user's home
+    directory, with one slash after the directory (``~`` alone is ``home/``)."""
+    if not value.startswith("~"):
+        return value
+    user, _, path = value[1:].partition("/")
+    directory = home
+    if user:
+        try:
+            directory = pwd.getpwnam(user).pw_dir
+        except (KeyError, ValueError):
+            raise FormatError(f"{where}: no such user {user!r} in {value!r}") from None
+    separator = "" if directory.endswith("/") else "/"
+    return directory + separator + path.lstrip("/")
 
 
 def expand_home(value: str, home: str) -> str:
@@ -1105,14 +1172,19 @@ def _finish(
     if uid is not None:
         tokens["i"] = str(uid)
 
-    def with_tokens(raw: str, place: str, env: Mapping[str, str] | None = None) -> str:
+    def with_tokens(
+        raw: str,
+        place: str,
+        env: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> str:
         if "%C" in raw and "C" not in tokens:
             # hashlib only for %C: otherwise it would load before ``keytool exec`` connects
             import hashlib
 
             seed = f"{local_hostname}{hostname}{port}{remote_user}".encode()
             tokens["C"] = hashlib.sha1(seed).hexdigest()
-        return expand_tokens(raw, tokens, place, env)
+        return expand_tokens(raw, {**tokens, **extra} if extra else tokens, place, env)
 
     def path(raw: str, place: str) -> str:
         return with_tokens(expand_home(raw, home), place, os.environ)
@@ -1149,6 +1221,20 @@ def _finish(
     remote_command = optional("remotecommand")
     if remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
         remote_command = with_tokens(remote_command, where("remotecommand"))
+    control_path = optional("controlpath")
+    if control_path is not None and control_path.lower() == "none":
+        control_path = None
+    elif control_path is not None:
+        # as ssh 9.2: ~ first, then its tokens (%k too: HostKeyAlias, else the host as
+        # typed) and ${VAR}s
+        alias = optional("hostkeyalias")
+        place = where("controlpath")
+        control_path = with_tokens(
+            tilde_expand(control_path, home, place),
+            place,
+            os.environ,
+            {"k": alias.lower() if alias is not None else original},
+        )
     preferred = optional("preferredauthentications")
     # ssh treats ConnectTimeout 0 as no timeout of its own
     timeout = number("connecttimeout", 0) or None
@@ -1217,7 +1303,15 @@ def _finish(
         address_family=text("addressfamily", "any"),
         bind_address=optional("bindaddress"),
         rekey_limit=_rekey_limit_value(values.get("rekeylimit")),
+        control_master=text("controlmaster", "no"),
+        control_path=control_path,
+        control_persist=_control_persist_value(values.get("controlpersist")),
     )
+
+
+def _control_persist_value(found: tuple[object, str] | None) -> int | None:
+    value = found[0] if found is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _escape_char_value(values: dict[str, tuple[object, str]]) -> int | None:

@@ -62,6 +62,9 @@ def run(
     ipv4: bool = False,
     ipv6: bool = False,
     bind_address: str | None = None,
+    master: int = 0,
+    control_path: str | None = None,
+    control_command: str | None = None,
 ) -> int:
     if query is not None:
         from keytool.transport.query import query as algorithms
@@ -72,6 +75,10 @@ def run(
             exc.exit_code = 255
             raise
         return 0
+    if control_command not in (None, "check", "forward", "cancel", "exit", "stop", "proxy"):
+        error = KeytoolError("Invalid multiplex command.")  # ssh's words, before all else
+        error.exit_code = 255
+        raise error
     if not destination:  # optional only for -Q
         raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
     option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
@@ -87,6 +94,12 @@ def run(
         option.insert(0, f"BindAddress={bind_address}")
     if agent_forwarding or no_agent_forwarding:  # -a wins over -A
         option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
+    if master:  # as ssh: each -M turns yes into ask and anything else into yes
+        option.insert(0, f"ControlMaster={'yes' if master % 2 else 'ask'}")
+    if control_path is not None:  # the last -S, as written (quoted: it may hold spaces)
+        from keytool.sshconfig import quote_arg
+
+        option.insert(0, f"ControlPath={quote_arg(control_path)}")
     if subsystem:
         if no_command:  # ssh's words
             raise KeytoolError("Cannot specify -N with -s/SessionType")
@@ -117,6 +130,7 @@ def run(
             background,
             remote_forward or [],
             dynamic_forward or [],
+            control_command=control_command,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -171,6 +185,7 @@ def _connect_and_run(
     background: bool = False,
     remote_forward: list[str] | None = None,
     dynamic_forward: list[str] | None = None,
+    control_command: str | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line

@@ -499,6 +499,25 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="ADDRESS",
             ),
             Opt(
+                "master",
+                ("-M",),
+                "be the master of a shared connection (ControlMaster yes; twice: ask)",
+                "count",
+            ),
+            Opt(
+                "control_path",
+                ("-S",),
+                "the control socket of a shared connection (ControlPath; none: no sharing)",
+                metavar="PATH",
+            ),
+            Opt(
+                "control_command",
+                ("-O",),
+                "ask the master of a shared connection: check, forward, cancel, exit, "
+                "stop or proxy",
+                metavar="CTL",
+            ),
+            Opt(
                 "subsystem",
                 ("-s",),
                 "the command names a subsystem of the server, such as sftp (SessionType)",

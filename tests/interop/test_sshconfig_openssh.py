@@ -7,6 +7,7 @@ import os
 import pwd
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,9 @@ Host web web.example
     VisualHostKey yes
     FingerprintHash MD5
     ConnectionAttempts 3
+    ControlPath ~/.ssh/cm-%C-%r@%h:%p
+    ControlMaster auto
+    ControlPersist 10m
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
@@ -56,7 +60,13 @@ Host *.example !bad.example
     ConnectTimeout 1m5s
     StrictHostKeyChecking accept-new
     UserKnownHostsFile ~/.ssh/known_hosts
+    ControlMaster AutoAsk
+    ControlPersist 1h30m
+    ControlPath %d/%%/%i/%L/%l/%n/%u/%k/%h/%p/%r/%C
 Host q?
+    ControlPath none
+    ControlMaster TRUE
+    ControlPersist yes
     VerifyHostKeyDNS ask
     RequestTTY no
     EscapeChar none
@@ -98,6 +108,9 @@ Host db*
     PreferredAuthentications publickey,password
     ClearAllForwardings yes
     GatewayPorts yes
+    ControlPath ${HOME}/cm/%n
+    ControlPersist 0
+    ControlMaster false
 Host yes-host
     ProxyJump ops@bastion:2222,second
     ProxyCommand nc %h %p
@@ -105,6 +118,9 @@ Host yes-host
     ConnectTimeout 0
     IdentityAgent ${HOME}/yes.sock
     UserKnownHostsFile ${HOME}/kh_%h
+    ControlPath ~
+    ControlMaster ask
+    ControlPersist 600
 host OFF-HOST
     identityagent $SSH_AUTH_SOCK
     stricthostkeychecking off
@@ -120,7 +136,13 @@ host OFF-HOST
     LocalForward /run/l.sock db:5432
     RemoteForward /run/r.sock /run/t.sock
     DynamicForward /run/d.sock
+    controlpath NONE
+    CONTROLMASTER yes
+    controlpersist no
 Host *
+    ControlPath ~/.ssh/everyone-%C
+    ControlMaster no
+    ControlPersist false
     User fallback
     Port 2222
     SetEnv LATE=1
@@ -147,8 +169,10 @@ HOSTS = [
 ]
 
 
-def ssh_g(config: str | Path, host: str, *options: str) -> dict[str, list[str]]:
-    args = [require("ssh"), "-G", "-F", config]
+def ssh_g(
+    config: str | Path, host: str, *options: str, flags: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    args = [require("ssh"), "-G", "-F", config, *flags]
     for option in options:
         args += ["-o", option]
     result = run([*args, host], stdin=subprocess.DEVNULL)
@@ -221,7 +245,17 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "gateway_ports": yes[seen["gatewayports"][0]],
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
+        "control_master": {"true": "yes", "false": "no"}.get(
+            seen["controlmaster"][0], seen["controlmaster"][0]
+        ),
+        "control_path": seen.get("controlpath", [None])[0],
+        "control_persist": persist_from_ssh(seen["controlpersist"][0]),
     }
+
+
+def persist_from_ssh(shown: str) -> int | None:
+    """ssh -G's ControlPersist ("no", "yes" or seconds) as ours: None, 0 or seconds."""
+    return None if shown == "no" else 0 if shown == "yes" else int(shown)
 
 
 def escape_from_ssh(shown: str) -> int | None:
@@ -296,6 +330,11 @@ def test_the_hosts_exercise_the_blocks(main_config: Path) -> None:
     # LocalForward accumulates (a repeated one once); ClearAllForwardings drops them all
     assert len(ssh_g(main_config, "web")["localforward"]) == 3
     assert "localforward" not in ssh_g(main_config, "dbmain")
+    masters = {ssh_g(main_config, host)["controlmaster"][0] for host in HOSTS}
+    assert masters == {"true", "false", "ask", "auto", "autoask"}
+    persists = {ssh_g(main_config, host)["controlpersist"][0] for host in HOSTS}
+    assert persists == {"no", "yes", "600", "5400"}
+    assert "controlpath" not in ssh_g(main_config, "qa")  # ControlPath none
 
 
 @pytest.mark.parametrize(
@@ -312,6 +351,149 @@ def test_command_line_options_win_as_for_ssh(
     main_config: Path, host: str, options: tuple[str, ...]
 ) -> None:
     check_against_ssh(main_config, host, *options)
+
+
+EVERY_TOKEN = "ControlPath=%%_%C_%d_%h_%i_%L_%l_%n_%p_%r_%u_%k_${HOME}"
+MASTER_WORDS = ("yes", "true", "no", "false", "ask", "auto", "autoask", "YES", "True", "No")
+CM_EXAMPLE = ("ControlPath=~/.ssh/cm-%C-%r@%h:%p", "ControlMaster=autoask", "ControlPersist=10m")
+PERSIST_VALUES = ("yes", "true", "no", "false", "0", "0s", "1", "10m", "1h30m", "1H30M")
+CONTROL_CASES = [
+    ("Example.COM", (EVERY_TOKEN, "Port=2", "User=bob")),
+    ("Example.COM", (EVERY_TOKEN, "HostName=Inner.%h", "HostKeyAlias=Some-Alias")),
+    ("example.com", (*CM_EXAMPLE, "Port=2222", "User=bob")),
+    ("x", ("ControlPath=none",)),
+    ("x", ("ControlPath=NONE", "ControlPath=/run/never")),  # the first wins
+    ("x", ("ControlPath=~",)),
+    ("x", ("ControlPath=~/",)),
+    ("x", ("ControlPath=~//cm/%h",)),
+    ("x", ("ControlPath=~root/cm-%r",)),
+    ("x", ("ControlPath=${HOME}/cm/%C",)),
+    ("x", ('ControlPath="/run/a b/%h"',)),
+    ("x", ("ControlPath=/run/%%h-%%%h",)),
+    *[("x", (f"ControlMaster={word}",)) for word in (*MASTER_WORDS, "FALSE", "AUTO", "AutoAsk")],
+    *[("x", (f"ControlPersist={value}",)) for value in (*PERSIST_VALUES, "1h30", "600", "1w")],
+    ("x", ("ControlPersist=2147483647",)),
+    ("x", ("ControlMaster=ask", "ControlMaster=yes", "ControlPersist=no", "ControlPersist=yes")),
+]
+
+
+@pytest.mark.parametrize(("host", "options"), CONTROL_CASES)
+def test_control_options_as_ssh_resolves_them(host: str, options: tuple[str, ...]) -> None:
+    check_against_ssh(Path("none"), host, *options)
+
+
+@pytest.mark.parametrize("host", ["web", "x.example", "qa", "other"])
+def test_control_options_on_the_command_line_win_over_the_file(
+    main_config: Path, host: str
+) -> None:
+    check_against_ssh(
+        main_config, host, "ControlMaster=no", "ControlPath=%n-%C", "ControlPersist=1"
+    )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "ControlMaster=maybe",
+        "ControlMaster=1",
+        "ControlMaster=",
+        "ControlPersist=YES",
+        "ControlPersist=True",
+        "ControlPersist=-1",
+        "ControlPersist=10x",
+        "ControlPersist=2147483648",
+        "ControlPersist=",
+        'ControlPath=""',
+        "ControlPath=%j",  # %j is OpenSSH 9.6's (the jump host); 9.2 refuses it
+        "ControlPath=%T",
+        "ControlPath=/run/a%",
+        "ControlPath=${KT_SURELY_UNSET}/x",
+        "ControlPath=/run/${HOME",
+        "ControlPath=a b",
+    ],
+)
+def test_bad_control_values_are_refused_as_by_ssh(
+    monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.delenv("KT_SURELY_UNSET", raising=False)
+    result = run([require("ssh"), "-G", "-F", "none", "-o", option, "x"], stdin=subprocess.DEVNULL)
+    assert result.returncode == 255, result.stdout
+    with pytest.raises(FormatError, match="command-line option 1"):
+        sshconfig.load("x", config_file="none", overrides=[option])
+
+
+class Captured(Exception):
+    """Raised in place of connecting: what ``keytool exec`` would connect with."""
+
+
+def exec_config(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> tuple[ResolvedConfig, object]:
+    """``keytool exec ARGS``'s command line parsed, its flags made options, and the
+    configuration resolved from them; and the -O command passed on."""
+    from keytool.cli import exec as exec_cli
+    from keytool.cli import fastparse
+    from keytool.cli.app import invoke
+
+    parsed = fastparse.parse(["exec", *args])
+    assert parsed is not None, args
+
+    def capture(*given: object, **named: object) -> int:
+        raise Captured(given, named)
+
+    monkeypatch.setattr(exec_cli, "_connect_and_run", capture)
+    with pytest.raises(Captured) as caught:
+        invoke(*parsed)
+    given, named = caught.value.args
+    destination, options, config_file = given[0], given[4], given[5]
+    resolved = sshconfig.load(destination, config_file=config_file, overrides=options)
+    return resolved, named["control_command"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-M"],
+        ["-MM"],
+        ["-M", "-M", "-M"],
+        ["-M", "-o", "ControlMaster=no"],
+        ["-o", "ControlMaster=no", "-M"],
+        ["-MM", "-o", "ControlMaster=auto"],
+        ["-S", "~/.ssh/cm-%C-%r@%h:%p"],
+        ["-S", "none"],
+        ["-S", "NONE", "-o", "ControlPath=/run/never"],
+        ["-S", '/run/a b/\\x"y'],
+        ["-S", "#not-a-comment"],
+        ["-S", "/run/first", "-S", "/run/last"],
+        ["-S", "/run/flag", "-o", "ControlPath=/run/option"],
+        ["-o", "ControlPath=/run/option", "-S", "/run/flag"],
+        ["-MS", "${HOME}/%n", "-o", "ControlPersist=10m"],
+    ],
+)
+@pytest.mark.parametrize("config", ["none", "main"])
+def test_flags_M_and_S_as_ssh_takes_them(
+    monkeypatch: pytest.MonkeyPatch, main_config: Path, flags: list[str], config: str
+) -> None:
+    config_file = "none" if config == "none" else str(main_config)
+    seen = ssh_g(config_file, "web", flags=flags)
+    resolved, control_command = exec_config(monkeypatch, ["-F", config_file, *flags, "web"])
+    assert ours_as_ssh(resolved, seen) == expected_from_ssh(seen)
+    assert control_command is None
+
+
+@pytest.mark.parametrize("command", ["check", "forward", "cancel", "exit", "stop", "proxy"])
+def test_dash_O_commands_are_passed_on(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    _, control_command = exec_config(monkeypatch, ["-F", "none", "-O", command, "x"])
+    assert control_command == command
+
+
+@pytest.mark.parametrize("command", ["bogus", "CHECK", ""])
+def test_dash_O_unknown_command_in_ssh_s_words(command: str) -> None:
+    from tests.cli import assert_clean_error, keytool
+
+    theirs = run([require("ssh"), "-F", "none", "-O", command, "x"], stdin=subprocess.DEVNULL)
+    ours = keytool("exec", "-F", "none", "-O", command, "x")
+    assert theirs.returncode == ours.returncode == 255
+    assert assert_clean_error(ours) == f"keytool: {theirs.stderr.strip()}"
+    assert theirs.stderr.strip() == "Invalid multiplex command."
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from tests.cli import assert_clean_error, keytool
         (["gen", "-N", "", "-f", "{key}", "--bogus"], "gen: No such option: --bogus"),
         (["fingerprint", "-f"], "fingerprint: Option '-f' requires an argument"),
         (["exec"], "exec: Missing argument"),
+        (["exec", "-S"], "exec: Option '-S' requires an argument"),
+        (["exec", "-O"], "exec: Option '-O' requires an argument"),
         (["add", "-E"], "add: Option '-E' requires an argument"),
         (["bogus"], "No such command 'bogus'"),
     ],
