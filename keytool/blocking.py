@@ -43,9 +43,14 @@ if TYPE_CHECKING:
     from keytool.agentclient import AgentClient, AgentKey
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.localtty import LocalTerminal
+    from keytool.muxmaster import Multiplexer
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms, Event
     from keytool.tunnels import Forwards
+
+    #: what the driver serves beside a session: the forwards, or a shared
+    #: connection's master (which holds the forwards)
+    Served = Forwards | Multiplexer
 
     T = TypeVar("T")
 
@@ -432,7 +437,7 @@ class BlockingClient(Login):
         stdin_fd: int | None,
         stdout_fd: int = 1,
         stderr_fd: int = 2,
-        forwards: Forwards | None = None,
+        forwards: Served | None = None,
         env: Sequence[tuple[bytes, bytes]] = (),
         terminal: LocalTerminal | None = None,
         shell: bool = False,
@@ -462,7 +467,7 @@ class BlockingClient(Login):
             subsystem=subsystem,
         )
 
-    def request_forwards(self, forwards: Forwards) -> None:
+    def request_forwards(self, forwards: Served) -> None:
         """-R: ask the server to listen for each, and wait for its answers (a refusal
         is a KeytoolError), as long as any other wait for the server."""
         if not self.authenticated:
@@ -481,22 +486,23 @@ class BlockingClient(Login):
             for fd, flags in self._events(wait, forwards.watch()):
                 forwards.ready(fd, flags)
 
-    def serve(self, forwards: Forwards, listening: bool = True) -> None:
-        """Serve ``forwards``: while ``listening``, until the connection ends (ssh -N);
-        otherwise only the connections already open, until they close."""
+    def serve(self, forwards: Served, listening: bool = True) -> None:
+        """Serve ``forwards``: while ``listening``, until the connection ends (ssh -N)
+        or a shared connection's master is done; otherwise only the connections (and
+        shared sessions) already open, until they close."""
         if not self.authenticated:
             raise KeytoolError("not authenticated")
         if not listening:
             forwards.stop_listening()
         self._send_queued()
-        while listening or forwards.active:
+        while (listening or forwards.active) and not forwards.done:
             for event in self._drain():
                 forwards.handle(event)
             forwards.flush()
             self._send_queued()
-            if not (listening or forwards.active):
+            if not (listening or forwards.active) or forwards.done:
                 break
-            for fd, flags in self._events(None, forwards.watch()):
+            for fd, flags in self._events(forwards.wake_in(), forwards.watch()):
                 forwards.ready(fd, flags)
             self._send_queued()
 
@@ -517,7 +523,7 @@ class BlockingClient(Login):
         stdout_fd: int,
         stderr_fd: int,
         target: str = "",
-        forwards: Forwards | None = None,
+        forwards: Served | None = None,
         env: Sequence[tuple[bytes, bytes]] = (),
         terminal: LocalTerminal | None = None,
         shell: bool = False,
@@ -616,6 +622,9 @@ class BlockingClient(Login):
                     return self._finished(exit_status, exit_signal)
             if forwards is not None:
                 forwards.flush()
+                if forwards.done:  # a shared connection's client told the master to exit
+                    self.trace("connection sharing: the master exits")
+                    return ExecResult(255)
             self._send_queued()
             # every wait has a timeout but the one for a running command's output
             if not started:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     Say = Callable[[str], None]
+    #: told whether the server took a -R asked for later, and the port it gave
+    Answered = Callable[[bool, int], None]
 
 # one recv from a local socket takes up to this much
 _READ_SIZE = 256 * 1024
@@ -107,7 +109,9 @@ class Forwards:
         self._paths: list[str] = []  # socket files we made, removed when we stop
         self.forwards = tuple(forwards)
         self.remote = tuple(remote)
-        self._unanswered: list[RemoteForward] = []  # tcpip-forward requests sent
+        # tcpip-forward requests sent, each with who is told of the answer (None: a
+        # refusal ends it all, as ssh's ExitOnForwardFailure)
+        self._unanswered: list[tuple[RemoteForward | None, Answered | None]] = []
         self._by_port: dict[int, RemoteForward] = {}  # the server listens on these
         self._by_path: dict[str, RemoteForward] = {}  # ... and on these sockets
         self.gateway_ports = gateway_ports
@@ -200,18 +204,81 @@ class Forwards:
     def request_remote(self) -> None:
         """Ask the server to listen for every -R; ``waiting_remote`` until it answers."""
         for forward in self.remote:
-            if forward.listen_path is not None:
-                self.conn.streamlocal_forward(forward.listen_path)
-            else:
-                self.conn.tcpip_forward(forward.request_address(), forward.listen_port)
-            self._unanswered.append(forward)
+            self._ask_remote(forward, None)
+
+    def _ask_remote(self, forward: RemoteForward, answered: Answered | None) -> None:
+        if forward.listen_path is not None:
+            self.conn.streamlocal_forward(forward.listen_path)
+        else:
+            self.conn.tcpip_forward(forward.request_address(), forward.listen_port)
+        self._unanswered.append((forward, answered))
+
+    # ---- forwards added and taken away while the connection runs (a shared
+    #      connection's clients ask for them: ssh -O forward, -O cancel)
+
+    def add_local(self, forward: LocalForward) -> None:
+        """Listen for one more -L or -D; a KeytoolError when it cannot."""
+        self._listen(forward)
+        self.forwards = (*self.forwards, forward)
+
+    def cancel_local(self, forward: LocalForward) -> bool:
+        """Stop listening for a -L or -D (its connections go on); False if there is
+        no such forward."""
+        found = False
+        for fd, (sock, listening) in list(self._listeners.items()):
+            if listening == forward:
+                sock.close()
+                del self._listeners[fd]
+                found = True
+        if found and forward.listen_path is not None and forward.listen_path in self._paths:
+            self._paths.remove(forward.listen_path)
+            with contextlib.suppress(OSError):
+                os.unlink(forward.listen_path)
+        if found:
+            self.forwards = tuple(f for f in self.forwards if f != forward)
+        return found
+
+    def add_remote(self, forward: RemoteForward, answered: Answered) -> None:
+        """Ask the server to listen for one more -R; ``answered`` is told how it went."""
+        self._ask_remote(forward, answered)
+
+    def cancel_remote(self, forward: RemoteForward) -> bool:
+        """Ask the server to stop listening for a -R; False if there is no such one."""
+        if forward.listen_path is not None:
+            if self._by_path.pop(forward.listen_path, None) is None:
+                return False
+            self.conn.cancel_forward("", 0, forward.listen_path)
+        else:
+            ports = [p for p, f in self._by_port.items() if f == forward]
+            if not ports:
+                return False
+            del self._by_port[ports[0]]
+            self.conn.cancel_forward(forward.request_address(), ports[0])
+        self._unanswered.append((None, None))  # its answer changes nothing
+        return True
 
     @property
     def waiting_remote(self) -> bool:
         return bool(self._unanswered)
 
     def _answered(self, reply: ch.GlobalReply) -> None:
-        forward = self._unanswered.pop(0)
+        forward, answered = self._unanswered.pop(0)
+        if forward is None:
+            return  # a cancel
+        if answered is not None:
+            if reply.ok:
+                port = forward.listen_port
+                if port == 0 and forward.listen_path is None:
+                    port = ch.allocated_port(reply)
+                if forward.listen_path is not None:
+                    self._by_path[forward.listen_path] = forward
+                else:
+                    self._by_port[port] = forward
+                self.trace(f"port forwarding: the server listens for -R {forward.describe()}")
+                answered(True, port)
+            else:
+                answered(False, 0)
+            return
         if not reply.ok:
             # as ssh with ExitOnForwardFailure: a forward that is not there ends it all
             where = (
@@ -257,6 +324,14 @@ class Forwards:
     def active(self) -> bool:
         """A forwarded connection is still open."""
         return bool(self._by_fd)
+
+    #: forwards alone are never done before the connection (a shared connection's
+    #: master is: ``Multiplexer.done``)
+    done = False
+
+    def wake_in(self) -> float | None:
+        """No timer of their own (the driver's loop asks)."""
+        return None
 
     # ---- what the driver's loop calls
 

@@ -17,9 +17,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
 
-    from keytool.blocking import BlockingClient
+    from keytool.blocking import BlockingClient, Served
     from keytool.localtty import LocalTerminal
     from keytool.sshconfig import ResolvedConfig
+    from keytool.tunnels import Forwards
 
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
@@ -221,9 +222,30 @@ def _connect_and_run(
     agent_socket = None if no_session or target is not None else _agent_to_forward(resolved)
     forwards = forwards or agent_socket is not None  # served by the forwarding machinery
     shell = target is None and not command and not no_session
+    if control_command is not None:
+        from keytool.cli import sharing
+
+        return sharing.control(control_command, resolved, trace or _quiet)
     if shell and fork:  # ssh's words
         raise KeytoolError("Cannot fork into background without a command to execute.")
     want_tty = _wants_tty(resolved, shell, target is not None or no_session, no_stdin)
+    # ssh joins the words with spaces and the remote shell splits them again
+    # and sends them as the bytes given, UTF-8 or not
+    remote_command = " ".join(command).encode("utf-8", "surrogateescape")
+    master = False
+    if resolved.control_path is not None:
+        from keytool.cli import sharing
+
+        if sharing.tries_master(resolved):  # a master already there serves us
+            entries = sharing.environment_entries(_environment(resolved))
+            shared = sharing.through_master(
+                resolved, trace or _quiet, remote_command, want_tty, no_stdin, entries,
+                target, no_session,
+            )  # fmt: skip
+            if shared is not None:
+                return shared
+        master = target is None and sharing.wants_master(resolved)
+        forwards = forwards or master  # a master is served by the forwarding machinery
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
     proxy = sshconfig.proxy_command(resolved)
@@ -259,9 +281,6 @@ def _connect_and_run(
             # for a command, -N, -T or -W, nor in BatchMode or below LogLevel INFO)
             options = options.replace(update_host_keys="no")
 
-        # ssh joins the words with spaces and the remote shell splits them again
-        # and sends them as the bytes given, UTF-8 or not
-        remote_command = " ".join(command).encode("utf-8", "surrogateescape")
         client = connect(options, sock)
         if agent_socket is not None and not client.allow_password:
             # the host key changed and checking is off: as ssh, not our agent too
@@ -273,10 +292,13 @@ def _connect_and_run(
                 client.forward(*target, stdin)
                 return 0
             env = _environment(resolved)
-            if want_tty:
+            # ControlPersist: the master goes to the background and this session runs
+            # through it, as a client of its own (which sees to the terminal)
+            detach = master and resolved.control_persist is not None and not fork and not no_session
+            if want_tty and not detach:
                 return _with_terminal(
                     client, resolved, remote_command, stdin, env, shell, forwards, no_session,
-                    agent_socket,
+                    agent_socket, master,
                 )  # fmt: skip
             if not forwards and not no_session:
                 if fork:
@@ -288,13 +310,18 @@ def _connect_and_run(
                 return result.ssh_exit_code
             return _with_forwards(
                 client, resolved, no_session, remote_command, stdin, fork, env,
-                agent_socket=agent_socket,
+                agent_socket=agent_socket, master=master,
+                passenger=(want_tty, no_stdin) if detach else None,
             )  # fmt: skip
         finally:
             client.finish_host_key_update()
             client.close()
     finally:
         sock.close()
+
+
+def _quiet(line: str) -> None:
+    """No trace (without -v)."""
 
 
 def _say_plain(line: str) -> None:
@@ -343,6 +370,7 @@ def _with_terminal(
     forwards: bool,
     no_session: bool,
     agent_socket: str | None,
+    master: bool = False,
 ) -> int:
     """The session with a pseudo-terminal: our terminal raw meanwhile (restored after,
     whatever happens), its size followed, ssh's escapes read from the keyboard; then
@@ -356,7 +384,7 @@ def _with_terminal(
         if forwards:
             code = _with_forwards(
                 client, resolved, no_session, command, stdin, False, env, terminal, shell,
-                agent_socket,
+                agent_socket, master,
             )  # fmt: skip
         else:
             result = client.exec(
@@ -386,11 +414,18 @@ def _with_forwards(
     terminal: LocalTerminal | None = None,
     shell: bool = False,
     agent_socket: str | None = None,
+    master: bool = False,
+    passenger: tuple[bool, bool] | None = None,
 ) -> int:
     """-L forwards listen, and -R forwards are asked of the server, once the user is
     authenticated, as in ssh. With -N they are served until the connection ends; with a
     command, while it runs and then until the connections already forwarded close (new
-    ones are no longer taken)."""
+    ones are no longer taken).
+
+    With ``master``, the connection is shared on the ControlPath too (the forwards
+    then go on as long as it serves clients). With ``passenger`` (ControlPersist,
+    and whether the session wants a terminal and has no stdin), the master goes to
+    the background and this process runs the session through it."""
     from keytool.forwardspec import (
         parse_dynamic_forward,
         parse_local_forward,
@@ -419,27 +454,96 @@ def _with_forwards(
         except BaseException:
             forwards.close()
             raise
+    served: Served = forwards
+    if master:
+        served = _share(client, resolved, forwards)
+    if served is not forwards and resolved.control_persist is not None:
+        if passenger is not None:
+            _detach_master(resolved, command, env, *passenger)
+            no_session = True  # the master in the background: no session of its own
+        else:
+            fork = True  # -N or -f with ControlPersist: the master goes to the background
     if fork:
-        _to_background()  # after listening: a port in use is still told to the caller
+        # after listening: a port in use is still told to the caller
+        _to_background(no_session, client.options.trace is not None)
     try:
         if no_session:
-            client.serve(forwards)  # returns only by an error: the connection ended
+            client.serve(served)  # until the connection ends (or a master is done)
             return 0
         result = client.exec(
             command,
             stdin,
-            forwards=forwards,
+            forwards=served,
             env=env,
             terminal=terminal,
             shell=shell,
             subsystem=resolved.session_type == "subsystem",
         )
-        if forwards.active:
+        if served.active:
             client.trace("port forwarding: waiting for forwarded connections to close")
-        client.serve(forwards, listening=False)
+        client.serve(served, listening=False)
         return result.ssh_exit_code
     finally:
-        forwards.close()
+        served.close()
+
+
+def _share(client: BlockingClient, resolved: ResolvedConfig, forwards: Forwards) -> Served:
+    """The connection shared on the ControlPath (``keytool.muxmaster``), or, when a
+    socket is there already, not (ssh's words say so), as ssh does."""
+    from keytool.cli import sharing
+    from keytool.muxmaster import Multiplexer
+
+    assert resolved.control_path is not None
+    ask = sharing.ask_permission if resolved.control_master in ("ask", "autoask") else None
+    served = Multiplexer(
+        client.conn,
+        forwards,
+        resolved.control_path,
+        resolved.host,
+        client.trace,
+        _say,
+        ask,
+        resolved.send_env,
+        resolved.control_persist,
+    )
+    if not served.listen():
+        _say_plain(f"ControlSocket {resolved.control_path} already exists, disabling multiplexing")
+        return forwards
+    return served
+
+
+def _detach_master(
+    resolved: ResolvedConfig,
+    command: bytes,
+    env: list[tuple[bytes, bytes]],
+    want_tty: bool,
+    no_stdin: bool,
+) -> None:
+    """ControlPersist: this process forks; the child returns and serves as the master
+    in the background (stdio on /dev/null, a session of its own); the parent runs the
+    session through it, as ssh's client would, and exits with its status."""
+    from keytool.cli import sharing
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        entries = sharing.environment_entries(env)
+        try:
+            status = sharing.through_master(resolved, _quiet, command, want_tty, no_stdin, entries)
+        except KeytoolError as exc:
+            _say(str(exc))
+            status = None
+        if status is None:
+            _say_plain("Failed to connect to new control master")
+            status = 255
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _environment(resolved: ResolvedConfig) -> list[tuple[bytes, bytes]]:
@@ -464,15 +568,21 @@ def _environment(resolved: ResolvedConfig) -> list[tuple[bytes, bytes]]:
     return sent
 
 
-def _to_background() -> None:
+def _to_background(no_session: bool = False, keep_stderr: bool = False) -> None:
     """ssh -f: the caller gets its prompt back (exit status 0) once the user is
     authenticated and the forwards listen; a child in a session of its own goes on,
-    stdin from /dev/null, stdout and stderr as they were."""
+    stdin from /dev/null. A command's output still goes where ours went; with no
+    session (-N), as ssh, stdout and stderr (kept with -v) go to /dev/null too, so a
+    caller reading them is not kept waiting by the background process."""
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork():
         os._exit(0)
     os.setsid()
-    null = os.open(os.devnull, os.O_RDONLY)
+    null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
+    if no_session:
+        os.dup2(null, 1)
+        if not keep_stderr:
+            os.dup2(null, 2)
     os.close(null)

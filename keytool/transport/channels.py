@@ -413,6 +413,16 @@ class Connection:
         self._global("tcpip-forward", Writer().string(address).uint32(port).getvalue())
         self.accept_forwarded = True
 
+    def cancel_forward(self, address: str, port: int, path: str | None = None) -> None:
+        """Ask the server to stop listening for a -R: "cancel-tcpip-forward" (§7.1) or,
+        for a socket, "cancel-streamlocal-forward@openssh.com" (PROTOCOL §2.4); a
+        ``GlobalReply`` follows."""
+        if path is not None:
+            body = Writer().string(path).getvalue()
+            self._global("cancel-streamlocal-forward@openssh.com", body)
+        else:
+            self._global("cancel-tcpip-forward", Writer().string(address).uint32(port).getvalue())
+
     def keepalive(self) -> None:
         """Ask the server for any answer (ssh's ServerAliveInterval); a ``GlobalReply``
         for "keepalive@openssh.com" follows, a failure from most servers."""
