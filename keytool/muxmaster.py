@@ -58,6 +58,8 @@ _PIPE_BUF = 4096
 # a client's messages and descriptors are read in pieces this large
 _CONTROL_READ = 16 * 1024
 _UCRED = struct.Struct("3i")
+# descriptors a client may have passed and not yet had taken (a session takes 3)
+_MAX_PASSED = 8
 
 
 class _Session:
@@ -397,6 +399,10 @@ class Multiplexer:
             self._drop(control)
             return
         control.fds.extend(fds)
+        if len(control.fds) > _MAX_PASSED:  # more than any request takes: not a client
+            self.say("connection sharing: a client passed too many descriptors; dropped")
+            self._drop(control)
+            return
         if not data:
             self._drop(control)
             return

@@ -274,11 +274,13 @@ def _connect_and_run(
         from keytool.options import options_from_config
 
         options = options_from_config(resolved, trace)
-        if options.update_host_keys == "ask" and not (
-            shell and want_tty and not options.batch_mode and options.shows_info
+        persist = master and resolved.control_persist is not None
+        if options.update_host_keys == "ask" and (
+            persist or not (shell and want_tty and not options.batch_mode and options.shows_info)
         ):
             # as ssh: asked only in an interactive shell session on a terminal (not
-            # for a command, -N, -T or -W, nor in BatchMode or below LogLevel INFO)
+            # for a command, -N, -T or -W, nor in BatchMode or below LogLevel INFO),
+            # and never by a master that goes on in the background (ControlPersist)
             options = options.replace(update_host_keys="no")
 
         client = connect(options, sock)
