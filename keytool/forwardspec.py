@@ -199,9 +199,15 @@ def parse_remote_forward(spec: str) -> RemoteForward:
     return RemoteForward(*_parse(spec, "remote", zero_port=True))
 
 
+#: the longest socket path, with its NUL (sun_path): ssh refuses longer ones in a spec
+_SUN_PATH = 108
+
+
 def _path(text: str) -> str:
     if "\0" in text or not text:
         raise FormatError("a socket path must not be empty or hold NUL")
+    if len(text.encode("utf-8", "surrogateescape")) >= _SUN_PATH:
+        raise FormatError(f"the path is too long for a socket ({_SUN_PATH - 1} bytes at most)")
     return text
 
 

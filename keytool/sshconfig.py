@@ -93,6 +93,7 @@ class ResolvedConfig(Record):
         "control_persist",
         "dynamic_forwards",
         "escape_char",
+        "exit_on_forward_failure",
         "fingerprint_hash",
         "fork_after_authentication",
         "forward_agent",
@@ -195,6 +196,7 @@ class ResolvedConfig(Record):
     remote_forwards: tuple[str, ...]  # RemoteForward lines as -R specs, in order
     dynamic_forwards: tuple[str, ...]  # DynamicForward lines as -D specs, in order
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
+    exit_on_forward_failure: bool  # ExitOnForwardFailure: a forward that fails ends it all
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
     fork_after_authentication: bool  # ssh -f: on into the background once logged in
     certificate_files: tuple[str, ...]  # CertificateFile, expanded, in order
@@ -237,6 +239,7 @@ class ResolvedConfig(Record):
         remote_forwards: tuple[str, ...] = (),
         dynamic_forwards: tuple[str, ...] = (),
         gateway_ports: bool = False,
+        exit_on_forward_failure: bool = False,
         session_type: str = "default",
         fork_after_authentication: bool = False,
         certificate_files: tuple[str, ...] = (),
@@ -323,6 +326,7 @@ class ResolvedConfig(Record):
             remote_forwards=remote_forwards,
             dynamic_forwards=dynamic_forwards,
             gateway_ports=gateway_ports,
+            exit_on_forward_failure=exit_on_forward_failure,
             session_type=session_type,
             fork_after_authentication=fork_after_authentication,
             certificate_files=certificate_files,
@@ -623,6 +627,7 @@ _ONE: dict[str, _Converter | None] = {
     "remotecommand": None,
     "proxyjump": None,
     "gatewayports": _flag,
+    "exitonforwardfailure": _flag,
     "clearallforwardings": _flag,
     "sessiontype": _session_type,
     "forkafterauthentication": _flag,
@@ -662,7 +667,6 @@ _OPENSSH_OTHER = frozenset(
         "checkhostip",
         "enableescapecommandline",
         "enablesshkeysign",
-        "exitonforwardfailure",
         "forwardx11",
         "forwardx11timeout",
         "forwardx11trusted",
@@ -1279,6 +1283,7 @@ def _finish(
         remote_forwards=() if flag("clearallforwardings", False) else paths("remoteforward", ()),
         dynamic_forwards=() if flag("clearallforwardings", False) else paths("dynamicforward", ()),
         gateway_ports=flag("gatewayports", False),
+        exit_on_forward_failure=flag("exitonforwardfailure", False),
         session_type=text("sessiontype", "default"),
         fork_after_authentication=flag("forkafterauthentication", False),
         certificate_files=certificate_files,

@@ -50,6 +50,8 @@ _LISTEN_BACKLOG = 128
 _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 # a loopback address of a family the machine does not have is skipped, as ssh does
 _NO_FAMILY = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
+# the longest socket path (sun_path, with its NUL)
+_SUN_PATH = 108
 
 
 class _Tunnel:
@@ -101,16 +103,20 @@ class Forwards:
         bind_mask: int = 0o177,
         bind_unlink: bool = False,
         agent_socket: str | None = None,
+        exit_on_failure: bool = False,
     ) -> None:
         self.conn = conn
+        # ExitOnForwardFailure: a forward that cannot be set up ends it all; else it
+        # is said and the rest goes on, as ssh
+        self.exit_on_failure = exit_on_failure
         self.agent_socket = agent_socket  # ssh -A: the agent the server's channels reach
         self.bind_mask = bind_mask  # StreamLocalBindMask: the umask of our socket files
         self.bind_unlink = bind_unlink  # StreamLocalBindUnlink: replace a stale one
         self._paths: list[str] = []  # socket files we made, removed when we stop
         self.forwards = tuple(forwards)
         self.remote = tuple(remote)
-        # tcpip-forward requests sent, each with who is told of the answer (None: a
-        # refusal ends it all, as ssh's ExitOnForwardFailure)
+        # tcpip-forward requests sent, each with who is told of the answer (None: the
+        # command line's, said or fatal as ExitOnForwardFailure has it)
         self._unanswered: list[tuple[RemoteForward | None, Answered | None]] = []
         self._by_port: dict[int, RemoteForward] = {}  # the server listens on these
         self._by_path: dict[str, RemoteForward] = {}  # ... and on these sockets
@@ -125,20 +131,23 @@ class Forwards:
     # ---- listening
 
     def listen(self) -> None:
-        """Bind and listen for every forward; any failure is a KeytoolError (all the
-        sockets opened so far are closed)."""
-        try:
-            for forward in self.forwards:
-                self._listen(forward)
-        except KeytoolError:
+        """Bind and listen for every forward, as ssh: an address that cannot be bound
+        is said in ssh's words and the others go on; a forward with no address at all
+        has failed. Then, with ExitOnForwardFailure, any failed forward is a
+        KeytoolError (every socket opened is closed); without it, ssh's "Could not
+        request local forwarding." is said when none could be set up."""
+        failed = sum(not self._listen(forward) for forward in self.forwards)
+        if failed and self.exit_on_failure:
             self.close()
-            raise
+            raise KeytoolError("Could not request local forwarding.")
+        if failed and failed == len(self.forwards):
+            self.say("Could not request local forwarding.")
 
-    def _listen(self, forward: LocalForward) -> None:
+    def _listen(self, forward: LocalForward) -> bool:
+        """Listen for one -L or -D; False (said) when no address could be bound."""
         flag = "-D" if isinstance(forward, DynamicForward) else "-L"
         if forward.listen_path is not None:
-            self._listen_unix(forward, forward.listen_path, flag)
-            return
+            return self._listen_unix(forward, forward.listen_path)
         bound = 0
         for host in forward.bind_hosts(self.gateway_ports):
             shown = "*" if host is None else host
@@ -147,17 +156,16 @@ class Forwards:
                     host, forward.listen_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
                 )
             except (socket.gaierror, UnicodeError) as exc:
-                if host == "::1":
-                    continue
-                reason = _reason(exc)
-                raise KeytoolError(f"cannot listen on {shown}: {reason}") from None
+                if host != "::1":
+                    self.say(f"getaddrinfo({shown}): {_reason(exc)}")
+                continue
             for family, kind, proto, _, address in infos:
                 try:
                     sock = socket.socket(family, kind, proto)
                 except OSError as exc:
-                    if exc.errno in _NO_FAMILY:
-                        continue
-                    raise KeytoolError(f"cannot listen on {shown}: {exc.strerror}") from None
+                    if exc.errno not in _NO_FAMILY:
+                        self.say(f"socket {_bracketed(address)}: {exc.strerror}")
+                    continue
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     if family == socket.AF_INET6:
@@ -167,22 +175,24 @@ class Forwards:
                     sock.setblocking(False)
                 except OSError as exc:
                     sock.close()
-                    if exc.errno in _NO_FAMILY and host in ("::1", None):
-                        continue
-                    raise KeytoolError(
-                        f"cannot listen on {_where(address)} for {flag} {forward.describe()}: "
-                        f"{exc.strerror}"
-                    ) from None
+                    if not (exc.errno in _NO_FAMILY and host in ("::1", None)):
+                        self.say(f"bind {_bracketed(address)}: {exc.strerror}")  # ssh's
+                    continue
                 self._listeners[sock.fileno()] = (sock, forward)
                 bound += 1
                 self.trace(f"port forwarding: listening on {_where(address)}, {_to(forward)}")
-        if not bound:
-            raise KeytoolError(f"cannot listen for {flag} {forward.describe()}: no address")
+        if not bound:  # ssh's words
+            self.say(f"cannot listen to port: {forward.listen_port}")
+            self.trace(f"port forwarding: no address for {flag} {forward.describe()}")
+        return bound > 0
 
-    def _listen_unix(self, forward: LocalForward, path: str, flag: str) -> None:
+    def _listen_unix(self, forward: LocalForward, path: str) -> bool:
         if self.bind_unlink:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        if len(os.fsencode(path)) >= _SUN_PATH:  # ssh's words
+            self.say(f'path "{path}" too long for Unix domain socket')
+            return False
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_mask = os.umask(self.bind_mask)
         try:
@@ -191,15 +201,14 @@ class Forwards:
             sock.setblocking(False)
         except (OSError, ValueError) as exc:
             sock.close()
-            reason = _reason(exc)
-            raise KeytoolError(
-                f"cannot listen on {path} for {flag} {forward.describe()}: {reason}"
-            ) from None
+            self.say(f"cannot bind to path {path}: {_reason(exc)}")  # ssh's words
+            return False
         finally:
             os.umask(old_mask)
         self._paths.append(path)
         self._listeners[sock.fileno()] = (sock, forward)
         self.trace(f"port forwarding: listening on {path}, {_to(forward)}")
+        return True
 
     def request_remote(self) -> None:
         """Ask the server to listen for every -R; ``waiting_remote`` until it answers."""
@@ -217,8 +226,12 @@ class Forwards:
     #      connection's clients ask for them: ssh -O forward, -O cancel)
 
     def add_local(self, forward: LocalForward) -> None:
-        """Listen for one more -L or -D; a KeytoolError when it cannot."""
-        self._listen(forward)
+        """Listen for one more -L or -D (one already there: nothing to do, as ssh's
+        master); a KeytoolError when it cannot."""
+        if forward in self.forwards:
+            return
+        if not self._listen(forward):
+            raise KeytoolError(f"Port forwarding failed for {forward.describe()}")
         self.forwards = (*self.forwards, forward)
 
     def cancel_local(self, forward: LocalForward) -> bool:
@@ -280,16 +293,16 @@ class Forwards:
                 answered(False, 0)
             return
         if not reply.ok:
-            # as ssh with ExitOnForwardFailure: a forward that is not there ends it all
             where = (
                 f"path {forward.listen_path}"
                 if forward.listen_path is not None
                 else f"port {forward.listen_port}"
             )
-            raise KeytoolError(
-                f"remote port forwarding failed for listen {where} "
-                f"(-R {forward.describe()}): the server refused it"
-            )
+            # ssh's words: fatal with ExitOnForwardFailure, else said and on we go
+            if self.exit_on_failure:
+                raise KeytoolError(f"remote port forwarding failed for listen {where}")
+            self.say(f"Warning: remote port forwarding failed for listen {where}")
+            return
         if forward.listen_path is not None:
             self._by_path[forward.listen_path] = forward
             self.trace(
@@ -721,6 +734,11 @@ def _to(forward: LocalForward) -> str:
     if isinstance(forward, DynamicForward):
         return "a SOCKS proxy (-D)"
     return f"to {forward.target} through the server"
+
+
+def _bracketed(address: tuple[object, ...]) -> str:
+    """An address as ssh's bind errors show it: ``[host]:port``."""
+    return f"[{address[0]}]:{address[1]}"
 
 
 def _where(address: tuple[object, ...]) -> str:

@@ -448,6 +448,7 @@ def _with_forwards(
         bind_mask=resolved.stream_local_bind_mask,
         bind_unlink=resolved.stream_local_bind_unlink,
         agent_socket=agent_socket,
+        exit_on_failure=resolved.exit_on_forward_failure,
     )
     forwards.listen()
     if remote:

@@ -179,3 +179,20 @@ def askpass_env(folder: Path, answer: str, **extra: str) -> dict[str, str]:
         KT_ASKPASS_ANSWER=answer,
         **extra,
     )
+
+
+#: what ssh puts before some of its lines (its function's name, its severity) and
+#: keytool before its own; taken off to compare the words
+_PREFIXES = ("keytool: ", "unix_listener: ", "channel_setup_fwd_listener_tcpip: ", "Error: ")
+
+
+def ssh_words(stderr: bytes | str) -> list[str]:
+    """stderr's lines as words to compare between ssh and keytool: without ssh's
+    carriage returns and the prefixes in ``_PREFIXES``."""
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    lines = []
+    for line in text.replace("\r", "").splitlines():
+        for prefix in _PREFIXES:
+            line = line.removeprefix(prefix)
+        lines.append(line)
+    return lines

@@ -24,6 +24,7 @@ from tests.interop.clienthelp import (
     base_env,
     install_key,
     keygen,
+    ssh_words,
 )
 from tests.peers import Dropbear, Sshd, free_port, require, run, stop_process
 
@@ -300,21 +301,50 @@ def test_server_that_forbids_forwarding(
     assert service.received == []
 
 
-def test_port_in_use_and_bad_specs_exit_255_with_one_line(
-    tmp_path: Path, key: Path, server: Sshd, service: EchoService
-) -> None:
+def side_by_side(args: list[str], *extra: str) -> dict[str, subprocess.CompletedProcess[bytes]]:
+    """The same command line (``exec_args``' form) run by keytool and by ssh."""
+    ssh_args = [require("ssh"), *args[len(KEYTOOL) + 1 :]]
+    runs = {}
+    for tool, command in (("keytool", args), ("ssh", ssh_args)):
+        runs[tool] = subprocess.run(
+            [*command, *extra],
+            capture_output=True,
+            env=base_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT,
+        )
+    return runs
+
+
+@pytest.mark.parametrize("exit_on_failure", ["no", "yes"])
+@pytest.mark.parametrize("bind", ["", "127.0.0.1:"])
+def test_port_in_use_as_ssh(
+    tmp_path: Path, key: Path, server: Sshd, service: EchoService, exit_on_failure: str,
+    bind: str,
+) -> None:  # fmt: skip
+    """A -L whose port is taken: ssh's line for the address; the forward has failed
+    only when no address was bound (bound to 127.0.0.1 alone); then with
+    ExitOnForwardFailure it ends all (255), without it the command runs."""
     known = known_hosts(server, tmp_path)
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [*exec_args(server, known, key), "-L", f"{port}:127.0.0.1:{service.port}",
-             "root@127.0.0.1", "--", "true"],
-            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
-        )  # fmt: skip
-    assert result.returncode == 255
-    lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and "Address already in use" in lines[0], lines
-    assert f"127.0.0.1 port {port}" in lines[0]
+        args = exec_args(server, known, key, "-o", f"ExitOnForwardFailure={exit_on_failure}")
+        spec = f"{bind}{port}:127.0.0.1:{service.port}"
+        runs = side_by_side([*args, "-L", spec, "root@127.0.0.1"], "echo ran")
+    ours, theirs = runs["keytool"], runs["ssh"]
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    assert ssh_words(ours.stderr) == ssh_words(theirs.stderr)
+    assert f"bind [127.0.0.1]:{port}: Address already in use" in ssh_words(ours.stderr)
+    failed = bind != "" and exit_on_failure == "yes"
+    assert ours.returncode == (255 if failed else 0)
+    assert ours.stdout == (b"" if failed else b"ran\n")
+
+
+def test_bad_specs_exit_255_with_one_line(tmp_path: Path, key: Path, server: Sshd) -> None:
+    known = known_hosts(server, tmp_path)
+    deadline = time.monotonic() + 10
+    while "Connection from" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the fixture's own probe of the port, logged a moment later
     connections = server.log.read_text().count("Connection from 127.0.0.1")
     for spec in ("0:127.0.0.1:22", "/tmp/socket:h", "8080:host", "[::1:1:h:2", "x:h:1"):
         result = subprocess.run(
@@ -472,20 +502,31 @@ def test_remote_forward_port_0_and_a_target_that_refuses(tunnel: Tunnel) -> None
     assert "cannot connect: Connection refused" in rest and "Traceback" not in rest
 
 
-def test_remote_forward_the_server_refuses_is_exit_255(
-    tmp_path: Path, key: Path, service: EchoService
+@pytest.mark.parametrize("exit_on_failure", ["no", "yes"])
+def test_remote_forward_the_server_refuses_as_ssh(
+    tmp_path: Path, key: Path, service: EchoService, exit_on_failure: str
 ) -> None:
+    """ssh's warning and the command runs; with ExitOnForwardFailure, ssh's error
+    and 255."""
     sshd = Sshd(tmp_path / "sshd", {"AllowTcpForwarding": "local"})
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
     with sshd:
-        result = subprocess.run(
-            [*exec_args(sshd, known_hosts(sshd, tmp_path), key), "-N", "-R",
-             f"{free_port()}:127.0.0.1:{service.port}", "root@127.0.0.1"],
-            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=TIMEOUT,
+        args = exec_args(sshd, known_hosts(sshd, tmp_path), key)
+        remote = free_port()
+        runs = side_by_side(
+            [*args, "-o", f"ExitOnForwardFailure={exit_on_failure}", "-R",
+             f"{remote}:127.0.0.1:{service.port}", "root@127.0.0.1"], "echo ran",
         )  # fmt: skip
-    assert result.returncode == 255
-    lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and "remote port forwarding failed for listen port" in lines[0], lines
+    ours, theirs = runs["keytool"], runs["ssh"]
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    words = ssh_words(ours.stderr)
+    assert words == ssh_words(theirs.stderr)
+    if exit_on_failure == "yes":
+        assert ours.returncode == 255
+        assert words == [f"remote port forwarding failed for listen port {remote}"]
+    else:
+        assert (ours.returncode, ours.stdout) == (0, b"ran\n")
+        assert words == [f"Warning: remote port forwarding failed for listen port {remote}"]
 
 
 # ---------------------------------------------------------------- -D

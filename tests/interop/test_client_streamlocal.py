@@ -18,7 +18,7 @@ import pytest
 
 from tests.interop import test_client_forward as forward
 from tests.interop.agenthelp import wait_for_socket
-from tests.interop.clienthelp import base_env
+from tests.interop.clienthelp import ssh_words
 from tests.interop.test_client_forward import (
     TIMEOUT,
     EchoService,
@@ -187,12 +187,16 @@ def test_stale_socket_file_and_bind_unlink(
         stale.bind(str(path))  # left behind: nobody listens
     spec = f"{path}:127.0.0.1:{tcp_echo.port}"
     args = exec_args(server, known_hosts(server, tmp_path), key)
-    refused = subprocess.run(
-        [*args, "-N", "-L", spec, "root@127.0.0.1"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
-    )  # fmt: skip
-    assert refused.returncode == 255
-    assert refused.stderr.count("\n") == 1 and "Address already in use" in refused.stderr
+    for setting in ("no", "yes"):  # as ssh: said and on, or (ExitOnForwardFailure) 255
+        runs = forward.side_by_side(
+            [*args, "-o", f"ExitOnForwardFailure={setting}", "-L", spec, "root@127.0.0.1"],
+            "echo ran",
+        )
+        ours, theirs = runs["keytool"], runs["ssh"]
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+        assert ssh_words(ours.stderr) == ssh_words(theirs.stderr)
+        assert f"cannot bind to path {path}: Address already in use" in ssh_words(ours.stderr)
+        assert ours.returncode == (255 if setting == "yes" else 0)
     proc = start(
         "keytool", server, tmp_path, key, started, "-L", spec, "-o", "StreamLocalBindUnlink=yes"
     )
@@ -218,13 +222,14 @@ def test_a_server_that_forbids_socket_forwarding(
         assert forward.refused(port)  # refused at the server: closed
         assert proc.poll() is None  # the tunnel goes on
         remote = tmp_path / "r.sock"
-        refused = subprocess.run(
-            [*exec_args(sshd, known_hosts(sshd, tmp_path), key), "-N", "-R",
-             f"{remote}:127.0.0.1:1", "root@127.0.0.1"],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
+        runs = forward.side_by_side(
+            [*exec_args(sshd, known_hosts(sshd, tmp_path), key), "-R", f"{remote}:127.0.0.1:1",
+             "-o", "ExitOnForwardFailure=yes", "root@127.0.0.1"], "echo ran",
         )  # fmt: skip
-    assert refused.returncode == 255
-    assert refused.stderr.count("\n") == 1 and f"listen path {remote}" in refused.stderr
+    ours, theirs = runs["keytool"], runs["ssh"]
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (255, b"")
+    assert ssh_words(ours.stderr) == ssh_words(theirs.stderr)
+    assert ssh_words(ours.stderr) == [f"remote port forwarding failed for listen path {remote}"]
     assert unix_echo.received == []
 
 
@@ -232,10 +237,16 @@ def test_a_path_too_long_for_a_socket_is_one_line(
     tmp_path: Path, server: Sshd, key: Path, tcp_echo: EchoService
 ) -> None:
     path = tmp_path / ("s" * 120)
-    result = subprocess.run(
-        [*exec_args(server, known_hosts(server, tmp_path), key), "-N",
-         "-L", f"{path}:127.0.0.1:{tcp_echo.port}", "root@127.0.0.1"],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
+    runs = forward.side_by_side(
+        [*exec_args(server, known_hosts(server, tmp_path), key), "-o",
+         "ExitOnForwardFailure=yes", "-L", f"{path}:127.0.0.1:{tcp_echo.port}", "root@127.0.0.1"],
+        "echo ran",
     )  # fmt: skip
-    assert result.returncode == 255
-    assert result.stderr.count("\n") == 1 and "path too long" in result.stderr, result.stderr
+    ours, theirs = runs["keytool"], runs["ssh"]
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (255, b"")
+    # as ssh: a bad specification, before any connection
+    (ours_line,) = ssh_words(ours.stderr)
+    (theirs_line,) = ssh_words(theirs.stderr)
+    assert theirs_line.startswith("Bad local forwarding specification")
+    assert ours_line.startswith("bad local forwarding specification") and "too long" in ours_line
+    assert "Accepted publickey" not in server.log.read_text()  # neither logged in

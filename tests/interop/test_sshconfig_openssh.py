@@ -108,6 +108,7 @@ Host db*
     PreferredAuthentications publickey,password
     ClearAllForwardings yes
     GatewayPorts yes
+    ExitOnForwardFailure yes
     ControlPath ${HOME}/cm/%n
     ControlPersist 0
     ControlMaster false
@@ -243,6 +244,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "remote_forwards": tuple(seen.get("remoteforward", ())),
         "dynamic_forwards": tuple(seen.get("dynamicforward", ())),
         "gateway_ports": yes[seen["gatewayports"][0]],
+        "exit_on_forward_failure": yes[seen["exitonforwardfailure"][0]],
         "session_type": seen["sessiontype"][0],
         "fork_after_authentication": yes[seen["forkafterauthentication"][0]],
         "control_master": {"true": "yes", "false": "no"}.get(

@@ -54,6 +54,12 @@ def test_unix_sockets_as_ssh_reads_them() -> None:
     assert (forward.listen_port, forward.target_path, forward.host) == (1, "/run/db.sock", "")
     with pytest.raises(FormatError, match="NUL"):
         parse_local_forward("/run/a\0b:h:1")
+    # as ssh: a path a socket cannot have (sun_path is 108 bytes with its NUL)
+    longest = "/" + "s" * 106
+    assert parse_local_forward(f"{longest}:h:1").listen_path == longest
+    for spec in (f"{longest}s:h:1", f"1:{longest}s", f"{longest}s:/run/x"):
+        with pytest.raises(FormatError, match="too long"):
+            parse_local_forward(spec)
 
 
 def resolve(text: str, *overrides: str) -> sshconfig.ResolvedConfig:
