@@ -333,13 +333,13 @@ class Multiplexer:
             self._opened(session)
         elif isinstance(event, ch.ChannelOpenFailed):
             control = self._control_of(session)
-            self._end_session(session, send_exit=False)
-            if control is not None:
-                self._reply(control, mux.error_reply(
-                    mux.S_FAILURE, session.request.request_id, "Session open refused by peer"
-                ))  # fmt: skip
+            if control is not None:  # told first: the end of the session lets it go
+                refused = "Session open refused by peer"  # OpenSSH's master's words
+                self._reply(
+                    control, mux.error_reply(mux.S_FAILURE, session.request.request_id, refused)
+                )
                 control.paused = False
-                control.closing = True
+            self._end_session(session, send_exit=False)
         elif isinstance(event, ch.ChannelRequestReply):
             self._request_answered(session, event)
         elif isinstance(event, ch.ExitStatus):

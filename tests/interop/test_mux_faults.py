@@ -571,15 +571,9 @@ def session_past_max_sessions(master: Master) -> bytes | None:
 
 def test_session_refused_by_the_server_leaves_the_master_serving(master: Master) -> None:
     reply = session_past_max_sessions(master)
-    assert reply is None or reply[4:12] == u32(S_FAILURE, 1), reply
+    assert reply is not None and reply[4:12] == u32(S_FAILURE, 1), reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the master closes the client without its S_FAILURE reply when the server "
-    "refuses a NEW_SESSION's channel (muxmaster.handle, ChannelOpenFailed: "
-    "_end_session drops the control before the reply is queued)",
-)
 def test_session_refused_by_the_server_answers_failure(master: Master) -> None:
     # OpenSSH's master answers so (mux_session_confirm)
     assert session_past_max_sessions(master) == failure(1, b"Session open refused by peer")
@@ -645,25 +639,14 @@ def stdio_forward_to_closed_port(master: Master) -> bytes | None:
 
 def test_stdio_forward_to_closed_port_leaves_the_master_serving(master: Master) -> None:
     reply = stdio_forward_to_closed_port(master)
-    assert reply is None or reply[4:12] == u32(S_FAILURE, 7), reply
+    assert reply is not None and reply[4:12] == u32(S_FAILURE, 7), reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the master closes the client without its S_FAILURE reply when the server "
-    "refuses a NEW_STDIO_FWD's channel (muxmaster.handle, ChannelOpenFailed: "
-    "_end_session drops the control before the reply is queued)",
-)
 def test_stdio_forward_to_closed_port_answers_failure(master: Master) -> None:
     # OpenSSH's master answers so (mux_stdio_confirm)
     assert stdio_forward_to_closed_port(master) == failure(7, b"Session open refused by peer")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the S_FAILURE for a refused -W is lost (see above): OpenSSH's ssh -W through "
-    "keytool's master says 'read from master failed: Broken pipe' and exits 0",
-)
 def test_ssh_stdio_forward_to_closed_port_fails(master: Master) -> None:
     result = ssh_via(master, "-W", f"127.0.0.1:{free_port()}", "x")
     assert master.proc.poll() is None
