@@ -243,8 +243,10 @@ class MuxClient:
         for fd in fds:
             socket.send_fds(self.sock, [b"\0"], [fd])
         reply = self._reply(rid)
+        if reply.kind == mux.S_PERMISSION_DENIED:  # ssh's words
+            raise KeytoolError(f"Master refused stdio forwarding request: {reply.reason}")
         if reply.kind != mux.S_SESSION_OPENED:
-            raise MuxError(f"Master refused stdio forwarding request: {reply.reason}")
+            raise KeytoolError(f"Stdio forwarding request failed: {reply.reason}")
         with _Signals(0) as signals:
             while True:
                 try:

@@ -27,7 +27,7 @@ from keytool.forwardspec import (
     parse_local_forward,
     parse_remote_forward,
 )
-from keytool.muxclient import MuxClient, connect_control
+from keytool.muxclient import MuxClient, MuxError, connect_control
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -151,7 +151,11 @@ def through_master(
     try:
         pid = client.alive()
         for forward in forwards_of(resolved):
-            port = client.forward(forward)
+            try:
+                port = client.forward(forward)
+            except MuxError as exc:  # as ssh: said, and we connect ourselves
+                print(exc, file=sys.stderr)
+                return None
             if port is not None:
                 print(f"Allocated port {port} for remote forward", file=sys.stderr)
         if no_session:
@@ -175,11 +179,6 @@ def through_master(
                 env=tuple(env),
             )
             status = client.session(request, [stdin, 1, 2], pid, _raw if want_tty else None)
-    except KeytoolError as exc:
-        if "refused" in str(exc):
-            print(str(exc), file=sys.stderr)
-            return None
-        raise
     finally:
         client.close()
     if status is not None and want_tty and _shown(resolved):
