@@ -128,6 +128,7 @@ class Multiplexer:
         ask: Ask | None = None,
         send_env: Sequence[str] = (),
         persist: int | None = None,
+        set_env: Sequence[str] = (),
     ) -> None:
         self.conn = conn
         self.forwards = forwards
@@ -137,6 +138,7 @@ class Multiplexer:
         self.say = say
         self.ask = ask  # ControlMaster ask / autoask: the user allows each session
         self.send_env = tuple(send_env)
+        self.set_env = tuple(set_env)  # our SetEnv: sent for every client's session too
         self.persist = persist  # ControlPersist: None (no), 0 (forever) or seconds
         self.terminated = False  # -O exit
         self._listener: socket.socket | None = None
@@ -601,17 +603,20 @@ class Multiplexer:
             conn = self.conn
             if detail.want_agent and self.forwards.agent_socket is not None:
                 conn.forward_agent(number)
-            for entry in detail.env:
+            # as ssh's master: the client's variables our SendEnv lets through, then
+            # our own SetEnv
+            sent = [entry for entry in detail.env if self._sendable(entry)]
+            for entry in [*sent, *self.set_env]:
                 name, sep, value = entry.partition("=")
-                if sep and any(match_pattern(name, p) for p in self.send_env):
+                if sep:
                     conn.setenv(number, name.encode("utf-8", "surrogateescape"),
                                 value.encode("utf-8", "surrogateescape"))  # fmt: skip
             if detail.want_tty:
                 stdin = session.fds[0]
                 try:
                     modes = encode_modes(termios.tcgetattr(stdin))
-                except termios.error:
-                    modes = encode_modes(None)
+                except termios.error:  # as ssh's master: a zeroed termios's modes
+                    modes = encode_modes([0, 0, 0, 0, 0, 0, [0] * 32])
                 session.size = _window(stdin)
                 conn.pty(number, detail.term or "vt100", session.size, modes)
             if detail.subsystem:
@@ -626,6 +631,11 @@ class Multiplexer:
             )
             control.paused = False
             self._process(control)
+
+    def _sendable(self, entry: str) -> bool:
+        """A client's NAME=value that our SendEnv's patterns let through."""
+        name = entry.partition("=")[0]
+        return any(match_pattern(name, pattern) for pattern in self.send_env)
 
     def _request_answered(self, session: _Session, reply: ch.ChannelRequestReply) -> None:
         if reply.ok:

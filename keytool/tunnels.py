@@ -252,7 +252,16 @@ class Forwards:
         return found
 
     def add_remote(self, forward: RemoteForward, answered: Answered) -> None:
-        """Ask the server to listen for one more -R; ``answered`` is told how it went."""
+        """Ask the server to listen for one more -R; ``answered`` is told how it went.
+        One the server listens for already is answered at once (with its port), as
+        ssh's master does."""
+        if forward.listen_path is not None and self._by_path.get(forward.listen_path) == forward:
+            answered(True, 0)
+            return
+        for port, listening in self._by_port.items():
+            if listening == forward:
+                answered(True, port)
+                return
         self._ask_remote(forward, answered)
 
     def cancel_remote(self, forward: RemoteForward) -> bool:

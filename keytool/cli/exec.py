@@ -508,6 +508,7 @@ def _share(client: BlockingClient, resolved: ResolvedConfig, forwards: Forwards)
         ask,
         resolved.send_env,
         resolved.control_persist,
+        resolved.set_env,
     )
     if not served.listen():
         _say_plain(f"ControlSocket {resolved.control_path} already exists, disabling multiplexing")

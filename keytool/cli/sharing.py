@@ -84,12 +84,17 @@ def control(command: str, resolved: ResolvedConfig, trace: Say) -> int:
             client.stop_listening()
             if resolved.log_level != "QUIET":
                 sys.stderr.write("Stop listening request sent.\r\n")
-        else:
-            cancel = command == "cancel"
-            for request in forwards_of(resolved, cancel):
+        elif command == "forward":
+            for request in forwards_of(resolved):
                 port = client.forward(request)
                 if port is not None:  # a -R to port 0: the port the server picked
                     print(port)
+        else:
+            for request in forwards_of(resolved, cancel=True):
+                try:
+                    client.forward(request)
+                except MuxError as exc:  # said; as ssh, -O cancel still exits 0
+                    print(exc, file=sys.stderr)
     finally:
         client.close()
     return 0
@@ -121,8 +126,8 @@ def _request(kind: int, forward: LocalForward, cancel: bool) -> mux.Forward:
         bind = forward.bind_address
         listen = "" if bind is None else "*" if bind == "" else bind
         listen_port = forward.listen_port
-    if kind == mux.FWD_DYNAMIC:
-        target, target_port = "", 0
+    if kind == mux.FWD_DYNAMIC:  # as ssh: "socks", which OpenSSH's master wants non-empty
+        target, target_port = forward.host, 0
     elif forward.target_path is not None:
         target, target_port = forward.target_path, mux.PORT_STREAMLOCAL
     else:
@@ -156,8 +161,8 @@ def through_master(
             except MuxError as exc:  # as ssh: said, and we connect ourselves
                 print(exc, file=sys.stderr)
                 return None
-            if port is not None:
-                print(f"Allocated port {port} for remote forward", file=sys.stderr)
+            if port is not None:  # ssh says it only with -v
+                trace(f"Allocated port {port} for remote forward")
         if no_session:
             return 0  # the forwards are the master's now
         with _stdin(no_stdin) as stdin:

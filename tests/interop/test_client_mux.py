@@ -35,11 +35,6 @@ HOST = "root@127.0.0.1"
 TIMEOUT = 30
 
 
-def known_bug(*values: str, reason: str) -> object:
-    """A case where keytool does not do what ssh does: expected as ssh, marked xfail."""
-    return pytest.param(*values, marks=pytest.mark.xfail(reason=reason, strict=True))
-
-
 def alive(pid: int) -> bool:
     """The process runs (a zombie waiting for init to reap it does not)."""
     try:
@@ -311,13 +306,7 @@ def test_forwards_through_a_master(bench: Bench, master: str) -> None:
     ("master", "client"),
     [
         ("ssh", "ssh"),
-        known_bug(
-            "ssh",
-            "keytool",
-            reason="keytool's mux client asks for -D with an empty connect host; "
-            'OpenSSH\'s master wants one (ssh sends "socks") and answers '
-            '"Port forwarding failed"',
-        ),
+        ("ssh", "keytool"),
         ("keytool", "ssh"),
         ("keytool", "keytool"),
     ],
@@ -398,12 +387,7 @@ def test_a_local_forward_asked_twice(bench: Bench, echo: EchoService, master: st
     "master",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason="keytool's master fails a -R it has already (\"remote port forwarding "
-            "failed for listen port N\") and gives a -R 0 asked again a second port; ssh's "
-            "master answers that it is there (with the port it has for -R 0)",
-        ),
+        "keytool",
     ],
 )
 def test_a_remote_forward_asked_twice(bench: Bench, echo: EchoService, master: str) -> None:
@@ -421,11 +405,7 @@ def test_a_remote_forward_asked_twice(bench: Bench, echo: EchoService, master: s
     "client",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason="keytool -O cancel of a forward the master has not exits 255; "
-            "ssh says so and exits 0",
-        ),
+        "keytool",
     ],
 )
 def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
@@ -441,11 +421,7 @@ def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
     "client",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason='keytool prints "Allocated port N for remote forward" for a -R 0 '
-            "given with a session through a master; ssh says it only with -v",
-        ),
+        "keytool",
     ],
 )
 def test_remote_forward_to_port_0_with_a_session(
@@ -464,11 +440,7 @@ def test_remote_forward_to_port_0_with_a_session(
     "master",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason="keytool's master does not send its own SetEnv for its clients' "
-            "sessions; ssh's master does",
-        ),
+        "keytool",
     ],
 )
 def test_environment_of_a_shared_session(bench: Bench, master: str) -> None:
@@ -490,12 +462,7 @@ def test_environment_of_a_shared_session(bench: Bench, master: str) -> None:
     "client",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason="with ControlPersist keytool's first session goes through its "
-            "master, which drops SetEnv's variables (not matched by SendEnv) and does "
-            "not send its own SetEnv: the command does not get them",
-        ),
+        "keytool",
     ],
 )
 def test_setenv_with_control_persist(bench: Bench, client: str) -> None:
@@ -724,12 +691,7 @@ def test_escape_through_a_master(bench: Bench, master: str) -> None:
     "master",
     [
         "ssh",
-        known_bug(
-            "keytool",
-            reason="-tt with a stdin that is no terminal: ssh's master asks for the "
-            "pseudo-terminal with the modes of a zeroed termios (no echo, no output "
-            "processing); keytool's master sends no modes (the server's defaults)",
-        ),
+        "keytool",
     ],
 )
 def test_forced_terminal_on_a_pipe_through_a_master(bench: Bench, master: str) -> None:
