@@ -159,10 +159,13 @@ def load_known_hosts(
 
 
 def _load_indexed(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]], extra: Sequence[KnownHost] = ()
 ) -> tuple[knownhosts.HostIndex, list[ParseWarning]]:
     """load_known_hosts with an index by host name over the entries (kept while none
-    of the files changes)."""
+    of the files changes), and ``extra`` entries after them (not kept)."""
+    if extra:
+        entries, warnings = load_known_hosts(paths)
+        return knownhosts.HostIndex([*entries, *extra]), warnings
     names = tuple(_expand(raw) for raw in paths)
     loaded = [_read_known_hosts(name) for name in names]
     stamps = tuple(stamp for stamp, _, _ in loaded)
@@ -206,13 +209,75 @@ def order_host_key_algorithms(
 
 
 def host_key_hints_for(
-    host: str, port: int, user_files: Sequence[str], global_files: Sequence[str]
+    host: str,
+    port: int,
+    user_files: Sequence[str],
+    global_files: Sequence[str],
+    extra: Sequence[KnownHost] = (),
 ) -> tuple[list[str], bool]:
-    """Key types known_hosts records for ``host:port`` (user files, then global), and
-    whether a ``@cert-authority`` line names it: one look at the files and one match
-    of the host's lines (hashed names cost an HMAC each) for each connection."""
-    index, _ = _load_indexed([*user_files, *global_files])
+    """Key types known_hosts records for ``host:port`` (user files, then global, then
+    ``extra``: KnownHostsCommand's), and whether a ``@cert-authority`` line names it:
+    one look at the files and one match of the host's lines (hashed names cost an HMAC
+    each) for each connection."""
+    index, _ = _load_indexed([*user_files, *global_files], extra)
     return knownhosts.host_key_hints(index.candidates(host, port), host, port)
+
+
+def command_entries(
+    argv: Sequence[str],
+    invocation: str,
+    host_name: str,
+    key: PublicKey | None,
+    hash_name: str,
+    say: Callable[[str], None],
+) -> list[KnownHost]:
+    """KnownHostsCommand's lines, as ssh runs it: ``argv``'s marks for the tokens known
+    only now filled in (%H ``host_name``, %I ``invocation``: ORDER before the key
+    exchange, HOSTNAME to check ``key``; %t %f %K the key's type, fingerprint and
+    base64, NONE without one); the program by its absolute path, stdin from /dev/null,
+    our stderr its. A program that cannot be run is said (ssh's words) and gives no
+    lines; one that fails ends it all ("KnownHostsCommand failed"), as in ssh."""
+    import base64
+    import subprocess
+
+    from keytool.sshconfig import RUNTIME_TOKENS
+
+    tag = f"KnownHostsCommand-{invocation}"
+    values = {
+        "H": host_name,
+        "I": invocation,
+        "t": key.key_type if key is not None else "NONE",
+        "f": fingerprint(key, hash_name) if key is not None else "NONE",
+        "K": base64.b64encode(key.to_wire()).decode() if key is not None else "NONE",
+    }
+    words = list(argv)
+    for index in range(1, len(words)):
+        for name, mark in RUNTIME_TOKENS.items():
+            words[index] = words[index].replace(mark, values[name])
+    program = words[0]
+    if not program.startswith("/"):
+        say(f"{tag} path is not absolute")
+        return []
+    try:
+        os.stat(program)
+    except OSError as exc:
+        say(f'Could not stat {tag} "{program}": {exc.strerror}')
+        return []
+    try:
+        done = subprocess.run(words, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False)
+    except OSError as exc:
+        say(f"{tag}: cannot run {program}: {exc.strerror}")
+        return []
+    found, _problems = knownhosts.parse(done.stdout, tag)
+    if done.returncode != 0:
+        how = (
+            f"killed by signal {-done.returncode}"
+            if done.returncode < 0
+            else f"status {done.returncode}"
+        )
+        say(f"{tag} {' '.join(words)} failed, {how}")
+        raise HostKeyError("KnownHostsCommand failed")
+    return found
 
 
 def tty_prompter() -> Prompter | None:
@@ -351,6 +416,7 @@ def verify_host_key(
     address: str | None = None,
     visual: bool = False,
     hash_name: str = "sha256",
+    extra: Sequence[KnownHost] = (),
 ) -> HostKeyDecision:
     """Check ``key`` served by ``host:port``; return how it was accepted or raise
     HostKeyError whose message is the full text to show (OpenSSH's warning block).
@@ -364,7 +430,7 @@ def verify_host_key(
     """
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
-    index, warnings = _load_indexed([*user_files, *global_files])
+    index, warnings = _load_indexed([*user_files, *global_files], extra)
     entries = index.entries
     status = knownhosts.check(index.candidates(host, port), host, port, key)
     name = knownhosts.lookup_name(host, port)
@@ -482,6 +548,7 @@ def verify_host_certificate(
     hash_known_hosts: bool = False,
     prompt: Prompter | None = None,
     address: str | None = None,
+    extra: Sequence[KnownHost] = (),
 ) -> HostKeyDecision:
     """Check a host certificate served by ``host:port``, as ssh does: accepted when a
     ``@cert-authority`` line for the host names its CA and it is valid for
@@ -500,7 +567,7 @@ def verify_host_certificate(
 
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
-    index, warnings = _load_indexed([*user_files, *global_files])
+    index, warnings = _load_indexed([*user_files, *global_files], extra)
     candidates = index.candidates(host, port)
     name = knownhosts.lookup_name(host, port)
     status = knownhosts.check_certificate(
@@ -546,6 +613,7 @@ def verify_host_certificate(
             hash_known_hosts=hash_known_hosts,
             prompt=prompt,
             address=address,
+            extra=extra,
         )
     except HostKeyError as exc:
         raise HostKeyError(f"{refusal}; its plain key is not accepted either:\n{exc}") from None

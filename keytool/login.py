@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from keytool.hostupdate import HostKeyUpdate
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.keys.cert import Certificate
+    from keytool.knownhosts import KnownHost
     from keytool.transport.config import TransportConfig
     from keytool.transport.events import Algorithms
 
@@ -116,12 +117,36 @@ class HostCheck:
 
             files = (options.user_known_hosts, options.global_known_hosts)
             known, authority = hostcheck.host_key_hints_for(*options.known_hosts_name(), *files)
+            host = options.known_hosts_name()[0]
+            extra = self._command_entries("ORDER", host, None)
+            if extra:
+                # as ssh 9.2: the command's lines are matched against the host name
+                # alone here (%H has no port), whatever the port
+                more, by_authority = hostcheck.host_key_hints_for(host, 22, (), (), extra)
+                known = [*known, *more]
+                authority = authority or by_authority
             if known or authority:
                 ordered = hostcheck.order_host_key_algorithms(
                     config.host_key_algorithms, known, authority
                 )
                 config = config._replace(host_key_algorithms=ordered)
         self.config: TransportConfig = config
+
+    def _command_entries(
+        self, invocation: str, host_name: str, key: PublicKey | None
+    ) -> list[KnownHost]:
+        """KnownHostsCommand's known_hosts lines, when there is one (ssh runs it before
+        the key exchange, ORDER, and to check the key, HOSTNAME)."""
+        options = self.options
+        if not options.known_hosts_command:
+            return []
+        from keytool import hostcheck
+
+        say = self.prompts.show if options.shows_errors else self._trace
+        self._trace(f"host key: asking KnownHostsCommand ({invocation})")
+        return hostcheck.command_entries(
+            options.known_hosts_command, invocation, host_name, key, options.fingerprint_hash, say
+        )
 
     def _trace(self, line: str) -> None:
         if self.options.trace is not None:
@@ -156,6 +181,7 @@ class HostCheck:
 
         options = self.options
         prompt = None if options.batch_mode else hostcheck.tty_prompter()
+        extra = self._command_entries("HOSTNAME", _lookup_name(options), key)
         decision = hostcheck.verify_host_key(
             *options.known_hosts_name(),
             key,
@@ -167,6 +193,7 @@ class HostCheck:
             address=self.address,
             visual=options.visual_host_key,
             hash_name=options.fingerprint_hash,
+            extra=extra,
         )
         self.trusted = _trusted(decision, options)
         return self._report(decision)
@@ -181,6 +208,7 @@ class HostCheck:
         self._trace(f"server host certificate: {hostcheck.describe_certificate(key)}")
         self._trace(f"server host certificate principals: {', '.join(key.principals)}")
         host, port = options.known_hosts_name()
+        extra = self._command_entries("HOSTNAME", _lookup_name(options), key)
         plain_type = key.key.key_type
         decision = hostcheck.verify_host_certificate(
             host,
@@ -196,6 +224,7 @@ class HostCheck:
             strict=options.strict_host_key_checking,
             hash_known_hosts=options.hash_known_hosts,
             prompt=None if options.batch_mode else hostcheck.tty_prompter(),
+            extra=extra,
         )
         return self._report(decision)
 
@@ -938,3 +967,10 @@ class Login:
                 # cannot answer: send empty answers so the server fails the attempt
                 answers = [""] * len(event.prompts)
             await self.transport.send(self.auth.info_response(answers))
+
+
+def _lookup_name(options: ConnectOptions) -> str:
+    """The server's name as known_hosts records it (``[host]:port`` off port 22)."""
+    from keytool.knownhosts import lookup_name
+
+    return lookup_name(*options.known_hosts_name())

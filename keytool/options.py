@@ -93,6 +93,7 @@ class ConnectOptions(Record):
         "identities_only",
         "identity_files",
         "kbd_interactive_authentication",
+        "known_hosts_command",
         "log_level",
         "max_auth_tries",
         "password",
@@ -142,6 +143,7 @@ class ConnectOptions(Record):
     certificate_files: tuple[str, ...]
     ca_signature_algorithms: tuple[str, ...]
     revoked_host_keys: tuple[str, ...]
+    known_hosts_command: tuple[str, ...]  # KnownHostsCommand's words (sshconfig's marks)
     server_alive_interval: float  # seconds without a word from the server; 0: never ask
     server_alive_count_max: int  # keepalives it may leave unanswered
     visual_host_key: bool  # VisualHostKey: show the host key's randomart
@@ -181,6 +183,7 @@ class ConnectOptions(Record):
         certificate_files: tuple[str, ...] = (),
         ca_signature_algorithms: tuple[str, ...] = DEFAULT_CA_SIGNATURE_ALGORITHMS,
         revoked_host_keys: tuple[str, ...] = (),
+        known_hosts_command: tuple[str, ...] = (),
         server_alive_interval: float = 0,
         server_alive_count_max: int = 3,
         visual_host_key: bool = False,
@@ -220,6 +223,7 @@ class ConnectOptions(Record):
             certificate_files=certificate_files,
             ca_signature_algorithms=ca_signature_algorithms,
             revoked_host_keys=revoked_host_keys,
+            known_hosts_command=known_hosts_command,
             server_alive_interval=server_alive_interval,
             server_alive_count_max=server_alive_count_max,
             visual_host_key=visual_host_key,
@@ -318,6 +322,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
             resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
         ),
         revoked_host_keys=resolved.revoked_host_keys,
+        known_hosts_command=resolved.known_hosts_argv,
         server_alive_interval=float(resolved.server_alive_interval),
         server_alive_count_max=resolved.server_alive_count_max,
         visual_host_key=resolved.visual_host_key,

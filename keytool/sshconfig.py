@@ -110,6 +110,8 @@ class ResolvedConfig(Record):
         "identity_files_given",
         "kbd_interactive_authentication",
         "kex_algorithms",
+        "known_hosts_argv",
+        "known_hosts_command",
         "local_forwards",
         "log_level",
         "macs",
@@ -189,6 +191,10 @@ class ResolvedConfig(Record):
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
     identity_agent: str | None  # IdentityAgent: a socket path, "none", "SSH_AUTH_SOCK", "$VAR"
+    known_hosts_command: str | None  # KnownHostsCommand as written (ssh -G shows it so)
+    # ... as its words, each argument's tokens expanded but the ones known only when it
+    # runs (%H %I %K %f %t), left as RUNTIME_TOKENS' marks for hostcheck to fill in
+    known_hosts_argv: tuple[str, ...]
     proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
     proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
     config_file: str | None  # -F, as given (a jump host's keytool reads it too)
@@ -231,6 +237,8 @@ class ResolvedConfig(Record):
         warnings: tuple[str, ...],
         host_key_alias: str | None = None,
         identity_agent: str | None = None,
+        known_hosts_command: str | None = None,
+        known_hosts_argv: tuple[str, ...] = (),
         proxy_command: str | None = None,
         proxy_jump: str | None = None,
         config_file: str | None = None,
@@ -319,6 +327,8 @@ class ResolvedConfig(Record):
             warnings=warnings,
             host_key_alias=host_key_alias,
             identity_agent=identity_agent,
+            known_hosts_command=known_hosts_command,
+            known_hosts_argv=known_hosts_argv,
             proxy_command=proxy_command,
             proxy_jump=proxy_jump,
             config_file=config_file,
@@ -405,7 +415,7 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 
 
 #: keywords whose value is the rest of the line, untouched (as ssh keeps them)
-_RAW = frozenset({"proxycommand", "remotecommand"})
+_RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand"})
 
 
 # --- values --------------------------------------------------------------------------
@@ -623,6 +633,7 @@ _ONE: dict[str, _Converter | None] = {
     "serveralivecountmax": _count,
     "hostkeyalias": None,
     "identityagent": None,
+    "knownhostscommand": None,
     "proxycommand": None,
     "remotecommand": None,
     "proxyjump": None,
@@ -653,7 +664,6 @@ _UNSUPPORTED_WARN = frozenset(
     {
         "canonicalizehostname",
         "bindinterface",
-        "knownhostscommand",
         "pkcs11provider",
     }
 )
@@ -707,6 +717,11 @@ _OPENSSH_OTHER = frozenset(
 
 
 # --- tokens and ~ ---------------------------------------------------------------------
+
+
+#: KnownHostsCommand's tokens known only when it runs: marks (NUL cannot be in a
+#: config line) that stand for them until then
+RUNTIME_TOKENS = {name: f"\0{name}" for name in "HIKft"}
 
 
 def expand_tokens(
@@ -1239,6 +1254,26 @@ def _finish(
             os.environ,
             {"k": alias.lower() if alias is not None else original},
         )
+    known_hosts_command = optional("knownhostscommand")
+    known_hosts_argv: tuple[str, ...] = ()
+    if known_hosts_command is not None and known_hosts_command.lower() == "none":
+        known_hosts_command = None
+    elif known_hosts_command is not None:
+        # as ssh 9.2: split into words first (quotes kept together), then each word
+        # but the program gets its tokens and ${VAR}s
+        import shlex
+
+        place = where("knownhostscommand")
+        try:
+            words = shlex.split(known_hosts_command)
+        except ValueError:
+            raise FormatError(f"{place}: KnownHostsCommand contains invalid quotes") from None
+        alias = optional("hostkeyalias")
+        extra = {"k": alias.lower() if alias is not None else original, **RUNTIME_TOKENS}
+        known_hosts_argv = tuple(
+            word if index == 0 else with_tokens(word, place, os.environ, extra)
+            for index, word in enumerate(words)
+        )
     preferred = optional("preferredauthentications")
     # ssh treats ConnectTimeout 0 as no timeout of its own
     timeout = number("connecttimeout", 0) or None
@@ -1277,6 +1312,8 @@ def _finish(
         # ssh lowercases it, as the host name, and takes it as written otherwise
         host_key_alias=(optional("hostkeyalias") or "").lower() or None,
         identity_agent=agent,
+        known_hosts_command=known_hosts_command,
+        known_hosts_argv=known_hosts_argv,
         proxy_command=_proxy(values, "proxycommand", "proxyjump"),
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),

@@ -365,3 +365,24 @@ def test_keyword_soup_raises_only_keytool_errors(parts: list[str], overrides: li
 
     with contextlib.suppress(KeytoolError):
         resolve("".join(parts), "host", overrides, user="u", home="/h", include=reader)
+
+
+def test_known_hosts_command_words_and_tokens() -> None:
+    """Split into words first (quotes keep a word), then each argument but the program
+    expanded; %H %I %K %f %t wait for the run (sshconfig.RUNTIME_TOKENS' marks)."""
+    resolved = sshconfig.resolve(
+        'Host *\n  KnownHostsCommand /bin/kh%h %h "%p and %r" %H%I %% %k\n',
+        "box",
+        (),
+        user="u",
+        home="/home/u",
+    )
+    assert resolved.known_hosts_command == '/bin/kh%h %h "%p and %r" %H%I %% %k'
+    marks = sshconfig.RUNTIME_TOKENS
+    assert resolved.known_hosts_argv == (
+        "/bin/kh%h", "box", "22 and u", marks["H"] + marks["I"], "%", "box",
+    )  # fmt: skip
+    none = sshconfig.resolve("KnownHostsCommand none\n", "box", (), user="u", home="/home/u")
+    assert (none.known_hosts_command, none.known_hosts_argv) == (None, ())
+    with pytest.raises(FormatError, match="invalid quotes"):
+        sshconfig.resolve('KnownHostsCommand /bin/kh "x\n', "box", (), user="u", home="/home/u")
