@@ -12,6 +12,7 @@ import signal
 import struct
 import termios
 import tty
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -87,6 +88,15 @@ class LocalTerminal:
             return False
         finally:
             os.set_blocking(self.fd, blocking)
+            self._raw()
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """The terminal itself again meanwhile (a LocalCommand runs), raw after."""
+        self._cooked()
+        try:
+            yield
+        finally:
             self._raw()
 
     def _cooked(self) -> None:

@@ -112,11 +112,13 @@ class ResolvedConfig(Record):
         "kex_algorithms",
         "known_hosts_argv",
         "known_hosts_command",
+        "local_command",
         "local_forwards",
         "log_level",
         "macs",
         "number_of_password_prompts",
         "password_authentication",
+        "permit_local_command",
         "port",
         "preferred_authentications",
         "proxy_command",
@@ -195,6 +197,8 @@ class ResolvedConfig(Record):
     # ... as its words, each argument's tokens expanded but the ones known only when it
     # runs (%H %I %K %f %t), left as RUNTIME_TOKENS' marks for hostcheck to fill in
     known_hosts_argv: tuple[str, ...]
+    local_command: str | None  # LocalCommand, its tokens expanded (run with the user's shell)
+    permit_local_command: bool  # PermitLocalCommand: whether LocalCommand runs at all
     proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
     proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
     config_file: str | None  # -F, as given (a jump host's keytool reads it too)
@@ -239,6 +243,8 @@ class ResolvedConfig(Record):
         identity_agent: str | None = None,
         known_hosts_command: str | None = None,
         known_hosts_argv: tuple[str, ...] = (),
+        local_command: str | None = None,
+        permit_local_command: bool = False,
         proxy_command: str | None = None,
         proxy_jump: str | None = None,
         config_file: str | None = None,
@@ -329,6 +335,8 @@ class ResolvedConfig(Record):
             identity_agent=identity_agent,
             known_hosts_command=known_hosts_command,
             known_hosts_argv=known_hosts_argv,
+            local_command=local_command,
+            permit_local_command=permit_local_command,
             proxy_command=proxy_command,
             proxy_jump=proxy_jump,
             config_file=config_file,
@@ -415,7 +423,7 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 
 
 #: keywords whose value is the rest of the line, untouched (as ssh keeps them)
-_RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand"})
+_RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand", "localcommand"})
 
 
 # --- values --------------------------------------------------------------------------
@@ -634,6 +642,8 @@ _ONE: dict[str, _Converter | None] = {
     "hostkeyalias": None,
     "identityagent": None,
     "knownhostscommand": None,
+    "localcommand": None,
+    "permitlocalcommand": _flag,
     "proxycommand": None,
     "remotecommand": None,
     "proxyjump": None,
@@ -692,10 +702,8 @@ _OPENSSH_OTHER = frozenset(
         "hostbasedkeytypes",
         "hostbasedauthentication",
         "kbdinteractivedevices",
-        "localcommand",
         "logverbose",
         "nohostauthenticationforlocalhost",
-        "permitlocalcommand",
         "permitremoteopen",
         "proxyusefdpass",
         "requiredrsasize",
@@ -1274,6 +1282,11 @@ def _finish(
             word if index == 0 else with_tokens(word, place, os.environ, extra)
             for index, word in enumerate(words)
         )
+    local_command = optional("localcommand")
+    if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
+        alias = optional("hostkeyalias")
+        extra = {"k": alias.lower() if alias is not None else original, "T": "NONE"}
+        local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
     # ssh treats ConnectTimeout 0 as no timeout of its own
     timeout = number("connecttimeout", 0) or None
@@ -1314,6 +1327,8 @@ def _finish(
         identity_agent=agent,
         known_hosts_command=known_hosts_command,
         known_hosts_argv=known_hosts_argv,
+        local_command=local_command,
+        permit_local_command=flag("permitlocalcommand", False),
         proxy_command=_proxy(values, "proxycommand", "proxyjump"),
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),

@@ -291,6 +291,7 @@ def _connect_and_run(
         try:
             stdin = None if no_stdin or sys.stdin is None else 0
             if target is not None:
+                _local_command(resolved)
                 client.forward(*target, stdin)
                 return 0
             env = _environment(resolved)
@@ -303,6 +304,7 @@ def _connect_and_run(
                     agent_socket, master,
                 )  # fmt: skip
             if not forwards and not no_session:
+                _local_command(resolved)
                 if fork:
                     _to_background()
                 subsystem = resolved.session_type == "subsystem"
@@ -320,6 +322,25 @@ def _connect_and_run(
             client.close()
     finally:
         sock.close()
+
+
+def _local_command(resolved: ResolvedConfig, terminal: LocalTerminal | None = None) -> None:
+    """PermitLocalCommand yes: LocalCommand, run as ssh runs it (``$SHELL -c``, else
+    /bin/sh; our stdin, stdout and stderr; waited for, its status not looked at)."""
+    command = resolved.local_command
+    if not resolved.permit_local_command or not command:
+        return
+    import contextlib
+    import subprocess
+
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with terminal.suspended() if terminal is not None else contextlib.nullcontext():
+        try:
+            subprocess.run([shell, "-c", command], check=False)
+        except OSError as exc:  # ssh's words
+            _say_plain(f'Couldn\'t execute {shell} -c "{command}": {exc.strerror}')
 
 
 def _quiet(line: str) -> None:
@@ -379,6 +400,8 @@ def _with_terminal(
     ssh's "Connection to HOST closed." """
     from keytool.localtty import LocalTerminal
 
+    if not forwards:
+        _local_command(resolved)  # before the terminal turns raw, as ssh
     required = resolved.request_tty in ("yes", "force")
     with LocalTerminal(0, resolved.escape_char, required) as terminal:
         if client.host_keys is not None:
@@ -460,6 +483,7 @@ def _with_forwards(
     served: Served = forwards
     if master:
         served = _share(client, resolved, forwards)
+    _local_command(resolved, terminal)  # as ssh: the forwards listen, the session to come
     if served is not forwards and resolved.control_persist is not None:
         if passenger is not None:
             _detach_master(resolved, command, env, *passenger)

@@ -109,6 +109,7 @@ Host db*
     ClearAllForwardings yes
     GatewayPorts yes
     ExitOnForwardFailure yes
+    PermitLocalCommand yes
     KnownHostsCommand /usr/local/bin/kh -q %H "%I x" %h:%p
     ControlPath ${HOME}/cm/%n
     ControlPersist 0
@@ -240,6 +241,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "host_key_alias": seen.get("hostkeyalias", [None])[0],
         "identity_agent": seen.get("identityagent", [None])[0],
         "known_hosts_command": seen.get("knownhostscommand", [None])[0],
+        "permit_local_command": yes[seen["permitlocalcommand"][0]],
         "proxy_command": seen.get("proxycommand", [None])[0],
         "proxy_jump": seen.get("proxyjump", [None])[0],
         "local_forwards": tuple(seen.get("localforward", ())),
