@@ -34,11 +34,11 @@ def _say(line: str) -> None:
 def run(
     destination: str | None,
     command: list[str],
-    port: int | None = None,
+    port: list[str] | None = None,
     identity: list[str] | None = None,
     option: list[str] | None = None,
     config_file: str | None = None,
-    login: str | None = None,
+    login: list[str] | None = None,
     verbose: int = 0,
     no_stdin: bool = False,
     forward: str | None = None,
@@ -66,7 +66,12 @@ def run(
     master: int = 0,
     control_path: str | None = None,
     control_command: str | None = None,
+    log_file: str | None = None,
 ) -> int:
+    if log_file is not None:
+        _log_to(log_file)
+    first_port = _first_port(port or [])
+    first_login = login[0] if login else None  # as ssh: the first -l
     if query is not None:
         from keytool.transport.query import query as algorithms
 
@@ -118,11 +123,11 @@ def run(
         code = _connect_and_run(
             destination,
             command,
-            port,
+            first_port,
             identity or [],
             option or [],
             config_file,
-            login,
+            first_login,
             verbose,
             no_stdin,
             target,
@@ -142,6 +147,31 @@ def run(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _first_port(given: list[str]) -> int | None:
+    """As ssh: the first -p counts, and a port that is not 1 to 65535 is refused."""
+    if not given:
+        return None
+    text = given[0]
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        error = KeytoolError(f"Bad port '{text}'")  # ssh's words
+        error.exit_code = 255
+        raise error
+    return int(text)
+
+
+def _log_to(path: str) -> None:
+    """ssh -E: our own lines (errors, notices, -v's steps) are appended to ``path``
+    (made 0600) instead of stderr; the remote command's stderr stays on ours."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:  # ssh's words and status
+        print(f"Couldn't open logfile {path}: {exc.strerror}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+    sys.stderr.flush()
+    sys.stderr = open(fd, "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
 
 
 def flag_options(

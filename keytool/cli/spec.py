@@ -414,7 +414,7 @@ COMMANDS: tuple[Command, ...] = (
         "Run a command (or a shell) on a server and relay its output and exit status (ssh).",
         "keytool.cli.exec:run",
         (
-            Opt("port", ("-p",), "port to connect to", "int"),
+            Opt("port", ("-p",), "port to connect to (the first -p, as ssh)", "multi", "PORT"),
             Opt(
                 "identity",
                 ("-i",),
@@ -430,7 +430,7 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="K=V",
             ),
             Opt("config_file", ("-F",), "config file instead of ~/.ssh/config", metavar="FILE"),
-            Opt("login", ("-l",), "user to log in as", metavar="USER"),
+            Opt("login", ("-l",), "user to log in as (the first -l, as ssh)", "multi", "USER"),
             Opt("verbose", ("-v",), "tell each step of the connection", "count"),
             Opt("no_stdin", ("-n",), "stdin from /dev/null", "flag"),
             Opt(
@@ -492,6 +492,12 @@ COMMANDS: tuple[Command, ...] = (
             Opt("compress", ("-C",), "compress the connection (Compression)", "flag"),
             Opt("ipv4", ("-4",), "IPv4 addresses only (AddressFamily inet)", "flag"),
             Opt("ipv6", ("-6",), "IPv6 addresses only (AddressFamily inet6)", "flag"),
+            Opt(
+                "log_file",
+                ("-E",),
+                "keytool's own messages and -v's steps to this file (appended), not stderr",
+                metavar="FILE",
+            ),
             Opt(
                 "bind_address",
                 ("-b",),

@@ -4,6 +4,7 @@ against sshd."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from keytool import sshconfig
 from keytool.cli.exec import flag_options
-from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.clienthelp import KEYTOOL, base_env, ssh_words
 from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
 from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
 from tests.peers import OPENSSH10, Sshd, free_port, require, run
@@ -227,3 +228,81 @@ def test_rekey_limit_by_data_and_by_time_as_ssh(tmp_path: Path, key: Path) -> No
     for client in ("ssh", "keytool"):
         assert kexes[client, "data"] >= 3, kexes
         assert kexes[client, "time"] >= 3, kexes
+
+
+def _side_by_side(*args: str) -> dict[str, subprocess.CompletedProcess[bytes]]:
+    runs = {}
+    for tool, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
+        runs[tool] = subprocess.run(
+            [*program, *args],
+            capture_output=True,
+            env=base_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            check=False,
+        )
+    return runs
+
+
+def test_first_port_and_login_win_and_a_bad_port_as_ssh(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    target = servers[0]
+    known = tmp_path / "known_first"
+    known.write_text(target.known_hosts_line())
+    common = ["-F", "none", "-i", str(key), "-o", f"UserKnownHostsFile={known}",
+              "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]  # fmt: skip
+    before = target.log.read_text().count("Accepted publickey for root")
+    runs = _side_by_side(
+        *common, "-p", str(target.port), "-p", "1", "-l", "root", "-l", "nobody",
+        "127.0.0.1", "id -un",
+    )  # fmt: skip
+    for result in runs.values():
+        assert (result.returncode, result.stdout) == (0, b"root\n"), result.stderr
+    assert target.log.read_text().count("Accepted publickey for root") == before + 2
+    bad = _side_by_side(*common, "-p", "0x16", "-p", str(target.port), "127.0.0.1", "true")
+    for result in bad.values():
+        assert (result.returncode, result.stdout) == (255, b"")
+        assert ssh_words(result.stderr) == ["Bad port '0x16'"]
+
+
+def test_log_file_takes_our_lines_not_the_command_s(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    """-E: the notices and errors of the client go to the file (made 0600), the remote
+    command's stderr stays on stderr; a file that cannot be opened is ssh's line, 1."""
+    target = servers[0]
+    outcome = {}
+    for tool in ("ssh", "keytool"):
+        known = tmp_path / f"known_{tool}"
+        log = tmp_path / f"log_{tool}"
+        common = ["-F", "none", "-i", str(key), "-o", f"UserKnownHostsFile={known}",
+                  "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=accept-new",
+                  "-E", str(log), "root@127.0.0.1"]  # fmt: skip
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        ran = subprocess.run(
+            [*program, "-p", str(target.port), *common, "echo out; echo err >&2"],
+            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        refused = subprocess.run(
+            [*program, "-p", "1", *common, "true"],
+            capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        outcome[tool] = (
+            (ran.returncode, ran.stdout, ran.stderr),
+            (refused.returncode, refused.stdout, refused.stderr),
+            stat.S_IMODE(log.stat().st_mode),
+            [line.removeprefix("ssh: ") for line in ssh_words(log.read_bytes())],
+        )
+    assert outcome["keytool"] == outcome["ssh"]
+    ran_seen, refused_seen, mode, lines = outcome["ssh"]
+    assert ran_seen == (0, b"out\n", b"err\n") and refused_seen == (255, b"", b"")
+    assert mode == 0o600
+    assert lines[0].startswith("Warning: Permanently added")
+    assert lines[-1] == "connect to host 127.0.0.1 port 1: Connection refused"
+    unopenable = _side_by_side("-E", str(tmp_path / "no" / "log"), "-p", "1", "127.0.0.1", "true")
+    for result in unopenable.values():
+        assert result.returncode == 1
+        assert ssh_words(result.stderr) == [
+            f"Couldn't open logfile {tmp_path / 'no' / 'log'}: No such file or directory"
+        ]
