@@ -1,7 +1,9 @@
 """The seed article's best practices, checked: an SSH folder as sshd's StrictModes and
 ssh want it (700 for ~/.ssh, 600 for private keys, authorized_keys and config),
-keys with passphrases, no weak keys. Pure: rules over a snapshot of the files, which
-keytool/cli/check.py takes and, with --fix, mends (modes only, never contents).
+keys with passphrases, no weak keys; authorized_keys lines sshd cannot read or no
+longer accepts; and the settings ~/.ssh/config gives every host that undo ssh's
+protections. Pure: rules over a snapshot of the files, which keytool/cli/check.py
+takes and, with --fix, mends (modes only, never contents).
 """
 
 from __future__ import annotations
@@ -129,6 +131,90 @@ def _weakness(key_type: str, bits: int | None) -> str | None:
         return (f"an RSA key of {bits} bits: too weak today (under {MIN_RSA_BITS}); "
                 "make an Ed25519 key (keytool gen)")  # fmt: skip
     return None
+
+
+#: sshd 9.x refuses RSA keys below this (RequiredRSASize)
+SSHD_MIN_RSA_BITS = 1024
+
+
+class KeyLine(Record):
+    """One authorized_keys line with a key: its number, the key's type and size, or
+    why sshd cannot read it (``error``)."""
+
+    __slots__ = ("bits", "error", "key_type", "number")
+    number: int
+    key_type: str | None
+    bits: int | None
+    error: str | None
+
+    def __init__(
+        self, number: int, key_type: str | None, bits: int | None, error: str | None = None
+    ) -> None:
+        init(self, number=number, key_type=key_type, bits=bits, error=error)
+
+
+def review_authorized_keys(path: str, lines: list[KeyLine]) -> list[Finding]:
+    """Lines sshd skips (it cannot read them, or no longer accepts the key: DSA, RSA
+    under 1024 bits) and keys weaker than the article's advice."""
+    out: list[Finding] = []
+    for line in lines:
+        where = f"line {line.number}"
+        if line.error is not None:
+            out.append(Finding(path, "warn", f"{where}: sshd cannot read it ({line.error})"))
+        elif line.key_type == "ssh-dss":
+            out.append(Finding(path, "warn", f"{where}: a DSA key: sshd no longer accepts it"))
+        elif line.key_type == "ssh-rsa" and line.bits is not None:
+            if line.bits < SSHD_MIN_RSA_BITS:
+                message = f"an RSA key of {line.bits} bits: sshd refuses it"
+                out.append(Finding(path, "warn", f"{where}: {message}"))
+            elif line.bits < MIN_RSA_BITS:
+                message = f"an RSA key of {line.bits} bits: too weak today"
+                out.append(Finding(path, "warn", f"{where}: {message} (under {MIN_RSA_BITS})"))
+    return out
+
+
+class EveryHost(Record):
+    """What ~/.ssh/config gives every host (a name no Host pattern but ``*`` names)."""
+
+    __slots__ = ("forward_agent", "known_hosts_files", "sha1_algorithms", "strict")
+    strict: str  # StrictHostKeyChecking
+    known_hosts_files: tuple[str, ...]  # UserKnownHostsFile
+    forward_agent: str  # ForwardAgent: "no", "yes", a path or $VAR
+    sha1_algorithms: tuple[str, ...]  # ssh-rsa / ssh-dss put back in an algorithm list
+
+    def __init__(
+        self,
+        strict: str,
+        known_hosts_files: tuple[str, ...],
+        forward_agent: str,
+        sha1_algorithms: tuple[str, ...] = (),
+    ) -> None:
+        init(
+            self,
+            strict=strict,
+            known_hosts_files=known_hosts_files,
+            forward_agent=forward_agent,
+            sha1_algorithms=sha1_algorithms,
+        )
+
+
+def review_config(path: str, every: EveryHost) -> list[Finding]:
+    """Settings for every host that give up what the article's first steps are for."""
+    out: list[Finding] = []
+    if every.strict == "no":
+        out.append(Finding(path, "warn", "StrictHostKeyChecking no for every host: a changed "
+                           "host key (a man in the middle) is let through"))  # fmt: skip
+    if every.known_hosts_files and all(f == "/dev/null" for f in every.known_hosts_files):
+        out.append(Finding(path, "warn", "UserKnownHostsFile /dev/null for every host: no "
+                           "host key is remembered, so none can be checked"))  # fmt: skip
+    if every.forward_agent != "no":
+        out.append(Finding(path, "warn", "ForwardAgent for every host: root on any server "
+                           "you log in to can use your keys (-A where needed)"))  # fmt: skip
+    if every.sha1_algorithms:
+        names = ", ".join(every.sha1_algorithms)
+        out.append(Finding(path, "warn", f"{names} allowed for every host: SHA-1 signatures, "
+                           "which OpenSSH turned off"))  # fmt: skip
+    return out
 
 
 def is_failure(findings: list[Finding]) -> bool:

@@ -8,11 +8,11 @@ import os
 import stat
 import sys
 
-from keytool.errors import KeytoolError
+from keytool.errors import KeytoolError, UnsupportedKeyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from keytool.audit import FileFacts, Finding
+    from keytool.audit import FileFacts, Finding, KeyLine
 
 
 def run(directory: str | None, fix: bool = False) -> int:
@@ -42,6 +42,11 @@ def run(directory: str | None, fix: bool = False) -> int:
         if facts is not None:
             files.append(facts)
     findings = audit.review(files, owner)
+    for facts in files:
+        if facts.kind == "authorized_keys":
+            findings += audit.review_authorized_keys(facts.path, _key_lines(facts.path))
+        elif facts.kind == "config":
+            findings += _config_findings(facts.path)
     if fix:
         findings = _fix(findings)
     named = {f.path for f in findings}
@@ -111,6 +116,75 @@ def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | None:
     except KeytoolError:
         return None
     return None
+
+
+def _key_lines(path: str) -> list[KeyLine]:
+    """authorized_keys' lines with a key (or that sshd cannot read), as sshd reads them."""
+    from keytool.audit import KeyLine
+    from keytool.authkeys import parse_line
+    from keytool.files import read_file
+
+    try:
+        text = read_file(path, "authorized_keys", limit=1 << 22).decode("utf-8", "replace")
+    except KeytoolError:
+        return []
+    lines: list[KeyLine] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            entry = parse_line(line)
+        except UnsupportedKeyError:
+            # a type keytool does not read: sshd may (security keys); DSA it does not
+            if "ssh-dss" in line.split():
+                lines.append(KeyLine(number, "ssh-dss", None))
+            continue
+        except KeytoolError as exc:
+            lines.append(KeyLine(number, None, None, str(exc)))
+            continue
+        if entry is not None:
+            lines.append(KeyLine(number, entry.key.key_type, entry.key.bits))
+    return lines
+
+
+#: a host name only ``Host *`` (and negations) can match: what every host gets
+_ANY_HOST = "keytool-check.invalid"
+
+
+def _config_findings(path: str) -> list[Finding]:
+    """What the config gives every host, against the rules; a file ssh would refuse
+    is a failure. A file with ``Match exec`` is not resolved (that would run its
+    commands)."""
+    import re
+
+    from keytool import audit, sshconfig
+    from keytool.files import read_file
+    from keytool.transport import config as tconfig
+
+    try:
+        text = read_file(path, "config", limit=1 << 22).decode("utf-8", "replace")
+    except KeytoolError:
+        return []
+    if re.search(r"(?im)^\s*match\b.*\bexec\b", text):
+        return [audit.Finding(path, "ok", "has Match exec: not resolved (its commands would run)")]
+    try:
+        resolved = sshconfig.load(_ANY_HOST, config_file=path)
+    except KeytoolError as exc:
+        return [audit.Finding(path, "fail", f"ssh would refuse it: {exc}")]
+    sha1 = {
+        name
+        for spec, default in (
+            (resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY),
+            (resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY),
+        )
+        for name in sshconfig.apply_algorithm_list(spec, default)
+        if name in ("ssh-rsa", "ssh-dss")
+    }
+    every = audit.EveryHost(
+        resolved.strict_host_key_checking,
+        resolved.user_known_hosts_files,
+        resolved.forward_agent,
+        tuple(sorted(sha1)),
+    )
+    return audit.review_config(path, every)
 
 
 def _fix(findings: list[Finding]) -> list[Finding]:

@@ -98,3 +98,84 @@ def test_not_a_folder_is_one_line(tmp_path: Path) -> None:
     done = check("-d", str(tmp_path / "missing"))
     assert done.returncode != 0 and len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_authorized_keys_lines_sshd_skips(tmp_path: Path, account: Account) -> None:
+    """A DSA line and a line that is no key: sshd passes over both (the Ed25519 key
+    after them logs in, the DSA key does not); check names those two lines, not the
+    good one."""
+    dsa = tmp_path / "id_dsa"
+    run([require("ssh-keygen"), "-q", "-t", "dsa", "-N", "", "-f", dsa]).check_returncode()
+    good = keygen(tmp_path / "id")
+    keys_file = install_key(account, Path(f"{good}.pub"))
+    keys_file.write_text(
+        Path(f"{dsa}.pub").read_text() + "not a key line\n" + Path(f"{good}.pub").read_text()
+    )
+    server = Sshd(tmp_path / "sshd", {"AuthorizedKeysFile": ".ssh/authorized_keys"})
+    known = tmp_path / "known_hosts"
+    with server:
+        known.write_text(server.known_hosts_line())
+        assert ssh_login(server, account, good, known).stdout == "in\n"
+        refused = run(
+            [require("ssh"), "-F", "none", "-p", str(server.port), "-i", dsa,
+             "-o", "IdentitiesOnly=yes", "-o", "PubkeyAcceptedAlgorithms=+ssh-dss",
+             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+             "-o", "BatchMode=yes", f"{account.name}@127.0.0.1", "echo in"],
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert refused.returncode == 255 and refused.stdout == ""
+    found = check("-d", str(keys_file.parent))
+    lines = [line for line in found.stdout.splitlines() if str(keys_file) in line]
+    assert len(lines) == 2
+    assert lines[0] == f"WARN {keys_file}: line 1: a DSA key: sshd no longer accepts it"
+    assert lines[1].startswith(f"WARN {keys_file}: line 2: sshd cannot read it (")
+    assert found.returncode == 0  # advice, not a failure
+
+
+def ssh_g(config: Path, host: str) -> dict[str, str]:
+    shown = run([require("ssh"), "-G", "-F", str(config), host])
+    assert shown.returncode == 0, shown.stderr
+    return dict(line.partition(" ")[::2] for line in shown.stdout.splitlines())
+
+
+def test_config_settings_for_every_host(tmp_path: Path) -> None:
+    """What the config gives every host, as ssh -G shows it for any name: the settings
+    that undo host key checking (or forward the agent everywhere) are named; the same
+    ones for one trusted host are not."""
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    config = ssh_dir / "config"
+    config.write_text(
+        "Host trusted\n  ForwardAgent yes\n  StrictHostKeyChecking no\n"
+        "Host *\n  UserKnownHostsFile /dev/null\n  HostKeyAlgorithms +ssh-rsa\n"
+    )
+    config.chmod(0o600)
+    any_host = ssh_g(config, "somewhere.example")
+    assert any_host["userknownhostsfile"] == "/dev/null"
+    assert "ssh-rsa" in any_host["hostkeyalgorithms"].split(",")
+    assert (any_host["forwardagent"], any_host["stricthostkeychecking"]) == ("no", "ask")
+    trusted = ssh_g(config, "trusted")
+    assert (trusted["forwardagent"], trusted["stricthostkeychecking"]) == ("yes", "false")
+    found = check("-d", str(ssh_dir))
+    said = [line for line in found.stdout.splitlines() if str(config) in line]
+    assert said == [
+        f"WARN {config}: UserKnownHostsFile /dev/null for every host: no host key is "
+        "remembered, so none can be checked",
+        f"WARN {config}: ssh-rsa allowed for every host: SHA-1 signatures, which OpenSSH "
+        "turned off",
+    ]
+    config.write_text("Host *\n  ForwardAgent yes\n  StrictHostKeyChecking no\n")
+    any_host = ssh_g(config, "somewhere.example")
+    assert (any_host["forwardagent"], any_host["stricthostkeychecking"]) == ("yes", "false")
+    said = [line for line in check("-d", str(ssh_dir)).stdout.splitlines() if str(config) in line]
+    assert [line.split(": ", 1)[1].split(" for every host")[0] for line in said] == [
+        "StrictHostKeyChecking no",
+        "ForwardAgent",
+    ]
+    # a file ssh refuses is a failure, as it is for ssh
+    config.write_text("Host *\n  StrictHostKeyChecking sometimes\n")
+    assert run([require("ssh"), "-G", "-F", str(config), "x"]).returncode == 255
+    refused = check("-d", str(ssh_dir))
+    assert refused.returncode == 1
+    assert any(line.startswith(f"FAIL {config}: ssh would refuse it") for line in
+               refused.stdout.splitlines())  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keytool import audit
 from keytool.audit import FileFacts, review
 
 USER = 1000
@@ -42,3 +43,37 @@ def test_files() -> None:
     assert levels(FileFacts("/p", "public", 0o666, USER, "ssh-ed25519", 256)) == [
         ("/p", "warn", 0o644)
     ]
+
+
+def test_authorized_keys_lines() -> None:
+    lines = [
+        audit.KeyLine(1, "ssh-ed25519", 256),
+        audit.KeyLine(2, "ssh-dss", None),
+        audit.KeyLine(3, "ssh-rsa", 768),
+        audit.KeyLine(4, "ssh-rsa", 1024),
+        audit.KeyLine(5, "ssh-rsa", 3072),
+        audit.KeyLine(6, None, None, "bad base64"),
+    ]
+    said = [(f.level, f.message) for f in audit.review_authorized_keys("ak", lines)]
+    assert said == [
+        ("warn", "line 2: a DSA key: sshd no longer accepts it"),
+        ("warn", "line 3: an RSA key of 768 bits: sshd refuses it"),
+        ("warn", "line 4: an RSA key of 1024 bits: too weak today (under 2048)"),
+        ("warn", "line 6: sshd cannot read it (bad base64)"),
+    ]
+
+
+def test_config_for_every_host() -> None:
+    safe = audit.EveryHost("ask", ("~/.ssh/known_hosts",), "no")
+    assert audit.review_config("c", safe) == []
+    risky = audit.EveryHost("no", ("/dev/null",), "yes", ("ssh-dss", "ssh-rsa"))
+    said = [f.message.split(" for every host")[0] for f in audit.review_config("c", risky)]
+    assert said == [
+        "StrictHostKeyChecking no",
+        "UserKnownHostsFile /dev/null",
+        "ForwardAgent",
+        "ssh-dss, ssh-rsa allowed",
+    ]
+    # accept-new still refuses a changed key; one real file among them still remembers
+    kept = audit.EveryHost("accept-new", ("/dev/null", "~/.ssh/kh"), "no")
+    assert audit.review_config("c", kept) == []
