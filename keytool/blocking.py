@@ -24,6 +24,7 @@ import select
 import time
 from collections import deque
 
+from keytool import ttymodes as tty
 from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOut
 from keytool.login import HostCheck, Login
 from keytool.malloc import AFTER_BYTES, keep_freed_memory
@@ -32,7 +33,6 @@ from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
 from keytool.transport.events import HostKeyToCheck, KeysChanged, PayloadReceived, TransportReady
 from keytool.transport.handshake import ClientTransport
-from keytool.ttymodes import DISCONNECT, HELP, HELP_TEXT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -661,12 +661,11 @@ class BlockingClient(Login):
                 if data is None:
                     continue  # a spurious wake-up on a non-blocking stdin
                 if data and terminal is not None and terminal.escapes is not None:
-                    data, action = terminal.escapes.feed(data)
-                    if action == DISCONNECT:
-                        self.trace("escape ~.: closing the connection")
-                        return ExecResult(255)
-                    if action == HELP:
-                        _write_all(stderr_fd, HELP_TEXT.encode())
+                    escapes = terminal.escapes
+                    data, actions = escapes.feed(data)
+                    for action in actions:
+                        if self._escape(action, escapes.char, number, stderr_fd):
+                            return ExecResult(255)
                     if not data:
                         continue
                 if data:
@@ -674,6 +673,30 @@ class BlockingClient(Login):
                 else:
                     input_fd = None
                     conn.send_eof(number)
+
+    def _escape(self, action: str, char: int, number: int, stderr_fd: int) -> bool:
+        """An escape typed at the terminal (ssh's, ``keytool.ttymodes``): its words on
+        stderr, as ssh's, and what it asks for; True to close the connection (~.)."""
+        conn = self.conn
+        text = tty.help_text(char) if action == tty.HELP else tty.echo(char, action)
+        if action == tty.LIST:
+            text += tty.open_channels((n, c.kind) for n, c in sorted(conn.channels.items()))
+        if text:
+            _write_all(stderr_fd, text.encode())
+        if action == tty.DISCONNECT:
+            self.trace("escape ~.: closing the connection")
+            return True
+        if action == tty.BREAK and number in conn.channels:
+            conn.send_break(number)
+        elif action == tty.REKEY:
+            self.rekey()
+        return False
+
+    def rekey(self) -> None:
+        """A key exchange now (ssh's ~R)."""
+        self.trace("escape ~R: new keys")
+        self.transport.conn.rekey()
+        self.transport._queue()
 
     def _drain(self) -> list[ch.ChannelEvent]:
         events = list(self._pending)

@@ -41,11 +41,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from keytool import muxproto as mux
+from keytool import ttymodes as tty
 from keytool.errors import FormatError, KeytoolError
 from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
 from keytool.patterns import match_pattern
 from keytool.transport import channels as ch
-from keytool.ttymodes import DISCONNECT, HELP, HELP_TEXT, Escapes, encode_modes
+from keytool.ttymodes import Escapes, encode_modes
 from keytool.tunnels import Forwards
 
 Say = Callable[[str], None]
@@ -129,6 +130,7 @@ class Multiplexer:
         send_env: Sequence[str] = (),
         persist: int | None = None,
         set_env: Sequence[str] = (),
+        rekey: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.forwards = forwards
@@ -139,6 +141,7 @@ class Multiplexer:
         self.ask = ask  # ControlMaster ask / autoask: the user allows each session
         self.send_env = tuple(send_env)
         self.set_env = tuple(set_env)  # our SetEnv: sent for every client's session too
+        self.rekey = rekey  # a key exchange now (a client's ~R)
         self.persist = persist  # ControlPersist: None (no), 0 (forever) or seconds
         self.terminated = False  # -O exit
         self._listener: socket.socket | None = None
@@ -664,15 +667,34 @@ class Multiplexer:
             self.conn.send_eof(number)
             return
         if session.escapes is not None:
-            data, action = session.escapes.feed(data)
-            if action == DISCONNECT:  # ~. ends this session only, as in ssh's master
-                session.input_done = True
-                self.conn.close(number)
-                return
-            if action == HELP and len(session.fds) > 2:
-                session.outputs[1].extend(HELP_TEXT.encode())
+            escapes = session.escapes
+            data, actions = escapes.feed(data)
+            for action in actions:
+                if self._escape(session, action, escapes.char):
+                    return
         if data:
             self.conn.send(number, data)
+
+    def _escape(self, session: _Session, action: str, char: int) -> bool:
+        """An escape typed in a client's terminal session, as ssh's master takes it:
+        ``~.`` ends this session alone (True), the others as in ``blocking``."""
+        conn, number = self.conn, session.number
+        shared = tty.help_text(char, shared=True)
+        text = shared if action == tty.HELP else tty.echo(char, action)
+        if action == tty.LIST:
+            text += tty.open_channels((n, c.kind) for n, c in sorted(conn.channels.items()))
+        # ssh's master closes the session at once on ~.: its echo never reaches the client
+        if text and len(session.fds) > 2 and action != tty.DISCONNECT:
+            session.outputs[1].extend(text.encode())
+        if action == tty.DISCONNECT:
+            session.input_done = True
+            conn.close(number)
+            return True
+        if action == tty.BREAK:
+            conn.send_break(number)
+        elif action == tty.REKEY and self.rekey is not None:
+            self.rekey()
+        return False
 
     def _write_output(self, session: _Session, index: int) -> None:
         pending = session.outputs[index]

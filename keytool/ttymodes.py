@@ -6,7 +6,7 @@ No I/O: keytool/localtty.py is the terminal's adapter."""
 from __future__ import annotations
 
 import termios
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from keytool.wire import Writer
 
@@ -111,38 +111,87 @@ def encode_modes(attributes: Sequence[object] | None) -> bytes:
 
 # ---------------------------------------------------------------- escape sequences
 
-DISCONNECT = "disconnect"
-HELP = "help"
-HELP_TEXT = (
-    "Supported escape sequences:\r\n"
-    " ~.   - terminate connection\r\n"
-    " ~?   - this message\r\n"
-    " ~~   - send the escape character by typing it twice\r\n"
-    "(Note that escapes are only recognized immediately after newline.)\r\n"
+DISCONNECT = "disconnect"  # ~.
+HELP = "help"  # ~?
+BREAK = "break"  # ~B: a BREAK for the remote terminal (RFC 4335)
+REKEY = "rekey"  # ~R: new keys now
+LIST = "list"  # ~#: the open channels
+COMMAND_LINE = "command line"  # ~C: off, as ssh's EnableEscapeCommandline no
+
+_ACTIONS = {
+    ord("."): DISCONNECT,
+    ord("?"): HELP,
+    ord("B"): BREAK,
+    ord("R"): REKEY,
+    ord("#"): LIST,
+    ord("C"): COMMAND_LINE,
+}
+
+#: ssh 9.2's escape help lines that keytool has (ssh's also lists ~V/v, ~^Z and ~&,
+#: which keytool passes on as typed): (key, words, for a shared session's client)
+_HELP_LINES = (
+    (".", "terminate session", True),
+    (".", "terminate connection (and any multiplexed sessions)", False),
+    ("B", "send a BREAK to the remote system", None),
+    ("R", "request rekey", None),
+    ("#", "list forwarded connections", None),
+    ("?", "this message", None),
 )
+
+
+def help_text(char: int, shared: bool = False) -> str:
+    """What ssh writes for ``~?``, with the escape character in use; ``shared``: for a
+    session of a shared connection's client (its master answers the escapes)."""
+    c = chr(char)
+    lines = [f"{c}?", "Supported escape sequences:"]
+    for key, words, only in _HELP_LINES:
+        if only is None or only == shared:
+            lines.append(f" {c}{key:<3} - {words}")
+    lines.append(f" {c}{c}   - send the escape character by typing it twice")
+    lines.append("(Note that escapes are only recognized immediately after newline.)")
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+def echo(char: int, action: str) -> str:
+    """What ssh writes (to stderr) when an escape is taken."""
+    c = chr(char)
+    return {
+        DISCONNECT: f"{c}.\r\n",
+        BREAK: f"{c}B\r\n",
+        LIST: f"{c}#\r\n",
+        COMMAND_LINE: "commandline disabled\r\n",
+    }.get(action, "")
+
+
+def open_channels(channels: Iterable[tuple[int, str]]) -> str:
+    """``~#``'s list: the channels open, with what each is for."""
+    lines = ["The following connections are open:"]
+    lines += [f"  #{number} {kind}" for number, kind in channels]
+    return "".join(f"{line}\r\n" for line in lines)
 
 
 class Escapes:
     """ssh's EscapeChar on a terminal: after a newline (or at the start), the escape
-    character is held; the next byte says what it was for. ``feed`` returns the bytes
-    to send on and what was asked for ("" for nothing)."""
+    character is held; the next byte says what it was for (``_ACTIONS``; another
+    byte is sent on after the escape character, as ssh). ``feed`` returns the bytes
+    to send on and the escapes taken, in order; input after ``~.`` is dropped."""
 
     def __init__(self, char: int = ord("~")) -> None:
         self.char = char
         self.at_line_start = True
         self.held = False
 
-    def feed(self, data: bytes) -> tuple[bytes, str]:
+    def feed(self, data: bytes) -> tuple[bytes, list[str]]:
         out = bytearray()
-        action = ""
+        actions: list[str] = []
         for byte in data:
             if self.held:
                 self.held = False
-                if byte == ord("."):
-                    return bytes(out), DISCONNECT
-                if byte == ord("?"):
-                    action = HELP
-                    self.at_line_start = True
+                action = _ACTIONS.get(byte)
+                if action is not None:
+                    actions.append(action)
+                    if action == DISCONNECT:
+                        return bytes(out), actions
                     continue
                 if byte != self.char:
                     out.append(self.char)
@@ -153,4 +202,4 @@ class Escapes:
             else:
                 out.append(byte)
             self.at_line_start = byte in (ord("\r"), ord("\n"))
-        return bytes(out), action
+        return bytes(out), actions

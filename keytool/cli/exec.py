@@ -563,6 +563,7 @@ def _share(client: BlockingClient, resolved: ResolvedConfig, forwards: Forwards)
         resolved.send_env,
         resolved.control_persist,
         resolved.set_env,
+        client.rekey,
     )
     if not served.listen():
         _say_plain(f"ControlSocket {resolved.control_path} already exists, disabling multiplexing")

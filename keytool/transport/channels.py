@@ -534,6 +534,10 @@ class Connection:
         """Start the user's login shell (§6.5)."""
         self._request(channel, "shell", want_reply)
 
+    def send_break(self, channel: int, milliseconds: int = 1000) -> None:
+        """A BREAK for the remote terminal (RFC 4335), as ssh's ~B sends it."""
+        self._request(channel, "break", False, Writer().uint32(milliseconds).getvalue())
+
     def window_change(self, channel: int, size: tuple[int, int, int, int]) -> None:
         """The terminal's new size (§6.7): columns, rows, width and height in pixels."""
         cols, rows, width, height = size

@@ -321,3 +321,40 @@ def test_copy_id_on_a_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]
         )  # fmt: skip
     assert logged_in.stdout == "with the new key\n", logged_in.stderr
     assert account.password.encode() not in term.seen
+
+
+def test_escape_help_break_rekey_and_list_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
+    """~? shows ssh's help (keytool's lines are ssh's, for the escapes it has), ~B sends
+    a BREAK and ~R new keys (sshd's log records both), ~# lists the open channels under
+    ssh's heading, ~C says that the command line is off; each echoed as ssh echoes it.
+    With another escape character (-e '^A'), the same in its name."""
+    server, _, _ = setup
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup, "-e", "^A"))
+        term.read_until(PROMPT)
+        before = server.log.read_text()
+        for escape, marker in ((b"\x01?", b"newline.)\r\n"), (b"\x01#", b"are open:\r\n")):
+            term.type(escape)
+            term.read_until(marker)
+        term.type(b"\x01B\x01R\x01C")
+        term.read_until(b"commandline disabled\r\n")
+        term.type(b"sleep 1; exit\n")
+        status = term.finish()
+        log = server.log.read_text()[len(before) :]
+        shown[client] = (status, term.seen, log)
+    ours, theirs = shown["keytool"], shown["ssh"]
+    assert ours[0] == theirs[0] == 0
+    help_of = {}
+    for client, (_, seen, log) in shown.items():
+        start = seen.index(b"\x01?\r\n")
+        help_of[client] = seen[start : seen.index(b"newline.)\r\n", start)].split(b"\r\n")
+        assert b"\x01B\r\n" in seen and b"The following connections are open:\r\n" in seen
+        assert b"\x01#\r\n" in seen and b"commandline disabled\r\n" in seen
+        assert "session_input_channel_req: session 0 req break" in log, client
+        assert "ssh_set_newkeys: rekeying in" in log, client  # the new keys of ~R
+    # keytool's help: ssh's lines, in ssh's order, less the escapes keytool does not have
+    assert help_of["keytool"][0] == help_of["ssh"][0] == b"\x01?"
+    lines = iter(help_of["ssh"])
+    assert all(line in lines for line in help_of["keytool"])
+    assert len(help_of["keytool"]) >= len(help_of["ssh"]) - 4
