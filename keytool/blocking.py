@@ -664,7 +664,7 @@ class BlockingClient(Login):
                     escapes = terminal.escapes
                     data, actions = escapes.feed(data)
                     for action in actions:
-                        if self._escape(action, escapes.char, number, stderr_fd):
+                        if self._escape(action, escapes.char, number, stderr_fd, terminal):
                             return ExecResult(255)
                     if not data:
                         continue
@@ -674,7 +674,14 @@ class BlockingClient(Login):
                     input_fd = None
                     conn.send_eof(number)
 
-    def _escape(self, action: str, char: int, number: int, stderr_fd: int) -> bool:
+    def _escape(
+        self,
+        action: str,
+        char: int,
+        number: int,
+        stderr_fd: int,
+        terminal: LocalTerminal | None = None,
+    ) -> bool:
         """An escape typed at the terminal (ssh's, ``keytool.ttymodes``): its words on
         stderr, as ssh's, and what it asks for; True to close the connection (~.)."""
         conn = self.conn
@@ -690,6 +697,12 @@ class BlockingClient(Login):
             conn.send_break(number)
         elif action == tty.REKEY:
             self.rekey()
+        elif action == tty.SUSPEND and terminal is not None:
+            import signal
+
+            # as ssh: the terminal itself again, and stopped as a job; raw once continued
+            with terminal.suspended():
+                os.kill(os.getpid(), signal.SIGTSTP)
         return False
 
     def rekey(self) -> None:

@@ -680,7 +680,7 @@ class Multiplexer:
         ``~.`` ends this session alone (True), the others as in ``blocking``."""
         conn, number = self.conn, session.number
         shared = tty.help_text(char, shared=True)
-        text = shared if action == tty.HELP else tty.echo(char, action)
+        text = shared if action == tty.HELP else tty.echo(char, action, shared=True)
         if action == tty.LIST:
             text += tty.open_channels((n, c.kind) for n, c in sorted(conn.channels.items()))
         # ssh's master closes the session at once on ~.: its echo never reaches the client

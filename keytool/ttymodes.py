@@ -117,6 +117,7 @@ BREAK = "break"  # ~B: a BREAK for the remote terminal (RFC 4335)
 REKEY = "rekey"  # ~R: new keys now
 LIST = "list"  # ~#: the open channels
 COMMAND_LINE = "command line"  # ~C: off, as ssh's EnableEscapeCommandline no
+SUSPEND = "suspend"  # ~^Z: stop keytool (the shell's job control), as ssh
 
 _ACTIONS = {
     ord("."): DISCONNECT,
@@ -125,6 +126,7 @@ _ACTIONS = {
     ord("R"): REKEY,
     ord("#"): LIST,
     ord("C"): COMMAND_LINE,
+    0x1A: SUSPEND,  # ^Z
 }
 
 #: ssh 9.2's escape help lines that keytool has (ssh's also lists ~V/v, ~^Z and ~&,
@@ -134,6 +136,7 @@ _HELP_LINES = (
     (".", "terminate connection (and any multiplexed sessions)", False),
     ("B", "send a BREAK to the remote system", None),
     ("R", "request rekey", None),
+    ("^Z", "suspend ssh", False),
     ("#", "list forwarded connections", None),
     ("?", "this message", None),
 )
@@ -152,9 +155,14 @@ def help_text(char: int, shared: bool = False) -> str:
     return "".join(f"{line}\r\n" for line in lines)
 
 
-def echo(char: int, action: str) -> str:
-    """What ssh writes (to stderr) when an escape is taken."""
+def echo(char: int, action: str, shared: bool = False) -> str:
+    """What ssh writes (to stderr) when an escape is taken (``shared``: in a session of
+    a shared connection's client)."""
     c = chr(char)
+    if action == SUSPEND:
+        if shared:
+            return f"{c}^Z escape not available to multiplexed sessions\r\n"
+        return f"{c}^Z [suspend ssh]\r\n"
     return {
         DISCONNECT: f"{c}.\r\n",
         BREAK: f"{c}B\r\n",

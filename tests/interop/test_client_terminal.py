@@ -358,3 +358,19 @@ def test_escape_help_break_rekey_and_list_as_ssh(setup: tuple[Sshd, Account, Pat
     lines = iter(help_of["ssh"])
     assert all(line in lines for line in help_of["keytool"])
     assert len(help_of["keytool"]) >= len(help_of["ssh"]) - 4
+
+
+def test_escape_suspend_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
+    """~^Z: ssh's line, and the session goes on afterwards (here the client's process
+    group is orphaned, a new session of the test's: the kernel drops a stop signal
+    there, for ssh as for keytool, so neither stops)."""
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup))
+        term.read_until(PROMPT)
+        term.type(b"~\x1a")
+        term.read_until(b"~^Z [suspend ssh]\r\n")
+        term.type(b"echo $((6*7)); exit\n")
+        term.read_until(b"42\r\n")
+        shown[client] = term.finish()
+    assert shown["keytool"] == shown["ssh"] == 0
