@@ -37,6 +37,7 @@ class AgentOptions:
     foreground: bool = False  # -D
     debug: bool = False  # -d: foreground, log to stderr
     lifetime: int | None = None  # -t: default lifetime of added keys, seconds
+    fingerprint_hash: str = "sha256"  # -E: sha256 or md5, in confirmations
     shell: Shell = "sh"
     command: Sequence[str] = field(default_factory=tuple)
 
@@ -212,7 +213,9 @@ def _detach(keep_stderr: bool = False) -> None:
 def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = None) -> None:
     """Run the agent until a signal (or, in command mode, the command's end)."""
     harden()
-    keyring = Keyring(time.monotonic, options.lifetime, askpass_confirm)
+    keyring = Keyring(
+        time.monotonic, options.lifetime, askpass_confirm, fingerprint_hash=options.fingerprint_hash
+    )
     try:
         asyncio.run(_serve(keyring, listener, watch_pid))
     finally:

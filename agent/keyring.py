@@ -68,6 +68,7 @@ class Keyring:
     clock: Clock
     default_lifetime: int | None = None
     confirm: Confirm | None = None  # asks the user; None: confirm-constrained keys never sign
+    fingerprint_hash: str = "sha256"  # -E: how the confirmation shows a key (sha256, md5)
     _identities: dict[bytes, Identity] = field(default_factory=dict)
     _answer: bytes | None = field(default=None, repr=False)  # cached IDENTITIES_ANSWER
     _next_expiry: float | None = None

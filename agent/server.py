@@ -230,7 +230,7 @@ def sign_framed(
     ``destination`` describes where a destination-constrained key signs (for the prompt)."""
     algorithm = proto.rsa_algorithm(request.flags) if identity.is_rsa else None
     if identity.confirm:
-        fp = fingerprint(identity.key.public)
+        fp = fingerprint(identity.key.public, keyring.fingerprint_hash)
         prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
         if destination is not None:
             prompt += f"\n{destination}"

@@ -16,6 +16,7 @@ def run(
     lifetime: str | None,
     kill: bool,
     command: list[str],
+    fingerprint_hash: str | None = None,
 ) -> int:
     from agent import daemon
     from keytool.duration import parse_seconds
@@ -30,12 +31,16 @@ def run(
             raise KeytoolError("-k takes no other flags")
         sys.stdout.write(daemon.kill_agent(shell))
         return 0
+    hash_name = (fingerprint_hash or "sha256").lower()
+    if hash_name not in ("sha256", "md5"):  # ssh-agent's words
+        raise KeytoolError('Invalid hash algorithm "' + (fingerprint_hash or "") + '"')
     seconds = parse_seconds(lifetime) if lifetime is not None else None
     options = daemon.AgentOptions(
         bind=bind,
         foreground=foreground,
         debug=debug,
         lifetime=seconds or None,
+        fingerprint_hash=hash_name,
         shell=shell,
         command=tuple(command),
     )

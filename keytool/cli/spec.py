@@ -364,6 +364,12 @@ COMMANDS: tuple[Command, ...] = (
             Opt("foreground", ("-D",), "stay in the foreground", "flag"),
             Opt("debug", ("-d",), "debug: foreground, log to stderr", "flag"),
             Opt("lifetime", ("-t",), "default key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),
+            Opt(
+                "fingerprint_hash",
+                ("-E",),
+                "fingerprint hash in confirmations: sha256 (default) or md5",
+                metavar="HASH",
+            ),
             Opt("kill", ("-k",), "stop the agent named by SSH_AGENT_PID", "flag"),
         ),
         rest="command",

@@ -99,10 +99,13 @@ def keytool_agent(
 
 
 @contextmanager
-def openssh_agent(folder: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningAgent]:
+def openssh_agent(
+    folder: Path, env: Mapping[str, str] | None = None, flags: tuple[str, ...] = ()
+) -> Iterator[RunningAgent]:
     """OpenSSH's ``ssh-agent -D -a SOCK`` in the foreground, its log in a file."""
     sock = folder / "ssh-agent.sock"
-    with _running_agent([require("ssh-agent"), "-D", "-a", str(sock)], sock, env) as agent:
+    argv = [require("ssh-agent"), "-D", "-a", str(sock), *flags]
+    with _running_agent(argv, sock, env) as agent:
         yield agent
 
 

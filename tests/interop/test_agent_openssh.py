@@ -19,8 +19,10 @@ from tests.interop.agenthelp import (
     keygen_fingerprints,
     keytool_agent,
     make_keys,
+    openssh_agent,
     pub_lines,
 )
+from tests.interop.clienthelp import KEYTOOL
 from tests.peers import OPENSSH10, Dropbear, Sshd, missing, require, run, user_db
 
 
@@ -341,3 +343,33 @@ def test_no_key_material_in_replies_or_log(
     for secret in _secrets(keys):
         assert secret not in log
         assert secret not in replies
+
+
+@pytest.mark.parametrize("hash_name", ["md5", "sha256"])
+def test_confirmation_shows_the_fingerprint_hash_of_E(
+    tmp_path: Path, keys: dict[str, Path], hash_name: str
+) -> None:
+    """-E: the confirmation of a -c key names it in that hash, the same words as
+    ssh-agent's; an unknown hash is ssh-agent's error."""
+    script = askpass_script(tmp_path)
+    asked = {}
+    for name in ("ssh-agent", "keytool"):
+        log = tmp_path / f"asked-{name}"
+        env = dict(os.environ, SSH_ASKPASS=str(script), SSH_ASKPASS_REQUIRE="force",
+                   DISPLAY=":0", KT_ASKPASS_LOG=str(log), KT_ASKPASS_ANSWER="yes")  # fmt: skip
+        folder = tmp_path / name
+        if name == "ssh-agent":
+            agent = openssh_agent(folder, env=env, flags=("-E", hash_name))
+        else:
+            agent = keytool_agent(folder, "-E", hash_name, env=env)
+        with agent as running:
+            ssh_add(running, "-c", keys["ed25519"]).check_returncode()
+            tested = ssh_add(running, "-T", f"{keys['ed25519']}.pub")
+            assert tested.returncode == 0, tested.stderr
+        asked[name] = log.read_text()
+    assert asked["keytool"] == asked["ssh-agent"]
+    prefix = "MD5:" if hash_name == "md5" else "SHA256:"
+    assert f"Key fingerprint {prefix}" in asked["keytool"]
+    bad = subprocess.run([*KEYTOOL, "agent", "-E", "nothing", "-D"], capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert bad.returncode != 0 and bad.stderr == 'keytool: Invalid hash algorithm "nothing"\n'
