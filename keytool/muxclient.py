@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 
 from keytool import muxproto as mux
@@ -293,12 +292,3 @@ class _Signals:
 
 class _Interrupted(KeytoolError):
     """A signal ended the wait for the master."""
-
-
-def wait_for_master(path: str, timeout: float = 10.0) -> None:
-    """Wait until a master just started in the background listens at ``path``."""
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise KeytoolError(f"the master did not start listening on {path}")
-        time.sleep(0.01)
