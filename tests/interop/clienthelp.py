@@ -196,3 +196,21 @@ def ssh_words(stderr: bytes | str) -> list[str]:
             line = line.removeprefix(prefix)
         lines.append(line)
     return lines
+
+
+def both_clients(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> dict[str, subprocess.CompletedProcess[bytes]]:
+    """The same arguments run by ssh and by ``keytool exec`` (stdin /dev/null), each
+    one's result by its name: "ssh" and "keytool"."""
+    runs = {}
+    for tool, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
+        runs[tool] = subprocess.run(
+            [*program, *args],
+            capture_output=True,
+            env=dict(env) if env is not None else base_env(),
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    return runs

@@ -12,7 +12,7 @@ import pytest
 
 from keytool import sshconfig
 from keytool.cli.exec import flag_options
-from tests.interop.clienthelp import KEYTOOL, base_env, ssh_words
+from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, ssh_words
 from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
 from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
 from tests.peers import OPENSSH10, Sshd, free_port, require, run
@@ -230,18 +230,7 @@ def test_rekey_limit_by_data_and_by_time_as_ssh(tmp_path: Path, key: Path) -> No
         assert kexes[client, "time"] >= 3, kexes
 
 
-def _side_by_side(*args: str) -> dict[str, subprocess.CompletedProcess[bytes]]:
-    runs = {}
-    for tool, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
-        runs[tool] = subprocess.run(
-            [*program, *args],
-            capture_output=True,
-            env=base_env(),
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            check=False,
-        )
-    return runs
+_side_by_side = both_clients
 
 
 def test_first_port_and_login_win_and_a_bad_port_as_ssh(

@@ -22,6 +22,7 @@ from tests.interop.clienthelp import (
     KEYTOOL,
     Account,
     base_env,
+    both_clients,
     install_key,
     keygen,
     ssh_words,
@@ -303,17 +304,7 @@ def test_server_that_forbids_forwarding(
 
 def side_by_side(args: list[str], *extra: str) -> dict[str, subprocess.CompletedProcess[bytes]]:
     """The same command line (``exec_args``' form) run by keytool and by ssh."""
-    ssh_args = [require("ssh"), *args[len(KEYTOOL) + 1 :]]
-    runs = {}
-    for tool, command in (("keytool", args), ("ssh", ssh_args)):
-        runs[tool] = subprocess.run(
-            [*command, *extra],
-            capture_output=True,
-            env=base_env(),
-            stdin=subprocess.DEVNULL,
-            timeout=TIMEOUT,
-        )
-    return runs
+    return both_clients(*args[len(KEYTOOL) + 1 :], *extra, timeout=TIMEOUT)
 
 
 @pytest.mark.parametrize("exit_on_failure", ["no", "yes"])

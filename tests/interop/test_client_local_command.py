@@ -4,14 +4,13 @@ with the same output and the session's own status."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import both_clients, keygen
 from tests.interop.test_client_forward import EchoService
-from tests.peers import Sshd, free_port, require
+from tests.peers import Sshd, free_port
 
 TOOLS = ("ssh", "keytool")
 TOKENS = "local %h %p %r %n %T %u %% %C %k ~ ${HOME}"
@@ -34,19 +33,7 @@ def common(tmp_path: Path, server: Sshd) -> list[str]:
     ]  # fmt: skip
 
 
-def both(*args: str) -> dict[str, subprocess.CompletedProcess[bytes]]:
-    runs = {}
-    for tool in TOOLS:
-        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
-        runs[tool] = subprocess.run(
-            [*program, *args],
-            capture_output=True,
-            env=base_env(),
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            check=False,
-        )
-    return runs
+both = both_clients
 
 
 @pytest.mark.parametrize("permit", ["yes", "no"])
