@@ -22,6 +22,7 @@ from typing import Literal
 from agent.keyring import Keyring
 from agent.server import AgentServer
 from keytool.errors import AgentError, KeytoolError
+from keytool.files import unix_listener
 
 log = logging.getLogger("keytool.agent")
 
@@ -140,19 +141,13 @@ def listen(bind: str | None) -> Listener:
     else:
         folder = tempfile.mkdtemp(prefix="ssh-")  # mode 0700
         path = os.path.join(folder, f"agent.{os.getpid()}")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)
     try:
-        sock.bind(path)
-        sock.listen(1024)
+        sock = unix_listener(path, 0o177, 1024)
     except OSError as exc:
-        sock.close()
         if folder:
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         raise AgentError(f"cannot listen on {path}: {exc.strerror or exc}") from None
-    finally:
-        os.umask(old_mask)
     return Listener(sock, path, folder)
 
 

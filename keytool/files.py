@@ -14,6 +14,10 @@ from keytool.errors import KeyFileError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from pathlib import Path
 
 SSH_DIR_MODE = 0o700
@@ -190,3 +194,21 @@ def read_private_key_file(path: str | os.PathLike[str]) -> bytes:
         os.close(fd)
         raise
     return _read_all(fd, path, "private key", MAX_KEY_FILE_SIZE)
+
+
+def unix_listener(path: str, mask: int, backlog: int) -> socket.socket:
+    """A Unix-domain socket listening at ``path``, made under umask ``mask`` (0o177:
+    mode 0600); OSError (or ValueError for a path too long) when it cannot be."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(mask)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_mask)
+    return sock

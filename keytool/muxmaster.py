@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from keytool import muxproto as mux
 from keytool import ttymodes as tty
 from keytool.errors import FormatError, KeytoolError
+from keytool.files import unix_listener
 from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
 from keytool.patterns import match_pattern
 from keytool.transport import channels as ch
@@ -193,18 +194,13 @@ class Multiplexer:
         """Listen on the ControlPath; False when a socket is there already (the
         connection then goes on without sharing, as ssh's does)."""
         temporary = f"{self.path}.{os.urandom(8).hex()}"
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_mask = os.umask(0o177)
         try:
-            sock.bind(temporary)
-            sock.listen(64)
-        except OSError as exc:
-            sock.close()
+            sock = unix_listener(temporary, 0o177, 64)
+        except (OSError, ValueError) as exc:
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
             raise KeytoolError(
-                f"cannot listen on the control socket {temporary}: {exc.strerror or exc}"
+                f"cannot listen on the control socket {temporary}: {reason}"
             ) from None
-        finally:
-            os.umask(old_mask)
         try:
             os.link(temporary, self.path)
         except OSError as exc:

@@ -32,6 +32,7 @@ import socket
 
 from keytool.display import printable
 from keytool.errors import FormatError, KeytoolError
+from keytool.files import unix_listener
 from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
 from keytool.socks import Handshake
 from keytool.transport import channels as ch
@@ -193,18 +194,12 @@ class Forwards:
         if len(os.fsencode(path)) >= _SUN_PATH:  # ssh's words
             self.say(f'path "{path}" too long for Unix domain socket')
             return False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_mask = os.umask(self.bind_mask)
         try:
-            sock.bind(path)
-            sock.listen(_LISTEN_BACKLOG)
-            sock.setblocking(False)
+            sock = unix_listener(path, self.bind_mask, _LISTEN_BACKLOG)
         except (OSError, ValueError) as exc:
-            sock.close()
             self.say(f"cannot bind to path {path}: {_reason(exc)}")  # ssh's words
             return False
-        finally:
-            os.umask(old_mask)
+        sock.setblocking(False)
         self._paths.append(path)
         self._listeners[sock.fileno()] = (sock, forward)
         self.trace(f"port forwarding: listening on {path}, {_to(forward)}")
