@@ -230,9 +230,6 @@ def test_rekey_limit_by_data_and_by_time_as_ssh(tmp_path: Path, key: Path) -> No
         assert kexes[client, "time"] >= 3, kexes
 
 
-_side_by_side = both_clients
-
-
 def test_first_port_and_login_win_and_a_bad_port_as_ssh(
     tmp_path: Path, key: Path, servers: list[Sshd]
 ) -> None:
@@ -242,14 +239,14 @@ def test_first_port_and_login_win_and_a_bad_port_as_ssh(
     common = ["-F", "none", "-i", str(key), "-o", f"UserKnownHostsFile={known}",
               "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]  # fmt: skip
     before = target.log.read_text().count("Accepted publickey for root")
-    runs = _side_by_side(
+    runs = both_clients(
         *common, "-p", str(target.port), "-p", "1", "-l", "root", "-l", "nobody",
         "127.0.0.1", "id -un",
     )  # fmt: skip
     for result in runs.values():
         assert (result.returncode, result.stdout) == (0, b"root\n"), result.stderr
     assert target.log.read_text().count("Accepted publickey for root") == before + 2
-    bad = _side_by_side(*common, "-p", "0x16", "-p", str(target.port), "127.0.0.1", "true")
+    bad = both_clients(*common, "-p", "0x16", "-p", str(target.port), "127.0.0.1", "true")
     for result in bad.values():
         assert (result.returncode, result.stdout) == (255, b"")
         assert ssh_words(result.stderr) == ["Bad port '0x16'"]
@@ -289,7 +286,7 @@ def test_log_file_takes_our_lines_not_the_command_s(
     assert mode == 0o600
     assert lines[0].startswith("Warning: Permanently added")
     assert lines[-1] == "connect to host 127.0.0.1 port 1: Connection refused"
-    unopenable = _side_by_side("-E", str(tmp_path / "no" / "log"), "-p", "1", "127.0.0.1", "true")
+    unopenable = both_clients("-E", str(tmp_path / "no" / "log"), "-p", "1", "127.0.0.1", "true")
     for result in unopenable.values():
         assert result.returncode == 1
         assert ssh_words(result.stderr) == [

@@ -33,13 +33,10 @@ def common(tmp_path: Path, server: Sshd) -> list[str]:
     ]  # fmt: skip
 
 
-both = both_clients
-
-
 @pytest.mark.parametrize("permit", ["yes", "no"])
 def test_tokens_and_order_as_ssh(server: Sshd, common: list[str], permit: str) -> None:
     with server:
-        runs = both(
+        runs = both_clients(
             *common, "-o", f"PermitLocalCommand={permit}", "-o",
             f"LocalCommand=echo {TOKENS}; exit 3", "root@127.0.0.1", "echo remote; exit 5",
         )  # fmt: skip
@@ -70,7 +67,7 @@ def test_it_runs_with_the_forwards_listening(
     local = free_port()
     reach = f"exec 3<>/dev/tcp/127.0.0.1/{local} && echo listening"
     with server:
-        runs = both(
+        runs = both_clients(
             *common, "-L", f"{local}:127.0.0.1:{echo.port}", "-o", "PermitLocalCommand=yes",
             "-o", f"LocalCommand=bash -c '{reach}'", "root@127.0.0.1", "echo remote",
         )  # fmt: skip

@@ -383,13 +383,7 @@ def test_a_local_forward_asked_twice(bench: Bench, echo: EchoService, master: st
     assert socks_round_trip(dynamic, echo.port, b"twice") == b"twice"
 
 
-@pytest.mark.parametrize(
-    "master",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("master", CLIENTS)
 def test_a_remote_forward_asked_twice(bench: Bench, echo: EchoService, master: str) -> None:
     path = bench.socket_path("m")
     bench.start_master(master, path)
@@ -401,13 +395,7 @@ def test_a_remote_forward_asked_twice(bench: Bench, echo: EchoService, master: s
     assert first.returncode == 0 and first.stdout == second.stdout, second.stderr
 
 
-@pytest.mark.parametrize(
-    "client",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("client", CLIENTS)
 def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
     path = bench.socket_path("m")
     bench.start_master("ssh", path)
@@ -417,13 +405,7 @@ def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
     assert (done.returncode, done.stdout) == (0, b"")
 
 
-@pytest.mark.parametrize(
-    "client",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("client", CLIENTS)
 def test_remote_forward_to_port_0_with_a_session(
     bench: Bench, echo: EchoService, client: str
 ) -> None:
@@ -436,13 +418,7 @@ def test_remote_forward_to_port_0_with_a_session(
 # ---- the environment of a shared session
 
 
-@pytest.mark.parametrize(
-    "master",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("master", CLIENTS)
 def test_environment_of_a_shared_session(bench: Bench, master: str) -> None:
     """The client's variables that both its SendEnv and the master's let through and
     its SetEnv, and the master's SetEnv."""
@@ -458,13 +434,7 @@ def test_environment_of_a_shared_session(bench: Bench, master: str) -> None:
     assert done["keytool"] == done["ssh"] == (0, b"KT_CLIENT=c\nKT_CSET=s\nKT_MASTER=m\n", b"")
 
 
-@pytest.mark.parametrize(
-    "client",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("client", CLIENTS)
 def test_setenv_with_control_persist(bench: Bench, client: str) -> None:
     path = bench.socket_path("p")
     done = bench.run(client, "-o", "ControlMaster=auto", "-o", f"ControlPath={path}",
@@ -687,13 +657,7 @@ def test_escape_through_a_master(bench: Bench, master: str) -> None:
     assert check.stderr == f"Master running (pid={pid})\r\n".encode()
 
 
-@pytest.mark.parametrize(
-    "master",
-    [
-        "ssh",
-        "keytool",
-    ],
-)
+@pytest.mark.parametrize("master", CLIENTS)
 def test_forced_terminal_on_a_pipe_through_a_master(bench: Bench, master: str) -> None:
     path = bench.socket_path("t")
     bench.start_master(master, path)
