@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 import time
 from collections import deque
 
@@ -63,6 +64,7 @@ _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _BY_APPLICATION = 11
 # ssh's words when the server gives no pseudo-terminal (raw mode: CR LF)
 _PTY_REFUSED = "PTY allocation request failed on channel {}\r\n"
+_X11_REFUSED = "X11 forwarding request failed on channel {}\r\n"
 
 
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -401,6 +403,8 @@ class BlockingClient(Login):
             for event in self.conn.receive(transport.payloads.popleft()):
                 if self.host_key_event(event):
                     self._send_queued()
+                elif isinstance(event, ch.UnaskedOpen):
+                    self._unasked(event.kind)
                 elif not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
                     self._pending.append(event)
         if transport.error is not None and not self._pending:
@@ -565,6 +569,20 @@ class BlockingClient(Login):
                             conn.send_eof(number)
                     else:
                         self.trace(f"encrypted communication: session channel {number} opened")
+                        x11 = forwards.x11 if forwards is not None else None
+                        if x11 is not None:
+                            from keytool.x11 import screen_number
+
+                            self.trace(
+                                "X11 forwarding: asking for it with authentication spoofing "
+                                f"(a fake {x11.cookies.protocol} cookie)"
+                            )
+                            conn.request_x11(
+                                number,
+                                x11.cookies.protocol,
+                                x11.cookies.fake.hex(),
+                                screen_number(x11.display),
+                            )
                         if forwards is not None and forwards.agent_socket is not None:
                             self.trace("agent forwarding: the session may use our agent (-A)")
                             conn.forward_agent(number)
@@ -591,6 +609,9 @@ class BlockingClient(Login):
                 elif isinstance(event, ch.ChannelOpenFailed):
                     what = "a session channel" if command is not None else f"to connect to {target}"
                     raise ProtocolError(f"the server refused {what}: {event.explain()}")
+                elif isinstance(event, ch.ChannelRequestReply) and event.request == "x11-req":
+                    if not event.ok:  # as ssh: said, and the session goes on without it
+                        _write_all(stderr_fd, _X11_REFUSED.format(number).encode())
                 elif isinstance(event, ch.ChannelRequestReply) and event.request == "pty-req":
                     if not event.ok and terminal is not None and terminal.required:
                         # asked for by -t or RequestTTY: as ssh, its refusal ends it all
@@ -710,6 +731,19 @@ class BlockingClient(Login):
         self.trace("escape ~R: new keys")
         self.transport.conn.rekey()
         self.transport._queue()
+
+    def _unasked(self, kind: str) -> None:
+        """The server opened an agent or X11 channel we never asked for (refused): as
+        ssh, a warning; any other kind only for -v."""
+        what = {ch.X11: "X11", ch.AUTH_AGENT: "agent"}.get(kind)
+        if what is None or not self.options.shows_errors:
+            self.trace(f"connection: refused the server's unasked {kind} channel")
+            return
+        sys.stderr.write(
+            f"Warning: ssh server tried {what} forwarding.\r\n"
+            "Warning: this is probably a break-in attempt by a malicious server.\r\n"
+        )
+        sys.stderr.flush()
 
     def _drain(self) -> list[ch.ChannelEvent]:
         events = list(self._pending)

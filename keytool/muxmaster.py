@@ -49,6 +49,7 @@ from keytool.patterns import match_pattern
 from keytool.transport import channels as ch
 from keytool.ttymodes import Escapes, encode_modes
 from keytool.tunnels import Forwards
+from keytool.x11 import Forwarding as X11Forwarding
 
 Say = Callable[[str], None]
 Ask = Callable[[str], bool]
@@ -160,6 +161,10 @@ class Multiplexer:
     @property
     def agent_socket(self) -> str | None:
         return self.forwards.agent_socket
+
+    @property
+    def x11(self) -> X11Forwarding | None:
+        return self.forwards.x11
 
     def request_remote(self) -> None:
         self.forwards.request_remote()
@@ -600,6 +605,13 @@ class Multiplexer:
         detail = session.request.detail
         if isinstance(detail, mux.NewSession):
             conn = self.conn
+            x11 = self.forwards.x11
+            if detail.want_x11 and x11 is not None:  # as ssh's master: to its own display
+                from keytool.x11 import screen_number
+
+                cookies = x11.cookies
+                fake = cookies.fake.hex()
+                conn.request_x11(number, cookies.protocol, fake, screen_number(x11.display))
             if detail.want_agent and self.forwards.agent_socket is not None:
                 conn.forward_agent(number)
             # as ssh's master: the client's variables our SendEnv lets through, then
@@ -643,6 +655,9 @@ class Multiplexer:
         if reply.request == "pty-req":
             if control is not None:
                 self._reply(control, mux.tty_failed(session.number))
+            return
+        if reply.request == "x11-req":  # ssh's master's words, on the client's stderr
+            session.outputs[1].extend(b"X11 forwarding request failed\r\n")
             return
         if reply.request in ("exec", "shell", "subsystem") and session.number in self.conn.channels:
             self.say(f"connection sharing: the server refused the client's {reply.request} request")

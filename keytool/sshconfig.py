@@ -97,6 +97,9 @@ class ResolvedConfig(Record):
         "fingerprint_hash",
         "fork_after_authentication",
         "forward_agent",
+        "forward_x11",
+        "forward_x11_timeout",
+        "forward_x11_trusted",
         "gateway_ports",
         "global_known_hosts_files",
         "hash_known_hosts",
@@ -143,6 +146,7 @@ class ResolvedConfig(Record):
         "user_known_hosts_files",
         "visual_host_key",
         "warnings",
+        "xauth_location",
     )
     host: str  # as given on the command line (what Host patterns matched)
     hostname: str
@@ -181,6 +185,10 @@ class ResolvedConfig(Record):
     request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
+    forward_x11: bool  # ForwardX11 (-X, -Y)
+    forward_x11_trusted: bool  # ForwardX11Trusted (-Y): the X server's trust, or untrusted
+    forward_x11_timeout: int  # ForwardX11Timeout in seconds (untrusted only; 0: never)
+    xauth_location: str  # XAuthLocation: the xauth program
     compression: bool  # Compression: zlib@openssh.com offered first
     address_family: str  # AddressFamily: "any", "inet" or "inet6"
     rekey_limit: tuple[int, int]  # RekeyLimit: bytes and seconds (0: the cipher's, never)
@@ -274,6 +282,10 @@ class ResolvedConfig(Record):
         request_tty: str = "auto",
         escape_char: int | None = 0x7E,
         forward_agent: str = "no",
+        forward_x11: bool = False,
+        forward_x11_trusted: bool = False,
+        forward_x11_timeout: int = 1200,
+        xauth_location: str = "/usr/bin/xauth",
         compression: bool = False,
         address_family: str = "any",
         bind_address: str | None = None,
@@ -322,6 +334,10 @@ class ResolvedConfig(Record):
             request_tty=request_tty,
             escape_char=escape_char,
             forward_agent=forward_agent,
+            forward_x11=forward_x11,
+            forward_x11_trusted=forward_x11_trusted,
+            forward_x11_timeout=forward_x11_timeout,
+            xauth_location=xauth_location,
             compression=compression,
             address_family=address_family,
             bind_address=bind_address,
@@ -622,6 +638,10 @@ _ONE: dict[str, _Converter | None] = {
     "streamlocalbindunlink": _flag,
     "requesttty": _request_tty,
     "forwardagent": None,
+    "forwardx11": _flag,
+    "forwardx11trusted": _flag,
+    "forwardx11timeout": parse_time,
+    "xauthlocation": None,
     "compression": _flag,
     "addressfamily": _address_family,
     "bindaddress": None,
@@ -687,9 +707,6 @@ _OPENSSH_OTHER = frozenset(
         "checkhostip",
         "enableescapecommandline",
         "enablesshkeysign",
-        "forwardx11",
-        "forwardx11timeout",
-        "forwardx11trusted",
         "gssapiauthentication",
         "gssapiclientidentity",
         "gssapidelegatecredentials",
@@ -713,7 +730,6 @@ _OPENSSH_OTHER = frozenset(
         "tcpkeepalive",
         "tunnel",
         "tunneldevice",
-        "xauthlocation",
         "obscurekeystroketiming",
         "channeltimeout",
         "tag",
@@ -1356,6 +1372,10 @@ def _finish(
         request_tty=text("requesttty", "auto"),
         escape_char=_escape_char_value(values),
         forward_agent=forward_agent,
+        forward_x11=flag("forwardx11", False),
+        forward_x11_trusted=flag("forwardx11trusted", False),
+        forward_x11_timeout=number("forwardx11timeout", 1200),
+        xauth_location=text("xauthlocation", "/usr/bin/xauth"),
         compression=flag("compression", False),
         address_family=text("addressfamily", "any"),
         bind_address=optional("bindaddress"),

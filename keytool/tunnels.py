@@ -14,6 +14,10 @@
   is a path on the server ("direct-streamlocal@openssh.com"); a -R listening on a
   path at the server ("streamlocal-forward@openssh.com", its connections coming as
   "forwarded-streamlocal@openssh.com" channels); a -R whose target is a path here.
+- ``-A``: the server's "auth-agent@openssh.com" channels connect to our agent.
+- ``-X``/``-Y``: the server's "x11" channels connect to our display; the X client's
+  first packet passes through ``keytool.x11.Setup`` (fake cookie checked, the real
+  one put in its place) before the X server sees a byte of it.
 
 ``Forwards`` does no waiting of its own: the driver's poll(2) loop asks it which
 descriptors to watch (``watch``), hands it those that are ready (``ready``) and the
@@ -29,6 +33,7 @@ import errno
 import os
 import select
 import socket
+import time
 
 from keytool.display import printable
 from keytool.errors import FormatError, KeytoolError
@@ -36,10 +41,13 @@ from keytool.files import unix_listener
 from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
 from keytool.socks import Handshake
 from keytool.transport import channels as ch
+from keytool.x11 import DisplayError, Setup, Verdict, display_addresses
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from keytool.x11 import Forwarding as X11Forwarding
 
     Say = Callable[[str], None]
     #: told whether the server took a -R asked for later, and the port it gave
@@ -68,9 +76,11 @@ class _Tunnel:
         "out",
         "peer",
         "remote_eof",
+        "setup",
         "shut",
         "sock",
         "socks",
+        "where",
     )
 
     def __init__(
@@ -88,6 +98,8 @@ class _Tunnel:
         self.shut = False  # our write side of the local socket is shut down
         self.connecting = False  # -R: our connect is under way, the channel unanswered
         self.addresses: list[tuple[int, object]] = []  # -R: left to try
+        self.setup: Setup | None = None  # -X: the X client's first packet, until checked
+        self.where = ""  # -X: the display's socket or host and port, in ssh's words
 
 
 class Forwards:
@@ -105,8 +117,10 @@ class Forwards:
         bind_unlink: bool = False,
         agent_socket: str | None = None,
         exit_on_failure: bool = False,
+        x11: X11Forwarding | None = None,
     ) -> None:
         self.conn = conn
+        self.x11 = x11  # ssh -X: the display the server's "x11" channels reach
         # ExitOnForwardFailure: a forward that cannot be set up ends it all; else it
         # is said and the rest goes on, as ssh
         self.exit_on_failure = exit_on_failure
@@ -336,6 +350,7 @@ class Forwards:
         # opens the server still sends for -R (and -A) are refused from now on
         self.conn.accept_forwarded = False
         self.conn.accept_agent = False
+        self.conn.accept_x11 = False
 
     @property
     def active(self) -> bool:
@@ -413,8 +428,9 @@ class Forwards:
         number = event.channel
         if isinstance(event, ch.ChannelData | ch.ChannelExtendedData):
             if isinstance(event, ch.ChannelData):
+                data = event.data if tunnel.setup is None else self._x11_setup(tunnel, event.data)
                 # written by flush, after the batch: one send for many packets
-                tunnel.out += event.data
+                tunnel.out += data
                 self._unflushed.append(tunnel)
             else:
                 self.conn.consumed(number, len(event.data))
@@ -542,6 +558,9 @@ class Forwards:
         if event.agent:
             self._to_agent(number)
             return
+        if event.x11:
+            self._to_display(event)
+            return
         if event.path is not None:
             forward = self._by_path.get(event.path)
             source = f"{printable(event.path, 256)} at the server"
@@ -575,20 +594,76 @@ class Forwards:
         self.trace(f"agent forwarding: channel {number}: connecting to our agent")
         self._connect_channel(number, label, [(socket.AF_UNIX, self.agent_socket)])
 
+    def _to_display(self, event: ch.ChannelOpenRequest) -> None:
+        """-X: an X client at the server opened a connection: connect to our display;
+        its first packet is checked before it gets there (``_x11_setup``)."""
+        number = event.channel
+        x11 = self.x11
+        source = f"{event.originator} port {event.originator_port}"
+        label = f"X11 connection from {source} at the server"
+        if x11 is None:
+            self.conn.refuse_open(number, ch.OPEN_ADMINISTRATIVELY_PROHIBITED, "no X11 display")
+            return
+        if x11.refuse_at is not None and time.monotonic() >= x11.refuse_at:
+            self.trace("Rejected X11 connection after ForwardX11Timeout expired")  # ssh's -v
+            self.conn.refuse_open(number, ch.OPEN_ADMINISTRATIVELY_PROHIBITED, "X11 timed out")
+            return
+        try:
+            addresses = display_addresses(x11.display)
+        except DisplayError as exc:
+            self.conn.refuse_open(number, ch.OPEN_CONNECT_FAILED, str(exc))
+            self.say(str(exc))
+            return
+        family, address = addresses[0]
+        if family == socket.AF_UNIX:
+            where = str(address)
+        else:
+            host = x11.display.partition(":")[0]
+            where = f"{host} port {address[1]}"  # type: ignore[index]
+        self.trace(f"X11 forwarding: channel {number}: {label}, to display {x11.display}")
+        tunnel = self._connect_channel(number, label, addresses, where)
+        if tunnel is not None:
+            tunnel.setup = Setup(x11.cookies)
+
+    def _x11_setup(self, tunnel: _Tunnel, data: bytes) -> bytes:
+        """The X client's first bytes: held until its connection setup is whole, then
+        passed on with the real cookie in place of the fake one; or the connection is
+        closed, as ssh closes it, when the cookie is not ours or the time is up."""
+        assert tunnel.setup is not None and self.x11 is not None
+        refuse_at = self.x11.refuse_at
+        if refuse_at is not None and time.monotonic() >= refuse_at:
+            self.trace("Rejected X11 connection after ForwardX11Timeout expired")
+            self._abort(tunnel)
+            return b""
+        verdict, out = tunnel.setup.feed(data)
+        if verdict is Verdict.MORE:
+            return b""
+        if verdict is Verdict.REJECTED:
+            self.trace(f"X11 forwarding: channel {tunnel.number}: {tunnel.setup.reason}")
+            self.say("X11 connection rejected because of wrong authentication.")  # ssh's
+            self._abort(tunnel)
+            return b""
+        tunnel.setup = None
+        self.trace(f"X11 forwarding: channel {tunnel.number}: authenticated, real cookie in")
+        return out
+
     def _connect_channel(
-        self, number: int, label: str, addresses: list[tuple[int, object]]
-    ) -> None:
+        self, number: int, label: str, addresses: list[tuple[int, object]], where: str = ""
+    ) -> _Tunnel | None:
         """Start connecting to the first of ``addresses`` that takes it, for the
-        server's channel ``number`` (confirmed once connected, see ``_connected``)."""
+        server's channel ``number`` (confirmed once connected, see ``_connected``).
+        ``where``: an X11 display's, for ssh's words when it cannot be reached."""
         sock, error = _start_connect(addresses, "no address")
         if sock is None:
-            self._refuse(number, label, error)
-            return
+            self._refuse(number, label, error, where)
+            return None
         tunnel = _Tunnel(sock, number, label)
         tunnel.connecting = True
         tunnel.addresses = addresses
+        tunnel.where = where
         self._by_channel[number] = tunnel
         self._by_fd[sock.fileno()] = tunnel
+        return tunnel
 
     def _connected(self, tunnel: _Tunnel) -> None:
         code = tunnel.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -600,7 +675,7 @@ class Forwards:
             sock, error = _start_connect(tunnel.addresses, os.strerror(code))
             if sock is None:
                 del self._by_channel[tunnel.number]
-                self._refuse(tunnel.number, tunnel.label, error)
+                self._refuse(tunnel.number, tunnel.label, error, tunnel.where)
                 return
             tunnel.sock = sock
             self._by_fd[sock.fileno()] = tunnel
@@ -611,9 +686,12 @@ class Forwards:
         self.conn.confirm_open(tunnel.number)
         self.trace(f"port forwarding: channel {tunnel.number} connected ({tunnel.label})")
 
-    def _refuse(self, number: int, label: str, error: str) -> None:
+    def _refuse(self, number: int, label: str, error: str, where: str = "") -> None:
         self.conn.refuse_open(number, ch.OPEN_CONNECT_FAILED, error)
-        self.say(f"port forwarding ({label}): cannot connect: {error}")
+        if where:  # an X11 display: ssh's words
+            self.say(f"connect {where}: {error}")
+        else:
+            self.say(f"port forwarding ({label}): cannot connect: {error}")
 
     def _live(self, tunnel: _Tunnel) -> int | None:
         """The tunnel's channel number, if the channel is still there: the server's

@@ -16,11 +16,13 @@ from keytool.errors import KeytoolError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
 
     from keytool.blocking import BlockingClient, Served
     from keytool.localtty import LocalTerminal
     from keytool.sshconfig import ResolvedConfig
     from keytool.tunnels import Forwards
+    from keytool.x11 import Forwarding as X11Forwarding
 
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
@@ -67,6 +69,9 @@ def run(
     control_path: str | None = None,
     control_command: str | None = None,
     log_file: str | None = None,
+    x11: bool = False,
+    x11_trusted: bool = False,
+    no_x11: bool = False,
 ) -> int:
     if log_file is not None:
         _log_to(log_file)
@@ -98,6 +103,10 @@ def run(
         option.insert(0, f"AddressFamily={'inet6' if ipv6 else 'inet'}")
     if bind_address is not None:
         option.insert(0, f"BindAddress={bind_address}")
+    if no_x11 or x11 or x11_trusted:  # -x wins over -X and -Y
+        option.insert(0, f"ForwardX11={'no' if no_x11 else 'yes'}")
+        if x11_trusted:
+            option.insert(0, "ForwardX11Trusted=yes")
     if agent_forwarding or no_agent_forwarding:  # -a wins over -A
         option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
     if master:  # as ssh: each -M turns yes into ask and anything else into yes
@@ -250,7 +259,9 @@ def _connect_and_run(
         if fork:
             no_stdin = True  # as ssh -f: the background process reads nothing
     agent_socket = None if no_session or target is not None else _agent_to_forward(resolved)
-    forwards = forwards or agent_socket is not None  # served by the forwarding machinery
+    want_x11 = resolved.forward_x11 and not no_session and target is None
+    # served by the forwarding machinery
+    forwards = forwards or agent_socket is not None or want_x11
     shell = target is None and not command and not no_session
     if control_command is not None:
         from keytool.cli import sharing
@@ -318,6 +329,12 @@ def _connect_and_run(
             # the host key changed and checking is off: as ssh, not our agent too
             _say_plain("Agent forwarding is disabled to avoid man-in-the-middle attacks.")
             agent_socket = None
+        if want_x11 and not client.allow_password:  # nor our display
+            _say_plain("X11 forwarding is disabled to avoid man-in-the-middle attacks.")
+            want_x11 = False
+        # a master forwards X11 for its clients' sessions too, to its own display
+        want_x11 = want_x11 or (master and resolved.forward_x11)
+        x11 = _x11_forwarding(resolved, client.trace) if want_x11 else None
         try:
             stdin = None if no_stdin or sys.stdin is None else 0
             if target is not None:
@@ -331,7 +348,7 @@ def _connect_and_run(
             if want_tty and not detach:
                 return _with_terminal(
                     client, resolved, remote_command, stdin, env, shell, forwards, no_session,
-                    agent_socket, master,
+                    agent_socket, master, x11,
                 )  # fmt: skip
             if not forwards and not no_session:
                 _local_command(resolved)
@@ -345,7 +362,7 @@ def _connect_and_run(
             return _with_forwards(
                 client, resolved, no_session, remote_command, stdin, fork, env,
                 agent_socket=agent_socket, master=master,
-                passenger=(want_tty, no_stdin) if detach else None,
+                passenger=(want_tty, no_stdin) if detach else None, x11=x11,
             )  # fmt: skip
         finally:
             client.finish_host_key_update()
@@ -397,6 +414,22 @@ def _agent_to_forward(resolved: ResolvedConfig) -> str | None:
     return setting
 
 
+def _x11_forwarding(resolved: ResolvedConfig, trace: Callable[[str], None]) -> X11Forwarding | None:
+    """ForwardX11: the display and its cookies (xauth's real one, a fake one for the
+    server); None, said in ssh's words where ssh says it, when it cannot be had."""
+    from keytool.xauth import forwarding
+
+    say = _say_plain if resolved.log_level not in ("QUIET", "FATAL") else _quiet
+    return forwarding(
+        os.environ.get("DISPLAY"),
+        resolved.xauth_location,
+        resolved.forward_x11_trusted,
+        resolved.forward_x11_timeout,
+        say,
+        trace,
+    )
+
+
 def _wants_tty(resolved: ResolvedConfig, shell: bool, no_session: bool, no_stdin: bool) -> bool:
     """Whether to ask for a pseudo-terminal, as ssh decides: RequestTTY yes or force,
     or a shell unless it is no; never without a session; and, unless forced, only when
@@ -424,6 +457,7 @@ def _with_terminal(
     no_session: bool,
     agent_socket: str | None,
     master: bool = False,
+    x11: X11Forwarding | None = None,
 ) -> int:
     """The session with a pseudo-terminal: our terminal raw meanwhile (restored after,
     whatever happens), its size followed, ssh's escapes read from the keyboard; then
@@ -439,7 +473,7 @@ def _with_terminal(
         if forwards:
             code = _with_forwards(
                 client, resolved, no_session, command, stdin, False, env, terminal, shell,
-                agent_socket, master,
+                agent_socket, master, x11=x11,
             )  # fmt: skip
         else:
             result = client.exec(
@@ -471,6 +505,7 @@ def _with_forwards(
     agent_socket: str | None = None,
     master: bool = False,
     passenger: tuple[bool, bool] | None = None,
+    x11: X11Forwarding | None = None,
 ) -> int:
     """-L forwards listen, and -R forwards are asked of the server, once the user is
     authenticated, as in ssh. With -N they are served until the connection ends; with a
@@ -502,6 +537,7 @@ def _with_forwards(
         bind_unlink=resolved.stream_local_bind_unlink,
         agent_socket=agent_socket,
         exit_on_failure=resolved.exit_on_forward_failure,
+        x11=x11,
     )
     forwards.listen()
     if remote:

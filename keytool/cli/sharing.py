@@ -177,6 +177,7 @@ def through_master(
                 client.next_id(),
                 command,
                 want_tty=want_tty,
+                want_x11=resolved.forward_x11,
                 want_agent=resolved.forward_agent != "no",
                 subsystem=resolved.session_type == "subsystem",
                 escape_char=mux.NO_ESCAPE if escape is None else escape,

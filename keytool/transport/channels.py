@@ -10,7 +10,8 @@ exec or a subsystem, direct-tcpip channels (ssh -L, -W), and remote forwards (ss
 the "tcpip-forward" global request and the "forwarded-tcpip" channels the server then
 opens, which the adapter confirms or refuses once it knows whether its own connection
 succeeded. Agent channels ("auth-agent@openssh.com") only once asked for with
-``forward_agent`` (ssh -A); never X11: any other open from the server is refused.
+``forward_agent`` (ssh -A), "x11" channels only once asked for with ``request_x11``
+(ssh -X, -Y); any other open from the server is refused (``UnaskedOpen`` tells).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ FORWARDED_STREAMLOCAL = "forwarded-streamlocal@openssh.com"
 FORWARDED_TCPIP = "forwarded-tcpip"
 #: a channel to the client's agent (PROTOCOL.agent, ssh -A)
 AUTH_AGENT = "auth-agent@openssh.com"
+#: a channel from an X client at the server to our display (§6.3, ssh -X)
+X11 = "x11"
 MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_OPEN_CONFIRMATION = 91
 MSG_CHANNEL_OPEN_FAILURE = 92
@@ -168,6 +171,7 @@ class ChannelOpenRequest(Record):
         "originator",
         "originator_port",
         "path",
+        "x11",
     )
     channel: int
     connected_address: str
@@ -176,6 +180,7 @@ class ChannelOpenRequest(Record):
     originator_port: int
     path: str | None
     agent: bool  # an "auth-agent@openssh.com" channel: to our agent (ssh -A)
+    x11: bool  # an "x11" channel: from an X client at the server (ssh -X)
 
     def __init__(
         self,
@@ -186,6 +191,7 @@ class ChannelOpenRequest(Record):
         originator_port: int,
         path: str | None = None,
         agent: bool = False,
+        x11: bool = False,
     ) -> None:
         init(
             self,
@@ -196,7 +202,20 @@ class ChannelOpenRequest(Record):
             originator_port=originator_port,
             path=path,
             agent=agent,
+            x11=x11,
         )
+
+
+class UnaskedOpen(Record):
+    """The server opened a channel of a kind we never asked for (refused already):
+    an agent or X11 channel without -A or -X is what a malicious server would try."""
+
+    __slots__ = ("channel", "kind")
+    channel: int
+    kind: str
+
+    def __init__(self, kind: str) -> None:
+        init(self, channel=-1, kind=kind)
 
 
 class ChannelRequestReply(Record):
@@ -268,6 +287,7 @@ ChannelEvent = (
     | WindowAdjusted
     | GlobalReply
     | ChannelOpenRequest
+    | UnaskedOpen
     | HostKeysAnnounced
 )
 
@@ -349,6 +369,8 @@ class Connection:
         self.accept_forwarded = False
         #: take "auth-agent@openssh.com" opens (we asked for agent forwarding)
         self.accept_agent = False
+        #: take "x11" opens (we asked for X11 forwarding)
+        self.accept_x11 = False
         self._global_pending: deque[str] = deque()
         self._outbox: list[bytes] = []
         self._next_id = 0
@@ -529,6 +551,14 @@ class Connection:
         PROTOCOL.agent): the server then opens "auth-agent@openssh.com" channels."""
         self._request(channel, "auth-agent-req@openssh.com", False)
         self.accept_agent = True
+
+    def request_x11(self, channel: int, protocol: str, cookie_hex: str, screen: int) -> None:
+        """Ask that X clients of the session may reach our display (§6.3.1, "x11-req",
+        a reply wanted): the server then opens "x11" channels, whose X clients show
+        ``cookie_hex`` (a fake cookie, see keytool.x11). Not a single connection."""
+        body = Writer().boolean(False).string(protocol).string(cookie_hex).uint32(screen)
+        self._request(channel, "x11-req", True, body.getvalue())
+        self.accept_x11 = True
 
     def shell(self, channel: int, want_reply: bool = True) -> None:
         """Start the user's login shell (§6.5)."""
@@ -828,22 +858,27 @@ class Connection:
         # uint32 maximum packet size, then what the type adds
         kind = r.ascii()
         sender = r.uint32()
-        asked = (kind in (FORWARDED_TCPIP, FORWARDED_STREAMLOCAL) and self.accept_forwarded) or (
-            kind == AUTH_AGENT and self.accept_agent
+        asked = (
+            (kind in (FORWARDED_TCPIP, FORWARDED_STREAMLOCAL) and self.accept_forwarded)
+            or (kind == AUTH_AGENT and self.accept_agent)
+            or (kind == X11 and self.accept_x11)
         )
         if not asked:
-            # nothing else was asked for (X11 never, the agent only with -A): refused
+            # nothing else was asked for (the agent only with -A, X11 with -X): refused
             self._outbox.append(
                 _open_failure(
                     sender, OPEN_ADMINISTRATIVELY_PROHIBITED, "open refused by the client"
                 )
             )
-            return []
+            return [UnaskedOpen(printable(kind, 64))]
         window, max_packet = r.uint32(), r.uint32()
         path: str | None = None
         address, port, originator, originator_port = "", 0, "", 0
         if kind == AUTH_AGENT:
             pass  # PROTOCOL.agent: nothing more
+        elif kind == X11:
+            # §6.3.2: string originator address, uint32 originator port
+            originator, originator_port = r.text(), r.uint32()
         elif kind == FORWARDED_STREAMLOCAL:
             # PROTOCOL §2.4: string socket path, string reserved
             path = r.text()
@@ -871,6 +906,7 @@ class Connection:
                 originator_port,
                 path,
                 kind == AUTH_AGENT,
+                kind == X11,
             )
         ]
 

@@ -1,6 +1,6 @@
 """Port forwarding against a hostile server (asyncssh, test-only): channels the client
-never asked for are refused, and the forwards go on. The server records what keytool
-answered."""
+never asked for are refused, and the forwards go on; an agent or X11 channel never
+asked for is a warning, in ssh's words. The server records what keytool answered."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, keygen, ssh_words
 from tests.peers import free_port, stop_process
 
 asyncssh = pytest.importorskip("asyncssh")
 
 from tests.interop.test_client_forward import EchoService  # noqa: E402
 from tests.interop.test_client_peers import _AnyKeyServer, _AsyncsshThread  # noqa: E402
+
+
+def warning(what: str) -> list[str]:
+    """What ssh says when a server opens an agent or X11 channel it did not ask for."""
+    return [
+        f"Warning: ssh server tried {what} forwarding.",
+        "Warning: this is probably a break-in attempt by a malicious server.",
+    ]
 
 
 class _HostileForwarder(_AnyKeyServer):  # type: ignore[misc]
@@ -48,11 +56,18 @@ class _HostileForwarder(_AnyKeyServer):  # type: ignore[misc]
             self.record.append("unasked: opened")
         except asyncssh.ChannelOpenError as exc:
             self.record.append(("unasked", exc.code))
-        try:  # the client's agent, which it did not offer (no -A)
-            await self.conn.open_agent_connection()  # type: ignore[attr-defined]
+        try:  # the client's agent, which it did not offer (no -A); opened as a hostile
+            # server would, past asyncssh's own check
+            channel = self.conn.create_agent_channel()  # type: ignore[attr-defined]
+            await channel.open(asyncssh.SSHUNIXSession)
             self.record.append("agent: opened")
         except asyncssh.ChannelOpenError as exc:
             self.record.append(("agent", exc.code))
+        try:  # an X11 connection, which it did not ask for (no -X)
+            await self.conn.create_x11_connection(asyncssh.SSHTCPSession, "127.0.0.1", 6010)  # type: ignore[attr-defined]
+            self.record.append("x11: opened")
+        except asyncssh.ChannelOpenError as exc:
+            self.record.append(("x11", exc.code))
         for port in self.asked:
             reader, writer = await self.conn.open_connection("localhost", port, "10.0.0.1", 5556)  # type: ignore[attr-defined]
             writer.write(b"through keytool\n")
@@ -73,7 +88,7 @@ def run_against(tmp_path: Path, record: list[object], *flags: str) -> str:
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
-            while len(record) < (4 if flags else 2) and time.monotonic() < deadline:
+            while len(record) < (5 if flags else 3) and time.monotonic() < deadline:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 time.sleep(0.05)
             assert proc.poll() is None  # still serving
@@ -90,9 +105,11 @@ def run_against(tmp_path: Path, record: list[object], *flags: str) -> str:
 
 def test_unasked_forwarded_channel_is_refused_without_remote_forwards(tmp_path: Path) -> None:
     record: list[object] = []
-    run_against(tmp_path, record)
-    # refused by the connection core: administratively prohibited (1), the agent too
-    assert record == [("unasked", 1), ("agent", 1)]
+    err = run_against(tmp_path, record)
+    # refused by the connection core: administratively prohibited (1), the agent and
+    # X11 too, which ssh warns of as a likely break-in attempt
+    assert record == [("unasked", 1), ("agent", 1), ("x11", 1)]
+    assert ssh_words(err) == [*warning("agent"), *warning("X11")]
 
 
 def test_unasked_port_refused_and_the_asked_one_served(tmp_path: Path) -> None:
@@ -106,10 +123,11 @@ def test_unasked_port_refused_and_the_asked_one_served(tmp_path: Path) -> None:
     assert record[0] == ("tcpip-forward", "localhost", port)
     assert record[1] == ("unasked", 1)  # no such forward
     assert record[2] == ("agent", 1)  # not offered
-    assert record[3] == ("echo", b"through keytool\n")
+    assert record[3] == ("x11", 1)  # not asked for
+    assert record[4] == ("echo", b"through keytool\n")
     # the service records a connection once it is closed: keytool was stopped just now
     deadline = time.monotonic() + 10
     while not service.received and time.monotonic() < deadline:
         time.sleep(0.02)
     assert service.received == [b"through keytool\n"]
-    assert err == ""
+    assert ssh_words(err) == [*warning("agent"), *warning("X11")]

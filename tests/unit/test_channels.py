@@ -23,6 +23,7 @@ from keytool.transport.channels import (
     ExitStatus,
     GlobalReply,
     HostKeysAnnounced,
+    UnaskedOpen,
     WindowAdjusted,
     allocated_port,
 )
@@ -186,7 +187,8 @@ def test_server_channel_open_refused() -> None:
         .uint32(1000)
         .getvalue()
     )
-    assert conn.receive(req) == []
+    # refused, and told: the adapter warns of it as ssh does
+    assert conn.receive(req) == [UnaskedOpen("auth-agent@openssh.com")]
     r = Reader(conn.data_to_send()[0])
     assert (r.byte(), r.uint32(), r.uint32()) == (92, 5, 1)
 
@@ -291,7 +293,7 @@ def test_forwarded_channel_confirmed_then_carries_data() -> None:
 def test_forwarded_channel_refused_and_unasked_opens() -> None:
     conn = Connection()
     # not asked for: refused by the core itself
-    assert conn.receive(forwarded_open()) == []
+    assert conn.receive(forwarded_open()) == [UnaskedOpen("forwarded-tcpip")]
     r = Reader(conn.data_to_send()[0])
     assert (r.byte(), r.uint32(), r.uint32()) == (92, 5, 1)
     conn.tcpip_forward("localhost", 8080)
