@@ -176,11 +176,12 @@ def review_authorized_keys(path: str, lines: list[KeyLine]) -> list[Finding]:
 class EveryHost(Record):
     """What ~/.ssh/config gives every host (a name no Host pattern but ``*`` names)."""
 
-    __slots__ = ("forward_agent", "known_hosts_files", "sha1_algorithms", "strict")
+    __slots__ = ("forward_agent", "forward_x11", "known_hosts_files", "sha1_algorithms", "strict")
     strict: str  # StrictHostKeyChecking
     known_hosts_files: tuple[str, ...]  # UserKnownHostsFile
     forward_agent: str  # ForwardAgent: "no", "yes", a path or $VAR
     sha1_algorithms: tuple[str, ...]  # ssh-rsa / ssh-dss put back in an algorithm list
+    forward_x11: str  # "no", "untrusted" (ForwardX11) or "trusted" (and ForwardX11Trusted)
 
     def __init__(
         self,
@@ -188,6 +189,7 @@ class EveryHost(Record):
         known_hosts_files: tuple[str, ...],
         forward_agent: str,
         sha1_algorithms: tuple[str, ...] = (),
+        forward_x11: str = "no",
     ) -> None:
         init(
             self,
@@ -195,6 +197,7 @@ class EveryHost(Record):
             known_hosts_files=known_hosts_files,
             forward_agent=forward_agent,
             sha1_algorithms=sha1_algorithms,
+            forward_x11=forward_x11,
         )
 
 
@@ -210,6 +213,13 @@ def review_config(path: str, every: EveryHost) -> list[Finding]:
     if every.forward_agent != "no":
         out.append(Finding(path, "warn", "ForwardAgent for every host: root on any server "
                            "you log in to can use your keys (-A where needed)"))  # fmt: skip
+    if every.forward_x11 == "trusted":
+        out.append(Finding(path, "warn", "ForwardX11 trusted for every host: root on any "
+                           "server you log in to can watch and type into your X session "
+                           "(-Y where needed)"))  # fmt: skip
+    elif every.forward_x11 != "no":
+        out.append(Finding(path, "warn", "ForwardX11 for every host: any server you log in "
+                           "to can open windows on your display (-X where needed)"))  # fmt: skip
     if every.sha1_algorithms:
         names = ", ".join(every.sha1_algorithms)
         out.append(Finding(path, "warn", f"{names} allowed for every host: SHA-1 signatures, "

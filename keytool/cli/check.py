@@ -183,6 +183,11 @@ def _config_findings(path: str) -> list[Finding]:
         resolved.user_known_hosts_files,
         resolved.forward_agent,
         tuple(sorted(sha1)),
+        "no"
+        if not resolved.forward_x11
+        else "trusted"
+        if resolved.forward_x11_trusted
+        else "untrusted",
     )
     return audit.review_config(path, every)
 

@@ -164,13 +164,26 @@ def test_config_settings_for_every_host(tmp_path: Path) -> None:
         f"WARN {config}: ssh-rsa allowed for every host: SHA-1 signatures, which OpenSSH "
         "turned off",
     ]
-    config.write_text("Host *\n  ForwardAgent yes\n  StrictHostKeyChecking no\n")
+    config.write_text(
+        "Host *\n  ForwardAgent yes\n  StrictHostKeyChecking no\n  ForwardX11 yes\n"
+        "  ForwardX11Trusted yes\n"
+    )
     any_host = ssh_g(config, "somewhere.example")
     assert (any_host["forwardagent"], any_host["stricthostkeychecking"]) == ("yes", "false")
+    assert (any_host["forwardx11"], any_host["forwardx11trusted"]) == ("yes", "yes")
     said = [line for line in check("-d", str(ssh_dir)).stdout.splitlines() if str(config) in line]
     assert [line.split(": ", 1)[1].split(" for every host")[0] for line in said] == [
         "StrictHostKeyChecking no",
         "ForwardAgent",
+        "ForwardX11 trusted",
+    ]
+    # untrusted X11 (ssh -G shows Debian's default, trusted, unless the file says no)
+    config.write_text("Host *\n  ForwardX11 yes\n  ForwardX11Trusted no\n")
+    assert ssh_g(config, "somewhere.example")["forwardx11trusted"] == "no"
+    said = [line for line in check("-d", str(ssh_dir)).stdout.splitlines() if str(config) in line]
+    assert said == [
+        f"WARN {config}: ForwardX11 for every host: any server you log in to can open "
+        "windows on your display (-X where needed)"
     ]
     # a file ssh refuses is a failure, as it is for ssh
     config.write_text("Host *\n  StrictHostKeyChecking sometimes\n")
