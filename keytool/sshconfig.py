@@ -138,6 +138,7 @@ class ResolvedConfig(Record):
         "server_alive_interval",
         "session_type",
         "set_env",
+        "stdin_null",
         "stream_local_bind_mask",
         "stream_local_bind_unlink",
         "strict_host_key_checking",
@@ -185,6 +186,7 @@ class ResolvedConfig(Record):
     request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
+    stdin_null: bool  # StdinNull (-n): stdin from /dev/null
     forward_x11: bool  # ForwardX11 (-X, -Y)
     forward_x11_trusted: bool  # ForwardX11Trusted (-Y): the X server's trust, or untrusted
     forward_x11_timeout: int  # ForwardX11Timeout in seconds (untrusted only; 0: never)
@@ -282,6 +284,7 @@ class ResolvedConfig(Record):
         request_tty: str = "auto",
         escape_char: int | None = 0x7E,
         forward_agent: str = "no",
+        stdin_null: bool = False,
         forward_x11: bool = False,
         forward_x11_trusted: bool = False,
         forward_x11_timeout: int = 1200,
@@ -334,6 +337,7 @@ class ResolvedConfig(Record):
             request_tty=request_tty,
             escape_char=escape_char,
             forward_agent=forward_agent,
+            stdin_null=stdin_null,
             forward_x11=forward_x11,
             forward_x11_trusted=forward_x11_trusted,
             forward_x11_timeout=forward_x11_timeout,
@@ -638,6 +642,7 @@ _ONE: dict[str, _Converter | None] = {
     "streamlocalbindunlink": _flag,
     "requesttty": _request_tty,
     "forwardagent": None,
+    "stdinnull": _flag,
     "forwardx11": _flag,
     "forwardx11trusted": _flag,
     "forwardx11timeout": parse_time,
@@ -725,7 +730,6 @@ _OPENSSH_OTHER = frozenset(
         "proxyusefdpass",
         "requiredrsasize",
         "securitykeyprovider",
-        "stdinnull",
         "syslogfacility",
         "tcpkeepalive",
         "tunnel",
@@ -1372,6 +1376,7 @@ def _finish(
         request_tty=text("requesttty", "auto"),
         escape_char=_escape_char_value(values),
         forward_agent=forward_agent,
+        stdin_null=flag("stdinnull", False),
         forward_x11=flag("forwardx11", False),
         forward_x11_trusted=flag("forwardx11trusted", False),
         forward_x11_timeout=number("forwardx11timeout", 1200),

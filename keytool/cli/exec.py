@@ -256,8 +256,8 @@ def _connect_and_run(
             if command:  # ssh's words
                 raise KeytoolError("Cannot execute command-line and remote command.")
             command = [resolved.remote_command]
-        if fork:
-            no_stdin = True  # as ssh -f: the background process reads nothing
+        if fork or resolved.stdin_null:
+            no_stdin = True  # as ssh -f and StdinNull: the session reads nothing
     agent_socket = None if no_session or target is not None else _agent_to_forward(resolved)
     want_x11 = resolved.forward_x11 and not no_session and target is None
     # served by the forwarding machinery

@@ -292,3 +292,24 @@ def test_log_file_takes_our_lines_not_the_command_s(
         assert ssh_words(result.stderr) == [
             f"Couldn't open logfile {tmp_path / 'no' / 'log'}: No such file or directory"
         ]
+
+
+def test_stdin_null_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    """StdinNull yes (ssh_config's -n): the remote command reads nothing of our stdin."""
+    target = servers[0]
+    known = tmp_path / "known"
+    known.write_text(target.known_hosts_line())
+    common = ["-F", "none", "-p", str(target.port), "-i", str(key),
+              "-o", f"UserKnownHostsFile={known}",
+              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    counted = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        for option in ("StdinNull=yes", "StdinNull=no"):
+            done = subprocess.run(
+                [*program, *common, "-o", option, "root@127.0.0.1", "wc -c"],
+                input=b"twelve bytes", capture_output=True, env=base_env(), timeout=60,
+            )  # fmt: skip
+            counted[tool, option] = (done.returncode, done.stdout.strip(), done.stderr)
+    assert counted["keytool", "StdinNull=yes"] == counted["ssh", "StdinNull=yes"] == (0, b"0", b"")
+    assert counted["keytool", "StdinNull=no"] == counted["ssh", "StdinNull=no"] == (0, b"12", b"")

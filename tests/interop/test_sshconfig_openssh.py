@@ -53,6 +53,9 @@ Host web web.example
     ControlPath ~/.ssh/cm-%C-%r@%h:%p
     ControlMaster auto
     ControlPersist 10m
+    ForwardX11 yes
+    ForwardX11Timeout 1h5m
+    StdinNull yes
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
@@ -114,6 +117,9 @@ Host db*
     ControlPath ${HOME}/cm/%n
     ControlPersist 0
     ControlMaster false
+    XAuthLocation /opt/X11/bin/xauth
+    ForwardX11Timeout 0
+    ForwardX11 no
 Host yes-host
     ProxyJump ops@bastion:2222,second
     ProxyCommand nc %h %p
@@ -256,6 +262,10 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         ),
         "control_path": seen.get("controlpath", [None])[0],
         "control_persist": persist_from_ssh(seen["controlpersist"][0]),
+        "forward_x11": yes[seen["forwardx11"][0]],
+        "forward_x11_timeout": int(seen["forwardx11timeout"][0]),
+        "xauth_location": seen["xauthlocation"][0],
+        "stdin_null": yes[seen["stdinnull"][0]],
     }
 
 
@@ -628,3 +638,28 @@ def test_tokens_expand_as_ssh_expands_them(tmp_path: Path, sshd: Sshd) -> None:
         tmp_path / f"kh_127.0.0.1_{sshd.port}_someone"
     ]
     assert Path(resolved.user_known_hosts_files[0]).exists()
+
+
+X11_CONFIG = """\
+Host trusted
+    ForwardX11Trusted yes
+    ForwardX11 yes
+Host untrusted
+    ForwardX11Trusted no
+    ForwardX11 yes
+Host *
+    ForwardX11Trusted no
+"""
+
+
+@pytest.mark.parametrize("host", ["trusted", "untrusted", "other"])
+def test_forward_x11_trusted_as_ssh_G(tmp_path: Path, host: str) -> None:
+    """ForwardX11Trusted as ssh resolves it, where the file sets it (its default is
+    upstream's no for keytool; Debian's ssh turns it on)."""
+    config = tmp_path / "config"
+    config.write_text(X11_CONFIG)
+    seen = ssh_g(config, host)
+    resolved = check_against_ssh(config, host)
+    assert resolved.forward_x11_trusted == (seen["forwardx11trusted"] == ["yes"])
+    assert resolved.forward_x11 == (host != "other")
+    assert not sshconfig.load(host, config_file=Path("none")).forward_x11_trusted
