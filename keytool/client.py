@@ -71,6 +71,7 @@ async def open_transport(
     handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
     sock: socket.socket | None = None,
     on_peer: Callable[[str], None] | None = None,
+    keepalive: bool = False,
 ) -> Transport:
     """Connect, complete the first key exchange and the ssh-userauth service request.
 
@@ -80,6 +81,7 @@ async def open_transport(
     with a non-blocking connect under way (``tcp.start_connect``), waited for here.
     ``on_peer`` is told the server's address once connected, before the host key is
     checked (a ProxyCommand's connection has none: ssh's words for that).
+    ``keepalive``: SO_KEEPALIVE on a TCP connection (ssh's TCPKeepAlive).
     """
     config = config or TransportConfig()
     trace = config.trace
@@ -101,6 +103,8 @@ async def open_transport(
         except (OSError, TimeoutError) as exc:
             raise connect_error(host, port, exc) from None
     peer = protocol.peername()
+    if keepalive and peer is not None:
+        protocol.keep_alive()
     if on_peer is not None:
         on_peer(str(peer[0]) if peer is not None else "<no hostip for proxy command>")
     if trace:
@@ -319,6 +323,14 @@ class _Protocol(asyncio.Protocol):
         self._wake_writer()
 
     # plumbing
+
+    def keep_alive(self) -> None:
+        """SO_KEEPALIVE on the connection's socket."""
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
     def peername(self) -> tuple[str, int] | None:
         """The server's address; None over a ProxyCommand (a socket pair)."""

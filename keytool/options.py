@@ -107,6 +107,7 @@ class ConnectOptions(Record):
         "server_alive_count_max",
         "server_alive_interval",
         "strict_host_key_checking",
+        "tcp_keep_alive",
         "timeout",
         "trace",
         "transport",
@@ -152,6 +153,7 @@ class ConnectOptions(Record):
     pubkey_algorithms: tuple[str, ...]  # PubkeyAcceptedAlgorithms, in order of preference
     fingerprint_hash: str  # FingerprintHash: what host key fingerprints are shown in
     update_host_keys: str  # UpdateHostKeys: yes, no or ask (keytool.hostupdate)
+    tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on a TCP connection
 
     def __init__(
         self,
@@ -192,6 +194,7 @@ class ConnectOptions(Record):
         pubkey_algorithms: tuple[str, ...] = DEFAULT_PUBKEY,
         fingerprint_hash: str = "sha256",
         update_host_keys: str = "no",
+        tcp_keep_alive: bool = True,
     ) -> None:
         init(
             self,
@@ -232,6 +235,7 @@ class ConnectOptions(Record):
             pubkey_algorithms=pubkey_algorithms,
             fingerprint_hash=fingerprint_hash,
             update_host_keys=update_host_keys,
+            tcp_keep_alive=tcp_keep_alive,
         )
 
     @property
@@ -333,6 +337,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         ),
         fingerprint_hash=resolved.fingerprint_hash,
         update_host_keys=resolved.update_host_keys,
+        tcp_keep_alive=resolved.tcp_keep_alive,
     )
 
 

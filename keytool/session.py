@@ -438,6 +438,7 @@ async def open_connection(
         handshake_timeout=options.handshake_timeout,
         sock=sock,
         on_peer=peer,
+        keepalive=options.tcp_keep_alive and options.proxy_command is None,
     )
     return Client(
         transport, options, prompts, allow_password=host.allow_password, host_trusted=host.trusted

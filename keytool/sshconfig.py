@@ -142,6 +142,7 @@ class ResolvedConfig(Record):
         "stream_local_bind_mask",
         "stream_local_bind_unlink",
         "strict_host_key_checking",
+        "tcp_keep_alive",
         "update_host_keys",
         "user",
         "user_known_hosts_files",
@@ -187,6 +188,7 @@ class ResolvedConfig(Record):
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
+    tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on the connection (yes by default)
     forward_x11: bool  # ForwardX11 (-X, -Y)
     forward_x11_trusted: bool  # ForwardX11Trusted (-Y): the X server's trust, or untrusted
     forward_x11_timeout: int  # ForwardX11Timeout in seconds (untrusted only; 0: never)
@@ -285,6 +287,7 @@ class ResolvedConfig(Record):
         escape_char: int | None = 0x7E,
         forward_agent: str = "no",
         stdin_null: bool = False,
+        tcp_keep_alive: bool = True,
         forward_x11: bool = False,
         forward_x11_trusted: bool = False,
         forward_x11_timeout: int = 1200,
@@ -338,6 +341,7 @@ class ResolvedConfig(Record):
             escape_char=escape_char,
             forward_agent=forward_agent,
             stdin_null=stdin_null,
+            tcp_keep_alive=tcp_keep_alive,
             forward_x11=forward_x11,
             forward_x11_trusted=forward_x11_trusted,
             forward_x11_timeout=forward_x11_timeout,
@@ -643,6 +647,7 @@ _ONE: dict[str, _Converter | None] = {
     "requesttty": _request_tty,
     "forwardagent": None,
     "stdinnull": _flag,
+    "tcpkeepalive": _flag,
     "forwardx11": _flag,
     "forwardx11trusted": _flag,
     "forwardx11timeout": parse_time,
@@ -731,7 +736,6 @@ _OPENSSH_OTHER = frozenset(
         "requiredrsasize",
         "securitykeyprovider",
         "syslogfacility",
-        "tcpkeepalive",
         "tunnel",
         "tunneldevice",
         "obscurekeystroketiming",
@@ -1377,6 +1381,7 @@ def _finish(
         escape_char=_escape_char_value(values),
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
+        tcp_keep_alive=flag("tcpkeepalive", True),
         forward_x11=flag("forwardx11", False),
         forward_x11_trusted=flag("forwardx11trusted", False),
         forward_x11_timeout=number("forwardx11timeout", 1200),

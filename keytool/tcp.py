@@ -51,12 +51,13 @@ def connect(
     trace: Callable[[str], None] | None = None,
     family: int = 0,
     bind_address: str | None = None,
+    keepalive: bool = True,
 ) -> _socket.socket:
     """A connected TCP socket, set non-blocking: each address of ``host`` in turn, as
     ``socket.create_connection`` does, each connect bounded by ``timeout``; ``attempts``
     rounds of that a second apart, as ssh's ConnectionAttempts (the name is looked up
     once). ``family`` is AddressFamily's (0: any); ``bind_address`` BindAddress's, the
-    local address to connect from."""
+    local address to connect from; ``keepalive`` TCPKeepAlive's (SO_KEEPALIVE)."""
     # An ASCII name goes to getaddrinfo as bytes: given a str, it loads the idna codec
     # (a few milliseconds of imports) even for "127.0.0.1"
     address = host.encode("ascii") if host.isascii() else host
@@ -83,6 +84,8 @@ def connect(
                 continue
             sock.setblocking(False)
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            if keepalive:
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
             return sock
     raise connect_error(host, port, error)
 

@@ -309,6 +309,7 @@ def _connect_and_run(
             trace,
             family=family,
             bind_address=resolved.bind_address,
+            keepalive=resolved.tcp_keep_alive,
         )
     try:
         from keytool.blocking import connect

@@ -214,3 +214,15 @@ def both_clients(
             check=False,
         )
     return runs
+
+
+def keepalive_timers(port: int) -> list[bool]:
+    """For each established TCP connection to 127.0.0.1:``port`` (the client's side),
+    whether its keepalive timer runs (/proc/net/tcp: timer kind 2 while idle)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state, timer = fields[2], fields[3], fields[5]
+        if state == "01" and remote == f"0100007F:{port:04X}":
+            found.append(timer.split(":")[0] == "02")
+    return found

@@ -12,7 +12,7 @@ import pytest
 
 from keytool import sshconfig
 from keytool.cli.exec import flag_options
-from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, ssh_words
+from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, keepalive_timers, ssh_words
 from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
 from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
 from tests.peers import OPENSSH10, Sshd, free_port, require, run
@@ -313,3 +313,35 @@ def test_stdin_null_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> No
             counted[tool, option] = (done.returncode, done.stdout.strip(), done.stderr)
     assert counted["keytool", "StdinNull=yes"] == counted["ssh", "StdinNull=yes"] == (0, b"0", b"")
     assert counted["keytool", "StdinNull=no"] == counted["ssh", "StdinNull=no"] == (0, b"12", b"")
+
+
+def test_tcp_keep_alive_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    """TCPKeepAlive (yes unless said no): SO_KEEPALIVE on the client's connection, so a
+    peer that vanished is noticed; the kernel's keepalive timer runs as for ssh's."""
+    target = servers[0]
+    known = tmp_path / "known"
+    known.write_text(target.known_hosts_line())
+    common = ["-F", "none", "-p", str(target.port), "-i", str(key),
+              "-o", f"UserKnownHostsFile={known}",
+              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    seen = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        for extra in ((), ("-o", "TCPKeepAlive=no")):
+            proc = subprocess.Popen(
+                [*program, *common, *extra, "root@127.0.0.1", "echo in; sleep 5"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=base_env(),
+            )  # fmt: skip
+            try:
+                assert proc.stdout is not None
+                assert proc.stdout.readline() == b"in\n"  # logged in, the command runs
+                seen[tool, extra] = keepalive_timers(target.port)
+            finally:
+                proc.kill()
+                proc.wait(10)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+    assert seen["keytool", ()] == seen["ssh", ()] == [True]
+    no = ("-o", "TCPKeepAlive=no")
+    assert seen["keytool", no] == seen["ssh", no] == [False]

@@ -16,7 +16,13 @@ from keytool.errors import AuthError, SftpError
 from keytool.keyfiles import load_private_file
 from keytool.session import Client, ConnectOptions, Prompts, connect, open_connection
 from keytool.transport import sftp as fx
-from tests.interop.clienthelp import accepted_keys, fingerprint, keygen, offered_keys
+from tests.interop.clienthelp import (
+    accepted_keys,
+    fingerprint,
+    keepalive_timers,
+    keygen,
+    offered_keys,
+)
 from tests.peers import Sshd
 
 T = TypeVar("T")
@@ -199,3 +205,22 @@ def test_channels_in_parallel_on_one_connection(
 
     assert run(scenario) == [b"0\n", b"1\n", b"2\n", b"3\n", b"piped"]
     assert len(accepted_keys(server.log)) == 1
+
+
+def test_tcp_keep_alive_on_the_library_s_connection(
+    tmp_path: Path, server: Sshd, keys: dict[str, Path]
+) -> None:
+    """copy-id's client sets SO_KEEPALIVE as ssh does (TCPKeepAlive yes), unless told
+    no: the kernel's keepalive timer runs on the connection sshd took."""
+
+    async def timers(keepalive: bool) -> list[bool]:
+        made = options(server, tmp_path, keys["good"]).replace(tcp_keep_alive=keepalive)
+        client = await connect(made)
+        try:
+            await client.run("true")
+            return keepalive_timers(server.port)
+        finally:
+            await client.close()
+
+    assert run(lambda: timers(True)) == [True]
+    assert run(lambda: timers(False)) == [False]

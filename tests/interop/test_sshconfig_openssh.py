@@ -120,6 +120,7 @@ Host db*
     XAuthLocation /opt/X11/bin/xauth
     ForwardX11Timeout 0
     ForwardX11 no
+    TCPKeepAlive no
 Host yes-host
     ProxyJump ops@bastion:2222,second
     ProxyCommand nc %h %p
@@ -266,6 +267,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "forward_x11_timeout": int(seen["forwardx11timeout"][0]),
         "xauth_location": seen["xauthlocation"][0],
         "stdin_null": yes[seen["stdinnull"][0]],
+        "tcp_keep_alive": yes[seen["tcpkeepalive"][0]],
     }
 
 
