@@ -72,9 +72,17 @@ def run(
     x11: bool = False,
     x11_trusted: bool = False,
     no_x11: bool = False,
+    version: bool = False,
 ) -> int:
     if log_file is not None:
         _log_to(log_file)
+    if version:  # as ssh -V: on stderr, and nothing else done
+        from cryptography.hazmat.backends.openssl import backend
+
+        from keytool import __version__
+
+        print(f"keytool_{__version__}, {backend.openssl_version_text()}", file=sys.stderr)
+        return 0
     first_port = _first_port(port or [])
     first_login = login[0] if login else None  # as ssh: the first -l
     if query is not None:

@@ -508,6 +508,7 @@ COMMANDS: tuple[Command, ...] = (
                 "flag",
             ),
             Opt("no_x11", ("-x",), "no X11 forwarding (the default)", "flag"),
+            Opt("version", ("-V",), "print keytool's and OpenSSL's versions, as ssh -V", "flag"),
             Opt("compress", ("-C",), "compress the connection (Compression)", "flag"),
             Opt("ipv4", ("-4",), "IPv4 addresses only (AddressFamily inet)", "flag"),
             Opt("ipv6", ("-6",), "IPv6 addresses only (AddressFamily inet6)", "flag"),

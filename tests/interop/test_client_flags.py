@@ -345,3 +345,16 @@ def test_tcp_keep_alive_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
     assert seen["keytool", ()] == seen["ssh", ()] == [True]
     no = ("-o", "TCPKeepAlive=no")
     assert seen["keytool", no] == seen["ssh", no] == [False]
+
+
+def test_version_flag_as_ssh() -> None:
+    """-V: one line on stderr (the client's version, then OpenSSL's), status 0, and
+    nothing else done: not even with a destination given."""
+    for args in (("-V",), ("-V", "-p", "1", "127.0.0.1", "true")):
+        runs = both_clients(*args)
+        for tool, result in runs.items():
+            assert (result.returncode, result.stdout) == (0, b""), tool
+            [line] = result.stderr.decode().splitlines()
+            name, _, openssl = line.partition(", ")
+            assert name.startswith("OpenSSH_" if tool == "ssh" else "keytool_")
+            assert openssl.startswith("OpenSSL "), line
