@@ -159,7 +159,7 @@ class ResolvedConfig(Record):
     user_known_hosts_files: tuple[str, ...]
     global_known_hosts_files: tuple[str, ...]
     strict_host_key_checking: str  # "yes", "ask", "accept-new" or "no"
-    connect_timeout: int | None  # seconds; None: the system's TCP timeout
+    connect_timeout: int | None  # seconds; None (unset) or 0: the system's TCP timeout
     password_authentication: bool
     pubkey_authentication: bool
     kbd_interactive_authentication: bool
@@ -1312,8 +1312,9 @@ def _finish(
         extra = {"k": alias.lower() if alias is not None else original, "T": "NONE"}
         local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
-    # ssh treats ConnectTimeout 0 as no timeout of its own
-    timeout = number("connecttimeout", 0) or None
+    # unset: None; 0 is kept as 0 (ssh -G shows it), which is no timeout of ssh's own too
+    found = values.get("connecttimeout")
+    timeout = number("connecttimeout", 0) if found is not None else None
     batch = flag("batchmode", False)
 
     return ResolvedConfig(

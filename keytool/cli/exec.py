@@ -73,6 +73,7 @@ def run(
     x11_trusted: bool = False,
     no_x11: bool = False,
     version: bool = False,
+    print_config: bool = False,
 ) -> int:
     if log_file is not None:
         _log_to(log_file)
@@ -154,6 +155,7 @@ def run(
             remote_forward or [],
             dynamic_forward or [],
             control_command=control_command,
+            print_config=print_config,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -234,6 +236,7 @@ def _connect_and_run(
     remote_forward: list[str] | None = None,
     dynamic_forward: list[str] | None = None,
     control_command: str | None = None,
+    print_config: bool = False,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -251,6 +254,11 @@ def _connect_and_run(
         remote_forwards=remote_forward or (),
         dynamic_forwards=dynamic_forward or (),
     )
+    if print_config:  # ssh -G: the configuration, and no connection
+        from keytool.configdump import dump
+
+        sys.stdout.write("".join(f"{line}\n" for line in dump(resolved)))
+        return 0
     if target is not None:
         forwards = False
         no_session = fork = False

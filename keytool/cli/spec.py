@@ -509,6 +509,12 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Opt("no_x11", ("-x",), "no X11 forwarding (the default)", "flag"),
             Opt("version", ("-V",), "print keytool's and OpenSSL's versions, as ssh -V", "flag"),
+            Opt(
+                "print_config",
+                ("-G",),
+                "print the configuration for the destination, as ssh -G, and exit",
+                "flag",
+            ),
             Opt("compress", ("-C",), "compress the connection (Compression)", "flag"),
             Opt("ipv4", ("-4",), "IPv4 addresses only (AddressFamily inet)", "flag"),
             Opt("ipv6", ("-6",), "IPv6 addresses only (AddressFamily inet6)", "flag"),

@@ -16,6 +16,8 @@ from keytool import sshconfig
 from keytool.errors import FormatError
 from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
 from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
+from keytool.transport import config as tconfig
+from tests.interop.clienthelp import KEYTOOL, base_env
 from tests.peers import Sshd, require, run
 
 HOME = pwd.getpwuid(os.getuid()).pw_dir
@@ -163,6 +165,7 @@ Host *
     UseKeychain yes
     ConnectTimeout 7
     IdentityFile ~/.ssh/common
+    ForwardX11Trusted no
 """
 HOSTS = [
     "web",
@@ -213,8 +216,8 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "user_known_hosts_files": tuple(seen["userknownhostsfile"][0].split(" ")),
         "global_known_hosts_files": tuple(seen["globalknownhostsfile"][0].split(" ")),
         "strict_host_key_checking": strict[seen["stricthostkeychecking"][0]],
-        # ssh keeps ConnectTimeout 0 as 0, which means no timeout of its own: our None
-        "connect_timeout": None if timeout in ("none", "0") else int(timeout),
+        # ssh keeps ConnectTimeout 0 as 0, which means no timeout of its own, as ours
+        "connect_timeout": None if timeout == "none" else int(timeout),
         "password_authentication": yes[seen["passwordauthentication"][0]],
         "pubkey_authentication": yes[seen["pubkeyauthentication"][0]],
         "kbd_interactive_authentication": yes[seen["kbdinteractiveauthentication"][0]],
@@ -665,3 +668,67 @@ def test_forward_x11_trusted_as_ssh_G(tmp_path: Path, host: str) -> None:
     assert resolved.forward_x11_trusted == (seen["forwardx11trusted"] == ["yes"])
     assert resolved.forward_x11 == (host != "other")
     assert not sshconfig.load(host, config_file=Path("none")).forward_x11_trusted
+
+
+#: what keytool -G shows its own way: what it offers, and paths expanded
+OWN_VALUES = {
+    "ciphers", "macs", "kexalgorithms", "hostkeyalgorithms", "pubkeyacceptedalgorithms",
+    "casignaturealgorithms", "identityfile", "certificatefile",
+}  # fmt: skip
+
+
+def keytool_g(config: Path, host: str, *options: str) -> list[tuple[str, str]]:
+    args = [*KEYTOOL, "exec", "-G", "-F", str(config)]
+    for option in options:
+        args += ["-o", option]
+    done = run([*args, host], stdin=subprocess.DEVNULL, env=base_env())
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return [(k, v) for k, _, v in (line.partition(" ") for line in done.stdout.splitlines())]
+
+
+@pytest.mark.parametrize(
+    ("host", "options"),
+    [(host, ()) for host in HOSTS]
+    + [("web", ("Port=1022", "User=cli", "ForwardX11=yes", "RequestTTY=force")),
+       ("dbmain", ("ControlMaster=autoask", "EscapeChar=^A", "TCPKeepAlive=no"))],
+)  # fmt: skip
+def test_print_config_as_ssh_G(main_config: Path, host: str, options: tuple[str, ...]) -> None:
+    """keytool exec -G: ssh -G's lines, in its order and words, for each keyword keytool
+    acts on; the algorithm lists are keytool's own, and paths expanded."""
+    ours = keytool_g(main_config, host, *options)
+    seen = ssh_g(main_config, host, *options)
+    theirs = [
+        key for key, _ in (line.split(" ", 1) for line in _ssh_g_lines(main_config, host, options))
+    ]
+    keys = [key for key, _ in ours]
+    assert set(keys) <= set(theirs), set(keys) - set(theirs)
+    assert keys == [key for key in dict.fromkeys(theirs) if key in keys for _ in seen[key]]
+    shown: dict[str, list[str]] = {}
+    for key, value in ours:
+        shown.setdefault(key, []).append(value)
+    for key, values in shown.items():
+        if key not in OWN_VALUES:
+            assert values == seen[key], key
+    assert shown["identityfile"] == [expand_home(p, HOME) for p in seen["identityfile"]]
+    resolved = sshconfig.load(host, config_file=main_config, overrides=options)
+    for key, field in ALGORITHMS.items():
+        default = getattr(tconfig, _DEFAULTS[key])
+        assert shown[field] == [",".join(apply_algorithm_list(getattr(resolved, key), default))]
+
+
+_DEFAULTS = {
+    "kex_algorithms": "DEFAULT_KEX",
+    "ciphers": "DEFAULT_CIPHERS",
+    "macs": "DEFAULT_MACS",
+    "host_key_algorithms": "DEFAULT_HOST_KEY",
+    "pubkey_accepted_algorithms": "DEFAULT_PUBKEY",
+}
+
+
+def _ssh_g_lines(config: Path, host: str, options: Sequence[str]) -> list[str]:
+    args = [require("ssh"), "-G", "-F", str(config)]
+    for option in options:
+        args += ["-o", option]
+    done = run([*args, host], stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

@@ -1,0 +1,150 @@
+"""``keytool exec -G``: the configuration for a host as ``ssh -G`` prints it, pure.
+
+One ``keyword value`` line each, in ssh 9.2's order and words (``true``/``false``
+where ssh says so, ``none`` for no ConnectTimeout, ControlPersist in seconds...),
+for every keyword keytool acts on; the ones it does not (GSSAPI, hostbased
+authentication, CanonicalizeHostname, tunnels...) are left out rather than shown
+with values that would mean nothing here. Values are keytool's own where they differ
+from ssh's: the algorithm lists are what keytool offers (its defaults with the
+config's +/-/^ applied), and paths are shown expanded.
+"""
+
+from __future__ import annotations
+
+from keytool import sshconfig
+from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
+from keytool.sshconfig import ResolvedConfig
+from keytool.transport import config as tconfig
+
+# ssh's words for the settings it keeps as numbers (readconf.c's multistate tables)
+_TRUE_FALSE = {"yes": "true", "no": "false"}
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _escape(char: int | None) -> str:
+    """EscapeChar as ssh shows it (vis(3) with VIS_WHITE)."""
+    if char is None:
+        return "none"
+    if char in (0x20, 0x09, 0x0A):
+        return f"\\{char:03o}"
+    if char < 0x20:
+        return "\\^" + chr(char + 0x40)
+    if char == 0x7F:
+        return "\\^?"
+    return chr(char)
+
+
+def _add_keys(mode: str, lifetime: int | None) -> str:
+    if lifetime:  # ssh names confirm, and only confirm, with a lifetime
+        return f"{' confirm' if mode == 'confirm' else ''} {lifetime}"
+    return " " + _TRUE_FALSE.get(mode, mode)
+
+
+def dump(resolved: ResolvedConfig) -> list[str]:
+    """ssh -G's lines for ``resolved``."""
+    r = resolved
+    strict = r.strict_host_key_checking
+    lists = {
+        "ciphers": sshconfig.apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS),
+        "hostkeyalgorithms": sshconfig.apply_algorithm_list(
+            r.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
+        ),
+        "kexalgorithms": sshconfig.apply_algorithm_list(r.kex_algorithms, tconfig.DEFAULT_KEX),
+        "casignaturealgorithms": sshconfig.apply_algorithm_list(
+            r.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
+        ),
+        "macs": sshconfig.apply_algorithm_list(r.macs, tconfig.DEFAULT_MACS),
+        "pubkeyacceptedalgorithms": sshconfig.apply_algorithm_list(
+            r.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
+        ),
+    }
+    out: list[tuple[str, str]] = [
+        ("host", r.host),
+        ("user", r.user),
+        ("hostname", r.hostname),
+        ("port", str(r.port)),
+        # flags
+        ("addressfamily", r.address_family),
+        ("batchmode", _yes(r.batch_mode)),
+        ("compression", _yes(r.compression)),
+        ("controlmaster", _TRUE_FALSE.get(r.control_master, r.control_master)),
+        ("exitonforwardfailure", _yes(r.exit_on_forward_failure)),
+        ("fingerprinthash", r.fingerprint_hash.upper()),
+        ("forwardx11", _yes(r.forward_x11)),
+        ("forwardx11trusted", _yes(r.forward_x11_trusted)),
+        ("gatewayports", _yes(r.gateway_ports)),
+        ("hashknownhosts", _yes(r.hash_known_hosts)),
+        ("identitiesonly", _yes(r.identities_only)),
+        ("kbdinteractiveauthentication", _yes(r.kbd_interactive_authentication)),
+        ("passwordauthentication", _yes(r.password_authentication)),
+        ("permitlocalcommand", _yes(r.permit_local_command)),
+        ("pubkeyauthentication", "true" if r.pubkey_authentication else "false"),
+        ("requesttty", _TRUE_FALSE.get(r.request_tty, r.request_tty)),
+        ("sessiontype", r.session_type),
+        ("stdinnull", _yes(r.stdin_null)),
+        ("forkafterauthentication", _yes(r.fork_after_authentication)),
+        ("streamlocalbindunlink", _yes(r.stream_local_bind_unlink)),
+        ("stricthostkeychecking", _TRUE_FALSE.get(strict, strict)),
+        ("tcpkeepalive", _yes(r.tcp_keep_alive)),
+        ("visualhostkey", _yes(r.visual_host_key)),
+        ("updatehostkeys", _TRUE_FALSE.get(r.update_host_keys, r.update_host_keys)),
+        # numbers
+        ("connectionattempts", str(r.connection_attempts)),
+        ("forwardx11timeout", str(r.forward_x11_timeout)),
+        ("numberofpasswordprompts", str(r.number_of_password_prompts)),
+        ("serveralivecountmax", str(r.server_alive_count_max)),
+        ("serveraliveinterval", str(r.server_alive_interval)),
+    ]
+    strings = [
+        ("bindaddress", r.bind_address),
+        ("ciphers", ",".join(lists["ciphers"])),
+        ("controlpath", r.control_path),
+        ("hostkeyalgorithms", ",".join(lists["hostkeyalgorithms"])),
+        ("hostkeyalias", r.host_key_alias),
+        ("identityagent", r.identity_agent),
+        ("kexalgorithms", ",".join(lists["kexalgorithms"])),
+        ("casignaturealgorithms", ",".join(lists["casignaturealgorithms"])),
+        ("localcommand", r.local_command),
+        ("remotecommand", r.remote_command),
+        ("loglevel", r.log_level),
+        ("macs", ",".join(lists["macs"])),
+        (
+            "preferredauthentications",
+            ",".join(r.preferred_authentications)
+            if r.preferred_authentications != sshconfig.DEFAULT_PREFERRED_AUTHENTICATIONS
+            else None,
+        ),
+        ("pubkeyacceptedalgorithms", ",".join(lists["pubkeyacceptedalgorithms"])),
+        ("revokedhostkeys", " ".join(r.revoked_host_keys) or None),
+        ("xauthlocation", r.xauth_location),
+        ("knownhostscommand", r.known_hosts_command),
+    ]
+    out += [(keyword, value) for keyword, value in strings if value is not None]
+    out += [("dynamicforward", parse_dynamic_forward(s).describe()) for s in r.dynamic_forwards]
+    out += [("localforward", parse_local_forward(s).describe()) for s in r.local_forwards]
+    out += [("remoteforward", parse_remote_forward(s).describe()) for s in r.remote_forwards]
+    out += [("identityfile", path) for path in r.identity_files]
+    out += [("certificatefile", path) for path in r.certificate_files]
+    out.append(("globalknownhostsfile", " ".join(r.global_known_hosts_files)))
+    out.append(("userknownhostsfile", " ".join(r.user_known_hosts_files)))
+    out += [("sendenv", pattern) for pattern in r.send_env]
+    out += [("setenv", entry) for entry in r.set_env]
+    lines = [f"{keyword} {value}" for keyword, value in out]
+    lines.append("addkeystoagent" + _add_keys(*r.add_keys_to_agent))
+    agent = r.forward_agent
+    lines.append(f"forwardagent {agent}")
+    timeout = "none" if r.connect_timeout is None else str(r.connect_timeout)
+    lines.append(f"connecttimeout {timeout}")
+    persist = r.control_persist
+    lines.append(f"controlpersist {'no' if persist is None else persist or 'yes'}")
+    lines.append(f"escapechar {_escape(r.escape_char)}")
+    lines.append(f"rekeylimit {r.rekey_limit[0]} {r.rekey_limit[1]}")
+    lines.append(f"streamlocalbindmask 0{r.stream_local_bind_mask:o}")
+    if r.proxy_jump is not None:
+        lines.append(f"proxyjump {r.proxy_jump}")
+    elif r.proxy_command is not None:
+        lines.append(f"proxycommand {r.proxy_command}")
+    return lines
