@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from keytool.agentclient import AgentClient, AgentKey
+    from keytool.cmdline import Command
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.localtty import LocalTerminal
     from keytool.muxmaster import Multiplexer
@@ -65,6 +66,14 @@ _BY_APPLICATION = 11
 # ssh's words when the server gives no pseudo-terminal (raw mode: CR LF)
 _PTY_REFUSED = "PTY allocation request failed on channel {}\r\n"
 _X11_REFUSED = "X11 forwarding request failed on channel {}\r\n"
+#: ssh's LogLevels in order (DEBUG is DEBUG1)
+_LEVELS = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3")
+
+
+def _trace_to_stderr(line: str) -> None:
+    """-v's steps once ~v turned them on (keytool exec's own words)."""
+    sys.stderr.write(f"keytool: {line}\r\n")
+    sys.stderr.flush()
 
 
 def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -373,12 +382,35 @@ class BlockingClient(Login):
         host_trusted: bool = False,
     ) -> None:
         super().__init__(transport, options, prompts, connect_agent, allow_password, host_trusted)
+        # ~v and ~V move the LogLevel at run time: from DEBUG1 up, -v's steps are told
+        level = "DEBUG1" if options.log_level == "DEBUG" else options.log_level
+        if options.trace is not None and _LEVELS.index(level) < _LEVELS.index("DEBUG1"):
+            level = "DEBUG1"
+        self._level = level
+        self._sink = options.trace or _trace_to_stderr
+        self.trace = self._told
         self._pending: deque[ch.ChannelEvent] = deque()
         self._alive = (
             ServerAlive(options.server_alive_interval, options.server_alive_count_max)
             if options.server_alive_interval > 0
             else None
         )
+
+    def _told(self, line: str) -> None:
+        """A step of the connection, told at LogLevel DEBUG1 and up (-v, or ~v)."""
+        if _LEVELS.index(self._level) >= _LEVELS.index("DEBUG1"):
+            self._sink(line)
+
+    def _loglevel(self, action: str) -> str:
+        """~v or ~V: the LogLevel one up or down, as ssh's (QUIET to DEBUG3); its name,
+        as ssh names it, or "" when our own lines do not go to stderr (-E)."""
+        step = 1 if action == tty.LOUDER else -1
+        index = min(max(_LEVELS.index(self._level) + step, 0), len(_LEVELS) - 1)
+        self._level = _LEVELS[index]
+        self.options = self.options.replace(log_level=self._level)
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return ""
+        return "DEBUG" if self._level == "DEBUG1" else self._level  # ssh's name for it
 
     def _send_queued(self) -> None:
         for payload in self.conn.data_to_send():
@@ -684,9 +716,24 @@ class BlockingClient(Login):
                 if data and terminal is not None and terminal.escapes is not None:
                     escapes = terminal.escapes
                     data, actions = escapes.feed(data)
+                    backgrounded = False
                     for action in actions:
-                        if self._escape(action, escapes.char, number, stderr_fd, terminal):
+                        if action == tty.BACKGROUND:
+                            backgrounded = self._background(
+                                escapes.char, stderr_fd, terminal, forwards
+                            )
+                            if backgrounded:
+                                break
+                        elif self._escape(
+                            action, escapes.char, number, stderr_fd, terminal, forwards
+                        ):
                             return ExecResult(255)
+                    if backgrounded:
+                        # as ssh's ~&: an EOF character for the session, then its end of input
+                        conn.send(number, data + b"\x04")
+                        input_fd = None
+                        conn.send_eof(number)
+                        continue
                     if not data:
                         continue
                 if data:
@@ -702,11 +749,22 @@ class BlockingClient(Login):
         number: int,
         stderr_fd: int,
         terminal: LocalTerminal | None = None,
+        forwards: Served | None = None,
     ) -> bool:
         """An escape typed at the terminal (ssh's, ``keytool.ttymodes``): its words on
         stderr, as ssh's, and what it asks for; True to close the connection (~.)."""
         conn = self.conn
-        text = tty.help_text(char) if action == tty.HELP else tty.echo(char, action)
+        command_line = terminal is not None and terminal.has_command_line
+        if action == tty.COMMAND_LINE and command_line and terminal is not None:
+            self._command_line(terminal, forwards, stderr_fd)
+            return False
+        if action == tty.HELP:
+            on_stderr = sys.stderr is not None and sys.stderr.fileno() == 2
+            text = tty.help_text(char, command_line=command_line, log_on_stderr=on_stderr)
+        elif action in (tty.LOUDER, tty.QUIETER):
+            text = tty.echo(char, action, level=self._loglevel(action))
+        else:
+            text = tty.echo(char, action)
         if action == tty.LIST:
             text += tty.open_channels((n, c.kind) for n, c in sorted(conn.channels.items()))
         if text:
@@ -725,6 +783,95 @@ class BlockingClient(Login):
             with terminal.suspended():
                 os.kill(os.getpid(), signal.SIGTSTP)
         return False
+
+    def _background(
+        self,
+        char: int,
+        stderr_fd: int,
+        terminal: LocalTerminal | None,
+        forwards: Served | None,
+    ) -> bool:
+        """~&, as ssh's: the terminal itself again, no new forwarded connections, and
+        on in the background (the caller gets its prompt back, status 0); True in the
+        process that goes on."""
+        if terminal is not None:
+            terminal.restore()
+        if forwards is not None:
+            forwards.stop_listening()
+        _write_all(stderr_fd, tty.echo(char, tty.BACKGROUND).encode())
+        self.trace("escape ~&: on in the background")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # ssh's words
+            _write_all(stderr_fd, f"fork: {exc.strerror}\r\n".encode())
+            return False
+        if pid:
+            os._exit(0)
+        return True
+
+    def _command_line(
+        self, terminal: LocalTerminal, forwards: Served | None, stderr_fd: int
+    ) -> None:
+        """ssh's ~C command line (EnableEscapeCommandline yes): a line read at the
+        ``ssh>`` prompt, then the forward added or cancelled, in ssh's words."""
+        from keytool import cmdline
+        from keytool.terminal import ask_terminal
+
+        with terminal.command_line():  # as ssh's: its words said before raw mode again
+            line = ask_terminal(cmdline.PROMPT)
+            command = cmdline.parse(line or "", terminal.local_commands)
+            self.trace(f"escape ~C: {command.kind}")
+            words = list(command.words)
+            if command.kind == cmdline.LOCAL_COMMAND:
+                self._run_local(command.command)
+            elif forwards is not None and command.kind not in (cmdline.SAY, cmdline.NOTHING):
+                from keytool.tunnels import Forwards
+
+                # a shared connection's master holds the forwards too
+                tunnels = forwards if isinstance(forwards, Forwards) else forwards.forwards
+                words.append(self._forward_command(command, tunnels))
+            _write_all(stderr_fd, "".join(f"{word}\r\n" for word in words).encode())
+
+    @staticmethod
+    def _forward_command(command: Command, forwards: Forwards) -> str:
+        """One forward added or cancelled by the command line: ssh's words for it."""
+        from keytool import cmdline
+        from keytool.forwardspec import RemoteForward
+
+        if command.kind == cmdline.LOCAL and command.forward is not None:
+            try:
+                forwards.add_local(command.forward)
+            except KeytoolError:
+                return cmdline.FAILED
+            return cmdline.FORWARDING
+        if command.kind == cmdline.REMOTE and isinstance(command.forward, RemoteForward):
+            forwards.ask_remote(command.forward)
+            return cmdline.FORWARDING
+        if command.kind == cmdline.CANCEL_REMOTE:
+            found = [f for f in forwards.remote_listening if cmdline.matches(f, command)]
+            if found and forwards.cancel_remote(found[0]):
+                return cmdline.CANCELED
+            return cmdline.UNKNOWN
+        found_local = [f for f in forwards.forwards if cmdline.matches(f, command)]
+        if found_local and forwards.cancel_local(found_local[0]):
+            return cmdline.CANCELED
+        return cmdline.UNKNOWN
+
+    @staticmethod
+    def _run_local(command: str) -> None:
+        """~C's !command (PermitLocalCommand yes): run with our shell, as ssh's (the
+        terminal is itself meanwhile)."""
+        import subprocess
+
+        if not command:
+            return
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        try:
+            subprocess.run([shell, "-c", command], check=False)
+        except OSError as exc:  # ssh's words
+            sys.stderr.write(f'Couldn\'t execute {shell} -c "{command}": {exc.strerror}\n')
 
     def rekey(self) -> None:
         """A key exchange now (ssh's ~R)."""

@@ -91,6 +91,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("tcpkeepalive", _yes(r.tcp_keep_alive)),
         ("visualhostkey", _yes(r.visual_host_key)),
         ("updatehostkeys", _TRUE_FALSE.get(r.update_host_keys, r.update_host_keys)),
+        ("enableescapecommandline", _yes(r.enable_escape_commandline)),
         # numbers
         ("connectionattempts", str(r.connection_attempts)),
         ("forwardx11timeout", str(r.forward_x11_timeout)),
@@ -109,7 +110,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("casignaturealgorithms", ",".join(lists["casignaturealgorithms"])),
         ("localcommand", r.local_command),
         ("remotecommand", r.remote_command),
-        ("loglevel", r.log_level),
+        ("loglevel", "DEBUG" if r.log_level == "DEBUG1" else r.log_level),
         ("macs", ",".join(lists["macs"])),
         (
             "preferredauthentications",

@@ -33,6 +33,9 @@ class LocalTerminal:
         except termios.error:
             self.modes = encode_modes(None)
         self.escapes = Escapes(escape) if escape is not None else None
+        #: EnableEscapeCommandline: ~C opens ssh's command line; PermitLocalCommand: its !
+        self.has_command_line = False
+        self.local_commands = False
         self._wakeup: tuple[int, int] | None = None
         self._previous: object = None
 
@@ -91,6 +94,21 @@ class LocalTerminal:
             self._raw()
 
     @contextlib.contextmanager
+    def command_line(self) -> Iterator[None]:
+        """ssh's ~C command line: the terminal itself again (a line is typed, shown as
+        typed, and what it did is said) and ^C ignored, as ssh's; raw after."""
+        self._cooked()
+        blocking = os.get_blocking(self.fd)
+        os.set_blocking(self.fd, True)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            os.set_blocking(self.fd, blocking)
+            self._raw()
+
+    @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
         """The terminal itself again meanwhile (a LocalCommand runs), raw after."""
         self._cooked()
@@ -98,6 +116,12 @@ class LocalTerminal:
             yield
         finally:
             self._raw()
+
+    def restore(self) -> None:
+        """The terminal itself again for good (ssh's ~&: what goes on in the background
+        leaves it so)."""
+        self._cooked()
+        self._saved = None
 
     def _cooked(self) -> None:
         if self._saved is not None:

@@ -587,7 +587,7 @@ class Multiplexer:
         session = _Session(number, fds, request)
         tty = isinstance(detail, mux.NewSession) and detail.want_tty
         if tty and isinstance(detail, mux.NewSession) and detail.escape_char < 256:
-            session.escapes = Escapes(detail.escape_char)  # NO_ESCAPE is past 255
+            session.escapes = Escapes(detail.escape_char, shared=True)  # NO_ESCAPE: past 255
         for fd in fds:
             blocking = os.get_blocking(fd)
             session.blocking.append((fd, blocking))

@@ -92,6 +92,7 @@ class ResolvedConfig(Record):
         "control_path",
         "control_persist",
         "dynamic_forwards",
+        "enable_escape_commandline",
         "escape_char",
         "exit_on_forward_failure",
         "fingerprint_hash",
@@ -186,6 +187,7 @@ class ResolvedConfig(Record):
     stream_local_bind_mask: int  # StreamLocalBindMask: umask of our forwarding sockets
     request_tty: str  # RequestTTY: "auto", "yes", "no" or "force"
     escape_char: int | None  # EscapeChar: its byte; None for "none"
+    enable_escape_commandline: bool  # EnableEscapeCommandline: ~C's command line
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on the connection (yes by default)
@@ -285,6 +287,7 @@ class ResolvedConfig(Record):
         stream_local_bind_unlink: bool = False,
         request_tty: str = "auto",
         escape_char: int | None = 0x7E,
+        enable_escape_commandline: bool = False,
         forward_agent: str = "no",
         stdin_null: bool = False,
         tcp_keep_alive: bool = True,
@@ -339,6 +342,7 @@ class ResolvedConfig(Record):
             stream_local_bind_unlink=stream_local_bind_unlink,
             request_tty=request_tty,
             escape_char=escape_char,
+            enable_escape_commandline=enable_escape_commandline,
             forward_agent=forward_agent,
             stdin_null=stdin_null,
             tcp_keep_alive=tcp_keep_alive,
@@ -656,6 +660,7 @@ _ONE: dict[str, _Converter | None] = {
     "addressfamily": _address_family,
     "bindaddress": None,
     "escapechar": escape_char,
+    "enableescapecommandline": _flag,
     "verifyhostkeydns": _yes_no_ask,
     "connectionattempts": _attempts,
     "hashknownhosts": _flag,
@@ -715,7 +720,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
         "checkhostip",
-        "enableescapecommandline",
         "enablesshkeysign",
         "gssapiauthentication",
         "gssapiclientidentity",
@@ -1380,6 +1384,7 @@ def _finish(
         stream_local_bind_unlink=flag("streamlocalbindunlink", False),
         request_tty=text("requesttty", "auto"),
         escape_char=_escape_char_value(values),
+        enable_escape_commandline=flag("enableescapecommandline", False),
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
         tcp_keep_alive=flag("tcpkeepalive", True),

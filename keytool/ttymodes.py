@@ -116,8 +116,11 @@ HELP = "help"  # ~?
 BREAK = "break"  # ~B: a BREAK for the remote terminal (RFC 4335)
 REKEY = "rekey"  # ~R: new keys now
 LIST = "list"  # ~#: the open channels
-COMMAND_LINE = "command line"  # ~C: off, as ssh's EnableEscapeCommandline no
+COMMAND_LINE = "command line"  # ~C: off unless EnableEscapeCommandline, as ssh
 SUSPEND = "suspend"  # ~^Z: stop keytool (the shell's job control), as ssh
+LOUDER = "louder"  # ~v: LogLevel one up
+QUIETER = "quieter"  # ~V: LogLevel one down
+BACKGROUND = "background"  # ~&: on in the background, the session's input at its end
 
 _ACTIONS = {
     ord("."): DISCONNECT,
@@ -127,7 +130,12 @@ _ACTIONS = {
     ord("#"): LIST,
     ord("C"): COMMAND_LINE,
     0x1A: SUSPEND,  # ^Z
+    ord("v"): LOUDER,
+    ord("V"): QUIETER,
+    ord("&"): BACKGROUND,
 }
+#: escapes a shared connection's client session passes on as typed, as ssh's master
+_NOT_SHARED = frozenset({COMMAND_LINE, LOUDER, QUIETER, BACKGROUND})
 
 #: ssh 9.2's escape help lines that keytool has (ssh's also lists ~V/v, ~^Z and ~&,
 #: which keytool passes on as typed): (key, words, for a shared session's client)
@@ -135,19 +143,28 @@ _HELP_LINES = (
     (".", "terminate session", True),
     (".", "terminate connection (and any multiplexed sessions)", False),
     ("B", "send a BREAK to the remote system", None),
+    ("C", "open a command line", False),
     ("R", "request rekey", None),
+    ("V/v", "decrease/increase verbosity (LogLevel)", False),
     ("^Z", "suspend ssh", False),
     ("#", "list forwarded connections", None),
+    ("&", "background ssh (when waiting for connections to terminate)", False),
     ("?", "this message", None),
 )
 
 
-def help_text(char: int, shared: bool = False) -> str:
+def help_text(
+    char: int, shared: bool = False, command_line: bool = False, log_on_stderr: bool = True
+) -> str:
     """What ssh writes for ``~?``, with the escape character in use; ``shared``: for a
-    session of a shared connection's client (its master answers the escapes)."""
+    session of a shared connection's client (its master answers the escapes);
+    ``command_line``: EnableEscapeCommandline is on (~C is listed); ``log_on_stderr``:
+    not -E (~V/v is listed)."""
     c = chr(char)
     lines = [f"{c}?", "Supported escape sequences:"]
     for key, words, only in _HELP_LINES:
+        if (key == "C" and not command_line) or (key == "V/v" and not log_on_stderr):
+            continue
         if only is None or only == shared:
             lines.append(f" {c}{key:<3} - {words}")
     lines.append(f" {c}{c}   - send the escape character by typing it twice")
@@ -155,10 +172,16 @@ def help_text(char: int, shared: bool = False) -> str:
     return "".join(f"{line}\r\n" for line in lines)
 
 
-def echo(char: int, action: str, shared: bool = False) -> str:
+def echo(char: int, action: str, shared: bool = False, level: str = "") -> str:
     """What ssh writes (to stderr) when an escape is taken (``shared``: in a session of
-    a shared connection's client)."""
+    a shared connection's client; ``level``: the LogLevel after ~v or ~V, "" when the
+    log is not on stderr)."""
     c = chr(char)
+    if action in (LOUDER, QUIETER):
+        key = "v" if action == LOUDER else "V"
+        return f"{c}{key} [{f'LogLevel {level}' if level else 'Logging to syslog'}]\r\n"
+    if action == BACKGROUND:
+        return f"{c}& [backgrounded]\n"  # the terminal is itself again by then
     if action == SUSPEND:
         if shared:
             return f"{c}^Z escape not available to multiplexed sessions\r\n"
@@ -184,8 +207,9 @@ class Escapes:
     byte is sent on after the escape character, as ssh). ``feed`` returns the bytes
     to send on and the escapes taken, in order; input after ``~.`` is dropped."""
 
-    def __init__(self, char: int = ord("~")) -> None:
+    def __init__(self, char: int = ord("~"), shared: bool = False) -> None:
         self.char = char
+        self.shared = shared  # a shared connection's client session: _NOT_SHARED go on
         self.at_line_start = True
         self.held = False
 
@@ -196,6 +220,8 @@ class Escapes:
             if self.held:
                 self.held = False
                 action = _ACTIONS.get(byte)
+                if self.shared and action in _NOT_SHARED:
+                    action = None
                 if action is not None:
                     actions.append(action)
                     if action == DISCONNECT:

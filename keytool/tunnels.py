@@ -224,6 +224,16 @@ class Forwards:
         for forward in self.remote:
             self._ask_remote(forward, None)
 
+    def ask_remote(self, forward: RemoteForward) -> None:
+        """Ask for one more -R as the command line's are (ssh's ~C): the server's
+        answer is said, or fatal with ExitOnForwardFailure."""
+        self._ask_remote(forward, None)
+
+    @property
+    def remote_listening(self) -> list[RemoteForward]:
+        """The -R forwards the server listens for now."""
+        return [*self._by_port.values(), *self._by_path.values()]
+
     def _ask_remote(self, forward: RemoteForward, answered: Answered | None) -> None:
         if forward.listen_path is not None:
             self.conn.streamlocal_forward(forward.listen_path)

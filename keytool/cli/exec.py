@@ -363,6 +363,8 @@ def _connect_and_run(
             # through it, as a client of its own (which sees to the terminal)
             detach = master and resolved.control_persist is not None and not fork and not no_session
             if want_tty and not detach:
+                # ~C's command line adds forwards: the forwarding machinery serves it
+                forwards = forwards or resolved.enable_escape_commandline
                 return _with_terminal(
                     client, resolved, remote_command, stdin, env, shell, forwards, no_session,
                     agent_socket, master, x11,
@@ -485,6 +487,8 @@ def _with_terminal(
         _local_command(resolved)  # before the terminal turns raw, as ssh
     required = resolved.request_tty in ("yes", "force")
     with LocalTerminal(0, resolved.escape_char, required) as terminal:
+        terminal.has_command_line = resolved.enable_escape_commandline
+        terminal.local_commands = resolved.permit_local_command
         if client.host_keys is not None:
             client.host_keys.ask = terminal.ask_host_keys
         if forwards:

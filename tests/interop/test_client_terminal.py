@@ -12,14 +12,15 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, Account, base_env, install_key, keygen
 from tests.interop.clienthelp import throwaway_account as account_of
-from tests.peers import Sshd, require, stop_process
+from tests.peers import Sshd, free_port, require, stop_process
 
 CLIENTS = ("ssh", "keytool")
 PROMPT = b"$ "
@@ -353,11 +354,9 @@ def test_escape_help_break_rekey_and_list_as_ssh(setup: tuple[Sshd, Account, Pat
         assert b"\x01#\r\n" in seen and b"commandline disabled\r\n" in seen
         assert "session_input_channel_req: session 0 req break" in log, client
         assert "ssh_set_newkeys: rekeying in" in log, client  # the new keys of ~R
-    # keytool's help: ssh's lines, in ssh's order, less the escapes keytool does not have
-    assert help_of["keytool"][0] == help_of["ssh"][0] == b"\x01?"
-    lines = iter(help_of["ssh"])
-    assert all(line in lines for line in help_of["keytool"])
-    assert len(help_of["keytool"]) >= len(help_of["ssh"]) - 4
+    # keytool's help: ssh's, line for line (~C left out, as the command line is off)
+    assert help_of["keytool"] == help_of["ssh"]
+    assert help_of["ssh"][0] == b"\x01?" and b" \x01C   - open a command line" not in help_of["ssh"]
 
 
 def test_escape_suspend_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
@@ -374,3 +373,152 @@ def test_escape_suspend_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
         term.read_until(b"42\r\n")
         shown[client] = term.finish()
     assert shown["keytool"] == shown["ssh"] == 0
+
+
+def _command(term: OnTerminal, line: str, answer: bytes) -> None:
+    """~C, then ``line`` at ssh's prompt, and wait for ``answer``."""
+    term.type(b"\r~C")
+    term.read_until(b"ssh> ")
+    term.seen = term.seen[: term.seen.rindex(b"ssh> ")] + b"<prompt>"  # one prompt at a time
+    term.type(line.encode() + b"\n")
+    term.read_until(answer)
+    # the client turns the terminal raw again after its answer: what is typed before
+    # that would be the line discipline's (echoed, held for a newline)
+    assert wait_until(lambda: not termios.tcgetattr(term.main)[3] & termios.ICANON)
+
+
+def test_command_line_adds_and_cancels_forwards_as_ssh(
+    setup: tuple[Sshd, Account, Path],
+) -> None:
+    """EnableEscapeCommandline yes: ~C opens ssh's command line, whose -L and -R add
+    forwards that work at once and -KL and -KR cancel them; help, a bad line and an
+    unknown forward in ssh's words. The terminal shows the same for both clients."""
+    from tests.interop.test_client_forward import EchoService, round_trip
+
+    echo = EchoService()
+    local, remote = free_port(), free_port()
+    shown = {}
+    try:
+        for client in CLIENTS:
+            term = OnTerminal(client_args(client, setup, "-o", "EnableEscapeCommandline=yes"))
+            term.read_until(PROMPT)
+            start = len(term.seen)
+            _command(term, f"-L {local}:127.0.0.1:{echo.port}", b"Forwarding port.\r")
+            assert round_trip(local, b"through -L") == b"through -L"
+            _command(term, f"-KL {local}", b"Canceled forwarding.\r")
+            assert wait_until(lambda: closed(local))
+            _command(term, f"R {remote}:127.0.0.1:{echo.port}", b"Forwarding port.\r")
+            assert wait_until(lambda: not closed(remote))  # the server listens
+            assert round_trip(remote, b"through -R") == b"through -R"
+            _command(term, f"-KR {remote}", b"Canceled forwarding.\r")
+            assert wait_until(lambda: closed(remote))
+            _command(term, "?", b"Cancel dynamic forward\r")
+            _command(term, "-KL 1", b"Unknown port forwarding.\r")
+            _command(term, "-L nonsense", b"Bad local forwarding specification.\r")
+            _command(term, "bogus", b"Invalid command.\r")
+            term.type(b"\r~?")
+            term.read_until(b"newline.)\r\n")
+            term.type(b"exit\r")
+            status = term.finish()
+            shown[client] = (status, term.seen[start:].split(b"exit\r")[0])
+    finally:
+        echo.close()
+    assert shown["keytool"][0] == shown["ssh"][0] == 0
+    # the lines each client wrote, the remote shell's prompts (which come when they
+    # come) left out
+    ours, theirs = ([line.strip(b"\r") for line in shown[c][1].replace(PROMPT, b"").split(b"\n")]
+                    for c in ("keytool", "ssh"))  # fmt: skip
+    assert [line for line in ours if line] == [line for line in theirs if line]
+    assert b" ~C   - open a command line" in ours  # listed, as it is on
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def closed(port: int) -> bool:
+    from tests.interop.test_client_forward import refused
+
+    """Nothing listens on 127.0.0.1:``port`` (any more), or what does hangs up at once."""
+    try:
+        return refused(port)
+    except ConnectionRefusedError:
+        return True
+
+
+def test_escape_verbosity_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
+    """~v and ~V move the LogLevel one up or down (QUIET to DEBUG3), said in ssh's
+    words; from DEBUG1 up, each client tells the steps of the connection."""
+    keys = b"~v~v~v~v~v" + b"~V" * 9 + b"~v~v~v~v~v"
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(client_args(client, setup))
+        term.read_until(PROMPT)
+        for key in (keys[i : i + 2] for i in range(0, len(keys), 2)):
+            term.type(key)
+            term.read_until(b"]\r\n")
+            term.seen += b"|"  # each answer read before the next key
+        term.type(b"\rexit\r")
+        status = term.finish()
+        # Debian's ssh names QUIET "SILENT" (its own alias of it), upstream's QUIET
+        levels = [line.split(b"[LogLevel ")[1].replace(b"SILENT", b"QUIET")
+                  for line in term.seen.split(b"]\r\n")[:-1] if b"[LogLevel " in line]  # fmt: skip
+        shown[client] = (status, levels, term.seen.split(b"exit\r")[-1])
+    assert shown["keytool"][:2] == shown["ssh"][:2]
+    assert shown["ssh"][1] == [
+        b"VERBOSE", b"DEBUG", b"DEBUG2", b"DEBUG3", b"DEBUG3",
+        b"DEBUG2", b"DEBUG", b"VERBOSE", b"INFO", b"ERROR", b"FATAL", b"QUIET", b"QUIET",
+        b"QUIET", b"FATAL", b"ERROR", b"INFO", b"VERBOSE", b"DEBUG",
+    ]  # fmt: skip
+    # at DEBUG1 at the end: the last steps told, each client in its own words
+    assert b"debug1: " in shown["ssh"][2]
+    assert b"keytool: command execution: exit status 0" in shown["keytool"][2]
+
+
+def test_escape_background_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
+    """~&: ssh's line, the caller's shell goes on (status 0) while the client goes on
+    in the background, sending the session an EOF character, so the remote shell
+    ends, and then the background client too. (A shell leads the terminal's session,
+    as at a real terminal: the client's exit does not hang it up.)"""
+    server, _, _ = setup
+    for client in CLIENTS:
+        before = server.log.read_text()
+        shell = ["/bin/sh", "-c", '"$@"; echo "status=$?"; sleep 2', "sh"]
+        term = OnTerminal([*shell, *client_args(client, setup)])
+        term.read_until(PROMPT)
+        term.type(b"~&")
+        term.read_until(b"status=0")
+        term.finish()
+        assert b"~& [backgrounded]\r\n" in term.seen, (client, term.seen)
+        session = term.proc.pid  # the test started the shell in a session of its own
+        assert wait_until(partial(_gone, session), 20), client
+        # the remote shell ended by itself (its EOF), then the client said goodbye
+        assert wait_until(partial(_logged, server, len(before), "Received disconnect"))
+        log = server.log.read_text()[len(before) :]
+        assert log.index("session_exit_message: session 0") < log.index("Received disconnect")
+
+
+def _logged(server: Sshd, start: int, words: str) -> bool:
+    return words in server.log.read_text()[start:]
+
+
+def _gone(session: int) -> bool:
+    return not _in_session(session)
+
+
+def _in_session(session: int) -> list[int]:
+    """The processes still in session ``session``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found

@@ -58,6 +58,7 @@ Host web web.example
     ForwardX11 yes
     ForwardX11Timeout 1h5m
     StdinNull yes
+    EnableEscapeCommandline yes
 Host *.example !bad.example
     User wild
     AddKeysToAgent 1h30m
@@ -271,6 +272,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "xauth_location": seen["xauthlocation"][0],
         "stdin_null": yes[seen["stdinnull"][0]],
         "tcp_keep_alive": yes[seen["tcpkeepalive"][0]],
+        "enable_escape_commandline": yes[seen["enableescapecommandline"][0]],
     }
 
 
