@@ -79,6 +79,10 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("hashknownhosts", _yes(r.hash_known_hosts)),
         ("identitiesonly", _yes(r.identities_only)),
         ("kbdinteractiveauthentication", _yes(r.kbd_interactive_authentication)),
+        (
+            "nohostauthenticationforlocalhost",
+            _yes(r.no_host_authentication_for_localhost),
+        ),
         ("passwordauthentication", _yes(r.password_authentication)),
         ("permitlocalcommand", _yes(r.permit_local_command)),
         ("pubkeyauthentication", "true" if r.pubkey_authentication else "false"),

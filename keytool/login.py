@@ -92,6 +92,21 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------- the host key
 
 
+def _loopback(address: str | None) -> bool:
+    """A loopback address (127.0.0.0/8, ::1, or IPv4's in IPv6); None (a ProxyCommand's
+    connection) is not."""
+    if address is None:
+        return False
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 class HostCheck:
     """The transport config to offer (host key algorithms known_hosts has for this
     host first) and the check of the key the server shows (``check(key, algorithm)``
@@ -163,6 +178,17 @@ class HostCheck:
                 *options.known_hosts_name(), key, options.revoked_host_keys
             )
             self._trace(f"host key not revoked by {', '.join(options.revoked_host_keys)}")
+        if (
+            options.expected_host_key is None
+            and options.no_host_authentication_for_localhost
+            and options.host_key_alias is None
+            and _loopback(self.address)
+        ):
+            # as ssh: the key of a server on this machine (a home folder shared over
+            # NFS sees another "localhost" from each machine) is taken unchecked, and
+            # nothing is written for it
+            self._trace("host key: taken unchecked, loopback (NoHostAuthenticationForLocalhost)")
+            return
         if options.expected_host_key is not None:
             if fingerprint(key) != options.expected_host_key.strip():
                 raise HostKeyError(

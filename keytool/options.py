@@ -96,6 +96,7 @@ class ConnectOptions(Record):
         "known_hosts_command",
         "log_level",
         "max_auth_tries",
+        "no_host_authentication_for_localhost",
         "password",
         "password_authentication",
         "password_prompts",
@@ -154,6 +155,7 @@ class ConnectOptions(Record):
     fingerprint_hash: str  # FingerprintHash: what host key fingerprints are shown in
     update_host_keys: str  # UpdateHostKeys: yes, no or ask (keytool.hostupdate)
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on a TCP connection
+    no_host_authentication_for_localhost: bool  # a loopback server's key goes unchecked
 
     def __init__(
         self,
@@ -195,6 +197,7 @@ class ConnectOptions(Record):
         fingerprint_hash: str = "sha256",
         update_host_keys: str = "no",
         tcp_keep_alive: bool = True,
+        no_host_authentication_for_localhost: bool = False,
     ) -> None:
         init(
             self,
@@ -236,6 +239,7 @@ class ConnectOptions(Record):
             fingerprint_hash=fingerprint_hash,
             update_host_keys=update_host_keys,
             tcp_keep_alive=tcp_keep_alive,
+            no_host_authentication_for_localhost=no_host_authentication_for_localhost,
         )
 
     @property
@@ -338,6 +342,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         fingerprint_hash=resolved.fingerprint_hash,
         update_host_keys=resolved.update_host_keys,
         tcp_keep_alive=resolved.tcp_keep_alive,
+        no_host_authentication_for_localhost=resolved.no_host_authentication_for_localhost,
     )
 
 

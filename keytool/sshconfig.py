@@ -120,6 +120,7 @@ class ResolvedConfig(Record):
         "local_forwards",
         "log_level",
         "macs",
+        "no_host_authentication_for_localhost",
         "number_of_password_prompts",
         "password_authentication",
         "permit_local_command",
@@ -160,6 +161,7 @@ class ResolvedConfig(Record):
     user_known_hosts_files: tuple[str, ...]
     global_known_hosts_files: tuple[str, ...]
     strict_host_key_checking: str  # "yes", "ask", "accept-new" or "no"
+    no_host_authentication_for_localhost: bool  # a loopback server's key goes unchecked
     connect_timeout: int | None  # seconds; None (unset) or 0: the system's TCP timeout
     password_authentication: bool
     pubkey_authentication: bool
@@ -291,6 +293,7 @@ class ResolvedConfig(Record):
         forward_agent: str = "no",
         stdin_null: bool = False,
         tcp_keep_alive: bool = True,
+        no_host_authentication_for_localhost: bool = False,
         forward_x11: bool = False,
         forward_x11_trusted: bool = False,
         forward_x11_timeout: int = 1200,
@@ -346,6 +349,7 @@ class ResolvedConfig(Record):
             forward_agent=forward_agent,
             stdin_null=stdin_null,
             tcp_keep_alive=tcp_keep_alive,
+            no_host_authentication_for_localhost=no_host_authentication_for_localhost,
             forward_x11=forward_x11,
             forward_x11_trusted=forward_x11_trusted,
             forward_x11_timeout=forward_x11_timeout,
@@ -652,6 +656,7 @@ _ONE: dict[str, _Converter | None] = {
     "forwardagent": None,
     "stdinnull": _flag,
     "tcpkeepalive": _flag,
+    "nohostauthenticationforlocalhost": _flag,
     "forwardx11": _flag,
     "forwardx11trusted": _flag,
     "forwardx11timeout": parse_time,
@@ -734,7 +739,6 @@ _OPENSSH_OTHER = frozenset(
         "hostbasedauthentication",
         "kbdinteractivedevices",
         "logverbose",
-        "nohostauthenticationforlocalhost",
         "permitremoteopen",
         "proxyusefdpass",
         "requiredrsasize",
@@ -1388,6 +1392,7 @@ def _finish(
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
         tcp_keep_alive=flag("tcpkeepalive", True),
+        no_host_authentication_for_localhost=flag("nohostauthenticationforlocalhost", False),
         forward_x11=flag("forwardx11", False),
         forward_x11_trusted=flag("forwardx11trusted", False),
         forward_x11_timeout=number("forwardx11timeout", 1200),

@@ -358,3 +358,29 @@ def test_version_flag_as_ssh() -> None:
             name, _, openssl = line.partition(", ")
             assert name.startswith("OpenSSH_" if tool == "ssh" else "keytool_")
             assert openssl.startswith("OpenSSL "), line
+
+
+def test_no_host_authentication_for_localhost_as_ssh(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    """NoHostAuthenticationForLocalhost yes: a server on a loopback address logs in
+    with no known_hosts line for it, even with StrictHostKeyChecking yes, and nothing
+    is written; not with a HostKeyAlias, nor without the option."""
+    target = servers[0]
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    common = ["-F", "none", "-p", str(target.port), "-i", str(key),
+              "-o", f"UserKnownHostsFile={empty}", "-o", "GlobalKnownHostsFile=/dev/null",
+              "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]  # fmt: skip
+    skip = ("-o", "NoHostAuthenticationForLocalhost=yes")
+    for extra, status in (
+        (skip, 0),
+        ((), 255),
+        ((*skip, "-o", "HostKeyAlias=elsewhere"), 255),
+    ):
+        runs = both_clients(*common, *extra, "root@127.0.0.1", "echo in")
+        ours, theirs = runs["keytool"], runs["ssh"]
+        assert ours.returncode == theirs.returncode == status, (extra, ours.stderr)
+        assert ours.stdout == theirs.stdout == (b"in\n" if status == 0 else b"")
+        assert ssh_words(ours.stderr) == ssh_words(theirs.stderr), extra
+    assert empty.read_text() == ""

@@ -124,6 +124,7 @@ Host db*
     ForwardX11Timeout 0
     ForwardX11 no
     TCPKeepAlive no
+    NoHostAuthenticationForLocalhost yes
 Host yes-host
     ProxyJump ops@bastion:2222,second
     ProxyCommand nc %h %p
@@ -273,6 +274,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "stdin_null": yes[seen["stdinnull"][0]],
         "tcp_keep_alive": yes[seen["tcpkeepalive"][0]],
         "enable_escape_commandline": yes[seen["enableescapecommandline"][0]],
+        "no_host_authentication_for_localhost": yes[seen["nohostauthenticationforlocalhost"][0]],
     }
 
 
