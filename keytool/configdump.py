@@ -137,6 +137,8 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     out.append(("userknownhostsfile", " ".join(r.user_known_hosts_files)))
     out += [("sendenv", pattern) for pattern in r.send_env]
     out += [("setenv", entry) for entry in r.set_env]
+    permits = r.permit_remote_open
+    out.append(("permitremoteopen", " ".join(permits) if permits else "any"))
     lines = [f"{keyword} {value}" for keyword, value in out]
     lines.append("addkeystoagent" + _add_keys(*r.add_keys_to_agent))
     agent = r.forward_agent

@@ -67,6 +67,7 @@ def resolve_command_line(
     from keytool import sshconfig
     from keytool.errors import FormatError
     from keytool.forwardspec import (
+        RemoteDynamicForward,
         parse_dynamic_forward,
         parse_local_forward,
         parse_remote_forward,
@@ -96,9 +97,16 @@ def resolve_command_line(
     ):
         for spec in specs:
             try:
-                overrides.append(f"{keyword}={parse(spec).describe()}")
+                forward = parse(spec)
             except FormatError as exc:
                 raise KeytoolError(str(exc)) from None
+            # a SOCKS proxy at the server's end is a RemoteForward line of one value
+            value = (
+                forward.listen_label
+                if isinstance(forward, RemoteDynamicForward)
+                else forward.describe()
+            )
+            overrides.append(f"{keyword}={value}")
     overrides.extend(options)
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:

@@ -19,8 +19,10 @@ A field with a ``/`` is a Unix-domain socket's path, as ssh reads it: ``-L
 the server connect to one ("direct-streamlocal@openssh.com"), ``-L /path:/path`` both;
 ``-R /path:host:hostport`` has the server listen on a socket
 ("streamlocal-forward@openssh.com"), ``-R [bind_address:]port:/path`` connects to one
-here; ``-D /path`` serves SOCKS on a socket. ``-R port`` alone (a SOCKS proxy at the
-server's end) is not supported.
+here; ``-D /path`` serves SOCKS on a socket. ``-R [bind_address:]port`` alone is a
+SOCKS proxy at the server's end: each connection there says where it goes, and we
+connect there from here (ssh's reverse dynamic forwarding; PermitRemoteOpen limits
+where to).
 """
 
 from __future__ import annotations
@@ -173,6 +175,48 @@ class DynamicForward(LocalForward):
         return self.listen_label
 
 
+class RemoteDynamicForward(RemoteForward):
+    """One ``-R [bind_address:]port`` alone: the server listens, and each connection
+    there speaks SOCKS to us over its channel; we connect on to the place it names."""
+
+    __slots__ = ()
+
+    def __init__(self, bind_address: str | None, listen_port: int) -> None:
+        super().__init__(bind_address, listen_port, "socks", 0)
+
+    @property
+    def target(self) -> str:
+        return "where each SOCKS request asks"
+
+
+def permitted_open(host: str, port: int, permits: tuple[str, ...]) -> bool:
+    """Whether PermitRemoteOpen lets a reverse dynamic forward connect to host:port:
+    () is "any", ("none",) nothing, else one ``host:port`` entry must match (``*`` for
+    any host or any port; the host compared as written, as ssh does)."""
+    if not permits:
+        return True
+    for entry in permits:
+        if entry == "none":
+            continue
+        allowed_host, allowed_port = split_permit(entry)
+        if allowed_port not in ("*", str(port)):
+            continue
+        if allowed_host in ("*", host):
+            return True
+    return False
+
+
+def split_permit(entry: str) -> tuple[str, str]:
+    """A PermitRemoteOpen ``host:port`` entry ([address]:port for IPv6) as its host and
+    port (``*`` either way); FormatError when it is neither."""
+    host, sep, port = entry.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
+        raise FormatError(f"bad PermitRemoteOpen entry {entry!r} (host:port)")
+    return host, port
+
+
 def parse_dynamic_forward(spec: str) -> DynamicForward:
     """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it."""
     try:
@@ -195,7 +239,20 @@ def parse_local_forward(spec: str) -> LocalForward:
 
 def parse_remote_forward(spec: str) -> RemoteForward:
     """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0;
-    either side may be a socket path)."""
+    either side may be a socket path); ``[bind_address:]port`` alone, a SOCKS proxy at
+    the server's end (RemoteDynamicForward)."""
+    try:
+        fields = _fields(spec)
+    except FormatError as exc:
+        raise FormatError(f"bad remote forwarding specification {spec!r}: {exc}") from None
+    if len(fields) in (1, 2) and not any(is_path for _, is_path in fields):
+        bind = fields[0][0] if len(fields) == 2 else None
+        listen = fields[-1][0]
+        try:
+            port = 0 if listen == "0" else _port(listen, "port")
+        except FormatError as exc:
+            raise FormatError(f"bad remote forwarding specification {spec!r}: {exc}") from None
+        return RemoteDynamicForward(bind, port)
     return RemoteForward(*_parse(spec, "remote", zero_port=True))
 
 
@@ -236,8 +293,6 @@ def _parse(spec: str, kind: str, zero_port: bool) -> _Parsed:
             listen, host, port = values
         elif len(fields) == 4:
             bind, listen, host, port = values
-        elif len(fields) in (1, 2) and kind == "remote":
-            raise FormatError("-R without host:hostport (a SOCKS proxy) is not supported")
         else:
             raise FormatError("it takes [bind_address:]port:host:hostport")
         if target_path is None and (not host or len(host) >= _MAX_HOST):
@@ -267,6 +322,8 @@ def parse_forward_option(keyword: str, args: list[str]) -> str:
         if len(args) != 1:
             raise FormatError("DynamicForward takes [bind_address:]port")
         return parse_dynamic_forward(args[0]).describe()
+    if keyword == "RemoteForward" and len(args) == 1:  # a SOCKS proxy at the server's end
+        return parse_remote_forward(args[0]).listen_label
     if len(args) != 2:
         raise FormatError(f"{keyword} takes [bind_address:]port and host:hostport")
     spec = f"{args[0]}:{args[1]}"

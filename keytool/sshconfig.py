@@ -124,6 +124,7 @@ class ResolvedConfig(Record):
         "number_of_password_prompts",
         "password_authentication",
         "permit_local_command",
+        "permit_remote_open",
         "port",
         "preferred_authentications",
         "proxy_command",
@@ -192,6 +193,7 @@ class ResolvedConfig(Record):
     enable_escape_commandline: bool  # EnableEscapeCommandline: ~C's command line
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
+    permit_remote_open: tuple[str, ...]  # PermitRemoteOpen: () any, ("none",), host:port
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on the connection (yes by default)
     forward_x11: bool  # ForwardX11 (-X, -Y)
     forward_x11_trusted: bool  # ForwardX11Trusted (-Y): the X server's trust, or untrusted
@@ -292,6 +294,7 @@ class ResolvedConfig(Record):
         enable_escape_commandline: bool = False,
         forward_agent: str = "no",
         stdin_null: bool = False,
+        permit_remote_open: tuple[str, ...] = (),
         tcp_keep_alive: bool = True,
         no_host_authentication_for_localhost: bool = False,
         forward_x11: bool = False,
@@ -348,6 +351,7 @@ class ResolvedConfig(Record):
             enable_escape_commandline=enable_escape_commandline,
             forward_agent=forward_agent,
             stdin_null=stdin_null,
+            permit_remote_open=permit_remote_open,
             tcp_keep_alive=tcp_keep_alive,
             no_host_authentication_for_localhost=no_host_authentication_for_localhost,
             forward_x11=forward_x11,
@@ -739,7 +743,6 @@ _OPENSSH_OTHER = frozenset(
         "hostbasedauthentication",
         "kbdinteractivedevices",
         "logverbose",
-        "permitremoteopen",
         "proxyusefdpass",
         "requiredrsasize",
         "securitykeyprovider",
@@ -754,6 +757,26 @@ _OPENSSH_OTHER = frozenset(
         "rsaauthentication",
     ]
 )
+
+
+def _permit_remote_open(args: list[str], where: str) -> tuple[str, ...]:
+    """PermitRemoteOpen: "any" (kept as ()), "none", or host:port entries, as ssh
+    takes them (any and none alone)."""
+    from keytool.forwardspec import split_permit
+
+    if not args:
+        raise FormatError(f"{where}: missing PermitRemoteOpen specification")
+    lowered = [a.lower() for a in args]
+    if "any" in lowered or "none" in lowered:
+        if len(args) > 1:
+            raise FormatError(f"{where}: PermitRemoteOpen takes any or none alone")
+        return () if lowered[0] == "any" else ("none",)
+    for entry in args:
+        try:
+            split_permit(entry)
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+    return tuple(args)
 
 
 # --- tokens and ~ ---------------------------------------------------------------------
@@ -912,6 +935,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         if not args:
             raise FormatError(f"{where}: {keyword} needs a value")
         state.values.setdefault(keyword, (tuple(args), where))
+    elif keyword == "permitremoteopen":
+        state.values.setdefault(keyword, (_permit_remote_open(args, where), where))
     elif keyword == "identityfile":
         if len(args) != 1:
             raise FormatError(f"{where}: IdentityFile takes one path")
@@ -1391,6 +1416,7 @@ def _finish(
         enable_escape_commandline=flag("enableescapecommandline", False),
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
+        permit_remote_open=paths("permitremoteopen", ()),
         tcp_keep_alive=flag("tcpkeepalive", True),
         no_host_authentication_for_localhost=flag("nohostauthenticationforlocalhost", False),
         forward_x11=flag("forwardx11", False),

@@ -38,7 +38,13 @@ import time
 from keytool.display import printable
 from keytool.errors import FormatError, KeytoolError
 from keytool.files import unix_listener
-from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
+from keytool.forwardspec import (
+    DynamicForward,
+    LocalForward,
+    RemoteDynamicForward,
+    RemoteForward,
+    permitted_open,
+)
 from keytool.socks import Handshake
 from keytool.transport import channels as ch
 from keytool.x11 import DisplayError, Setup, Verdict, display_addresses
@@ -68,6 +74,7 @@ class _Tunnel:
 
     __slots__ = (
         "addresses",
+        "confirmed",
         "connecting",
         "label",
         "local_eof",
@@ -98,6 +105,7 @@ class _Tunnel:
         self.shut = False  # our write side of the local socket is shut down
         self.connecting = False  # -R: our connect is under way, the channel unanswered
         self.addresses: list[tuple[int, object]] = []  # -R: left to try
+        self.confirmed = False  # -R port alone: the channel was confirmed before the connect
         self.setup: Setup | None = None  # -X: the X client's first packet, until checked
         self.where = ""  # -X: the display's socket or host and port, in ssh's words
 
@@ -118,8 +126,13 @@ class Forwards:
         agent_socket: str | None = None,
         exit_on_failure: bool = False,
         x11: X11Forwarding | None = None,
+        permit_remote_open: tuple[str, ...] = (),
     ) -> None:
         self.conn = conn
+        #: PermitRemoteOpen: where a SOCKS proxy at the server's end (-R port) may go
+        self.permit_remote_open = permit_remote_open
+        #: -R port alone: its channels whose SOCKS request is still coming, and from where
+        self._socks_channels: dict[int, tuple[Handshake, str]] = {}
         self.x11 = x11  # ssh -X: the display the server's "x11" channels reach
         # ExitOnForwardFailure: a forward that cannot be set up ends it all; else it
         # is said and the rest goes on, as ssh
@@ -432,6 +445,9 @@ class Forwards:
         if isinstance(event, ch.ChannelOpenRequest):
             self._forwarded(event)
             return True
+        if event.channel in self._socks_channels:
+            self._socks_event(event)
+            return True
         tunnel = self._by_channel.get(event.channel)
         if tunnel is None:
             return False
@@ -580,6 +596,12 @@ class Forwards:
         if forward is None:
             self.conn.refuse_open(number, ch.OPEN_ADMINISTRATIVELY_PROHIBITED, "no such forward")
             return
+        if isinstance(forward, RemoteDynamicForward):
+            # as ssh: confirmed at once, as the SOCKS request comes over the channel
+            self.conn.confirm_open(number)
+            self._socks_channels[number] = (Handshake(), source)
+            self.trace(f"port forwarding: SOCKS at the server: channel {number} from {source}")
+            return
         label = f"from {source} to {forward.target}"
         addresses: list[tuple[int, object]]
         if forward.target_path is not None:
@@ -594,6 +616,57 @@ class Forwards:
             addresses = [(i[0], i[4]) for i in infos]
         self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
         self._connect_channel(number, label, addresses)
+
+    def _socks_event(self, event: ch.ChannelEvent) -> None:
+        """-R port alone: what comes on a channel before its SOCKS request is whole.
+        As ssh: the request is granted as soon as it is read, then the connection is
+        made (and the channel closed when it cannot be, or PermitRemoteOpen forbids)."""
+        number = event.channel
+        handshake, source = self._socks_channels[number]
+        if not isinstance(event, ch.ChannelData):
+            if isinstance(event, ch.ChannelEof | ch.ChannelClosed):
+                del self._socks_channels[number]
+                if number in self.conn.channels:
+                    self.conn.close(number)
+            return
+        self.conn.consumed(number, len(event.data))
+        try:
+            handshake.feed(event.data)
+        except FormatError as exc:
+            self.trace(f"port forwarding: SOCKS at the server: channel {number}: {exc}")
+            self._socks_done(number, handshake.data_to_send())
+            return
+        answer = handshake.data_to_send()
+        if answer:
+            self.conn.send(number, answer)
+        if handshake.request is None:
+            return
+        del self._socks_channels[number]
+        host, port = handshake.request
+        self.conn.send(number, handshake.reply(True))
+        label = f"from {source} at the server to {host} port {port}"
+        if not permitted_open(host, port, self.permit_remote_open):
+            self.trace(f"port forwarding: {label}: not in PermitRemoteOpen")
+            self._socks_done(number, b"")
+            return
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            infos = []
+        self.trace(f"port forwarding: connection {label}: connecting (channel {number})")
+        tunnel = self._connect_channel(
+            number, label, [(i[0], i[4]) for i in infos], confirmed=(host, port)
+        )
+        if tunnel is not None:
+            tunnel.out += handshake.rest
+
+    def _socks_done(self, number: int, last: bytes) -> None:
+        """A SOCKS channel that goes nowhere: its last words, then closed."""
+        self._socks_channels.pop(number, None)
+        if number in self.conn.channels:
+            if last:
+                self.conn.send(number, last)
+            self.conn.close(number)
 
     def _to_agent(self, number: int) -> None:
         """-A: a program at the server uses our agent: connect to it for the channel."""
@@ -658,19 +731,29 @@ class Forwards:
         return out
 
     def _connect_channel(
-        self, number: int, label: str, addresses: list[tuple[int, object]], where: str = ""
+        self,
+        number: int,
+        label: str,
+        addresses: list[tuple[int, object]],
+        where: str = "",
+        confirmed: tuple[str, int] | None = None,
     ) -> _Tunnel | None:
         """Start connecting to the first of ``addresses`` that takes it, for the
         server's channel ``number`` (confirmed once connected, see ``_connected``).
-        ``where``: an X11 display's, for ssh's words when it cannot be reached."""
+        ``where``: an X11 display's, for ssh's words when it cannot be reached;
+        ``confirmed``: the host and port of a SOCKS request whose channel is open
+        already (closed, in ssh's words, when no address takes it)."""
+        if confirmed is not None:
+            where = f"{confirmed[0]} port {confirmed[1]}"
         sock, error = _start_connect(addresses, "no address")
         if sock is None:
-            self._refuse(number, label, error, where)
+            self._refuse(number, label, error, where, confirmed is not None)
             return None
         tunnel = _Tunnel(sock, number, label)
         tunnel.connecting = True
         tunnel.addresses = addresses
         tunnel.where = where
+        tunnel.confirmed = confirmed is not None
         self._by_channel[number] = tunnel
         self._by_fd[sock.fileno()] = tunnel
         return tunnel
@@ -685,7 +768,7 @@ class Forwards:
             sock, error = _start_connect(tunnel.addresses, os.strerror(code))
             if sock is None:
                 del self._by_channel[tunnel.number]
-                self._refuse(tunnel.number, tunnel.label, error, tunnel.where)
+                self._refuse(tunnel.number, tunnel.label, error, tunnel.where, tunnel.confirmed)
                 return
             tunnel.sock = sock
             self._by_fd[sock.fileno()] = tunnel
@@ -693,10 +776,18 @@ class Forwards:
         assert tunnel.number is not None
         tunnel.connecting = False
         tunnel.opened = True
-        self.conn.confirm_open(tunnel.number)
+        if not tunnel.confirmed:
+            self.conn.confirm_open(tunnel.number)
         self.trace(f"port forwarding: channel {tunnel.number} connected ({tunnel.label})")
 
-    def _refuse(self, number: int, label: str, error: str, where: str = "") -> None:
+    def _refuse(
+        self, number: int, label: str, error: str, where: str = "", confirmed: bool = False
+    ) -> None:
+        if confirmed:  # a SOCKS request's channel, open already: closed, in ssh's words
+            if number in self.conn.channels:
+                self.conn.close(number)
+            self.say(f"connect_to {where}: failed.")
+            return
         self.conn.refuse_open(number, ch.OPEN_CONNECT_FAILED, error)
         if where:  # an X11 display: ssh's words
             self.say(f"connect {where}: {error}")

@@ -559,6 +559,7 @@ def _with_forwards(
         agent_socket=agent_socket,
         exit_on_failure=resolved.exit_on_forward_failure,
         x11=x11,
+        permit_remote_open=resolved.permit_remote_open,
     )
     forwards.listen()
     if remote:

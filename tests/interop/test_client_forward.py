@@ -604,3 +604,62 @@ def test_socks_garbage_is_one_line_and_the_proxy_goes_on(
     assert len(err.splitlines()) == 3 and "Traceback" not in err, err
     # only the good request reached sshd
     assert len(direct_tcpip(server.log, service.port)) == 1
+
+
+# ---------------------------------------------------------------- -R port: SOCKS at the server
+
+
+@pytest.mark.parametrize("version", [5, 4])
+def test_remote_socks_proxy_as_ssh(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+    version: int,
+) -> None:
+    """-R [bind:]port alone: sshd listens, and each connection there speaks SOCKS to
+    the client, which connects on from here (ssh's remote dynamic forwarding); as for
+    ssh: the service reached by address and by name, a closed port refused in SOCKS
+    terms, PermitRemoteOpen's list obeyed; the proxy goes on after a refusal."""
+    known = known_hosts(server, tmp_path)
+    outcome = {}
+    for client in ("ssh", "keytool"):
+        ours = exec_args(server, known, key)
+        program = ours if client == "keytool" else [require("ssh"), *ours[len(KEYTOOL) + 1 :]]
+        for permit in ("any", f"127.0.0.1:{service.port}", "127.0.0.1:1"):
+            proxy = free_port()
+            proc = spawn(
+                [*program, "-N", "-o", f"PermitRemoteOpen={permit}", "-R", f"{proxy}",
+                 "root@127.0.0.1"], started,
+            )  # fmt: skip
+            wait_listening(proxy, proc)
+            seen = []
+            for host in ("127.0.0.1", "localhost", "127.0.0.1:closed"):
+                name, _, closed = host.partition(":")
+                target = free_port() if closed else service.port
+                seen.append(_socks_outcome(proxy, version, name, target))
+            stop_process(proc)
+            err = stderr_of(proc)
+            assert "Traceback" not in err
+            outcome[client, permit] = seen
+    for permit in ("any", f"127.0.0.1:{service.port}", "127.0.0.1:1"):
+        assert outcome["keytool", permit] == outcome["ssh", permit], permit
+    echoed = b"through the server's proxy"
+    assert outcome["ssh", "any"] == [echoed, echoed, b"closed"]
+    listed = outcome["ssh", f"127.0.0.1:{service.port}"]
+    assert listed == [echoed, b"closed", b"closed"]  # the name is not what is listed
+    assert outcome["ssh", "127.0.0.1:1"] == [b"closed"] * 3
+
+
+def _socks_outcome(proxy: int, version: int, host: str, port: int) -> bytes:
+    """What a SOCKS client at the server's end gets: the echo, "closed" (granted,
+    then nothing: ssh grants first and connects after), or the refusal's code."""
+    try:
+        with socks_connect(proxy, version, host, port) as sock:
+            sock.sendall(b"through the server's proxy")
+            return sock.recv(100) or b"closed"
+    except ConnectionRefusedError as exc:
+        return f"refused {exc.args[0]}".encode()
+    except (IndexError, ConnectionResetError):
+        return b"closed"

@@ -52,7 +52,7 @@ def test_the_forwards_it_names() -> None:
         ("!ls", False, ("Invalid command.",)),  # only with PermitLocalCommand
         ("-L nonsense", False, ("Bad local forwarding specification.",)),
         ("-D a:b:c", False, ("Bad local forwarding specification.",)),
-        ("-R 1", False, ("Bad remote forwarding specification.",)),
+        ("-R a:b", False, ("Bad remote forwarding specification.",)),
         ("-KL a:b:c", False, ("Bad forwarding close specification.",)),
     ],
 )

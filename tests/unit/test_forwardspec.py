@@ -12,6 +12,7 @@ from keytool.errors import FormatError
 from keytool.forwardspec import (
     DynamicForward,
     LocalForward,
+    RemoteDynamicForward,
     RemoteForward,
     parse_dynamic_forward,
     parse_local_forward,
@@ -85,8 +86,10 @@ def test_config_lines() -> None:
     assert parse_remote_forward("*:7:b:8").request_address() == ""
     assert parse_remote_forward("0:a:2") == RemoteForward(None, 0, "a", 2)
     assert parse_remote_forward("0:a:2").request_address() == "localhost"
-    with pytest.raises(FormatError, match="SOCKS"):
-        parse_remote_forward("1080")
+    # -R port alone: a SOCKS proxy at the server's end
+    assert parse_remote_forward("1080") == RemoteDynamicForward(None, 1080)
+    assert parse_remote_forward("[::1]:0").describe() == "[::1]:0 [socks]:0"
+    assert resolve("RemoteForward 127.0.0.1:7\n").remote_forwards == ("[127.0.0.1]:7",)
     dynamic = resolve("DynamicForward 1080\nDynamicForward [::1]:9\n", "DynamicForward=*:7")
     assert dynamic.dynamic_forwards == ("[*]:7", "1080", "[::1]:9")
     assert parse_dynamic_forward("[::1]:9") == DynamicForward("::1", 9)
