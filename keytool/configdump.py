@@ -105,6 +105,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     ]
     strings = [
         ("bindaddress", r.bind_address),
+        ("bindinterface", r.bind_interface),
         ("ciphers", ",".join(lists["ciphers"])),
         ("controlpath", r.control_path),
         ("hostkeyalgorithms", ",".join(lists["hostkeyalgorithms"])),

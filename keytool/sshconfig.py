@@ -81,6 +81,7 @@ class ResolvedConfig(Record):
         "address_family",
         "batch_mode",
         "bind_address",
+        "bind_interface",
         "ca_signature_algorithms",
         "certificate_files",
         "ciphers",
@@ -206,6 +207,7 @@ class ResolvedConfig(Record):
     control_path: str | None  # ControlPath, ~ and tokens expanded; None: unset or "none"
     control_persist: int | None  # ControlPersist: None for no, 0 for yes (forever), seconds
     bind_address: str | None  # BindAddress: the local address to connect from
+    bind_interface: str | None  # BindInterface: an interface whose address to connect from
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
@@ -304,6 +306,7 @@ class ResolvedConfig(Record):
         compression: bool = False,
         address_family: str = "any",
         bind_address: str | None = None,
+        bind_interface: str | None = None,
         rekey_limit: tuple[int, int] = (0, 0),
         control_master: str = "no",
         control_path: str | None = None,
@@ -361,6 +364,7 @@ class ResolvedConfig(Record):
             compression=compression,
             address_family=address_family,
             bind_address=bind_address,
+            bind_interface=bind_interface,
             rekey_limit=rekey_limit,
             control_master=control_master,
             control_path=control_path,
@@ -668,6 +672,7 @@ _ONE: dict[str, _Converter | None] = {
     "compression": _flag,
     "addressfamily": _address_family,
     "bindaddress": None,
+    "bindinterface": None,
     "escapechar": escape_char,
     "enableescapecommandline": _flag,
     "verifyhostkeydns": _yes_no_ask,
@@ -717,7 +722,6 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "canonicalizehostname",
-        "bindinterface",
         "pkcs11provider",
     }
 )
@@ -1426,6 +1430,7 @@ def _finish(
         compression=flag("compression", False),
         address_family=text("addressfamily", "any"),
         bind_address=optional("bindaddress"),
+        bind_interface=optional("bindinterface"),
         rekey_limit=_rekey_limit_value(values.get("rekeylimit")),
         control_master=text("controlmaster", "no"),
         control_path=control_path,

@@ -52,12 +52,16 @@ def connect(
     family: int = 0,
     bind_address: str | None = None,
     keepalive: bool = True,
+    bind_interface: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> _socket.socket:
     """A connected TCP socket, set non-blocking: each address of ``host`` in turn, as
     ``socket.create_connection`` does, each connect bounded by ``timeout``; ``attempts``
     rounds of that a second apart, as ssh's ConnectionAttempts (the name is looked up
     once). ``family`` is AddressFamily's (0: any); ``bind_address`` BindAddress's, the
-    local address to connect from; ``keepalive`` TCPKeepAlive's (SO_KEEPALIVE)."""
+    local address to connect from; ``keepalive`` TCPKeepAlive's (SO_KEEPALIVE);
+    ``bind_interface`` BindInterface's, an interface whose address to connect from
+    (BindAddress wins), ``say`` told in ssh's words when it has none."""
     # An ASCII name goes to getaddrinfo as bytes: given a str, it loads the idna codec
     # (a few milliseconds of imports) even for "127.0.0.1"
     address = host.encode("ascii") if host.isascii() else host
@@ -76,6 +80,8 @@ def connect(
             try:
                 if bind_address is not None:
                     sock.bind((bind_address, 0))
+                elif bind_interface is not None:
+                    _bind_interface(sock, bind_interface, af, say)
                 sock.settimeout(timeout)
                 sock.connect(where)
             except OSError as exc:  # TimeoutError included
@@ -88,6 +94,21 @@ def connect(
                 sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
             return sock
     raise connect_error(host, port, error)
+
+
+def _bind_interface(
+    sock: _socket.socket, name: str, family: int, say: Callable[[str], None] | None
+) -> None:
+    """Bind ``sock`` to interface ``name``'s address, as ssh picks it; OSError (ssh's
+    "failure") when it has none of ``family``."""
+    from keytool.ifaddrs import pick
+
+    local = pick(name, family)
+    if local is None:
+        if say is not None:
+            say(f"getifaddrs: {name}: no suitable addresses")
+        raise OSError(0, "failure")
+    sock.bind(local)
 
 
 def start_connect(host: str, port: int) -> _socket.socket | None:

@@ -74,6 +74,7 @@ def run(
     no_x11: bool = False,
     version: bool = False,
     print_config: bool = False,
+    bind_interface: str | None = None,
 ) -> int:
     if log_file is not None:
         _log_to(log_file)
@@ -112,6 +113,8 @@ def run(
         option.insert(0, f"AddressFamily={'inet6' if ipv6 else 'inet'}")
     if bind_address is not None:
         option.insert(0, f"BindAddress={bind_address}")
+    if bind_interface is not None:
+        option.insert(0, f"BindInterface={bind_interface}")
     if no_x11 or x11 or x11_trusted:  # -x wins over -X and -Y
         option.insert(0, f"ForwardX11={'no' if no_x11 else 'yes'}")
         if x11_trusted:
@@ -326,6 +329,8 @@ def _connect_and_run(
             family=family,
             bind_address=resolved.bind_address,
             keepalive=resolved.tcp_keep_alive,
+            bind_interface=resolved.bind_interface,
+            say=_say_plain if resolved.log_level not in ("QUIET", "FATAL", "ERROR") else None,
         )
     try:
         from keytool.blocking import connect

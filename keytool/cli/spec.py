@@ -531,6 +531,12 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="ADDRESS",
             ),
             Opt(
+                "bind_interface",
+                ("-B",),
+                "connect from this interface's address (BindInterface)",
+                metavar="IFACE",
+            ),
+            Opt(
                 "master",
                 ("-M",),
                 "be the master of a shared connection (ControlMaster yes; twice: ask)",

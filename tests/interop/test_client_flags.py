@@ -384,3 +384,37 @@ def test_no_host_authentication_for_localhost_as_ssh(
         assert ours.stdout == theirs.stdout == (b"in\n" if status == 0 else b"")
         assert ssh_words(ours.stderr) == ssh_words(theirs.stderr), extra
     assert empty.read_text() == ""
+
+
+def test_bind_interface_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    """-B / BindInterface: the connection comes from an address of that interface (lo:
+    127.0.0.1, the only one it has for IPv4); BindAddress wins over it; an interface
+    with no such address is ssh's two lines and 255."""
+    target = servers[0]
+    known = tmp_path / "known"
+    known.write_text(target.known_hosts_line())
+    common = ["-F", "none", "-p", str(target.port), "-i", str(key), "-o", "BatchMode=yes",
+              "-o", f"UserKnownHostsFile={known}",
+              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    for extra, source in ((("-B", "lo"), "127.0.0.1"), (("-B", "lo", "-b", "127.0.0.3"),
+                                                         "127.0.0.3")):  # fmt: skip
+        before = target.log.read_text()
+        runs = both_clients(*common, *extra, "root@127.0.0.1", "echo in")
+        log = target.log.read_text()[len(before) :]
+        for tool, result in runs.items():
+            assert (result.returncode, result.stdout) == (0, b"in\n"), (tool, result.stderr)
+        assert log.count(f"Connection from {source} port") == 2, log
+    runs = both_clients(*common, "-B", "nosuch0", "root@127.0.0.1", "true")
+    ours, theirs = runs["keytool"], runs["ssh"]
+    assert ours.returncode == theirs.returncode == 255
+    words = {
+        tool: [w.removeprefix("ssh: ") for w in ssh_words(r.stderr)] for tool, r in runs.items()
+    }
+    assert (
+        words["keytool"]
+        == words["ssh"]
+        == [
+            "getifaddrs: nosuch0: no suitable addresses",
+            f"connect to host 127.0.0.1 port {target.port}: failure",
+        ]
+    )

@@ -170,6 +170,7 @@ Host *
     ConnectTimeout 7
     IdentityFile ~/.ssh/common
     ForwardX11Trusted no
+    BindInterface eth9
 """
 HOSTS = [
     "web",
@@ -243,6 +244,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "address_family": seen["addressfamily"][0],
         "rekey_limit": tuple(int(n) for n in seen["rekeylimit"][0].split()),
         "bind_address": seen.get("bindaddress", [None])[0],
+        "bind_interface": seen.get("bindinterface", [None])[0],
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
         ),

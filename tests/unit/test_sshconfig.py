@@ -64,11 +64,12 @@ def test_match_blocks_apply_as_host_blocks_do() -> None:
 
 def test_unknown_keywords_warn_unless_ignored_and_unsupported_ones_warn() -> None:
     config = res(
-        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nBindInterface lo\nForwardAgent no\n"
+        "Frobnicate yes\nIgnoreUnknown Use*\nUseKeychain yes\nCanonicalizeHostname yes\n"
+        "ForwardAgent no\n"
     )
     assert len(config.warnings) == 2
     assert "frobnicate" in config.warnings[0]
-    assert "bindinterface is not supported" in config.warnings[1]
+    assert "canonicalizehostname is not supported" in config.warnings[1]
 
 
 def test_certificate_files_accumulate_and_expand_as_identity_files() -> None:
