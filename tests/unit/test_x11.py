@@ -10,6 +10,8 @@ import socket
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keytool import x11
 from keytool.transport import channels as ch
@@ -124,3 +126,34 @@ def test_x11_request_and_channels_on_the_wire() -> None:
     [opened] = conn.receive(x11_open.getvalue())
     assert isinstance(opened, ch.ChannelOpenRequest) and opened.x11 and not opened.agent
     assert (opened.originator, opened.originator_port) == ("127.0.0.1", 40000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=40))
+def test_any_bytes_in_any_pieces_never_pass_without_the_fake_cookie(
+    data: bytes, piece: int
+) -> None:
+    """Whatever an X client sends, in whatever pieces: held, rejected, or (only with
+    our fake cookie in its place) accepted with the real one; never an exception."""
+    setup = x11.Setup(COOKIES)
+    verdict, out = x11.Verdict.MORE, b""
+    for start in range(0, len(data), piece):
+        verdict, out = setup.feed(data[start : start + piece])
+        if verdict is not x11.Verdict.MORE:
+            break
+    if verdict is x11.Verdict.ACCEPTED:
+        assert COOKIES.fake in data and COOKIES.real in out  # it showed the fake cookie
+    else:
+        assert out == b""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_command_line_is_read_without_an_exception(line: str) -> None:
+    from keytool import cmdline
+
+    command = cmdline.parse(line, True)
+    assert command.kind in (
+        cmdline.NOTHING, cmdline.SAY, cmdline.LOCAL, cmdline.REMOTE, cmdline.CANCEL_LOCAL,
+        cmdline.CANCEL_DYNAMIC, cmdline.CANCEL_REMOTE, cmdline.LOCAL_COMMAND,
+    )  # fmt: skip
