@@ -541,10 +541,14 @@ def session_past_max_sessions(master: Master) -> bytes | None:
                 stdin_r, stdin_w = os.pipe()
                 stdout_r, stdout_w = os.pipe()
                 ends.append((stdin_w, stdout_r))
-                for fd in (stdin_r, stdout_w, stdout_w):
+                # stderr apart: what the account's shell start-up says there (ten shells
+                # at once) is not the session's output
+                stderr_w = os.open(os.devnull, os.O_WRONLY)
+                for fd in (stdin_r, stdout_w, stderr_w):
                     raw.pass_fd(fd)
                 os.close(stdin_r)
                 os.close(stdout_w)
+                os.close(stderr_w)
                 reply = raw.message()
                 if index < 10:
                     assert reply is not None and reply[:12] == u32(12, S_SESSION_OPENED, 1)
