@@ -102,6 +102,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("numberofpasswordprompts", str(r.number_of_password_prompts)),
         ("serveralivecountmax", str(r.server_alive_count_max)),
         ("serveraliveinterval", str(r.server_alive_interval)),
+        ("requiredrsasize", str(r.required_rsa_size)),
     ]
     strings = [
         ("bindaddress", r.bind_address),

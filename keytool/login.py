@@ -107,6 +107,11 @@ def _loopback(address: str | None) -> bool:
     return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
+def too_short(key: PublicKey, required: int) -> bool:
+    """An RSA key (or certificate) shorter than RequiredRSASize."""
+    return key.plain.key_type == "ssh-rsa" and key.bits < required
+
+
 class HostCheck:
     """The transport config to offer (host key algorithms known_hosts has for this
     host first) and the check of the key the server shows (``check(key, algorithm)``
@@ -171,6 +176,8 @@ class HostCheck:
         from keytool.keys.fingerprint import fingerprint
 
         options = self.options
+        if too_short(key, options.required_rsa_size):  # ssh's words, before all else
+            raise HostKeyError("Bad server host key: Invalid key length")
         if options.revoked_host_keys:
             from keytool import hostcheck
 
@@ -483,6 +490,9 @@ class _Keys:
         except KeytoolError as exc:
             self.trace(f"identity file {path} skipped: {exc}")
             return None
+        if too_short(listed.key, self.options.required_rsa_size):  # exec said it already
+            self.trace(f"identity file {path} skipped: RSA shorter than RequiredRSASize")
+            return None
         return ua.Identity(listed.key, path, explicit)
 
     async def _agent_identities(self) -> list[ua.Identity]:
@@ -495,6 +505,9 @@ class _Keys:
             return []
         found: list[ua.Identity] = []
         for key in keys:
+            if too_short(key.public, self.options.required_rsa_size):
+                self.trace(f"agent key ignored: RSA of {key.public.bits} bits (RequiredRSASize)")
+                continue
             try:
                 found.append(ua.Identity(key.public, "agent"))
             except KeytoolError:

@@ -104,6 +104,7 @@ class ConnectOptions(Record):
         "proxy_command",
         "pubkey_algorithms",
         "pubkey_authentication",
+        "required_rsa_size",
         "revoked_host_keys",
         "server_alive_count_max",
         "server_alive_interval",
@@ -156,6 +157,7 @@ class ConnectOptions(Record):
     update_host_keys: str  # UpdateHostKeys: yes, no or ask (keytool.hostupdate)
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on a TCP connection
     no_host_authentication_for_localhost: bool  # a loopback server's key goes unchecked
+    required_rsa_size: int  # RequiredRSASize: shorter RSA host keys refused, user keys skipped
 
     def __init__(
         self,
@@ -198,6 +200,7 @@ class ConnectOptions(Record):
         update_host_keys: str = "no",
         tcp_keep_alive: bool = True,
         no_host_authentication_for_localhost: bool = False,
+        required_rsa_size: int = 1024,
     ) -> None:
         init(
             self,
@@ -240,6 +243,7 @@ class ConnectOptions(Record):
             update_host_keys=update_host_keys,
             tcp_keep_alive=tcp_keep_alive,
             no_host_authentication_for_localhost=no_host_authentication_for_localhost,
+            required_rsa_size=required_rsa_size,
         )
 
     @property
@@ -343,6 +347,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         update_host_keys=resolved.update_host_keys,
         tcp_keep_alive=resolved.tcp_keep_alive,
         no_host_authentication_for_localhost=resolved.no_host_authentication_for_localhost,
+        required_rsa_size=resolved.required_rsa_size,
     )
 
 

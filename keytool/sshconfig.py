@@ -136,6 +136,7 @@ class ResolvedConfig(Record):
         "remote_command",
         "remote_forwards",
         "request_tty",
+        "required_rsa_size",
         "revoked_host_keys",
         "send_env",
         "server_alive_count_max",
@@ -194,6 +195,7 @@ class ResolvedConfig(Record):
     enable_escape_commandline: bool  # EnableEscapeCommandline: ~C's command line
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
+    required_rsa_size: int  # RequiredRSASize: RSA keys shorter are refused (host) or skipped
     permit_remote_open: tuple[str, ...]  # PermitRemoteOpen: () any, ("none",), host:port
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on the connection (yes by default)
     forward_x11: bool  # ForwardX11 (-X, -Y)
@@ -296,6 +298,7 @@ class ResolvedConfig(Record):
         enable_escape_commandline: bool = False,
         forward_agent: str = "no",
         stdin_null: bool = False,
+        required_rsa_size: int = 1024,
         permit_remote_open: tuple[str, ...] = (),
         tcp_keep_alive: bool = True,
         no_host_authentication_for_localhost: bool = False,
@@ -354,6 +357,7 @@ class ResolvedConfig(Record):
             enable_escape_commandline=enable_escape_commandline,
             forward_agent=forward_agent,
             stdin_null=stdin_null,
+            required_rsa_size=required_rsa_size,
             permit_remote_open=permit_remote_open,
             tcp_keep_alive=tcp_keep_alive,
             no_host_authentication_for_localhost=no_host_authentication_for_localhost,
@@ -641,6 +645,13 @@ def _pubkey(value: str, where: str) -> bool:
     return _flag(value, where)
 
 
+def _rsa_size(value: str, where: str) -> int:
+    """RequiredRSASize: bits, at least OpenSSH's floor of 1024."""
+    if not value.isdigit() or not 1024 <= int(value) <= 16384:
+        raise FormatError(f"{where}: RequiredRSASize {value!r} is not a size from 1024 to 16384")
+    return int(value)
+
+
 # keyword -> (how many arguments: 1 or "many", converter or None for a plain string)
 _Converter = Callable[[str, str], object]
 _ONE: dict[str, _Converter | None] = {
@@ -663,6 +674,7 @@ _ONE: dict[str, _Converter | None] = {
     "requesttty": _request_tty,
     "forwardagent": None,
     "stdinnull": _flag,
+    "requiredrsasize": _rsa_size,
     "tcpkeepalive": _flag,
     "nohostauthenticationforlocalhost": _flag,
     "forwardx11": _flag,
@@ -748,7 +760,6 @@ _OPENSSH_OTHER = frozenset(
         "kbdinteractivedevices",
         "logverbose",
         "proxyusefdpass",
-        "requiredrsasize",
         "securitykeyprovider",
         "syslogfacility",
         "tunnel",
@@ -1420,6 +1431,7 @@ def _finish(
         enable_escape_commandline=flag("enableescapecommandline", False),
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
+        required_rsa_size=number("requiredrsasize", 1024),
         permit_remote_open=paths("permitremoteopen", ()),
         tcp_keep_alive=flag("tcpkeepalive", True),
         no_host_authentication_for_localhost=flag("nohostauthenticationforlocalhost", False),

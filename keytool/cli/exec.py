@@ -333,6 +333,8 @@ def _connect_and_run(
             say=_say_plain if resolved.log_level not in ("QUIET", "FATAL", "ERROR") else None,
         )
     try:
+        if resolved.required_rsa_size > 1024:
+            _short_identities(resolved)
         from keytool.blocking import connect
         from keytool.options import options_from_config
 
@@ -436,6 +438,23 @@ def _agent_to_forward(resolved: ResolvedConfig) -> str | None:
         _say_plain(f'Cannot forward agent socket path "{setting}": No such file or directory')
         return None
     return setting
+
+
+def _short_identities(resolved: ResolvedConfig) -> None:
+    """RequiredRSASize: ssh's line for each identity file whose RSA key is shorter, said
+    as ssh loads them (connected, before the key exchange); login.py skips them."""
+    from keytool.keyfiles import public_of_file
+    from keytool.login import too_short
+
+    for path in resolved.identity_files:
+        if not os.path.exists(path):
+            continue
+        try:
+            key = public_of_file(path).key
+        except KeytoolError:
+            continue
+        if too_short(key, resolved.required_rsa_size):
+            _say_plain(f'load pubkey "{path}": Invalid key length')
 
 
 def _x11_forwarding(resolved: ResolvedConfig, trace: Callable[[str], None]) -> X11Forwarding | None:

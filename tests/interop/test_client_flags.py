@@ -418,3 +418,44 @@ def test_bind_interface_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
             f"connect to host 127.0.0.1 port {target.port}: failure",
         ]
     )
+
+
+def test_required_rsa_size_as_ssh(tmp_path: Path) -> None:
+    """RequiredRSASize: an RSA host key shorter ends it before anything ("Bad server
+    host key: Invalid key length"); a shorter RSA identity file is said and skipped;
+    at the size or above, both log in."""
+    rsa_user = tmp_path / "id_rsa"
+    made = run([require("ssh-keygen"), "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f",
+                str(rsa_user)])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    rsa_host = Sshd(tmp_path / "rsa_host", {}, host_key_types=("rsa",))  # RSA 2048
+    ed_host = Sshd(tmp_path / "ed_host", {}, host_key_types=("ed25519",))
+    known = tmp_path / "known"
+    shown: dict[tuple[str, str], tuple[int, bytes, list[str]]] = {}
+    with rsa_host, ed_host:
+        known.write_text(rsa_host.known_hosts_line("rsa") + ed_host.known_hosts_line())
+        for server in (rsa_host, ed_host):
+            server.authorized_keys.write_text(Path(f"{rsa_user}.pub").read_text())
+        for name, server, size in (("host", rsa_host, "3072"), ("user", ed_host, "3072"),
+                                   ("both", rsa_host, "2048")):  # fmt: skip
+            runs = both_clients(
+                "-F", "none", "-p", str(server.port), "-i", str(rsa_user), "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", "IdentitiesOnly=yes", "-o", f"RequiredRSASize={size}",
+                "root@127.0.0.1", "echo in",
+            )  # fmt: skip
+            for tool, result in runs.items():
+                words = [w.removeprefix("ssh: ") for w in ssh_words(result.stderr)]
+                shown[name, tool] = (result.returncode, result.stdout, words)
+    for name in ("host", "both"):
+        assert shown[name, "keytool"] == shown[name, "ssh"], name
+    short = f'load pubkey "{rsa_user}": Invalid key length'
+    assert shown["host", "ssh"] == (255, b"", [short, "Bad server host key: Invalid key length"])
+    assert shown["both", "ssh"] == (0, b"in\n", [])
+    # the short key said and not offered: no login (keytool words the refusal its way)
+    for tool in ("ssh", "keytool"):
+        status, out, words = shown["user", tool]
+        assert (status, out) == (255, b"")
+        assert words[0] == f'load pubkey "{rsa_user}": Invalid key length'
+        assert "ermission denied" in words[-1] and len(words) == 2
+    assert "tried: nothing we could offer" in shown["user", "keytool"][2][-1]

@@ -126,6 +126,7 @@ Host db*
     TCPKeepAlive no
     NoHostAuthenticationForLocalhost yes
     PermitRemoteOpen 127.0.0.1:8080 [::1]:* *:22
+    RequiredRSASize 3072
     RemoteForward 7001
 Host yes-host
     ProxyJump ops@bastion:2222,second
@@ -245,6 +246,7 @@ def expected_from_ssh(seen: dict[str, list[str]]) -> dict[str, object]:
         "rekey_limit": tuple(int(n) for n in seen["rekeylimit"][0].split()),
         "bind_address": seen.get("bindaddress", [None])[0],
         "bind_interface": seen.get("bindinterface", [None])[0],
+        "required_rsa_size": int(seen["requiredrsasize"][0]),
         "request_tty": {"true": "yes", "false": "no"}.get(
             seen["requesttty"][0], seen["requesttty"][0]
         ),
