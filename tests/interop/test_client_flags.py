@@ -459,3 +459,35 @@ def test_required_rsa_size_as_ssh(tmp_path: Path) -> None:
         assert words[0] == f'load pubkey "{rsa_user}": Invalid key length'
         assert "ermission denied" in words[-1] and len(words) == 2
     assert "tried: nothing we could offer" in shown["user", "keytool"][2][-1]
+
+
+def test_required_rsa_size_passes_over_short_agent_keys_as_ssh(tmp_path: Path) -> None:
+    """RequiredRSASize: a shorter RSA key held by the agent is not offered (no login
+    with it), for ssh as for keytool; at its size, both log in through the agent."""
+    from tests.interop.agenthelp import openssh_agent
+
+    rsa_user = tmp_path / "id_rsa"
+    made = run([require("ssh-keygen"), "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f",
+                str(rsa_user)])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    server = Sshd(tmp_path / "sshd", {}, host_key_types=("ed25519",))
+    server.authorized_keys.write_text(Path(f"{rsa_user}.pub").read_text())
+    known = tmp_path / "known"
+    home = tmp_path / "home"
+    home.mkdir()
+    with server, openssh_agent(tmp_path / "agent") as agent:
+        known.write_text(server.known_hosts_line())
+        added = run([require("ssh-add"), "-q", str(rsa_user)], env=agent.env())
+        assert added.returncode == 0, added.stderr
+        outcome = {}
+        for size in ("3072", "2048"):
+            runs = both_clients(
+                "-F", "none", "-p", str(server.port), "-o", "BatchMode=yes",
+                "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", f"RequiredRSASize={size}", "root@127.0.0.1", "echo in",
+                env=agent.env(HOME=str(home)),
+            )  # fmt: skip
+            for tool, result in runs.items():
+                outcome[size, tool] = (result.returncode, result.stdout)
+    assert outcome["3072", "keytool"] == outcome["3072", "ssh"] == (255, b"")
+    assert outcome["2048", "keytool"] == outcome["2048", "ssh"] == (0, b"in\n")
