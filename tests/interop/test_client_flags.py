@@ -294,14 +294,19 @@ def test_log_file_takes_our_lines_not_the_command_s(
         ]
 
 
+def _client_flags(target: Sshd, key: Path, folder: Path) -> list[str]:
+    """The flags ssh and keytool share to log in to ``target`` with ``key``."""
+    known = folder / "known"
+    known.write_text(target.known_hosts_line())
+    return ["-F", "none", "-p", str(target.port), "-i", str(key),
+            "-o", f"UserKnownHostsFile={known}",
+            "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+
+
 def test_stdin_null_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
     """StdinNull yes (ssh_config's -n): the remote command reads nothing of our stdin."""
     target = servers[0]
-    known = tmp_path / "known"
-    known.write_text(target.known_hosts_line())
-    common = ["-F", "none", "-p", str(target.port), "-i", str(key),
-              "-o", f"UserKnownHostsFile={known}",
-              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    common = _client_flags(target, key, tmp_path)
     counted = {}
     for tool in ("ssh", "keytool"):
         program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
@@ -319,11 +324,7 @@ def test_tcp_keep_alive_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
     """TCPKeepAlive (yes unless said no): SO_KEEPALIVE on the client's connection, so a
     peer that vanished is noticed; the kernel's keepalive timer runs as for ssh's."""
     target = servers[0]
-    known = tmp_path / "known"
-    known.write_text(target.known_hosts_line())
-    common = ["-F", "none", "-p", str(target.port), "-i", str(key),
-              "-o", f"UserKnownHostsFile={known}",
-              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    common = _client_flags(target, key, tmp_path)
     seen = {}
     for tool in ("ssh", "keytool"):
         program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
@@ -391,11 +392,7 @@ def test_bind_interface_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
     127.0.0.1, the only one it has for IPv4); BindAddress wins over it; an interface
     with no such address is ssh's two lines and 255."""
     target = servers[0]
-    known = tmp_path / "known"
-    known.write_text(target.known_hosts_line())
-    common = ["-F", "none", "-p", str(target.port), "-i", str(key), "-o", "BatchMode=yes",
-              "-o", f"UserKnownHostsFile={known}",
-              "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    common = [*_client_flags(target, key, tmp_path), "-o", "BatchMode=yes"]
     for extra, source in ((("-B", "lo"), "127.0.0.1"), (("-B", "lo", "-b", "127.0.0.3"),
                                                          "127.0.0.3")):  # fmt: skip
         before = target.log.read_text()
