@@ -150,6 +150,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     persist = r.control_persist
     lines.append(f"controlpersist {'no' if persist is None else persist or 'yes'}")
     lines.append(f"escapechar {_escape(r.escape_char)}")
+    lines.append(f"ipqos {sshconfig.ip_qos_name(r.ip_qos[0])} {sshconfig.ip_qos_name(r.ip_qos[1])}")
     lines.append(f"rekeylimit {r.rekey_limit[0]} {r.rekey_limit[1]}")
     lines.append(f"streamlocalbindmask 0{r.stream_local_bind_mask:o}")
     if r.proxy_jump is not None:

@@ -113,6 +113,7 @@ class ResolvedConfig(Record):
         "identity_agent",
         "identity_files",
         "identity_files_given",
+        "ip_qos",
         "kbd_interactive_authentication",
         "kex_algorithms",
         "known_hosts_argv",
@@ -195,6 +196,7 @@ class ResolvedConfig(Record):
     enable_escape_commandline: bool  # EnableEscapeCommandline: ~C's command line
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
+    ip_qos: tuple[int | None, int | None]  # IPQoS: the TOS of a terminal session, of others
     required_rsa_size: int  # RequiredRSASize: RSA keys shorter are refused (host) or skipped
     permit_remote_open: tuple[str, ...]  # PermitRemoteOpen: () any, ("none",), host:port
     tcp_keep_alive: bool  # TCPKeepAlive: SO_KEEPALIVE on the connection (yes by default)
@@ -298,6 +300,7 @@ class ResolvedConfig(Record):
         enable_escape_commandline: bool = False,
         forward_agent: str = "no",
         stdin_null: bool = False,
+        ip_qos: tuple[int | None, int | None] = (0x48, 0x20),
         required_rsa_size: int = 1024,
         permit_remote_open: tuple[str, ...] = (),
         tcp_keep_alive: bool = True,
@@ -357,6 +360,7 @@ class ResolvedConfig(Record):
             enable_escape_commandline=enable_escape_commandline,
             forward_agent=forward_agent,
             stdin_null=stdin_null,
+            ip_qos=ip_qos,
             required_rsa_size=required_rsa_size,
             permit_remote_open=permit_remote_open,
             tcp_keep_alive=tcp_keep_alive,
@@ -643,6 +647,55 @@ def _pubkey(value: str, where: str) -> bool:
     if value.lower() in ("unbound", "host-bound"):
         return True
     return _flag(value, where)
+
+
+#: IPQoS's names of TOS values, as ssh knows them (its misc.c order: the first name of
+#: a value is the one ssh -G shows); None is "none", leave the socket's as it is
+IP_QOS_NAMES: tuple[tuple[str, int | None], ...] = (
+    ("none", None),
+    ("af11", 0x28), ("af12", 0x30), ("af13", 0x38), ("af21", 0x48), ("af22", 0x50),
+    ("af23", 0x58), ("af31", 0x68), ("af32", 0x70), ("af33", 0x78), ("af41", 0x88),
+    ("af42", 0x90), ("af43", 0x98), ("cs0", 0x00), ("cs1", 0x20), ("cs2", 0x40),
+    ("cs3", 0x60), ("cs4", 0x80), ("cs5", 0xA0), ("cs6", 0xC0), ("cs7", 0xE0),
+    ("ef", 0xB8), ("le", 0x04), ("lowdelay", 0x10), ("throughput", 0x08),
+    ("reliability", 0x04),
+)  # fmt: skip
+
+
+def _ip_qos_one(value: str, where: str) -> int | None:
+    for name, tos in IP_QOS_NAMES:
+        if value.lower() == name:
+            return tos
+    try:
+        number = int(value, 0)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 255:
+        raise FormatError(f"{where}: Bad IPQoS value: {value}")  # ssh's words
+    return number
+
+
+def _ip_qos(args: list[str], where: str) -> tuple[int | None, int | None]:
+    """IPQoS INTERACTIVE [BULK]: one value serves both."""
+    if not args or len(args) > 2:
+        raise FormatError(f"{where}: IPQoS takes one or two values")
+    interactive = _ip_qos_one(args[0], where)
+    return interactive, _ip_qos_one(args[1], where) if len(args) == 2 else interactive
+
+
+def _ip_qos_value(found: tuple[object, str] | None) -> tuple[int | None, int | None]:
+    value = found[0] if found is not None else None
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[0], value[1]
+    return 0x48, 0x20  # upstream OpenSSH's af21 and cs1
+
+
+def ip_qos_name(tos: int | None) -> str:
+    """ssh -G's word for a TOS value (its first name, else 0xNN)."""
+    for name, value in IP_QOS_NAMES:
+        if value == tos:
+            return name
+    return f"0x{tos:02x}"
 
 
 def _rsa_size(value: str, where: str) -> int:
@@ -950,6 +1003,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         if not args:
             raise FormatError(f"{where}: {keyword} needs a value")
         state.values.setdefault(keyword, (tuple(args), where))
+    elif keyword == "ipqos":
+        state.values.setdefault(keyword, (_ip_qos(args, where), where))
     elif keyword == "permitremoteopen":
         state.values.setdefault(keyword, (_permit_remote_open(args, where), where))
     elif keyword == "identityfile":
@@ -1431,6 +1486,7 @@ def _finish(
         enable_escape_commandline=flag("enableescapecommandline", False),
         forward_agent=forward_agent,
         stdin_null=flag("stdinnull", False),
+        ip_qos=_ip_qos_value(values.get("ipqos")),
         required_rsa_size=number("requiredrsasize", 1024),
         permit_remote_open=paths("permitremoteopen", ()),
         tcp_keep_alive=flag("tcpkeepalive", True),

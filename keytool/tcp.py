@@ -111,6 +111,20 @@ def _bind_interface(
     sock.bind(local)
 
 
+def set_tos(sock: _socket.socket, tos: int | None) -> None:
+    """IPQoS: the TOS (IPv4) or traffic class (IPv6) of a TCP connection, as ssh sets
+    them; None leaves it, as does any other socket (a ProxyCommand's)."""
+    if tos is None:
+        return
+    try:
+        if sock.family == _socket.AF_INET:
+            sock.setsockopt(_socket.IPPROTO_IP, _socket.IP_TOS, tos)
+        elif sock.family == _socket.AF_INET6:
+            sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_TCLASS, tos)
+    except OSError:
+        pass  # as ssh: said at -v only; the connection goes on
+
+
 def start_connect(host: str, port: int) -> _socket.socket | None:
     """A TCP connect to a numeric address, started and not waited for (None for a
     host name, which the event loop resolves without blocking, or when the socket

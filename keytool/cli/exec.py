@@ -332,6 +332,7 @@ def _connect_and_run(
             bind_interface=resolved.bind_interface,
             say=_say_plain if resolved.log_level not in ("QUIET", "FATAL", "ERROR") else None,
         )
+    tcp.set_tos(sock, resolved.ip_qos[0])  # as ssh: interactive until logged in
     try:
         if resolved.required_rsa_size > 1024:
             _short_identities(resolved)
@@ -359,6 +360,13 @@ def _connect_and_run(
         # a master forwards X11 for its clients' sessions too, to its own display
         want_x11 = want_x11 or (master and resolved.forward_x11)
         x11 = _x11_forwarding(resolved, client.trace) if want_x11 else None
+        # IPQoS, as ssh decides it: a session with a terminal or X11 is interactive; no
+        # session at all is, unless it is a connection-sharing master
+        if target is None and not no_session:
+            interactive = want_tty or x11 is not None
+        else:
+            interactive = resolved.control_master == "no"
+        tcp.set_tos(sock, resolved.ip_qos[0 if interactive else 1])
         try:
             stdin = None if no_stdin or sys.stdin is None else 0
             if target is not None:

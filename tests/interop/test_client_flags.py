@@ -488,3 +488,45 @@ def test_required_rsa_size_passes_over_short_agent_keys_as_ssh(tmp_path: Path) -
                 outcome[size, tool] = (result.returncode, result.stdout)
     assert outcome["3072", "keytool"] == outcome["3072", "ssh"] == (255, b"")
     assert outcome["2048", "keytool"] == outcome["2048", "ssh"] == (0, b"in\n")
+
+
+def _tos(port: int) -> list[str]:
+    """The TOS of each established TCP connection to 127.0.0.1:``port``, as ss shows it."""
+    shown = run([require("ss"), "-tnH", "--tos", "state", "established",
+                 f"( dport = :{port} )"]).stdout  # fmt: skip
+    return [field.split(":", 1)[1] for field in shown.split() if field.startswith("tos:")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "wanted"),
+    [
+        (("-o", "IPQoS=ef cs3", "-T"), "0x60"),  # a command without a terminal: bulk
+        (("-o", "IPQoS=ef cs3", "-tt"), "0xb8"),  # with one: interactive
+        (("-o", "IPQoS=af11", "-T"), "0x28"),  # one value serves both
+        (("-o", "IPQoS=none", "-T"), "0"),  # the socket's own
+    ],
+)
+def test_ip_qos_as_ssh(
+    tmp_path: Path, key: Path, servers: list[Sshd], flags: tuple[str, ...], wanted: str
+) -> None:
+    """IPQoS: the TOS the connection carries once the session runs, as ssh sets it."""
+    target = servers[0]
+    common = _client_flags(target, key, tmp_path)
+    seen = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        proc = subprocess.Popen(
+            [*program, *common, *flags, "root@127.0.0.1", "echo in; sleep 5"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=base_env(),
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == b"in"  # the session runs
+            seen[tool] = _tos(target.port)
+        finally:
+            proc.kill()
+            proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+    assert seen["keytool"] == seen["ssh"] == [wanted]

@@ -127,6 +127,7 @@ Host db*
     NoHostAuthenticationForLocalhost yes
     PermitRemoteOpen 127.0.0.1:8080 [::1]:* *:22
     RequiredRSASize 3072
+    IPQoS EF
     RemoteForward 7001
 Host yes-host
     ProxyJump ops@bastion:2222,second
@@ -172,6 +173,7 @@ Host *
     IdentityFile ~/.ssh/common
     ForwardX11Trusted no
     BindInterface eth9
+    IPQoS af11 0x2c
 """
 HOSTS = [
     "web",
