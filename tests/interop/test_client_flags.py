@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import stat
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -320,6 +322,27 @@ def test_stdin_null_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> No
     assert counted["keytool", "StdinNull=no"] == counted["ssh", "StdinNull=no"] == (0, b"12", b"")
 
 
+@contextmanager
+def _logged_in(args: list[str]) -> Iterator[None]:
+    """``args`` (ssh or keytool exec, and their flags) running a command on root@127.0.0.1
+    that says "in" and waits: the body runs once it said so (logged in, the session
+    set up); the client is killed after."""
+    proc = subprocess.Popen(
+        [*args, "root@127.0.0.1", "echo in; sleep 5"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=base_env(),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"in"
+        yield
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def test_tcp_keep_alive_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
     """TCPKeepAlive (yes unless said no): SO_KEEPALIVE on the client's connection, so a
     peer that vanished is noticed; the kernel's keepalive timer runs as for ssh's."""
@@ -329,20 +352,8 @@ def test_tcp_keep_alive_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
     for tool in ("ssh", "keytool"):
         program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
         for extra in ((), ("-o", "TCPKeepAlive=no")):
-            proc = subprocess.Popen(
-                [*program, *common, *extra, "root@127.0.0.1", "echo in; sleep 5"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env=base_env(),
-            )  # fmt: skip
-            try:
-                assert proc.stdout is not None
-                assert proc.stdout.readline() == b"in\n"  # logged in, the command runs
+            with _logged_in([*program, *common, *extra]):
                 seen[tool, extra] = keepalive_timers(target.port)
-            finally:
-                proc.kill()
-                proc.wait(10)
-                if proc.stdout is not None:
-                    proc.stdout.close()
     assert seen["keytool", ()] == seen["ssh", ()] == [True]
     no = ("-o", "TCPKeepAlive=no")
     assert seen["keytool", no] == seen["ssh", no] == [False]
@@ -515,18 +526,6 @@ def test_ip_qos_as_ssh(
     seen = {}
     for tool in ("ssh", "keytool"):
         program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
-        proc = subprocess.Popen(
-            [*program, *common, *flags, "root@127.0.0.1", "echo in; sleep 5"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=base_env(),
-        )  # fmt: skip
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == b"in"  # the session runs
+        with _logged_in([*program, *common, *flags]):
             seen[tool] = _tos(target.port)
-        finally:
-            proc.kill()
-            proc.wait(10)
-            if proc.stdout is not None:
-                proc.stdout.close()
     assert seen["keytool"] == seen["ssh"] == [wanted]
