@@ -431,7 +431,9 @@ def test_client_gone_mid_command_closes_its_channel(master: Master) -> None:
         with attack(master):
             with Raw(master.sock) as raw:
                 raw.hello()
-                raw.send(frame(new_session(1, b"sleep 30")))
+                # exec: the account's shell becomes the sleep (whatever its start-up
+                # files run first), so the pid sshd names below is the command's
+                raw.send(frame(new_session(1, b"exec sleep 30")))
                 for fd in (stdin_r, stdout_w, stdout_w):
                     raw.pass_fd(fd)
                 os.close(stdin_r)
