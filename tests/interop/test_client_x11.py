@@ -263,8 +263,13 @@ def test_a_server_without_x11_forwarding_refuses_and_the_command_runs(
 
 
 def test_x11_connections_while_the_session_runs(setup: Setup) -> None:
-    # several X clients one after another and at once, through one session
-    command = "for i in 1 2 3; do xdpyinfo >/dev/null & done; wait; xdpyinfo | grep -c screen"
+    # several X clients at once, then one more, through one session; one of those at
+    # once may be dropped between sshd and the client (seen through ssh itself): tried
+    # again, it must get through
+    command = (
+        "for i in 1 2 3; do (xdpyinfo >/dev/null 2>&1 || xdpyinfo >/dev/null) & done; "
+        "wait; xdpyinfo | grep -c screen"
+    )
     started = time.monotonic()
     out = same(setup.run(["-Y"], command))
     assert int(out) >= 1
