@@ -421,6 +421,21 @@ def test_second_session_on_one_connection_is_refused(master: Master) -> None:
         os.close(fd)
 
 
+def _sleeping_child(log: str) -> int | None:
+    """The pid sshd names on closing a channel whose command, ``sleep 30``, still runs;
+    never 0 (a kill(0) would reach this test's whole process group)."""
+    for found in re.finditer(r"session_close_by_channel: channel \d+ child (\d+)", log):
+        pid = int(found.group(1))
+        if pid <= 1:
+            continue
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0030\x00":
+                return pid
+        except OSError:
+            continue
+    return None
+
+
 def test_client_gone_mid_command_closes_its_channel(master: Master) -> None:
     log = master.sshd.log
     offset = log.stat().st_size
@@ -446,13 +461,13 @@ def test_client_gone_mid_command_closes_its_channel(master: Master) -> None:
                     time.sleep(0.05)
             # the client is gone mid-command: the master lets go of its descriptors
             assert os.read(stdout_r, 10) == b""
-            # and closes the channel, though the command still runs (sshd says so)
-            closed = re.compile(r"session_close_by_channel: channel \d+ child (\d+)")
+            # and closes the channel, though the command still runs (sshd says so). The
+            # log may also hold an earlier session's late close ("child 0": its process
+            # is gone); only a live pid running our sleep is this session's
             deadline = time.monotonic() + 10
-            while (found := closed.search(log.read_bytes()[offset:].decode())) is None:
+            while (child := _sleeping_child(log.read_bytes()[offset:].decode())) is None:
                 assert time.monotonic() < deadline, "the master never closed the channel"
                 time.sleep(0.05)
-            child = int(found.group(1))
             assert "Close session:" not in log.read_bytes()[offset:].decode()
             # the sleep we started, by its pid: sshd then ends the session
             os.kill(child, signal.SIGTERM)
