@@ -468,12 +468,17 @@ def test_client_gone_mid_command_closes_its_channel(master: Master) -> None:
             while (child := _sleeping_child(log.read_bytes()[offset:].decode())) is None:
                 assert time.monotonic() < deadline, "the master never closed the channel"
                 time.sleep(0.05)
-            assert "Close session:" not in log.read_bytes()[offset:].decode()
-            # the sleep we started, by its pid: sshd then ends the session
-            os.kill(child, signal.SIGTERM)
-            child = None
+            # the sleep we started, by its pid: sshd then ends that session (its own
+            # id; another session's late lines say other pids)
+            killed, child = child, None
+            os.kill(killed, signal.SIGTERM)
+            ended = re.compile(rf"session_exit_message: session (\d+) channel \d+ pid {killed}\b")
             deadline = time.monotonic() + 10
-            while "Close session:" not in log.read_bytes()[offset:].decode():
+            while (found := ended.search(log.read_bytes()[offset:].decode())) is None:
+                assert time.monotonic() < deadline, "sshd never saw the command end"
+                time.sleep(0.05)
+            closed = re.compile(rf"Close session: .* id {found.group(1)}\b")
+            while not closed.search(log.read_bytes()[offset:].decode()[found.end() - 1 :]):
                 assert time.monotonic() < deadline, "sshd never ended the session"
                 time.sleep(0.05)
     finally:
