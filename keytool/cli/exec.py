@@ -354,11 +354,11 @@ def _connect_and_run(
             # the host key changed and checking is off: as ssh, not our agent too
             _say_plain("Agent forwarding is disabled to avoid man-in-the-middle attacks.")
             agent_socket = None
-        if want_x11 and not client.allow_password:  # nor our display
-            _say_plain("X11 forwarding is disabled to avoid man-in-the-middle attacks.")
-            want_x11 = False
         # a master forwards X11 for its clients' sessions too, to its own display
         want_x11 = want_x11 or (master and resolved.forward_x11)
+        if want_x11 and not client.allow_password:  # nor our display, for anyone
+            _say_plain("X11 forwarding is disabled to avoid man-in-the-middle attacks.")
+            want_x11 = False
         x11 = _x11_forwarding(resolved, client.trace) if want_x11 else None
         # IPQoS, as ssh decides it: a session with a terminal or X11 is interactive; no
         # session at all is, unless it is a connection-sharing master

@@ -94,7 +94,11 @@ class Setup:
             "XAUTHORITY": str(self.xserver.xauthority),
         }
         values.update(extra)
-        return base_env(**{k: v for k, v in values.items() if v != "unset"})
+        env = base_env(**{k: v for k, v in values.items() if v != "unset"})
+        for name, value in values.items():
+            if value == "unset":  # not even as this run's own environment has it
+                env.pop(name, None)
+        return env
 
     def run(
         self, flags: list[str], command: str = SHOW, **env: str
@@ -260,6 +264,40 @@ def test_a_server_without_x11_forwarding_refuses_and_the_command_runs(
     same(runs)
     assert runs["keytool"].stdout == b"[]\n"
     assert ssh_words(runs["keytool"].stderr) == ["X11 forwarding request failed on channel 0"]
+
+
+def test_a_changed_host_key_turns_x11_off_for_a_master_too(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The host key changed and StrictHostKeyChecking is off: as ssh, X11 is off (in
+    ssh's words), for a session of its own and for a connection-sharing master's own
+    session alike; sshd never gets an x11-req."""
+    other = keygen(tmp_path / "other", "ed25519", "other")
+    wrong = tmp_path / "known_wrong"
+    kind, blob = Path(f"{other}.pub").read_text().split()[:2]
+    wrong.write_text(f"[127.0.0.1]:{setup.server.port} {kind} {blob}\n")
+    sockets = Path(tempfile.mkdtemp(prefix="x1", dir="/tmp"))  # a short socket path
+    try:
+        for extra in ([], ["-M", "-S", str(sockets / "m"), "-o", "ControlPersist=no"]):
+            flags = [
+                "-F", "none", "-T", "-Y", "-p", str(setup.server.port), "-i", str(setup.key),
+                "-o", f"UserKnownHostsFile={wrong}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", "StrictHostKeyChecking=no", *extra,
+            ]  # fmt: skip
+            before = setup.server.log.stat().st_size
+            runs = both_clients(
+                *flags, f"{setup.account.name}@127.0.0.1", 'echo "[$DISPLAY]"', env=setup.env()
+            )
+            same(runs)
+            assert runs["keytool"].returncode == 0, runs["keytool"].stderr
+            assert runs["keytool"].stdout == b"[]\n", extra
+            words = ssh_words(runs["keytool"].stderr)
+            assert "X11 forwarding is disabled to avoid man-in-the-middle attacks." in words
+            log = setup.server.log.read_bytes()[before:].decode(errors="replace")
+            assert log.count("Accepted publickey") == 2, log  # both logged in
+            assert "x11-req" not in log
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def test_x11_connections_while_the_session_runs(setup: Setup) -> None:
