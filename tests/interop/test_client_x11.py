@@ -266,9 +266,7 @@ def test_a_server_without_x11_forwarding_refuses_and_the_command_runs(
     assert ssh_words(runs["keytool"].stderr) == ["X11 forwarding request failed on channel 0"]
 
 
-def test_a_changed_host_key_turns_x11_off_for_a_master_too(
-    setup: Setup, tmp_path: Path
-) -> None:
+def test_a_changed_host_key_turns_x11_off_for_a_master_too(setup: Setup, tmp_path: Path) -> None:
     """The host key changed and StrictHostKeyChecking is off: as ssh, X11 is off (in
     ssh's words), for a session of its own and for a connection-sharing master's own
     session alike; sshd never gets an x11-req."""
