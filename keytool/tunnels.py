@@ -83,6 +83,7 @@ class _Tunnel:
         "out",
         "peer",
         "remote_eof",
+        "reply",
         "setup",
         "shut",
         "sock",
@@ -106,6 +107,7 @@ class _Tunnel:
         self.connecting = False  # -R: our connect is under way, the channel unanswered
         self.addresses: list[tuple[int, object]] = []  # -R: left to try
         self.confirmed = False  # -R port alone: the channel was confirmed before the connect
+        self.reply = b""  # -R port alone: the SOCKS answer, sent once connected
         self.setup: Setup | None = None  # -X: the X client's first packet, until checked
         self.where = ""  # -X: the display's socket or host and port, in ssh's words
 
@@ -488,7 +490,9 @@ class Forwards:
             tunnel.number = None
             del self._by_channel[number]
             tunnel.remote_eof = True
-            if tunnel.out:
+            if tunnel.connecting:  # nothing to deliver to: the channel is gone
+                del tunnel.out[:]
+            elif tunnel.out:
                 self._write(tunnel)
             if not tunnel.out:
                 self._drop(tunnel)
@@ -619,8 +623,8 @@ class Forwards:
 
     def _socks_event(self, event: ch.ChannelEvent) -> None:
         """-R port alone: what comes on a channel before its SOCKS request is whole.
-        As ssh: the request is granted as soon as it is read, then the connection is
-        made (and the channel closed when it cannot be, or PermitRemoteOpen forbids)."""
+        As ssh: the connection is made, then the request granted; when it cannot be
+        made, or PermitRemoteOpen forbids it, the channel is closed without an answer."""
         number = event.channel
         handshake, source = self._socks_channels[number]
         if not isinstance(event, ch.ChannelData):
@@ -643,7 +647,6 @@ class Forwards:
             return
         del self._socks_channels[number]
         host, port = handshake.request
-        self.conn.send(number, handshake.reply(True))
         label = f"from {source} at the server to {host} port {port}"
         if not permitted_open(host, port, self.permit_remote_open):
             self.trace(f"port forwarding: {label}: not in PermitRemoteOpen")
@@ -658,6 +661,7 @@ class Forwards:
             number, label, [(i[0], i[4]) for i in infos], confirmed=(host, port)
         )
         if tunnel is not None:
+            tunnel.reply = handshake.reply(True)
             tunnel.out += handshake.rest
 
     def _socks_done(self, number: int, last: bytes) -> None:
@@ -759,10 +763,12 @@ class Forwards:
         return tunnel
 
     def _connected(self, tunnel: _Tunnel) -> None:
+        if tunnel.number is None:  # the channel closed meanwhile
+            self._drop(tunnel)
+            return
         code = tunnel.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             # that address refused: the next one, or give up
-            assert tunnel.number is not None
             self._by_fd.pop(tunnel.sock.fileno(), None)
             tunnel.sock.close()
             sock, error = _start_connect(tunnel.addresses, os.strerror(code))
@@ -773,12 +779,14 @@ class Forwards:
             tunnel.sock = sock
             self._by_fd[sock.fileno()] = tunnel
             return
-        assert tunnel.number is not None
         tunnel.connecting = False
         tunnel.opened = True
         if not tunnel.confirmed:
             self.conn.confirm_open(tunnel.number)
+        if tunnel.reply:
+            self.conn.send(tunnel.number, tunnel.reply)
         self.trace(f"port forwarding: channel {tunnel.number} connected ({tunnel.label})")
+        self._maybe_shut(tunnel)  # the server's EOF came while we connected
 
     def _refuse(
         self, number: int, label: str, error: str, where: str = "", confirmed: bool = False
@@ -837,6 +845,8 @@ class Forwards:
             self._drop(tunnel)  # the channel closed before everything was written
 
     def _maybe_shut(self, tunnel: _Tunnel) -> None:
+        if tunnel.connecting:
+            return  # once connected (see _connected)
         if tunnel.remote_eof and not tunnel.out and not tunnel.shut:
             tunnel.shut = True
             with contextlib.suppress(OSError):

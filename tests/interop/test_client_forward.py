@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import os
 import re
+import select
 import socket
 import subprocess
 import threading
@@ -646,20 +647,101 @@ def test_remote_socks_proxy_as_ssh(
     for permit in ("any", f"127.0.0.1:{service.port}", "127.0.0.1:1"):
         assert outcome["keytool", permit] == outcome["ssh", permit], permit
     echoed = b"through the server's proxy"
-    assert outcome["ssh", "any"] == [echoed, echoed, b"closed"]
+    assert outcome["ssh", "any"] == [echoed, echoed, b"no answer"]
     listed = outcome["ssh", f"127.0.0.1:{service.port}"]
-    assert listed == [echoed, b"closed", b"closed"]  # the name is not what is listed
-    assert outcome["ssh", "127.0.0.1:1"] == [b"closed"] * 3
+    assert listed == [echoed, b"no answer", b"no answer"]  # the name is not what is listed
+    assert outcome["ssh", "127.0.0.1:1"] == [b"no answer"] * 3
+
+
+def _stalled_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A listener whose accept queue is full: a connect to it hangs (its SYNs are
+    dropped) until the queue is drained. Returns it and the connections filling it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers: list[socket.socket] = []
+    port = listener.getsockname()[1]
+    for _ in range(8):
+        probe = socket.socket()
+        probe.setblocking(False)
+        fillers.append(probe)
+        hangs = probe.connect_ex(("127.0.0.1", port)) != 0
+        if hangs and not select.select([], [probe], [], 0.3)[1]:
+            return listener, fillers  # the queue is full
+    raise RuntimeError("the accept queue never filled")
+
+
+def test_remote_socks_client_gone_while_connecting_as_ssh(
+    tmp_path: Path,
+    key: Path,
+    server: Sshd,
+    service: EchoService,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    """-R port alone: a SOCKS client at the server's end sends its request and data at
+    once and goes away while our connect to the target is under way (its accept queue
+    full). As ssh: no answer before the connect; once connected, the data still
+    reaches the target, and the proxy goes on serving."""
+    known = known_hosts(server, tmp_path)
+    outcome = {}
+    for client in ("ssh", "keytool"):
+        ours = exec_args(server, known, key)
+        program = ours if client == "keytool" else [require("ssh"), *ours[len(KEYTOOL) + 1 :]]
+        proxy = free_port()
+        proc = spawn([*program, "-N", "-R", f"{proxy}", "root@127.0.0.1"], started)
+        wait_listening(proxy, proc)
+        listener, fillers = _stalled_listener()
+        try:
+            target = listener.getsockname()[1]
+            with socket.create_connection(("127.0.0.1", proxy), timeout=TIMEOUT) as sock:
+                sock.sendall(b"\x05\x01\x00")  # one method: none
+                assert sock.recv(2) == b"\x05\x00"
+                # the request, and data at once: no answer comes before the connect
+                address = socket.inet_aton("127.0.0.1") + target.to_bytes(2, "big")
+                sock.sendall(b"\x05\x01\x00\x01" + address + b"never delivered")
+            time.sleep(0.5)  # the server's EOF and CLOSE reach the client
+            ours = set()
+            for filler in fillers:  # ours go away; the queue is drained below
+                with contextlib.suppress(OSError):
+                    ours.add(filler.getsockname()[1])
+                filler.close()
+            # a SYN of the client's, sent again after 1, 3 and 7 s, now gets through
+            got = None
+            deadline = time.monotonic() + 10
+            while got is None and (left := deadline - time.monotonic()) > 0:
+                listener.settimeout(left)
+                try:
+                    late, peer = listener.accept()
+                except TimeoutError:
+                    break
+                with late:
+                    if peer[1] not in ours:
+                        late.settimeout(2)
+                        got = late.recv(100)
+            served = _socks_outcome(proxy, 5, "127.0.0.1", service.port)
+            alive = proc.poll() is None
+        finally:
+            listener.close()
+            for filler in fillers:
+                filler.close()
+        stop_process(proc)
+        err = stderr_of(proc)
+        assert "Traceback" not in err, err
+        outcome[client] = (got, served, alive)
+    assert outcome["keytool"] == outcome["ssh"]
+    assert outcome["ssh"] == (b"never delivered", b"through the server's proxy", True)
 
 
 def _socks_outcome(proxy: int, version: int, host: str, port: int) -> bytes:
     """What a SOCKS client at the server's end gets: the echo, "closed" (granted,
-    then nothing: ssh grants first and connects after), or the refusal's code."""
+    then nothing), "no answer" (closed before any), "reset", or the refusal's code."""
     try:
         with socks_connect(proxy, version, host, port) as sock:
             sock.sendall(b"through the server's proxy")
             return sock.recv(100) or b"closed"
     except ConnectionRefusedError as exc:
         return f"refused {exc.args[0]}".encode()
-    except (IndexError, ConnectionResetError):
-        return b"closed"
+    except IndexError:  # the reply was empty: closed without one
+        return b"no answer"
+    except ConnectionResetError:
+        return b"reset"
