@@ -73,6 +73,8 @@ def display_addresses(display: str) -> list[tuple[int, object]]:
     if not colon:
         raise DisplayError(f"Could not find ':' in DISPLAY: {display[:100]}")
     number = _display_number(rest, display)
+    if TCP_BASE + number > 0xFFFF:  # ssh would wrap round to another port
+        raise DisplayError(f"Could not parse display number from DISPLAY: {display[:100]}")
     try:
         infos = socket.getaddrinfo(host, TCP_BASE + number, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -84,7 +86,7 @@ def display_addresses(display: str) -> list[tuple[int, object]]:
 def _display_number(text: str, display: str) -> int:
     digits = ""
     for char in text:
-        if not char.isdigit():
+        if char not in "0123456789":
             break
         digits += char
     if not digits:
@@ -118,6 +120,9 @@ class Cookies(Record):
 
     def __init__(self, protocol: str, real: bytes, fake: bytes) -> None:
         init(self, protocol=protocol, real=real, fake=fake)
+
+    def __repr__(self) -> str:  # both are secrets: never in a trace or a message
+        return f"Cookies(protocol={self.protocol!r}, {len(self.real)} bytes each)"
 
     @classmethod
     def spoofing(cls, protocol: str, real_hex: str) -> Cookies:

@@ -101,6 +101,21 @@ def test_display_names_as_ssh_reads_them() -> None:
         x11.display_addresses("nohost")
     with pytest.raises(x11.DisplayError, match="Could not parse display number"):
         x11.display_addresses(":x")
+    with pytest.raises(x11.DisplayError, match="Could not parse display number"):
+        x11.display_addresses("localhost:\u00b2")  # a digit to str.isdigit, not to ssh
+    # past port 65535 (where ssh would wrap round to another port): no display
+    for display in ("localhost:99999999999999999999", "localhost:59536"):
+        with pytest.raises(x11.DisplayError, match="Could not parse display number"):
+            x11.display_addresses(display)
+    assert x11.display_addresses("127.0.0.1:59535") == [(socket.AF_INET, ("127.0.0.1", 65535))]
+
+
+def test_cookies_never_shown() -> None:
+    made = x11.Cookies.spoofing("MIT-MAGIC-COOKIE-1", "00ff" * 8)
+    forwarding = x11.Forwarding(":0", made)
+    for shown in (repr(made), repr(forwarding), str(forwarding)):
+        assert made.real.hex() not in shown and made.fake.hex() not in shown
+        assert repr(made.real) not in shown and repr(made.fake) not in shown
 
 
 def test_x11_request_and_channels_on_the_wire() -> None:
