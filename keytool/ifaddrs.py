@@ -3,7 +3,8 @@
 getifaddrs(3) through ctypes (the standard library has no binding of it): each
 address of the interface that is up, in the kernel's order. ``pick`` then chooses as
 ssh does: the first address of the family that is neither loopback nor link-local,
-else the first of the family at all. Loaded only when BindInterface is set.
+else the first of the family at all. Loaded only when BindInterface is set. The
+struct layouts are Linux's (sockaddr starts with a 16-bit family; BSDs have sa_len).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes.util
 import ipaddress
 import os
 import socket
+import sys
 
 #: IFF_UP in ifa_flags
 _IFF_UP = 0x1
@@ -64,7 +66,7 @@ def addresses(name: str, family: int) -> list[Address]:
                 found.append((socket.inet_ntop(family, ctypes.string_at(base + 4, 4)), 0))
             elif family == socket.AF_INET6:  # ... flowinfo, the address, scope id
                 raw = ctypes.string_at(base + 8, 16)
-                scope = int.from_bytes(ctypes.string_at(base + 24, 4), "little")
+                scope = int.from_bytes(ctypes.string_at(base + 24, 4), sys.byteorder)
                 found.append((socket.inet_ntop(family, raw), 0, 0, scope))
     finally:
         libc.freeifaddrs(head)

@@ -76,6 +76,7 @@ class _Session:
         "exit_status",
         "fds",
         "input_done",
+        "local",
         "number",
         "opened",
         "outputs",
@@ -94,10 +95,17 @@ class _Session:
         self.input_done = False
         self.exit_status: int | None = None
         self.outputs = (bytearray(), bytearray())  # for stdout, stderr
+        # bytes of ours in each (ssh's words, escape echoes): no window credit for them
+        self.local = [0, 0]
         self.escapes: Escapes | None = None
         self.size: tuple[int, int, int, int] | None = None  # its terminal's, last sent
         # the descriptors' blocking flags as the client had them (restored at the end)
         self.blocking: list[tuple[int, bool]] = []
+
+    def say(self, text: bytes) -> None:
+        """Words of ours on the client's stderr, among what the server sends there."""
+        self.outputs[1].extend(text)
+        self.local[1] += len(text)
 
 
 class _Control:
@@ -657,7 +665,7 @@ class Multiplexer:
                 self._reply(control, mux.tty_failed(session.number))
             return
         if reply.request == "x11-req":  # ssh's master's words, on the client's stderr
-            session.outputs[1].extend(b"X11 forwarding request failed\r\n")
+            session.say(b"X11 forwarding request failed\r\n")
             return
         if reply.request in ("exec", "shell", "subsystem") and session.number in self.conn.channels:
             self.say(f"connection sharing: the server refused the client's {reply.request} request")
@@ -696,7 +704,7 @@ class Multiplexer:
             text += tty.open_channels((n, c.kind) for n, c in sorted(conn.channels.items()))
         # ssh's master closes the session at once on ~.: its echo never reaches the client
         if text and len(session.fds) > 2 and action != tty.DISCONNECT:
-            session.outputs[1].extend(text.encode())
+            session.say(text.encode())
         if action == tty.DISCONNECT:
             session.input_done = True
             conn.close(number)
@@ -718,8 +726,11 @@ class Multiplexer:
         except OSError:
             written = len(pending)  # the client's output is gone: drop it, as ssh
         del pending[:written]
-        if not session.closed and session.number in self.conn.channels:
-            self.conn.consumed(session.number, written)
+        # ours counted as written first: the server may be credited late, never early
+        ours = min(written, session.local[index])
+        session.local[index] -= ours
+        if not session.closed and session.number in self.conn.channels and written > ours:
+            self.conn.consumed(session.number, written - ours)
         if session.closed and not any(session.outputs):
             self._finish(session)
 

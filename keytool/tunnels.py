@@ -647,7 +647,7 @@ class Forwards:
             return
         del self._socks_channels[number]
         host, port = handshake.request
-        label = f"from {source} at the server to {host} port {port}"
+        label = f"from {source} to {host} port {port}"
         if not permitted_open(host, port, self.permit_remote_open):
             self.trace(f"port forwarding: {label}: not in PermitRemoteOpen")
             self._socks_done(number, b"")

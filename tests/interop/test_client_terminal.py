@@ -72,9 +72,11 @@ class OnTerminal:
         os.close(child)
         self.seen = b""
 
-    def read_until(self, marker: bytes, timeout: float = 20) -> None:
+    def read_until(self, marker: bytes, timeout: float = 20, start: int = 0) -> None:
+        """Read until ``marker`` is in what the terminal showed (from ``start`` on:
+        a marker that came before does not count)."""
         deadline = time.monotonic() + timeout
-        while marker not in self.seen:
+        while marker not in self.seen[start:]:
             assert time.monotonic() < deadline, f"never saw {marker!r} in {self.seen!r}"
             ready, _, _ = select.select([self.main], [], [], 0.2)
             if ready:
@@ -380,8 +382,9 @@ def _command(term: OnTerminal, line: str, answer: bytes) -> None:
     term.type(b"\r~C")
     term.read_until(b"ssh> ")
     term.seen = term.seen[: term.seen.rindex(b"ssh> ")] + b"<prompt>"  # one prompt at a time
+    start = len(term.seen)
     term.type(line.encode() + b"\n")
-    term.read_until(answer)
+    term.read_until(answer, start=start)
     # the client turns the terminal raw again after its answer: what is typed before
     # that would be the line discipline's (echoed, held for a newline)
     assert wait_until(lambda: not termios.tcgetattr(term.main)[3] & termios.ICANON)
@@ -410,7 +413,11 @@ def test_command_line_adds_and_cancels_forwards_as_ssh(
             _command(term, f"R {remote}:127.0.0.1:{echo.port}", b"Forwarding port.\r")
             assert wait_until(lambda: not closed(remote))  # the server listens
             assert round_trip(remote, b"through -R") == b"through -R"
+            offset = setup[0].log.stat().st_size
             _command(term, f"-KR {remote}", b"Canceled forwarding.\r")
+            # the client says so before sshd has its request: a connection to the port
+            # in between would reach the client (ssh warns of an unknown listen_port)
+            assert wait_until(partial(_cancelled_at_server, setup[0], offset))
             assert wait_until(lambda: closed(remote))
             _command(term, "?", b"Cancel dynamic forward\r")
             _command(term, "-KL 1", b"Unknown port forwarding.\r")
@@ -441,13 +448,18 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
     return condition()
 
 
+def _cancelled_at_server(server: Sshd, offset: int) -> bool:
+    text = server.log.read_bytes()[offset:].decode(errors="replace")
+    return "rtype cancel-tcpip-forward" in text
+
+
 def closed(port: int) -> bool:
     from tests.interop.test_client_forward import refused
 
     """Nothing listens on 127.0.0.1:``port`` (any more), or what does hangs up at once."""
     try:
         return refused(port)
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
         return True
 
 
@@ -460,9 +472,9 @@ def test_escape_verbosity_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
         term = OnTerminal(client_args(client, setup))
         term.read_until(PROMPT)
         for key in (keys[i : i + 2] for i in range(0, len(keys), 2)):
+            start = len(term.seen)
             term.type(key)
-            term.read_until(b"]\r\n")
-            term.seen += b"|"  # each answer read before the next key
+            term.read_until(b"]\r\n", start=start)  # each answer read before the next key
         term.type(b"\rexit\r")
         status = term.finish()
         # Debian's ssh names QUIET "SILENT" (its own alias of it), upstream's QUIET
