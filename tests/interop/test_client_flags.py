@@ -4,6 +4,8 @@ against sshd."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -328,7 +330,7 @@ def _logged_in(args: list[str]) -> Iterator[None]:
     that says "in" and waits: the body runs once it said so (logged in, the session
     set up); the client is killed after."""
     proc = subprocess.Popen(
-        [*args, "root@127.0.0.1", "echo in; sleep 5"],
+        [*args, "root@127.0.0.1", "echo in; exec sleep 60"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         env=base_env(),
     )  # fmt: skip
@@ -426,6 +428,38 @@ def test_bind_interface_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -
             f"connect to host 127.0.0.1 port {target.port}: failure",
         ]
     )
+
+
+@contextmanager
+def _loopback_alias(address: str, label: str) -> Iterator[None]:
+    """``address`` on lo under its own label (an interface name to getifaddrs, as for
+    ``ifconfig lo:1``); skips the test where addresses cannot be added here."""
+    ip = shutil.which("ip")
+    if ip is None or os.geteuid() != 0:
+        pytest.skip("adding an address needs root and ip")
+    added = run([ip, "addr", "add", f"{address}/32", "dev", "lo", "label", label])
+    if added.returncode != 0:
+        pytest.skip(f"cannot add an address to lo here: {added.stderr.strip()}")
+    try:
+        yield
+    finally:
+        run([ip, "addr", "del", f"{address}/32", "dev", "lo", "label", label])
+
+
+def test_bind_interface_picks_that_interfaces_address(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    """-B names an interface (here an address of lo's own label): the connection
+    comes from that address, for both clients."""
+    target = servers[0]
+    common = [*_client_flags(target, key, tmp_path), "-o", "BatchMode=yes"]
+    with _loopback_alias("127.0.0.77", "lo:kt77"):
+        before = target.log.read_text()
+        runs = both_clients(*common, "-B", "lo:kt77", "root@127.0.0.1", "echo in")
+        log = target.log.read_text()[len(before) :]
+    for tool, result in runs.items():
+        assert (result.returncode, result.stdout) == (0, b"in\n"), (tool, result.stderr)
+    assert log.count("Connection from 127.0.0.77 port") == 2, log
 
 
 def test_required_rsa_size_as_ssh(tmp_path: Path) -> None:
