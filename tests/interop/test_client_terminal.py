@@ -10,6 +10,7 @@ import os
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 from collections.abc import Callable, Iterator
@@ -361,20 +362,50 @@ def test_escape_help_break_rekey_and_list_as_ssh(setup: tuple[Sshd, Account, Pat
     assert help_of["ssh"][0] == b"\x01?" and b" \x01C   - open a command line" not in help_of["ssh"]
 
 
-def test_escape_suspend_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
-    """~^Z: ssh's line, and the session goes on afterwards (here the client's process
-    group is orphaned, a new session of the test's: the kernel drops a stop signal
-    there, for ssh as for keytool, so neither stops)."""
+#: a job-control shell's part, reduced: runs the client as the terminal's foreground
+#: job in a process group of its own (not orphaned, so a stop signal stops it), notes
+#: each stop in the file argv[1], then gives it the terminal back and continues it
+_JOB_CONTROL = """
+import os, signal, sys
+log, args = sys.argv[1], sys.argv[2:]
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(0, os.getpgrp())
+    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+    os.execvp(args[0], args)
+os.setpgid(pid, pid)
+os.tcsetpgrp(0, pid)
+while True:
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(status):
+        sys.exit(os.waitstatus_to_exitcode(status))
+    with open(log, "a") as told:
+        told.write(signal.Signals(os.WSTOPSIG(status)).name + "\\n")
+    os.tcsetpgrp(0, pid)
+    os.killpg(pid, signal.SIGCONT)
+"""
+
+
+def test_escape_suspend_as_ssh(setup: tuple[Sshd, Account, Path], tmp_path: Path) -> None:
+    """~^Z: ssh's line, the client stopped as a job (SIGTSTP, seen by the job control
+    above it), and once continued the session goes on."""
     shown = {}
     for client in CLIENTS:
-        term = OnTerminal(client_args(client, setup))
+        stops = tmp_path / f"stops-{client}"
+        stops.write_text("")
+        job = [sys.executable, "-c", _JOB_CONTROL, str(stops), *client_args(client, setup)]
+        term = OnTerminal(job)
         term.read_until(PROMPT)
         term.type(b"~\x1a")
         term.read_until(b"~^Z [suspend ssh]\r\n")
+        assert wait_until(lambda: stops.read_text() != "")  # noqa: B023
+        start = len(term.seen)
         term.type(b"echo $((6*7)); exit\n")
-        term.read_until(b"42\r\n")
-        shown[client] = term.finish()
-    assert shown["keytool"] == shown["ssh"] == 0
+        term.read_until(b"42\r\n", start=start)
+        shown[client] = (term.finish(), stops.read_text())
+    assert shown["keytool"] == shown["ssh"] == (0, "SIGTSTP\n")
 
 
 def _command(term: OnTerminal, line: str, answer: bytes) -> None:
