@@ -5,9 +5,11 @@ side saw (and saw change), ssh's escapes and its words when there is no terminal
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -72,6 +74,8 @@ class OnTerminal:
         )  # fmt: skip
         os.close(child)
         self.seen = b""
+        self.closed = False
+        _OPEN.append(self)
 
     def read_until(self, marker: bytes, timeout: float = 20, start: int = 0) -> None:
         """Read until ``marker`` is in what the terminal showed (from ``start`` on:
@@ -109,8 +113,24 @@ class OnTerminal:
         try:
             return self.proc.wait(timeout)
         finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
             stop_process(self.proc)  # type: ignore[arg-type]
             os.close(self.main)
+
+
+#: the terminals a test opened: closed (their clients stopped) after it, whatever it did
+_OPEN: list[OnTerminal] = []
+
+
+@pytest.fixture(autouse=True)
+def _terminals_closed() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 def after(seen: bytes, marker: bytes) -> bytes:
@@ -539,7 +559,12 @@ def test_escape_background_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
         term.finish()
         assert b"~& [backgrounded]\r\n" in term.seen, (client, term.seen)
         session = term.proc.pid  # the test started the shell in a session of its own
-        assert wait_until(partial(_gone, session), 20), client
+        try:
+            assert wait_until(partial(_gone, session), 20), client
+        finally:  # what is left of that session is ours: a client that did not end
+            for pid in _in_session(session):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         # the remote shell ended by itself (its EOF), then the client said goodbye
         assert wait_until(partial(_logged, server, len(before), "Received disconnect"))
         log = server.log.read_text()[len(before) :]

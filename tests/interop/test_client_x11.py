@@ -6,9 +6,11 @@ must never reach the server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -53,12 +55,15 @@ class XServer:
         except BaseException:
             os.close(read)
             raise
-        if not number:
+        try:
+            if not number:
+                raise RuntimeError("Xvfb did not start")
+            self.display = f":{int(number)}"
+            self.xauthority.touch(mode=0o600)
+            self.add_cookie(self.xauthority, self.cookie)
+        except BaseException:
             stop_process(self.proc)
-            raise RuntimeError("Xvfb did not start")
-        self.display = f":{int(number)}"
-        self.xauthority.touch(mode=0o600)
-        self.add_cookie(self.xauthority, self.cookie)
+            raise
 
     def add_cookie(self, path: Path, cookie: str) -> None:
         path.touch(mode=0o600)
@@ -139,6 +144,15 @@ _SERVER_DISPLAY = re.compile(rb"localhost:\d+\.0")
 
 def _displays_as_one(text: bytes) -> bytes:
     return _SERVER_DISPLAY.sub(b"localhost:N.0", text)
+
+
+def _gone(pid: int, wait: float = 5) -> bool:
+    deadline = time.monotonic() + wait
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def same(runs: dict[str, subprocess.CompletedProcess[bytes]]) -> bytes:
@@ -330,6 +344,7 @@ def test_x11_through_a_shared_connection(setup: Setup, master: str) -> None:
     as clients alike."""
     sockets = Path(tempfile.mkdtemp(prefix="x1", dir="/tmp"))  # a short socket path
     path = sockets / "m"
+    master_pid = 0
     programs = {"ssh": [require("ssh")], "keytool": [*KEYTOOL, "exec"]}
     start = [*programs[master], *setup.flags("-Y", "-M", "-S", str(path), "-f", "-N")]
     destination = f"{setup.account.name}@127.0.0.1"
@@ -339,6 +354,13 @@ def test_x11_through_a_shared_connection(setup: Setup, master: str) -> None:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
+        check = subprocess.run(
+            [require("ssh"), "-S", str(path), "-O", "check", destination],
+            capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+        running = re.search(rb"Master running \(pid=(\d+)\)", check.stderr)
+        assert running is not None, check.stderr
+        master_pid = int(running.group(1))
         shown = {}
         for client, program in programs.items():
             run = subprocess.run(
@@ -355,4 +377,7 @@ def test_x11_through_a_shared_connection(setup: Setup, master: str) -> None:
             [require("ssh"), "-S", str(path), "-O", "exit", destination],
             capture_output=True, timeout=30, check=False,
         )  # fmt: skip
+        if master_pid > 1 and not _gone(master_pid):  # it would not go: ours, stopped
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(master_pid, signal.SIGKILL)
         shutil.rmtree(sockets, ignore_errors=True)
