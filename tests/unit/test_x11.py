@@ -163,6 +163,36 @@ def test_any_bytes_in_any_pieces_never_pass_without_the_fake_cookie(
 
 
 @settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([b"l", b"B"]),
+    st.sampled_from([x11.MIT_COOKIE.encode(), b"XDM-AUTHORIZATION-1", b"MIT-MAGIC-COOKIE-2"]),
+    st.one_of(st.just(COOKIES.fake), st.binary(min_size=16, max_size=16), st.binary(max_size=40)),
+    st.binary(max_size=30),
+    st.integers(min_value=1, max_value=40),
+)
+def test_a_setup_packet_passes_exactly_when_it_shows_the_fake_cookie(
+    order: bytes, name: bytes, data: bytes, after: bytes, piece: int
+) -> None:
+    """Well-formed first packets (either byte order, any protocol name and cookie) in
+    any pieces: accepted, with the real cookie in the fake one's place and the rest
+    passed as it came, exactly when they name MIT-MAGIC-COOKIE-1 with our fake cookie."""
+    packet = setup_packet(name, data, order)
+    sent = packet + after
+    setup = x11.Setup(COOKIES)
+    verdict, out = x11.Verdict.MORE, b""
+    for start in range(0, len(sent), piece):
+        verdict, out = setup.feed(sent[start : start + piece])
+        if verdict is not x11.Verdict.MORE:
+            break
+    if name == x11.MIT_COOKIE.encode() and data == COOKIES.fake:
+        assert verdict is x11.Verdict.ACCEPTED
+        real = setup_packet(name, COOKIES.real, order)
+        assert out == (real + after)[: len(out)] and out.startswith(real)
+    else:
+        assert verdict is x11.Verdict.REJECTED and out == b""
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=80))
 def test_any_command_line_is_read_without_an_exception(line: str) -> None:
     from keytool import cmdline
