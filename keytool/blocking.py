@@ -389,6 +389,7 @@ class BlockingClient(Login):
         self._level = level
         self._sink = options.trace or _trace_to_stderr
         self.trace = self._told
+        transport.conn.set_trace(self._told)  # its steps, too, at the level of the moment
         self._pending: deque[ch.ChannelEvent] = deque()
         self._alive = (
             ServerAlive(options.server_alive_interval, options.server_alive_count_max)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum, auto
 
 from keytool.display import printable
@@ -243,6 +243,11 @@ class ClientTransport:
         self._send_kexinit()
 
     # the public surface
+
+    def set_trace(self, trace: Callable[[str], None] | None) -> None:
+        """Where the steps of the protocol are told from now on (~v and ~V move the
+        level a client tells them at)."""
+        self._trace = trace
 
     def data_to_send(self) -> bytes:
         """Everything queued for the server since the last call."""

@@ -543,6 +543,32 @@ def test_escape_verbosity_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
     assert b"keytool: command execution: exit status 0" in shown["keytool"][2]
 
 
+def test_escape_verbosity_reaches_the_key_exchange(setup: tuple[Sshd, Account, Path]) -> None:
+    """~v and ~V set the level for the transport's steps too: a re-key (~R) is told
+    at DEBUG1 (~v twice from INFO) and not once the level is down again (~V twice)."""
+    server = setup[0]
+    term = OnTerminal(client_args("keytool", setup))
+    term.read_until(PROMPT)
+    told = {}
+    for level, key in (("DEBUG1", b"~v"), ("INFO", b"~V")):
+        for _ in range(2):
+            start = len(term.seen)
+            term.type(key)
+            term.read_until(b"]\r\n", start=start)
+        offset = server.log.stat().st_size
+        start = len(term.seen)
+        term.type(b"~R")
+        # sshd's side of the re-key done, then a line of the shell's as a marker
+        assert wait_until(partial(_logged, server, offset, "SSH2_MSG_NEWKEYS received"))
+        term.type(b"\recho mark$((6*7))\r")
+        term.read_until(b"mark42", start=start)
+        told[level] = term.seen[start:]
+    term.type(b"exit\r")
+    assert term.finish() == 0
+    assert b"re-keying" in told["DEBUG1"] and b"re-key 1 done" in told["DEBUG1"]
+    assert b"re-key" not in told["INFO"]
+
+
 def test_escape_background_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
     """~&: ssh's line, the caller's shell goes on (status 0) while the client goes on
     in the background, sending the session an EOF character, so the remote shell
