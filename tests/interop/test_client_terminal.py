@@ -555,11 +555,14 @@ def test_escape_verbosity_reaches_the_key_exchange(setup: tuple[Sshd, Account, P
             start = len(term.seen)
             term.type(key)
             term.read_until(b"]\r\n", start=start)
-        offset = server.log.stat().st_size
+        offset = len(server.log.read_text())  # in characters, as _logged reads it
         start = len(term.seen)
         term.type(b"~R")
         # sshd's side of the re-key done, then a line of the shell's as a marker
-        assert wait_until(partial(_logged, server, offset, "SSH2_MSG_NEWKEYS received"))
+        assert wait_until(partial(_logged, server, offset, "SSH2_MSG_NEWKEYS received")), (
+            level,
+            term.seen[start:],
+        )
         term.type(b"\recho mark$((6*7))\r")
         term.read_until(b"mark42", start=start)
         told[level] = term.seen[start:]
