@@ -604,18 +604,11 @@ class BlockingClient(Login):
                         self.trace(f"encrypted communication: session channel {number} opened")
                         x11 = forwards.x11 if forwards is not None else None
                         if x11 is not None:
-                            from keytool.x11 import screen_number
-
                             self.trace(
                                 "X11 forwarding: asking for it with authentication spoofing "
                                 f"(a fake {x11.cookies.protocol} cookie)"
                             )
-                            conn.request_x11(
-                                number,
-                                x11.cookies.protocol,
-                                x11.cookies.fake.hex(),
-                                screen_number(x11.display),
-                            )
+                            conn.request_x11(number, *x11.request())
                         if forwards is not None and forwards.agent_socket is not None:
                             self.trace("agent forwarding: the session may use our agent (-A)")
                             conn.forward_agent(number)

@@ -615,11 +615,7 @@ class Multiplexer:
             conn = self.conn
             x11 = self.forwards.x11
             if detail.want_x11 and x11 is not None:  # as ssh's master: to its own display
-                from keytool.x11 import screen_number
-
-                cookies = x11.cookies
-                fake = cookies.fake.hex()
-                conn.request_x11(number, cookies.protocol, fake, screen_number(x11.display))
+                conn.request_x11(number, *x11.request())
             if detail.want_agent and self.forwards.agent_socket is not None:
                 conn.forward_agent(number)
             # as ssh's master: the client's variables our SendEnv lets through, then

@@ -211,3 +211,8 @@ class Forwarding(Record):
 
     def __init__(self, display: str, cookies: Cookies, refuse_at: float | None = None) -> None:
         init(self, display=display, cookies=cookies, refuse_at=refuse_at)
+
+    def request(self) -> tuple[str, str, int]:
+        """What an x11-req says (RFC 4254 §6.3.1): the protocol, the fake cookie in
+        hex, the screen number."""
+        return self.cookies.protocol, self.cookies.fake.hex(), screen_number(self.display)
