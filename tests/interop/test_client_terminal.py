@@ -395,7 +395,10 @@ if pid == 0:
     os.tcsetpgrp(0, os.getpgrp())
     signal.signal(signal.SIGTTOU, signal.SIG_DFL)
     os.execvp(args[0], args)
-os.setpgid(pid, pid)
+try:
+    os.setpgid(pid, pid)  # as shells do, on both sides: whichever runs first
+except PermissionError:
+    pass  # the child did it and has exec'd already
 os.tcsetpgrp(0, pid)
 while True:
     _, status = os.waitpid(pid, os.WUNTRACED)
