@@ -103,6 +103,12 @@ def exec_args(server: Sshd | Dropbear, known: Path, key: Path, *flags: str) -> l
     ]  # fmt: skip
 
 
+def client_program(client: str, server: Sshd, known: Path, key: Path) -> list[str]:
+    """``exec_args`` for "keytool"; the same flags for "ssh"."""
+    ours = exec_args(server, known, key)
+    return ours if client == "keytool" else [require("ssh"), *ours[len(KEYTOOL) + 1 :]]
+
+
 def known_hosts(server: Sshd, folder: Path) -> Path:
     known = folder / "known_hosts"
     known.write_text(server.known_hosts_line())
@@ -626,8 +632,7 @@ def test_remote_socks_proxy_as_ssh(
     known = known_hosts(server, tmp_path)
     outcome = {}
     for client in ("ssh", "keytool"):
-        ours = exec_args(server, known, key)
-        program = ours if client == "keytool" else [require("ssh"), *ours[len(KEYTOOL) + 1 :]]
+        program = client_program(client, server, known, key)
         for permit in ("any", f"127.0.0.1:{service.port}", "127.0.0.1:1"):
             proxy = free_port()
             proc = spawn(
@@ -685,8 +690,7 @@ def test_remote_socks_client_gone_while_connecting_as_ssh(
     known = known_hosts(server, tmp_path)
     outcome = {}
     for client in ("ssh", "keytool"):
-        ours = exec_args(server, known, key)
-        program = ours if client == "keytool" else [require("ssh"), *ours[len(KEYTOOL) + 1 :]]
+        program = client_program(client, server, known, key)
         proxy = free_port()
         proc = spawn([*program, "-N", "-R", f"{proxy}", "root@127.0.0.1"], started)
         wait_listening(proxy, proc)
