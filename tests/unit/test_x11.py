@@ -143,6 +143,17 @@ def test_x11_request_and_channels_on_the_wire() -> None:
     assert (opened.originator, opened.originator_port) == ("127.0.0.1", 40000)
 
 
+def _fed_in_pieces(data: bytes, piece: int) -> tuple[x11.Verdict, bytes]:
+    """A new check fed ``data`` ``piece`` bytes at a time, until it decides."""
+    setup = x11.Setup(COOKIES)
+    verdict, out = x11.Verdict.MORE, b""
+    for start in range(0, len(data), piece):
+        verdict, out = setup.feed(data[start : start + piece])
+        if verdict is not x11.Verdict.MORE:
+            break
+    return verdict, out
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200), st.integers(min_value=1, max_value=40))
 def test_any_bytes_in_any_pieces_never_pass_without_the_fake_cookie(
@@ -150,12 +161,7 @@ def test_any_bytes_in_any_pieces_never_pass_without_the_fake_cookie(
 ) -> None:
     """Whatever an X client sends, in whatever pieces: held, rejected, or (only with
     our fake cookie in its place) accepted with the real one; never an exception."""
-    setup = x11.Setup(COOKIES)
-    verdict, out = x11.Verdict.MORE, b""
-    for start in range(0, len(data), piece):
-        verdict, out = setup.feed(data[start : start + piece])
-        if verdict is not x11.Verdict.MORE:
-            break
+    verdict, out = _fed_in_pieces(data, piece)
     if verdict is x11.Verdict.ACCEPTED:
         assert COOKIES.fake in data and COOKIES.real in out  # it showed the fake cookie
     else:
@@ -178,12 +184,7 @@ def test_a_setup_packet_passes_exactly_when_it_shows_the_fake_cookie(
     passed as it came, exactly when they name MIT-MAGIC-COOKIE-1 with our fake cookie."""
     packet = setup_packet(name, data, order)
     sent = packet + after
-    setup = x11.Setup(COOKIES)
-    verdict, out = x11.Verdict.MORE, b""
-    for start in range(0, len(sent), piece):
-        verdict, out = setup.feed(sent[start : start + piece])
-        if verdict is not x11.Verdict.MORE:
-            break
+    verdict, out = _fed_in_pieces(sent, piece)
     if name == x11.MIT_COOKIE.encode() and data == COOKIES.fake:
         assert verdict is x11.Verdict.ACCEPTED
         real = setup_packet(name, COOKIES.real, order)
