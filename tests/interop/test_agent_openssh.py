@@ -265,7 +265,7 @@ def throwaway_user(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         yield name, home
     finally:
-        user_db(["userdel", name])
+        user_db(["userdel", "-f", name])
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
