@@ -38,7 +38,7 @@ class AgentOptions:
     foreground: bool = False  # -D
     debug: bool = False  # -d: foreground, log to stderr
     lifetime: int | None = None  # -t: default lifetime of added keys, seconds
-    fingerprint_hash: str = "sha256"  # -E: sha256 or md5, in confirmations
+    fingerprint_hash: str = "sha256"  # -E (fingerprint.HASH_NAMES), in confirmations
     shell: Shell = "sh"
     command: Sequence[str] = field(default_factory=tuple)
 
@@ -78,6 +78,16 @@ def env_lines(shell: Shell, path: str, pid: int) -> str:
         f"SSH_AGENT_PID={pid}; export SSH_AGENT_PID;\n"
         f"echo Agent pid {pid};\n"
     )
+
+
+def foreground_lines(shell: Shell, path: str, pid: int) -> str:
+    """What -D and -d print: the socket alone, as ssh-agent (there is no process to
+    kill later: it ends with the terminal's ^C)."""
+    if shell == "csh":
+        return f"setenv SSH_AUTH_SOCK {path};\necho Agent pid {pid};\n"
+    if shell == "fish":
+        return f"set -gx SSH_AUTH_SOCK {path};\necho Agent pid {pid};\n"
+    return f"SSH_AUTH_SOCK={path}; export SSH_AUTH_SOCK;\necho Agent pid {pid};\n"
 
 
 def kill_lines(shell: Shell, pid: int) -> str:
@@ -192,7 +202,7 @@ def askpass_confirm(prompt: str) -> bool:
     except KeytoolError as exc:
         log.warning("confirmation failed: %s", exc)
         return False
-    return answer is not None and answer.strip().lower() in ("", "yes")
+    return terminal.is_yes(answer)
 
 
 def _detach(keep_stderr: bool = False) -> None:
@@ -295,7 +305,7 @@ def run(options: AgentOptions) -> int:
     if options.command:
         return _command_mode(listener, options)
     if options.foreground or options.debug:
-        sys.stdout.write(env_lines(options.shell, listener.path, os.getpid()))
+        sys.stdout.write(foreground_lines(options.shell, listener.path, os.getpid()))
         sys.stdout.flush()
         serve(listener, options)
         return 0

@@ -68,7 +68,7 @@ class Keyring:
     clock: Clock
     default_lifetime: int | None = None
     confirm: Confirm | None = None  # asks the user; None: confirm-constrained keys never sign
-    fingerprint_hash: str = "sha256"  # -E: how the confirmation shows a key (sha256, md5)
+    fingerprint_hash: str = "sha256"  # -E: how the confirmation shows a key
     _identities: dict[bytes, Identity] = field(default_factory=dict)
     _answer: bytes | None = field(default=None, repr=False)  # cached IDENTITIES_ANSWER
     _next_expiry: float | None = None
@@ -89,10 +89,12 @@ class Keyring:
         confirm: bool = False,
         destinations: tuple[DestConstraint, ...] = (),
     ) -> Identity:
-        """Add ``key``, or replace the comment and constraints of the same key."""
-        if not lifetime:
+        """Add ``key``, or replace the comment and constraints of the same key.
+        ``lifetime`` None takes the default (-t); 0 is a lifetime that ends at once,
+        as in ssh-agent."""
+        if lifetime is None:
             lifetime = self.default_lifetime
-        expires = self.clock() + lifetime if lifetime else None
+        expires = self.clock() + lifetime if lifetime is not None else None
         public = key.public
         blob = public.to_wire()  # a certificate is known by its own blob, not its key's
         # an RSA key or certificate signs with the algorithm the request's flags ask for
@@ -170,7 +172,8 @@ class Keyring:
         return self._lock_hash is not None
 
     def lock(self, passphrase: bytes) -> bool:
-        if self.locked:
+        """Lock with ``passphrase``; an empty one is refused, as by ssh-agent."""
+        if self.locked or not passphrase:
             return False
         salt = os.urandom(LOCK_SALT_SIZE)
         self._lock_salt = salt
@@ -180,7 +183,7 @@ class Keyring:
     def unlock(self, passphrase: bytes) -> UnlockResult:
         """Check the passphrase. While the delay earned by earlier wrong passphrases runs,
         every attempt fails unchecked, so parallel connections cannot guess in parallel."""
-        if self._lock_hash is None or self._lock_salt is None:
+        if self._lock_hash is None or self._lock_salt is None or not passphrase:
             return UnlockResult(False, 0.0)
         now = self.clock()
         if now < self._unlock_not_before:

@@ -377,7 +377,9 @@ class _Connection:
 
     def _process(self) -> None:
         buffer = self._buffer
-        while not self._busy and not self._closed and len(buffer) >= 4:
+        # one answer at a time: while the client has not taken the last one, the
+        # requests it already sent wait unanswered (and unread ones stay in the socket)
+        while not self._busy and not self._closed and not self._out and len(buffer) >= 4:
             length = proto.LENGTH.unpack_from(buffer)[0]
             # the cap is checked on the length alone, before any of the body is kept
             if length > proto.MAX_MESSAGE or length == 0:

@@ -204,6 +204,8 @@ def _decode_constraints(r: Reader) -> Constraints:
                 raise FormatError("malformed constraints: lifetime given twice")
             lifetime = r.uint32()
         elif kind == SSH_AGENT_CONSTRAIN_CONFIRM:
+            if confirm:
+                raise FormatError("malformed constraints: confirm given twice")
             confirm = True
         elif kind == SSH_AGENT_CONSTRAIN_EXTENSION:
             name = r.ascii()

@@ -187,7 +187,7 @@ class ResolvedConfig(Record):
     add_keys_to_agent: tuple[str, int | None]  # AddKeysToAgent: yes/no/ask/confirm, lifetime
     log_level: str  # LogLevel, one of LOG_LEVELS
     pubkey_accepted_algorithms: str | None  # as written, +/-/^ included
-    fingerprint_hash: str  # FingerprintHash: "sha256" or "md5"
+    fingerprint_hash: str  # FingerprintHash: one of fingerprint.HASH_NAMES
     connection_attempts: int  # ConnectionAttempts: connect tries, a second apart
     update_host_keys: str  # UpdateHostKeys: "yes", "no" or "ask", its default applied
     stream_local_bind_mask: int  # StreamLocalBindMask: umask of our forwarding sockets
@@ -567,7 +567,7 @@ def _one_of(keyword: str, *choices: str) -> Callable[[str, str], str]:
     return convert
 
 
-_fingerprint_hash = _one_of("FingerprintHash", "sha256", "md5")
+_fingerprint_hash = _one_of("FingerprintHash", "md5", "sha1", "sha256", "sha384", "sha512")
 _address_family = _one_of("AddressFamily", "any", "inet", "inet6")
 _session_type = _one_of("SessionType", "default", "none", "subsystem")
 

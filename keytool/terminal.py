@@ -49,7 +49,15 @@ def run_askpass(program: str, prompt: str, confirm: bool = False) -> str | None:
         raise KeytoolError(f"cannot run askpass program {program}: {exc}") from None
     if result.returncode != 0:
         return None
-    return result.stdout.decode("utf-8", errors="replace").rstrip("\r\n")
+    # as ssh: the answer ends at the first carriage return or newline
+    text = result.stdout.decode("utf-8", errors="replace")
+    return text.split("\n", 1)[0].split("\r", 1)[0]
+
+
+def is_yes(answer: str | None) -> bool:
+    """A confirmation given, as ssh's ask_permission reads it: an empty answer or
+    "yes" in any case, nothing around it (None: cancelled)."""
+    return answer is not None and (answer == "" or (answer.isascii() and answer.lower() == "yes"))
 
 
 def ask_terminal(prompt: str) -> str | None:

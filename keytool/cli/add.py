@@ -282,16 +282,16 @@ def run(
 ) -> int:
     from keytool.agentclient import AgentClient
     from keytool.duration import parse_seconds
+    from keytool.keys.fingerprint import check_hash_name
 
     actions = sum((list_keys, list_public, delete, delete_all, lock, unlock, test))
     if actions > 1:
         raise KeytoolError("choose one of -l, -L, -d, -D, -x, -X, -T")
     seconds = parse_seconds(lifetime) if lifetime is not None else None
-    if hash_name is not None and hash_name.lower() not in ("sha256", "md5"):
-        raise KeytoolError(f"invalid hash algorithm {hash_name!r}: use sha256 or md5")
+    digest = check_hash_name(hash_name)
     with AgentClient() as client:
         if list_keys or list_public:
-            return _list(client, list_public, (hash_name or "sha256").lower())
+            return _list(client, list_public, digest)
         if delete_all:
             client.remove_all()
             _say(quiet, "All identities removed.")

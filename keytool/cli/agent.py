@@ -31,9 +31,9 @@ def run(
             raise KeytoolError("-k takes no other flags")
         sys.stdout.write(daemon.kill_agent(shell))
         return 0
-    hash_name = (fingerprint_hash or "sha256").lower()
-    if hash_name not in ("sha256", "md5"):  # ssh-agent's words
-        raise KeytoolError('Invalid hash algorithm "' + (fingerprint_hash or "") + '"')
+    from keytool.keys.fingerprint import check_hash_name
+
+    hash_name = check_hash_name(fingerprint_hash)  # with ssh-agent's words
     seconds = parse_seconds(lifetime) if lifetime is not None else None
     options = daemon.AgentOptions(
         bind=bind,

@@ -53,13 +53,14 @@ def run(
 
 def _show(file: str | None, hash_name: str | None) -> int:
     from keytool.certshow import list_certificates
-    from keytool.keys.fingerprint import HASH_NAMES
+    from keytool.keys.fingerprint import check_hash_name
 
     if not file:
         raise UsageError("cert -L: which file? use -f FILE (or -f - for stdin)")
-    digest = (hash_name or "sha256").lower()
-    if digest not in HASH_NAMES:
-        raise UsageError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
+    try:
+        digest = check_hash_name(hash_name)
+    except KeytoolError as exc:
+        raise UsageError(str(exc)) from None
     if file == "-":
         data = sys.stdin.buffer.read()
         listing = list_certificates(data, "(stdin)", True, digest)

@@ -15,7 +15,12 @@ def run(
     generic: bool = False,
 ) -> int:
     from keytool.keyfiles import expand, keys_in_file
-    from keytool.keys.fingerprint import HASH_NAMES, describe, describe_bubblebabble, randomart
+    from keytool.keys.fingerprint import (
+        check_hash_name,
+        describe,
+        describe_bubblebabble,
+        randomart,
+    )
 
     if rr_host is not None:
         if bubblebabble or visual or hash_name:
@@ -27,9 +32,7 @@ def run(
         raise KeytoolError("-g is for SSHFP records: use it with -r HOSTNAME")
     if not file:
         raise KeytoolError("which file? use -f FILE")
-    digest = (hash_name or "sha256").lower()
-    if digest not in HASH_NAMES:
-        raise KeytoolError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
+    digest = check_hash_name(hash_name)
     for listed in keys_in_file(expand(file)):
         if bubblebabble:  # SHA-1 whatever -E says; -E still picks the randomart's hash
             print(describe_bubblebabble(listed.key, listed.comment))

@@ -239,6 +239,4 @@ def ask_permission(prompt: str) -> bool:
         answer = terminal.run_askpass(program, prompt, confirm=True)
     else:
         answer = terminal.ask_terminal(prompt)
-    if answer is None:
-        return False
-    return answer.strip() == "" or answer.strip().lower() == "yes"
+    return terminal.is_yes(answer)

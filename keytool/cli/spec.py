@@ -75,7 +75,12 @@ class Command(Record):
 
 
 FILE_OPT = Opt("file", ("-f",), "key file", metavar="FILE")
-HASH_OPT = Opt("hash_name", ("-E",), "fingerprint hash: sha256 (default) or md5", metavar="HASH")
+HASH_OPT = Opt(
+    "hash_name",
+    ("-E",),
+    "fingerprint hash: sha256 (default), md5, sha1, sha384 or sha512",
+    metavar="HASH",
+)
 QUIET_OPT = Opt("quiet", ("-q",), "quiet", "flag")
 KEY_FORMAT_OPT = Opt(
     "key_format",
@@ -367,7 +372,7 @@ COMMANDS: tuple[Command, ...] = (
             Opt(
                 "fingerprint_hash",
                 ("-E",),
-                "fingerprint hash in confirmations: sha256 (default) or md5",
+                "fingerprint hash in confirmations: sha256 (default), md5, sha1, sha384 or sha512",
                 metavar="HASH",
             ),
             Opt("kill", ("-k",), "stop the agent named by SSH_AGENT_PID", "flag"),

@@ -1,5 +1,5 @@
-"""Fingerprints (SHA256 and MD5, the bubblebabble of SHA-1) and the randomart picture,
-byte-identical to ssh-keygen."""
+"""Fingerprints (SHA256 by default, MD5, SHA1, SHA384, SHA512 as -E picks; the
+bubblebabble of SHA-1) and the randomart picture, byte-identical to ssh-keygen."""
 
 from __future__ import annotations
 
@@ -9,30 +9,37 @@ import hashlib
 from keytool.errors import KeytoolError
 from keytool.keys.base import PublicKey
 
-HASH_NAMES = ("sha256", "md5")
+#: the names -E and FingerprintHash take (any case), as OpenSSH's digest table
+HASH_NAMES = ("md5", "sha1", "sha256", "sha384", "sha512")
+
+
+def check_hash_name(name: str | None) -> str:
+    """The -E / FingerprintHash name in lower case (None: sha256), or an error."""
+    lowered = (name or "sha256").lower()
+    if lowered not in HASH_NAMES:
+        raise KeytoolError(f'Invalid hash algorithm "{name}"')
+    return lowered
 
 
 def _digest(blob: bytes, hash_name: str) -> bytes:
-    if hash_name == "sha256":
-        return hashlib.sha256(blob).digest()
-    if hash_name == "md5":
-        return hashlib.md5(blob, usedforsecurity=False).digest()
-    if hash_name == "sha1":  # bubblebabble and SSHFP records only
-        return hashlib.sha1(blob, usedforsecurity=False).digest()
-    raise KeytoolError(f"unknown fingerprint hash {hash_name!r}: use sha256 or md5")
+    if hash_name not in HASH_NAMES:
+        raise KeytoolError(f'Invalid hash algorithm "{hash_name}"')
+    return hashlib.new(hash_name, blob, usedforsecurity=False).digest()
 
 
 def raw_digest(key: PublicKey, hash_name: str) -> bytes:
-    """The digest (sha256, md5 or sha1) of the key's blob; a certificate's certified key."""
+    """The digest (one of HASH_NAMES) of the key's blob; a certificate's certified key."""
     return _digest(key.plain.to_wire(), hash_name.lower())
 
 
 def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
-    """``SHA256:<base64 without padding>`` or ``MD5:aa:bb:…``, as ssh-keygen prints."""
-    digest = raw_digest(key, hash_name)
-    if hash_name.lower() == "md5":
+    """``SHA256:<base64 without padding>`` (SHA1:, SHA384:, SHA512: alike) or
+    ``MD5:aa:bb:…``, as ssh-keygen prints."""
+    name = hash_name.lower()
+    digest = raw_digest(key, name)
+    if name == "md5":
         return "MD5:" + ":".join(f"{b:02x}" for b in digest)
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    return name.upper() + ":" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def describe(key: PublicKey, comment: str | None, hash_name: str = "sha256") -> str:

@@ -62,7 +62,7 @@ def test_our_keys_through_ssh_keygen(
     assert f"{fingerprint} tester@example" in made.stdout
     assert "\n".join(art) in made.stdout
 
-    for hash_name in ("sha256", "md5"):
+    for hash_name in ("sha256", "md5", "sha1", "SHA384", "sha512"):
         ours = keytool("fingerprint", "-v", "-E", hash_name, "-f", key)
         assert ours.returncode == 0, ours.stderr
         assert ours.stdout == ssh_keygen("-lv", "-E", hash_name, "-f", key).stdout
