@@ -46,20 +46,33 @@ def write_atomic(
     ``keep_mode`` keeps an existing file's permission bits instead of ``mode``;
     ``backup`` names a hard link the old file keeps (replaced if there), made before
     the new file takes its name, as ssh-keygen keeps ``known_hosts.old``.
+
+    A symbolic link is written through: the file it points to is replaced (beside
+    it, so the rename stays on its filesystem) and the link stays a link, as
+    ssh-keygen -p and -c leave a linked key.
     """
+    target = _through_links(path)
     if keep_mode:
         with contextlib.suppress(FileNotFoundError):
-            mode = stat.S_IMODE(path.stat().st_mode)
-    tmp = write_temp(path, data, mode)
+            mode = stat.S_IMODE(target.stat().st_mode)
+    tmp = write_temp(target, data, mode)
     try:
         if backup is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(backup)
-            os.link(path, backup)
+            os.link(target, backup)
     except OSError as exc:
         discard(tmp)
         raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
-    install(tmp, path)
+    install(tmp, target, shown=path)
+
+
+def _through_links(path: Path) -> Path:
+    """The file a symbolic link at ``path`` names (all links followed); ``path``
+    itself when it is no link."""
+    if not os.path.islink(path):
+        return path
+    return path.__class__(os.path.realpath(path))
 
 
 def write_temp(path: Path, data: bytes, mode: int) -> Path:
@@ -93,13 +106,14 @@ def discard(tmp: Path) -> None:
         os.unlink(tmp)
 
 
-def install(tmp: Path, path: Path) -> None:
-    """Rename a ``write_temp`` file to ``path`` (replacing it) and flush the folder."""
+def install(tmp: Path, path: Path, shown: Path | None = None) -> None:
+    """Rename a ``write_temp`` file to ``path`` (replacing it) and flush the folder;
+    errors name ``shown`` (what the user gave) if not ``path``."""
     try:
         os.replace(tmp, path)
     except OSError as exc:
         discard(tmp)
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise KeyFileError(f"cannot write {shown or path}: {exc.strerror}") from None
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

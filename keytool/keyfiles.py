@@ -3,6 +3,7 @@ its .pub, and list every key a public, authorized_keys or known_hosts file holds
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
@@ -78,7 +79,10 @@ def public_of_file(path: str | os.PathLike[str]) -> ListedKey:
     comment_from_pub: str | None = None
     pub_key: PublicKey | None = None
     if os.path.exists(pub):
-        pub_key, comment_from_pub = parse_public_text(files.read_file(pub, "public key"))
+        # a FILE.pub that cannot be read or parsed is passed over, as ssh-keygen -l
+        # does: the key file itself still tells its public key
+        with contextlib.suppress(KeytoolError):
+            pub_key, comment_from_pub = parse_public_text(files.read_file(pub, "public key"))
     if openssh.is_openssh_private(text):
         outer = openssh.parse(text)
         if comment_from_pub is not None and pub_key == outer.public:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from keytool.errors import KeytoolError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
 
 def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     from keytool import files
     from keytool.cli import one_line_text, secret_bytes
-    from keytool.keyfiles import expand, load_private_file, public_file_text, write_key_pair
+    from keytool.keyfiles import (
+        expand,
+        is_private_text,
+        load_private_file,
+        public_file_text,
+        write_key_pair,
+    )
     from keytool.keys import openssh
     from keytool.keys.pubfile import parse_public_text
 
@@ -19,6 +29,8 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     one_line_text(comment, "the comment (-C)")
     path = expand(file)
     text = files.read_file(path, "key file")
+    if not openssh.is_openssh_private(text) and is_private_text(text):
+        return _convert_and_comment(path, text, comment, passphrase)
     if not openssh.is_openssh_private(text):
         # a public key file alone: rewrite its line
         public, old = parse_public_text(text)
@@ -34,4 +46,24 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     new_text = openssh.dump(key, comment, secret if outer.is_encrypted else None, rounds)
     write_key_pair(path, new_text, key.public, comment, keep_mode=True)
     print(f"Comment '{comment}' applied")
+    return 0
+
+
+def _convert_and_comment(path: Path, text: bytes, comment: str, passphrase: str | None) -> int:
+    """A PEM or PKCS#8 private key holds no comment: as ssh-keygen -c, it is saved in
+    OpenSSH's format (encrypted again with the same passphrase if it was) with the
+    comment, and FILE.pub written to match."""
+    from keytool.cli import secret_bytes
+    from keytool.keyfiles import ask_passphrase, load_private_file, write_key_pair
+    from keytool.keys import is_encrypted_private, openssh
+
+    secret = secret_bytes(passphrase) if passphrase is not None else None
+    if secret is None and is_encrypted_private(text):
+        secret = ask_passphrase(path)
+    key, _ = load_private_file(path, secret)
+    print("No existing comment")
+    keep = secret if is_encrypted_private(text) else None
+    new_text = openssh.dump(key, comment, keep or None, openssh.DEFAULT_ROUNDS)
+    write_key_pair(path, new_text, key.public, comment, keep_mode=True)
+    print(f"Comment '{comment}' applied" if comment else "Comment removed")
     return 0

@@ -119,9 +119,11 @@ def run(
                 print(f"Created directory '{ssh_dir}'.")
         path = ssh_dir / FILE_NAMES[kind]
     pub_path = Path(f"{path}.pub")
-    exists = path.exists() or pub_path.exists()
-    if exists and not (force or _confirm_overwrite(path)):
-        raise KeytoolError(f"{path} already exists; not overwriting (use --force)")
+    # ssh-keygen asks about the private key file only and replaces a FILE.pub without
+    # a word; a .pub alone may be somebody's key kept there, so it is asked about too
+    existing = next((p for p in (path, pub_path) if p.exists() or p.is_symlink()), None)
+    if existing is not None and not (force or _confirm_overwrite(existing)):
+        raise KeytoolError(f"{existing} already exists; not overwriting (use --force)")
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
 

@@ -423,3 +423,118 @@ def test_overwrite_question_as_ssh_keygen_asks_it(tmp_path: Path, answer: str) -
     assert seen["keytool"] == seen["ssh-keygen"]
     assert seen["ssh-keygen"][:2] == ((True, True) if answer == "y" else (False, False))
     assert seen["ssh-keygen"][2] == "FILE already exists.\nOverwrite (y/n)? "
+
+
+def test_a_lone_pub_file_is_asked_about_by_its_own_name(tmp_path: Path) -> None:
+    """Only FILE.pub exists (somebody's key kept there): keytool asks about FILE.pub,
+    not about FILE (ssh-keygen replaces it without a word); "n" keeps it byte for byte,
+    "y" writes a pair that ssh-keygen reads as one."""
+    key = tmp_path / "k"
+    pub = Path(f"{key}.pub")
+    pub.write_text("ssh-ed25519 AAAA kept\n")
+    refused = subprocess.run(
+        [*KEYTOOL, "gen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+        input="n\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert refused.stdout == f"{pub} already exists.\nOverwrite (y/n)? "
+    assert refused.stderr.strip() == f"keytool: {pub} already exists; not overwriting (use --force)"
+    assert pub.read_text() == "ssh-ed25519 AAAA kept\n" and not key.exists()
+    agreed = subprocess.run(
+        [*KEYTOOL, "gen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+        input="y\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert agreed.returncode == 0, agreed.stderr
+    assert ssh_keygen("-y", "-f", key).stdout.split()[:2] == pub.read_text().split()[:2]
+
+
+@pytest.mark.parametrize(
+    ("kind", "fmt", "secret"),
+    [("rsa", "PEM", ""), ("ecdsa", "PKCS8", "secret1"), ("rsa", "PKCS8", "")],
+)
+def test_comment_on_a_pem_or_pkcs8_key_as_ssh_keygen(
+    tmp_path: Path, kind: str, fmt: str, secret: str
+) -> None:
+    """ssh-keygen -c saves such a key in OpenSSH's format with the comment (the same
+    passphrase) and writes FILE.pub to match; keytool comment does the same."""
+    original = tmp_path / "original"
+    ssh_keygen("-q", "-t", kind, "-m", fmt, "-N", secret, "-C", "old", "-f", original)
+    done = {}
+    for tool in ("ssh-keygen", "keytool"):
+        key = tmp_path / tool
+        key.write_bytes(original.read_bytes())
+        key.chmod(0o600)
+        Path(f"{key}.pub").write_bytes(Path(f"{original}.pub").read_bytes())
+        flags = ["-C", "new comment", "-P", secret, "-f", str(key)]
+        result = ssh_keygen("-c", *flags) if tool == "ssh-keygen" else keytool("comment", *flags)
+        assert result.returncode == 0, result.stderr
+        private = key.read_bytes()
+        assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----")
+        # ssh-keygen reads it back with the same passphrase, and the comment is there
+        derived = ssh_keygen("-y", "-P", secret, "-f", key)
+        assert derived.returncode == 0, derived.stderr
+        done[tool] = (
+            result.stdout,
+            derived.stdout,
+            Path(f"{key}.pub").read_text(),
+            ssh_keygen("-l", "-f", key).stdout.replace(str(key), "KEY"),
+            mode(key),
+        )
+    assert done["keytool"] == done["ssh-keygen"]
+    assert done["ssh-keygen"][1].endswith(" new comment\n")
+
+
+@pytest.mark.parametrize("command", ["passwd", "comment"])
+def test_a_linked_key_is_rewritten_through_its_link(tmp_path: Path, command: str) -> None:
+    """Key files reached by symbolic links (dotfiles kept elsewhere): the file linked
+    to gets the change and the links stay links, as with ssh-keygen -p and -c."""
+    outcome = {}
+    for tool in ("ssh-keygen", "keytool"):
+        real = tmp_path / tool / "real"
+        real.mkdir(parents=True)
+        ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "was", "-f", real / "k")
+        link = tmp_path / tool / "k"
+        link.symlink_to(real / "k")
+        Path(f"{link}.pub").symlink_to(real / "k.pub")
+        if command == "passwd":
+            flags = ["-P", "", "-N", "secret99", "-f", str(link)]
+            program = ["-p"] if tool == "ssh-keygen" else ["passwd"]
+        else:
+            flags = ["-C", "now", "-f", str(link)]
+            program = ["-c"] if tool == "ssh-keygen" else ["comment"]
+        result = ssh_keygen(*program, *flags) if tool == "ssh-keygen" else keytool(*program, *flags)
+        assert result.returncode == 0, result.stderr
+        assert link.is_symlink() and Path(f"{link}.pub").is_symlink()
+        secret = "secret99" if command == "passwd" else ""
+        refused = ssh_keygen("-y", "-P", "", "-f", real / "k").returncode != 0
+        derived = ssh_keygen("-y", "-P", secret, "-f", real / "k")
+        assert derived.returncode == 0, derived.stderr
+        outcome[tool] = (
+            refused,
+            derived.stdout.split()[2:],
+            (real / "k.pub").read_text().split()[2:],
+            mode(real / "k"),
+            sorted(p.name for p in real.iterdir()),
+        )
+    assert outcome["keytool"] == outcome["ssh-keygen"]
+    assert outcome["ssh-keygen"][0] == (command == "passwd")
+
+
+def test_fingerprint_of_a_key_beside_a_broken_pub(tmp_path: Path) -> None:
+    """FILE.pub holds garbage (or is a folder): ssh-keygen -l and -e pass it over and
+    read the key file itself; so does keytool."""
+    for broken in ("garbage", "folder"):
+        key = tmp_path / broken / "k"
+        key.parent.mkdir()
+        ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "mine", "-f", key)
+        pub = Path(f"{key}.pub")
+        pub.unlink()
+        if broken == "garbage":
+            pub.write_text("garbage\n")
+        else:
+            pub.mkdir()
+        for ours, theirs in ((["fingerprint"], ["-l"]), (["export"], ["-e"])):
+            expected = ssh_keygen(*theirs, "-f", key)
+            got = keytool(*ours, "-f", key)
+            assert expected.returncode == 0, expected.stderr
+            assert (got.returncode, got.stdout) == (0, expected.stdout), got.stderr
