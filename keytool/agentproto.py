@@ -262,7 +262,7 @@ def decode_request(payload: bytes) -> Request:
     elif kind in (SSH_AGENTC_ADD_IDENTITY, SSH_AGENTC_ADD_ID_CONSTRAINED):
         # RFC 9987 §5.2: string key type, key fields (as PROTOCOL.key), string comment
         key = private_from_reader(r)
-        comment = r.string().decode("utf-8", errors="replace")
+        comment = r.string().decode("utf-8", "surrogateescape")
         constraints = Constraints()
         if kind == SSH_AGENTC_ADD_ID_CONSTRAINED:
             constraints = _decode_constraints(r)
@@ -386,7 +386,7 @@ def decode_identities(payload: bytes) -> list[Identity]:
     identities = []
     for _ in range(count):
         blob = r.string()
-        comment = r.string().decode("utf-8", errors="replace")
+        comment = r.string().decode("utf-8", "surrogateescape")
         identities.append(Identity(blob, comment))
     r.done()
     return identities

@@ -29,12 +29,16 @@ def _utf8_length(lead: int) -> int:
     return 0  # never starts a character
 
 
-def escape(data: bytes, utf8: bool) -> str:
+def escape(data: bytes, utf8: bool, keep: str = "") -> str:
     """``data`` with every byte that does not make a printable character as ``\\ooo``
-    (newlines and tabs too: the result is one line)."""
+    (newlines and tabs too: the result is one line), but the characters in ``keep``."""
     out: list[str] = []
     at = 0
     while at < len(data):
+        if chr(data[at]) in keep:
+            out.append(chr(data[at]))
+            at += 1
+            continue
         if not utf8:
             byte = data[at]
             out.append(chr(byte) if 0x20 <= byte < 0x7F else _octal(data[at : at + 1]))
@@ -82,3 +86,9 @@ def utf8_locale() -> bool:
     explicit = os.environ.get("PYTHONUTF8") == "1" or "utf8" in sys._xoptions
     # UTF-8 mode that nobody asked for means the locale at start was C or POSIX
     return not sys.flags.utf8_mode or explicit
+
+
+def shown_comment(comment: str) -> str:
+    """A key comment in a listing (ssh-keygen -l prints it with mprintf): bytes that
+    make no printable character escaped, tabs as they are."""
+    return escape(comment.encode("utf-8", "surrogateescape"), utf8_locale(), keep="\t")

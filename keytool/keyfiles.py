@@ -125,10 +125,10 @@ def keys_in_text(text: bytes) -> list[ListedKey]:
         if parsed is None:
             # options (authorized_keys) or host names (known_hosts) before the key
             try:
-                prefix, _ = split_options(raw[start:].decode("utf-8", errors="replace"))
+                prefix, _ = split_options(raw[start:].decode("utf-8", "surrogateescape"))
             except FormatError:
                 continue
-            prefix_end = start + len(prefix.encode("utf-8"))
+            prefix_end = start + len(prefix.encode("utf-8", "surrogateescape"))
             parsed = _key_at(raw, _skip_blanks(raw, prefix_end))
             if parsed is None:
                 continue
@@ -192,7 +192,7 @@ class _LineBuffer:
             return None
         end = self.data.find(b"\0", self.comment)
         return bytes(self.data[self.comment : end if end >= 0 else None]).decode(
-            "utf-8", errors="replace"
+            "utf-8", "surrogateescape"
         )
 
 
@@ -213,7 +213,7 @@ def public_file_text(key: PublicKey, comment: str) -> bytes:
     from keytool.keys.pubfile import format_public_line
 
     line = format_public_line(key, comment)
-    return (line + (" " if not comment else "") + "\n").encode("utf-8")
+    return (line + (" " if not comment else "") + "\n").encode("utf-8", "surrogateescape")
 
 
 def write_key_pair(

@@ -185,7 +185,7 @@ def hash_name(name: str, salt: bytes | None = None) -> str:
     """``|1|salt|hash`` for ``name`` (a lookup_name), with a fresh random salt by default."""
     if salt is None:
         salt = os.urandom(SALT_SIZE)
-    digest = hmac.new(salt, name.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(salt, name.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
     return f"{HASH_MAGIC}{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
@@ -197,7 +197,7 @@ def hosts_match(hosts: str, name: str) -> bool:
             salt, digest = _split_hashed(hosts)
         except FormatError:
             return False
-        mine = hmac.new(salt, name.encode("utf-8"), hashlib.sha1).digest()
+        mine = hmac.new(salt, name.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
         return hmac.compare_digest(mine, digest)
     return match_any(name, hosts.lower().split(","))
 

@@ -163,7 +163,9 @@ class Writer:
 
     def string(self, data: bytes | str) -> Writer:
         if isinstance(data, str):
-            data = data.encode("utf-8")
+            # text that came in as bytes that are not UTF-8 (a key comment, a file
+            # name) goes out as the same bytes
+            data = data.encode("utf-8", "surrogateescape")
         self._parts.append(_U32.pack(len(data)))
         self._parts.append(bytes(data))
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 
 from keytool.cli.spec import Command
@@ -29,6 +30,10 @@ def _run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    # text read from bytes that are not UTF-8 (a key comment, a host name) is printed
+    # as those bytes, as OpenSSH's tools print them
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         code = _run(args)
     except KeytoolError as exc:

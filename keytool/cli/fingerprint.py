@@ -33,11 +33,15 @@ def run(
     if not file:
         raise KeytoolError("which file? use -f FILE")
     digest = check_hash_name(hash_name)
+    from keytool.display import shown_comment
+
     for listed in keys_in_file(expand(file)):
+        # the comment escaped as ssh-keygen's mprintf does: a file's bytes, not ours
+        comment = None if listed.comment is None else shown_comment(listed.comment)
         if bubblebabble:  # SHA-1 whatever -E says; -E still picks the randomart's hash
-            print(describe_bubblebabble(listed.key, listed.comment))
+            print(describe_bubblebabble(listed.key, comment))
         else:
-            print(describe(listed.key, listed.comment, digest))
+            print(describe(listed.key, comment, digest))
         if visual:
             print(randomart(listed.key, digest))
     return 0

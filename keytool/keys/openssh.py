@@ -315,7 +315,8 @@ def decrypt(keyfile: OpenSSHKeyFile, passphrase: bytes | None) -> tuple[PrivateK
             raise PassphraseError("incorrect passphrase supplied to decrypt private key")
         raise FormatError("invalid OpenSSH private key: check-ints differ")
     private = private_from_reader(r)
-    comment = r.string().decode("utf-8", errors="replace")
+    # any bytes, kept as they are (surrogateescape), as ssh-keygen keeps them
+    comment = r.string().decode("utf-8", "surrogateescape")
     padding = r.rest()
     if padding != bytes(range(1, len(padding) + 1)):
         raise FormatError("invalid OpenSSH private key: bad padding")

@@ -42,10 +42,8 @@ def format_public_line(key: PublicKey, comment: str = "") -> str:
 
 def parse_public_text(text: bytes) -> tuple[PublicKey, str]:
     """A .pub file: its first key line."""
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError("invalid public key file: not UTF-8 text") from None
+    # a comment may hold any bytes (ssh-keygen writes what it is given): kept as they are
+    decoded = text.decode("utf-8", "surrogateescape")
     for line in decoded.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             return parse_public_line(line)

@@ -237,3 +237,29 @@ def test_unread_answers_keep_the_agent_small_and_serving(tmp_path: Path) -> None
             flood.close()
         agent.proc.terminate()
         agent.proc.wait(10)  # SIGTERM is heard: the loop was never stuck
+
+
+def test_a_comment_that_is_not_utf8_listed_byte_for_byte(tmp_path: Path) -> None:
+    """ssh-add of a key whose comment is not UTF-8: both agents hand back the same
+    bytes, and keytool add -l prints what ssh-add -l prints."""
+    key = tmp_path / "latin"
+    comment = b"caf\xe9"
+    made = subprocess.run(
+        [require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", comment],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed: dict[str, bytes] = {}
+    for name, agent in _both(tmp_path):
+        env = agent.env()
+        assert subprocess.run([require("ssh-add"), str(key)], env=env, capture_output=True,
+                              timeout=60).returncode == 0  # fmt: skip
+        theirs = subprocess.run(
+            [require("ssh-add"), "-l"], env=env, capture_output=True, timeout=60
+        )
+        ours = subprocess.run([*KEYTOOL, "add", "-l"], env=env, capture_output=True, timeout=60)
+        assert ours.returncode == theirs.returncode == 0, ours.stderr
+        assert ours.stdout == theirs.stdout
+        listed[name] = theirs.stdout
+    assert listed["keytool"] == listed["ssh-agent"]
+    assert listed["keytool"].endswith(b" " + comment + b" (ED25519)\n")

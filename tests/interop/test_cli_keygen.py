@@ -538,3 +538,83 @@ def test_fingerprint_of_a_key_beside_a_broken_pub(tmp_path: Path) -> None:
             got = keytool(*ours, "-f", key)
             assert expected.returncode == 0, expected.stderr
             assert (got.returncode, got.stdout) == (0, expected.stdout), got.stderr
+
+
+NOT_UTF8 = b"caf\xe9 \x01x"  # Latin-1 and a control byte: any bytes may be a comment
+
+
+def _not_utf8_pair(folder: Path) -> Path:
+    """A key pair ssh-keygen made with a comment that is not UTF-8."""
+    key = folder / "latin"
+    made = subprocess.run(
+        [require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", NOT_UTF8],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return key
+
+
+def _bytes_of(*args: str | os.PathLike[str], program: str = "keytool") -> tuple[int, bytes]:
+    argv = [*KEYTOOL, *map(str, args)] if program == "keytool" else [require(program), *args]
+    done = subprocess.run(argv, capture_output=True, timeout=60)
+    return done.returncode, done.stdout
+
+
+@pytest.mark.parametrize("locale_name", ["C.UTF-8", "C"])
+def test_comments_that_are_not_utf8_as_ssh_keygen(tmp_path: Path, locale_name: str) -> None:
+    """The comment's bytes survive passwd and comment-less rewrites, are printed raw by
+    -y and escaped by -l (its mprintf) in either locale, and export takes the file."""
+    key = _not_utf8_pair(tmp_path)
+    env_locale = {"LC_ALL": locale_name, "LANG": locale_name}
+    old = os.environ.copy()
+    os.environ.update(env_locale)
+    try:
+        for ours, theirs, path in (
+            (["fingerprint", "-f"], ["-l", "-f"], key),
+            (["fingerprint", "-f"], ["-l", "-f"], Path(f"{key}.pub")),
+            (["pub", "-f"], ["-y", "-f"], key),
+            (["export", "-f"], ["-e", "-f"], Path(f"{key}.pub")),
+        ):
+            mine = _bytes_of(*ours, path)
+            assert mine == _bytes_of(*theirs, path, program="ssh-keygen"), (ours, mine)
+            assert mine[0] == 0
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    # passwd keeps the comment byte for byte inside the encrypted key
+    assert _bytes_of("passwd", "-f", key, "-P", "", "-N", "secret77")[0] == 0
+    derived = _bytes_of("-y", "-P", "secret77", "-f", key, program="ssh-keygen")
+    assert derived[0] == 0 and derived[1].endswith(b" " + NOT_UTF8 + b"\n")
+
+
+def test_known_hosts_edits_keep_lines_that_are_not_utf8(tmp_path: Path) -> None:
+    """A known_hosts line with a comment or host name that is not UTF-8: ssh-keygen -R
+    and -H rewrite the file and keep it; keytool too, to the same bytes."""
+    key = _not_utf8_pair(tmp_path)
+    blob = " ".join(Path(f"{key}.pub").read_bytes().split(b" ")[:2][i].decode() for i in (0, 1))
+    text = (
+        f"host1 {blob} ".encode() + NOT_UTF8 + b"\n"
+        + b"[h\xe9st]:2222 " + blob.encode() + b"\n"
+        + f"host2 {blob}\n".encode()
+    )  # fmt: skip
+    for flags in (["-R", "host2"], ["-H"], ["-R", "[h\xe9st]:2222"]):
+        results = {}
+        for tool in ("ssh-keygen", "keytool"):
+            known = tmp_path / f"{tool}_known"
+            known.write_bytes(text)
+            argv = list(flags)
+            done = (
+                subprocess.run([require("ssh-keygen"), *argv, "-f", str(known)],
+                               capture_output=True, timeout=60)
+                if tool == "ssh-keygen"
+                else subprocess.run([*KEYTOOL, "known-hosts", *argv, "-f", str(known)],
+                                    capture_output=True, timeout=60)
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            results[tool] = known.read_bytes()
+        if flags[0] == "-H":  # salts differ: compare the lines that are not hashed
+            results = {t: b"".join(x for x in r.splitlines(True) if b"|1|" not in x)
+                       for t, r in results.items()}  # fmt: skip
+        assert results["keytool"] == results["ssh-keygen"], flags
+        if flags[0] == "-R":
+            assert NOT_UTF8 in results["keytool"]
