@@ -86,11 +86,14 @@ def _from_rfc4716(text: bytes) -> PublicKey:
         lines = text.decode("ascii").splitlines()
     except UnicodeDecodeError:
         raise FormatError("an RFC4716 key that is not ASCII") from None
-    if lines[-1].strip() != RFC4716_END:
+    # the key ends at its END line; what follows (another key, text) is not read, as
+    # ssh-keygen -i reads the first key only
+    end = next((i for i, line in enumerate(lines) if line.strip() == RFC4716_END), None)
+    if end is None:
         raise FormatError(f"an RFC4716 key without its {RFC4716_END} line")
     body: list[str] = []
     continued = False
-    for line in lines[1:-1]:
+    for line in lines[1:end]:
         line = line.strip()
         if continued or ":" in line:
             # RFC 4716 §3.3: "Tag: value" headers; a trailing backslash continues one

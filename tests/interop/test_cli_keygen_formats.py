@@ -287,3 +287,21 @@ def test_gen_help_is_fast_and_lists_the_options() -> None:
         assert f" {flag} " in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
     assert not any(name.startswith("cryptography") for name in imported)
+
+
+def test_import_takes_the_first_rfc4716_key_as_ssh_keygen(tmp_path: Path) -> None:
+    """Text or a second key after the END line: ssh-keygen -i reads the first key and
+    stops there; keytool import prints the same line."""
+    keys = []
+    for name in ("one", "two"):
+        ssh_keygen("-q", "-t", "ed25519", "-N", "", "-f", tmp_path / name)
+        keys.append(ssh_keygen("-e", "-f", tmp_path / f"{name}.pub").stdout)
+    for name, text in (("trailing", keys[0] + "trailing words\n"), ("two", keys[0] + keys[1])):
+        path = tmp_path / f"{name}.rfc"
+        path.write_text(text)
+        theirs = ssh_keygen("-i", "-f", path)
+        ours = keytool("import", "-f", path)
+        assert theirs.returncode == 0, theirs.stderr
+        assert (ours.returncode, ours.stdout) == (0, theirs.stdout), ours.stderr
+        one = (tmp_path / "one.pub").read_text().split()[:2]
+        assert ours.stdout.split()[:2] == one
