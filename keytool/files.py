@@ -132,6 +132,11 @@ def _is_devnull(info: os.stat_result) -> bool:
         return False
 
 
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: "a key file", "an authorized_keys file"."""
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
+
+
 def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat_result]:
     """Open ``path`` for reading, refusing anything but a regular file (or /dev/null).
 
@@ -149,7 +154,7 @@ def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat
     info = os.fstat(fd)
     if stat.S_ISDIR(info.st_mode):
         os.close(fd)
-        raise KeyFileError(f"{os.fsdecode(path)}: is a directory, not a {what}")
+        raise KeyFileError(f"{os.fsdecode(path)}: is a directory, not {_a(what)}")
     if not stat.S_ISREG(info.st_mode) and not _is_devnull(info):
         os.close(fd)
         raise KeyFileError(f"{os.fsdecode(path)}: not a regular file")
@@ -164,7 +169,7 @@ def _read_all(fd: int, path: str | os.PathLike[str], what: str, limit: int) -> b
             size += len(chunk)
             if size > limit:
                 raise KeyFileError(
-                    f"{os.fsdecode(path)}: too large for a {what} (over {limit // 1024} KiB)"
+                    f"{os.fsdecode(path)}: too large for {_a(what)} (over {limit // 1024} KiB)"
                 )
             chunks.append(chunk)
     except OSError as exc:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
+    from keytool import sshsig
     from keytool.allowedsigners import AllowedSigner
     from keytool.keys.base import PublicKey
 
@@ -215,7 +216,6 @@ class _Lines:
 
 
 def _match_principals(
-    text: str | None,
     allowed_file: str | None,
     identity: str | None,
     signature_file: str | None,
@@ -225,12 +225,13 @@ def _match_principals(
     allowed_signers file whose patterns match ``identity``, one per line."""
     from keytool import allowedsigners
 
-    if text is None or identity is None:
+    if allowed_file is None or identity is None:
         raise KeytoolError("--match-principals needs -f ALLOWED_SIGNERS and -I PRINCIPAL")
     if signature_file is not None or namespace is not None:
         raise KeytoolError("--match-principals reads no signature: no -s or -n with it")
     try:
-        found = allowedsigners.match_principals(text, identity, allowed_file or "")
+        text = _read_allowed(allowed_file)
+        found = allowedsigners.match_principals(text, identity, allowed_file)
     except KeytoolError as exc:
         exc.exit_code = 255
         raise
@@ -241,6 +242,75 @@ def _match_principals(
     for principals in found:
         print(principals)
     return 0
+
+
+def _read_input(name: str, what: str) -> bytes:
+    """The bytes of the signature or allowed_signers file ``name``, read as ssh-keygen
+    reads them: a regular file, or a pipe or FIFO (``-s <(...)``, ``-f /dev/fd/N``)
+    read to its end; at most files.MAX_TEXT_FILE_SIZE bytes either way. A directory,
+    or a device other than /dev/null, is refused before it is opened."""
+    import stat
+
+    from keytool.errors import KeyFileError
+    from keytool.files import MAX_TEXT_FILE_SIZE
+    from keytool.keyfiles import expand
+
+    article = "an" if what[:1] in "aeiou" else "a"
+
+    def refused(info: os.stat_result) -> str | None:
+        if stat.S_ISDIR(info.st_mode):
+            return f"{name}: is a directory, not {article} {what}"
+        if stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode):
+            return None
+        if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
+            return None
+        return f"{name}: not a regular file or a pipe"
+
+    path = expand(name)
+    try:
+        # looked at before it is opened: opening a device may do something
+        problem = refused(os.stat(path))
+        if problem is not None:
+            raise KeyFileError(problem)
+        # blocking: a FIFO waits for its writer, as ssh-keygen does
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KeyFileError(f"{name}: no such file") from None
+    except PermissionError:
+        raise KeyFileError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise KeyFileError(f"{name}: {exc.strerror}") from None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        problem = refused(os.fstat(fd))  # what was opened, were it swapped meanwhile
+        if problem is not None:
+            raise KeyFileError(problem)
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > MAX_TEXT_FILE_SIZE:
+                limit = MAX_TEXT_FILE_SIZE // 1024
+                raise KeyFileError(f"{name}: too large for {article} {what} (over {limit} KiB)")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise KeyFileError(f"{name}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _read_allowed(allowed_file: str) -> str:
+    return _read_input(allowed_file, "allowed signers file").decode("utf-8", "replace")
+
+
+def _read_signature(signature_file: str) -> sshsig.Signature:
+    from keytool import sshsig
+
+    text = _read_input(signature_file, "signature file")
+    try:
+        return sshsig.parse(text)
+    except FormatError as exc:
+        raise FormatError(f"{signature_file}: {exc}") from None
 
 
 def run_verify(
@@ -254,19 +324,16 @@ def run_verify(
     match_principals: bool = False,
 ) -> int:
     from keytool import allowedsigners, sshsig
-    from keytool.files import read_file
-    from keytool.keyfiles import expand
 
-    text = None
-    if allowed_file:
-        text = read_file(expand(allowed_file), "allowed signers file").decode("utf-8", "replace")
+    allowed_file = allowed_file or None
     if match_principals:
         if verify_options:
             raise _invalid_option(verify_options[0])  # ssh-keygen takes none here
-        return _match_principals(text, allowed_file, identity, signature_file, namespace)
+        return _match_principals(allowed_file, identity, signature_file, namespace)
     if not signature_file:
         raise KeytoolError("keytool verify needs -s SIGNATURE")
-    sig = sshsig.parse(read_file(expand(signature_file), "signature file"))
+    # as ssh-keygen: the options and the command line first, then the files; a file
+    # that cannot be read or parsed is a signature that does not verify (255)
     now = int(time.time())
     print_pubkey = False
     for option in verify_options or []:
@@ -280,14 +347,20 @@ def run_verify(
     if find_principals:
         if revoked_file is not None:
             raise KeytoolError("-r is for verifying a signature, not with --find-principals")
-        if text is None:
+        if allowed_file is None:
             raise KeytoolError("--find-principals needs -f ALLOWED_SIGNERS")
-        lines = _Lines(allowedsigners.walk(text, allowed_file or ""))
+        try:
+            sig = _read_signature(signature_file)
+            text = _read_allowed(allowed_file)
+        except KeytoolError as exc:
+            exc.exit_code = 255  # ssh-keygen's status for every -Y failure
+            raise
+        lines = _Lines(allowedsigners.walk(text, allowed_file))
         found = allowedsigners.principals_for(lines, sig.key, now)
         if not found:
             ignored = f" ({lines.bad[0]}; the line is ignored)" if lines.bad else ""
             error = KeytoolError(f"No principal matched.{ignored}")
-            error.exit_code = 255  # ssh-keygen's status for every -Y failure
+            error.exit_code = 255
             raise error
         lines.say_bad()
         for principal in found:
@@ -295,16 +368,18 @@ def run_verify(
         return 0
     if not namespace:
         raise KeytoolError("keytool verify needs -n NAMESPACE")
-    if (text is None) != (identity is None):
+    if (allowed_file is None) != (identity is None):
         raise KeytoolError("give -f ALLOWED_SIGNERS and -I IDENTITY together (or neither)")
-    message_hash = _hash_stream(sys.stdin.buffer.fileno(), sig.hash_algorithm)
-    who = sshsig.describe_key(sig.key)
     try:
+        sig = _read_signature(signature_file)
+        signers = None if allowed_file is None else _read_allowed(allowed_file)
+        message_hash = _hash_stream(sys.stdin.buffer.fileno(), sig.hash_algorithm)
+        who = sshsig.describe_key(sig.key)
         sshsig.verify(sig, namespace, message_hash)
         if revoked_file is not None:
             _check_revoked(revoked_file, sig.key, who)
-        if text is not None and identity is not None:
-            lines = _Lines(allowedsigners.walk(text, allowed_file or "", identity))
+        if signers is not None and identity is not None:
+            lines = _Lines(allowedsigners.walk(signers, allowed_file or "", identity))
             why = allowedsigners.refusal(lines, identity, sig.key, namespace, now)
             if why is not None:
                 if why == allowedsigners.NO_LINE and lines.bad:
@@ -315,7 +390,7 @@ def run_verify(
                     f"{identity} may not sign for {namespace!r} with {who}: {why}"
                 )
             lines.say_bad()
-    except sshsig.SignatureError as exc:
+    except KeytoolError as exc:  # a bad signature, or one that cannot be read
         print("Could not verify signature.")
         sys.stdout.flush()
         exc.exit_code = 255
