@@ -350,15 +350,29 @@ def _connect_and_run(
             options = options.replace(update_host_keys="no")
 
         client = connect(options, sock)
+        # the host key changed and checking is off: as ssh, nothing a man in the middle
+        # could use (the password was held back by the login itself)
+        cancelled = not client.allow_password and (
+            options.password_authentication or options.kbd_interactive_authentication
+        )
         if agent_socket is not None and not client.allow_password:
-            # the host key changed and checking is off: as ssh, not our agent too
             _say_plain("Agent forwarding is disabled to avoid man-in-the-middle attacks.")
             agent_socket = None
+            cancelled = True
         # a master forwards X11 for its clients' sessions too, to its own display
         want_x11 = want_x11 or (master and resolved.forward_x11)
         if want_x11 and not client.allow_password:  # nor our display, for anyone
             _say_plain("X11 forwarding is disabled to avoid man-in-the-middle attacks.")
             want_x11 = False
+            cancelled = True
+        has_ports = resolved.local_forwards or resolved.remote_forwards
+        if (has_ports or resolved.dynamic_forwards) and not client.allow_password:
+            _say_plain("Port forwarding is disabled to avoid man-in-the-middle attacks.")
+            resolved = resolved._replace(local_forwards=(), remote_forwards=(), dynamic_forwards=())
+            cancelled = True
+        if cancelled and resolved.exit_on_forward_failure:  # ssh's words and status
+            _say_plain("Error: forwarding disabled due to host key check failure")
+            return 255
         x11 = _x11_forwarding(resolved, client.trace) if want_x11 else None
         # IPQoS, as ssh decides it: a session with a terminal or X11 is interactive; no
         # session at all is, unless it is a connection-sharing master
