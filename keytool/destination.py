@@ -49,6 +49,28 @@ def parse_destination(text: str) -> Destination:
     return Destination(user if at else None, host, port)
 
 
+#: characters ssh refuses in a destination's host name and user (shell metacharacters a
+#: %h or %r token would hand to a ProxyCommand or LocalCommand; the comma too, which
+#: would make known_hosts patterns of a name)
+_BAD_HOST_CHARS = frozenset("'`\"$\\;&<>|(){},")
+_BAD_USER_CHARS = frozenset("'`\";&<>|(){}")
+
+
+def check_names(host: str, user: str | None) -> None:
+    """ssh's checks of the command line's host name and user, in its words."""
+    if host.startswith("-") or any(
+        c in _BAD_HOST_CHARS or c.isspace() or not c.isprintable() for c in host
+    ):
+        raise KeytoolError("hostname contains invalid characters")
+    if user and (
+        user.startswith("-")
+        or user.endswith("\\")
+        or any(c in _BAD_USER_CHARS for c in user)
+        or any(c.isspace() and user[i + 1 : i + 2] == "-" for i, c in enumerate(user))
+    ):
+        raise KeytoolError("remote username contains invalid characters")
+
+
 def resolve_command_line(
     destination: str,
     *,
@@ -85,6 +107,7 @@ def resolve_command_line(
     target = parse_destination(destination)
     overrides: list[str] = []
     user = login or target.user
+    check_names(target.host, user)
     if user:
         overrides.append(f"User={user}")
     if port is not None or target.port is not None:

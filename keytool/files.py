@@ -52,9 +52,17 @@ def write_atomic(
     ssh-keygen -p and -c leave a linked key.
     """
     target = _through_links(path)
-    if keep_mode:
-        with contextlib.suppress(FileNotFoundError):
-            mode = stat.S_IMODE(target.stat().st_mode)
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        # renaming over /dev/null (or a FIFO, a device) would replace it with a file
+        raise KeyFileError(f"cannot write {path}: not a regular file")
+    if keep_mode and info is not None:
+        mode = stat.S_IMODE(info.st_mode)
     tmp = write_temp(target, data, mode)
     try:
         if backup is not None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
-from keytool.files import ensure_dir, write_atomic
+from keytool.files import ensure_dir
 from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import fingerprint, randomart
 from keytool.knownhosts import (
@@ -50,6 +50,9 @@ STRICT_CHOICES = ("yes", "ask", "accept-new", "no")
 DEFAULT_USER_FILES = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 DEFAULT_GLOBAL_FILES = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 KNOWN_HOSTS_MODE = 0o600
+#: characters that make a host name a pattern (or worse) in known_hosts: ssh never
+#: records a name holding one
+_NEVER_RECORDED = "@?*#[]|'\"\\"
 
 #: shows ``text`` to the user and returns the line typed (without newline), None on EOF
 Prompter = Callable[[str], "str | None"]
@@ -368,31 +371,59 @@ def _user_accepts(
         answer = answer.strip()
         if answer.lower() == "yes" or answer == wanted:
             return True
-        if answer.lower() == "no":
+        if answer.lower() == "no" or not answer:  # as ssh: just Return is no
             return False
         text = "Please type 'yes', 'no' or the fingerprint: "
+
+
+def recordable_name(host_name: str) -> bool:
+    """Whether a host key may be recorded for a connection to ``host_name`` (the
+    HostName, not a HostKeyAlias, as ssh checks it)."""
+    return not any(c in _NEVER_RECORDED for c in host_name)
 
 
 def add_known_host(
     path: str | os.PathLike[str], host: str, port: int, key: PublicKey, hashed: bool
 ) -> Path:
-    """Append the entry for ``host:port`` to ``path`` atomically; returns the file written.
+    """Append the entry for ``host:port`` to ``path``; returns the file written.
 
-    The existing bytes are kept exactly; a new file is created 0600 and its folder 0700.
-    A symlinked known_hosts is written through to its target, not replaced.
+    As ssh adds it: appended in place in one write (O_APPEND), so the file keeps its
+    owner, mode and hard links, parallel clients each add their line and none is lost,
+    and nothing already there is ever rewritten. A last line without its newline gets
+    one first. A new file is created 0600, a missing folder 0700. /dev/null takes the
+    line as it takes everything; any other file that is not a regular file is refused.
     """
+    import stat
     from pathlib import Path  # here: checking a known host needs no pathlib
 
     target = Path(os.path.realpath(_expand(path)))
     ensure_dir(target.parent)
+    flags = os.O_APPEND | os.O_CREAT | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        existing = target.read_bytes()
-    except FileNotFoundError:
-        existing = b""
+        try:
+            fd = os.open(target, flags | os.O_RDWR, KNOWN_HOSTS_MODE)
+            readable = True
+        except PermissionError:  # a file we may add to but not read, as ssh adds to it
+            fd = os.open(target, flags | os.O_WRONLY, KNOWN_HOSTS_MODE)
+            readable = False
     except OSError as exc:
-        raise HostKeyError(f"cannot read {target}: {exc.strerror}") from None
-    line = knownhosts.format_entry(host, port, key, hashed=hashed)
-    write_atomic(target, knownhosts.append_entry(existing, line), KNOWN_HOSTS_MODE, keep_mode=True)
+        raise HostKeyError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
+                return target
+            raise HostKeyError(f"cannot write {target}: not a regular file")
+        line = knownhosts.format_entry(host, port, key, hashed=hashed).encode("utf-8") + b"\n"
+        if readable and info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
+            line = b"\n" + line  # or the entry would be glued onto the last line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise HostKeyError(f"cannot write {target}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     forget_parsed(str(target))
     return target
 
@@ -417,6 +448,7 @@ def verify_host_key(
     visual: bool = False,
     hash_name: str = "sha256",
     extra: Sequence[KnownHost] = (),
+    recordable: bool = True,
 ) -> HostKeyDecision:
     """Check ``key`` served by ``host:port``; return how it was accepted or raise
     HostKeyError whose message is the full text to show (OpenSSH's warning block).
@@ -465,6 +497,13 @@ def verify_host_key(
         )
 
     assert isinstance(status, Unknown)
+    if not recordable:
+        # as ssh: such a host name would be a pattern in known_hosts, trusting the key
+        # for other hosts; it is never recorded, so the new host is refused
+        raise HostKeyError(
+            f"No {key.label} host key is known for {name}, and a host name with any of "
+            f"{_NEVER_RECORDED} is never added to known_hosts.\n{FAILED}"
+        )
     if strict == "yes":
         raise HostKeyError(
             f"No {key.label} host key is known for {name} and you have requested strict "

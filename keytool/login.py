@@ -227,6 +227,7 @@ class HostCheck:
             visual=options.visual_host_key,
             hash_name=options.fingerprint_hash,
             extra=extra,
+            recordable=hostcheck.recordable_name(options.host),
         )
         self.trusted = _trusted(decision, options)
         return self._report(decision)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import stat
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keytool import hostcheck, knownhosts
+from keytool import files, hostcheck, knownhosts
 from keytool.errors import HostKeyError, KeytoolError
 from keytool.keys import cert, generate
 from keytool.keys.base import PrivateKey, PublicKey
@@ -452,3 +453,44 @@ def test_refused_certificate_with_unknown_key_is_one_line_and_writes_nothing(
         assert "\n" not in str(caught.value)
         assert "expired" in str(caught.value)
     assert path.read_bytes() == before
+
+
+def test_just_return_at_the_question_is_no(tmp_path: Path) -> None:
+    """As ssh's confirm(): an empty answer refuses at once (it is not asked again)."""
+    prompt = Script("")
+    with pytest.raises(HostKeyError):
+        verify(tmp_path, KEY_A, prompt=prompt)
+    assert len(prompt.asked) == 1
+    assert not (tmp_path / "ssh" / "known_hosts").exists()
+
+
+@pytest.mark.parametrize("name", ["x*", "a?b", "h#1", "p|q", "[x]", "u@h", "q'x", 'q"x', "b\\s"])
+def test_a_name_that_would_be_a_pattern_is_never_recorded(tmp_path: Path, name: str) -> None:
+    with pytest.raises(HostKeyError, match="never added"):
+        hostcheck.verify_host_key(
+            "alias.example", 22, KEY_A, user_files=[tmp_path / "kh"], global_files=[],
+            strict="accept-new", recordable=hostcheck.recordable_name(name),
+        )  # fmt: skip
+    assert not (tmp_path / "kh").exists()
+
+
+def test_the_null_device_takes_the_line_and_stays_a_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UserKnownHostsFile=/dev/null (here a null device of the test's own, standing in
+    for it): written to, never renamed over; any other device is refused."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root")
+    null = tmp_path / "null"
+    other = tmp_path / "other"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(other, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    monkeypatch.setattr(os, "devnull", str(null))
+    assert hostcheck.add_known_host(null, "h", 22, KEY_A, False) == null
+    assert stat.S_ISCHR(null.stat().st_mode)
+    with pytest.raises(HostKeyError, match="not a regular file"):
+        hostcheck.add_known_host(other, "h", 22, KEY_A, False)
+    assert stat.S_ISCHR(other.stat().st_mode)
+    with pytest.raises(KeytoolError, match="not a regular file"):
+        files.write_atomic(other, b"x\n", 0o600)
+    assert stat.S_ISCHR(other.stat().st_mode)
