@@ -107,8 +107,13 @@ def line_blob(raw: bytes) -> bytes | None:
 
 
 def _lines(text: bytes) -> list[bytes]:
-    """The lines with their own endings, so joining them gives ``text`` back."""
-    return text.splitlines(keepends=True) if text else []
+    """The lines with their own endings, so joining them gives ``text`` back. Lines
+    end at a newline only, as sshd reads them (a lone carriage return is in a line)."""
+    if not text:
+        return []
+    parts = text.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    return [*lines, parts[-1]] if parts[-1] else lines
 
 
 def _unique(keys: Iterable[NewKey]) -> list[NewKey]:
@@ -181,12 +186,24 @@ _SCRIPT_LINES = (
     "IFS= read -r t || exit 1",
     'if [ -z "$t" ]; then t=' + DEFAULT_TARGET + "; "
     'if [ -f /etc/openwrt_release ] && [ "$(id -u)" = 0 ]; then t=' + OPENWRT_TARGET + "; fi; fi",
-    'if [ -h "$t" ]; then t=$(readlink -f "$t") || exit 1; fi',
+    # a name starting with "-" must not read as an option of cp, mv or readlink
+    'case "$t" in -*) t="./$t" ;; esac',
+    'if [ -h "$t" ]; then t=$(readlink -f "$t") || '
+    '{ echo "keytool: cannot follow the link $t (a loop, or a folder of it unreadable)" >&2; '
+    "exit 1; }; fi",
     'case "$t" in */*) d="${t%/*}"; f="${t##*/}" ;; *) d=.; f="$t" ;; esac',
     'if [ -z "$d" ]; then d=/; fi',
-    'if [ -d "$d" ]; then :; else mkdir -p "$d" || exit 1; fi',
+    'if [ -d "$d" ]; then :; else mkdir -p "$d" || '
+    '{ echo "keytool: cannot create the folder $d" >&2; exit 1; }; fi',
     'if [ -e "$t" ] && [ -f "$t" ]; then :; elif [ -e "$t" ]; then '
     'echo "keytool: $t is not a regular file" >&2; exit 1; fi',
+    # as ssh-copy-id, which appends in place: a file we may not write is left alone
+    # (the rename would replace it all the same, owner and all)
+    'if [ -e "$t" ]; then if [ -w "$t" ]; then :; else '
+    'echo "keytool: $t is not writable" >&2; exit 1; fi; fi',
+    # the lock and the new file go beside it: without that the wait would be for nothing
+    'if [ -w "$d" ]; then :; else echo "keytool: cannot create files in $d '
+    '(a copy is written there, then renamed over $f)" >&2; exit 1; fi',
     'l="$d/.$f' + LOCK_SUFFIX + '"',
     'k="$d/.$f' + TEMP_INFIX + '$$"',
     "h=",
@@ -387,10 +404,60 @@ def parse_diagnosis(remote: RemoteFile, output: bytes) -> RemoteFile:
 # ---------------------------------------------------------------- why a key is refused
 
 
-def refusal_causes(remote: RemoteFile | None, uid: int | None = None) -> list[str]:
+#: authorized_keys options under which sshd may refuse a key at login (sshd(8))
+_LIMITING_OPTIONS = ("from=", "expiry-time=", "cert-authority", "principals=")
+
+
+def limiting_options(content: bytes | None, blobs: Iterable[bytes]) -> list[str]:
+    """The options of the lines holding one of ``blobs`` that can make sshd refuse
+    the key (from=, expiry-time=, cert-authority...), as written."""
+    from keytool.authkeys import parse_line
+
+    wanted = set(blobs)
+    found: list[str] = []
+    for raw in _lines(content or b""):
+        if line_blob(raw) not in wanted:
+            continue
+        try:
+            parsed = parse_line(raw.decode("utf-8", "surrogateescape"))
+        except KeytoolError:
+            continue
+        if parsed is None or not parsed.options:
+            continue
+        for option in split_option_list(parsed.options):
+            if option.lower().startswith(_LIMITING_OPTIONS) and option not in found:
+                found.append(option)
+    return found
+
+
+def split_option_list(options: str) -> list[str]:
+    """``from="a,b",no-pty`` -> ['from="a,b"', 'no-pty']: commas inside quotes kept."""
+    parts: list[str] = []
+    current = ""
+    quoted = False
+    for char in options:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current] if current else parts
+
+
+def refusal_causes(
+    remote: RemoteFile | None, uid: int | None = None, blobs: Iterable[bytes] = ()
+) -> list[str]:
     """Likely reasons sshd refuses a key that is in the file, most likely first."""
     causes: list[str] = []
     if remote is not None:
+        limits = limiting_options(remote.content, blobs)
+        if limits:
+            causes.append(
+                f"its line in {remote.path} has options that limit where and when it is "
+                f"taken: {', '.join(limits)} (install it plainly with -f)"
+            )
         for what, info in (("home folder", remote.home), ("key folder", remote.folder)):
             if info is not None and info.mode & 0o022:
                 causes.append(

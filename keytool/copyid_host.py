@@ -183,6 +183,13 @@ async def _run_host(
                     "the server accepts the key",
                     key_count=len(job.keys),
                 )
+        if job.dry_run and job.remove:
+            # nothing is read in a dry run: the server tells which keys it takes now
+            # (one in the file that it refuses is not counted: -n says so)
+            pending = [s for s in job.keys if await client.query_key(s.new.key)]
+            if not pending:
+                note = "the server does not accept the key (so it is not in the file it reads)"
+                return HostResult(destination, "not there", note)
         if job.dry_run:
             status = "would remove" if job.remove else "would install"
             return HostResult(destination, status, _labels(pending), key_count=len(pending))
@@ -221,7 +228,7 @@ async def _run_host(
                 by_blob = {s.new.blob: s for s in pending}
                 sources = [by_blob[k.blob] for k in (*edit.added, *recheck)]
                 if not await _verify_installed(second, sources, trace):
-                    note = await _refused(client, remote, job)
+                    note = await _refused(client, remote, job, [s.new.blob for s in sources])
                     return result._replace(status="failed", detail=f"{result.detail}; {note}")
                 note = (
                     "verified: logged in with the new key"
@@ -427,14 +434,21 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
     loop = asyncio.get_running_loop()
     seen: tuple[int | None, float] | None = None
     waited = False
+    missing = 0
     while True:
         try:
             await sftp.write_file(lock, b"sftp\n", FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
             return
-        except SftpError:
+        except SftpError as exc:
             found = await sftp.exists(lock)
             if found is None:
-                continue  # released meanwhile
+                # released meanwhile, or it cannot be made at all (a folder we may not
+                # write in): that is not worth a wait
+                missing += 1
+                if missing > 2:
+                    raise CopyIdError(f"cannot create {lock}: {exc}") from None
+                continue
+            missing = 0
             if not waited:
                 trace(f"waiting for another copy-id's lock {lock}")
                 waited = True
@@ -466,6 +480,13 @@ async def _sftp_edit(
         found = await sftp.exists(target)
         if found is not None and not found.is_regular:
             raise CopyIdError(f"{target} is not a regular file")
+        if found is not None and not job.dry_run:
+            # a file we may not write is left alone (the rename would replace it, owner
+            # and all): opened for writing, nothing written
+            try:
+                await sftp.close(await sftp.open(target, FXF_WRITE))
+            except SftpError:
+                raise CopyIdError(f"{target} is not writable") from None
         content = await sftp.read_file(target) if found is not None else None
         mode = (found.permissions or NEW_FILE_MODE) & 0o7777 if found else None
         home = await sftp.exists(".")
@@ -564,7 +585,9 @@ def _private_key(path: Path) -> PrivateKey:
     return key
 
 
-async def _refused(client: Client, remote: RemoteFile, job: Job) -> str:
+async def _refused(
+    client: Client, remote: RemoteFile, job: Job, blobs: Sequence[bytes] = ()
+) -> str:
     """Why the server refuses a key that is in the file, from what the first
     connection can still see of the modes on the way to it."""
     from keytool.copyid import DIAGNOSE_COMMAND, parse_diagnosis
@@ -573,7 +596,7 @@ async def _refused(client: Client, remote: RemoteFile, job: Job) -> str:
         with contextlib.suppress(KeytoolError):
             result = await client.run(DIAGNOSE_COMMAND, remote.path.encode("utf-8") + b"\n")
             remote = parse_diagnosis(remote, result.stdout)
-    causes = refusal_causes(remote)
+    causes = refusal_causes(remote, blobs=blobs)
     text = f"the key is in {remote.path} but the server refuses it; likely: {causes[0]}"
     if len(causes) > 1:
         text += f" (or: {'; '.join(causes[1:])})"

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, NamedTuple, TextIO
 from keytool.copyid import DEFAULT_JOBS, Job
 from keytool.copyid_host import HostResult, run_host
 from keytool.errors import KeytoolError
+from keytool.options import Prompts
 
 if TYPE_CHECKING:
     import socket
 
-    from keytool.session import ConnectOptions, Prompts
+    from keytool.session import ConnectOptions
 
 
 class Target(NamedTuple):
@@ -54,6 +55,18 @@ class Progress:
         self.stream.flush()
 
 
+class NamedPrompts(Prompts):
+    """A fleet host's prompts: what its server says (a refused password, a banner)
+    is shown with the host's name, as the lines of many hosts mix."""
+
+    def __init__(self, name: str, batch_mode: bool = False) -> None:
+        super().__init__(batch_mode)
+        self.name = name
+
+    def show(self, text: str) -> None:
+        super().show("".join(f"{self.name}: {line}\n" for line in text.splitlines()))
+
+
 async def run_fleet(
     targets: Sequence[Target],
     job: Job,
@@ -74,9 +87,12 @@ async def run_fleet(
         closing.add(loop.create_task(done))
 
     async def one(target: Target) -> HostResult:
+        asks = prompts
+        if asks is None and len(targets) > 1:  # what a server says, said with its name
+            asks = NamedPrompts(target.destination, target.options.batch_mode)
         async with gate:
             result = await run_host(
-                target.destination, target.options, job, prompts, closer=closer, sock=target.sock
+                target.destination, target.options, job, asks, closer=closer, sock=target.sock
             )
         if on_result is not None:
             on_result(result)
@@ -100,13 +116,21 @@ STATUS_ORDER = (
 )
 
 
+def one_line(detail: str) -> str:
+    """A reason that fits a row: a message of many lines (the changed host key banner)
+    by its last two, which say what happened."""
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    return " ".join(lines[-2:])
+
+
 def summary(results: Sequence[HostResult]) -> str:
     """The table: one row per host with its result and the reason, then the counts."""
     width = max([len("HOST"), *(len(r.destination) for r in results)])
     status_width = max(len(s) for s in STATUS_ORDER)
     lines = [f"{'HOST':<{width}}  {'RESULT':<{status_width}}  DETAIL"]
     for result in results:
-        row = f"{result.destination:<{width}}  {result.status:<{status_width}}  {result.detail}"
+        detail = one_line(result.detail)
+        row = f"{result.destination:<{width}}  {result.status:<{status_width}}  {detail}"
         lines.append(row.rstrip())
     counts = [
         f"{n} {status}"

@@ -147,7 +147,9 @@ def _start(options: ConnectOptions) -> _socket.socket | None:
 
 
 def _line(result: HostResult) -> str:
-    detail = f": {result.detail}" if result.detail else ""
+    # the reason may name the host itself (a login error does): once is enough
+    reason = result.detail.removeprefix(f"{result.destination}: ")
+    detail = f": {reason}" if reason else ""
     return f"{result.destination}: {result.status}{detail}"
 
 
@@ -179,6 +181,8 @@ def run(
         raise KeytoolError("--expect-hostkey takes a fingerprint such as SHA256:abc...")
     if remove and force:
         raise KeytoolError("--remove and -f do not go together")
+    if hosts_file == "-" and password_file == "-":
+        raise KeytoolError("--hosts - and --password-file - cannot both read stdin")
     hosts = _destinations(destinations, hosts_file)
     keys = load_keys(identity or [])
     password = _password(password_file)

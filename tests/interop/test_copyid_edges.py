@@ -1,0 +1,207 @@
+"""keytool copy-id at the edges of a real account on sshd: files and folders it may not
+write, links that go nowhere, odd target names and lines, dry runs of a removal, and
+what a fleet says of a host. Each case checks the remote file's bytes (and owner), and
+ssh-copy-id run against the same account where it has an equivalent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli import assert_clean_error
+from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen
+from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client, put_keys
+from tests.peers import require
+
+
+def dest(account: Account) -> str:
+    return f"{account.name}@127.0.0.1"
+
+
+def _ssh_copy_id(
+    port: int, known: Path, login: Path, pub: Path, account: Account, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """ssh-copy-id -f (its own check would log in with the login key and stop there)."""
+    return subprocess.run(
+        [require("ssh-copy-id"), "-f", "-i", str(pub), "-p", str(port), "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+         "-o", f"IdentityFile={login}", "-o", "IdentitiesOnly=yes", dest(account)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=90,
+        env=base_env(HOME=str(home)),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("sftp", [False, True])
+def test_a_root_owned_file_the_user_may_not_write_is_left_alone(
+    tmp_path: Path, account: Account, sftp: bool
+) -> None:
+    """authorized_keys owned by root, 0644, in the user's own ~/.ssh: ssh-copy-id cannot
+    append to it and fails; keytool must not replace it by a rename either (which
+    the folder would allow): it fails with one line, and the file is as it was."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    login_line = Path(f"{login}.pub").read_bytes()
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, login_line, 0o644)
+        os.chown(keys, 0, 0)
+        theirs = _ssh_copy_id(server.port, client.known_hosts, login, client.pub, account,
+                              client.home)  # fmt: skip
+        assert theirs.returncode != 0
+        assert keys.read_bytes() == login_line
+        flags = ["-s"] if sftp else []
+        ours = copy_id(client, *flags, "-p", server.port, dest(account), login_key=login)
+        assert "is not writable" in assert_clean_error(ours)
+        assert keys.read_bytes() == login_line
+        info = keys.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (0, 0o644)
+        assert sorted(p.name for p in keys.parent.iterdir()) == ["authorized_keys"]
+
+
+@pytest.mark.parametrize("sftp", [False, True])
+def test_a_folder_it_may_not_write_in_fails_at_once(
+    tmp_path: Path, account: Account, sftp: bool
+) -> None:
+    """~/.ssh owned by root (not writable by the user), authorized_keys the user's: the
+    lock and the new file cannot be made beside it. keytool says so at once (it used
+    to wait a minute for a lock nobody held) and leaves the file as it was."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    login_line = Path(f"{login}.pub").read_bytes()
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, login_line)
+        os.chown(keys.parent, 0, 0)
+        keys.parent.chmod(0o755)
+        started = time.monotonic()
+        flags = ["-s"] if sftp else []
+        ours = copy_id(client, *flags, "-p", server.port, dest(account), login_key=login)
+        line = assert_clean_error(ours)
+        assert time.monotonic() - started < 30
+        assert "cannot create" in line
+        assert keys.read_bytes() == login_line
+        assert sorted(p.name for p in keys.parent.iterdir()) == ["authorized_keys"]
+
+
+def test_a_link_that_loops_is_named(tmp_path: Path, account: Account) -> None:
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, Path(f"{login}.pub").read_bytes())
+        loop = keys.parent / "loop"
+        loop.symlink_to("loop")
+        os.lchown(loop, account.uid, account.gid)
+        ours = copy_id(client, "-t", ".ssh/loop", "-p", server.port, dest(account),
+                       login_key=login)  # fmt: skip
+        line = assert_clean_error(ours)
+        assert "cannot follow the link" in line and "forced command" not in line
+        assert loop.is_symlink() and os.readlink(loop) == "loop"
+
+
+def test_a_target_named_like_an_option(tmp_path: Path, account: Account) -> None:
+    """-t -dash: cp, mv and readlink must not read it as an option (-s did it already)."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        put_keys(account, Path(f"{login}.pub").read_bytes())
+        ours = copy_id(client, "-t", "-dash", "--no-verify", "-p", server.port, dest(account),
+                       login_key=login)  # fmt: skip
+        assert ours.returncode == 0, ours.stderr
+        assert (account.home / "-dash").read_bytes() == client.pub_line()
+
+
+def test_remove_keeps_a_line_with_a_lone_carriage_return(tmp_path: Path, account: Account) -> None:
+    """sshd ends lines at a newline only: a carriage return inside a comment is part of
+    its line, which --remove takes out whole (and keeps whole in a line it keeps)."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    other = keygen(tmp_path / "other", "ed25519", "my\rcomment")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        kept = Path(f"{login}.pub").read_bytes() + Path(f"{other}.pub").read_bytes()
+        gone = client.pub_line().replace(b"new@client", b"new\rclient")
+        keys = put_keys(account, kept + gone)
+        ours = copy_id(client, "--remove", "-p", server.port, dest(account), login_key=login)
+        assert ours.returncode == 0, ours.stderr
+        assert keys.read_bytes() == kept
+
+
+def test_dry_run_of_a_removal_asks_the_server(tmp_path: Path, account: Account) -> None:
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, Path(f"{login}.pub").read_bytes())
+        absent = copy_id(client, "-n", "--remove", "-p", server.port, dest(account),
+                         login_key=login)  # fmt: skip
+        assert absent.returncode == 0, absent.stderr
+        assert "not there" in absent.stdout and "would remove" not in absent.stdout
+        put_keys(account, keys.read_bytes() + client.pub_line())
+        present = copy_id(client, "-n", "--remove", "-p", server.port, dest(account),
+                          login_key=login)  # fmt: skip
+        assert present.returncode == 0, present.stderr
+        assert "would remove" in present.stdout
+        assert keys.read_bytes().endswith(client.pub_line())
+
+
+def test_a_key_held_back_by_its_options_is_named_as_the_cause(
+    tmp_path: Path, account: Account
+) -> None:
+    """The key is in the file under from="10.9.9.9": the server refuses it from here,
+    and copy-id names that line's option rather than guessing at sshd_config."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        text = Path(f"{login}.pub").read_bytes() + b'from="10.9.9.9" ' + client.pub_line()
+        keys = put_keys(account, text)
+        ours = copy_id(client, "-p", server.port, dest(account), login_key=login)
+        line = assert_clean_error(ours)
+        assert 'from="10.9.9.9"' in line and "-f" in line
+        assert keys.read_bytes() == text
+
+
+def test_fleet_rows_stay_one_line_and_server_words_name_their_host(
+    tmp_path: Path, account: Account
+) -> None:
+    """Two hosts, one of which shows a changed host key and one that refuses the
+    password: the table has one row per host, and "Permission denied" lines on stderr
+    name the host they are about."""
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        impostor = keygen(tmp_path / "impostor", "ed25519")
+        blob = Path(f"{impostor}.pub").read_text().split()[1]
+        client.known_hosts.write_text(
+            f"[127.0.0.1]:{server.port} ssh-ed25519 {blob}\n"
+            + server.known_hosts_line().replace("127.0.0.1", "localhost", 1)
+        )
+        askpass = tmp_path / "askpass.sh"
+        askpass.write_text("#!/bin/sh\necho wrong-password\n")
+        askpass.chmod(0o755)
+        env = base_env(SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force")
+        env["HOME"] = str(client.home)
+        hosts = [f"ssh://{account.name}@127.0.0.1:{server.port}",
+                 f"ssh://{account.name}@localhost:{server.port}"]  # fmt: skip
+        done = subprocess.run(
+            [*KEYTOOL, "copy-id", "-F", "none", "-o", f"UserKnownHostsFile={client.known_hosts}",
+             "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"IdentityFile={client.key}",
+             "-o", "NumberOfPasswordPrompts=2", *hosts],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        rows = done.stdout.splitlines()
+        assert rows[0].split() == ["HOST", "RESULT", "DETAIL"] and len(rows) == 4
+        assert rows[1].startswith(hosts[0]) and "failed" in rows[1]
+        assert "Host key verification failed." in rows[1]
+        assert rows[2].startswith(hosts[1]) and "failed" in rows[2]
+        denied = [x for x in done.stderr.splitlines() if "Permission denied" in x]
+        assert denied and all(x.startswith(f"{hosts[1]}: ") for x in denied)
+        assert not (account.home / ".ssh").exists()
+
+
+def test_hosts_and_password_cannot_both_come_from_stdin(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*KEYTOOL, "copy-id", "--hosts", "-", "--password-file", "-"],
+        input="secret\nuser@host\n", capture_output=True, text=True, timeout=60,
+        env=base_env(HOME=str(tmp_path)),
+    )  # fmt: skip
+    assert "cannot both read stdin" in assert_clean_error(done)
