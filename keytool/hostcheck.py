@@ -497,6 +497,12 @@ def verify_host_key(
         )
 
     assert isinstance(status, Unknown)
+    if port != knownhosts.DEFAULT_PORT:
+        # as ssh: a key known for the bare host name (a line without the port) is
+        # taken for any port; a HostKeyAlias comes here with port 22, never retried
+        bare = knownhosts.check(index.candidates(host, 22), host, 22, key)
+        if isinstance(bare, Known):
+            return HostKeyDecision(bare, warnings=found)
     if not recordable:
         # as ssh: such a host name would be a pattern in known_hosts, trusting the key
         # for other hosts; it is never recorded, so the new host is refused
@@ -588,6 +594,7 @@ def verify_host_certificate(
     prompt: Prompter | None = None,
     address: str | None = None,
     extra: Sequence[KnownHost] = (),
+    recordable: bool = True,
 ) -> HostKeyDecision:
     """Check a host certificate served by ``host:port``, as ssh does: accepted when a
     ``@cert-authority`` line for the host names its CA and it is valid for
@@ -618,6 +625,19 @@ def verify_host_certificate(
         now=int(time.time()) if now is None else now,
         ca_algorithms=ca_algorithms,
     )
+    if isinstance(status, CertificateRefused) and status.entry is None and port != 22:
+        # no CA line for [host]:port: as ssh, one for the bare host name serves
+        bare = knownhosts.check_certificate(
+            index.candidates(host, 22),
+            host,
+            22,
+            cert,
+            principal=principal,
+            now=int(time.time()) if now is None else now,
+            ca_algorithms=ca_algorithms,
+        )
+        if isinstance(bare, Certified):
+            status = bare
     if isinstance(status, Certified):
         note = f"host certificate accepted: signed by the CA at {status.entry.where}"
         return HostKeyDecision(status, warnings=tuple(warnings), notes=(note,))
@@ -630,6 +650,9 @@ def verify_host_certificate(
     assert isinstance(status, CertificateRefused)
     refusal = f"host certificate of {name} refused: {_refusal(cert, status)}"
     plain = knownhosts.check(candidates, host, port, cert.key)
+    if isinstance(plain, Unknown) and port != 22:  # a line without the port serves too
+        known_bare = knownhosts.check(index.candidates(host, 22), host, 22, cert.key)
+        plain = known_bare if isinstance(known_bare, Known) else plain
     if not plain_allowed:
         raise HostKeyError(
             f"{refusal}; HostKeyAlgorithms allows no plain {cert.key.key_type} key. {FAILED}"
@@ -653,6 +676,7 @@ def verify_host_certificate(
             prompt=prompt,
             address=address,
             extra=extra,
+            recordable=recordable,
         )
     except HostKeyError as exc:
         raise HostKeyError(f"{refusal}; its plain key is not accepted either:\n{exc}") from None

@@ -259,6 +259,7 @@ class HostCheck:
             hash_known_hosts=options.hash_known_hosts,
             prompt=None if options.batch_mode else hostcheck.tty_prompter(),
             extra=extra,
+            recordable=hostcheck.recordable_name(options.host),
         )
         return self._report(decision)
 

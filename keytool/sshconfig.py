@@ -787,6 +787,7 @@ _ALIASES = {
 _UNSUPPORTED_WARN = frozenset(
     {
         "canonicalizehostname",
+        "checkhostip",
         "pkcs11provider",
     }
 )
@@ -797,7 +798,6 @@ _OPENSSH_OTHER = frozenset(
         "canonicalizefallbacklocal",
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
-        "checkhostip",
         "enablesshkeysign",
         "gssapiauthentication",
         "gssapiclientidentity",

@@ -422,3 +422,27 @@ def test_revoked_ca_or_host_key_is_refused(
         what = "its CA key" if revoked == "ca" else "its key"
         assert f"refused: {what} is marked @revoked at {known}:2" in line
         assert "userauth-request" not in server.log.read_text(errors="replace")
+
+
+def test_lines_without_the_port_serve_any_port(
+    tmp_path: Path, host_ca: Path, user_key: Path
+) -> None:
+    """known_hosts lines for the bare host name (no [host]:port): ssh takes them for a
+    server on another port ("checking without port identifier"), a @cert-authority line
+    as a plain one, and adds nothing; keytool too, under StrictHostKeyChecking=yes."""
+    server = host_cert_sshd(tmp_path / "sshd", host_ca)
+    authorize(server, user_key)
+    ca = Path(f"{host_ca}.pub").read_text().strip()
+    plain = server.known_hosts_line().split(" ", 1)[1]
+    with server:
+        for line in (f"@cert-authority 127.0.0.1 {ca}\n", f"127.0.0.1 {plain}"):
+            known = tmp_path / "known_hosts"
+            known.write_text(line)
+            code, ssh_trace = real_ssh(server, user_key, known)
+            assert code == 0, ssh_trace
+            result = keytool_exec(
+                server.port, known, "root@127.0.0.1", "echo", "hi", flags=strict(user_key)
+            )
+            assert result.returncode == 0, result.stderr.decode()
+            assert result.stdout == b"hi\n"
+            assert known.read_text() == line

@@ -494,3 +494,19 @@ def test_the_null_device_takes_the_line_and_stays_a_device(
     with pytest.raises(KeytoolError, match="not a regular file"):
         files.write_atomic(other, b"x\n", 0o600)
     assert stat.S_ISCHR(other.stat().st_mode)
+
+
+def test_a_line_without_the_port_serves_any_port(tmp_path: Path) -> None:
+    """As ssh's "checking without port identifier": known for the bare name, known on
+    any port, nothing added; a HostKeyAlias (port 22 here) is not retried."""
+    known = tmp_path / "kh"
+    known.write_text(line("host.example", KEY_A))
+    decision = hostcheck.verify_host_key(
+        "host.example", 2222, KEY_A, user_files=[known], global_files=[], strict="yes"
+    )
+    assert isinstance(decision.status, knownhosts.Known)
+    assert known.read_text() == line("host.example", KEY_A)
+    with pytest.raises(HostKeyError):  # another key for the bare name is no help
+        hostcheck.verify_host_key(
+            "host.example", 2222, KEY_B, user_files=[known], global_files=[], strict="yes"
+        )
