@@ -145,28 +145,49 @@ def _a(what: str) -> str:
     return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
 
 
-def _open_regular(path: str | os.PathLike[str], what: str) -> tuple[int, os.stat_result]:
+def _open_regular(
+    path: str | os.PathLike[str], what: str, pipes: bool = False
+) -> tuple[int, os.stat_result]:
     """Open ``path`` for reading, refusing anything but a regular file (or /dev/null).
 
     O_NONBLOCK: opening a FIFO must not wait for a writer; a FIFO, a device such as
     /dev/zero or a socket is then refused before a single byte is read from it.
+    With ``pipes`` (a signature, an allowed signers file: ``-f <(...)``) a pipe or
+    FIFO is read too, and opening a FIFO waits for its writer, as OpenSSH's tools do;
+    anything else still is refused, looked at before it is opened.
     """
+    name = os.fsdecode(path)
+    flags = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if pipes:
+            problem = _not_readable(os.stat(path), name, what, pipes)
+            if problem is not None:
+                raise KeyFileError(problem)
+        else:
+            flags |= os.O_NONBLOCK
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise KeyFileError(f"{os.fsdecode(path)}: no such file") from None
+        raise KeyFileError(f"{name}: no such file") from None
     except PermissionError:
-        raise KeyFileError(f"{os.fsdecode(path)}: permission denied") from None
+        raise KeyFileError(f"{name}: permission denied") from None
     except OSError as exc:
-        raise KeyFileError(f"{os.fsdecode(path)}: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if stat.S_ISDIR(info.st_mode):
+        raise KeyFileError(f"{name}: {exc.strerror}") from None
+    info = os.fstat(fd)  # what was opened, were it swapped meanwhile
+    problem = _not_readable(info, name, what, pipes)
+    if problem is not None:
         os.close(fd)
-        raise KeyFileError(f"{os.fsdecode(path)}: is a directory, not {_a(what)}")
-    if not stat.S_ISREG(info.st_mode) and not _is_devnull(info):
-        os.close(fd)
-        raise KeyFileError(f"{os.fsdecode(path)}: not a regular file")
+        raise KeyFileError(problem)
     return fd, info
+
+
+def _not_readable(info: os.stat_result, name: str, what: str, pipes: bool) -> str | None:
+    if stat.S_ISDIR(info.st_mode):
+        return f"{name}: is a directory, not {_a(what)}"
+    if stat.S_ISREG(info.st_mode) or _is_devnull(info):
+        return None
+    if pipes:
+        return None if stat.S_ISFIFO(info.st_mode) else f"{name}: not a regular file or a pipe"
+    return f"{name}: not a regular file"
 
 
 def _read_all(fd: int, path: str | os.PathLike[str], what: str, limit: int) -> bytes:
@@ -188,10 +209,14 @@ def _read_all(fd: int, path: str | os.PathLike[str], what: str, limit: int) -> b
 
 
 def read_file(
-    path: str | os.PathLike[str], what: str = "file", limit: int = MAX_TEXT_FILE_SIZE
+    path: str | os.PathLike[str],
+    what: str = "file",
+    limit: int = MAX_TEXT_FILE_SIZE,
+    pipes: bool = False,
 ) -> bytes:
-    """A regular file's bytes, at most ``limit`` of them; a clear KeyFileError otherwise."""
-    fd, _info = _open_regular(path, what)
+    """A regular file's bytes (with ``pipes``, a pipe's too), at most ``limit`` of them;
+    a clear KeyFileError otherwise."""
+    fd, _info = _open_regular(path, what, pipes)
     return _read_all(fd, path, what, limit)
 
 

@@ -246,57 +246,11 @@ def _match_principals(
 
 def _read_input(name: str, what: str) -> bytes:
     """The bytes of the signature or allowed_signers file ``name``, read as ssh-keygen
-    reads them: a regular file, or a pipe or FIFO (``-s <(...)``, ``-f /dev/fd/N``)
-    read to its end; at most files.MAX_TEXT_FILE_SIZE bytes either way. A directory,
-    or a device other than /dev/null, is refused before it is opened."""
-    import stat
-
-    from keytool.errors import KeyFileError
-    from keytool.files import MAX_TEXT_FILE_SIZE
+    reads them: a regular file, or a pipe or FIFO (``-s <(...)``) read to its end."""
+    from keytool.files import read_file
     from keytool.keyfiles import expand
 
-    article = "an" if what[:1] in "aeiou" else "a"
-
-    def refused(info: os.stat_result) -> str | None:
-        if stat.S_ISDIR(info.st_mode):
-            return f"{name}: is a directory, not {article} {what}"
-        if stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode):
-            return None
-        if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
-            return None
-        return f"{name}: not a regular file or a pipe"
-
-    path = expand(name)
-    try:
-        # looked at before it is opened: opening a device may do something
-        problem = refused(os.stat(path))
-        if problem is not None:
-            raise KeyFileError(problem)
-        # blocking: a FIFO waits for its writer, as ssh-keygen does
-        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise KeyFileError(f"{name}: no such file") from None
-    except PermissionError:
-        raise KeyFileError(f"{name}: permission denied") from None
-    except OSError as exc:
-        raise KeyFileError(f"{name}: {exc.strerror}") from None
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        problem = refused(os.fstat(fd))  # what was opened, were it swapped meanwhile
-        if problem is not None:
-            raise KeyFileError(problem)
-        while chunk := os.read(fd, 65536):
-            size += len(chunk)
-            if size > MAX_TEXT_FILE_SIZE:
-                limit = MAX_TEXT_FILE_SIZE // 1024
-                raise KeyFileError(f"{name}: too large for {article} {what} (over {limit} KiB)")
-            chunks.append(chunk)
-    except OSError as exc:
-        raise KeyFileError(f"{name}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+    return read_file(expand(name), what, pipes=True)
 
 
 def _read_allowed(allowed_file: str) -> str:
