@@ -156,6 +156,21 @@ def bad_files(folder: Path) -> dict[str, str]:
     }
 
 
+def _same_as_ssh_keygen(
+    theirs_argv: list[str], mine_argv: list[str], files: dict[str, str], kind: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Both run on the same files: the same status and stdout, and ssh-keygen's 255."""
+    theirs = run(theirs_argv, files)
+    mine = run(mine_argv, files)
+    assert (mine.returncode, mine.stdout) == (theirs.returncode, theirs.stdout), (
+        kind,
+        theirs.stderr,
+        mine.stderr,
+    )
+    assert mine.returncode == 255, kind
+    return mine
+
+
 @pytest.mark.parametrize("operation", ["verify", "find-principals", "check-novalidate"])
 def test_bad_signature_file_as_ssh_keygen(
     operation: str, signed: tuple[Path, Path], tmp_path: Path
@@ -163,15 +178,7 @@ def test_bad_signature_file_as_ssh_keygen(
     _, allowed = signed
     theirs_argv, mine_argv = commands(operation)
     for kind, path in bad_files(tmp_path).items():
-        files = {SIG: path, ALLOWED: str(allowed)}
-        theirs = run(theirs_argv, files)
-        mine = run(mine_argv, files)
-        assert (mine.returncode, mine.stdout) == (theirs.returncode, theirs.stdout), (
-            kind,
-            theirs.stderr,
-            mine.stderr,
-        )
-        assert mine.returncode == 255, kind
+        mine = _same_as_ssh_keygen(theirs_argv, mine_argv, {SIG: path, ALLOWED: str(allowed)}, kind)
         # ssh-keygen: nothing on stdout for find-principals, else its verdict
         verdict = b"" if operation == "find-principals" else b"Could not verify signature.\n"
         assert mine.stdout == verdict, kind
@@ -188,14 +195,7 @@ def test_bad_allowed_signers_file_as_ssh_keygen(
     theirs_argv, mine_argv = commands(operation)
     for kind, path in bad_files(tmp_path).items():
         files = {SIG: str(signature), ALLOWED: path}
-        theirs = run(theirs_argv, files)
-        mine = run(mine_argv, files)
-        assert (mine.returncode, mine.stdout) == (theirs.returncode, theirs.stdout), (
-            kind,
-            theirs.stderr,
-            mine.stderr,
-        )
-        assert mine.returncode == 255, kind
+        mine = _same_as_ssh_keygen(theirs_argv, mine_argv, files, kind)
         line = assert_one_line(mine)
         if kind == "directory":
             assert "is a directory, not an allowed signers file" in line
