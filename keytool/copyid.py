@@ -252,6 +252,8 @@ DIAGNOSE_COMMAND = (
 _HEADER = b"keytool-copyid 3\n"
 _HEADER_LINES = 3
 _MAX_NOISE = 64 * 1024
+#: the largest authorized_keys the shell path reads back, as files.MAX_TEXT_FILE_SIZE
+MAX_REMOTE_FILE = 16 * 1024 * 1024
 DONE = b"keytool-copyid done\n"
 
 
@@ -324,9 +326,15 @@ class ShellExchange:
         #: ends the file's bytes in the script's output; fresh random hex per run
         self.mark = (mark or os.urandom(16).hex()).encode("ascii")
         self._buffer = bytearray()
+        self._scanned = 0  # how far the buffer was searched for the mark
         self._header: list[str] | None = None
         self.remote: RemoteFile | None = None
         self.done = False
+
+    @property
+    def started(self) -> bool:
+        """The script answered (its header came), whatever came after."""
+        return self._header is not None
 
     def opening(self) -> bytes:
         # a first line of our own: should an SFTP server (ForceCommand internal-sftp)
@@ -341,6 +349,8 @@ class ShellExchange:
         if self.remote is not None:
             if DONE in self._buffer:
                 self.done = True
+            else:  # only the tail can still begin the done line
+                del self._buffer[: -len(DONE)]
             return None
         if self._header is None:
             # text a login script printed before ours is skipped
@@ -362,8 +372,15 @@ class ShellExchange:
             if header[1] not in ("file", "none"):
                 raise ProtocolError(f"unexpected answer from the remote shell: {header[1]!r}")
             self._header = header
-        end = self._buffer.find(self.mark + b"\n")
+        end = self._buffer.find(self.mark + b"\n", self._scanned)
         if end < 0:
+            # looked at up to here (a mark may still end in what comes next)
+            self._scanned = max(0, len(self._buffer) - len(self.mark))
+            if len(self._buffer) > MAX_REMOTE_FILE:
+                raise ProtocolError(
+                    f"the remote file is over {MAX_REMOTE_FILE // (1024 * 1024)} MiB "
+                    "(or the remote shell does not end it): nothing was changed"
+                )
             return None
         exists = self._header[1] == "file"
         if not exists and end:

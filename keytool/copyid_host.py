@@ -364,6 +364,11 @@ async def _edit_over_shell(
         last = message.splitlines()[-1] if message else ""
         if last.startswith("keytool: "):  # our script's own words
             raise CopyIdError(last[len("keytool: ") :])
+        if exchange.started:
+            raise CopyIdError(
+                "the install script stopped before it sent all of the file "
+                f"(exit status {result.exit_status}); nothing was changed"
+            )
         said = f"it said {last!r}" if last else "no answer"
         raise CopyIdError(
             f"the install script did not run ({said}, exit status {result.exit_status}): "

@@ -68,6 +68,12 @@ def printable(text: str, limit: int, keep: str = "") -> str:
     return head + "..." if len(text) > limit else head
 
 
+def safe(text: str) -> str:
+    """A message keytool prints that may hold a peer's words (a path, a server's line):
+    every character a terminal would act on as "?", line breaks and tabs kept."""
+    return printable(text, len(text), keep="\n\t")
+
+
 def utf8_locale() -> bool:
     """Whether OpenSSH's tools would run in a UTF-8 locale here: the character set the
     environment's LC_ALL, LC_CTYPE or LANG names (an unknown locale is the C one).

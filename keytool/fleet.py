@@ -119,8 +119,10 @@ STATUS_ORDER = (
 def one_line(detail: str) -> str:
     """A reason that fits a row: a message of many lines (the changed host key banner)
     by its last two, which say what happened."""
+    from keytool.display import safe
+
     lines = [line.strip() for line in detail.splitlines() if line.strip()]
-    return " ".join(lines[-2:])
+    return safe(" ".join(lines[-2:]))
 
 
 def summary(results: Sequence[HostResult]) -> str:

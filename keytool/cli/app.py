@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = _run(args)
     except KeytoolError as exc:
-        print(f"keytool: {exc}", file=sys.stderr)
+        from keytool.display import safe
+
+        print(f"keytool: {safe(str(exc))}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         print("keytool: interrupted", file=sys.stderr)

@@ -148,9 +148,11 @@ def _start(options: ConnectOptions) -> _socket.socket | None:
 
 def _line(result: HostResult) -> str:
     # the reason may name the host itself (a login error does): once is enough
+    from keytool.display import safe
+
     reason = result.detail.removeprefix(f"{result.destination}: ")
     detail = f": {reason}" if reason else ""
-    return f"{result.destination}: {result.status}{detail}"
+    return safe(f"{result.destination}: {result.status}{detail}")
 
 
 def run(

@@ -940,8 +940,9 @@ class ExecResult(Record):
 
     @property
     def ssh_exit_code(self) -> int:
-        """What ssh itself would exit with: the status, or 255 without one."""
-        return self.exit_status if self.exit_status is not None else 255
+        """What ssh itself would exit with: the status (its low 8 bits, all a process
+        status holds: a server may send any uint32), or 255 without one."""
+        return self.exit_status & 0xFF if self.exit_status is not None else 255
 
 
 def allocated_port(reply: GlobalReply) -> int:

@@ -68,6 +68,8 @@ MSG_USERAUTH_SUCCESS = 52
 
 #: transport-layer numbers RFC 4253, 4419, 5656 and 8308 define
 _KNOWN = frozenset({1, 2, 3, 4, 5, 6, 7, 20, 21, 30, 31, 32, 33, 34})
+#: the connection protocol's messages (RFC 4254): global requests and replies, channels
+_CONNECTION = frozenset({80, 81, 82, *range(90, 101)})
 _HARMLESS = frozenset({MSG_IGNORE, MSG_DEBUG, MSG_UNIMPLEMENTED})
 
 # RFC 4253 §11.1 disconnect reason codes
@@ -427,7 +429,10 @@ class ClientTransport:
             if not payload:
                 raise ProtocolError("the server sent an empty packet")
             number = payload[0]
-            if number >= FIRST_UPPER and self._upper_ok:
+            if self.authenticated and number >= FIRST_UPPER and number not in _CONNECTION:
+                # RFC 4253 §11.4, as ssh answers it once logged in: UNIMPLEMENTED, and on
+                self._unimplemented()
+            elif number >= FIRST_UPPER and self._upper_ok:
                 events.append(PayloadReceived(payload))
                 if number == MSG_USERAUTH_SUCCESS and not self.authenticated:
                     self.authenticated = True
@@ -474,21 +479,26 @@ class ClientTransport:
             and self._state is State.OPEN
         ):
             # RFC 4253 §11.4: answer what we do not know with UNIMPLEMENTED
-            seq = (self._in.seq - 1) & 0xFFFFFFFF
-            reply = Writer().byte(MSG_UNIMPLEMENTED).uint32(seq).getvalue()
-            self._outbox.append(self._out.pack(reply))
+            self._unimplemented()
             return
         what = "during the initial strict key exchange" if strict_initial else "here"
         raise ProtocolError(
             f"unexpected message {number} from the server {what} (state {self._state.name.lower()})"
         )
 
+    def _unimplemented(self) -> None:
+        """SSH_MSG_UNIMPLEMENTED for the packet just read (its sequence number)."""
+        seq = (self._in.seq - 1) & 0xFFFFFFFF
+        reply = Writer().byte(MSG_UNIMPLEMENTED).uint32(seq).getvalue()
+        self._outbox.append(self._out.pack(reply))
+
     def _on_disconnect(self, payload: bytes) -> None:
         try:
             r = Reader(payload, "DISCONNECT")
             r.byte()
             reason = r.uint32()
-            description = r.text()
+            # any bytes: shown made safe, as ssh shows them
+            description = r.string().decode("utf-8", "replace")
         except FormatError:
             raise DisconnectError("disconnected by the server") from None
         name = REASONS.get(reason, f"reason {reason}")

@@ -250,3 +250,36 @@ def test_refusal_causes_name_group_writable_home_first() -> None:
     assert "AuthorizedKeysFile" in causes[1]
     plain = refusal_causes(RemoteFile("x", b"", 0o600, PathInfo(0o755, 1), PathInfo(0o700, 1)))
     assert "AuthorizedKeysFile" in plain[0]
+
+
+def test_a_file_without_its_end_mark_is_bounded() -> None:
+    """A remote shell that sends the header, then bytes without end: refused past the
+    largest file read back, never kept growing (and once the file is in, only the tail
+    that may hold the done line is kept)."""
+    from keytool.copyid import MAX_REMOTE_FILE, ShellExchange
+
+    exchange = ShellExchange(mark="ab" * 16)
+    assert exchange.feed(b"keytool-copyid 3\n.ssh/authorized_keys\nfile\n") is None
+    chunk = b"x" * (1024 * 1024)
+    with pytest.raises(ProtocolError, match="over 16 MiB"):
+        for _ in range(MAX_REMOTE_FILE // len(chunk) + 2):
+            exchange.feed(chunk)
+    done = ShellExchange(mark="cd" * 16)
+    remote = done.feed(b"keytool-copyid 3\nf\nnone\n" + b"cd" * 16 + b"\n")
+    assert remote is not None and remote.content is None
+    for _ in range(64):
+        done.feed(chunk)
+    assert len(done._buffer) < 64 and not done.done
+    done.feed(b"keytool-copyid done\n")
+    assert done.done
+
+
+def test_what_a_server_says_is_printed_made_safe() -> None:
+    from keytool.cli.copyid import _line
+    from keytool.copyid_host import HostResult
+    from keytool.fleet import one_line
+
+    result = HostResult("u@h", "installed", "1 key added to .ssh/\x1b]0;PWNED\x07\x1b[2Jkeys")
+    assert "\x1b" not in _line(result) and "\x07" not in _line(result)
+    assert _line(result).endswith("1 key added to .ssh/?]0;PWNED??[2Jkeys")
+    assert "\x1b" not in one_line("line one\nHost key \x1b[31mchanged\x1b[0m\nfailed.")

@@ -1,0 +1,139 @@
+"""A server (asyncssh, test-only, with raw packets of its own) that sends what no good
+server sends after the login: exit statuses past 255, messages nobody knows, a
+DISCONNECT whose text is not UTF-8. keytool exec and OpenSSH's ssh, side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import KEYTOOL
+from tests.peers import require
+
+asyncssh = pytest.importorskip("asyncssh")
+from asyncssh.packet import Boolean, String, UInt32  # noqa: E402
+
+MSG_CHANNEL_EOF = 96
+MSG_CHANNEL_CLOSE = 97
+MSG_CHANNEL_REQUEST = 98
+CLIENTS = ("ssh", "keytool")
+Behaviour = Callable[[object], object]
+
+
+class _NoAuth(asyncssh.SSHServer):  # type: ignore[misc]
+    def begin_auth(self, username: str) -> bool:
+        return False  # anybody is in: the test is about what comes after
+
+
+class _Server:
+    """An asyncssh server in a thread; ``behaviour`` runs each session (a coroutine
+    function taking asyncssh's process)."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start() -> None:
+            self.server = await asyncssh.create_server(
+                _NoAuth, "127.0.0.1", 0,
+                server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+                process_factory=self.behaviour,
+            )  # fmt: skip
+            self.port = self.server.sockets[0].getsockname()[1]
+            self.ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        assert self.ready.wait(20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(20)
+
+
+def _both(
+    server: _Server, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.CompletedProcess[bytes]]]:
+    for client in CLIENTS:
+        program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
+        yield client, subprocess.run(
+            [*program, "-F", "none", "-p", str(server.port), "-o", "BatchMode=yes",
+             "-o", f"UserKnownHostsFile={tmp_path / client}",
+             "-o", "GlobalKnownHostsFile=/dev/null",
+             "-o", "StrictHostKeyChecking=accept-new", "someone@127.0.0.1", "cmd"],
+            capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+
+
+def _raw(process: object, kind: int, *fields: bytes) -> None:
+    channel = process.channel  # type: ignore[attr-defined]
+    channel.get_connection().send_packet(kind, UInt32(channel._send_chan), *fields)
+
+
+@pytest.mark.parametrize("status", [0x80000000, 0xFFFFFFFF, 0x101, 7])
+def test_an_exit_status_of_any_uint32(tmp_path: Path, status: int) -> None:
+    """ssh exits with the status's low 8 bits; keytool too (it used to end in a
+    Python traceback past 2^31)."""
+
+    async def behaviour(process: object) -> None:
+        _raw(process, MSG_CHANNEL_REQUEST, String(b"exit-status"), Boolean(False), UInt32(status))
+        _raw(process, MSG_CHANNEL_EOF)
+        _raw(process, MSG_CHANNEL_CLOSE)
+        await asyncio.sleep(1)
+
+    with _Server(behaviour) as server:
+        seen = {c: (r.returncode, b"Traceback" in r.stderr) for c, r in _both(server, tmp_path)}
+    assert seen["keytool"] == seen["ssh"] == (status & 0xFF, False)
+
+
+def test_messages_nobody_knows_are_answered_and_passed_over(tmp_path: Path) -> None:
+    """Message numbers 150 and 60 after the login: ssh answers UNIMPLEMENTED and the
+    session goes on; keytool too (it used to end the session)."""
+
+    async def behaviour(process: object) -> None:
+        connection = process.channel.get_connection()  # type: ignore[attr-defined]
+        connection.send_packet(150)
+        connection.send_packet(60)
+        await asyncio.sleep(0.5)
+        process.stdout.write("survived\n")  # type: ignore[attr-defined]
+        process.exit(0)  # type: ignore[attr-defined]
+
+    with _Server(behaviour) as server:
+        seen = {c: (r.returncode, r.stdout) for c, r in _both(server, tmp_path)}
+    assert seen["keytool"] == seen["ssh"] == (0, b"survived\n")
+
+
+def test_a_disconnect_text_that_is_not_utf8_is_shown_made_safe(tmp_path: Path) -> None:
+    async def behaviour(process: object) -> None:
+        connection = process.channel.get_connection()  # type: ignore[attr-defined]
+        text = b"bye \x1b]0;pwned\x07 \xff\xfe end"
+        connection.send_packet(1, UInt32(11), String(text), String(b""))
+        await asyncio.sleep(1)
+
+    with _Server(behaviour) as server:
+        seen = dict(_both(server, tmp_path))
+    ours = seen["keytool"]
+    assert ours.returncode == seen["ssh"].returncode == 255
+    line = ours.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
+    assert "bye" in line and "end" in line and "by application" in line
+    assert "\x1b" not in line and "\x07" not in line
