@@ -376,7 +376,11 @@ async def _edit_over_shell(
             "or an account without a usable shell? log in another way, or try -s for SFTP"
         )
     edit = planned[0]
-    if result.exit_status != 0 or (edit.new_text is not None and not exchange.done):
+    # "done" comes after the rename: the file is written, whatever status follows (a
+    # server may send none)
+    if edit.new_text is not None and exchange.done:
+        return remote, edit
+    if result.exit_status not in (0, None) or edit.new_text is not None:
         reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
         raise CopyIdError(f"could not write {remote.path}: {reason}")
     return remote, edit
@@ -440,6 +444,7 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
     seen: tuple[int | None, float] | None = None
     waited = False
     missing = 0
+    started = loop.time()
     while True:
         try:
             await sftp.write_file(lock, b"sftp\n", FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
@@ -465,6 +470,10 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 with contextlib.suppress(SftpError):
                     await sftp.remove(lock)
                 seen = None
+            if now - started > 1.5 * STALE_LOCK_SECONDS:
+                # a lock that keeps changing (or cannot be taken over) is somebody's
+                # work in progress: as the shell path, give up and name it
+                raise CopyIdError(f"{lock} is held by another copy-id; try again later") from None
             await asyncio.sleep(_LOCK_POLL)
 
 

@@ -678,7 +678,10 @@ class Connection:
             return self._receive(payload)
         except FormatError as exc:
             self._broken = True
-            raise ProtocolError(f"malformed connection message: {exc}") from None
+            text = str(exc)  # a Reader's error says "malformed connection message" already
+            if not text.startswith("malformed"):
+                text = f"malformed connection message: {text}"
+            raise ProtocolError(text) from None
         except ProtocolError:
             self._broken = True
             raise

@@ -137,3 +137,23 @@ def test_a_disconnect_text_that_is_not_utf8_is_shown_made_safe(tmp_path: Path) -
     line = ours.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
     assert "bye" in line and "end" in line and "by application" in line
     assert "\x1b" not in line and "\x07" not in line
+
+
+def test_a_malformed_exit_signal_is_one_plain_line(tmp_path: Path) -> None:
+    """An exit-signal whose name is not ASCII: ssh ends with 255; keytool too, with one
+    line of its own that says what was wrong once."""
+
+    async def behaviour(process: object) -> None:
+        _raw(process, MSG_CHANNEL_REQUEST, String(b"exit-signal"), Boolean(False),
+             String(b"T\xffRM"), Boolean(False), String(b""), String(b""))  # fmt: skip
+        _raw(process, MSG_CHANNEL_EOF)
+        _raw(process, MSG_CHANNEL_CLOSE)
+        await asyncio.sleep(1)
+
+    with _Server(behaviour) as server:
+        seen = dict(_both(server, tmp_path))
+    ours = seen["keytool"]
+    assert ours.returncode == seen["ssh"].returncode == 255
+    lines = ours.stderr.decode("utf-8", "replace").strip().splitlines()
+    errors = [line for line in lines if line.startswith("keytool:")]
+    assert len(errors) == 1 and errors[0].count("malformed") == 1, lines
