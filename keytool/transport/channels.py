@@ -736,7 +736,7 @@ class Connection:
         if kind == MSG_CHANNEL_EOF:
             r.done()
             if chan.eof_received:
-                raise ProtocolError(f"two EOFs on channel {chan.local_id}")
+                return []  # said twice: nothing more to learn (ssh passes it over too)
             chan.eof_received = True
             return [ChannelEof(chan.local_id)]
         if kind == MSG_CHANNEL_CLOSE:

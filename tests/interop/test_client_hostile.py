@@ -157,3 +157,21 @@ def test_a_malformed_exit_signal_is_one_plain_line(tmp_path: Path) -> None:
     lines = ours.stderr.decode("utf-8", "replace").strip().splitlines()
     errors = [line for line in lines if line.startswith("keytool:")]
     assert len(errors) == 1 and errors[0].count("malformed") == 1, lines
+
+
+def test_eof_said_twice_is_passed_over(tmp_path: Path) -> None:
+    """A server that sends EOF twice, then its status: ssh prints the output and exits
+    with the status; keytool too (it used to end the session with 255)."""
+
+    async def behaviour(process: object) -> None:
+        process.stdout.write("out\n")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)
+        _raw(process, MSG_CHANNEL_EOF)
+        _raw(process, MSG_CHANNEL_EOF)
+        _raw(process, MSG_CHANNEL_REQUEST, String(b"exit-status"), Boolean(False), UInt32(3))
+        _raw(process, MSG_CHANNEL_CLOSE)
+        await asyncio.sleep(1)
+
+    with _Server(behaviour) as server:
+        seen = {c: (r.returncode, r.stdout) for c, r in _both(server, tmp_path)}
+    assert seen["keytool"] == seen["ssh"] == (3, b"out\n")
