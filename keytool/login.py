@@ -737,7 +737,7 @@ class Login:
         publickey query, RFC 4252 §7), before authenticating. A refusal counts as a
         failed attempt on the server (MaxAuthTries)."""
         if self.authenticated:
-            raise AuthError("already authenticated: keys can only be queried before")
+            return False  # in already (a server that asks nothing): nothing to learn
         # no "none" request first: a refusal lists the methods just as well (§5.1)
         if self.methods is not None and "publickey" not in self.methods:
             return False
@@ -753,6 +753,12 @@ class Login:
         if isinstance(event, ua.AuthFailure):
             self.methods = event.methods
             self._query_failures += 1
+            return False
+        if isinstance(event, ua.AuthSuccess):
+            # the server let us in on a query: it asks nothing of anyone, so it says
+            # nothing of this key either
+            self.trace("the server let us in without authentication")
+            self._authenticated()
             return False
         raise ProtocolError(f"unexpected answer to a key query: {type(event).__name__}")
 

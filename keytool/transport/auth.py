@@ -164,7 +164,8 @@ _FINAL = {MSG_USERAUTH_FAILURE, MSG_USERAUTH_SUCCESS, MSG_USERAUTH_BANNER}
 ACCEPTS: dict[State, frozenset[int]] = {
     State.IDLE: frozenset({MSG_USERAUTH_BANNER}),
     State.NONE: frozenset(_FINAL),
-    State.PUBKEY_QUERY: frozenset({MSG_USERAUTH_FAILURE, MSG_USERAUTH_BANNER, MSG_USERAUTH_PK_OK}),
+    # a server that asks nothing of anyone answers a query with SUCCESS
+    State.PUBKEY_QUERY: frozenset(_FINAL | {MSG_USERAUTH_PK_OK}),
     State.SIGNING: frozenset({MSG_USERAUTH_BANNER}),
     State.PUBKEY_SIGNED: frozenset(_FINAL),
     State.PASSWORD: frozenset(_FINAL | {MSG_USERAUTH_PASSWD_CHANGEREQ}),

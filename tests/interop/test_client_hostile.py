@@ -34,8 +34,9 @@ class _Server:
     """An asyncssh server in a thread; ``behaviour`` runs each session (a coroutine
     function taking asyncssh's process)."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, **options: object) -> None:
         self.behaviour = behaviour
+        self.options = options
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -49,6 +50,7 @@ class _Server:
                 _NoAuth, "127.0.0.1", 0,
                 server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
                 process_factory=self.behaviour,
+                **self.options,
             )  # fmt: skip
             self.port = self.server.sockets[0].getsockname()[1]
             self.ready.set()
@@ -175,3 +177,33 @@ def test_eof_said_twice_is_passed_over(tmp_path: Path) -> None:
     with _Server(behaviour) as server:
         seen = {c: (r.returncode, r.stdout) for c, r in _both(server, tmp_path)}
     assert seen["keytool"] == seen["ssh"] == (3, b"out\n")
+
+
+def test_copy_id_to_a_server_that_asks_nothing(tmp_path: Path) -> None:
+    """A server that lets anybody in answers copy-id's key query with SUCCESS: copy-id
+    takes that as logged in and installs (here over SFTP, into the server's folder),
+    instead of failing on an "unexpected message"."""
+    root = tmp_path / "root"
+    root.mkdir()
+    key = tmp_path / "id"
+    made = subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0
+
+    async def behaviour(process: object) -> None:
+        process.exit(1)  # type: ignore[attr-defined]
+
+    def sftp(channel: object) -> object:
+        return asyncssh.SFTPServer(channel, chroot=str(root))
+
+    with _Server(behaviour, sftp_factory=sftp) as server:
+        done = subprocess.run(
+            [*KEYTOOL, "copy-id", "-F", "none", "-s", "--no-verify", "-i", f"{key}.pub",
+             "-p", str(server.port), "-o", f"UserKnownHostsFile={tmp_path / 'known'}",
+             "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=accept-new",
+             "someone@127.0.0.1"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "installed" in done.stdout
+    assert (root / ".ssh" / "authorized_keys").read_bytes() == Path(f"{key}.pub").read_bytes()
