@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from keytool.authkeys import parse_line as parse_key_line
+from keytool.authkeys import split_option_list
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.cert import Certificate
@@ -147,7 +148,7 @@ def _options(text: str, where: str) -> tuple[str | None, bool, int | None, int |
     namespaces: str | None = None
     cert_authority = False
     after = before = None
-    for option in _split_commas(text):
+    for option in split_option_list(text):
         name, eq, value = option.partition("=")
         name = name.lower()
         if eq and len(value) >= 2 and value[0] == value[-1] == '"':
@@ -163,22 +164,6 @@ def _options(text: str, where: str) -> tuple[str | None, bool, int | None, int |
         else:
             raise FormatError(f"{where}: unknown option {option!r}")
     return namespaces, cert_authority, after, before
-
-
-def _split_commas(text: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [part for part in parts if part]
 
 
 def walk(

@@ -56,3 +56,22 @@ def parse_line(line: str) -> AuthorizedKey | None:
         raise FormatError("invalid authorized_keys line: expected 'type base64 [comment]'")
     key = decode_key(parts[0], parts[1])
     return AuthorizedKey(options, key, parts[2] if len(parts) > 2 else "")
+
+
+def split_option_list(options: str) -> list[str]:
+    """An option list as sshd reads it (authorized_keys, allowed_signers):
+    ``from="a,b",no-pty`` -> ['from="a,b"', 'no-pty'], commas inside quotes kept,
+    empty entries dropped."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in options:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [part for part in parts if part]

@@ -428,7 +428,7 @@ _LIMITING_OPTIONS = ("from=", "expiry-time=", "cert-authority", "principals=")
 def limiting_options(content: bytes | None, blobs: Iterable[bytes]) -> list[str]:
     """The options of the lines holding one of ``blobs`` that can make sshd refuse
     the key (from=, expiry-time=, cert-authority...), as written."""
-    from keytool.authkeys import parse_line
+    from keytool.authkeys import parse_line, split_option_list
 
     wanted = set(blobs)
     found: list[str] = []
@@ -445,22 +445,6 @@ def limiting_options(content: bytes | None, blobs: Iterable[bytes]) -> list[str]
             if option.lower().startswith(_LIMITING_OPTIONS) and option not in found:
                 found.append(option)
     return found
-
-
-def split_option_list(options: str) -> list[str]:
-    """``from="a,b",no-pty`` -> ['from="a,b"', 'no-pty']: commas inside quotes kept."""
-    parts: list[str] = []
-    current = ""
-    quoted = False
-    for char in options:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current] if current else parts
 
 
 def refusal_causes(
