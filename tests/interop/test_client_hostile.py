@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL
+from tests.interop.test_client_peers import _AsyncsshThread
 from tests.peers import require
 
 asyncssh = pytest.importorskip("asyncssh")
@@ -22,7 +22,6 @@ MSG_CHANNEL_EOF = 96
 MSG_CHANNEL_CLOSE = 97
 MSG_CHANNEL_REQUEST = 98
 CLIENTS = ("ssh", "keytool")
-Behaviour = Callable[[object], object]
 
 
 class _NoAuth(asyncssh.SSHServer):  # type: ignore[misc]
@@ -30,51 +29,8 @@ class _NoAuth(asyncssh.SSHServer):  # type: ignore[misc]
         return False  # anybody is in: the test is about what comes after
 
 
-class _Server:
-    """An asyncssh server in a thread; ``behaviour`` runs each session (a coroutine
-    function taking asyncssh's process)."""
-
-    def __init__(self, behaviour: Behaviour, **options: object) -> None:
-        self.behaviour = behaviour
-        self.options = options
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def start() -> None:
-            self.server = await asyncssh.create_server(
-                _NoAuth, "127.0.0.1", 0,
-                server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
-                process_factory=self.behaviour,
-                **self.options,
-            )  # fmt: skip
-            self.port = self.server.sockets[0].getsockname()[1]
-            self.ready.set()
-
-        self.loop.run_until_complete(start())
-        self.loop.run_forever()
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        assert self.ready.wait(20)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(20)
-
-
 def _both(
-    server: _Server, tmp_path: Path
+    server: _AsyncsshThread, tmp_path: Path
 ) -> Iterator[tuple[str, subprocess.CompletedProcess[bytes]]]:
     for client in CLIENTS:
         program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
@@ -103,7 +59,7 @@ def test_an_exit_status_of_any_uint32(tmp_path: Path, status: int) -> None:
         _raw(process, MSG_CHANNEL_CLOSE)
         await asyncio.sleep(1)
 
-    with _Server(behaviour) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = {c: (r.returncode, b"Traceback" in r.stderr) for c, r in _both(server, tmp_path)}
     assert seen["keytool"] == seen["ssh"] == (status & 0xFF, False)
 
@@ -120,7 +76,7 @@ def test_messages_nobody_knows_are_answered_and_passed_over(tmp_path: Path) -> N
         process.stdout.write("survived\n")  # type: ignore[attr-defined]
         process.exit(0)  # type: ignore[attr-defined]
 
-    with _Server(behaviour) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = {c: (r.returncode, r.stdout) for c, r in _both(server, tmp_path)}
     assert seen["keytool"] == seen["ssh"] == (0, b"survived\n")
 
@@ -132,7 +88,7 @@ def test_a_disconnect_text_that_is_not_utf8_is_shown_made_safe(tmp_path: Path) -
         connection.send_packet(1, UInt32(11), String(text), String(b""))
         await asyncio.sleep(1)
 
-    with _Server(behaviour) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = dict(_both(server, tmp_path))
     ours = seen["keytool"]
     assert ours.returncode == seen["ssh"].returncode == 255
@@ -152,7 +108,7 @@ def test_a_malformed_exit_signal_is_one_plain_line(tmp_path: Path) -> None:
         _raw(process, MSG_CHANNEL_CLOSE)
         await asyncio.sleep(1)
 
-    with _Server(behaviour) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = dict(_both(server, tmp_path))
     ours = seen["keytool"]
     assert ours.returncode == seen["ssh"].returncode == 255
@@ -174,7 +130,7 @@ def test_eof_said_twice_is_passed_over(tmp_path: Path) -> None:
         _raw(process, MSG_CHANNEL_CLOSE)
         await asyncio.sleep(1)
 
-    with _Server(behaviour) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = {c: (r.returncode, r.stdout) for c, r in _both(server, tmp_path)}
     assert seen["keytool"] == seen["ssh"] == (3, b"out\n")
 
@@ -196,7 +152,7 @@ def test_copy_id_to_a_server_that_asks_nothing(tmp_path: Path) -> None:
     def sftp(channel: object) -> object:
         return asyncssh.SFTPServer(channel, chroot=str(root))
 
-    with _Server(behaviour, sftp_factory=sftp) as server:
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour, sftp_factory=sftp) as server:
         done = subprocess.run(
             [*KEYTOOL, "copy-id", "-F", "none", "-s", "--no-verify", "-i", f"{key}.pub",
              "-p", str(server.port), "-o", f"UserKnownHostsFile={tmp_path / 'known'}",

@@ -124,11 +124,17 @@ class _AnyKeyServer(asyncssh.SSHServer):  # type: ignore[misc]
 
 class _AsyncsshThread:
     """An asyncssh server in a thread of the test process; ``host_keys`` after its
-    Ed25519 one, ``options`` for asyncssh.create_server."""
+    Ed25519 one, ``process_factory`` runs each session (default: says "ran COMMAND"),
+    ``options`` for asyncssh.create_server."""
 
     def __init__(
-        self, factory: object, host_keys: tuple[object, ...] = (), **options: object
+        self,
+        factory: object,
+        host_keys: tuple[object, ...] = (),
+        process_factory: object = None,
+        **options: object,
     ) -> None:
+        self.process_factory = process_factory
         self.loop = asyncio.new_event_loop()
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.host_keys = (self.host_key, *host_keys)
@@ -151,7 +157,7 @@ class _AsyncsshThread:
                 "127.0.0.1",
                 0,
                 server_host_keys=list(self.host_keys),
-                process_factory=handle,
+                process_factory=self.process_factory or handle,
                 agent_forwarding=False,
                 x11_forwarding=False,
                 **self.options,
