@@ -4,8 +4,9 @@ A line is ``principals [options] keytype base64 [comment]``: principals are
 comma-separated patterns (``*``, ``?``, ``!``) matched against the identity asked for;
 the options, as in authorized_keys, are ``namespaces="git,file"`` (patterns of the
 namespaces the key may sign for), ``valid-after=`` and ``valid-before=`` (a
-``YYYYMMDD[HHMM[SS]]`` time, UTC with a ``Z``, local time otherwise) and
-``cert-authority``.
+``YYYYMMDD[HHMM[SS]]`` time, UTC with a ``Z`` or ``UTC``, local time otherwise) and
+``cert-authority``, read as ssh-keygen reads them (sshsig.c): values in double quotes,
+each option at most once; a line whose options break that is a bad line.
 
 A plain line names the signing key itself (a line may also hold a whole certificate,
 which then matches only that certificate, as is, as in ssh-keygen). A
@@ -21,12 +22,9 @@ principal patterns match. The line's ``namespaces``, ``valid-after`` and
 
 from __future__ import annotations
 
-import calendar
-import time
 from collections.abc import Iterable, Iterator
 
 from keytool.authkeys import parse_line as parse_key_line
-from keytool.authkeys import split_option_list
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.cert import Certificate
@@ -131,39 +129,99 @@ def _until_empty(parts: list[str]) -> list[str]:
 
 
 def parse_time(value: str, where: str) -> int:
-    """``YYYYMMDD[HHMM[SS]]``: UTC with a trailing ``Z``, local time otherwise."""
-    utc = value.endswith(("Z", "z"))
-    digits = value[:-1] if utc else value
-    formats = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
-    if not digits.isdigit() or len(digits) not in formats:
-        raise FormatError(f"{where}: bad time {value!r} (YYYYMMDD[HHMM[SS]][Z])")
+    """``YYYYMMDD[HHMM[SS]]``, UTC with a trailing ``Z`` or ``UTC``, local time otherwise,
+    read as ssh-keygen reads it (certspec.parse_absolute_time); the epoch itself is
+    refused, as by ssh-keygen (it stands for "not set" there)."""
+    from keytool.certspec import parse_absolute_time
+    from keytool.errors import UsageError
+
     try:
-        parsed = time.strptime(digits, formats[len(digits)])
-    except ValueError:
-        raise FormatError(f"{where}: bad time {value!r}") from None
-    return calendar.timegm(parsed) if utc else int(time.mktime(parsed))
+        seconds = parse_absolute_time(value)
+    except UsageError:
+        seconds = 0
+    if seconds == 0:
+        raise FormatError(f"{where}: invalid time {value!r}")
+    return seconds
+
+
+def _ascii_prefix(text: str, pos: int, name: str) -> bool:
+    """``name`` at ``pos``, ASCII letters in any case (strncasecmp)."""
+    part = text[pos : pos + len(name)]
+    return part.isascii() and part.lower() == name
+
+
+def _dequote(text: str, pos: int, where: str) -> tuple[str, int]:
+    """A double-quoted value at ``pos`` (backslash-quote is a quote), and where it ends."""
+    if text[pos : pos + 1] != '"':
+        raise FormatError(f"{where}: bad options: missing start quote")
+    value: list[str] = []
+    i = pos + 1
+    while i < len(text) and text[i] != '"':
+        if text[i] == "\\" and text[i + 1 : i + 2] == '"':
+            i += 1
+        value.append(text[i])
+        i += 1
+    if i >= len(text):
+        raise FormatError(f"{where}: bad options: missing end quote")
+    return "".join(value), i + 1
 
 
 def _options(text: str, where: str) -> tuple[str | None, bool, int | None, int | None]:
+    """The option list as ssh-keygen reads it (sshsig.c): each option once, values in
+    double quotes, nothing unknown, valid-before after valid-after. A line whose options
+    say anything else is a bad line: it grants nothing."""
     namespaces: str | None = None
     cert_authority = False
-    after = before = None
-    for option in split_option_list(text):
-        name, eq, value = option.partition("=")
-        name = name.lower()
-        if eq and len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        if name == "cert-authority" and not eq:
+    times: dict[str, int] = {}
+    pos = 0
+    while pos < len(text) and text[pos] not in " \t":
+        if _ascii_prefix(text, pos, "cert-authority"):
             cert_authority = True
-        elif name == "namespaces" and eq:
-            namespaces = value
-        elif name == "valid-after" and eq:
-            after = parse_time(value, where)
-        elif name == "valid-before" and eq:
-            before = parse_time(value, where)
+            pos += len("cert-authority")
+        elif _ascii_prefix(text, pos, "namespaces="):
+            if namespaces is not None:
+                raise FormatError(f'{where}: bad options: multiple "namespaces" clauses')
+            namespaces, pos = _dequote(text, pos + len("namespaces="), where)
         else:
-            raise FormatError(f"{where}: unknown option {option!r}")
+            name = next(
+                (n for n in ("valid-after", "valid-before") if _ascii_prefix(text, pos, n + "=")),
+                None,
+            )
+            if name is not None:
+                if name in times:
+                    raise FormatError(f'{where}: bad options: multiple "{name}" clauses')
+                value, pos = _dequote(text, pos + len(name) + 1, where)
+                times[name] = parse_time(value, f'{where}: bad options: "{name}"')
+        if pos >= len(text) or text[pos] in " \t":
+            break
+        if text[pos] != ",":
+            raise FormatError(f"{where}: bad options: unknown key option")
+        pos += 1
+        if pos >= len(text):
+            raise FormatError(f"{where}: bad options: unexpected end-of-options")
+    after, before = times.get("valid-after"), times.get("valid-before")
+    if after is not None and before is not None and before <= after:
+        raise FormatError(f'{where}: bad options: "valid-before" time is before "valid-after"')
     return namespaces, cert_authority, after, before
+
+
+#: what separates the principals from the rest of a line (ssh-keygen's strdelimw)
+_WHITESPACE = " \t\r\n"
+
+
+def _principals(line: str) -> tuple[str, str] | None:
+    """The first word of a line and the rest after the blanks following it, as
+    ssh-keygen's strdelimw takes it: up to a blank, or a quoted part (its quotes
+    dropped); None when the line holds no second word or a quote is not closed."""
+    cut = next((i for i, ch in enumerate(line) if ch in _WHITESPACE or ch == '"'), -1)
+    if cut < 0:
+        return None
+    if line[cut] == '"':
+        end = line.find('"', cut + 1)
+        if end < 0:
+            return None
+        return line[:cut] + line[cut + 1 : end], line[end + 1 :].lstrip(_WHITESPACE)
+    return line[:cut], line[cut + 1 :].lstrip(_WHITESPACE)
 
 
 def walk(
@@ -174,19 +232,18 @@ def walk(
     goes on), so one stays unread past where the caller stops. With ``identity``, a
     line whose principals do not match it is passed over unparsed. Key types keytool
     does not use (security keys) are skipped."""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    # lines end at newlines only (ssh-keygen reads them with getline): any other line
+    # break a comment may hold stays inside its line
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.lstrip(_WHITESPACE)
         if not line or line.startswith("#"):
             continue
         where = f"{source} line {number}"
-        if line.startswith('"'):
-            end = line.find('"', 1)
-            if end < 0:
-                yield FormatError(f"{where}: unterminated quote in the principals")
-                continue
-            principals, rest = line[1:end], line[end + 1 :]
-        else:
-            principals, _, rest = line.partition(" ")
+        split = _principals(line)
+        if split is None:
+            yield FormatError(f"{where}: invalid line")
+            continue
+        principals, rest = split
         if identity is not None and not match_any(identity, principals.split(",")):
             continue
         try:

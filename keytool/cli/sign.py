@@ -290,14 +290,23 @@ def run_verify(
     # that cannot be read or parsed is a signature that does not verify (255)
     now = int(time.time())
     print_pubkey = False
-    for option in verify_options or []:
-        name, eq, value = option.partition("=")
-        if eq and name.lower() == "verify-time":
-            now = allowedsigners.parse_time(value, "-O verify-time")
-        elif option.lower() == "print-pubkey" and not find_principals:
-            print_pubkey = True
-        else:
-            raise _invalid_option(option)
+    try:
+        for option in verify_options or []:
+            name, eq, value = option.partition("=")
+            if eq and name.lower() == "verify-time":
+                try:
+                    now = allowedsigners.parse_time(value, "-O verify-time")
+                except FormatError:
+                    raise _invalid_option(option, 'Invalid "verify-time" option') from None
+            elif option.lower() == "print-pubkey" and not find_principals:
+                print_pubkey = True
+            else:
+                raise _invalid_option(option)
+    except KeytoolError:
+        if not find_principals:  # ssh-keygen's verify says so for a bad option too
+            print("Could not verify signature.")
+            sys.stdout.flush()
+        raise
     if find_principals:
         if revoked_file is not None:
             raise KeytoolError("-r is for verifying a signature, not with --find-principals")
@@ -360,9 +369,9 @@ def run_verify(
     return 0
 
 
-def _invalid_option(option: str) -> KeytoolError:
+def _invalid_option(option: str, message: str = "") -> KeytoolError:
     """An -O option this operation does not take, in ssh-keygen's words and status."""
-    error = KeytoolError(f'Invalid option "{option}"')
+    error = KeytoolError(message or f'Invalid option "{option}"')
     error.exit_code = 255
     return error
 
