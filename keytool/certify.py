@@ -222,13 +222,18 @@ def certify(
 
 
 def signed_message(cert: Certificate, target: Path, principals_text: str | None) -> str:
-    """ssh-keygen's report of a certificate it wrote."""
+    """ssh-keygen's report of a certificate it wrote (its log line: every byte that is
+    not printable ASCII as ``\\ooo``, whatever the locale)."""
     from keytool.certshow import format_validity
+    from keytool.display import escape
 
-    names = f" for {principals_text}" if principals_text is not None else ""
+    def shown(text: str) -> str:
+        return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep="\t")
+
+    names = f" for {shown(principals_text)}" if principals_text is not None else ""
     return (
-        f'Signed {cert.kind} key {target}: id "{cert.key_id}" serial {cert.serial}{names} '
-        f"valid {format_validity(cert)}"
+        f'Signed {cert.kind} key {target}: id "{shown(cert.key_id)}" serial {cert.serial}'
+        f"{names} valid {format_validity(cert)}"
     )
 
 

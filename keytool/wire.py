@@ -107,6 +107,15 @@ class Reader:
     def rest(self) -> bytes:
         return self._take(self.remaining)
 
+    @property
+    def offset(self) -> int:
+        """How far the reading has come, for ``since``."""
+        return self._pos
+
+    def since(self, offset: int) -> bytes:
+        """The bytes read from ``offset`` (an earlier ``offset``) up to here, as they were."""
+        return self._buf[offset : self._pos]
+
     def done(self) -> None:
         if self._pos != self._end:
             raise FormatError(f"malformed {self.what}: {self.remaining} unexpected trailing bytes")

@@ -70,7 +70,9 @@ def _show(file: str | None, hash_name: str | None) -> int:
 
         data = read_file(expand(file), "certificate file", MAX_TEXT_FILE_SIZE)
         listing = list_certificates(data, file, False, digest)
-    sys.stdout.write(listing.text)
+    # names in certificates are bytes (kept as surrogate escapes): written as they were
+    sys.stdout.flush()
+    sys.stdout.buffer.write(listing.text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     for error in listing.errors:
         print(f"keytool: {error}", file=sys.stderr)
@@ -119,8 +121,11 @@ def _sign(
     ca = _load_ca(_expand(ca_key), agent_key, passphrase)
     try:
         signing = certify.signature_algorithm(ca.public, algorithm)
+        # as ssh-keygen's counter, a uint64: past 2^64-1 it starts again at 0
         made = [
-            certify.certify(subject.key, ca, request, number + (i if increment else 0), signing)
+            certify.certify(
+                subject.key, ca, request, (number + (i if increment else 0)) % 2**64, signing
+            )
             for i, subject in enumerate(subjects)
         ]
     finally:

@@ -136,10 +136,12 @@ def _unpack_options(data: bytes, what: str) -> tuple[Option, ...]:
 
 
 def _cstring(r: Reader, what: str) -> str:
-    value = r.text()
-    if "\0" in value:
+    """A name in a certificate: any bytes but NUL, as ssh-keygen takes them (bytes that
+    are not UTF-8 are kept, as surrogate escapes, and written back as they were)."""
+    value = r.string()
+    if b"\0" in value:
         raise FormatError(f"malformed certificate: NUL in {what}")
-    return value
+    return value.decode("utf-8", "surrogateescape")
 
 
 class Certificate(PublicKey):
@@ -157,6 +159,7 @@ class Certificate(PublicKey):
         "reserved",
         "serial",
         "signature",
+        "signed",
         "valid_after",
         "valid_before",
     )
@@ -192,6 +195,10 @@ class Certificate(PublicKey):
         self.reserved = reserved
         self.ca = ca
         self.signature = signature
+        #: the bytes the CA signed, as read: what the signature is checked over and
+        #: what is written back (other CAs need not order the options as ssh-keygen
+        #: does); None for a certificate being made (``sign``)
+        self.signed: bytes | None = None
 
     # ---- PublicKey
 
@@ -217,6 +224,7 @@ class Certificate(PublicKey):
 
         what = "certificate"
         base = plain_name(key_type)
+        start = r.offset
         nonce = r.string()
         key = key_type_of(base).public(r)
         serial = r.uint64()
@@ -234,6 +242,7 @@ class Certificate(PublicKey):
         extensions = _unpack_options(r.string(), "extension")
         reserved = r.string()
         ca_blob = r.string()
+        signed = Writer().string(key_type).getvalue() + r.since(start)
         signature = r.string()
         if cert_type not in (USER, HOST):
             raise FormatError(f"malformed {what}: unknown certificate type {cert_type}")
@@ -258,12 +267,16 @@ class Certificate(PublicKey):
             signature=signature,
             reserved=reserved,
         )
-        if not ca.verify(signature, cert.signed_part()):
+        cert.signed = signed
+        if not ca.verify(signature, signed):
             raise FormatError("certificate signature does not verify: it was not made by its CA")
         return cert
 
     def signed_part(self) -> bytes:
-        """Everything the CA's signature covers: the blob up to the signature key."""
+        """Everything the CA's signature covers: the blob up to the signature key (as
+        read, for a certificate read)."""
+        if self.signed is not None:
+            return self.signed
         principals = Writer()
         for name in self.principals:
             principals.string(name)
