@@ -5,11 +5,21 @@ One connection per host and key type, each taken as far as the server's proof th
 holds the key (the exchange hash's signature, checked), then closed: a key that is
 printed is one the server can sign with, not just one it named. With -c only the
 certificate algorithms are offered, so the server proves it holds the certified key.
+
+Hosts are read as ssh-keyscan reads them: an argument or a line of -f (``-`` for
+stdin) is ``addrlist [namelist]``, comma-separated; the first address of the list
+that resolves is scanned, and each key is printed once for every name (the address
+list when no names are given). Hosts are scanned at the same time (at most 32 at
+once), their lines printed in the order the hosts were given; a host that does not
+answer within -T seconds is given up after one line saying so.
 """
 
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import NamedTuple
 
 from keytool.errors import KeytoolError, NegotiationError
 
@@ -26,7 +36,48 @@ TYPES = {
     "ecdsa": ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
     "ed25519": ("ssh-ed25519",),
 }
-DEFAULT_TIMEOUT = 5.0
+#: types ssh-keyscan knows that keytool does not scan (it does not use them)
+NOT_SCANNED = frozenset({"dsa", "ecdsa-sk", "ed25519-sk"})
+DEFAULT_TIMEOUT = 5
+MAX_TIMEOUT = 2**31 - 1  # as ssh-keyscan's convtime: an int of seconds
+MAX_AT_ONCE = 32
+
+
+def _kind(name: str) -> str | None:
+    """The ssh-keyscan type a -t name stands for (a short name in any case, or a key or
+    signature algorithm name as ssh-keygen spells it), None for an unknown one."""
+    from keytool.keys.cert import is_cert_type
+
+    short = name.lower()
+    if short in TYPES or short in NOT_SCANNED:
+        return short
+    if is_cert_type(name):
+        return None
+    for kind, algorithms in TYPES.items():
+        if name in algorithms or (kind == "rsa" and name == "ssh-rsa"):
+            return kind
+    if name == "ssh-dss":
+        return "dsa"
+    if name in ("sk-ecdsa-sha2-nistp256@openssh.com", "sk-ssh-ed25519@openssh.com"):
+        return "ecdsa-sk" if "ecdsa" in name else "ed25519-sk"
+    return None
+
+
+def _entries(text: str) -> list[tuple[str, str]]:
+    """The lines of an ssh-keyscan hosts file: ``addrlist [namelist]``, anything from a
+    ``#`` on and trailing blanks cut, empty lines skipped."""
+    found = []
+    for raw in text.split("\n"):
+        line = raw.split("#", 1)[0].rstrip(" \t\r")
+        if line.strip(" \t"):
+            found.append(_entry(line.lstrip(" \t")))
+    return found
+
+
+def _entry(text: str) -> tuple[str, str]:
+    addresses, _, names = text.partition(" ")
+    names = names.strip(" \t")
+    return addresses, names or addresses
 
 
 def run(
@@ -40,31 +91,52 @@ def run(
     certs: bool = False,
     sshfp: bool = False,
 ) -> int:
-    from keytool.destination import parse_hosts_file
-
     if certs and sshfp:
         raise KeytoolError("-c and -D do not go together: SSHFP records name plain keys")
-
-    wanted = [t.strip().lower() for t in (types or "rsa,ecdsa,ed25519").split(",") if t.strip()]
-    for kind in wanted:
-        if kind not in TYPES:
-            raise KeytoolError(f"unknown key type {kind!r}: use rsa, ecdsa or ed25519")
-    names = list(hosts)
+    if port is not None and not 1 <= port <= 65535:
+        raise KeytoolError(f"Bad port '{port}'")
+    if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT:
+        raise KeytoolError(f"Bad timeout '{timeout}'")
+    wanted: list[str] = []
+    for name in (types or "rsa,ecdsa,ed25519").split(","):
+        kind = _kind(name.strip())
+        if kind is None:
+            raise KeytoolError(f'Unknown key type "{name.strip()}": use rsa, ecdsa or ed25519')
+        if kind in NOT_SCANNED:
+            sys.stderr.write(f"keytool: {kind} keys are not scanned (keytool does not use them)\n")
+        elif kind not in wanted:
+            wanted.append(kind)
+    entries = [_entry(host) for host in hosts]
     if hosts_file:
-        from keytool.files import read_file
-        from keytool.keyfiles import expand
+        if hosts_file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            from keytool.files import read_file
+            from keytool.keyfiles import expand
 
-        text = read_file(expand(hosts_file), "hosts file").decode("utf-8", "replace")
-        names += parse_hosts_file(text)
-    if not names:
+            data = read_file(expand(hosts_file), "hosts file", pipes=True)
+        entries += _entries(data.decode("utf-8", "replace"))
+    if not entries:
         raise KeytoolError("which hosts? give them as arguments or with -f FILE")
     show = _certificate_line if certs else _sshfp_lines if sshfp else _known_hosts_line
+    scan = partial(
+        _scan,
+        port=port or 22,
+        kinds=wanted,
+        hashed=hashed,
+        timeout=float(timeout or DEFAULT_TIMEOUT),
+        quiet=quiet,
+        show=show,
+        certs=certs,
+    )
     found = 0
-    for name in names:
-        found += _scan(
-            name, port or 22, wanted, hashed, float(timeout or DEFAULT_TIMEOUT), quiet, show, certs
-        )
-    sys.stdout.flush()
+    with ThreadPoolExecutor(max_workers=min(MAX_AT_ONCE, len(entries))) as pool:
+        for result in pool.map(scan, entries):
+            sys.stderr.write(result.notes)
+            sys.stderr.flush()
+            sys.stdout.write(result.lines)
+            sys.stdout.flush()
+            found += result.found
     return 0 if found else 1
 
 
@@ -88,8 +160,14 @@ def _sshfp_lines(host: str, port: int, key: PublicKey, hashed: bool) -> str:
     return "\n".join(records(host, key))
 
 
+class _Found(NamedTuple):
+    lines: str  # for stdout
+    notes: str  # for stderr
+    found: int
+
+
 def _scan(
-    host: str,
+    entry: tuple[str, str],
     port: int,
     kinds: list[str],
     hashed: bool,
@@ -97,20 +175,32 @@ def _scan(
     quiet: bool,
     show: Callable[[str, int, PublicKey, bool], str],
     certs: bool,
-) -> int:
+) -> _Found:
     from keytool import tcp
     from keytool.blocking import BlockingTransport
     from keytool.keys.cert import cert_name
     from keytool.transport.config import TransportConfig
     from keytool.transport.handshake import ClientTransport
 
-    found = 0
+    addresses, names = entry
+    lines: list[str] = []
+    notes: list[str] = []
     for kind in kinds:
-        try:
-            sock = tcp.connect(host, port, timeout)
-        except KeytoolError as exc:
-            sys.stderr.write(f"keytool: {exc}\n")
-            return found  # the host is not there: its other types would fail alike
+        sock = None
+        error: KeytoolError | None = None
+        # as ssh-keyscan: the next address only when a name does not resolve (its
+        # connect does not wait: a refusal comes later, and ends the host)
+        for address in addresses.split(","):
+            try:
+                sock = tcp.connect(address, port, timeout)
+                break
+            except KeytoolError as exc:
+                error = error or exc
+                if not str(exc).startswith("Could not resolve hostname"):
+                    break
+        if sock is None:
+            notes.append(f"keytool: {error}\n")
+            break  # the host is not there: its other types would fail alike
         algorithms = tuple(cert_name(a) for a in TYPES[kind]) if certs else TYPES[kind]
         transport = BlockingTransport(sock, ClientTransport(TransportConfig(
             host_key_algorithms=algorithms)))  # fmt: skip
@@ -119,14 +209,12 @@ def _scan(
         except NegotiationError:
             continue  # no key of this type: the common case, and ssh-keyscan is silent
         except KeytoolError as exc:
-            sys.stderr.write(f"keytool: {host} port {port}: {exc}\n")
-            continue
+            notes.append(f"keytool: {address} port {port}: {exc}\n")
+            break  # a host that failed one type (not answering, say) fails the others
         finally:
             if not quiet and transport.conn.server_version:
-                shown = host if port == 22 else f"{host}:{port}"
                 mark = ";" if show is _sshfp_lines else "#"  # a zone file comment
-                sys.stderr.write(f"{mark} {shown} {transport.conn.server_version}\n")
+                notes.append(f"{mark} {address}:{port} {transport.conn.server_version}\n")
             transport.sock.close()
-        print(show(host, port, offered.key, hashed))
-        found += 1
-    return found
+        lines.extend(show(name, port, offered.key, hashed) + "\n" for name in names.split(","))
+    return _Found("".join(lines), "".join(notes), len(lines))
