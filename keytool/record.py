@@ -17,12 +17,28 @@ if TYPE_CHECKING:
 _set = object.__setattr__
 
 
+#: each Record class's fields: the slots of the class and of every class it derives
+#: from, the base's first (a subclass that adds none still compares by them)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in names:
+                names.append(name)
+    found = _FIELDS[cls] = tuple(names)
+    return found
+
+
 class Record:
     __slots__ = ()
 
     def _names(self) -> tuple[str, ...]:
-        names: tuple[str, ...] = self.__slots__
-        return names
+        cls = type(self)
+        return _FIELDS.get(cls) or _fields_of(cls)
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._names())

@@ -395,6 +395,33 @@ def test_a_remote_forward_asked_twice(bench: Bench, echo: EchoService, master: s
     assert first.returncode == 0 and first.stdout == second.stdout, second.stderr
 
 
+@pytest.mark.parametrize("master", CLIENTS)
+def test_different_remote_forwards_are_told_apart(
+    bench: Bench, echo: EchoService, master: str
+) -> None:
+    """Two -R, two -D and a -R 0 added to a master each get their own listener; a
+    cancel of one never made leaves them all (as ssh's master does)."""
+    path = bench.socket_path("m")
+    bench.start_master(master, path)
+    remote = [free_port(), free_port()]
+    dynamic = [free_port(), free_port()]
+    specs = [["-R", f"{port}:127.0.0.1:{echo.port}"] for port in remote]
+    specs += [["-D", f"127.0.0.1:{port}"] for port in dynamic]
+    for spec in specs:
+        done = bench.run("ssh", "-S", str(path), "-O", "forward", *spec)
+        assert (done.returncode, done.stderr) == (0, b""), (spec, done.stderr)
+    any_port = bench.run("ssh", "-S", str(path), "-O", "forward", "-R", f"0:127.0.0.1:{echo.port}")
+    allocated = int(any_port.stdout)
+    assert any_port.returncode == 0 and allocated not in remote
+    never = ["-R", f"{free_port()}:127.0.0.1:{echo.port}"]
+    cancel = bench.run("ssh", "-S", str(path), "-O", "cancel", *never)
+    assert cancel.returncode == 0, cancel.stderr
+    for port in (*remote, allocated):
+        assert round_trip(port, b"remote") == b"remote"
+    for port in dynamic:
+        assert socks_round_trip(port, echo.port, b"socks") == b"socks"
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
     path = bench.socket_path("m")
