@@ -1325,6 +1325,9 @@ def _finish(
     }
     if uid is not None:
         tokens["i"] = str(uid)
+    # %k: HostKeyAlias, else the host as typed (ssh 9.2 takes it wherever it takes %h)
+    key_alias = optional("hostkeyalias")
+    tokens["k"] = key_alias.lower() if key_alias is not None else original
 
     def with_tokens(
         raw: str,

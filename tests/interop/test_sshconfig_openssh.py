@@ -17,7 +17,7 @@ from keytool.errors import FormatError
 from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
 from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
 from keytool.transport import config as tconfig
-from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.clienthelp import KEYTOOL, base_env, keygen
 from tests.peers import Sshd, require, run
 
 HOME = pwd.getpwuid(os.getuid()).pw_dir
@@ -747,3 +747,39 @@ def _ssh_g_lines(config: Path, host: str, options: Sequence[str]) -> list[str]:
     done = run([*args, host], stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("alias", ["Srv", None])
+def test_percent_k_in_paths_as_ssh(tmp_path: Path, sshd: Sshd, alias: str | None) -> None:
+    """%k (HostKeyAlias, else the host as typed) in IdentityFile and UserKnownHostsFile:
+    ssh loads and writes the files keytool names, and keytool logs in with them."""
+    name = alias.lower() if alias else "tokhost"
+    key = keygen(tmp_path / f"id-{name}")
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    config = tmp_path / "config"
+    config.write_text(
+        "Host tokhost\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {sshd.port}\n"
+        "  User root\n"
+        + (f"  HostKeyAlias {alias}\n" if alias else "")
+        + f"  IdentityFile {tmp_path}/id-%k\n"
+        f"  UserKnownHostsFile {tmp_path}/kh-%k\n"
+        "  StrictHostKeyChecking accept-new\n"
+        "  IdentitiesOnly yes\n"
+        "  BatchMode yes\n"
+    )
+    result = run([require("ssh"), "-v", "-F", config, "tokhost", "true"], stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    loaded = [
+        n for n in re.findall(r"identity file (\S+) type", result.stderr) if not n.endswith("-cert")
+    ]
+    resolved = sshconfig.load("tokhost", config_file=config)
+    assert list(resolved.identity_files) == loaded == [str(key)]
+    known = tmp_path / f"kh-{name}"
+    assert [Path(p) for p in resolved.user_known_hosts_files] == [known] and known.exists()
+    known.unlink()
+    done = run([*KEYTOOL, "exec", "-F", config, "tokhost", "echo in"], env=base_env(),
+               stdin=subprocess.DEVNULL)  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "in\n"), done.stderr
+    assert known.exists()
