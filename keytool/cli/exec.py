@@ -133,13 +133,26 @@ def run(
         option.insert(0, "SessionType=subsystem")
     target = None
     if forward is not None:
-        if command:
-            raise KeytoolError("-W forwards stdin and stdout: it takes no command")
-        if local_forward or remote_forward or dynamic_forward or no_command or background:
-            raise KeytoolError("-W takes none of -L, -R, -D, -N and -f")
+        if background:
+            raise _status_255(KeytoolError("-W forwards stdin and stdout: it takes no -f"))
         target = _host_port(forward)
+        # as ssh: -W means no session (a command or -N changes nothing) and no other
+        # forwards (ClearAllForwardings)
+        command, no_command = [], False
+        local_forward = remote_forward = dynamic_forward = None
+        option.insert(0, "ClearAllForwardings=yes")
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
+    # as ssh: SIGTERM and SIGHUP end the connection the way every other end does (the
+    # terminal restored, a master's control socket removed), status 255 (SIGTERM with
+    # -N: 0, as ssh 9.2)
+    import signal
+
+    def killed(signum: int, frame: object) -> None:
+        raise _Killed(signum)
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, killed)
     try:
         code = _connect_and_run(
             destination,
@@ -163,12 +176,27 @@ def run(
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
         raise
+    except _Killed as exc:
+        code = 0 if exc.signum == signal.SIGTERM and no_command else 255
     # The command is done and its output written: leave now. Tearing the interpreter
     # down (modules, the event loop's leftovers) costs tens of milliseconds, and
     # whole-process time is what a user of ``keytool exec`` in a loop pays.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+class _Killed(BaseException):
+    """SIGTERM or SIGHUP came: unwinds the connection as any end does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _status_255(error: KeytoolError) -> KeytoolError:
+    error.exit_code = 255
+    return error
 
 
 def _first_port(given: list[str]) -> int | None:
@@ -218,7 +246,7 @@ def _host_port(text: str) -> tuple[str, int]:
     except FormatError:
         user, port = None, None
     if user is not None or port is None or text.startswith("ssh://"):
-        raise KeytoolError(f"-W takes HOST:PORT, not {text!r}")
+        raise _status_255(KeytoolError(f"Bad stdio forwarding specification '{text}'"))
     return host, port
 
 

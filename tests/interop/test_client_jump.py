@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env, keygen
-from tests.peers import Sshd, require, run
+from tests.peers import Sshd, free_port, require, run
 
 
 @pytest.fixture
@@ -118,3 +118,28 @@ def test_stdio_forward_reaches_the_port(key: Path, servers: list[Sshd], tmp_path
     assert refused.returncode == 255
     assert refused.stderr.decode().count("\n") == 1
     assert "refused to connect to 127.0.0.1 port 1" in refused.stderr.decode()
+
+
+def test_stdio_forward_with_n_and_bad_specs_as_ssh(
+    key: Path, servers: list[Sshd], tmp_path: Path
+) -> None:
+    """`-N -W` (a common ProxyCommand) forwards as -W alone, for ssh and keytool; a
+    command or a -L given with -W changes nothing; a bad -W is ssh's line and 255."""
+    target = servers[0]
+    config = write_config(tmp_path, key, servers, "none")
+    spec = f"127.0.0.1:{target.port}"
+    for extra in (["-N"], ["-L", f"{free_port()}:127.0.0.1:9"], []):
+        for program in ([require("ssh")], [*KEYTOOL, "exec"]):
+            args = [*program, "-F", str(config), *extra, "-W", spec, "jump1"]
+            args += ["ignored command"] if not extra else []
+            done = subprocess.run(args, input=b"SSH-2.0-probe\r\n", capture_output=True,
+                                  env=base_env(), timeout=60)  # fmt: skip
+            assert done.returncode == 0, (args, done.stderr)
+            assert done.stdout.startswith(b"SSH-2.0-OpenSSH_"), args
+    for bad in ("bad", "host", "host:0"):
+        theirs = subprocess.run([require("ssh"), "-F", "none", "-W", bad, "x"],
+                                capture_output=True, timeout=60)  # fmt: skip
+        mine = subprocess.run([*KEYTOOL, "exec", "-F", "none", "-W", bad, "x"],
+                              capture_output=True, env=base_env(), timeout=60)  # fmt: skip
+        assert mine.returncode == theirs.returncode == 255
+        assert mine.stderr.decode() == "keytool: " + theirs.stderr.decode().replace("\r\n", "\n")

@@ -422,6 +422,50 @@ def test_different_remote_forwards_are_told_apart(
         assert socks_round_trip(port, echo.port, b"socks") == b"socks"
 
 
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("master", CLIENTS)
+def test_a_master_ended_by_a_signal_removes_its_socket(
+    bench: Bench, master: str, number: signal.Signals
+) -> None:
+    path = bench.socket_path("m")
+    pid = bench.start_master(master, path)
+    os.kill(pid, number)
+    assert wait_for(partial(gone, pid))
+    assert not path.exists()
+    # so the next master takes the path, and shares
+    bench.start_master(master, path)
+    done = bench.run("ssh", "-S", str(path), command="echo shared")
+    assert (done.returncode, done.stdout) == (0, b"shared\n")
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("flags", [("-N",), ()])
+def test_status_after_a_signal_as_ssh(
+    bench: Bench, flags: tuple[str, ...], number: signal.Signals
+) -> None:
+    """ssh 9.2's status when SIGTERM or SIGHUP ends it: 255, but 0 for SIGTERM with -N."""
+    codes = {}
+    for client in CLIENTS:
+        command = None if flags else "sleep 30"
+        process = subprocess.Popen(
+            bench.argv(client, *flags, command=command),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=base_env(),
+        )
+        # logged in and running: sshd has started the session or taken the login
+        assert wait_for(lambda: "Accepted publickey" in bench.server.log.read_text(), 20)
+        time.sleep(0.5)
+        process.send_signal(number)
+        out, err = process.communicate(timeout=TIMEOUT)
+        codes[client] = (process.returncode, out)
+        assert b"Traceback" not in err
+        bench.server.log.write_text("")
+    assert codes["keytool"] == codes["ssh"]
+    assert codes["ssh"][0] == (0 if flags and number == signal.SIGTERM else 255)
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_cancel_of_a_forward_not_there(bench: Bench, client: str) -> None:
     path = bench.socket_path("m")
