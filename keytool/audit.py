@@ -108,6 +108,8 @@ def _review_one(facts: FileFacts, owner: int) -> list[Finding]:
             "authorized_keys": "sshd (StrictModes) refuses it when others can write it",
             "config": "ssh refuses a config file others can write",
         }[facts.kind]
+        if facts.kind != "private" and not mode & _WRITABLE:
+            why = f"others can read it, not {_mode(PRIVATE_MODE)} as advised"
         level = "fail" if facts.kind == "private" or mode & _WRITABLE else "warn"
         out.append(Finding(path, level, f"mode {_mode(mode)}: {why}", PRIVATE_MODE))
     if facts.kind in ("public", "known_hosts") and mode & _WRITABLE:

@@ -83,13 +83,18 @@ def public_of_file(path: str | os.PathLike[str]) -> ListedKey:
         # does: the key file itself still tells its public key
         with contextlib.suppress(KeytoolError):
             pub_key, comment_from_pub = parse_public_text(files.read_file(pub, "public key"))
+        if pub_key is not None and not comment_from_pub:
+            # as ssh-keygen -l and ssh-add -d (sshkey_load_public): a FILE.pub without a
+            # comment is labelled with its own name
+            comment_from_pub = pub
     if openssh.is_openssh_private(text):
         outer = openssh.parse(text)
         if comment_from_pub is not None and pub_key == outer.public:
-            return ListedKey(outer.public, comment_from_pub or None)
+            return ListedKey(outer.public, comment_from_pub)
         if not outer.is_encrypted:
+            # the key file's own comment, even an empty one (ssh-keygen prints it so)
             _, comment = openssh.decrypt(outer, None)
-            return ListedKey(outer.public, comment or None)
+            return ListedKey(outer.public, comment)
         return ListedKey(outer.public, None)
     if pub_key is not None and comment_from_pub is not None:
         return ListedKey(pub_key, comment_from_pub or None)

@@ -21,7 +21,7 @@ def run(directory: str | None, fix: bool = False) -> int:
 
     folder = expand(directory or "~/.ssh")
     try:
-        info = os.lstat(folder)
+        info = os.stat(folder)  # a link to the folder is followed, as ssh follows it
     except OSError as exc:
         raise KeytoolError(f"cannot check {folder}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
@@ -75,10 +75,10 @@ def _facts(entry: os.DirEntry[str]) -> FileFacts | None:
     """What the file is, for the rules; None for what they do not judge."""
     from keytool.audit import FileFacts
 
-    try:
-        if not entry.is_file(follow_symlinks=False):
+    try:  # a link is judged by the file it names, as ssh and sshd read that file
+        if not entry.is_file():
             return None
-        info = entry.stat(follow_symlinks=False)
+        info = entry.stat()
     except OSError:
         return None
     mode, uid, name = stat.S_IMODE(info.st_mode), info.st_uid, entry.name
@@ -104,18 +104,38 @@ def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | None:
         return None
     try:
         if name.endswith(".pub"):
-            key, _ = parse_public_text(text)
+            try:
+                key, _ = parse_public_text(text)
+            except UnsupportedKeyError:  # a type keytool does not read: named all the same
+                first = text.split(None, 1)[:1]
+                kind = first[0].decode("ascii", "replace") if first else None
+                return FileFacts(path, "public", mode, uid, kind, None)
             return FileFacts(path, "public", mode, uid, key.key_type, key.bits)
         if is_private_text(text):
-            encrypted = is_encrypted_private(text)
             try:
+                encrypted = is_encrypted_private(text)
                 key = public_of_file(path).key
                 return FileFacts(path, "private", mode, uid, key.key_type, key.bits, encrypted)
             except KeytoolError:  # a type keytool does not read (DSA): still a private key
-                return FileFacts(path, "private", mode, uid, None, None, encrypted)
+                kind, encrypted = _named_type(text)
+                return FileFacts(path, "private", mode, uid, kind, None, encrypted)
     except KeytoolError:
         return None
     return None
+
+
+def _named_type(text: bytes) -> tuple[str | None, bool]:
+    """The type and encryption of a private key file keytool does not load, as far as
+    its outer layer tells them."""
+    from keytool.keys import openssh
+
+    if openssh.is_openssh_private(text):
+        try:
+            return openssh.key_type_named(text)
+        except KeytoolError:
+            return None, False
+    kind = "ssh-dss" if b"-----BEGIN DSA PRIVATE KEY-----" in text else None
+    return kind, b"ENCRYPTED" in text.split(b"\n\n", 1)[0]
 
 
 def _key_lines(path: str) -> list[KeyLine]:
@@ -129,7 +149,7 @@ def _key_lines(path: str) -> list[KeyLine]:
     except KeytoolError:
         return []
     lines: list[KeyLine] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # as sshd: at newlines only
         try:
             entry = parse_line(line)
         except UnsupportedKeyError:
@@ -205,7 +225,9 @@ def _fix(findings: list[Finding]) -> list[Finding]:
         try:
             before = os.lstat(finding.path)
             if stat.S_ISLNK(before.st_mode):
-                raise KeytoolError(f"{finding.path} became a symbolic link; not changed")
+                note = "(a symbolic link: --fix leaves it; change the file it names)"
+                out.append(Finding(finding.path, finding.level, f"{finding.message} {note}"))
+                continue
             os.chmod(finding.path, finding.fix_mode)
         except OSError as exc:
             raise KeytoolError(f"cannot chmod {finding.path}: {exc.strerror}") from None

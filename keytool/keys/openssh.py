@@ -254,6 +254,20 @@ def _unarmor(text: bytes) -> bytes:
         raise FormatError("invalid OpenSSH private key: bad base64") from None
 
 
+def key_type_named(text: bytes) -> tuple[str, bool]:
+    """The key type an openssh-key-v1 file names and whether it is encrypted, read from
+    its outer layer alone: for a key of a type keytool does not load (DSA)."""
+    data = _unarmor(text)
+    if not data.startswith(MAGIC):
+        raise FormatError("invalid OpenSSH private key: bad magic")
+    r = Reader(data[len(MAGIC) :], "OpenSSH private key")
+    cipher = r.ascii()
+    r.ascii()  # kdf
+    r.string()  # kdf options
+    r.uint32()  # number of keys
+    return Reader(r.string(), "public key blob").ascii(), cipher != "none"
+
+
 def parse(text: bytes) -> OpenSSHKeyFile:
     """Parse the outer layer of an openssh-key-v1 file (armored text)."""
     data = _unarmor(text)

@@ -192,3 +192,81 @@ def test_config_settings_for_every_host(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert any(line.startswith(f"FAIL {config}: ssh would refuse it") for line in
                refused.stdout.splitlines())  # fmt: skip
+
+
+def test_dsa_keys_in_openssh_format_are_named(tmp_path: Path) -> None:
+    """ssh-keygen 9.2 still writes DSA keys (openssh-key-v1 by default): check names
+    each, and its mode, though keytool does not load them."""
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    plain, pem, locked = ssh_dir / "id_dsa", ssh_dir / "id_dsa_pem", ssh_dir / "id_dsa_locked"
+    run([require("ssh-keygen"), "-q", "-t", "dsa", "-N", "", "-f", plain])
+    run([require("ssh-keygen"), "-q", "-t", "dsa", "-N", "", "-m", "PEM", "-f", pem])
+    run([require("ssh-keygen"), "-q", "-t", "dsa", "-N", "secret", "-f", locked])
+    for key in (plain, pem, locked):
+        assert "(DSA)" in run([require("ssh-keygen"), "-l", "-f", key]).stdout
+    plain.chmod(0o644)
+    Path(f"{plain}.pub").chmod(0o666)
+    assert "UNPROTECTED PRIVATE KEY FILE" in run([require("ssh-keygen"), "-y", "-f", plain]).stderr
+    found = check("-d", str(ssh_dir))
+    assert found.returncode == 1, found.stderr
+    lines = found.stdout.splitlines()
+    assert (
+        f"FAIL {plain}: mode 0644: a private key others can read (ssh refuses to use it)" in lines
+    )
+    assert f"WARN {plain}.pub: mode 0666: others can change it" in lines
+    for path in (plain, Path(f"{plain}.pub"), pem, locked, Path(f"{locked}.pub")):
+        assert any(line.startswith(f"WARN {path}: a DSA key") for line in lines), path
+    assert any(line.startswith(f"WARN {plain}: no passphrase") for line in lines)
+    assert not any(line.startswith(f"WARN {locked}: no passphrase") for line in lines)
+
+
+def test_links_are_followed_as_ssh_follows_them(tmp_path: Path) -> None:
+    """A ~/.ssh that is a link, and a key and config there that are links (a dotfile
+    manager's layout): judged by what they name, as ssh reads them; --fix leaves links."""
+    real = tmp_path / "dotfiles"
+    (real / "ssh").mkdir(parents=True, mode=0o700)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".ssh").symlink_to(real / "ssh")
+    key = real / "key"
+    run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", key])
+    key.chmod(0o644)
+    (real / "ssh" / "id_ed25519").symlink_to(key)
+    (real / "config").write_text("Host *\n  StrictHostKeyChecking no\n")
+    (real / "ssh" / "config").symlink_to(real / "config")
+    # ssh reads both through the links: the config's setting, the key's mode
+    shown = run([require("ssh"), "-G", "-F", real / "ssh" / "config", "somewhere"]).stdout
+    assert "stricthostkeychecking false" in shown
+    linked = home / ".ssh" / "id_ed25519"
+    assert "UNPROTECTED PRIVATE KEY FILE" in run([require("ssh-keygen"), "-y", "-f", linked]).stderr
+    found = check("-d", str(home / ".ssh"))
+    assert found.returncode == 1, found.stderr
+    lines = found.stdout.splitlines()
+    assert (
+        f"FAIL {linked}: mode 0644: a private key others can read (ssh refuses to use it)" in lines
+    )
+    assert any(line.startswith(f"WARN {home / '.ssh' / 'config'}: StrictHostKeyChecking no")
+               for line in lines)  # fmt: skip
+    fixed = check("--fix", "-d", str(home / ".ssh"))
+    assert fixed.returncode == 1 and "--fix leaves it" in fixed.stdout
+    assert oct(key.stat().st_mode & 0o777) == "0o644" and linked.is_symlink()
+
+
+def test_authorized_keys_lines_end_at_newlines_only(tmp_path: Path) -> None:
+    """A form feed in a comment does not start a line, for sshd nor for check."""
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    one, dsa = keygen(tmp_path / "one"), tmp_path / "dsa"
+    run([require("ssh-keygen"), "-q", "-t", "dsa", "-N", "", "-f", dsa])
+    text = (
+        Path(f"{one}.pub").read_text().strip() + " x\f" + Path(f"{dsa}.pub").read_text()
+        + Path(f"{one}.pub").read_text()
+    )  # fmt: skip
+    keys_file = ssh_dir / "authorized_keys"
+    keys_file.write_text(text)
+    keys_file.chmod(0o600)
+    listed = run([require("ssh-keygen"), "-l", "-f", keys_file]).stdout.splitlines()
+    assert len(listed) == 2 and all("(ED25519)" in line for line in listed)
+    found = check("-d", str(ssh_dir))
+    assert "DSA" not in found.stdout, found.stdout

@@ -618,3 +618,30 @@ def test_known_hosts_edits_keep_lines_that_are_not_utf8(tmp_path: Path) -> None:
         assert results["keytool"] == results["ssh-keygen"], flags
         if flags[0] == "-R":
             assert NOT_UTF8 in results["keytool"]
+
+
+def test_fingerprint_labels_of_keys_without_a_comment(tmp_path: Path) -> None:
+    """ssh-keygen -l's label for a key file and its .pub when a comment is missing: the
+    .pub's own name for a .pub without one, the key's empty comment, "no comment" when
+    nothing can be read."""
+    made = {
+        "bare_private": ["-N", "", "-C", ""],
+        "empty_pub": ["-N", "", "-C", ""],
+        "locked": ["-N", "secret", "-C", ""],
+        "pub_stripped": ["-N", "", "-C", "inside"],
+        "locked_stripped": ["-N", "secret", "-C", "inside"],
+    }
+    for name, args in made.items():
+        ssh_keygen("-q", "-t", "ed25519", *args, "-f", tmp_path / name)
+    for name in ("bare_private", "locked"):
+        (tmp_path / f"{name}.pub").unlink()
+    for name in ("pub_stripped", "locked_stripped"):
+        pub = tmp_path / f"{name}.pub"
+        pub.write_text(" ".join(pub.read_text().split()[:2]) + "\n")
+    for name in made:
+        for path in (tmp_path / name, tmp_path / f"{name}.pub"):
+            if not path.exists():
+                continue
+            theirs = ssh_keygen("-l", "-f", path)
+            mine = keytool("fingerprint", "-f", str(path))
+            assert (mine.returncode, mine.stdout) == (theirs.returncode, theirs.stdout), path
