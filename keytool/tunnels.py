@@ -129,8 +129,12 @@ class Forwards:
         exit_on_failure: bool = False,
         x11: X11Forwarding | None = None,
         permit_remote_open: tuple[str, ...] = (),
+        quiet: bool = False,
     ) -> None:
         self.conn = conn
+        #: LogLevel QUIET, FATAL or ERROR (ssh -q): notices such as the port the
+        #: server picked for a -R 0 are not said (warnings and errors still are)
+        self.quiet = quiet
         #: PermitRemoteOpen: where a SOCKS proxy at the server's end (-R port) may go
         self.permit_remote_open = permit_remote_open
         #: -R port alone: its channels whose SOCKS request is still coming, and from where
@@ -357,7 +361,8 @@ class Forwards:
         if port == 0:
             port = ch.allocated_port(reply)
             target = forward.target_path or f"{forward.host}:{forward.port}"
-            self.say(f"Allocated port {port} for remote forward to {target}")
+            if not self.quiet:
+                self.say(f"Allocated port {port} for remote forward to {target}")
         self._by_port[port] = forward
         self.trace(
             f"port forwarding: the server listens on {forward.request_address() or '*'} "

@@ -8,6 +8,7 @@ With -v, each step of the connection is told as it happens.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -130,6 +131,8 @@ def run(
     if subsystem:
         if no_command:  # ssh's words
             raise KeytoolError("Cannot specify -N with -s/SessionType")
+        if not command:
+            raise _status_255(KeytoolError("You must specify a subsystem to invoke."))
         option.insert(0, "SessionType=subsystem")
     target = None
     if forward is not None:
@@ -178,6 +181,10 @@ def run(
         raise
     except _Killed as exc:
         code = 0 if exc.signum == signal.SIGTERM and no_command else 255
+    except BrokenPipeError:  # whoever reads our output went away: as ssh, 255
+        code = 255
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     # The command is done and its output written: leave now. Tearing the interpreter
     # down (modules, the event loop's leftovers) costs tens of milliseconds, and
     # whole-process time is what a user of ``keytool exec`` in a loop pays.
@@ -634,6 +641,7 @@ def _with_forwards(
         exit_on_failure=resolved.exit_on_forward_failure,
         x11=x11,
         permit_remote_open=resolved.permit_remote_open,
+        quiet=resolved.log_level in ("QUIET", "FATAL", "ERROR"),
     )
     forwards.listen()
     if remote:

@@ -485,6 +485,16 @@ def test_remote_forward_carries_bytes_and_sshd_listens(
     assert proc.poll() is None
 
 
+@pytest.mark.parametrize("quiet", ["-q", "-oLogLevel=ERROR"])
+def test_quiet_says_nothing_of_the_allocated_port(
+    tmp_path: Path, key: Path, server: Sshd, quiet: str
+) -> None:
+    args = exec_args(server, known_hosts(server, tmp_path), key, quiet, "-R", "0:127.0.0.1:9")
+    results = side_by_side(args, "root@127.0.0.1", "echo q")
+    for result in results.values():
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"q\n", b"")
+
+
 def test_remote_forward_port_0_and_a_target_that_refuses(tunnel: Tunnel) -> None:
     closed = free_port()
     proc = tunnel("-R", f"0:127.0.0.1:{closed}")

@@ -627,3 +627,30 @@ def test_keepalives_answered_while_a_command_runs(tmp_path: Path, keys: dict[str
     # sshd logs each answer it got ("Got 100/N for keepalive": our CHANNEL_FAILURE)
     assert log.count("for keepalive") >= 2, log[-2000:]
     assert "Timeout, client not responding" not in log
+
+
+def test_a_reader_gone_away_is_255_as_ssh(server: Sshd, known: Path, keys: dict[str, Path]) -> None:
+    """`keytool exec host yes | head -1`: the reader closes, both clients end with 255."""
+    base = ["-F", "none", "-p", str(server.port), "-i", str(keys["ed25519"]),
+            "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
+            "root@127.0.0.1", "yes"]  # fmt: skip
+    codes = {}
+    for name, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
+        proc = subprocess.Popen([*program, *base], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=base_env())  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"y\n"
+        proc.stdout.close()
+        codes[name] = proc.wait(timeout=60)
+        assert b"Traceback" not in proc.stderr.read()
+        proc.stderr.close()
+    assert codes["keytool"] == codes["ssh"] == 255
+
+
+def test_s_without_a_subsystem_as_ssh(known: Path) -> None:
+    for program in ([require("ssh")], [*KEYTOOL, "exec"]):
+        done = subprocess.run([*program, "-F", "none", "-s", "somewhere"], capture_output=True,
+                              stdin=subprocess.DEVNULL, env=base_env(), timeout=60)  # fmt: skip
+        assert done.returncode == 255
+        assert done.stderr.splitlines()[0].endswith(b"You must specify a subsystem to invoke.")
