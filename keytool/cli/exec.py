@@ -146,6 +146,17 @@ def run(
         option.insert(0, "ClearAllForwardings=yes")
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
+    if print_config:  # as ssh -G shows them: the flags that stand for settings
+        shown = ["StdinNull=yes"] if no_stdin or background else []  # -f implies -n
+        if no_command or target is not None:
+            shown += ["SessionType=none", "RequestTTY=no"]
+        if target is not None:
+            shown.append("ExitOnForwardFailure=yes")
+        if background and command:
+            shown.append("ForkAfterAuthentication=yes")
+        if verbose:
+            shown.append(f"LogLevel={('DEBUG1', 'DEBUG2', 'DEBUG3')[min(verbose, 3) - 1]}")
+        option[:0] = shown
     # as ssh: SIGTERM and SIGHUP end the connection the way every other end does (the
     # terminal restored, a master's control socket removed), status 255 (SIGTERM with
     # -N: 0, as ssh 9.2)

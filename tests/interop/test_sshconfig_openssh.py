@@ -783,3 +783,24 @@ def test_percent_k_in_paths_as_ssh(tmp_path: Path, sshd: Sshd, alias: str | None
                stdin=subprocess.DEVNULL)  # fmt: skip
     assert (done.returncode, done.stdout) == (0, "in\n"), done.stderr
     assert known.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("-n",), ("-N",), ("-W", "h:1"), ("-v",), ("-vv",), ("-vvvv",), ("-n", "-N", "-v"),
+     ("-f",)],
+)  # fmt: skip
+def test_print_config_shows_the_flags_as_ssh_G(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """-n, -N, -W, -f and -v stand for settings: -G shows them as ssh -G does."""
+    keys = ("sessiontype", "stdinnull", "forkafterauthentication", "requesttty",
+            "exitonforwardfailure", "loglevel")  # fmt: skip
+    command = ["true"] if "-f" in flags else []
+    shown = {}
+    for program in ([require("ssh")], [*KEYTOOL, "exec"]):
+        done = run([*program, "-G", "-F", "none", *flags, "somewhere", *command],
+                   stdin=subprocess.DEVNULL, env=base_env())  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        shown[program[0]] = [line for line in done.stdout.splitlines()
+                             if line.split(" ", 1)[0] in keys]  # fmt: skip
+    ours, theirs = shown[KEYTOOL[0]], shown[require("ssh")]
+    assert ours == theirs and len(ours) == len(keys)
