@@ -100,7 +100,7 @@ async def open_transport(
                 _, protocol = await loop.create_connection(
                     lambda: _Protocol(conn), host, port, family=socket.AF_UNSPEC
                 )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, UnicodeError) as exc:
             raise connect_error(host, port, exc) from None
     peer = protocol.peername()
     if keepalive and peer is not None:

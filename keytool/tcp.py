@@ -32,11 +32,18 @@ FAMILIES = {"inet": _socket.AF_INET, "inet6": _socket.AF_INET6}
 
 
 def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
-    """The one-line error ssh would print for a failed connect."""
+    """The one-line error ssh would print for a failed connect (the name as its log
+    shows it: every byte that is not printable ASCII as ``\\ooo``)."""
+    if not host.isascii() or not host.isprintable():
+        from keytool.display import escape
+
+        host = escape(host.encode("utf-8", "surrogateescape"), utf8=False)
     if isinstance(exc, TimeoutError):
         return ConnectError(f"connect to host {host} port {port}: Connection timed out")
     if isinstance(exc, _socket.gaierror):
         return ConnectError(f"Could not resolve hostname {host}: {exc.strerror}")
+    if isinstance(exc, UnicodeError):  # a name no resolver takes (an empty label, say)
+        return ConnectError(f"Could not resolve hostname {host}: Name or service not known")
     if isinstance(exc, OSError):
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         return ConnectError(f"connect to host {host} port {port}: {reason}")
@@ -67,8 +74,9 @@ def connect(
     address = host.encode("ascii") if host.isascii() else host
     try:
         found = _socket.getaddrinfo(address, port, family, _socket.SOCK_STREAM)
-    except OSError as exc:  # gaierror included
+    except (OSError, UnicodeError) as exc:  # gaierror included
         raise connect_error(host, port, exc) from None
+    local = None if bind_address is None else _local_address(bind_address, family, say)
     error: OSError = OSError(f"no address for {host}")
     for attempt in range(max(1, attempts)):
         if attempt:
@@ -79,7 +87,9 @@ def connect(
             sock = _socket.socket(af, kind, proto)
             try:
                 if bind_address is not None:
-                    sock.bind((bind_address, 0))
+                    if local is None or local[0] != af:
+                        raise OSError(0, "failure")  # as ssh: said once, then this
+                    sock.bind(local[1])
                 elif bind_interface is not None:
                     _bind_interface(sock, bind_interface, af, say)
                 sock.settimeout(timeout)
@@ -94,6 +104,26 @@ def connect(
                 sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
             return sock
     raise connect_error(host, port, error)
+
+
+def _local_address(
+    name: str, family: int, say: Callable[[str], None] | None
+) -> tuple[int, tuple[str, int]] | None:
+    """BindAddress looked up as ssh looks it up (numeric or a name, passive); None
+    when it has no address, said in ssh's words."""
+    from keytool.display import escape
+
+    address = name.encode("ascii") if name.isascii() else name
+    try:
+        found = _socket.getaddrinfo(address, 0, family, _socket.SOCK_STREAM, 0, _socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        if say is not None:
+            reason = exc.strerror if isinstance(exc, _socket.gaierror) else None
+            shown = escape(name.encode("utf-8", "surrogateescape"), utf8=False)
+            say(f"getaddrinfo: {shown}: {reason or 'Name or service not known'}")
+        return None
+    af, _, _, _, where = found[0]
+    return af, (str(where[0]), 0)
 
 
 def _bind_interface(

@@ -12,6 +12,7 @@ from keytool.errors import KeytoolError, PassphraseError
 if TYPE_CHECKING:
     from keytool.agentclient import AgentClient
     from keytool.agentdest import DestConstraint
+    from keytool.keyfiles import ListedKey
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.keys.cert import Certificate
 
@@ -175,11 +176,9 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
 def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool = False) -> int:
     """ssh-add -d: each file's key, then its KEY-cert.pub when there is one (not with
     ``key_only``, ssh-add -k); a file counts as done when either was removed."""
-    from keytool.keyfiles import public_of_file
-
     status = 0
     for name in names:
-        listed = public_of_file(Path(name))
+        listed = _key_named(name)
         removed = _remove_one(client, listed.key, listed.comment, name, quiet)
         cert = None if key_only else _certificate_of(name, listed.key)
         if cert is not None:
@@ -187,6 +186,21 @@ def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool =
         if not removed:
             status = 1
     return status
+
+
+def _key_named(name: str) -> ListedKey:
+    """The key a -d FILE names, as ssh-add reads it (sshkey_load_public): the file itself
+    when it is a public key (KEY.pub, a certificate), else the key file's public part;
+    a public key without a comment is named by its file."""
+    from keytool import files
+    from keytool.keyfiles import ListedKey, is_private_text, public_of_file
+    from keytool.keys.pubfile import parse_public_text
+
+    text = files.read_file(Path(name), "key file")
+    if is_private_text(text):
+        return public_of_file(Path(name))
+    key, comment = parse_public_text(text)
+    return ListedKey(key, comment or name)
 
 
 def _remove_one(

@@ -99,7 +99,7 @@ def run(
         keyformat.check_cipher_applies(True, fmt, cipher)  # -A makes RSA and ECDSA keys
         return hostkeys.run(os.path.expanduser(file or ""), fmt, cipher, rounds, quiet)
 
-    kind = (key_type or "ed25519").lower()
+    kind = ("ed25519" if key_type is None else key_type).lower()
     if kind in ("dsa", "ssh-dss"):
         raise KeytoolError("DSA keys are not supported (OpenSSH removed DSA); use ed25519")
     if kind not in FILE_NAMES:

@@ -4,7 +4,7 @@ The key is rewritten atomically; a wrong old passphrase leaves the file untouche
 -m converts the file's format (PEM, PKCS8, or RFC4716: OpenSSH's own) as ssh-keygen -p -m
 does; without -m the key is saved in OpenSSH's format, as ssh-keygen saves it. A PEM file
 holds no comment: the comment is then taken from FILE.pub when that holds the same key.
-A .pub that holds the key is left as it is (ssh-keygen -p never touches it).
+FILE.pub is never written, whatever it holds (ssh-keygen -p never touches it).
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ def run(
 ) -> int:
     from keytool import files, terminal
     from keytool.cli import secret_bytes
-    from keytool.keyfiles import expand, load_private_file, pub_path, public_file_text
+    from keytool.keyfiles import expand, load_private_file
     from keytool.keys import keyformat, openssh, pemwrite
 
     if not file:
         raise KeytoolError("which key? use -f FILE")
+    if rounds is not None and not 1 <= rounds <= 65536:  # before anything is read, as gen
+        raise KeytoolError("-a rounds must be between 1 and 65536")
     fmt = keyformat.parse_format(key_format) if key_format is not None else keyformat.OPENSSH
     if cipher is not None:
         openssh.check_cipher(cipher)
@@ -79,9 +81,6 @@ def run(
         )
     text = keyformat.dump_private(key, comment, new_secret or None, fmt, cipher, rounds)
     files.write_atomic(path, text, files.PRIVATE_MODE, keep_mode=True)
-    if pub_comment is None:
-        files.write_atomic(
-            pub_path(path), public_file_text(key.public, comment), files.PUBLIC_MODE, keep_mode=True
-        )
+    # FILE.pub is never written, whatever it holds (or if it is missing): as ssh-keygen -p
     print("Your identification has been saved with the new passphrase.")
     return 0

@@ -15,7 +15,7 @@ HASH_NAMES = ("md5", "sha1", "sha256", "sha384", "sha512")
 
 def check_hash_name(name: str | None) -> str:
     """The -E / FingerprintHash name in lower case (None: sha256), or an error."""
-    lowered = (name or "sha256").lower()
+    lowered = ("sha256" if name is None else name).lower()
     if lowered not in HASH_NAMES:
         raise KeytoolError(f'Invalid hash algorithm "{name}"')
     return lowered
