@@ -69,9 +69,9 @@ def write_atomic(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(backup)
             os.link(target, backup)
-    except OSError as exc:
+    except OSError as exc:  # the backup's fault: named, as ssh-keygen names it
         discard(tmp)
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise KeyFileError(f"cannot keep {backup}: {exc.strerror}") from None
     install(tmp, target, shown=path)
 
 

@@ -175,3 +175,24 @@ def test_bad_use_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert len(done.stderr.decode().splitlines()) == 1, done.stderr
     assert b"Traceback" not in done.stderr
     assert os.listdir(tmp_path) == ["known_hosts"]
+
+
+def test_an_old_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    """FILE.old that cannot be replaced: both tools leave the file whole, and say so
+    naming FILE.old (not the file itself)."""
+    line = f"host1 {keys(tmp_path)['ed25519']}\n".encode()
+    said = {}
+    for name, tool in (("ssh-keygen", [require("ssh-keygen")]), ("keytool", [*KEYTOOL])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "known_hosts").write_bytes(line)
+        (folder / "known_hosts.old").mkdir()
+        command = [*tool, "known-hosts"] if name == "keytool" else tool
+        done = subprocess.run([*command, "-R", "host1", "-f", "known_hosts"],
+                              capture_output=True, cwd=folder, env=base_env(),
+                              timeout=60)  # fmt: skip
+        assert done.returncode != 0
+        assert (folder / "known_hosts").read_bytes() == line
+        said[name] = done.stderr.decode()
+    assert "known_hosts.old" in said["ssh-keygen"] and "Is a directory" in said["ssh-keygen"]
+    assert said["keytool"] == "keytool: cannot keep known_hosts.old: Is a directory\n"
