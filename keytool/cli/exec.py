@@ -103,6 +103,15 @@ def run(
         raise error
     if not destination:  # optional only for -Q
         raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
+    for value, kind, what in ((cipher, "cipher", "cipher"), (mac, "mac", "mac")):
+        if value is not None:  # -c and -m as ssh checks them, in its words
+            from keytool.errors import FormatError
+            from keytool.sshconfig import check_algorithms
+
+            try:
+                check_algorithms(value, kind)
+            except FormatError:
+                raise _status_255(KeytoolError(f"Unknown {what} type '{value}'")) from None
     option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
     if no_tty or tty:  # -T wins over -t; -tt forces one
         option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")

@@ -804,3 +804,28 @@ def test_print_config_shows_the_flags_as_ssh_G(tmp_path: Path, flags: tuple[str,
                              if line.split(" ", 1)[0] in keys]  # fmt: skip
     ours, theirs = shown[KEYTOOL[0]], shown[require("ssh")]
     assert ours == theirs and len(ours) == len(keys)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("-c", "foo"), ("-m", "foo"), ("-c", "aes128-ctr,nope"), ("-o", "Ciphers=foo"),
+     ("-o", "Ciphers=+foo"), ("-o", "Ciphers=-foo"), ("-o", "Ciphers=aes*"),
+     ("-o", "Ciphers=aes192-cbc"), ("-o", "Ciphers=aes128-ctr,,aes256-ctr"),
+     ("-o", "MACs=foo"), ("-o", "MACs=hmac-sha1"), ("-o", "KexAlgorithms=foo"),
+     ("-o", "KexAlgorithms=-foo*"), ("-o", "HostKeyAlgorithms=foo"),
+     ("-o", "HostKeyAlgorithms=+ssh-dss"), ("-o", "PubkeyAcceptedAlgorithms=^bogus"),
+     ("-o", "CASignatureAlgorithms=foo")],
+)  # fmt: skip
+def test_algorithm_names_checked_as_ssh_checks_them(flags: tuple[str, ...]) -> None:
+    """An unknown name is refused before anything connects, in ssh's words; a name ssh
+    knows that keytool does not implement is taken (and not offered)."""
+    theirs = run([require("ssh"), "-G", "-F", "none", *flags, "somewhere"],
+                 stdin=subprocess.DEVNULL)  # fmt: skip
+    mine = run([*KEYTOOL, "exec", "-G", "-F", "none", *flags, "somewhere"],
+               stdin=subprocess.DEVNULL, env=base_env())  # fmt: skip
+    assert mine.returncode == theirs.returncode, (theirs.stderr, mine.stderr)
+    if theirs.returncode:
+        said = theirs.stderr.strip().splitlines()[-1].removeprefix("command-line line 0: ")
+        assert mine.stderr.splitlines() == [
+            "keytool: " + said if flags[0] != "-o" else f"keytool: command-line option 1: {said}"
+        ]
