@@ -828,7 +828,8 @@ _OPENSSH_OTHER = frozenset(
 
 
 #: names OpenSSH 9.2 knows that keytool does not implement: a list naming them is taken
-#: (as ssh takes it; they are then not offered), an unknown name is refused as by ssh
+#: as ssh takes it (a server that picks one ends the connection with one line); an
+#: unknown name is refused as by ssh
 OPENSSH_ONLY_ALGORITHMS = {
     "cipher": ("3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc"),
     "mac": (
