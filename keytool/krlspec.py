@@ -87,9 +87,10 @@ def _key(text: str) -> PublicKey:
 
 
 def _content(raw: str) -> str:
-    """The line without leading blanks, its comment and trailing blanks."""
+    """The line without leading blanks, its comment and trailing blanks (spaces and
+    tabs: a CR stays, as ssh-keygen leaves it, so ``id: x\\r`` names the ID "x\\r")."""
     text = raw.lstrip(" \t").partition("#")[0]
-    return text.rstrip(" \t\r")
+    return text.rstrip(" \t")
 
 
 def _prefixed(text: str, prefix: str) -> str | None:

@@ -140,6 +140,9 @@ SPECS = {
     "certificate line": ("{c6}\n{c0}", None, {"c6", "c0"}),
     "public key line": ("{w}", None, {"w"}),
     "mixed": ("serial: 6\nid: dave\nkey: {w}\nhash: {fp:v}", "ca", {"c6", "c21", "w", "v"}),
+    # a CR ends no line: the ID is "stolen\r", which no certificate has
+    "id with a CR": ("id: stolen\r\nid: dave", "ca", {"c21"}),
+    "key line with a CR": ("{w}\r", None, {"w"}),
 }
 
 
@@ -361,6 +364,7 @@ def test_a_text_file_is_not_a_krl(keys: Keys, tmp_path: Path) -> None:
     ("line", "message"),
     [
         ("serial: five", 'invalid serial "five"'),
+        ("serial: 8\r", "invalid serial"),
         ("serial: 9-3", "invalid serial range 9:3"),
         ("hash: MD5:00:11", "unsupported hash algorithm"),
         ("key: ssh-ed25519 !!!", "invalid key"),
