@@ -103,7 +103,10 @@ def resolve_command_line(
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise KeytoolError(f"bad {what} {text!r}: not UTF-8 text") from None
+            from keytool.display import escape
+
+            shown = escape(text.encode("utf-8", "surrogateescape"), utf8=False)
+            raise KeytoolError(f"bad {what} '{shown}': not UTF-8 text") from None
     target = parse_destination(destination)
     overrides: list[str] = []
     user = login or target.user

@@ -110,6 +110,7 @@ def test_destination_user_and_option_not_utf8_are_one_line(
         assert result.returncode == 255
         text = result.stderr.decode("utf-8", "replace")
         assert text.count("\n") == 1 and "not UTF-8" in text, text
+        assert "\\377" in text  # the byte as ssh shows one: octal
     assert offered_keys(server.log) == []  # refused before connecting
 
 
