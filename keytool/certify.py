@@ -225,10 +225,10 @@ def signed_message(cert: Certificate, target: Path, principals_text: str | None)
     """ssh-keygen's report of a certificate it wrote (its log line: every byte that is
     not printable ASCII as ``\\ooo``, whatever the locale)."""
     from keytool.certshow import format_validity
-    from keytool.display import escape
+    from keytool.display import as_logged
 
     def shown(text: str) -> str:
-        return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep="\t")
+        return as_logged(text, keep="\t")
 
     names = f" for {shown(principals_text)}" if principals_text is not None else ""
     return (

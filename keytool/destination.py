@@ -103,10 +103,9 @@ def resolve_command_line(
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            from keytool.display import escape
+            from keytool.display import as_logged
 
-            shown = escape(text.encode("utf-8", "surrogateescape"), utf8=False)
-            raise KeytoolError(f"bad {what} '{shown}': not UTF-8 text") from None
+            raise KeytoolError(f"bad {what} '{as_logged(text)}': not UTF-8 text") from None
     target = parse_destination(destination)
     overrides: list[str] = []
     user = login or target.user

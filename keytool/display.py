@@ -94,6 +94,13 @@ def utf8_locale() -> bool:
     return not sys.flags.utf8_mode or explicit
 
 
+def as_logged(text: str, keep: str = "") -> str:
+    """Text as OpenSSH's log lines show it (strnvis with VIS_OCTAL, whatever the locale):
+    printable ASCII as it is, every other byte as ``\\ooo``, but the characters in
+    ``keep``; bytes kept as surrogate escapes are shown as the bytes they were."""
+    return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep=keep)
+
+
 def shown_comment(comment: str) -> str:
     """A key comment in a listing (ssh-keygen -l prints it with mprintf): bytes that
     make no printable character escaped, tabs as they are."""

@@ -35,9 +35,9 @@ def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
     """The one-line error ssh would print for a failed connect (the name as its log
     shows it: every byte that is not printable ASCII as ``\\ooo``)."""
     if not host.isascii() or not host.isprintable():
-        from keytool.display import escape
+        from keytool.display import as_logged
 
-        host = escape(host.encode("utf-8", "surrogateescape"), utf8=False)
+        host = as_logged(host)
     if isinstance(exc, TimeoutError):
         return ConnectError(f"connect to host {host} port {port}: Connection timed out")
     if isinstance(exc, _socket.gaierror):
@@ -111,7 +111,7 @@ def _local_address(
 ) -> tuple[int, tuple[str, int]] | None:
     """BindAddress looked up as ssh looks it up (numeric or a name, passive); None
     when it has no address, said in ssh's words."""
-    from keytool.display import escape
+    from keytool.display import as_logged
 
     address = name.encode("ascii") if name.isascii() else name
     try:
@@ -119,8 +119,7 @@ def _local_address(
     except (OSError, UnicodeError) as exc:
         if say is not None:
             reason = exc.strerror if isinstance(exc, _socket.gaierror) else None
-            shown = escape(name.encode("utf-8", "surrogateescape"), utf8=False)
-            say(f"getaddrinfo: {shown}: {reason or 'Name or service not known'}")
+            say(f"getaddrinfo: {as_logged(name)}: {reason or 'Name or service not known'}")
         return None
     af, _, _, _, where = found[0]
     return af, (str(where[0]), 0)
