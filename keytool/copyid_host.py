@@ -413,10 +413,19 @@ async def _sftp_target(sftp: Sftp, user: str, target: str) -> str:
         target = DEFAULT_TARGET
         if user == "root" and await sftp.exists("/etc/openwrt_release") is not None:
             target = OPENWRT_TARGET
-    with contextlib.suppress(SftpError):
+    try:
         attributes = await sftp.lstat(target)
-        if attributes.permissions is not None and attributes.permissions & 0o170000 == 0o120000:
-            target = await sftp.realpath(target)  # a symlink: edit the file it points to
+    except SftpError:
+        return target  # not there (yet)
+    if attributes.permissions is not None and attributes.permissions & 0o170000 == 0o120000:
+        try:  # a symlink: edit the file it points to
+            return await sftp.realpath(target)
+        except SftpError:
+            # as the shell path (readlink -f): a link that cannot be followed is said,
+            # never replaced by a file of our own
+            raise KeytoolError(
+                f"cannot follow the link {target} (a loop, or a folder of it missing)"
+            ) from None
     return target
 
 

@@ -100,6 +100,30 @@ def test_a_link_that_loops_is_named(tmp_path: Path, account: Account) -> None:
         assert loop.is_symlink() and os.readlink(loop) == "loop"
 
 
+@pytest.mark.parametrize("sftp", [False, True])
+@pytest.mark.parametrize("points_to", ["loop", "../nowhere/authorized_keys"])
+def test_a_link_that_cannot_be_followed_is_left_alone(
+    tmp_path: Path, account: Account, sftp: bool, points_to: str
+) -> None:
+    """A target link that loops or points into a folder that is not there: said in one
+    line, over SFTP as through the shell, and the link stays a link (a rename over it
+    would have replaced the user's link by a file of ours)."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        put_keys(account, Path(f"{login}.pub").read_bytes())
+        link = account.home / ".ssh" / "loop"
+        link.symlink_to(points_to)
+        os.lchown(link, account.uid, account.gid)
+        flags = ["-s"] if sftp else []
+        ours = copy_id(client, *flags, "-t", ".ssh/loop", "-p", server.port, dest(account),
+                       login_key=login)  # fmt: skip
+        line = assert_clean_error(ours)
+        assert "cannot follow the link" in line
+        assert link.is_symlink() and os.readlink(link) == points_to
+        assert not (account.home / "nowhere").exists()
+
+
 def test_a_target_named_like_an_option(tmp_path: Path, account: Account) -> None:
     """-t -dash: cp, mv and readlink must not read it as an option (-s did it already)."""
     login = keygen(tmp_path / "login", "ed25519", "login")
