@@ -496,7 +496,17 @@ def test_quiet_says_nothing_of_the_allocated_port(
 
 
 def test_remote_forward_port_0_and_a_target_that_refuses(tunnel: Tunnel) -> None:
-    closed = free_port()
+    # a port bound and never listened on refuses, and no other test can take it
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    closed = holder.getsockname()[1]
+    try:
+        _port_0_to(tunnel, closed)
+    finally:
+        holder.close()
+
+
+def _port_0_to(tunnel: Tunnel, closed: int) -> None:
     proc = tunnel("-R", f"0:127.0.0.1:{closed}")
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
