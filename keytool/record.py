@@ -38,7 +38,8 @@ class Record:
 
     def _names(self) -> tuple[str, ...]:
         cls = type(self)
-        return _FIELDS.get(cls) or _fields_of(cls)
+        found = _FIELDS.get(cls)
+        return found if found is not None else _fields_of(cls)
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._names())

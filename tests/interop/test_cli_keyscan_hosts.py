@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,10 +80,10 @@ def test_bad_port_or_timeout_scans_nothing(flag: str, value: str, word: str) -> 
     assert ours[2] == f"keytool: Bad {word} '{value}'\n"
 
 
-@pytest.fixture
-def silent() -> Iterator[int]:
+@contextmanager
+def silent_at(address: str, port: int = 0) -> Iterator[int]:
     """A port that accepts connections and never says a word."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    listener = socket.create_server((address, port))
     held: list[socket.socket] = []
     stop = threading.Event()
 
@@ -106,6 +107,12 @@ def silent() -> Iterator[int]:
         listener.close()
 
 
+@pytest.fixture
+def silent() -> Iterator[int]:
+    with silent_at("127.0.0.1") as port:
+        yield port
+
+
 def test_a_silent_host_is_one_line_and_the_others_are_scanned(
     sshd: Sshd, silent: int, tmp_path: Path
 ) -> None:
@@ -113,9 +120,13 @@ def test_a_silent_host_is_one_line_and_the_others_are_scanned(
     theirs = scan("ssh-keyscan", "-T", "1", "-p", str(silent), "127.0.0.1")
     assert (ours[0], ours[1]) == (theirs[0], theirs[1]) == (1, [])
     assert ours[2].count("\n") == 1 and "timed out" in ours[2]
-    # the good server among silent ones: its keys, each silent host one line
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1\n")
-    args = ["-T", "1", "-t", "ed25519", "-f", str(hosts)]
-    good = scan("keytool", "-p", str(sshd.port), *args)
-    assert good[0] == 0 and len(good[1]) == 1
+    # silent hosts among good ones, in one run: 127.0.0.2 answers nothing on sshd's port
+    with silent_at("127.0.0.2", sshd.port):
+        hosts = tmp_path / "hosts"
+        hosts.write_text("127.0.0.2\n127.0.0.1\n127.0.0.2 other\n")
+        args = ["-T", "1", "-t", "ed25519", "-p", str(sshd.port), "-f", str(hosts)]
+        ours, theirs = scan("keytool", *args), scan("ssh-keyscan", *args)
+    assert (ours[0], ours[1]) == (theirs[0], theirs[1]) and ours[0] == 0
+    assert [line.split()[0] for line in ours[1]] == [f"[127.0.0.1]:{sshd.port}"]
+    timed_out = [line for line in ours[2].splitlines() if "timed out" in line]
+    assert len(timed_out) == 2
