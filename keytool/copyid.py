@@ -9,13 +9,14 @@ options (``from=``, ``command=``...) and comments never make a duplicate.
 a login shell of fish, csh or tcsh does not matter. It speaks a small protocol over
 the channel (``ShellExchange`` is our side of it):
 
-    we send      keytool-copyid 3 MARK\\n TARGET\\n   ("" for the default, ~/.ssh/authorized_keys)
+    we send      keytool-copyid 3 [remove] MARK\\n TARGET\\n   ("": ~/.ssh/authorized_keys)
     it sends     keytool-copyid 3\\n PATH\\n file|none\\n then the file's bytes, then MARK\\n
     we send      keep\\n
             or   append N\\n followed by N lines (each ending in \\n) to add at the end
             or   write SIZE\\n followed by SIZE bytes (the whole new file) and EOF
     it sends     keytool-copyid done\\n  after the rename
 
+A removal from a file that is not there ends after the header: nothing is created.
 MARK is 32 random hex digits of ours, fresh for every run: it ends the file's bytes,
 which cannot hold it, so the script needs no program to measure the file first.
 
@@ -182,6 +183,8 @@ _SCRIPT_LINES = (
     "cd || exit 1",
     "umask 077",
     "IFS= read -r m || exit 1",
+    # a removal takes nothing from a file that is not there, and creates nothing
+    'case "$m" in *" remove "*) r=1 ;; *) r= ;; esac',
     "m=${m##* }",
     "IFS= read -r t || exit 1",
     'if [ -z "$t" ]; then t=' + DEFAULT_TARGET + "; "
@@ -193,6 +196,8 @@ _SCRIPT_LINES = (
     "exit 1; }; fi",
     'case "$t" in */*) d="${t%/*}"; f="${t##*/}" ;; *) d=.; f="$t" ;; esac',
     'if [ -z "$d" ]; then d=/; fi',
+    'if [ -z "$r" ] || [ -e "$t" ]; then :; else '
+    'printf "keytool-copyid 3\\n%s\\nnone\\n%s\\n" "$t" "$m"; exit 0; fi',
     'if [ -d "$d" ]; then :; else mkdir -p "$d" || '
     '{ echo "keytool: cannot create the folder $d" >&2; exit 1; }; fi',
     'if [ -e "$t" ] && [ -f "$t" ]; then :; elif [ -e "$t" ]; then '
@@ -321,8 +326,9 @@ class RemoteFile(NamedTuple):
 class ShellExchange:
     """Our side of REMOTE_SCRIPT's protocol: feed its stdout, get what to send."""
 
-    def __init__(self, target: str = "", mark: str | None = None) -> None:
+    def __init__(self, target: str = "", mark: str | None = None, remove: bool = False) -> None:
         self.target = check_target(target)
+        self.remove = remove
         #: ends the file's bytes in the script's output; fresh random hex per run
         self.mark = (mark or os.urandom(16).hex()).encode("ascii")
         self._buffer = bytearray()
@@ -340,7 +346,7 @@ class ShellExchange:
         # a first line of our own: should an SFTP server (ForceCommand internal-sftp)
         # read it instead of the script, its first four bytes make a length far past
         # any limit, and it hangs up at once instead of waiting for more
-        first = _HEADER[:-1] + b" " + self.mark + b"\n"
+        first = _HEADER[:-1] + (b" remove " if self.remove else b" ") + self.mark + b"\n"
         return first + self.target.encode("utf-8") + b"\n"
 
     def feed(self, data: bytes) -> RemoteFile | None:

@@ -323,7 +323,7 @@ def _describe(destination: str, job: Job, remote: RemoteFile, edit: Edit) -> Hos
 async def _edit_over_shell(
     client: Client, job: Job, keys: list[NewKey], trace: Trace
 ) -> tuple[RemoteFile, Edit]:
-    exchange = ShellExchange(job.target)
+    exchange = ShellExchange(job.target, remove=job.remove)
     planned: list[Edit] = []
     file_ready = asyncio.Event()
     sent_opening = False
@@ -494,6 +494,10 @@ async def _sftp_edit(
 
     target = await _sftp_target(sftp, user, job.target)
     folder, name = posixpath.split(target)
+    if job.remove and await sftp.exists(target) is None:
+        # nothing to take out: no folder is made, no lock taken
+        trace(f"{target} is not there")
+        return RemoteFile(target, None, None), _plan(None, keys, job)
     await _sftp_mkdirs(sftp, folder, trace)
     prefix = f"{folder}/" if folder else ""
     lock = f"{prefix}.{name}{LOCK_SUFFIX}"

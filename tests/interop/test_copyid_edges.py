@@ -151,6 +151,32 @@ def test_remove_keeps_a_line_with_a_lone_carriage_return(tmp_path: Path, account
         assert keys.read_bytes() == kept
 
 
+@pytest.mark.parametrize("sftp", [False, True])
+def test_a_removal_from_a_missing_folder_creates_nothing(
+    tmp_path: Path, account: Account, sftp: bool
+) -> None:
+    """--remove with a -t whose folders are not there: nothing to take out, so nothing
+    is made (keytool used to create the folders, mode 0700, and take a lock there)."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, Path(f"{login}.pub").read_bytes())
+        before = sorted(p.name for p in account.home.iterdir())
+        flags = ["-s"] if sftp else []
+        ours = copy_id(client, *flags, "--remove", "-t", "keys/here/authorized_keys", "-p",
+                       server.port, dest(account), login_key=login)  # fmt: skip
+        assert ours.returncode == 0, ours.stderr
+        assert "not there" in ours.stdout and "keys/here/authorized_keys" in ours.stdout
+        assert sorted(p.name for p in account.home.iterdir()) == before
+        assert not (account.home / "keys").exists()
+        # a missing file in a folder that is there: no file, no lock, no copy left
+        gone = copy_id(client, *flags, "--remove", "-t", ".ssh/other_keys", "-p", server.port,
+                       dest(account), login_key=login)  # fmt: skip
+        assert gone.returncode == 0, gone.stderr
+        assert "not there" in gone.stdout
+        assert sorted(p.name for p in keys.parent.iterdir()) == ["authorized_keys"]
+
+
 def test_dry_run_of_a_removal_asks_the_server(tmp_path: Path, account: Account) -> None:
     login = keygen(tmp_path / "login", "ed25519", "login")
     with copyid_sshd(tmp_path / "sshd", [account]) as server:
