@@ -238,7 +238,7 @@ def signed_message(cert: Certificate, target: Path, principals_text: str | None)
 
 
 def write_certificate(cert: Certificate, subject: Subject) -> None:
-    from keytool.files import PUBLIC_MODE, write_atomic
+    from keytool.files import public_mode, write_atomic
     from keytool.keyfiles import public_file_text
 
-    write_atomic(subject.target, public_file_text(cert, subject.comment), PUBLIC_MODE)
+    write_atomic(subject.target, public_file_text(cert, subject.comment), public_mode())

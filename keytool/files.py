@@ -30,6 +30,13 @@ MAX_KEY_FILE_SIZE = 1024 * 1024
 MAX_TEXT_FILE_SIZE = 16 * 1024 * 1024
 
 
+def public_mode() -> int:
+    """A new public file's mode: 0644 narrowed by the umask, as ssh-keygen creates one."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return PUBLIC_MODE & ~mask
+
+
 def ensure_dir(path: Path, mode: int = SSH_DIR_MODE) -> None:
     """Create ``path`` (and parents) if missing; a new leaf folder gets ``mode``."""
     try:
@@ -43,7 +50,9 @@ def write_atomic(
 ) -> None:
     """Write ``data`` to ``path`` all at once: a crash leaves the old file or the new one.
 
-    ``keep_mode`` keeps an existing file's permission bits instead of ``mode``;
+    ``keep_mode`` keeps an existing file's permission bits instead of ``mode``; a file
+    replaced keeps its owner and group where we may give them (root editing a user's
+    key must not leave it root's);
     ``backup`` names a hard link the old file keeps (replaced if there), made before
     the new file takes its name, as ssh-keygen keeps ``known_hosts.old``.
 
@@ -63,7 +72,8 @@ def write_atomic(
         raise KeyFileError(f"cannot write {path}: not a regular file")
     if keep_mode and info is not None:
         mode = stat.S_IMODE(info.st_mode)
-    tmp = write_temp(target, data, mode)
+    owner = (info.st_uid, info.st_gid) if info is not None else None
+    tmp = write_temp(target, data, mode, owner)
     try:
         if backup is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -83,10 +93,11 @@ def _through_links(path: Path) -> Path:
     return path.__class__(os.path.realpath(path))
 
 
-def write_temp(path: Path, data: bytes, mode: int) -> Path:
-    """Write ``data`` to a new hidden temp file beside ``path``, with exactly ``mode``,
-    flushed to disk; ``install`` then gives it its name, ``discard`` removes it. Used
-    alone where several files must appear in a set order (a key's .pub before the key)."""
+def write_temp(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None = None) -> Path:
+    """Write ``data`` to a new hidden temp file beside ``path``, with exactly ``mode``
+    (and ``owner``'s uid and gid, where allowed), flushed to disk; ``install`` then
+    gives it its name, ``discard`` removes it. Used alone where several files must
+    appear in a set order (a key's .pub before the key)."""
     tmp = path.parent / f".{path.name}.keytool-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
@@ -94,6 +105,10 @@ def write_temp(path: Path, data: bytes, mode: int) -> Path:
         raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
     try:
         try:
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                # not ours to give away unless we are root: then it stays ours
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, *owner)
             # umask may have narrowed the mode; fchmod on our own new fd sets it exactly
             os.fchmod(fd, mode)
             view = memoryview(data)

@@ -227,7 +227,7 @@ def write_key_pair(
     """Write a private key file and its .pub, each atomically, with OpenSSH's modes."""
     files.write_atomic(path, private_text, files.PRIVATE_MODE, keep_mode=keep_mode)
     files.write_atomic(
-        pub_path(path), public_file_text(public, comment), files.PUBLIC_MODE, keep_mode=keep_mode
+        pub_path(path), public_file_text(public, comment), files.public_mode(), keep_mode=keep_mode
     )
 
 

@@ -32,11 +32,17 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     if not openssh.is_openssh_private(text) and is_private_text(text):
         return _convert_and_comment(path, text, comment, passphrase)
     if not openssh.is_openssh_private(text):
-        # a public key file alone: rewrite its line
+        # a public key file alone: rewrite its line, when that line is all it holds
+        lines = [line for line in text.split(b"\n") if line.strip()]
+        if len(lines) > 1:
+            raise KeytoolError(
+                f"{path} holds {len(lines)} lines, not one key: only a key pair's .pub "
+                "(one key line) gets a new comment"
+            )
         public, old = parse_public_text(text)
-        files.write_atomic(path, public_file_text(public, comment), files.PUBLIC_MODE, True)
+        files.write_atomic(path, public_file_text(public, comment), files.public_mode(), True)
         print(f"Old comment: {old}")
-        print(f"Comment '{comment}' applied")
+        print(_applied(comment))
         return 0
     outer = openssh.parse(text)
     secret = secret_bytes(passphrase) if passphrase is not None else None
@@ -45,8 +51,13 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     rounds = outer.rounds or openssh.DEFAULT_ROUNDS
     new_text = openssh.dump(key, comment, secret if outer.is_encrypted else None, rounds)
     write_key_pair(path, new_text, key.public, comment, keep_mode=True)
-    print(f"Comment '{comment}' applied")
+    print(_applied(comment))
     return 0
+
+
+def _applied(comment: str) -> str:
+    """ssh-keygen -c's last line."""
+    return f"Comment '{comment}' applied" if comment else "Comment removed"
 
 
 def _convert_and_comment(path: Path, text: bytes, comment: str, passphrase: str | None) -> int:
@@ -65,5 +76,5 @@ def _convert_and_comment(path: Path, text: bytes, comment: str, passphrase: str 
     keep = secret if is_encrypted_private(text) else None
     new_text = openssh.dump(key, comment, keep or None, openssh.DEFAULT_ROUNDS)
     write_key_pair(path, new_text, key.public, comment, keep_mode=True)
-    print(f"Comment '{comment}' applied" if comment else "Comment removed")
+    print(_applied(comment))
     return 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from keytool.errors import KeytoolError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.keyfiles import ListedKey
+
 
 def run(
     file: str | None,
@@ -35,7 +39,7 @@ def run(
     digest = check_hash_name(hash_name)
     from keytool.display import shown_comment
 
-    for listed in keys_in_file(expand(file)):
+    for listed in _stdin_keys() if file == "-" else keys_in_file(expand(file)):
         # the comment escaped as ssh-keygen's mprintf does: a file's bytes, not ours
         comment = None if listed.comment is None else shown_comment(listed.comment)
         if bubblebabble:  # SHA-1 whatever -E says; -E still picks the randomart's hash
@@ -45,3 +49,22 @@ def run(
         if visual:
             print(randomart(listed.key, digest))
     return 0
+
+
+def _stdin_keys() -> list[ListedKey]:
+    """``-f -``: key lines read from stdin (ssh-keyscan HOST | keytool fingerprint -f -),
+    as ssh-keygen -lf - reads them; a private key is not taken there, as by ssh-keygen."""
+    import sys
+
+    from keytool.errors import FormatError
+    from keytool.files import MAX_TEXT_FILE_SIZE
+    from keytool.keyfiles import keys_in_text
+
+    try:
+        text = sys.stdin.buffer.read(MAX_TEXT_FILE_SIZE + 1) if sys.stdin else b""
+    except OSError:
+        text = b""
+    found = keys_in_text(text) if len(text) <= MAX_TEXT_FILE_SIZE else []
+    if not found:
+        raise FormatError("(stdin) is not a public key file")
+    return found

@@ -11,6 +11,17 @@ from keytool.errors import KeytoolError
 
 DEFAULT_BITS = {"rsa": 3072, "ecdsa": 256, "ed25519": 256}
 FILE_NAMES = {"rsa": "id_rsa", "ecdsa": "id_ecdsa", "ed25519": "id_ed25519"}
+#: -t as the SSH name of the key type (exact case, as ssh-keygen): an ECDSA name picks
+#: its curve's size unless -b says otherwise
+_FULL_NAMES: dict[str, tuple[str, int | None]] = {
+    "ssh-ed25519": ("ed25519", None),
+    "ssh-rsa": ("rsa", None),
+    "rsa-sha2-256": ("rsa", None),
+    "rsa-sha2-512": ("rsa", None),
+    "ecdsa-sha2-nistp256": ("ecdsa", 256),
+    "ecdsa-sha2-nistp384": ("ecdsa", 384),
+    "ecdsa-sha2-nistp521": ("ecdsa", 521),
+}
 
 
 def default_comment() -> str:
@@ -100,6 +111,9 @@ def run(
         return hostkeys.run(os.path.expanduser(file or ""), fmt, cipher, rounds, quiet)
 
     kind = ("ed25519" if key_type is None else key_type).lower()
+    if key_type in _FULL_NAMES:  # the key type's own name, as ssh-keygen takes it
+        kind, curve_bits = _FULL_NAMES[key_type]
+        bits = bits if bits is not None else curve_bits
     if kind in ("dsa", "ssh-dss"):
         raise KeytoolError("DSA keys are not supported (OpenSSH removed DSA); use ed25519")
     if kind not in FILE_NAMES:
@@ -129,9 +143,9 @@ def run(
 
     if comment is not None:
         one_line_text(comment, "the comment (-C)")
+    # any length, as ssh-keygen 9.2 takes it for its own format (PEM and PKCS#8: the
+    # writer refuses under five characters, as ssh-keygen's libcrypto path does)
     secret = secret_bytes(passphrase) if passphrase is not None else new_passphrase()
-    if secret and len(secret) < 5:
-        raise KeytoolError("passphrase too short: use at least five characters or none")
 
     from keytool.keyfiles import write_key_pair
     from keytool.keys import generate

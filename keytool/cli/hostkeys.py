@@ -66,7 +66,7 @@ def run(prefix: str, fmt: str, cipher: str | None, rounds: int | None, quiet: bo
             private_tmp = files.write_temp(path, private_text, files.PRIVATE_MODE)
             try:
                 public_text = public_file_text(key.public, comment)
-                public_tmp = files.write_temp(pub_path(path), public_text, files.PUBLIC_MODE)
+                public_tmp = files.write_temp(pub_path(path), public_text, files.public_mode())
                 files.install(public_tmp, pub_path(path))
             except KeytoolError:
                 files.discard(private_tmp)

@@ -63,7 +63,9 @@ def run(
     pub_comment = _pub_comment(path, key.public)
     if not comment and pub_comment:
         comment = pub_comment
-    print(f"Key has comment '{comment}'")
+    if comment or openssh.is_openssh_private(files.read_file(path, "key file")):
+        # a PEM or PKCS#8 key holds no comment: ssh-keygen -p then prints no line
+        print(f"Key has comment '{comment}'")
     if new is None:
         if not terminal.has_terminal():
             raise KeytoolError("no new passphrase given (-N) and no terminal to ask on")
@@ -71,9 +73,7 @@ def run(
         if terminal.read_secret("Enter same passphrase again: ") != first:
             raise KeytoolError("passphrases do not match; the key is unchanged")
         new = first
-    new_secret = secret_bytes(new)
-    if new_secret and len(new_secret) < 5:
-        raise KeytoolError("passphrase too short: use at least five characters or none")
+    new_secret = secret_bytes(new)  # any length for OpenSSH's format, as ssh-keygen -p
     if keyformat.saved_format(key, fmt) != fmt:
         print(
             f"Note: {key.public.key_type} keys have no {fmt} form: saved in OpenSSH format",
