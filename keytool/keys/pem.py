@@ -47,6 +47,39 @@ def _check_dek_info(text: bytes) -> None:
             )
 
 
+def _check_body(text: bytes) -> None:
+    """An encrypted key's body must be whole before a failed decryption may be blamed
+    on the passphrase: a cut or damaged file is said to be one."""
+    import base64
+    import binascii
+
+    lines = text.split(b"\n")
+    body = b"".join(
+        line.strip()
+        for line in lines[1:]
+        if line.strip() and b":" not in line and not line.startswith(b"-----")
+    )
+    damaged = FormatError("invalid PEM private key: the file is cut short or damaged")
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise damaged from None
+    if b"BEGIN ENCRYPTED PRIVATE KEY" in text[:200]:
+        # PKCS#8: one DER SEQUENCE that fills the body exactly
+        if len(der) < 2 or der[0] != 0x30:
+            raise damaged
+        size, start = der[1], 2
+        if size & 0x80:
+            count = size & 0x7F
+            if not 1 <= count <= 4 or len(der) < 2 + count:
+                raise damaged
+            size, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+        if start + size != len(der):
+            raise damaged
+    elif not der or len(der) % 8:
+        raise damaged  # a traditional PEM's body is whole cipher blocks
+
+
 def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -64,6 +97,7 @@ def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
     text = text.replace(b"\r\n", b"\n").strip() + b"\n"
     if encrypted:
         _check_dek_info(text)
+        _check_body(text)
     try:
         # the key's consistency is checked by our own cheap tests below; OpenSSL's full
         # RSA validation costs tens to hundreds of milliseconds on every load

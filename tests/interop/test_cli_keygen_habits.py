@@ -181,3 +181,27 @@ def test_comment_never_cuts_a_file_of_several_keys(tmp_path: Path) -> None:
     ours = keytool("comment", "-C", "new", "-f", tmp_path / "ours")
     assert "not one key" in assert_clean_error(ours)
     assert (tmp_path / "ours").read_bytes() == (tmp_path / "theirs").read_bytes() == text
+
+
+@pytest.mark.parametrize(
+    ("fmt", "end"), [("PKCS8", "ENCRYPTED PRIVATE KEY"), ("PEM", "RSA PRIVATE KEY")]
+)
+def test_a_cut_encrypted_pem_key_is_not_a_wrong_passphrase(
+    tmp_path: Path, fmt: str, end: str
+) -> None:
+    """The right passphrase on a key file cut short: ssh-keygen refuses the file, and
+    keytool says it is damaged (it blamed the passphrase)."""
+    key = tmp_path / "key"
+    ssh_keygen("-q", "-t", "rsa", "-b", "2048", "-m", fmt, "-N", "secret1", "-f", key)
+    cut = tmp_path / "cut"
+    cut.write_bytes(key.read_bytes()[:900] + f"\n-----END {end}-----\n".encode())
+    cut.chmod(0o600)
+    theirs = ssh_keygen("-y", "-P", "secret1", "-f", cut)
+    assert theirs.returncode != 0 and "passphrase" not in theirs.stderr
+    line = assert_clean_error(keytool("pub", "-P", "secret1", "-f", cut))
+    assert "cut short or damaged" in line and "passphrase" not in line
+    whole = keytool("pub", "-P", "secret1", "-f", key)
+    assert (
+        whole.returncode == 0
+        and whole.stdout.split()[:2] == (Path(f"{key}.pub").read_text().split()[:2])
+    )
