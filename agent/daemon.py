@@ -66,7 +66,16 @@ def detect_shell(
     return "sh"
 
 
+def _quoted(path: str) -> str:
+    """The socket path as the shell must read it under eval: as it is when it holds
+    nothing a shell would split or expand (as ssh-agent prints it), else in quotes."""
+    import shlex
+
+    return shlex.quote(path)
+
+
 def env_lines(shell: Shell, path: str, pid: int) -> str:
+    path = _quoted(path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\nsetenv SSH_AGENT_PID {pid};\necho Agent pid {pid};\n"
     if shell == "fish":
@@ -83,6 +92,7 @@ def env_lines(shell: Shell, path: str, pid: int) -> str:
 def foreground_lines(shell: Shell, path: str, pid: int) -> str:
     """What -D and -d print: the socket alone, as ssh-agent (there is no process to
     kill later: it ends with the terminal's ^C)."""
+    path = _quoted(path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\necho Agent pid {pid};\n"
     if shell == "fish":
@@ -142,6 +152,10 @@ def _refuse_live_socket(path: str) -> None:
     raise AgentError(f"{path}: an agent is already listening on this socket")
 
 
+#: the longest path a Unix socket's address holds (sun_path less its NUL)
+_MAX_SOCKET_PATH = 107
+
+
 def listen(bind: str | None) -> Listener:
     """The agent's socket, mode 0600; without -a in a fresh 0700 directory as ssh-agent."""
     folder: str | None = None
@@ -151,6 +165,11 @@ def listen(bind: str | None) -> Listener:
     else:
         folder = tempfile.mkdtemp(prefix="ssh-")  # mode 0700
         path = os.path.join(folder, f"agent.{os.getpid()}")
+        if len(os.fsencode(path)) > _MAX_SOCKET_PATH and tempfile.gettempdir() != "/tmp":
+            # a $TMPDIR too deep for a socket's name: /tmp, where ssh-agent would make it
+            os.rmdir(folder)
+            folder = tempfile.mkdtemp(prefix="ssh-", dir="/tmp")
+            path = os.path.join(folder, f"agent.{os.getpid()}")
     try:
         sock = unix_listener(path, 0o177, 1024)
     except OSError as exc:

@@ -12,7 +12,7 @@ import os
 import socket
 
 from keytool import agentproto as proto
-from keytool.errors import AgentError, KeytoolError
+from keytool.errors import AgentError, KeytoolError, NoAgentError
 from keytool.record import Record, init
 
 TYPE_CHECKING = False
@@ -46,7 +46,7 @@ class AgentKey(Record):
 def socket_path(path: str | None = None) -> str:
     found = path or os.environ.get("SSH_AUTH_SOCK")
     if not found:
-        raise AgentError(
+        raise NoAgentError(
             'no agent: SSH_AUTH_SOCK is not set (start one with: eval "$(keytool agent)")'
         )
     return found
@@ -55,8 +55,8 @@ def socket_path(path: str | None = None) -> str:
 def _connect_error(path: str, exc: OSError) -> AgentError:
     reason = exc.strerror or str(exc)
     if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
-        return AgentError(f"cannot reach the agent at {path}: {reason} (is SSH_AUTH_SOCK stale?)")
-    return AgentError(f"cannot reach the agent at {path}: {reason}")
+        return NoAgentError(f"cannot reach the agent at {path}: {reason} (is SSH_AUTH_SOCK stale?)")
+    return NoAgentError(f"cannot reach the agent at {path}: {reason}")
 
 
 def _expect_success(reply: bytes, what: str) -> None:

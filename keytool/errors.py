@@ -65,6 +65,13 @@ class AgentError(KeytoolError):
     """The agent refused, failed or cannot be reached."""
 
 
+class NoAgentError(AgentError):
+    """No agent to talk to: SSH_AUTH_SOCK unset, or nothing listening there. Exit 2,
+    as ssh-add's (scripts tell "no agent" from "no keys" by it)."""
+
+    exit_code = 2
+
+
 class ConnectError(DisconnectError):
     """The TCP connection could not be made: refused, unreachable, unknown host, timed out."""
 

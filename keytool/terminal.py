@@ -85,10 +85,13 @@ def ask_terminal(prompt: str) -> str | None:
     return line.decode("utf-8", "replace").rstrip("\r\n") if line else None
 
 
-def read_secret(prompt: str, purpose: str = "a passphrase", echo: bool = False) -> str:
+def read_secret(
+    prompt: str, purpose: str = "a passphrase", echo: bool = False, stdin: bool = False
+) -> str:
     """Read a secret from the terminal or SSH_ASKPASS; a clear error when neither is
     there. ``echo``: the server asked for the answer to be shown as typed (a
-    keyboard-interactive prompt that is no secret), as ssh shows it."""
+    keyboard-interactive prompt that is no secret), as ssh shows it. ``stdin``: with
+    no terminal, a line of stdin is the answer (ssh-add's lock password, for scripts)."""
     interactive = has_terminal()
     program = _askpass_program(interactive)
     if program is not None:
@@ -96,6 +99,8 @@ def read_secret(prompt: str, purpose: str = "a passphrase", echo: bool = False) 
         if answer is None:
             raise KeytoolError(f"{purpose} was not given (askpass cancelled)")
         return answer
+    if not interactive and stdin:
+        return _stdin_line(prompt, purpose)
     if not interactive:
         raise KeytoolError(f"{purpose} is needed but there is no terminal to ask on")
     if echo:
@@ -110,5 +115,21 @@ def read_secret(prompt: str, purpose: str = "a passphrase", echo: bool = False) 
         return getpass.getpass("\r" + prompt)
     except EOFError:
         raise KeytoolError(f"{purpose} was not given") from None
+    except UnicodeDecodeError:
+        raise KeytoolError(f"{purpose} could not be read: not valid text") from None
+
+
+def _stdin_line(prompt: str, purpose: str) -> str:
+    """One line of stdin, the prompt on stderr (as readpassphrase without a tty)."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    try:
+        line = sys.stdin.buffer.readline() if sys.stdin else b""
+    except OSError:
+        line = b""
+    if not line:
+        raise KeytoolError(f"{purpose} was not given")
+    try:
+        return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8")
     except UnicodeDecodeError:
         raise KeytoolError(f"{purpose} could not be read: not valid text") from None

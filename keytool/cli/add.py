@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keytool.errors import KeytoolError, PassphraseError
+from keytool.errors import KeytoolError, NoAgentError, PassphraseError
 
 if TYPE_CHECKING:
     from keytool.agentclient import AgentClient
@@ -25,6 +25,11 @@ def _say(quiet: bool, text: str) -> None:
         print(text, file=sys.stderr)
 
 
+#: the last passphrase that opened a key: tried first on the next one, as ssh-add does,
+#: so keys sharing a passphrase cost one question
+_last_passphrase: list[bytes] = []
+
+
 def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
     """Load a key, asking for its passphrase (terminal or SSH_ASKPASS) if it has one."""
     from keytool import terminal
@@ -33,15 +38,23 @@ def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
     name = str(path) if path else "(stdin)"
     if not is_encrypted_private(text):
         return load_private(text, None)
+    for remembered in _last_passphrase:
+        try:
+            return load_private(text, remembered)
+        except PassphraseError:
+            break
     prompt = f"Enter passphrase for {name}: "
     for _attempt in range(3):
         secret = terminal.read_secret(prompt, f"the passphrase for {name}")
         if not secret:
             break
         try:
-            return load_private(text, secret.encode("utf-8"))
+            loaded = load_private(text, secret.encode("utf-8"))
         except PassphraseError:
             prompt = f"Bad passphrase, try again for {name}: "
+            continue
+        _last_passphrase[:] = [secret.encode("utf-8")]
+        return loaded
     raise PassphraseError(f"{name}: no valid passphrase given")
 
 
@@ -163,7 +176,7 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
         try:
             key = entry.public
         except KeytoolError:
-            print(f"(a key of a type keytool does not read) {entry.comment}")
+            _list_unread(entry.blob, entry.comment, public, hash_name)
             continue
         print(
             format_public_line(key, entry.comment)
@@ -173,12 +186,44 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
     return 0
 
 
+def _list_unread(blob: bytes, comment: str, public: bool, hash_name: str) -> None:
+    """A key of a type keytool does not use (DSA, a security key's...): -L gives its
+    line from the agent's blob as it is, -l its fingerprint, as ssh-add shows them."""
+    import base64
+    import hashlib
+
+    from keytool.display import shown_comment
+    from keytool.wire import Reader
+
+    try:
+        key_type = Reader(blob).string().decode("ascii")
+    except (KeytoolError, UnicodeDecodeError):
+        key_type = "unknown"
+    if public:
+        print(f"{key_type} {base64.b64encode(blob).decode('ascii')} {shown_comment(comment)}")
+        return
+    digest = hashlib.new(hash_name, blob).digest()
+    if hash_name == "md5":
+        shown = "MD5:" + ":".join(f"{b:02x}" for b in digest)
+    else:
+        shown = f"{hash_name.upper()}:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    print(f"? {shown} {shown_comment(comment)} ({key_type}: a type keytool does not use)")
+
+
 def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool = False) -> int:
     """ssh-add -d: each file's key, then its KEY-cert.pub when there is one (not with
     ``key_only``, ssh-add -k); a file counts as done when either was removed."""
+    from keytool.errors import UnsupportedKeyError
+
     status = 0
     for name in names:
-        listed = _key_named(name)
+        try:
+            listed = _key_named(name)
+        except UnsupportedKeyError:
+            # a type keytool does not use (DSA): removed by its blob, as ssh-add can
+            if not _remove_raw(client, name, quiet):
+                status = 1
+            continue
         removed = _remove_one(client, listed.key, listed.comment, name, quiet)
         cert = None if key_only else _certificate_of(name, listed.key)
         if cert is not None:
@@ -201,6 +246,38 @@ def _key_named(name: str) -> ListedKey:
         return public_of_file(Path(name))
     key, comment = parse_public_text(text)
     return ListedKey(key, comment or name)
+
+
+def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
+    """-d with a key of a type keytool does not read: its line in FILE or FILE.pub."""
+    import base64
+    import binascii
+
+    from keytool import files
+
+    for path in (Path(name), Path(f"{name}.pub")):
+        try:
+            text = files.read_file(path, "key file")
+        except KeytoolError:
+            continue
+        for line in text.split(b"\n"):
+            words = line.split()
+            if len(words) < 2 or words[0].startswith(b"#"):
+                continue
+            try:
+                blob = base64.b64decode(words[1], validate=True)
+            except (binascii.Error, ValueError):
+                break
+            comment = b" ".join(words[2:]).decode("utf-8", "replace") or "no comment"
+            try:
+                client.remove(blob)
+            except KeytoolError:
+                break
+            kind = {"ssh-dss": "DSA"}.get(words[0].decode("ascii", "replace"), "?")
+            _say(quiet, f"Identity removed: {name} {kind} ({comment})")
+            return True
+    print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+    return False
 
 
 def _remove_one(
@@ -238,19 +315,29 @@ def _certificate_of(name: str, key: PublicKey) -> tuple[Certificate, str] | None
     return cert, comment
 
 
-def _test(client: AgentClient, names: list[str]) -> int:
-    from keytool import files
-    from keytool.keys.pubfile import parse_public_text
+def _bare(exc: KeytoolError, name: str) -> str:
+    """An error's words without the file name it may start with (the caller names it)."""
+    text = str(exc)
+    return text[len(name) + 2 :] if text.startswith(f"{name}: ") else text
 
+
+def _test(client: AgentClient, names: list[str]) -> int:
     status = 0
     for name in names:
-        key, _comment = parse_public_text(files.read_file(Path(name), "public key"))
+        # as ssh-add -T: a public key file, or a key file's public part; a file that
+        # cannot be read is named, and the others are still tested
+        try:
+            key = _key_named(name).key
+        except KeytoolError as exc:
+            print(f"Couldn't read public key {name}: {_bare(exc, name)}", file=sys.stderr)
+            status = 1
+            continue
         data = os.urandom(64)
         flags = 4 if key.plain.key_type == "ssh-rsa" else 0  # SSH_AGENT_RSA_SHA2_512
         try:
             signature = client.sign(key.to_wire(), data, flags)
         except KeytoolError as exc:
-            print(f"Signing with {name} failed: {exc}", file=sys.stderr)
+            print(f"Agent signature failed for {name}: {exc}", file=sys.stderr)
             status = 1
             continue
         if not key.verify(signature, data):
@@ -262,9 +349,9 @@ def _test(client: AgentClient, names: list[str]) -> int:
 def _lock(client: AgentClient, lock: bool) -> int:
     from keytool import terminal
 
-    secret = terminal.read_secret("Enter lock password: ", "the lock password")
+    secret = terminal.read_secret("Enter lock password: ", "the lock password", stdin=True)
     if lock:
-        again = terminal.read_secret("Again: ", "the lock password")
+        again = terminal.read_secret("Again: ", "the lock password", stdin=True)
         if again != secret:
             print("Passwords do not match.", file=sys.stderr)
             return 1
@@ -336,7 +423,10 @@ def run(
                 status |= _add_one(
                     client, name, seconds or None, confirm, quiet, restricted, key_only
                 )
+            except NoAgentError:
+                raise
             except KeytoolError as exc:
-                print(f"keytool: {exc}", file=sys.stderr)
+                # as ssh-add: the file named, and the next one still added
+                print(f'Error loading key "{name}": {_bare(exc, name)}', file=sys.stderr)
                 status = 1
         return status
