@@ -359,8 +359,9 @@ class ShellExchange:
                 del self._buffer[: -len(DONE)]
             return None
         if self._header is None:
-            # text a login script printed before ours is skipped
-            start = 0 if self._buffer.startswith(_HEADER) else self._buffer.find(b"\n" + _HEADER)
+            # text a login script printed before ours is skipped, even when its last
+            # line has no newline (printf "welcome" in a .bashrc)
+            start = self._buffer.find(_HEADER)
             if start < 0:
                 if len(self._buffer) > _MAX_NOISE:
                     raise ProtocolError(
@@ -369,7 +370,7 @@ class ShellExchange:
                     )
                 return None
             if start:
-                del self._buffer[: start + 1]
+                del self._buffer[:start]
             if self._buffer.count(b"\n") < _HEADER_LINES:
                 return None
             lines = bytes(self._buffer).split(b"\n", _HEADER_LINES)

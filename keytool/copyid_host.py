@@ -233,7 +233,8 @@ async def _run_host(
                 note = (
                     "verified: logged in with the new key"
                     if any(s.private for s in sources)
-                    else "the server accepts it (checked by a key query: no private key here)"
+                    else "the server accepts it (checked by a key query: no private key "
+                    "to log in with here, or one with a passphrase and not in the agent)"
                 )
         except KeytoolError as exc:
             return result._replace(detail=f"{result.detail}; not verified: {exc}")

@@ -28,8 +28,28 @@ def _run(argv: list[str]) -> int:
     return run(argv)
 
 
+def _standard_fds() -> None:
+    """A closed stdin, stdout or stderr is /dev/null (as OpenSSH's sanitise_stdfd): a
+    file opened later must not take its number and receive what is printed, and
+    ``cmd >&-`` does the work in silence rather than fail."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    _standard_fds()
     # text read from bytes that are not UTF-8 (a key comment, a host name) is printed
     # as those bytes, as OpenSSH's tools print them
     if isinstance(sys.stdout, io.TextIOWrapper):

@@ -24,7 +24,9 @@ def _say(line: str) -> None:
 
 
 def default_key() -> Path:
-    """The newest ~/.ssh/id*.pub (certificates aside), as ssh-copy-id picks it."""
+    """The newest ~/.ssh/id*.pub (certificates aside), as ssh-copy-id picks it when
+    its agent holds no key (with keys in the agent it installs them all: keytool
+    installs the agent's keys only when asked to, with -i)."""
     folder = Path.home() / ".ssh"
     found = [p for p in folder.glob("id*.pub") if p.is_file() and not p.name.endswith("-cert.pub")]
     if not found:
@@ -83,7 +85,11 @@ def load_keys(paths: list[str]) -> list[KeySource]:
             if not parsed:
                 raise KeytoolError(f"{pub}: no public key in it")
         elif path.exists():
-            listed = public_of_file(path)
+            try:
+                listed = public_of_file(path)
+            except KeytoolError as exc:
+                named = str(exc) if str(exc).startswith(f"{path}") else f"{path}: {exc}"
+                raise KeytoolError(named) from None
             from keytool.keys.pubfile import format_public_line
 
             parsed = [NewKey(listed.key, format_public_line(listed.key, listed.comment or ""))]

@@ -81,7 +81,10 @@ def build() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for command in COMMANDS:
-        settings = {"allow_interspersed_args": False} if command.rest else {}
+        settings: dict[str, object] = {"allow_interspersed_args": False} if command.rest else {}
+        # -h and -? ask for help, as with OpenSSH's tools, where the command has no -h
+        # of its own (Click leaves out a name an option of the command takes)
+        settings["help_option_names"] = ["-h", "-?", "--help"]
         app.command(name=command.name, help=command.help, context_settings=settings)(
             _callback(command)
         )

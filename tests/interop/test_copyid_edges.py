@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import assert_clean_error
-from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen
-from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client, put_keys
+from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen, throwaway_account
+from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client, put_keys, ssh_login
 from tests.peers import require
 
 
@@ -255,3 +255,60 @@ def test_hosts_and_password_cannot_both_come_from_stdin(tmp_path: Path) -> None:
         env=base_env(HOME=str(tmp_path)),
     )  # fmt: skip
     assert "cannot both read stdin" in assert_clean_error(done)
+
+
+def test_a_login_banner_without_a_newline_is_passed_over(tmp_path: Path) -> None:
+    """A bash login whose .bashrc prints a greeting with printf (no newline): our
+    script's answer follows it on the same line. keytool waited two minutes for a
+    header it never saw, then failed; ssh-copy-id installs. Both install now."""
+    with throwaway_account("/bin/bash") as account:
+        rc = account.home / ".bashrc"
+        rc.write_text('printf "welcome, no newline"\n')
+        os.chown(rc, account.uid, account.gid)
+        greeting = subprocess.run(["su", "-s", "/bin/bash", "-c", "bash -ic true", account.name],
+                                  capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert "welcome" in greeting.stdout + greeting.stderr  # the file is read
+        with copyid_sshd(tmp_path / "sshd", [account], PasswordAuthentication="yes") as server:
+            client = make_client(tmp_path, server)
+            started = time.monotonic()
+            ours = copy_id(client, "-p", server.port, dest(account), password=account.password)
+            assert ours.returncode == 0, ours.stderr
+            assert time.monotonic() - started < 30
+            keys = account.home / ".ssh" / "authorized_keys"
+            assert keys.read_bytes() == client.pub_line()
+            login = ssh_login(server.port, client.known_hosts, account.name, client.key)
+            assert login.returncode == 0, login.stderr
+
+
+def test_a_closed_stdout_does_the_work_in_silence(tmp_path: Path, account: Account) -> None:
+    """copy-id ... >&-: the key is installed and the status is 0 (it was a traceback
+    and 1), as ssh-copy-id, which writes to stderr."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, Path(f"{login}.pub").read_bytes())
+        argv = [*KEYTOOL, "copy-id", "-F", "none", "-o", f"UserKnownHostsFile={client.known_hosts}",
+                "-o", f"IdentityFile={login}", "-i", str(client.pub), "-p", str(server.port),
+                dest(account)]  # fmt: skip
+        for _ in ("new", "already there"):
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, env=base_env(HOME=str(client.home)), timeout=90,
+                                  preexec_fn=lambda: os.close(1))  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "Traceback" not in done.stderr
+            assert keys.read_bytes() == Path(f"{login}.pub").read_bytes() + client.pub_line()
+
+
+def test_help_flags_and_a_bad_key_file_named(tmp_path: Path) -> None:
+    """-h and -? print the usage, as ssh-copy-id's; a -i file that is no key is named."""
+    for flag in ("-h", "-?"):
+        shown = subprocess.run([*KEYTOOL, "copy-id", flag], capture_output=True, text=True,
+                               timeout=60)  # fmt: skip
+        assert shown.returncode == 0 and "Usage" in shown.stdout, shown.stderr
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\xff\xfe\n")
+    good = keygen(tmp_path / "good", "ed25519", "good")
+    ours = subprocess.run([*KEYTOOL, "copy-id", "-i", f"{good}.pub", "-i", str(bad),
+                           "nobody@127.0.0.1"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=base_env(HOME=str(tmp_path)))  # fmt: skip
+    assert str(bad) in assert_clean_error(ours)
