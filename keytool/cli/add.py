@@ -190,9 +190,9 @@ def _list_unread(blob: bytes, comment: str, public: bool, hash_name: str) -> Non
     """A key of a type keytool does not use (DSA, a security key's...): -L gives its
     line from the agent's blob as it is, -l its fingerprint, as ssh-add shows them."""
     import base64
-    import hashlib
 
     from keytool.display import shown_comment
+    from keytool.keys.fingerprint import blob_fingerprint
     from keytool.wire import Reader
 
     try:
@@ -202,11 +202,7 @@ def _list_unread(blob: bytes, comment: str, public: bool, hash_name: str) -> Non
     if public:
         print(f"{key_type} {base64.b64encode(blob).decode('ascii')} {shown_comment(comment)}")
         return
-    digest = hashlib.new(hash_name, blob).digest()
-    if hash_name == "md5":
-        shown = "MD5:" + ":".join(f"{b:02x}" for b in digest)
-    else:
-        shown = f"{hash_name.upper()}:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    shown = blob_fingerprint(blob, hash_name)
     print(f"? {shown} {shown_comment(comment)} ({key_type}: a type keytool does not use)")
 
 

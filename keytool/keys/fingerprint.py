@@ -35,8 +35,13 @@ def raw_digest(key: PublicKey, hash_name: str) -> bytes:
 def fingerprint(key: PublicKey, hash_name: str = "sha256") -> str:
     """``SHA256:<base64 without padding>`` (SHA1:, SHA384:, SHA512: alike) or
     ``MD5:aa:bb:…``, as ssh-keygen prints."""
+    return blob_fingerprint(key.plain.to_wire(), hash_name)
+
+
+def blob_fingerprint(blob: bytes, hash_name: str = "sha256") -> str:
+    """``fingerprint`` of a key blob as it is (a key of a type keytool does not parse)."""
     name = hash_name.lower()
-    digest = raw_digest(key, name)
+    digest = _digest(blob, name)
     if name == "md5":
         return "MD5:" + ":".join(f"{b:02x}" for b in digest)
     return name.upper() + ":" + base64.b64encode(digest).decode("ascii").rstrip("=")
