@@ -266,6 +266,9 @@ def check_target(target: str) -> str:
     """A -t path as the remote side takes it (relative paths: from the home folder)."""
     if "\n" in target or "\r" in target or "\0" in target:
         raise KeytoolError("the target path must not contain line breaks or NUL")
+    if target.startswith("~/"):
+        # the remote home, as a shell would read it unquoted: paths are relative to it
+        target = target[2:].lstrip("/") or target
     return target
 
 

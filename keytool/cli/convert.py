@@ -44,5 +44,9 @@ def run_import(file: str | None, key_format: str | None) -> int:
         is_rfc4716 = text.lstrip().startswith(RFC4716_BEGIN.encode())
         if is_rfc4716 != (wanted == "RFC4716"):
             raise KeytoolError(f"{file} is not a public key in {wanted} format")
-    print(format_public_line(import_key(text), ""))
+    try:
+        key = import_key(text)
+    except KeytoolError as exc:
+        raise KeytoolError(f"{file}: {exc}") from None
+    print(format_public_line(key, ""))
     return 0

@@ -205,3 +205,11 @@ def test_a_cut_encrypted_pem_key_is_not_a_wrong_passphrase(
         whole.returncode == 0
         and whole.stdout.split()[:2] == (Path(f"{key}.pub").read_text().split()[:2])
     )
+
+
+def test_import_names_a_file_it_cannot_read(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_text("junk\n")
+    theirs = ssh_keygen("-i", "-f", junk)
+    assert theirs.returncode != 0
+    assert assert_clean_error(keytool("import", "-f", junk)).startswith(f"keytool: {junk}: ")

@@ -312,3 +312,24 @@ def test_help_flags_and_a_bad_key_file_named(tmp_path: Path) -> None:
                            "nobody@127.0.0.1"], capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL, env=base_env(HOME=str(tmp_path)))  # fmt: skip
     assert str(bad) in assert_clean_error(ours)
+
+
+@pytest.mark.parametrize("sftp", [False, True])
+def test_a_target_under_tilde_is_in_the_home(tmp_path: Path, account: Account, sftp: bool) -> None:
+    """-t '~/.ssh/other_keys' (quoted, so no local shell expanded it) is the file in
+    the remote home, as sshd's AuthorizedKeysFile reads it; keytool made a folder
+    named "~" there."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    files = ".ssh/authorized_keys .ssh/other_keys"
+    with copyid_sshd(tmp_path / "sshd", [account], AuthorizedKeysFile=files) as server:
+        client = make_client(tmp_path, server)
+        put_keys(account, Path(f"{login}.pub").read_bytes())
+        flags = ["-s"] if sftp else []
+        ours = copy_id(client, *flags, "-t", "~/.ssh/other_keys", "-p", server.port,
+                       dest(account), login_key=login)  # fmt: skip
+        assert ours.returncode == 0, ours.stderr
+        assert "verified" in ours.stdout
+        assert (account.home / ".ssh" / "other_keys").read_bytes() == client.pub_line()
+        assert not (account.home / "~").exists()
+        login_new = ssh_login(server.port, client.known_hosts, account.name, client.key)
+        assert login_new.returncode == 0, login_new.stderr
