@@ -14,10 +14,11 @@ def secret_bytes(value: str) -> bytes:
 
 
 def one_line_text(value: str, what: str) -> str:
-    """A comment or name from the command line: UTF-8 text on one line, or a clear error
-    (a newline would split a .pub or authorized_keys line in two)."""
+    """A comment or name from the command line on one line, or a clear error (a newline
+    would split a .pub or authorized_keys line in two). Bytes that are not UTF-8 are
+    kept as given (surrogateescape), as ssh-keygen writes what it is given."""
     try:
-        value.encode("utf-8")
+        value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         raise KeytoolError(f"{what} is not UTF-8 text") from None
     if "\n" in value or "\r" in value:

@@ -213,3 +213,20 @@ def test_import_names_a_file_it_cannot_read(tmp_path: Path) -> None:
     theirs = ssh_keygen("-i", "-f", junk)
     assert theirs.returncode != 0
     assert assert_clean_error(keytool("import", "-f", junk)).startswith(f"keytool: {junk}: ")
+
+
+def test_a_comment_that_is_not_utf8_is_written_as_given(tmp_path: Path) -> None:
+    """gen -C with bytes that are not UTF-8 (a Latin-1 terminal): ssh-keygen writes them
+    as they are; keytool refused them."""
+    comment = os.fsdecode(b"caf\xe9")
+    theirs = ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", tmp_path / "t")
+    assert theirs.returncode == 0, theirs.stderr
+    ours = keytool("gen", "-q", "-N", "", "-C", comment, "-f", tmp_path / "o")
+    assert ours.returncode == 0, ours.stderr
+    assert (tmp_path / "o.pub").read_bytes().split(b" ")[2] == b"caf\xe9\n"
+    assert (tmp_path / "t.pub").read_bytes().split(b" ")[2] == b"caf\xe9\n"
+    # and ssh-keygen reads the same comment from the private key file itself
+    for name in ("o", "t"):
+        (tmp_path / f"{name}.pub").unlink()
+    shown = [ssh_keygen("-l", "-f", tmp_path / n).stdout.split()[2] for n in ("o", "t")]
+    assert shown[0] == shown[1] == "caf\\351"
