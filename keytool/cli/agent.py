@@ -17,9 +17,18 @@ def run(
     kill: bool,
     command: list[str],
     fingerprint_hash: str | None = None,
+    agent_option: list[str] | None = None,
+    providers: str | None = None,
 ) -> int:
     from agent import daemon
     from keytool.duration import parse_seconds
+
+    for option in agent_option or []:
+        # ssh-agent's own options: both concern what this agent never does (load a
+        # provider library, sign with a FIDO key), so they change nothing here
+        if option not in ("allow-remote-pkcs11", "no-restrict-websafe"):
+            raise KeytoolError("Unknown -O option")
+    del providers  # ssh-agent -P: which providers may load; this agent loads none
 
     if csh and sh:
         raise KeytoolError("-c and -s cannot be used together")

@@ -376,6 +376,20 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="HASH",
             ),
             Opt("kill", ("-k",), "stop the agent named by SSH_AGENT_PID", "flag"),
+            Opt(
+                "agent_option",
+                ("-O",),
+                "ssh-agent's allow-remote-pkcs11 or no-restrict-websafe (taken: this agent "
+                "loads no providers and holds no FIDO keys)",
+                "multi",
+                "OPTION",
+            ),
+            Opt(
+                "providers",
+                ("-P",),
+                "ssh-agent's allowed PKCS#11 providers (taken: none is ever loaded)",
+                metavar="PATTERN",
+            ),
         ),
         rest="command",
     ),

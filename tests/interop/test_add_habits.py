@@ -182,3 +182,20 @@ def test_the_agent_socket_path_survives_eval(tmp_path: Path, where: str) -> None
     assert done.returncode == 1, done.stderr  # reached: it has no identities
     sock = done.stdout.splitlines()[-1]
     assert sock.startswith(f"{folder}/")
+
+
+def test_the_agent_takes_ssh_agents_provider_options(tmp_path: Path) -> None:
+    """ssh-agent -O no-restrict-websafe -P PATTERN in a start-up script works with
+    keytool agent too (it refused them); an unknown -O is refused by both."""
+    for name, argv in (("theirs", [require("ssh-agent")]), ("ours", [*KEYTOOL, "agent"])):
+        sock = tmp_path / f"{name}.sock"
+        flags = "-O no-restrict-websafe -O allow-remote-pkcs11 -P '/usr/lib/*'"
+        script = (
+            f'eval "$({" ".join(argv)} {flags} -s -a {sock})" >/dev/null || exit 9; '
+            f'{require("ssh-add")} -l; s=$?; kill "$SSH_AGENT_PID"; exit $s'
+        )
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, (name, done.stderr)  # reached: no identities
+        bad = subprocess.run([*argv, "-O", "no-such-option", "-a", str(tmp_path / "x.sock")],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert bad.returncode != 0 and "Unknown -O option" in bad.stderr
