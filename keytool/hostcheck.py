@@ -284,15 +284,20 @@ def command_entries(
 
 
 def tty_prompter() -> Prompter | None:
-    """A prompter on the controlling terminal (ssh asks there, not on stdin), or None."""
+    """A prompter on the controlling terminal (ssh asks there, not on stdin), or through
+    SSH_ASKPASS when ssh would use it (no terminal and a display, or
+    SSH_ASKPASS_REQUIRE=prefer/force), or None."""
+    from keytool.terminal import ask_terminal, askpass_program, run_askpass
+
     try:
         os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        interactive = True
     except OSError:
-        return None
-
-    from keytool.terminal import ask_terminal
-
-    return ask_terminal
+        interactive = False
+    program = askpass_program(interactive)
+    if program is not None:
+        return lambda prompt: run_askpass(program, prompt)
+    return ask_terminal if interactive else None
 
 
 def changed_warning(

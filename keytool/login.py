@@ -383,6 +383,8 @@ class _Keys:
         self.binding = binding
         self.agent: Agent | None = None
         self.loaded: dict[bytes, PrivateKey] = {}
+        #: identity files that hold a public key only (the agent signs for them)
+        self.public_only: set[str] = set()
 
     async def collect(self) -> list[_Candidate]:
         from keytool.sshconfig import DEFAULT_IDENTITY_FILES
@@ -409,6 +411,17 @@ class _Keys:
         agent_ids: list[ua.Identity] = []
         if options.agent and (options.agent_socket or os.environ.get("SSH_AUTH_SOCK")):
             agent_ids = await self._agent_identities()
+        if self.public_only:
+            held = {i.key.to_wire() for i in agent_ids}
+            kept: list[tuple[ua.Identity, str | None]] = []
+            for identity, where in files:
+                if where not in self.public_only:
+                    kept.append((identity, where))
+                elif identity.key.to_wire() in held:
+                    kept.append((identity, None))  # the agent signs; no file can
+                else:
+                    self.trace(f"identity file {where} skipped: a public key, not in the agent")
+            files = kept
         order = ua.order_identities(
             [*(i for i, _ in certs), *(i for i, _ in files if i.explicit)],
             agent_ids,
@@ -478,7 +491,7 @@ class _Keys:
         return found
 
     def _file_identity(self, path: str, explicit: bool) -> ua.Identity | None:
-        from keytool.keyfiles import public_of_file
+        from keytool.keyfiles import ListedKey, public_of_file
 
         if not os.path.exists(path):
             if explicit:
@@ -490,8 +503,14 @@ class _Keys:
         try:
             listed = public_of_file(path)
         except KeytoolError as exc:
-            self.trace(f"identity file {path} skipped: {exc}")
-            return None
+            key = _public_key_file(path)
+            if key is None:
+                self.trace(f"identity file {path} skipped: {exc}")
+                return None
+            # a public key alone (IdentityFile KEY.pub), as ssh takes it: it picks
+            # the agent's key to sign with, and nothing else can sign for it
+            self.public_only.add(path)
+            listed = ListedKey(key, None)
         if too_short(listed.key, self.options.required_rsa_size):  # exec said it already
             self.trace(f"identity file {path} skipped: RSA shorter than RequiredRSASize")
             return None
@@ -1021,3 +1040,15 @@ def _lookup_name(options: ConnectOptions) -> str:
     from keytool.knownhosts import lookup_name
 
     return lookup_name(*options.known_hosts_name())
+
+
+def _public_key_file(path: str) -> PublicKey | None:
+    """The key of a public key file (KEY.pub given as an identity), else None."""
+    from keytool import files
+    from keytool.keys.pubfile import parse_public_text
+
+    try:
+        key, _ = parse_public_text(files.read_file(path, "public key"))
+    except KeytoolError:
+        return None
+    return key

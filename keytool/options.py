@@ -47,7 +47,7 @@ class Prompts:
             return False
         from keytool import terminal
 
-        return terminal.has_terminal() or terminal._askpass_program(False) is not None
+        return terminal.has_terminal() or terminal.askpass_program(False) is not None
 
     def secret(self, prompt: str, purpose: str, echo: bool = False) -> str:
         if self.batch_mode:

@@ -22,7 +22,7 @@ def has_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _askpass_program(interactive: bool) -> str | None:
+def askpass_program(interactive: bool) -> str | None:
     program = os.environ.get("SSH_ASKPASS")
     require = os.environ.get("SSH_ASKPASS_REQUIRE", "")
     if not program or require == "never":
@@ -93,7 +93,7 @@ def read_secret(
     keyboard-interactive prompt that is no secret), as ssh shows it. ``stdin``: with
     no terminal, a line of stdin is the answer (ssh-add's lock password, for scripts)."""
     interactive = has_terminal()
-    program = _askpass_program(interactive)
+    program = askpass_program(interactive)
     if program is not None:
         answer = run_askpass(program, prompt)
         if answer is None:

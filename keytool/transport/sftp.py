@@ -314,6 +314,15 @@ class SftpClient:
         while len(self._buffer) >= 4:
             (length,) = _U32.unpack_from(self._buffer)
             if length < 1 or length > MAX_PACKET:
+                start = bytes(self._buffer[:4])
+                if all(32 <= b < 127 for b in start):
+                    # text, not a length: the remote shell's start-up files printed it
+                    # before the SFTP server began (as sftp explains it)
+                    shown = start.decode("ascii")
+                    raise ProtocolError(
+                        f"SFTP: the server sent text ({shown!r}...) where a packet was due: "
+                        "make the remote shell print nothing for non-interactive sessions"
+                    )
                 raise ProtocolError(f"SFTP packet of {length} bytes")
             if len(self._buffer) < 4 + length:
                 break

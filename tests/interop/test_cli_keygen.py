@@ -374,7 +374,7 @@ def test_non_utf8_passphrases_are_the_bytes_ssh_keygen_uses(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("comment", "expect"),
-    [(os.fsdecode(b"bad\xff"), "not UTF-8"), ("two\nlines", "one line")],
+    [("two\nlines", "one line"), ("carriage\rreturn", "one line")],
 )
 def test_comments_that_would_break_a_pub_line_are_refused(
     tmp_path: Path, comment: str, expect: str
