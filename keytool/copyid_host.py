@@ -44,6 +44,7 @@ from keytool.errors import (
     AuthError,
     DisconnectError,
     HostKeyError,
+    HostKeyPinError,
     KeytoolError,
     SftpError,
     TimedOut,
@@ -105,6 +106,8 @@ async def connect_retrying(
         try:
             started, sock = sock, None
             return await open_connection(options, prompts, started)
+        except HostKeyPinError as exc:
+            return await _pinned_key_of_another_type(options, prompts, exc)
         except (HostKeyError, TimedOut):
             raise
         except DisconnectError as exc:
@@ -115,6 +118,33 @@ async def connect_retrying(
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _pinned_key_of_another_type(
+    options: ConnectOptions, prompts: Prompts | None, mismatch: HostKeyPinError
+) -> Client:
+    """--expect-hostkey names another of the server's host keys (its RSA key, say,
+    as dropbearkey -y shows it) than the one the key exchange picked: each other key
+    type is asked for in turn, and the connection whose key matches the pin is used."""
+    from keytool.errors import NegotiationError
+    from keytool.keys.cert import is_cert_type, key_type_of_algorithm
+    from keytool.session import open_connection
+
+    tried = {mismatch.key_type}
+    for algorithm in options.transport.host_key_algorithms:
+        kind = key_type_of_algorithm(algorithm)
+        if kind in tried or is_cert_type(algorithm):
+            continue
+        narrowed = options.replace(
+            transport=options.transport._replace(host_key_algorithms=(algorithm,))
+        )
+        try:
+            return await open_connection(narrowed, prompts, None)
+        except HostKeyPinError:
+            tried.add(kind)  # not this key either
+        except NegotiationError:
+            continue  # the server signs with no such algorithm (rsa-sha2-256 may follow)
+    raise mismatch
 
 
 # ---------------------------------------------------------------- one host

@@ -61,6 +61,15 @@ class HostKeyError(KeytoolError):
     exit_code = 255
 
 
+class HostKeyPinError(HostKeyError):
+    """The server showed a host key other than the one pinned (--expect-hostkey);
+    ``key_type`` is the type of the key it showed."""
+
+    def __init__(self, message: str, key_type: str) -> None:
+        super().__init__(message)
+        self.key_type = key_type
+
+
 class AgentError(KeytoolError):
     """The agent refused, failed or cannot be reached."""
 

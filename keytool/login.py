@@ -22,6 +22,7 @@ from keytool.errors import (
     AuthError,
     DisconnectError,
     HostKeyError,
+    HostKeyPinError,
     KeytoolError,
     ProtocolError,
     TimedOut,
@@ -198,9 +199,10 @@ class HostCheck:
             return
         if options.expected_host_key is not None:
             if fingerprint(key) != options.expected_host_key.strip():
-                raise HostKeyError(
+                raise HostKeyPinError(
                     f"host key for {options.host} is {fingerprint(key)}, "
-                    f"not the expected {options.expected_host_key.strip()}"
+                    f"not the expected {options.expected_host_key.strip()}",
+                    key.key_type,
                 )
             self._trace("host key matches the expected fingerprint")
             return

@@ -32,7 +32,7 @@ from tests.interop.copyidhelp import (
     put_keys,
     ssh_login,
 )
-from tests.peers import Dropbear, require, run
+from tests.peers import Dropbear, Sshd, require, run
 
 
 def dest(account: Account) -> str:
@@ -335,3 +335,32 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     os.unlink(client.pub)
     os.unlink(client.key)
     assert "keytool gen" in assert_clean_error(copy_id(client, "u@127.0.0.1"))
+
+
+@pytest.mark.parametrize("peer", ["sshd", "dropbear"])
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+def test_a_pin_on_another_host_key_of_the_server(
+    tmp_path: Path, account: Account, peer: str, kind: str
+) -> None:
+    """--expect-hostkey with the server's RSA or ECDSA key (as ssh-keyscan -t rsa or
+    dropbearkey -y shows it), while the key exchange prefers ed25519: that key is asked
+    for and installed through; keytool refused the host."""
+    server: Sshd | Dropbear
+    if peer == "sshd":
+        server = copyid_sshd(tmp_path / "sshd", [account])
+    else:
+        server = Dropbear(tmp_path / "db")
+    with server:
+        scanned = run([require("ssh-keyscan"), "-t", kind, "-p", str(server.port), "127.0.0.1"])
+        pin = run([require("ssh-keygen"), "-lf", "-"], input=scanned.stdout).stdout.split()[1]
+        client = make_client(tmp_path)
+        client.known_hosts.write_text("")  # the pin alone vouches for the server
+        pinned = copy_id(client, "--expect-hostkey", pin, "-p", server.port, dest(account),
+                         password=account.password)  # fmt: skip
+        assert pinned.returncode == 0, pinned.stderr
+        assert "verified" in pinned.stdout
+        keys = account.home / ".ssh" / "authorized_keys"
+        assert keys.read_bytes() == client.pub_line()
+        wrong = copy_id(client, "--expect-hostkey", "SHA256:" + "A" * 43, "-p", server.port,
+                        dest(account), password=account.password)  # fmt: skip
+        assert "not the expected" in assert_clean_error(wrong)
