@@ -9,6 +9,7 @@ import ctypes
 import logging
 import os
 import resource
+import shlex
 import signal
 import socket
 import stat
@@ -66,16 +67,10 @@ def detect_shell(
     return "sh"
 
 
-def _quoted(path: str) -> str:
-    """The socket path as the shell must read it under eval: as it is when it holds
-    nothing a shell would split or expand (as ssh-agent prints it), else in quotes."""
-    import shlex
-
-    return shlex.quote(path)
-
-
 def env_lines(shell: Shell, path: str, pid: int) -> str:
-    path = _quoted(path)
+    # under eval: as it is when it holds nothing a shell would split or expand (as
+    # ssh-agent prints it), else in quotes
+    path = shlex.quote(path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\nsetenv SSH_AGENT_PID {pid};\necho Agent pid {pid};\n"
     if shell == "fish":
@@ -92,7 +87,7 @@ def env_lines(shell: Shell, path: str, pid: int) -> str:
 def foreground_lines(shell: Shell, path: str, pid: int) -> str:
     """What -D and -d print: the socket alone, as ssh-agent (there is no process to
     kill later: it ends with the terminal's ^C)."""
-    path = _quoted(path)
+    path = shlex.quote(path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\necho Agent pid {pid};\n"
     if shell == "fish":

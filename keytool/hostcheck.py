@@ -283,7 +283,7 @@ def command_entries(
     return found
 
 
-def tty_prompter() -> Prompter | None:
+def question_prompter() -> Prompter | None:
     """A prompter on the controlling terminal (ssh asks there, not on stdin), or through
     SSH_ASKPASS when ssh would use it (no terminal and a display, or
     SSH_ASKPASS_REQUIRE=prefer/force), or None."""

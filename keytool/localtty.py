@@ -67,7 +67,7 @@ class LocalTerminal:
     def ask_host_keys(self, lines: list[str]) -> bool:
         """UpdateHostKeys ask, as ssh asks in a session: the terminal itself again for
         the question (three tries), then raw once more."""
-        from keytool.hostcheck import tty_prompter
+        from keytool.hostcheck import question_prompter
 
         shown = [
             "The server has updated its host keys.",
@@ -80,7 +80,7 @@ class LocalTerminal:
         os.set_blocking(self.fd, True)
         try:
             os.write(2, "".join(f"{line}\n" for line in shown).encode())
-            ask = tty_prompter()
+            ask = question_prompter()
             for _ in range(_ASK_TRIES):
                 answer = ask("Accept updated hostkeys? (yes/no): ") if ask else None
                 if answer is None or answer.strip().lower() == "no":

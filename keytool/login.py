@@ -215,7 +215,7 @@ class HostCheck:
         from keytool import hostcheck
 
         options = self.options
-        prompt = None if options.batch_mode else hostcheck.tty_prompter()
+        prompt = None if options.batch_mode else hostcheck.question_prompter()
         extra = self._command_entries("HOSTNAME", _lookup_name(options), key)
         decision = hostcheck.verify_host_key(
             *options.known_hosts_name(),
@@ -259,7 +259,7 @@ class HostCheck:
             global_files=options.global_known_hosts,
             strict=options.strict_host_key_checking,
             hash_known_hosts=options.hash_known_hosts,
-            prompt=None if options.batch_mode else hostcheck.tty_prompter(),
+            prompt=None if options.batch_mode else hostcheck.question_prompter(),
             extra=extra,
             recordable=hostcheck.recordable_name(options.host),
         )
