@@ -20,6 +20,7 @@ import contextlib
 import os
 import posixpath
 import random
+import socket
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -51,8 +52,6 @@ from keytool.errors import (
 )
 
 if TYPE_CHECKING:
-    import socket
-
     from keytool.keys.base import PrivateKey
     from keytool.session import Client, ConnectOptions, Prompts
     from keytool.transport.sftp import Sftp
@@ -476,8 +475,10 @@ async def _sftp_mkdirs(sftp: Sftp, folder: str, trace: Trace) -> None:
 
 
 async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
-    """The shell path's lock: a file created with O_EXCL (SSH_FXF_EXCL). One that has
-    not changed for STALE_LOCK_SECONDS is taken over (its holder died)."""
+    """The shell path's lock: a file created with O_EXCL (SSH_FXF_EXCL), holding
+    ``sftp@CLIENT PID`` (this machine's name and process). One left by a copy-id of
+    this machine that is gone (killed) is taken over at once; any other one once it
+    has not changed for STALE_LOCK_SECONDS (its holder died elsewhere)."""
     from keytool.transport.sftp import FXF_CREAT, FXF_EXCL, FXF_WRITE
 
     loop = asyncio.get_running_loop()
@@ -487,7 +488,7 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
     started = loop.time()
     while True:
         try:
-            await sftp.write_file(lock, b"sftp\n", FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
+            await sftp.write_file(lock, _lock_owner(), FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
             return
         except SftpError as exc:
             found = await sftp.exists(lock)
@@ -500,6 +501,11 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 continue
             missing = 0
             if not waited:
+                if await _left_by_dead_process(sftp, lock):
+                    trace(f"taking over the lock {lock} left by a copy-id killed here")
+                    with contextlib.suppress(SftpError):
+                        await sftp.remove(lock)
+                    continue
                 trace(f"waiting for another copy-id's lock {lock}")
                 waited = True
             now = loop.time()
@@ -515,6 +521,30 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 # work in progress: as the shell path, give up and name it
                 raise CopyIdError(f"{lock} is held by another copy-id; try again later") from None
             await asyncio.sleep(_LOCK_POLL)
+
+
+def _lock_owner() -> bytes:
+    """What an SFTP lock holds: never the shell path's ``HOST PID`` (a host name has no
+    "@"), so the script never takes it for one of its own."""
+    return f"sftp@{socket.gethostname()} {os.getpid()}\n".encode("utf-8", "replace")
+
+
+async def _left_by_dead_process(sftp: Sftp, lock: str) -> bool:
+    """The lock names a process of this machine that is no longer there."""
+    try:
+        text = await sftp.read_file(lock, limit=4096)
+    except SftpError:
+        return False
+    owner, _, pid = text.decode("utf-8", "replace").strip().rpartition(" ")
+    if owner != f"sftp@{socket.gethostname()}" or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # there, but another user's
+        return False
+    return False
 
 
 async def _sftp_edit(

@@ -333,3 +333,29 @@ def test_a_target_under_tilde_is_in_the_home(tmp_path: Path, account: Account, s
         assert not (account.home / "~").exists()
         login_new = ssh_login(server.port, client.known_hosts, account.name, client.key)
         assert login_new.returncode == 0, login_new.stderr
+
+
+def test_an_sftp_lock_left_by_a_killed_copy_id_is_taken_over_at_once(
+    tmp_path: Path, account: Account
+) -> None:
+    """copy-id -s killed with -9 leaves its lock (and no process to remove it). The
+    next run on this machine sees the lock names a process of ours that is gone and
+    takes it over at once; it used to wait a minute for it to go stale."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    login_line = Path(f"{login}.pub").read_bytes()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, login_line)
+        lock = keys.parent / ".authorized_keys.keytool-lock"
+        lock.write_text(f"sftp@{os.uname().nodename} {gone.pid}\n")
+        os.chown(lock, account.uid, account.gid)
+        ours = copy_id(client, "-s", "-v", "-p", server.port, dest(account), login_key=login,
+                       timeout=45)  # fmt: skip
+        assert ours.returncode == 0, ours.stderr
+        assert "left by a copy-id killed here" in ours.stderr
+        assert keys.read_bytes() == login_line + client.pub_line()
+        assert sorted(p.name for p in keys.parent.iterdir()) == ["authorized_keys"]
+        login_new = ssh_login(server.port, client.known_hosts, account.name, client.key)
+        assert login_new.returncode == 0, login_new.stderr
