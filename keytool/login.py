@@ -968,6 +968,9 @@ class Login:
             password: str | None = options.password
             plan.password_prompts = 1  # a given password is tried once
         else:
+            if plan.passwords_asked > 1:
+                # as ssh: said before asking again, so not after the last refusal
+                self.prompts.show("Permission denied, please try again.")
             password = self._ask(f"{options.user}@{options.host}'s password: ", "password")
         if password is None:
             plan.password = False
@@ -985,8 +988,6 @@ class Login:
         if isinstance(event, ua.AuthFailure):
             if not event.partial:
                 plan.failed("password")
-                if options.password is None:
-                    self.prompts.show("Permission denied, please try again.")
             return event
         raise ProtocolError(f"unexpected answer to a password: {type(event).__name__}")
 

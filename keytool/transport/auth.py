@@ -558,6 +558,11 @@ class AuthPlan:
         self._passwords = 0
         self._kbdints = 0
 
+    @property
+    def passwords_asked(self) -> int:
+        """Password attempts so far, the one under way included."""
+        return self._passwords
+
     def _key_budget(self, allowed: Sequence[str]) -> int:
         """How many failures keys may reach: sshd disconnects at the MaxAuthTries-th
         failure (auth2.c), so one less, and one less again when a password or

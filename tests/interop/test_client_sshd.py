@@ -551,15 +551,24 @@ def test_wrong_password_three_prompts_then_clear_error(
 ) -> None:
     known = tmp_path / "kh-pw"
     known.write_text(password_server.known_hosts_line())
+    again = "Permission denied, please try again."
     with throwaway_account() as account:
         env = askpass_env(tmp_path, "not-the-password")
         result = keytool_exec(
             password_server.port, known, f"{account.name}@127.0.0.1", "true", env=env
         )
-    assert result.returncode == 255
+        # ssh says "try again" before each new prompt, so twice for three prompts
+        theirs = subprocess.run(
+            [require("ssh"), "-F", "/dev/null", "-p", str(password_server.port), "-o",
+             f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+             "-o", "PubkeyAuthentication=no", f"{account.name}@127.0.0.1", "true"],
+            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == theirs.returncode == 255
     assert result.stderr.decode().strip().splitlines()[-1].count("password") >= 1
-    assert (tmp_path / "askpass.log").read_text().count("password:") == 3
-    assert password_server.log.read_text().count(f"Failed password for {account.name}") == 3
+    assert (tmp_path / "askpass.log").read_text().count("password:") == 6
+    assert password_server.log.read_text().count(f"Failed password for {account.name}") == 6
+    assert result.stderr.decode().count(again) == theirs.stderr.count(again) == 2
 
 
 def test_no_password_prompt_in_batch_mode(tmp_path: Path, password_server: Sshd) -> None:
