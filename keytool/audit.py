@@ -27,11 +27,12 @@ class FileFacts(Record):
     """One file (or folder) as found: its kind, mode, owner, and for keys what kind of
     key it holds."""
 
-    __slots__ = ("encrypted", "key_bits", "key_type", "kind", "mode", "path", "uid")
+    __slots__ = ("encrypted", "gid", "key_bits", "key_type", "kind", "mode", "path", "uid")
     path: str
     kind: str  # "home", "ssh_dir", "private", "public", "authorized_keys", "config", "known_hosts"
     mode: int  # permission bits
     uid: int
+    gid: int
     key_type: str | None  # private/public keys: the SSH key type
     key_bits: int | None
     encrypted: bool | None  # private keys: protected by a passphrase
@@ -45,6 +46,7 @@ class FileFacts(Record):
         key_type: str | None = None,
         key_bits: int | None = None,
         encrypted: bool | None = None,
+        gid: int = -1,
     ) -> None:
         init(
             self,
@@ -52,6 +54,7 @@ class FileFacts(Record):
             kind=kind,
             mode=mode,
             uid=uid,
+            gid=gid,
             key_type=key_type,
             key_bits=key_bits,
             encrypted=encrypted,
@@ -77,10 +80,35 @@ def _mode(mode: int) -> str:
     return f"{mode:04o}"
 
 
-def review(files: list[FileFacts], owner: int) -> list[Finding]:
-    """What is wrong (or right) with ``files``, for a user of uid ``owner``."""
+_OWN_GROUP_NOTE = (
+    "group-writable, but the group is the user's alone: Debian's and Ubuntu's sshd "
+    "accept that, upstream OpenSSH's (StrictModes) refuses it"
+)
+
+
+def review(
+    files: list[FileFacts], owner: int, own_groups: frozenset[int] = frozenset()
+) -> list[Finding]:
+    """What is wrong (or right) with ``files``, for a user of uid ``owner``.
+    ``own_groups`` are the groups of that user alone (its user-private group)."""
     findings: list[Finding] = []
     for facts in files:
+        if (
+            facts.gid in own_groups
+            and facts.mode & 0o020
+            and not facts.mode & 0o002
+            and facts.kind in ("home", "ssh_dir", "authorized_keys", "config")
+        ):
+            fix = SSH_DIR_MODE if facts.kind == "ssh_dir" else PRIVATE_MODE
+            if facts.kind == "home":
+                fix = facts.mode & ~_WRITABLE
+            findings.append(Finding(facts.path, "warn",
+                                    f"mode {_mode(facts.mode)}: {_OWN_GROUP_NOTE}",
+                                    fix))  # fmt: skip
+            # one finding on the mode is enough: the others (owner...) still count
+            cleared = facts._replace(mode=facts.mode & ~0o020)
+            findings.extend(f for f in _review_one(cleared, owner) if f.fix_mode is None)
+            continue
         findings.extend(_review_one(facts, owner))
     return findings
 

@@ -31,17 +31,19 @@ def run(directory: str | None, fix: bool = False) -> int:
     if home is not None:
         home_info = os.stat(home)
         files.append(audit.FileFacts(str(home), "home", stat.S_IMODE(home_info.st_mode),
-                                     home_info.st_uid))  # fmt: skip
+                                     home_info.st_uid, gid=home_info.st_gid))  # fmt: skip
     # as root, a user's folder is judged for that user (the home's owner)
     owner = os.getuid()
     if owner == 0 and home is not None:
         owner = files[0].uid
-    files.append(audit.FileFacts(str(folder), "ssh_dir", stat.S_IMODE(info.st_mode), info.st_uid))
+    files.append(audit.FileFacts(str(folder), "ssh_dir", stat.S_IMODE(info.st_mode),
+                                 info.st_uid, gid=info.st_gid))  # fmt: skip
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         facts = _facts(entry)
         if facts is not None:
             files.append(facts)
-    findings = audit.review(files, owner)
+    own = frozenset(g for g in {f.gid for f in files} if _group_of_user_alone(g, owner))
+    findings = audit.review(files, owner, own)
     for facts in files:
         if facts.kind == "authorized_keys":
             findings += audit.review_authorized_keys(facts.path, _key_lines(facts.path))
@@ -60,6 +62,24 @@ def run(directory: str | None, fix: bool = False) -> int:
         print("(keytool check --fix sets the modes above; it changes nothing else)")
     sys.stdout.flush()
     return 1 if audit.is_failure(findings) else 0
+
+
+def _group_of_user_alone(gid: int, uid: int) -> bool:
+    """The group has the user as its one member (a user-private group), as Debian's
+    sshd asks of a group-writable file: every account whose primary group it is is
+    that user, and it lists no one else."""
+    import grp
+    import pwd
+
+    try:
+        group = grp.getgrgid(gid)
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    primary = [p.pw_uid for p in pwd.getpwall() if p.pw_gid == gid]
+    if any(u != uid for u in primary) or group.gr_mem not in ([], [name]):
+        return False
+    return bool(primary or group.gr_mem)
 
 
 def _describe(facts: FileFacts) -> str:
@@ -83,9 +103,9 @@ def _facts(entry: os.DirEntry[str]) -> FileFacts | None:
         return None
     mode, uid, name = stat.S_IMODE(info.st_mode), info.st_uid, entry.name
     if name in ("authorized_keys", "authorized_keys2"):
-        return FileFacts(entry.path, "authorized_keys", mode, uid)
+        return FileFacts(entry.path, "authorized_keys", mode, uid, gid=info.st_gid)
     if name == "config":
-        return FileFacts(entry.path, "config", mode, uid)
+        return FileFacts(entry.path, "config", mode, uid, gid=info.st_gid)
     if name.startswith("known_hosts"):
         return FileFacts(entry.path, "known_hosts", mode, uid)
     return _key_facts(entry.path, name, mode, uid)

@@ -270,3 +270,44 @@ def test_authorized_keys_lines_end_at_newlines_only(tmp_path: Path) -> None:
     assert len(listed) == 2 and all("(ED25519)" in line for line in listed)
     found = check("-d", str(ssh_dir))
     assert "DSA" not in found.stdout, found.stdout
+
+
+def test_group_writable_for_the_users_own_group_as_debian_sshd_takes_it(
+    tmp_path: Path, account: Account
+) -> None:
+    """Debian's sshd takes group-writable folders and authorized_keys when the group is
+    the user's alone (its user-private group), and refuses them once the group has
+    another member. check said FAIL in both cases; it now says what this sshd does."""
+    import grp
+
+    key = keygen(tmp_path / "id")
+    keys_file = install_key(account, Path(f"{key}.pub"))
+    ssh_dir = keys_file.parent
+    server = Sshd(tmp_path / "sshd", {"StrictModes": "yes",
+                                      "AuthorizedKeysFile": ".ssh/authorized_keys"})  # fmt: skip
+    known = tmp_path / "known_hosts"
+    group = grp.getgrgid(account.gid).gr_name
+    with server:
+        known.write_text(server.known_hosts_line())
+        account.home.chmod(0o775)
+        ssh_dir.chmod(0o770)
+        keys_file.chmod(0o660)
+        assert ssh_login(server, account, key, known).returncode == 0
+        own = check("-d", str(ssh_dir))
+        assert own.returncode == 0, own.stdout
+        for path in (account.home, ssh_dir, keys_file):
+            assert f"WARN {path}: mode 0" in own.stdout
+        assert "FAIL" not in own.stdout and "the user's alone" in own.stdout
+        run([require("gpasswd"), "-a", "nobody", group]).check_returncode()
+        try:
+            assert ssh_login(server, account, key, known).returncode != 0
+            shared = check("-d", str(ssh_dir))
+        finally:
+            run([require("gpasswd"), "-d", "nobody", group])
+        assert shared.returncode == 1
+        assert f"FAIL {ssh_dir}: mode 0770, not 0700" in shared.stdout
+        assert f"FAIL {keys_file}: mode 0660" in shared.stdout
+        fixed = check("--fix", "-d", str(ssh_dir))
+        assert fixed.returncode == 0, fixed.stdout
+        modes = [p.stat().st_mode & 0o777 for p in (account.home, ssh_dir, keys_file)]
+        assert modes == [0o755, 0o700, 0o600]
