@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn
 
 from agent.keyring import Keyring
 from agent.server import AgentServer
@@ -229,25 +229,52 @@ def _detach(keep_stderr: bool = False) -> None:
         os.close(null)
 
 
-def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = None) -> None:
-    """Run the agent until a signal (or, in command mode, the command's end)."""
-    harden()
-    keyring = Keyring(
-        time.monotonic, options.lifetime, askpass_confirm, fingerprint_hash=options.fingerprint_hash
-    )
+#: the status an agent ends with, as ssh-agent's cleanup_exit(2): on a signal, or when
+#: the command it was started for is over
+STOPPED = 2
+
+
+def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = None) -> NoReturn:
+    """Run the agent until a signal (or, in command mode, the command's end), then end
+    the process at once: a confirmation still asked in a worker thread must not keep
+    it (and the keys it holds) alive until the askpass program ends."""
+    status = STOPPED
     try:
-        asyncio.run(_serve(keyring, listener, watch_pid))
+        harden()
+        keyring = Keyring(
+            time.monotonic,
+            options.lifetime,
+            askpass_confirm,
+            fingerprint_hash=options.fingerprint_hash,
+        )
+        interactive = options.foreground or options.debug
+        asyncio.run(_serve(keyring, listener, watch_pid, interactive))
+    except KeytoolError as exc:
+        log.error("%s", exc)
+        status = 1
+    except Exception as exc:  # the socket is removed all the same
+        log.error("agent failed: %s", exc)
+        status = 1
     finally:
         cleanup(listener)
         log.info("agent stopped; socket removed")
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(status)
 
 
-async def _serve(keyring: Keyring, listener: Listener, watch_pid: int | None) -> None:
+async def _serve(
+    keyring: Keyring, listener: Listener, watch_pid: int | None, interactive: bool
+) -> None:
     loop = asyncio.get_running_loop()
     server = AgentServer(keyring, listener.sock)
     await server.start()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    # as ssh-agent: ^C ends only an agent in the foreground (-d, -D)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stopping = (signal.SIGTERM, signal.SIGHUP, *((signal.SIGINT,) if interactive else ()))
+    for signum in stopping:
         loop.add_signal_handler(signum, stop.set)
     pidfd = -1
     if watch_pid is not None:
@@ -322,7 +349,6 @@ def run(options: AgentOptions) -> int:
         sys.stdout.write(foreground_lines(options.shell, listener.path, os.getpid()))
         sys.stdout.flush()
         serve(listener, options)
-        return 0
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -333,10 +359,7 @@ def run(options: AgentOptions) -> int:
         return 0
     _detach()
     _log_to_syslog()
-    try:
-        serve(listener, options)
-    finally:
-        os._exit(0)
+    serve(listener, options)
 
 
 def _command_mode(listener: Listener, options: AgentOptions) -> int:
@@ -350,10 +373,7 @@ def _command_mode(listener: Listener, options: AgentOptions) -> int:
         _detach(keep_stderr=options.debug)
         if not options.debug:
             _log_to_syslog()
-        try:
-            serve(listener, options, watch_pid=command_pid)
-        finally:
-            os._exit(0)
+        serve(listener, options, watch_pid=command_pid)
     listener.sock.close()
     os.environ["SSH_AUTH_SOCK"] = listener.path
     os.environ["SSH_AGENT_PID"] = str(pid)

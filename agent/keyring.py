@@ -22,9 +22,10 @@ from keytool.keys.base import PrivateKey
 # are modest because unlocking runs on the event loop.
 LOCK_ROUNDS = 20_000
 LOCK_SALT_SIZE = 16
-# after the n-th wrong passphrase in a row, unlock attempts wait FIRST_DELAY * 2**(n-1)
-FIRST_DELAY = 0.1
-MAX_DELAY = 30.0
+# after the n-th wrong passphrase in a row, the next check waits STEP_DELAY * n, at most
+# MAX_DELAY (as ssh-agent: 0.1 s more per failure, up to 10 s)
+STEP_DELAY = 0.1
+MAX_DELAY = 10.0
 
 Clock = Callable[[], float]
 Confirm = Callable[[str], bool]
@@ -55,6 +56,8 @@ class Identity:
 class UnlockResult:
     ok: bool
     delay: float  # seconds the caller should hold back this client's answer
+    #: not checked yet: ask again after ``delay`` (a wait earned by a wrong passphrase)
+    deferred: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -181,19 +184,20 @@ class Keyring:
         return True
 
     def unlock(self, passphrase: bytes) -> UnlockResult:
-        """Check the passphrase. While the delay earned by earlier wrong passphrases runs,
-        every attempt fails unchecked, so parallel connections cannot guess in parallel."""
+        """Check the passphrase. While the delay earned by the last wrong passphrase
+        runs, an attempt is not checked but deferred to its end (the right passphrase
+        then unlocks), so parallel connections cannot guess in parallel."""
         if self._lock_hash is None or self._lock_salt is None or not passphrase:
             return UnlockResult(False, 0.0)
         now = self.clock()
         if now < self._unlock_not_before:
-            return UnlockResult(False, self._unlock_not_before - now)
+            return UnlockResult(False, self._unlock_not_before - now, deferred=True)
         if hmac.compare_digest(_hash_passphrase(passphrase, self._lock_salt), self._lock_hash):
             self._lock_hash = self._lock_salt = None
             self._failed_unlocks = 0
             self._unlock_not_before = 0.0
             return UnlockResult(True, 0.0)
         self._failed_unlocks += 1
-        delay = min(FIRST_DELAY * 2 ** (self._failed_unlocks - 1), MAX_DELAY)
+        delay = min(STEP_DELAY * self._failed_unlocks, MAX_DELAY)
         self._unlock_not_before = now + delay
         return UnlockResult(False, delay)

@@ -37,10 +37,12 @@ _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What to answer, and how long to hold the answer back (after a wrong unlock)."""
+    """What to answer, and how long to hold the answer back (after a wrong unlock);
+    ``retry``: no answer yet, handle the request again after ``delay``."""
 
     payload: bytes
     delay: float = 0.0
+    retry: bool = False
 
 
 FAILURE = Reply(proto.FAILURE)
@@ -123,6 +125,8 @@ def handle(keyring: Keyring, session: Session, request: proto.Request) -> Reply:
             if result.ok:
                 log.info("agent unlocked")
                 return SUCCESS
+            if result.deferred:
+                return Reply(b"", result.delay, retry=True)
             log.info("unlock refused; client held back %.1fs", result.delay)
             return Reply(proto.FAILURE, result.delay)
         if isinstance(request, proto.Extension):
@@ -423,6 +427,11 @@ class _Connection:
             self._send(sign_framed(keyring, identity, request, destination))
             return
         reply = handle_request(keyring, self._session, payload)
+        if reply.retry:
+            # an unlock while a wrong one's delay runs: checked once it is over
+            self._begin_wait()
+            self._loop.call_later(reply.delay, self._retry, payload)
+            return
         if payload[0] in server.CHANGES_KEYS:
             server.arm_expiry()
         framed = proto.frame(reply.payload)
@@ -448,6 +457,14 @@ class _Connection:
     def _answer_late(self, framed: bytes) -> None:
         self._send(framed)
         self._end_wait()
+
+    def _retry(self, payload: bytes) -> None:
+        self._busy = False
+        if self._closed:
+            return
+        self._dispatch(payload)
+        if not self._busy:
+            self._end_wait()
 
     def _threaded_done(self, future: concurrent.futures.Future[bytes]) -> None:
         # runs in the worker thread: hand the answer to the event loop

@@ -29,3 +29,19 @@ def parse_seconds(text: str) -> int:
     if total > MAX_SECONDS:
         raise KeytoolError(f"time span {text!r} is too long")
     return total
+
+
+#: the longest lifetime ssh-add and ssh-agent take (misc.c convtime: an int)
+MAX_LIFETIME = 0x7FFFFFFF
+
+
+def parse_lifetime(text: str) -> int:
+    """``-t`` of ssh-add and ssh-agent: a time span of at most MAX_LIFETIME seconds,
+    refused in their words otherwise."""
+    try:
+        seconds = parse_seconds(text)
+    except KeytoolError:
+        raise KeytoolError("Invalid lifetime") from None
+    if seconds > MAX_LIFETIME:
+        raise KeytoolError("Invalid lifetime")
+    return seconds

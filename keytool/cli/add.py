@@ -378,13 +378,13 @@ def run(
     key_only: bool = False,
 ) -> int:
     from keytool.agentclient import AgentClient
-    from keytool.duration import parse_seconds
+    from keytool.duration import parse_lifetime
     from keytool.keys.fingerprint import check_hash_name
 
     actions = sum((list_keys, list_public, delete, delete_all, lock, unlock, test))
     if actions > 1:
         raise KeytoolError("choose one of -l, -L, -d, -D, -x, -X, -T")
-    seconds = parse_seconds(lifetime) if lifetime is not None else None
+    seconds = parse_lifetime(lifetime) if lifetime is not None else None
     digest = check_hash_name(hash_name)
     with AgentClient() as client:
         if list_keys or list_public:

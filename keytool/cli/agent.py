@@ -21,7 +21,7 @@ def run(
     providers: str | None = None,
 ) -> int:
     from agent import daemon
-    from keytool.duration import parse_seconds
+    from keytool.duration import parse_lifetime
 
     for option in agent_option or []:
         # ssh-agent's own options: both concern what this agent never does (load a
@@ -34,16 +34,17 @@ def run(
         raise KeytoolError("-c and -s cannot be used together")
     if bind == "":
         raise KeytoolError("-a needs a socket path")
+    if command and (csh or sh or foreground or debug or kill):
+        # as ssh-agent's usage: a command is run by an agent of its own
+        raise KeytoolError("a command cannot be given with -c, -s, -d, -D or -k")
     shell = daemon.detect_shell(csh, sh)
-    if kill:
-        if command or bind or foreground or debug or lifetime:
-            raise KeytoolError("-k takes no other flags")
+    if kill:  # as ssh-agent, which ignores -a, -t... with -k
         sys.stdout.write(daemon.kill_agent(shell))
         return 0
     from keytool.keys.fingerprint import check_hash_name
 
     hash_name = check_hash_name(fingerprint_hash)  # with ssh-agent's words
-    seconds = parse_seconds(lifetime) if lifetime is not None else None
+    seconds = parse_lifetime(lifetime) if lifetime is not None else None
     options = daemon.AgentOptions(
         bind=bind,
         foreground=foreground,

@@ -199,3 +199,48 @@ def test_the_agent_takes_ssh_agents_provider_options(tmp_path: Path) -> None:
         bad = subprocess.run([*argv, "-O", "no-such-option", "-a", str(tmp_path / "x.sock")],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
         assert bad.returncode != 0 and "Unknown -O option" in bad.stderr
+
+
+@pytest.mark.parametrize("which", ["ssh-agent", "keytool"])
+def test_the_right_lock_password_after_wrong_ones_unlocks(tmp_path: Path, which: str) -> None:
+    """Five wrong unlock passwords, the user gives up on a sixth (^C while the agent
+    holds it back), then types the right one: ssh-agent unlocks. keytool's agent
+    refused every attempt, the right one too, until the delay ran out."""
+    from tests.interop.agenthelp import connect, keytool_agent
+    from tests.interop.agenthelp import openssh_agent as ssh_agent
+
+    ed = key(tmp_path, "ed25519")
+    start = keytool_agent if which == "keytool" else ssh_agent
+    with start(tmp_path / "agent") as running:
+        run([require("ssh-add"), "-q", ed], env=running.env()).check_returncode()
+
+        def ssh_add(flag: str, password: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([require("ssh-add"), flag], input=password + "\n",
+                                  text=True, capture_output=True, env=running.env(),
+                                  start_new_session=True, timeout=60)  # fmt: skip
+
+        assert ssh_add("-x", "right pw\nright pw").returncode == 0
+        for _ in range(5):
+            assert ssh_add("-X", "wrong").returncode == 1
+        with connect(running.sock) as gives_up:  # a sixth wrong one, never waited for
+            body = b"\x17" + len(b"wrong").to_bytes(4, "big") + b"wrong"
+            gives_up.sendall(len(body).to_bytes(4, "big") + body)
+        unlocked = ssh_add("-X", "right pw")
+        assert unlocked.returncode == 0 and unlocked.stderr.endswith("Agent unlocked.\n")
+        assert "ED25519" in listed(running)
+
+
+def test_a_lifetime_past_what_ssh_add_takes_is_refused(agent: Agent, tmp_path: Path) -> None:
+    """-t over 2^31-1 seconds (or not a time) is "Invalid lifetime" for ssh-add and
+    ssh-agent alike; keytool took it (add loaded the key, agent started)."""
+    ed = key(tmp_path, "ed25519")
+    for lifetime in ("2147483648", "bad"):
+        theirs, ours = both(agent, ["-t", lifetime, str(ed)])
+        assert theirs.returncode == ours.returncode == 1, ours.stderr
+        assert "Invalid lifetime" in theirs.stderr and "Invalid lifetime" in ours.stderr
+        for program in ([require("ssh-agent")], [*KEYTOOL, "agent"]):
+            started = subprocess.run([*program, "-t", lifetime, "-a", str(tmp_path / "a.sock")],
+                                     capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert started.returncode == 1 and "Invalid lifetime" in started.stderr
+            assert not (tmp_path / "a.sock").exists()
+    assert "ED25519" not in listed(agent)

@@ -235,7 +235,7 @@ def test_replaces_a_stale_socket_and_cleans_up_on_sigint(tmp_path: Path) -> None
         assert first == f"SSH_AUTH_SOCK={stale}; export SSH_AUTH_SOCK;\n"
         assert run([require("ssh-add"), "-l"], env=agent_env(stale)).returncode == 1
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
+        assert proc.wait(15) == 2  # ssh-agent's status after a signal
         assert not stale.exists()
     finally:
         if proc.poll() is None:
@@ -302,3 +302,68 @@ def test_empty_bind_path_is_refused() -> None:
     result = keytool("agent", "-a", "", "-s")
     assert "-a" in assert_clean_error(result)
     assert "SSH_AUTH_SOCK" not in result.stdout  # no agent was started
+
+
+@pytest.mark.parametrize("tool", ["ssh-agent", "keytool"])
+def test_signals_as_ssh_agent_takes_them(
+    tmp_path: Path, keys: dict[str, Path], started: list[int], tool: str
+) -> None:
+    """Side by side with ssh-agent: ^C does not end a detached agent; SIGTERM ends one
+    in the foreground with status 2, at once even while a confirmation is being
+    asked (keytool's waited for the askpass program, keys held, up to its end)."""
+    program = [require("ssh-agent")] if tool == "ssh-agent" else [*KEYTOOL, "agent"]
+    env = shell_env(tmp_path, "/bin/sh")
+    out = subprocess.run([*program, "-s"], capture_output=True, text=True, env=env,
+                         timeout=60).stdout  # fmt: skip
+    sock = out.split("SSH_AUTH_SOCK=")[1].split(";")[0]
+    pid = int(out.split("SSH_AGENT_PID=")[1].split(";")[0])
+    started.append(pid)
+    os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert run([require("ssh-add"), "-l"], env=agent_env(sock)).returncode == 1  # still there
+    os.kill(pid, signal.SIGTERM)
+    assert gone(pid)
+
+    askpass = tmp_path / "slow-askpass"
+    marker = tmp_path / "asked"
+    askpass.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 60\n")
+    askpass.chmod(0o755)
+    sock = str(tmp_path / "fg.sock")
+    proc = subprocess.Popen([*program, "-D", "-a", sock], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(env, SSH_ASKPASS=str(askpass),
+                            DISPLAY=":0", SSH_ASKPASS_REQUIRE="force"))  # fmt: skip
+    asking = None
+    try:
+        wait_for_socket(Path(sock), proc)
+        run([require("ssh-add"), "-q", "-c", keys["ed25519"]], env=agent_env(sock))
+        asking = subprocess.Popen([require("ssh-add"), "-T", f"{keys['ed25519']}.pub"],
+                                  env=agent_env(sock), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline, "the confirmation was never asked"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 2
+        assert not Path(sock).exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if marker.exists() and marker.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(marker.read_text()), signal.SIGKILL)
+        if asking is not None:
+            asking.kill()
+            asking.wait()
+
+
+@pytest.mark.parametrize("flag", ["-s", "-c", "-d", "-D", "-k"])
+def test_a_command_with_a_mode_flag_is_refused(tmp_path: Path, flag: str) -> None:
+    """ssh-agent FLAG true is a usage error for -s, -c, -d, -D and -k (keytool ran it)."""
+    env = shell_env(tmp_path, "/bin/sh")
+    for program in ([require("ssh-agent")], [*KEYTOOL, "agent"]):
+        done = subprocess.run([*program, flag, "touch", str(tmp_path / "ran")], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1, (program, done.stderr)
+        assert not (tmp_path / "ran").exists()
