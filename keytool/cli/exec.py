@@ -175,7 +175,9 @@ def run(
         raise _Killed(signum)
 
     for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, killed)
+        # as ssh: one ignored by whoever started us stays ignored (nohup keytool exec ...)
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, killed)
     try:
         code = _connect_and_run(
             destination,

@@ -422,6 +422,18 @@ def test_different_remote_forwards_are_told_apart(
         assert socks_round_trip(port, echo.port, b"socks") == b"socks"
 
 
+@pytest.fixture
+def default_sighup() -> Iterator[None]:
+    """Clients started with SIGHUP's default action, whatever the test runner had (an
+    ignored SIGHUP, as under nohup, is inherited, and ssh then keeps ignoring it)."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.usefixtures("default_sighup")
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("master", CLIENTS)
 def test_a_master_ended_by_a_signal_removes_its_socket(
@@ -438,6 +450,7 @@ def test_a_master_ended_by_a_signal_removes_its_socket(
     assert (done.returncode, done.stdout) == (0, b"shared\n")
 
 
+@pytest.mark.usefixtures("default_sighup")
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("flags", [("-N",), ()])
 def test_status_after_a_signal_as_ssh(
@@ -464,6 +477,30 @@ def test_status_after_a_signal_as_ssh(
         bench.server.log.write_text("")
     assert codes["keytool"] == codes["ssh"]
     assert codes["ssh"][0] == (0 if flags and number == signal.SIGTERM else 255)
+
+
+def test_an_ignored_sighup_stays_ignored_as_with_ssh(bench: Bench) -> None:
+    """nohup keytool exec HOST CMD: a hangup does not end it, as it does not end ssh
+    (which keeps a signal ignored when it started ignored); keytool's handler took it
+    over and ended the command."""
+    outputs = {}
+    for client in CLIENTS:
+        process = subprocess.Popen(
+            bench.argv(client, command="sleep 2; echo finished"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=base_env(),
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+        )
+        assert wait_for(lambda: "Accepted publickey" in bench.server.log.read_text(), 20)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGHUP)
+        out, err = process.communicate(timeout=TIMEOUT)
+        assert b"Traceback" not in err
+        outputs[client] = (process.returncode, out)
+        bench.server.log.write_text("")
+    assert outputs["keytool"] == outputs["ssh"] == (0, b"finished\n")
 
 
 @pytest.mark.parametrize("client", CLIENTS)
