@@ -391,6 +391,8 @@ class BlockingClient(Login):
         self.trace = self._told
         transport.conn.set_trace(self._told)  # its steps, too, at the level of the moment
         self._pending: deque[ch.ChannelEvent] = deque()
+        #: a message the channels refused: raised once what came before it is handled
+        self._refused: KeytoolError | None = None
         self._alive = (
             ServerAlive(options.server_alive_interval, options.server_alive_count_max)
             if options.server_alive_interval > 0
@@ -424,6 +426,8 @@ class BlockingClient(Login):
         """Wait as ``BlockingTransport.wait``; channel events of what came are then in
         ``self._pending``. Returns the ready ones of ``fds``."""
         transport = self.transport
+        if self._refused is not None and not self._pending:
+            raise self._refused
         alive = self._alive
         if alive is not None:
             timeout = alive.wait_limit(timeout, transport.heard)
@@ -432,16 +436,25 @@ class BlockingClient(Login):
             due = max(0.0, transport.keyed_at + interval - time.monotonic())
             timeout = due if timeout is None else min(timeout, due)
         ready = [] if transport.payloads else transport.wait(timeout, fds)
-        while transport.payloads:
-            for event in self.conn.receive(transport.payloads.popleft()):
+        while transport.payloads and self._refused is None:
+            try:
+                events = self.conn.receive(transport.payloads.popleft())
+            except KeytoolError as exc:
+                # output and statuses that came before it are still delivered (as ssh
+                # writes them): the error ends the session once they are handled
+                self._refused = exc
+                transport.payloads.clear()
+                break
+            for event in events:
                 if self.host_key_event(event):
                     self._send_queued()
                 elif isinstance(event, ch.UnaskedOpen):
                     self._unasked(event.kind)
                 elif not (isinstance(event, ch.GlobalReply) and event.request == ch.KEEPALIVE):
                     self._pending.append(event)
-        if transport.error is not None and not self._pending:
-            raise transport.error
+        error = self._refused or transport.error
+        if error is not None and not self._pending:
+            raise error
         if interval and time.monotonic() >= transport.keyed_at + interval:
             self.trace("connection: RekeyLimit's time is up: new keys")
             transport.keyed_at = time.monotonic()  # once per interval, however it goes

@@ -47,6 +47,7 @@ from keytool.errors import (
     HostKeyError,
     HostKeyPinError,
     KeytoolError,
+    PeerDisconnect,
     SftpError,
     TimedOut,
 )
@@ -95,8 +96,9 @@ async def connect_retrying(
     sock: socket.socket | None = None,
 ) -> Client:
     """open_connection, retried with backoff when the server drops us before the key
-    exchange is done: sshd does so beyond MaxStartups (10:30:100 by default), which
-    a fleet run easily reaches; that is not a reason to report the host as failed.
+    exchange is done (closes the connection, saying nothing): sshd does so beyond
+    MaxStartups (10:30:100 by default), which a fleet run easily reaches; that is not
+    a reason to report the host as failed.
     ``sock``, a connection already started to the host, serves the first attempt."""
     from keytool.session import open_connection
 
@@ -107,7 +109,8 @@ async def connect_retrying(
             return await open_connection(options, prompts, started)
         except HostKeyPinError as exc:
             return await _pinned_key_of_another_type(options, prompts, exc)
-        except (HostKeyError, TimedOut):
+        except (HostKeyError, TimedOut, PeerDisconnect):
+            # a server that says goodbye with a reason means it: as ssh, no retry
             raise
         except DisconnectError as exc:
             if attempt == attempts or "refused" in str(exc) or "resolve" in str(exc):

@@ -49,6 +49,10 @@ class DisconnectError(ProtocolError):
     """The peer disconnected, or the connection failed."""
 
 
+class PeerDisconnect(DisconnectError):
+    """The peer ended the connection on purpose (SSH_MSG_DISCONNECT, with a reason)."""
+
+
 class AuthError(KeytoolError):
     """User authentication failed."""
 

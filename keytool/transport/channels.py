@@ -799,8 +799,8 @@ class Connection:
     def _incoming(self, chan: Channel, data: bytes, code: int) -> list[ChannelEvent]:
         if chan.state in (ChannelState.OPENING, ChannelState.ACCEPTING):
             raise ProtocolError(f"data on channel {chan.local_id} before it opened")
-        if chan.eof_received:
-            raise ProtocolError(f"data on channel {chan.local_id} after EOF")
+        if chan.eof_received and code:
+            raise ProtocolError(f"extended data on channel {chan.local_id} after EOF")
         size = len(data)
         if size > chan.local_window:
             raise ProtocolError(f"the server sent past channel {chan.local_id}'s window")
@@ -810,6 +810,10 @@ class Connection:
                 f"more than the {chan.local_max_packet} allowed"
             )
         chan.local_window -= size
+        if chan.eof_received:
+            # as OpenSSH: data after EOF is dropped, its window given back as used
+            self._maybe_adjust(chan, size)
+            return []
         if chan.state is ChannelState.CLOSING:
             return []  # we closed: §5.3 lets data still arrive; it is dropped
         if self.auto_window:

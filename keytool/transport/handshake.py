@@ -26,6 +26,7 @@ from keytool.errors import (
     FormatError,
     KeytoolError,
     NegotiationError,
+    PeerDisconnect,
     ProtocolError,
 )
 from keytool.keys.base import PublicKey
@@ -500,11 +501,11 @@ class ClientTransport:
             # any bytes: shown made safe, as ssh shows them
             description = r.string().decode("utf-8", "replace")
         except FormatError:
-            raise DisconnectError("disconnected by the server") from None
+            raise PeerDisconnect("disconnected by the server") from None
         name = REASONS.get(reason, f"reason {reason}")
         text = printable(description.strip(), 512)
         detail = f"{text} ({name})" if text else name
-        raise DisconnectError(f"disconnected by the server: {detail}")
+        raise PeerDisconnect(f"disconnected by the server: {detail}")
 
     def _dispatch(self, number: int, payload: bytes, events: list[Event]) -> None:
         if number == MSG_KEXINIT:

@@ -5,6 +5,7 @@ DISCONNECT whose text is not UTF-8. keytool exec and OpenSSH's ssh, side by side
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,95 @@ def test_copy_id_to_a_server_that_asks_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "installed" in done.stdout
     assert (root / ".ssh" / "authorized_keys").read_bytes() == Path(f"{key}.pub").read_bytes()
+
+
+MSG_CHANNEL_DATA = 94
+MSG_CHANNEL_EXTENDED_DATA = 95
+
+
+@pytest.mark.parametrize("after", ["close", "eof", "eof-stderr"])
+def test_output_before_a_bad_message_is_written(tmp_path: Path, after: str) -> None:
+    """The command's output, then in the same burst data on a closed channel (after
+    CLOSE), data after EOF, or stderr data after EOF. ssh writes the output it has,
+    drops data after EOF (status 0) and ends at stderr data after EOF (255); keytool
+    dropped the output too and ended at every one of them."""
+
+    async def behaviour(process: object) -> None:
+        process.stdout.write("before\n")  # type: ignore[attr-defined]
+        await asyncio.sleep(0.3)
+        status = (String(b"exit-status"), Boolean(False), UInt32(0))
+        if after == "close":
+            _raw(process, MSG_CHANNEL_REQUEST, *status)
+            _raw(process, MSG_CHANNEL_EOF)
+            _raw(process, MSG_CHANNEL_CLOSE)
+            _raw(process, MSG_CHANNEL_DATA, String(b"after\n"))
+        else:
+            _raw(process, MSG_CHANNEL_EOF)
+            if after == "eof":
+                _raw(process, MSG_CHANNEL_DATA, String(b"after\n"))
+            else:
+                _raw(process, MSG_CHANNEL_EXTENDED_DATA, UInt32(1), String(b"after\n"))
+            _raw(process, MSG_CHANNEL_REQUEST, *status)
+            _raw(process, MSG_CHANNEL_CLOSE)
+        await asyncio.sleep(1)
+
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
+        seen = {c: (r.returncode, r.stdout, b"Traceback" in r.stderr)
+                for c, r in _both(server, tmp_path)}  # fmt: skip
+    assert seen["keytool"] == seen["ssh"]
+    assert seen["ssh"] == ((255 if after == "eof-stderr" else 0), b"before\n", False)
+
+
+def test_copy_id_takes_a_disconnect_with_a_reason_at_its_word(tmp_path: Path) -> None:
+    """A server that says DISCONNECT (with a reason) before the key exchange: ssh-copy-id
+    makes one connection and fails; keytool retried five times more, as if MaxStartups
+    had dropped it. A connection closed without a word is still retried."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    counts = {"say": 0, "close": 0}
+    mode = {"now": "say"}
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                counts[mode["now"]] += 1
+                conn.sendall(b"SSH-2.0-Hostile\r\n")
+                if mode["now"] == "say":
+                    text = b"go away"
+                    payload = bytes([1]) + struct.pack(">I", 11) + struct.pack(">I", len(text))
+                    payload += text + struct.pack(">I", 0)
+                    padding = 8 - (len(payload) + 5) % 8 + 8
+                    packet = bytes([padding]) + payload + bytes(padding)
+                    conn.sendall(struct.pack(">I", len(packet)) + packet)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    key = tmp_path / "id"
+    subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   capture_output=True, timeout=60, check=True)  # fmt: skip
+    try:
+        for now in ("say", "close"):
+            mode["now"] = now
+            done = subprocess.run(
+                [*KEYTOOL, "copy-id", "-F", "none", "-i", f"{key}.pub", "-p", str(port),
+                 "-o", f"UserKnownHostsFile={tmp_path / 'known'}", "-o", "BatchMode=yes",
+                 "-o", "GlobalKnownHostsFile=/dev/null", "someone@127.0.0.1"],
+                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 1 and "Traceback" not in done.stderr
+            if now == "say":
+                assert "go away" in done.stderr
+    finally:
+        listener.close()
+    assert counts["say"] == 1
+    assert counts["close"] > 1
