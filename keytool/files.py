@@ -7,6 +7,7 @@ mode is set when the temp file is created, never by a chmod afterwards.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 
@@ -74,15 +75,31 @@ def write_atomic(
         mode = stat.S_IMODE(info.st_mode)
     owner = (info.st_uid, info.st_gid) if info is not None else None
     tmp = write_temp(target, data, mode, owner)
-    try:
-        if backup is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(backup)
-            os.link(target, backup)
-    except OSError as exc:  # the backup's fault: named, as ssh-keygen names it
-        discard(tmp)
-        raise KeyFileError(f"cannot keep {backup}: {exc.strerror}") from None
+    if backup is not None and info is not None:
+        try:
+            _keep_backup(target, backup, owner)
+        except (OSError, KeyFileError) as exc:  # the backup's fault: named, as ssh-keygen
+            discard(tmp)
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise KeyFileError(f"cannot keep {backup}: {reason}") from None
     install(tmp, target, shown=path)
+
+
+def _keep_backup(target: Path, backup: Path, owner: tuple[int, int] | None) -> None:
+    """``backup`` becomes the old file: a hard link to it, or a copy where no link can
+    be made (the file is on another filesystem, through a symbolic link)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(backup)
+    try:
+        os.link(target, backup)
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+            raise
+        with open(target, "rb") as old:
+            copy = write_temp(
+                backup, old.read(), stat.S_IMODE(os.fstat(old.fileno()).st_mode), owner
+            )
+        install(copy, backup)
 
 
 def _through_links(path: Path) -> Path:

@@ -172,12 +172,21 @@ def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[Pa
     return entries, warnings
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercased as ssh lowercases host names and patterns: A-Z only (tolower in the
+    C locale), so a name in another script is hashed and matched as ssh does."""
+    return text.translate(_ASCII_LOWER)
+
+
 def lookup_name(host: str, port: int = DEFAULT_PORT) -> str:
     """The name a host is recorded under: ``host`` for port 22, else ``[host]:port``.
 
     Lowercased, as ssh lowercases the host name before it looks it up.
     """
-    host = host.lower()
+    host = ascii_lower(host)
     return host if port == DEFAULT_PORT else f"[{host}]:{port}"
 
 
@@ -191,7 +200,7 @@ def hash_name(name: str, salt: bytes | None = None) -> str:
 
 def hosts_match(hosts: str, name: str) -> bool:
     """Does a line's host field (patterns or one hashed name) cover ``name``?"""
-    name = name.lower()
+    name = ascii_lower(name)
     if hosts.startswith(HASH_MAGIC):
         try:
             salt, digest = _split_hashed(hosts)
@@ -199,7 +208,7 @@ def hosts_match(hosts: str, name: str) -> bool:
             return False
         mine = hmac.new(salt, name.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
         return hmac.compare_digest(mine, digest)
-    return match_any(name, hosts.lower().split(","))
+    return match_any(name, ascii_lower(hosts).split(","))
 
 
 def matching_entries(entries: Iterable[KnownHost], host: str, port: int) -> list[KnownHost]:
@@ -227,7 +236,7 @@ class HostIndex:
             if hosts.startswith(HASH_MAGIC) or not _WILDCARDS.isdisjoint(hosts):
                 self._general.append(position)
                 continue
-            for name in dict.fromkeys(hosts.lower().split(",")):
+            for name in dict.fromkeys(ascii_lower(hosts).split(",")):
                 self._by_name.setdefault(name, []).append(position)
 
     def candidates(self, host: str, port: int = DEFAULT_PORT) -> list[KnownHost]:

@@ -9,7 +9,7 @@ keytool does not use (ssh-dss, security keys) are found and removed like any oth
 - ``find``: every matching line, markers included (``-F``).
 - ``remove``: matching lines without a marker go; ``@cert-authority`` and ``@revoked``
   lines stay, as with ssh-keygen, which never deletes them for ``-R``.
-- ``invalid_lines``: lines ssh cannot read; the file is then not rewritten.
+- ``invalid_lines``: lines ssh-keygen cannot read; the file is then not rewritten.
 - ``hash_all``: each plain name of a line without a marker becomes a line of its own
   with a hashed name (HashKnownHosts); patterns cannot be hashed and stay as written.
 
@@ -19,11 +19,27 @@ in a newline.
 
 from __future__ import annotations
 
-from keytool.errors import FormatError, UnsupportedKeyError
-from keytool.knownhosts import HASH_MAGIC, MARKERS, hash_name, hosts_match, parse_line
+from keytool.knownhosts import HASH_MAGIC, MARKERS, ascii_lower, hash_name, hosts_match
 from keytool.record import Record, init
 
 _WILDCARDS = frozenset("*?!")
+
+#: the key type names OpenSSH reads in known_hosts (sshkey.c's table, XMSS left out):
+#: a line of another type is one ssh-keygen cannot read; a damaged key after a known
+#: type is kept as written, as ssh-keygen keeps it
+_PLAIN_TYPES = (
+    "ssh-ed25519", "sk-ssh-ed25519@openssh.com", "ssh-rsa", "rsa-sha2-256", "rsa-sha2-512",
+    "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "sk-ecdsa-sha2-nistp256@openssh.com", "webauthn-sk-ecdsa-sha2-nistp256@openssh.com",
+)  # fmt: skip
+KNOWN_TYPES = frozenset(
+    (
+        *_PLAIN_TYPES,
+        *(f"{t.split('@')[0]}-cert-v01@openssh.com" for t in _PLAIN_TYPES if "webauthn" not in t),
+        *("RSA", "DSA", "ECDSA", "ED25519", "ECDSA-SK", "ED25519-SK"),
+        *("RSA-CERT", "DSA-CERT", "ECDSA-CERT", "ED25519-CERT", "ECDSA-SK-CERT", "ED25519-SK-CERT"),
+    )
+)
 
 
 class Found(Record):
@@ -62,26 +78,33 @@ def line_fields(line: str) -> tuple[str, str, str] | None:
     return marker, parts[0], parts[1].strip()
 
 
+def _known_type(fields: tuple[str, str, str]) -> bool:
+    return fields[2].split(None, 1)[0] in KNOWN_TYPES
+
+
 def invalid_lines(text: bytes) -> list[int]:
-    """Numbers of the lines ssh would not read (ssh-keygen then refuses to rewrite the
-    file: a line it cannot read would not survive). Key types keytool does not use
-    are valid."""
+    """Numbers of the lines ssh-keygen cannot read, for which it refuses to rewrite the
+    file: a marker it does not know, no key, a key type OpenSSH does not have. Key
+    types keytool does not use (ssh-dss, security keys) are valid, and so is a damaged
+    key after a known type: ssh-keygen keeps such a line as it is."""
     bad = []
     for number, line in enumerate(split_lines(text), start=1):
-        try:
-            parse_line(line, number)  # bytes that are not UTF-8 are no reason (ssh reads them)
-        except UnsupportedKeyError:
+        words = line.split()
+        if not words or words[0].startswith("#"):
             continue
-        except FormatError:
+        fields = line_fields(line)
+        if fields is None or not _known_type(fields):
             bad.append(number)
     return bad
 
 
 def find(text: bytes, name: str) -> list[Found]:
+    """The lines naming ``name``, as ``ssh-keygen -F`` lists them (not the lines of a
+    key type it cannot read)."""
     found = []
     for number, line in enumerate(split_lines(text), start=1):
         fields = line_fields(line)
-        if fields is not None and hosts_match(fields[1], name):
+        if fields is not None and _known_type(fields) and hosts_match(fields[1], name):
             found.append(Found(number, fields[0], line))
     return found
 
@@ -99,11 +122,25 @@ def remove(text: bytes, name: str) -> tuple[bytes, list[Found]]:
     return "".join(f"{line}\n" for line in kept).encode("utf-8", "surrogateescape"), removed
 
 
-def hash_all(text: bytes) -> tuple[bytes, int]:
-    """The file with every plain host name hashed, and how many names were hashed."""
+class Hashed(Record):
+    """What ``hash_all`` made: the new file, how many names it hashed, and the lines
+    (number, host field) left as they were because they hold a pattern."""
+
+    __slots__ = ("count", "patterns", "text")
+    text: bytes
+    count: int
+    patterns: tuple[tuple[int, str], ...]
+
+    def __init__(self, text: bytes, count: int, patterns: tuple[tuple[int, str], ...]) -> None:
+        init(self, text=text, count=count, patterns=patterns)
+
+
+def hash_all(text: bytes) -> Hashed:
+    """The file with every plain host name hashed."""
     out: list[str] = []
     hashed = 0
-    for line in split_lines(text):
+    patterns: list[tuple[int, str]] = []
+    for number, line in enumerate(split_lines(text), start=1):
         fields = line_fields(line)
         if fields is None or fields[0] or fields[1].startswith(HASH_MAGIC):
             out.append(line)
@@ -111,11 +148,13 @@ def hash_all(text: bytes) -> tuple[bytes, int]:
         names = fields[1].split(",")
         if any(_WILDCARDS & set(name) for name in names) or "" in names:
             out.append(line)  # a pattern cannot be hashed: kept as it is
+            patterns.append((number, fields[1]))
             continue
         for name in names:
-            out.append(f"{hash_name(name.lower())} {fields[2]}")
+            out.append(f"{hash_name(ascii_lower(name))} {fields[2]}")
             hashed += 1
-    return "".join(f"{line}\n" for line in out).encode("utf-8", "surrogateescape"), hashed
+    data = "".join(f"{line}\n" for line in out).encode("utf-8", "surrogateescape")
+    return Hashed(data, hashed, tuple(patterns))
 
 
 def marker_label(marker: str) -> str:

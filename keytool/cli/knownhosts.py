@@ -11,6 +11,8 @@ import sys
 from keytool.errors import KeytoolError
 
 DEFAULT_FILE = "~/.ssh/known_hosts"
+#: ssh reads known_hosts of any size; a fleet's of 200,000 hosts is over 20 MB
+MAX_KNOWN_HOSTS = 256 * 1024 * 1024
 
 
 def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) -> int:
@@ -21,8 +23,14 @@ def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) 
     chosen = [flag for flag, on in (("-F", find), ("-R", remove), ("-H", hash_all)) if on]
     if len(chosen) != 1:
         raise KeytoolError("give one of -F HOST, -R HOST or -H")
+    if file == "":  # never the default file in its stead (-f "$UNSET")
+        raise KeytoolError("-f needs a file name")
     path = expand(file or DEFAULT_FILE)
-    text = read_file(path, "known_hosts file")
+    try:
+        text = read_file(path, "known_hosts file", limit=MAX_KNOWN_HOSTS)
+    except KeytoolError as exc:
+        exc.exit_code = 255  # as ssh-keygen: 1 is for a host not found
+        raise
     if find is not None:
         found = edit.find(text, find)
         for entry in found:
@@ -44,9 +52,11 @@ def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) 
             print(f"# Host {remove} found: line {entry.number}")
         _rewrite(path, new)
         return 0
-    new, hashed = edit.hash_all(text)
-    _rewrite(path, new)
-    if hashed:
+    result = edit.hash_all(text)
+    for number, hosts in result.patterns:  # as ssh-keygen names them
+        print(f"{path}:{number}: ignoring host name with wildcard: {hosts}", file=sys.stderr)
+    _rewrite(path, result.text)
+    if result.count:
         print(f"WARNING: {path}.old contains unhashed entries", file=sys.stderr)
         print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
     return 0

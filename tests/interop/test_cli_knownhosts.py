@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,83 @@ def test_an_old_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
         said[name] = done.stderr.decode()
     assert "known_hosts.old" in said["ssh-keygen"] and "Is a directory" in said["ssh-keygen"]
     assert said["keytool"] == "keytool: cannot keep known_hosts.old: Is a directory\n"
+
+
+def test_lines_as_ssh_keygen_reads_them(tmp_path: Path) -> None:
+    """A damaged key after a known type is kept by -R and -H (keytool refused the whole
+    file); a line of a type OpenSSH does not have is not listed by -F; a wildcard line
+    -H cannot hash is named on stderr; a name outside ASCII is lowercased as ssh does
+    (A-Z only) before it is hashed."""
+    k = keys(tmp_path)
+    text = (
+        f"a.example {k['ed25519']}\n"
+        "damaged.example ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABgQCx38L3\n"
+        f"foo.example {k['ecdsa']}\n"
+        f"*.w.example,!b.w.example {k['rsa']}\n"
+        f"\u00c9COLE.example {k['rsa']}\n"
+        f"z.example {k['ed25519']}\n"
+    ).encode()
+    lines = text.splitlines(keepends=True)
+    for args in (("-R", "z.example"), ("-R", "damaged.example")):
+        results = both(tmp_path, text, *args)
+        assert results["keytool"] == results["ssh-keygen"], args
+        assert results["keytool"][0] == 0
+    removed = both(tmp_path, text, "-R", "z.example")["keytool"]
+    assert removed[3] == b"".join(lines[:-1])  # the damaged line kept, byte for byte
+    odd_type = b"foo.example badtype AAAA\n" + text
+    results = both(tmp_path, odd_type, "-F", "foo.example")
+    assert results["keytool"] == results["ssh-keygen"]
+    assert b"badtype" not in results["keytool"][1] and b"line 4" in results["keytool"][1]
+    hashed = {}
+    for name, tool in (("ssh-keygen", [require("ssh-keygen")]), ("keytool", [*KEYTOOL])):
+        folder = tmp_path / f"h-{name}"
+        folder.mkdir()
+        (folder / "known_hosts").write_bytes(text)
+        command = [*tool, "known-hosts"] if name == "keytool" else tool
+        done = subprocess.run([*command, "-H", "-f", "known_hosts"], capture_output=True,
+                              text=True, cwd=folder, env=base_env(), timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.startswith(
+            "known_hosts:4: ignoring host name with wildcard: *.w.example,!b.w.example\n"
+        )
+        hashed[name] = folder / "known_hosts"
+    for path in hashed.values():  # each tool's hashes found by ssh-keygen, by ssh's rules
+        # ssh looks "\u00c9COLE.example" up as "\u00c9cole.example" (only A-Z lowered)
+        found_e = run([require("ssh-keygen"), "-F", "\u00c9cole.example", "-f", path])
+        assert found_e.returncode == 0 and "line 5" in found_e.stdout, path
+        assert " ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABgQCx38L3\n" in path.read_text()
+
+
+def test_errors_and_an_empty_file_name_as_ssh_keygen(tmp_path: Path) -> None:
+    """A file that is not there is 255 for both (1 would read as "host not found" in
+    ssh-keygen -F h || add); -f '' never means ~/.ssh/known_hosts (keytool edited it)."""
+    for tool in ([require("ssh-keygen")], [*KEYTOOL, "known-hosts"]):
+        missing = subprocess.run([*tool, "-F", "x", "-f", str(tmp_path / "absent")],
+                                 capture_output=True, env=base_env(), timeout=60)  # fmt: skip
+        assert missing.returncode == 255, tool
+        empty = subprocess.run([*tool, "-R", "x", "-f", ""], capture_output=True,
+                               env=base_env(HOME=str(tmp_path)), timeout=60)  # fmt: skip
+        assert empty.returncode != 0 and not empty.stdout, tool
+
+
+def test_a_link_to_another_filesystem_is_rewritten(tmp_path: Path) -> None:
+    """known_hosts a symbolic link to a file on another filesystem (/dev/shm): -R worked
+    for ssh-keygen and failed for keytool (no hard link across filesystems for .old)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem here")
+    k = keys(tmp_path)
+    text = f"a.example {k['ed25519']}\nz.example {k['ecdsa']}\n".encode()
+    target = Path(tempfile.mkdtemp(dir=shm)) / "kh"
+    try:
+        target.write_bytes(text)
+        link = tmp_path / "known_hosts"
+        link.symlink_to(target)
+        done = subprocess.run([*KEYTOOL, "known-hosts", "-R", "z.example", "-f", str(link)],
+                              capture_output=True, text=True, env=base_env(),
+                              timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert link.is_symlink() and target.read_bytes() == text.splitlines(keepends=True)[0]
+        assert (tmp_path / "known_hosts.old").read_bytes() == text
+    finally:
+        shutil.rmtree(target.parent)
