@@ -30,6 +30,7 @@ from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOu
 from keytool.login import HostCheck, Login
 from keytool.malloc import AFTER_BYTES, keep_freed_memory
 from keytool.options import ConnectOptions, Prompts
+from keytool.serveralive import ServerAlive
 from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
 from keytool.transport.events import HostKeyToCheck, KeysChanged, PayloadReceived, TransportReady
@@ -913,41 +914,6 @@ class BlockingClient(Login):
 
     def close(self) -> None:
         self.transport.close()
-
-
-class ServerAlive:
-    """ssh's ServerAliveInterval and ServerAliveCountMax, as its client loop keeps
-    them: after ``interval`` seconds without a packet from the server, a keepalive
-    request; when more than ``count_max`` of them in a row went unanswered, the server
-    is given up. Any packet from the server starts the count again."""
-
-    def __init__(self, interval: float, count_max: int) -> None:
-        self.interval = interval
-        self.count_max = count_max
-        self._asked_at = time.monotonic()  # the last keepalive, or the start
-        self._heard: float | None = None
-        self._unanswered = 0
-
-    def _next(self, heard: float) -> float:
-        if heard != self._heard:  # the server spoke since: count again from there
-            self._heard = heard
-            self._unanswered = 0
-        return max(heard, self._asked_at) + self.interval
-
-    def wait_limit(self, timeout: float | None, heard: float) -> float:
-        """``timeout``, cut short to when the next check is due."""
-        left = max(0.0, self._next(heard) - time.monotonic())
-        return left if timeout is None else min(timeout, left)
-
-    def due(self, heard: float) -> bool:
-        return time.monotonic() >= self._next(heard)
-
-    def given_up(self) -> bool:
-        """One more check: True when the server has been silent too long, else a
-        keepalive is to be sent now."""
-        self._unanswered += 1
-        self._asked_at = time.monotonic()
-        return self._unanswered > self.count_max
 
 
 def _remaining(deadline: float | None, what: str) -> float | None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from keytool.errors import AuthError, DisconnectError, KeytoolError, ProtocolError
+from keytool.errors import AuthError, DisconnectError, KeytoolError, ProtocolError, TimedOut
 from keytool.login import Login
 from keytool.options import (
     ConnectOptions,
@@ -265,10 +266,36 @@ class Client(Login):
     # ---- the connection protocol
 
     async def _pump(self) -> None:
-        """Read every payload after authentication and route channel events."""
+        """Read every payload after authentication and route channel events; with
+        ServerAliveInterval, ask a silent server whether it is there, as ssh does, and
+        give it up when it leaves more than ServerAliveCountMax of those unanswered."""
+        from keytool.serveralive import ServerAlive
+
+        options = self.options
+        alive = (
+            ServerAlive(options.server_alive_interval, options.server_alive_count_max)
+            if options.server_alive_interval > 0
+            else None
+        )
+        heard = time.monotonic()
         try:
             while True:
-                payloads = await self.transport.receive_batch(timeout=None)
+                if alive is None:
+                    payloads = await self.transport.receive_batch(timeout=None)
+                else:
+                    try:
+                        payloads = await self.transport.receive_batch(alive.wait_limit(None, heard))
+                    except TimedOut:
+                        if alive.due(heard):
+                            if alive.given_up():
+                                raise DisconnectError(
+                                    f"Timeout, server {options.host} not responding."
+                                ) from None
+                            self.trace("connection: the server is silent; asking it (keepalive)")
+                            self.conn.keepalive()
+                            self.flush_nowait()
+                        continue
+                    heard = time.monotonic()
                 conn = self.conn
                 channels = self._channels
                 for payload in payloads:

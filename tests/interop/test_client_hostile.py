@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL
+from tests.interop.clienthelp import KEYTOOL, base_env
 from tests.interop.test_client_peers import _AsyncsshThread
 from tests.peers import require
 
@@ -256,3 +256,35 @@ def test_copy_id_takes_a_disconnect_with_a_reason_at_its_word(tmp_path: Path) ->
         listener.close()
     assert counts["say"] == 1
     assert counts["close"] > 1
+
+
+def test_copy_id_gives_up_a_silent_server_as_server_alive_says(tmp_path: Path) -> None:
+    """A server that stops reading and answering once the install script started:
+    ssh-copy-id (ssh) gives it up after ServerAliveInterval x (ServerAliveCountMax + 1)
+    seconds; keytool copy-id waited two minutes (its own limit), ignoring them."""
+
+    async def behaviour(process: object) -> None:
+        process.stdout.write("hello\n")  # type: ignore[attr-defined]
+        connection = process.channel.get_connection()  # type: ignore[attr-defined]
+        connection._transport.pause_reading()  # deaf from now on, connection open
+        await asyncio.sleep(60)
+
+    key = tmp_path / "id"
+    subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   capture_output=True, timeout=60, check=True)  # fmt: skip
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)  # ssh-copy-id's temp files go there
+    tools = ([require("ssh-copy-id"), "-f", "-F", "/dev/null"], [*KEYTOOL, "copy-id", "-F", "none"])
+    with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
+        for tool in tools:
+            done = subprocess.run(
+                [*tool, "-i", f"{key}.pub", "-p", str(server.port), "-o", "BatchMode=yes",
+                 "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2",
+                 "-o", f"UserKnownHostsFile={tmp_path / 'known'}",
+                 "-o", "GlobalKnownHostsFile=/dev/null",
+                 "-o", "StrictHostKeyChecking=accept-new", "someone@127.0.0.1"],
+                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=40,
+                env={**base_env(), "HOME": str(home)},
+            )  # fmt: skip
+            assert done.returncode != 0
+            assert "not responding" in done.stderr, (tool, done.stderr)
