@@ -38,13 +38,19 @@ def contents(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def test_strict_modes_refusal_found_and_fixed(tmp_path: Path, account: Account) -> None:
+def strict_setup(tmp_path: Path, account: Account) -> tuple[Path, Path, Sshd, Path]:
+    """A key installed for ``account``, its authorized_keys, an sshd with StrictModes
+    reading it, and the known_hosts file to fill once it runs."""
     key = keygen(tmp_path / "id")
     keys_file = install_key(account, Path(f"{key}.pub"))
-    ssh_dir = keys_file.parent
     server = Sshd(tmp_path / "sshd", {"StrictModes": "yes",
                                       "AuthorizedKeysFile": ".ssh/authorized_keys"})  # fmt: skip
-    known = tmp_path / "known_hosts"
+    return key, keys_file, server, tmp_path / "known_hosts"
+
+
+def test_strict_modes_refusal_found_and_fixed(tmp_path: Path, account: Account) -> None:
+    key, keys_file, server, known = strict_setup(tmp_path, account)
+    ssh_dir = keys_file.parent
     with server:
         known.write_text(server.known_hosts_line())
         assert ssh_login(server, account, key, known).returncode == 0  # as installed: fine
@@ -280,12 +286,8 @@ def test_group_writable_for_the_users_own_group_as_debian_sshd_takes_it(
     another member. check said FAIL in both cases; it now says what this sshd does."""
     import grp
 
-    key = keygen(tmp_path / "id")
-    keys_file = install_key(account, Path(f"{key}.pub"))
+    key, keys_file, server, known = strict_setup(tmp_path, account)
     ssh_dir = keys_file.parent
-    server = Sshd(tmp_path / "sshd", {"StrictModes": "yes",
-                                      "AuthorizedKeysFile": ".ssh/authorized_keys"})  # fmt: skip
-    known = tmp_path / "known_hosts"
     group = grp.getgrgid(account.gid).gr_name
     with server:
         known.write_text(server.known_hosts_line())
