@@ -78,6 +78,15 @@ def line_fields(line: str) -> tuple[str, str, str] | None:
     return marker, parts[0], parts[1].strip()
 
 
+#: the type labels ssh-keygen -l shows for keys keytool does not parse
+KEY_LABELS = {
+    "ssh-dss": "DSA",
+    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+}
+
+
 def _known_type(fields: tuple[str, str, str]) -> bool:
     return fields[2].split(None, 1)[0] in KNOWN_TYPES
 

@@ -15,14 +15,26 @@ DEFAULT_FILE = "~/.ssh/known_hosts"
 MAX_KNOWN_HOSTS = 256 * 1024 * 1024
 
 
-def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) -> int:
+def run(
+    find: str | None,
+    remove: str | None,
+    hash_all: bool,
+    file: str | None,
+    fingerprints: bool = False,
+    hash_name: str | None = None,
+    quiet: bool = False,
+) -> int:
     from keytool import knownhosts_edit as edit
     from keytool.files import read_file
     from keytool.keyfiles import expand
+    from keytool.keys.fingerprint import check_hash_name
 
-    chosen = [flag for flag, on in (("-F", find), ("-R", remove), ("-H", hash_all)) if on]
+    # as ssh-keygen: -H with -F shows the lines found hashed, and changes nothing
+    hashing = hash_all and find is None
+    chosen = [flag for flag, on in (("-F", find), ("-R", remove), ("-H", hashing)) if on]
     if len(chosen) != 1:
         raise KeytoolError("give one of -F HOST, -R HOST or -H")
+    digest = check_hash_name(hash_name)
     if file == "":  # never the default file in its stead (-f "$UNSET")
         raise KeytoolError("-f needs a file name")
     path = expand(file or DEFAULT_FILE)
@@ -33,10 +45,21 @@ def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) 
         raise
     if find is not None:
         found = edit.find(text, find)
+        shown = 0
         for entry in found:
-            print(f"# Host {find} found: line {entry.number} {edit.marker_label(entry.marker)}")
-            print(entry.line)
-        return 0 if found else 1
+            lines: str | None = entry.line
+            if fingerprints:
+                lines = _fingerprint_line(entry.line, find, digest)
+            elif hash_all:
+                data = edit.hash_all(f"{entry.line}\n".encode("utf-8", "surrogateescape")).text
+                lines = data.decode("utf-8", "surrogateescape").rstrip("\n")
+            if lines is None:
+                continue  # a key that cannot be read has no fingerprint: not listed
+            shown += 1
+            if not quiet:
+                print(f"# Host {find} found: line {entry.number} {edit.marker_label(entry.marker)}")
+            print(lines)
+        return 0 if shown else 1
     bad = edit.invalid_lines(text)
     if bad:
         numbers = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
@@ -60,6 +83,36 @@ def run(find: str | None, remove: str | None, hash_all: bool, file: str | None) 
         print(f"WARNING: {path}.old contains unhashed entries", file=sys.stderr)
         print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
     return 0
+
+
+def _fingerprint_line(line: str, host: str, digest: str) -> str | None:
+    """``ssh-keygen -lF``'s line for a known_hosts line: the host as asked, the key's
+    type, its fingerprint, the line's comment; None for a key that cannot be read."""
+    from keytool import knownhosts_edit as edit
+    from keytool.errors import FormatError, UnsupportedKeyError
+    from keytool.keys.fingerprint import blob_fingerprint, fingerprint
+    from keytool.keys.pubfile import decode_key
+
+    fields = edit.line_fields(line)
+    if fields is None:
+        return None
+    words = fields[2].split(None, 2)
+    comment = f" {words[2]}" if len(words) > 2 else ""
+    try:
+        key = decode_key(words[0], words[1])
+    except UnsupportedKeyError:  # DSA and security keys: named by their blob
+        import base64
+        import binascii
+
+        try:
+            blob = base64.b64decode(words[1], validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        label = edit.KEY_LABELS.get(words[0], words[0])
+        return f"{host} {label} {blob_fingerprint(blob, digest)}{comment}"
+    except FormatError:
+        return None
+    return f"{host} {key.label} {fingerprint(key, digest)}{comment}"
 
 
 def _rewrite(path: Path, data: bytes) -> None:

@@ -206,8 +206,16 @@ COMMANDS: tuple[Command, ...] = (
         (
             Opt("find", ("-F",), "show the lines of HOST (or \\[HOST]:PORT)", metavar="HOST"),
             Opt("remove", ("-R",), "remove the keys of HOST (keeps FILE.old)", metavar="HOST"),
-            Opt("hash_all", ("-H",), "hash every host name (keeps FILE.old)", "flag"),
+            Opt(
+                "hash_all",
+                ("-H",),
+                "hash every host name (keeps FILE.old); with -F: show the lines found hashed",
+                "flag",
+            ),
             Opt("file", ("-f",), "the file (default ~/.ssh/known_hosts)", metavar="FILE"),
+            Opt("fingerprints", ("-l",), "with -F: the fingerprints of the keys found", "flag"),
+            HASH_OPT,
+            Opt("quiet", ("-q",), 'with -F: no "# Host ... found" lines', "flag"),
         ),
     ),
     Command(

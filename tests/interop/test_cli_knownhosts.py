@@ -277,3 +277,30 @@ def test_a_link_to_another_filesystem_is_rewritten(tmp_path: Path) -> None:
         assert (tmp_path / "known_hosts.old").read_bytes() == text
     finally:
         shutil.rmtree(target.parent)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-l",), ("-q",), ("-q", "-l"), ("-l", "-E", "md5"), ("-H",)],
+)
+@pytest.mark.parametrize("host", ["foo.example", "hashed.example", "absent.example"])
+def test_find_with_its_flags_as_ssh_keygen(
+    tmp_path: Path, original: bytes, args: tuple[str, ...], host: str
+) -> None:
+    """ssh-keygen -F HOST with -l (fingerprints), -q (no "# Host" lines), -E and -H
+    (the lines found, hashed; the file unchanged): keytool refused these."""
+    results = both(tmp_path, original, "-F", host, *args)
+    ours, theirs = results["keytool"], results["ssh-keygen"]
+    if "-H" not in args:
+        assert ours == theirs
+    else:  # fresh salts: the same lines but for the hashes
+        assert ours[0] == theirs[0] and ours[2:] == theirs[2:]
+        mine, its = ours[1].splitlines(), theirs[1].splitlines()  # type: ignore[attr-defined]
+        assert len(mine) == len(its)
+        for a, b in zip(mine, its, strict=True):
+            if b.startswith(b"|1|") and not original.count(b):
+                assert a.startswith(b"|1|") and a.split(b" ", 1)[1] == b.split(b" ", 1)[1]
+            else:
+                assert a == b
+    assert ours[3] == original
+    assert ours[0] == (1 if host == "absent.example" else 0)
