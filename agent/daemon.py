@@ -208,8 +208,11 @@ def askpass_confirm(prompt: str) -> bool:
     program = os.environ.get("SSH_ASKPASS")
     if not program and os.access(DEFAULT_ASKPASS, os.X_OK):
         program = DEFAULT_ASKPASS
-    if not program or os.environ.get("SSH_ASKPASS_REQUIRE") == "never":
-        log.info("confirmation needed but SSH_ASKPASS is not set: refusing")
+    require = os.environ.get("SSH_ASKPASS_REQUIRE", "").lower()
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if not program or require == "never" or not (display or require == "force"):
+        # as ssh-agent (readpass.c): askpass only on a display, or when forced
+        log.info("confirmation needed but there is no askpass to show: refusing")
         return False
     try:
         answer = terminal.run_askpass(program, prompt, confirm=True)
@@ -351,7 +354,7 @@ def run(options: AgentOptions) -> int:
         serve(listener, options)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    pid = _fork_ignoring_sigint()
     if pid:
         listener.sock.close()
         sys.stdout.write(env_lines(options.shell, listener.path, pid))
@@ -362,13 +365,26 @@ def run(options: AgentOptions) -> int:
     serve(listener, options)
 
 
+def _fork_ignoring_sigint() -> int:
+    """os.fork, the child ignoring SIGINT from its first instant (a detached agent is
+    not ended by ^C, as ssh-agent's); the parent's handling is left as it was."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    return pid
+
+
 def _command_mode(listener: Listener, options: AgentOptions) -> int:
     """ssh-agent's ``ssh-agent command``: this process becomes the command, a child the
     agent, which stops when the command ends."""
     command_pid = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    pid = _fork_ignoring_sigint()
     if pid == 0:
         _detach(keep_stderr=options.debug)
         if not options.debug:

@@ -244,3 +244,28 @@ def test_a_lifetime_past_what_ssh_add_takes_is_refused(agent: Agent, tmp_path: P
             assert started.returncode == 1 and "Invalid lifetime" in started.stderr
             assert not (tmp_path / "a.sock").exists()
     assert "ED25519" not in listed(agent)
+
+
+@pytest.mark.parametrize("which", ["ssh-agent", "keytool"])
+def test_a_confirmation_needs_a_display_or_force(tmp_path: Path, which: str) -> None:
+    """An agent with SSH_ASKPASS but no DISPLAY (a headless session): ssh-agent never
+    runs the askpass program and refuses to sign with a -c key; with
+    SSH_ASKPASS_REQUIRE=force it asks. keytool's agent ran the program either way."""
+    from tests.interop.agenthelp import keytool_agent
+    from tests.interop.agenthelp import openssh_agent as ssh_agent
+
+    ed = key(tmp_path, "ed25519")
+    askpass = askpass_script(tmp_path)
+    for forced in (False, True):
+        log = tmp_path / f"asked-{forced}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        env.update(SSH_ASKPASS=str(askpass), KT_ASKPASS_LOG=str(log), KT_ASKPASS_ANSWER="yes")
+        if forced:
+            env["SSH_ASKPASS_REQUIRE"] = "force"
+        folder = tmp_path / f"agent-{forced}"
+        with (keytool_agent(folder, env=env) if which == "keytool" else ssh_agent(folder, env=env)
+              ) as running:  # fmt: skip
+            run([require("ssh-add"), "-q", "-c", ed], env=running.env()).check_returncode()
+            tested = run([require("ssh-add"), "-T", f"{ed}.pub"], env=running.env())
+        assert (tested.returncode == 0) is forced, (forced, tested.stderr)
+        assert log.exists() is forced

@@ -239,7 +239,7 @@ def test_confirm_applies_to_the_certificate(tmp_path: Path, material: Path) -> N
     wrapper = tmp_path / "askpass-wrapper.sh"
     wrapper.write_text(f'#!/bin/sh\nKT_ASKPASS_STATUS=$(cat "{status}") exec "{script}" "$@"\n')
     wrapper.chmod(0o755)
-    env = dict(os.environ, SSH_ASKPASS=str(wrapper), KT_ASKPASS_LOG=str(asked))
+    env = dict(os.environ, SSH_ASKPASS=str(wrapper), KT_ASKPASS_LOG=str(asked), DISPLAY=":0")
     key = key_copy(material, "ed25519", tmp_path / "client")
     with keytool_agent(tmp_path / "a", env=env) as agent:
         ssh_add(agent, "-c", key).check_returncode()

@@ -135,7 +135,7 @@ def test_confirm_asks_through_askpass(tmp_path: Path, keys: dict[str, Path]) -> 
     wrapper = tmp_path / "askpass-wrapper.sh"
     wrapper.write_text(f'#!/bin/sh\nKT_ASKPASS_STATUS=$(cat "{answer}") exec "{script}" "$@"\n')
     wrapper.chmod(0o755)
-    env = dict(os.environ, SSH_ASKPASS=str(wrapper), KT_ASKPASS_LOG=str(asked))
+    env = dict(os.environ, SSH_ASKPASS=str(wrapper), KT_ASKPASS_LOG=str(asked), DISPLAY=":0")
     with keytool_agent(tmp_path / "a", env=env) as agent:
         ssh_add(agent, "-c", keys["ed25519"]).check_returncode()
         assert ssh_add(agent, "-T", f"{keys['ed25519']}.pub").returncode == 0
