@@ -10,6 +10,8 @@ keytool does not use (ssh-dss, security keys) are found and removed like any oth
 - ``remove``: matching lines without a marker go; ``@cert-authority`` and ``@revoked``
   lines stay, as with ssh-keygen, which never deletes them for ``-R``.
 - ``invalid_lines``: lines ssh-keygen cannot read; the file is then not rewritten.
+- ``fingerprint_line``: what ``ssh-keygen -lF`` shows for a line found (its key
+  decoded, the only place here that decodes one).
 - ``hash_all``: each plain name of a line without a marker becomes a line of its own
   with a hashed name (HashKnownHosts); patterns cannot be hashed and stay as written.
 
@@ -19,6 +21,10 @@ in a newline.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
+from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.knownhosts import HASH_MAGIC, MARKERS, ascii_lower, hash_name, hosts_match
 from keytool.record import Record, init
 
@@ -169,3 +175,28 @@ def hash_all(text: bytes) -> Hashed:
 def marker_label(marker: str) -> str:
     """How ssh-keygen -F labels a line's marker."""
     return {"@cert-authority": "CA", "@revoked": "REVOKED"}.get(marker, "")
+
+
+def fingerprint_line(line: str, host: str, digest: str) -> str | None:
+    """``ssh-keygen -lF``'s line for a known_hosts line: the host as asked, the key's
+    type, its fingerprint, the line's comment; None for a key that cannot be read."""
+    from keytool.keys.fingerprint import blob_fingerprint, fingerprint
+    from keytool.keys.pubfile import decode_key
+
+    fields = line_fields(line)
+    if fields is None:
+        return None
+    words = fields[2].split(None, 2)
+    comment = f" {words[2]}" if len(words) > 2 else ""
+    try:
+        key = decode_key(words[0], words[1])
+    except UnsupportedKeyError:  # DSA and security keys: named by their blob
+        try:
+            blob = base64.b64decode(words[1], validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        label = KEY_LABELS.get(words[0], words[0])
+        return f"{host} {label} {blob_fingerprint(blob, digest)}{comment}"
+    except FormatError:
+        return None
+    return f"{host} {key.label} {fingerprint(key, digest)}{comment}"

@@ -49,7 +49,7 @@ def run(
         for entry in found:
             lines: str | None = entry.line
             if fingerprints:
-                lines = _fingerprint_line(entry.line, find, digest)
+                lines = edit.fingerprint_line(entry.line, find, digest)
             elif hash_all:
                 data = edit.hash_all(f"{entry.line}\n".encode("utf-8", "surrogateescape")).text
                 lines = data.decode("utf-8", "surrogateescape").rstrip("\n")
@@ -83,36 +83,6 @@ def run(
         print(f"WARNING: {path}.old contains unhashed entries", file=sys.stderr)
         print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
     return 0
-
-
-def _fingerprint_line(line: str, host: str, digest: str) -> str | None:
-    """``ssh-keygen -lF``'s line for a known_hosts line: the host as asked, the key's
-    type, its fingerprint, the line's comment; None for a key that cannot be read."""
-    from keytool import knownhosts_edit as edit
-    from keytool.errors import FormatError, UnsupportedKeyError
-    from keytool.keys.fingerprint import blob_fingerprint, fingerprint
-    from keytool.keys.pubfile import decode_key
-
-    fields = edit.line_fields(line)
-    if fields is None:
-        return None
-    words = fields[2].split(None, 2)
-    comment = f" {words[2]}" if len(words) > 2 else ""
-    try:
-        key = decode_key(words[0], words[1])
-    except UnsupportedKeyError:  # DSA and security keys: named by their blob
-        import base64
-        import binascii
-
-        try:
-            blob = base64.b64decode(words[1], validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        label = edit.KEY_LABELS.get(words[0], words[0])
-        return f"{host} {label} {blob_fingerprint(blob, digest)}{comment}"
-    except FormatError:
-        return None
-    return f"{host} {key.label} {fingerprint(key, digest)}{comment}"
 
 
 def _rewrite(path: Path, data: bytes) -> None:
