@@ -217,7 +217,11 @@ _SCRIPT_LINES = (
     "set -C",
     'until echo "$h $$" 2>/dev/null > "$l"; do '
     'o=; read -r o 2>/dev/null < "$l"; '
-    'case "$o" in "$h "?*) kill -0 "${o#* }" 2>/dev/null || rm -f "$l" ;; '
+    # a holder that is gone and left its lock: it is read again once the holder is
+    # known gone, and removed only if unchanged (else a lock released meanwhile, and
+    # taken by another installer, would be removed from under it)
+    'case "$o" in "$h "?*) if kill -0 "${o#* }" 2>/dev/null; then :; else '
+    'p=; read -r p 2>/dev/null < "$l"; if [ "$p" = "$o" ]; then rm -f "$l"; fi; fi ;; '
     '*) if [ -n "$(find "$l" -prune -mmin +1 2>/dev/null)" ]; then rm -f "$l"; fi ;; esac; '
     "n=$((n+1)); "
     'if [ "$n" -gt 1200 ]; then echo "keytool: $t is locked by another copy-id ($l)" >&2; '

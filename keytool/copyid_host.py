@@ -533,7 +533,9 @@ def _lock_owner() -> bytes:
 
 
 async def _left_by_dead_process(sftp: Sftp, lock: str) -> bool:
-    """The lock names a process of this machine that is no longer there."""
+    """The lock names a process of this machine that is no longer there, and still
+    does once that is known (a lock its holder released meanwhile, and another
+    installer took, is not that one's)."""
     try:
         text = await sftp.read_file(lock, limit=4096)
     except SftpError:
@@ -544,10 +546,15 @@ async def _left_by_dead_process(sftp: Sftp, lock: str) -> bool:
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
+        pass
     except OSError:  # there, but another user's
         return False
-    return False
+    else:
+        return False
+    try:
+        return await sftp.read_file(lock, limit=4096) == text
+    except SftpError:
+        return False
 
 
 async def _sftp_edit(
