@@ -21,9 +21,6 @@ in a newline.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.knownhosts import HASH_MAGIC, MARKERS, ascii_lower, hash_name, hosts_match
 from keytool.record import Record, init
@@ -82,15 +79,6 @@ def line_fields(line: str) -> tuple[str, str, str] | None:
     if len(parts) < 2 or len(parts[1].split()) < 2:
         return None
     return marker, parts[0], parts[1].strip()
-
-
-#: the type labels ssh-keygen -l shows for keys keytool does not parse
-KEY_LABELS = {
-    "ssh-dss": "DSA",
-    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
-    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
-    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
-}
 
 
 def _known_type(fields: tuple[str, str, str]) -> bool:
@@ -180,8 +168,9 @@ def marker_label(marker: str) -> str:
 def fingerprint_line(line: str, host: str, digest: str) -> str | None:
     """``ssh-keygen -lF``'s line for a known_hosts line: the host as asked, the key's
     type, its fingerprint, the line's comment; None for a key that cannot be read."""
+    from keytool.keys.blob import UNSUPPORTED_LABELS
     from keytool.keys.fingerprint import blob_fingerprint, fingerprint
-    from keytool.keys.pubfile import decode_key
+    from keytool.keys.pubfile import decode_blob, decode_key
 
     fields = line_fields(line)
     if fields is None:
@@ -192,10 +181,10 @@ def fingerprint_line(line: str, host: str, digest: str) -> str | None:
         key = decode_key(words[0], words[1])
     except UnsupportedKeyError:  # DSA and security keys: named by their blob
         try:
-            blob = base64.b64decode(words[1], validate=True)
-        except (binascii.Error, ValueError):
+            blob = decode_blob(words[1])
+        except FormatError:
             return None
-        label = KEY_LABELS.get(words[0], words[0])
+        label = UNSUPPORTED_LABELS.get(words[0], words[0])
         return f"{host} {label} {blob_fingerprint(blob, digest)}{comment}"
     except FormatError:
         return None

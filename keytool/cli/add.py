@@ -246,10 +246,9 @@ def _key_named(name: str) -> ListedKey:
 
 def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
     """-d with a key of a type keytool does not read: its line in FILE or FILE.pub."""
-    import base64
-    import binascii
-
     from keytool import files
+    from keytool.keys.blob import UNSUPPORTED_LABELS
+    from keytool.keys.pubfile import decode_blob
 
     for path in (Path(name), Path(f"{name}.pub")):
         try:
@@ -261,15 +260,15 @@ def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
             if len(words) < 2 or words[0].startswith(b"#"):
                 continue
             try:
-                blob = base64.b64decode(words[1], validate=True)
-            except (binascii.Error, ValueError):
+                blob = decode_blob(words[1])
+            except KeytoolError:
                 break
             comment = b" ".join(words[2:]).decode("utf-8", "replace") or "no comment"
             try:
                 client.remove(blob)
             except KeytoolError:
                 break
-            kind = {"ssh-dss": "DSA"}.get(words[0].decode("ascii", "replace"), "?")
+            kind = UNSUPPORTED_LABELS.get(words[0].decode("ascii", "replace"), "?")
             _say(quiet, f"Identity removed: {name} {kind} ({comment})")
             return True
     print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)

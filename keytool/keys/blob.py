@@ -72,6 +72,13 @@ UNSUPPORTED = {
     "sk-ssh-ed25519@openssh.com": "FIDO security-key keys are not supported",
     "sk-ecdsa-sha2-nistp256@openssh.com": "FIDO security-key keys are not supported",
 }
+#: how ssh-keygen -l and ssh-add name those types (keytool shows them, never parses them)
+UNSUPPORTED_LABELS = {
+    "ssh-dss": "DSA",
+    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+}
 
 
 def key_type_of(name: str) -> KeyType:

@@ -15,12 +15,16 @@ def looks_like_key_type(token: str) -> bool:
     return token in KEY_TYPES or token in UNSUPPORTED or token.startswith(("ssh-", "ecdsa-", "sk-"))
 
 
-def decode_key(key_type: str, b64: str) -> PublicKey:
+def decode_blob(b64: str | bytes) -> bytes:
+    """The key blob of a line's base64 field, not parsed."""
     try:
-        blob = base64.b64decode(b64, validate=True)
+        return base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         raise FormatError("invalid public key: bad base64") from None
-    key = public_from_wire(blob)
+
+
+def decode_key(key_type: str, b64: str) -> PublicKey:
+    key = public_from_wire(decode_blob(b64))
     if key.key_type != key_type:
         raise FormatError(f"invalid public key: says {key_type} but holds {key.key_type}")
     return key

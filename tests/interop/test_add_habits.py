@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
-from tests.interop.agenthelp import KEYTOOL, askpass_script, openssh_agent
+from tests.interop.agenthelp import KEYTOOL, askpass_script, connect, keytool_agent, openssh_agent
 from tests.interop.agenthelp import RunningAgent as Agent
 from tests.peers import require, run
 
@@ -22,6 +23,15 @@ from tests.peers import require, run
 def agent(tmp_path: Path) -> Iterator[Agent]:
     with openssh_agent(tmp_path / "agent") as running:
         yield running
+
+
+def agent_of(
+    which: str, folder: Path, env: dict[str, str] | None = None
+) -> AbstractContextManager[Agent]:
+    """keytool's agent or ssh-agent, in the foreground at ``folder``."""
+    if which == "keytool":
+        return keytool_agent(folder, env=env)
+    return openssh_agent(folder, env=env)
 
 
 def both(
@@ -206,12 +216,8 @@ def test_the_right_lock_password_after_wrong_ones_unlocks(tmp_path: Path, which:
     """Five wrong unlock passwords, the user gives up on a sixth (^C while the agent
     holds it back), then types the right one: ssh-agent unlocks. keytool's agent
     refused every attempt, the right one too, until the delay ran out."""
-    from tests.interop.agenthelp import connect, keytool_agent
-    from tests.interop.agenthelp import openssh_agent as ssh_agent
-
     ed = key(tmp_path, "ed25519")
-    start = keytool_agent if which == "keytool" else ssh_agent
-    with start(tmp_path / "agent") as running:
+    with agent_of(which, tmp_path / "agent") as running:
         run([require("ssh-add"), "-q", ed], env=running.env()).check_returncode()
 
         def ssh_add(flag: str, password: str) -> subprocess.CompletedProcess[str]:
@@ -251,9 +257,6 @@ def test_a_confirmation_needs_a_display_or_force(tmp_path: Path, which: str) -> 
     """An agent with SSH_ASKPASS but no DISPLAY (a headless session): ssh-agent never
     runs the askpass program and refuses to sign with a -c key; with
     SSH_ASKPASS_REQUIRE=force it asks. keytool's agent ran the program either way."""
-    from tests.interop.agenthelp import keytool_agent
-    from tests.interop.agenthelp import openssh_agent as ssh_agent
-
     ed = key(tmp_path, "ed25519")
     askpass = askpass_script(tmp_path)
     for forced in (False, True):
@@ -263,8 +266,7 @@ def test_a_confirmation_needs_a_display_or_force(tmp_path: Path, which: str) -> 
         if forced:
             env["SSH_ASKPASS_REQUIRE"] = "force"
         folder = tmp_path / f"agent-{forced}"
-        with (keytool_agent(folder, env=env) if which == "keytool" else ssh_agent(folder, env=env)
-              ) as running:  # fmt: skip
+        with agent_of(which, folder, env) as running:
             run([require("ssh-add"), "-q", "-c", ed], env=running.env()).check_returncode()
             tested = run([require("ssh-add"), "-T", f"{ed}.pub"], env=running.env())
         assert (tested.returncode == 0) is forced, (forced, tested.stderr)

@@ -247,6 +247,10 @@ def test_lines_as_ssh_keygen_reads_them(tmp_path: Path) -> None:
 def test_errors_and_an_empty_file_name_as_ssh_keygen(tmp_path: Path) -> None:
     """A file that is not there is 255 for both (1 would read as "host not found" in
     ssh-keygen -F h || add); -f '' never means ~/.ssh/known_hosts (keytool edited it)."""
+    default = tmp_path / ".ssh" / "known_hosts"
+    default.parent.mkdir()
+    line = f"x {keys(tmp_path)['ed25519']}\n".encode()
+    default.write_bytes(line)
     for tool in ([require("ssh-keygen")], [*KEYTOOL, "known-hosts"]):
         missing = subprocess.run([*tool, "-F", "x", "-f", str(tmp_path / "absent")],
                                  capture_output=True, env=base_env(), timeout=60)  # fmt: skip
@@ -254,6 +258,7 @@ def test_errors_and_an_empty_file_name_as_ssh_keygen(tmp_path: Path) -> None:
         empty = subprocess.run([*tool, "-R", "x", "-f", ""], capture_output=True,
                                env=base_env(HOME=str(tmp_path)), timeout=60)  # fmt: skip
         assert empty.returncode != 0 and not empty.stdout, tool
+        assert default.read_bytes() == line and not default.with_name("known_hosts.old").exists()
 
 
 def test_a_link_to_another_filesystem_is_rewritten(tmp_path: Path) -> None:
