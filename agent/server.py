@@ -536,6 +536,7 @@ class AgentServer:
             proto.SSH_AGENTC_ADD_ID_CONSTRAINED,
             proto.SSH_AGENTC_REMOVE_IDENTITY,
             proto.SSH_AGENTC_REMOVE_ALL_IDENTITIES,
+            proto.SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES,
         )
     )
 

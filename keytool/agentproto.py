@@ -28,6 +28,7 @@ MAX_MESSAGE = 256 * 1024
 LENGTH = struct.Struct(">I")
 
 # RFC 9987 §7.1: requests from client to agent
+SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES = 9  # SSH-1's; ssh-agent still removes all keys
 SSH_AGENTC_REQUEST_IDENTITIES = 11
 SSH_AGENTC_SIGN_REQUEST = 13
 SSH_AGENTC_ADD_IDENTITY = 17
@@ -257,9 +258,13 @@ def decode_request(payload: bytes) -> Request:
     request: Request
     if kind == SSH_AGENTC_SIGN_REQUEST:
         return decode_sign_request(payload)
+    # as ssh-agent, which reads nothing after the type of these two: bytes after it
+    # are not an error (a client's padding, or an old ssh-add sending SSH-1's 9)
     if kind == SSH_AGENTC_REQUEST_IDENTITIES:
-        request = RequestIdentities()
-    elif kind in (SSH_AGENTC_ADD_IDENTITY, SSH_AGENTC_ADD_ID_CONSTRAINED):
+        return RequestIdentities()
+    if kind in (SSH_AGENTC_REMOVE_ALL_IDENTITIES, SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES):
+        return RemoveAllIdentities()
+    if kind in (SSH_AGENTC_ADD_IDENTITY, SSH_AGENTC_ADD_ID_CONSTRAINED):
         # RFC 9987 §5.2: string key type, key fields (as PROTOCOL.key), string comment
         key = private_from_reader(r)
         comment = r.string().decode("utf-8", "surrogateescape")
@@ -269,8 +274,6 @@ def decode_request(payload: bytes) -> Request:
         request = AddIdentity(key, comment, constraints)
     elif kind == SSH_AGENTC_REMOVE_IDENTITY:
         request = RemoveIdentity(r.string())
-    elif kind == SSH_AGENTC_REMOVE_ALL_IDENTITIES:
-        request = RemoveAllIdentities()
     elif kind == SSH_AGENTC_LOCK:
         request = Lock(r.string())
     elif kind == SSH_AGENTC_UNLOCK:

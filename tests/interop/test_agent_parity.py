@@ -90,6 +90,35 @@ def test_constraints_as_ssh_agent_takes_them(
     assert seen["ssh-agent"][0] in (proto.SUCCESS, proto.FAILURE)
 
 
+@pytest.mark.parametrize(
+    "remove_all",
+    [
+        bytes([proto.SSH_AGENTC_REMOVE_ALL_IDENTITIES]),
+        bytes([proto.SSH_AGENTC_REMOVE_ALL_IDENTITIES, 0]),
+        bytes([proto.SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES]),  # SSH-1's, as old ssh-adds send
+    ],
+    ids=["remove-all", "remove-all-trailing", "ssh1-remove-all"],
+)
+def test_list_and_remove_all_read_as_ssh_agent_reads_them(
+    tmp_path: Path, key: PrivateKey, remove_all: bytes
+) -> None:
+    """Nothing after the type of a list or remove-all request is read by ssh-agent: a
+    trailing byte is no error, and SSH-1's remove-all (9) removes the keys too."""
+    seen: dict[str, list[object]] = {}
+    for name, agent in _both(tmp_path):
+        with connect(agent.sock) as conn:
+            roundtrip(conn, proto.encode_request(proto.AddIdentity(key, "p")))
+            listed = roundtrip(conn, LIST + b"\0\0")
+            answers: list[object] = [listed[:5], roundtrip(conn, remove_all), _listed(conn)]
+        seen[name] = answers
+    assert seen["keytool"] == seen["ssh-agent"]
+    assert seen["ssh-agent"] == [
+        bytes([proto.SSH_AGENT_IDENTITIES_ANSWER, 0, 0, 0, 1]),
+        proto.SUCCESS,
+        0,
+    ]
+
+
 def test_an_empty_lock_password_is_refused(tmp_path: Path, key: PrivateKey) -> None:
     lock = bytes([proto.SSH_AGENTC_LOCK]) + bytes(4)
     unlock = bytes([proto.SSH_AGENTC_UNLOCK]) + bytes(4)

@@ -259,8 +259,15 @@ def test_session_bind(keys: dict[str, PrivateKey]) -> None:
 def test_decoders_reject_trailing_bytes(keys: dict[str, PrivateKey]) -> None:
     with pytest.raises(FormatError):
         proto.decode_request(sign_payload(keys["ed25519"], b"x") + b"\0")
+    # as ssh-agent: nothing after the type of a list or remove-all request is read
+    assert proto.decode_request(bytes([proto.SSH_AGENTC_REQUEST_IDENTITIES, 0])) == (
+        proto.RequestIdentities()
+    )
+    assert proto.decode_request(bytes([proto.SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES])) == (
+        proto.RemoveAllIdentities()
+    )
     with pytest.raises(FormatError):
-        proto.decode_request(bytes([proto.SSH_AGENTC_REQUEST_IDENTITIES, 0]))
+        proto.decode_request(bytes([proto.SSH_AGENTC_LOCK, 0, 0, 0, 0, 0]))
     with pytest.raises(FormatError):
         proto.decode_identities(bytes([12, 0xFF, 0xFF, 0xFF, 0xFF]))
 
