@@ -55,7 +55,8 @@ def _callback(command: Command) -> Any:
         info = typer.Option(
             *opt.flags,
             help=opt.help,
-            metavar=opt.metavar or None,
+            # a flag takes no value: no <bool> or <int> beside it
+            metavar="" if opt.kind in ("flag", "count") else opt.metavar or None,
             count=opt.kind == "count",
         )
         params.append(
@@ -98,8 +99,8 @@ def run(argv: list[str]) -> int:
     try:
         result = app(args=argv, prog_name="keytool", standalone_mode=False)
     except typer.TyperException as exc:
-        if not argv:  # bare ``keytool``: the help, as before
-            app(args=argv, prog_name="keytool")
+        if not argv:  # bare ``keytool``: Click printed the help already; once is enough
+            return 2
         message = exc.format_message().rstrip(".")
         if argv and find(argv[0]) is not None:
             raise UsageError(f"{argv[0]}: {message} (see keytool {argv[0]} --help)") from None

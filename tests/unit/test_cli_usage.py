@@ -40,3 +40,9 @@ def test_help_still_prints() -> None:
     assert top.returncode == 0 and "copy-id" in top.stdout and top.stderr == ""
     gen = keytool("gen", "--help", timeout=60)
     assert gen.returncode == 0 and "-t" in gen.stdout and "-N" in gen.stdout
+
+
+def test_bare_keytool_prints_the_help_once() -> None:
+    bare = keytool(timeout=60)
+    assert bare.returncode == 2 and bare.stderr == ""
+    assert bare.stdout.count("Usage: keytool") == 1 and "copy-id" in bare.stdout
