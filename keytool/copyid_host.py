@@ -293,9 +293,14 @@ def _start_verifier(
     # server with several host keys may show another one (known_hosts ordered the first)
     checked = client.transport.algorithms.host_key
     offered = options.transport.host_key_algorithms
+    trace = options.trace
+    # it runs beside the first connection: -v tells whose step a line is
+    second_trace = None if trace is None else (lambda line: trace(f"second connection: {line}"))
     pinned = options.replace(
+        trace=second_trace,
         transport=options.transport._replace(
-            host_key_algorithms=(checked, *(a for a in offered if a != checked))
+            host_key_algorithms=(checked, *(a for a in offered if a != checked)),
+            trace=second_trace,
         ),
         expected_host_key=fingerprint(client.transport.host_key),
         identity_files=(str(signer.private),) if signer is not None else (),

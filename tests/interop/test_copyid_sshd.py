@@ -93,6 +93,10 @@ def test_through_a_proxy_command(tmp_path: Path, account: Account) -> None:
         assert (account.home / ".ssh" / "authorized_keys").read_bytes() == client.pub_line()
         # both connections (install, verification) went through the relay
         assert result.stderr.count("connected through the ProxyCommand") == 2, result.stderr
+        # the verifying connection runs beside the first: -v names its lines
+        second = "keytool: second connection: connected through the ProxyCommand"
+        assert result.stderr.count(second) == 1, result.stderr
+        assert "keytool: second connection: authentication (public key)" in result.stderr
         assert "TCP connection established" not in result.stderr
         assert ssh_login(server.port, client.known_hosts, account.name, client.key).returncode == 0
 
