@@ -303,6 +303,7 @@ def _start_verifier(
             trace=second_trace,
         ),
         expected_host_key=fingerprint(client.transport.host_key),
+        strict_host_key_checking="yes",  # the first connection recorded it if need be
         identity_files=(str(signer.private),) if signer is not None else (),
         identities_only=True,
         agent=signer is not None and signer.needs_agent,

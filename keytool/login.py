@@ -205,11 +205,38 @@ class HostCheck:
                     key.key_type,
                 )
             self._trace("host key matches the expected fingerprint")
+            self._record_pinned(key)
             return
         if key.plain is not key:
             self.allow_password = self._verify_certificate(key)
             return
         self.allow_password = self._verify(key)
+
+    def _record_pinned(self, key: PublicKey) -> None:
+        """A key the user pinned by its fingerprint is as good as a "yes" to ssh's
+        question: recorded in known_hosts when the host is not there yet, so the next
+        login knows it. Not under StrictHostKeyChecking=yes, which never records; a
+        host known with another key keeps its line (the pin is for this run only)."""
+        from keytool import hostcheck
+
+        options = self.options
+        if options.strict_host_key_checking == "yes" or key.plain is not key:
+            return
+        try:
+            decision = hostcheck.verify_host_key(
+                *options.known_hosts_name(),
+                key,
+                user_files=options.user_known_hosts,
+                global_files=options.global_known_hosts,
+                strict="accept-new",
+                hash_known_hosts=options.hash_known_hosts,
+                hash_name=options.fingerprint_hash,
+                recordable=hostcheck.recordable_name(options.host),
+            )
+        except KeytoolError:
+            self._trace("host key: known_hosts holds another key for this host; left as it is")
+            return
+        self._report(decision)
 
     def _verify(self, key: PublicKey) -> bool:
         from keytool import hostcheck

@@ -341,6 +341,29 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     assert "keytool gen" in assert_clean_error(copy_id(client, "u@127.0.0.1"))
 
 
+def test_a_pin_under_strict_checking_records_nothing(tmp_path: Path, account: Account) -> None:
+    """StrictHostKeyChecking=yes never writes known_hosts, as with ssh; a host known
+    with another key keeps its line when a pin vouches for the server this once."""
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path)
+        client.known_hosts.unlink()
+        pin = run([require("ssh-keygen"), "-lf", f"{server.host_keys['ed25519']}.pub"])
+        fp = pin.stdout.split()[1]
+        args = ["--expect-hostkey", fp, "-p", server.port, dest(account)]
+        strict = copy_id(client, "-o", "StrictHostKeyChecking=yes", *args,
+                         password=account.password)  # fmt: skip
+        assert strict.returncode == 0, strict.stderr
+        assert not client.known_hosts.exists()
+        impostor = keygen(tmp_path / "impostor", "ed25519")
+        blob = Path(f"{impostor}.pub").read_text().split()[1]
+        other = f"[127.0.0.1]:{server.port} ssh-ed25519 {blob}\n"
+        client.known_hosts.write_text(other)
+        (account.home / ".ssh" / "authorized_keys").unlink()
+        again = copy_id(client, *args, password=account.password)
+        assert again.returncode == 0, again.stderr
+        assert client.known_hosts.read_text() == other
+
+
 @pytest.mark.parametrize("peer", ["sshd", "dropbear"])
 @pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
 def test_a_pin_on_another_host_key_of_the_server(
@@ -365,6 +388,13 @@ def test_a_pin_on_another_host_key_of_the_server(
         assert "verified" in pinned.stdout
         keys = account.home / ".ssh" / "authorized_keys"
         assert keys.read_bytes() == client.pub_line()
+        # the pin stood for ssh's "yes": the key is recorded as ssh-keyscan shows it,
+        # and real ssh, checking strictly, then knows the server
+        scanned_line = next(x for x in scanned.stdout.splitlines() if not x.startswith("#"))
+        assert client.known_hosts.read_text() == scanned_line + "\n"
+        assert "Permanently added" in pinned.stderr
+        login = ssh_login(server.port, client.known_hosts, account.name, client.key, "echo ok")
+        assert (login.returncode, login.stdout) == (0, "ok\n"), login.stderr
         wrong = copy_id(client, "--expect-hostkey", "SHA256:" + "A" * 43, "-p", server.port,
                         dest(account), password=account.password)  # fmt: skip
         assert "not the expected" in assert_clean_error(wrong)
