@@ -222,7 +222,8 @@ class Krl:
             return "the key is revoked"
         if not isinstance(key, Certificate):
             return None
-        key_id = key.key_id.encode("utf-8")
+        # the ID as the certificate's bytes: one that is not UTF-8 came in as escapes
+        key_id = key.key_id.encode("utf-8", "surrogateescape")
         for ca in (key.ca.to_wire(), None):
             scope = self.scope(ca, create=False)
             if scope is None:
@@ -299,10 +300,12 @@ def _bitmap(r: Reader, serials: SerialSet) -> None:
 
 
 def _certificates(r: Reader, krl: Krl) -> None:
-    """PROTOCOL.krl §2: one CA's (or any CA's) revoked serials and key IDs."""
+    """PROTOCOL.krl §2: one CA's (or any CA's) revoked serials and key IDs. The scope
+    is the KRL's only once something is revoked in it, as krl.c makes it: a section
+    with nothing in it (an empty bitmap, only its reserved string) leaves no trace."""
     ca = r.string()
     r.string()  # reserved
-    scope = krl._scope(_ca_blob(ca) if ca else None)
+    scope = CertScope(_ca_blob(ca) if ca else None)
     while r.remaining:
         kind = r.byte()
         with r.nested("KRL certificate section") as part:
@@ -326,6 +329,21 @@ def _certificates(r: Reader, krl: Krl) -> None:
                 _extension(part, "certificate section")
             else:
                 raise FormatError(f"malformed KRL: unknown certificate section type {kind}")
+    _adopt(krl, scope)
+
+
+def _adopt(krl: Krl, scope: CertScope) -> None:
+    """A section's revocations into ``krl``: into its CA's scope if it has one, as a
+    new scope at the end if anything is revoked in it."""
+    if not scope.serials and not scope.key_ids:
+        return
+    found = krl.scope(scope.ca, create=False)
+    if found is None:
+        krl.scopes.append(scope)
+        return
+    for lo, hi in scope.serials.ranges():
+        found.serials.add(lo, hi)
+    found.key_ids |= scope.key_ids
 
 
 def _blobs(r: Reader, target: set[bytes], size: int | None, what: str) -> None:

@@ -27,13 +27,16 @@ from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import raw_digest
 from keytool.krl import MAX_SERIAL, SHA256_SIZE, Krl
 
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+_NUMBER = re.compile(r"\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
 def _serial(text: str) -> int | None:
-    """A number as strtoull reads it with base 0: decimal, 0x hex or 0 octal."""
-    if not _NUMBER.fullmatch(text):
+    """A number as strtoull reads it with base 0: decimal, 0x hex or 0 octal, after an
+    optional ``+`` (a ``-`` is refused: strtoull would wrap it around)."""
+    found = _NUMBER.fullmatch(text)
+    if found is None:
         return None
+    text = found.group(1)
     if text[:2].lower() == "0x":
         return int(text[2:], 16)
     if text.startswith("0"):

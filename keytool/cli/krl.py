@@ -40,9 +40,7 @@ def run(
         if query:
             return _query(file, files, print_contents)
         return _generate(file, update, ca_key, version, comment, quiet, files)
-    except UsageError:
-        raise
-    except KeytoolError as exc:
+    except KeytoolError as exc:  # a usage error found here too: 255, as ssh-keygen
         exc.exit_code = ERROR_STATUS
         raise
 
@@ -51,7 +49,7 @@ def _load(path: Path) -> Krl:
     from keytool import krl
     from keytool.files import read_file
 
-    data = read_file(path, "KRL")
+    data = read_file(path, "KRL", pipes=True)
     try:
         return krl.parse(data)
     except KeytoolError as exc:
@@ -71,11 +69,34 @@ def _query(file: str | None, files: list[str], show: bool = False) -> int:
         key, label = _public_key(name, "public key")
         revoked = revocations.is_revoked(key)
         shown = f"{name} ({label})" if label else name
-        print(f"{shown}: {'REVOKED' if revoked else 'ok'}")
-        sys.stdout.flush()
+        _say(f"{shown}: {'REVOKED' if revoked else 'ok'}")
         if revoked:
             status = 1
     return status
+
+
+def _say(line: str) -> None:
+    """A line on stdout, now. A write error is exit 255 (never -Q's 1, "revoked")."""
+    failed = _inform(line)
+    if failed is not None:
+        raise _stdout_error(failed) from None
+
+
+def _say_bytes(data: bytes) -> None:
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:
+        raise _stdout_error(exc) from None
+
+
+def _stdout_error(exc: OSError) -> Exception:
+    """What a failed write to stdout ends in: a closed pipe stays itself (keytool's
+    quiet exit for it), anything else is one line and exit 255."""
+    if isinstance(exc, BrokenPipeError):
+        return exc
+    return KeytoolError(f"cannot write to standard output: {exc.strerror or exc}")
 
 
 def _show(revocations: Krl) -> None:
@@ -86,9 +107,7 @@ def _show(revocations: Krl) -> None:
     lines, problems = dump(revocations, utf8_locale())
     for problem in problems:
         print(f"keytool: {problem}", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stdout.buffer.write("".join(f"{line}\n" for line in lines).encode("utf-8"))
-    sys.stdout.buffer.flush()
+    _say_bytes("".join(f"{line}\n" for line in lines).encode("utf-8"))
 
 
 def _generate(
@@ -104,7 +123,7 @@ def _generate(
     import time
 
     from keytool import krl, krlspec
-    from keytool.files import MAX_TEXT_FILE_SIZE, read_file, write_atomic
+    from keytool.files import MAX_TEXT_FILE_SIZE, read_file
     from keytool.keyfiles import expand
 
     if not file:
@@ -119,21 +138,62 @@ def _generate(
         revocations.version = number
     if comment is not None:
         revocations.comment = comment
+    unsaid: OSError | None = None  # "Revoking from" could not be printed
     for name in files:
         if name == "-":
             source, data = "(standard input)", sys.stdin.buffer.read()
         else:
             spec = expand(name)
-            source, data = str(spec), read_file(spec, "revocation spec", MAX_TEXT_FILE_SIZE)
-        if not quiet:
-            print(f"Revoking from {source}")
-            sys.stdout.flush()
+            source = str(spec)
+            data = read_file(spec, "revocation spec", MAX_TEXT_FILE_SIZE, pipes=True)
+        if not quiet and unsaid is None:
+            unsaid = _inform(f"Revoking from {source}")
         krlspec.revoke_from_spec(revocations, data, source, ca, any_ca)
     if not revocations.generated:
         revocations.generated = int(time.time())
-    # ssh-keygen creates the file 0644 and leaves an existing file's mode as it is
-    write_atomic(path, krl.to_bytes(revocations), 0o644, keep_mode=True)
+    _write(path, krl.to_bytes(revocations))
+    if unsaid is not None:  # the KRL is written all the same, as ssh-keygen does
+        raise _stdout_error(unsaid)
     return 0
+
+
+def _inform(line: str) -> OSError | None:
+    """An informational line on stdout; why it could not be written, if it could not."""
+    try:
+        print(line)
+        sys.stdout.flush()
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The KRL to ``path``: a regular file (or a new one) all at once, created 0644
+    narrowed by the umask, an existing one keeping its mode, as ssh-keygen leaves
+    them; anything else (/dev/null, a pipe such as /dev/stdout) written straight
+    into, as ssh-keygen does, since renaming a file over it would replace it."""
+    import os
+    import stat
+
+    from keytool.files import public_mode, write_atomic
+
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True  # a new file, or write_atomic says why not
+    if regular:
+        write_atomic(path, data, public_mode(), keep_mode=True)
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise KeytoolError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _ca(ca_key: str | None) -> tuple[bool, PublicKey | None]:
@@ -154,6 +214,8 @@ def _public_key(name: str, what: str) -> tuple[PublicKey, str]:
 
     path = str(expand(name))
     try:
+        if _is_pipe(path):
+            return _piped_public_key(path)
         return load_public_key(path)
     except KeytoolError as exc:
         if path in str(exc):
@@ -161,11 +223,33 @@ def _public_key(name: str, what: str) -> tuple[PublicKey, str]:
         raise KeytoolError(f"cannot load {what} {name}: {exc}") from None
 
 
+def _is_pipe(path: str) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _piped_public_key(path: str) -> tuple[PublicKey, str]:
+    """A public key read from a pipe (``<(cat KEY.pub)``): read once, its first key
+    line, labelled with the pipe's name when it has no comment, as ssh-keygen does."""
+    from keytool.files import read_file
+    from keytool.keys.pubfile import parse_public_text
+
+    key, comment = parse_public_text(read_file(path, "public key", pipes=True))
+    return key, comment or path
+
+
 def _version(text: str | None) -> int:
+    """-z: a decimal number, after an optional ``+`` (ssh-keygen reads it so)."""
     from keytool.krl import MAX_SERIAL
 
     if text is None:
         return 0
-    if not text.isascii() or not text.isdigit() or int(text) > MAX_SERIAL:
+    digits = text.removeprefix("+")
+    if not digits.isascii() or not digits.isdigit() or int(digits) > MAX_SERIAL:
         raise UsageError(f'krl: invalid KRL version "{text}" (-z takes a number)')
-    return int(text)
+    return int(digits)

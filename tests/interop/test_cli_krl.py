@@ -8,17 +8,21 @@ lines are one line on stderr and leave the KRL file as it was."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
 from keytool.wire import Reader
 from tests.cli import assert_clean_error, keytool
-from tests.peers import Sshd, require, run, ssh_login
+from tests.peers import ROOT, Sshd, require, run, ssh_login
 
 # certificates of the user key "u": name -> (CA, serial, key ID)
 CERTS = {
@@ -143,6 +147,8 @@ SPECS = {
     # a CR ends no line: the ID is "stolen\r", which no certificate has
     "id with a CR": ("id: stolen\r\nid: dave", "ca", {"c21"}),
     "key line with a CR": ("{w}\r", None, {"w"}),
+    # strtoull takes a leading +, on either side of a range
+    "serial with a plus": ("serial: +5\nserial: +0xf-+21", "ca", {"c5", "c15", "c21"}),
 }
 
 
@@ -188,6 +194,28 @@ def test_version_and_comment_as_ssh_keygen_dumps_them(keys: Keys, tmp_path: Path
     dump = keygen("-Q", "-l", "-f", krl)
     assert "# KRL version 42\n" in dump
     assert "# Comment: weekly list\n" in dump
+
+
+def test_a_version_with_a_plus_as_ssh_keygen_takes_it(keys: Keys, tmp_path: Path) -> None:
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    keygen("-k", "-q", "-z", "+5", "-f", theirs, keys.pub("u"))
+    made = keytool("krl", "-q", "-z", "+5", "-f", ours, keys.pub("u"))
+    assert (made.returncode, made.stderr) == (0, "")
+    assert "# KRL version 5\n" in keygen("-Q", "-l", "-f", theirs)
+    assert "# KRL version 5\n" in keygen("-Q", "-l", "-f", ours)
+
+
+@pytest.mark.parametrize(
+    "args", [("-k", "-z", "abc", "-f", "{dir}/k.krl", "{u}"), ("-Q", "{u}"), ("-k", "{u}")]
+)
+def test_a_usage_error_exits_255_as_ssh_keygen(
+    keys: Keys, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    filled = [a.format(dir=tmp_path, u=keys.pub("u")) for a in args]
+    theirs = run([require("ssh-keygen"), *filled], cwd=tmp_path)
+    ours = keytool("krl", *filled, cwd=tmp_path)
+    assert_clean_error(ours)
+    assert ours.returncode == theirs.returncode == 255
 
 
 # ---- KRLs ssh-keygen writes, read by keytool krl -Q
@@ -504,3 +532,135 @@ def test_a_key_file_that_does_not_load_stops_the_query_as_ssh_keygen(
     # ssh-keygen's own line is lost in its stdio buffer when it exits on the error
     assert ours.stdout == f"{keys.pub('c5')} (u key): REVOKED\n"
     assert str(missing) in assert_clean_error(ours)
+
+
+# ---- key IDs that are not UTF-8
+
+
+def odd_id_certificate(folder: Path) -> Path:
+    """A certificate of u by ca (no serial) whose key ID is the bytes b"id\\xff"."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("ca", "u"):
+        keygen("-q", "-t", "ed25519", "-N", "", "-C", f"{name} key", "-f", folder / name)
+    keygen("-q", "-s", folder / "ca", "-I", os.fsdecode(b"id\xff"), folder / "u.pub")
+    return folder / "u-cert.pub"
+
+
+@pytest.mark.parametrize(
+    ("line", "revoked"), [(b"id: other", False), (b"id: id\xfe", False), (b"id: id\xff", True)]
+)
+def test_a_key_id_that_is_not_utf8_is_compared_as_bytes(
+    tmp_path: Path, line: bytes, revoked: bool
+) -> None:
+    from keytool import revokedkeys
+    from keytool.keys.pubfile import parse_public_text
+
+    cert = odd_id_certificate(tmp_path / "keys")
+    spec = tmp_path / "spec"
+    spec.write_bytes(line + b"\n")
+    ca = tmp_path / "keys" / "ca.pub"
+    ours, theirs = tmp_path / "ours.krl", tmp_path / "theirs.krl"
+    assert keytool("krl", "-q", "-s", ca, "-f", ours, spec).returncode == 0
+    keygen("-k", "-q", "-s", ca, "-f", theirs, spec)
+    for krl in (ours, theirs):
+        expected = keygen_query(krl, [cert])
+        assert expected[0] == int(revoked)
+        # ssh-keygen's verdict on either KRL is keytool's, and the client's
+        # RevokedHostKeys check (revokedkeys) says the same
+        query = keytool("krl", "-Q", "-f", krl, cert)
+        assert (query.returncode, query.stdout, query.stderr) == (*expected, "")
+        key, _ = parse_public_text(cert.read_bytes())
+        assert (revokedkeys.revocation(krl.read_bytes(), key) is not None) is revoked
+
+
+# ---- pipes, devices, modes, stdout
+
+TOOLS = {"ssh-keygen": ["ssh-keygen"], "keytool": [sys.executable, "-m", "keytool", "krl"]}
+
+
+def in_bash(folder: Path, command: str, tool: str) -> CompletedProcess[str]:
+    """``command`` run by bash in ``folder`` with "$@" as ``tool`` (ssh-keygen or keytool
+    krl): process substitution, pipes and umask as a shell user writes them."""
+    args = [require(a) if a == "ssh-keygen" else a for a in TOOLS[tool]]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return run([require("bash"), "-c", command, "bash", *args], cwd=folder, env=env)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        '"$@" -Q -f <(cat o.krl) u.pub',
+        'cat o.krl | "$@" -Q -f /dev/stdin u.pub',
+        '"$@" -Q -f o.krl <(cat u.pub) v.pub',
+        '"$@" -Q -f o.krl <(cat v.pub)',
+        '"$@" -k -f k.krl <(cat u.pub) && "$@" -Q -f k.krl u.pub v.pub',
+        '"$@" -k -f /dev/null u.pub && test -c /dev/null',
+        '"$@" -q -k -f /dev/stdout u.pub > k.krl && "$@" -Q -f k.krl u.pub v.pub',
+        '"$@" -q -k -f /dev/stdout u.pub | cat > k.krl && "$@" -Q -f k.krl u.pub v.pub',
+    ],
+)
+def test_pipes_and_devices_as_ssh_keygen_takes_them(
+    keys: Keys, tmp_path: Path, command: str
+) -> None:
+    for name in ("u", "v"):
+        shutil.copy(keys.pub(name), tmp_path / f"{name}.pub")
+    keygen("-k", "-q", "-f", tmp_path / "o.krl", tmp_path / "u.pub")
+    theirs = in_bash(tmp_path, command, "ssh-keygen")
+    assert theirs.returncode in (0, 1), theirs.stderr
+    ours = in_bash(tmp_path, command, "keytool")
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, "")
+
+
+@pytest.mark.parametrize("umask", ["077", "022", "002", "027"])
+def test_a_new_krl_takes_the_umask_and_an_existing_one_keeps_its_mode(
+    keys: Keys, tmp_path: Path, umask: str
+) -> None:
+    shutil.copy(keys.pub("u"), tmp_path / "u.pub")
+    krl = tmp_path / "k.krl"
+    modes = {}
+    for tool in TOOLS:
+        krl.unlink(missing_ok=True)
+        seen = []
+        for prepare, flags in ((None, ""), (0o640, "-u"), (0o604, "")):
+            if prepare is not None:
+                krl.chmod(prepare)
+            done = in_bash(tmp_path, f'umask {umask} && "$@" -k {flags} -q -f k.krl u.pub', tool)
+            assert done.returncode == 0, done.stderr
+            seen.append(oct(krl.stat().st_mode))
+        modes[tool] = seen
+    assert modes["keytool"] == modes["ssh-keygen"]
+
+
+def full_stdout(args: list[str | Path]) -> CompletedProcess[str]:
+    """``args`` with stdout on /dev/full: every write to it fails."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            [str(a) for a in args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+
+
+@pytest.mark.parametrize("name", ["u", "v"])
+def test_a_query_that_cannot_print_is_255_never_revoked(
+    keys: Keys, tmp_path: Path, name: str
+) -> None:
+    krl = tmp_path / "o.krl"
+    keygen("-k", "-q", "-f", krl, keys.pub("u"))
+    theirs = full_stdout([require("ssh-keygen"), "-Q", "-f", krl, keys.pub(name)])
+    assert theirs.returncode in (0, 1)  # ssh-keygen does not notice
+    ours = full_stdout([sys.executable, "-m", "keytool", "krl", "-Q", "-f", krl, keys.pub(name)])
+    assert ours.returncode == 255
+    assert assert_clean_error(ours) == (
+        "keytool: cannot write to standard output: No space left on device"
+    )
+
+
+def test_a_krl_is_written_though_revoking_from_cannot_be_printed(
+    keys: Keys, tmp_path: Path
+) -> None:
+    theirs, ours = tmp_path / "theirs.krl", tmp_path / "ours.krl"
+    assert full_stdout([require("ssh-keygen"), "-k", "-f", theirs, keys.pub("u")]).returncode == 0
+    made = full_stdout([sys.executable, "-m", "keytool", "krl", "-f", ours, keys.pub("u")])
+    assert made.returncode == 255 and "standard output" in assert_clean_error(made)
+    assert keygen_query(ours, [keys.pub("u")]) == keygen_query(theirs, [keys.pub("u")])

@@ -188,3 +188,53 @@ def test_a_bad_krl_is_one_line(keys: Path, tmp_path: Path) -> None:
 def test_l_needs_q(keys: Path, tmp_path: Path) -> None:
     krl = make_krl(tmp_path, "k", "serial: 1\n", "-s", keys / "ca.pub")
     assert_clean_error(keytool("krl", "-l", "-f", krl, keys / "u.pub"))
+
+
+def handmade_krl(path: Path, *sections: tuple[Path | None, bytes, bytes]) -> Path:
+    """A KRL with certificate sections ssh-keygen never writes: (CA public key file or
+    None for any CA, reserved string, subsections)."""
+    import base64
+    import struct
+
+    def string(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    out = b"SSHKRL\n\0" + struct.pack(">IQQQ", 1, 1, 1700000000, 0) + string(b"") * 2
+    for ca, reserved, body in sections:
+        blob = base64.b64decode(ca.read_text().split()[1]) if ca else b""
+        out += b"\1" + string(string(blob) + string(reserved) + body)
+    path.write_bytes(out)
+    return path
+
+
+def test_a_ca_section_revoking_nothing_is_no_section(keys: Path, tmp_path: Path) -> None:
+    """An empty bitmap, list or ID list, or only a reserved string: OpenSSH makes a CA's
+    scope when something is revoked in it, so -Q -l shows none and -u writes none."""
+    import struct
+
+    serial = struct.pack(">Q", 7)
+    empty_bitmap = b"\x22" + struct.pack(">I", 12) + struct.pack(">Q", 5) + b"\0" * 4
+    cases = {
+        "empty bitmap": [(keys / "ca.pub", b"", empty_bitmap)],
+        "reserved only": [(keys / "ca.pub", b"junk", b"")],
+        "empty lists": [(None, b"", b"\x20\0\0\0\0\x23\0\0\0\0")],
+        # the scope comes where its first revocation is: ca2's first, then ca's
+        "empty, then another CA, then it again": [
+            (keys / "ca.pub", b"", empty_bitmap),
+            (keys / "ca2.pub", b"", b"\x20" + struct.pack(">I", 8) + serial),
+            (keys / "ca.pub", b"", b"\x20" + struct.pack(">I", 8) + struct.pack(">Q", 9)),
+        ],
+    }
+    for name, sections in cases.items():
+        krl = handmade_krl(tmp_path / f"{name}.krl", *sections)
+        theirs, ours = both(krl)
+        assert theirs.returncode == 0, theirs.stderr
+        assert (ours.returncode, ours.stdout, ours.stderr) == (0, theirs.stdout, b""), name
+        # rewritten with -u: the same bytes as ssh-keygen -u writes
+        (tmp_path / "nothing").write_text("")
+        copy = tmp_path / "copy.krl"
+        copy.write_bytes(krl.read_bytes())
+        keygen("-k", "-u", "-q", "-f", copy, tmp_path / "nothing")
+        updated = keytool("krl", "-u", "-q", "-f", krl, tmp_path / "nothing")
+        assert updated.returncode == 0, updated.stderr
+        assert krl.read_bytes() == copy.read_bytes(), name

@@ -270,6 +270,10 @@ def test_any_ca_spec() -> None:
         ("serial: 0", "spec:1: serial 0 cannot be revoked"),
         ("serial: 18446744073709551616", "spec:1: serial out of range"),
         ("serial: 09", "spec:1: invalid serial"),
+        # strtoull takes a sign: "+5" is 5 (tests/interop), "-1" wraps around, refused
+        ("serial: -1", "spec:1: invalid serial"),
+        ("serial: 5--7", "spec:1: invalid serial"),
+        ("serial: ++5", "spec:1: invalid serial"),
         ("hash: MD5:aa", "spec:1: unsupported hash algorithm"),
         ("hash: SHA256:abc", "spec:1: a SHA256 fingerprint is 32 bytes"),
         ("hash: SHA256:!!", "spec:1: decode hash failed"),
@@ -287,3 +291,15 @@ def test_bad_spec_lines_name_file_and_line(text: str, message: str) -> None:
 def test_serials_and_ids_need_a_ca(line: str) -> None:
     with pytest.raises(FormatError, match=r"spec:1: revoking certificates by .* needs a CA key"):
         spec(line, ca=None)
+
+
+def test_a_key_id_that_is_not_utf8_is_its_bytes() -> None:
+    """A certificate's key ID is bytes (ssh-keygen -I takes any): one spec line with
+    the same bytes revokes it, one with other bytes does not (ssh-keygen agrees, in
+    tests/interop/test_cli_krl.py)."""
+    odd = certificate(0, b"id\xff".decode("utf-8", "surrogateescape"))
+    for line, revoked in ((b"id: other", False), (b"id: id\xfe", False), (b"id: id\xff", True)):
+        made = krl.Krl()
+        revoke_from_spec(made, line + b"\n", "spec", CA.public)
+        assert made.is_revoked(odd) is revoked, line
+        assert round_trip(made).is_revoked(odd) is revoked, line
