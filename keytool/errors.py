@@ -31,6 +31,14 @@ class PassphraseError(KeytoolError):
     """A private key is encrypted and the passphrase is missing or wrong."""
 
 
+class WrongPassphraseError(PassphraseError):
+    """A passphrase was given and does not open the key (it may be asked again)."""
+
+
+class AskpassError(KeytoolError):
+    """The SSH_ASKPASS program could not be run (not: the user cancelled)."""
+
+
 class KeyFileError(KeytoolError):
     """A key file that cannot be used as it is: missing, unreadable, bad permissions."""
 

@@ -43,7 +43,7 @@ def ask_passphrase(path: str | os.PathLike[str]) -> bytes:
 
     return terminal.read_secret(
         f"Enter passphrase for {path}: ", f"the passphrase for {path}"
-    ).encode("utf-8")
+    ).encode("utf-8", "surrogateescape")
 
 
 def load_private_file(

@@ -658,20 +658,37 @@ class _Keys:
         self.trace(f"key {path} added to the agent")
 
     def _load(self, path: str) -> tuple[PrivateKey, str] | None:
+        from keytool.errors import PassphraseError, WrongPassphraseError
         from keytool.keyfiles import load_private_file
 
         def ask(p: str | os.PathLike[str]) -> bytes:
-            return self.prompts.secret(
+            answer = self.prompts.secret(
                 f"Enter passphrase for key '{p}': ", f"the passphrase for {p}"
-            ).encode("utf-8")
+            )
+            if not answer:
+                # as ssh: an empty answer passes on to the next key
+                raise PassphraseError("no passphrase given")
+            return answer.encode("utf-8", "surrogateescape")
 
-        try:
-            key, comment = load_private_file(path, ask=ask)
-        except KeytoolError as exc:
-            self.trace(f"key {path} not used: {exc}")
-            sys.stderr.write(f"keytool: key {path} not used: {exc}\n")
-            return None
-        return key, comment
+        # as ssh: a wrong passphrase is asked again, NumberOfPasswordPrompts times
+        for attempt in range(1, max(1, self.options.password_prompts) + 1):
+            try:
+                key, comment = load_private_file(path, ask=ask)
+            except WrongPassphraseError as exc:
+                if attempt < self.options.password_prompts:
+                    self.trace(f"key {path}: bad passphrase, asked again")
+                    continue
+                self._not_used(path, exc)
+                return None
+            except KeytoolError as exc:
+                self._not_used(path, exc)
+                return None
+            return key, comment
+        return None
+
+    def _not_used(self, path: str, exc: KeytoolError) -> None:
+        self.trace(f"key {path} not used: {exc}")
+        sys.stderr.write(f"keytool: key {path} not used: {exc}\n")
 
     async def close(self) -> None:
         if self.agent is not None:
@@ -867,6 +884,7 @@ class Login:
                 server_sig_algs=self._server_sig_algs(),
                 failures=self._query_failures,
                 accepted=options.pubkey_algorithms,
+                methods=options.auth_methods,
             )
             allowed = self.methods or ()
             while True:
@@ -983,8 +1001,14 @@ class Login:
         raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
 
     def _ask(self, prompt: str, what: str, echo: bool = False) -> str | None:
+        from keytool.errors import AskpassError
+
         try:
             return self.prompts.secret(prompt, what, echo)
+        except AskpassError as exc:
+            # as ssh: an askpass program that cannot run is said, not only traced
+            self.prompts.show(f"keytool: {exc}")
+            return None
         except KeytoolError as exc:
             self.trace(f"no {what}: {exc}")
             return None
@@ -1033,6 +1057,7 @@ class Login:
                 return event
             if not isinstance(event, ua.InfoRequest):
                 raise ProtocolError(f"unexpected keyboard-interactive message: {event}")
+            plan.info_request_seen = True
             if event.name or event.instruction:
                 self.prompts.show("\n".join(t for t in (event.name, event.instruction) if t))
             answers: list[str] = []

@@ -80,6 +80,7 @@ class ConnectOptions(Record):
         "add_keys_to_agent",
         "agent",
         "agent_socket",
+        "auth_methods",
         "batch_mode",
         "ca_signature_algorithms",
         "certificate_files",
@@ -129,6 +130,7 @@ class ConnectOptions(Record):
     password_authentication: bool
     kbd_interactive_authentication: bool
     pubkey_authentication: bool
+    auth_methods: tuple[str, ...]  # PreferredAuthentications: the order to try them in
     batch_mode: bool
     password: str | None
     user_known_hosts: tuple[str, ...]
@@ -201,9 +203,11 @@ class ConnectOptions(Record):
         tcp_keep_alive: bool = True,
         no_host_authentication_for_localhost: bool = False,
         required_rsa_size: int = 1024,
+        auth_methods: tuple[str, ...] = ("publickey", "keyboard-interactive", "password"),
     ) -> None:
         init(
             self,
+            auth_methods=auth_methods,
             host=host,
             user=user,
             port=port,
@@ -319,6 +323,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
             resolved.kbd_interactive_authentication and "keyboard-interactive" in preferred
         ),
         pubkey_authentication=resolved.pubkey_authentication and "publickey" in preferred,
+        auth_methods=preferred,
         batch_mode=resolved.batch_mode,
         user_known_hosts=resolved.user_known_hosts_files,
         global_known_hosts=resolved.global_known_hosts_files,

@@ -1,8 +1,13 @@
 """Terminal adapter: passphrase and password prompts, yes/no questions, SSH_ASKPASS.
 
 SSH_ASKPASS_REQUIRE works as in ssh(1): ``never`` never runs the askpass program,
-``prefer`` runs it whenever SSH_ASKPASS is set, ``force`` runs it even on a terminal;
-unset, it runs only without a terminal and with DISPLAY (or WAYLAND_DISPLAY) set.
+``prefer`` runs it when there is a display (DISPLAY or WAYLAND_DISPLAY), ``force``
+runs it even on a terminal; unset, it runs only without a terminal and with a display.
+The terminal is the controlling one (/dev/tty), whatever stdin is: ssh asks there, so
+``tar c . | keytool exec host tar x`` still asks for a password.
+
+Answers are kept as the bytes typed or printed (surrogate escapes): a password or
+passphrase need not be UTF-8.
 """
 
 from __future__ import annotations
@@ -10,16 +15,21 @@ from __future__ import annotations
 import os
 import sys
 
-from keytool.errors import KeytoolError
+from keytool.errors import AskpassError, KeytoolError
 
 
 def has_terminal() -> bool:
+    """A controlling terminal to ask on (stdin may be a pipe: ssh asks on /dev/tty)."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return False
     os.close(fd)
-    return sys.stdin.isatty()
+    return True
+
+
+def _display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def askpass_program(interactive: bool) -> str | None:
@@ -27,9 +37,10 @@ def askpass_program(interactive: bool) -> str | None:
     require = os.environ.get("SSH_ASKPASS_REQUIRE", "")
     if not program or require == "never":
         return None
-    if require in ("prefer", "force"):
+    if require == "force":
         return program
-    if not interactive and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    # as ssh's read_passphrase: "prefer" needs a display as much as the default does
+    if _display() and (require == "prefer" or not interactive):
         return program
     return None
 
@@ -46,11 +57,13 @@ def run_askpass(program: str, prompt: str, confirm: bool = False) -> str | None:
             [program, prompt], capture_output=True, env=env, timeout=300, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise KeytoolError(f"cannot run askpass program {program}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise AskpassError(f"cannot run the askpass program {program}: {reason}") from None
     if result.returncode != 0:
         return None
-    # as ssh: the answer ends at the first carriage return or newline
-    text = result.stdout.decode("utf-8", errors="replace")
+    # as ssh: the answer ends at the first carriage return or newline, and its bytes
+    # are kept as they are
+    text = result.stdout.decode("utf-8", "surrogateescape")
     return text.split("\n", 1)[0].split("\r", 1)[0]
 
 
@@ -82,7 +95,7 @@ def ask_terminal(prompt: str) -> str | None:
         return None
     finally:
         os.close(fd)
-    return line.decode("utf-8", "replace").rstrip("\r\n") if line else None
+    return line.decode("utf-8", "surrogateescape").rstrip("\r\n") if line else None
 
 
 def read_secret(

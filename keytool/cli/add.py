@@ -49,11 +49,11 @@ def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
         if not secret:
             break
         try:
-            loaded = load_private(text, secret.encode("utf-8"))
+            loaded = load_private(text, secret.encode("utf-8", "surrogateescape"))
         except PassphraseError:
             prompt = f"Bad passphrase, try again for {name}: "
             continue
-        _last_passphrase[:] = [secret.encode("utf-8")]
+        _last_passphrase[:] = [secret.encode("utf-8", "surrogateescape")]
         return loaded
     raise PassphraseError(f"{name}: no valid passphrase given")
 
@@ -351,7 +351,7 @@ def _lock(client: AgentClient, lock: bool) -> int:
             print("Passwords do not match.", file=sys.stderr)
             return 1
     try:
-        (client.lock if lock else client.unlock)(secret.encode("utf-8"))
+        (client.lock if lock else client.unlock)(secret.encode("utf-8", "surrogateescape"))
     except KeytoolError:
         print(f"Failed to {'lock' if lock else 'unlock'} agent.", file=sys.stderr)
         return 1

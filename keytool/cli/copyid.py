@@ -137,11 +137,11 @@ def _password(password_file: str | None) -> str | None:
     if password_file is None:
         return None
     if password_file == "-":
-        text = sys.stdin.readline()
+        raw = sys.stdin.buffer.readline()
     else:
         raw = files.read_file(Path(password_file).expanduser(), "password file")
-        text = raw.decode("utf-8", errors="replace")
-    return text.splitlines()[0] if text else ""
+    # its first line, sent as its bytes (a password need not be UTF-8, as with ssh)
+    return raw.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "surrogateescape")
 
 
 def _start(options: ConnectOptions) -> _socket.socket | None:

@@ -48,7 +48,7 @@ def new_passphrase() -> bytes:
     second = terminal.read_secret("Enter same passphrase again: ")
     if first != second:
         raise KeytoolError("passphrases do not match")
-    return first.encode("utf-8")
+    return first.encode("utf-8", "surrogateescape")
 
 
 def check_bits(key_type: str, bits: int | None) -> int:

@@ -11,7 +11,7 @@ import hmac
 import os
 from collections.abc import Callable
 
-from keytool.errors import FormatError, PassphraseError
+from keytool.errors import FormatError, PassphraseError, WrongPassphraseError
 from keytool.keys.base import PrivateKey, PublicKey
 from keytool.keys.blob import private_from_reader, public_from_wire
 from keytool.record import Record, init
@@ -118,7 +118,7 @@ def _aes_gcm_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
     try:
         return AESGCM(key).decrypt(iv, data + tag, None)
     except InvalidTag:
-        raise PassphraseError("incorrect passphrase supplied to decrypt private key") from None
+        raise WrongPassphraseError("incorrect passphrase supplied to decrypt private key") from None
 
 
 def _chacha_stream(key: bytes, counter: int) -> Cipher[None]:
@@ -139,7 +139,7 @@ def _chacha_decrypt(key: bytes, iv: bytes, data: bytes, tag: bytes) -> bytes:
     try:
         poly1305.Poly1305.verify_tag(poly_key, data, tag)
     except Exception:
-        raise PassphraseError("incorrect passphrase supplied to decrypt private key") from None
+        raise WrongPassphraseError("incorrect passphrase supplied to decrypt private key") from None
     return _chacha_stream(key, 1).decryptor().update(data)
 
 
@@ -326,7 +326,7 @@ def decrypt(keyfile: OpenSSHKeyFile, passphrase: bytes | None) -> tuple[PrivateK
     # a wrong passphrase shows up as mismatching check-ints (PROTOCOL.key)
     if not hmac.compare_digest(check1.to_bytes(4, "big"), check2.to_bytes(4, "big")):
         if keyfile.is_encrypted:
-            raise PassphraseError("incorrect passphrase supplied to decrypt private key")
+            raise WrongPassphraseError("incorrect passphrase supplied to decrypt private key")
         raise FormatError("invalid OpenSSH private key: check-ints differ")
     private = private_from_reader(r)
     # any bytes, kept as they are (surrogateescape), as ssh-keygen keeps them

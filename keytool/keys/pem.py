@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keytool.errors import FormatError, PassphraseError, UnsupportedKeyError
+from keytool.errors import FormatError, PassphraseError, UnsupportedKeyError, WrongPassphraseError
 from keytool.keys.base import PrivateKey
 
 
@@ -108,7 +108,9 @@ def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
         raise PassphraseError("the private key is encrypted: a passphrase is needed") from None
     except ValueError as exc:
         if encrypted:
-            raise PassphraseError("incorrect passphrase supplied to decrypt private key") from None
+            raise WrongPassphraseError(
+                "incorrect passphrase supplied to decrypt private key"
+            ) from None
         raise FormatError(f"invalid PEM private key ({exc})") from None
     except Exception as exc:  # OpenSSL's unsupported-algorithm errors and the like
         raise FormatError(f"invalid PEM private key ({type(exc).__name__})") from None

@@ -524,8 +524,10 @@ class AuthPlan:
         "accepted",
         "failures",
         "identities",
+        "info_request_seen",
         "keyboard_interactive",
         "max_tries",
+        "methods",
         "password",
         "password_prompts",
         "server_sig_algs",
@@ -543,8 +545,14 @@ class AuthPlan:
         server_sig_algs: frozenset[str] | None = None,
         failures: int = 0,  # already counted by the server (refused key queries)
         accepted: Sequence[str] = DEFAULT_PUBKEY,  # PubkeyAcceptedAlgorithms
+        methods: Sequence[str] = PREFERRED_METHODS,  # PreferredAuthentications, in order
     ) -> None:
         self.identities = identities
+        self.methods = tuple(m for m in methods if m in PREFERRED_METHODS)
+        #: the server asked something by keyboard-interactive: as ssh, that method is
+        #: tried again only then (sshd with no PAM offers it and never asks; each try
+        #: would count towards MaxAuthTries, and the password would never be asked)
+        self.info_request_seen = False
         self.password = password
         self.keyboard_interactive = keyboard_interactive
         self.max_tries = max_tries
@@ -575,7 +583,7 @@ class AuthPlan:
     def next_step(self, allowed: Sequence[str]) -> Step | None:
         """The next thing to try, given the methods the last failure allowed; None when
         nothing is left."""
-        for method in PREFERRED_METHODS:
+        for method in self.methods:
             if method not in allowed:
                 continue
             if method == "publickey":
@@ -586,6 +594,7 @@ class AuthPlan:
                 if (
                     self.keyboard_interactive
                     and self._kbdints < self.password_prompts
+                    and (self._kbdints == 0 or self.info_request_seen)
                     and self.failures < self.max_tries
                 ):
                     self._kbdints += 1
@@ -626,10 +635,9 @@ class AuthPlan:
 
     def error(self, username: str, host: str, allowed: Sequence[str]) -> AuthError:
         tried = "; ".join(self.tried) if self.tried else "nothing we could offer"
-        text = (
-            f"{username}@{host}: permission denied "
-            f"(server allows: {','.join(allowed) or 'nothing'}); tried: {tried}"
-        )
+        # ssh's words first ("user@host: Permission denied (publickey,password)."), then
+        # what was tried
+        text = f"{username}@{host}: Permission denied ({','.join(allowed)}); tried: {tried}"
         if self.skipped:
             text += "; " + "; ".join(self.skipped)
         return AuthError(text)

@@ -137,7 +137,7 @@ def test_certificate_file_option_with_tokens(tmp_path: Path, ca: Path, cert_sshd
         "true",
         flags=("-i", str(key), "-o", "BatchMode=yes"),
     )
-    assert "permission denied" in one_line_failure(refused)
+    assert "Permission denied" in one_line_failure(refused)
 
     option = f"CertificateFile={tmp_path}/certs/%h/mine-cert.pub"
     result = keytool_exec(
@@ -218,7 +218,7 @@ def test_certificate_the_server_refuses(
         flags=("-i", str(key), "-o", "BatchMode=yes"),
     )
     line = one_line_failure(result)
-    assert "permission denied" in line
+    assert "Permission denied" in line
     assert "ED25519-CERT" in line  # it says the certificate was tried
     assert result.stdout == b""
     log = cert_sshd.log.read_text(errors="replace")

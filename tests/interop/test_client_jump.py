@@ -95,7 +95,7 @@ def test_jump_host_refusal_is_one_line(tmp_path: Path, key: Path, servers: list[
     text = result.stderr.decode()
     assert "Traceback" not in text
     # the jump's own keytool says why, then ours that the connection went away
-    assert "permission denied" in text.splitlines()[0]
+    assert "Permission denied" in text.splitlines()[0]
     assert len(text.splitlines()) == 2
     assert forwarded_to(jump1) == []
 

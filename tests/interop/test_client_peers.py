@@ -241,7 +241,7 @@ def test_keyboard_interactive_wrong_answers_clear_error(tmp_path: Path) -> None:
         )
     assert result.returncode == 255
     last = result.stderr.decode().strip().splitlines()[-1]
-    assert "permission denied" in last and "keyboard-interactive" in last
+    assert "Permission denied" in last and "keyboard-interactive" in last
     assert record[0] == "kbdint ['wrong', 'wrong']"
     assert "Traceback" not in result.stderr.decode()
 

@@ -184,7 +184,7 @@ def test_keys_only_refused_lists_the_key(
         finally:
             await client.close()
 
-    with pytest.raises(AuthError, match="permission denied") as info:
+    with pytest.raises(AuthError, match="Permission denied") as info:
         run(scenario)
     assert fingerprint(keys["other"]) in str(info.value)
 

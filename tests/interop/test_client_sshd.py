@@ -217,7 +217,7 @@ def test_wrong_key_lists_what_was_tried(server: Sshd, known: Path, keys: dict[st
     assert result.returncode == 255
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines
-    assert "permission denied" in lines[0]
+    assert "Permission denied" in lines[0]
     assert fingerprint(keys["ecdsa"]) in lines[0]
     assert "Traceback" not in result.stderr.decode()
     assert accepted_keys(server.log) == []
@@ -447,7 +447,7 @@ def test_identity_agent_picks_the_agent(
     agent_key = fingerprint(Path(f"{keys['ed25519']}"))
     assert accepted_keys(server.log) == [agent_key, agent_key]
     assert without.returncode == 255
-    assert b"permission denied" in without.stderr
+    assert b"Permission denied" in without.stderr
     assert agent_key not in offered_keys(server.log)[offered_before:]
 
 

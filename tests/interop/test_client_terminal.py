@@ -61,17 +61,26 @@ def set_size(fd: int, rows: int, cols: int) -> None:
 class OnTerminal:
     """A client on a pseudo-terminal of ours, as a user at a terminal runs it."""
 
-    def __init__(self, args: list[str], rows: int = 24, cols: int = 80) -> None:
+    def __init__(
+        self, args: list[str], rows: int = 24, cols: int = 80, piped: bytes | None = None
+    ) -> None:
+        """``piped``: stdin is a pipe that gives these bytes, the terminal the
+        controlling one all the same (``echo x | ssh host cat`` typed at a terminal)."""
         self.main, child = os.openpty()
         set_size(child, rows, cols)
 
         def controlling_terminal() -> None:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
         self.proc = subprocess.Popen(
-            args, stdin=child, stdout=child, stderr=child, env=base_env(TERM="xterm"),
-            start_new_session=True, preexec_fn=controlling_terminal,
+            args, stdin=child if piped is None else subprocess.PIPE, stdout=child,
+            stderr=child, env=base_env(TERM="xterm"), start_new_session=True,
+            preexec_fn=controlling_terminal,
         )  # fmt: skip
+        if piped is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(piped)
+            self.proc.stdin.close()
         os.close(child)
         self.seen = b""
         self.closed = False
@@ -307,6 +316,33 @@ def test_password_asked_on_the_terminal(tmp_path: Path, setup: tuple[Sshd, Accou
     assert shown["ssh"][1].endswith(f"{account.name}@127.0.0.1's password: ".encode())
     assert account.password.encode() not in shown["ssh"][2]  # not echoed
     assert shown["ssh"][2].endswith(b"in\r\n")
+
+
+def test_password_asked_on_the_terminal_when_stdin_is_a_pipe(
+    tmp_path: Path, setup: tuple[Sshd, Account, Path]
+) -> None:
+    """``echo piped-in | ssh host cat`` at a terminal: ssh asks for the password on
+    the terminal (not stdin), and the pipe goes to the command. keytool refused, as it
+    looked for a terminal on stdin."""
+    _, account, key = setup
+    options = {"AuthorizedKeysFile": "/dev/null", "AllowUsers": account.name,
+               "PermitRootLogin": "no", "PasswordAuthentication": "yes",
+               "KbdInteractiveAuthentication": "no"}  # fmt: skip
+    with Sshd(tmp_path / "sshd", options) as server:
+        known = tmp_path / "known"
+        known.write_text(server.known_hosts_line())
+        shown = {}
+        for client in CLIENTS:
+            args = client_args(client, (server, account, key), known=known)
+            term = OnTerminal([*args, "cat"], piped=b"piped-in\n")
+            term.read_until(b"password: ")
+            prompt = term.seen
+            term.type(account.password.encode() + b"\r")
+            status = term.finish()
+            shown[client] = (status, term.seen[len(prompt) :])
+    assert shown["keytool"] == shown["ssh"]
+    assert shown["ssh"][0] == 0
+    assert shown["ssh"][1].endswith(b"piped-in\r\n")
 
 
 def test_copy_id_on_a_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
