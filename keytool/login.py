@@ -534,7 +534,10 @@ class _Keys:
         except KeytoolError as exc:
             key = _public_key_file(path)
             if key is None:
+                # as ssh, which says so whether the file was named or a default one
                 self.trace(f"identity file {path} skipped: {exc}")
+                why = "invalid format" if os.access(path, os.R_OK) else "Permission denied"
+                sys.stderr.write(f'Load key "{path}": {why}\n')
                 return None
             # a public key alone (IdentityFile KEY.pub), as ssh takes it: it picks
             # the agent's key to sign with, and nothing else can sign for it
@@ -914,8 +917,10 @@ class Login:
                 raise
             # the server hung up during authentication (MaxAuthTries, LoginGraceTime...)
             reason = str(exc).split(": ", 1)[-1]
+            tried = "; ".join(plan.tried) or "nothing yet"
             raise AuthError(
-                f"{plan.error(options.user, options.host, allowed)}; {reason}"
+                f"{options.user}@{options.host}: the server ended the connection during "
+                f"authentication: {reason}; tried: {tried}"
             ) from None
         finally:
             await keys.close()
@@ -995,6 +1000,7 @@ class Login:
         if isinstance(event, ua.AuthFailure):
             if event.partial:
                 self.trace(f"public key {label} accepted as one step of several")
+                plan.tried.append(f"publickey {label} (accepted; more was asked)")
                 return event
             plan.failed(f"publickey {label} (signature refused)")
             return event
@@ -1037,7 +1043,9 @@ class Login:
             plan.failed("password (expired: change it on the server first)")
             return None
         if isinstance(event, ua.AuthFailure):
-            if not event.partial:
+            if event.partial:
+                plan.tried.append("password (accepted; more was asked)")
+            else:
                 plan.failed("password")
             return event
         raise ProtocolError(f"unexpected answer to a password: {type(event).__name__}")
@@ -1052,7 +1060,9 @@ class Login:
                 self.trace("verification: authenticated with keyboard-interactive")
                 return True
             if isinstance(event, ua.AuthFailure):
-                if not event.partial:
+                if event.partial:
+                    plan.tried.append("keyboard-interactive (accepted; more was asked)")
+                else:
                     plan.failed("keyboard-interactive")
                 return event
             if not isinstance(event, ua.InfoRequest):

@@ -224,3 +224,21 @@ def test_an_askpass_that_cannot_run_is_said(tmp_path: Path, server: Sshd, accoun
         assert str(missing) in text and "No such file or directory" in text, (tool, text)
         assert "Permission denied (" in text, (tool, text)
         assert "Traceback" not in text
+
+
+def test_an_identity_file_that_is_no_key_is_said(
+    tmp_path: Path, server: Sshd, account: Account
+) -> None:
+    """``-i FILE`` where FILE is no key: ssh says 'Load key "FILE": ...' and goes on;
+    keytool passed over it in silence."""
+    garbage = tmp_path / "not-a-key"
+    garbage.write_text("not a key\n")
+    garbage.chmod(0o600)
+    common = _common(server, account, tmp_path / "known")
+    args = [*common, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(garbage)]
+    for tool in ("ssh", "keytool"):
+        result = _client(tool, [*args, "127.0.0.1", "true"], base_env())
+        text = result.stderr.decode()
+        assert result.returncode == 255, (tool, text)
+        assert f'Load key "{garbage}": ' in text, (tool, text)
+        assert "Permission denied (" in text, (tool, text)
