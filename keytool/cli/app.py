@@ -9,11 +9,23 @@ import sys
 from keytool.cli.spec import Command
 from keytool.errors import KeytoolError
 
+#: the commands in ssh-keygen's place: a failure is its status, 255 (its fatal()), where
+#: keytool's other commands say 1; a status a command sets on purpose is kept
+SSH_KEYGEN_COMMANDS = frozenset(
+    ("gen", "fingerprint", "pub", "passwd", "comment", "export", "import", "cert", "sign")
+)
+
 
 def invoke(command: Command, values: dict[str, object]) -> int:
     module_name, _, function_name = command.target.partition(":")
     function = getattr(importlib.import_module(module_name), function_name)
-    result = function(**values)
+    try:
+        result = function(**values)
+    except KeytoolError as exc:
+        own = "exit_code" in vars(exc)  # set on purpose by the command
+        if command.name in SSH_KEYGEN_COMMANDS and not own and type(exc).exit_code == 1:
+            exc.exit_code = 255
+        raise
     return int(result or 0)
 
 
