@@ -292,20 +292,27 @@ def test_new_host_question_on_the_terminal(
         assert after["ssh"] == b""
 
 
-def test_password_asked_on_the_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
+@pytest.mark.parametrize("stdin", ["terminal", "pipe"])
+def test_password_asked_on_the_terminal(
+    tmp_path: Path, setup: tuple[Sshd, Account, Path], stdin: str
+) -> None:
     """Password authentication with nobody but the user to ask: the prompt on the
-    terminal as ssh's, the password read there without echo, and in."""
+    terminal as ssh's, the password read there without echo, and in. With stdin a pipe
+    (``echo piped-in | ssh host cat`` at a terminal) ssh still asks on the terminal and
+    the pipe goes to the command; keytool refused, as it looked for a terminal on stdin."""
     _, account, key = setup
     options = {"AuthorizedKeysFile": "/dev/null", "AllowUsers": account.name,
                "PermitRootLogin": "no", "PasswordAuthentication": "yes",
                "KbdInteractiveAuthentication": "no"}  # fmt: skip
+    piped = b"piped-in\n" if stdin == "pipe" else None
+    command = ["cat"] if piped else ["echo", "in"]
     with Sshd(tmp_path / "sshd", options) as server:
         known = tmp_path / "known"
         known.write_text(server.known_hosts_line())
         shown = {}
         for client in CLIENTS:
             args = client_args(client, (server, account, key), known=known)
-            term = OnTerminal([*args, "echo", "in"])
+            term = OnTerminal([*args, *command], piped=piped)
             term.read_until(b"password: ")
             prompt = term.seen
             term.type(account.password.encode() + b"\r")
@@ -315,34 +322,7 @@ def test_password_asked_on_the_terminal(tmp_path: Path, setup: tuple[Sshd, Accou
     assert shown["ssh"][0] == 0
     assert shown["ssh"][1].endswith(f"{account.name}@127.0.0.1's password: ".encode())
     assert account.password.encode() not in shown["ssh"][2]  # not echoed
-    assert shown["ssh"][2].endswith(b"in\r\n")
-
-
-def test_password_asked_on_the_terminal_when_stdin_is_a_pipe(
-    tmp_path: Path, setup: tuple[Sshd, Account, Path]
-) -> None:
-    """``echo piped-in | ssh host cat`` at a terminal: ssh asks for the password on
-    the terminal (not stdin), and the pipe goes to the command. keytool refused, as it
-    looked for a terminal on stdin."""
-    _, account, key = setup
-    options = {"AuthorizedKeysFile": "/dev/null", "AllowUsers": account.name,
-               "PermitRootLogin": "no", "PasswordAuthentication": "yes",
-               "KbdInteractiveAuthentication": "no"}  # fmt: skip
-    with Sshd(tmp_path / "sshd", options) as server:
-        known = tmp_path / "known"
-        known.write_text(server.known_hosts_line())
-        shown = {}
-        for client in CLIENTS:
-            args = client_args(client, (server, account, key), known=known)
-            term = OnTerminal([*args, "cat"], piped=b"piped-in\n")
-            term.read_until(b"password: ")
-            prompt = term.seen
-            term.type(account.password.encode() + b"\r")
-            status = term.finish()
-            shown[client] = (status, term.seen[len(prompt) :])
-    assert shown["keytool"] == shown["ssh"]
-    assert shown["ssh"][0] == 0
-    assert shown["ssh"][1].endswith(b"piped-in\r\n")
+    assert shown["ssh"][2].endswith(b"piped-in\r\n" if piped else b"in\r\n")
 
 
 def test_copy_id_on_a_terminal(tmp_path: Path, setup: tuple[Sshd, Account, Path]) -> None:
