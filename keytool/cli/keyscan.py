@@ -90,7 +90,13 @@ def run(
     quiet: bool = False,
     certs: bool = False,
     sshfp: bool = False,
+    ipv4: bool = False,
+    ipv6: bool = False,
 ) -> int:
+    import socket
+
+    # as ssh-keyscan's -4 and -6 (typed together, the later one wins there: -6 here)
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET if ipv4 else 0
     if certs and sshfp:
         raise KeytoolError("-c and -D do not go together: SSHFP records name plain keys")
     if port is not None and not 1 <= port <= 65535:
@@ -128,6 +134,7 @@ def run(
         quiet=quiet,
         show=show,
         certs=certs,
+        family=family,
     )
     found = 0
     with ThreadPoolExecutor(max_workers=min(MAX_AT_ONCE, len(entries))) as pool:
@@ -175,6 +182,7 @@ def _scan(
     quiet: bool,
     show: Callable[[str, int, PublicKey, bool], str],
     certs: bool,
+    family: int = 0,
 ) -> _Found:
     from keytool import tcp
     from keytool.blocking import BlockingTransport
@@ -192,7 +200,7 @@ def _scan(
         # connect does not wait: a refusal comes later, and ends the host)
         for address in addresses.split(","):
             try:
-                sock = tcp.connect(address, port, timeout)
+                sock = tcp.connect(address, port, timeout, family=family)
                 break
             except KeytoolError as exc:
                 error = error or exc

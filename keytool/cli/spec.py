@@ -230,6 +230,8 @@ COMMANDS: tuple[Command, ...] = (
             Opt("hosts_file", ("-f",), "more hosts, one per line", metavar="FILE"),
             Opt("certs", ("-c",), "print host certificates instead of plain keys", "flag"),
             Opt("sshfp", ("-D",), "print SSHFP resource records instead", "flag"),
+            Opt("ipv4", ("-4",), "IPv4 addresses only", "flag"),
+            Opt("ipv6", ("-6",), "IPv6 addresses only", "flag"),
             QUIET_OPT,
         ),
         (Arg("hosts", "hosts to scan", many=True),),

@@ -33,6 +33,19 @@ def test_the_same_lines_as_ssh_keyscan(sshd: Sshd, types: str | None) -> None:
     assert f"# 127.0.0.1:{sshd.port} SSH-2.0-OpenSSH" in ours[2]
 
 
+@pytest.mark.parametrize(
+    ("flag", "host"), [("-4", "127.0.0.1"), ("-6", "127.0.0.1"), ("-4", "localhost")]
+)
+def test_address_family_as_ssh_keyscan(sshd: Sshd, flag: str, host: str) -> None:
+    """-4 and -6 as ssh-keyscan's: an IPv4 address asked for over IPv6 finds nothing,
+    exit 1; localhost over IPv4 finds the server. keytool refused the flags."""
+    args = [flag, "-t", "ed25519", "-p", str(sshd.port), host]
+    ours, theirs = scan("keytool", *args), scan("ssh-keyscan", *args)
+    assert (ours[0], ours[1]) == (theirs[0], theirs[1])
+    assert ours[0] == (1 if flag == "-6" else 0)
+    assert "Traceback" not in ours[2]
+
+
 def test_hashed_lines_are_found_by_ssh_keygen_and_let_ssh_in(tmp_path: Path, sshd: Sshd) -> None:
     key = keygen(tmp_path / "id")
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
