@@ -83,9 +83,13 @@ def resolve_command_line(
     local_forwards: Sequence[str] = (),
     remote_forwards: Sequence[str] = (),
     dynamic_forwards: Sequence[str] = (),
+    given_order: Sequence[str] | None = None,
 ) -> ResolvedConfig:
     """ssh's command line (-l, -p, -i, -L, -o, -F and the destination) and its config
-    files, resolved as ssh does (first value wins; -o and flags before the files)."""
+    files, resolved as ssh does: the first value wins; -l and -p against -o User= and
+    -o Port= in the order given (``given_order``: the options' dests as typed; without
+    it, -l and -p first), the destination's user and port after them all, the config
+    files last."""
     from keytool import sshconfig
     from keytool.errors import FormatError
     from keytool.forwardspec import (
@@ -108,12 +112,7 @@ def resolve_command_line(
             raise KeytoolError(f"bad {what} '{as_logged(text)}': not UTF-8 text") from None
     target = parse_destination(destination)
     overrides: list[str] = []
-    user = login or target.user
-    check_names(target.host, user)
-    if user:
-        overrides.append(f"User={user}")
-    if port is not None or target.port is not None:
-        overrides.append(f"Port={port if port is not None else target.port}")
+    check_names(target.host, login or target.user)
     overrides.extend(f"IdentityFile={path}" for path in identity_files)
     for keyword, specs, parse in (
         ("LocalForward", local_forwards, parse_local_forward),
@@ -132,12 +131,30 @@ def resolve_command_line(
                 else forward.describe()
             )
             overrides.append(f"{keyword}={value}")
-    overrides.extend(options)
+    given = list(options)
+    flags = [(f"User={login}", "login")] if login else []
+    if port is not None:
+        flags.append((f"Port={port}", "port"))
+    for line, dest in sorted(flags, key=lambda f: -_options_before(given_order, f[1])):
+        given.insert(_options_before(given_order, dest), line)
+    overrides.extend(given)
+    # as ssh: the destination's user and port count only if no -l, -p or -o set them
+    if target.user and not login:
+        overrides.append(f"User={target.user}")
+    if target.port is not None and port is None:
+        overrides.append(f"Port={target.port}")
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:
         for warning in resolved.warnings:
             warn(warning)
     return resolved
+
+
+def _options_before(given_order: Sequence[str] | None, dest: str) -> int:
+    """How many -o options were given before the first ``dest`` flag (0 when unknown)."""
+    if given_order is None or dest not in given_order:
+        return 0
+    return given_order[: given_order.index(dest)].count("option")
 
 
 def parse_hosts_file(text: str) -> list[str]:

@@ -178,6 +178,7 @@ def run(
     password_file: str | None = None,
     expect_hostkey: str | None = None,
     no_verify: bool = False,
+    given_order: list[str] | None = None,
 ) -> int:
     from keytool.copyid import DEFAULT_JOBS, check_target
     from keytool.destination import resolve_command_line
@@ -207,6 +208,7 @@ def run(
             options=option or [],
             config_file=config_file,
             warn=_say if verbose else None,
+            given_order=given_order,
         )
         options = options_from_config(resolved, trace)
         options = options.replace(

@@ -76,6 +76,7 @@ def run(
     version: bool = False,
     print_config: bool = False,
     bind_interface: str | None = None,
+    given_order: list[str] | None = None,
 ) -> int:
     if log_file is not None:
         _log_to(log_file)
@@ -197,6 +198,7 @@ def run(
             dynamic_forward or [],
             control_command=control_command,
             print_config=print_config,
+            given_order=given_order,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own
@@ -297,6 +299,7 @@ def _connect_and_run(
     dynamic_forward: list[str] | None = None,
     control_command: str | None = None,
     print_config: bool = False,
+    given_order: list[str] | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
     from keytool.destination import resolve_command_line
@@ -313,6 +316,7 @@ def _connect_and_run(
         local_forwards=local_forward or (),
         remote_forwards=remote_forward or (),
         dynamic_forwards=dynamic_forward or (),
+        given_order=given_order,
     )
     if print_config:  # ssh -G: the configuration, and no connection
         from keytool.configdump import dump

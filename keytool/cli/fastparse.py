@@ -27,10 +27,16 @@ def _initial(command: Command) -> Values:
         values[arg.dest] = [] if arg.many else None
     if command.rest:
         values[command.rest] = []
+    if command.order:
+        values[command.order] = []
     return values
 
 
-def _store(values: Values, opt: Opt, raw: str) -> bool:
+def _store(values: Values, opt: Opt, raw: str, order: str | None = None) -> bool:
+    if order is not None:
+        given = values[order]
+        assert isinstance(given, list)
+        given.append(opt.dest)
     if opt.kind == "int":
         try:
             values[opt.dest] = int(raw, 10)
@@ -85,7 +91,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                     return None
                 inline = words[i]
                 i += 1
-            if not _store(values, opt, inline):
+            if not _store(values, opt, inline, command.order):
                 return None
             continue
         if word.startswith("-") and len(word) > 1:
@@ -108,7 +114,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                         return None
                     raw = words[i]
                     i += 1
-                if not _store(values, opt, raw):
+                if not _store(values, opt, raw, command.order):
                     return None
                 break
             continue

@@ -45,7 +45,7 @@ class Arg(Record):
 
 
 class Command(Record):
-    __slots__ = ("arguments", "help", "name", "options", "rest", "target")
+    __slots__ = ("arguments", "help", "name", "options", "order", "rest", "target")
     name: str
     help: str
     target: str  # "module:function" called with every dest as a keyword
@@ -53,6 +53,9 @@ class Command(Record):
     arguments: tuple[Arg, ...]
     #: dest that takes every word after the positional arguments (or after "--")
     rest: str | None
+    #: keyword that gets the dests of the options in the order they were given (ssh
+    #: keeps the first of -p and -o Port=, whichever comes first); None: not kept
+    order: str | None
 
     def __init__(
         self,
@@ -62,6 +65,7 @@ class Command(Record):
         options: tuple[Opt, ...] = (),
         arguments: tuple[Arg, ...] = (),
         rest: str | None = None,
+        order: str | None = None,
     ) -> None:
         init(
             self,
@@ -71,6 +75,7 @@ class Command(Record):
             options=options,
             arguments=arguments,
             rest=rest,
+            order=order,
         )
 
 
@@ -599,6 +604,7 @@ COMMANDS: tuple[Command, ...] = (
         ),
         (Arg("destination", "HOST, USER@HOST or ssh://USER@HOST:PORT"),),
         rest="command",
+        order="given_order",
     ),
     Command(
         "copy-id",
@@ -644,6 +650,7 @@ COMMANDS: tuple[Command, ...] = (
             ),
         ),
         (Arg("destinations", "[user@]host or ssh://[user@]host[:port], one or more", many=True),),
+        order="given_order",
     ),
 )
 

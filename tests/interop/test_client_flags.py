@@ -563,3 +563,32 @@ def test_ip_qos_as_ssh(
         with _logged_in([*program, *common, *flags]):
             seen[tool] = _tos(target.port)
     assert seen["keytool"] == seen["ssh"] == [wanted]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "-o Port=2222 -p 22",
+        "-p 22 -o Port=2222",
+        "-o User=x -l y",
+        "-l y -o User=x",
+        "-o User=x y@target.example",
+        "-o Port=2222 ssh://y@target.example:33",
+        "-p 1 -p 2",
+        "-l y z@target.example",
+    ],
+)
+def test_user_and_port_as_ssh_takes_them(given: str) -> None:
+    """-p/-l against -o Port=/-o User=: the first on the command line wins, and the
+    destination's user and port count only when none of them set it, as ssh -G shows.
+    keytool let -p, -l and the destination win whatever the order."""
+    args = given.split()
+    if "@" not in args[-1]:
+        args.append("target.example")
+    shown = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        result = run([*program, "-G", "-F", "none", *args])
+        assert result.returncode == 0, result.stderr
+        shown[tool] = [x for x in result.stdout.splitlines() if x.startswith(("user ", "port "))]
+    assert shown["keytool"] == shown["ssh"]

@@ -359,3 +359,19 @@ def test_an_sftp_lock_left_by_a_killed_copy_id_is_taken_over_at_once(
         assert sorted(p.name for p in keys.parent.iterdir()) == ["authorized_keys"]
         login_new = ssh_login(server.port, client.known_hosts, account.name, client.key)
         assert login_new.returncode == 0, login_new.stderr
+
+
+def test_port_and_user_in_the_order_given(tmp_path: Path, account: Account) -> None:
+    """`-o Port=REAL -p WRONG`: as ssh (and so ssh-copy-id, which hands both to ssh in
+    the order given), the first wins; `-o User=REAL WRONG@host` too. keytool took -p and
+    the destination's user whatever the order, and failed."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    put_keys(account, Path(f"{login}.pub").read_bytes())
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        args = ["-o", f"Port={server.port}", "-p", "1", "-o", f"User={account.name}"]
+        ours = copy_id(client, *args, "nobody@127.0.0.1", login_key=login)
+        assert ours.returncode == 0, ours.stderr
+        assert "verified" in ours.stdout
+        login_works = ssh_login(server.port, client.known_hosts, account.name, client.key)
+        assert login_works.returncode == 0, login_works.stderr
