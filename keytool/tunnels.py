@@ -69,6 +69,14 @@ _NO_FAMILY = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
 _SUN_PATH = 108
 
 
+def _remove_own(path: str, made: tuple[int, int]) -> None:
+    """Remove the socket file we made at ``path``, unless another one is there now."""
+    with contextlib.suppress(OSError):
+        now = os.lstat(path)
+        if (now.st_dev, now.st_ino) == made:
+            os.unlink(path)
+
+
 class _Tunnel:
     """One accepted connection and its channel."""
 
@@ -146,7 +154,9 @@ class Forwards:
         self.agent_socket = agent_socket  # ssh -A: the agent the server's channels reach
         self.bind_mask = bind_mask  # StreamLocalBindMask: the umask of our socket files
         self.bind_unlink = bind_unlink  # StreamLocalBindUnlink: replace a stale one
-        self._paths: list[str] = []  # socket files we made, removed when we stop
+        #: socket files we made (their device and inode), removed when we stop if
+        #: still ours: another forwarder may have replaced one (StreamLocalBindUnlink)
+        self._paths: dict[str, tuple[int, int]] = {}
         self.forwards = tuple(forwards)
         self.remote = tuple(remote)
         # tcpip-forward requests sent, each with who is told of the answer (None: the
@@ -233,7 +243,11 @@ class Forwards:
             self.say(f"cannot bind to path {path}: {_reason(exc)}")  # ssh's words
             return False
         sock.setblocking(False)
-        self._paths.append(path)
+        try:
+            made = os.lstat(path)
+            self._paths[path] = (made.st_dev, made.st_ino)
+        except OSError:  # gone already: nothing of ours to remove later
+            pass
         self._listeners[sock.fileno()] = (sock, forward)
         self.trace(f"port forwarding: listening on {path}, {_to(forward)}")
         return True
@@ -282,9 +296,7 @@ class Forwards:
                 del self._listeners[fd]
                 found = True
         if found and forward.listen_path is not None and forward.listen_path in self._paths:
-            self._paths.remove(forward.listen_path)
-            with contextlib.suppress(OSError):
-                os.unlink(forward.listen_path)
+            _remove_own(forward.listen_path, self._paths.pop(forward.listen_path))
         if found:
             self.forwards = tuple(f for f in self.forwards if f != forward)
         return found
@@ -373,9 +385,8 @@ class Forwards:
         for sock, _ in self._listeners.values():
             sock.close()
         self._listeners.clear()
-        for path in self._paths:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        for path, made in self._paths.items():
+            _remove_own(path, made)
         self._paths.clear()
         # opens the server still sends for -R (and -A) are refused from now on
         self.conn.accept_forwarded = False

@@ -11,6 +11,7 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +251,27 @@ def test_a_path_too_long_for_a_socket_is_one_line(
     assert theirs_line.startswith("Bad local forwarding specification")
     assert ours_line.startswith("bad local forwarding specification") and "too long" in ours_line
     assert "Accepted publickey" not in server.log.read_text()  # neither logged in
+
+
+def test_a_socket_another_forwarder_took_over_is_left_to_it(
+    tmp_path: Path, server: Sshd, key: Path, started: list[subprocess.Popen[bytes]],
+    tcp_echo: EchoService,
+) -> None:  # fmt: skip
+    """A second forwarder replaces the socket file (StreamLocalBindUnlink) while the
+    first runs: when the first stops, the file stays, and the second still serves
+    through it, as with ssh. keytool removed the file by name and cut the second off."""
+    path = tmp_path / "shared.sock"
+    spec = f"{path}:127.0.0.1:{tcp_echo.port}"
+    first = start("keytool", server, tmp_path, key, started, "-L", spec)
+    wait_for_socket(path, first)
+    before = path.stat().st_ino
+    second = start("ssh", server, tmp_path, key, started, "-L", spec,
+                   "-o", "StreamLocalBindUnlink=yes")  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while path.stat().st_ino == before:  # the second's socket in place of the first's
+        assert time.monotonic() < deadline and second.poll() is None
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    first.wait(TIMEOUT)
+    assert path.exists()
+    assert unix_round_trip(path, b"still served") == b"still served"
