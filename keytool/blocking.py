@@ -674,6 +674,11 @@ class BlockingClient(Login):
                     exit_signal = (event.signal, event.message)
                 elif isinstance(event, ch.ChannelEof):
                     eof = True
+                    if command is None and input_fd is not None and number in conn.channels:
+                        # as ssh's -W (its channel's "force drain"): the far end's EOF
+                        # ends the forward; stdin is not waited for
+                        input_fd = None
+                        conn.send_eof(number)
                 elif isinstance(event, ch.ChannelClosed):
                     # what came after it (for forwards) is handled by the next loop
                     self._pending.extendleft(reversed(events[index + 1 :]))

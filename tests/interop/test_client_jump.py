@@ -6,7 +6,9 @@ ssh takes the same config file the same way."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +145,40 @@ def test_stdio_forward_with_n_and_bad_specs_as_ssh(
                               capture_output=True, env=base_env(), timeout=60)  # fmt: skip
         assert mine.returncode == theirs.returncode == 255
         assert mine.stderr.decode() == "keytool: " + theirs.stderr.decode().replace("\r\n", "\n")
+
+
+def test_stdio_forward_ends_when_the_far_end_closes(
+    key: Path, servers: list[Sshd], tmp_path: Path
+) -> None:
+    """-W to a service that says hello and closes, stdin still open: ssh ends at once
+    (its stdio channel drains and closes on the far end's EOF), with the hello; keytool
+    waited for stdin's end."""
+    config = write_config(tmp_path, key, servers, "none")
+    with socket.create_server(("127.0.0.1", 0)) as service:
+        port = service.getsockname()[1]
+
+        def greet() -> None:
+            for _ in range(2):
+                conn, _ = service.accept()
+                with conn:
+                    conn.sendall(b"hello\n")
+
+        greeter = threading.Thread(target=greet, daemon=True)
+        greeter.start()
+        for program in ([require("ssh")], [*KEYTOOL, "exec"]):
+            proc = subprocess.Popen(
+                [*program, "-F", str(config), "-W", f"127.0.0.1:{port}", "jump1"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=base_env(),
+            )  # fmt: skip
+            try:
+                status = proc.wait(timeout=20)  # stdin left open all along
+                assert proc.stdout is not None and proc.stderr is not None
+                out, err = proc.stdout.read(), proc.stderr.read()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            assert (status, out) == (0, b"hello\n"), (program, err)
