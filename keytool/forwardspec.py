@@ -139,9 +139,13 @@ def _fields(spec: str) -> list[tuple[str, bool]]:
 
 
 def _port(text: str, what: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+    """A port from 1 to 65535, or a service name (``http``), as ssh takes them."""
+    from keytool.ports import a2port
+
+    port = a2port(text)
+    if port is None or port == 0:
         raise FormatError(f"{what} {text!r} is not a number from 1 to 65535")
-    return int(text)
+    return port
 
 
 class RemoteForward(LocalForward):

@@ -523,9 +523,12 @@ def _strict(value: str, where: str) -> str:
 
 
 def _port(value: str, where: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+    from keytool.ports import a2port
+
+    port = a2port(value)  # a service name too, as ssh takes it
+    if port is None or port == 0:
         raise FormatError(f"{where}: bad port {value!r} (expected 1 to 65535)")
-    return int(value)
+    return port
 
 
 def _count(value: str, where: str) -> int:

@@ -131,6 +131,18 @@ def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
     return found
 
 
+def _port(text: str | None) -> int | None:
+    """-p: a number or a service name, as ssh (which ssh-copy-id hands it to) takes it."""
+    from keytool.ports import a2port
+
+    if text is None:
+        return None
+    port = a2port(text)
+    if port is None or port == 0:
+        raise KeytoolError(f"Bad port '{text}'")  # ssh's words
+    return port
+
+
 def _password(password_file: str | None) -> str | None:
     from keytool import files
 
@@ -164,7 +176,7 @@ def _line(result: HostResult) -> str:
 def run(
     destinations: list[str],
     identity: list[str] | None = None,
-    port: int | None = None,
+    port: str | None = None,
     option: list[str] | None = None,
     config_file: str | None = None,
     dry_run: bool = False,
@@ -192,6 +204,7 @@ def run(
         raise KeytoolError("--remove and -f do not go together")
     if hosts_file == "-" and password_file == "-":
         raise KeytoolError("--hosts - and --password-file - cannot both read stdin")
+    port_number = _port(port)
     hosts = _destinations(destinations, hosts_file)
     keys = load_keys(identity or [])
     password = _password(password_file)
@@ -204,7 +217,7 @@ def run(
             trace = (lambda line, h=host: _say(f"[{h}] {line}")) if fleet else _say
         resolved = resolve_command_line(
             host,
-            port=port,
+            port=port_number,
             options=option or [],
             config_file=config_file,
             warn=_say if verbose else None,

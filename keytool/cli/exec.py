@@ -234,12 +234,15 @@ def _first_port(given: list[str]) -> int | None:
     """As ssh: the first -p counts, and a port that is not 1 to 65535 is refused."""
     if not given:
         return None
+    from keytool.ports import a2port
+
     text = given[0]
-    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+    port = a2port(text)  # a service name too (-p ssh), as ssh takes it
+    if port is None or port == 0:
         error = KeytoolError(f"Bad port '{text}'")  # ssh's words
         error.exit_code = 255
         raise error
-    return int(text)
+    return port
 
 
 def _log_to(path: str) -> None:
@@ -359,7 +362,7 @@ def _connect_and_run(
 
         if sharing.tries_master(resolved):  # a master already there serves us
             entries = sharing.environment_entries(_environment(resolved))
-            shared = sharing.through_master(
+            shared = _through_master(
                 resolved, trace or _quiet, remote_command, want_tty, no_stdin, entries,
                 target, no_session,
             )  # fmt: skip
@@ -735,6 +738,37 @@ def _share(client: BlockingClient, resolved: ResolvedConfig, forwards: Forwards)
         _say_plain(f"ControlSocket {resolved.control_path} already exists, disabling multiplexing")
         return forwards
     return served
+
+
+def _through_master(
+    resolved: ResolvedConfig,
+    trace: Callable[[str], None],
+    command: bytes,
+    want_tty: bool,
+    no_stdin: bool,
+    entries: list[str],
+    target: tuple[str, int] | None,
+    no_session: bool,
+) -> int | None:
+    """The session (or -W) through the master at the ControlPath: its status, or None
+    to connect ourselves: no master there, it refused, or, as ssh's client, it failed
+    the hello exchange or went away before the session was open (said in a line)."""
+    from keytool.cli import sharing
+    from keytool.muxclient import MasterLost, MasterUnusable
+
+    try:
+        return sharing.through_master(
+            resolved, trace, command, want_tty, no_stdin, entries, target, no_session
+        )
+    except MasterUnusable as exc:
+        problem = str(exc)
+    except MasterLost as exc:
+        if target is not None:  # -W: as ssh, not tried again
+            raise
+        problem = str(exc)
+    if resolved.log_level not in ("QUIET", "FATAL"):
+        _say(problem)
+    return None
 
 
 def _detach_master(

@@ -592,3 +592,32 @@ def test_user_and_port_as_ssh_takes_them(given: str) -> None:
         assert result.returncode == 0, result.stderr
         shown[tool] = [x for x in result.stdout.splitlines() if x.startswith(("user ", "port "))]
     assert shown["keytool"] == shown["ssh"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "-D socks",
+        "-L 8080:h:http",
+        "-R http",
+        "-L ssh:h:80",
+        "-L 8080:h:+80",
+        "-p ssh",
+        "-o Port=http",
+        "-p +22",
+        "-p 0",
+        "-p nosuchservice",
+        "-L 8080:h:nosuchservice",
+    ],
+)
+def test_ports_by_service_name_as_ssh_takes_them(given: str) -> None:
+    """Ports in -p, Port and forward specs as ssh's a2port reads them: a number (a
+    sign allowed) or a service name from /etc/services. keytool refused names."""
+    wanted = ("port ", "localforward ", "remoteforward ", "dynamicforward ")
+    shown = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        result = run([*program, "-G", "-F", "none", *given.split(), "target.example"])
+        lines = [x for x in result.stdout.splitlines() if x.startswith(wanted)]
+        shown[tool] = (result.returncode, lines)
+    assert shown["keytool"] == shown["ssh"]

@@ -369,7 +369,8 @@ def test_port_and_user_in_the_order_given(tmp_path: Path, account: Account) -> N
     put_keys(account, Path(f"{login}.pub").read_bytes())
     with copyid_sshd(tmp_path / "sshd", [account]) as server:
         client = make_client(tmp_path, server)
-        args = ["-o", f"Port={server.port}", "-p", "1", "-o", f"User={account.name}"]
+        # "-p +PORT" after it: a port as ssh reads one (a sign allowed), and unused
+        args = ["-o", f"Port={server.port}", "-p", "+1", "-o", f"User={account.name}"]
         ours = copy_id(client, *args, "nobody@127.0.0.1", login_key=login)
         assert ours.returncode == 0, ours.stderr
         assert "verified" in ours.stdout

@@ -332,6 +332,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
         ["--expect-hostkey", "MD5:aa", "u@127.0.0.1"],
         ["--remove", "-f", "u@127.0.0.1"],
         ["-t", "a\nb", "u@127.0.0.1"],
+        ["-p", "no-such-service", "u@127.0.0.1"],
         [],
     ):
         result = copy_id(client, *args, env=base_env())
