@@ -6,6 +6,10 @@ the master writes the command's output straight to them and, at the end, sends i
 exit status, which becomes ours (255 if the master went away first, as ssh). Our
 terminal is raw meanwhile when a pseudo-terminal was asked for; a window size change
 is signalled to the master (SIGWINCH), which reads the new size from our terminal.
+
+A master that fails the hello exchange (``MasterUnusable``), or goes away before a
+session is open (``MasterLost``), is given up on: as ssh's, the caller then connects
+itself; an ``-O`` command fails instead.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ _SUN_PATH = 108
 
 class MuxError(KeytoolError):
     """The master refused or failed a request; the message is ssh's."""
+
+
+class MasterLost(KeytoolError):
+    """Nothing more could be read from the master (it closed, the read failed, or
+    it did not answer in time)."""
+
+
+class MasterUnusable(KeytoolError):
+    """The hello exchange with the master failed: as ssh's mux client, a session (or
+    a -W) then goes on a connection of its own."""
+
+
+#: ssh's words
+HELLO_FAILED = "master hello exchange failed"
 
 
 def connect_control(path: str, master: str, session: bool, trace: Say) -> socket.socket | None:
@@ -72,13 +90,29 @@ class MuxClient:
         self._reader = mux.PacketReader()
         self._next_id = 0
         sock.settimeout(REPLY_TIMEOUT)
-        self._send(mux.hello())
-        hello = mux.parse_hello(self._packet())
-        if hello.version != mux.VERSION:  # ssh's words
-            raise MuxError(
-                f"Unsupported multiplexing protocol version {hello.version} "
-                f"(expected {mux.VERSION})"
-            )
+        try:
+            self._hello()
+        except BaseException:
+            sock.close()
+            raise
+
+    def _hello(self) -> None:
+        """Hellos exchanged; MasterUnusable where ssh's client connects itself (the
+        master gone, or not speaking version 4), a KeytoolError where it gives up."""
+        try:
+            self.sock.sendall(mux.hello())
+        except OSError:
+            raise MasterUnusable(HELLO_FAILED) from None
+        try:
+            body = self._packet()
+        except MasterLost:
+            raise MasterUnusable(HELLO_FAILED) from None
+        try:
+            problem = mux.hello_problem(body)
+        except FormatError as exc:
+            raise KeytoolError(f"the master sent {exc}") from None
+        if problem is not None:
+            raise MasterUnusable(f"{HELLO_FAILED}: {problem}")
 
     def close(self) -> None:
         self.sock.close()
@@ -92,7 +126,7 @@ class MuxClient:
             raise KeytoolError(f"write to the master failed: {exc.strerror or exc}") from None
 
     def _packet(self, wait: bool = False) -> bytes:
-        """The master's next message; EOF is a DisconnectError-like KeytoolError."""
+        """The master's next message; MasterLost when none can be read."""
         self.sock.settimeout(None if wait else REPLY_TIMEOUT)
         while True:
             try:
@@ -104,11 +138,11 @@ class MuxClient:
             try:
                 data = self.sock.recv(16 * 1024)
             except TimeoutError:
-                raise KeytoolError("the master did not answer") from None
+                raise MasterLost("the master did not answer") from None
             except InterruptedError:  # pragma: no cover - PEP 475 retries
                 continue
             except OSError as exc:
-                raise KeytoolError(f"read from master failed: {exc.strerror or exc}") from None
+                raise MasterLost(f"read from master failed: {exc.strerror or exc}") from None
             if not data:
                 raise _MasterGone("the master closed the connection")
             self._reader.feed(data)
@@ -255,7 +289,7 @@ class MuxClient:
         return 255 if signals.caught else 0
 
 
-class _MasterGone(KeytoolError):
+class _MasterGone(MasterLost):
     """The master closed the control connection."""
 
 

@@ -241,6 +241,27 @@ def parse_hello(body: bytes) -> Hello:
     return Hello(version)
 
 
+def hello_problem(body: bytes) -> str | None:
+    """Why a client cannot use the master whose hello this is, in ssh's words, or
+    None for a good one: another message type, another version, a bad extension (ssh
+    then connects itself). FormatError when it is cut short of its type or version
+    (there ssh gives up)."""
+    reader = Reader(body, "mux hello")
+    kind = reader.uint32()
+    if kind != HELLO:
+        return f"expected HELLO ({HELLO}) got {kind}"
+    version = reader.uint32()
+    if version != VERSION:
+        return f"Unsupported multiplexing protocol version {version} (expected {VERSION})"
+    try:
+        while reader.remaining:
+            reader.string()
+            reader.string()
+    except FormatError as exc:
+        return f"bad hello extension: {exc}"
+    return None
+
+
 def parse_request(body: bytes) -> Request:
     """A client's request (after its hello); FormatError when malformed."""
     reader = Reader(body, "mux request")
