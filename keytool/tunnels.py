@@ -168,6 +168,9 @@ class Forwards:
         self.trace = trace
         self.say = say
         self._listeners: dict[int, tuple[socket.socket, LocalForward]] = {}
+        #: when an accept failure was last said: out of descriptors, each try fails
+        #: again; as ssh, it is said at most once a second
+        self._accept_said = -1.0
         self._by_channel: dict[int, _Tunnel] = {}
         self._by_fd: dict[int, _Tunnel] = {}
         self._unflushed: list[_Tunnel] = []
@@ -538,7 +541,10 @@ class Forwards:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of descriptors, a reset in the backlog
-                self.say(f"port forwarding: accept failed: {exc.strerror}")
+                now = time.monotonic()
+                if now - self._accept_said >= 1:
+                    self._accept_said = now
+                    self.say(f"port forwarding: accept failed: {exc.strerror}")
                 return
             sock.setblocking(False)
             origin = peer[0] if isinstance(peer, tuple) else "127.0.0.1"

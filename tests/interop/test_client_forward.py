@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -769,3 +770,51 @@ def _socks_outcome(proxy: int, version: int, host: str, port: int) -> bytes:
         return b"no answer"
     except ConnectionResetError:
         return b"reset"
+
+
+def test_out_of_descriptors_is_said_once_and_every_connection_served(
+    tmp_path: Path, server: Sshd, key: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """-L with only 40 descriptors and 100 connections at once: each is served once
+    descriptors free up, and the accept failure is said as ssh says it, a line or two.
+    keytool said it again for each try (46 lines)."""
+    import resource
+
+    echo = EchoService()
+    try:
+        port = free_port()
+        args = exec_args(server, known_hosts(server, tmp_path), key, "-N",
+                         "-L", f"{port}:127.0.0.1:{echo.port}", "root@127.0.0.1")  # fmt: skip
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=base_env(),
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40)),
+        )  # fmt: skip
+        started.append(proc)
+        wait_listening(port, proc)
+        # all connected before any is used: more than the descriptors keytool has
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+                 for _ in range(100)]  # fmt: skip
+        time.sleep(0.5)
+        try:
+            for index, sock in enumerate(socks):
+                sock.sendall(b"%d" % index)
+                sock.shutdown(socket.SHUT_WR)
+            for index, sock in enumerate(socks[:20]):  # the first ones free descriptors
+                assert sock.recv(100) == b"%d" % index
+                sock.close()
+            for index, sock in enumerate(socks[20:], 20):
+                back = b""
+                while data := sock.recv(100):
+                    back += data
+                assert back == b"%d" % index
+        finally:
+            for sock in socks:
+                sock.close()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(TIMEOUT)
+        said = stderr_of(proc).splitlines()
+    finally:
+        echo.close()
+    failures = [line for line in said if "accept failed" in line]
+    assert len(failures) <= 2, said
