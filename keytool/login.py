@@ -233,8 +233,12 @@ class HostCheck:
                 hash_name=options.fingerprint_hash,
                 recordable=hostcheck.recordable_name(options.host),
             )
-        except KeytoolError:
-            self._trace("host key: known_hosts holds another key for this host; left as it is")
+        except KeytoolError as exc:  # known with another key, revoked, not recordable
+            from keytool.hostcheck import FAILED
+
+            lines = [line for line in str(exc).splitlines() if line.strip() and line != FAILED]
+            reason = lines[-1] if lines else "refused"
+            self._trace(f"host key not recorded in known_hosts: {reason}")
             return
         self._report(decision)
 

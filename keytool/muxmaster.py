@@ -14,7 +14,8 @@ uses this connection instead of opening its own:
 - ``-W`` (stdio forwarding): the client's stdin and stdout to a host and port;
 - ``-O check`` (our pid), ``-O exit`` (the master ends), ``-O stop`` (no new
   clients), ``-O forward`` / ``-O cancel`` (-L, -D and -R added to or taken from this
-  connection's forwards, ``keytool.tunnels.Forwards``).
+  connection's forwards, ``keytool.tunnels.Forwards``; a -R with no target, connect
+  port 0, is a SOCKS proxy at the server's end).
 
 Only processes of our own user (or root) are served: the peer's uid is checked on
 every connection, as ssh does. A client that sends something malformed is dropped
@@ -44,7 +45,12 @@ from keytool import muxproto as mux
 from keytool import ttymodes as tty
 from keytool.errors import FormatError, KeytoolError
 from keytool.files import unix_listener
-from keytool.forwardspec import DynamicForward, LocalForward, RemoteForward
+from keytool.forwardspec import (
+    DynamicForward,
+    LocalForward,
+    RemoteDynamicForward,
+    RemoteForward,
+)
 from keytool.patterns import match_pattern
 from keytool.transport import channels as ch
 from keytool.ttymodes import Escapes, encode_modes
@@ -790,6 +796,8 @@ def _forward_spec(request: mux.Forward) -> LocalForward:
     listen_port = 0 if listen_path is not None else request.listen_port
     if request.kind == mux.FWD_DYNAMIC:
         return DynamicForward(bind, listen_port, listen_path)
+    if request.kind == mux.FWD_REMOTE and target_path is None and request.connect_port == 0:
+        return _remote_dynamic(bind, listen_port, listen_path)
     if target_path is None and not 0 < request.connect_port < 65536:
         raise FormatError(f"bad connect port {request.connect_port}")
     host = "" if target_path is not None else request.connect_host
@@ -797,6 +805,14 @@ def _forward_spec(request: mux.Forward) -> LocalForward:
     if request.kind == mux.FWD_REMOTE:
         return RemoteForward(bind, listen_port, host, port, listen_path, target_path)
     return LocalForward(bind, listen_port, host, port, listen_path, target_path)
+
+
+def _remote_dynamic(bind: str | None, port: int, listen_path: str | None) -> RemoteForward:
+    """A -R with no target (connect port 0; its host "socks" from ssh's client, or
+    empty): a SOCKS proxy at the server's end."""
+    if listen_path is not None:
+        raise FormatError("a remote SOCKS forward listens on a port, not a socket path")
+    return RemoteDynamicForward(bind, port)
 
 
 def _window(fd: int) -> tuple[int, int, int, int]:

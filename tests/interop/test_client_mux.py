@@ -326,6 +326,39 @@ def test_dynamic_forward_through_a_master(
     assert wait_for(lambda: refused(port), 5)
 
 
+@pytest.mark.parametrize(
+    ("master", "client"),
+    [
+        ("ssh", "ssh"),
+        ("ssh", "keytool"),
+        ("keytool", "ssh"),
+        ("keytool", "keytool"),
+    ],
+)
+def test_remote_dynamic_forward_through_a_master(
+    bench: Bench, echo: EchoService, master: str, client: str
+) -> None:
+    """-O forward -R PORT (no target): a SOCKS proxy at the server's port, reaching a
+    service on our side; -R 0 the same at a port the server picks (on stdout); -O
+    cancel stops each."""
+    path = bench.socket_path("m")
+    bench.start_master(master, path)
+    port = free_port()
+    added = bench.run(client, "-S", str(path), "-O", "forward", "-R", str(port))
+    assert (added.returncode, added.stdout, said(added)) == (0, b"", "")
+    picked = bench.run(client, "-S", str(path), "-O", "forward", "-R", "0")
+    assert picked.returncode == 0 and re.fullmatch(rb"[1-9]\d*\n", picked.stdout), picked
+    allocated = int(picked.stdout)
+    payload = os.urandom(64 * 1024)
+    for listening in (port, allocated):
+        assert socks_round_trip(listening, echo.port, payload) == payload
+    for spec, listening in ((str(port), port), ("0", allocated)):
+        cancelled = bench.run(client, "-S", str(path), "-O", "cancel", "-R", spec)
+        assert (cancelled.returncode, cancelled.stdout, said(cancelled)) == (0, b"", "")
+        assert wait_for(partial(refused, listening), 5), spec
+    assert [data for data in echo.received if data] == [payload] * 2
+
+
 @pytest.mark.parametrize("master", CLIENTS)
 def test_forwards_given_with_a_session(bench: Bench, echo: EchoService, master: str) -> None:
     """-L with a command, and -L with -N, through the master: the forward is the
@@ -772,3 +805,146 @@ def test_forced_terminal_on_a_pipe_through_a_master(bench: Bench, master: str) -
     done = bench.run("ssh", "-tt", "-S", str(path), command="tty", stdin=b"typed\n")
     assert done.returncode == 0
     assert re.fullmatch(rb"/dev/pts/\d+\n", done.stdout), done.stdout
+
+
+# ---- a master that fails the client: ssh's client connects itself, and so does ours
+
+
+MUX_HELLO = 0x00000001
+MUX_NEW_SESSION = 0x10000002
+MUX_ALIVE_CHECK = 0x10000004
+MUX_S_ALIVE = 0x80000005
+
+
+def mux_frame(*values: int, body: bytes = b"") -> bytes:
+    data = struct.pack(f">{len(values)}I", *values) + body
+    return struct.pack(">I", len(data)) + data
+
+
+class FakeMaster:
+    """A Unix-domain socket at ``path`` whose every client is served by ``act`` (one
+    client at a time, each in turn)."""
+
+    def __init__(self, path: Path, act: Callable[[socket.socket], None]) -> None:
+        self.act = act
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(8)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(TIMEOUT)
+                try:
+                    self.act(conn)
+                except (OSError, EOFError):
+                    pass
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self._thread.join(5)
+
+
+def read_exactly(conn: socket.socket, count: int) -> bytes:
+    """``count`` bytes; descriptors passed along with them are closed at once."""
+    data = b""
+    while len(data) < count:
+        chunk, fds, _, _ = socket.recv_fds(conn, count - len(data), 4)
+        for fd in fds:
+            os.close(fd)
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def read_message(conn: socket.socket) -> bytes:
+    return read_exactly(conn, struct.unpack(">I", read_exactly(conn, 4))[0])
+
+
+def until_closed(conn: socket.socket) -> None:
+    """Whatever the client sends, until it goes (nothing it sent is left unread)."""
+    while read_exactly(conn, 1):
+        pass
+
+
+def close_at_once(conn: socket.socket) -> None:
+    pass
+
+
+def answer_hello(reply: bytes) -> Callable[[socket.socket], None]:
+    """After the client's hello, ``reply`` instead of the master's."""
+
+    def act(conn: socket.socket) -> None:
+        read_message(conn)
+        conn.sendall(reply)
+        until_closed(conn)
+
+    return act
+
+
+def drop_the_session(conn: socket.socket) -> None:
+    """A good hello and pid, then the session request (and its descriptors) taken,
+    and the connection closed."""
+    read_message(conn)
+    conn.sendall(mux_frame(MUX_HELLO, 4))
+    while True:
+        kind, rid = struct.unpack(">II", read_message(conn)[:8])
+        if kind == MUX_ALIVE_CHECK:
+            conn.sendall(mux_frame(MUX_S_ALIVE, rid, os.getpid()))
+        elif kind == MUX_NEW_SESSION:
+            read_exactly(conn, 3)  # the byte with each of the three descriptors
+            return
+
+
+FAKE_MASTERS: dict[str, Callable[[socket.socket], None]] = {
+    "close-at-once": close_at_once,
+    "garbage": answer_hello(mux_frame(body=b"garbage!")),
+    "wrong-version": answer_hello(mux_frame(MUX_HELLO, 5)),
+    "session-dropped": drop_the_session,
+    # a length of over a gigabyte: ssh gives up (no buffer for it), and so do we
+    "unframed-garbage": answer_hello(b"garbage, not a message\n"),
+}
+
+
+HELLO_FAILS = ("close-at-once", "garbage", "wrong-version")
+
+
+@pytest.mark.parametrize("fake", FAKE_MASTERS)
+def test_a_failing_master_is_given_up_as_by_ssh(bench: Bench, fake: str) -> None:
+    """A control socket whose master fails the hello exchange (closes, answers with
+    another message or version), or closes at the session request: the client says
+    so in a line and runs the command on a connection of its own, as ssh's does; a
+    hello that cannot be a message at all ends both with 255."""
+    path = bench.socket_path("fake")
+    master = FakeMaster(path, FAKE_MASTERS[fake])
+    try:
+        done = {}
+        for client in CLIENTS:
+            connections = bench.connections()
+            result = bench.run(client, "-S", str(path), command="echo hi")
+            text = said(result)
+            assert "Traceback" not in text and text.count("\n") <= 2, text
+            made = bench.connections() - connections
+            done[client] = (result.returncode, result.stdout, made)
+            if fake in HELLO_FAILS:
+                assert "master hello exchange failed" in text, (client, text)
+        assert done["keytool"] == done["ssh"]
+        if fake == "unframed-garbage":
+            assert done["ssh"] == (255, b"", 0)
+        else:
+            assert done["ssh"] == (0, b"hi\n", 1)
+        if fake in HELLO_FAILS:
+            # -O is no session: keytool fails (ssh 9.2 goes on to a connection, and a
+            # remote shell, of its own then)
+            check = bench.run("keytool", "-S", str(path), "-O", "check")
+            assert (check.returncode, said(check).count("\n")) == (255, 1), check.stderr
+    finally:
+        master.close()
