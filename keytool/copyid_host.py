@@ -488,7 +488,7 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
     ``sftp@CLIENT PID`` (this machine's name and process). One left by a copy-id of
     this machine that is gone (killed) is taken over at once; any other one once it
     has not changed for STALE_LOCK_SECONDS (its holder died elsewhere)."""
-    from keytool.transport.sftp import FXF_CREAT, FXF_EXCL, FXF_WRITE
+    from keytool.transport.sftp import FXF_CREAT, FXF_EXCL, FXF_WRITE, Attributes
 
     loop = asyncio.get_running_loop()
     seen: tuple[int | None, float] | None = None
@@ -497,8 +497,9 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
     started = loop.time()
     while True:
         try:
-            await sftp.write_file(lock, _lock_owner(), FXF_WRITE | FXF_CREAT | FXF_EXCL, 0o600)
-            return
+            handle = await sftp.open(
+                lock, FXF_WRITE | FXF_CREAT | FXF_EXCL, Attributes(permissions=0o600)
+            )
         except SftpError as exc:
             found = await sftp.exists(lock)
             if found is None:
@@ -530,6 +531,19 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 # work in progress: as the shell path, give up and name it
                 raise CopyIdError(f"{lock} is held by another copy-id; try again later") from None
             await asyncio.sleep(_LOCK_POLL)
+            continue
+        # ours now: a lock we made and cannot fill (a full disk, a quota) is said at
+        # once and removed, not waited for as if it were another copy-id's
+        try:
+            await sftp.write(handle, 0, _lock_owner())
+            await sftp.close(handle)
+        except SftpError as exc:
+            with contextlib.suppress(SftpError):
+                await sftp.close(handle)
+            with contextlib.suppress(SftpError):
+                await sftp.remove(lock)
+            raise CopyIdError(f"cannot write the lock {lock}: {exc}") from None
+        return
 
 
 def _lock_owner() -> bytes:
@@ -635,7 +649,15 @@ async def _sftp_replace(sftp: Sftp, temp: str, target: str) -> None:
     # a drop in between leaves it under the .keytool-old name, never truncated
     aside = f"{temp}-old"
     await sftp.rename(target, aside)
-    await sftp.rename(temp, target)
+    try:
+        await sftp.rename(temp, target)
+    except SftpError as exc:
+        # the old file goes back: a refused rename must never leave no file at all
+        try:
+            await sftp.rename(aside, target)
+        except SftpError:
+            raise CopyIdError(f"{exc}; the old {target} is kept as {aside}") from None
+        raise
     with contextlib.suppress(SftpError):
         await sftp.remove(aside)
 

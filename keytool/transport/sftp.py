@@ -477,6 +477,8 @@ class Sftp:
             raise ProtocolError(f"read: unexpected SFTP reply {type(reply).__name__}")
         if len(reply.data) > length:
             raise ProtocolError("the SFTP server returned more than was asked for")
+        if not reply.data and length:
+            raise ProtocolError("read: empty SFTP data reply (no byte and no EOF)")
         return reply.data
 
     async def write(self, handle: bytes, offset: int, data: bytes) -> None:
@@ -568,6 +570,9 @@ class Sftp:
                         raise status_error(reply, f"read {path}")
                     if not isinstance(reply, Data) or len(reply.data) > CHUNK:
                         raise ProtocolError(f"read {path}: unexpected SFTP reply")
+                    if not reply.data:
+                        # no byte and no EOF: asked again, it would never end
+                        raise ProtocolError(f"read {path}: empty SFTP data reply")
                     parts.append(reply.data)
                     offset += len(reply.data)
                     if offset > limit:

@@ -7,6 +7,7 @@ log counting the TCP connections (one for every session shared), the master's pi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -70,6 +71,8 @@ def refused(port: int) -> bool:
             return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # the listener closed as we connected: try again
+        return False
 
 
 def socks_round_trip(port: int, target: int, payload: bytes) -> bytes:
@@ -841,10 +844,8 @@ class FakeMaster:
                 return
             with conn:
                 conn.settimeout(TIMEOUT)
-                try:
+                with contextlib.suppress(OSError, EOFError):  # the client went first
                     self.act(conn)
-                except (OSError, EOFError):
-                    pass
 
     def close(self) -> None:
         self.listener.shutdown(socket.SHUT_RDWR)

@@ -151,3 +151,43 @@ def test_only_keytool_errors_escape_framed(kind: int, body: bytes) -> None:
     rid = client.stat("x")
     with contextlib.suppress(KeytoolError):
         client.receive_data(packet(kind, rid.to_bytes(4, "big") + body))
+
+
+def test_an_empty_data_reply_to_a_read_ends_the_read() -> None:
+    """DATA with no byte (and no EOF) to every READ: a server that would have the
+    client ask again for ever. It is a protocol error at once (keytool looped)."""
+    import asyncio
+
+    replies: list[bytes] = []
+    asked: list[int] = []
+
+    async def send(data: bytes) -> None:
+        while data:
+            length = int.from_bytes(data[:4], "big")
+            body, data = data[4 : 4 + length], data[4 + length :]
+            kind = body[0]
+            if kind == 1:  # INIT
+                replies.append(packet(2, (3).to_bytes(4, "big")))
+                continue
+            request = body[1:5]
+            asked.append(kind)
+            if kind == 3:  # OPEN
+                replies.append(packet(102, request + Writer().string(b"h").getvalue()))
+            elif kind == 5:  # READ: nothing, and no EOF
+                replies.append(packet(103, request + Writer().string(b"").getvalue()))
+            else:  # CLOSE
+                replies.append(packet(101, request + bytes(4) + bytes(8)))
+
+    async def receive() -> bytes:
+        assert len(asked) < 1000, "the client keeps asking"
+        out = b"".join(replies)
+        replies.clear()
+        return out
+
+    async def run() -> None:
+        session = sftp.Sftp(send, receive)
+        await session.start()
+        with pytest.raises(ProtocolError, match="empty SFTP data reply"):
+            await session.read_file(".ssh/authorized_keys")
+
+    asyncio.run(run())
