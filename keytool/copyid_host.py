@@ -21,7 +21,7 @@ import os
 import posixpath
 import random
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -441,8 +441,19 @@ async def _edit_over_sftp(
     try:
         return await _sftp_edit(sftp, client.options.user, job, keys, trace)
     finally:
-        with contextlib.suppress(KeytoolError):
-            await sftp.aclose()
+        await _briefly(sftp.aclose())
+
+
+#: how long the tidying after a failure (a lock or temp file removed, the SFTP channel
+#: closed) may wait for a server: one that stalled must not double copy-id's time limit
+CLEANUP_TIMEOUT = 5.0
+
+
+async def _briefly(step: Awaitable[None]) -> None:
+    """Wait for a tidying ``step`` at most CLEANUP_TIMEOUT; its failure is no news."""
+    with contextlib.suppress(KeytoolError, TimeoutError):
+        async with asyncio.timeout(CLEANUP_TIMEOUT):
+            await step
 
 
 async def _sftp_target(sftp: Sftp, user: str, target: str) -> str:
@@ -630,13 +641,11 @@ async def _sftp_edit(
             await sftp.chmod(temp, bits)  # the server's umask applies to the open
             await _sftp_replace(sftp, temp, target)
         except BaseException:
-            with contextlib.suppress(KeytoolError):
-                await sftp.remove(temp)
+            await _briefly(sftp.remove(temp))
             raise
         return remote, edit
     finally:
-        with contextlib.suppress(KeytoolError):
-            await sftp.remove(lock)
+        await _briefly(sftp.remove(lock))
 
 
 async def _sftp_replace(sftp: Sftp, temp: str, target: str) -> None:
