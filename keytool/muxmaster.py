@@ -365,7 +365,12 @@ class Multiplexer:
         elif isinstance(event, ch.ExitStatus):
             session.exit_status = event.status
         elif isinstance(event, ch.ChannelEof):
-            pass  # what came is written out; the close follows
+            # what came is written out; the close follows. A client's -W ends with the
+            # far end's EOF, as ssh's stdio channels do ("force drain"): its stdin is
+            # not waited for
+            if session.stdio and not session.input_done and event.channel in self.conn.channels:
+                session.input_done = True
+                self.conn.send_eof(event.channel)
         elif isinstance(event, ch.ChannelClosed):
             self._end_session(session, send_exit=True)
         return True

@@ -949,3 +949,40 @@ def test_a_failing_master_is_given_up_as_by_ssh(bench: Bench, fake: str) -> None
             assert (check.returncode, said(check).count("\n")) == (255, 1), check.stderr
     finally:
         master.close()
+
+
+@pytest.mark.parametrize("master", CLIENTS)
+def test_stdio_forward_through_a_master_ends_with_the_far_end(bench: Bench, master: str) -> None:
+    """`-S master -W host:port` to a service that says hello and closes, the client's
+    stdin left open: through ssh's master the client ends at once (the stdio channel's
+    force drain); keytool's master waited for the client's stdin to end."""
+    path = bench.socket_path("w")
+    bench.start_master(master, path)
+    with socket.create_server(("127.0.0.1", 0)) as service:
+        port = service.getsockname()[1]
+
+        def greet() -> None:
+            for _ in CLIENTS:
+                conn, _ = service.accept()
+                with conn:
+                    conn.sendall(b"hello\n")
+
+        threading.Thread(target=greet, daemon=True).start()
+        for client in CLIENTS:
+            proc = subprocess.Popen(
+                bench.argv(client, "-S", str(path), "-W", f"127.0.0.1:{port}"),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=base_env(),
+            )  # fmt: skip
+            try:
+                status = proc.wait(timeout=20)  # stdin still open
+                assert proc.stdout is not None and proc.stderr is not None
+                out, err = proc.stdout.read(), proc.stderr.read()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    if stream is not None:
+                        stream.close()
+            assert (status, out) == (0, b"hello\n"), (client, err)
