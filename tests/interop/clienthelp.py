@@ -226,3 +226,42 @@ def keepalive_timers(port: int) -> list[bool]:
         if state == "01" and remote == f"0100007F:{port:04X}":
             found.append(timer.split(":")[0] == "02")
     return found
+
+
+@contextmanager
+def hello_service(connections: int) -> Iterator[int]:
+    """A TCP service on 127.0.0.1 (its port) that says hello and closes, for each of
+    ``connections`` connections."""
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as service:
+
+        def greet() -> None:
+            for _ in range(connections):
+                conn, _ = service.accept()
+                with conn:
+                    conn.sendall(b"hello\n")
+
+        threading.Thread(target=greet, daemon=True).start()
+        yield service.getsockname()[1]
+
+
+def run_stdin_open(args: list[str], timeout: float = 20) -> tuple[int, bytes, bytes]:
+    """Run ``args`` with a stdin that stays open (a pipe never closed before it
+    ends): its status, stdout and stderr; killed after ``timeout``."""
+    proc = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=base_env(),
+    )  # fmt: skip
+    try:
+        status = proc.wait(timeout=timeout)
+        assert proc.stdout is not None and proc.stderr is not None
+        return status, proc.stdout.read(), proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -6,15 +6,13 @@ ssh takes the same config file the same way."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, hello_service, keygen, run_stdin_open
 from tests.peers import Sshd, free_port, require, run
 
 
@@ -154,31 +152,8 @@ def test_stdio_forward_ends_when_the_far_end_closes(
     (its stdio channel drains and closes on the far end's EOF), with the hello; keytool
     waited for stdin's end."""
     config = write_config(tmp_path, key, servers, "none")
-    with socket.create_server(("127.0.0.1", 0)) as service:
-        port = service.getsockname()[1]
-
-        def greet() -> None:
-            for _ in range(2):
-                conn, _ = service.accept()
-                with conn:
-                    conn.sendall(b"hello\n")
-
-        greeter = threading.Thread(target=greet, daemon=True)
-        greeter.start()
+    with hello_service(2) as port:
         for program in ([require("ssh")], [*KEYTOOL, "exec"]):
-            proc = subprocess.Popen(
-                [*program, "-F", str(config), "-W", f"127.0.0.1:{port}", "jump1"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=base_env(),
-            )  # fmt: skip
-            try:
-                status = proc.wait(timeout=20)  # stdin left open all along
-                assert proc.stdout is not None and proc.stderr is not None
-                out, err = proc.stdout.read(), proc.stderr.read()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                if proc.stdin is not None:
-                    proc.stdin.close()
+            args = [*program, "-F", str(config), "-W", f"127.0.0.1:{port}", "jump1"]
+            status, out, err = run_stdin_open(args)
             assert (status, out) == (0, b"hello\n"), (program, err)

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, hello_service, keygen, run_stdin_open
 from tests.interop.test_client_forward import EchoService, round_trip
 from tests.interop.test_client_terminal import OnTerminal, set_size
 from tests.peers import Sshd, free_port, require
 
 CLIENTS = ("ssh", "keytool")
+#: (master, client): each of ssh and keytool serving each of them
+PAIRS = [(master, client) for master in CLIENTS for client in CLIENTS]
 HOST = "root@127.0.0.1"
 TIMEOUT = 30
 
@@ -307,12 +309,7 @@ def test_forwards_through_a_master(bench: Bench, master: str) -> None:
 
 @pytest.mark.parametrize(
     ("master", "client"),
-    [
-        ("ssh", "ssh"),
-        ("ssh", "keytool"),
-        ("keytool", "ssh"),
-        ("keytool", "keytool"),
-    ],
+    PAIRS,
 )
 def test_dynamic_forward_through_a_master(
     bench: Bench, echo: EchoService, master: str, client: str
@@ -331,12 +328,7 @@ def test_dynamic_forward_through_a_master(
 
 @pytest.mark.parametrize(
     ("master", "client"),
-    [
-        ("ssh", "ssh"),
-        ("ssh", "keytool"),
-        ("keytool", "ssh"),
-        ("keytool", "keytool"),
-    ],
+    PAIRS,
 )
 def test_remote_dynamic_forward_through_a_master(
     bench: Bench, echo: EchoService, master: str, client: str
@@ -958,31 +950,8 @@ def test_stdio_forward_through_a_master_ends_with_the_far_end(bench: Bench, mast
     force drain); keytool's master waited for the client's stdin to end."""
     path = bench.socket_path("w")
     bench.start_master(master, path)
-    with socket.create_server(("127.0.0.1", 0)) as service:
-        port = service.getsockname()[1]
-
-        def greet() -> None:
-            for _ in CLIENTS:
-                conn, _ = service.accept()
-                with conn:
-                    conn.sendall(b"hello\n")
-
-        threading.Thread(target=greet, daemon=True).start()
+    with hello_service(len(CLIENTS)) as port:
         for client in CLIENTS:
-            proc = subprocess.Popen(
-                bench.argv(client, "-S", str(path), "-W", f"127.0.0.1:{port}"),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=base_env(),
-            )  # fmt: skip
-            try:
-                status = proc.wait(timeout=20)  # stdin still open
-                assert proc.stdout is not None and proc.stderr is not None
-                out, err = proc.stdout.read(), proc.stderr.read()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                for stream in (proc.stdin, proc.stdout, proc.stderr):
-                    if stream is not None:
-                        stream.close()
+            args = bench.argv(client, "-S", str(path), "-W", f"127.0.0.1:{port}")
+            status, out, err = run_stdin_open(args)
             assert (status, out) == (0, b"hello\n"), (client, err)
