@@ -41,8 +41,9 @@ def is_private_text(text: bytes) -> bool:
 def ask_passphrase(path: str | os.PathLike[str]) -> bytes:
     from keytool import terminal
 
+    # as ssh-keygen asks (read_passphrase's RP_ALLOW_STDIN)
     return terminal.read_secret(
-        f"Enter passphrase for {path}: ", f"the passphrase for {path}"
+        f"Enter passphrase for {path}: ", f"the passphrase for {path}", stdin=True
     ).encode("utf-8", "surrogateescape")
 
 

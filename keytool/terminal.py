@@ -34,7 +34,7 @@ def _display() -> bool:
 
 def askpass_program(interactive: bool) -> str | None:
     program = os.environ.get("SSH_ASKPASS")
-    require = os.environ.get("SSH_ASKPASS_REQUIRE", "")
+    require = os.environ.get("SSH_ASKPASS_REQUIRE", "").lower()  # as ssh: any case
     if not program or require == "never":
         return None
     if require == "force":
@@ -103,10 +103,13 @@ def read_secret(
 ) -> str:
     """Read a secret from the terminal or SSH_ASKPASS; a clear error when neither is
     there. ``echo``: the server asked for the answer to be shown as typed (a
-    keyboard-interactive prompt that is no secret), as ssh shows it. ``stdin``: with
-    no terminal, a line of stdin is the answer (ssh-add's lock password, for scripts)."""
+    keyboard-interactive prompt that is no secret), as ssh shows it. ``stdin``: as
+    ssh-keygen and ssh-add ask (read_passphrase's RP_ALLOW_STDIN): with stdin not a
+    terminal, SSH_ASKPASS when there is a display for it; with no terminal at all, a
+    line of stdin is the answer. Without it, as ssh: the terminal, else askpass."""
     interactive = has_terminal()
-    program = askpass_program(interactive)
+    piped = stdin and not _stdin_is_terminal()
+    program = askpass_program(interactive and not piped)
     if program is not None:
         answer = run_askpass(program, prompt)
         if answer is None:
@@ -116,20 +119,57 @@ def read_secret(
         return _stdin_line(prompt, purpose)
     if not interactive:
         raise KeytoolError(f"{purpose} is needed but there is no terminal to ask on")
-    if echo:
-        answer = ask_terminal(prompt)
-        if answer is None:
-            raise KeytoolError(f"{purpose} was not given")
-        return answer
-    import getpass
+    answer = ask_terminal(prompt) if echo else _ask_hidden(prompt)
+    if answer is None:
+        raise KeytoolError(f"{purpose} was not given")
+    return answer
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and os.isatty(sys.stdin.fileno())
+    except (OSError, ValueError):
+        return False
+
+
+def _ask_hidden(prompt: str) -> str | None:
+    """A line typed on the controlling terminal without echo, kept as its bytes (a
+    passphrase need not be UTF-8); None at end of input. As ssh's readpassphrase: a
+    carriage return first, the echo back on whatever happens (^C included)."""
+    import termios
 
     try:
-        # as ssh's read_passphrase: a carriage return first, so the prompt starts its line
-        return getpass.getpass("\r" + prompt)
-    except EOFError:
-        raise KeytoolError(f"{purpose} was not given") from None
-    except UnicodeDecodeError:
-        raise KeytoolError(f"{purpose} could not be read: not valid text") from None
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    line = bytearray()
+    try:
+        try:
+            saved = termios.tcgetattr(fd)
+        except termios.error:
+            saved = None
+        if saved is not None:
+            quiet = list(saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        try:
+            os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
+            while not line.endswith(b"\n"):
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                line += chunk
+        finally:
+            if saved is not None:
+                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+            os.write(fd, b"\n")  # the Enter typed was not echoed
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not line:
+        return None
+    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
 
 
 def _stdin_line(prompt: str, purpose: str) -> str:
@@ -142,7 +182,4 @@ def _stdin_line(prompt: str, purpose: str) -> str:
         line = b""
     if not line:
         raise KeytoolError(f"{purpose} was not given")
-    try:
-        return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8")
-    except UnicodeDecodeError:
-        raise KeytoolError(f"{purpose} could not be read: not valid text") from None
+    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")

@@ -45,7 +45,8 @@ def _load(path: Path | None, text: bytes) -> tuple[PrivateKey, str]:
             break
     prompt = f"Enter passphrase for {name}: "
     for _attempt in range(3):
-        secret = terminal.read_secret(prompt, f"the passphrase for {name}")
+        # as ssh-add asks (read_passphrase's RP_ALLOW_STDIN)
+        secret = terminal.read_secret(prompt, f"the passphrase for {name}", stdin=True)
         if not secret:
             break
         try:

@@ -36,16 +36,22 @@ def default_comment() -> str:
 
 
 def new_passphrase() -> bytes:
-    """Ask twice on the terminal, as ssh-keygen; refuse to guess without one."""
+    """Ask twice, as ssh-keygen asks: the terminal, SSH_ASKPASS, or (with no terminal)
+    two lines of stdin; refuse to guess when none answers (no silent unprotected key)."""
     from keytool import terminal
 
-    if not terminal.has_terminal():
+    try:
+        first = terminal.read_secret(
+            "Enter passphrase (empty for no passphrase): ", "a passphrase", stdin=True
+        )
+        second = terminal.read_secret("Enter same passphrase again: ", "a passphrase", stdin=True)
+    except KeytoolError:
+        if terminal.has_terminal():
+            raise
         raise KeytoolError(
             "no passphrase given and no terminal to ask on: "
             "pass -N '' for an unprotected key or -N PASSPHRASE"
-        )
-    first = terminal.read_secret("Enter passphrase (empty for no passphrase): ")
-    second = terminal.read_secret("Enter same passphrase again: ")
+        ) from None
     if first != second:
         raise KeytoolError("passphrases do not match")
     return first.encode("utf-8", "surrogateescape")

@@ -67,10 +67,19 @@ def run(
         # a PEM or PKCS#8 key holds no comment: ssh-keygen -p then prints no line
         print(f"Key has comment '{comment}'")
     if new is None:
-        if not terminal.has_terminal():
-            raise KeytoolError("no new passphrase given (-N) and no terminal to ask on")
-        first = terminal.read_secret("Enter new passphrase (empty for no passphrase): ")
-        if terminal.read_secret("Enter same passphrase again: ") != first:
+        # as ssh-keygen -p asks: the terminal, SSH_ASKPASS, or stdin without a terminal
+        try:
+            first = terminal.read_secret(
+                "Enter new passphrase (empty for no passphrase): ", "a passphrase", stdin=True
+            )
+            again = terminal.read_secret(
+                "Enter same passphrase again: ", "a passphrase", stdin=True
+            )
+        except KeytoolError:
+            if terminal.has_terminal():
+                raise
+            raise KeytoolError("no new passphrase given (-N) and no terminal to ask on") from None
+        if again != first:
             raise KeytoolError("passphrases do not match; the key is unchanged")
         new = first
     new_secret = secret_bytes(new)  # any length for OpenSSH's format, as ssh-keygen -p

@@ -62,7 +62,12 @@ class OnTerminal:
     """A client on a pseudo-terminal of ours, as a user at a terminal runs it."""
 
     def __init__(
-        self, args: list[str], rows: int = 24, cols: int = 80, piped: bytes | None = None
+        self,
+        args: list[str],
+        rows: int = 24,
+        cols: int = 80,
+        piped: bytes | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``piped``: stdin is a pipe that gives these bytes, the terminal the
         controlling one all the same (``echo x | ssh host cat`` typed at a terminal)."""
@@ -74,7 +79,7 @@ class OnTerminal:
 
         self.proc = subprocess.Popen(
             args, stdin=child if piped is None else subprocess.PIPE, stdout=child,
-            stderr=child, env=base_env(TERM="xterm"), start_new_session=True,
+            stderr=child, env={**(env or base_env()), "TERM": "xterm"}, start_new_session=True,
             preexec_fn=controlling_terminal,
         )  # fmt: skip
         if piped is not None:
