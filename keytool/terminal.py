@@ -12,6 +12,7 @@ passphrase need not be UTF-8.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -73,29 +74,48 @@ def is_yes(answer: str | None) -> bool:
     return answer is not None and (answer == "" or (answer.isascii() and answer.lower() == "yes"))
 
 
-def ask_terminal(prompt: str) -> str | None:
-    """A line typed on the controlling terminal, shown as typed (ssh asks there, not on
-    stdin); None without one. Read as bytes from a descriptor of its own: a text file
-    opened "r+" on a terminal fails as it turns from writing to reading."""
+def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
+    """A line typed on the controlling terminal (ssh asks there, not on stdin), kept as
+    its bytes (a passphrase need not be UTF-8); None without a terminal or at end of
+    input. ``hidden``: not echoed (the echo comes back whatever happens, ^C included).
+    Read from a descriptor of its own: a text file opened "r+" on a terminal fails as
+    it turns from writing to reading."""
+    import termios
+
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
     line = bytearray()
     try:
-        # as ssh's read_passphrase: a carriage return first, the prompt then at the
-        # start of the line whatever was typed ahead
-        os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
-        while not line.endswith(b"\n"):
-            chunk = os.read(fd, 1024)
-            if not chunk:
-                break
-            line += chunk
+        saved = None
+        if hidden:
+            with contextlib.suppress(termios.error):
+                saved = termios.tcgetattr(fd)
+        if saved is not None:
+            quiet = list(saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHONL)
+            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        try:
+            # as ssh's read_passphrase: a carriage return first, the prompt then at the
+            # start of the line whatever was typed ahead
+            os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
+            while not line.endswith(b"\n"):
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                line += chunk
+        finally:
+            if saved is not None:
+                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+                os.write(fd, b"\n")  # the Enter typed was not echoed
     except OSError:
         return None
     finally:
         os.close(fd)
-    return line.decode("utf-8", "surrogateescape").rstrip("\r\n") if line else None
+    if not line:
+        return None
+    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
 
 
 def read_secret(
@@ -119,7 +139,7 @@ def read_secret(
         return _stdin_line(prompt, purpose)
     if not interactive:
         raise KeytoolError(f"{purpose} is needed but there is no terminal to ask on")
-    answer = ask_terminal(prompt) if echo else _ask_hidden(prompt)
+    answer = ask_terminal(prompt, hidden=not echo)
     if answer is None:
         raise KeytoolError(f"{purpose} was not given")
     return answer
@@ -130,46 +150,6 @@ def _stdin_is_terminal() -> bool:
         return sys.stdin is not None and os.isatty(sys.stdin.fileno())
     except (OSError, ValueError):
         return False
-
-
-def _ask_hidden(prompt: str) -> str | None:
-    """A line typed on the controlling terminal without echo, kept as its bytes (a
-    passphrase need not be UTF-8); None at end of input. As ssh's readpassphrase: a
-    carriage return first, the echo back on whatever happens (^C included)."""
-    import termios
-
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return None
-    line = bytearray()
-    try:
-        try:
-            saved = termios.tcgetattr(fd)
-        except termios.error:
-            saved = None
-        if saved is not None:
-            quiet = list(saved)
-            quiet[3] &= ~(termios.ECHO | termios.ECHONL)
-            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
-        try:
-            os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
-            while not line.endswith(b"\n"):
-                chunk = os.read(fd, 1024)
-                if not chunk:
-                    break
-                line += chunk
-        finally:
-            if saved is not None:
-                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
-            os.write(fd, b"\n")  # the Enter typed was not echoed
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if not line:
-        return None
-    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
 
 
 def _stdin_line(prompt: str, purpose: str) -> str:
