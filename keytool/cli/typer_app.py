@@ -6,6 +6,7 @@ import inspect
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from keytool.cli.spec import COMMANDS, Command, find
 from keytool.errors import UsageError
@@ -17,6 +18,23 @@ _TYPES: dict[str, Any] = {
     "count": int,
     "multi": list[str] | None,
 }
+
+
+def _bare_help(option: Any) -> Any:
+    """The help option is a flag too: no <bool> beside it."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class _Command(TyperCommand):
+    def get_help_option(self, ctx: Any) -> Any:
+        return _bare_help(super().get_help_option(ctx))
+
+
+class _Group(TyperGroup):
+    def get_help_option(self, ctx: Any) -> Any:
+        return _bare_help(super().get_help_option(ctx))
 
 
 def _callback(command: Command) -> Any:
@@ -76,6 +94,7 @@ def _callback(command: Command) -> Any:
 def build() -> typer.Typer:
     app = typer.Typer(
         name="keytool",
+        cls=_Group,
         help="SSH keys, an agent and copy-id, speaking SSH itself.",
         no_args_is_help=True,
         add_completion=False,
@@ -86,7 +105,7 @@ def build() -> typer.Typer:
         # -h and -? ask for help, as with OpenSSH's tools, where the command has no -h
         # of its own (Click leaves out a name an option of the command takes)
         settings["help_option_names"] = ["-h", "-?", "--help"]
-        app.command(name=command.name, help=command.help, context_settings=settings)(
+        app.command(name=command.name, cls=_Command, help=command.help, context_settings=settings)(
             _callback(command)
         )
     return app

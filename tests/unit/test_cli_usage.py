@@ -40,6 +40,8 @@ def test_help_still_prints() -> None:
     assert top.returncode == 0 and "copy-id" in top.stdout and top.stderr == ""
     gen = keytool("gen", "--help", timeout=60)
     assert gen.returncode == 0 and "-t" in gen.stdout and "-N" in gen.stdout
+    # flags, --help among them, take no value: no <bool> placeholder beside them
+    assert "<bool>" not in top.stdout and "<bool>" not in gen.stdout
 
 
 def test_bare_keytool_prints_the_help_once() -> None:
