@@ -9,6 +9,7 @@ With -v, each step of the connection is told as it happens.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 
@@ -77,9 +78,15 @@ def run(
     print_config: bool = False,
     bind_interface: str | None = None,
     given_order: list[str] | None = None,
+    syslog: bool = False,
+    no_gssapi_delegation: bool = False,
+    gssapi: bool = False,
 ) -> int:
+    del no_gssapi_delegation, gssapi  # no GSSAPI here: nothing to turn on or off
     if log_file is not None:
         _log_to(log_file)
+    if syslog:  # as ssh -y: it wins over -E, whose file is made all the same
+        _log_to_syslog()
     if version:  # as ssh -V: on stderr, and nothing else done
         from cryptography.hazmat.backends.openssl import backend
 
@@ -256,6 +263,42 @@ def _log_to(path: str) -> None:
         os._exit(1)
     sys.stderr.flush()
     sys.stderr = open(fd, "w", encoding="utf-8", errors="replace", buffering=1)  # noqa: SIM115
+
+
+class _SyslogWriter(io.TextIOBase):
+    """ssh -y: each line of ours a syslog message (facility USER, as ssh's default
+    SyslogFacility), nothing on stderr; the remote command's stderr stays on ours."""
+
+    def __init__(self) -> None:
+        import syslog
+
+        syslog.openlog("keytool", syslog.LOG_PID, syslog.LOG_USER)
+        self._syslog = syslog
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return -1  # not the terminal's stderr: ~? and ~v say so, as with -E
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line:
+                self._syslog.syslog(self._syslog.LOG_INFO, line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            line, self._pending = self._pending, ""
+            self._syslog.syslog(self._syslog.LOG_INFO, line)
+
+
+def _log_to_syslog() -> None:
+    sys.stderr.flush()
+    sys.stderr = _SyslogWriter()
 
 
 def flag_options(

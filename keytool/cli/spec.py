@@ -514,6 +514,19 @@ COMMANDS: tuple[Command, ...] = (
             Opt("mac", ("-m",), "MACs to offer, comma-separated (MACs)", metavar="SPEC"),
             Opt("gateway", ("-g",), "other hosts may use local forwards (GatewayPorts)", "flag"),
             Opt("quiet", ("-q",), "quiet: no warnings or notices (LogLevel QUIET)", "flag"),
+            Opt("syslog", ("-y",), "keytool's own messages and -v's steps to syslog", "flag"),
+            Opt(
+                "no_gssapi_delegation",
+                ("-k",),
+                "taken as ssh takes it: keytool has no GSSAPI, so it delegates nothing",
+                "flag",
+            ),
+            Opt(
+                "gssapi",
+                ("-K",),
+                "taken as an ssh built without GSSAPI takes it: no such method here",
+                "flag",
+            ),
             Opt(
                 "tty",
                 ("-t",),

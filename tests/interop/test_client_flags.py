@@ -621,3 +621,40 @@ def test_ports_by_service_name_as_ssh_takes_them(given: str) -> None:
         lines = [x for x in result.stdout.splitlines() if x.startswith(wanted)]
         shown[tool] = (result.returncode, lines)
     assert shown["keytool"] == shown["ssh"]
+
+
+def test_syslog_and_gssapi_flags_as_ssh(tmp_path: Path, key: Path, servers: list[Sshd]) -> None:
+    """-y sends the client's own lines (-v's steps, errors) to syslog: none on stderr,
+    where the remote command's stderr still goes; -k and -K are taken (no GSSAPI here,
+    as in an ssh built without it) and the login goes on by key."""
+    target = servers[0]
+    common = _client_flags(target, key, tmp_path)
+    seen = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        for flags in (("-y", "-v"), ("-k", "-K")):
+            done = subprocess.run(
+                [*program, *common, *flags, "root@127.0.0.1", "echo out; echo err >&2"],
+                capture_output=True, env=base_env(), stdin=subprocess.DEVNULL, timeout=60,
+            )  # fmt: skip
+            seen[tool, flags] = (done.returncode, done.stdout, done.stderr)
+    for flags in (("-y", "-v"), ("-k", "-K")):
+        assert seen["keytool", flags] == seen["ssh", flags] == (0, b"out\n", b"err\n")
+    refused = both_clients("-y", "-p", "1", "-F", "none", "127.0.0.1", "true")
+    assert [(r.returncode, r.stderr) for r in refused.values()] == [(255, b"")] * 2
+
+
+def test_syslog_writer_sends_each_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import syslog
+
+    from keytool.cli import exec as exec_cli
+
+    sent: list[tuple[int, str]] = []
+    monkeypatch.setattr(syslog, "openlog", lambda *args: None)
+    monkeypatch.setattr(syslog, "syslog", lambda priority, line: sent.append((priority, line)))
+    writer = exec_cli._SyslogWriter()
+    writer.write("keytool: connecting to h\nkeytool: part")
+    writer.write("ly\n\nlast")
+    writer.flush()
+    assert [line for _, line in sent] == ["keytool: connecting to h", "keytool: partly", "last"]
+    assert {priority for priority, _ in sent} == {syslog.LOG_INFO}
