@@ -7,7 +7,7 @@ import io
 import sys
 
 from keytool.cli.spec import Command
-from keytool.errors import KeytoolError
+from keytool.errors import KeytoolError, UsageError
 
 #: the commands in ssh-keygen's place: a failure is its status, 255 (its fatal()), where
 #: keytool's other commands say 1; a status a command sets on purpose is kept
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"keytool: {safe(str(exc))}", file=sys.stderr)
         code = exc.exit_code
+        if isinstance(exc, UsageError) and args[:1] == ["exec"]:
+            code = 255  # as ssh: exec's other statuses are the remote command's
     except KeyboardInterrupt:
         print("keytool: interrupted", file=sys.stderr)
         code = 130

@@ -8,6 +8,7 @@ the caller hands the command line to Typer, which prints proper usage and errors
 from __future__ import annotations
 
 from keytool.cli.spec import Command, Opt, find
+from keytool.errors import UsageError
 
 Values = dict[str, object]
 
@@ -64,34 +65,50 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
     i = 0
     positional_slots = sum(1 for a in command.arguments if not a.many)
     has_many = any(a.many for a in command.arguments)
+    following = False
+
+    def unsure(problem: str) -> None:
+        """Typer decides (help, usage) but for an option after the destination."""
+        if following:
+            raise UsageError(f"{command.name}: {problem} (see keytool {command.name} --help)")
+
     while i < len(words):
         word = words[i]
         i += 1
         if word == "--":
             positional.extend(words[i:])
             break
-        if word == "--help" or (word == "-h" and "-h" not in by_flag):
-            return None
         if command.rest and not has_many and 0 < positional_slots <= len(positional):
-            # like ssh: once the destination is known, the rest is the remote command
-            positional.extend(words[i - 1 :])
-            break
+            if not (command.options_follow and word.startswith("-") and len(word) > 1):
+                # like ssh: once the destination is known, the rest is the remote command
+                positional.extend(words[i - 1 :])
+                break
+            # ssh reads options after the destination too, up to the command; what it
+            # refuses there is a usage error, never a word of the command
+            following = True
+        if word == "--help" or (word == "-h" and "-h" not in by_flag):
+            unsure(f"No such option: {word}")
+            return None
         if word.startswith("--"):
             name, eq, inline = word.partition("=")
             opt = by_flag.get(name)
             if opt is None:
+                unsure(f"No such option: {name}")
                 return None
             if opt.kind in ("flag", "count"):
                 if eq:
+                    unsure(f"Option '{name}' does not take a value.")
                     return None
                 values[opt.dest] = True if opt.kind == "flag" else int(values[opt.dest]) + 1  # type: ignore[call-overload]
                 continue
             if not eq:
                 if i >= len(words):
+                    unsure(f"Option '{name}' requires an argument.")
                     return None
                 inline = words[i]
                 i += 1
             if not _store(values, opt, inline, command.order):
+                unsure(f"Invalid value for '{name}': {inline!r}")
                 return None
             continue
         if word.startswith("-") and len(word) > 1:
@@ -99,6 +116,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
             while j < len(word):
                 opt = by_flag.get("-" + word[j])
                 if opt is None:
+                    unsure(f"No such option: -{word[j]}")
                     return None
                 j += 1
                 if opt.kind == "flag":
@@ -111,10 +129,12 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                     raw = word[j:]
                 else:
                     if i >= len(words):
+                        unsure(f"Option '{opt.flags[0]}' requires an argument.")
                         return None
                     raw = words[i]
                     i += 1
                 if not _store(values, opt, raw, command.order):
+                    unsure(f"Invalid value for '{opt.flags[0]}': {raw!r}")
                     return None
                 break
             continue

@@ -45,7 +45,16 @@ class Arg(Record):
 
 
 class Command(Record):
-    __slots__ = ("arguments", "help", "name", "options", "order", "rest", "target")
+    __slots__ = (
+        "arguments",
+        "help",
+        "name",
+        "options",
+        "options_follow",
+        "order",
+        "rest",
+        "target",
+    )
     name: str
     help: str
     target: str  # "module:function" called with every dest as a keyword
@@ -56,6 +65,9 @@ class Command(Record):
     #: keyword that gets the dests of the options in the order they were given (ssh
     #: keeps the first of -p and -o Port=, whichever comes first); None: not kept
     order: str | None
+    #: options may follow the positional arguments, up to the first word that is none
+    #: (ssh reads ``ssh HOST -p 2222 ls -l`` so); else the rest starts right there
+    options_follow: bool
 
     def __init__(
         self,
@@ -66,9 +78,11 @@ class Command(Record):
         arguments: tuple[Arg, ...] = (),
         rest: str | None = None,
         order: str | None = None,
+        options_follow: bool = False,
     ) -> None:
         init(
             self,
+            options_follow=options_follow,
             name=name,
             help=help,
             target=target,
@@ -618,6 +632,7 @@ COMMANDS: tuple[Command, ...] = (
         (Arg("destination", "HOST, USER@HOST or ssh://USER@HOST:PORT"),),
         rest="command",
         order="given_order",
+        options_follow=True,
     ),
     Command(
         "copy-id",

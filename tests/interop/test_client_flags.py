@@ -658,3 +658,34 @@ def test_syslog_writer_sends_each_line(monkeypatch: pytest.MonkeyPatch) -> None:
     writer.flush()
     assert [line for _, line in sent] == ["keytool: connecting to h", "keytool: partly", "last"]
     assert {priority for priority, _ in sent} == {syslog.LOG_INFO}
+
+
+def test_options_after_the_destination_as_ssh(
+    tmp_path: Path, key: Path, servers: list[Sshd]
+) -> None:
+    """ssh reads options after the destination too, up to the first word that is none
+    (the command, which keeps its own dashes) or "--"; keytool took them all as the
+    command and connected to port 22."""
+    target = servers[0]
+    known = tmp_path / "known"
+    known.write_text(target.known_hosts_line())
+    where = ["-F", "none", "-o", f"UserKnownHostsFile={known}",
+             "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+    after = ["-p", str(target.port), "-i", str(key)]
+    lines = {
+        "options then the command": ["root@127.0.0.1", *after, "echo", "-p", "x"],
+        "options, --, then the command": ["root@127.0.0.1", *after, "--", "echo", "-n", "y"],
+    }
+    for name, line in lines.items():
+        seen = both_clients(*where, *line)
+        outcome = {tool: (r.returncode, r.stdout, r.stderr) for tool, r in seen.items()}
+        assert outcome["keytool"] == outcome["ssh"], name
+        assert outcome["ssh"][0] == 0 and outcome["ssh"][1] in (b"-p x\n", b"y"), name
+    shown = {}
+    for tool in ("ssh", "keytool"):
+        program = [require("ssh")] if tool == "ssh" else [*KEYTOOL, "exec"]
+        result = run([*program, "-G", "-F", "none", "h", "-l", "bob", "-p", "2345", "ls", "-p"])
+        shown[tool] = sorted(
+            x for x in result.stdout.splitlines() if x.startswith(("user ", "port "))
+        )
+    assert shown["keytool"] == shown["ssh"] == ["port 2345", "user bob"]
