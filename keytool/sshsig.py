@@ -115,16 +115,27 @@ def armor(key: PublicKey, namespace: str, hash_algorithm: str, signature: bytes)
 
 
 def parse(text: bytes) -> Signature:
-    """An armored signature; FormatError for anything else."""
-    try:
-        lines = text.decode("ascii").strip().splitlines()
-    except UnicodeDecodeError:
-        raise FormatError("not an SSH signature: not ASCII text") from None
-    lines = [line.strip() for line in lines]
-    if len(lines) < 3 or lines[0] != BEGIN or lines[-1] != END:
+    """The first armored signature of ``text``; FormatError for anything else.
+
+    As ssh-keygen reads a signature file: whatever follows the END line (a second
+    signature, junk) is not read. Unlike ssh-keygen, blank space before the BEGIN
+    line, around each line and CRLF line ends are let through."""
+    lines = text.split(b"\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    body: list[bytes] = []
+    if lines and lines[0].strip() == BEGIN.encode():
+        for line in lines[1:]:
+            line = line.strip()
+            if line.startswith(END.encode()):
+                break
+            body.append(line)
+        else:
+            body = []
+    if not body:
         raise FormatError(f"not an SSH signature: expected {BEGIN} ... {END}")
     try:
-        blob = base64.b64decode("".join(lines[1:-1]), validate=True)
+        blob = base64.b64decode(b"".join(body), validate=True)
     except (binascii.Error, ValueError):
         raise FormatError("not an SSH signature: bad base64") from None
     r = Reader(blob, "SSH signature")

@@ -59,44 +59,96 @@ def run_sign(
             out = _sign(public, signer, namespace, hash_algorithm, message_hash)
             sys.stdout.write(out)
             continue
-        path = expand(name)
-        target = path.with_name(f"{path.name}.sig")
+        # as ssh-keygen names it: NAME.sig, whatever NAME is ("/" gives "/.sig")
+        target = expand(f"{name}.sig")
         if target.exists() and not force:
             raise KeytoolError(f"{target} already exists (--force overwrites it)")
-        _say(f"Signing file {name}")
-        message_hash = _hash_file(path, hash_algorithm)
+        message_hash = _hash_file(name, hash_algorithm)
         out = _sign(public, signer, namespace, hash_algorithm, message_hash)
         from keytool.files import write_atomic
 
-        write_atomic(target, out.encode("ascii"), 0o644)
+        # as ssh-keygen creates it (0666 less the umask); a file replaced keeps its mode
+        write_atomic(target, out.encode("ascii"), _new_file_mode(), keep_mode=True)
         _say(f"Write signature to {target}")
     return 0
 
 
+def _new_file_mode() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _signer(path: Path, agent_key: bool) -> tuple[PublicKey, Callable[[bytes], bytes]]:
     """The signing key's public half (what the signature names) and a function signing
-    with it. As ssh-keygen: a private key file signs as its plain key (a KEY-cert.pub
-    beside it changes nothing); a public key or certificate file (KEY.pub,
-    KEY-cert.pub) signs through the agent when it holds that key (-U: only so), else
-    with the private key KEY beside it, a certificate's certified key standing in for
-    the certificate."""
+    with it, as ssh-keygen finds them: the public key is read first (``_public_half``)
+    and signs through the agent when the agent holds it (-U: only so), even when
+    ``path`` is the private key file; else the private key file signs (KEY for KEY.pub
+    and KEY-cert.pub), a certificate's certified key standing in for the certificate."""
     from keytool.files import read_file
-    from keytool.keys.pubfile import parse_public_line
 
     text = read_file(path, "key file")
-    first = text.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace")
-    if not agent_key and first.startswith("-----BEGIN"):
+    public, in_file = _public_half(path, text)
+    if public is None:
+        if agent_key:
+            raise KeytoolError(f"cannot read the public key of {path}")
+        # a PEM private key without KEY.pub: ssh-keygen cannot sign with it, keytool can
         return _private_signer(path, None)
-    public, _ = parse_public_line(first)
     agent = _agent_signer(public, required=agent_key)
     if agent is not None:
         return public, agent
-    return _private_signer(_private_path(path), public)
+    return _private_signer(_private_path(path, in_file), public)
 
 
-def _private_path(path: Path) -> Path:
-    """The private key file of a public key or certificate file (KEY for KEY.pub and
-    KEY-cert.pub, as ssh-keygen finds it)."""
+def _public_half(path: Path, text: bytes) -> tuple[PublicKey | None, bool]:
+    """The public key ssh-keygen reads first (sshkey_load_public), and whether it is
+    the file's own: the file itself when it is a public key or certificate file, else
+    KEY.pub beside it, else the public part an OpenSSH private key file carries
+    unencrypted; None when there is none of these."""
+    from keytool.files import read_file
+    from keytool.keyfiles import pub_path
+    from keytool.keys import openssh
+
+    found = _public_in(text)
+    if found is not None:
+        return found, True
+    beside = pub_path(path)
+    if beside.exists():
+        try:
+            found = _public_in(read_file(beside, "public key"))
+        except KeytoolError:
+            found = None
+        if found is not None:
+            return found, False
+    if openssh.is_openssh_private(text):
+        try:
+            return openssh.parse(text).public, False
+        except KeytoolError:
+            pass
+    return None, False
+
+
+def _public_in(text: bytes) -> PublicKey | None:
+    """The first public key line of a public key file, as ssh-keygen reads one: a line
+    that is not a key is passed over, and a private key's BEGIN line ends the search."""
+    from keytool.keys.pubfile import parse_public_line
+
+    for raw in text.split(b"\n"):
+        if raw.startswith(b"-----BEGIN"):
+            return None
+        line = raw.lstrip(b" \t")
+        if not line.strip() or raw.startswith(b"#"):
+            continue
+        try:
+            return parse_public_line(line.decode("utf-8", "surrogateescape"))[0]
+        except KeytoolError:
+            continue
+    return None
+
+
+def _private_path(path: Path, public_file: bool) -> Path:
+    """The private key file that signs for the key read from ``path``: KEY for KEY.pub
+    and KEY-cert.pub (as ssh-keygen finds it), else ``path`` itself."""
     for suffix in ("-cert.pub", ".pub"):
         if path.name.endswith(suffix) and len(path.name) > len(suffix):
             private = path.with_name(path.name[: -len(suffix)])
@@ -105,7 +157,9 @@ def _private_path(path: Path) -> Path:
                     f"no private key found for public key {path} (and no agent holds it)"
                 )
             return private
-    raise KeytoolError(f"{path} is a public key that no agent holds, not a private key")
+    if public_file:
+        raise KeytoolError(f"{path} is a public key that no agent holds, not a private key")
+    return path
 
 
 def _private_signer(
@@ -181,15 +235,19 @@ def _hash_stream(fd: int, hash_algorithm: str) -> bytes:
     return hasher.digest()
 
 
-def _hash_file(path: Path, hash_algorithm: str) -> bytes:
+def _hash_file(name: str, hash_algorithm: str) -> bytes:
+    """The hash of the file ``name``, in ssh-keygen's words when it cannot be read."""
+    from keytool.keyfiles import expand
+
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(expand(name), os.O_RDONLY)
     except OSError as exc:
-        raise KeytoolError(f"cannot read {path}: {exc.strerror}") from None
+        raise KeytoolError(f"Cannot open {name} for signing: {exc.strerror}") from None
+    _say(f"Signing file {name}")
     try:
         return _hash_stream(fd, hash_algorithm)
-    except OSError as exc:
-        raise KeytoolError(f"cannot read {path}: {exc.strerror}") from None
+    except OSError as exc:  # a directory opens, and fails here
+        raise KeytoolError(f"Signing {name} failed: {exc.strerror}") from None
     finally:
         os.close(fd)
 

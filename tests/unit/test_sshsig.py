@@ -46,6 +46,25 @@ def test_any_bytes_parse_or_format_error(data: bytes) -> None:
             sshsig.parse(text)
 
 
+def test_the_first_armored_signature_is_read() -> None:
+    # as ssh-keygen reads a signature file: what follows the END line is not read
+    first = sshsig.armor(KEY.public, "git", "sha512", b"\0\0\0\x01a\0\0\0\x01b")
+    second = sshsig.armor(OTHER.public, "file", "sha256", b"\0\0\0\x01c\0\0\0\x01d")
+    for text in (
+        first + second,
+        first + "junk\n",
+        first.replace("END SSH SIGNATURE-----", "END SSH SIGNATURE----- x"),
+    ):
+        sig = sshsig.parse(text.encode() + b"\xff")
+        assert (sig.key, sig.namespace) == (KEY.public, "git")
+    # keytool's own leniency (ssh-keygen refuses these): CRLF, blank space around lines
+    lenient = "\n  " + first.replace("\n", "\r\n")
+    assert sshsig.parse(lenient.encode()).key == KEY.public
+    for bad in (first.split("\n-----END")[0], first[1:], "x" + first, first.replace("\n", "", 1)):
+        with pytest.raises(FormatError):
+            sshsig.parse(bad.encode())
+
+
 def test_allowed_signers_lines() -> None:
     line = format_public_line(KEY.public, "")
     text = (
