@@ -34,7 +34,19 @@ def _escape(char: int | None) -> str:
         return "\\^" + chr(char + 0x40)
     if char == 0x7F:
         return "\\^?"
+    if char == 0x5C:  # vis(3) doubles a backslash
+        return "\\\\"
     return chr(char)
+
+
+def _proxy_jump(jump: str) -> str:
+    """ProxyJump as ssh -G shows it: the hops before the last as written, the last one
+    as ssh parsed it (no ssh://, a numeric address in brackets)."""
+    before, comma, last = jump.rpartition(",")
+    user, host, port = sshconfig.parse_jump_host(last)
+    numeric = ":" in host or all(c in "0123456789." for c in host)
+    shown = f"[{host}]" if numeric else host
+    return f"{before}{comma}{user + '@' if user else ''}{shown}{':' + str(port) if port else ''}"
 
 
 def _add_keys(mode: str, lifetime: int | None) -> str:
@@ -116,7 +128,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("casignaturealgorithms", ",".join(lists["casignaturealgorithms"])),
         ("localcommand", r.local_command),
         ("remotecommand", r.remote_command),
-        ("loglevel", "DEBUG" if r.log_level == "DEBUG1" else r.log_level),
+        ("loglevel", {"DEBUG1": "DEBUG", "QUIET": "SILENT"}.get(r.log_level, r.log_level)),
         ("macs", ",".join(lists["macs"])),
         (
             "preferredauthentications",
@@ -154,7 +166,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     lines.append(f"rekeylimit {r.rekey_limit[0]} {r.rekey_limit[1]}")
     lines.append(f"streamlocalbindmask 0{r.stream_local_bind_mask:o}")
     if r.proxy_jump is not None:
-        lines.append(f"proxyjump {r.proxy_jump}")
+        lines.append(f"proxyjump {_proxy_jump(r.proxy_jump)}")
     elif r.proxy_command is not None:
         lines.append(f"proxycommand {r.proxy_command}")
     return lines

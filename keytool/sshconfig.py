@@ -13,15 +13,16 @@ How ssh reads it, and so how ``resolve`` does:
 - ``Include`` reads more files (globs; relative names are under ``~/.ssh`` for user
   files and ``/etc/ssh`` for the system file), in the context of the block it is in.
 
+As ssh, every line of a file is parsed and checked, in a block that applies or not
+(and in a file included from one): a bad value or an unknown keyword (unless an
+earlier IgnoreUnknown names it) is counted, and the file refused at its end in ssh's
+words. ``~/.ssh/config`` and every included file are refused if another user may
+write them ("Bad owner or permissions"). Bytes that are not UTF-8 are kept as read.
+
 Deliberate differences from ssh:
 
-- ``Match`` blocks are not evaluated: the block is skipped and a warning returned.
-- An unknown keyword in a file is ignored with a warning (ssh refuses the whole file);
-  OpenSSH keywords keytool has no use for are ignored silently, except a few that
-  change where or how ssh connects (ProxyJump, ProxyCommand, ...), which warn. In a
-  ``-o`` option an unknown keyword is an error, as it is for ssh: it was typed just now.
-- A bad value of a known keyword (``Port abc``) is a FormatError naming file and line,
-  as for ssh: silently dropping, say, a StrictHostKeyChecking line would be unsafe.
+- OpenSSH keywords keytool has no use for are ignored silently, except a few that
+  change where or how ssh connects (CanonicalizeHostname, ...), which warn (-v).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ DEFAULT_PREFERRED_AUTHENTICATIONS = (
     "password",
 )
 MAX_INCLUDE_DEPTH = 16  # ssh's READCONF_MAX_DEPTH: an Include loop must end somewhere
+
+
+class ConfigFatal(FormatError):
+    """An error that ends the reading at once, as ssh's fatal(): a file refused whole
+    (its owner, a bad line counted to its end), where other bad lines are counted."""
 
 
 class ConfigSource(Record):
@@ -123,6 +129,7 @@ class ResolvedConfig(Record):
         "log_level",
         "macs",
         "no_host_authentication_for_localhost",
+        "notices",
         "number_of_password_prompts",
         "password_authentication",
         "permit_local_command",
@@ -215,6 +222,7 @@ class ResolvedConfig(Record):
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
+    notices: tuple[str, ...]  # what ssh says at its default log level (load prints them)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
     identity_agent: str | None  # IdentityAgent: a socket path, "none", "SSH_AUTH_SOCK", "$VAR"
     known_hosts_command: str | None  # KnownHostsCommand as written (ssh -G shows it so)
@@ -317,6 +325,7 @@ class ResolvedConfig(Record):
         control_master: str = "no",
         control_path: str | None = None,
         control_persist: int | None = None,
+        notices: tuple[str, ...] = (),
     ) -> None:
         init(
             self,
@@ -377,6 +386,7 @@ class ResolvedConfig(Record):
             control_master=control_master,
             control_path=control_path,
             control_persist=control_persist,
+            notices=notices,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -527,7 +537,7 @@ def _port(value: str, where: str) -> int:
 
     port = a2port(value)  # a service name too, as ssh takes it
     if port is None or port == 0:
-        raise FormatError(f"{where}: bad port {value!r} (expected 1 to 65535)")
+        raise FormatError(f"{where}: Bad port '{value}'.")  # ssh's words
     return port
 
 
@@ -645,6 +655,35 @@ def _control_persist(value: str, where: str) -> int | None:
         ) from None
 
 
+_FLAG_WORDS = ("yes", "no", "true", "false")
+
+
+def _agent_path(value: str, where: str) -> str:
+    """ForwardAgent's socket or IdentityAgent, checked as ssh checks them when it
+    reads them: every ``${NAME}`` set, and a legacy ``$NAME`` a valid name alone."""
+    at = value.find("${")
+    while at >= 0:
+        end = value.find("}", at + 2)
+        if end < 0 or value[at + 2 : end] not in os.environ:  # ssh's words
+            raise FormatError(f"{where}: Invalid environment expansion {value}.")
+        at = value.find("${", end)
+    if value.startswith("$") and not value.startswith("${") and not _env_name(value[1:]):
+        raise FormatError(f"{where}: Invalid environment name {value}.")  # ssh's words
+    return value
+
+
+def _proxy_jump(value: str, where: str) -> str:
+    """ProxyJump, every hop checked when read, as ssh does; "none" (any case) kept so."""
+    if value.lower() == "none":
+        return "none"
+    for hop in value.split(","):
+        try:
+            parse_jump_host(hop)
+        except FormatError:
+            raise FormatError(f'{where}: Invalid ProxyJump "{value}"') from None  # ssh's words
+    return value
+
+
 def _pubkey(value: str, where: str) -> bool:
     # OpenSSH 8.9+ also takes unbound/host-bound here: both mean "on"
     if value.lower() in ("unbound", "host-bound"):
@@ -728,7 +767,7 @@ _ONE: dict[str, _Converter | None] = {
     "streamlocalbindmask": _octal_mask,
     "streamlocalbindunlink": _flag,
     "requesttty": _request_tty,
-    "forwardagent": None,
+    "forwardagent": lambda v, w: v if v.lower() in _FLAG_WORDS else _agent_path(v, w),
     "stdinnull": _flag,
     "requiredrsasize": _rsa_size,
     "tcpkeepalive": _flag,
@@ -757,13 +796,13 @@ _ONE: dict[str, _Converter | None] = {
     "serveraliveinterval": parse_time,
     "serveralivecountmax": _count,
     "hostkeyalias": None,
-    "identityagent": None,
+    "identityagent": lambda v, w: _agent_path(v, w),
     "knownhostscommand": None,
     "localcommand": None,
     "permitlocalcommand": _flag,
     "proxycommand": None,
     "remotecommand": None,
-    "proxyjump": None,
+    "proxyjump": lambda v, w: _proxy_jump(v, w),
     "gatewayports": _flag,
     "exitonforwardfailure": _flag,
     "clearallforwardings": _flag,
@@ -783,7 +822,38 @@ _ALIASES = {
     "pubkeyacceptedkeytypes": "pubkeyacceptedalgorithms",
     "challengeresponseauthentication": "kbdinteractiveauthentication",
     "skeyauthentication": "kbdinteractiveauthentication",
+    "tisauthentication": "kbdinteractiveauthentication",
+    "dsaauthentication": "pubkeyauthentication",
+    "identityfile2": "identityfile",
+    "keepalive": "tcpkeepalive",
+    "hostbasedkeytypes": "hostbasedacceptedalgorithms",
+    "smartcarddevice": "pkcs11provider",
 }
+#: keywords ssh 9.2 takes and ignores, saying so only at debug level
+_DEPRECATED = frozenset(
+    {
+        "cipher",
+        "fallbacktorsh",
+        "globalknownhostsfile2",
+        "rhostsauthentication",
+        "userknownhostsfile2",
+        "useroaming",
+        "usersh",
+        "useprivilegedport",
+        "useblacklistedkeys",  # Debian's
+    }
+)
+#: keywords ssh 9.2 takes and ignores with an error-level notice (not a bad line)
+_UNSUPPORTED = frozenset(
+    {
+        "afstokenpassing",
+        "kerberosauthentication",
+        "kerberostgtpassing",
+        "rsaauthentication",
+        "rhostsrsaauthentication",
+        "compressionlevel",
+    }
+)
 
 #: OpenSSH keywords keytool does not use; these change where or how ssh connects, so
 #: ignoring them is worth a warning
@@ -824,8 +894,6 @@ _OPENSSH_OTHER = frozenset(
         "channeltimeout",
         "tag",
         "protocol",
-        "useroaming",
-        "rsaauthentication",
     ]
 )
 
@@ -989,6 +1057,7 @@ class _State:
         "ignore_unknown",
         "include",
         "local",
+        "notices",
         "values",
         "wants_final",
         "warnings",
@@ -999,6 +1068,7 @@ class _State:
     identity_files: list[tuple[str, str]]
     ignore_unknown: list[str]
     warnings: list[str]
+    notices: list[str]  # what ssh says at its default log level (not a bad line)
     #: the local user, home, uid and host name (Match localuser, exec's tokens)
     local: tuple[str, str, int | None, str]
     final: bool  # the final pass (Match final)
@@ -1019,6 +1089,7 @@ class _State:
         self.identity_files = identity_files
         self.ignore_unknown = ignore_unknown
         self.warnings = warnings
+        self.notices = []
         self.local = ("", "", None, "")
         self.final = False
         self.wants_final = False
@@ -1035,8 +1106,8 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
     if keyword in _ONE:
         if not args:
             raise FormatError(f"{where}: {keyword} needs a value")
-        if len(args) > 1:
-            raise FormatError(f"{where}: {keyword} takes one value, got {len(args)}")
+        if len(args) > 1:  # ssh's words
+            raise FormatError(f"{where}: keyword {keyword} extra arguments at end of line")
         convert = _ONE[keyword]
         value: object = args[0] if convert is None else convert(args[0], where)
         state.values.setdefault(keyword, (value, where))
@@ -1075,10 +1146,15 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         # accumulate, as IdentityFile; each kept as one -L / -R / -D spec
         from keytool.forwardspec import parse_forward_option
 
+        if keyword == "localforward" and len(args) == 1:  # ssh's words
+            raise FormatError(f"{where}: Missing target argument.")
+        taken = 1 if keyword == "dynamicforward" else 2
         try:
-            spec = parse_forward_option(_FORWARDS[keyword], args)
-        except FormatError as exc:
-            raise FormatError(f"{where}: {exc}") from None
+            spec = parse_forward_option(_FORWARDS[keyword], args[:taken])
+        except FormatError:
+            raise FormatError(f"{where}: Bad forwarding specification.") from None
+        if len(args) > taken:  # ssh's words
+            raise FormatError(f"{where}: keyword {keyword} extra arguments at end of line")
         known = state.values.get(keyword, ((), where))[0]
         assert isinstance(known, tuple)
         if spec not in known:
@@ -1091,10 +1167,22 @@ def _apply(state: _State, keyword: str, args: list[str], where: str, strict: boo
         state.warnings.append(f"{where}: {keyword} is not supported by keytool; ignored")
     elif keyword in _OPENSSH_OTHER:
         pass
+    elif keyword in _DEPRECATED:  # ssh's words, at its debug level
+        state.warnings.append(f'{where}: Deprecated option "{keyword}"')
+    elif keyword in _UNSUPPORTED:  # ssh's words, at its error level: not a bad line
+        state.notices.append(f'{_ssh_where(where)}: Unsupported option "{keyword}"')
     elif strict:
         raise FormatError(f"{where}: unknown option {keyword!r}")
-    elif not any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
-        state.warnings.append(f"{where}: unknown keyword {keyword!r} ignored")
+    elif any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
+        state.warnings.append(f'{where}: Ignored unknown option "{keyword}"')
+    else:  # ssh's words (a colon after the file's name, this once)
+        name, _, number = where.rpartition(" line ")
+        raise FormatError(f"{name}: line {number}: Bad configuration option: {keyword}")
+
+
+def _ssh_where(where: str) -> str:
+    """ssh's "FILE line N" for a -o option too ("command-line line 0")."""
+    return "command-line line 0" if where.startswith("command-line option ") else where
 
 
 def _add_keys_to_agent(args: list[str], where: str) -> tuple[str, int | None]:
@@ -1102,15 +1190,22 @@ def _add_keys_to_agent(args: list[str], where: str) -> tuple[str, int | None]:
     long): the mode and the lifetime."""
     modes = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
     modes.update(ask="ask", confirm="confirm")
+    unsupported = FormatError(f"{where}: unsupported option")  # ssh's words
     if not args or len(args) > 2:
-        raise FormatError(f"{where}: AddKeysToAgent takes yes, no, ask, confirm or a time")
+        raise unsupported
     mode = modes.get(args[0].lower())
     if len(args) == 2:
         if mode != "confirm":
-            raise FormatError(f"{where}: AddKeysToAgent: only confirm takes a time")
-        return mode, parse_time(args[1], where)
+            raise unsupported
+        try:
+            return mode, parse_time(args[1], where)
+        except FormatError:
+            raise FormatError(f"{where}: invalid time value.") from None
     if mode is None:
-        return "yes", parse_time(args[0], where)
+        try:
+            return "yes", parse_time(args[0], where)
+        except FormatError:
+            raise unsupported from None
     return mode, None
 
 
@@ -1127,8 +1222,8 @@ def _rekey_limit(args: list[str], where: str) -> tuple[int, int]:
         limit = 0
     else:
         digits, unit = amount.rstrip("kmgt"), amount[len(amount.rstrip("kmgt")) :]
-        if not digits.isdigit() or len(unit) > 1:
-            raise FormatError(f"{where}: Bad number {args[0]!r}")
+        if not digits.isdigit() or len(unit) > 1:  # ssh's words
+            raise FormatError(f"{where}: Bad number '{args[0]}': Invalid argument")
         limit = int(digits) * _SCALES[unit]
         if 0 < limit < 16:
             raise FormatError(f"{where}: RekeyLimit too small")
@@ -1161,8 +1256,8 @@ def _set_env(state: _State, args: list[str], where: str) -> None:
     found: dict[str, str] = {}
     for arg in args:
         name, eq, _ = arg.partition("=")
-        if not eq or not name:
-            raise FormatError(f"{where}: SetEnv takes NAME=VALUE, not {arg!r}")
+        if not eq:
+            raise FormatError(f"{where}: Invalid SetEnv.")  # ssh's words
         found.setdefault(name, arg)
     state.values.setdefault("setenv", (tuple(found.values()), where))
 
@@ -1197,31 +1292,65 @@ def _revoked_host_keys(state: _State, args: list[str], where: str) -> None:
     state.values.setdefault("revokedhostkeys", (tuple(args), where))
 
 
-def _read(state: _State, source: ConfigSource, active: bool, depth: int) -> None:
+def _read(
+    state: _State, source: ConfigSource, active: bool, depth: int, never: bool = False
+) -> None:
+    """One file, every line parsed and checked, as ssh does, whether its block applies
+    or not; a bad line is counted and the file refused at its end with them all.
+    ``never``: a file included from a block that does not apply, read for its errors."""
+    bad: list[str] = []
     for where, line in _lines(source):
-        parsed = split_line(line, where)
-        if parsed is None:
-            continue
-        keyword, args = parsed
-        if keyword == "host":
-            if not args:
-                raise FormatError(f"{where}: Host needs at least one pattern")
-            active = match_any(state.host, args)
-            continue
-        if keyword == "match":
-            active = _match(state, args, where)
-            continue
-        if keyword == "include":
-            if not args:
-                raise FormatError(f"{where}: Include needs a file name")
-            if active:
-                _include(state, args, source.system, where, depth)
-            continue
-        if not active:
-            # still checked, as ssh does: a typo in another host's block is reported
-            _check_only(keyword, args, where)
-            continue
+        try:
+            active = _read_line(state, source, line, where, active, depth, never)
+        except ConfigFatal:
+            raise
+        except FormatError as exc:
+            bad.append(str(exc))
+    if bad:  # ssh's words
+        bad.append(f"{source.name}: terminating, {len(bad)} bad configuration options")
+        raise ConfigFatal("\n".join(bad))
+
+
+def _read_line(
+    state: _State, source: ConfigSource, line: str, where: str, active: bool, depth: int,
+    never: bool,
+) -> bool:  # fmt: skip
+    """One line of a file; whether the lines after it apply."""
+    parsed = split_line(line, where)
+    if parsed is None:
+        return active
+    keyword, args = parsed
+    if not args:  # ssh's words, whatever the keyword
+        raise FormatError(f'{where}: no argument after keyword "{keyword}"')
+    if keyword == "host":
+        if any(arg == "" for arg in args):
+            raise FormatError(f"{where}: keyword host empty argument")
+        # in the final pass, the host name (HostName, lower case) is what Host matches
+        return not never and match_any(
+            _final_host(state, where) if state.final else state.host, args
+        )
+    if keyword == "match":
+        found = _match(state, args, where)
+        return found and not never
+    if keyword == "include":
+        _include(state, args, source.system, where, depth, never or not active)
+        return active
+    if active:
         _apply(state, keyword, args, where, strict=False)
+    else:
+        # checked all the same, as ssh does: a bad line in another host's block
+        # refuses the file
+        scratch = _State(state.host, None, {}, [], list(state.ignore_unknown), [])
+        _apply(scratch, keyword, args, where, strict=False)
+    return active
+
+
+def _final_host(state: _State, where: str) -> str:
+    """The host name as ssh has it in its final pass: HostName (%h expanded) or the
+    name given, in lower case."""
+    raw = state.values.get("hostname", (None, ""))[0]
+    host = expand_tokens(raw, {"h": state.host}, where) if isinstance(raw, str) else state.host
+    return host.lower()
 
 
 def _match(state: _State, args: list[str], where: str) -> bool:
@@ -1267,23 +1396,25 @@ def _match(state: _State, args: list[str], where: str) -> bool:
     return found
 
 
-def _check_only(keyword: str, args: list[str], where: str) -> None:
-    convert = _ONE.get(_ALIASES.get(keyword, keyword))
-    if convert is not None and len(args) == 1:
-        convert(args[0], where)
-
-
-def _include(state: _State, patterns: list[str], system: bool, where: str, depth: int) -> None:
+def _include(
+    state: _State, patterns: list[str], system: bool, where: str, depth: int, never: bool
+) -> None:
     if depth >= MAX_INCLUDE_DEPTH:
-        raise FormatError(f"{where}: Include nested too deeply (a loop?)")
+        raise ConfigFatal("Too many recursive configuration includes")  # ssh's words
+    for pattern in patterns:
+        if pattern == "":
+            raise FormatError(f"{where}: keyword include empty argument")
+        if pattern.startswith("~") and system:  # ssh's words
+            raise FormatError(f"{where}: bad include path {pattern}.")
     if state.include is None:
         state.warnings.append(f"{where}: Include not followed")
         return
     for pattern in patterns:
         for included in state.include(pattern, system):
             # the included file starts in the including block's state; its own Host
-            # lines change that only inside it
-            _read(state, included, True, depth + 1)
+            # lines change that only inside it. From a block that does not apply, it
+            # is read all the same (and checked), nothing in it applying
+            _read(state, included, not never, depth + 1, never)
 
 
 def resolve(
@@ -1395,7 +1526,9 @@ def _finish(
         return expand_tokens(raw, {**tokens, **extra} if extra else tokens, place, env)
 
     def path(raw: str, place: str) -> str:
-        return with_tokens(expand_home(raw, home), place, os.environ)
+        # ~user too, as ssh expands it
+        expanded = tilde_expand(raw, home, place) if raw[:2] not in ("~", "~/") else raw
+        return with_tokens(expand_home(expanded, home), place, os.environ)
 
     given = bool(state.identity_files)
     identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
@@ -1424,7 +1557,8 @@ def _finish(
     forward_agent = optional("forwardagent") or "no"
     if forward_agent.lower() in ("yes", "true", "no", "false"):
         forward_agent = "yes" if forward_agent.lower() in ("yes", "true") else "no"
-    elif not forward_agent.startswith("$"):
+    elif not (forward_agent.startswith("$") and not forward_agent.startswith("${")):
+        # a path (${VAR}s in it expanded); "$NAME" alone names a variable holding one
         forward_agent = path(forward_agent, where("forwardagent"))
     remote_command = optional("remotecommand")
     if remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
@@ -1504,6 +1638,7 @@ def _finish(
         server_alive_count_max=number("serveralivecountmax", 3),
         identity_files_given=given,
         warnings=tuple(state.warnings),
+        notices=tuple(state.notices),
         # ssh lowercases it, as the host name, and takes it as written otherwise
         host_key_alias=(optional("hostkeyalias") or "").lower() or None,
         identity_agent=agent,
@@ -1591,9 +1726,11 @@ def _proxy(values: dict[str, tuple[object, str]], keyword: str, other: str) -> s
     """ProxyCommand or ProxyJump as written, unless "none" or the other one came first:
     ssh takes whichever of the two it read first."""
     value = values.get(keyword)
-    if value is None or not isinstance(value[0], str) or value[0] == "none":
+    if value is None or not isinstance(value[0], str) or value[0].lower() == "none":
         return None
-    if other in values:
+    before = values.get(other)
+    # as ssh 9.2: a ProxyJump of "none" does not stand in a later ProxyCommand's way
+    if before is not None and not (other == "proxyjump" and str(before[0]).lower() == "none"):
         order = list(values)  # in the order first seen
         if order.index(other) < order.index(keyword):
             return None
@@ -1647,9 +1784,12 @@ def parse_jump_host(text: str) -> tuple[str | None, str, int | None]:
         host, _, port = hostport.partition(":")
     else:
         host, port = hostport, ""
-    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+    from keytool.ports import a2port
+
+    number = a2port(port) if port else None  # a service name too, as ssh takes it
+    if not host or (port and not number):
         raise FormatError(f"ProxyJump: bad jump host {text!r}")
-    return user or None, host, int(port) if port else None
+    return user or None, host, number
 
 
 def apply_algorithm_list(spec: str | None, default: Sequence[str]) -> tuple[str, ...]:
@@ -1674,30 +1814,65 @@ SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 USER_CONFIG = "~/.ssh/config"
 
 
-def _read_source(path: str, system: bool) -> ConfigSource:
+def _read_source(path: str, system: bool, check_owner: bool = False) -> ConfigSource:
+    """A config file's text, every byte kept (one that is not UTF-8 stands as a
+    surrogate escape, as ssh reads bytes). ``check_owner``: as ssh for ~/.ssh/config and
+    every included file, refuse one another user may have written (not owned by us or
+    root, or group- or world-writable): its ProxyCommand would run as us."""
     from keytool import files
 
     try:
-        data = files.read_file(path, "config file")
+        fd, info = files._open_regular(path, "config file")
+        if check_owner and not _safe_owner(info):
+            os.close(fd)
+            raise ConfigFatal(f"Bad owner or permissions on {path}")  # ssh's words
+        data = files._read_all(fd, path, "config file", files.MAX_TEXT_FILE_SIZE)
     except KeyFileError as exc:
         raise KeyFileError(f"cannot read config file {exc}") from None
+    return ConfigSource(path, data.decode("utf-8", "surrogateescape"), system)
+
+
+def _safe_owner(info: os.stat_result) -> bool:
+    """Whether only we (or root) may write a config file, as ssh decides it: owned by
+    us or root, not world-writable, and group-writable only for a group of which the
+    owner is the one member (Debian's ssh allows that much; a private group)."""
+    import grp
+
+    uid = os.getuid()
+    if info.st_uid not in (0, uid) or info.st_mode & 0o002:
+        return False
+    if not info.st_mode & 0o020:
+        return True
     try:
-        return ConfigSource(path, data.decode("utf-8"), system)
-    except UnicodeDecodeError:
-        raise FormatError(f"config file {path} is not UTF-8 text") from None
+        group = grp.getgrgid(info.st_gid)
+        owner = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        return False
+    members = 0
+    for account in pwd.getpwall():
+        if account.pw_gid == info.st_gid:
+            members += 1
+            if account.pw_uid != uid:
+                return False
+    if group.gr_mem:
+        members += 1
+        if group.gr_mem != [owner]:
+            return False
+    return members > 0
 
 
 def _include_reader(home: str) -> IncludeReader:
     def read(pattern: str, system: bool) -> list[ConfigSource]:
         import glob  # only for Include, off keytool exec's start-up path
 
-        expanded = expand_home(pattern, home)
+        expanded = tilde_expand(pattern, home, "Include") if pattern.startswith("~") else pattern
         if not os.path.isabs(expanded):
             base = os.path.dirname(SYSTEM_CONFIG) if system else os.path.join(home, ".ssh")
             expanded = os.path.join(base, expanded)
-        # a pattern matching nothing is fine, as for ssh
+        # a pattern matching nothing is fine, as for ssh; every file found is checked
+        # as ssh checks an included file, whichever config named it
         return [
-            _read_source(name, system)
+            _read_source(name, system, check_owner=True)
             for name in sorted(glob.glob(expanded))
             if not os.path.isdir(name)
         ]
@@ -1725,9 +1900,11 @@ def load(
     home = home if home is not None else account.pw_dir
     sources: list[ConfigSource] = []
     if config_file is None:
-        for name, system in ((expand_home(USER_CONFIG, home), False), (SYSTEM_CONFIG, True)):
-            if os.path.exists(name):
-                sources.append(_read_source(name, system))
+        user_config = expand_home(USER_CONFIG, home)
+        if os.path.exists(user_config):  # as ssh: checked who may write it (not -F's)
+            sources.append(_read_source(user_config, False, check_owner=True))
+        if os.path.exists(SYSTEM_CONFIG):
+            sources.append(_read_source(SYSTEM_CONFIG, True))
     elif str(config_file) != "none":
         sources.append(_read_source(expand_home(str(config_file), home), False))
     resolved = resolve(
@@ -1740,6 +1917,11 @@ def load(
         local_hostname=os.uname().nodename,  # gethostname(2) on Linux
         include=_include_reader(home),
     )
+    if resolved.log_level != "QUIET":
+        import sys
+
+        for notice in resolved.notices:
+            print(notice, file=sys.stderr)
     if config_file is None:
         return resolved
     return resolved._replace(config_file=str(config_file))

@@ -59,6 +59,11 @@ def matches(
     while at < len(args) and not args[at].startswith("#"):
         attribute = args[at]
         at += 1
+        name, eq, value = attribute.partition("=")
+        if eq and name.lstrip("!").isalpha():
+            # "host=a": ssh splits its words at '=' too, as "host a"
+            attribute = name
+            args = [*args[:at], value, *args[at:]]
         negate = attribute.startswith("!")
         name = attribute[1:].lower() if negate else attribute.lower()
         if name == "all":

@@ -77,9 +77,9 @@ def test_config_lines() -> None:
     assert (resolved.gateway_ports, resolved.session_type) == (True, "none")
     assert resolved.fork_after_authentication
     assert resolve("LocalForward 1 a:2\nClearAllForwardings yes\n").local_forwards == ()
-    with pytest.raises(FormatError, match="config line 1: bad local forwarding"):
+    with pytest.raises(FormatError, match="config line 1: Bad forwarding specification"):
         resolve("LocalForward 0 a:2\n")
-    with pytest.raises(FormatError, match="config line 1: LocalForward takes"):
+    with pytest.raises(FormatError, match="config line 1: Missing target argument"):
         resolve("LocalForward 1:a:2\n")
     remote = resolve("RemoteForward 0 a:2\nRemoteForward *:7 b:8\n", "RemoteForward=9 c:1")
     assert remote.remote_forwards == ("9:c:1", "0:a:2", "*:7:b:8")
