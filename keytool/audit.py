@@ -29,7 +29,10 @@ class FileFacts(Record):
 
     __slots__ = ("encrypted", "gid", "key_bits", "key_type", "kind", "mode", "path", "uid")
     path: str
-    kind: str  # "home", "ssh_dir", "private", "public", "authorized_keys", "config", "known_hosts"
+    #: "home", "ssh_dir", "private", "public", "authorized_keys", "config", "known_hosts";
+    #: "parent", a folder sshd checks on the real path to authorized_keys (a link's
+    #: target and the folders above it); "included", a file ~/.ssh/config Includes
+    kind: str
     mode: int  # permission bits
     uid: int
     gid: int
@@ -97,20 +100,28 @@ def review(
             facts.gid in own_groups
             and facts.mode & 0o020
             and not facts.mode & 0o002
-            and facts.kind in ("home", "ssh_dir", "authorized_keys", "config")
+            and facts.kind in ("home", "ssh_dir", "authorized_keys", "config", "parent", "included")
         ):
-            fix = SSH_DIR_MODE if facts.kind == "ssh_dir" else PRIVATE_MODE
-            if facts.kind == "home":
+            fix: int | None = SSH_DIR_MODE if facts.kind == "ssh_dir" else PRIVATE_MODE
+            if facts.kind in ("home", "included"):
                 fix = facts.mode & ~_WRITABLE
-            findings.append(Finding(facts.path, "warn",
-                                    f"mode {_mode(facts.mode)}: {_OWN_GROUP_NOTE}",
+            elif facts.kind == "parent":
+                fix = None  # a folder outside the user's: --fix leaves it
+            note = _OWN_GROUP_NOTE
+            if facts.kind in ("config", "included"):  # ssh's judgement, the same patch
+                note = note.replace("sshd", "ssh").replace(" (StrictModes)", "")
+            findings.append(Finding(facts.path, "warn", f"mode {_mode(facts.mode)}: {note}",
                                     fix))  # fmt: skip
             # one finding on the mode is enough: the others (owner...) still count
             cleared = facts._replace(mode=facts.mode & ~0o020)
-            findings.extend(f for f in _review_one(cleared, owner) if f.fix_mode is None)
+            findings.extend(f for f in _review_one(cleared, owner) if not _on_mode(f))
             continue
         findings.extend(_review_one(facts, owner))
     return findings
+
+
+def _on_mode(finding: Finding) -> bool:
+    return finding.fix_mode is not None or finding.message.startswith("mode ")
 
 
 def _review_one(facts: FileFacts, owner: int) -> list[Finding]:
@@ -118,6 +129,17 @@ def _review_one(facts: FileFacts, owner: int) -> list[Finding]:
     out: list[Finding] = []
     if facts.uid not in (owner, 0):
         out.append(Finding(path, "fail", f"owned by uid {facts.uid}, not by the user or root"))
+    if facts.kind == "parent":
+        if mode & _WRITABLE:
+            message = "others can write this folder on the real path to the keys"
+            out.append(Finding(path, "fail", f"mode {_mode(mode)}: {message}: sshd "
+                               "(StrictModes) ignores them"))  # fmt: skip
+        return out
+    if facts.kind == "included":
+        if mode & _WRITABLE:
+            out.append(Finding(path, "fail", f"mode {_mode(mode)}: ssh refuses an Included "
+                               "config file others can write", mode & ~_WRITABLE))  # fmt: skip
+        return out
     if facts.kind == "home":
         if mode & _WRITABLE:
             out.append(Finding(path, "fail", f"home folder mode {_mode(mode)} is writable by "
@@ -131,8 +153,14 @@ def _review_one(facts: FileFacts, owner: int) -> list[Finding]:
                                SSH_DIR_MODE))  # fmt: skip
         return out
     if facts.kind in ("private", "authorized_keys", "config") and mode & 0o077:
+        # ssh judges the modes of a key only when the key is the user's own file
+        # (sshkey_perm_ok); anyone's key that others can read is still one they can copy
+        mine = facts.uid == owner
         why = {
-            "private": "a private key others can read (ssh refuses to use it)",
+            "private": "a private key others can read (ssh refuses to use it)"
+            if mine
+            else "a private key others can read (ssh takes it, as the file is not the "
+            "user's own, but anyone here can copy it)",
             "authorized_keys": "sshd (StrictModes) refuses it when others can write it",
             "config": "ssh refuses a config file others can write",
         }[facts.kind]
@@ -169,18 +197,25 @@ SSHD_MIN_RSA_BITS = 1024
 
 class KeyLine(Record):
     """One authorized_keys line with a key: its number, the key's type and size, or
-    why sshd cannot read it (``error``)."""
+    why sshd cannot read it (``error``), or why it reads it but lets no one in with it
+    (``refused``: its options)."""
 
-    __slots__ = ("bits", "error", "key_type", "number")
+    __slots__ = ("bits", "error", "key_type", "number", "refused")
     number: int
     key_type: str | None
     bits: int | None
     error: str | None
+    refused: str | None
 
     def __init__(
-        self, number: int, key_type: str | None, bits: int | None, error: str | None = None
+        self,
+        number: int,
+        key_type: str | None,
+        bits: int | None,
+        error: str | None = None,
+        refused: str | None = None,
     ) -> None:
-        init(self, number=number, key_type=key_type, bits=bits, error=error)
+        init(self, number=number, key_type=key_type, bits=bits, error=error, refused=refused)
 
 
 def review_authorized_keys(path: str, lines: list[KeyLine]) -> list[Finding]:
@@ -191,6 +226,9 @@ def review_authorized_keys(path: str, lines: list[KeyLine]) -> list[Finding]:
         where = f"line {line.number}"
         if line.error is not None:
             out.append(Finding(path, "warn", f"{where}: sshd cannot read it ({line.error})"))
+        elif line.refused is not None:
+            out.append(Finding(path, "warn", f"{where}: sshd lets no one in with it "
+                               f"({line.refused})"))  # fmt: skip
         elif line.key_type == "ssh-dss":
             out.append(Finding(path, "warn", f"{where}: a DSA key: sshd no longer accepts it"))
         elif line.key_type == "ssh-rsa" and line.bits is not None:

@@ -1,6 +1,8 @@
 """keytool check: the SSH folder against the seed article's best practices (folder 700,
 private keys and authorized_keys 600, passphrases, no weak keys), as sshd's StrictModes
-and ssh see it; --fix sets the modes (never a file's contents)."""
+and ssh see it; --fix sets the modes (never a file's contents). Nothing the config
+names is run. Exit status: 0 nothing sshd or ssh refuses (warnings aside; a missing
+~/.ssh is nothing to check), 1 a FAIL, 255 check could not run."""
 
 from __future__ import annotations
 
@@ -12,43 +14,70 @@ from keytool.errors import KeytoolError, UnsupportedKeyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from keytool.audit import FileFacts, Finding, KeyLine
+    from keytool.audit_paths import Account
+
+
+#: exit statuses: nothing sshd or ssh refuses (warnings allowed), a FAIL found, and
+#: check could not run (no such folder, not a folder, a mode --fix could not set)
+OK, FOUND_FAILURE, COULD_NOT_RUN = 0, 1, 255
+
+
+def _cannot(message: str) -> KeytoolError:
+    error = KeytoolError(message)
+    error.exit_code = COULD_NOT_RUN
+    return error
 
 
 def run(directory: str | None, fix: bool = False) -> int:
+    """Exit status 0: nothing sshd or ssh would refuse (there may be warnings, and a
+    missing ~/.ssh is nothing to check); 1: a FAIL; 255: check could not run."""
     from keytool import audit
+    from keytool.audit_paths import account_of
     from keytool.keyfiles import expand
 
     folder = expand(directory or "~/.ssh")
     try:
         info = os.stat(folder)  # a link to the folder is followed, as ssh follows it
+    except FileNotFoundError:
+        if directory is None:
+            print(f"ok   {folder}: not there: no keys, no config, nothing to check")
+            return OK
+        raise _cannot(f"cannot check {folder}: no such folder") from None
     except OSError as exc:
-        raise KeytoolError(f"cannot check {folder}: {exc.strerror}") from None
+        raise _cannot(f"cannot check {folder}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
-        raise KeytoolError(f"{folder} is not a folder")
+        raise _cannot(f"{folder} is not a folder")
+    account = account_of(folder)
+    owner = account.uid
     files: list[FileFacts] = []
     home = folder.parent if folder.name == ".ssh" else None
     if home is not None:
         home_info = os.stat(home)
         files.append(audit.FileFacts(str(home), "home", stat.S_IMODE(home_info.st_mode),
                                      home_info.st_uid, gid=home_info.st_gid))  # fmt: skip
-    # as root, a user's folder is judged for that user (the home's owner)
-    owner = os.getuid()
-    if owner == 0 and home is not None:
-        owner = files[0].uid
     files.append(audit.FileFacts(str(folder), "ssh_dir", stat.S_IMODE(info.st_mode),
                                  info.st_uid, gid=info.st_gid))  # fmt: skip
+    entries: list[FileFacts] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         facts = _facts(entry)
         if facts is not None:
-            files.append(facts)
+            entries.append(facts)
+    files += _sshd_path(folder, home, account.home, entries)
+    files += entries
+    config_findings: list[Finding] = []
+    for facts in entries:
+        if facts.kind == "config":
+            included, said = _config_findings(facts.path, account)
+            files += included
+            config_findings += said
     own = frozenset(g for g in {f.gid for f in files} if _group_of_user_alone(g, owner))
-    findings = audit.review(files, owner, own)
-    for facts in files:
+    findings = audit.review(files, owner, own) + config_findings
+    for facts in entries:
         if facts.kind == "authorized_keys":
             findings += audit.review_authorized_keys(facts.path, _key_lines(facts.path))
-        elif facts.kind == "config":
-            findings += _config_findings(facts.path)
     if fix:
         findings = _fix(findings)
     named = {f.path for f in findings}
@@ -56,12 +85,46 @@ def run(directory: str | None, fix: bool = False) -> int:
         if facts.path not in named:  # nothing wrong: say what was looked at
             print(f"ok   {facts.path}: {_describe(facts)}")
     for finding in findings:
-        print(f"{finding.level.upper():4} {finding.path}: {finding.message}")
+        label = "ok" if finding.level == "ok" else finding.level.upper()  # as the lines above
+        print(f"{label:4} {finding.path}: {finding.message}")
     problems = [f for f in findings if f.level != "ok"]
     if not fix and any(f.fix_mode is not None for f in problems):
         print("(keytool check --fix sets the modes above; it changes nothing else)")
     sys.stdout.flush()
-    return 1 if audit.is_failure(findings) else 0
+    return FOUND_FAILURE if audit.is_failure(findings) else OK
+
+
+def _sshd_path(
+    folder: Path,
+    home: Path | None,
+    account_home: str,
+    entries: list[FileFacts],
+) -> list[FileFacts]:
+    """The folders StrictModes checks on the real path to authorized_keys (links
+    resolved) that are not the home and .ssh already judged: a link's target and the
+    folders above it."""
+    from pathlib import Path
+
+    from keytool.audit import FileFacts
+    from keytool.audit_paths import sshd_folders
+
+    targets = [Path(f.path) for f in entries if f.kind == "authorized_keys"]
+    if not targets and home is not None:
+        targets = [folder]  # where ~/.ssh/authorized_keys would be
+    known = {os.path.realpath(folder)} | ({os.path.realpath(home)} if home else set())
+    out: list[FileFacts] = []
+    for target in targets:
+        for real in sshd_folders(target, account_home):
+            if real in known:
+                continue
+            known.add(real)
+            try:
+                info = os.stat(real)
+            except OSError:
+                continue
+            out.append(FileFacts(real, "parent", stat.S_IMODE(info.st_mode), info.st_uid,
+                                 gid=info.st_gid))  # fmt: skip
+    return out
 
 
 def _group_of_user_alone(gid: int, uid: int) -> bool:
@@ -159,8 +222,12 @@ def _named_type(text: bytes) -> tuple[str | None, bool]:
 
 
 def _key_lines(path: str) -> list[KeyLine]:
-    """authorized_keys' lines with a key (or that sshd cannot read), as sshd reads them."""
+    """authorized_keys' lines with a key (or that sshd cannot read, or reads but lets
+    no one in with: its options), as sshd reads them."""
+    import time
+
     from keytool.audit import KeyLine
+    from keytool.audit_keyopts import refusal
     from keytool.authkeys import parse_line
     from keytool.files import read_file
 
@@ -168,8 +235,10 @@ def _key_lines(path: str) -> list[KeyLine]:
         text = read_file(path, "authorized_keys", limit=1 << 22).decode("utf-8", "replace")
     except KeytoolError:
         return []
+    now = time.time()
     lines: list[KeyLine] = []
     for number, line in enumerate(text.split("\n"), start=1):  # as sshd: at newlines only
+        line = line.partition("\0")[0]  # sshd reads each line as a C string
         try:
             entry = parse_line(line)
         except UnsupportedKeyError:
@@ -181,7 +250,9 @@ def _key_lines(path: str) -> list[KeyLine]:
             lines.append(KeyLine(number, None, None, str(exc)))
             continue
         if entry is not None:
-            lines.append(KeyLine(number, entry.key.key_type, entry.key.bits))
+            # sshd parses the options up to the space before the key
+            refused = refusal(entry.options + " ", now) if entry.options else None
+            lines.append(KeyLine(number, entry.key.key_type, entry.key.bits, refused=refused))
     return lines
 
 
@@ -189,26 +260,29 @@ def _key_lines(path: str) -> list[KeyLine]:
 _ANY_HOST = "keytool-check.invalid"
 
 
-def _config_findings(path: str) -> list[Finding]:
-    """What the config gives every host, against the rules; a file ssh would refuse
-    is a failure. A file with ``Match exec`` is not resolved (that would run its
-    commands)."""
-    import re
-
+def _config_findings(path: str, account: Account) -> tuple[list[FileFacts], list[Finding]]:
+    """The files the config Includes (to be judged as ssh judges them) and what the
+    config gives every host; a file ssh would refuse is a failure. Nothing in it is
+    run: a config with ``Match exec`` in it, or in a file it Includes, is not resolved."""
     from keytool import audit, sshconfig
-    from keytool.files import read_file
+    from keytool.audit_config import read_tree, resolve_every_host
     from keytool.transport import config as tconfig
 
+    tree = read_tree(path, account.home)
+    included = [audit.FileFacts(name, "included", mode, uid, gid=gid)
+                for name, mode, uid, gid in tree.included]  # fmt: skip
+    if tree.error is not None:
+        if path not in tree.texts:
+            return included, []  # not readable: the file itself was judged
+        return included, [audit.Finding(path, "fail", f"ssh would refuse it: {tree.error}")]
+    if tree.has_exec:
+        note = "has Match exec: not resolved (its commands would run)"
+        return included, [audit.Finding(path, "ok", note)]
     try:
-        text = read_file(path, "config", limit=1 << 22).decode("utf-8", "replace")
-    except KeytoolError:
-        return []
-    if re.search(r"(?im)^\s*match\b.*\bexec\b", text):
-        return [audit.Finding(path, "ok", "has Match exec: not resolved (its commands would run)")]
-    try:
-        resolved = sshconfig.load(_ANY_HOST, config_file=path)
+        resolved = resolve_every_host(tree, path, _ANY_HOST, account.name, account.home,
+                                      account.uid)  # fmt: skip
     except KeytoolError as exc:
-        return [audit.Finding(path, "fail", f"ssh would refuse it: {exc}")]
+        return included, [audit.Finding(path, "fail", f"ssh would refuse it: {exc}")]
     sha1 = {
         name
         for spec, default in (
@@ -229,7 +303,7 @@ def _config_findings(path: str) -> list[Finding]:
         if resolved.forward_x11_trusted
         else "untrusted",
     )
-    return audit.review_config(path, every)
+    return included, audit.review_config(path, every)
 
 
 def _fix(findings: list[Finding]) -> list[Finding]:
@@ -250,7 +324,7 @@ def _fix(findings: list[Finding]) -> list[Finding]:
                 continue
             os.chmod(finding.path, finding.fix_mode)
         except OSError as exc:
-            raise KeytoolError(f"cannot chmod {finding.path}: {exc.strerror}") from None
+            raise _cannot(f"cannot chmod {finding.path}: {exc.strerror}") from None
         old = stat.S_IMODE(before.st_mode)
         out.append(Finding(finding.path, "ok", f"fixed: mode {old:04o} -> {finding.fix_mode:04o}"))
     return out

@@ -196,7 +196,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "check",
-        "Check ~/.ssh against SSH's best practices: modes, passphrases, weak keys.",
+        "Check ~/.ssh against SSH's best practices: modes, passphrases, weak keys. "
+        "Exit status: 0 nothing sshd or ssh would refuse (warnings aside; no ~/.ssh is "
+        "nothing to check), 1 a FAIL, 255 check could not run.",
         "keytool.cli.check:run",
         (
             Opt("directory", ("-d",), "the folder (default ~/.ssh)", metavar="DIR"),
