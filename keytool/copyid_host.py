@@ -53,7 +53,7 @@ from keytool.errors import (
 )
 
 if TYPE_CHECKING:
-    from keytool.keys.base import PrivateKey
+    from keytool.keys.base import PrivateKey, PublicKey
     from keytool.session import Client, ConnectOptions, Prompts
     from keytool.transport.sftp import Sftp
 
@@ -61,6 +61,11 @@ Trace = Callable[[str], None]
 
 #: how long a whole host may take once connected (a lock held elsewhere waits inside)
 EDIT_TIMEOUT = 120.0
+#: how long a host whose server drops connections before the key exchange (sshd past
+#: MaxStartups, which throttles for some seconds) is tried again before it is failed
+RETRY_SECONDS = 30.0
+#: the longest wait between two tries (the waits grow from 0.1 s, each jittered)
+RETRY_MAX_DELAY = 2.0
 #: an SFTP lock that has not changed for this long is taken over
 STALE_LOCK_SECONDS = 60.0
 _LOCK_POLL = 0.05
@@ -88,22 +93,67 @@ class HostResult(NamedTuple):
 # ---------------------------------------------------------------- connecting
 
 
+async def open_connection(
+    options: ConnectOptions, prompts: Prompts | None = None, sock: socket.socket | None = None
+) -> Client:
+    """``session.open_connection``, the host key question asked without blocking the
+    event loop (``HostCheck.check_async``): the other hosts go on meanwhile."""
+    from keytool.client import open_transport
+    from keytool.login import HostCheck
+    from keytool.session import Client, Prompts
+
+    prompts = prompts or Prompts(options.batch_mode)
+    host = HostCheck(options, prompts)
+    if sock is None and options.proxy_command is not None:
+        from keytool.tcp import proxy_connect
+
+        if options.trace:
+            options.trace(f"executing proxy command: {options.proxy_command}")
+        sock = proxy_connect(options.proxy_command)
+
+    async def check(key: PublicKey, algorithm: str) -> None:
+        await host.check_async(key, algorithm)
+
+    def peer(address: str) -> None:
+        host.address = address
+
+    transport = await open_transport(
+        options.host,
+        options.port,
+        host.config,
+        check,
+        connect_timeout=options.connect_timeout,
+        handshake_timeout=options.handshake_timeout,
+        sock=sock,
+        on_peer=peer,
+        keepalive=options.tcp_keep_alive and options.proxy_command is None,
+    )
+    return Client(
+        transport, options, prompts, allow_password=host.allow_password, host_trusted=host.trusted
+    )
+
+
 async def connect_retrying(
     options: ConnectOptions,
     prompts: Prompts | None,
-    attempts: int = 6,
+    attempts: int = 0,
     first_delay: float = 0.1,
     sock: socket.socket | None = None,
+    budget: float = RETRY_SECONDS,
 ) -> Client:
-    """open_connection, retried with backoff when the server drops us before the key
-    exchange is done (closes the connection, saying nothing): sshd does so beyond
-    MaxStartups (10:30:100 by default), which a fleet run easily reaches; that is not
-    a reason to report the host as failed.
+    """open_connection, retried when the server drops us before the key exchange is
+    done (closes the connection, saying nothing): sshd does so beyond MaxStartups
+    (10:30:100 by default), which a fleet run easily reaches, and goes on dropping for
+    seconds; that is not a reason to report the host as failed. Tried again for
+    ``budget`` seconds (and at most ``attempts`` times, when not 0), the waits growing
+    and jittered so the hosts' retries do not come back together.
     ``sock``, a connection already started to the host, serves the first attempt."""
-    from keytool.session import open_connection
-
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + budget
     delay = first_delay
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             started, sock = sock, None
             return await open_connection(options, prompts, started)
@@ -113,13 +163,15 @@ async def connect_retrying(
             # a server that says goodbye with a reason means it: as ssh, no retry
             raise
         except DisconnectError as exc:
-            if attempt == attempts or "refused" in str(exc) or "resolve" in str(exc):
+            if "refused" in str(exc) or "resolve" in str(exc):
+                raise
+            wait = delay * (0.5 + random.random())
+            if attempt == attempts or loop.time() + wait > give_up:
                 raise
             if options.trace:
                 options.trace(f"connection dropped before login ({exc}); retrying")
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
 
 
 async def _pinned_key_of_another_type(
@@ -130,7 +182,6 @@ async def _pinned_key_of_another_type(
     type is asked for in turn, and the connection whose key matches the pin is used."""
     from keytool.errors import NegotiationError
     from keytool.keys.cert import is_cert_type, key_type_of_algorithm
-    from keytool.session import open_connection
 
     tried = {mismatch.key_type}
     for algorithm in options.transport.host_key_algorithms:
@@ -161,7 +212,7 @@ async def run_host(
     options: ConnectOptions,
     job: Job,
     prompts: Prompts | None = None,
-    attempts: int = 6,
+    attempts: int = 0,
     closer: Closer | None = None,
     sock: socket.socket | None = None,
 ) -> HostResult:

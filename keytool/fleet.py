@@ -12,6 +12,7 @@ from keytool.copyid import DEFAULT_JOBS, Job
 from keytool.copyid_host import HostResult, run_host
 from keytool.errors import KeytoolError
 from keytool.options import Prompts
+from keytool.prompting import LoopPrompts, Screen
 
 if TYPE_CHECKING:
     import socket
@@ -29,13 +30,15 @@ class Target(NamedTuple):
 
 
 class Progress:
-    """``copy-id 37/100 [########......] 2 failed`` redrawn in place on a terminal."""
+    """``copy-id 37/100 [########......] 2 failed`` redrawn in place on a terminal; its
+    ``screen`` clears the line before anything else is written there."""
 
     WIDTH = 30
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
         self.stream = stream or sys.stderr
+        self.screen = Screen(self.stream)
         self.done = 0
         self.failed = 0
         self.enabled = total > 1 and self.stream.isatty()
@@ -49,22 +52,9 @@ class Progress:
         filled = self.WIDTH * self.done // self.total
         bar = "#" * filled + "." * (self.WIDTH - filled)
         failed = f" {self.failed} failed" if self.failed else ""
-        self.stream.write(f"\rcopy-id {self.done}/{self.total} [{bar}]{failed}")
+        self.screen.draw(f"copy-id {self.done}/{self.total} [{bar}]{failed}")
         if self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-class NamedPrompts(Prompts):
-    """A fleet host's prompts: what its server says (a refused password, a banner)
-    is shown with the host's name, as the lines of many hosts mix."""
-
-    def __init__(self, name: str, batch_mode: bool = False) -> None:
-        super().__init__(batch_mode)
-        self.name = name
-
-    def show(self, text: str) -> None:
-        super().show("".join(f"{self.name}: {line}\n" for line in text.splitlines()))
+            self.screen.finish()
 
 
 async def run_fleet(
@@ -73,11 +63,18 @@ async def run_fleet(
     jobs: int = DEFAULT_JOBS,
     prompts: Prompts | None = None,
     on_result: Callable[[HostResult], None] | None = None,
+    screen: Screen | None = None,
+    started: set[int] | None = None,
 ) -> list[HostResult]:
-    """Run ``job`` on every target, at most ``jobs`` at a time; results in input order."""
+    """Run ``job`` on every target, at most ``jobs`` at a time; results in input order.
+    Without ``prompts``, each host asks through the event loop (``LoopPrompts``), one
+    prompt at a time, so that the others go on; ``screen`` is the progress bar's line,
+    cleared before a prompt. ``started`` gets the index of each host begun."""
     if jobs < 1:
         raise KeytoolError("-j must be at least 1")
     gate = asyncio.Semaphore(jobs)
+    turn = asyncio.Lock()
+    screen = screen or Screen()
     loop = asyncio.get_running_loop()
     closing: set[asyncio.Task[None]] = set()
 
@@ -86,11 +83,14 @@ async def run_fleet(
         # (waiting for each server to hang up) goes on meanwhile, awaited at the end
         closing.add(loop.create_task(done))
 
-    async def one(target: Target) -> HostResult:
+    async def one(index: int, target: Target) -> HostResult:
         asks = prompts
-        if asks is None and len(targets) > 1:  # what a server says, said with its name
-            asks = NamedPrompts(target.destination, target.options.batch_mode)
+        if asks is None:  # what a server says, said with its name when there are many
+            name = target.destination if len(targets) > 1 else None
+            asks = LoopPrompts(name, target.options.batch_mode, screen, turn)
         async with gate:
+            if started is not None:
+                started.add(index)
             result = await run_host(
                 target.destination, target.options, job, asks, closer=closer, sock=target.sock
             )
@@ -99,7 +99,11 @@ async def run_fleet(
         return result
 
     try:
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(targets))))
+    except asyncio.CancelledError:
+        for task in closing:  # interrupted: no waiting for the servers to hang up
+            task.cancel()
+        raise
     finally:
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
@@ -113,6 +117,8 @@ STATUS_ORDER = (
     "would install",
     "would remove",
     "failed",
+    "interrupted",
+    "not done",
 )
 
 
@@ -127,12 +133,15 @@ def one_line(detail: str) -> str:
 
 def summary(results: Sequence[HostResult]) -> str:
     """The table: one row per host with its result and the reason, then the counts."""
-    width = max([len("HOST"), *(len(r.destination) for r in results)])
+    from keytool.display import safe
+
+    names = [safe(r.destination) for r in results]
+    width = max([len("HOST"), *(len(name) for name in names)])
     status_width = max(len(s) for s in STATUS_ORDER)
     lines = [f"{'HOST':<{width}}  {'RESULT':<{status_width}}  DETAIL"]
-    for result in results:
+    for name, result in zip(names, results, strict=True):
         detail = one_line(result.detail)
-        row = f"{result.destination:<{width}}  {result.status:<{status_width}}  {detail}"
+        row = f"{name:<{width}}  {result.status:<{status_width}}  {detail}"
         lines.append(row.rstrip())
     counts = [
         f"{n} {status}"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from keytool.agentclient import AgentKey
-    from keytool.hostcheck import HostKeyDecision
+    from keytool.hostcheck import HostKeyDecision, Prompter
     from keytool.hostupdate import HostKeyUpdate
     from keytool.keys.base import PrivateKey, PublicKey
     from keytool.keys.cert import Certificate
@@ -127,6 +127,9 @@ class HostCheck:
         self.prompts = prompts
         self.allow_password = True
         self.trusted = False
+        #: the answers to host key questions given so far (``check_async``)
+        self._answers: list[str | None] | None = None
+        self._asked = 0
         #: the server's address, shown in the host key question as ssh shows it (the
         #: drivers set it once connected; a ProxyCommand has none)
         self.address: str | None = None
@@ -172,6 +175,45 @@ class HostCheck:
     def _trace(self, line: str) -> None:
         if self.options.trace is not None:
             self.options.trace(line)
+
+    async def check_async(self, key: PublicKey, algorithm: str) -> None:
+        """``check``, with a question on the terminal asked without blocking the event
+        loop (``prompting.LoopPrompts``): the check is run again with the answers
+        given so far until it needs no new one (it writes nothing before the last)."""
+        from keytool.prompting import LoopPrompts
+
+        if not isinstance(self.prompts, LoopPrompts):
+            self.check(key, algorithm)
+            return
+        self._answers = []
+        try:
+            while True:
+                self._asked = 0
+                try:
+                    self.check(key, algorithm)
+                    return
+                except _NeedAnswer as need:
+                    self._answers.append(await self.prompts.question(need.prompt))
+        finally:
+            self._answers = None
+
+    def _question_prompter(self) -> Prompter | None:
+        from keytool import hostcheck
+
+        if self.options.batch_mode:
+            return None
+        found = hostcheck.question_prompter()
+        if found is None or self._answers is None:
+            return found
+        answers = self._answers
+
+        def replay(prompt: str) -> str | None:
+            if self._asked < len(answers):
+                self._asked += 1
+                return answers[self._asked - 1]
+            raise _NeedAnswer(prompt)
+
+        return replay
 
     def check(self, key: PublicKey, algorithm: str) -> None:
         from keytool.keys.fingerprint import fingerprint
@@ -246,7 +288,7 @@ class HostCheck:
         from keytool import hostcheck
 
         options = self.options
-        prompt = None if options.batch_mode else hostcheck.question_prompter()
+        prompt = self._question_prompter()
         extra = self._command_entries("HOSTNAME", _lookup_name(options), key)
         decision = hostcheck.verify_host_key(
             *options.known_hosts_name(),
@@ -290,7 +332,7 @@ class HostCheck:
             global_files=options.global_known_hosts,
             strict=options.strict_host_key_checking,
             hash_known_hosts=options.hash_known_hosts,
-            prompt=None if options.batch_mode else hostcheck.question_prompter(),
+            prompt=self._question_prompter(),
             extra=extra,
             recordable=hostcheck.recordable_name(options.host),
         )
@@ -312,6 +354,14 @@ class HostCheck:
         elif decision.added_to is not None:
             self._trace(f"host key added to {decision.added_to}")
         return decision.allow_password_auth
+
+
+class _NeedAnswer(Exception):
+    """The host key check needs an answer not given yet (``HostCheck.check_async``)."""
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
 
 
 def _host_key_update(
@@ -1010,10 +1060,14 @@ class Login:
             return event
         raise ProtocolError(f"unexpected answer to a signature: {type(event).__name__}")
 
-    def _ask(self, prompt: str, what: str, echo: bool = False) -> str | None:
+    async def _ask(self, prompt: str, what: str, echo: bool = False) -> str | None:
         from keytool.errors import AskpassError
+        from keytool.prompting import LoopPrompts
 
         try:
+            if isinstance(self.prompts, LoopPrompts):
+                # asked through the event loop: the other hosts of a fleet go on
+                return await self.prompts.ask(prompt, what, echo)
             return self.prompts.secret(prompt, what, echo)
         except AskpassError as exc:
             # as ssh: an askpass program that cannot run is said, not only traced
@@ -1032,7 +1086,7 @@ class Login:
             if plan.passwords_asked > 1:
                 # as ssh: said before asking again, so not after the last refusal
                 self.prompts.show("Permission denied, please try again.")
-            password = self._ask(f"{options.user}@{options.host}'s password: ", "password")
+            password = await self._ask(f"{options.user}@{options.host}'s password: ", "password")
         if password is None:
             plan.password = False
             return None
@@ -1088,7 +1142,7 @@ class Login:
                 if self.options.password is not None:
                     answer = None
                 else:
-                    answer = self._ask(
+                    answer = await self._ask(
                         f"({self.options.user}@{self.options.host}) {prompt.text}",
                         "keyboard-interactive answer",
                         prompt.echo,

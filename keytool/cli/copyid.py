@@ -13,8 +13,9 @@ from keytool.errors import KeytoolError
 if TYPE_CHECKING:
     import _socket
 
-    from keytool.copyid import KeySource
+    from keytool.copyid import Job, KeySource
     from keytool.copyid_host import HostResult
+    from keytool.fleet import Progress, Target
     from keytool.options import ConnectOptions
 
 
@@ -114,18 +115,58 @@ def load_keys(paths: list[str]) -> list[KeySource]:
     return sources
 
 
+def check_destination(text: str) -> None:
+    """ssh's checks of a destination's host name and user, in its words (a control
+    character in the user too, which ssh refuses and a summary row would print)."""
+    from keytool.destination import check_names, parse_destination
+
+    target = parse_destination(text)
+    check_names(target.host, target.user)
+    if target.user and any(ord(c) < 0x20 or ord(c) == 0x7F for c in target.user):
+        raise KeytoolError("remote username contains invalid characters")
+
+
+def hosts_of_file(text: str, name: str) -> list[str]:
+    """A hosts file (--hosts): one destination per line; blank lines and ``#``
+    comments skipped, a byte-order mark at its start too. A bad line stops the run
+    before any host is connected to, naming the file and the line."""
+    from keytool.display import safe
+
+    found: list[str] = []
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            if len(line.split()) != 1:
+                raise KeytoolError(f"expected one [user@]host, got {line!r}")
+            check_destination(line)
+        except KeytoolError as exc:
+            raise KeytoolError(safe(f"hosts file {name} line {number}: {exc}")) from None
+        found.append(line)
+    return found
+
+
 def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
     from keytool import files
-    from keytool.destination import parse_hosts_file
 
     found = list(destinations)
+    for destination in destinations:
+        check_destination(destination)
     if hosts_file:
         if hosts_file == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+            name = "(stdin)"
         else:
-            raw = files.read_file(Path(hosts_file).expanduser(), "hosts file")
+            # a pipe too (--hosts <(...), /dev/stdin), as ssh-keyscan -f takes one
+            path = Path(hosts_file).expanduser()
+            raw = files.read_file(path, "hosts file", pipes=True)
             text = raw.decode("utf-8", errors="replace")
-        found += parse_hosts_file(text)
+            name = str(path)
+        listed = hosts_of_file(text, name)
+        if not listed:
+            raise KeytoolError(f"no hosts in {name}")
+        found += listed
     if not found:
         raise KeytoolError("usage: keytool copy-id [options] [user@]host [[user@]host ...]")
     return found
@@ -173,6 +214,65 @@ def _line(result: HostResult) -> str:
     return safe(f"{result.destination}: {result.status}{detail}")
 
 
+class _Interrupted(Exception):
+    """^C or SIGTERM ended the run: the rows of the hosts done, the others marked."""
+
+    def __init__(self, code: int, results: list[HostResult]) -> None:
+        super().__init__(code)
+        self.code = code
+        self.results = results
+
+
+def _run_interruptible(
+    targets: list[Target], job: Job, jobs: int, progress: Progress
+) -> list[HostResult]:
+    """run_fleet; on ^C or SIGTERM the hosts at work are stopped at once and
+    _Interrupted says which had finished (their rows), which had begun (interrupted:
+    perhaps changed) and which not (not done)."""
+    import asyncio
+    import signal
+
+    from keytool.copyid_host import HostResult
+    from keytool.fleet import run_fleet
+
+    finished: dict[str, list[HostResult]] = {}
+    started: set[int] = set()
+    signals: list[int] = []
+
+    def done(result: HostResult) -> None:
+        finished.setdefault(result.destination, []).append(result)
+        progress.update(result)
+
+    async def main() -> list[HostResult]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop(number: int) -> None:
+            signals.append(number)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
+        return await run_fleet(
+            targets, job, jobs, on_result=done, screen=progress.screen, started=started
+        )
+
+    try:
+        return asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        code = 128 + (signals[0] if signals else signal.SIGINT)
+    rows: list[HostResult] = []
+    for index, target in enumerate(targets):
+        mine = finished.get(target.destination)
+        if mine:
+            rows.append(mine.pop(0))
+        elif index in started:
+            rows.append(HostResult(target.destination, "interrupted", "stopped while at work"))
+        else:
+            rows.append(HostResult(target.destination, "not done", ""))
+    raise _Interrupted(code, rows)
+
+
 def run(
     destinations: list[str],
     identity: list[str] | None = None,
@@ -194,10 +294,14 @@ def run(
 ) -> int:
     from keytool.copyid import DEFAULT_JOBS, check_target
     from keytool.destination import resolve_command_line
+    from keytool.errors import UsageError
     from keytool.options import options_from_config
 
     if jobs is not None and jobs < 1:
-        raise KeytoolError("-j must be at least 1")
+        raise UsageError("-j must be at least 1")  # as -j abc: a usage error
+    if given_order is not None and given_order.count("hosts_file") > 1:
+        # one file only: the last one given would silently be the only one read
+        raise UsageError("--hosts may be given once")
     if expect_hostkey is not None and not expect_hostkey.startswith("SHA256:"):
         raise KeytoolError("--expect-hostkey takes a fingerprint such as SHA256:abc...")
     if remove and force:
@@ -234,11 +338,10 @@ def run(
     jobs = jobs or DEFAULT_JOBS
     started = [_start(options) for _, options in resolved_hosts[:jobs]]
 
-    import asyncio
     import socket
 
     from keytool.copyid import Job
-    from keytool.fleet import Progress, Target, run_fleet, summary
+    from keytool.fleet import Progress, Target, summary
 
     job = Job(
         tuple(keys),
@@ -263,7 +366,16 @@ def run(
     progress = Progress(len(targets))
     if progress.enabled and verbose:
         progress.enabled = False
-    results = asyncio.run(run_fleet(targets, job, jobs, on_result=progress.update))
+    try:
+        results = _run_interruptible(targets, job, jobs, progress)
+    except _Interrupted as stop:
+        progress.screen.clear()
+        _say("interrupted")
+        if fleet:
+            print(summary(stop.results))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.code)
     if not fleet:
         result = results[0]
         if not result.ok:

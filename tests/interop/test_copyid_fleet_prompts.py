@@ -1,0 +1,209 @@
+"""copy-id's prompts on a terminal while many hosts run: a password prompt holds no
+other host up, and ^C at it ends the run at once (the echo back on), naming the hosts
+already done, as ssh ends at once at its own password prompt."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import termios
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from tests.interop.clienthelp import KEYTOOL, base_env, keygen, throwaway_account
+from tests.interop.copyidhelp import Client, copyid_sshd, make_client, put_keys, ssh_login
+
+
+class Pty:
+    """A program on a terminal of its own; what it writes is kept."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.execvpe(argv[0], list(argv), env)
+        self.out = b""
+        self.status: int | None = None
+
+    def read_until(self, text: bytes, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while text not in self.out and time.monotonic() < end:
+            if not self._read(0.1):
+                return False
+        return text in self.out
+
+    def _read(self, wait: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], wait)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            self.out += chunk
+        return True
+
+    def echo(self) -> bool:
+        return bool(termios.tcgetattr(self.fd)[3] & termios.ECHO)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None if it runs past ``timeout`` (then it is killed)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                while self._read(0.05):
+                    pass
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+            self._read(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        return None
+
+    def close(self) -> None:
+        if self.status is None:
+            self.wait(0)
+        os.close(self.fd)
+
+
+def _keytool(client: Client, login_key: Path, *args: str) -> list[str]:
+    return [
+        *KEYTOOL,
+        "copy-id",
+        "-F",
+        "none",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        f"UserKnownHostsFile={client.known_hosts}",
+        "-o",
+        f"IdentityFile={login_key}",
+        "-i",
+        str(client.pub),
+        *args,
+    ]
+
+
+def _env(client: Client) -> dict[str, str]:
+    env = base_env()
+    env["HOME"] = str(client.home)
+    return env
+
+
+def test_a_password_prompt_holds_no_other_host_up(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
+        # the second server cuts off a client that has not logged in after 2 s
+        first = stack.enter_context(copyid_sshd(tmp_path / "s1", [asks]))
+        second = stack.enter_context(copyid_sshd(tmp_path / "s2", [quick], LoginGraceTime="2"))
+        client = make_client(tmp_path, first, second)
+        login = keygen(client.home / "login", "ed25519", "login")
+        put_keys(quick, Path(f"{login}.pub").read_bytes())
+        # one host asks; the others go on, one after the other, while it does
+        hosts = [
+            f"ssh://{asks.name}@127.0.0.1:{first.port}",
+            *[f"ssh://{quick.name}@127.0.0.1:{second.port}"] * 30,
+        ]
+        run = Pty(_keytool(client, login, "-j", "2", *hosts), _env(client))
+        try:
+            assert run.read_until(b"password: ", 30), run.out
+            time.sleep(4)  # the prompt stays open past the second server's grace time
+            # meanwhile the other hosts were done, one after the other
+            seen = second.log.read_text(errors="replace").count("Connection from")
+            assert seen >= 30, run.out
+            os.write(run.fd, asks.password.encode() + b"\n")
+            assert run.wait(60) == 0, run.out
+        finally:
+            run.close()
+        text = run.out.decode(errors="replace")
+        assert "31 hosts: 2 installed, 29 already there" in text, text
+        # as the real ssh sees it: both accounts take the new key now
+        for account, server in ((asks, first), (quick, second)):
+            done = ssh_login(server.port, client.known_hosts, account.name, client.key)
+            assert done.returncode == 0, done.stderr
+
+
+def _ssh_interrupted_at_password(port: int, user: str, client: Client) -> tuple[int | None, bool]:
+    """What ssh does on ^C at its password prompt: its status, and the echo after."""
+    argv = [
+        "ssh",
+        "-F",
+        "none",
+        "-o",
+        f"UserKnownHostsFile={client.known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-p",
+        str(port),
+        f"{user}@127.0.0.1",
+        "true",
+    ]
+    run = Pty(argv, _env(client))
+    try:
+        assert run.read_until(b"password: ", 30), run.out
+        os.write(run.fd, b"\x03")
+        status = run.wait(5)
+        return status, run.echo()
+    finally:
+        run.close()
+
+
+def test_ctrl_c_at_a_password_prompt_ends_the_run_at_once(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
+        server = stack.enter_context(copyid_sshd(tmp_path / "s", [asks, quick]))
+        client = make_client(tmp_path, server)
+        login = keygen(client.home / "login", "ed25519", "login")
+        put_keys(quick, Path(f"{login}.pub").read_bytes())
+        ssh_status, ssh_echo = _ssh_interrupted_at_password(server.port, asks.name, client)
+        assert ssh_status is not None and ssh_echo  # ssh: ends at once, echo back on
+
+        hosts = [
+            f"ssh://{quick.name}@127.0.0.1:{server.port}",
+            f"ssh://{asks.name}@127.0.0.1:{server.port}",
+        ]
+        run = Pty(_keytool(client, login, "-j", "1", *hosts), _env(client))
+        try:
+            assert run.read_until(b"password: ", 30), run.out
+            os.write(run.fd, b"\x03")
+            status = run.wait(5)  # not waiting for Enter
+            assert status == 130, run.out
+            assert run.echo() == ssh_echo
+        finally:
+            run.close()
+        text = run.out.decode(errors="replace")
+        # the host done before the interrupt is named, the other marked
+        rows = [line.split()[:2] for line in text.splitlines() if line.startswith("ssh://")]
+        assert rows == [[hosts[0], "installed"], [hosts[1], "interrupted"]], text
+        assert "interrupted" in text and "2 hosts: 1 installed, 1 interrupted" in text
+        assert ssh_login(server.port, client.known_hosts, quick.name, client.key).returncode == 0
+
+
+def test_sigterm_names_the_hosts_done(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
+        server = stack.enter_context(copyid_sshd(tmp_path / "s", [asks, quick]))
+        client = make_client(tmp_path, server)
+        login = keygen(client.home / "login", "ed25519", "login")
+        put_keys(quick, Path(f"{login}.pub").read_bytes())
+        hosts = [
+            f"ssh://{quick.name}@127.0.0.1:{server.port}",
+            f"ssh://{asks.name}@127.0.0.1:{server.port}",
+        ]
+        run = Pty(_keytool(client, login, "-j", "1", *hosts), _env(client))
+        try:
+            assert run.read_until(b"password: ", 30), run.out
+            os.kill(run.pid, signal.SIGTERM)
+            assert run.wait(5) == 128 + signal.SIGTERM, run.out
+            assert run.echo()
+        finally:
+            run.close()
+        text = run.out.decode(errors="replace")
+        assert f"{hosts[0]}" in text and "1 installed, 1 interrupted" in text, text
