@@ -169,7 +169,8 @@ def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
         found += listed
     if not found:
         raise KeytoolError("usage: keytool copy-id [options] [user@]host [[user@]host ...]")
-    return found
+    # a destination listed twice is done once (twice at once, -f would add the key twice)
+    return list(dict.fromkeys(found))
 
 
 def _port(text: str | None) -> int | None:
@@ -276,7 +277,7 @@ def _run_interruptible(
 def run(
     destinations: list[str],
     identity: list[str] | None = None,
-    port: str | None = None,
+    port: list[str] | None = None,
     option: list[str] | None = None,
     config_file: str | None = None,
     dry_run: bool = False,
@@ -308,7 +309,8 @@ def run(
         raise KeytoolError("--remove and -f do not go together")
     if hosts_file == "-" and password_file == "-":
         raise KeytoolError("--hosts - and --password-file - cannot both read stdin")
-    port_number = _port(port)
+    # every -p goes to ssh from ssh-copy-id, which takes the first one: so here
+    port_number = _port(port[0] if port else None)
     hosts = _destinations(destinations, hosts_file)
     keys = load_keys(identity or [])
     password = _password(password_file)

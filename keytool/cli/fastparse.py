@@ -33,16 +33,23 @@ def _initial(command: Command) -> Values:
     return values
 
 
-def _store(values: Values, opt: Opt, raw: str, order: str | None = None) -> bool:
+def _given(values: Values, opt: Opt, order: str | None) -> None:
+    """Note ``opt`` in the command's list of options in the order given (flags too:
+    ssh lets the last of -t and -T, -a and -A, -x and -X count)."""
     if order is not None:
         given = values[order]
         assert isinstance(given, list)
         given.append(opt.dest)
+
+
+def _store(values: Values, opt: Opt, raw: str, order: str | None = None) -> bool:
+    _given(values, opt, order)
     if opt.kind == "int":
-        try:
-            values[opt.dest] = int(raw, 10)
-        except ValueError:
+        # ASCII digits, as strtonum reads them (int() takes "1_000" and other scripts' digits)
+        digits = raw[1:] if raw[:1] in ("+", "-") else raw
+        if not (raw.isascii() and digits.isdigit()):
             return False
+        values[opt.dest] = int(raw, 10)
     elif opt.kind == "multi":
         current = values[opt.dest]
         assert isinstance(current, list)
@@ -50,6 +57,15 @@ def _store(values: Values, opt: Opt, raw: str, order: str | None = None) -> bool
     else:
         values[opt.dest] = raw
     return True
+
+
+def _not_a_number(command: Command, flag: str, raw: str) -> UsageError:
+    """Only a number fails to store: one of ASCII digits, as strtonum reads it (Typer,
+    like int(), would take "1_000" and digits of other scripts)."""
+    return UsageError(
+        f"{command.name}: Invalid value for '{flag}': {raw!r} is not a number "
+        f"(see keytool {command.name} --help)"
+    )
 
 
 def parse(argv: list[str]) -> tuple[Command, Values] | None:
@@ -100,6 +116,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                     unsure(f"Option '{name}' does not take a value.")
                     return None
                 values[opt.dest] = True if opt.kind == "flag" else int(values[opt.dest]) + 1  # type: ignore[call-overload]
+                _given(values, opt, command.order)
                 continue
             if not eq:
                 if i >= len(words):
@@ -108,8 +125,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                 inline = words[i]
                 i += 1
             if not _store(values, opt, inline, command.order):
-                unsure(f"Invalid value for '{name}': {inline!r}")
-                return None
+                raise _not_a_number(command, name, inline)
             continue
         if word.startswith("-") and len(word) > 1:
             j = 1
@@ -121,9 +137,11 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                 j += 1
                 if opt.kind == "flag":
                     values[opt.dest] = True
+                    _given(values, opt, command.order)
                     continue
                 if opt.kind == "count":
                     values[opt.dest] = int(values[opt.dest]) + 1  # type: ignore[call-overload]
+                    _given(values, opt, command.order)
                     continue
                 if j < len(word):
                     raw = word[j:]
@@ -134,8 +152,7 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
                     raw = words[i]
                     i += 1
                 if not _store(values, opt, raw, command.order):
-                    unsure(f"Invalid value for '{opt.flags[0]}': {raw!r}")
-                    return None
+                    raise _not_a_number(command, opt.flags[0], raw)
                 break
             continue
         if command.rest and not has_many and positional_slots == 0:

@@ -642,7 +642,13 @@ COMMANDS: tuple[Command, ...] = (
         "keytool.cli.copyid:run",
         (
             Opt("identity", ("-i",), "public key (or its private key) to install", "multi", "KEY"),
-            Opt("port", ("-p",), "port to connect to (a number or a service name)", "str", "PORT"),
+            Opt(
+                "port",
+                ("-p",),
+                "port to connect to (a number or a service name; the first -p counts)",
+                "multi",
+                "PORT",
+            ),
             Opt("option", ("-o",), "ssh_config option, e.g. -o User=admin", "multi", "K=V"),
             Opt("config_file", ("-F",), "config file instead of ~/.ssh/config", metavar="FILE"),
             Opt("dry_run", ("-n",), "dry run: say what would be installed, change nothing", "flag"),

@@ -376,3 +376,31 @@ def test_port_and_user_in_the_order_given(tmp_path: Path, account: Account) -> N
         assert "verified" in ours.stdout
         login_works = ssh_login(server.port, client.known_hosts, account.name, client.key)
         assert login_works.returncode == 0, login_works.stderr
+
+
+def test_the_first_port_counts_and_a_host_twice_is_done_once(
+    tmp_path: Path, account: Account
+) -> None:
+    """ssh-copy-id hands every -p to ssh, which takes the first: so does keytool (it
+    took the last); a destination listed twice is done once, so -f adds the key once."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    login_line = Path(f"{login}.pub").read_bytes()
+    with copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        keys = put_keys(account, login_line)
+        theirs = subprocess.run(
+            [require("ssh-copy-id"), "-f", "-i", str(client.pub), "-p", str(server.port),
+             "-p", "1", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={client.known_hosts}",
+             "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"IdentityFile={login}",
+             "-o", "IdentitiesOnly=yes", dest(account)],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=90,
+            env=base_env(HOME=str(client.home)),
+        )  # fmt: skip
+        assert theirs.returncode == 0, theirs.stderr
+        assert keys.read_bytes() == login_line + client.pub_line()
+        put_keys(account, login_line)
+        ours = copy_id(client, "-f", "-p", server.port, "-p", "1", dest(account), dest(account),
+                       login_key=login)  # fmt: skip
+        assert ours.returncode == 0, ours.stderr
+        assert keys.read_bytes() == login_line + client.pub_line()
+        assert ours.stdout.count(dest(account)) == 1

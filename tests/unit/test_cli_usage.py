@@ -18,6 +18,12 @@ from tests.cli import assert_clean_error, keytool
         (["gen", "-N", "", "-f", "{key}", "-b", "many"], "gen: Invalid value for '-b'"),
         (["gen", "-N", "", "-f", "{key}", "--bogus"], "gen: No such option: --bogus"),
         (["fingerprint", "-f"], "fingerprint: Option '-f' requires an argument"),
+        # numbers of ASCII digits only, as strtonum reads them
+        (["copy-id", "-j", "1_000", "h"], "copy-id: Invalid value for '-j': '1_000'"),
+        (
+            ["gen", "-N", "", "-f", "{key}", "-b", "\uff14\uff10\uff19\uff16"],
+            "gen: Invalid value for '-b'",
+        ),
         (["exec"], "exec: Missing argument"),
         (["exec", "-S"], "exec: Option '-S' requires an argument"),
         (["exec", "-O"], "exec: Option '-O' requires an argument"),
