@@ -594,18 +594,23 @@ class BlockingClient(Login):
         eof = False
         deadline = _deadline(timeout)
         closing: float | None = None
+        # whether whoever reads our stdout and stderr is still there: once one went
+        # away (EPIPE), what would go to it is dropped, as ssh drops it
+        output = errors = True
         while True:
             events = self._drain()
             for index, event in enumerate(events):
                 if forwards is not None and event.channel != number:
                     forwards.handle(event)
                 elif isinstance(event, ch.ChannelData):
-                    _write_all(stdout_fd, event.data)
+                    if output and not _write_all(stdout_fd, event.data, command is not None):
+                        output = False
+                        self._output_gone(number)
                     if number in conn.channels:  # else it closed in the same batch
                         conn.consumed(number, len(event.data))
                 elif isinstance(event, ch.ChannelExtendedData):
-                    if event.code == ch.EXTENDED_DATA_STDERR:
-                        _write_all(stderr_fd, event.data)
+                    if event.code == ch.EXTENDED_DATA_STDERR and errors:
+                        errors = _write_all(stderr_fd, event.data, True)
                     if number in conn.channels:
                         conn.consumed(number, len(event.data))
                 elif isinstance(event, ch.ChannelOpened):
@@ -754,6 +759,18 @@ class BlockingClient(Login):
                 else:
                     input_fd = None
                     conn.send_eof(number)
+
+    def _output_gone(self, number: int) -> None:
+        """Whoever read the session's output went away: as ssh, the server is told
+        ("eow@openssh.com", no reply wanted), and the session goes on. OpenSSH's sshd
+        then stops reading the command's output: a command that writes again dies of
+        SIGPIPE; one that does not ends with its own status."""
+        self.trace(f"channel {number}: our output went away: no more output wanted")
+        ready = self.transport.ready
+        # a request of OpenSSH's own, sent to OpenSSH only, as ssh does
+        openssh = ready is not None and "OpenSSH" in ready.server_version
+        if number in self.conn.channels and openssh:
+            self.conn.no_more_output(number)
 
     def _escape(
         self,
@@ -940,17 +957,22 @@ def _read_input(fd: int) -> bytes | None:
         return b""
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, may_go: bool = False) -> bool:
+    """``data`` written to ``fd``; False when its reader went away (EPIPE) and
+    ``may_go`` says the caller goes on without it, else BrokenPipeError."""
     view = memoryview(data)
     try:
         while view:
             written = os.write(fd, view)
             view = view[written:]
     except BrokenPipeError:
+        if may_go:
+            return False
         raise  # the reader went away: exit quietly, as a pipeline expects
     except OSError as exc:
         where = "standard output" if fd == 1 else "standard error" if fd == 2 else f"fd {fd}"
         raise KeytoolError(f"cannot write to {where}: {exc.strerror or exc}") from None
+    return True
 
 
 # ---------------------------------------------------------------- connecting

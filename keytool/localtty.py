@@ -26,7 +26,7 @@ class LocalTerminal:
     def __init__(self, fd: int = 0, escape: int | None = ord("~"), required: bool = False) -> None:
         self.fd = fd
         self.required = required  # asked for (-t, RequestTTY): no terminal, no session
-        self.term = os.environ.get("TERM", "") or "vt100"
+        self.term = os.environ.get("TERM", "")  # as ssh: unset, an empty name
         self._saved: list[Any] | None = None
         try:
             self.modes = encode_modes(termios.tcgetattr(fd))
@@ -40,13 +40,14 @@ class LocalTerminal:
         self._previous: object = None
 
     def size(self) -> tuple[int, int, int, int]:
-        """Columns, rows, width and height in pixels (80x24 when it cannot be told)."""
+        """Columns, rows, width and height in pixels, as the terminal tells them (all
+        0 when there is none to ask, as ssh sends them for -tt)."""
         try:
             packed = fcntl.ioctl(self.fd, termios.TIOCGWINSZ, b"\0" * 8)
         except OSError:
-            return 80, 24, 0, 0
+            return 0, 0, 0, 0
         rows, cols, width, height = struct.unpack("HHHH", packed)
-        return cols or 80, rows or 24, width, height
+        return cols, rows, width, height
 
     @property
     def resized_fd(self) -> int:

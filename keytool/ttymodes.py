@@ -5,6 +5,7 @@ No I/O: keytool/localtty.py is the terminal's adapter."""
 
 from __future__ import annotations
 
+import sys
 import termios
 from collections.abc import Iterable, Sequence
 
@@ -66,6 +67,9 @@ _FLAGS = (
     (92, 2, "PARENB"),
     (93, 2, "PARODD"),
 )
+#: flags the platform has that Python's termios module may not name (IUTF8 came in
+#: Python 3.13), with their value there
+_MISSING = {"IUTF8": 0o40000} if sys.platform.startswith(("linux", "darwin")) else {}
 TTY_OP_END = 0
 TTY_OP_ISPEED = 128
 TTY_OP_OSPEED = 129
@@ -97,7 +101,7 @@ def encode_modes(attributes: Sequence[object] | None) -> bytes:
             value = char[0] if isinstance(char, bytes) and char else char
             w.byte(opcode).uint32(value if isinstance(value, int) else _DISABLED)
         for opcode, field, name in _FLAGS:
-            bit = getattr(termios, name, None)
+            bit = getattr(termios, name, _MISSING.get(name))
             flags = fields[field]
             if bit is None or not isinstance(flags, int):
                 continue

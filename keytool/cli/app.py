@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, UsageError) and args[:1] == ["exec"]:
             code = 255  # as ssh: exec's other statuses are the remote command's
     except KeyboardInterrupt:
+        if args[:1] == ["exec"]:  # as ssh, before it is logged in: ended by the signal
+            import signal
+
+            from keytool.cli.exec import die_of
+
+            die_of(signal.SIGINT)
         print("keytool: interrupted", file=sys.stderr)
         code = 130
     except BrokenPipeError:

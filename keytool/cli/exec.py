@@ -19,6 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
     from collections.abc import Callable
+    from typing import NoReturn
 
     from keytool.blocking import BlockingClient, Served
     from keytool.localtty import LocalTerminal
@@ -120,25 +121,34 @@ def run(
                 check_algorithms(value, kind)
             except FormatError:
                 raise _status_255(KeytoolError(f"Unknown {what} type '{value}'")) from None
+    request_tty = _tty_flags(given_order, option or [], tty, no_tty)
     option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
-    if no_tty or tty:  # -T wins over -t; -tt forces one
-        option.insert(0, f"RequestTTY={'no' if no_tty else 'force' if tty > 1 else 'yes'}")
+    if request_tty is not None:
+        option.insert(0, f"RequestTTY={request_tty}")
     if escape is not None:
         option.insert(0, f"EscapeChar={escape}")
     if compress:
         option.insert(0, "Compression=yes")
-    if ipv4 or ipv6:  # -6 wins over -4
-        option.insert(0, f"AddressFamily={'inet6' if ipv6 else 'inet'}")
+    family = _last_given(given_order, ipv6=ipv6, ipv4=ipv4)  # as ssh: the last one
+    if family is not None:
+        option.insert(0, f"AddressFamily={'inet6' if family == 'ipv6' else 'inet'}")
     if bind_address is not None:
         option.insert(0, f"BindAddress={bind_address}")
     if bind_interface is not None:
         option.insert(0, f"BindInterface={bind_interface}")
-    if no_x11 or x11 or x11_trusted:  # -x wins over -X and -Y
-        option.insert(0, f"ForwardX11={'no' if no_x11 else 'yes'}")
+    # as ssh: the last of -x, -X and -Y (-Y trusts all the same), of -a and -A
+    forward_x11 = _last_given(given_order, no_x11=no_x11, x11=x11, x11_trusted=x11_trusted)
+    if forward_x11 is not None:
+        option.insert(0, f"ForwardX11={'no' if forward_x11 == 'no_x11' else 'yes'}")
         if x11_trusted:
             option.insert(0, "ForwardX11Trusted=yes")
-    if agent_forwarding or no_agent_forwarding:  # -a wins over -A
-        option.insert(0, f"ForwardAgent={'no' if no_agent_forwarding else 'yes'}")
+    forward_agent = _last_given(
+        given_order, no_agent_forwarding=no_agent_forwarding, agent_forwarding=agent_forwarding
+    )
+    if forward_agent is not None:
+        option.insert(
+            0, f"ForwardAgent={'no' if forward_agent == 'no_agent_forwarding' else 'yes'}"
+        )
     if master:  # as ssh: each -M turns yes into ask and anything else into yes
         option.insert(0, f"ControlMaster={'yes' if master % 2 else 'ask'}")
     if control_path is not None:  # the last -S, as written (quoted: it may hold spaces)
@@ -174,15 +184,16 @@ def run(
         if verbose:
             shown.append(f"LogLevel={('DEBUG1', 'DEBUG2', 'DEBUG3')[min(verbose, 3) - 1]}")
         option[:0] = shown
-    # as ssh: SIGTERM and SIGHUP end the connection the way every other end does (the
-    # terminal restored, a master's control socket removed), status 255 (SIGTERM with
-    # -N: 0, as ssh 9.2)
+    # as ssh: SIGTERM, SIGHUP, SIGINT and SIGQUIT end the connection the way every
+    # other end does (the terminal restored, a master's control socket removed); once
+    # logged in, silently with status 255 (SIGTERM with -N: 0, as ssh 9.2), before
+    # that by the signal itself, as ssh dies of it while it connects
     import signal
 
     def killed(signum: int, frame: object) -> None:
         raise _Killed(signum)
 
-    for number in (signal.SIGTERM, signal.SIGHUP):
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
         # as ssh: one ignored by whoever started us stays ignored (nohup keytool exec ...)
         if signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, killed)
@@ -211,6 +222,8 @@ def run(
         exc.exit_code = 255  # ssh's status for every failure of its own
         raise
     except _Killed as exc:
+        if not _Killed.logged_in:
+            die_of(exc.signum)
         code = 0 if exc.signum == signal.SIGTERM and no_command else 255
     except BrokenPipeError:  # whoever reads our output went away: as ssh, 255
         code = 255
@@ -225,16 +238,79 @@ def run(
 
 
 class _Killed(BaseException):
-    """SIGTERM or SIGHUP came: unwinds the connection as any end does."""
+    """SIGTERM, SIGHUP, SIGINT or SIGQUIT came: unwinds the connection as any end does."""
+
+    #: the user is authenticated: from then on, as in ssh's client loop, a signal ends
+    #: the connection with status 255 rather than killing us
+    logged_in = False
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
+def die_of(signum: int) -> NoReturn:
+    """End by the signal ``signum`` itself, its default action (as ssh ends when one
+    comes before it is logged in), once what is written is out."""
+    import signal
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # a signal whose default action does not end us
+
+
 def _status_255(error: KeytoolError) -> KeytoolError:
     error.exit_code = 255
     return error
+
+
+def _last_given(order: list[str] | None, **flags: bool) -> str | None:
+    """Which of the ``flags`` given was given last, as ssh lets the last one count;
+    None when none was. Without the order, the first named of those given."""
+    given = [dest for dest, on in flags.items() if on]
+    for dest in reversed(order or []):
+        if dest in given:
+            return dest
+    return given[0] if given else None
+
+
+def _tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: bool) -> str | None:
+    """RequestTTY as ssh's -t and -T leave it, read in the order given: -T says no, -t
+    says yes, or force when it was yes already (-tt; -o RequestTTY=yes before it). An
+    -o before them all sets where they start, as ssh's first value counts; the flags
+    win over any -o. None when neither flag was given."""
+    if not (tty or no_tty):
+        return None
+    if order is None or not {"tty", "no_tty"} & set(order):  # not known: -T wins, -tt forces
+        return "no" if no_tty else "force" if tty > 1 else "yes"
+    from keytool.errors import FormatError
+    from keytool.sshconfig import split_line
+
+    state: str | None = None
+    given = iter(options)
+    for dest in order:
+        if dest == "option":
+            try:
+                line = split_line(next(given, ""), "command line")
+            except FormatError:
+                line = None  # refused later, in the words of the configuration's reader
+            if state is None and line is not None and line[0] == "requesttty" and line[1]:
+                state = _REQUEST_TTY.get(line[1][0].lower())
+        elif dest == "no_tty":
+            state = "no"
+        elif dest == "tty":
+            state = "force" if state == "yes" else "yes"
+    return state
+
+
+#: RequestTTY's values as ssh reads them
+_REQUEST_TTY = {
+    "yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force", "auto": "auto"
+}  # fmt: skip
 
 
 def _first_port(given: list[str]) -> int | None:
@@ -457,6 +533,7 @@ def _connect_and_run(
             options = options.replace(update_host_keys="no")
 
         client = connect(options, sock)
+        _Killed.logged_in = True
         # the host key changed and checking is off: as ssh, nothing a man in the middle
         # could use (the password was held back by the login itself)
         cancelled = not client.allow_password and (

@@ -602,6 +602,11 @@ class Connection:
         chan = self.channels.get(channel)
         return chan.outgoing_size if chan is not None else 0
 
+    def no_more_output(self, channel: int) -> None:
+        """OpenSSH's "eow@openssh.com" (no reply wanted): whoever read the channel's
+        output here went away; sshd stops reading the command's output."""
+        self._request(channel, "eow@openssh.com", False)
+
     def send_eof(self, channel: int) -> None:
         """No more data from us (§5.3); sent after the queued data."""
         chan = self._channel(channel)

@@ -105,3 +105,15 @@ def test_no_agent_forwarding_after_a_changed_host_key(tmp_path: Path) -> None:
             said = "Agent forwarding is disabled to avoid man-in-the-middle attacks."
             seen[client] = (done.returncode, done.stdout, said in done.stderr)
     assert seen["keytool"] == seen["ssh"] == (0, "status 2\n", True)
+
+
+def test_the_last_of_a_and_big_a_counts_as_with_ssh(tmp_path: Path) -> None:
+    """-a then -A forwards, -A then -a does not: as ssh, the last one given counts."""
+    sshd, key, known = server_for(tmp_path)
+    held = keygen(tmp_path / "held", "ed25519", "last@here")
+    with openssh_agent(tmp_path / "agent") as agent, sshd:
+        subprocess.run([require("ssh-add"), "-q", str(held)], env=agent.env(), check=True)
+        for flags, listed in ((("-a", "-A"), True), (("-A", "-a"), False), (("-aA",), True)):
+            seen = {c: run_at_server(c, sshd, key, known, agent.env(), *flags) for c in CLIENTS}
+            assert seen["keytool"] == seen["ssh"], flags
+            assert ("last@here (ED25519)" in seen["ssh"][1]) == listed, flags

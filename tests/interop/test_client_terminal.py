@@ -68,11 +68,17 @@ class OnTerminal:
         cols: int = 80,
         piped: bytes | None = None,
         env: dict[str, str] | None = None,
+        iflag: int = 0,
     ) -> None:
         """``piped``: stdin is a pipe that gives these bytes, the terminal the
-        controlling one all the same (``echo x | ssh host cat`` typed at a terminal)."""
+        controlling one all the same (``echo x | ssh host cat`` typed at a terminal);
+        ``iflag``: input mode bits turned on in the terminal (as ``stty iutf8``)."""
         self.main, child = os.openpty()
         set_size(child, rows, cols)
+        if iflag:
+            attributes = termios.tcgetattr(child)
+            attributes[0] |= iflag
+            termios.tcsetattr(child, termios.TCSANOW, attributes)
 
         def controlling_terminal() -> None:
             fcntl.ioctl(1, termios.TIOCSCTTY, 0)
@@ -179,18 +185,64 @@ def test_window_size_follows_the_terminal(setup: tuple[Sshd, Account, Path]) -> 
         assert b"50 132\r\n" in after(term.seen, b"exit"), (client, term.seen)
 
 
-@pytest.mark.parametrize("flag", ["-t", "-T"])
-def test_command_with_or_without_a_terminal(setup: tuple[Sshd, Account, Path], flag: str) -> None:
+@pytest.mark.parametrize(
+    "flags", [("-t",), ("-T",), ("-T", "-t"), ("-t", "-T"), ("-T", "-tt")], ids=" ".join
+)
+def test_command_with_or_without_a_terminal(
+    setup: tuple[Sshd, Account, Path], flags: tuple[str, ...]
+) -> None:
+    """-t and -T: as ssh, the last one given counts."""
     shown = {}
     for client in CLIENTS:
-        term = OnTerminal([*client_args(client, setup, flag), "tty"])
+        term = OnTerminal([*client_args(client, setup, *flags), "tty"])
         status = term.finish()
         shown[client] = (status, term.seen.split(b"/dev/pts/")[0])
     assert shown["keytool"] == shown["ssh"]
-    if flag == "-t":
+    if flags[-1] != "-T":
         assert shown["ssh"][0] == 0 and shown["ssh"][1] == b""
     else:
         assert shown["ssh"] == (1, b"not a tty\r\n")
+
+
+#: the IUTF8 input flag (Linux's value: Python's termios module names it from 3.13)
+IUTF8 = getattr(termios, "IUTF8", 0o40000)
+
+
+@pytest.mark.parametrize("iutf8", [True, False], ids=["iutf8", "-iutf8"])
+def test_terminal_modes_reach_the_remote_terminal_as_with_ssh(
+    setup: tuple[Sshd, Account, Path], iutf8: bool
+) -> None:
+    """The local terminal's modes, IUTF8 too (``stty iutf8``), are the remote one's."""
+    shown = {}
+    for client in CLIENTS:
+        term = OnTerminal(
+            [*client_args(client, setup, "-t"), "stty -a"], iflag=IUTF8 if iutf8 else 0
+        )
+        status = term.finish()
+        modes = after(term.seen.split(b"Connection to")[0], b"line = 0;").split()
+        shown[client] = (status, sorted(modes))
+    assert shown["keytool"] == shown["ssh"]
+    assert shown["ssh"][0] == 0 and (b"iutf8" if iutf8 else b"-iutf8") in shown["ssh"][1]
+
+
+@pytest.mark.parametrize("term", ["xterm", None], ids=["TERM", "no-TERM"])
+def test_forced_terminal_without_a_local_one_as_with_ssh(
+    setup: tuple[Sshd, Account, Path], term: str | None
+) -> None:
+    """-tt with no terminal here: as ssh, TERM as it is here (empty when unset) and a
+    size of 0x0, nothing made up."""
+    env = {k: v for k, v in base_env().items() if k != "TERM"}
+    if term is not None:
+        env["TERM"] = term
+    done = {}
+    for client in CLIENTS:
+        result = subprocess.run(
+            [*client_args(client, setup, "-tt"), 'echo "[$TERM]"; stty size'],
+            stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
+        done[client] = (result.returncode, result.stdout, result.stderr)
+    assert done["keytool"] == done["ssh"]
+    assert done["ssh"][1] == f"[{term or ''}]\r\n0 0\r\n".encode()
 
 
 def test_escape_dot_disconnects(setup: tuple[Sshd, Account, Path]) -> None:

@@ -186,6 +186,12 @@ def test_forwarding_in_ssh_config_and_x_turning_it_off(setup: Setup) -> None:
     assert out == b"[]\n"
 
 
+@pytest.mark.parametrize("flags", [["-x", "-Y"], ["-Y", "-x"], ["-x", "-X"], ["-X", "-x"]])
+def test_the_last_of_x_and_big_x_counts_as_with_ssh(setup: Setup, flags: list[str]) -> None:
+    out = same(setup.run(flags, 'echo "[$DISPLAY]"'))
+    assert (out == b"[]\n") == (flags[-1] == "-x")
+
+
 def test_x_client_without_the_fake_cookie_is_rejected(setup: Setup) -> None:
     # the X client at the server shows no cookie: ours is never handed to it
     runs = setup.run(["-Y"], "XAUTHORITY=/dev/null xdpyinfo >/dev/null")
