@@ -53,7 +53,7 @@ from keytool.errors import (
 )
 
 if TYPE_CHECKING:
-    from keytool.keys.base import PrivateKey, PublicKey
+    from keytool.keys.base import PrivateKey
     from keytool.session import Client, ConnectOptions, Prompts
     from keytool.transport.sftp import Sftp
 
@@ -93,46 +93,6 @@ class HostResult(NamedTuple):
 # ---------------------------------------------------------------- connecting
 
 
-async def open_connection(
-    options: ConnectOptions, prompts: Prompts | None = None, sock: socket.socket | None = None
-) -> Client:
-    """``session.open_connection``, the host key question asked without blocking the
-    event loop (``HostCheck.check_async``): the other hosts go on meanwhile."""
-    from keytool.client import open_transport
-    from keytool.login import HostCheck
-    from keytool.session import Client, Prompts
-
-    prompts = prompts or Prompts(options.batch_mode)
-    host = HostCheck(options, prompts)
-    if sock is None and options.proxy_command is not None:
-        from keytool.tcp import proxy_connect
-
-        if options.trace:
-            options.trace(f"executing proxy command: {options.proxy_command}")
-        sock = proxy_connect(options.proxy_command)
-
-    async def check(key: PublicKey, algorithm: str) -> None:
-        await host.check_async(key, algorithm)
-
-    def peer(address: str) -> None:
-        host.address = address
-
-    transport = await open_transport(
-        options.host,
-        options.port,
-        host.config,
-        check,
-        connect_timeout=options.connect_timeout,
-        handshake_timeout=options.handshake_timeout,
-        sock=sock,
-        on_peer=peer,
-        keepalive=options.tcp_keep_alive and options.proxy_command is None,
-    )
-    return Client(
-        transport, options, prompts, allow_password=host.allow_password, host_trusted=host.trusted
-    )
-
-
 async def connect_retrying(
     options: ConnectOptions,
     prompts: Prompts | None,
@@ -148,6 +108,8 @@ async def connect_retrying(
     ``budget`` seconds (and at most ``attempts`` times, when not 0), the waits growing
     and jittered so the hosts' retries do not come back together.
     ``sock``, a connection already started to the host, serves the first attempt."""
+    from keytool.session import open_connection
+
     loop = asyncio.get_running_loop()
     give_up = loop.time() + budget
     delay = first_delay
@@ -182,6 +144,7 @@ async def _pinned_key_of_another_type(
     type is asked for in turn, and the connection whose key matches the pin is used."""
     from keytool.errors import NegotiationError
     from keytool.keys.cert import is_cert_type, key_type_of_algorithm
+    from keytool.session import open_connection
 
     tried = {mismatch.key_type}
     for algorithm in options.transport.host_key_algorithms:

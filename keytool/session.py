@@ -451,7 +451,9 @@ async def open_connection(
         sock = proxy_connect(options.proxy_command)
 
     async def check(key: PublicKey, algorithm: str) -> None:
-        host.check(key, algorithm)
+        # a question on the terminal asked without holding the event loop up when the
+        # prompts can (copy-id's fleet: the other hosts go on meanwhile)
+        await host.check_async(key, algorithm)
 
     def peer(address: str) -> None:
         host.address = address

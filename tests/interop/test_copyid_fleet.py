@@ -66,14 +66,15 @@ def test_fleet_table_and_failures_do_not_stop_others(tmp_path: Path) -> None:
 
 def test_maxstartups_drops_are_retried(tmp_path: Path) -> None:
     with ExitStack() as stack:
-        accounts = [stack.enter_context(throwaway_account()) for _ in range(4)]
+        accounts = [stack.enter_context(throwaway_account()) for _ in range(6)]
         # sshd drops every unauthenticated connection beyond the second
         server = stack.enter_context(copyid_sshd(tmp_path / "sshd", accounts, MaxStartups="2"))
         client = make_client(tmp_path, server)
         login = keygen(client.home / "login", "ed25519", "login")
         for account in accounts:
             put_keys(account, Path(f"{login}.pub").read_bytes())
-        hosts = [f"{a.name}@127.0.0.1" for a in accounts for _ in range(3)]  # 12 entries
+        # 12 entries, each account in two forms (one listed twice would be done once)
+        hosts = [h for a in accounts for h in (f"{a.name}@127.0.0.1", f"ssh://{a.name}@127.0.0.1")]
         result = copy_id(client, "-j", "12", "-p", server.port, *hosts, login_key=login)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "12 hosts:" in result.stdout and "failed" not in result.stdout
