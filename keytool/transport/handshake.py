@@ -658,6 +658,8 @@ class ClientTransport:
             cipher, self._rekey_limit(algorithms.cipher_out), reset_seq=self.strict_kex
         )
         self._out.compression = self._next_compression[0]
+        if self.authenticated:
+            self._out.restart_zlib()
         self._kexinit_sent = False
         self._set_state(State.NEWKEYS)
 
@@ -671,6 +673,8 @@ class ClientTransport:
             cipher, self._rekey_limit(algorithms.cipher_in), reset_seq=self.strict_kex
         )
         self._in.compression = self._next_compression[1]
+        if self.authenticated:
+            self._in.restart_zlib()
         first = self.kex_count == 0
         self.kex_count += 1
         self.algorithms = algorithms

@@ -49,7 +49,8 @@ class Direction:
     def __init__(self) -> None:
         self.cipher: PacketCipher = NoCipher()
         #: negotiated for this direction ("none" or DELAYED_ZLIB); once the user is
-        #: authenticated, zlib runs (``zlib_started``) and goes on across re-keys
+        #: authenticated, zlib runs (``zlib_started``), a fresh stream at each NEWKEYS
+        #: after that (``restart_zlib``), as OpenSSH's ssh_set_newkeys and dropbear
         self.compression = "none"
         self.zlib_started = False
         self.seq = 0
@@ -89,6 +90,12 @@ class Outgoing(Direction):
         if self.compression == DELAYED_ZLIB and self._deflate is None:
             self._deflate = zlib.compressobj(_ZLIB_LEVEL)
             self.zlib_started = True
+
+    def restart_zlib(self) -> None:
+        """New keys once the user is in: the stream starts anew (or stops, if the
+        key exchange settled on none)."""
+        self._deflate = zlib.compressobj(_ZLIB_LEVEL) if self.compression == DELAYED_ZLIB else None
+        self.zlib_started = self._deflate is not None
 
     def pack(self, payload: bytes) -> bytes:
         if self._deflate is not None:
@@ -136,6 +143,11 @@ class Incoming(Direction):
         if self.compression == DELAYED_ZLIB and self._inflate is None:
             self._inflate = zlib.decompressobj()
             self.zlib_started = True
+
+    def restart_zlib(self) -> None:
+        """New keys once the user is in: the stream starts anew, as the server's."""
+        self._inflate = zlib.decompressobj() if self.compression == DELAYED_ZLIB else None
+        self.zlib_started = self._inflate is not None
 
     @property
     def buffered(self) -> int:

@@ -62,3 +62,36 @@ def test_compressed_against_dropbear(tmp_path: Path) -> None:
         known.write_text(server.known_hosts_lines())
         out = run_client("keytool", server.port, key, known, account.name, "-C")
     assert out == expected()
+
+
+def test_compressed_across_re_keys_against_sshd(tmp_path: Path) -> None:
+    """At each NEWKEYS after the login the compression streams start anew, both ways,
+    as OpenSSH and dropbear start theirs: keytool kept one stream across re-keys, and
+    the first re-key (ours, or the server's RekeyLimit) ended the session."""
+    key = keygen(tmp_path / "id")
+    sshd = Sshd(tmp_path / "sshd", {"RekeyLimit": "1M 2s"})
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    known = tmp_path / "known"
+    known.write_text(sshd.known_hosts_line())
+    with sshd:
+        out = {
+            c: run_client(c, sshd.port, key, known, "root", "-C", "-o", "RekeyLimit=1M")
+            for c in ("ssh", "keytool")
+        }
+        log = sshd.log.read_text(errors="replace")
+    assert out["keytool"] == out["ssh"] == expected()
+    # sshd turned compression on again at re-keys after the logins (once per login
+    # otherwise), compressing all along
+    assert log.count("Enabling compression at level 6.") > 2
+
+
+def test_compressed_across_re_keys_against_dropbear(tmp_path: Path) -> None:
+    key = keygen(tmp_path / "id")
+    with throwaway_account() as account, Dropbear(tmp_path / "dropbear") as server:
+        install_key(account, Path(f"{key}.pub"))
+        known = tmp_path / "known"
+        known.write_text(server.known_hosts_lines())
+        out = run_client(
+            "keytool", server.port, key, known, account.name, "-C", "-o", "RekeyLimit=1M"
+        )
+    assert out == expected()
