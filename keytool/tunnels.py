@@ -138,8 +138,12 @@ class Forwards:
         x11: X11Forwarding | None = None,
         permit_remote_open: tuple[str, ...] = (),
         quiet: bool = False,
+        announce: Say | None = None,
     ) -> None:
         self.conn = conn
+        #: the port the server picked for a -R 0, said as ssh says it (no prefix: a
+        #: script's ``awk '/Allocated port/ {print $3}'`` finds it)
+        self.announce = announce or say
         #: LogLevel QUIET, FATAL or ERROR (ssh -q): notices such as the port the
         #: server picked for a -R 0 are not said (warnings and errors still are)
         self.quiet = quiet
@@ -377,7 +381,7 @@ class Forwards:
             port = ch.allocated_port(reply)
             target = forward.target_path or f"{forward.host}:{forward.port}"
             if not self.quiet:
-                self.say(f"Allocated port {port} for remote forward to {target}")
+                self.announce(f"Allocated port {port} for remote forward to {target}")
         self._by_port[port] = forward
         self.trace(
             f"port forwarding: the server listens on {forward.request_address() or '*'} "

@@ -791,6 +791,7 @@ def _with_forwards(
         x11=x11,
         permit_remote_open=resolved.permit_remote_open,
         quiet=resolved.log_level in ("QUIET", "FATAL", "ERROR"),
+        announce=_say_plain,
     )
     forwards.listen()
     if remote:

@@ -107,7 +107,9 @@ def run(
     for name in (types or "rsa,ecdsa,ed25519").split(","):
         kind = _kind(name.strip())
         if kind is None:
-            raise KeytoolError(f'Unknown key type "{name.strip()}": use rsa, ecdsa or ed25519')
+            unknown = KeytoolError(f'Unknown key type "{name.strip()}": use rsa, ecdsa or ed25519')
+            unknown.exit_code = 255  # ssh-keyscan's fatal(), where its other errors say 1
+            raise unknown
         if kind in NOT_SCANNED:
             sys.stderr.write(f"keytool: {kind} keys are not scanned (keytool does not use them)\n")
         elif kind not in wanted:

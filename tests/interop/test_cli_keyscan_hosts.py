@@ -130,3 +130,11 @@ def test_a_silent_host_is_one_line_and_the_others_are_scanned(
     assert [line.split()[0] for line in ours[1]] == [f"[127.0.0.1]:{sshd.port}"]
     timed_out = [line for line in ours[2].splitlines() if "timed out" in line]
     assert len(timed_out) == 2
+
+
+def test_unknown_key_type_as_ssh_keyscan() -> None:
+    """ssh-keyscan's fatal() for a type it does not know: 255, nothing scanned."""
+    ours = scan("keytool", "-t", "bogus", "127.0.0.1")
+    theirs = scan("ssh-keyscan", "-t", "bogus", "127.0.0.1")
+    assert ours[0] == theirs[0] == 255 and ours[1] == theirs[1] == []
+    assert 'Unknown key type "bogus"' in theirs[2] and 'Unknown key type "bogus"' in ours[2]

@@ -511,9 +511,9 @@ def _port_0_to(tunnel: Tunnel, closed: int) -> None:
     proc = tunnel("-R", f"0:127.0.0.1:{closed}")
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
-    # as ssh says it: the port the server picked
-    assert line.startswith("keytool: Allocated port ") and f"to 127.0.0.1:{closed}" in line
-    port = int(line.split()[3])
+    # as ssh says it, with no prefix (awk '/Allocated port/ {print $3}'): the port
+    assert line.startswith("Allocated port ") and f"to 127.0.0.1:{closed}" in line
+    port = int(line.split()[2])
     wait_listening(port, proc)
     assert refused(port)
     stop_process(proc)
