@@ -18,7 +18,8 @@ def run(
     rr_host: str | None = None,
     generic: bool = False,
 ) -> int:
-    from keytool.keyfiles import expand, keys_in_file
+    from keytool.keyfiles import expand
+    from keytool.keylist import keys_in_file
     from keytool.keys.fingerprint import (
         check_hash_name,
         describe,
@@ -58,7 +59,7 @@ def _stdin_keys() -> list[ListedKey]:
 
     from keytool.errors import FormatError
     from keytool.files import MAX_TEXT_FILE_SIZE
-    from keytool.keyfiles import keys_in_text
+    from keytool.keylist import keys_in_text
 
     try:
         text = sys.stdin.buffer.read(MAX_TEXT_FILE_SIZE + 1) if sys.stdin else b""

@@ -209,7 +209,16 @@ COMMANDS: tuple[Command, ...] = (
         "export",
         "Write a public key as RFC4716, PKCS8 or PEM (ssh-keygen -e).",
         "keytool.cli.convert:run_export",
-        (FILE_OPT, Opt("key_format", ("-m",), "RFC4716 (default), PKCS8 or PEM", metavar="FMT")),
+        (
+            FILE_OPT,
+            Opt("key_format", ("-m",), "RFC4716 (default), PKCS8 or PEM", metavar="FMT"),
+            Opt(
+                "passphrase",
+                ("-P",),
+                "passphrase of a private key that has no public part to read",
+                metavar="PASSPHRASE",
+            ),
+        ),
     ),
     Command(
         "import",

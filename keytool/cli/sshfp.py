@@ -8,6 +8,10 @@ import sys
 
 from keytool.errors import KeytoolError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.keys.base import PublicKey
+
 #: the host key files ssh-keygen -r reads without -f, in its order
 HOST_KEY_FILES = (
     "/etc/ssh/ssh_host_rsa_key",
@@ -29,33 +33,47 @@ def run(host: str, file: str | None, generic: bool) -> int:
         path = os.fspath(expand(file))
         if not os.path.lexists(path):
             raise KeytoolError(f"{path}: no such file")
-        print("\n".join(_records(host, path, generic)))
+        _print_records(host, path, generic)
         return 0
     found = 0
     for path in HOST_KEY_FILES:
         if not os.path.lexists(path):
             continue
-        if path.endswith(NOT_READ):
+        if path.endswith(NOT_READ) and _public_key(path) is None:
             sys.stderr.write(f"keytool: skipping {path}: keytool does not read this key type\n")
             continue
-        print("\n".join(_records(host, path, generic)))
+        _print_records(host, path, generic)
         found += 1
     if not found:
         raise KeytoolError("no host keys found in /etc/ssh: name a key file with -f FILE")
     return 0
 
 
-def _records(host: str, path: str, generic: bool) -> list[str]:
-    """The records of the key file ``path``; the key found as ssh-keygen -r finds it:
-    the first bare key line of the file, else of FILE.pub, else the public part of the
-    private key in FILE."""
-    from keytool.certify import load_public_key
-    from keytool.keys.sshfp import records
+def _print_records(host: str, path: str, generic: bool) -> None:
+    """The records of the key file ``path``; a key with no SSHFP algorithm (a security
+    key, a certificate) gets none, said on stderr, and that is no failure, as with
+    ssh-keygen -r."""
+    from keytool.keys.sshfp import ALGORITHMS, records
+
+    key = _public_key(path)
+    if key is None:
+        raise KeytoolError(f"{path} holds no public key")
+    if key.key_type not in ALGORITHMS:
+        what = "certificates" if key.plain is not key else f"{key.label} keys"
+        sys.stderr.write(f"keytool: {path}: no SSHFP record is defined for {what}\n")
+        return
+    print("\n".join(records(host, key, generic)))
+
+
+def _public_key(path: str) -> PublicKey | None:
+    """The key found as ssh-keygen -r finds it: the first key line of the file, else of
+    FILE.pub, else the public part of the private key in FILE."""
+    from keytool.keylist import load_public
 
     try:
-        key, _ = load_public_key(path)
-        return records(host, key, generic)
+        found = load_public(path)
     except KeytoolError as exc:
         if path in str(exc):
             raise
         raise KeytoolError(f"{path}: {exc}") from None
+    return None if found is None else found[0]

@@ -106,12 +106,13 @@ def load(text: bytes, passphrase: bytes | None = None) -> PrivateKey:
         )
     except TypeError:
         raise PassphraseError("the private key is encrypted: a passphrase is needed") from None
-    except ValueError as exc:
+    except ValueError:
         if encrypted:
             raise WrongPassphraseError(
                 "incorrect passphrase supplied to decrypt private key"
             ) from None
-        raise FormatError(f"invalid PEM private key ({exc})") from None
+        # cryptography's text (a web address to read) says no more than this
+        raise FormatError("invalid PEM private key: its body does not decode") from None
     except Exception as exc:  # OpenSSL's unsupported-algorithm errors and the like
         raise FormatError(f"invalid PEM private key ({type(exc).__name__})") from None
     if isinstance(key, rsa.RSAPrivateKey):

@@ -23,8 +23,15 @@ def decode_blob(b64: str | bytes) -> bytes:
         raise FormatError("invalid public key: bad base64") from None
 
 
-def decode_key(key_type: str, b64: str) -> PublicKey:
-    key = public_from_wire(decode_blob(b64))
+def decode_key(key_type: str, b64: str | bytes, shown: bool = False) -> PublicKey:
+    """The key of a line's type and base64 fields; ``shown``: DSA and security keys
+    too, read only as far as listing them needs (keys/shown.py)."""
+    if shown:
+        from keytool.keys.shown import shown_from_wire
+
+        key = shown_from_wire(decode_blob(b64))
+    else:
+        key = public_from_wire(decode_blob(b64))
     if key.key_type != key_type:
         raise FormatError(f"invalid public key: says {key_type} but holds {key.key_type}")
     return key

@@ -11,9 +11,10 @@ from keytool.errors import FormatError
 from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import raw_digest
 
-#: the SSHFP algorithm number of each key type (RFC 4255 RSA; RFC 6594 ECDSA; RFC 7479 Ed25519)
+#: the SSHFP algorithm number of each key type (RFC 4255 RSA, DSA; RFC 6594 ECDSA; RFC 7479 Ed25519)
 ALGORITHMS: dict[str, int] = {
     "ssh-rsa": 1,
+    "ssh-dss": 2,
     "ecdsa-sha2-nistp256": 3,
     "ecdsa-sha2-nistp384": 3,
     "ecdsa-sha2-nistp521": 3,
