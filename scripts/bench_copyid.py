@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,6 +59,19 @@ def timed(args: Sequence[str], env: dict[str, str]) -> float:
     if result.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{result.stdout}{result.stderr}")
     return elapsed
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far, all cores (Linux /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of our children waited for so far (keytool's, once it ended)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def connections(log: Path) -> int:
@@ -177,9 +191,15 @@ def fleet(work: Path, count: int, rounds: int, env: dict[str, str], login: Path,
         parts = [entries[i::rounds] for i in range(rounds)]
         runs: list[float] = []
         loop_parts: list[float] = []
+        own: list[float] = []  # keytool's CPU in each run
+        rest: list[float] = []  # the machine's besides: sshd and its children, the agent
         for part in parts:
             reset(entries)
+            busy, mine = machine_busy(), children_cpu()
             runs.append(timed([*keytool_args, "--hosts", str(hosts)], env))
+            time.sleep(0.5)  # the servers' last processes end
+            own.append(children_cpu() - mine)
+            rest.append(machine_busy() - busy - own[-1])
             check(entries)
             reset(part)
             start = time.perf_counter()
@@ -195,6 +215,15 @@ def fleet(work: Path, count: int, rounds: int, env: dict[str, str], login: Path,
         print(f"  keytool copy-id --hosts (-j 32, verified) {keytool_time:6.2f} s  ({shown})")
         print(f"  ssh-copy-id, one host after another {loop_time:6.2f} s  ({shown_loop})")
         print(f"  ratio {keytool_time / loop_time:.3f} (1/{loop_time / keytool_time:.1f})")
+        # what bounds the fleet here: the CPU the servers' side needs, whoever the client
+        cores = os.cpu_count() or 1
+        others = statistics.median(rest)
+        print(
+            f"  CPU in a keytool run: keytool {statistics.median(own):.2f} s; the rest of the "
+            f"machine (sshd and its children, ssh-agent, the kernel) {others:.2f} s, so at "
+            f"least {others / cores:.2f} s on {cores} cores even for a client that took none "
+            f"(1/20 of the loop: {loop_time / 20:.2f} s)"
+        )
 
 
 def main() -> None:
