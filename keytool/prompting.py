@@ -128,26 +128,15 @@ async def read_terminal(prompt: str, hidden: bool = False) -> str | None:
     """``terminal.ask_terminal`` through the event loop: a line typed on the controlling
     terminal, kept as its bytes; None without a terminal or at end of input. The echo
     comes back whatever happens, the task's cancelling (^C) included."""
-    import termios
+    from keytool.terminal import close_prompt, open_prompt, typed_line
 
-    try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError:
+    opened = open_prompt(prompt, hidden, nonblocking=True)
+    if opened is None:
         return None
+    fd, saved = opened
     loop = asyncio.get_running_loop()
     line = bytearray()
-    saved = None
     try:
-        if hidden:
-            with contextlib.suppress(termios.error):
-                saved = termios.tcgetattr(fd)
-        if saved is not None:
-            quiet = list(saved)
-            quiet[3] &= ~(termios.ECHO | termios.ECHONL)
-            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
-        # as ssh's read_passphrase: a carriage return first, the prompt then at the start
-        # of the line whatever was typed ahead
-        os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
         while not line.endswith(b"\n"):
             ready: asyncio.Future[None] = loop.create_future()
             loop.add_reader(fd, _wake, ready)
@@ -165,14 +154,8 @@ async def read_terminal(prompt: str, hidden: bool = False) -> str | None:
     except OSError:
         return None
     finally:
-        with contextlib.suppress(OSError, termios.error):
-            if saved is not None:
-                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
-                os.write(fd, b"\n")  # the Enter typed was not echoed
-        os.close(fd)
-    if not line:
-        return None
-    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
+        close_prompt(fd, saved)
+    return typed_line(line)
 
 
 def _wake(ready: asyncio.Future[None]) -> None:

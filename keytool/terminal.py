@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import Any
 
 from keytool.errors import AskpassError, KeytoolError
 
@@ -74,21 +75,21 @@ def is_yes(answer: str | None) -> bool:
     return answer is not None and (answer == "" or (answer.isascii() and answer.lower() == "yes"))
 
 
-def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
-    """A line typed on the controlling terminal (ssh asks there, not on stdin), kept as
-    its bytes (a passphrase need not be UTF-8); None without a terminal or at end of
-    input. ``hidden``: not echoed (the echo comes back whatever happens, ^C included).
-    Read from a descriptor of its own: a text file opened "r+" on a terminal fails as
-    it turns from writing to reading."""
+def open_prompt(prompt: str, hidden: bool, nonblocking: bool = False) -> tuple[int, Any] | None:
+    """The controlling terminal opened on a descriptor of its own (a text file opened
+    "r+" on a terminal fails as it turns from writing to reading), its echo off when
+    ``hidden`` (the modes to give back returned with it), and the prompt written as
+    ssh's read_passphrase writes it: a carriage return first, so it starts the line
+    whatever was typed ahead. None without a terminal."""
     import termios
 
+    flags = os.O_RDWR | os.O_NOCTTY | (os.O_NONBLOCK if nonblocking else 0)
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        fd = os.open("/dev/tty", flags)
     except OSError:
         return None
-    line = bytearray()
+    saved = None
     try:
-        saved = None
         if hidden:
             with contextlib.suppress(termios.error):
                 saved = termios.tcgetattr(fd)
@@ -96,26 +97,51 @@ def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
             quiet = list(saved)
             quiet[3] &= ~(termios.ECHO | termios.ECHONL)
             termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
-        try:
-            # as ssh's read_passphrase: a carriage return first, the prompt then at the
-            # start of the line whatever was typed ahead
-            os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
-            while not line.endswith(b"\n"):
-                chunk = os.read(fd, 1024)
-                if not chunk:
-                    break
-                line += chunk
-        finally:
-            if saved is not None:
-                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
-                os.write(fd, b"\n")  # the Enter typed was not echoed
+        os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
     except OSError:
+        close_prompt(fd, saved)
         return None
-    finally:
-        os.close(fd)
+    return fd, saved
+
+
+def close_prompt(fd: int, saved: Any) -> None:
+    """The echo given back (and the Enter typed, not echoed, shown), the terminal closed."""
+    import termios
+
+    with contextlib.suppress(OSError, termios.error):
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+            os.write(fd, b"\n")
+    os.close(fd)
+
+
+def typed_line(line: bytes | bytearray) -> str | None:
+    """What was typed, its bytes kept (a passphrase need not be UTF-8); None for none."""
     if not line:
         return None
     return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
+
+
+def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
+    """A line typed on the controlling terminal (ssh asks there, not on stdin), kept as
+    its bytes; None without a terminal or at end of input. ``hidden``: not echoed (the
+    echo comes back whatever happens, ^C included)."""
+    opened = open_prompt(prompt, hidden)
+    if opened is None:
+        return None
+    fd, saved = opened
+    line = bytearray()
+    try:
+        while not line.endswith(b"\n"):
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            line += chunk
+    except OSError:
+        return None
+    finally:
+        close_prompt(fd, saved)
+    return typed_line(line)
 
 
 def read_secret(
