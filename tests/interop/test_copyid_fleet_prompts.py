@@ -10,13 +10,14 @@ import select
 import signal
 import termios
 import time
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen, throwaway_account
+from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen, throwaway_account
 from tests.interop.copyidhelp import Client, copyid_sshd, make_client, put_keys, ssh_login
-from tests.peers import free_port
+from tests.peers import Sshd, free_port
 
 
 class Pty:
@@ -164,20 +165,37 @@ def _ssh_interrupted_at_password(port: int, user: str, client: Client) -> tuple[
         run.close()
 
 
-def test_ctrl_c_at_a_password_prompt_ends_the_run_at_once(tmp_path: Path) -> None:
+class _TwoHosts(NamedTuple):
+    """Two accounts on one sshd: ``quick`` takes the login key, ``asks`` a password."""
+
+    asks: Account
+    quick: Account
+    server: Sshd
+    client: Client
+    login: Path
+    hosts: list[str]  # quick's first: done before asks' question comes
+
+
+@contextmanager
+def _two_hosts(tmp_path: Path) -> Iterator[_TwoHosts]:
     with ExitStack() as stack:
         asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
         server = stack.enter_context(copyid_sshd(tmp_path / "s", [asks, quick]))
         client = make_client(tmp_path, server)
         login = keygen(client.home / "login", "ed25519", "login")
         put_keys(quick, Path(f"{login}.pub").read_bytes())
-        ssh_status, ssh_echo = _ssh_interrupted_at_password(server.port, asks.name, client)
-        assert ssh_status is not None and ssh_echo  # ssh: ends at once, echo back on
-
         hosts = [
             f"ssh://{quick.name}@127.0.0.1:{server.port}",
             f"ssh://{asks.name}@127.0.0.1:{server.port}",
         ]
+        yield _TwoHosts(asks, quick, server, client, login, hosts)
+
+
+def test_ctrl_c_at_a_password_prompt_ends_the_run_at_once(tmp_path: Path) -> None:
+    with _two_hosts(tmp_path) as (asks, quick, server, client, login, hosts):
+        ssh_status, ssh_echo = _ssh_interrupted_at_password(server.port, asks.name, client)
+        assert ssh_status is not None and ssh_echo  # ssh: ends at once, echo back on
+
         run = Pty(_keytool(client, login, "-j", "1", *hosts), _env(client))
         try:
             assert run.read_until(b"password: ", 30), run.out
@@ -196,16 +214,7 @@ def test_ctrl_c_at_a_password_prompt_ends_the_run_at_once(tmp_path: Path) -> Non
 
 
 def test_sigterm_names_the_hosts_done(tmp_path: Path) -> None:
-    with ExitStack() as stack:
-        asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
-        server = stack.enter_context(copyid_sshd(tmp_path / "s", [asks, quick]))
-        client = make_client(tmp_path, server)
-        login = keygen(client.home / "login", "ed25519", "login")
-        put_keys(quick, Path(f"{login}.pub").read_bytes())
-        hosts = [
-            f"ssh://{quick.name}@127.0.0.1:{server.port}",
-            f"ssh://{asks.name}@127.0.0.1:{server.port}",
-        ]
+    with _two_hosts(tmp_path) as (_asks, _quick, _server, client, login, hosts):
         run = Pty(_keytool(client, login, "-j", "1", *hosts), _env(client))
         try:
             assert run.read_until(b"password: ", 30), run.out
