@@ -210,7 +210,9 @@ _SCRIPT_LINES = (
     'if [ -w "$d" ]; then :; else echo "keytool: cannot create files in $d '
     '(a copy is written there, then renamed over $f)" >&2; exit 1; fi',
     'l="$d/.$f' + LOCK_SUFFIX + '"',
-    'k="$d/.$f' + TEMP_INFIX + '$$"',
+    # the new file's name holds MARK, ours and fresh: nobody can have put a link there
+    # before us, and it is created exclusively (noclobber) before anything is written
+    'k="$d/.$f' + TEMP_INFIX + '$m"',
     "h=",
     "read -r h 2>/dev/null < /proc/sys/kernel/hostname || h=$(uname -n 2>/dev/null)",
     "n=0",
@@ -227,10 +229,11 @@ _SCRIPT_LINES = (
     'if [ "$n" -gt 1200 ]; then echo "keytool: $t is locked by another copy-id ($l)" >&2; '
     "exit 75; fi; "
     "sleep 0.05 2>/dev/null || sleep 1; done",
-    "set +C",
     'u() { rm -f "$k" "$l"; }',
     "trap u EXIT",
     'trap "exit 1" HUP INT TERM PIPE',
+    ': > "$k" || exit 1',
+    "set +C",
     'if [ -f "$t" ]; then cp -p "$t" "$k" || exit 1; s=file; else s=none; fi',
     'printf "keytool-copyid 3\\n%s\\n%s\\n" "$t" $s',
     'if [ $s = file ]; then cat "$k" || exit 1; fi',

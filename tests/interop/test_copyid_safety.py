@@ -170,3 +170,34 @@ def test_killed_runs_leave_the_file_as_before_or_as_intended(tmp_path: Path) -> 
     with throwaway_account() as account:
         _account_run(account, tmp_path)
     assert not os.path.exists(account.home)
+
+
+def test_links_put_where_the_new_file_will_be_are_never_followed(tmp_path: Path) -> None:
+    """Somebody who may write in the target's folder puts links under every name the
+    new file could take (the shell's pid was part of it): the new file's name holds a
+    fresh random mark and is created exclusively, so nothing is written through them.
+    Old code: the victim file got the key file's lines, and the target became the link."""
+    with throwaway_account() as account, copyid_sshd(tmp_path / "sshd", [account]) as server:
+        client = make_client(tmp_path, server)
+        login = keygen(tmp_path / "login", "ed25519", "login")
+        login_line = Path(f"{login}.pub").read_bytes()
+        put_keys(account, login_line)
+        shared = account.home / "shared"
+        shared.mkdir(mode=0o777)
+        shared.chmod(0o777)  # writable by anyone: the other user's links go in here
+        target = shared / "ak"
+        target.write_bytes(b"# theirs\n")
+        victim = account.home / "victim"
+        victim.write_bytes(b"precious\n")
+        for path in (shared, target, victim):
+            os.chown(path, account.uid, account.gid)
+        limit = int(Path("/proc/sys/kernel/pid_max").read_text())
+        for pid in range(300, min(limit, 1 << 16)):
+            (shared / f".ak.keytool-{pid}").symlink_to(victim)
+        done = copy_id(client, "-p", server.port, "-t", str(target), "--no-verify",
+                       f"{account.name}@127.0.0.1", login_key=login)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert victim.read_bytes() == b"precious\n"
+        assert not target.is_symlink()
+        assert target.read_bytes() == b"# theirs\n" + client.pub_line()
+        assert ssh_login(server.port, client.known_hosts, account.name, login).returncode == 0
