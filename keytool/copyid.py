@@ -141,7 +141,8 @@ def plan_install(current: bytes | None, keys: Sequence[NewKey], force: bool = Fa
     if out and not out.endswith(b"\n"):
         out += b"\n"
     for key in added:
-        out += key.line.encode("utf-8") + b"\n"
+        # a comment that is not UTF-8 came in as surrogate escapes: its own bytes again
+        out += key.line.encode("utf-8", "surrogateescape") + b"\n"
     return Edit(bytes(out), tuple(added), tuple(present))
 
 

@@ -84,6 +84,9 @@ class HostResult(NamedTuple):
     detail: str = ""
     path: str = ""
     key_count: int = 0
+    #: a dry run's key lines, as they would be added (or the keys whose lines would be
+    #: removed), for the user to see before the real run
+    lines: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -238,7 +241,13 @@ async def _run_host(
                 return HostResult(destination, "not there", note)
         if job.dry_run:
             status = "would remove" if job.remove else "would install"
-            return HostResult(destination, status, _labels(pending), key_count=len(pending))
+            return HostResult(
+                destination,
+                status,
+                _labels(pending),
+                key_count=len(pending),
+                lines=tuple(dict.fromkeys(s.new.line for s in pending)),
+            )
         if job.verify:
             verifier = _start_verifier(client, options, pending, attempts)
         await client.authenticate()
@@ -401,7 +410,12 @@ async def _edit_over_shell(
             trace(f"{remote.path} stays as it is")
         return ShellExchange.reply(edit.new_text, remote.content)
 
+    # what the server printed before the script's header: a forced command's words
+    printed = bytearray()
+
     def stdout(data: bytes) -> None:
+        if not exchange.started and len(printed) < _PRINTED_KEPT:
+            printed.extend(data[: _PRINTED_KEPT - len(printed)])
         remote = exchange.feed(data)
         if remote is not None:
             state = "no file yet" if remote.content is None else f"{len(remote.content)} bytes"
@@ -423,6 +437,9 @@ async def _edit_over_shell(
                 f"(exit status {result.exit_status}); nothing was changed"
             )
         said = f"it said {last!r}" if last else "no answer"
+        shown = _first_line(bytes(printed))
+        if shown:
+            said = f"the server printed {shown!r}" + (f" and {said}" if last else "")
         raise CopyIdError(
             f"the install script did not run ({said}, exit status {result.exit_status}): "
             "a forced command for this login (command= in authorized_keys, ForceCommand), "
@@ -437,6 +454,24 @@ async def _edit_over_shell(
         reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
         raise CopyIdError(f"could not write {remote.path}: {reason}")
     return remote, edit
+
+
+#: how much of what a server prints instead of running the script is kept, to quote
+_PRINTED_KEPT = 4096
+_QUOTED_MAX = 120
+
+
+def _first_line(output: bytes) -> str:
+    """The first line with words in ``output`` (a forced command's answer), made safe
+    to show: control characters as "?", cut short past _QUOTED_MAX characters."""
+    from keytool.display import safe
+
+    for raw in output.split(b"\n"):
+        text = raw.rstrip(b"\r").decode("utf-8", "replace").replace("\t", " ")
+        line = safe(text).strip()
+        if line:
+            return line if len(line) <= _QUOTED_MAX else line[:_QUOTED_MAX] + "..."
+    return ""
 
 
 def _plan(content: bytes | None, keys: list[NewKey], job: Job) -> Edit:

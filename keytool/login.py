@@ -783,6 +783,15 @@ class Login:
         self.methods: tuple[str, ...] | None = None  # from the last failure
         self.banners: list[str] = []
         self._query_failures = 0  # refused key queries count towards MaxAuthTries
+        #: keys the server refused when queried, by blob: not offered again in this
+        #: connection (as ssh never offers a key twice), and named in "tried:"
+        self._refused_queries: dict[bytes, str] = {}
+        #: a given password (options.password) was refused once: it is not sent again,
+        #: by password or keyboard-interactive (a fixed answer cannot get better, and
+        #: each refusal may count towards a lock-out such as pam_faillock)
+        self._given_password_refused = False
+        #: the attempt sent and not answered yet: named if the server hangs up on it
+        self._under_way: str | None = None
         self.host_keys = _host_key_update(transport, options, prompts, host_trusted)
 
     def host_key_event(self, event: ch.ChannelEvent) -> bool:
@@ -873,8 +882,13 @@ class Login:
             self.trace(f"the server would accept {key.key_type} key (queried, not signed)")
             return True
         if isinstance(event, ua.AuthFailure):
+            from keytool.keys.fingerprint import fingerprint
+
             self.methods = event.methods
             self._query_failures += 1
+            self._refused_queries[key.to_wire()] = (
+                f"publickey {key.label} {fingerprint(key)} (queried: refused)"
+            )
             return False
         if isinstance(event, ua.AuthSuccess):
             # the server let us in on a query: it asks nothing of anyone, so it says
@@ -920,7 +934,16 @@ class Login:
                 candidates = await keys.collect()
             else:
                 candidates = []
+            refused = self._refused_queries
+            for candidate in candidates:
+                if candidate.identity.key.to_wire() in refused:
+                    trace(
+                        f"authentication (public key): {candidate.identity.source} not offered: "
+                        "the server refused its key when queried"
+                    )
+            candidates = [c for c in candidates if c.identity.key.to_wire() not in refused]
             by_blob = {c.identity.key.to_wire(): c for c in candidates}
+            given_refused = self._given_password_refused
             can_prompt = options.password is not None or self.prompts.can_ask()
             plan = ua.AuthPlan(
                 [c.identity for c in candidates],
@@ -929,12 +952,14 @@ class Login:
                     and self.allow_password
                     and can_prompt
                     and keys_only is None
+                    and not given_refused
                 ),
                 keyboard_interactive=(
                     options.kbd_interactive_authentication
                     and self.allow_password
                     and can_prompt
                     and keys_only is None
+                    and not given_refused
                 ),
                 max_tries=options.max_auth_tries,
                 password_prompts=options.password_prompts,
@@ -943,8 +968,11 @@ class Login:
                 accepted=options.pubkey_algorithms,
                 methods=options.auth_methods,
             )
+            # the queries were attempts too: "tried:" names them first
+            plan.tried.extend(refused.values())
             allowed = self.methods or ()
             while True:
+                self._under_way = None
                 step = plan.next_step(allowed)
                 if step is None:
                     raise plan.error(options.user, options.host, allowed)
@@ -971,7 +999,10 @@ class Login:
                 raise
             # the server hung up during authentication (MaxAuthTries, LoginGraceTime...)
             reason = str(exc).split(": ", 1)[-1]
-            tried = "; ".join(plan.tried) or "nothing yet"
+            attempts = list(plan.tried)
+            if self._under_way is not None:
+                attempts.append(f"{self._under_way} (the server hung up instead of answering)")
+            tried = "; ".join(attempts) or "nothing yet"
             raise AuthError(
                 f"{options.user}@{options.host}: the server ended the connection during "
                 f"authentication: {reason}; tried: {tried}"
@@ -1026,6 +1057,7 @@ class Login:
                 f"authentication (public key): offering public key: {label}, "
                 f"signature {step.algorithm}"
             )
+        self._under_way = f"publickey {label}"
         await self.transport.send(self.auth.publickey(identity.key, step.algorithm))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthFailure):
@@ -1091,6 +1123,7 @@ class Login:
             plan.password = False
             return None
         self.trace("authentication: trying password")
+        self._under_way = "password"
         await self.transport.send(self.auth.password(password))
         event = await self._auth_reply()
         if isinstance(event, ua.AuthSuccess):
@@ -1105,11 +1138,22 @@ class Login:
                 plan.tried.append("password (accepted; more was asked)")
             else:
                 plan.failed("password")
+                if options.password is not None:
+                    self._given_password_refused_by(plan)
             return event
         raise ProtocolError(f"unexpected answer to a password: {type(event).__name__}")
 
+    def _given_password_refused_by(self, plan: ua.AuthPlan) -> None:
+        """The given password (--password-file) was refused: it is sent once, whichever
+        method carried it, as a fixed answer cannot get better on a retry."""
+        self.trace("authentication: the given password was refused; not sent again")
+        self._given_password_refused = True
+        plan.password = False
+        plan.keyboard_interactive = False
+
     async def _try_kbdint(self, plan: ua.AuthPlan) -> bool | ua.AuthFailure | None:
         self.trace("authentication: trying keyboard-interactive")
+        self._under_way = "keyboard-interactive"
         await self.transport.send(self.auth.keyboard_interactive())
         gave_given_password = False
         while True:
@@ -1122,6 +1166,8 @@ class Login:
                     plan.tried.append("keyboard-interactive (accepted; more was asked)")
                 else:
                     plan.failed("keyboard-interactive")
+                    if gave_given_password:
+                        self._given_password_refused_by(plan)
                 return event
             if not isinstance(event, ua.InfoRequest):
                 raise ProtocolError(f"unexpected keyboard-interactive message: {event}")

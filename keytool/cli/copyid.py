@@ -50,12 +50,28 @@ def _agent_blobs() -> set[bytes]:
         return set()
 
 
+def _certificate_refusal(pub: Path) -> str:
+    """Why a certificate is not installed, and what to name instead: sshd never takes
+    a certificate line of authorized_keys for the key it certifies (that needs a
+    cert-authority line for its CA)."""
+    name = pub.name
+    if name.endswith("-cert.pub"):
+        instead = f"-i {pub.with_name(name[: -len('-cert.pub')] + '.pub')}"
+    else:
+        instead = "-i with the .pub file of the key it certifies"
+    return (
+        f"{pub} is a certificate: sshd does not take one from authorized_keys; "
+        f"install the key it certifies instead ({instead})"
+    )
+
+
 def load_keys(paths: list[str]) -> list[KeySource]:
     """The keys named by -i (a .pub, or a private key whose .pub is used); each with the
     private key file that can log in with it, when there is a usable one."""
     from keytool import files
     from keytool.authkeys import parse_line
     from keytool.copyid import KeySource, NewKey
+    from keytool.display import safe
     from keytool.keyfiles import is_private_text, public_of_file
     from keytool.keys import is_encrypted_private
 
@@ -71,20 +87,22 @@ def load_keys(paths: list[str]) -> list[KeySource]:
             pub, private = Path(f"{path}.pub"), path
         if pub.exists():
             text = files.read_file(pub, "public key file")
-            try:
-                lines = text.decode("utf-8").splitlines()
-            except UnicodeDecodeError:
-                raise KeytoolError(f"{pub} is not a public key file (not UTF-8 text)") from None
+            # lines end at a newline, as sshd reads them; a comment that is not UTF-8
+            # is kept as its bytes (surrogate escapes), and installed so
+            lines = [raw.decode("utf-8", "surrogateescape") for raw in text.split(b"\n")]
             parsed = []
             for line in lines:
                 try:
                     entry = parse_line(line)
                 except KeytoolError as exc:
-                    raise KeytoolError(f"{pub}: {exc}") from None
-                if entry is not None:
-                    parsed.append(NewKey(entry.key, line.strip()))
+                    raise KeytoolError(safe(f"{pub}: {exc}")) from None
+                if entry is None:
+                    continue
+                if entry.key is not entry.key.plain:
+                    raise KeytoolError(safe(_certificate_refusal(pub)))
+                parsed.append(NewKey(entry.key, line.strip()))
             if not parsed:
-                raise KeytoolError(f"{pub}: no public key in it")
+                raise KeytoolError(safe(f"{pub}: no public key in it"))
         elif path.exists():
             try:
                 listed = public_of_file(path)
@@ -93,6 +111,8 @@ def load_keys(paths: list[str]) -> list[KeySource]:
                 raise KeytoolError(named) from None
             from keytool.keys.pubfile import format_public_line
 
+            if listed.key is not listed.key.plain:
+                raise KeytoolError(safe(_certificate_refusal(path)))
             parsed = [NewKey(listed.key, format_public_line(listed.key, listed.comment or ""))]
         else:
             raise KeytoolError(f"{path}: no such key file")
@@ -213,6 +233,24 @@ def _line(result: HostResult) -> str:
     reason = result.detail.removeprefix(f"{result.destination}: ")
     detail = f": {reason}" if reason else ""
     return safe(f"{result.destination}: {result.status}{detail}")
+
+
+def _dry_run_block(results: list[HostResult], remove: bool) -> str:
+    """-n: the key lines themselves (as ssh-copy-id -n shows them), each once, indented
+    under the host's row or the fleet's table; "" when no host would change."""
+    from keytool.display import safe
+
+    lines = list(dict.fromkeys(line for r in results for line in r.lines))
+    if not lines:
+        return ""
+    if remove:
+        heading = "lines with these keys would be removed"
+    else:
+        heading = "these lines would be added" if len(lines) > 1 else "this line would be added"
+    if len(results) > 1:
+        heading += f" (on the hosts that {'would remove' if remove else 'would install'})"
+    heading += ":"
+    return "\n".join([f"  {heading}", *(safe(f"    {line}") for line in lines)])
 
 
 class _Interrupted(Exception):
@@ -378,6 +416,7 @@ def run(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(stop.code)
+    block = _dry_run_block(results, remove) if dry_run else ""
     if not fleet:
         result = results[0]
         if not result.ok:
@@ -387,6 +426,8 @@ def run(
     else:
         print(summary(results))
         code = 0 if all(r.ok for r in results) else 1
+    if block:
+        print(block)
     # Done and said: leave without tearing the interpreter down (tens of milliseconds
     # that a script running copy-id host after host would pay each time), as exec does
     sys.stdout.flush()
