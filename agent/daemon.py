@@ -15,12 +15,11 @@ import socket
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
-from agent.keyring import Keyring
+from agent.keyring import Keyring, boot_clock
 from agent.server import AgentServer
 from keytool.errors import AgentError, KeytoolError
 from keytool.files import unix_listener
@@ -52,25 +51,32 @@ class Listener:
 
 
 def detect_shell(
-    csh: bool = False, sh: bool = False, environ: dict[str, str] | None = None
+    csh: bool = False, sh: bool = False, environ: dict[str, str] | None = None, fish: bool = False
 ) -> Shell:
-    """-c and -s win; otherwise $SHELL decides, as ssh-agent does (plus fish)."""
+    """-c, -s and --fish win; otherwise ssh-agent's rule: csh lines when $SHELL ends in
+    "csh", else sh lines (a fish user's login shell does not decide: a script that runs
+    ``eval "$(keytool agent)"`` is no fish script)."""
     if csh:
         return "csh"
     if sh:
         return "sh"
-    name = os.path.basename((environ if environ is not None else os.environ).get("SHELL", ""))
-    if name.endswith("csh"):
-        return "csh"
-    if name == "fish":
+    if fish:
         return "fish"
+    if (environ if environ is not None else os.environ).get("SHELL", "").endswith("csh"):
+        return "csh"
     return "sh"
 
 
+def quote(shell: Shell, path: str) -> str:
+    """``path`` as a word the shell reads back unchanged: as it is when it holds nothing
+    a shell would split or expand (as ssh-agent prints it), else in single quotes; for
+    csh each "!" also escaped, since single quotes do not stop its history expansion."""
+    quoted = shlex.quote(path)
+    return quoted.replace("!", "\\!") if shell == "csh" else quoted
+
+
 def env_lines(shell: Shell, path: str, pid: int) -> str:
-    # under eval: as it is when it holds nothing a shell would split or expand (as
-    # ssh-agent prints it), else in quotes
-    path = shlex.quote(path)
+    path = quote(shell, path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\nsetenv SSH_AGENT_PID {pid};\necho Agent pid {pid};\n"
     if shell == "fish":
@@ -87,7 +93,7 @@ def env_lines(shell: Shell, path: str, pid: int) -> str:
 def foreground_lines(shell: Shell, path: str, pid: int) -> str:
     """What -D and -d print: the socket alone, as ssh-agent (there is no process to
     kill later: it ends with the terminal's ^C)."""
-    path = shlex.quote(path)
+    path = quote(shell, path)
     if shell == "csh":
         return f"setenv SSH_AUTH_SOCK {path};\necho Agent pid {pid};\n"
     if shell == "fish":
@@ -237,6 +243,13 @@ def _detach(keep_stderr: bool = False) -> None:
 STOPPED = 2
 
 
+def new_keyring(options: AgentOptions) -> Keyring:
+    """The keyring an agent serves: lifetimes on the boot clock (keyring.boot_clock)."""
+    return Keyring(
+        boot_clock, options.lifetime, askpass_confirm, fingerprint_hash=options.fingerprint_hash
+    )
+
+
 def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = None) -> NoReturn:
     """Run the agent until a signal (or, in command mode, the command's end), then end
     the process at once: a confirmation still asked in a worker thread must not keep
@@ -244,12 +257,7 @@ def serve(listener: Listener, options: AgentOptions, watch_pid: int | None = Non
     status = STOPPED
     try:
         harden()
-        keyring = Keyring(
-            time.monotonic,
-            options.lifetime,
-            askpass_confirm,
-            fingerprint_hash=options.fingerprint_hash,
-        )
+        keyring = new_keyring(options)
         interactive = options.foreground or options.debug
         asyncio.run(_serve(keyring, listener, watch_pid, interactive))
     except KeytoolError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,21 @@ MAX_DELAY = 10.0
 
 Clock = Callable[[], float]
 Confirm = Callable[[str], bool]
+
+#: the clock lifetimes are counted on: CLOCK_BOOTTIME where there is one, which goes on
+#: while the machine sleeps (as ssh-agent's monotime()), so a key with a one-hour
+#: lifetime is gone after a night's suspend; else the monotonic clock
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def boot_clock() -> float:
+    """Seconds on CLOCK_BOOTTIME (time.monotonic where the platform has none)."""
+    if _BOOTTIME is not None:
+        try:
+            return time.clock_gettime(_BOOTTIME)
+        except OSError:
+            pass
+    return time.monotonic()
 
 
 def _hash_passphrase(passphrase: bytes, salt: bytes) -> bytes:

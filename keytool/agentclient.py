@@ -184,6 +184,20 @@ class AgentClient:
         payload = proto.encode_request(proto.RemoveIdentity(blob))
         _expect_success(self.call(payload), "remove the key")
 
+    def update_card(
+        self,
+        add: bool,
+        provider: str,
+        pin: bytes,
+        lifetime: int | None = None,
+        confirm: bool = False,
+        destinations: tuple[DestConstraint, ...] = (),
+    ) -> None:
+        """ssh-add -s / -e: the agent loads (or drops) a PKCS#11 provider's keys."""
+        constraints = proto.Constraints(lifetime, confirm, destinations)
+        payload = proto.encode_smartcard(add, provider, pin, constraints)
+        _expect_success(self.call(payload), "add the card" if add else "remove the card")
+
     def remove_all(self) -> None:
         reply = self.call(bytes([proto.SSH_AGENTC_REMOVE_ALL_IDENTITIES]))
         _expect_success(reply, "remove all keys")

@@ -328,6 +328,23 @@ def encode_request(request: Request) -> bytes:
     return bytes((request.kind,))
 
 
+def encode_smartcard(
+    add: bool, provider: str, pin: bytes, constraints: Constraints = Constraints()
+) -> bytes:
+    """ssh-add -s / -e: ask the agent to load (or drop) the keys of a PKCS#11 provider
+    (RFC 9987 §5.2.5); the agent loads the provider, the client sends only its name."""
+    if not add:
+        kind = SSH_AGENTC_REMOVE_SMARTCARD_KEY
+    elif constraints:
+        kind = SSH_AGENTC_ADD_SMARTCARD_KEY_CONSTRAINED
+    else:
+        kind = SSH_AGENTC_ADD_SMARTCARD_KEY
+    w = Writer().byte(kind).string(provider).string(pin)
+    if add and constraints:
+        w.raw(constraints.to_wire())
+    return w.getvalue()
+
+
 @dataclass(frozen=True, slots=True)
 class SessionBind:
     """PROTOCOL.agent §1: the contents of a session-bind@openssh.com extension request."""

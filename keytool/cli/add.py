@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from keytool.errors import KeytoolError, NoAgentError, PassphraseError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from keytool.agentclient import AgentClient
     from keytool.agentdest import DestConstraint
     from keytool.keyfiles import ListedKey
@@ -20,9 +22,23 @@ if TYPE_CHECKING:
 DEFAULT_FILES = ("id_rsa", "id_ecdsa", "id_ed25519")
 
 
+def _err(text: str, end: str = "\n") -> None:
+    """A line on stderr with the bytes of the names and comments in it as they came
+    (surrogateescape), as ssh-add writes them: never a "\\udcXX" for a byte that is not
+    UTF-8."""
+    sys.stderr.flush()
+    data = (text + end).encode("utf-8", "surrogateescape")
+    buffer = getattr(sys.stderr, "buffer", None)
+    if buffer is None:  # a stream of text only: the text as it is
+        sys.stderr.write(data.decode("utf-8", "replace"))
+        return
+    buffer.write(data)
+    buffer.flush()
+
+
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
-        print(text, file=sys.stderr)
+        _err(text)
 
 
 #: the last passphrase that opened a key: tried first on the next one, as ssh-add does,
@@ -86,7 +102,7 @@ def _add_one(
     try:
         client.add(key, comment, lifetime, confirm, destinations)
     except KeytoolError as exc:
-        print(f"keytool: {path or '(stdin)'}: {exc}", file=sys.stderr)
+        _err(f"keytool: {path or '(stdin)'}: {exc}")
         status = 1
     else:
         _say(quiet, f"Identity added: {path or '(stdin)'} ({comment})")
@@ -130,19 +146,19 @@ def _add_certificate(
         if not isinstance(cert, Certificate):
             raise KeytoolError("not a certificate")
     except KeytoolError as exc:
-        print(f'Failed to load certificate "{cert_path}": {exc}', file=sys.stderr)
+        _err(f'Failed to load certificate "{cert_path}": {exc}')
         return
     if cert.key != key.public:
-        print(f"Certificate {cert_path} does not match private key {path}", file=sys.stderr)
+        _err(f"Certificate {cert_path} does not match private key {path}")
         return
     seconds = _certificate_lifetime(cert, lifetime, int(time.time()))
     if seconds == -1:
-        print(f"Certificate {cert_path} has already expired; ignored", file=sys.stderr)
+        _err(f"Certificate {cert_path} has already expired; ignored")
         return
     try:
         client.add(CertifiedPrivate(cert, key), comment, seconds, confirm, destinations)
     except KeytoolError as exc:
-        print(f"Certificate {cert_path} ({cert.key_id}) add failed: {exc}", file=sys.stderr)
+        _err(f"Certificate {cert_path} ({cert.key_id}) add failed: {exc}")
         return
     _say(quiet, f"Certificate added: {cert_path} ({cert.key_id})")
     _say_constraints(quiet, seconds, confirm)
@@ -179,8 +195,9 @@ def _list(client: AgentClient, public: bool, hash_name: str) -> int:
         except KeytoolError:
             _list_unread(entry.blob, entry.comment, public, hash_name)
             continue
+        # -L: the comment after a space even when empty, as ssh-add prints it
         print(
-            format_public_line(key, entry.comment)
+            f"{format_public_line(key)} {entry.comment}"
             if public
             else describe(key, entry.comment, hash_name)
         )
@@ -214,6 +231,10 @@ def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool =
 
     status = 0
     for name in names:
+        if name == "-":
+            if not _delete_stdin(client, quiet):
+                status = 1
+            continue
         try:
             listed = _key_named(name)
         except UnsupportedKeyError:
@@ -228,6 +249,69 @@ def _delete(client: AgentClient, names: list[str], quiet: bool, key_only: bool =
         if not removed:
             status = 1
     return status
+
+
+#: the longest line ``-d -`` reads from stdin (a public key line is far shorter)
+MAX_STDIN_LINE = 64 * 1024
+
+
+def _stdin_lines() -> Iterator[bytes]:
+    """stdin's lines without their newline; a line longer than MAX_STDIN_LINE comes as
+    its first MAX_STDIN_LINE bytes (the rest is skipped), so memory stays bounded."""
+    stream = sys.stdin.buffer
+    while line := stream.readline(MAX_STDIN_LINE):
+        if not line.endswith(b"\n") and len(line) == MAX_STDIN_LINE:
+            while (more := stream.readline(MAX_STDIN_LINE)) and not more.endswith(b"\n"):
+                pass
+        yield line.split(b"\n", 1)[0]
+
+
+def _read_key_line(line: bytes) -> tuple[bytes, PublicKey, str]:
+    """A ``type base64 comment`` line as ssh-add reads it (sshkey_read): the blob, the
+    key, and the comment (what follows the base64, its leading blanks skipped)."""
+    import re
+
+    from keytool.errors import FormatError
+    from keytool.keys.pubfile import decode_blob
+    from keytool.keys.shown import shown_from_wire
+
+    match = re.fullmatch(rb"([^ \t]+)[ \t]+([^ \t]+)[ \t]*(.*)", line, re.DOTALL)
+    if match is None:
+        raise FormatError("invalid format")
+    key_type, b64, comment = match.groups()
+    try:
+        blob = decode_blob(b64)
+        key = shown_from_wire(blob)
+    except KeytoolError:
+        raise FormatError("invalid format") from None
+    if key.key_type.encode("ascii") != key_type:
+        raise FormatError("key type does not match")
+    return blob, key, comment.decode("utf-8", "surrogateescape")
+
+
+def _delete_stdin(client: AgentClient, quiet: bool) -> bool:
+    """ssh-add -d -: the public key of each line of stdin (blank and # lines skipped),
+    each named "(stdin)"; True when at least one was removed."""
+    removed = False
+    for number, line in enumerate(_stdin_lines(), 1):
+        text = line.lstrip(b" \t")
+        if not text or text.startswith(b"#"):
+            continue
+        try:
+            blob, key, comment = _read_key_line(text)
+        except KeytoolError as exc:
+            _err(f"(stdin):{number}: invalid key: {exc}", "\r\n")  # ssh-add's error()
+            continue
+        try:
+            client.remove(blob)
+        except NoAgentError:
+            raise
+        except KeytoolError:
+            _err('Could not remove identity "(stdin)": agent refused operation')
+            continue
+        _say(quiet, f"Identity removed: (stdin) {key.label} ({comment})")
+        removed = True
+    return removed
 
 
 def _key_named(name: str) -> ListedKey:
@@ -264,7 +348,7 @@ def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
                 blob = decode_blob(words[1])
             except KeytoolError:
                 break
-            comment = b" ".join(words[2:]).decode("utf-8", "replace") or "no comment"
+            comment = b" ".join(words[2:]).decode("utf-8", "surrogateescape") or "no comment"
             try:
                 client.remove(blob)
             except KeytoolError:
@@ -272,7 +356,7 @@ def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
             kind = UNSUPPORTED_LABELS.get(words[0].decode("ascii", "replace"), "?")
             _say(quiet, f"Identity removed: {name} {kind} ({comment})")
             return True
-    print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+    _err(f'Could not remove identity "{name}": agent refused operation')
     return False
 
 
@@ -282,7 +366,7 @@ def _remove_one(
     try:
         client.remove(key.to_wire())
     except KeytoolError:
-        print(f'Could not remove identity "{name}": agent refused operation', file=sys.stderr)
+        _err(f'Could not remove identity "{name}": agent refused operation')
         return False
     _say(quiet, f"Identity removed: {name} {key.label} ({comment or 'no comment'})")
     return True
@@ -301,10 +385,10 @@ def _certificate_of(name: str, key: PublicKey) -> tuple[Certificate, str] | None
     try:
         cert, comment = parse_public_text(files.read_file(cert_path, "certificate"))
     except KeytoolError as exc:
-        print(f'Failed to load certificate "{cert_path}": {exc}', file=sys.stderr)
+        _err(f'Failed to load certificate "{cert_path}": {exc}')
         return None
     if not isinstance(cert, Certificate):
-        print(f'Failed to load certificate "{cert_path}": not a certificate', file=sys.stderr)
+        _err(f'Failed to load certificate "{cert_path}": not a certificate')
         return None
     if cert.key != key.plain:
         raise KeytoolError(f"Certificate {cert_path} does not match private key {name}")
@@ -325,7 +409,7 @@ def _test(client: AgentClient, names: list[str]) -> int:
         try:
             key = _key_named(name).key
         except KeytoolError as exc:
-            print(f"Couldn't read public key {name}: {_bare(exc, name)}", file=sys.stderr)
+            _err(f"Couldn't read public key {name}: {_bare(exc, name)}")
             status = 1
             continue
         data = os.urandom(64)
@@ -333,13 +417,47 @@ def _test(client: AgentClient, names: list[str]) -> int:
         try:
             signature = client.sign(key.to_wire(), data, flags)
         except KeytoolError as exc:
-            print(f"Agent signature failed for {name}: {exc}", file=sys.stderr)
+            _err(f"Agent signature failed for {name}: {exc}")
             status = 1
             continue
         if not key.verify(signature, data):
-            print(f"Signature by {name} does not verify", file=sys.stderr)
+            _err(f"Signature by {name} does not verify")
             status = 1
     return status
+
+
+def _update_card(
+    client: AgentClient,
+    add: bool,
+    provider: str,
+    lifetime: int | None,
+    confirm: bool,
+    quiet: bool,
+    destinations: tuple[DestConstraint, ...],
+) -> int:
+    """ssh-add -s / -e: the agent is asked to load (or drop) a PKCS#11 provider's keys;
+    keytool sends the request and the agent decides (keytool's agent always refuses)."""
+    from keytool import terminal
+
+    pin = ""
+    if add:
+        try:
+            pin = terminal.read_secret(
+                "Enter passphrase for PKCS#11: ", "the PKCS#11 PIN", stdin=True
+            )
+        except KeytoolError:
+            pin = ""  # as ssh-add's read_passphrase: no answer is an empty one
+    try:
+        client.update_card(
+            add, provider, pin.encode("utf-8", "surrogateescape"), lifetime, confirm, destinations
+        )
+    except NoAgentError:
+        raise
+    except KeytoolError:
+        _err(f'Could not {"add" if add else "remove"} card "{provider}": agent refused operation')
+        return 1
+    _say(quiet, f"Card {'added' if add else 'removed'}: {provider}")
+    return 0
 
 
 def _lock(client: AgentClient, lock: bool) -> int:
@@ -349,12 +467,12 @@ def _lock(client: AgentClient, lock: bool) -> int:
     if lock:
         again = terminal.read_secret("Again: ", "the lock password", stdin=True)
         if again != secret:
-            print("Passwords do not match.", file=sys.stderr)
+            _err("Passwords do not match.")
             return 1
     try:
         (client.lock if lock else client.unlock)(secret.encode("utf-8", "surrogateescape"))
     except KeytoolError:
-        print(f"Failed to {'lock' if lock else 'unlock'} agent.", file=sys.stderr)
+        _err(f"Failed to {'lock' if lock else 'unlock'} agent.")
         return 1
     print("Agent locked." if lock else "Agent unlocked.", file=sys.stderr)
     return 0
@@ -376,6 +494,11 @@ def run(
     destinations: list[str] | None = None,
     hostkey_files: list[str] | None = None,
     key_only: bool = False,
+    verbose: int = 0,
+    pkcs11_add: str | None = None,
+    pkcs11_remove: str | None = None,
+    sk_provider: str | None = None,
+    resident: bool = False,
 ) -> int:
     from keytool.agentclient import AgentClient
     from keytool.duration import parse_lifetime
@@ -405,11 +528,23 @@ def run(
             if not files:
                 raise KeytoolError("-T needs one or more public key files")
             return _test(client, files)
+        # -v: ssh-add's debug output; keytool add has none to give. -S: the security
+        # key provider, used only by FIDO keys, which keytool never loads
+        del verbose, sk_provider
+        if pkcs11_add is not None or pkcs11_remove is not None:
+            # -e wins over -s, as when ssh-add is given -s before -e
+            add = pkcs11_remove is None and not delete
+            provider = pkcs11_remove if pkcs11_remove is not None else pkcs11_add
+            assert provider is not None
+            return _update_card(client, add, provider, seconds or None, confirm, quiet, restricted)
+        if resident:
+            # ssh-add -K without a token fails so, with status 1
+            _err("Unable to load resident keys: keytool has no FIDO support", "\r\n")
+            return 1
         names = files or [str(p) for n in DEFAULT_FILES if (p := Path.home() / ".ssh" / n).exists()]
         if delete:
-            if not files:
-                # as ssh-add -d without files: the default identities
-                names = [n for n in names if Path(f"{n}.pub").exists() or Path(n).exists()]
+            if not names:
+                return 1  # as ssh-add -d with no files and no default identities: silently
             return _delete(client, names, quiet, key_only)
         if not names:
             raise KeytoolError("no key files given and no default identities in ~/.ssh")
@@ -423,6 +558,6 @@ def run(
                 raise
             except KeytoolError as exc:
                 # as ssh-add: the file named, and the next one still added
-                print(f'Error loading key "{name}": {_bare(exc, name)}', file=sys.stderr)
+                _err(f'Error loading key "{name}": {_bare(exc, name)}')
                 status = 1
         return status

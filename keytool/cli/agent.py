@@ -19,6 +19,7 @@ def run(
     fingerprint_hash: str | None = None,
     agent_option: list[str] | None = None,
     providers: str | None = None,
+    fish: bool = False,
 ) -> int:
     from agent import daemon
     from keytool.duration import parse_lifetime
@@ -30,14 +31,14 @@ def run(
             raise KeytoolError("Unknown -O option")
     del providers  # ssh-agent -P: which providers may load; this agent loads none
 
-    if csh and sh:
-        raise KeytoolError("-c and -s cannot be used together")
+    if csh + sh + fish > 1:
+        raise KeytoolError("choose one of -c, -s and --fish")
     if bind == "":
         raise KeytoolError("-a needs a socket path")
-    if command and (csh or sh or foreground or debug or kill):
+    if command and (csh or sh or fish or foreground or debug or kill):
         # as ssh-agent's usage: a command is run by an agent of its own
-        raise KeytoolError("a command cannot be given with -c, -s, -d, -D or -k")
-    shell = daemon.detect_shell(csh, sh)
+        raise KeytoolError("a command cannot be given with -c, -s, --fish, -d, -D or -k")
+    shell = daemon.detect_shell(csh, sh, fish=fish)
     if kill:  # as ssh-agent, which ignores -a, -t... with -k
         sys.stdout.write(daemon.kill_agent(shell))
         return 0

@@ -406,6 +406,7 @@ COMMANDS: tuple[Command, ...] = (
             Opt("bind", ("-a",), "listen on this socket path", metavar="BIND"),
             Opt("csh", ("-c",), "print csh commands", "flag"),
             Opt("sh", ("-s",), "print sh commands", "flag"),
+            Opt("fish", ("--fish",), "print fish commands", "flag"),
             Opt("foreground", ("-D",), "stay in the foreground", "flag"),
             Opt("debug", ("-d",), "debug: foreground, log to stderr", "flag"),
             Opt("lifetime", ("-t",), "default key lifetime (e.g. 3600, 1h30m)", metavar="LIFE"),
@@ -471,6 +472,33 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Opt("test", ("-T",), "test that the agent signs with these public keys", "flag"),
             QUIET_OPT,
+            Opt(
+                "verbose", ("-v",), "taken as ssh-add's (keytool add has no debug output)", "count"
+            ),
+            Opt(
+                "pkcs11_add",
+                ("-s",),
+                "ask the agent to add the keys of this PKCS#11 provider",
+                metavar="PROVIDER",
+            ),
+            Opt(
+                "pkcs11_remove",
+                ("-e",),
+                "ask the agent to remove the keys of this PKCS#11 provider",
+                metavar="PROVIDER",
+            ),
+            Opt(
+                "sk_provider",
+                ("-S",),
+                "taken as ssh-add's security key provider (keytool loads no FIDO keys)",
+                metavar="PROVIDER",
+            ),
+            Opt(
+                "resident",
+                ("-K",),
+                "FIDO resident keys: fails, keytool has no FIDO support",
+                "flag",
+            ),
         ),
         (Arg("files", "key files ('-' reads stdin); none: ~/.ssh/id_*", many=True),),
     ),

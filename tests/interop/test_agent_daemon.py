@@ -1,5 +1,5 @@
-"""keytool agent as a process: shell lines for sh, csh and fish, detaching, -k, command
-mode, the socket's modes and cleanup, refusing to bind over a live agent."""
+"""keytool agent as a process: shell lines for sh, csh and fish (--fish), detaching, -k,
+command mode, the socket's modes and cleanup, refusing to bind over a live agent."""
 
 from __future__ import annotations
 
@@ -146,7 +146,8 @@ def test_fish_lines_work_in_fish(tmp_path: Path, keys: dict[str, Path], started:
         missing("fish is not installed")
         return
     env = shell_env(tmp_path, fish)
-    script = f"{COMMAND} agent | source; ssh-add -q {keys['rsa']}; ssh-add -l; echo $SSH_AGENT_PID"
+    script = f"{COMMAND} agent --fish | source; ssh-add -q {keys['rsa']}; ssh-add -l; "
+    script += "echo $SSH_AGENT_PID"
     result = subprocess.run(
         [fish, "--no-config", "-c", script], capture_output=True, text=True, timeout=60, env=env
     )
@@ -157,7 +158,7 @@ def test_fish_lines_work_in_fish(tmp_path: Path, keys: dict[str, Path], started:
     assert out[0] == f"Agent pid {pid}"
     assert "\n".join(out[1:-1]) + "\n" == keygen_fingerprints([keys["rsa"]])
     killed = subprocess.run(
-        [*KEYTOOL, "agent", "-k"],
+        [*KEYTOOL, "agent", "-k", "--fish"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.daemon import detect_shell, env_lines, kill_lines
+from agent.daemon import detect_shell, env_lines, foreground_lines, kill_lines
 from keytool.duration import parse_seconds
 from keytool.errors import KeytoolError
 
@@ -16,7 +16,9 @@ from keytool.errors import KeytoolError
         ("/usr/bin/zsh", False, False, "sh"),
         ("/bin/tcsh", False, False, "csh"),
         ("/bin/csh", False, False, "csh"),
-        ("/usr/bin/fish", False, False, "fish"),
+        # as ssh-agent: only a $SHELL ending in "csh" picks other lines than sh
+        ("/usr/bin/fish", False, False, "sh"),
+        ("/opt/csh", False, False, "csh"),
         ("", False, False, "sh"),
         ("/bin/bash", True, False, "csh"),
         ("/bin/tcsh", False, True, "sh"),
@@ -25,6 +27,19 @@ from keytool.errors import KeytoolError
 )
 def test_detect_shell(shell: str, csh: bool, sh: bool, expected: str) -> None:
     assert detect_shell(csh, sh, {"SHELL": shell}) == expected
+
+
+def test_fish_lines_only_when_asked() -> None:
+    assert detect_shell(environ={"SHELL": "/bin/bash"}, fish=True) == "fish"
+    assert detect_shell(environ={"SHELL": "/usr/bin/fish"}) == "sh"
+
+
+def test_csh_lines_escape_history_marks() -> None:
+    """Single quotes do not stop csh's history expansion of "!"; a backslash does."""
+    path = "/x/we!rd $x/s.sock"
+    assert env_lines("csh", path, 7).startswith("setenv SSH_AUTH_SOCK '/x/we\\!rd $x/s.sock';\n")
+    assert foreground_lines("csh", path, 7).startswith("setenv SSH_AUTH_SOCK '/x/we\\!rd")
+    assert env_lines("sh", path, 7).startswith("SSH_AUTH_SOCK='/x/we!rd $x/s.sock';")
 
 
 def test_lines_as_ssh_agent_prints_them() -> None:
