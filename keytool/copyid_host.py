@@ -63,7 +63,7 @@ Trace = Callable[[str], None]
 EDIT_TIMEOUT = 120.0
 #: how long a host whose server drops connections before the key exchange (sshd past
 #: MaxStartups, which throttles for some seconds) is tried again before it is failed
-RETRY_SECONDS = 30.0
+RETRY_SECONDS = 15.0
 #: the longest wait between two tries (the waits grow from 0.1 s, each jittered)
 RETRY_MAX_DELAY = 2.0
 #: an SFTP lock that has not changed for this long is taken over
