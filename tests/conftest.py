@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +48,14 @@ def account() -> Iterator[Account]:
     """A throwaway local account (needs root; skipped otherwise), removed afterwards."""
     with throwaway_account() as made:
         yield made
+
+
+@pytest.fixture
+def started() -> Iterator[list[int]]:
+    """Pids of detached agents a test started or saw printed; killed at the end if the
+    test did not stop them."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

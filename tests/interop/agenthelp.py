@@ -100,11 +100,15 @@ def keytool_agent(
 
 @contextmanager
 def openssh_agent(
-    folder: Path, env: Mapping[str, str] | None = None, flags: tuple[str, ...] = ()
+    folder: Path,
+    env: Mapping[str, str] | None = None,
+    flags: tuple[str, ...] = (),
+    program: Path | None = None,
 ) -> Iterator[RunningAgent]:
-    """OpenSSH's ``ssh-agent -D -a SOCK`` in the foreground, its log in a file."""
+    """OpenSSH's ``ssh-agent -D -a SOCK`` in the foreground, its log in a file
+    (``program``: a copy of ssh-agent to run instead of the installed one)."""
     sock = folder / "ssh-agent.sock"
-    argv = [require("ssh-agent"), "-D", "-a", str(sock), *flags]
+    argv = [str(program or require("ssh-agent")), "-D", "-a", str(sock), *flags]
     with _running_agent(argv, sock, env) as agent:
         yield agent
 

@@ -11,7 +11,6 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,16 +45,6 @@ def gone(pid: int, limit: float = 15.0) -> bool:
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
     return False
-
-
-@pytest.fixture
-def started() -> Iterator[list[int]]:
-    """Pids of detached agents a test started; killed if the test did not stop them."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def shell_env(tmp_path: Path, shell: str) -> dict[str, str]:

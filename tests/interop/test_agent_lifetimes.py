@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.agenthelp import RunningAgent, keytool_agent, openssh_agent, wait_for_socket
+from tests.interop.agenthelp import RunningAgent, keytool_agent, openssh_agent
 from tests.peers import missing, require, run
 
 SHIM = r"""
@@ -70,22 +69,8 @@ def agent_of(which: str, folder: Path, env: dict[str, str]) -> Iterator[RunningA
     folder.mkdir(parents=True, exist_ok=True)
     binary = folder / "ssh-agent"
     shutil.copy(require("ssh-agent"), binary)
-    sock = folder / "ssh-agent.sock"
-    log = sock.with_suffix(".log")
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [binary, "-D", "-a", sock],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=handle,
-            env=env,
-        )
-    agent = RunningAgent(sock, proc, log)
-    try:
-        wait_for_socket(sock, proc)
+    with openssh_agent(folder, env=env, program=binary) as agent:
         yield agent
-    finally:
-        agent.stop()
 
 
 def key(folder: Path, kind: str) -> Path:

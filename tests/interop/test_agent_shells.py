@@ -4,14 +4,11 @@ everybody else, fish users too), and socket paths that survive csh's eval."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +17,6 @@ from tests.interop.agenthelp import KEYTOOL, openssh_agent
 from tests.peers import missing, require
 
 AGENT_PID = re.compile(r"Agent pid (\d+)")
-
-
-@pytest.fixture
-def started() -> Iterator[list[int]]:
-    """Pids of detached agents a test saw printed; stopped at the end in any case."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
 
 
 def env_for(tmp_path: Path, shell: str, **extra: str) -> dict[str, str]:
