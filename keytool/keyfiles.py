@@ -117,8 +117,12 @@ def public_file_text(key: PublicKey, comment: str) -> bytes:
 def write_key_pair(
     path: Path, private_text: bytes, public: PublicKey, comment: str, keep_mode: bool = False
 ) -> None:
-    """Write a private key file and its .pub, each atomically, with OpenSSH's modes."""
-    files.write_atomic(path, private_text, files.PRIVATE_MODE, keep_mode=keep_mode)
+    """Write a private key file and its .pub, each atomically, with OpenSSH's modes;
+    ``keep_mode``: an existing key rewritten (see ``rewrite_key_file``)."""
+    if keep_mode:
+        rewrite_key_file(path, private_text)
+    else:
+        files.write_atomic(path, private_text, files.PRIVATE_MODE)
     files.write_atomic(
         pub_path(path), public_file_text(public, comment), files.public_mode(), keep_mode=keep_mode
     )
@@ -128,3 +132,95 @@ def expand(path: str) -> Path:
     from pathlib import Path
 
     return Path(os.path.expanduser(path))
+
+
+def ask_file_name(prompt: str, default: Path) -> Path:
+    """ssh-keygen's question for a file name (its ask_filename): on stdout, the answer
+    a line of stdin (a terminal shows it as typed); an empty line takes ``default``."""
+    import sys
+    from pathlib import Path
+
+    print(f"{prompt} ({default}): ", end="", flush=True)
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError):
+        line = ""
+    if not line:
+        print()
+        ended = KeytoolError("no file name given: use -f FILE")
+        ended.exit_code = 1  # as ssh-keygen's exit(1) at the end of its input
+        raise ended
+    name = line.split("\n", 1)[0]
+    return Path(name) if name else default
+
+
+def ask_key_file(file: str | None) -> Path:
+    """-f FILE, or the file asked for as ssh-keygen -p, -c and -y ask (its default
+    ~/.ssh/id_rsa, as theirs without -t)."""
+    from pathlib import Path
+
+    if file == "":
+        raise KeytoolError("-f needs a file name")
+    if file is not None:
+        return expand(file)
+    default = Path.home() / ".ssh" / "id_rsa"
+    return ask_file_name("Enter file in which the key is", default)
+
+
+def rewrite_key_file(path: Path, text: bytes) -> None:
+    """Replace an existing key file (``passwd``, ``comment``): a new file beside it,
+    renamed over it, never the old one cut and written again. Its mode, owner and
+    extended attributes are kept; other hard links to it keep the old key (said on
+    stderr); a folder we may not write is named as the reason."""
+    import stat
+    import sys
+    from pathlib import Path
+
+    target = Path(os.path.realpath(path))  # a symbolic link stays a link
+    try:
+        info = target.stat()
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        files.write_atomic(path, text, files.PRIVATE_MODE, keep_mode=True)
+        return
+    folder = target.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise KeytoolError(
+            f"cannot write in {folder}: a new file is written there, then renamed over {path}"
+        )
+    tmp = files.write_temp(target, text, stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid))
+    _copy_xattrs(target, tmp)
+    files.install(tmp, target, shown=path)
+    if info.st_nlink > 1:
+        others = info.st_nlink - 1
+        print(
+            f"Warning: {path} had {others} other hard link{'s' if others > 1 else ''}: "
+            f"{'they keep' if others > 1 else 'it keeps'} the old key",
+            file=sys.stderr,
+        )
+
+
+def _copy_xattrs(source: Path, dest: Path) -> None:
+    """The extended attributes of ``source`` onto ``dest``, where the system allows."""
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(source)
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.setxattr(dest, name, os.getxattr(source, name))
+
+
+#: ssh-keygen copies -C into a buffer of 1024 bytes (gen and -c): longer is cut
+MAX_COMMENT_BYTES = 1023
+
+
+def cut_comment(comment: str) -> str:
+    """``comment`` cut at 1023 bytes, as ssh-keygen writes it."""
+    raw = comment.encode("utf-8", "surrogateescape")
+    if len(raw) <= MAX_COMMENT_BYTES:
+        return comment
+    return raw[:MAX_COMMENT_BYTES].decode("utf-8", "surrogateescape")

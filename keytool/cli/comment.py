@@ -9,11 +9,19 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
+def run(
+    file: str | None,
+    comment: str | None,
+    passphrase: str | None,
+    rounds: int | None = None,
+    cipher: str | None = None,
+) -> int:
     from keytool import files
     from keytool.cli import one_line_text, secret_bytes
+    from keytool.cli.gen import check_rounds
     from keytool.keyfiles import (
-        expand,
+        ask_key_file,
+        cut_comment,
         is_private_text,
         load_private_file,
         public_file_text,
@@ -22,15 +30,17 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     from keytool.keys import openssh
     from keytool.keys.pubfile import parse_public_text
 
-    if not file:
-        raise KeytoolError("which key? use -f FILE")
+    check_rounds(rounds)
+    if cipher is not None:
+        openssh.check_cipher(cipher)
     if comment is None:
         raise KeytoolError("what comment? use -C COMMENT")
     one_line_text(comment, "the comment (-C)")
-    path = expand(file)
+    comment = cut_comment(comment)
+    path = ask_key_file(file)
     text = files.read_file(path, "key file")
     if not openssh.is_openssh_private(text) and is_private_text(text):
-        return _convert_and_comment(path, text, comment, passphrase)
+        return _convert_and_comment(path, text, comment, passphrase, rounds, cipher)
     if not openssh.is_openssh_private(text):
         # a public key file alone: rewrite its line, when that line is all it holds
         lines = [line for line in text.split(b"\n") if line.strip()]
@@ -48,8 +58,15 @@ def run(file: str | None, comment: str | None, passphrase: str | None) -> int:
     secret = secret_bytes(passphrase) if passphrase is not None else None
     key, old = load_private_file(path, secret)
     print(f"Old comment: {old}")
-    rounds = outer.rounds or openssh.DEFAULT_ROUNDS
-    new_text = openssh.dump(key, comment, secret if outer.is_encrypted else None, rounds)
+    # -a and -Z as ssh-keygen -c takes them: else the key's own rounds, the default cipher
+    rounds = rounds or outer.rounds or openssh.DEFAULT_ROUNDS
+    new_text = openssh.dump(
+        key,
+        comment,
+        secret if outer.is_encrypted else None,
+        rounds,
+        cipher or openssh.DEFAULT_CIPHER,
+    )
     write_key_pair(path, new_text, key.public, comment, keep_mode=True)
     print(_applied(comment))
     return 0
@@ -60,7 +77,14 @@ def _applied(comment: str) -> str:
     return f"Comment '{comment}' applied" if comment else "Comment removed"
 
 
-def _convert_and_comment(path: Path, text: bytes, comment: str, passphrase: str | None) -> int:
+def _convert_and_comment(
+    path: Path,
+    text: bytes,
+    comment: str,
+    passphrase: str | None,
+    rounds: int | None,
+    cipher: str | None,
+) -> int:
     """A PEM or PKCS#8 private key holds no comment: as ssh-keygen -c, it is saved in
     OpenSSH's format (encrypted again with the same passphrase if it was) with the
     comment, and FILE.pub written to match."""
@@ -74,7 +98,13 @@ def _convert_and_comment(path: Path, text: bytes, comment: str, passphrase: str 
     key, _ = load_private_file(path, secret)
     print("No existing comment")
     keep = secret if is_encrypted_private(text) else None
-    new_text = openssh.dump(key, comment, keep or None, openssh.DEFAULT_ROUNDS)
+    new_text = openssh.dump(
+        key,
+        comment,
+        keep or None,
+        rounds or openssh.DEFAULT_ROUNDS,
+        cipher or openssh.DEFAULT_CIPHER,
+    )
     write_key_pair(path, new_text, key.public, comment, keep_mode=True)
     print(_applied(comment))
     return 0

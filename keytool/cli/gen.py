@@ -24,6 +24,15 @@ _FULL_NAMES: dict[str, tuple[str, int | None]] = {
 }
 
 
+#: ssh-keygen takes -a up to INT_MAX
+MAX_ROUNDS = 2**31 - 1
+
+
+def check_rounds(rounds: int | None) -> None:
+    if rounds is not None and not 1 <= rounds <= MAX_ROUNDS:
+        raise KeytoolError(f"-a rounds must be between 1 and {MAX_ROUNDS}")
+
+
 def default_comment() -> str:
     import getpass
     import socket
@@ -40,24 +49,30 @@ def new_passphrase() -> bytes:
     two lines of stdin; refuse to guess when none answers (no silent unprotected key)."""
     from keytool import terminal
 
-    try:
-        first = terminal.read_secret(
-            "Enter passphrase (empty for no passphrase): ", "a passphrase", stdin=True
-        )
-        second = terminal.read_secret("Enter same passphrase again: ", "a passphrase", stdin=True)
-    except KeytoolError:
-        if terminal.has_terminal():
-            raise
-        raise KeytoolError(
-            "no passphrase given and no terminal to ask on: "
-            "pass -N '' for an unprotected key or -N PASSPHRASE"
-        ) from None
-    if first != second:
-        raise KeytoolError("passphrases do not match")
-    return first.encode("utf-8", "surrogateescape")
+    while True:
+        try:
+            first = terminal.read_secret(
+                "Enter passphrase (empty for no passphrase): ", "a passphrase", stdin=True
+            )
+            second = terminal.read_secret(
+                "Enter same passphrase again: ", "a passphrase", stdin=True
+            )
+        except KeytoolError:
+            if terminal.has_terminal():
+                raise
+            raise KeytoolError(
+                "no passphrase given and no terminal to ask on: "
+                "pass -N '' for an unprotected key or -N PASSPHRASE"
+            ) from None
+        if first == second:
+            return first.encode("utf-8", "surrogateescape")
+        # as ssh-keygen: both asked again
+        print("Passphrases do not match.  Try again.", flush=True)
 
 
-def check_bits(key_type: str, bits: int | None) -> int:
+def check_bits(key_type: str, bits: int | None, quiet: bool = False) -> int:
+    if bits is not None and bits < 1:  # as ssh-keygen, for every type (0 too)
+        raise KeytoolError(f"Bits has bad value {bits} (too small)")
     if key_type == "rsa":
         bits = bits or DEFAULT_BITS["rsa"]
         if bits < 1024:
@@ -72,7 +87,7 @@ def check_bits(key_type: str, bits: int | None) -> int:
         if bits not in (256, 384, 521):
             raise KeytoolError("invalid ECDSA key length: valid lengths are 256, 384 or 521 bits")
         return bits
-    if bits not in (None, 256):
+    if bits not in (None, 256) and not quiet:
         print("Warning: -b is ignored for ed25519 keys", file=sys.stderr)
     return 256
 
@@ -92,10 +107,12 @@ def run(
 ) -> int:
     from keytool import files
     from keytool.cli import one_line_text, secret_bytes
+    from keytool.keyfiles import ask_file_name, cut_comment
     from keytool.keys import keyformat, openssh
 
-    if rounds is not None and not 1 <= rounds <= 65536:
-        raise KeytoolError("-a rounds must be between 1 and 65536")
+    if bits is not None and bits < 1:  # as ssh-keygen, before anything else
+        raise KeytoolError(f"Bits has bad value {bits} (too small)")
+    check_rounds(rounds)
     fmt = keyformat.parse_format(key_format) if key_format is not None else keyformat.OPENSSH
     if cipher is not None:
         openssh.check_cipher(cipher)
@@ -124,20 +141,27 @@ def run(
         raise KeytoolError("DSA keys are not supported (OpenSSH removed DSA); use ed25519")
     if kind not in FILE_NAMES:
         raise KeytoolError(f"unknown key type {kind!r}: use ed25519, rsa or ecdsa")
-    size = check_bits(kind, bits)
+    size = check_bits(kind, bits, quiet)
     keyformat.check_cipher_applies(kind != "ed25519", fmt, cipher)
 
     if file == "":
         raise KeytoolError("-f needs a file name")
+    if comment is not None:
+        one_line_text(comment, "the comment (-C)")
+        comment = cut_comment(comment)
+    if not quiet:  # first, as ssh-keygen says it: before any question
+        print(f"Generating public/private {kind} key pair.", flush=True)
     if file:
         path = Path(file).expanduser()
     else:
+        # as ssh-keygen: asked, an empty answer the default; ~/.ssh made only for a
+        # key that goes there
         ssh_dir = Path.home() / ".ssh"
-        if not ssh_dir.exists():
+        path = ask_file_name("Enter file in which to save the key", ssh_dir / FILE_NAMES[kind])
+        if path.parent == ssh_dir and not ssh_dir.exists():
             files.ensure_dir(ssh_dir)
             if not quiet:
                 print(f"Created directory '{ssh_dir}'.")
-        path = ssh_dir / FILE_NAMES[kind]
     pub_path = Path(f"{path}.pub")
     # ssh-keygen asks about the private key file only and replaces a FILE.pub without
     # a word; a .pub alone may be somebody's key kept there, so it is asked about too
@@ -147,8 +171,6 @@ def run(
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
 
-    if comment is not None:
-        one_line_text(comment, "the comment (-C)")
     # any length, as ssh-keygen 9.2 takes it for its own format (PEM and PKCS#8: the
     # writer refuses under five characters, as ssh-keygen's libcrypto path does)
     secret = secret_bytes(passphrase) if passphrase is not None else new_passphrase()
@@ -157,8 +179,6 @@ def run(
     from keytool.keys import generate
     from keytool.keys.fingerprint import fingerprint, randomart
 
-    if not quiet:
-        print(f"Generating public/private {kind} key pair.")
     key = generate(kind, size)
     note = default_comment() if comment is None else comment
     saved = keyformat.saved_format(key, fmt)

@@ -9,6 +9,7 @@ FILE.pub is never written, whatever it holds (ssh-keygen -p never touches it).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from keytool.errors import KeytoolError
@@ -36,6 +37,15 @@ def _pub_comment(path: Path, public: PublicKey) -> str | None:
     return comment if key == public else None
 
 
+def _ask_old(path: str | os.PathLike[str]) -> bytes:
+    """The old passphrase, asked as ssh-keygen -p asks it."""
+    from keytool import terminal
+
+    return terminal.read_secret(
+        "Enter old passphrase: ", f"the passphrase for {path}", stdin=True
+    ).encode("utf-8", "surrogateescape")
+
+
 def run(
     file: str | None,
     old: str | None,
@@ -46,19 +56,17 @@ def run(
 ) -> int:
     from keytool import files, terminal
     from keytool.cli import secret_bytes
-    from keytool.keyfiles import expand, load_private_file
+    from keytool.cli.gen import check_rounds
+    from keytool.keyfiles import ask_key_file, load_private_file, rewrite_key_file
     from keytool.keys import keyformat, openssh, pemwrite
 
-    if not file:
-        raise KeytoolError("which key? use -f FILE")
-    if rounds is not None and not 1 <= rounds <= 65536:  # before anything is read, as gen
-        raise KeytoolError("-a rounds must be between 1 and 65536")
+    check_rounds(rounds)  # before anything is read, as gen
     fmt = keyformat.parse_format(key_format) if key_format is not None else keyformat.OPENSSH
     if cipher is not None:
         openssh.check_cipher(cipher)
-    path = expand(file)
+    path = ask_key_file(file)
     old_secret = secret_bytes(old) if old is not None else None
-    key, comment = load_private_file(path, old_secret)
+    key, comment = load_private_file(path, old_secret, _ask_old)
     keyformat.check_cipher_applies(pemwrite.has_pem_form(key), fmt, cipher)
     pub_comment = _pub_comment(path, key.public)
     if not comment and pub_comment:
@@ -79,8 +87,10 @@ def run(
             if terminal.has_terminal():
                 raise
             raise KeytoolError("no new passphrase given (-N) and no terminal to ask on") from None
-        if again != first:
-            raise KeytoolError("passphrases do not match; the key is unchanged")
+        if again != first:  # ssh-keygen -p's words; it asks no more, the key unchanged
+            mismatch = KeytoolError("Pass phrases do not match.  Try again.")
+            mismatch.exit_code = 1  # as ssh-keygen -p: exit(1), not its fatal() 255
+            raise mismatch
         new = first
     new_secret = secret_bytes(new)  # any length for OpenSSH's format, as ssh-keygen -p
     if keyformat.saved_format(key, fmt) != fmt:
@@ -89,7 +99,7 @@ def run(
             file=sys.stderr,
         )
     text = keyformat.dump_private(key, comment, new_secret or None, fmt, cipher, rounds)
-    files.write_atomic(path, text, files.PRIVATE_MODE, keep_mode=True)
+    rewrite_key_file(path, text)
     # FILE.pub is never written, whatever it holds (or if it is missing): as ssh-keygen -p
     print("Your identification has been saved with the new passphrase.")
     return 0

@@ -192,6 +192,10 @@ COMMANDS: tuple[Command, ...] = (
             FILE_OPT,
             Opt("comment", ("-C",), "new comment", metavar="COMMENT"),
             Opt("passphrase", ("-P",), "passphrase of the private key", metavar="PASSPHRASE"),
+            Opt(
+                "rounds", ("-a",), "bcrypt KDF rounds of an encrypted key (as ssh-keygen -c)", "int"
+            ),
+            CIPHER_OPT,
         ),
     ),
     Command(

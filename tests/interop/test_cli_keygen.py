@@ -139,7 +139,8 @@ def test_fingerprint_of_authorized_keys_and_known_hosts(tmp_path: Path) -> None:
 def test_gen_default_path_creates_ssh_dir_0700(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    result = keytool("gen", "-t", "ecdsa", "-N", "", env={"HOME": str(home)})
+    # the file asked for, as ssh-keygen asks: an empty answer takes the default
+    result = keytool("gen", "-t", "ecdsa", "-N", "", env={"HOME": str(home)}, input="\n")
     assert result.returncode == 0, result.stderr
     assert mode(home / ".ssh") == 0o700
     assert mode(home / ".ssh" / "id_ecdsa") == 0o600
