@@ -218,11 +218,14 @@ def fleet(work: Path, count: int, rounds: int, env: dict[str, str], login: Path,
         # what bounds the fleet here: the CPU the servers' side needs, whoever the client
         cores = os.cpu_count() or 1
         others = statistics.median(rest)
+        print(f"  CPU in a keytool run: keytool {statistics.median(own):.2f} s;")
         print(
-            f"  CPU in a keytool run: keytool {statistics.median(own):.2f} s; the rest of the "
-            f"machine (sshd and its children, ssh-agent, the kernel) {others:.2f} s, so at "
-            f"least {others / cores:.2f} s on {cores} cores even for a client that took none "
-            f"(1/20 of the loop: {loop_time / 20:.2f} s)"
+            "    the rest of the machine (sshd and its children, ssh-agent, the kernel) "
+            f"{others:.2f} s,"
+        )
+        print(
+            f"    so at least {others / cores:.2f} s on {cores} cores even for a client that "
+            f"took none (1/20 of the loop: {loop_time / 20:.2f} s)"
         )
 
 
