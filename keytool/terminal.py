@@ -144,6 +144,20 @@ def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
     return typed_line(line)
 
 
+def ask_twice(prompt: str, missing: str) -> tuple[str, str]:
+    """A new passphrase and its confirmation, asked as ssh-keygen asks them (the
+    terminal, SSH_ASKPASS, or two lines of stdin without a terminal); ``missing`` is
+    the error when nothing can answer."""
+    try:
+        first = read_secret(prompt, "a passphrase", stdin=True)
+        second = read_secret("Enter same passphrase again: ", "a passphrase", stdin=True)
+    except KeytoolError:
+        if has_terminal():
+            raise
+        raise KeytoolError(missing) from None
+    return first, second
+
+
 def read_secret(
     prompt: str, purpose: str = "a passphrase", echo: bool = False, stdin: bool = False
 ) -> str:

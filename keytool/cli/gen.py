@@ -50,20 +50,11 @@ def new_passphrase() -> bytes:
     from keytool import terminal
 
     while True:
-        try:
-            first = terminal.read_secret(
-                "Enter passphrase (empty for no passphrase): ", "a passphrase", stdin=True
-            )
-            second = terminal.read_secret(
-                "Enter same passphrase again: ", "a passphrase", stdin=True
-            )
-        except KeytoolError:
-            if terminal.has_terminal():
-                raise
-            raise KeytoolError(
-                "no passphrase given and no terminal to ask on: "
-                "pass -N '' for an unprotected key or -N PASSPHRASE"
-            ) from None
+        first, second = terminal.ask_twice(
+            "Enter passphrase (empty for no passphrase): ",
+            "no passphrase given and no terminal to ask on: "
+            "pass -N '' for an unprotected key or -N PASSPHRASE",
+        )
         if first == second:
             return first.encode("utf-8", "surrogateescape")
         # as ssh-keygen: both asked again

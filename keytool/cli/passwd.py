@@ -76,17 +76,10 @@ def run(
         print(f"Key has comment '{comment}'")
     if new is None:
         # as ssh-keygen -p asks: the terminal, SSH_ASKPASS, or stdin without a terminal
-        try:
-            first = terminal.read_secret(
-                "Enter new passphrase (empty for no passphrase): ", "a passphrase", stdin=True
-            )
-            again = terminal.read_secret(
-                "Enter same passphrase again: ", "a passphrase", stdin=True
-            )
-        except KeytoolError:
-            if terminal.has_terminal():
-                raise
-            raise KeytoolError("no new passphrase given (-N) and no terminal to ask on") from None
+        first, again = terminal.ask_twice(
+            "Enter new passphrase (empty for no passphrase): ",
+            "no new passphrase given (-N) and no terminal to ask on",
+        )
         if again != first:  # ssh-keygen -p's words; it asks no more, the key unchanged
             mismatch = KeytoolError("Pass phrases do not match.  Try again.")
             mismatch.exit_code = 1  # as ssh-keygen -p: exit(1), not its fatal() 255
