@@ -9,6 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.interop.clienthelp import KEYTOOL, base_env, install_key, keygen, throwaway_account
 from tests.peers import Dropbear, Sshd, require
 
@@ -36,12 +38,20 @@ def run_client(client: str, port: int, key: Path, known: Path, user: str, *flags
     return done.stdout
 
 
-def test_compressed_both_ways_against_sshd(tmp_path: Path) -> None:
+def _sshd_taking_a_key(
+    tmp_path: Path, options: dict[str, str] | None = None
+) -> tuple[Sshd, Path, Path]:
+    """An sshd (not started yet) that takes a new key for root: it, the key, known_hosts."""
     key = keygen(tmp_path / "id")
-    sshd = Sshd(tmp_path / "sshd")
+    sshd = Sshd(tmp_path / "sshd", options)
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
     known = tmp_path / "known"
     known.write_text(sshd.known_hosts_line())
+    return sshd, key, known
+
+
+def test_compressed_both_ways_against_sshd(tmp_path: Path) -> None:
+    sshd, key, known = _sshd_taking_a_key(tmp_path)
     with sshd:
         out = {c: run_client(c, sshd.port, key, known, "root", "-C") for c in ("ssh", "keytool")}
         log = sshd.log.read_text(errors="replace")
@@ -54,13 +64,16 @@ def test_compressed_both_ways_against_sshd(tmp_path: Path) -> None:
     assert log.count("Enabling compression at level 6.") >= 4
 
 
-def test_compressed_against_dropbear(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rekey", [(), ("-o", "RekeyLimit=1M")], ids=["once", "re-keyed"])
+def test_compressed_against_dropbear(tmp_path: Path, rekey: tuple[str, ...]) -> None:
+    """Also across re-keys every megabyte: dropbear starts its streams anew at each
+    NEWKEYS after the login, as keytool does now."""
     key = keygen(tmp_path / "id")
     with throwaway_account() as account, Dropbear(tmp_path / "dropbear") as server:
         install_key(account, Path(f"{key}.pub"))
         known = tmp_path / "known"
         known.write_text(server.known_hosts_lines())
-        out = run_client("keytool", server.port, key, known, account.name, "-C")
+        out = run_client("keytool", server.port, key, known, account.name, "-C", *rekey)
     assert out == expected()
 
 
@@ -68,11 +81,7 @@ def test_compressed_across_re_keys_against_sshd(tmp_path: Path) -> None:
     """At each NEWKEYS after the login the compression streams start anew, both ways,
     as OpenSSH and dropbear start theirs: keytool kept one stream across re-keys, and
     the first re-key (ours, or the server's RekeyLimit) ended the session."""
-    key = keygen(tmp_path / "id")
-    sshd = Sshd(tmp_path / "sshd", {"RekeyLimit": "1M 2s"})
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = tmp_path / "known"
-    known.write_text(sshd.known_hosts_line())
+    sshd, key, known = _sshd_taking_a_key(tmp_path, {"RekeyLimit": "1M 2s"})
     with sshd:
         out = {
             c: run_client(c, sshd.port, key, known, "root", "-C", "-o", "RekeyLimit=1M")
@@ -83,15 +92,3 @@ def test_compressed_across_re_keys_against_sshd(tmp_path: Path) -> None:
     # sshd turned compression on again at re-keys after the logins (once per login
     # otherwise), compressing all along
     assert log.count("Enabling compression at level 6.") > 2
-
-
-def test_compressed_across_re_keys_against_dropbear(tmp_path: Path) -> None:
-    key = keygen(tmp_path / "id")
-    with throwaway_account() as account, Dropbear(tmp_path / "dropbear") as server:
-        install_key(account, Path(f"{key}.pub"))
-        known = tmp_path / "known"
-        known.write_text(server.known_hosts_lines())
-        out = run_client(
-            "keytool", server.port, key, known, account.name, "-C", "-o", "RekeyLimit=1M"
-        )
-    assert out == expected()
