@@ -17,15 +17,13 @@ def run_export(file: str | None, key_format: str | None, passphrase: str | None 
     import pwd
     import socket
 
-    from keytool.keyfiles import expand
+    from keytool.keyfiles import ask_key_file
     from keytool.keys.convert import FORMATS, export
 
-    if not file:
-        raise KeytoolError("which key? use -f FILE")
     fmt = (key_format or "RFC4716").upper()
     if fmt not in FORMATS:
         raise KeytoolError(f"unknown key format {key_format!r}: use RFC4716, PKCS8 or PEM")
-    path = expand(file)
+    path = ask_key_file(file)
     key = _public_key(path, passphrase)
     # ssh-keygen's Comment header, word for word
     who = f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
@@ -65,19 +63,18 @@ def _public_key(path: Path, passphrase: str | None) -> PublicKey:
 
 def run_import(file: str | None, key_format: str | None) -> int:
     from keytool.files import read_file
-    from keytool.keyfiles import expand
+    from keytool.keyfiles import ask_key_file
     from keytool.keys.convert import FORMATS, import_key
     from keytool.keys.pubfile import format_public_line
 
-    if not file:
-        raise KeytoolError("which file? use -f FILE")
     wanted = None if key_format is None else key_format.upper()
     if wanted is not None and wanted not in FORMATS:
         raise KeytoolError(f"unknown key format {key_format!r}: use RFC4716, PKCS8 or PEM")
-    text = read_file(expand(file), "key file", pipes=True)
+    path = ask_key_file(file)
+    text = read_file(path, "key file", pipes=True)
     try:
         key = import_key(text, wanted)
     except KeytoolError as exc:
-        raise KeytoolError(f"{file}: {exc}") from None
+        raise KeytoolError(f"{path}: {exc}") from None
     print(format_public_line(key, ""))
     return 0

@@ -18,7 +18,7 @@ def run(
     rr_host: str | None = None,
     generic: bool = False,
 ) -> int:
-    from keytool.keyfiles import expand
+    from keytool.keyfiles import ask_key_file
     from keytool.keylist import keys_in_file
     from keytool.keys.fingerprint import (
         check_hash_name,
@@ -35,12 +35,10 @@ def run(
         return print_records(rr_host, file, generic)
     if generic:
         raise KeytoolError("-g is for SSHFP records: use it with -r HOSTNAME")
-    if not file:
-        raise KeytoolError("which file? use -f FILE")
     digest = check_hash_name(hash_name)
     from keytool.display import shown_comment
 
-    for listed in _stdin_keys() if file == "-" else keys_in_file(expand(file)):
+    for listed in _stdin_keys() if file == "-" else keys_in_file(ask_key_file(file)):
         # the comment escaped as ssh-keygen's mprintf does: a file's bytes, not ours
         comment = None if listed.comment is None else shown_comment(listed.comment)
         if bubblebabble:  # SHA-1 whatever -E says; -E still picks the randomart's hash

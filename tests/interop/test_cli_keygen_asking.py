@@ -1,5 +1,5 @@
-"""How keytool gen, passwd and comment ask and what they take, side by side with
-ssh-keygen: the file name asked for without -f, passphrases that do not match, the old
+"""How keytool gen, passwd, comment, pub, export, import and fingerprint ask and what
+they take, side by side with ssh-keygen: the file name asked for without -f, passphrases that do not match, the old
 passphrase's prompt, -b and -a limits, long comments, comment's -a and -Z, and a key
 rewritten by a new file renamed over it (hard links, extended attributes, the folder)."""
 
@@ -127,6 +127,40 @@ def test_passwd_and_comment_ask_which_key(tmp_path: Path, command: str) -> None:
             assert _opens(key, "new"), tool
         else:
             assert Path(f"{key}.pub").read_text().split()[2] == "new", tool
+
+
+READERS = {
+    "pub": (["-y"], ["pub"]),
+    "export": (["-e"], ["export"]),
+    "import": (["-i"], ["import"]),
+    "fingerprint": (["-l"], ["fingerprint"]),
+}
+
+
+@pytest.mark.parametrize("command", sorted(READERS))
+def test_readers_ask_which_file_and_print_what_ssh_keygen_prints(
+    tmp_path: Path, command: str
+) -> None:
+    """ssh-keygen -y, -e, -i and -l without -f ask for the file, then print the same."""
+    key = tmp_path / "key"
+    _make_key(key, "")
+    if command == "import":  # an RFC 4716 file to read
+        exported = subprocess.run(
+            [require(SSH_KEYGEN), "-e", "-f", key], capture_output=True, timeout=60, check=True
+        )
+        key = tmp_path / "key.rfc"
+        key.write_bytes(exported.stdout)
+    printed = {}
+    for tool in ("openssh", "keytool"):
+        theirs, ours = READERS[command]
+        done = _no_terminal(_argv(tool, theirs, ours), tmp_path, f"{key}\n".encode())
+        assert done.returncode == 0, done.stderr
+        default = _default_home(tool, tmp_path) / ".ssh" / "id_rsa"
+        question = f"Enter file in which the key is ({default}): ".encode()
+        assert done.stdout.startswith(question), done.stdout
+        printed[tool] = done.stdout.removeprefix(question)
+    assert printed["keytool"] == printed["openssh"]
+    assert printed["openssh"].count(b"\n") >= 1
 
 
 # 4. and 5. passphrases
