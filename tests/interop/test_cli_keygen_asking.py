@@ -1,7 +1,8 @@
-"""How keytool gen, passwd, comment, pub, export, import and fingerprint ask and what
-they take, side by side with ssh-keygen: the file name asked for without -f, passphrases that do not match, the old
-passphrase's prompt, -b and -a limits, long comments, comment's -a and -Z, and a key
-rewritten by a new file renamed over it (hard links, extended attributes, the folder)."""
+"""How keytool gen, passwd, comment, pub, export, import and fingerprint ask and what they
+take, side by side with ssh-keygen: the file name asked for without -f, passphrases that
+do not match, the old passphrase's prompt, -b and -a limits, long comments, comment's -a
+and -Z, and a key rewritten by a new file renamed over it (hard links, extended
+attributes, the folder)."""
 
 from __future__ import annotations
 
