@@ -215,15 +215,18 @@ def test_a_given_password_is_sent_once_by_keyboard_interactive(
             [require("ssh"), "-F", "/dev/null", "-p", str(server.port),
              "-o", f"UserKnownHostsFile={client.known_hosts}",
              "-o", "GlobalKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
-             dest(account), "true"],
+             "-o", "NumberOfPasswordPrompts=2", dest(account), "true"],
             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=90, env=asked,
         )  # fmt: skip
         assert theirs.returncode == 255
         prompts = pam_failures(server.log, start)
-        assert prompts > 1  # PAM works here, and ssh asks again after a refusal
+        assert prompts == 2  # PAM works here, and ssh asks again after a refusal
 
         start = len(server.log.read_bytes())
-        typed = copy_id(client, "-p", server.port, dest(account), env=asked)
+        # two prompts, not three: each PAM failure costs its delay (about 2 s)
+        typed = copy_id(
+            client, "-p", server.port, "-o", "NumberOfPasswordPrompts=2", dest(account), env=asked
+        )
         assert typed.returncode != 0
         assert pam_failures(server.log, start) == prompts
 
