@@ -62,7 +62,7 @@ def test_no_port_forwards_after_a_changed_host_key(
             )
             before = len(sshd.log.read_text(errors="replace"))
             proc = subprocess.Popen(
-                [*_program(client), *_args(sshd, key, known, kind, spec), "echo ready; sleep 3"],
+                [*_program(client), *_args(sshd, key, known, kind, spec), "echo ready; sleep 1"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                 text=True,
             )  # fmt: skip
