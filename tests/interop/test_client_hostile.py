@@ -199,8 +199,14 @@ def test_output_before_a_bad_message_is_written(tmp_path: Path, after: str) -> N
     with _AsyncsshThread(_NoAuth, process_factory=behaviour) as server:
         seen = {c: (r.returncode, r.stdout, b"Traceback" in r.stderr)
                 for c, r in _both(server, tmp_path)}  # fmt: skip
-    assert seen["keytool"] == seen["ssh"]
-    assert seen["ssh"] == ((255 if after == "eof-stderr" else 0), b"before\n", False)
+    status = 255 if after == "eof-stderr" else 0
+    assert seen["keytool"] == (status, b"before\n", False)
+    if after == "close":
+        # ssh ignores data for a channel it has not freed yet, and ends (255) at data
+        # for one it has: which, depends on how the burst is read (a loaded machine)
+        assert seen["ssh"][1:] == (b"before\n", False) and seen["ssh"][0] in (0, 255)
+    else:
+        assert seen["ssh"] == seen["keytool"]
 
 
 def test_copy_id_takes_a_disconnect_with_a_reason_at_its_word(tmp_path: Path) -> None:
