@@ -158,7 +158,9 @@ def run(
     # a word; a .pub alone may be somebody's key kept there, so it is asked about too
     existing = next((p for p in (path, pub_path) if p.exists() or p.is_symlink()), None)
     if existing is not None and not (force or _confirm_overwrite(existing)):
-        raise KeytoolError(f"{existing} already exists; not overwriting (use --force)")
+        refused = KeytoolError(f"{existing} already exists; not overwriting (use --force)")
+        refused.exit_code = 1  # as ssh-keygen's exit(1) at an answer other than y
+        raise refused
     if not path.parent.is_dir():
         raise KeytoolError(f"{path.parent}: no such directory")
 

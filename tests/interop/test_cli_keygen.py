@@ -417,14 +417,14 @@ def test_overwrite_question_as_ssh_keygen_asks_it(tmp_path: Path, answer: str) -
         )  # fmt: skip
         replaced = key.read_bytes() != before
         question = done.stdout.replace(str(key), "FILE")
-        seen[tool] = (done.returncode == 0, replaced, question.split("? ")[0] + "? ")
+        seen[tool] = (done.returncode, replaced, question.split("? ")[0] + "? ")
         if replaced:  # a whole new pair, its .pub matching
             assert (
                 ssh_keygen("-y", "-f", key).stdout.split()[:2]
                 == Path(f"{key}.pub").read_text().split()[:2]
             )
     assert seen["keytool"] == seen["ssh-keygen"]
-    assert seen["ssh-keygen"][:2] == ((True, True) if answer == "y" else (False, False))
+    assert seen["ssh-keygen"][:2] == ((0, True) if answer == "y" else (1, False))
     assert seen["ssh-keygen"][2] == "FILE already exists.\nOverwrite (y/n)? "
 
 
@@ -439,7 +439,7 @@ def test_a_lone_pub_file_is_asked_about_by_its_own_name(tmp_path: Path) -> None:
         [*KEYTOOL, "gen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
         input="n\n", capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert refused.returncode != 0
+    assert refused.returncode == 1  # as ssh-keygen's "n" to its own question
     assert refused.stdout == f"{pub} already exists.\nOverwrite (y/n)? "
     assert refused.stderr.strip() == f"keytool: {pub} already exists; not overwriting (use --force)"
     assert pub.read_text() == "ssh-ed25519 AAAA kept\n" and not key.exists()
