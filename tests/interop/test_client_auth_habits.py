@@ -242,3 +242,26 @@ def test_an_identity_file_that_is_no_key_is_said(
         assert result.returncode == 255, (tool, text)
         assert f'Load key "{garbage}": ' in text, (tool, text)
         assert "Permission denied (" in text, (tool, text)
+
+
+def test_default_identities_are_in_the_password_database_home(
+    tmp_path: Path, server: Sshd, account: Account
+) -> None:
+    """Without -i, ssh offers ~/.ssh/id_* of the home in the password database, not of
+    $HOME (as for its config and known_hosts, and as -G shows them): a key under $HOME
+    alone, which the server takes, logs neither in."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    key = keygen(home / ".ssh" / "id_ed25519", "ed25519", "under-HOME")
+    keys = install_key(account, Path(f"{key}.pub"))
+    try:
+        seen = {}
+        for tool in ("ssh", "keytool"):
+            common = _common(server, account, tmp_path / "known")
+            env = base_env(HOME=str(home))
+            result = _client(tool, [*common, "-o", "BatchMode=yes", "127.0.0.1", "true"], env)
+            seen[tool] = (result.returncode, b"Permission denied" in result.stderr)
+        assert seen["keytool"] == seen["ssh"] == (255, True)
+        assert "publickey" not in _accepted(server)
+    finally:
+        keys.unlink()
