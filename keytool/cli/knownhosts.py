@@ -38,6 +38,7 @@ def run(
     if file == "":  # never the default file in its stead (-f "$UNSET")
         raise KeytoolError("-f needs a file name")
     path = expand(file or DEFAULT_FILE)
+    name = file or str(path)  # as ssh-keygen names it: -f's word as typed ("./kh")
     try:
         text = read_file(path, "known_hosts file", limit=MAX_KNOWN_HOSTS)
     except KeytoolError as exc:
@@ -64,34 +65,34 @@ def run(
     if bad:
         numbers = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
         raise KeytoolError(
-            f"{path} is not a valid known_hosts file (line {numbers} cannot be read): not rewritten"
+            f"{name} is not a valid known_hosts file (line {numbers} cannot be read): not rewritten"
         )
     if remove is not None:
         new, removed = edit.remove(text, remove)
         if not removed:
-            print(f"Host {remove} not found in {path}", file=sys.stderr)
+            print(f"Host {remove} not found in {name}", file=sys.stderr)
             return 0
         for entry in removed:
             print(f"# Host {remove} found: line {entry.number}")
-        _rewrite(path, new)
+        _rewrite(path, new, name)
         return 0
     result = edit.hash_all(text)
     for number, hosts in result.patterns:  # as ssh-keygen names them
-        print(f"{path}:{number}: ignoring host name with wildcard: {hosts}", file=sys.stderr)
-    _rewrite(path, result.text)
+        print(f"{name}:{number}: ignoring host name with wildcard: {hosts}", file=sys.stderr)
+    _rewrite(path, result.text, name)
     if result.count:
-        print(f"WARNING: {path}.old contains unhashed entries", file=sys.stderr)
+        print(f"WARNING: {name}.old contains unhashed entries", file=sys.stderr)
         print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
     return 0
 
 
-def _rewrite(path: Path, data: bytes) -> None:
+def _rewrite(path: Path, data: bytes, name: str) -> None:
     from keytool.files import write_atomic
 
     old = path.with_name(f"{path.name}.old")
     write_atomic(path, data, 0o600, keep_mode=True, backup=old)
-    print(f"{path} updated.")
-    print(f"Original contents retained as {old}")
+    print(f"{name} updated.")
+    print(f"Original contents retained as {name}.old")
 
 
 TYPE_CHECKING = False

@@ -48,9 +48,11 @@ def original(tmp_path: Path) -> bytes:
     return "\n".join(lines).encode()
 
 
-def both(tmp_path: Path, original: bytes, *args: str) -> dict[str, tuple[object, ...]]:
-    """Run ssh-keygen and keytool on copies of ``original``; what each printed, its
-    status, and the file (and FILE.old) it left."""
+def both(
+    tmp_path: Path, original: bytes, *args: str, typed: str = "known_hosts"
+) -> dict[str, tuple[object, ...]]:
+    """Run ssh-keygen and keytool on copies of ``original`` (-f ``typed``, a name of
+    it); what each printed, its status, and the file (and FILE.old) it left."""
     results = {}
     for name, tool in (("ssh-keygen", [require("ssh-keygen")]), ("keytool", [*KEYTOOL])):
         folder = tmp_path / name
@@ -60,7 +62,7 @@ def both(tmp_path: Path, original: bytes, *args: str) -> dict[str, tuple[object,
         path.chmod(0o644)
         command = [*tool, "known-hosts"] if name == "keytool" else tool
         done = subprocess.run(
-            [*command, *args, "-f", "known_hosts"],
+            [*command, *args, "-f", typed],
             capture_output=True, cwd=folder, env=base_env(), timeout=60,
         )  # fmt: skip
         old = folder / "known_hosts.old"
@@ -113,6 +115,17 @@ def test_remove_absent_changes_nothing(tmp_path: Path, original: bytes) -> None:
     status, stdout, stderr, new, _, old = results["keytool"]
     assert (status, stdout, new, old) == (0, b"", original, None)
     assert stderr == "Host absent.example not found in known_hosts"
+
+
+@pytest.mark.parametrize("args", [("-R", "foo.example"), ("-R", "absent.example"), ("-H",)])
+def test_the_file_is_named_as_typed(tmp_path: Path, original: bytes, args: tuple[str]) -> None:
+    """ssh-keygen names -f's file as typed ("./known_hosts updated."); keytool
+    printed it normalized ("known_hosts updated.")."""
+    results = both(tmp_path, original, *args, typed="./known_hosts")
+    ours, theirs = results["keytool"], results["ssh-keygen"]
+    assert ours[:2] == theirs[:2]
+    assert ours[2] == str(theirs[2]).replace("\r\n", "\n")  # ssh-keygen's log lines end CR LF
+    assert b"./known_hosts" in theirs[1] or "./known_hosts" in str(theirs[2])
 
 
 def test_hash_is_what_ssh_keygen_finds(tmp_path: Path, original: bytes) -> None:
