@@ -76,6 +76,7 @@ def _callback(command: Command) -> Any:
             # a flag takes no value: no <bool> or <int> beside it
             metavar="" if opt.kind in ("flag", "count") else opt.metavar or None,
             count=opt.kind == "count",
+            show_default=opt.kind != "count",  # -v counts: no "[default: 0]"
         )
         params.append(
             inspect.Parameter(

@@ -53,6 +53,11 @@ def test_help_still_prints() -> None:
     assert gen.returncode == 0 and "-t" in gen.stdout and "-N" in gen.stdout
     # flags, --help among them, take no value: no <bool> placeholder beside them
     assert "<bool>" not in top.stdout and "<bool>" not in gen.stdout
+    # a flag that counts (-v, -vv) shows no default either
+    for command in ("copy-id", "add", "exec"):
+        shown = keytool(command, "--help", timeout=60)
+        assert shown.returncode == 0 and "-v" in shown.stdout
+        assert "[default: 0]" not in shown.stdout, command
 
 
 def test_bare_keytool_prints_the_help_once() -> None:
