@@ -2,7 +2,7 @@
 """Benchmark keytool's SSH client against ssh, asyncssh and paramiko, in one run,
 against one throwaway local sshd (127.0.0.1, own config and host keys, key login).
 
-    .venv/bin/python scripts/bench_client.py [--runs 15] [--mib 256] [--skip-bulk]
+    sudo .venv/bin/python scripts/bench_client.py [--runs 15] [--mib 256] [--skip-bulk]
 
 1. Whole process, ``exec -- true``: ``keytool exec user@127.0.0.1 -- true`` against
    ``ssh -o BatchMode=yes user@127.0.0.1 true``, both with curve25519-sha256 pinned
