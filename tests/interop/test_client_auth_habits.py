@@ -254,6 +254,7 @@ def test_default_identities_are_in_the_password_database_home(
     (home / ".ssh").mkdir(parents=True, mode=0o700)
     key = keygen(home / ".ssh" / "id_ed25519", "ed25519", "under-HOME")
     keys = install_key(account, Path(f"{key}.pub"))
+    before = len(_accepted(server))  # the server is the module's: earlier logins
     try:
         seen = {}
         for tool in ("ssh", "keytool"):
@@ -262,6 +263,6 @@ def test_default_identities_are_in_the_password_database_home(
             result = _client(tool, [*common, "-o", "BatchMode=yes", "127.0.0.1", "true"], env)
             seen[tool] = (result.returncode, b"Permission denied" in result.stderr)
         assert seen["keytool"] == seen["ssh"] == (255, True)
-        assert "publickey" not in _accepted(server)
+        assert "publickey" not in _accepted(server)[before:]
     finally:
         keys.unlink()
