@@ -12,7 +12,7 @@ import signal
 import struct
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -22,11 +22,28 @@ from keytool.ttymodes import Escapes, encode_modes
 _ASK_TRIES = 3
 
 
+def terminal_name(set_env: Sequence[str] = ()) -> str:
+    """The terminal's name for the pty-req, as ssh picks it: the value of SetEnv's
+    first TERM entry unless that is empty, else $TERM here (unset: an empty name)."""
+    for entry in set_env:
+        name, sep, value = entry.partition("=")
+        if sep and name == "TERM":
+            return value or os.environ.get("TERM", "")
+    return os.environ.get("TERM", "")
+
+
 class LocalTerminal:
-    def __init__(self, fd: int = 0, escape: int | None = ord("~"), required: bool = False) -> None:
+    def __init__(
+        self,
+        fd: int = 0,
+        escape: int | None = ord("~"),
+        required: bool = False,
+        set_env: Sequence[str] = (),
+    ) -> None:
+        """``set_env``: SetEnv's entries, whose TERM names the terminal (as in ssh)."""
         self.fd = fd
         self.required = required  # asked for (-t, RequestTTY): no terminal, no session
-        self.term = os.environ.get("TERM", "")  # as ssh: unset, an empty name
+        self.term = terminal_name(set_env)
         self._saved: list[Any] | None = None
         try:
             self.modes = encode_modes(termios.tcgetattr(fd))

@@ -644,7 +644,7 @@ class Multiplexer:
                 except termios.error:  # as ssh's master: a zeroed termios's modes
                     modes = encode_modes([0, 0, 0, 0, 0, 0, [0] * 32])
                 session.size = _window(stdin)
-                conn.pty(number, detail.term or "vt100", session.size, modes)
+                conn.pty(number, detail.term, session.size, modes)  # as ssh: empty stays so
             if detail.subsystem:
                 conn.subsystem(number, detail.command.decode("utf-8", "replace"))
             elif detail.command:

@@ -403,6 +403,95 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, port
 
 
+#: the flags that stand for configuration lines, and their keywords
+_FLAG_KEYWORDS = {
+    "identity": "IdentityFile",
+    "local_forward": "LocalForward",
+    "remote_forward": "RemoteForward",
+    "dynamic_forward": "DynamicForward",
+}
+
+
+def _flags_in_place(
+    options: list[str], order: list[str] | None, flags: dict[str, list[str]]
+) -> tuple[list[str], list[str] | None]:
+    """-i, -L, -R and -D as the configuration lines they stand for, each among the -o
+    options where it was given, as ssh reads them one by one (``order``: the dests as
+    given; the options made of other flags come first, before the -o ones); and the
+    order with them as -o's. Without the order, they come before every option."""
+    given = order is not None and order.count("option") <= len(options)
+    if order is not None and given:
+        walk = ["option"] * (len(options) - order.count("option")) + order
+    else:
+        walk = [dest for dest in _FLAG_KEYWORDS for _ in flags[dest]]
+        walk += ["option"] * len(options)
+    values = {dest: iter(flags[dest]) for dest in _FLAG_KEYWORDS}
+    left = iter(options)
+    lines: list[str] = []
+    placed: list[str] = []
+    for dest in walk:
+        if dest not in _FLAG_KEYWORDS and dest != "option":
+            placed.append(dest)
+            continue
+        value = next(left if dest == "option" else values[dest], None)
+        line = value if dest == "option" or value is None else _flag_line(dest, value)
+        if line is not None:
+            lines.append(line)
+            placed.append("option")
+    return lines, placed if given else None
+
+
+def _flag_line(dest: str, value: str) -> str | None:
+    """The configuration line of the flag ``dest`` given ``value``; None for an -i that
+    names no file there, which ssh leaves out (saying so on stderr, whatever -E, -y or
+    -q say), so that the default identities count again when no other is named."""
+    from keytool.errors import FormatError
+    from keytool.forwardspec import (
+        RemoteDynamicForward,
+        parse_dynamic_forward,
+        parse_local_forward,
+        parse_remote_forward,
+    )
+    from keytool.sshconfig import quote_arg
+
+    if dest == "identity":
+        import pwd
+
+        from keytool.sshconfig import tilde_expand
+
+        try:  # ~ as ssh expands it here: the account's home directory, not $HOME
+            path = tilde_expand(value, pwd.getpwuid(os.getuid()).pw_dir, "-i")
+        except FormatError:  # ssh's words
+            name = value[1:].partition("/")[0]
+            raise KeytoolError(f"tilde_expand: No such user {name}") from None
+        try:
+            os.stat(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.write(
+                    2,
+                    f"Warning: Identity file {path} not accessible: {exc.strerror}.\n".encode(
+                        "utf-8", "surrogateescape"
+                    ),
+                )
+            return None
+        return f"IdentityFile={quote_arg(path)}"
+    parse = {
+        "local_forward": parse_local_forward,
+        "remote_forward": parse_remote_forward,
+        "dynamic_forward": parse_dynamic_forward,
+    }[dest]
+    try:
+        forward = parse(value)
+    except FormatError as exc:
+        raise KeytoolError(str(exc)) from None
+    # a SOCKS proxy at the server's end is a RemoteForward line of one value
+    shown = (
+        forward.listen_label if isinstance(forward, RemoteDynamicForward) else forward.describe()
+    )
+    return f"{_FLAG_KEYWORDS[dest]}={shown}"
+
+
 def _connect_and_run(
     destination: str,
     command: list[str],
@@ -427,17 +516,20 @@ def _connect_and_run(
     from keytool.destination import resolve_command_line
 
     trace = _say if verbose else None
+    flags = {
+        "identity": identity,
+        "local_forward": local_forward or [],
+        "remote_forward": remote_forward or [],
+        "dynamic_forward": dynamic_forward or [],
+    }
+    option, given_order = _flags_in_place(option, given_order, flags)
     resolved = resolve_command_line(
         destination,
         port=port,
-        identity_files=identity,
         options=option,
         config_file=config_file,
         login=login,
         warn=trace,
-        local_forwards=local_forward or (),
-        remote_forwards=remote_forward or (),
-        dynamic_forwards=dynamic_forward or (),
         given_order=given_order,
     )
     if print_config:  # ssh -G: the configuration, and no connection
@@ -716,7 +808,7 @@ def _with_terminal(
     if not forwards:
         _local_command(resolved)  # before the terminal turns raw, as ssh
     required = resolved.request_tty in ("yes", "force")
-    with LocalTerminal(0, resolved.escape_char, required) as terminal:
+    with LocalTerminal(0, resolved.escape_char, required, resolved.set_env) as terminal:
         terminal.has_command_line = resolved.enable_escape_commandline
         terminal.local_commands = resolved.permit_local_command
         if client.host_keys is not None:

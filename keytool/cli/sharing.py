@@ -168,10 +168,9 @@ def through_master(
         with _stdin(no_stdin) as stdin:
             if target is not None:
                 return client.stdio_forward(*target, [stdin, 1])
-            term = os.environ.get("TERM", "")
-            for entry in resolved.set_env:
-                if entry.startswith("TERM=") and entry[5:]:
-                    term = entry[5:]
+            from keytool.localtty import terminal_name
+
+            term = terminal_name(resolved.set_env)
             escape = resolved.escape_char
             request = mux.NewSession(
                 client.next_id(),
