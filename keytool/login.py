@@ -584,9 +584,8 @@ class _Keys:
         if not os.path.exists(path):
             if explicit:
                 self.trace(f"identity file {path} not accessible: no such file")
-                sys.stderr.write(
-                    f"Warning: Identity file {path} not accessible: No such file or directory.\n"
-                )
+                if self.options.shows_info:  # as ssh says it, when it comes to the key
+                    sys.stderr.write(f"no such identity: {path}: No such file or directory\n")
             return None
         try:
             listed = public_of_file(path)

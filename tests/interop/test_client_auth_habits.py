@@ -266,3 +266,22 @@ def test_default_identities_are_in_the_password_database_home(
         assert "publickey" not in _accepted(server)[before:]
     finally:
         keys.unlink()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_configured_identity_that_is_not_there_is_said_as_ssh_says_it(
+    tmp_path: Path, server: Sshd, account: Account, quiet: bool
+) -> None:
+    """An IdentityFile (from -o or a config file) naming no file: ssh says "no such
+    identity: PATH: ..." when it comes to the keys, and nothing with -q."""
+    missing = tmp_path / "not-there"
+    seen = {}
+    for tool in ("ssh", "keytool"):
+        common = _common(server, account, tmp_path / "known")
+        flags = ["-o", f"IdentityFile={missing}", "-o", "BatchMode=yes", *(["-q"] if quiet else [])]
+        result = _client(tool, [*common, *flags, "127.0.0.1", "true"], base_env(HOME=str(tmp_path)))
+        lines = result.stderr.decode().replace("\r\n", "\n").splitlines()
+        seen[tool] = (result.returncode, [line for line in lines if str(missing) in line])
+    assert seen["keytool"] == seen["ssh"]
+    said = [] if quiet else [f"no such identity: {missing}: No such file or directory"]
+    assert seen["ssh"] == (255, said)
