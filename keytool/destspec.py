@@ -72,7 +72,16 @@ def load_destinations(
     a missing file is empty, as for ssh-add."""
     if not texts:
         return ()
-    from keytool.hostcheck import load_known_hosts
+    import pwd
 
-    entries, _warnings = load_known_hosts([os.path.expanduser(f) for f in files or DEFAULT_FILES])
-    return tuple(parse_destination(text, entries) for text in texts)
+    from keytool.hostcheck import load_known_hosts
+    from keytool.sshconfig import expand_home
+
+    # as ssh-add: ~ is the home in the password database, not $HOME
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    entries, _warnings = load_known_hosts([expand_home(f, home) for f in files or DEFAULT_FILES])
+    try:
+        return tuple(parse_destination(text, entries) for text in texts)
+    except KeytoolError as exc:
+        exc.exit_code = 255  # ssh-add's fatal()
+        raise

@@ -276,17 +276,37 @@ def test_keytool_add_h_errors_as_ssh_add(
         for spec in ("somewhere.invalid", f"user@{servers.allowed_name}>other"):
             ours = _keytool_add(agent, "-H", str(servers.known), "-h", spec, private)
             theirs = _ssh_add(agent, "-H", servers.known, "-h", spec, private)
-            assert ours.returncode != 0 and theirs.returncode != 0
+            assert ours.returncode == theirs.returncode != 0
             assert ours.stderr.count("\n") == 1, ours.stderr
             # the same complaint as ssh-add's
             assert ours.stderr.split(": ", 1)[1] in theirs.stderr, (ours.stderr, theirs.stderr)
         spec = f"root@{servers.allowed_name}>{servers.other_name}"
         ours = _keytool_add(agent, "-H", str(servers.known), "-h", spec, private)
         theirs = _ssh_add(agent, "-H", servers.known, "-h", spec, private)
-        assert ours.returncode != 0 and theirs.returncode != 0
+        assert ours.returncode == theirs.returncode != 0
         assert "cannot specify user on 'from' host" in ours.stderr
         assert "cannot specify user on 'from' host" in theirs.stderr
         # nothing was added by either
+        assert "no identities" in _ssh_add(agent, "-l").stdout
+
+
+def test_default_known_hosts_are_in_the_password_database_home(
+    tmp_path: Path, servers: Servers, user_key: tuple[Path, Path]
+) -> None:
+    """Without -H, ssh-add looks the hosts up in ~/.ssh/known_hosts of the home in the
+    password database, not of $HOME: a host known under $HOME alone is unknown to it."""
+    private, _public = user_key
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_bytes(servers.known.read_bytes())
+    with openssh_agent(tmp_path / "agent") as agent:
+        spec = servers.allowed_name
+        argv = {"ssh-add": [require("ssh-add")], "keytool": [*KEYTOOL, "add"]}
+        seen = {
+            tool: run([*program, "-h", spec, private], env=agent.env(HOME=str(home)))
+            for tool, program in argv.items()
+        }
+        assert seen["keytool"].returncode == seen["ssh-add"].returncode != 0
         assert "no identities" in _ssh_add(agent, "-l").stdout
 
 
