@@ -334,7 +334,9 @@ class UserAuth:
             message = r.text()
             r.string()
             r.done()
-            return AuthBanner(printable(message, 2000, "\n\t"))
+            # all of it (the packet bounds it), CR kept: a legal notice's end matters, and
+            # banners from Windows servers and network gear end their lines CR LF
+            return AuthBanner(printable(message, len(message), "\n\t\r"))
         if kind == MSG_USERAUTH_SUCCESS:
             r.done()
             self.state = State.DONE
@@ -354,7 +356,7 @@ class UserAuth:
             r.string()
             r.done()
             self.state = State.IDLE
-            return PasswordChangeRequired(printable(prompt, 2000, "\n\t"))
+            return PasswordChangeRequired(printable(prompt, len(prompt), "\n\t\r"))
         return self._info_request(r)
 
     def _pk_ok(self, r: Reader) -> AuthEvent:
@@ -385,12 +387,14 @@ class UserAuth:
         prompts = []
         for _ in range(count):
             text = r.text()
-            prompts.append(Prompt(printable(text, 500, "\n\t"), r.boolean()))
+            prompts.append(Prompt(printable(text, 500, "\n\t\r"), r.boolean()))
         r.done()
         self.state = State.ANSWERING
         self._prompts = count
         return InfoRequest(
-            printable(name, 500, "\n\t"), printable(instruction, 2000, "\n\t"), tuple(prompts)
+            printable(name, 500, "\n\t\r"),
+            printable(instruction, len(instruction), "\n\t\r"),
+            tuple(prompts),
         )
 
 
