@@ -55,6 +55,7 @@ from keytool.errors import (
 if TYPE_CHECKING:
     from keytool.keys.base import PrivateKey
     from keytool.session import Client, ConnectOptions, Prompts
+    from keytool.transport.channels import ExecResult
     from keytool.transport.sftp import Sftp
 
 Trace = Callable[[str], None]
@@ -434,14 +435,14 @@ async def _edit_over_shell(
         if exchange.started:
             raise CopyIdError(
                 "the install script stopped before it sent all of the file "
-                f"(exit status {result.exit_status}); nothing was changed"
+                f"({_how_it_ended(result)}); nothing was changed"
             )
         said = f"it said {last!r}" if last else "no answer"
         shown = _first_line(bytes(printed))
         if shown:
             said = f"the server printed {shown!r}" + (f" and {said}" if last else "")
         raise CopyIdError(
-            f"the install script did not run ({said}, exit status {result.exit_status}): "
+            f"the install script did not run ({said}, {_how_it_ended(result)}): "
             "a forced command for this login (command= in authorized_keys, ForceCommand), "
             "or an account without a usable shell? log in another way, or try -s for SFTP"
         )
@@ -451,9 +452,21 @@ async def _edit_over_shell(
     if edit.new_text is not None and exchange.done:
         return remote, edit
     if result.exit_status not in (0, None) or edit.new_text is not None:
-        reason = message.splitlines()[-1] if message else f"exit status {result.exit_status}"
+        reason = message.splitlines()[-1] if message else _how_it_ended(result)
         raise CopyIdError(f"could not write {remote.path}: {reason}")
     return remote, edit
+
+
+def _how_it_ended(result: ExecResult) -> str:
+    """How the remote command ended, in words: its exit status, the signal that killed
+    it, or that the server said neither."""
+    from keytool.display import safe
+
+    if result.exit_status is not None:
+        return f"exit status {result.exit_status}"
+    if result.exit_signal is not None:
+        return f"killed by signal {safe(result.exit_signal)}"
+    return "no exit status"
 
 
 #: how much of what a server prints instead of running the script is kept, to quote

@@ -190,6 +190,21 @@ def test_a_forced_commands_words_are_quoted(tmp_path: Path, account: Account) ->
         assert f"printed {printed!r}" in line and "no answer" not in line, line
 
 
+def test_a_forced_command_killed_by_a_signal_is_said_so(tmp_path: Path, account: Account) -> None:
+    """ForceCommand that dies of SIGKILL: sshd sends exit-signal, no exit status;
+    keytool said "exit status None"."""
+    login = keygen(tmp_path / "login", "ed25519", "login")
+    forced = {"Match": f"User {account.name}\n  ForceCommand /bin/kill -KILL $$"}
+    with copyid_sshd(tmp_path / "sshd", [account], **forced) as server:
+        client = make_client(tmp_path, server)
+        put_keys(account, Path(f"{login}.pub").read_bytes())
+        theirs = ssh_login(server.port, client.known_hosts, account.name, login, "true")
+        assert theirs.returncode == 255  # as ssh ends a command killed by a signal
+        ours = copy_id(client, "-p", server.port, dest(account), login_key=login)
+        line = assert_clean_error(ours)
+        assert "killed by signal KILL" in line and "None" not in line, line
+
+
 def pam_failures(log: Path, start: int) -> int:
     return log.read_bytes()[start:].count(b"PAM: Authentication failure")
 
