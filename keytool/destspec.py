@@ -4,7 +4,6 @@ known by the keys known_hosts files list for it (``@cert-authority`` lines as CA
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from keytool.agentdest import DestConstraint, Hop, HopKey
@@ -72,13 +71,11 @@ def load_destinations(
     a missing file is empty, as for ssh-add."""
     if not texts:
         return ()
-    import pwd
-
     from keytool.hostcheck import load_known_hosts
-    from keytool.sshconfig import expand_home
+    from keytool.sshconfig import account_home, expand_home
 
     # as ssh-add: ~ is the home in the password database, not $HOME
-    home = pwd.getpwuid(os.getuid()).pw_dir
+    home = account_home()
     entries, _warnings = load_known_hosts([expand_home(f, home) for f in files or DEFAULT_FILES])
     try:
         return tuple(parse_destination(text, entries) for text in texts)

@@ -470,16 +470,14 @@ class _Keys:
         self.public_only: set[str] = set()
 
     async def collect(self) -> list[_Candidate]:
-        import pwd
-
-        from keytool.sshconfig import DEFAULT_IDENTITY_FILES, expand_home
+        from keytool.sshconfig import DEFAULT_IDENTITY_FILES, account_home, expand_home
 
         options = self.options
         expand = os.path.expanduser
         explicit = [expand(p) for p in options.identity_files]
         # as ssh: the default identities are in the home of the password database,
         # not $HOME (as its config and known_hosts are, and as -G shows them)
-        home = pwd.getpwuid(os.getuid()).pw_dir
+        home = account_home()
         files: list[tuple[ua.Identity, str | None]] = []
         for path, is_explicit in [(p, True) for p in explicit] or [
             (expand_home(p, home), False) for p in DEFAULT_IDENTITY_FILES

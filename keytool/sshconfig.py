@@ -1035,6 +1035,12 @@ def tilde_expand(value: str, home: str, where: str) -> str:
     return directory + separator + path.lstrip("/")
 
 
+def account_home() -> str:
+    """The home directory in the password database: the one ssh's ``~`` names (its
+    config, known_hosts, default identities), whatever $HOME says."""
+    return pwd.getpwuid(os.getuid()).pw_dir
+
+
 def expand_home(value: str, home: str) -> str:
     """A leading ``~`` or ``~/`` is the user's home (``~otheruser`` is left as written)."""
     if value == "~":

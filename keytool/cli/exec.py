@@ -455,12 +455,10 @@ def _flag_line(dest: str, value: str) -> str | None:
     from keytool.sshconfig import quote_arg
 
     if dest == "identity":
-        import pwd
-
-        from keytool.sshconfig import tilde_expand
+        from keytool.sshconfig import account_home, tilde_expand
 
         try:  # ~ as ssh expands it here: the account's home directory, not $HOME
-            path = tilde_expand(value, pwd.getpwuid(os.getuid()).pw_dir, "-i")
+            path = tilde_expand(value, account_home(), "-i")
         except FormatError:  # ssh's words
             name = value[1:].partition("/")[0]
             raise KeytoolError(f"tilde_expand: No such user {name}") from None
