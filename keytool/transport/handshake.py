@@ -170,6 +170,18 @@ def first_common(what: str, client: Sequence[str], server: Sequence[str]) -> str
     )
 
 
+def _guessed_right(ours: _KexInit, theirs: _KexInit) -> bool:
+    """Whether a key exchange packet sent on a guess (first_kex_packet_follows) guessed
+    right, by RFC 4253 §7.1: both sides list the same key exchange method first and the
+    same host key algorithm first. What was negotiated does not count: a server whose
+    first method is only our second guessed wrong (as OpenSSH's proposals_match has it)."""
+
+    def first(names: Sequence[str]) -> str:
+        return names[0] if names else ""
+
+    return first(ours.kex) == first(theirs.kex) and first(ours.host_key) == first(theirs.host_key)
+
+
 class _KexInit:
     """The fields of a KEXINIT payload we use (RFC 4253 §7.1)."""
 
@@ -577,11 +589,8 @@ class ClientTransport:
         self._next_compression = (comp_out, comp_in)
         compression = comp_out if comp_out == comp_in else f"{comp_out} / {comp_in}"
         # RFC 4253 §7: a wrong guess by the server means its next kex packet is ignored
-        self._skip_guess = theirs.follows and (
-            not theirs.kex
-            or theirs.kex[0] != kex_name
-            or not theirs.host_key
-            or theirs.host_key[0] != host_key
+        self._skip_guess = theirs.follows and not _guessed_right(
+            _KexInit(self._client_kexinit), theirs
         )
         self._next = Algorithms(
             kex_name, host_key, cipher_out, cipher_in, mac_out, mac_in, compression, self.strict_kex
@@ -591,6 +600,8 @@ class ClientTransport:
             f" cipher {cipher_out} / {cipher_in}, MAC {mac_out} / {mac_in},"
             f" compression {compression}, strict kex {'yes' if self.strict_kex else 'no'}"
         )
+        if self._skip_guess:
+            self._note("the server guessed its key exchange wrong: its next kex packet is ignored")
         context = kexes.KexContext(
             self.config.client_version.encode("ascii"),
             self.server_version.encode("ascii"),
