@@ -947,6 +947,10 @@ class Login:
             by_blob = {c.identity.key.to_wire(): c for c in candidates}
             given_refused = self._given_password_refused
             can_prompt = options.password is not None or self.prompts.can_ask()
+            # as ssh, keyboard-interactive is tried unless BatchMode is set, even with no
+            # terminal and no askpass: a round may ask nothing (a push to a phone, a
+            # notice), and one that asks is answered with empty strings (_try_kbdint)
+            batch = options.batch_mode or self.prompts.batch_mode
             plan = ua.AuthPlan(
                 [c.identity for c in candidates],
                 password=(
@@ -959,7 +963,7 @@ class Login:
                 keyboard_interactive=(
                     options.kbd_interactive_authentication
                     and self.allow_password
-                    and can_prompt
+                    and (options.password is not None or not batch)
                     and keys_only is None
                     and not given_refused
                 ),
@@ -1158,6 +1162,7 @@ class Login:
         self._under_way = "keyboard-interactive"
         await self.transport.send(self.auth.keyboard_interactive())
         gave_given_password = False
+        left_blank = False
         while True:
             event = await self._auth_reply()
             if isinstance(event, ua.AuthSuccess):
@@ -1166,6 +1171,8 @@ class Login:
             if isinstance(event, ua.AuthFailure):
                 if event.partial:
                     plan.tried.append("keyboard-interactive (accepted; more was asked)")
+                elif left_blank:
+                    plan.failed("keyboard-interactive (no terminal or askpass: empty answers)")
                 else:
                     plan.failed("keyboard-interactive")
                     if gave_given_password:
@@ -1174,9 +1181,20 @@ class Login:
             if not isinstance(event, ua.InfoRequest):
                 raise ProtocolError(f"unexpected keyboard-interactive message: {event}")
             plan.info_request_seen = True
-            if event.name or event.instruction:
+            if (event.name or event.instruction) and self.options.shows_info:
+                # as ssh says them (its log at INFO): not with -q
                 self.prompts.show("\n".join(t for t in (event.name, event.instruction) if t))
             answers: list[str] = []
+            if event.prompts and self.options.password is None and not self.prompts.can_ask():
+                # as ssh's read_passphrase with nothing to read from: each prompt gets an
+                # empty answer, and the server counts the round as a failed attempt
+                self.trace(
+                    f"keyboard-interactive: {len(event.prompts)} prompt(s) and no terminal "
+                    "or askpass to ask on: sending empty answers"
+                )
+                left_blank = True
+                await self.transport.send(self.auth.info_response([""] * len(event.prompts)))
+                continue
             for prompt in event.prompts:
                 if (
                     self.options.password is not None

@@ -17,7 +17,6 @@ from tests.interop.clienthelp import (
     KEYTOOL,
     Account,
     askpass_env,
-    base_env,
     install_key,
     keygen,
     keytool_exec,
@@ -244,16 +243,6 @@ def test_keyboard_interactive_wrong_answers_clear_error(tmp_path: Path) -> None:
     assert "Permission denied" in last and "keyboard-interactive" in last
     assert record[0] == "kbdint ['wrong', 'wrong']"
     assert "Traceback" not in result.stderr.decode()
-
-
-def test_no_terminal_no_askpass_no_prompt(tmp_path: Path) -> None:
-    record: list[str] = []
-    with _AsyncsshThread(lambda: _KbdintOnly(record, "")) as server:
-        result = keytool_exec(
-            server.port, server.known_hosts(tmp_path), "bob@127.0.0.1", "true", env=base_env()
-        )
-    assert result.returncode == 255
-    assert record == []  # nothing was sent: there was no one to ask
 
 
 def test_keyboard_interactive_on_a_terminal_as_ssh(tmp_path: Path) -> None:
