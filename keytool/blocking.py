@@ -26,7 +26,13 @@ import time
 from collections import deque
 
 from keytool import ttymodes as tty
-from keytool.errors import DisconnectError, KeytoolError, ProtocolError, TimedOut
+from keytool.errors import (
+    DisconnectError,
+    KeytoolError,
+    NegotiationError,
+    ProtocolError,
+    TimedOut,
+)
 from keytool.login import HostCheck, Login
 from keytool.malloc import AFTER_BYTES, keep_freed_memory
 from keytool.options import ConnectOptions, Prompts
@@ -999,11 +1005,20 @@ def connect(
     host = HostCheck(options, prompts)
     host.address = peer_address(sock)
     config: TransportConfig = host.config
+    try:
+        peer: object = sock.getpeername()
+    except OSError:
+        peer = None
     transport = BlockingTransport(sock, ClientTransport(config))
     try:
         transport.handshake(host, options.handshake_timeout)
         client = BlockingClient(transport, options, prompts, host.allow_password, host.trusted)
         run_blocking(client.authenticate())
+    except NegotiationError as exc:
+        from keytool.client import unable_to_negotiate
+
+        transport.close()
+        raise unable_to_negotiate(exc, peer) from None
     except BaseException:
         transport.close()
         raise

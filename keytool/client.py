@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from keytool.errors import (
     DisconnectError,
     KeytoolError,
+    NegotiationError,
     ProtocolError,
     TimedOut,
 )
@@ -120,11 +121,25 @@ async def open_transport(
             ready = await protocol.wait_handshake(handshake_timeout)
             if ready is not None:  # pragma: no cover - one host key check per handshake
                 raise ProtocolError("second host key check during the first key exchange")
+    except NegotiationError as exc:
+        protocol.abort()
+        raise unable_to_negotiate(exc, peer) from None
     except BaseException:
         protocol.abort()
         raise
     assert protocol.ready is not None
     return Transport(protocol, protocol.ready)
+
+
+def unable_to_negotiate(exc: NegotiationError, peer: object) -> NegotiationError:
+    """Nothing in common with the server, in ssh's line: "Unable to negotiate with
+    ADDRESS port PORT: ..." (``peer`` the socket's peer address; a ProxyCommand's
+    connection has none: UNKNOWN port 65535)."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        where = f"{peer[0]} port {peer[1]}"
+    else:
+        where = "UNKNOWN port 65535"
+    return NegotiationError(f"Unable to negotiate with {where}: {exc}")
 
 
 async def _connected(sock: socket.socket, host: str, port: int, timeout: float | None) -> None:

@@ -158,16 +158,26 @@ def kexinit_payload(
     )
 
 
+#: ssh's words for a list with nothing in common (kex.c), by what the list names
+_NO_MATCH = {
+    "key exchange method": "key exchange method",
+    "host key algorithm": "host key type",
+    "cipher": "cipher",
+    "MAC": "MAC",
+    "compression": "compression method",
+}
+
+
 def first_common(what: str, client: Sequence[str], server: Sequence[str]) -> str:
-    """RFC 4253 §7.1: the first of the client's names the server also supports."""
+    """RFC 4253 §7.1: the first of the client's names the server also supports; else
+    NegotiationError in ssh's words ("no matching cipher found. Their offer: ..."),
+    which the adapter opens with "Unable to negotiate with HOST port PORT: "."""
     for name in client:
         if name in server:
             return name
-    offered = ",".join(client)
-    theirs = ",".join(printable(name, 64) for name in server[:64]) or "(nothing)"
-    raise NegotiationError(
-        f"no common {what}; keytool offers {offered}; the server offers {theirs}"
-    )
+    theirs = ",".join(printable(name, 64) for name in server[:64])
+    kind = _NO_MATCH[what.split(" (", 1)[0]]
+    raise NegotiationError(f"no matching {kind} found. Their offer: {theirs}")
 
 
 def _guessed_right(ours: _KexInit, theirs: _KexInit) -> bool:
