@@ -3,7 +3,7 @@ files) and Prompts (how it asks the user for passwords and passphrases).
 
 Shared by both drivers of the client: the asyncio one (keytool.session, for copy-id
 and fleets) and the blocking one (keytool.blocking, for ``keytool exec``). Nothing
-here imports asyncio or cryptography.
+here imports asyncio, nor cryptography before a connection is set up.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from keytool.transport.config import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container
 
     from keytool.sshconfig import ResolvedConfig
 
@@ -290,18 +290,44 @@ class ConnectOptions(Record):
         return ConnectOptions(**fields)  # type: ignore[arg-type]
 
 
+def _implemented(
+    names: tuple[str, ...], known: Container[str], keyword: str, trace: Trace | None
+) -> tuple[str, ...]:
+    """``names`` without those keytool does not implement (ssh knows them: sntrup761,
+    umac, the CBC ciphers...): left out of the offer, so that a server that has them
+    first picks the next one, as it would with ssh; none left is an error."""
+    kept = tuple(name for name in names if name in known)
+    left_out = [name for name in names if name not in known]
+    if left_out and trace is not None:
+        trace(f"{keyword}: {','.join(left_out)} left out: keytool does not implement them")
+    if not kept:
+        failed = KeytoolError(f"{keyword}: keytool implements none of {','.join(names)}")
+        failed.exit_code = 255
+        raise failed
+    return kept
+
+
 def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:
     """ConnectOptions from a resolved ssh configuration."""
     from keytool import sshconfig
     from keytool.transport import config as tconfig
+    from keytool.transport.ciphers import CIPHERS, MACS
+    from keytool.transport.kex import KEX_METHODS
+
+    def offered(
+        spec: str | None, default: tuple[str, ...], known: Container[str], keyword: str
+    ) -> tuple[str, ...]:
+        return _implemented(sshconfig.apply_algorithm_list(spec, default), known, keyword, trace)
 
     transport = TransportConfig(
-        kex_algorithms=sshconfig.apply_algorithm_list(resolved.kex_algorithms, tconfig.DEFAULT_KEX),
+        kex_algorithms=offered(
+            resolved.kex_algorithms, tconfig.DEFAULT_KEX, KEX_METHODS, "KexAlgorithms"
+        ),
         host_key_algorithms=sshconfig.apply_algorithm_list(
             resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
         ),
-        ciphers=sshconfig.apply_algorithm_list(resolved.ciphers, tconfig.DEFAULT_CIPHERS),
-        macs=sshconfig.apply_algorithm_list(resolved.macs, tconfig.DEFAULT_MACS),
+        ciphers=offered(resolved.ciphers, tconfig.DEFAULT_CIPHERS, CIPHERS, "Ciphers"),
+        macs=offered(resolved.macs, tconfig.DEFAULT_MACS, MACS, "MACs"),
         trace=trace,
         compression=("zlib@openssh.com", "none") if resolved.compression else ("none",),
         rekey_bytes=resolved.rekey_limit[0] or None,
