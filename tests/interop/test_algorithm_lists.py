@@ -5,6 +5,7 @@ picks its first; a list of nothing keytool implements is one line and 255."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,8 @@ from tests.peers import Sshd, require
 
 SERVER = {
     "Ciphers": "aes256-cbc,aes128-ctr,chacha20-poly1305@openssh.com",
-    "MACs": "umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
-    "KexAlgorithms": "sntrup761x25519-sha512@openssh.com,curve25519-sha256",
+    "MACs": "umac-128-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
+    "KexAlgorithms": "sntrup761x25519-sha512@openssh.com,curve25519-sha256,ecdh-sha2-nistp256",
 }
 
 
@@ -43,22 +44,46 @@ def _run(program: list[str], server: Sshd, key: Path, home: Path, *flags: str) -
     return done.returncode, done.stdout + done.stderr
 
 
+def _negotiated(server: Sshd, start: int) -> dict[str, str]:
+    """What sshd's log (DEBUG1) says it agreed on for the connection logged after
+    ``start``: the kex method, and the client-to-server cipher and MAC."""
+    text = server.log.read_text(errors="replace")[start:]
+    kex = re.search(r"kex: algorithm: (\S+)", text)
+    sent = re.search(r"kex: client->server cipher: (\S+) MAC: (\S+)", text)
+    assert kex is not None and sent is not None, text
+    return {"kex": kex.group(1), "cipher": sent.group(1), "mac": sent.group(2)}
+
+
 @pytest.mark.parametrize(
-    "flags",
+    ("flags", "what", "ssh_took", "keytool_took"),
     [
-        ("-o", "KexAlgorithms=sntrup761x25519-sha512@openssh.com,curve25519-sha256"),
-        ("-o", "KexAlgorithms=^sntrup761x25519-sha512@openssh.com"),
-        ("-c", "aes256-cbc,aes128-ctr"),
-        ("-c", "aes128-ctr", "-o", "MACs=umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com"),
+        (("-o", "KexAlgorithms=sntrup761x25519-sha512@openssh.com,ecdh-sha2-nistp256"),
+         "kex", "sntrup761x25519-sha512@openssh.com", "ecdh-sha2-nistp256"),
+        (("-o", "KexAlgorithms=^sntrup761x25519-sha512@openssh.com,ecdh-sha2-nistp256"),
+         "kex", "sntrup761x25519-sha512@openssh.com", "ecdh-sha2-nistp256"),
+        (("-c", "aes256-cbc,aes128-ctr"), "cipher", "aes256-cbc", "aes128-ctr"),
+        (("-c", "aes128-ctr", "-o", "MACs=umac-128-etm@openssh.com,hmac-sha2-512-etm@openssh.com"),
+         "mac", "umac-128-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"),
     ],
-)
+)  # fmt: skip
 def test_a_name_keytool_lacks_is_left_out_of_the_offer(
-    tmp_path: Path, server: tuple[Sshd, Path], flags: tuple[str, ...]
+    tmp_path: Path,
+    server: tuple[Sshd, Path],
+    flags: tuple[str, ...],
+    what: str,
+    ssh_took: str,
+    keytool_took: str,
 ) -> None:
+    """ssh takes the list's first name, which the server has; keytool, which lacks
+    it, the next one (sshd's log says which each one agreed on; keytool's default
+    list would have led to another)."""
     sshd, key = server
-    theirs = _run([require("ssh")], sshd, key, tmp_path, *flags)
-    ours = _run([*KEYTOOL, "exec"], sshd, key, tmp_path, *flags)
-    assert ours == theirs == (0, "ran\n")
+    took = {}
+    for tool, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
+        start = len(sshd.log.read_text(errors="replace"))
+        assert _run(program, sshd, key, tmp_path, *flags) == (0, "ran\n"), tool
+        took[tool] = _negotiated(sshd, start)[what]
+    assert took == {"ssh": ssh_took, "keytool": keytool_took}
 
 
 def test_a_list_of_nothing_keytool_implements_is_one_line(
