@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.interop.rawserver import Plan, RawServer, raw_server
+from tests.interop.rawserver import OUTPUT, Plan, RawServer, raw_server
 from tests.peers import require
 
 ONLY_CURVE25519 = ("-o", "KexAlgorithms=curve25519-sha256")
@@ -83,6 +83,10 @@ def test_exec_takes_or_ignores_the_guess_as_ssh(
     # the server saw both clients and the guess was what the case says, for both
     assert [one.guess_is_right() for one in server.seen] == [right, right]
     assert seen["keytool"] == seen["ssh"]
+    # and ssh did what the case says: logged in and ran the command, or gave up at the
+    # junk taken as the reply
+    gave_up = right and plan.guess is not None
+    assert seen["ssh"] == ((255, b"") if gave_up else (0, OUTPUT))
 
 
 @pytest.mark.parametrize(
@@ -101,3 +105,9 @@ def test_keyscan_takes_or_ignores_the_guess_as_ssh_keyscan(
         seen = _scan_both(server, tmp_path / "home")
     assert [one.guess_is_right() for one in server.seen] == [right, right]
     assert seen["keytool"] == seen["ssh-keyscan"]
+    # ssh-keyscan printed the host key (a wrong guess ignored), or nothing
+    status, printed = seen["ssh-keyscan"]
+    if right:
+        assert (status, printed) == (1, b"")
+    else:
+        assert status == 0 and b" ssh-ed25519 AAAA" in printed
