@@ -17,7 +17,12 @@ from tests.peers import Sshd, require
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     folder = tmp_path_factory.mktemp("negotiation")
-    with Sshd(folder, {"MACs": "hmac-sha2-256"}, host_key_types=("ed25519",)) as started:
+    lacking = {
+        "MACs": "hmac-sha2-256",
+        "KexAlgorithms": "curve25519-sha256",
+        "Ciphers": "chacha20-poly1305@openssh.com,aes128-ctr",
+    }
+    with Sshd(folder, lacking, host_key_types=("ed25519",)) as started:
         yield started
 
 
@@ -25,15 +30,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     "option",
     [
         "HostKeyAlgorithms=ssh-rsa",
-        "KexAlgorithms=diffie-hellman-group1-sha1",
-        "Ciphers=aes128-cbc",
+        "KexAlgorithms=ecdh-sha2-nistp256",
+        "Ciphers=aes256-ctr",
         "MACs=hmac-sha2-512",
     ],
 )
 def test_nothing_in_common_said_as_ssh_says_it(tmp_path: Path, server: Sshd, option: str) -> None:
-    # the client offers what this server lacks (its one host key is Ed25519, its one
-    # MAC hmac-sha2-256; -o Ciphers=aes128-ctr leaves chacha20-poly1305 out, so a MAC
-    # is negotiated)
+    # the client offers what this server lacks (its one host key is Ed25519, one kex
+    # curve25519, one MAC hmac-sha2-256; -o Ciphers=aes128-ctr leaves
+    # chacha20-poly1305 out, so a MAC is negotiated)
     key = keygen(tmp_path / "id")
     known = tmp_path / "known"
     known.write_text(server.known_hosts_line())
