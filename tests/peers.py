@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -197,8 +198,30 @@ class Sshd:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port, self.proc)
+        self._wait_listening()
         return self
+
+    def _wait_listening(self, timeout: float = 10.0) -> None:
+        """Until sshd says it listens on every port of its config (its log at INFO and
+        above): a port that answers may be somebody else's, and a probe connection
+        would be one more "Connection from" in the log. Below INFO, the port is probed."""
+        assert self.proc is not None
+        config = self.config.read_text()
+        if re.search(r"^LogLevel (QUIET|FATAL|ERROR)$", config, re.MULTILINE):
+            wait_for_port(self.port, self.proc, timeout)
+            return
+        ports = re.findall(r"^ListenAddress 127\.0\.0\.1:(\d+)$", config, re.MULTILINE)
+        wanted = [f"Server listening on 127.0.0.1 port {port}." for port in ports]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace") if self.log.exists() else ""
+            if all(line in text for line in wanted):
+                return
+            if self.proc.poll() is not None:
+                said = text.strip().splitlines()[-1:] or ["(nothing logged)"]
+                raise RuntimeError(f"sshd exited with {self.proc.returncode}: {said[0]}")
+            time.sleep(0.01)
+        raise RuntimeError(f"sshd did not listen on {', '.join(ports)} within {timeout}s")
 
     def stop(self) -> None:
         stop_process(self.proc)
