@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum, auto
 
@@ -248,7 +249,9 @@ class ClientTransport:
         self._out = Outgoing()
         self._in = Incoming()
         self._outbox: list[bytes] = []
-        self._pending: list[bytes] = []  # upper-layer payloads held during a key exchange
+        #: upper-layer payloads held during a key exchange, or until the next one when
+        #: they would take the keys past their limit
+        self._pending: deque[bytes] = deque()
         self._version_buffer = bytearray()
         self._banner_lines = 0
         self._client_kexinit = b""
@@ -320,10 +323,8 @@ class ClientTransport:
             # RFC 4253 §7.1: nothing but kex messages between our KEXINIT and NEWKEYS
             self._pending.append(payload)
             return
-        out = self._out
-        self._outbox.append(out.pack(payload))
-        if out.needs_rekey and self.authenticated:
-            self._start_rekey()
+        if not self._pack_upper(payload):
+            self._pending.append(payload)
 
     def rekey(self) -> None:
         """Start a key exchange now (RekeyLimit's interval), if none is running and the
@@ -743,10 +744,26 @@ class ClientTransport:
             limit = min(limit, self.config.rekey_bytes)
         return limit
 
+    def _pack_upper(self, payload: bytes) -> bool:
+        """Pack an upper-layer payload under the current keys; False, and a re-key
+        started instead, when it would take them past their limit (RekeyLimit or the
+        RFC 4344 defaults): as ssh, new keys come before the packet, not after it."""
+        out = self._out
+        if self.authenticated and out.would_pass_limit(len(payload)):
+            self._start_rekey()
+            return False
+        self._outbox.append(out.pack(payload))
+        if self.authenticated and out.needs_rekey:
+            self._start_rekey()
+        return True
+
     def _flush_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        for payload in pending:
-            self._outbox.append(self._out.pack(payload))
+        """Send what waited for the key exchange, as much as the new keys' limit takes;
+        the rest waits for the next key exchange, which reaching the limit starts."""
+        pending = self._pending
+        while pending and not self._kexinit_sent:
+            if self._pack_upper(pending[0]):
+                pending.popleft()
 
     # after the first key exchange
 

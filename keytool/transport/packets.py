@@ -71,6 +71,7 @@ class Direction:
 
     @property
     def needs_rekey(self) -> bool:
+        """The limit is reached: new keys before anything else goes under these."""
         return self.packets_since_kex >= REKEY_PACKETS or (
             self.rekey_bytes is not None and self.bytes_since_kex >= self.rekey_bytes
         )
@@ -96,6 +97,27 @@ class Outgoing(Direction):
         key exchange settled on none)."""
         self._deflate = zlib.compressobj(_ZLIB_LEVEL) if self.compression == DELAYED_ZLIB else None
         self.zlib_started = self._deflate is not None
+
+    def would_pass_limit(self, size: int) -> bool:
+        """Whether a packet of a ``size``-byte payload would take these keys past their
+        limit, as ssh asks before every packet it sends (ssh_packet_need_rekeying): it
+        then re-keys first. The first packet under new keys always goes, so that a limit
+        smaller than a packet still moves data (ssh lets one packet through too)."""
+        packets = self.packets_since_kex
+        if not packets:
+            return False
+        limit = self.rekey_bytes
+        if limit is None:
+            return packets >= REKEY_PACKETS
+        if packets >= REKEY_PACKETS or self.bytes_since_kex >= limit:
+            return True
+        cipher = self.cipher
+        block = cipher.block_size
+        padding = block - (5 + size - cipher.aad_size) % block
+        if padding < MIN_PADDING:
+            padding += block
+        # the packet as pack() makes it (before compression, as ssh counts it)
+        return self.bytes_since_kex + 5 + size + padding + cipher.tag_size > limit
 
     def pack(self, payload: bytes) -> bytes:
         if self._deflate is not None:
