@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import resource
-import select
 import socket
 import struct
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.keyring import STEP_DELAY
 from keytool import agentproto as proto
 from keytool.keys import generate
 from keytool.keys.base import PrivateKey
@@ -250,20 +250,35 @@ def test_a_thousand_concurrent_connections(
 def test_wrong_unlock_holds_back_only_that_client(
     agent: Agent, keys: dict[str, Path], signer: PrivateKey
 ) -> None:
+    """The sixth wrong unlock in a row is answered no sooner than six penalty steps
+    after it was sent (ssh-agent's 0.1 s more per failure), and only that client waits:
+    another one is answered meanwhile, however long its round trips take."""
     lock = proto.encode_request(proto.Lock(b"right"))
     wrong = proto.frame(proto.encode_request(proto.Unlock(b"wrong")))
-    with connect(agent.sock, timeout=60) as guesser, connect(agent.sock) as other:
+    penalty = 6 * STEP_DELAY
+    with connect(agent.sock, timeout=60) as guesser, connect(agent.sock, timeout=60) as other:
         assert roundtrip(guesser, lock) == proto.SUCCESS
         for _ in range(5):  # 0.1 s more each time: the next one is 0.6 s
             guesser.sendall(wrong)
             assert recv_exact(guesser, 5) == proto.frame(proto.FAILURE)
+        answer: list[tuple[bytes, float]] = []
+        waiting = threading.Thread(
+            target=lambda: answer.append((recv_exact(guesser, 5), time.monotonic()))
+        )
+        waiting.start()
+        asked = time.monotonic()
         guesser.sendall(wrong)
+        served: list[float] = []
         for _ in range(20):
-            # locked: an empty list, answered at once while the guesser waits
+            # locked: an empty list, answered while the guesser waits
             assert proto.decode_identities(roundtrip(other, LIST)) == []
-        readable, _, _ = select.select([guesser], [], [], 0)
-        assert not readable, "the wrong unlock was answered before the others"
-        assert recv_exact(guesser, 5) == proto.frame(proto.FAILURE)
+            served.append(time.monotonic())
+        waiting.join(30)
+        assert answer, "the wrong unlock was never answered"
+        reply, answered = answer[0]
+        assert reply == proto.frame(proto.FAILURE)
+        assert answered - asked >= penalty, answered - asked
+        assert served[0] < answered, "nobody else was served while the guesser waited"
         right = proto.encode_request(proto.Unlock(b"right"))
         deadline = time.monotonic() + 30
         while roundtrip(other, right) != proto.SUCCESS:

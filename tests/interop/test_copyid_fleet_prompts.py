@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import termios
@@ -37,6 +38,10 @@ class Pty:
             if not self._read(0.1):
                 return False
         return text in self.out
+
+    def read_for(self, wait: float) -> None:
+        """Keep what it writes within ``wait`` seconds (or until its end)."""
+        self._read(wait)
 
     def _read(self, wait: float) -> bool:
         ready, _, _ = select.select([self.fd], [], [], wait)
@@ -100,10 +105,38 @@ def _env(client: Client) -> dict[str, str]:
     return env
 
 
+def _ports_done(log: Path, user: str) -> set[int]:
+    """The ports of an sshd whose connections for ``user`` the client ended itself,
+    with a disconnect message (its work there done), as the sshd's log tells: "Connection
+    from ... port C on ... port S", later "Disconnected from [authenticating] user U ...
+    port C". A connection cut off, or closed otherwise (as a port probe is), does not
+    count. A client port may serve two connections to two ports: they end in the order
+    begun."""
+    text = log.read_text(errors="replace")
+    begun: dict[str, list[int]] = {}
+    done: set[int] = set()
+    pattern = re.compile(
+        r"Connection from \S+ port (\d+) on \S+ port (\d+)"
+        rf"|Disconnected from (?:authenticating )?user {user} \S+ port (\d+)"
+        r"|(?:Connection closed by|Connection reset by|Timeout before authentication for"
+        r"|Disconnected from) .*?port (\d+)"
+    )
+    for found in pattern.finditer(text):
+        client, server, ended, other = found.groups()
+        if client is not None:
+            begun.setdefault(client, []).append(int(server))
+        elif begun.get(ended or other):
+            port = begun[ended or other].pop(0)
+            if ended is not None:
+                done.add(port)
+    return done
+
+
 def test_a_password_prompt_holds_no_other_host_up(tmp_path: Path) -> None:
     with ExitStack() as stack:
         asks, quick = (stack.enter_context(throwaway_account()) for _ in range(2))
-        # the second server cuts off a client that has not logged in after 2 s
+        # the second server cuts off a client that has not logged in after 2 s: a host
+        # held up behind the prompt halfway through its login would not end its work
         first = stack.enter_context(copyid_sshd(tmp_path / "s1", [asks]))
         # the second one on 16 ports: 16 host entries (one listed twice is done once)
         grace = copyid_sshd(tmp_path / "s2", [quick], LoginGraceTime="2")
@@ -125,10 +158,21 @@ def test_a_password_prompt_holds_no_other_host_up(tmp_path: Path) -> None:
         run = Pty(_keytool(client, login, "-j", "2", *hosts), _env(client))
         try:
             assert run.read_until(b"password: ", 30), run.out
-            time.sleep(4)  # the prompt stays open past the second server's grace time
-            # meanwhile the other hosts were done, one after the other
-            seen = second.log.read_text(errors="replace").count("Connection from")
-            assert seen >= 16, run.out
+            asked = len(run.out)
+            # while the prompt stays open (nothing more written, no answer given), the
+            # other hosts are done, one after the other: each of the 16 ports of the
+            # second server had its connections ended by keytool when done there
+            everyone = {second.port, *ports}
+            deadline = time.monotonic() + 60
+            while _ports_done(second.log, quick.name) != everyone:
+                assert time.monotonic() < deadline, (
+                    sorted(everyone - _ports_done(second.log, quick.name)),
+                    run.out,
+                )
+                run.read_for(0.1)
+                assert len(run.out) == asked, run.out
+            run.read_for(0.1)
+            assert len(run.out) == asked and run.out.endswith(b"password: "), run.out
             os.write(run.fd, asks.password.encode() + b"\n")
             assert run.wait(60) == 0, run.out
         finally:

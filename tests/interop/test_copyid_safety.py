@@ -3,6 +3,7 @@ runs killed in the middle of an install or a removal, against a real sshd."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,36 +80,68 @@ def _temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if ".keytool-" in p.name and "lock" not in p.name]
 
 
-def _kill_during(cmd: list[str], env: dict[str, str], folder: Path, phase: str) -> None:
+def _kill_during(cmd: list[str], env: dict[str, str], folder: Path, phase: str) -> tuple[bool, int]:
     """Start ``cmd`` and SIGKILL it in ``phase``: "read" as soon as the remote script's
-    temp copy of the file shows up, "upload" once that copy is being overwritten (it
-    shrank), "after" once it was renamed into place."""
+    temp copy of the file shows up, "upload" once that copy is complete (sent back to
+    keytool, whose answer is on its way), "write" once the complete copy is being
+    overwritten (it shrank), "after" once it was renamed into place. Whether ``phase``
+    was seen while it ran, and its return code: -SIGKILL when the kill landed, 0 when
+    the run was done first."""
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     deadline = time.monotonic() + 60
     full_size = (folder / "authorized_keys").stat().st_size
-    seen = False
+    temp_seen = copied = reached = False
     try:
-        while proc.poll() is None and time.monotonic() < deadline:
+        while not reached and proc.poll() is None and time.monotonic() < deadline:
             temps = _temp_files(folder)
             if temps:
-                seen = True
+                temp_seen = True
                 if phase == "read":
-                    break
-                if phase == "upload":
-                    try:
-                        if temps[0].stat().st_size < full_size:
-                            break
-                    except FileNotFoundError:
-                        pass
-            elif seen and phase == "after":
-                break
-            time.sleep(0.0005)
+                    reached = True
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        size = temps[0].stat().st_size
+                        copied = copied or size == full_size
+                        if phase == "upload":
+                            reached = copied
+                        elif phase == "write":
+                            reached = copied and size < full_size
+            elif temp_seen and phase == "after":
+                reached = True
+            if not reached:
+                time.sleep(0.0005)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+    return reached, proc.returncode
+
+
+#: runs of one phase that may finish before the kill, before the test gives up
+ATTEMPTS = 5
+
+
+def _killed_in(
+    phase: str, run: tuple[list[str], dict[str, str]], account: Account, start: bytes, done: bytes
+) -> bytes:
+    """The authorized_keys file after a run from ``start`` (``done`` when it runs to
+    its end) was killed in ``phase``; a run that was done before the kill landed is
+    checked and made again, from ``start``."""
+    cmd, env = run
+    for _ in range(ATTEMPTS):
+        keys_file = put_keys(account, start)
+        reached, code = _kill_during(cmd, env, keys_file.parent, phase)
+        _settled(keys_file.parent)
+        after = keys_file.read_bytes()
+        assert mode(keys_file) == 0o600 and owned_by(keys_file, account)
+        if reached and code == -signal.SIGKILL:
+            return after
+        # done before the kill (or before the phase was seen): then it did its work
+        assert code == 0, f"{phase}: the run failed ({code})"
+        assert after == done, f"{phase}: the run ended with a wrong file"
+    raise AssertionError(f"no kill landed in {phase} in {ATTEMPTS} runs: each was done first")
 
 
 def _settled(folder: Path) -> None:
@@ -143,23 +176,17 @@ def _account_run(account: Account, tmp_path: Path) -> None:
             str(server.port),
         ]
         new_line = client.pub_line()
+        install = ([*base, f"{account.name}@127.0.0.1"], env)
         for phase in ("read", "upload", "after"):
-            before = keys_file.read_bytes()
-            _kill_during([*base, f"{account.name}@127.0.0.1"], env, folder, phase)
-            _settled(folder)
-            after = keys_file.read_bytes()
-            assert after in (before, before + new_line), f"killed in {phase}: file damaged"
-            assert mode(keys_file) == 0o600 and owned_by(keys_file, account)
-            if after != before:
-                put_keys(account, before)
+            after = _killed_in(phase, install, account, old, old + new_line)
+            assert after in (old, old + new_line), f"killed in {phase}: file damaged"
         # a removal killed midway: the key's line is there, or gone, nothing else moves
-        put_keys(account, old + new_line)
-        _kill_during([*base, "--remove", f"{account.name}@127.0.0.1"], env, folder, "upload")
-        _settled(folder)
-        assert keys_file.read_bytes() in (old + new_line, old)
+        remove = ([*base, "--remove", f"{account.name}@127.0.0.1"], env)
+        after = _killed_in("write", remove, account, old + new_line, old)
+        assert after in (old + new_line, old), "killed in a removal: file damaged"
         # and the next run is not stuck behind a lock of a killed one
         put_keys(account, old)
-        done = copy_id(client, "-p", server.port, f"{account.name}@127.0.0.1", login_key=login)
+        done = copy_id(client, "-p", str(server.port), f"{account.name}@127.0.0.1", login_key=login)
         assert done.returncode == 0, done.stderr
         assert keys_file.read_bytes() == old + new_line
         assert sorted(p.name for p in folder.iterdir()) == ["authorized_keys"]
@@ -194,7 +221,7 @@ def test_links_put_where_the_new_file_will_be_are_never_followed(tmp_path: Path)
         limit = int(Path("/proc/sys/kernel/pid_max").read_text())
         for pid in range(300, min(limit, 1 << 16)):
             (shared / f".ak.keytool-{pid}").symlink_to(victim)
-        done = copy_id(client, "-p", server.port, "-t", str(target), "--no-verify",
+        done = copy_id(client, "-p", str(server.port), "-t", str(target), "--no-verify",
                        f"{account.name}@127.0.0.1", login_key=login)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert victim.read_bytes() == b"precious\n"
