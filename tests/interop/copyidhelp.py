@@ -23,6 +23,21 @@ USER_KEYS = {
 }
 
 
+#: sshd asking the password through PAM by keyboard-interactive only (LogLevel INFO:
+#: each refusal is one "PAM: Authentication failure" line in its log)
+PAM_KBDINT = {
+    "UsePAM": "yes",
+    "PasswordAuthentication": "no",
+    "KbdInteractiveAuthentication": "yes",
+    "LogLevel": "INFO",
+}
+
+
+def pam_failures(log: Path, start: int) -> int:
+    """PAM's refusals in sshd's ``log`` after byte ``start``."""
+    return log.read_bytes()[start:].count(b"PAM: Authentication failure")
+
+
 def copyid_sshd(folder: Path, accounts: Sequence[Account], **extra: str) -> Sshd:
     options = dict(USER_KEYS)
     options["AllowUsers"] = " ".join(a.name for a in accounts)

@@ -13,7 +13,15 @@ from pathlib import Path
 from tests.cli import assert_clean_error
 from tests.interop.agenthelp import openssh_agent
 from tests.interop.clienthelp import Account, askpass_env, base_env, fingerprint, keygen
-from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client, put_keys, ssh_login
+from tests.interop.copyidhelp import (
+    PAM_KBDINT,
+    copy_id,
+    copyid_sshd,
+    make_client,
+    pam_failures,
+    put_keys,
+    ssh_login,
+)
 from tests.peers import require, run
 
 
@@ -174,39 +182,38 @@ def test_dry_run_shows_the_lines(tmp_path: Path, account: Account) -> None:
         assert [r.strip() for r in rows[1:]].count(line) == 1, removing.stdout
 
 
-def test_a_forced_commands_words_are_quoted(tmp_path: Path, account: Account) -> None:
-    """ForceCommand echo: the failure quotes what the server printed (the same words
-    real ssh gets for any command), not "no answer"."""
+def _under_forced_command(
+    tmp_path: Path, account: Account, command: str
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """ssh's login, then keytool copy-id, for an account whose logins run ``command``
+    (ForceCommand) whatever was asked."""
     login = keygen(tmp_path / "login", "ed25519", "login")
-    forced = {"Match": f"User {account.name}\n  ForceCommand /bin/echo forced-here"}
+    forced = {"Match": f"User {account.name}\n  ForceCommand {command}"}
     with copyid_sshd(tmp_path / "sshd", [account], **forced) as server:
         client = make_client(tmp_path, server)
         put_keys(account, Path(f"{login}.pub").read_bytes())
         theirs = ssh_login(server.port, client.known_hosts, account.name, login, "true")
-        assert theirs.returncode == 0, theirs.stderr
-        printed = theirs.stdout.splitlines()[0]
         ours = copy_id(client, "-p", server.port, dest(account), login_key=login)
-        line = assert_clean_error(ours)
-        assert f"printed {printed!r}" in line and "no answer" not in line, line
+    return theirs, ours
+
+
+def test_a_forced_commands_words_are_quoted(tmp_path: Path, account: Account) -> None:
+    """ForceCommand echo: the failure quotes what the server printed (the same words
+    real ssh gets for any command), not "no answer"."""
+    theirs, ours = _under_forced_command(tmp_path, account, "/bin/echo forced-here")
+    assert theirs.returncode == 0, theirs.stderr
+    printed = theirs.stdout.splitlines()[0]
+    line = assert_clean_error(ours)
+    assert f"printed {printed!r}" in line and "no answer" not in line, line
 
 
 def test_a_forced_command_killed_by_a_signal_is_said_so(tmp_path: Path, account: Account) -> None:
     """ForceCommand that dies of SIGKILL: sshd sends exit-signal, no exit status;
     keytool said "exit status None"."""
-    login = keygen(tmp_path / "login", "ed25519", "login")
-    forced = {"Match": f"User {account.name}\n  ForceCommand /bin/kill -KILL $$"}
-    with copyid_sshd(tmp_path / "sshd", [account], **forced) as server:
-        client = make_client(tmp_path, server)
-        put_keys(account, Path(f"{login}.pub").read_bytes())
-        theirs = ssh_login(server.port, client.known_hosts, account.name, login, "true")
-        assert theirs.returncode == 255  # as ssh ends a command killed by a signal
-        ours = copy_id(client, "-p", server.port, dest(account), login_key=login)
-        line = assert_clean_error(ours)
-        assert "killed by signal KILL" in line and "None" not in line, line
-
-
-def pam_failures(log: Path, start: int) -> int:
-    return log.read_bytes()[start:].count(b"PAM: Authentication failure")
+    theirs, ours = _under_forced_command(tmp_path, account, "/bin/kill -KILL $$")
+    assert theirs.returncode == 255  # as ssh ends a command killed by a signal
+    line = assert_clean_error(ours)
+    assert "killed by signal KILL" in line and "None" not in line, line
 
 
 def test_a_given_password_is_sent_once_by_keyboard_interactive(
@@ -216,13 +223,7 @@ def test_a_given_password_is_sent_once_by_keyboard_interactive(
     prompt is asked again as ssh asks it (each answer may differ), but a wrong one
     from --password-file is sent once: each refusal is a PAM failure (pam_faillock
     counts them), and a fixed answer cannot get better."""
-    pam = {
-        "UsePAM": "yes",
-        "PasswordAuthentication": "no",
-        "KbdInteractiveAuthentication": "yes",
-        "LogLevel": "INFO",
-    }
-    with copyid_sshd(tmp_path / "sshd", [account], **pam) as server:
+    with copyid_sshd(tmp_path / "sshd", [account], **PAM_KBDINT) as server:
         client = make_client(tmp_path, server)
         asked = askpass_env(tmp_path, "wrong", HOME=str(client.home))
         start = len(server.log.read_bytes())

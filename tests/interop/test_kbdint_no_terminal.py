@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen
-from tests.interop.copyidhelp import copyid_sshd, make_client
+from tests.interop.copyidhelp import PAM_KBDINT, copyid_sshd, make_client, pam_failures
 from tests.interop.test_client_peers import _AsyncsshThread
 from tests.peers import require
 
@@ -125,10 +125,6 @@ def test_keyboard_interactive_without_a_terminal_as_ssh(
         assert ours.stderr == ssh.stderr.replace(b"\r\n", b"\n")
 
 
-def _pam_failures(log: Path, start: int) -> int:
-    return log.read_bytes()[start:].count(b"PAM: Authentication failure")
-
-
 def _kbdint_started(log: Path, start: int) -> int:
     return log.read_bytes()[start:].count(b"Postponed keyboard-interactive for ")
 
@@ -140,13 +136,7 @@ def test_pam_prompts_get_empty_answers_as_many_times_as_from_ssh(
     no one to ask, ssh answers each round with an empty string, up to
     NumberOfPasswordPrompts rounds; each is a PAM failure (pam_faillock counts them),
     and keytool must cause as many, neither more nor none."""
-    pam = {
-        "UsePAM": "yes",
-        "PasswordAuthentication": "no",
-        "KbdInteractiveAuthentication": "yes",
-        "LogLevel": "INFO",
-    }
-    with copyid_sshd(tmp_path / "sshd", [account], **pam) as server:
+    with copyid_sshd(tmp_path / "sshd", [account], **PAM_KBDINT) as server:
         client = make_client(tmp_path, server)
         args = ["-F", "none", "-p", str(server.port), "-i", str(client.key),
                 "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={client.known_hosts}",
@@ -160,7 +150,7 @@ def test_pam_prompts_get_empty_answers_as_many_times_as_from_ssh(
             assert b"Permission denied" in result.stderr.splitlines()[-1], result.stderr
             counted[tool] = (
                 result.returncode,
-                _pam_failures(server.log, start),
+                pam_failures(server.log, start),
                 _kbdint_started(server.log, start),
             )
     # the method started once, then NumberOfPasswordPrompts' rounds, each a PAM failure
