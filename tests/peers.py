@@ -192,29 +192,34 @@ class Sshd:
 
     def start(self) -> Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
+        # a server started again appends to its log: only what this start logs counts
+        logged = self.log.stat().st_size if self.log.exists() else 0
         self.proc = subprocess.Popen(
             [self.sshd, "-D", "-E", str(self.log), "-f", str(self.config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self._wait_listening()
+        self._wait_listening(logged)
         return self
 
-    def _wait_listening(self, timeout: float = 10.0) -> None:
-        """Until sshd says it listens on every port of its config (its log at INFO and
-        above): a port that answers may be somebody else's, and a probe connection
-        would be one more "Connection from" in the log. Below INFO, the port is probed."""
+    def _wait_listening(self, logged: int, timeout: float = 10.0) -> None:
+        """Until sshd says it listens on every port of its config (its log after byte
+        ``logged``, at INFO and above): a port that answers may be somebody else's, and
+        a probe connection would be one more "Connection from" in the log. Below INFO,
+        the port is probed."""
         assert self.proc is not None
         config = self.config.read_text()
-        if re.search(r"^LogLevel (QUIET|FATAL|ERROR)$", config, re.MULTILINE):
+        ports = re.findall(r"^ListenAddress 127\.0\.0\.1:(\d+)$", config, re.MULTILINE)
+        if not ports or re.search(r"^LogLevel (QUIET|FATAL|ERROR)$", config, re.MULTILINE):
             wait_for_port(self.port, self.proc, timeout)
             return
-        ports = re.findall(r"^ListenAddress 127\.0\.0\.1:(\d+)$", config, re.MULTILINE)
         wanted = [f"Server listening on 127.0.0.1 port {port}." for port in ports]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace") if self.log.exists() else ""
+            text = (
+                self.log.read_bytes()[logged:].decode(errors="replace") if self.log.exists() else ""
+            )
             if all(line in text for line in wanted):
                 return
             if self.proc.poll() is not None:
