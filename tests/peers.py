@@ -200,7 +200,11 @@ class Sshd:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self._wait_listening(logged)
+        try:
+            self._wait_listening(logged)
+        except BaseException:
+            self.stop()  # a server that did not come up is not left running
+            raise
         return self
 
     def _wait_listening(self, logged: int, timeout: float = 10.0) -> None:
