@@ -111,27 +111,26 @@ class Outgoing(Direction):
             return packets >= REKEY_PACKETS
         if packets >= REKEY_PACKETS or self.bytes_since_kex >= limit:
             return True
+        # the packet as pack() makes it (before compression, as ssh counts it)
+        wire = 5 + size + self._padding(size) + self.cipher.tag_size
+        return self.bytes_since_kex + wire > limit
+
+    def _padding(self, size: int) -> int:
+        """RFC 4253 §6: length || padding_length || payload || padding is a multiple of
+        the block size (without the length field when it is sent in the clear), with at
+        least MIN_PADDING bytes of padding."""
         cipher = self.cipher
         block = cipher.block_size
         padding = block - (5 + size - cipher.aad_size) % block
-        if padding < MIN_PADDING:
-            padding += block
-        # the packet as pack() makes it (before compression, as ssh counts it)
-        return self.bytes_since_kex + 5 + size + padding + cipher.tag_size > limit
+        return padding + block if padding < MIN_PADDING else padding
 
     def pack(self, payload: bytes) -> bytes:
         if self._deflate is not None:
             # as OpenSSH: one stream, each payload ending in a partial flush
             payload = self._deflate.compress(payload) + self._deflate.flush(zlib.Z_PARTIAL_FLUSH)
-        cipher = self.cipher
-        block = cipher.block_size
-        # RFC 4253 §6: length || padding_length || payload || padding is a multiple of
-        # the block size (without the length field when it is sent in the clear)
-        padding = block - (5 + len(payload) - cipher.aad_size) % block
-        if padding < MIN_PADDING:
-            padding += block
+        padding = self._padding(len(payload))
         packet = _HEAD.pack(1 + len(payload) + padding, padding) + payload + os.urandom(padding)
-        wire = cipher.seal(self.seq, packet)
+        wire = self.cipher.seal(self.seq, packet)
         self.seq = (self.seq + 1) & _SEQ_MASK
         self.packets_since_kex += 1
         self.bytes_since_kex += len(wire)
