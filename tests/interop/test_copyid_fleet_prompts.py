@@ -58,8 +58,9 @@ class Pty:
     def echo(self) -> bool:
         return bool(termios.tcgetattr(self.fd)[3] & termios.ECHO)
 
-    def wait(self, timeout: float) -> int | None:
-        """The exit status, or None if it runs past ``timeout`` (then it is killed)."""
+    def wait(self, timeout: float, kill: bool = True) -> int | None:
+        """The exit status, or None if it runs past ``timeout`` (then it is killed,
+        unless ``kill`` is false)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             done, status = os.waitpid(self.pid, os.WNOHANG)
@@ -70,6 +71,8 @@ class Pty:
                 self.reaped = True
                 return self.status
             self._read(0.05)
+        if not kill:
+            return None
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         self.reaped = True
@@ -206,7 +209,8 @@ def _ssh_interrupted_at_password(port: int, user: str, client: Client) -> tuple[
     try:
         assert run.read_until(b"password: ", 30), run.out
         os.write(run.fd, b"\x03")
-        status = run.wait(20)  # ends without an Enter (a loaded machine may be slow)
+        # ends without an Enter (a loaded machine may be slow)
+        status = run.wait(20, kill=False)
         if status is None:
             # seen twice in many loaded runs: the reference ssh still at its prompt after
             # ^C; a user presses it again (keytool's side must end at the first)
