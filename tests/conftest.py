@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.clienthelp import Account, throwaway_account
-from tests.peers import Dropbear, Sshd
+from tests.peers import Dropbear, Sshd, port_claims
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -59,3 +61,18 @@ def started() -> Iterator[list[int]]:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The main process names the run (as the parallel workers will know it) so that
+    it can remove the run's port claims at the end."""
+    if hasattr(config, "workerinput") or not hasattr(config.option, "testrunuid"):
+        return
+    if config.option.testrunuid is None:
+        config.option.testrunuid = uuid.uuid4().hex
+    os.environ["PYTEST_XDIST_TESTRUNUID"] = config.option.testrunuid
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(port_claims(), ignore_errors=True)

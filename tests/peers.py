@@ -6,6 +6,7 @@ In CI (CI=true) a missing peer fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import re
@@ -40,10 +41,34 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def port_claims() -> Path:
+    """Where free_port marks the ports it handed out in this run, one empty file each:
+    shared by the parallel workers (their run id is the same), so a port is never handed
+    out twice and two tests never start servers on one port (a free port is free only
+    until somebody binds it). Without workers, the folder is this process's alone, and
+    goes when it ends."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    folder = Path(tempfile.gettempdir()) / f"keytool-tests-ports-{run or os.getpid()}"
+    if not folder.exists():
+        folder.mkdir(exist_ok=True)
+        if not run:
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 now that no other test of this run was given."""
+    claims = port_claims()
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        try:
+            os.close(os.open(claims / str(port), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue  # handed to another test already
+        return port
+    raise RuntimeError("no free port left that no other test was given")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -176,6 +201,9 @@ class Sshd:
             "LogLevel": "DEBUG1",
             "Subsystem": "sftp internal-sftp",
             "MaxStartups": "100:30:200",
+            # forwards listen on 127.0.0.1 alone: with ::1 as well, a -R port taken on
+            # 127.0.0.1 by another test's server would be reported bound all the same
+            "AddressFamily": "inet",
         }
         if version >= 10:
             libexec = OPENSSH10 / "usr/lib/openssh"
