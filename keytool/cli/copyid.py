@@ -354,7 +354,12 @@ def run(
     password = _password(password_file)
     fleet = len(hosts) > 1
     target_path = check_target(target or "")
+    jobs = jobs or DEFAULT_JOBS
     resolved_hosts: list[tuple[str, ConnectOptions]] = []
+    # The first hosts' TCP connections start as each is resolved: the servers start
+    # their side (sshd forks and execs a process per connection) while the other hosts
+    # are resolved and the rest of keytool loads
+    started: list[_socket.socket | None] = []
     for host in hosts:
         trace = None
         if verbose:
@@ -373,10 +378,8 @@ def run(
             expected_host_key=expect_hostkey or options.expected_host_key,
         )
         resolved_hosts.append((host, options))
-    # The first hosts' TCP connections start now: the servers start their side (sshd
-    # forks and execs a process per connection) while the rest of keytool loads
-    jobs = jobs or DEFAULT_JOBS
-    started = [_start(options) for _, options in resolved_hosts[:jobs]]
+        if len(started) < jobs:
+            started.append(_start(options))
 
     import socket
 
