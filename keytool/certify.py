@@ -241,4 +241,6 @@ def write_certificate(cert: Certificate, subject: Subject) -> None:
     from keytool.files import public_mode, write_atomic
     from keytool.keyfiles import public_file_text
 
-    write_atomic(subject.target, public_file_text(cert, subject.comment), public_mode())
+    # as ssh-keygen writes it: a new file 0644 less the umask, a file replaced keeps its mode
+    text = public_file_text(cert, subject.comment)
+    write_atomic(subject.target, text, public_mode(), keep_mode=True)

@@ -19,12 +19,13 @@ a key someone took the trouble to revoke should never be used).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
-from keytool.files import ensure_dir
+from keytool.files import SSH_DIR_MODE
 from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import fingerprint, randomart
 from keytool.knownhosts import (
@@ -395,14 +396,19 @@ def add_known_host(
     As ssh adds it: appended in place in one write (O_APPEND), so the file keeps its
     owner, mode and hard links, parallel clients each add their line and none is lost,
     and nothing already there is ever rewritten. A last line without its newline gets
-    one first. A new file is created 0600, a missing folder 0700. /dev/null takes the
-    line as it takes everything; any other file that is not a regular file is refused.
+    one first. A new file is created 0600. A missing folder is created only when it is
+    the user's own ~/.ssh (0700), as ssh creates it; any other is left missing, and
+    the file cannot be written. /dev/null takes the line as it takes everything; any
+    other file that is not a regular file is refused. A line that cannot be written
+    whole (a full disk) is taken back: the file is left as it was, where ssh leaves
+    half a line that the next entry would be glued onto.
     """
     import stat
     from pathlib import Path  # here: checking a known host needs no pathlib
 
-    target = Path(os.path.realpath(_expand(path)))
-    ensure_dir(target.parent)
+    expanded = _expand(path)
+    _create_user_ssh_dir(os.fspath(path), expanded)
+    target = Path(os.path.realpath(expanded))
     flags = os.O_APPEND | os.O_CREAT | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         try:
@@ -422,15 +428,54 @@ def add_known_host(
         line = knownhosts.format_entry(host, port, key, hashed=hashed).encode("utf-8") + b"\n"
         if readable and info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
             line = b"\n" + line  # or the entry would be glued onto the last line
-        view = memoryview(line)
-        while view:
-            view = view[os.write(fd, view) :]
+        _append(fd, line)
     except OSError as exc:
         raise HostKeyError(f"cannot write {target}: {exc.strerror}") from None
     finally:
         os.close(fd)
     forget_parsed(str(target))
     return target
+
+
+def _append(fd: int, line: bytes) -> None:
+    """Write ``line`` at the end of ``fd`` (opened O_APPEND); when only part of it can
+    be written, that part is cut off again and the error raised. It is cut only while
+    it is whole at the end of the file: a line another client added meanwhile stays."""
+    start = end = -1
+    ours = True
+    view = memoryview(line)
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+            if start < 0:
+                start = offset - written
+            elif offset - written != end:
+                ours = False  # another line came between our parts
+            end = offset
+    except OSError:
+        with contextlib.suppress(OSError):  # the write's error is the one to tell
+            if ours and start >= 0 and os.fstat(fd).st_size == end:
+                os.ftruncate(fd, start)
+        raise
+
+
+def _create_user_ssh_dir(raw: str, path: str) -> None:
+    """Create the user's ~/.ssh (0700) when ``path`` (``raw`` expanded) is a file right
+    in it and it is missing, as ssh's hostfile_create_user_ssh_dir does: ~/.ssh as the
+    password database names the home folder, compared as written (and, for a ``raw``
+    given as ``~/...``, the ~/.ssh it was expanded to). No other folder is made."""
+    from keytool.sshconfig import account_home, tilde_expand
+
+    folder = os.path.dirname(path)
+    ssh_dirs = {tilde_expand("~/.ssh", account_home(), "~/.ssh")}
+    if raw.startswith("~/"):
+        ssh_dirs.add(_expand("~/.ssh"))
+    if folder not in ssh_dirs or os.path.lexists(folder):
+        return
+    with contextlib.suppress(OSError):  # the file cannot be written then: said so
+        os.mkdir(folder, SSH_DIR_MODE)
 
 
 def forget_parsed(path: str) -> None:

@@ -90,7 +90,11 @@ def _rewrite(path: Path, data: bytes, name: str) -> None:
     from keytool.files import write_atomic
 
     old = path.with_name(f"{path.name}.old")
-    write_atomic(path, data, 0o600, keep_mode=True, backup=old)
+    try:
+        write_atomic(path, data, 0o600, keep_mode=True, backup=old)
+    except KeytoolError as exc:
+        exc.exit_code = 255  # as ssh-keygen: a file it cannot rewrite is no host not found
+        raise
     print(f"{name} updated.")
     print(f"Original contents retained as {name}.old")
 

@@ -61,16 +61,31 @@ def run_sign(
             continue
         # as ssh-keygen names it: NAME.sig, whatever NAME is ("/" gives "/.sig")
         target = expand(f"{name}.sig")
-        if target.exists() and not force:
-            raise KeytoolError(f"{target} already exists (--force overwrites it)")
         message_hash = _hash_file(name, hash_algorithm)
         out = _sign(public, signer, namespace, hash_algorithm, message_hash)
+        # as ssh-keygen: asked once signed; any answer but y leaves the file as it is and
+        # goes on to the next one, still a success
+        if not force and target.exists() and not _confirm_overwrite(f"{name}.sig"):
+            continue
         from keytool.files import write_atomic
 
         # as ssh-keygen creates it (0666 less the umask); a file replaced keeps its mode
         write_atomic(target, out.encode("ascii"), _new_file_mode(), keep_mode=True)
         _say(f"Write signature to {target}")
     return 0
+
+
+def _confirm_overwrite(name: str) -> bool:
+    """ssh-keygen's question for a signature file there already: on stdout, the answer
+    read from stdin as its fgets into three bytes reads it (at most two characters of a
+    line, the rest left for the next question); yes only for an answer starting with y."""
+    print(f"{name} already exists.")
+    print("Overwrite (y/n)? ", end="", flush=True)
+    try:
+        answer = sys.stdin.readline(2) if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError):
+        answer = ""
+    return answer[:1] in ("y", "Y")
 
 
 def _new_file_mode() -> int:

@@ -185,7 +185,6 @@ def test_signing_through_the_agent_with_the_public_key(tmp_path: Path) -> None:
         ("verify", "-s", "good.sig"),
         ("sign", "-f", "id", "message"),
         ("sign", "-n", "git", "-f", "missing", "message"),
-        ("sign", "-n", "git", "-f", "id", "message"),  # message.sig exists: not overwritten
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:

@@ -177,17 +177,20 @@ class Script:
 
 def verify(tmp_path: Path, key: PublicKey, **kw: object) -> hostcheck.HostKeyDecision:
     options: dict[str, object] = {
-        "user_files": [tmp_path / "ssh" / "known_hosts"],
+        "user_files": [tmp_path / ".ssh" / "known_hosts"],
         "global_files": [tmp_path / "global"],
         **kw,
     }
-    return hostcheck.verify_host_key("host.example", 2222, key, **options)  # type: ignore[arg-type]
+    # tmp_path is the home: its .ssh is the user's own, the one folder made when missing
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("keytool.sshconfig.account_home", lambda: str(tmp_path))
+        return hostcheck.verify_host_key("host.example", 2222, key, **options)  # type: ignore[arg-type]
 
 
 def test_ask_yes_adds_entry_in_new_private_file(tmp_path: Path) -> None:
     prompt = Script("maybe", "yes")
     decision = verify(tmp_path, KEY_A, prompt=prompt)
-    path = tmp_path / "ssh" / "known_hosts"
+    path = tmp_path / ".ssh" / "known_hosts"
     assert decision.added_to == path
     assert path.read_text() == f"[host.example]:2222 {format_public_line(KEY_A)}\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -222,13 +225,13 @@ def test_no_terminal_refuses_unknown_host_unless_accept_new_or_no(tmp_path: Path
         verify(tmp_path, KEY_A)
     with pytest.raises(HostKeyError, match="requested strict checking"):
         verify(tmp_path, KEY_A, strict="yes")
-    assert not (tmp_path / "ssh").exists()
+    assert not (tmp_path / ".ssh").exists()
     assert verify(tmp_path, KEY_A, strict="accept-new").added_to is not None
     assert verify(tmp_path, KEY_B, strict="no", user_files=[tmp_path / "kh2"]).added_to
 
 
 def test_accept_new_keeps_existing_bytes_and_mode(tmp_path: Path) -> None:
-    path = tmp_path / "ssh" / "known_hosts"
+    path = tmp_path / ".ssh" / "known_hosts"
     path.parent.mkdir()
     old = b"# mine\r\n" + line("x", KEY_B).encode() + b"no-newline"
     path.write_bytes(old)
@@ -264,10 +267,10 @@ def test_revoked_refused_even_with_no(tmp_path: Path) -> None:
 def test_symlinked_known_hosts_is_written_through(tmp_path: Path) -> None:
     real = tmp_path / "real_kh"
     real.write_text(line("x", KEY_B))
-    (tmp_path / "ssh").mkdir()
-    (tmp_path / "ssh" / "known_hosts").symlink_to(real)
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "known_hosts").symlink_to(real)
     verify(tmp_path, KEY_A, strict="accept-new")
-    assert (tmp_path / "ssh" / "known_hosts").is_symlink()
+    assert (tmp_path / ".ssh" / "known_hosts").is_symlink()
     assert real.read_text().count("\n") == 2
 
 
@@ -461,7 +464,7 @@ def test_just_return_at_the_question_is_no(tmp_path: Path) -> None:
     with pytest.raises(HostKeyError):
         verify(tmp_path, KEY_A, prompt=prompt)
     assert len(prompt.asked) == 1
-    assert not (tmp_path / "ssh" / "known_hosts").exists()
+    assert not (tmp_path / ".ssh" / "known_hosts").exists()
 
 
 @pytest.mark.parametrize("name", ["x*", "a?b", "h#1", "p|q", "[x]", "u@h", "q'x", 'q"x', "b\\s"])
