@@ -31,6 +31,16 @@ MAX_KEY_FILE_SIZE = 1024 * 1024
 MAX_TEXT_FILE_SIZE = 16 * 1024 * 1024
 
 
+class WriteError(KeyFileError):
+    """A file that could not be written: ``shown`` is its name as the user gave it,
+    ``reason`` why (the system's words where it said why)."""
+
+    def __init__(self, shown: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"cannot write {os.fspath(shown)}: {reason}")
+        self.shown = os.fspath(shown)
+        self.reason = reason
+
+
 def public_mode() -> int:
     """A new public file's mode: 0644 narrowed by the umask, as ssh-keygen creates one."""
     mask = os.umask(0o022)
@@ -67,14 +77,14 @@ def write_atomic(
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise WriteError(path, exc.strerror or str(exc)) from None
     if info is not None and not stat.S_ISREG(info.st_mode):
         # renaming over /dev/null (or a FIFO, a device) would replace it with a file
-        raise KeyFileError(f"cannot write {path}: not a regular file")
+        raise WriteError(path, "not a regular file")
     if keep_mode and info is not None:
         mode = stat.S_IMODE(info.st_mode)
     owner = (info.st_uid, info.st_gid) if info is not None else None
-    tmp = write_temp(target, data, mode, owner)
+    tmp = write_temp(target, data, mode, owner, shown=path)
     if backup is not None and info is not None:
         try:
             _keep_backup(target, backup, owner)
@@ -102,6 +112,56 @@ def _keep_backup(target: Path, backup: Path, owner: tuple[int, int] | None) -> N
         install(copy, backup)
 
 
+def replaceable(path: Path, shown: str | os.PathLike[str]) -> tuple[Path, os.stat_result | None]:
+    """The file a write to ``path`` gives its new bytes (through symbolic links, as
+    ``write_atomic``) and its status (None: no file there yet), once it is known that
+    it may be replaced; else a WriteError naming ``shown``.
+
+    An existing file must be a regular file that we may write, as ssh-keygen opens it
+    for writing (root may write any; a read-only filesystem refuses everyone), in a
+    folder where we may write, as the new file is written there and renamed over it
+    (ssh-keygen would cut and rewrite the file in place; we never do). A new file's
+    folder is left to ``write_temp``, which says why it cannot create the file there.
+    Nothing is written here: files that must change together are all checked first.
+    """
+    target = _through_links(path)
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return target, None
+    except OSError as exc:
+        raise WriteError(shown, exc.strerror or str(exc)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise WriteError(shown, os.strerror(errno.EISDIR))
+    if not stat.S_ISREG(info.st_mode):
+        raise WriteError(shown, "not a regular file")
+    folder = target.parent
+    if not os.access(target, os.W_OK):
+        raise WriteError(shown, _denied(target))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        if _read_only(folder):
+            raise WriteError(shown, os.strerror(errno.EROFS))
+        where = folder if target != path else (os.path.dirname(os.fspath(shown)) or ".")
+        raise WriteError(
+            shown,
+            f"folder {where} is not writable (the file is replaced by a new one "
+            "written there, never rewritten in place)",
+        )
+    return target, info
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _denied(path: Path) -> str:
+    """Why a file we may not write is refused: its filesystem is read-only, or its mode."""
+    return os.strerror(errno.EROFS if _read_only(path) else errno.EACCES)
+
+
 def _through_links(path: Path) -> Path:
     """The file a symbolic link at ``path`` names (all links followed); ``path``
     itself when it is no link."""
@@ -110,16 +170,23 @@ def _through_links(path: Path) -> Path:
     return path.__class__(os.path.realpath(path))
 
 
-def write_temp(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None = None) -> Path:
+def write_temp(
+    path: Path,
+    data: bytes,
+    mode: int,
+    owner: tuple[int, int] | None = None,
+    shown: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write ``data`` to a new hidden temp file beside ``path``, with exactly ``mode``
     (and ``owner``'s uid and gid, where allowed), flushed to disk; ``install`` then
     gives it its name, ``discard`` removes it. Used alone where several files must
-    appear in a set order (a key's .pub before the key)."""
+    appear in a set order (a key's .pub before the key). Errors name ``shown`` (what
+    the user gave) if not ``path``."""
     tmp = path.parent / f".{path.name}.keytool-{os.getpid()}-{os.urandom(4).hex()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     except OSError as exc:
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise WriteError(shown or path, exc.strerror or str(exc)) from None
     try:
         try:
             if owner is not None and owner != (os.geteuid(), os.getegid()):
@@ -137,7 +204,7 @@ def write_temp(path: Path, data: bytes, mode: int, owner: tuple[int, int] | None
             os.close(fd)
     except OSError as exc:
         discard(tmp)
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise WriteError(shown or path, exc.strerror or str(exc)) from None
     return tmp
 
 
@@ -146,14 +213,14 @@ def discard(tmp: Path) -> None:
         os.unlink(tmp)
 
 
-def install(tmp: Path, path: Path, shown: Path | None = None) -> None:
+def install(tmp: Path, path: Path, shown: str | os.PathLike[str] | None = None) -> None:
     """Rename a ``write_temp`` file to ``path`` (replacing it) and flush the folder;
     errors name ``shown`` (what the user gave) if not ``path``."""
     try:
         os.replace(tmp, path)
     except OSError as exc:
         discard(tmp)
-        raise KeyFileError(f"cannot write {shown or path}: {exc.strerror}") from None
+        raise WriteError(shown or path, exc.strerror or str(exc)) from None
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

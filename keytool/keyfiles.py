@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from keytool import files
 from keytool.errors import FormatError, KeytoolError, PassphraseError
@@ -115,17 +115,87 @@ def public_file_text(key: PublicKey, comment: str) -> bytes:
 
 
 def write_key_pair(
-    path: Path, private_text: bytes, public: PublicKey, comment: str, keep_mode: bool = False
+    path: Path,
+    private_text: bytes,
+    public: PublicKey,
+    comment: str,
+    keep_mode: bool = False,
+    shown: str | None = None,
 ) -> None:
-    """Write a private key file and its .pub, each atomically, with OpenSSH's modes;
-    ``keep_mode``: an existing key rewritten (see ``rewrite_key_file``)."""
+    """Write a private key file and its .pub with OpenSSH's modes, as one pair: both
+    targets are checked, then both written to temp files beside them, before either
+    takes its name (the .pub first, as ``gen -A``); a failure leaves both old files as
+    they were and no temp file behind, never a new key beside an old .pub nor a key
+    without its .pub. ``keep_mode``: an existing key rewritten (see
+    ``rewrite_key_file``); ``shown`` names the key as the user gave it. A failure is
+    said in ssh-keygen's words, with its exit status."""
+    name = shown if shown is not None else os.fspath(path)
+    pub, pub_name = pub_path(path), f"{name}.pub"
+    with _saving(name):
+        target, info = files.replaceable(path, name)
+    with _saving(pub_name, public=True):
+        pub_target, pub_info = files.replaceable(pub, pub_name)
+    with _saving(name):
+        key_tmp = _stage(target, info, private_text, files.PRIVATE_MODE, keep_mode, name)
+    try:
+        with _saving(pub_name, public=True):
+            pub_text = public_file_text(public, comment)
+            pub_tmp = _stage(
+                pub_target, pub_info, pub_text, files.public_mode(), keep_mode, pub_name
+            )
+            files.install(pub_tmp, pub_target, shown=pub_name)
+    except KeytoolError:
+        files.discard(key_tmp)
+        raise
+    with _saving(name):
+        files.install(key_tmp, target, shown=name)
     if keep_mode:
-        rewrite_key_file(path, private_text)
+        _warn_of_hard_links(name, info)
+
+
+def rewrite_public_file(path: Path, text: bytes, shown: str | None = None) -> None:
+    """Replace a public key file alone (``comment`` of a .pub), its mode kept; checked
+    and written as a key pair's .pub is."""
+    name = shown if shown is not None else os.fspath(path)
+    with _saving(name, public=True):
+        target, info = files.replaceable(path, name)
+        tmp = _stage(target, info, text, files.public_mode(), True, name)
+        files.install(tmp, target, shown=name)
+
+
+def _save_error(name: str, reason: str, public: bool) -> KeytoolError:
+    """ssh-keygen's words when a key (exit 1) or its .pub (its fatal(): 255) is not saved."""
+    if public:
+        error = KeytoolError(f"Unable to save public key to {name}: {reason}")
+        error.exit_code = 255
     else:
-        files.write_atomic(path, private_text, files.PRIVATE_MODE)
-    files.write_atomic(
-        pub_path(path), public_file_text(public, comment), files.public_mode(), keep_mode=keep_mode
-    )
+        error = KeytoolError(f'Saving key "{name}" failed: {reason}')
+        error.exit_code = 1
+    return error
+
+
+@contextlib.contextmanager
+def _saving(name: str, public: bool = False) -> Iterator[None]:
+    """A file not written is said in ssh-keygen's words for ``name``."""
+    try:
+        yield
+    except files.WriteError as exc:
+        raise _save_error(name, exc.reason, public) from None
+
+
+def check_key_folder(path: Path, shown: str) -> None:
+    """A new key's folder must be there, before any question about the key (ssh-keygen
+    finds out when it saves, with these words)."""
+    import errno
+
+    if not path.parent.is_dir():
+        gone = errno.ENOTDIR if path.parent.exists() else errno.ENOENT
+        raise _save_error(shown, os.strerror(gone), public=False)
+
+
+def given_name(file: str | None, path: Path) -> str:
+    """The key file as the user named it (-f, ~ expanded), for messages."""
+    return os.path.expanduser(file) if file else os.fspath(path)
 
 
 def expand(path: str) -> Path:
@@ -167,38 +237,50 @@ def ask_key_file(file: str | None) -> Path:
     return ask_file_name("Enter file in which the key is", default)
 
 
-def rewrite_key_file(path: Path, text: bytes) -> None:
+def rewrite_key_file(path: Path, text: bytes, shown: str | None = None) -> None:
     """Replace an existing key file (``passwd``, ``comment``): a new file beside it,
     renamed over it, never the old one cut and written again. Its mode, owner and
     extended attributes are kept; other hard links to it keep the old key (said on
-    stderr); a folder we may not write is named as the reason."""
-    import stat
-    import sys
-    from pathlib import Path
+    stderr). A key we may not write is left alone, as ssh-keygen leaves it (see
+    ``files.replaceable``), and a failure said in its words; ``shown`` names the key
+    as the user gave it."""
+    name = shown if shown is not None else os.fspath(path)
+    with _saving(name):
+        target, info = files.replaceable(path, name)
+        tmp = _stage(target, info, text, files.PRIVATE_MODE, True, name)
+        files.install(tmp, target, shown=name)
+    _warn_of_hard_links(name, info)
 
-    target = Path(os.path.realpath(path))  # a symbolic link stays a link
-    try:
-        info = target.stat()
-    except OSError:
-        info = None
-    if info is None or not stat.S_ISREG(info.st_mode):
-        files.write_atomic(path, text, files.PRIVATE_MODE, keep_mode=True)
+
+def _stage(
+    target: Path, info: os.stat_result | None, text: bytes, mode: int, keep_mode: bool, name: str
+) -> Path:
+    """``text`` in a temp file beside ``target``, to be installed over it: the old
+    file's owner and group (where we may give them), and with ``keep_mode`` its mode
+    and extended attributes."""
+    import stat
+
+    if info is None:
+        return files.write_temp(target, text, mode, shown=name)
+    if keep_mode:
+        mode = stat.S_IMODE(info.st_mode)
+    tmp = files.write_temp(target, text, mode, (info.st_uid, info.st_gid), shown=name)
+    if keep_mode:
+        _copy_xattrs(target, tmp)
+    return tmp
+
+
+def _warn_of_hard_links(name: str, info: os.stat_result | None) -> None:
+    import sys
+
+    if info is None or info.st_nlink <= 1:
         return
-    folder = target.parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise KeytoolError(
-            f"cannot write in {folder}: a new file is written there, then renamed over {path}"
-        )
-    tmp = files.write_temp(target, text, stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid))
-    _copy_xattrs(target, tmp)
-    files.install(tmp, target, shown=path)
-    if info.st_nlink > 1:
-        others = info.st_nlink - 1
-        print(
-            f"Warning: {path} had {others} other hard link{'s' if others > 1 else ''}: "
-            f"{'they keep' if others > 1 else 'it keeps'} the old key",
-            file=sys.stderr,
-        )
+    others = info.st_nlink - 1
+    print(
+        f"Warning: {name} had {others} other hard link{'s' if others > 1 else ''}: "
+        f"{'they keep' if others > 1 else 'it keeps'} the old key",
+        file=sys.stderr,
+    )
 
 
 def _copy_xattrs(source: Path, dest: Path) -> None:

@@ -22,9 +22,11 @@ def run(
     from keytool.keyfiles import (
         ask_key_file,
         cut_comment,
+        given_name,
         is_private_text,
         load_private_file,
         public_file_text,
+        rewrite_public_file,
         write_key_pair,
     )
     from keytool.keys import openssh
@@ -38,9 +40,10 @@ def run(
     one_line_text(comment, "the comment (-C)")
     comment = cut_comment(comment)
     path = ask_key_file(file)
+    shown = given_name(file, path)
     text = files.read_file(path, "key file")
     if not openssh.is_openssh_private(text) and is_private_text(text):
-        return _convert_and_comment(path, text, comment, passphrase, rounds, cipher)
+        return _convert_and_comment(path, shown, text, comment, passphrase, rounds, cipher)
     if not openssh.is_openssh_private(text):
         # a public key file alone: rewrite its line, when that line is all it holds
         lines = [line for line in text.split(b"\n") if line.strip()]
@@ -50,7 +53,7 @@ def run(
                 "(one key line) gets a new comment"
             )
         public, old = parse_public_text(text)
-        files.write_atomic(path, public_file_text(public, comment), files.public_mode(), True)
+        rewrite_public_file(path, public_file_text(public, comment), shown=shown)
         print(f"Old comment: {old}")
         print(_applied(comment))
         return 0
@@ -67,7 +70,7 @@ def run(
         rounds,
         cipher or openssh.DEFAULT_CIPHER,
     )
-    write_key_pair(path, new_text, key.public, comment, keep_mode=True)
+    write_key_pair(path, new_text, key.public, comment, keep_mode=True, shown=shown)
     print(_applied(comment))
     return 0
 
@@ -79,6 +82,7 @@ def _applied(comment: str) -> str:
 
 def _convert_and_comment(
     path: Path,
+    shown: str,
     text: bytes,
     comment: str,
     passphrase: str | None,
@@ -105,6 +109,6 @@ def _convert_and_comment(
         rounds or openssh.DEFAULT_ROUNDS,
         cipher or openssh.DEFAULT_CIPHER,
     )
-    write_key_pair(path, new_text, key.public, comment, keep_mode=True)
+    write_key_pair(path, new_text, key.public, comment, keep_mode=True, shown=shown)
     print(_applied(comment))
     return 0

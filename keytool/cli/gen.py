@@ -98,7 +98,7 @@ def run(
 ) -> int:
     from keytool import files
     from keytool.cli import one_line_text, secret_bytes
-    from keytool.keyfiles import ask_file_name, cut_comment
+    from keytool.keyfiles import ask_file_name, check_key_folder, cut_comment, given_name
     from keytool.keys import keyformat, openssh
 
     if bits is not None and bits < 1:  # as ssh-keygen, before anything else
@@ -154,15 +154,17 @@ def run(
             if not quiet:
                 print(f"Created directory '{ssh_dir}'.")
     pub_path = Path(f"{path}.pub")
+    shown = given_name(file, path)
     # ssh-keygen asks about the private key file only and replaces a FILE.pub without
-    # a word; a .pub alone may be somebody's key kept there, so it is asked about too
-    existing = next((p for p in (path, pub_path) if p.exists() or p.is_symlink()), None)
+    # a word; a .pub alone may be somebody's key kept there, so it is asked about too.
+    # As ssh-keygen, only a file that is there, links followed: a link to no file is
+    # written through without a question
+    existing = next((p for p in (path, pub_path) if p.exists()), None)
     if existing is not None and not (force or _confirm_overwrite(existing)):
         refused = KeytoolError(f"{existing} already exists; not overwriting (use --force)")
         refused.exit_code = 1  # as ssh-keygen's exit(1) at an answer other than y
         raise refused
-    if not path.parent.is_dir():
-        raise KeytoolError(f"{path.parent}: no such directory")
+    check_key_folder(path, shown)
 
     # any length, as ssh-keygen 9.2 takes it for its own format (PEM and PKCS#8: the
     # writer refuses under five characters, as ssh-keygen's libcrypto path does)
@@ -178,7 +180,7 @@ def run(
     if saved != fmt and not quiet:
         print(f"Note: {kind} keys have no {fmt} form: saved in OpenSSH format", file=sys.stderr)
     private_text = keyformat.dump_private(key, note, secret or None, fmt, cipher, rounds)
-    write_key_pair(path, private_text, key.public, note)
+    write_key_pair(path, private_text, key.public, note, shown=shown)
     if not quiet:
         print(f"Your identification has been saved in {path}")
         print(f"Your public key has been saved in {pub_path}")

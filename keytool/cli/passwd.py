@@ -57,7 +57,7 @@ def run(
     from keytool import files, terminal
     from keytool.cli import secret_bytes
     from keytool.cli.gen import check_rounds
-    from keytool.keyfiles import ask_key_file, load_private_file, rewrite_key_file
+    from keytool.keyfiles import ask_key_file, given_name, load_private_file, rewrite_key_file
     from keytool.keys import keyformat, openssh, pemwrite
 
     check_rounds(rounds)  # before anything is read, as gen
@@ -92,7 +92,7 @@ def run(
             file=sys.stderr,
         )
     text = keyformat.dump_private(key, comment, new_secret or None, fmt, cipher, rounds)
-    rewrite_key_file(path, text)
+    rewrite_key_file(path, text, shown=given_name(file, path))
     # FILE.pub is never written, whatever it holds (or if it is missing): as ssh-keygen -p
     print("Your identification has been saved with the new passphrase.")
     return 0
