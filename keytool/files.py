@@ -1,7 +1,9 @@
 """File adapter: atomic writes with OpenSSH's modes, and private key permission checks.
 
 The only place keytool writes files: temp file in the same folder, fsync, rename; the
-mode is set when the temp file is created, never by a chmod afterwards.
+mode is set when the temp file is created, never by a chmod afterwards. Whatever ends
+a write early (an error, ^C, SIGTERM, SIGHUP) removes its temp files (see ``writing``):
+none is left beside the file, least of all a key without its passphrase.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 
 from keytool.errors import KeyFileError
 
@@ -84,15 +87,16 @@ def write_atomic(
     if keep_mode and info is not None:
         mode = stat.S_IMODE(info.st_mode)
     owner = (info.st_uid, info.st_gid) if info is not None else None
-    tmp = write_temp(target, data, mode, owner, shown=path)
-    if backup is not None and info is not None:
-        try:
-            _keep_backup(target, backup, owner)
-        except (OSError, KeyFileError) as exc:  # the backup's fault: named, as ssh-keygen
-            discard(tmp)
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise KeyFileError(f"cannot keep {backup}: {reason}") from None
-    install(tmp, target, shown=path)
+    with writing():
+        tmp = write_temp(target, data, mode, owner, shown=path)
+        if backup is not None and info is not None:
+            try:
+                _keep_backup(target, backup, owner)
+            except (OSError, KeyFileError) as exc:  # the backup's fault: named, as ssh-keygen
+                discard(tmp)
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise KeyFileError(f"cannot keep {backup}: {reason}") from None
+        install(tmp, target, shown=path)
 
 
 def _keep_backup(target: Path, backup: Path, owner: tuple[int, int] | None) -> None:
@@ -180,37 +184,42 @@ def write_temp(
     """Write ``data`` to a new hidden temp file beside ``path``, with exactly ``mode``
     (and ``owner``'s uid and gid, where allowed), flushed to disk; ``install`` then
     gives it its name, ``discard`` removes it. Used alone where several files must
-    appear in a set order (a key's .pub before the key). Errors name ``shown`` (what
-    the user gave) if not ``path``."""
+    appear in a set order (a key's .pub before the key), inside ``writing``. Errors
+    name ``shown`` (what the user gave) if not ``path``."""
     tmp = path.parent / f".{path.name}.keytool-{os.getpid()}-{os.urandom(4).hex()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    except OSError as exc:
-        raise WriteError(shown or path, exc.strerror or str(exc)) from None
-    try:
+    with writing():
+        # known before it is made: an interrupt as it is created removes it too
+        _staged.add(tmp)
         try:
-            if owner is not None and owner != (os.geteuid(), os.getegid()):
-                # not ours to give away unless we are root: then it stays ours
-                with contextlib.suppress(PermissionError):
-                    os.fchown(fd, *owner)
-            # umask may have narrowed the mode; fchmod on our own new fd sets it exactly
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        discard(tmp)
-        raise WriteError(shown or path, exc.strerror or str(exc)) from None
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except OSError as exc:
+            _staged.discard(tmp)  # not made: a file of that name is not ours
+            raise WriteError(shown or path, exc.strerror or str(exc)) from None
+        try:
+            try:
+                if owner is not None and owner != (os.geteuid(), os.getegid()):
+                    # not ours to give away unless we are root: then it stays ours
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, *owner)
+                # umask may have narrowed the mode; fchmod on our own new fd sets it exactly
+                os.fchmod(fd, mode)
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            discard(tmp)
+            raise WriteError(shown or path, exc.strerror or str(exc)) from None
     return tmp
 
 
 def discard(tmp: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+    _staged.discard(tmp)
 
 
 def install(tmp: Path, path: Path, shown: str | os.PathLike[str] | None = None) -> None:
@@ -221,12 +230,100 @@ def install(tmp: Path, path: Path, shown: str | os.PathLike[str] | None = None) 
     except OSError as exc:
         discard(tmp)
         raise WriteError(shown or path, exc.strerror or str(exc)) from None
+    _staged.discard(tmp)  # no longer a temp file: ^C from here on keeps it
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+#: temp files written and neither installed nor discarded yet
+_staged: set[Path] = set()
+#: signals whose default action ends keytool at once, leaving its temp files on disk
+_ENDING = ("SIGTERM", "SIGHUP")
+_BLOCKED = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class _Ended(BaseException):
+    """SIGTERM or SIGHUP, received while temp files were being written."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_ended(signum: int, _frame: object) -> None:
+    import signal
+
+    for name in _ENDING:  # a second one while the temp files are removed waits for it
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise _Ended(signum)
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Around a write that stages temp files (``write_temp`` until ``install``): the
+    temp files it made and did not install are removed whatever ends it early, an
+    error or an interrupt (^C raises KeyboardInterrupt: keytool says so and exits
+    130, as it does elsewhere). SIGTERM and SIGHUP, which would end keytool outright
+    and leave them on disk, are caught for the duration: the temp files are removed,
+    then keytool ends by that signal as it would have. Only a signal left to its
+    default action is caught (one ignored, or handled by keytool's own code, stays
+    so), in the main thread (the only one Python's handlers run in); nested, the
+    outermost catches it."""
+    import signal
+    import threading
+
+    caught: set[int] = set()
+    if threading.current_thread() is threading.main_thread():
+        for name in _ENDING:
+            signum = getattr(signal, name)
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _raise_ended)
+                caught.add(signum)
+    before = set(_staged)
+    try:
+        yield
+    except BaseException as exc:
+        for tmp in _staged - before:
+            discard(tmp)
+        if isinstance(exc, _Ended) and exc.signum in caught:
+            _end_by(exc.signum)
+        raise
+    finally:
+        for signum in caught:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def _end_by(signum: int) -> None:
+    """End the process by ``signum``, as its default action would have."""
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)  # only if it was blocked
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """^C, SIGTERM and SIGHUP wait until the block is done (then act as usual): files
+    that take their names together (a key and its .pub) all take them, so a signal
+    never leaves a new .pub beside the old key."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = {getattr(signal, name) for name in _BLOCKED}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _is_devnull(info: os.stat_result) -> bool:

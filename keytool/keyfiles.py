@@ -124,9 +124,10 @@ def write_key_pair(
 ) -> None:
     """Write a private key file and its .pub with OpenSSH's modes, as one pair: both
     targets are checked, then both written to temp files beside them, before either
-    takes its name (the .pub first, as ``gen -A``); a failure leaves both old files as
-    they were and no temp file behind, never a new key beside an old .pub nor a key
-    without its .pub. ``keep_mode``: an existing key rewritten (see
+    takes its name (the .pub first, as ``gen -A``); a failure, ^C, SIGTERM or SIGHUP
+    leaves both old files as they were and no temp file behind, never a new key beside
+    an old .pub nor a key without its .pub (a signal as they take their names waits
+    until both have them). ``keep_mode``: an existing key rewritten (see
     ``rewrite_key_file``); ``shown`` names the key as the user gave it. A failure is
     said in ssh-keygen's words, with its exit status."""
     name = shown if shown is not None else os.fspath(path)
@@ -135,20 +136,20 @@ def write_key_pair(
         target, info = files.replaceable(path, name)
     with _saving(pub_name, public=True):
         pub_target, pub_info = files.replaceable(pub, pub_name)
-    with _saving(name):
-        key_tmp = _stage(target, info, private_text, files.PRIVATE_MODE, keep_mode, name)
-    try:
+    # an error or a signal before both take their names removes both temp files
+    with files.writing():
+        with _saving(name):
+            key_tmp = _stage(target, info, private_text, files.PRIVATE_MODE, keep_mode, name)
         with _saving(pub_name, public=True):
             pub_text = public_file_text(public, comment)
             pub_tmp = _stage(
                 pub_target, pub_info, pub_text, files.public_mode(), keep_mode, pub_name
             )
-            files.install(pub_tmp, pub_target, shown=pub_name)
-    except KeytoolError:
-        files.discard(key_tmp)
-        raise
-    with _saving(name):
-        files.install(key_tmp, target, shown=name)
+        with files.signals_deferred():
+            with _saving(pub_name, public=True):
+                files.install(pub_tmp, pub_target, shown=pub_name)
+            with _saving(name):
+                files.install(key_tmp, target, shown=name)
     if keep_mode:
         _warn_of_hard_links(name, info)
 
@@ -157,7 +158,7 @@ def rewrite_public_file(path: Path, text: bytes, shown: str | None = None) -> No
     """Replace a public key file alone (``comment`` of a .pub), its mode kept; checked
     and written as a key pair's .pub is."""
     name = shown if shown is not None else os.fspath(path)
-    with _saving(name, public=True):
+    with _saving(name, public=True), files.writing():
         target, info = files.replaceable(path, name)
         tmp = _stage(target, info, text, files.public_mode(), True, name)
         files.install(tmp, target, shown=name)
@@ -245,7 +246,7 @@ def rewrite_key_file(path: Path, text: bytes, shown: str | None = None) -> None:
     ``files.replaceable``), and a failure said in its words; ``shown`` names the key
     as the user gave it."""
     name = shown if shown is not None else os.fspath(path)
-    with _saving(name):
+    with _saving(name), files.writing():
         target, info = files.replaceable(path, name)
         tmp = _stage(target, info, text, files.PRIVATE_MODE, True, name)
         files.install(tmp, target, shown=name)
@@ -257,7 +258,8 @@ def _stage(
 ) -> Path:
     """``text`` in a temp file beside ``target``, to be installed over it: the old
     file's owner and group (where we may give them), and with ``keep_mode`` its mode
-    and extended attributes."""
+    and extended attributes. Called inside ``files.writing``, which removes the temp
+    file if the write ends before it is installed."""
     import stat
 
     if info is None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from keytool.errors import KeytoolError
+from keytool.output import keeps_changes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
 
+@keeps_changes
 def run(
     file: str | None,
     comment: str | None,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from keytool.errors import KeytoolError
+from keytool.output import keeps_changes, on_terminal
 
 DEFAULT_BITS = {"rsa": 3072, "ecdsa": 256, "ed25519": 256}
 FILE_NAMES = {"rsa": "id_rsa", "ecdsa": "id_ecdsa", "ed25519": "id_ed25519"}
@@ -58,7 +59,7 @@ def new_passphrase() -> bytes:
         if first == second:
             return first.encode("utf-8", "surrogateescape")
         # as ssh-keygen: both asked again
-        print("Passphrases do not match.  Try again.", flush=True)
+        print("Passphrases do not match.  Try again.", flush=on_terminal())
 
 
 def check_bits(key_type: str, bits: int | None, quiet: bool = False) -> int:
@@ -83,6 +84,7 @@ def check_bits(key_type: str, bits: int | None, quiet: bool = False) -> int:
     return 256
 
 
+@keeps_changes
 def run(
     key_type: str | None,
     bits: int | None,
@@ -141,7 +143,9 @@ def run(
         one_line_text(comment, "the comment (-C)")
         comment = cut_comment(comment)
     if not quiet:  # first, as ssh-keygen says it: before any question
-        print(f"Generating public/private {kind} key pair.", flush=True)
+        # at once on a terminal; elsewhere it waits, as stdio keeps it, so a closed
+        # pipe behind stdout is found after the key is saved, not before
+        print(f"Generating public/private {kind} key pair.", flush=on_terminal())
     if file:
         path = Path(file).expanduser()
     else:

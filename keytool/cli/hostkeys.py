@@ -6,7 +6,7 @@ default size, no passphrase, comment user@host, the private key 0600 and its .pu
 0644. An existing key is never touched. Both files are written to temp files first;
 the .pub takes its name before the key does, so an interrupted run can leave a .pub
 without its key (which the next run replaces) but never a key without its .pub nor a
-half-written file.
+half-written file; ^C, SIGTERM or SIGHUP leaves no temp file.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def run(prefix: str, fmt: str, cipher: str | None, rounds: int | None, quiet: bo
     from keytool.keyfiles import pub_path, public_file_text
     from keytool.keys import generate
     from keytool.keys.keyformat import dump_private
+    from keytool.output import on_terminal
 
     todo = [
         (kind, label, host_key_path(prefix, kind))
@@ -54,26 +55,30 @@ def run(prefix: str, fmt: str, cipher: str | None, rounds: int | None, quiet: bo
     if not todo:
         return 0
     comment = default_comment()
+    # shown at once on a terminal only: elsewhere a closed pipe or a full disk behind
+    # stdout is found at the end, after the keys are written (keytool.output)
+    shown = on_terminal()
     if not quiet:
         sys.stdout.write("keytool: generating new host keys: ")
     try:
         for kind, label, path in todo:
             if not quiet:
                 sys.stdout.write(f"{label} ")
-                sys.stdout.flush()
+                if shown:
+                    sys.stdout.flush()
             key = generate(kind, DEFAULT_BITS[kind])
             private_text = dump_private(key, comment, None, fmt, cipher, rounds)
-            private_tmp = files.write_temp(path, private_text, files.PRIVATE_MODE)
-            try:
+            # an error or a signal before both take their names removes both temp files
+            with files.writing():
+                private_tmp = files.write_temp(path, private_text, files.PRIVATE_MODE)
                 public_text = public_file_text(key.public, comment)
                 public_tmp = files.write_temp(pub_path(path), public_text, files.public_mode())
-                files.install(public_tmp, pub_path(path))
-            except KeytoolError:
-                files.discard(private_tmp)
-                raise
-            files.install(private_tmp, path)
+                with files.signals_deferred():
+                    files.install(public_tmp, pub_path(path))
+                    files.install(private_tmp, path)
     finally:
         if not quiet:
             sys.stdout.write("\n")
-            sys.stdout.flush()
+            if shown:
+                sys.stdout.flush()
     return 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 
 from keytool.errors import KeytoolError
+from keytool.output import keeps_changes
 
 DEFAULT_FILE = "~/.ssh/known_hosts"
 #: ssh reads known_hosts of any size; a fleet's of 200,000 hosts is over 20 MB
 MAX_KNOWN_HOSTS = 256 * 1024 * 1024
 
 
+@keeps_changes
 def run(
     find: str | None,
     remove: str | None,

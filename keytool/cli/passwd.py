@@ -13,6 +13,7 @@ import os
 import sys
 
 from keytool.errors import KeytoolError
+from keytool.output import keeps_changes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def _ask_old(path: str | os.PathLike[str]) -> bytes:
     ).encode("utf-8", "surrogateescape")
 
 
+@keeps_changes
 def run(
     file: str | None,
     old: str | None,
