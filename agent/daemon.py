@@ -357,20 +357,43 @@ def run(options: AgentOptions) -> int:
     if options.command:
         return _command_mode(listener, options)
     if options.foreground or options.debug:
-        sys.stdout.write(foreground_lines(options.shell, listener.path, os.getpid()))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(foreground_lines(options.shell, listener.path, os.getpid()))
+            sys.stdout.flush()
+        except OSError as exc:
+            if not isinstance(exc, BrokenPipeError):
+                cleanup(listener)  # no socket left that nobody listens on
+            raise
         serve(listener, options)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = _fork_ignoring_sigint()
     if pid:
         listener.sock.close()
-        sys.stdout.write(env_lines(options.shell, listener.path, pid))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(env_lines(options.shell, listener.path, pid))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise  # as ssh-agent, whose reader went away: the agent goes on
+        except OSError:
+            # the lines that name the agent were not written (a full disk): the user
+            # cannot use it, nor stop it, so it is stopped here (ssh-agent leaves it)
+            _stop_agent(pid, listener)
+            raise
         return 0
     _detach()
     _log_to_syslog()
     serve(listener, options)
+
+
+def _stop_agent(pid: int, listener: Listener) -> None:
+    """The agent just started ended, and its socket and folder removed (it may have
+    died of the signal before it could)."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(ChildProcessError, InterruptedError):
+        os.waitpid(pid, 0)
+    cleanup(listener)
 
 
 def _fork_ignoring_sigint() -> int:

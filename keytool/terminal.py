@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from keytool.errors import AskpassError, KeytoolError
@@ -98,7 +102,7 @@ def open_prompt(prompt: str, hidden: bool, nonblocking: bool = False) -> tuple[i
             quiet[3] &= ~(termios.ECHO | termios.ECHONL)
             termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
         os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
-    except OSError:
+    except (OSError, termios.error):  # in the background, stopped and gone on: SIGTTOU
         close_prompt(fd, saved)
         return None
     return fd, saved
@@ -124,24 +128,109 @@ def typed_line(line: bytes | bytearray) -> str | None:
 
 def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
     """A line typed on the controlling terminal (ssh asks there, not on stdin), kept as
-    its bytes; None without a terminal or at end of input. ``hidden``: not echoed (the
-    echo comes back whatever happens, ^C included)."""
+    its bytes; None without a terminal or at end of input. ``hidden``: not echoed, and
+    as OpenSSH's readpassphrase the echo comes back whatever happens: a signal that
+    comes meanwhile (SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGALRM) takes effect once it
+    is back (as it would have: the program ends, or its handler runs); one that stops
+    us (SIGTSTP, SIGTTIN, SIGTTOU) stops us with the echo on, and the prompt is asked
+    again when we go on."""
+    if not hidden:
+        return _read_line(prompt, False, _Caught())
+    while True:
+        with _catching() as caught:
+            answer = _read_line(prompt, True, caught)
+        if not caught.signals:
+            return answer
+        _flush_output()
+        for signum in sorted(caught.signals):
+            signal.raise_signal(signum)  # its own handling now: ends us, or runs it
+        if caught.signals.isdisjoint(_STOPPING):
+            return None  # one whose handling does not end us: no answer, as no line
+
+
+#: as readpassphrase: the signals caught at a hidden prompt, the echo given back before
+#: they take effect; those that stop us ask again once we go on
+_ENDING: tuple[int, ...] = (
+    signal.SIGALRM,
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+)
+_STOPPING: frozenset[int] = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+
+
+class _Interrupted(BaseException):
+    """A signal came while the terminal was read: the read given up."""
+
+
+class _Caught:
+    """The signals caught at a prompt; ``reading``: one ends the read at once."""
+
+    def __init__(self) -> None:
+        self.signals: set[int] = set()
+        self.reading = False
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals.add(signum)
+        if self.reading:
+            self.reading = False
+            raise _Interrupted
+
+
+@contextlib.contextmanager
+def _catching() -> Iterator[_Caught]:
+    """The prompt's signals caught meanwhile (not one ignored by whoever started us:
+    it stays ignored), their handling as it was given back after. Only the main thread
+    can catch signals; another reads as it would without."""
+    caught = _Caught()
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous: dict[int, Any] = {}
+    try:
+        for signum in (*_ENDING, *sorted(_STOPPING)):
+            handling = signal.getsignal(signum)
+            if handling is signal.SIG_IGN or handling is None:
+                continue
+            previous[signum] = signal.signal(signum, caught.handle)
+        yield caught
+    finally:
+        for signum, handling in previous.items():
+            signal.signal(signum, handling)
+
+
+def _read_line(prompt: str, hidden: bool, caught: _Caught) -> str | None:
+    """One prompt and the line typed; a signal caught while it is read (``caught``)
+    ends the read, the terminal given back all the same."""
     opened = open_prompt(prompt, hidden)
     if opened is None:
         return None
     fd, saved = opened
     line = bytearray()
     try:
-        while not line.endswith(b"\n"):
-            chunk = os.read(fd, 1024)
-            if not chunk:
-                break
-            line += chunk
-    except OSError:
+        try:
+            caught.reading = True
+            if caught.signals:  # came while the prompt was written
+                raise _Interrupted
+            while not line.endswith(b"\n"):
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    break
+                line += chunk
+        finally:
+            caught.reading = False
+    except (_Interrupted, OSError):
         return None
     finally:
         close_prompt(fd, saved)
     return typed_line(line)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
 
 
 def ask_twice(prompt: str, missing: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import sys
 
 from keytool.cli.spec import Command
@@ -44,8 +45,6 @@ def _standard_fds() -> None:
     """A closed stdin, stdout or stderr is /dev/null (as OpenSSH's sanitise_stdfd): a
     file opened later must not take its number and receive what is printed, and
     ``cmd >&-`` does the work in silence rather than fail."""
-    import os
-
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -57,6 +56,28 @@ def _standard_fds() -> None:
     for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+
+
+def _failure_status(args: list[str]) -> int:
+    """The status of a failure the command did not see coming (memory, a library that
+    cannot be loaded): 255 for those in ssh-keygen's place and for exec, as ssh-keygen's
+    and ssh's fatal(), else 1, as the command's other failures."""
+    name = args[0] if args else ""
+    return 255 if name in SSH_KEYGEN_COMMANDS or name == "exec" else 1
+
+
+def _load_failure(exc: ImportError) -> str | None:
+    """What stopped a compiled module from loading (too little memory to map it, a
+    library missing), in one line; None for any other ImportError."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    path = exc.path or ""
+    if not path.endswith(tuple(EXTENSION_SUFFIXES)) and not path.endswith(".so"):
+        return None
+    reason = str(exc.msg or exc)
+    if reason.startswith(f"{path}: "):
+        reason = reason[len(path) + 2 :]  # the loader names the file first
+    return f"cannot load {path}: {reason}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,5 +110,37 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # an I/O failure nothing above turned into a KeytoolError
         print(f"keytool: {exc.strerror or exc}", file=sys.stderr)
         code = 1
-    sys.stdout.flush() if not sys.stdout.closed else None
-    raise SystemExit(code)
+    except MemoryError:  # a low memory limit (ulimit -v): one line, no traceback
+        print("keytool: out of memory", file=sys.stderr)
+        code = _failure_status(args)
+    except ImportError as exc:
+        reason = _load_failure(exc)
+        if reason is None:
+            raise  # a module of ours missing a name: a bug, its traceback shown
+        print(f"keytool: {reason}", file=sys.stderr)
+        code = _failure_status(args)
+    raise SystemExit(_flushed(code))
+
+
+def _flushed(code: int) -> int:
+    """``code``, once what is left in stdout's buffer is written. A reader gone (``|
+    head``, ``| true``) found only now ends keytool as it ends ssh-keygen there (141,
+    by SIGPIPE, with nothing said); another failure (a full disk) is one line."""
+    if sys.stdout is None or sys.stdout.closed:
+        return code
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        # what is still buffered goes nowhere: the interpreter's own flush at exit
+        # would fail again, with a message of its own
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+        except (OSError, ValueError):
+            pass
+        if isinstance(exc, BrokenPipeError):
+            return 141 if code == 0 else code
+        print(f"keytool: {exc.strerror or exc}", file=sys.stderr)
+        return code or 1
+    return code
