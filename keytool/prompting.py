@@ -130,32 +130,67 @@ async def read_terminal(prompt: str, hidden: bool = False) -> str | None:
     comes back whatever happens, the task's cancelling (^C) included."""
     from keytool.terminal import close_prompt, open_prompt, typed_line
 
-    opened = open_prompt(prompt, hidden, nonblocking=True)
-    if opened is None:
-        return None
-    fd, saved = opened
     loop = asyncio.get_running_loop()
-    line = bytearray()
+    # caught from before the prompt is shown: one that comes as the echo is turned off
+    # waits for the loop, which runs it once the prompt is open
+    opened: list[tuple[int, object]] = []
+    ending = _restore_on_ending_signals(loop, opened)
     try:
-        while not line.endswith(b"\n"):
-            ready: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(fd, _wake, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-            try:
-                chunk = os.read(fd, 1024)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            line += chunk
-    except OSError:
-        return None
+        shown = open_prompt(prompt, hidden, nonblocking=True)
+        if shown is None:
+            return None
+        opened.append(shown)
+        fd, saved = shown
+        line = bytearray()
+        try:
+            while not line.endswith(b"\n"):
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(fd, _wake, ready)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(fd)
+                try:
+                    chunk = os.read(fd, 1024)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                line += chunk
+        except OSError:
+            return None
+        finally:
+            opened.clear()
+            close_prompt(fd, saved)
     finally:
-        close_prompt(fd, saved)
+        for number in ending:
+            loop.remove_signal_handler(number)
     return typed_line(line)
+
+
+def _restore_on_ending_signals(
+    loop: asyncio.AbstractEventLoop, opened: list[tuple[int, object]]
+) -> list[int]:
+    """SIGHUP and SIGQUIT, left to their default action, would end keytool with the
+    terminal's echo off: while a prompt is ``opened`` they give it back first, then end
+    keytool as they would have (as OpenSSH's readpassphrase; ^C and SIGTERM end the
+    run through its task, which closes the prompt). The signals caught are returned."""
+    import signal
+
+    from keytool.terminal import close_prompt
+
+    def end(number: int) -> None:
+        if opened:
+            close_prompt(*opened.pop())
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+
+    caught: list[int] = []
+    for number in (signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(number) == signal.SIG_DFL:
+            loop.add_signal_handler(number, end, number)
+            caught.append(int(number))
+    return caught
 
 
 def _wake(ready: asyncio.Future[None]) -> None:

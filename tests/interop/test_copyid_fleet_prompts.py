@@ -5,83 +5,20 @@ already done, as ssh ends at once at its own password prompt."""
 from __future__ import annotations
 
 import os
-import pty
 import re
-import select
 import signal
-import termios
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
+
 from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen, throwaway_account
 from tests.interop.copyidhelp import Client, copyid_sshd, make_client, put_keys, ssh_login
+from tests.interop.ptyhelp import Pty, reading_terminal
 from tests.peers import Sshd, free_port
-
-
-class Pty:
-    """A program on a terminal of its own; what it writes is kept."""
-
-    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # pragma: no cover - the child
-            os.execvpe(argv[0], list(argv), env)
-        self.out = b""
-        self.status: int | None = None
-        self.reaped = False  # waited for (its status, or killed past a timeout)
-
-    def read_until(self, text: bytes, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while text not in self.out and time.monotonic() < end:
-            if not self._read(0.1):
-                return False
-        return text in self.out
-
-    def read_for(self, wait: float) -> None:
-        """Keep what it writes within ``wait`` seconds (or until its end)."""
-        self._read(wait)
-
-    def _read(self, wait: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], wait)
-        if ready:
-            try:
-                chunk = os.read(self.fd, 4096)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            self.out += chunk
-        return True
-
-    def echo(self) -> bool:
-        return bool(termios.tcgetattr(self.fd)[3] & termios.ECHO)
-
-    def wait(self, timeout: float, kill: bool = True) -> int | None:
-        """The exit status, or None if it runs past ``timeout`` (then it is killed,
-        unless ``kill`` is false)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                while self._read(0.05):
-                    pass
-                self.status = os.waitstatus_to_exitcode(status)
-                self.reaped = True
-                return self.status
-            self._read(0.05)
-        if not kill:
-            return None
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
-        self.reaped = True
-        return None
-
-    def close(self) -> None:
-        if not self.reaped:
-            self.wait(0)
-        os.close(self.fd)
 
 
 def _keytool(client: Client, login_key: Path, *args: str) -> list[str]:
@@ -281,3 +218,39 @@ def test_sigterm_names_the_hosts_done(tmp_path: Path) -> None:
             run.close()
         text = run.out.decode(errors="replace")
         assert f"{hosts[0]}" in text and "1 installed, 1 interrupted" in text, text
+
+
+def _signalled_at_password(
+    argv: list[str], env: dict[str, str], signum: int, blocking: bool
+) -> tuple[int, bool]:
+    """The status of ``argv`` ended by ``signum`` at its password prompt, and whether
+    the terminal echoes after. ``blocking``: the program reads the terminal in a
+    blocking read begun after the prompt is written (ssh's readpassphrase sees a signal
+    before that read only once something is typed): the signal waits for the read.
+    keytool's copy-id catches the signals before it writes the prompt."""
+    run = Pty(argv, env)
+    try:
+        assert run.read_until(b"password: ", 30), run.out
+        assert not blocking or reading_terminal(run.pid), run.out
+        os.kill(run.pid, signum)
+        status = run.wait(20)
+        assert status is not None, run.out
+        return status, run.echo()
+    finally:
+        run.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=str)
+def test_a_hang_up_at_a_password_prompt_gives_the_echo_back_as_ssh(
+    tmp_path: Path, signum: int
+) -> None:
+    with _two_hosts(tmp_path) as (asks, _quick, server, client, login, hosts):
+        reference = [
+            "ssh", "-F", "none", "-o", f"UserKnownHostsFile={client.known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+            "-p", str(server.port), f"{asks.name}@127.0.0.1", "true",
+        ]  # fmt: skip
+        ssh = _signalled_at_password(reference, _env(client), signum, blocking=True)
+        assert ssh == (-signum, True)  # ssh: ended by the signal, the echo back
+        ours = _keytool(client, login, "-j", "1", *hosts)
+        assert _signalled_at_password(ours, _env(client), signum, blocking=False) == ssh

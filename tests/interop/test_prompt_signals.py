@@ -11,7 +11,6 @@ import shlex
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from tests.interop.agenthelp import RunningAgent, openssh_agent
 from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.interop.test_copyid_fleet_prompts import Pty
+from tests.interop.ptyhelp import Pty, reading_terminal
 from tests.peers import require, run
 
 PASSPHRASE = "old secret"
@@ -60,21 +59,6 @@ def _env(folder: Path, agent: RunningAgent) -> dict[str, str]:
     return base_env(HOME=str(home), SSH_AUTH_SOCK=str(agent.sock))
 
 
-def _reading(pid: int, timeout: float = 60) -> bool:
-    """Whether ``pid`` waits in a read of the terminal, within ``timeout``: the prompt
-    is written before the read starts, and a signal in between is seen by
-    readpassphrase only once something is typed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if Path(f"/proc/{pid}/wchan").read_text() == "wait_woken":
-                return True
-        except OSError:
-            return False
-        time.sleep(0.01)
-    return False
-
-
 def _child(pid: int) -> int:
     """The one child of ``pid`` (the shell's foreground command)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -92,7 +76,7 @@ def _killed_at_prompt(argv: list[str], env: dict[str, str], signum: int) -> tupl
     term = Pty([shutil.which("bash") or "/bin/bash", "-c", script], env)
     try:
         assert term.read_until(b"passphrase", 60), term.out
-        assert _reading(_child(term.pid)), term.out
+        assert reading_terminal(_child(term.pid)), term.out
         os.killpg(os.tcgetpgrp(term.fd), signum)
         assert term.wait(60) == 0, term.out
     finally:
@@ -156,7 +140,7 @@ def test_stopped_at_the_prompt_the_echo_is_on_and_it_asks_again(
         try:
             assert term.read_until(b"passphrase", 60), term.out
             pid = os.tcgetpgrp(term.fd)
-            assert _reading(pid), term.out
+            assert reading_terminal(pid), term.out
             hidden = not term.echo()
             os.kill(pid, signal.SIGTSTP)
             assert term.read_until(b"STOPPED", 60), term.out
