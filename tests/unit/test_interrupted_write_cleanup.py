@@ -6,13 +6,25 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from keytool import files, keyfiles
 from keytool.keys import generate
+
+
+@pytest.fixture(autouse=True)
+def _default_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP at their default action, as keytool starts (another test in
+    this process may have left a handler of its own), and put back after."""
+    before = {n: signal.signal(n, signal.SIG_DFL) for n in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def _interrupt_at(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
