@@ -360,9 +360,10 @@ def run(options: AgentOptions) -> int:
         try:
             sys.stdout.write(foreground_lines(options.shell, listener.path, os.getpid()))
             sys.stdout.flush()
-        except OSError as exc:
-            if not isinstance(exc, BrokenPipeError):
-                cleanup(listener)  # no socket left that nobody listens on
+        except OSError:
+            # it will not serve (a reader gone ends it with 141, as ssh-agent, which
+            # leaves its socket): no socket left that nobody listens on
+            cleanup(listener)
             raise
         serve(listener, options)
     sys.stdout.flush()

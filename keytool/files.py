@@ -257,6 +257,8 @@ class _Ended(BaseException):
 def _raise_ended(signum: int, _frame: object) -> None:
     import signal
 
+    if not _staged:  # no temp file of ours on disk (any more): end as the signal would
+        _end_by(signum)
     for name in _ENDING:  # a second one while the temp files are removed waits for it
         with contextlib.suppress(ValueError, OSError):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -285,9 +287,12 @@ def writing() -> Iterator[None]:
                 signal.signal(signum, _raise_ended)
                 caught.add(signum)
     before = set(_staged)
+    mask: set[int] | None = None
     try:
         yield
     except BaseException as exc:
+        # a signal that comes while the temp files are removed waits for the end
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, caught) if caught else None
         for tmp in _staged - before:
             discard(tmp)
         if isinstance(exc, _Ended) and exc.signum in caught:
@@ -296,6 +301,8 @@ def writing() -> Iterator[None]:
     finally:
         for signum in caught:
             signal.signal(signum, signal.SIG_DFL)
+        if mask is not None:  # what came meanwhile now acts, as its default action
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _end_by(signum: int) -> None:
@@ -304,7 +311,7 @@ def _end_by(signum: int) -> None:
 
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
-    raise SystemExit(128 + signum)  # only if it was blocked
+    raise SystemExit(128 + signum)  # only if it is blocked (then it acts once unblocked)
 
 
 @contextlib.contextmanager

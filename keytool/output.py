@@ -59,15 +59,21 @@ class KeptFailure:
 
     def _failed(self, exc: OSError) -> None:
         self.failure = exc
-        # what is still buffered goes nowhere: no later write or flush fails again
+        drop_stdout(self.stream)
+
+
+def drop_stdout(stream: TextIO) -> None:
+    """Once writing to ``stream`` (stdout) failed: what is still in its buffer, and
+    whatever comes after, goes to /dev/null, so that no later write or flush (the
+    interpreter's at exit included) fails again with a message of its own."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
         try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, self.stream.fileno())
-            finally:
-                os.close(null)
-        except (OSError, ValueError):
-            pass
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def keeps_changes(command: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -88,3 +94,18 @@ def keeps_changes(command: Callable[_P, _R]) -> Callable[_P, _R]:
         return result
 
     return run
+
+
+def confirm_overwrite(name: str | os.PathLike[str]) -> bool:
+    """ssh-keygen's question before it writes over a file (a key, a signature), as its
+    confirm_overwrite asks it: on stdout, flushed wherever stdout goes, the answer read
+    from stdin as its fgets into three bytes reads it (at most two characters of a
+    line, the rest left for the next question, so ``echo y | keytool gen ...`` answers
+    it); yes only for an answer starting with y or Y."""
+    print(f"{os.fspath(name)} already exists.")
+    print("Overwrite (y/n)? ", end="", flush=True)
+    try:
+        answer = sys.stdin.readline(2) if sys.stdin is not None else ""
+    except (OSError, UnicodeDecodeError):
+        answer = ""
+    return answer[:1] in ("y", "Y")

@@ -131,16 +131,13 @@ def _flushed(code: int) -> int:
     try:
         sys.stdout.flush()
     except OSError as exc:
-        # what is still buffered goes nowhere: the interpreter's own flush at exit
-        # would fail again, with a message of its own
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-            os.close(null)
-        except (OSError, ValueError):
-            pass
+        from keytool.output import drop_stdout
+
+        drop_stdout(sys.stdout)
+        if code:  # failed already, and said so (perhaps this very failure)
+            return code
         if isinstance(exc, BrokenPipeError):
-            return 141 if code == 0 else code
+            return 141
         print(f"keytool: {exc.strerror or exc}", file=sys.stderr)
-        return code or 1
+        return 1
     return code

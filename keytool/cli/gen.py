@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from keytool.errors import KeytoolError
-from keytool.output import keeps_changes, on_terminal
+from keytool.output import confirm_overwrite, keeps_changes, on_terminal
 
 DEFAULT_BITS = {"rsa": 3072, "ecdsa": 256, "ed25519": 256}
 FILE_NAMES = {"rsa": "id_rsa", "ecdsa": "id_ecdsa", "ed25519": "id_ed25519"}
@@ -164,7 +164,7 @@ def run(
     # As ssh-keygen, only a file that is there, links followed: a link to no file is
     # written through without a question
     existing = next((p for p in (path, pub_path) if p.exists()), None)
-    if existing is not None and not (force or _confirm_overwrite(existing)):
+    if existing is not None and not (force or confirm_overwrite(existing)):
         refused = KeytoolError(f"{existing} already exists; not overwriting (use --force)")
         refused.exit_code = 1  # as ssh-keygen's exit(1) at an answer other than y
         raise refused
@@ -193,15 +193,3 @@ def run(
         print("The key's randomart image is:")
         print(randomart(key.public))
     return 0
-
-
-def _confirm_overwrite(path: Path) -> bool:
-    """ssh-keygen's question, as it asks it: on stdout, the answer a line of stdin
-    (so ``echo y | keytool gen ...`` answers it, as with ssh-keygen)."""
-    print(f"{path} already exists.")
-    print("Overwrite (y/n)? ", end="", flush=True)
-    try:
-        answer = sys.stdin.readline() if sys.stdin is not None else ""
-    except (OSError, UnicodeDecodeError):
-        answer = ""
-    return answer[:1] in ("y", "Y")

@@ -10,6 +10,7 @@ import sys
 import time
 
 from keytool.errors import FormatError, KeytoolError
+from keytool.output import confirm_overwrite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def run_sign(
         out = _sign(public, signer, namespace, hash_algorithm, message_hash)
         # as ssh-keygen: asked once signed; any answer but y leaves the file as it is and
         # goes on to the next one, still a success
-        if not force and target.exists() and not _confirm_overwrite(f"{name}.sig"):
+        if not force and target.exists() and not confirm_overwrite(f"{name}.sig"):
             continue
         from keytool.files import write_atomic
 
@@ -73,19 +74,6 @@ def run_sign(
         write_atomic(target, out.encode("ascii"), _new_file_mode(), keep_mode=True)
         _say(f"Write signature to {target}")
     return 0
-
-
-def _confirm_overwrite(name: str) -> bool:
-    """ssh-keygen's question for a signature file there already: on stdout, the answer
-    read from stdin as its fgets into three bytes reads it (at most two characters of a
-    line, the rest left for the next question); yes only for an answer starting with y."""
-    print(f"{name} already exists.")
-    print("Overwrite (y/n)? ", end="", flush=True)
-    try:
-        answer = sys.stdin.readline(2) if sys.stdin is not None else ""
-    except (OSError, UnicodeDecodeError):
-        answer = ""
-    return answer[:1] in ("y", "Y")
 
 
 def _new_file_mode() -> int:

@@ -78,8 +78,13 @@ def _gone(sock: Path, timeout: float = 10) -> bool:
     return False
 
 
-def test_a_full_disk_leaves_no_agent_running(folder: Path) -> None:
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "unbuffered"])
+def test_a_full_disk_leaves_no_agent_running(folder: Path, unbuffered: str) -> None:
     env = base_env(HOME=str(folder))
+    # as users run it, stdout buffered, and with each line written at once
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
     seen = {}
     full = os.open("/dev/full", os.O_WRONLY)
     try:
@@ -136,3 +141,33 @@ def test_other_outputs_end_as_ssh_agent_the_agent_running(folder: Path, where: s
         seen[tool] = status, err, _listening(sock)
     assert seen["openssh"] == (0 if where == "closed" else 141, "", True)
     assert seen["keytool"] == seen["openssh"]
+
+
+@pytest.mark.parametrize("where", ["reader gone", "full disk"])
+def test_a_foreground_agent_that_cannot_say_its_socket_leaves_none(
+    folder: Path, where: str
+) -> None:
+    """-D: an agent whose lines cannot be written does not serve; ssh-agent ends the
+    same (141 by SIGPIPE with the reader gone) but leaves its socket behind."""
+    env = base_env(HOME=str(folder))
+    env.pop("PYTHONUNBUFFERED", None)
+    seen = {}
+    # ssh-agent -D does not check the write to a full disk: it serves on, unseen
+    for tool in ("openssh", "keytool") if where == "reader gone" else ("keytool",):
+        sock = folder / f"{tool}.sock"
+        argv = [*_agent_argv(tool, sock)[:-3], "-D", "-a", str(sock)]
+        if where == "reader gone":
+            reader, out = os.pipe()
+            os.close(reader)
+        else:
+            out = os.open("/dev/full", os.O_WRONLY)
+        try:
+            status, _err = _start(argv, out, env)
+        finally:
+            os.close(out)
+        seen[tool] = status, sock.exists()
+    if where == "reader gone":
+        assert seen["openssh"] == (141, True)
+        assert seen["keytool"] == (141, False)
+    else:
+        assert seen["keytool"][1] is False and seen["keytool"][0] != 0

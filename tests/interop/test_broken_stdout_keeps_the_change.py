@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.fshelp import listing, shell_status
 from tests.peers import require
 
 SSH_KEYGEN = "ssh-keygen"
 HOSTS = 100
-
-
-def _status(returncode: int) -> int:
-    """The status a shell shows: 128 + N for a process ended by signal N."""
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _run(argv: list[str], cwd: Path, stdout: str, unbuffered: str = "") -> tuple[int, bytes]:
@@ -47,7 +43,7 @@ def _run(argv: list[str], cwd: Path, stdout: str, unbuffered: str = "") -> tuple
         os.close(out)
     assert b"Traceback" not in done.stderr, done.stderr
     # ssh-keygen's log lines end in CR LF (its log.c), keytool's in LF
-    return _status(done.returncode), done.stderr.replace(b"\r\n", b"\n")
+    return shell_status(done.returncode), done.stderr.replace(b"\r\n", b"\n")
 
 
 def _ssh_keygen(*args: str | Path) -> bytes:
@@ -75,11 +71,6 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
     return ours, theirs
 
 
-def _listing(folder: Path) -> dict[str, int]:
-    """Every name in ``folder`` (a leftover temp file too) and its mode."""
-    return {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
-
-
 def _public(folder: Path, name: str, passphrase: str = "") -> bytes:
     """The key and comment in private key ``name``, read by ssh-keygen."""
     return _ssh_keygen("-y", "-P", passphrase, "-f", folder / name)
@@ -101,7 +92,7 @@ COMMANDS = {
 def _same_change(command: str, ours: Path, theirs: Path) -> None:
     """The change made in both folders is the same (where a new key or salt makes the
     bytes differ, what ssh-keygen reads from them)."""
-    assert _listing(ours) == _listing(theirs)
+    assert listing(ours) == listing(theirs)
     if command == "gen":
         assert (ours / "new.pub").read_bytes().split()[2:] == [b"c"]
         assert _public(ours, "new").split()[:2] == (ours / "new.pub").read_bytes().split()[:2]
@@ -152,7 +143,7 @@ def test_a_full_disk_behind_stdout_keeps_the_change(
 
 
 def _host_keys(prefix: Path) -> dict[str, int]:
-    return _listing(prefix / "etc" / "ssh")
+    return listing(prefix / "etc" / "ssh")
 
 
 @pytest.mark.parametrize("stdout", ["broken", "full"])

@@ -17,15 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.fshelp import listing, shell_status
 from tests.peers import require
 
 SSH_KEYGEN = "ssh-keygen"
 SIGNALS = ["TERM", "HUP", "INT"]
-
-
-def _status(returncode: int) -> int:
-    """The status a shell shows: 128 + N for a process ended by signal N."""
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _signalled(
@@ -42,7 +38,7 @@ def _signalled(
         env=base_env(HOME=str(cwd)), timeout=300, check=False,
     )  # fmt: skip
     assert b"Traceback" not in done.stderr, done.stderr
-    return _status(done.returncode)
+    return shell_status(done.returncode)
 
 
 def _ssh_keygen(*args: str | Path) -> None:
@@ -50,11 +46,6 @@ def _ssh_keygen(*args: str | Path) -> None:
         [require(SSH_KEYGEN), *map(str, args)], capture_output=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-
-
-def _listing(folder: Path) -> dict[str, int]:
-    """Every name in ``folder`` (a leftover temp file too) and its mode."""
-    return {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
 
 
 def _pair(tmp_path: Path, make: str) -> tuple[Path, Path]:
@@ -85,7 +76,7 @@ def test_passwd_interrupted_leaves_no_key_without_its_passphrase(
         [*KEYTOOL, "passwd", "-f", "k", "-P", "pass", "-N", ""], ours, "fsync", signal
     )
     assert our_status == theirs_status
-    assert _listing(ours) == _listing(theirs)  # no temp file beside the key
+    assert listing(ours) == listing(theirs)  # no temp file beside the key
     assert (ours / "k").read_bytes() == before  # the key whole, still encrypted
 
 
@@ -99,7 +90,7 @@ def test_gen_interrupted_between_the_key_and_its_pub_leaves_no_temp_file(
     # the second fsync: the key is staged, its .pub written, neither has its name
     our_status = _signalled([*KEYTOOL, "gen", *argv], ours, "fsync", signal, when=2)
     assert our_status == theirs_status
-    ours_left, theirs_left = _listing(ours), _listing(theirs)
+    ours_left, theirs_left = listing(ours), listing(theirs)
     assert set(ours_left) <= set(theirs_left)  # neither file, rather than half a pair
     assert not [name for name in (*ours_left, *theirs_left) if name.startswith(".")]
 
@@ -117,5 +108,5 @@ def test_known_hosts_interrupted_stays_whole_with_no_temp_file(
     assert our_status == theirs_status
     assert (ours / "kh").read_bytes() == (theirs / "kh").read_bytes() == before
     # ssh-keygen leaves its kh.XXXXXXXXXX behind; keytool leaves nothing it made
-    assert set(_listing(ours)) <= set(_listing(theirs))
-    assert set(_listing(ours)) <= {"kh", "kh.old"}
+    assert set(listing(ours)) <= set(listing(theirs))
+    assert set(listing(ours)) <= {"kh", "kh.old"}

@@ -9,18 +9,17 @@ with the same exit status, leaves both old files as they were and no temp file."
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.fshelp import fill, small_tmpfs
 from tests.peers import require
 
 TOOLS = ("ssh-keygen", "keytool")
@@ -79,36 +78,6 @@ def _modes(folder: Path) -> dict[str, int | str]:
     return {name: v[1] if isinstance(v, tuple) else v for name, v in _state(folder).items()}
 
 
-@contextlib.contextmanager
-def _tmpfs(folder: Path) -> Iterator[Path]:
-    """A small tmpfs on ``folder``, unmounted afterwards; skipped where we may not mount."""
-    folder.mkdir(parents=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(folder)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
-
-
-def _fill(folder: Path, leave_pages: int) -> None:
-    """Take every block of ``folder``'s filesystem but ``leave_pages`` pages."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    filler = folder / ".filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        with contextlib.suppress(OSError):
-            while os.write(fd, b"\0" * page):
-                pass
-        os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave_pages * page))
-    finally:
-        os.close(fd)
-
-
 def _no_override(tmp_path: Path) -> tuple[str, ...]:
     """The setpriv prefix, once it is seen to enforce modes for root; else skipped."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
@@ -133,8 +102,8 @@ def test_a_new_pair_on_a_full_disk(tmp_path: Path, pages: int) -> None:
     keytool leaves nothing."""
     said = {}
     for tool in TOOLS:
-        with _tmpfs(tmp_path / tool / "full") as full:
-            _fill(full, pages)
+        with small_tmpfs(tmp_path / tool / "full", "256k") as full:
+            fill(full, pages)
             done = _run(tool, "gen", ["-q", "-t", "ed25519", "-N", "", "-f", "full/k"],
                         tmp_path / tool)  # fmt: skip
             said[tool] = _said(done)
@@ -149,13 +118,13 @@ def test_a_pair_replaced_on_a_full_disk_stays_whole(tmp_path: Path) -> None:
     keytool writes the new key and .pub beside the old ones and cannot, and says so
     as ssh-keygen says it when the .pub does not fit (a new pair in that room): the
     old key and .pub are left as they were."""
-    with _tmpfs(tmp_path / "ssh-keygen" / "full") as full:
-        _fill(full, 1)
+    with small_tmpfs(tmp_path / "ssh-keygen" / "full", "256k") as full:
+        fill(full, 1)
         fresh = _said(_run("ssh-keygen", "gen", ["-q", "-t", "ed25519", "-N", "", "-f",
                                                  "full/k"], tmp_path / "ssh-keygen"))  # fmt: skip
-    with _tmpfs(tmp_path / "keytool" / "full") as full:
+    with small_tmpfs(tmp_path / "keytool" / "full", "256k") as full:
         _make_pair(full / "k")
-        _fill(full, 1)
+        fill(full, 1)
         before = _state(full)
         done = _run("keytool", "gen", ["-q", "-t", "ed25519", "-N", "", "-f", "full/k",
                                        "--force"], tmp_path / "keytool")  # fmt: skip
@@ -247,7 +216,7 @@ def test_a_read_only_key_is_left_alone(tmp_path: Path, command: str) -> None:
 def test_a_read_only_filesystem(tmp_path: Path, command: str, args: list[str]) -> None:
     said = {}
     for tool in TOOLS:
-        with _tmpfs(tmp_path / tool / "rom") as rom:
+        with small_tmpfs(tmp_path / tool / "rom", "256k") as rom:
             _make_pair(rom / "k")
             remounted = subprocess.run(["mount", "-o", "remount,ro", str(rom)],
                                        capture_output=True, check=False)  # fmt: skip

@@ -5,48 +5,18 @@ missing on the way), and a file rewritten by ``keytool known-hosts -R / -H`` and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.fshelp import fill, small_tmpfs
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
 FAILED_TO_ADD = "Failed to add the host to the list of known hosts"
-
-
-@contextlib.contextmanager
-def small_tmpfs(folder: Path, size: str = "64k") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on ``folder`` (made here), unmounted afterwards;
-    the test is skipped where mounting is not permitted."""
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
-
-
-def fill(folder: Path) -> None:
-    """Take every block left on ``folder``'s filesystem."""
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        with contextlib.suppress(OSError):
-            while os.write(fd, b"\0" * 4096):
-                pass
-    finally:
-        os.close(fd)
 
 
 @pytest.fixture

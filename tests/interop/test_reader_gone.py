@@ -14,11 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.fshelp import shell_status
 from tests.peers import require
-
-
-def _status(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _run(argv: list[str], cwd: Path, stdout: str) -> tuple[int, bytes]:
@@ -36,7 +33,7 @@ def _run(argv: list[str], cwd: Path, stdout: str) -> tuple[int, bytes]:
         )  # fmt: skip
     finally:
         os.close(out)
-    return _status(done.returncode), done.stderr
+    return shell_status(done.returncode), done.stderr
 
 
 @pytest.fixture

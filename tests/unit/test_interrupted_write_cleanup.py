@@ -76,3 +76,54 @@ def test_a_rewrite_interrupted_keeps_the_old_file_whole(
     assert _names(tmp_path) == {"k"}
     assert (tmp_path / "k").read_bytes() == b"old\n"
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+
+
+_SIGNAL_DURING_CLEANUP = """
+import os, signal, sys
+from pathlib import Path
+from keytool import keyfiles
+from keytool.keys import generate
+
+key = generate("ed25519", 256)
+real_fsync, real_unlink = os.fsync, os.unlink
+seen = [0]
+
+def fsync(fd):
+    real_fsync(fd)
+    seen[0] += 1
+    if seen[0] == 2:  # both temp files written: ^C
+        raise KeyboardInterrupt
+
+removed = [0]
+
+def unlink(path, *args, **kwargs):
+    removed[0] += 1
+    if removed[0] == int(sys.argv[2]):  # SIGTERM as the n-th temp file is removed
+        os.kill(os.getpid(), signal.SIGTERM)
+    real_unlink(path, *args, **kwargs)
+
+os.fsync, os.unlink = fsync, unlink
+try:
+    keyfiles.write_key_pair(Path(sys.argv[1]) / "k", b"private\\n", key.public, "c")
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("removing", [1, 2])
+def test_a_signal_while_the_temp_files_are_removed_waits_for_the_end(
+    tmp_path: Path, removing: int
+) -> None:
+    """SIGTERM after ^C, as its temp files are being removed: they are all removed
+    (the signal waits), then the process ends by it; before, it escaped as a
+    traceback in the middle and left them."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_DURING_CLEANUP, str(tmp_path), str(removing)],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert _names(tmp_path) == set()
