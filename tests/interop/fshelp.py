@@ -51,3 +51,30 @@ def fill(folder: Path, leave_pages: int = 0) -> None:
         os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave_pages * page))
     finally:
         os.close(fd)
+
+
+def run_with_bad_stdout(
+    argv: list[str], cwd: Path, stdout: str, unbuffered: str = ""
+) -> tuple[int, bytes]:
+    """``argv`` in ``cwd`` with stdout a pipe whose reader is gone ("broken") or
+    /dev/full ("full"), Python's stdout buffered as users run it unless ``unbuffered``
+    (PYTHONUNBUFFERED's value): its status as a shell shows it, and its stderr."""
+    from tests.interop.clienthelp import base_env
+
+    env = base_env(HOME=str(cwd))
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    if stdout == "broken":
+        reader, out = os.pipe()
+        os.close(reader)  # every write now fails with EPIPE, whenever it comes
+    else:
+        out = os.open("/dev/full", os.O_WRONLY)
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, cwd=cwd,
+            env=env, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(out)
+    return shell_status(done.returncode), done.stderr

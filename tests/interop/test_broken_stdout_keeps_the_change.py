@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.interop.fshelp import listing, shell_status
+from tests.interop.clienthelp import KEYTOOL
+from tests.interop.fshelp import listing, run_with_bad_stdout
 from tests.peers import require
 
 SSH_KEYGEN = "ssh-keygen"
@@ -25,25 +25,10 @@ HOSTS = 100
 def _run(argv: list[str], cwd: Path, stdout: str, unbuffered: str = "") -> tuple[int, bytes]:
     """``argv`` in ``cwd`` with stdout a pipe whose reader is gone ("broken") or
     /dev/full ("full"): (its status, its stderr)."""
-    env = base_env(HOME=str(cwd))
-    env.pop("PYTHONUNBUFFERED", None)
-    if unbuffered:
-        env["PYTHONUNBUFFERED"] = unbuffered
-    if stdout == "broken":
-        reader, out = os.pipe()
-        os.close(reader)  # every write now fails with EPIPE, whenever it comes
-    else:
-        out = os.open("/dev/full", os.O_WRONLY)
-    try:
-        done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, cwd=cwd,
-            env=env, timeout=120, check=False,
-        )  # fmt: skip
-    finally:
-        os.close(out)
-    assert b"Traceback" not in done.stderr, done.stderr
+    status, err = run_with_bad_stdout(argv, cwd, stdout, unbuffered)
+    assert b"Traceback" not in err, err
     # ssh-keygen's log lines end in CR LF (its log.c), keytool's in LF
-    return shell_status(done.returncode), done.stderr.replace(b"\r\n", b"\n")
+    return status, err.replace(b"\r\n", b"\n")
 
 
 def _ssh_keygen(*args: str | Path) -> bytes:

@@ -7,33 +7,14 @@ from keytool (ssh-keygen says nothing and exits 0)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.interop.fshelp import shell_status
+from tests.interop.clienthelp import KEYTOOL
+from tests.interop.fshelp import run_with_bad_stdout
 from tests.peers import require
-
-
-def _run(argv: list[str], cwd: Path, stdout: str) -> tuple[int, bytes]:
-    env = base_env(HOME=str(cwd))
-    env.pop("PYTHONUNBUFFERED", None)
-    if stdout == "broken":
-        reader, out = os.pipe()
-        os.close(reader)
-    else:
-        out = os.open("/dev/full", os.O_WRONLY)
-    try:
-        done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, cwd=cwd,
-            env=env, timeout=60, check=False,
-        )  # fmt: skip
-    finally:
-        os.close(out)
-    return shell_status(done.returncode), done.stderr
 
 
 @pytest.fixture
@@ -57,8 +38,8 @@ COMMANDS = [
 
 @pytest.mark.parametrize(("ours", "theirs"), COMMANDS, ids=lambda args: args[0])
 def test_a_reader_gone_ends_as_ssh_keygen(folder: Path, ours: list[str], theirs: list[str]) -> None:
-    keytool = _run([*KEYTOOL, *ours], folder, "broken")
-    openssh = _run([require("ssh-keygen"), *theirs], folder, "broken")
+    keytool = run_with_bad_stdout([*KEYTOOL, *ours], folder, "broken")
+    openssh = run_with_bad_stdout([require("ssh-keygen"), *theirs], folder, "broken")
     assert keytool == openssh == (141, b"")
 
 
@@ -66,6 +47,9 @@ def test_a_reader_gone_ends_as_ssh_keygen(folder: Path, ours: list[str], theirs:
 def test_a_full_disk_behind_stdout_is_one_line(
     folder: Path, ours: list[str], theirs: list[str]
 ) -> None:
-    status, err = _run([*KEYTOOL, *ours], folder, "full")
-    assert _run([require("ssh-keygen"), *theirs], folder, "full") == (0, b"")  # says nothing
+    status, err = run_with_bad_stdout([*KEYTOOL, *ours], folder, "full")
+    assert run_with_bad_stdout([require("ssh-keygen"), *theirs], folder, "full") == (
+        0,
+        b"",
+    )  # says nothing
     assert status != 0 and err == b"keytool: No space left on device\n"
