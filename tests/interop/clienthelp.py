@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import require, run, user_db
+from tests.peers import Sshd, require, run, user_db
 
 KEYTOOL = [sys.executable, "-m", "keytool"]
 
@@ -95,6 +95,14 @@ def keygen(path: Path, kind: str = "ed25519", comment: str = "") -> Path:
         [require("ssh-keygen"), "-q", "-t", kind, *extra, "-N", "", "-C", comment, "-f", path]
     ).check_returncode()
     return path
+
+
+def key_login_server(folder: Path) -> tuple[Sshd, Path]:
+    """An sshd (not started) that lets root in with a new Ed25519 key, and that key."""
+    key = keygen(folder / "id", "ed25519", "login")
+    sshd = Sshd(folder / "sshd")
+    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
+    return sshd, key
 
 
 def fingerprint(path: Path) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, keygen
+from tests.interop.clienthelp import KEYTOOL, key_login_server
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
@@ -20,10 +20,7 @@ CLIENTS = ("ssh", "keytool")
 
 @pytest.fixture
 def server(tmp_path: Path) -> tuple[Sshd, Path]:
-    key = keygen(tmp_path / "id", "ed25519", "login")
-    sshd = Sshd(tmp_path / "sshd")
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    return sshd, key
+    return key_login_server(tmp_path)
 
 
 def _login(

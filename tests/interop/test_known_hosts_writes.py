@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, key_login_server
 from tests.interop.fshelp import fill, small_tmpfs
 from tests.peers import Sshd, require
 
@@ -21,10 +21,7 @@ FAILED_TO_ADD = "Failed to add the host to the list of known hosts"
 
 @pytest.fixture
 def server(tmp_path: Path) -> tuple[Sshd, Path]:
-    key = keygen(tmp_path / "id", "ed25519", "login")
-    sshd = Sshd(tmp_path / "sshd")
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    return sshd, key
+    return key_login_server(tmp_path)
 
 
 def _login(
