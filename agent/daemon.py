@@ -70,8 +70,13 @@ def detect_shell(
 def quote(shell: Shell, path: str) -> str:
     """``path`` as a word the shell reads back unchanged: as it is when it holds nothing
     a shell would split or expand (as ssh-agent prints it), else in single quotes; for
-    csh each "!" also escaped, since single quotes do not stop its history expansion."""
+    csh each "!" also escaped, since single quotes do not stop its history expansion;
+    for fish each "\\" and "'" escaped with a backslash, as fish reads single quotes."""
     quoted = shlex.quote(path)
+    if quoted == path:
+        return path
+    if shell == "fish":
+        return "'" + path.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return quoted.replace("!", "\\!") if shell == "csh" else quoted
 
 
@@ -114,17 +119,33 @@ def kill_lines(shell: Shell, pid: int) -> str:
 PID_MAX_LIMIT = 4 * 1024 * 1024
 
 
+#: what C's isspace() takes in the C locale: strtonum skips these before the number
+_C_SPACE = " \t\n\v\f\r"
+
+
+def parse_agent_pid(raw: str) -> int:
+    """SSH_AGENT_PID read as ssh-agent reads it (strtonum, from 2 to INT_MAX): blanks,
+    a sign, then ASCII digits and nothing else; AgentError in ssh-agent's words."""
+    text = raw.lstrip(_C_SPACE)
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not all("0" <= c <= "9" for c in digits):
+        why = "invalid"
+    else:
+        number = int(text, 10)
+        # a number past kill(2)'s pid_t, or past any pid the kernel gives, names no
+        # process: said at once rather than left to kill(2)
+        why = "too small" if number < 2 else "too large" if number > PID_MAX_LIMIT else ""
+        if not why:
+            return number
+    raise AgentError(f'SSH_AGENT_PID="{raw}", which is not a good PID: {why}')
+
+
 def kill_agent(shell: Shell) -> str:
     """-k: stop the agent named by SSH_AGENT_PID; returns the lines that unset the env."""
-    raw = os.environ.get("SSH_AGENT_PID", "")
-    if not raw:
+    raw = os.environ.get("SSH_AGENT_PID")
+    if raw is None:
         raise AgentError("SSH_AGENT_PID is not set, cannot kill the agent")
-    try:
-        pid = int(raw, 10)
-    except ValueError:
-        raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id") from None
-    if not 2 <= pid <= PID_MAX_LIMIT:
-        raise AgentError(f"SSH_AGENT_PID={raw!r} is not a process id")
+    pid = parse_agent_pid(raw)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -134,7 +155,19 @@ def kill_agent(shell: Shell) -> str:
     return kill_lines(shell, pid)
 
 
+#: the longest path a Unix socket's address holds (sun_path less its NUL)
+_MAX_SOCKET_PATH = 107
+
+
+def _too_long(path: str) -> bool:
+    return len(os.fsencode(path)) > _MAX_SOCKET_PATH
+
+
 def _refuse_live_socket(path: str) -> None:
+    """Make way for our socket at ``path``: a socket there is removed only when a
+    connection to it is refused (ECONNREFUSED: a stale socket nobody listens on, which
+    ssh-agent would refuse to replace). Anything else (an agent answers, or is too busy
+    to take one more connection, or the probe is not allowed) leaves it alone."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -143,18 +176,27 @@ def _refuse_live_socket(path: str) -> None:
         raise AgentError(f"{path} exists and is not a socket; not replacing it")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        probe.settimeout(2)
+        # never blocks: a listener whose backlog is full answers EAGAIN at once
+        probe.setblocking(False)
         probe.connect(path)
-    except OSError:
-        os.unlink(path)  # a stale socket nobody listens on
+    except ConnectionRefusedError:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise AgentError(f"cannot listen on {path}: {exc.strerror or exc}") from None
         return
+    except FileNotFoundError:
+        return  # removed meanwhile
+    except OSError as exc:
+        raise AgentError(
+            f"cannot listen on {path}: Address already in use"
+            f" (a socket that may be live: {exc.strerror or exc})"
+        ) from None
     finally:
         probe.close()
     raise AgentError(f"{path}: an agent is already listening on this socket")
-
-
-#: the longest path a Unix socket's address holds (sun_path less its NUL)
-_MAX_SOCKET_PATH = 107
 
 
 def listen(bind: str | None) -> Listener:
@@ -162,11 +204,16 @@ def listen(bind: str | None) -> Listener:
     folder: str | None = None
     if bind:
         path = os.path.abspath(bind)
+        if _too_long(path):
+            # refused before anything at that path is looked at
+            raise AgentError(f"cannot listen on {path}: too long for a Unix domain socket")
         _refuse_live_socket(path)
     else:
-        folder = tempfile.mkdtemp(prefix="ssh-")  # mode 0700
+        # absolute, whatever $TMPDIR is: the agent leaves its working directory for "/"
+        # and must still find its socket and folder to remove them
+        folder = os.path.abspath(tempfile.mkdtemp(prefix="ssh-"))  # mode 0700
         path = os.path.join(folder, f"agent.{os.getpid()}")
-        if len(os.fsencode(path)) > _MAX_SOCKET_PATH and tempfile.gettempdir() != "/tmp":
+        if _too_long(path) and os.path.dirname(folder) != "/tmp":
             # a $TMPDIR too deep for a socket's name: /tmp, where ssh-agent would make it
             os.rmdir(folder)
             folder = tempfile.mkdtemp(prefix="ssh-", dir="/tmp")

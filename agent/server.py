@@ -232,15 +232,43 @@ def sign_framed(
     """The framed answer to a sign request for ``identity``: a signature, or FAILURE when
     the user does not confirm. Safe in a worker thread: it changes nothing.
     ``destination`` describes where a destination-constrained key signs (for the prompt)."""
+    if identity.confirm and not confirmed(keyring, identity, destination):
+        return FRAMED_FAILURE
+    return signed_framed(identity, request)
+
+
+def confirmed(keyring: Keyring, identity: Identity, destination: str | None = None) -> bool:
+    """Does the user allow this use of a confirm-constrained key? Waits for a human:
+    meant for a worker thread, and it changes nothing."""
+    fp = fingerprint(identity.key.public, keyring.fingerprint_hash)
+    prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
+    if destination is not None:
+        prompt += f"\n{destination}"
+    if keyring.confirm is None or not keyring.confirm(prompt):
+        log.info("confirmation refused for %s", describe(identity))
+        return False
+    return True
+
+
+def still_signs(keyring: Keyring, identity: Identity) -> bool:
+    """After a confirmation that took a while: may ``identity`` still sign? Not once
+    the agent was locked, or the key removed, expired or re-added with other
+    constraints meanwhile: ssh-agent answers one request at a time, so with it a lock
+    or a removal that was answered always came after the signature."""
+    if keyring.locked:
+        return False
+    current = keyring.find(identity.blob)
+    if current is None:
+        return False
+    return current is identity or (
+        current.confirm == identity.confirm and current.destinations == identity.destinations
+    )
+
+
+def signed_framed(identity: Identity, request: proto.SignRequest) -> bytes:
+    """The framed signature of the request's data by ``identity``, confirmed or not
+    needing it. Safe in a worker thread: it changes nothing."""
     algorithm = proto.rsa_algorithm(request.flags) if identity.is_rsa else None
-    if identity.confirm:
-        fp = fingerprint(identity.key.public, keyring.fingerprint_hash)
-        prompt = f"Allow use of key {identity.comment}?\nKey fingerprint {fp}."
-        if destination is not None:
-            prompt += f"\n{destination}"
-        if keyring.confirm is None or not keyring.confirm(prompt):
-            log.info("confirmation refused for %s", describe(identity))
-            return FRAMED_FAILURE
     signature = identity.key.sign(request.data, algorithm)
     if log.isEnabledFor(logging.DEBUG):
         name = algorithm or identity.key.public.key_type
@@ -415,16 +443,13 @@ class _Connection:
                 if not allowed:
                     self._send(FRAMED_FAILURE)
                     return
-            if identity.confirm or identity.is_rsa:
-                # RSA signing releases the GIL: worker threads use every core. A
-                # confirmation waits for a human: never on the event loop.
-                pool = server.confirm_pool if identity.confirm else server.sign_pool
-                if pool is not None:
-                    self._begin_wait()
-                    future = pool.submit(sign_framed, keyring, identity, request, destination)
-                    future.add_done_callback(self._threaded_done)
-                    return
-            self._send(sign_framed(keyring, identity, request, destination))
+            if identity.confirm:
+                # a confirmation waits for a human: never on the event loop
+                self._begin_wait()
+                asked = server.confirm_pool.submit(confirmed, keyring, identity, destination)
+                asked.add_done_callback(lambda done: self._confirm_done(done, identity, request))
+                return
+            self._sign(identity, request)
             return
         reply = handle_request(keyring, self._session, payload)
         if reply.retry:
@@ -463,6 +488,53 @@ class _Connection:
         if self._closed:
             return
         self._dispatch(payload)
+        if not self._busy:
+            self._end_wait()
+
+    def _sign(self, identity: Identity, request: proto.SignRequest) -> None:
+        """Answer with the signature, an RSA one in a worker thread (RSA signing
+        releases the GIL: worker threads use every core)."""
+        pool = self._server.sign_pool if identity.is_rsa else None
+        if pool is None:
+            self._send(signed_framed(identity, request))
+            return
+        self._begin_wait()
+        future = pool.submit(signed_framed, identity, request)
+        future.add_done_callback(self._threaded_done)
+
+    def _confirm_done(
+        self,
+        future: concurrent.futures.Future[bool],
+        identity: Identity,
+        request: proto.SignRequest,
+    ) -> None:
+        # runs in the worker thread: the answer is decided on the event loop
+        with contextlib.suppress(RuntimeError):  # the loop closed while shutting down
+            self._loop.call_soon_threadsafe(self._finish_confirm, future, identity, request)
+
+    def _finish_confirm(
+        self,
+        future: concurrent.futures.Future[bool],
+        identity: Identity,
+        request: proto.SignRequest,
+    ) -> None:
+        try:
+            allowed = future.result()
+        except Exception:  # a bug in asking must cost this answer, not the daemon
+            log.exception("confirmation failed")
+            allowed = False
+        self._busy = False
+        if allowed and not still_signs(self._server.keyring, identity):
+            log.info("refused to sign with %s: locked or changed meanwhile", describe(identity))
+            allowed = False
+        if not allowed:
+            self._send(FRAMED_FAILURE)
+        else:
+            try:
+                self._sign(identity, request)
+            except Exception:
+                log.exception("signing failed")
+                self._send(FRAMED_FAILURE)
         if not self._busy:
             self._end_wait()
 

@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from keytool.agentdest import DestConstraint
     from keytool.keys.base import PrivateKey, PublicKey
 
-DEFAULT_TIMEOUT = 60.0  # a confirm-constrained key waits for a human
+#: seconds to wait for an answer the agent gives without asking anybody (a list, an
+#: add...): an agent that never answers is not waited for forever
+DEFAULT_TIMEOUT = 60.0
+#: requests that may wait for a human (a confirm-constrained key, a security key's
+#: touch), whose answer is waited for without a limit, as ssh-add does
+WAITS_FOR_A_HUMAN = frozenset((proto.SSH_AGENTC_SIGN_REQUEST,))
 
 
 class AgentKey(Record):
@@ -118,6 +123,7 @@ class AgentClient:
 
     def __init__(self, path: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self.path = socket_path(path)
+        self._timeout = timeout
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
@@ -138,7 +144,9 @@ class AgentClient:
         self._sock.close()
 
     def set_timeout(self, timeout: float | None) -> None:
-        """Seconds to wait for each reply from now on (None: no limit)."""
+        """Seconds to wait for each reply from now on (None: no limit); a request that
+        may wait for a human (WAITS_FOR_A_HUMAN) has no limit whatever this says."""
+        self._timeout = timeout
         self._sock.settimeout(timeout)
 
     def _recv_exact(self, count: int) -> bytes:
@@ -153,7 +161,11 @@ class AgentClient:
 
     def call(self, payload: bytes) -> bytes:
         """Send one request payload; returns the reply payload."""
+        # ssh-agent answers nobody while it asks a human about another client's
+        # request, and keytool's agent asks for as long as its askpass allows
+        waits = bool(payload) and payload[0] in WAITS_FOR_A_HUMAN
         try:
+            self._sock.settimeout(None if waits else self._timeout)
             self._sock.sendall(proto.frame(payload))
             return self._recv_exact(_length(self._recv_exact(4)))
         except TimeoutError:
