@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable, Sequence
 
 from keytool import knownhosts
@@ -59,6 +60,7 @@ _NEVER_RECORDED = "@?*#[]|'\"\\"
 Prompter = Callable[[str], "str | None"]
 
 FAILED = "Host key verification failed."
+_TOO_LARGE = f"larger than {knownhosts.MAX_FILE_SIZE >> 20} MiB, not used"
 _BAR = "@" * 59
 
 
@@ -128,22 +130,88 @@ def _expand(path: str | os.PathLike[str]) -> str:
     return os.path.expanduser(os.fspath(path))
 
 
+class UnreadableError(KeytoolError):
+    """A known_hosts file that is there but is not read; the message says why."""
+
+
+def _open_known_hosts(path: str) -> tuple[int, os.stat_result] | None:
+    """``path`` opened for reading, with its status; None when it is missing, or is
+    /dev/null (read as empty). Opened O_NONBLOCK, so that a FIFO with no writer is not
+    waited for: it, a device such as /dev/zero or a socket is refused before a byte
+    is read from it, and so is a regular file over MAX_FILE_SIZE."""
+    flags = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnreadableError(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # a NUL in the path
+        raise UnreadableError(str(exc)) from None
+    info = os.fstat(fd)  # what was opened, were it swapped meanwhile
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
+            os.close(fd)
+            return None
+        problem = "not a regular file"
+    elif info.st_size > knownhosts.MAX_FILE_SIZE:
+        problem = _TOO_LARGE
+    if problem is not None:
+        os.close(fd)
+        raise UnreadableError(problem)
+    return fd, info
+
+
+def _read_open(fd: int) -> bytes:
+    """The rest of the open known_hosts ``fd`` (closed), up to MAX_FILE_SIZE."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := os.read(fd, 1024 * 1024):
+            size += len(chunk)
+            if size > knownhosts.MAX_FILE_SIZE:  # it grew as it was read
+                raise UnreadableError(_TOO_LARGE)
+            chunks.append(chunk)
+    except OSError as exc:
+        raise UnreadableError(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_known_hosts_file(path: str) -> bytes | None:
+    """A known_hosts file's bytes; None when it is missing. UnreadableError when it
+    is there but cannot be read, is not a regular file or is too large."""
+    opened = _open_known_hosts(path)
+    return None if opened is None else _read_open(opened[0])
+
+
+def unread_files(warnings: Sequence[ParseWarning]) -> tuple[str, ...]:
+    """The lines that say which known_hosts files were not read, and why."""
+    return tuple(f"cannot read {w.source}: {w.message}" for w in warnings if not w.line_number)
+
+
 def _read_known_hosts(
     key: str,
 ) -> tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]:
-    """One file's entries, parsed at most once while the file stays the same."""
+    """One file's entries, parsed at most once while the file stays the same. A file
+    that cannot be read is one ParseWarning at line 0, and no entries."""
     try:
-        with open(key, "rb") as stream:
-            stamp = file_stamp(os.fstat(stream.fileno()))
-            cached = _PARSED.get(key)
-            if cached is not None and cached[0] == stamp:
-                return cached
-            data = stream.read()
-    except FileNotFoundError:
+        opened = _open_known_hosts(key)
+        if opened is None:
+            _PARSED.pop(key, None)
+            return (), [], []
+        fd, info = opened
+        stamp = file_stamp(info)
+        cached = _PARSED.get(key)
+        if cached is not None and cached[0] == stamp:
+            os.close(fd)
+            return cached
+        data = _read_open(fd)
+    except UnreadableError as exc:
         _PARSED.pop(key, None)
-        return (), [], []
-    except OSError as exc:
-        return (), [], [ParseWarning(key, 0, f"cannot read: {exc.strerror}")]
+        return (), [], [ParseWarning(key, 0, str(exc))]
     found, problems = knownhosts.parse(data, key)
     _PARSED[key] = (stamp, found, problems)
     return stamp, found, problems
@@ -403,7 +471,6 @@ def add_known_host(
     whole (a full disk) is taken back: the file is left as it was, where ssh leaves
     half a line that the next entry would be glued onto.
     """
-    import stat
     from pathlib import Path  # here: checking a known host needs no pathlib
 
     expanded = _expand(path)
@@ -518,13 +585,16 @@ def verify_host_key(
     name = knownhosts.lookup_name(host, port)
     user_file = _expand(user_files[0]) if user_files else "~/.ssh/known_hosts"
     found = tuple(warnings)
+    # files that could not be read: said before a refusal (and the question), as ssh
+    # says it; a -v line otherwise, where ssh goes on with the files it could read
+    unread = unread_files(warnings)
 
     if isinstance(status, Known):
         if visual:
             art = f"Host key fingerprint is {fingerprint(key, hash_name)}\n"
             art += randomart(key, hash_name)
-            return HostKeyDecision(status, info=(art,), warnings=found)
-        return HostKeyDecision(status, warnings=found)
+            return HostKeyDecision(status, info=(art,), warnings=found, notes=unread)
+        return HostKeyDecision(status, warnings=found, notes=unread)
 
     if isinstance(status, Revoked):
         lines = revoked_warning(key, name)
@@ -543,7 +613,11 @@ def verify_host_key(
             "Keyboard-interactive authentication is disabled to avoid man-in-the-middle attacks."
         )
         return HostKeyDecision(
-            status, ("\n".join(lines),), allow_password_auth=False, warnings=found
+            status,
+            ("\n".join(lines),),
+            allow_password_auth=False,
+            warnings=found,
+            notes=unread,
         )
 
     assert isinstance(status, Unknown)
@@ -552,7 +626,7 @@ def verify_host_key(
         # taken for any port; a HostKeyAlias comes here with port 22, never retried
         bare = knownhosts.check(index.candidates(host, 22), host, 22, key)
         if isinstance(bare, Known):
-            return HostKeyDecision(bare, warnings=found)
+            return HostKeyDecision(bare, warnings=found, notes=unread)
     if not recordable:
         # as ssh: such a host name would be a pattern in known_hosts, trusting the key
         # for other hosts; it is never recorded, so the new host is refused
@@ -562,33 +636,51 @@ def verify_host_key(
         )
     if strict == "yes":
         raise HostKeyError(
-            f"No {key.label} host key is known for {name} and you have requested strict "
-            f"checking.\n{FAILED}"
+            "\n".join(
+                [
+                    *unread,
+                    f"No {key.label} host key is known for {name} and you have requested "
+                    "strict checking.",
+                    FAILED,
+                ]
+            )
         )
     if strict == "ask":
         if prompt is None:
+            # no hint to accept-new when a file was not read: it may know another key
+            hint = (
+                "; add it to known_hosts first or use -o StrictHostKeyChecking=accept-new"
+                if not unread
+                else ""
+            )
             raise HostKeyError(
-                f"No {key.label} host key is known for {name} and there is no terminal to "
-                "ask whether to trust it; add it to known_hosts first or use "
-                f"-o StrictHostKeyChecking=accept-new.\n{FAILED}"
+                "\n".join(
+                    [
+                        *unread,
+                        f"No {key.label} host key is known for {name} and there is no "
+                        f"terminal to ask whether to trust it{hint}.",
+                        FAILED,
+                    ]
+                )
             )
         address_name = address
         if address and not address.startswith("<"):  # "<no hostip for proxy command>"
             address_name = knownhosts.lookup_name(address, port)
         also_known = knownhosts.entries_with_key(entries, key)
         question = _authenticity_question(key, name, address_name, also_known, visual, hash_name)
+        question = "\n".join([*unread, question])
         if not _user_accepts(prompt, question, key, hash_name):
             raise HostKeyError(FAILED)
     if not user_files:
-        return HostKeyDecision(status, warnings=found)
+        return HostKeyDecision(status, warnings=found, notes=unread)
     try:
         written = add_known_host(user_files[0], host, port, key, hash_known_hosts)
     except KeytoolError:
         # ssh goes on when it cannot record the key: it has been accepted all the same
         note = f"Failed to add the host to the list of known hosts ({user_file})."
-        return HostKeyDecision(status, info=(note,), warnings=found)
+        return HostKeyDecision(status, info=(note,), warnings=found, notes=unread)
     note = f"Warning: Permanently added '{name}' ({key.label}) to the list of known hosts."
-    return HostKeyDecision(status, info=(note,), added_to=written, warnings=found)
+    return HostKeyDecision(status, info=(note,), added_to=written, warnings=found, notes=unread)
 
 
 # ---------------------------------------------------------------- host certificates
@@ -690,7 +782,8 @@ def verify_host_certificate(
             status = bare
     if isinstance(status, Certified):
         note = f"host certificate accepted: signed by the CA at {status.entry.where}"
-        return HostKeyDecision(status, warnings=tuple(warnings), notes=(note,))
+        notes = (*unread_files(warnings), note)
+        return HostKeyDecision(status, warnings=tuple(warnings), notes=notes)
     if isinstance(status, Revoked):
         what = "its CA key" if status.entry.key.plain == cert.ca else "its key"
         raise HostKeyError(

@@ -74,15 +74,19 @@ class HostKeyUpdate:
         self._trace(f"the server has {len(keys)} host keys: {_kinds(keys)}")
         if not keys:
             return None
+        from keytool.hostcheck import UnreadableError, read_known_hosts_file
+
         texts = []
         for path in self.files:
             try:
-                texts.append((str(path), path.read_bytes()))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                self._trace(f"cannot read {path} ({exc.strerror}): known_hosts left as it is")
+                data = read_known_hosts_file(str(path))
+            except UnreadableError as exc:
+                # as ssh: said, and no file changed (it could undo what that one holds)
+                self._error(f"cannot read {path}: {exc}")
+                self._trace("known_hosts left as it is")
                 return None
+            if data is not None:
+                texts.append((str(path), data))
         plan = ku.plan(texts, self.name, keys)
         if not plan.changes:
             self._trace(f"known_hosts holds them all for {self.name}")
@@ -137,15 +141,20 @@ class HostKeyUpdate:
 
     def _rewrite(self, path: Path, keys: list[PublicKey]) -> None:
         from keytool.files import write_atomic
-        from keytool.hostcheck import KNOWN_HOSTS_MODE, forget_parsed
+        from keytool.hostcheck import (
+            KNOWN_HOSTS_MODE,
+            UnreadableError,
+            forget_parsed,
+            read_known_hosts_file,
+        )
 
         target = Path(os.path.realpath(path))
         try:
-            text = target.read_bytes()
-        except FileNotFoundError:
+            text = read_known_hosts_file(str(target))
+        except UnreadableError as exc:
+            self._error(f"cannot read {path}: {exc}")
             return
-        except OSError as exc:
-            self._error(f"cannot read {path}: {exc.strerror}")
+        if text is None:
             return
         data, changes = ku.replace_entries(text, self.name, keys, self.options.hash_known_hosts)
         if not changes:

@@ -43,6 +43,9 @@ HASH_MAGIC = "|1|"
 # OpenSSH's hashed names use HMAC-SHA1 with a salt as long as the digest (20 bytes)
 SALT_SIZE = hashlib.sha1().digest_size
 DEFAULT_PORT = 22
+#: known_hosts files larger than this are not read (ssh reads any size; a fleet's of
+#: 200,000 hosts is over 20 MB): the bound keytool's known-hosts command reads up to too
+MAX_FILE_SIZE = 256 * 1024 * 1024
 
 
 class KnownHost(Record):
@@ -83,7 +86,8 @@ class KnownHost(Record):
 
 
 class ParseWarning(Record):
-    """A line skipped as malformed; ssh skips such lines too, so it is not fatal."""
+    """A line skipped as malformed; ssh skips such lines too, so it is not fatal. Line
+    0: the whole file was not read (``message`` says why)."""
 
     __slots__ = ("line_number", "message", "source")
     source: str

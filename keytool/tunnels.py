@@ -67,6 +67,8 @@ _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _NO_FAMILY = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
 # the longest socket path (sun_path, with its NUL)
 _SUN_PATH = 108
+# the label of the server's channels to our agent (-A)
+_AGENT_LABEL = "from the server to our agent"
 
 
 def _remove_own(path: str, made: tuple[int, int]) -> None:
@@ -700,7 +702,7 @@ class Forwards:
 
     def _to_agent(self, number: int) -> None:
         """-A: a program at the server uses our agent: connect to it for the channel."""
-        label = "from the server to our agent"
+        label = _AGENT_LABEL
         if self.agent_socket is None:
             self._refuse(number, label, "no agent to forward to")
             return
@@ -823,7 +825,9 @@ class Forwards:
             self.say(f"connect_to {where}: failed.")
             return
         self.conn.refuse_open(number, ch.OPEN_CONNECT_FAILED, error)
-        if where:  # an X11 display: ssh's words
+        if label == _AGENT_LABEL:  # as ssh: only a debug line, the server's program says
+            self.trace(f"agent forwarding: channel {number}: cannot connect to our agent: {error}")
+        elif where:  # an X11 display: ssh's words
             self.say(f"connect {where}: {error}")
         else:
             self.say(f"port forwarding ({label}): cannot connect: {error}")

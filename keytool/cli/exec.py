@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: bound on the TCP connect when ConnectTimeout is not set, so it never hangs
 CONNECT_TIMEOUT = 60.0
+#: the agent to forward must take a connection within this, or is not forwarded
+AGENT_CONNECT_TIMEOUT = 10.0
 
 
 def _say(line: str) -> None:
@@ -633,6 +635,8 @@ def _connect_and_run(
             _say_plain("Agent forwarding is disabled to avoid man-in-the-middle attacks.")
             agent_socket = None
             cancelled = True
+        if agent_socket is not None and not _agent_reachable(agent_socket, client.trace):
+            agent_socket = None  # as ssh: no agent here, none asked for at the server
         # a master forwards X11 for its clients' sessions too, to its own display
         want_x11 = want_x11 or (master and resolved.forward_x11)
         if want_x11 and not client.allow_password:  # nor our display, for anyone
@@ -734,6 +738,24 @@ def _agent_to_forward(resolved: ResolvedConfig) -> str | None:
         _say_plain(f'Cannot forward agent socket path "{setting}": No such file or directory')
         return None
     return setting
+
+
+def _agent_reachable(path: str, trace: Callable[[str], None]) -> bool:
+    """Whether the agent to forward answers a connection now, as the session is set up:
+    ssh asks for agent forwarding only then (the reason a -v line)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(AGENT_CONNECT_TIMEOUT)
+        try:
+            sock.connect(path)
+        except (OSError, ValueError) as exc:  # ValueError: a path too long for a socket
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            trace(
+                f"agent forwarding: not asked for: cannot connect to the agent at {path}: {reason}"
+            )
+            return False
+    return True
 
 
 def _short_identities(resolved: ResolvedConfig) -> None:

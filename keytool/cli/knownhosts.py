@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 
 from keytool.errors import KeytoolError
+from keytool.knownhosts import MAX_FILE_SIZE
 from keytool.output import keeps_changes
 
 DEFAULT_FILE = "~/.ssh/known_hosts"
-#: ssh reads known_hosts of any size; a fleet's of 200,000 hosts is over 20 MB
-MAX_KNOWN_HOSTS = 256 * 1024 * 1024
 
 
 @keeps_changes
@@ -42,7 +41,7 @@ def run(
     path = expand(file or DEFAULT_FILE)
     name = file or str(path)  # as ssh-keygen names it: -f's word as typed ("./kh")
     try:
-        text = read_file(path, "known_hosts file", limit=MAX_KNOWN_HOSTS)
+        text = read_file(path, "known_hosts file", limit=MAX_FILE_SIZE)
     except KeytoolError as exc:
         exc.exit_code = 255  # as ssh-keygen: 1 is for a host not found
         raise
