@@ -105,6 +105,14 @@ def key_login_server(folder: Path) -> tuple[Sshd, Path]:
     return sshd, key
 
 
+def server_for(folder: Path) -> tuple[Sshd, Path, Path]:
+    """An sshd taking a new key; the key, and a known_hosts naming the server."""
+    sshd, key = key_login_server(folder)
+    known = folder / "known"
+    known.write_text(sshd.known_hosts_line())
+    return sshd, key, known
+
+
 def fingerprint(path: Path) -> str:
     result = run([require("ssh-keygen"), "-lf", f"{path}.pub"])
     result.check_returncode()

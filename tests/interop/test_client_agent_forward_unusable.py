@@ -14,23 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.interop.agenthelp import openssh_agent
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, server_for
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
 #: what the session's programs see: the agent variable, and ssh-add's answer
 AT_SERVER = 'echo "sock=$SSH_AUTH_SOCK"; ssh-add -l; echo "status $?"'
 NO_AGENT = (0, "sock=\nstatus 2\n", "Could not open a connection to your authentication agent.\n")
-
-
-def server_for(tmp_path: Path) -> tuple[Sshd, Path, Path]:
-    """An sshd taking a new key; the key, and a known_hosts naming the server."""
-    key = keygen(tmp_path / "id", "ed25519", "login")
-    sshd = Sshd(tmp_path / "sshd")
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = tmp_path / "known"
-    known.write_text(sshd.known_hosts_line())
-    return sshd, key, known
 
 
 def run(
@@ -101,8 +91,13 @@ def test_an_agent_gone_later_is_not_called_port_forwarding(tmp_path: Path) -> No
         env = base_env(SSH_AUTH_SOCK=str(agent.sock))
         seen = {c: run(c, sshd, key, known, env, "-A", command=command) for c in CLIENTS}
         verbose = run("keytool", sshd, key, known, env, "-Av", command=command)
-    failed = (0, "status 1\n", "error fetching identities: communication with agent failed\n")
-    assert seen["keytool"] == seen["ssh"] == failed
+    # the server's ssh-add sees the forwarded connection fail as it reads the answer, or
+    # as it writes its request (SIGPIPE): a race of its own, with either client
+    failed = {
+        (0, "status 1\n", "error fetching identities: communication with agent failed\n"),
+        (0, "status 141\n", ""),
+    }
+    assert seen["ssh"] in failed and seen["keytool"] in failed, seen  # nothing said here
     assert "port forwarding" not in verbose[2]
     lines = [line for line in verbose[2].splitlines() if "cannot connect to our agent" in line]
     assert len(lines) == 1 and lines[0].startswith("keytool: agent forwarding: channel ")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.agenthelp import keytool_agent, openssh_agent
-from tests.interop.clienthelp import KEYTOOL, keygen
+from tests.interop.clienthelp import KEYTOOL, keygen, server_for
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
@@ -31,16 +31,6 @@ def run_at_server(
     )  # fmt: skip
     assert "Traceback" not in done.stderr
     return done.returncode, done.stdout
-
-
-def server_for(tmp_path: Path) -> tuple[Sshd, Path, Path]:
-    """An sshd taking a new key; the key, and a known_hosts naming the server."""
-    key = keygen(tmp_path / "id", "ed25519", "login")
-    sshd = Sshd(tmp_path / "sshd")
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = tmp_path / "known"
-    known.write_text(sshd.known_hosts_line())
-    return sshd, key, known
 
 
 @pytest.mark.parametrize("agent_kind", ["ssh-agent", "keytool agent"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from keytool.knownhosts import MAX_FILE_SIZE
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, server_for
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
@@ -29,16 +29,6 @@ _CAPS = "-dac_override,-dac_read_search,-fowner"
 #: address space for the clients reading /dev/zero: ssh's line reader gives up there,
 #: and keytool without its bound would run out of memory
 _MEMORY = 600 * 1024 * 1024
-
-
-def server_for(tmp_path: Path) -> tuple[Sshd, Path, Path]:
-    """An sshd taking a new key; the key, and a known_hosts naming the server."""
-    key = keygen(tmp_path / "id", "ed25519", "login")
-    sshd = Sshd(tmp_path / "sshd")
-    sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = tmp_path / "known"
-    known.write_text(sshd.known_hosts_line())
-    return sshd, key, known
 
 
 def _bounded() -> None:
