@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -246,6 +247,17 @@ def fish() -> str:
     return found or "fish"
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder with a short path: under pytest's long ones a socket's path can pass a
+    Unix socket's 108 bytes, and the agent then takes /tmp instead, as ssh-agent would."""
+    base = Path(tempfile.mkdtemp(prefix="kt-"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.mark.parametrize(
     ("folder", "name"),
     [
@@ -256,7 +268,7 @@ def fish() -> str:
     ],
 )
 def test_fish_reads_back_the_path(
-    tmp_path: Path, fish: str, started: list[int], folder: str, name: str
+    tmp_path: Path, short_tmp: Path, fish: str, started: list[int], folder: str, name: str
 ) -> None:
     """``keytool agent --fish | source`` sets SSH_AUTH_SOCK to the very path, with
     backslashes, quotes, blanks and "$" in it, given with -a or made under $TMPDIR.
@@ -264,7 +276,7 @@ def test_fish_reads_back_the_path(
     env = plain_env(tmp_path)
     args = ["--fish"]
     if folder:
-        tmpdir = tmp_path / folder
+        tmpdir = short_tmp / folder
         tmpdir.mkdir()
         env["TMPDIR"] = str(tmpdir)
     else:
