@@ -279,7 +279,12 @@ def test_agent_is_not_dumpable(tmp_path: Path) -> None:
         wait_for_socket(sock, agent)
         assert os.stat(f"/proc/{plain.pid}/environ").st_uid == 65534  # an ordinary process
         assert os.stat(f"/proc/{agent.pid}").st_uid == 65534  # the agent does run as nobody
-        assert os.stat(f"/proc/{agent.pid}/environ").st_uid == 0  # but is not dumpable
+        # but is not dumpable, from before it serves (its socket is there a moment
+        # before: no key can be in it yet)
+        deadline = time.monotonic() + 10
+        while os.stat(f"/proc/{agent.pid}/environ").st_uid != 0:
+            assert time.monotonic() < deadline, "the agent stayed dumpable"
+            time.sleep(0.01)
     finally:
         for proc in (agent, plain):
             proc.terminate()
