@@ -8,14 +8,14 @@ server's ssh-add fails, and here, as with ssh, nothing is said (-v names it)."""
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.interop.agenthelp import openssh_agent
-from tests.interop.clienthelp import KEYTOOL, base_env, server_for
-from tests.peers import Sshd, require
+from tests.interop.clienthelp import base_env, server_for
+from tests.interop.test_client_agent_forwarding import run as run_client
+from tests.peers import Sshd
 
 CLIENTS = ("ssh", "keytool")
 #: what the session's programs see: the agent variable, and ssh-add's answer
@@ -28,16 +28,7 @@ def run(
     command: str = AT_SERVER,
 ) -> tuple[int, str, str]:  # fmt: skip
     """The client's status, stdout and stderr for ``command`` at the server."""
-    args = ["-F", "none", "-p", str(sshd.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", *flags, "root@127.0.0.1", command]  # fmt: skip
-    program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
-    done = subprocess.run(
-        [*program, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-        timeout=60,
-    )  # fmt: skip
-    assert "Traceback" not in done.stderr
-    return done.returncode, done.stdout, done.stderr
+    return run_client(client, sshd, key, known, env, *flags, command=command)
 
 
 def dead_socket(path: Path) -> Path:

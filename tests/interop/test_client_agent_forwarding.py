@@ -17,20 +17,28 @@ from tests.peers import Sshd, require
 CLIENTS = ("ssh", "keytool")
 
 
-def run_at_server(
-    client: str, sshd: Sshd, key: Path, known: Path, env: dict[str, str], *flags: str
-) -> tuple[int, str]:
+def run(
+    client: str, sshd: Sshd, key: Path, known: Path, env: dict[str, str], *flags: str,
+    command: str = "ssh-add -l; echo status $?",
+) -> tuple[int, str, str]:  # fmt: skip
+    """The client's status, stdout and stderr for ``command`` at the server."""
     args = ["-F", "none", "-p", str(sshd.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
             "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", *flags, "root@127.0.0.1",
-            "ssh-add -l; echo status $?"]  # fmt: skip
+            "-o", "BatchMode=yes", *flags, "root@127.0.0.1", command]  # fmt: skip
     program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
     done = subprocess.run(
         [*program, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
         timeout=60,
     )  # fmt: skip
     assert "Traceback" not in done.stderr
-    return done.returncode, done.stdout
+    return done.returncode, done.stdout, done.stderr
+
+
+def run_at_server(
+    client: str, sshd: Sshd, key: Path, known: Path, env: dict[str, str], *flags: str
+) -> tuple[int, str]:
+    status, stdout, _ = run(client, sshd, key, known, env, *flags)
+    return status, stdout
 
 
 @pytest.mark.parametrize("agent_kind", ["ssh-agent", "keytool agent"])
