@@ -313,6 +313,12 @@ def test_signals_as_ssh_agent_takes_them(
     sock = out.split("SSH_AUTH_SOCK=")[1].split(";")[0]
     pid = int(out.split("SSH_AGENT_PID=")[1].split(";")[0])
     started.append(pid)
+    # ssh-agent's parent prints the address and exits as it forks; its child sets ^C
+    # aside only when it starts serving, so the ^C waits for its first answer
+    deadline = time.monotonic() + 15
+    while run([require("ssh-add"), "-l"], env=agent_env(sock)).returncode != 1:
+        assert time.monotonic() < deadline, "the agent never answered"
+        time.sleep(0.05)
     os.kill(pid, signal.SIGINT)
     time.sleep(0.5)
     assert run([require("ssh-add"), "-l"], env=agent_env(sock)).returncode == 1  # still there
