@@ -146,6 +146,15 @@ def ssh_login(
     )
 
 
+#: Debian's bash reads ~/.bashrc when sshd starts it (at shell level 1). The tests log in
+#: as root, whose .bashrc may be slow or noisy (on the CI image it rebuilds a Python
+#: version manager's shims at every login: 0.3 s, and two at once print errors into a
+#: test's stderr), so test servers start shells one level up, where it is not read.
+NO_BASHRC = {"SetEnv": "SHLVL=1"}
+#: for a test about what a login's .bashrc does: bash reads it again
+READS_BASHRC = {"SetEnv": "SHLVL=0"}
+
+
 class Sshd:
     """An OpenSSH sshd on 127.0.0.1:port, its files under ``folder``.
 
@@ -204,6 +213,7 @@ class Sshd:
             # forwards listen on 127.0.0.1 alone: with ::1 as well, a -R port taken on
             # 127.0.0.1 by another test's server would be reported bound all the same
             "AddressFamily": "inet",
+            **NO_BASHRC,
         }
         if version >= 10:
             libexec = OPENSSH10 / "usr/lib/openssh"

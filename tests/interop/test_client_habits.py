@@ -20,7 +20,7 @@ from tests.interop.clienthelp import (
     throwaway_account,
 )
 from tests.interop.copyidhelp import USER_KEYS, copy_id, make_client, put_keys
-from tests.peers import Sshd, require, run
+from tests.peers import READS_BASHRC, Sshd, require, run
 
 
 def common(server: Sshd, known: Path, key: Path) -> list[str]:
@@ -97,7 +97,7 @@ def test_sftp_spoiled_by_a_chatty_shell_says_what_to_fix(tmp_path: Path) -> None
         rc.write_text("echo JUNK-FROM-BASHRC\n")
         login = keygen(tmp_path / "login", "ed25519", "login")
         put_keys(account, Path(f"{login}.pub").read_bytes())
-        options = dict(USER_KEYS, AllowUsers=account.name)
+        options = dict(USER_KEYS, AllowUsers=account.name, **READS_BASHRC)
         options["Subsystem"] = "sftp /usr/lib/openssh/sftp-server"
         with Sshd(tmp_path / "sshd", options) as server:
             client = make_client(tmp_path, server)

@@ -15,7 +15,7 @@ import pytest
 from tests.cli import assert_clean_error
 from tests.interop.clienthelp import KEYTOOL, Account, base_env, keygen, throwaway_account
 from tests.interop.copyidhelp import copy_id, copyid_sshd, make_client, put_keys, ssh_login
-from tests.peers import require
+from tests.peers import READS_BASHRC, require
 
 
 def dest(account: Account) -> str:
@@ -268,7 +268,8 @@ def test_a_login_banner_without_a_newline_is_passed_over(tmp_path: Path) -> None
         greeting = subprocess.run(["su", "-s", "/bin/bash", "-c", "bash -ic true", account.name],
                                   capture_output=True, text=True, timeout=30)  # fmt: skip
         assert "welcome" in greeting.stdout + greeting.stderr  # the file is read
-        with copyid_sshd(tmp_path / "sshd", [account], PasswordAuthentication="yes") as server:
+        options = dict(PasswordAuthentication="yes", **READS_BASHRC)
+        with copyid_sshd(tmp_path / "sshd", [account], **options) as server:
             client = make_client(tmp_path, server)
             started = time.monotonic()
             ours = copy_id(client, "-p", server.port, dest(account), password=account.password)
