@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -23,12 +24,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env, hello_service, keygen, run_stdin_open
 from tests.interop.test_client_forward import EchoService, round_trip
 from tests.interop.test_client_terminal import OnTerminal, set_size
+from tests.interop.transport_helpers import alive
 from tests.peers import Sshd, free_port, require
 
 CLIENTS = ("ssh", "keytool")
@@ -38,20 +41,11 @@ HOST = "root@127.0.0.1"
 TIMEOUT = 30
 
 
-def alive(pid: int) -> bool:
-    """The process runs (a zombie waiting for init to reap it does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def gone(pid: int) -> bool:
     return not alive(pid)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
     """Poll ``condition`` until it holds or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -168,6 +162,23 @@ class Bench:
         pid = int(found[1])
         self.masters.append((path, pid))
         return pid
+
+    def found(self, path: Path) -> int:
+        """The pid of the master at ``path``, found without asking it (an ``-O check``
+        might come too late for a master about to end): the one process whose command
+        line (or ssh's title for its master, "ssh: PATH [mux]") names the path, the
+        client that started it having ended. Stopped at the end."""
+        named = re.compile(re.escape(str(path).encode()) + rb"(?:[\0 ]|$)")
+        pids = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and named.search((entry / "cmdline").read_bytes()):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+        assert len(pids) == 1, f"not one master at {path}: {pids}"
+        self.masters.append((path, pids[0]))
+        return pids[0]
 
     def _ours(self, pid: int) -> bool:
         try:
@@ -290,11 +301,11 @@ def test_forwards_through_a_master(bench: Bench, master: str) -> None:
             shown.append((stdio.returncode, b"", said(stdio)))
             cancelled = bench.run(client, "-S", str(path), "-O", "cancel", "-L", spec)
             shown.append((cancelled.returncode, cancelled.stdout, said(cancelled)))
-            assert wait_for(partial(refused, local), 5)
+            assert wait_for(partial(refused, local), 20)
             spec = f"0:127.0.0.1:{target}"
             cancelled = bench.run(client, "-S", str(path), "-O", "cancel", "-R", spec)
             shown.append((cancelled.returncode, cancelled.stdout, said(cancelled)))
-            assert wait_for(partial(refused, remote), 5)
+            assert wait_for(partial(refused, remote), 20)
         assert done["keytool"] == done["ssh"]
         assert done["ssh"] == [(0, b"", "")] * 5
         for service in services.values():
@@ -321,7 +332,7 @@ def test_dynamic_forward_through_a_master(
     assert socks_round_trip(port, echo.port, payload) == payload
     cancelled = bench.run(client, "-S", str(path), "-O", "cancel", "-D", str(port))
     assert (cancelled.returncode, cancelled.stdout, said(cancelled)) == (0, b"", "")
-    assert wait_for(lambda: refused(port), 5)
+    assert wait_for(lambda: refused(port), 20)
 
 
 @pytest.mark.parametrize(
@@ -348,7 +359,7 @@ def test_remote_dynamic_forward_through_a_master(
     for spec, listening in ((str(port), port), ("0", allocated)):
         cancelled = bench.run(client, "-S", str(path), "-O", "cancel", "-R", spec)
         assert (cancelled.returncode, cancelled.stdout, said(cancelled)) == (0, b"", "")
-        assert wait_for(partial(refused, listening), 5), spec
+        assert wait_for(partial(refused, listening), 20), spec
     assert [data for data in echo.received if data] == [payload] * 2
 
 
@@ -379,15 +390,15 @@ def test_exit_and_stop(bench: Bench, master: str, client: str) -> None:
     pid = bench.start_master(master, path)
     done = bench.run(client, "-S", str(path), "-O", "exit")
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"Exit request sent.\r\n")
-    assert wait_for(lambda: not path.exists(), 5)
-    assert wait_for(partial(gone, pid), 10)
+    assert wait_for(lambda: not path.exists(), 20)
+    assert wait_for(partial(gone, pid), 20)
     path = bench.socket_path("s")
     pid = bench.start_master(master, path)
     done = bench.run(client, "-S", str(path), "-O", "stop")
     assert (done.returncode, done.stdout, done.stderr) == (
         0, b"", b"Stop listening request sent.\r\n"
     )  # fmt: skip
-    assert wait_for(lambda: not path.exists(), 5)
+    assert wait_for(lambda: not path.exists(), 20)
     after = bench.run(client, "-S", str(path), "-O", "check")
     assert (after.returncode, said(after)) == (
         255, f"Control socket connect({path}): No such file or directory\n"
@@ -448,6 +459,31 @@ def test_different_remote_forwards_are_told_apart(
         assert socks_round_trip(port, echo.port, b"socks") == b"socks"
 
 
+#: with -v, what each client says of a message it reads in its loop once logged in (sshd
+#: sends its host keys' list after every login): ssh's signal handlers are in place then
+IN_THE_LOOP = {
+    "ssh": b"client_input_global_request: rtype hostkeys-00@openssh.com",
+    "keytool": b"host keys: the server listed its host keys",
+}
+
+
+def read_until(stream: IO[bytes] | None, marker: bytes, timeout: float = 20) -> bytes:
+    """What came on ``stream`` up to and with ``marker`` (perhaps a little more), read
+    unbuffered so that a communicate() after gets the rest."""
+    assert stream is not None
+    fd = stream.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"never saw {marker!r} in {seen!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"the stream ended before {marker!r}: {seen!r}"
+            seen += chunk
+    return seen
+
+
 @pytest.fixture
 def default_sighup() -> Iterator[None]:
     """Clients started with SIGHUP's default action, whatever the test runner had (an
@@ -485,22 +521,25 @@ def test_status_after_a_signal_as_ssh(
     """ssh 9.2's status when SIGTERM or SIGHUP ends it: 255, but 0 for SIGTERM with -N."""
     codes = {}
     for client in CLIENTS:
-        command = None if flags else "sleep 30"
+        command = None if flags else "echo up; sleep 30"
         process = subprocess.Popen(
-            bench.argv(client, *flags, command=command),
+            bench.argv(client, *flags, *(("-v",) if flags else ()), command=command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=base_env(),
         )
-        # logged in and running: sshd has started the session or taken the login
-        assert wait_for(lambda: "Accepted publickey" in bench.server.log.read_text(), 20)
-        time.sleep(0.5)
+        # logged in and in the client's loop (sshd's log tells of the login before the
+        # client is done with it): the command's output came, or with -N the client
+        # told of the server's host key list, which it reads in that loop
+        if flags:
+            seen, early = b"", read_until(process.stderr, IN_THE_LOOP[client])
+        else:
+            seen, early = read_until(process.stdout, b"up\n"), b""
         process.send_signal(number)
         out, err = process.communicate(timeout=TIMEOUT)
-        codes[client] = (process.returncode, out)
-        assert b"Traceback" not in err
-        bench.server.log.write_text("")
+        codes[client] = (process.returncode, seen + out)
+        assert b"Traceback" not in early + err
     assert codes["keytool"] == codes["ssh"]
     assert codes["ssh"][0] == (0 if flags and number == signal.SIGTERM else 255)
 
@@ -608,20 +647,22 @@ def test_auto_master_persists(bench: Bench, first: str) -> None:
     assert bench.connections() == connections + 1
     ended = bench.run("keytool" if first == "ssh" else "ssh", *options, "-O", "exit")
     assert (ended.returncode, ended.stderr) == (0, b"Exit request sent.\r\n")
-    assert wait_for(lambda: not path.exists(), 5)
-    assert wait_for(partial(gone, pid), 10)
+    assert wait_for(lambda: not path.exists(), 20)
+    assert wait_for(partial(gone, pid), 20)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_control_persist_times_out(bench: Bench, client: str) -> None:
-    """ControlPersist=2: the master left behind ends by itself once idle that long."""
+    """ControlPersist=5: the master left behind ends by itself once idle that long."""
     path = bench.socket_path("p")
-    options = ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}", "-o", "ControlPersist=2"]
+    options = ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}", "-o", "ControlPersist=5"]
     done = bench.run(client, *options, command="echo once")
     assert (done.returncode, done.stdout, done.stderr) == (0, b"once\n", b"")
-    pid = bench.track(path)
-    assert wait_for(lambda: not path.exists(), 15)
-    assert wait_for(partial(gone, pid), 10)
+    # its idle time runs from the session's end: its pid taken from /proc at once, not
+    # from an -O check that a loaded machine might start after the master has gone
+    pid = bench.found(path)
+    assert wait_for(lambda: not path.exists(), 30)
+    assert wait_for(partial(gone, pid), 20)
 
 
 @pytest.mark.parametrize("stale", ["file", "socket"])
@@ -753,12 +794,15 @@ def test_terminal_through_a_master(bench: Bench, master: str) -> None:
     bench.start_master(master, path)
     shown = {}
     for client in CLIENTS:
-        command = "stty size; tty; echo ready; read x; stty size; exit 4"
+        # the remote side waits until its terminal's size has changed (the change
+        # arrives when it arrives), then reads a line and shows the size it saw
+        command = ('stty size; tty; echo ready; while [ "$(stty size)" = "33 101" ]; '
+                   "do sleep 0.05; done; echo resized; read x; stty size; exit 4")  # fmt: skip
         args = bench.argv(client, "-tt", "-S", str(path), command=command)
         term = OnTerminal(args, rows=33, cols=101)
         term.read_until(b"ready\r\n")
         set_size(term.main, 50, 132)
-        time.sleep(0.5)
+        term.read_until(b"resized\r\n")
         term.type(b"go\r")
         status = term.finish()
         shown[client] = (status, re.sub(rb"/dev/pts/\d+", b"/dev/pts/N", term.seen))
@@ -767,7 +811,7 @@ def test_terminal_through_a_master(bench: Bench, master: str) -> None:
         == shown["ssh"]
         == (
             4,
-            b"33 101\r\n/dev/pts/N\r\nready\r\ngo\r\n50 132\r\n"
+            b"33 101\r\n/dev/pts/N\r\nready\r\nresized\r\ngo\r\n50 132\r\n"
             b"Shared connection to 127.0.0.1 closed.\r\r\n",
         )
     )

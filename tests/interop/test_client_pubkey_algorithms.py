@@ -3,7 +3,9 @@ sshd's log shows was offered and accepted (pkalg) is the reference."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,21 @@ def login(client: str, sshd: Sshd, key: Path, known: Path, *options: str) -> int
     return done.returncode
 
 
+#: sshd's last line for a connection (at its end in authentication, after a login), the
+#: lines of the connection's requests written before it
+ENDED = re.compile(
+    r"^(?:Connection closed by|Connection reset by|Disconnected from) ", re.MULTILINE
+)
+
+
 def offered(sshd: Sshd, since: int) -> list[str]:
-    """The pkalg of each publickey request sshd got since ``since`` (its log's length)."""
-    text = sshd.log.read_text(errors="replace")[since:]
+    """The pkalg of each publickey request sshd got since ``since`` (its log's length),
+    once sshd has logged the end of the connection: its unprivileged process's lines
+    reach the log through the privileged one, the last maybe after the client is gone."""
+    deadline = time.monotonic() + 20
+    while not ENDED.search(text := sshd.log.read_text(errors="replace")[since:]):
+        assert time.monotonic() < deadline, f"sshd did not log the connection's end:\n{text}"
+        time.sleep(0.05)
     lines = [line for line in text.splitlines() if "userauth_pubkey: authenticated" in line]
     return [line.split("pkalg ")[1].split()[0] for line in lines]
 

@@ -83,6 +83,15 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _inode(path: Path) -> int | None:
+    """The inode at ``path``; None while there is none (ssh unlinks the file before it
+    binds its own socket there)."""
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
 @pytest.mark.parametrize("mask", [None, "0111"])
 def test_local_socket_to_a_port_beyond_the_server(
     tmp_path: Path, server: Sshd, key: Path, started: list[subprocess.Popen[bytes]],
@@ -268,7 +277,7 @@ def test_a_socket_another_forwarder_took_over_is_left_to_it(
     second = start("ssh", server, tmp_path, key, started, "-L", spec,
                    "-o", "StreamLocalBindUnlink=yes")  # fmt: skip
     deadline = time.monotonic() + TIMEOUT
-    while path.stat().st_ino == before:  # the second's socket in place of the first's
+    while _inode(path) in (before, None):  # the second's socket in place of the first's
         assert time.monotonic() < deadline and second.poll() is None
         time.sleep(0.05)
     first.send_signal(signal.SIGINT)

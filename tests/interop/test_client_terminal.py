@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -179,8 +180,9 @@ def test_window_size_follows_the_terminal(setup: tuple[Sshd, Account, Path]) -> 
         term = OnTerminal(client_args(client, setup), rows=24, cols=80)
         term.read_until(PROMPT)
         set_size(term.main, 50, 132)  # the kernel tells the client (SIGWINCH)
-        time.sleep(0.5)
-        term.type(b"stty size; exit\r")
+        # the remote shell waits for the change to arrive (when it arrives), then shows
+        # the size it saw
+        term.type(b'while [ "$(stty size)" = "24 80" ]; do sleep 0.05; done; stty size; exit\r')
         assert term.finish() == 0
         assert b"50 132\r\n" in after(term.seen, b"exit"), (client, term.seen)
 
@@ -670,10 +672,21 @@ def test_escape_background_as_ssh(setup: tuple[Sshd, Account, Path]) -> None:
             for pid in _in_session(session):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        # the remote shell ended by itself (its EOF), then the client said goodbye
-        assert wait_until(partial(_logged, server, len(before), "Received disconnect"))
-        log = server.log.read_text()[len(before) :]
-        assert log.index("session_exit_message: session 0") < log.index("Received disconnect")
+        # the remote shell ended by itself (its EOF), then the client said goodbye: in
+        # this session's part of the log (the module's server may still be logging the
+        # end of an earlier test's connection), from its first line, which names the
+        # client's port, to the disconnect from that port
+        text = server.log.read_text()
+        began = STARTED.search(text, len(before))
+        assert began is not None, text[len(before) :]
+        disconnect = f"Received disconnect from 127.0.0.1 port {began[1]}:"
+        assert wait_until(partial(_logged, server, began.start(), disconnect), 20), client
+        log = server.log.read_text()[began.start() :]
+        assert log.index("session_exit_message: session 0") < log.index(disconnect)
+
+
+#: sshd's line as a session starts, with the client's port
+STARTED = re.compile(r"^Starting session: .* from 127\.0\.0\.1 port (\d+) ", re.MULTILINE)
 
 
 def _logged(server: Sshd, start: int, words: str) -> bool:

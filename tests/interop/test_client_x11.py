@@ -29,6 +29,7 @@ from tests.interop.clienthelp import (
     ssh_words,
     throwaway_account,
 )
+from tests.interop.transport_helpers import alive
 from tests.peers import Sshd, require, stop_process
 
 #: what the remote side shows of the X server it reached (stable lines of xdpyinfo)
@@ -146,13 +147,23 @@ def _displays_as_one(text: bytes) -> bytes:
     return _SERVER_DISPLAY.sub(b"localhost:N.0", text)
 
 
-def _gone(pid: int, wait: float = 5) -> bool:
+def _gone(pid: int, wait: float = 10) -> bool:
+    """The process ended within ``wait`` seconds (a zombie, which nobody may reap, has)."""
     deadline = time.monotonic() + wait
-    while Path(f"/proc/{pid}").exists():
+    while alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     return True
+
+
+def _names(pid: int, path: Path) -> bool:
+    """Process ``pid``'s command line names ``path``: it is still the master started
+    there, not a process that took its pid since."""
+    try:
+        return str(path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def same(runs: dict[str, subprocess.CompletedProcess[bytes]]) -> bytes:
@@ -383,7 +394,8 @@ def test_x11_through_a_shared_connection(setup: Setup, master: str) -> None:
             [require("ssh"), "-S", str(path), "-O", "exit", destination],
             capture_output=True, timeout=30, check=False,
         )  # fmt: skip
-        if master_pid > 1 and not _gone(master_pid):  # it would not go: ours, stopped
+        # it would not go: ours, stopped
+        if master_pid > 1 and not _gone(master_pid) and _names(master_pid, path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(master_pid, signal.SIGKILL)
         shutil.rmtree(sockets, ignore_errors=True)

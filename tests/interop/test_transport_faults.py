@@ -46,14 +46,16 @@ from tests.peers import Sshd, free_port
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def connect(port: int, **config: object) -> Transport:
+async def connect(port: int, handshake_timeout: float = 20, **config: object) -> Transport:
+    """A whole key exchange may take seconds on a loaded machine: ``handshake_timeout``
+    is short only where the timeout itself is tested."""
     return await open_transport(
         "127.0.0.1",
         port,
         TransportConfig(**config),  # type: ignore[arg-type]
         accept_any,
         connect_timeout=5,
-        handshake_timeout=2,
+        handshake_timeout=handshake_timeout,
     )
 
 
@@ -153,7 +155,7 @@ def test_server_stalls(say_hello: bool) -> None:
     async def body(port: int) -> None:
         try:
             with pytest.raises(TimedOut, match="timed out after 2s") as caught:
-                await connect(port)
+                await connect(port, handshake_timeout=2)
             assert caught.value.exit_code == 255
         finally:
             release.set()
@@ -300,7 +302,7 @@ def test_no_common_cipher_names_both_lists(asyncssh_host_key: object) -> None:
             "Their offer: aes192-cbc"
         )
         assert caught.value.exit_code == 255
-        for _ in range(100):
+        for _ in range(1000):  # up to 20 s
             if lost:
                 break
             await asyncio.sleep(0.02)
@@ -428,7 +430,7 @@ def test_bad_mac_ends_the_connection(sshd9: Sshd) -> None:
     run(scenario())
     assert proxy.corrupted == 1
     # sshd received our DISCONNECT, with the reason, through the intact direction
-    wait_for_log(sshd9.log, "Received disconnect from 127.0.0.1 port", timeout=5)
+    wait_for_log(sshd9.log, "Received disconnect from 127.0.0.1 port")
     assert "2: corrupted MAC on input" in sshd9.log.read_text()
 
 
@@ -459,7 +461,7 @@ def test_refused_host_key_stops_before_authentication(sshd9: Sshd) -> None:
         raise HostKeyError("host key verification failed")
 
     async def scenario() -> None:
-        await open_transport("127.0.0.1", sshd9.port, None, refuse, handshake_timeout=5)
+        await open_transport("127.0.0.1", sshd9.port, None, refuse, handshake_timeout=20)
 
     with pytest.raises(HostKeyError, match="verification failed") as caught:
         run(scenario())
@@ -468,7 +470,7 @@ def test_refused_host_key_stops_before_authentication(sshd9: Sshd) -> None:
     # sshd saw the connection end during the key exchange: keytool never sent NEWKEYS
     wait_for_log(sshd9.log, "SSH2_MSG_KEX_ECDH_INIT received")
     # sshd notices the end of our connection: "Connection closed/reset by ... [preauth]"
-    for _ in range(100):
+    for _ in range(400):  # up to 20 s
         log = sshd9.log.read_text()
         if any("by 127.0.0.1 port" in line and "[preauth]" in line for line in log.splitlines()):
             break

@@ -1,5 +1,6 @@
 """Shared helpers for the transport interop tests: host keys made once per session, and
-a handshake that goes as far as the transport layer goes (a "none" auth answer)."""
+a handshake that goes as far as the transport layer goes (a "none" auth answer); for
+the interop tests at large, a wait for a server's log line and a process's end."""
 
 from __future__ import annotations
 
@@ -120,9 +121,10 @@ def handshake(port: int, **config: object) -> Outcome:
     return asyncio.run(bounded())
 
 
-def wait_for_log(log: Path, text: str, timeout: float = 5.0, count: int = 1) -> str:
+def wait_for_log(log: Path, text: str, timeout: float = 20.0, count: int = 1) -> str:
     """The server log once ``text`` is in it ``count`` times (servers write it
-    asynchronously)."""
+    asynchronously; on a loaded machine a line can come seconds after the client that
+    caused it is gone)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -133,3 +135,12 @@ def wait_for_log(log: Path, text: str, timeout: float = 5.0, count: int = 1) -> 
             return content
         time.sleep(0.05)
     raise AssertionError(f"{text!r} not in the server log:\n{content[-3000:]}")
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie waiting for its parent, or init, to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
