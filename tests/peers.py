@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import random
 import re
 import shutil
 import socket
@@ -56,13 +57,39 @@ def port_claims() -> Path:
     return folder
 
 
+#: free_port's ports come from here up to just below the kernel's ephemeral range
+LOWEST_PORT = 10000
+#: its own generator: pytest-randomly seeds ``random`` alike in every worker and test
+_PICK = random.SystemRandom()
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for bind(port 0) and outgoing connections' local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now that no other test of this run was given."""
+    """A TCP port free on 127.0.0.1 now that no other test of this run was given.
+
+    It is picked below the ephemeral range: a server that binds port 0 or a connection's
+    own end is never given it by the kernel, so it stays free until the test uses it
+    (which may be a while: an sshd first makes its host keys)."""
     claims = port_claims()
+    low, high = ephemeral_ports()
+    below, above = range(LOWEST_PORT, low), range(high + 1, 65536)
+    # below the range, or above it on a machine where little is left below
+    ports = below if len(below) >= 1000 else above if len(above) >= 1000 else range(1024, 65536)
     for _ in range(1000):
+        port = _PICK.choice(ports)
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT)
         try:
             os.close(os.open(claims / str(port), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
@@ -82,6 +109,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.
         except OSError:
             time.sleep(0.02)
     raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+
+
+def wait_logged(log: Path, text: str, count: int, timeout: float = 20.0) -> str:
+    """The text of ``log`` once ``text`` is in it ``count`` times, or when ``timeout``
+    is over (then the test's own checks tell what is missing). A server may log a
+    connection a moment after the client is gone: sshd's monitor writes its [preauth]
+    child's lines, and its session child its last ones, as they come."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logged = log.read_text(errors="replace") if log.exists() else ""
+        if logged.count(text) >= count or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.02)
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
@@ -173,7 +213,6 @@ class Sshd:
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
         if version >= 10:
             sshd = OPENSSH10 / "usr/sbin/sshd"
             if not sshd.exists():
@@ -194,6 +233,7 @@ class Sshd:
                 made = run([self.keygen, "-q", "-t", kind, *size, "-N", "", "-f", path])
                 made.check_returncode()
             self.host_keys[kind] = path
+        self.port = free_port()  # once the keys are made: it is free now
         self.authorized_keys = folder / "authorized_keys"
         if not self.authorized_keys.exists():
             self.authorized_keys.touch(mode=0o600)
@@ -293,13 +333,13 @@ class Dropbear:
         folder.mkdir(parents=True, exist_ok=True)
         self.dropbear = require("dropbear")
         keygen = require("dropbearkey")
-        self.port = free_port()
         self.host_keys: dict[str, Path] = {}
         for kind in ("ed25519", "ecdsa", "rsa"):
             path = folder / f"dropbear_{kind}_host_key"
             if not path.exists():
                 run([keygen, "-t", kind, "-f", path]).check_returncode()
             self.host_keys[kind] = path
+        self.port = free_port()  # once the keys are made: it is free now
         self.extra_args = list(extra_args)
         self.log = folder / "dropbear.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env, install_key, keygen, throwaway_account
-from tests.peers import Dropbear, Sshd, require
+from tests.peers import Dropbear, Sshd, require, wait_logged
 
 # 3 MB up (zeros then random), its digest back, then 2 MB of zeros down
 UPLOAD = b"\0" * (2 * 1024 * 1024) + os.urandom(1024 * 1024)
@@ -55,10 +55,16 @@ def run_client(
 
 def run_logged(sshd: Sshd, client: str, key: Path, known: Path, *flags: str) -> Run:
     """``run_client`` as root against ``sshd``, with the part of sshd's log written
-    while it ran (one client at a time: that part is this connection's)."""
-    start = sshd.log.stat().st_size
+    while it ran (one client at a time: that part is this connection's), up to the
+    connection's end, which sshd may log a moment after the client is gone."""
+    before = sshd.log.read_text(errors="replace")
     out, trace = run_client(client, sshd.port, key, known, "root", *flags)
-    return Run(out, trace, sshd.log.read_bytes()[start:].decode(errors="replace"))
+    log = wait_logged(sshd.log, ENDED, before.count(ENDED) + 1)
+    return Run(out, trace, log[len(before) :])
+
+
+#: what sshd logs as a logged-in connection ends (the client's disconnect)
+ENDED = "Disconnected from user "
 
 
 class Exchanges(NamedTuple):

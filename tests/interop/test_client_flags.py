@@ -19,7 +19,7 @@ from keytool.cli.exec import flag_options
 from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, keepalive_timers, ssh_words
 from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
 from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
-from tests.peers import OPENSSH10, Sshd, free_port, require, run
+from tests.peers import OPENSSH10, Sshd, free_port, require, run, wait_logged
 
 __all__ = ["key", "servers"]  # fixtures of the ProxyJump tests, used here too
 
@@ -219,13 +219,15 @@ def test_rekey_limit_by_data_and_by_time_as_ssh(tmp_path: Path, key: Path) -> No
         for client in ("ssh", "keytool"):
             program = [*KEYTOOL, "exec"] if client == "keytool" else [require("ssh")]
             for case, (option, command) in cases.items():
-                mark = len(sshd.log.read_text(errors="replace"))
+                before = sshd.log.read_text(errors="replace")
                 result = subprocess.run(
                     [*program, *flags, "-o", option, "root@127.0.0.1", command],
                     capture_output=True, stdin=subprocess.DEVNULL, env=base_env(), timeout=60,
                 )  # fmt: skip
                 assert result.returncode == 0 and len(result.stdout) == 5000000, result.stderr
-                log = sshd.log.read_text(errors="replace")[mark:]
+                # up to the connection's end, which sshd may log after the client is gone
+                ended = "Disconnected from user "
+                log = wait_logged(sshd.log, ended, before.count(ended) + 1)[len(before) :]
                 kexes[client, case] = log.count("kex: algorithm:")
     # without a limit, one exchange; with these, new keys as the data or the time goes
     # by (sshd logs 3 for ssh's 5 MB, as for keytool's)
