@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -232,16 +233,22 @@ def both_clients(
     return runs
 
 
-def keepalive_timers(port: int) -> list[bool]:
+def keepalive_timers(port: int, timeout: float = 10.0) -> list[bool]:
     """For each established TCP connection to 127.0.0.1:``port`` (the client's side),
-    whether its keepalive timer runs (/proc/net/tcp: timer kind 2 while idle)."""
-    found = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote, state, timer = fields[2], fields[3], fields[5]
-        if state == "01" and remote == f"0100007F:{port:04X}":
-            found.append(timer.split(":")[0] == "02")
-    return found
+    whether its keepalive timer runs (/proc/net/tcp: timer kind 2 while idle). A
+    connection with data in flight shows its retransmission timer (kind 1) instead:
+    looked at again until none has (a server's message just sent, awaiting its ACK)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kinds = []
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, timer = fields[2], fields[3], fields[5]
+            if state == "01" and remote == f"0100007F:{port:04X}":
+                kinds.append(timer.split(":")[0])
+        if not {"01", "04"} & set(kinds) or time.monotonic() > deadline:
+            return [kind == "02" for kind in kinds]
+        time.sleep(0.02)
 
 
 @contextmanager
