@@ -9,6 +9,7 @@ takes and, with --fix, mends (modes only, never contents).
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterable
 
 from keytool.record import Record, init
 
@@ -218,27 +219,35 @@ class KeyLine(Record):
         init(self, number=number, key_type=key_type, bits=bits, error=error, refused=refused)
 
 
-def review_authorized_keys(path: str, lines: list[KeyLine]) -> list[Finding]:
+def review_authorized_keys(path: str, lines: Iterable[KeyLine]) -> list[Finding]:
     """Lines sshd skips (it cannot read them, or no longer accepts the key: DSA, RSA
     under 1024 bits) and keys weaker than the article's advice."""
-    out: list[Finding] = []
-    for line in lines:
-        where = f"line {line.number}"
-        if line.error is not None:
-            out.append(Finding(path, "warn", f"{where}: sshd cannot read it ({line.error})"))
-        elif line.refused is not None:
-            out.append(Finding(path, "warn", f"{where}: sshd lets no one in with it "
-                               f"({line.refused})"))  # fmt: skip
-        elif line.key_type == "ssh-dss":
-            out.append(Finding(path, "warn", f"{where}: a DSA key: sshd no longer accepts it"))
-        elif line.key_type == "ssh-rsa" and line.bits is not None:
-            if line.bits < SSHD_MIN_RSA_BITS:
-                message = f"an RSA key of {line.bits} bits: sshd refuses it"
-                out.append(Finding(path, "warn", f"{where}: {message}"))
-            elif line.bits < MIN_RSA_BITS:
-                message = f"an RSA key of {line.bits} bits: too weak today"
-                out.append(Finding(path, "warn", f"{where}: {message} (under {MIN_RSA_BITS})"))
-    return out
+    return [f for f in (review_key_line(path, line) for line in lines) if f is not None]
+
+
+def review_key_line(path: str, line: KeyLine) -> Finding | None:
+    """What is wrong with one authorized_keys line, as review_authorized_keys says it."""
+    where = f"line {line.number}"
+    if line.error is not None:
+        return Finding(path, "warn", f"{where}: sshd cannot read it ({line.error})")
+    if line.refused is not None:
+        return Finding(path, "warn", f"{where}: sshd lets no one in with it ({line.refused})")
+    if line.key_type == "ssh-dss":
+        return Finding(path, "warn", f"{where}: a DSA key: sshd no longer accepts it")
+    if line.key_type == "ssh-rsa" and line.bits is not None:
+        if line.bits < SSHD_MIN_RSA_BITS:
+            message = f"an RSA key of {line.bits} bits: sshd refuses it"
+            return Finding(path, "warn", f"{where}: {message}")
+        if line.bits < MIN_RSA_BITS:
+            message = f"an RSA key of {line.bits} bits: too weak today"
+            return Finding(path, "warn", f"{where}: {message} (under {MIN_RSA_BITS})")
+    return None
+
+
+def unreviewed(path: str, why: str) -> Finding:
+    """A file (or part of one) check was to review and did not, and why: said, never
+    passed over, never "ok"."""
+    return Finding(path, "warn", f"{why}: not reviewed")
 
 
 class EveryHost(Record):

@@ -16,14 +16,23 @@ from keytool.sshconfig import MAX_INCLUDE_DEPTH, ConfigSource, ResolvedConfig
 
 #: more files than this through Include is not a config anyone keeps by hand
 _MAX_FILES = 256
+#: a config file is read whole to be resolved; ssh reads one of any size, so a bigger
+#: one is said to be unreviewed (ConfigTree.unread), never passed over
+MAX_CONFIG_SIZE = 1 << 22
+
+
+class Unreviewed(KeytoolError):
+    """A config file ssh reads but check does not (too big to hold): said, and not
+    a refusal of ssh's."""
 
 
 class ConfigTree:
     """The config and the files it Includes, as read: ``texts`` by path; ``included``
     the Included files' (path, mode, uid, gid); ``expansions`` what each Include
-    pattern named; ``has_exec``; ``error``, why ssh would refuse the files."""
+    pattern named; ``has_exec``; ``error``, why ssh would refuse the files;
+    ``unread``, files ssh reads that were not (path: why), the tree then unresolved."""
 
-    __slots__ = ("error", "expansions", "has_exec", "included", "texts")
+    __slots__ = ("error", "expansions", "has_exec", "included", "texts", "unread")
 
     def __init__(self) -> None:
         self.texts: dict[str, str] = {}
@@ -31,6 +40,7 @@ class ConfigTree:
         self.expansions: dict[str, list[str]] = {}
         self.has_exec = False
         self.error: str | None = None
+        self.unread: dict[str, str] = {}
 
 
 def expand_include(pattern: str, home: str) -> str:
@@ -59,7 +69,14 @@ def read_tree(path: str, home: str) -> ConfigTree:
 def _read_text(path: str) -> str:
     from keytool.files import read_file
 
-    data = read_file(path, "config file", limit=1 << 22)
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # read_file says why it cannot be read
+    if size > MAX_CONFIG_SIZE:
+        limit = f"{MAX_CONFIG_SIZE >> 20} MiB"
+        raise Unreviewed(f"{size} bytes, over {limit}, too big for check to hold")
+    data = read_file(path, "config file", limit=MAX_CONFIG_SIZE)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -73,7 +90,11 @@ def _walk(tree: ConfigTree, path: str, home: str, depth: int, seen: set[str]) ->
 
     text = tree.texts.get(path)
     if text is None:
-        text = tree.texts[path] = _read_text(path)
+        try:
+            text = tree.texts[path] = _read_text(path)
+        except Unreviewed as exc:
+            tree.unread[path] = str(exc)
+            return
     real = os.path.realpath(path)
     if real in seen:
         return  # its Includes are walked already (ssh stops a loop at the depth limit)

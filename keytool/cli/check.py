@@ -6,6 +6,7 @@ names is run. Exit status: 0 nothing sshd or ssh refuses (warnings aside; a miss
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -14,7 +15,9 @@ from keytool.errors import KeytoolError, UnsupportedKeyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+    from typing import BinaryIO
 
     from keytool.audit import FileFacts, Finding, KeyLine
     from keytool.audit_paths import Account
@@ -23,6 +26,13 @@ if TYPE_CHECKING:
 #: exit statuses: nothing sshd or ssh refuses (warnings allowed), a FAIL found, and
 #: check could not run (no such folder, not a folder, a mode --fix could not set)
 OK, FOUND_FAILURE, COULD_NOT_RUN = 0, 1, 255
+
+#: ssh loads no key file bigger than this (OpenSSH's authfile.c): a bigger file in the
+#: folder is not read, and the report says so
+KEY_FILE_LIMIT = 1 << 20
+#: authorized_keys is read a line at a time, of any size, as sshd reads it; a line this
+#: long (no key line comes near it) is not held, and the report says so
+LINE_LIMIT = 1 << 20
 
 
 def _cannot(message: str) -> KeytoolError:
@@ -61,9 +71,16 @@ def run(directory: str | None, fix: bool = False) -> int:
     files.append(audit.FileFacts(str(folder), "ssh_dir", stat.S_IMODE(info.st_mode),
                                  info.st_uid, gid=info.st_gid))  # fmt: skip
     entries: list[FileFacts] = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+    unread: list[Finding] = []  # files the rules judge that could not be looked at
+    try:
+        listed = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise _cannot(f"cannot check {folder}: {exc.strerror}") from None
+    for entry in listed:
         facts = _facts(entry)
-        if facts is not None:
+        if isinstance(facts, audit.Finding):
+            unread.append(facts)
+        elif facts is not None:
             entries.append(facts)
     files += _sshd_path(folder, home, account.home, entries)
     files += entries
@@ -74,10 +91,10 @@ def run(directory: str | None, fix: bool = False) -> int:
             files += included
             config_findings += said
     own = frozenset(g for g in {f.gid for f in files} if _group_of_user_alone(g, owner))
-    findings = audit.review(files, owner, own) + config_findings
+    findings = audit.review(files, owner, own) + config_findings + unread
     for facts in entries:
         if facts.kind == "authorized_keys":
-            findings += audit.review_authorized_keys(facts.path, _key_lines(facts.path))
+            findings += _review_authorized_keys(facts.path)
     if fix:
         findings = _fix(findings)
     named = {f.path for f in findings}
@@ -154,37 +171,106 @@ def _describe(facts: FileFacts) -> str:
     return text
 
 
-def _facts(entry: os.DirEntry[str]) -> FileFacts | None:
-    """What the file is, for the rules; None for what they do not judge."""
-    from keytool.audit import FileFacts
-
-    try:  # a link is judged by the file it names, as ssh and sshd read that file
-        if not entry.is_file():
-            return None
-        info = entry.stat()
-    except OSError:
-        return None
-    mode, uid, name = stat.S_IMODE(info.st_mode), info.st_uid, entry.name
+def _kind_of(name: str) -> str | None:
     if name in ("authorized_keys", "authorized_keys2"):
-        return FileFacts(entry.path, "authorized_keys", mode, uid, gid=info.st_gid)
+        return "authorized_keys"
     if name == "config":
-        return FileFacts(entry.path, "config", mode, uid, gid=info.st_gid)
-    if name.startswith("known_hosts"):
-        return FileFacts(entry.path, "known_hosts", mode, uid)
-    return _key_facts(entry.path, name, mode, uid)
+        return "config"
+    return "known_hosts" if name.startswith("known_hosts") else None
 
 
-def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | None:
-    from keytool.audit import FileFacts
-    from keytool.files import read_file
+def _facts(entry: os.DirEntry[str]) -> FileFacts | Finding | None:
+    """What the file is, for the rules; a Finding when it is one they judge (by its
+    name, or a key's) but it cannot be looked at, saying why; None for what they do
+    not judge (a socket, a folder, a file that is no key)."""
+    from keytool.audit import FileFacts, unreviewed
+
+    name, path = entry.name, entry.path
+    kind = _kind_of(name)
+    key_named = name.startswith("id_") or name.endswith(".pub")
+    named = kind is not None or key_named
+    try:  # a link is judged by the file it names, as ssh and sshd read that file
+        info = entry.stat()
+    except FileNotFoundError:
+        if not named:
+            return None
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return unreviewed(path, "gone while being looked at")
+        return unreviewed(path, f"a link to {target}, which is not there")
+    except OSError as exc:
+        return unreviewed(path, f"cannot look at it ({exc.strerror})")
+    if not stat.S_ISREG(info.st_mode):
+        return unreviewed(path, f"{_what(info.st_mode)}, not a file") if named else None
+    mode, uid = stat.S_IMODE(info.st_mode), info.st_uid
+    if kind == "known_hosts":
+        return FileFacts(path, kind, mode, uid)
+    if kind is not None:
+        return FileFacts(path, kind, mode, uid, gid=info.st_gid)
+    if info.st_size > KEY_FILE_LIMIT:
+        return _too_big(path, info.st_size, key_named)
+    return _key_facts(path, name, mode, uid)
+
+
+def _too_big(path: str, size: int, key_named: bool) -> Finding | None:
+    """A file too big to be a key: said when its name or its start is a key's; None
+    for any other file (not a key, as a small file that is none)."""
+    from keytool.audit import unreviewed
+    from keytool.keyfiles import is_private_text
+    from keytool.keys.pubfile import looks_like_key_type
+
+    why = f"{size} bytes, over {KEY_FILE_LIMIT >> 20} MiB: no key file is that big"
+    if not key_named:
+        try:
+            with _open_regular(path) as stream:
+                head = stream.read(4096)
+        except OSError as exc:
+            return unreviewed(path, f"cannot read it ({exc.strerror})")
+        first = head.split(None, 1)[:1]
+        if not is_private_text(head) and not (
+            first and looks_like_key_type(first[0].decode("ascii", "replace"))
+        ):
+            return None
+    return unreviewed(path, f"{why} (ssh loads none)")
+
+
+def _what(mode: int) -> str:
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return what
+    return "a device"
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """``path`` opened to read, when it is a regular file (a FIFO put in its place is
+    not waited on); else OSError, its strerror saying why."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)  # what was opened, were it swapped meanwhile
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"{_what(info.st_mode)}, not a file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | Finding | None:
+    from keytool.audit import FileFacts, unreviewed
     from keytool.keyfiles import is_private_text, public_of_file
     from keytool.keys import is_encrypted_private
     from keytool.keys.pubfile import parse_public_text
 
     try:
-        text = read_file(path, "file", limit=1 << 20)
-    except KeytoolError:
-        return None
+        with _open_regular(path) as stream:
+            text = stream.read(KEY_FILE_LIMIT + 1)
+    except OSError as exc:
+        return unreviewed(path, f"cannot read it ({exc.strerror})")
+    if len(text) > KEY_FILE_LIMIT:  # it grew since it was looked at
+        return unreviewed(path, f"over {KEY_FILE_LIMIT >> 20} MiB: no key file is that big")
     try:
         if name.endswith(".pub"):
             try:
@@ -221,39 +307,67 @@ def _named_type(text: bytes) -> tuple[str | None, bool]:
     return kind, b"ENCRYPTED" in text.split(b"\n\n", 1)[0]
 
 
-def _key_lines(path: str) -> list[KeyLine]:
-    """authorized_keys' lines with a key (or that sshd cannot read, or reads but lets
-    no one in with: its options), as sshd reads them."""
+def _review_authorized_keys(path: str) -> list[Finding]:
+    """What is wrong with authorized_keys' lines, the file read a line at a time
+    whatever its size, as sshd reads it; what could not be read is said."""
+    from keytool.audit import review_key_line, unreviewed
+
+    out: list[Finding] = []
+    number = 0
+    try:
+        with _open_regular(path) as stream:
+            for number, line in _lines(stream):
+                if line is None:
+                    why = f"line {number}: {LINE_LIMIT >> 20} MiB or longer, as no key line is"
+                    out.append(unreviewed(path, why))
+                    continue
+                key_line = _key_line(number, line)
+                found = review_key_line(path, key_line) if key_line is not None else None
+                if found is not None:
+                    out.append(found)
+    except OSError as exc:
+        where = f" after line {number}" if number else ""
+        out.append(unreviewed(path, f"cannot read it{where} ({exc.strerror})"))
+    return out
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """The numbered lines of ``stream`` as sshd reads them: split at newlines only,
+    each a C string (it ends at a NUL); None for a line of LINE_LIMIT bytes or more
+    before any NUL, which is let go unheld."""
+    number = 0
+    while chunk := stream.readline(LINE_LIMIT):
+        number += 1
+        whole = chunk.endswith(b"\n") or len(chunk) < LINE_LIMIT
+        line, nul, _ = chunk.removesuffix(b"\n").partition(b"\0")
+        while not chunk.endswith(b"\n") and chunk:  # the rest of a long line
+            chunk = stream.readline(LINE_LIMIT)
+        yield number, line if whole or nul else None
+
+
+def _key_line(number: int, raw: bytes) -> KeyLine | None:
+    """One authorized_keys line with a key (or that sshd cannot read, or reads but lets
+    no one in with: its options), as sshd reads it; None for a blank line, a comment or
+    a key type keytool does not read but sshd may."""
     import time
 
     from keytool.audit import KeyLine
     from keytool.audit_keyopts import refusal
     from keytool.authkeys import parse_line
-    from keytool.files import read_file
 
+    line = raw.decode("utf-8", "replace")
     try:
-        text = read_file(path, "authorized_keys", limit=1 << 22).decode("utf-8", "replace")
-    except KeytoolError:
-        return []
-    now = time.time()
-    lines: list[KeyLine] = []
-    for number, line in enumerate(text.split("\n"), start=1):  # as sshd: at newlines only
-        line = line.partition("\0")[0]  # sshd reads each line as a C string
-        try:
-            entry = parse_line(line)
-        except UnsupportedKeyError:
-            # a type keytool does not read: sshd may (security keys); DSA it does not
-            if "ssh-dss" in line.split():
-                lines.append(KeyLine(number, "ssh-dss", None))
-            continue
-        except KeytoolError as exc:
-            lines.append(KeyLine(number, None, None, str(exc)))
-            continue
-        if entry is not None:
-            # sshd parses the options up to the space before the key
-            refused = refusal(entry.options + " ", now) if entry.options else None
-            lines.append(KeyLine(number, entry.key.key_type, entry.key.bits, refused=refused))
-    return lines
+        entry = parse_line(line)
+    except UnsupportedKeyError:
+        # a type keytool does not read: sshd may (security keys); DSA it does not
+        return KeyLine(number, "ssh-dss", None) if "ssh-dss" in line.split() else None
+    except KeytoolError as exc:
+        return KeyLine(number, None, None, str(exc))
+    if entry is None:
+        return None
+    # sshd parses the options up to the space before the key
+    refused = refusal(entry.options + " ", time.time()) if entry.options else None
+    return KeyLine(number, entry.key.key_type, entry.key.bits, refused=refused)
 
 
 #: a host name only ``Host *`` (and negations) can match: what every host gets
@@ -271,13 +385,18 @@ def _config_findings(path: str, account: Account) -> tuple[list[FileFacts], list
     tree = read_tree(path, account.home)
     included = [audit.FileFacts(name, "included", mode, uid, gid=gid)
                 for name, mode, uid, gid in tree.included]  # fmt: skip
+    if path not in tree.texts:  # its mode was judged, its settings could not be
+        why = tree.unread.get(path) or f"cannot read it ({_reason(tree.error, path)})"
+        return included, [audit.unreviewed(path, why)]
+    said = [audit.unreviewed(name, why) for name, why in tree.unread.items()]
     if tree.error is not None:
-        if path not in tree.texts:
-            return included, []  # not readable: the file itself was judged
-        return included, [audit.Finding(path, "fail", f"ssh would refuse it: {tree.error}")]
+        return included, [*said, audit.Finding(path, "fail", f"ssh would refuse it: {tree.error}")]
     if tree.has_exec:
         note = "has Match exec: not resolved (its commands would run)"
-        return included, [audit.Finding(path, "ok", note)]
+        return included, [*said, audit.Finding(path, "ok", note)]
+    if said:  # ssh reads those files: what it gives every host is not known without them
+        note = "what it gives every host: not resolved, as a file it Includes was not read"
+        return included, [*said, audit.Finding(path, "warn", note)]
     try:
         resolved = resolve_every_host(tree, path, _ANY_HOST, account.name, account.home,
                                       account.uid)  # fmt: skip
@@ -304,6 +423,12 @@ def _config_findings(path: str, account: Account) -> tuple[list[FileFacts], list
         else "untrusted",
     )
     return included, audit.review_config(path, every)
+
+
+def _reason(error: str | None, path: str) -> str:
+    """An error message about ``path`` without the name it starts with."""
+    text = error or "unknown error"
+    return text.removeprefix(f"{path}: ")
 
 
 def _fix(findings: list[Finding]) -> list[Finding]:
