@@ -796,10 +796,12 @@ def test_terminal_through_a_master(bench: Bench, master: str) -> None:
     for client in CLIENTS:
         # the remote side waits until its terminal's size has changed (the change
         # arrives when it arrives), then reads a line and shows the size it saw
-        command = ('stty size; tty; echo ready; while [ "$(stty size)" = "33 101" ]; '
+        command = ('read g; stty size; tty; echo ready; while [ "$(stty size)" = "33 101" ]; '
                    "do sleep 0.05; done; echo resized; read x; stty size; exit 4")  # fmt: skip
         args = bench.argv(client, "-tt", "-S", str(path), command=command)
         term = OnTerminal(args, rows=33, cols=101)
+        term.wait_raw()
+        term.type(b"g\r")
         term.read_until(b"ready\r\n")
         set_size(term.main, 50, 132)
         term.read_until(b"resized\r\n")
@@ -811,7 +813,7 @@ def test_terminal_through_a_master(bench: Bench, master: str) -> None:
         == shown["ssh"]
         == (
             4,
-            b"33 101\r\n/dev/pts/N\r\nready\r\nresized\r\ngo\r\n50 132\r\n"
+            b"g\r\n33 101\r\n/dev/pts/N\r\nready\r\nresized\r\ngo\r\n50 132\r\n"
             b"Shared connection to 127.0.0.1 closed.\r\r\n",
         )
     )
@@ -824,12 +826,15 @@ def test_escape_through_a_master(bench: Bench, master: str) -> None:
     pid = bench.start_master(master, path)
     shown = {}
     for client in CLIENTS:
-        term = OnTerminal(bench.argv(client, "-tt", "-S", str(path), command="echo ready; read x"))
+        command = "read g; echo ready; read x"  # output once the client's terminal is raw
+        term = OnTerminal(bench.argv(client, "-tt", "-S", str(path), command=command))
+        term.wait_raw()
+        term.type(b"g\r")
         term.read_until(b"ready\r\n")
         term.type(b"~.")
         shown[client] = (term.finish(), term.seen)
     assert shown["keytool"] == shown["ssh"] == (
-        255, b"ready\r\nShared connection to 127.0.0.1 closed.\r\r\n"
+        255, b"g\r\nready\r\nShared connection to 127.0.0.1 closed.\r\r\n"
     )  # fmt: skip
     check = bench.run("keytool", "-S", str(path), "-O", "check")
     assert check.stderr == f"Master running (pid={pid})\r\n".encode()

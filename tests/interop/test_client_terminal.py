@@ -116,6 +116,16 @@ class OnTerminal:
     def type(self, text: bytes) -> None:
         os.write(self.main, text)
 
+    def wait_raw(self, timeout: float = 20) -> None:
+        """Until the client has put the terminal in raw mode. Through a master, the
+        remote side's output is written by the master to the client's terminal (its
+        descriptors were passed over), perhaps before the client turned it raw: a test
+        has the remote side wait for a line typed after this."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.main)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the client never put the terminal in raw mode"
+            time.sleep(0.02)
+
     def finish(self, timeout: float = 20) -> int:
         """Read to the end; the exit status."""
         deadline = time.monotonic() + timeout
