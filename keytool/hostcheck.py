@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
@@ -106,12 +106,12 @@ class HostKeyDecision(Record):
         )
 
 
-#: parsed files by path: (identity of the file when read, entries, warnings). A fleet
-#: run checks hundreds of hosts against the same files; each is parsed once and read
-#: again only when its inode, size or times change (as our own appends do)
-_PARSED: dict[str, tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]] = {}
-#: the index over the files last looked up together, with their identities
-_INDEXED: dict[tuple[str, ...], tuple[tuple[tuple[int, ...], ...], knownhosts.HostIndex]] = {}
+#: the lines last found in each file, by path: (identity of the file when read, the
+#: names looked up, their entries, warnings). The host's lines are looked up before
+#: the key exchange (to order the host key algorithms) and to check the key: the file
+#: is read once for both while it stays the same; only the host's lines are kept
+_Scanned = tuple[tuple[int, ...], frozenset[str], list[KnownHost], list[ParseWarning]]
+_SCANNED: dict[str, _Scanned] = {}
 
 
 def file_stamp(status: os.stat_result) -> tuple[int, ...]:
@@ -163,21 +163,37 @@ def _open_known_hosts(path: str) -> tuple[int, os.stat_result] | None:
     return fd, info
 
 
-def _read_open(fd: int) -> bytes:
-    """The rest of the open known_hosts ``fd`` (closed), up to MAX_FILE_SIZE."""
-    chunks: list[bytes] = []
+def _read_chunks(fd: int) -> Iterator[bytes]:
+    """The rest of the open known_hosts ``fd`` as it is read (closed when done), up to
+    MAX_FILE_SIZE."""
     size = 0
     try:
-        while chunk := os.read(fd, 1024 * 1024):
+        while chunk := os.read(fd, knownhosts.BLOCK_SIZE):
             size += len(chunk)
             if size > knownhosts.MAX_FILE_SIZE:  # it grew as it was read
                 raise UnreadableError(_TOO_LARGE)
-            chunks.append(chunk)
+            yield chunk
     except OSError as exc:
         raise UnreadableError(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
-    return b"".join(chunks)
+
+
+def _read_open(fd: int) -> bytes:
+    """The rest of the open known_hosts ``fd`` (closed), up to MAX_FILE_SIZE: read at
+    once (a list of pieces joined would hold the file twice)."""
+    try:
+        whole = os.read(fd, min(os.fstat(fd).st_size, knownhosts.MAX_FILE_SIZE) + 1)
+    except OSError as exc:
+        os.close(fd)
+        raise UnreadableError(exc.strerror or str(exc)) from None
+    if len(whole) > knownhosts.MAX_FILE_SIZE:
+        os.close(fd)
+        raise UnreadableError(_TOO_LARGE)
+    rest = b"".join(_read_chunks(fd))  # what it grew by meanwhile, if anything
+    if len(whole) + len(rest) > knownhosts.MAX_FILE_SIZE:
+        raise UnreadableError(_TOO_LARGE)
+    return whole + rest if rest else whole
 
 
 def read_known_hosts_file(path: str) -> bytes | None:
@@ -192,64 +208,97 @@ def unread_files(warnings: Sequence[ParseWarning]) -> tuple[str, ...]:
     return tuple(f"cannot read {w.source}: {w.message}" for w in warnings if not w.line_number)
 
 
-def _read_known_hosts(
-    key: str,
-) -> tuple[tuple[int, ...], list[KnownHost], list[ParseWarning]]:
-    """One file's entries, parsed at most once while the file stays the same. A file
-    that cannot be read is one ParseWarning at line 0, and no entries."""
+def _scan_file(path: str, names: frozenset[str]) -> tuple[list[KnownHost], list[ParseWarning]]:
+    """The entries of one file for the lookup ``names``, read block by block (only
+    their lines decoded and kept), reused while the file stays the same. A file that
+    cannot be read is one ParseWarning at line 0, and no entries."""
+    cached = _SCANNED.get(path)
+    if cached is not None and names <= cached[1]:
+        try:
+            if file_stamp(os.stat(path)) == cached[0]:
+                return cached[2], cached[3]
+        except OSError:
+            pass  # opened below, which says why
     try:
-        opened = _open_known_hosts(key)
+        opened = _open_known_hosts(path)
         if opened is None:
-            _PARSED.pop(key, None)
-            return (), [], []
+            _SCANNED.pop(path, None)
+            return [], []
         fd, info = opened
-        stamp = file_stamp(info)
-        cached = _PARSED.get(key)
-        if cached is not None and cached[0] == stamp:
-            os.close(fd)
-            return cached
-        data = _read_open(fd)
+        blocks = knownhosts.line_blocks(_read_chunks(fd))
+        found, problems = knownhosts.scan(blocks, sorted(names), path)
     except UnreadableError as exc:
-        _PARSED.pop(key, None)
-        return (), [], [ParseWarning(key, 0, str(exc))]
-    found, problems = knownhosts.parse(data, key)
-    _PARSED[key] = (stamp, found, problems)
-    return stamp, found, problems
+        _SCANNED.pop(path, None)
+        return [], [ParseWarning(path, 0, str(exc))]
+    if len(_SCANNED) > 16:
+        _SCANNED.clear()
+    _SCANNED[path] = (file_stamp(info), names, found, problems)
+    return found, problems
 
 
 def load_known_hosts(
     paths: Sequence[str | os.PathLike[str]],
 ) -> tuple[list[KnownHost], list[ParseWarning]]:
-    """Entries of every file in order; a missing file is simply empty, as for ssh."""
+    """Entries of every file in order, every line decoded; a missing file is simply
+    empty, as for ssh. (Checking a host needs only its lines: ``_host_entries``.)"""
     entries: list[KnownHost] = []
     warnings: list[ParseWarning] = []
     for raw in paths:
-        _, found, problems = _read_known_hosts(_expand(raw))
-        entries.extend(found)
-        warnings.extend(problems)
+        path = _expand(raw)
+        try:
+            data = read_known_hosts_file(path)
+        except UnreadableError as exc:
+            warnings.append(ParseWarning(path, 0, str(exc)))
+            continue
+        if data is not None:
+            found, problems = knownhosts.parse(data, path)
+            entries.extend(found)
+            warnings.extend(problems)
     return entries, warnings
 
 
-def _load_indexed(
-    paths: Sequence[str | os.PathLike[str]], extra: Sequence[KnownHost] = ()
-) -> tuple[knownhosts.HostIndex, list[ParseWarning]]:
-    """load_known_hosts with an index by host name over the entries (kept while none
-    of the files changes), and ``extra`` entries after them (not kept)."""
-    if extra:
-        entries, warnings = load_known_hosts(paths)
-        return knownhosts.HostIndex([*entries, *extra]), warnings
-    names = tuple(_expand(raw) for raw in paths)
-    loaded = [_read_known_hosts(name) for name in names]
-    stamps = tuple(stamp for stamp, _, _ in loaded)
-    warnings = [w for _, _, problems in loaded for w in problems]
-    cached = _INDEXED.get(names)
-    if cached is not None and cached[0] == stamps:
-        return cached[1], warnings
-    index = knownhosts.HostIndex([e for _, found, _ in loaded for e in found])
-    if len(_INDEXED) > 16:
-        _INDEXED.clear()
-    _INDEXED[names] = (stamps, index)
-    return index, warnings
+def _lookup_names(host: str, port: int) -> frozenset[str]:
+    """The names a connection to ``host:port`` is looked up by: ``[host]:port``, and
+    the bare host (a line without the port serves any port, as in ssh)."""
+    return frozenset({knownhosts.lookup_name(host, port), knownhosts.lookup_name(host, 22)})
+
+
+def _host_entries(
+    host: str,
+    port: int,
+    paths: Sequence[str | os.PathLike[str]],
+    extra: Sequence[KnownHost] = (),
+) -> tuple[list[KnownHost], list[ParseWarning]]:
+    """The lines of ``paths`` (in order, then ``extra``) that may decide ``host:port``
+    or the bare host: a superset of what ``knownhosts.check`` and its kin look at for
+    either, each file scanned once for both."""
+    names = _lookup_names(host, port)
+    entries: list[KnownHost] = []
+    warnings: list[ParseWarning] = []
+    for raw in paths:
+        found, problems = _scan_file(_expand(raw), names)
+        entries.extend(found)
+        warnings.extend(problems)
+    entries.extend(extra)
+    return entries, warnings
+
+
+def _entries_with_key(
+    paths: Sequence[str | os.PathLike[str]], key: PublicKey, extra: Sequence[KnownHost]
+) -> list[KnownHost]:
+    """Plain lines holding ``key`` under any name, in the files (that can be read) and
+    ``extra``: the "also known as" of the host key question."""
+    found: list[KnownHost] = []
+    for raw in paths:
+        path = _expand(raw)
+        try:
+            opened = _open_known_hosts(path)
+            if opened is not None:
+                blocks = knownhosts.line_blocks(_read_chunks(opened[0]))
+                found.extend(knownhosts.scan_key(blocks, key, path))
+        except UnreadableError:
+            continue  # said already, when the host's lines were looked for
+    return [*found, *knownhosts.entries_with_key(extra, key)]
 
 
 def order_host_key_algorithms(
@@ -291,8 +340,8 @@ def host_key_hints_for(
     ``extra``: KnownHostsCommand's), and whether a ``@cert-authority`` line names it:
     one look at the files and one match of the host's lines (hashed names cost an HMAC
     each) for each connection."""
-    index, _ = _load_indexed([*user_files, *global_files], extra)
-    return knownhosts.host_key_hints(index.candidates(host, port), host, port)
+    entries, _ = _host_entries(host, port, [*user_files, *global_files], extra)
+    return knownhosts.host_key_hints(entries, host, port)
 
 
 def command_entries(
@@ -546,9 +595,8 @@ def _create_user_ssh_dir(raw: str, path: str) -> None:
 
 
 def forget_parsed(path: str) -> None:
-    """Drop what was parsed of ``path``: it was just rewritten."""
-    _PARSED.pop(path, None)
-    _INDEXED.clear()
+    """Drop what was found in ``path``: it was just rewritten."""
+    _SCANNED.pop(path, None)
 
 
 def verify_host_key(
@@ -579,9 +627,9 @@ def verify_host_key(
     """
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
-    index, warnings = _load_indexed([*user_files, *global_files], extra)
-    entries = index.entries
-    status = knownhosts.check(index.candidates(host, port), host, port, key)
+    files = [*user_files, *global_files]
+    entries, warnings = _host_entries(host, port, files, extra)
+    status = knownhosts.check(entries, host, port, key)
     name = knownhosts.lookup_name(host, port)
     user_file = _expand(user_files[0]) if user_files else "~/.ssh/known_hosts"
     found = tuple(warnings)
@@ -624,7 +672,7 @@ def verify_host_key(
     if port != knownhosts.DEFAULT_PORT:
         # as ssh: a key known for the bare host name (a line without the port) is
         # taken for any port; a HostKeyAlias comes here with port 22, never retried
-        bare = knownhosts.check(index.candidates(host, 22), host, 22, key)
+        bare = knownhosts.check(entries, host, 22, key)
         if isinstance(bare, Known):
             return HostKeyDecision(bare, warnings=found, notes=unread)
     if not recordable:
@@ -666,7 +714,7 @@ def verify_host_key(
         address_name = address
         if address and not address.startswith("<"):  # "<no hostip for proxy command>"
             address_name = knownhosts.lookup_name(address, port)
-        also_known = knownhosts.entries_with_key(entries, key)
+        also_known = _entries_with_key(files, key, extra)
         question = _authenticity_question(key, name, address_name, also_known, visual, hash_name)
         question = "\n".join([*unread, question])
         if not _user_accepts(prompt, question, key, hash_name):
@@ -755,8 +803,7 @@ def verify_host_certificate(
 
     if strict not in STRICT_CHOICES:
         raise KeytoolError(f"StrictHostKeyChecking must be one of {', '.join(STRICT_CHOICES)}")
-    index, warnings = _load_indexed([*user_files, *global_files], extra)
-    candidates = index.candidates(host, port)
+    candidates, warnings = _host_entries(host, port, [*user_files, *global_files], extra)
     name = knownhosts.lookup_name(host, port)
     status = knownhosts.check_certificate(
         candidates,
@@ -770,7 +817,7 @@ def verify_host_certificate(
     if isinstance(status, CertificateRefused) and status.entry is None and port != 22:
         # no CA line for [host]:port: as ssh, one for the bare host name serves
         bare = knownhosts.check_certificate(
-            index.candidates(host, 22),
+            candidates,
             host,
             22,
             cert,
@@ -794,7 +841,7 @@ def verify_host_certificate(
     refusal = f"host certificate of {name} refused: {_refusal(cert, status)}"
     plain = knownhosts.check(candidates, host, port, cert.key)
     if isinstance(plain, Unknown) and port != 22:  # a line without the port serves too
-        known_bare = knownhosts.check(index.candidates(host, 22), host, 22, cert.key)
+        known_bare = knownhosts.check(candidates, host, 22, cert.key)
         plain = known_bare if isinstance(known_bare, Known) else plain
     if not plain_allowed:
         raise HostKeyError(

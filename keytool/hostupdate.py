@@ -74,20 +74,11 @@ class HostKeyUpdate:
         self._trace(f"the server has {len(keys)} host keys: {_kinds(keys)}")
         if not keys:
             return None
-        from keytool.hostcheck import UnreadableError, read_known_hosts_file
-
-        texts = []
-        for path in self.files:
-            try:
-                data = read_known_hosts_file(str(path))
-            except UnreadableError as exc:
-                # as ssh: said, and no file changed (it could undo what that one holds)
-                self._error(f"cannot read {path}: {exc}")
-                self._trace("known_hosts left as it is")
-                return None
-            if data is not None:
-                texts.append((str(path), data))
+        texts = self._read_files()
+        if texts is None:
+            return None
         plan = ku.plan(texts, self.name, keys)
+        del texts  # the files are read again to be rewritten: not held twice
         if not plan.changes:
             self._trace(f"known_hosts holds them all for {self.name}")
             return None
@@ -102,6 +93,23 @@ class HostKeyUpdate:
         )
         self.plan = plan
         return ku.prove_request(plan.new)
+
+    def _read_files(self) -> list[tuple[str, bytes]] | None:
+        """(path, bytes) of the user's files there are; None when one cannot be read."""
+        from keytool.hostcheck import UnreadableError, read_known_hosts_file
+
+        texts = []
+        for path in self.files:
+            try:
+                data = read_known_hosts_file(str(path))
+            except UnreadableError as exc:
+                # as ssh: said, and no file changed (it could undo what that one holds)
+                self._error(f"cannot read {path}: {exc}")
+                self._trace("known_hosts left as it is")
+                return None
+            if data is not None:
+                texts.append((str(path), data))
+        return texts
 
     def answered(self, ok: bool, data: bytes) -> None:
         """The server's answer to our proof request: with good proofs for every new

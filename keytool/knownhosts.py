@@ -17,6 +17,12 @@ server presenting the CA's own key as its host key is not "known" through it, an
 certificate is never known through a plain line, only its certified key is (OpenSSH
 behaves the same). ``@revoked`` naming the CA or the certified key refuses a
 certificate; certificates themselves are never written to known_hosts.
+
+Large files: ``scan`` reads a file's bytes block by block (``line_blocks``) and
+decodes only the lines that name the host, as ssh does; a line can only name it when
+its text holds the name (ASCII case folded), a wildcard or a hashed entry, which
+``LineFinder`` looks for without splitting the other lines. Each hashed entry then
+costs one HMAC-SHA1.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
@@ -43,9 +49,12 @@ HASH_MAGIC = "|1|"
 # OpenSSH's hashed names use HMAC-SHA1 with a salt as long as the digest (20 bytes)
 SALT_SIZE = hashlib.sha1().digest_size
 DEFAULT_PORT = 22
-#: known_hosts files larger than this are not read (ssh reads any size; a fleet's of
-#: 200,000 hosts is over 20 MB): the bound keytool's known-hosts command reads up to too
+#: known_hosts files larger than this are not used by the client (ssh reads any size;
+#: a fleet's of 200,000 hosts is over 20 MB), nor rewritten by known-hosts -R and -H,
+#: which hold the file in memory; known-hosts -F reads any size, as ssh-keygen
 MAX_FILE_SIZE = 256 * 1024 * 1024
+#: how much of a file is looked at at once when scanning it
+BLOCK_SIZE = 1024 * 1024
 
 
 class KnownHost(Record):
@@ -176,6 +185,169 @@ def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[Pa
     return entries, warnings
 
 
+def line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks`` (a file's bytes as read) again, cut after a newline: each block holds
+    whole lines (the last block's last line lacks its newline when the file's does)."""
+    pending: list[bytes] = []
+    for chunk in chunks:
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            pending.append(chunk)
+            continue
+        if pending:
+            pending.append(chunk[:cut])
+            yield b"".join(pending)
+        else:
+            yield chunk if cut == len(chunk) else chunk[:cut]
+        pending = [chunk[cut:]] if cut < len(chunk) else []
+    if pending:
+        yield b"".join(pending)
+
+
+def text_blocks(text: bytes, size: int = BLOCK_SIZE) -> Iterator[bytes]:
+    """A file's bytes held in memory, as ``line_blocks`` of about ``size`` bytes."""
+    start = 0
+    while start < len(text):
+        cut = text.find(b"\n", start + size) + 1 or len(text)
+        yield text[start:cut]
+        start = cut
+
+
+class LineFinder:
+    """Finds the lines of a block that hold any of ``needles`` (ASCII case folded when
+    ``fold``): the lines that may be wanted, all others passed over at the speed of a
+    substring search. An empty needle finds every line."""
+
+    __slots__ = ("fold", "needles")
+
+    def __init__(self, needles: Iterable[bytes], fold: bool = True) -> None:
+        self.fold = fold
+        self.needles = tuple(dict.fromkeys(n.lower() if fold else n for n in needles))
+
+    def find(self, block: bytes) -> Iterator[tuple[int, int, int]]:
+        """(line index in the block from 0, start, end without the newline) of each
+        line holding a needle, in order."""
+        text = block.lower() if self.fold else block
+        size = len(text)
+        # where each needle is next found at or after ``pos`` (size: nowhere further)
+        ahead = [-1] * len(self.needles)
+        pos = index = 0
+        while pos < size:
+            found = size
+            for i, needle in enumerate(self.needles):
+                at = ahead[i]
+                if at < pos:
+                    at = text.find(needle, pos)
+                    ahead[i] = at = size if at < 0 else at
+                found = min(found, at)
+            if found >= size:
+                return
+            start = text.rfind(b"\n", pos, found) + 1 or pos
+            end = text.find(b"\n", found)
+            end = size if end < 0 else end
+            index += text.count(b"\n", pos, start)
+            yield index, start, end
+            index += 1
+            pos = end + 1
+
+
+def host_needles(names: Iterable[str]) -> list[bytes]:
+    """What the text of a line naming one of ``names`` must hold: the name itself, a
+    wildcard or a hashed entry (a negation only takes a match away)."""
+    wanted = [ascii_lower(name).encode("utf-8", "surrogateescape") for name in names]
+    return [*wanted, HASH_MAGIC.encode(), b"*", b"?"]
+
+
+def host_field(text: str) -> str | None:
+    """The host field of a key line (after its marker, if any); None for comments,
+    blanks and a marker alone."""
+    words = text.split(None, 2)
+    if not words or words[0].startswith("#"):
+        return None
+    if words[0].startswith("@"):
+        return words[1] if len(words) > 1 else None
+    return words[0]
+
+
+def scan(
+    blocks: Iterable[bytes], names: Sequence[str], source: str = ""
+) -> tuple[list[KnownHost], list[ParseWarning]]:
+    """The entries ``parse`` finds in the file that ``blocks`` (``line_blocks``) hold,
+    only those whose hosts match one of ``names`` (lookup names), and a warning per
+    such line that is malformed. Lines naming none of them are not decoded: memory
+    and time go to the host's lines, not the file's. Never raises."""
+    finder = LineFinder(host_needles(names))
+    wanted = [ascii_lower(name) for name in names]
+    matches = _matcher(wanted)
+    entries: list[KnownHost] = []
+    warnings: list[ParseWarning] = []
+    first = 1
+    for block in blocks:
+        for index, start, end in finder.find(block):
+            number = first + index
+            try:
+                line = block[start:end].decode("utf-8")
+            except UnicodeDecodeError:
+                warnings.append(ParseWarning(source, number, "not UTF-8 text; line skipped"))
+                continue
+            hosts = host_field(line)
+            if hosts is None or not matches(hosts):
+                continue
+            try:
+                entry = parse_line(line, number)
+            except UnsupportedKeyError:
+                continue
+            except FormatError as exc:
+                warnings.append(ParseWarning(source, number, f"{exc}; line skipped"))
+                continue
+            if entry is not None:
+                entries.append(
+                    KnownHost(entry.marker, entry.hosts, entry.key, entry.comment, number, source)
+                )
+        first += block.count(b"\n")
+    return entries, warnings
+
+
+def _matcher(names: Sequence[str]) -> Callable[[str], bool]:
+    """``hosts_match`` of a host field against any of ``names`` (lowered), a hashed
+    entry's salt and hash decoded once for all of them."""
+    encoded = [name.encode("utf-8", "surrogateescape") for name in names]
+
+    def matches(hosts: str) -> bool:
+        if not hosts.startswith(HASH_MAGIC):
+            patterns = ascii_lower(hosts).split(",")
+            return any(match_any(name, patterns) for name in names)
+        try:
+            salt, digest = _split_hashed(hosts)
+        except FormatError:
+            return False
+        return any(hmac.compare_digest(hmac.digest(salt, name, "sha1"), digest) for name in encoded)
+
+    return matches
+
+
+def scan_key(blocks: Iterable[bytes], key: PublicKey, source: str = "") -> list[KnownHost]:
+    """Plain lines holding ``key`` under any name (``entries_with_key`` over a file's
+    ``line_blocks``): only lines whose text holds the key's base64 are decoded."""
+    b64 = base64.b64encode(key.to_wire())
+    # all but the last quantum: a line writing the same key with other padding bits
+    finder = LineFinder([b64[:-4] or b64], fold=False)
+    found: list[KnownHost] = []
+    first = 1
+    for block in blocks:
+        for index, start, end in finder.find(block):
+            try:
+                entry = parse_line(block[start:end].decode("utf-8"), first + index)
+            except (UnicodeDecodeError, FormatError):  # UnsupportedKeyError too
+                continue
+            if entry is not None and entry.marker == "" and entry.key == key:
+                found.append(
+                    KnownHost("", entry.hosts, entry.key, entry.comment, first + index, source)
+                )
+        first += block.count(b"\n")
+    return found
+
+
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -198,7 +370,7 @@ def hash_name(name: str, salt: bytes | None = None) -> str:
     """``|1|salt|hash`` for ``name`` (a lookup_name), with a fresh random salt by default."""
     if salt is None:
         salt = os.urandom(SALT_SIZE)
-    digest = hmac.new(salt, name.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
+    digest = hmac.digest(salt, name.encode("utf-8", "surrogateescape"), "sha1")
     return f"{HASH_MAGIC}{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
@@ -219,35 +391,6 @@ def matching_entries(entries: Iterable[KnownHost], host: str, port: int) -> list
     """Every line naming this host, any marker and any key (what ``ssh-keygen -F`` lists)."""
     name = lookup_name(host, port)
     return [entry for entry in entries if hosts_match(entry.hosts, name)]
-
-
-_WILDCARDS = frozenset("*?!")
-
-
-class HostIndex:
-    """Entries with a lookup by name: ``candidates`` leaves out only lines that cannot
-    match (plain host lists without the name), so ``matching_entries`` and ``check``
-    over the candidates decide exactly as over every entry, in file order."""
-
-    __slots__ = ("_by_name", "_general", "entries")
-
-    def __init__(self, entries: Sequence[KnownHost]) -> None:
-        self.entries = list(entries)
-        self._by_name: dict[str, list[int]] = {}
-        self._general: list[int] = []  # hashed, wildcard or negated: always tried
-        for position, entry in enumerate(self.entries):
-            hosts = entry.hosts
-            if hosts.startswith(HASH_MAGIC) or not _WILDCARDS.isdisjoint(hosts):
-                self._general.append(position)
-                continue
-            for name in dict.fromkeys(ascii_lower(hosts).split(",")):
-                self._by_name.setdefault(name, []).append(position)
-
-    def candidates(self, host: str, port: int = DEFAULT_PORT) -> list[KnownHost]:
-        positions = self._by_name.get(lookup_name(host, port), [])
-        if self._general:
-            positions = sorted([*positions, *self._general])
-        return [self.entries[p] for p in positions]
 
 
 def host_key_hints(entries: Iterable[KnownHost], host: str, port: int) -> tuple[list[str], bool]:

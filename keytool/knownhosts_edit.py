@@ -17,12 +17,28 @@ keytool does not use (ssh-dss, security keys) are found and removed like any oth
 
 The rewritten file is what ssh-keygen writes: every kept line as it was, each ending
 in a newline.
+
+Large files: ``find`` takes the file's bytes as blocks of whole lines
+(``knownhosts.line_blocks``), so a caller may read it as it goes; ``find`` and
+``remove`` look only at lines whose text may name the host (``knownhosts.LineFinder``)
+and ``remove`` keeps the others as slices of the file, not as lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from keytool.errors import FormatError, UnsupportedKeyError
-from keytool.knownhosts import HASH_MAGIC, MARKERS, ascii_lower, hash_name, hosts_match
+from keytool.knownhosts import (
+    HASH_MAGIC,
+    MARKERS,
+    LineFinder,
+    ascii_lower,
+    hash_name,
+    host_needles,
+    hosts_match,
+    text_blocks,
+)
 from keytool.record import Record, init
 
 _WILDCARDS = frozenset("*?!")
@@ -85,14 +101,27 @@ def _known_type(fields: tuple[str, str, str]) -> bool:
     return fields[2].split(None, 1)[0] in KNOWN_TYPES
 
 
-def invalid_lines(text: bytes) -> list[int]:
+def _block_lines(text: bytes | Iterable[bytes]) -> Iterator[tuple[int, str]]:
+    """(number from 1, line) of every line, as ``split_lines`` splits them, block by
+    block: no list of the file's lines."""
+    blocks = text_blocks(text) if isinstance(text, bytes) else text
+    first = 1
+    for block in blocks:
+        lines = block.decode("utf-8", "surrogateescape").split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        yield from enumerate(lines, start=first)
+        first += len(lines)
+
+
+def invalid_lines(text: bytes | Iterable[bytes]) -> list[int]:
     """Numbers of the lines ssh-keygen cannot read, for which it refuses to rewrite the
     file: a marker it does not know, no key, a key type OpenSSH does not have. Key
     types keytool does not use (ssh-dss, security keys) are valid, and so is a damaged
     key after a known type: ssh-keygen keeps such a line as it is."""
     bad = []
-    for number, line in enumerate(split_lines(text), start=1):
-        words = line.split()
+    for number, line in _block_lines(text):
+        words = line.split(None, 1)
         if not words or words[0].startswith("#"):
             continue
         fields = line_fields(line)
@@ -101,28 +130,63 @@ def invalid_lines(text: bytes) -> list[int]:
     return bad
 
 
-def find(text: bytes, name: str) -> list[Found]:
+def _named_lines(
+    blocks: Iterable[bytes], name: str
+) -> Iterator[tuple[int, int, int, str, tuple[str, str, str]]]:
+    """(start, end, number, line, fields) of each key line whose hosts match ``name``,
+    start and end counted from the first block's start; the other lines are neither
+    split nor decoded."""
+    finder = LineFinder(host_needles([name]))
+    first = 1
+    base = 0
+    for block in blocks:
+        for index, start, end in finder.find(block):
+            line = block[start:end].decode("utf-8", "surrogateescape")
+            fields = line_fields(line)
+            if fields is not None and hosts_match(fields[1], name):
+                yield base + start, base + end, first + index, line, fields
+        first += block.count(b"\n")
+        base += len(block)
+
+
+def find(text: bytes | Iterable[bytes], name: str) -> list[Found]:
     """The lines naming ``name``, as ``ssh-keygen -F`` lists them (not the lines of a
-    key type it cannot read)."""
-    found = []
-    for number, line in enumerate(split_lines(text), start=1):
-        fields = line_fields(line)
-        if fields is not None and _known_type(fields) and hosts_match(fields[1], name):
-            found.append(Found(number, fields[0], line))
-    return found
+    key type it cannot read). ``text``: the file, or its ``line_blocks``."""
+    blocks = text_blocks(text) if isinstance(text, bytes) else text
+    return [
+        Found(number, fields[0], line)
+        for _, _, number, line, fields in _named_lines(blocks, name)
+        if _known_type(fields)
+    ]
 
 
 def remove(text: bytes, name: str) -> tuple[bytes, list[Found]]:
     """The file without the lines for ``name`` (markers kept), and those lines."""
-    kept: list[str] = []
     removed: list[Found] = []
-    for number, line in enumerate(split_lines(text), start=1):
-        fields = line_fields(line)
-        if fields is not None and not fields[0] and hosts_match(fields[1], name):
+    cuts: list[tuple[int, int]] = []  # (start, end) in ``text`` of each line removed
+    for start, end, number, line, fields in _named_lines(text_blocks(text), name):
+        if not fields[0]:
             removed.append(Found(number, "", line))
-        else:
-            kept.append(line)
-    return "".join(f"{line}\n" for line in kept).encode("utf-8", "surrogateescape"), removed
+            cuts.append((start, end + 1))
+    return keep_all_but(text, cuts), removed
+
+
+def keep_all_but(text: bytes, cuts: Iterable[tuple[int, int]], tail: bytes = b"") -> bytes:
+    """``text`` without the spans ``cuts`` (in order), each line ending in a newline
+    (the last one gets its own when it lacks it), as ssh-keygen rewrites a file; then
+    ``tail``."""
+    view = memoryview(text)
+    pieces: list[memoryview | bytes] = []
+    kept = 0
+    for start, end in cuts:
+        pieces.append(view[kept:start])
+        kept = end
+    pieces.append(view[kept:])
+    last = next((piece for piece in reversed(pieces) if len(piece)), b"\n")
+    if last[-1:] != b"\n":
+        pieces.append(b"\n")
+    pieces.append(tail)
+    return b"".join(pieces)
 
 
 class Hashed(Record):
@@ -139,25 +203,34 @@ class Hashed(Record):
 
 
 def hash_all(text: bytes) -> Hashed:
-    """The file with every plain host name hashed."""
-    out: list[str] = []
+    """The file with every plain host name hashed (made a few thousand lines at a
+    time: no list of the file's lines)."""
+    out: list[bytes] = []
+    lines: list[str] = []
     hashed = 0
     patterns: list[tuple[int, str]] = []
-    for number, line in enumerate(split_lines(text), start=1):
+    for number, line in _block_lines(text):
+        if len(lines) >= 4096:
+            out.append(_joined(lines))
+            lines = []
         fields = line_fields(line)
         if fields is None or fields[0] or fields[1].startswith(HASH_MAGIC):
-            out.append(line)
+            lines.append(line)
             continue
         names = fields[1].split(",")
         if any(_WILDCARDS & set(name) for name in names) or "" in names:
-            out.append(line)  # a pattern cannot be hashed: kept as it is
+            lines.append(line)  # a pattern cannot be hashed: kept as it is
             patterns.append((number, fields[1]))
             continue
         for name in names:
-            out.append(f"{hash_name(ascii_lower(name))} {fields[2]}")
+            lines.append(f"{hash_name(ascii_lower(name))} {fields[2]}")
             hashed += 1
-    data = "".join(f"{line}\n" for line in out).encode("utf-8", "surrogateescape")
-    return Hashed(data, hashed, tuple(patterns))
+    out.append(_joined(lines))
+    return Hashed(b"".join(out), hashed, tuple(patterns))
+
+
+def _joined(lines: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
 
 
 def marker_label(marker: str) -> str:

@@ -19,21 +19,24 @@ is known under another name; or when a key to remove is known under another name
 (keytool's own caution) when a line for the host holds a key type keytool cannot read:
 ssh would delete such a line, keytool keeps the file as it is.
 
-Files are bytes in, bytes out here; ``keytool.hostupdate`` reads and writes them.
+Files are bytes in, bytes out here; ``keytool.hostupdate`` reads and writes them. Only
+the lines whose text may name the host, or holds one of the keys in question, are
+split and decoded (``knownhosts.LineFinder``); the rewritten file is the old one's
+bytes less the lines removed, not a list of its lines.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
 from keytool.keys.pubfile import format_public_line
-from keytool.knownhosts import hash_name, hosts_match
-from keytool.knownhosts_edit import line_fields, split_lines
+from keytool.knownhosts import LineFinder, hash_name, host_needles, hosts_match, text_blocks
+from keytool.knownhosts_edit import keep_all_but, line_fields
 from keytool.record import Record, init
 from keytool.transport.channels import HOSTKEYS_PROVE
 from keytool.wire import Reader, Writer
@@ -138,22 +141,43 @@ class _Line(Record):
         return key
 
 
-def _key_lines(text: bytes) -> dict[int, _Line]:
-    """The key lines by number; a line ssh could not read either is left out (kept in
+def _key_line(number: int, text: bytes) -> _Line | None:
+    """A key line as ssh reads it; None for a line ssh could not read either (kept in
     the file, never taken for the host's)."""
-    out: dict[int, _Line] = {}
-    for number, line in enumerate(split_lines(text), start=1):
-        fields = line_fields(line)
-        if fields is None:
-            continue
-        marker, hosts, rest = fields
-        key_type, b64 = rest.split(None, 2)[:2]
-        try:
-            blob = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        out[number] = _Line(number, marker, hosts, key_type, blob)
-    return out
+    fields = line_fields(text.decode("utf-8", "surrogateescape"))
+    if fields is None:
+        return None
+    marker, hosts, rest = fields
+    key_type, b64 = rest.split(None, 2)[:2]
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _Line(number, marker, hosts, key_type, blob)
+
+
+def _found_lines(text: bytes, finder: LineFinder) -> Iterator[tuple[int, int, _Line]]:
+    """(start, end, line) of each key line of ``text`` that ``finder`` finds."""
+    first = 1
+    base = 0
+    for block in text_blocks(text):
+        for index, start, end in finder.find(block):
+            line = _key_line(first + index, block[start:end])
+            if line is not None:
+                yield base + start, base + end, line
+        first += block.count(b"\n")
+        base += len(block)
+
+
+def _holding(text: bytes, blobs: Iterable[bytes], name: str) -> Iterator[_Line]:
+    """The key lines of ``text`` holding one of ``blobs`` whose hosts do not match
+    ``name``."""
+    wanted = set(blobs)
+    # a line holding a key holds its base64, all of it but maybe the last quantum
+    needles = [base64.b64encode(blob)[:-4] for blob in wanted]
+    for _, _, line in _found_lines(text, LineFinder(needles, fold=False)):
+        if line.blob in wanted and not hosts_match(line.hosts, name):
+            yield line
 
 
 def plan(files: Sequence[tuple[str, bytes]], name: str, keys: Sequence[PublicKey]) -> Plan:
@@ -162,35 +186,45 @@ def plan(files: Sequence[tuple[str, bytes]], name: str, keys: Sequence[PublicKey
     server = {key.to_wire(): key for key in keys}
     matched: set[bytes] = set()
     old: dict[bytes, PublicKey] = {}
-    blocked = ""
-    elsewhere: list[tuple[str, bytes]] = []
-    for path, text in files:
-        for line in _key_lines(text).values():
-            where = f"{path}:{line.number}"
+    # why the files must stay as they are: the first reason in file order wins
+    problems: list[tuple[int, int, str]] = []
+    host_lines = LineFinder(host_needles([name]))
+    for order, (path, text) in enumerate(files):
+        for _, _, line in _found_lines(text, host_lines):
             if not hosts_match(line.hosts, name):
-                elsewhere.append((where, line.blob))
-                if line.blob in server and not blocked:
-                    blocked = f"the server's {line.key_type} key is at {where}, another name"
                 continue
+            where = f"{path}:{line.number}"
             try:
                 key = line.key()
             except FormatError:
                 continue  # ssh passes over a line it cannot read, and keeps it
             if key is None:
-                blocked = blocked or f"{where} holds a key keytool cannot read"
+                problems.append((order, line.number, f"{where} holds a key keytool cannot read"))
             elif line.marker:
-                blocked = blocked or f"{where} is a {line.marker} line for the host"
+                problems.append(
+                    (order, line.number, f"{where} is a {line.marker} line for the host")
+                )
             elif _complex(line.hosts):
-                blocked = blocked or f"{where} names the host by a pattern or a list"
+                problems.append(
+                    (order, line.number, f"{where} names the host by a pattern or a list")
+                )
             elif line.blob in server:
                 matched.add(line.blob)
             else:
                 old.setdefault(line.blob, key)
+        for line in _holding(text, server, name):
+            where = f"{path}:{line.number}"
+            reason = f"the server's {line.key_type} key is at {where}, another name"
+            problems.append((order, line.number, reason))
+            break
     new = tuple(key for blob, key in server.items() if blob not in matched)
-    if not blocked:
-        for where, blob in elsewhere:
-            if blob in old:
-                blocked = f"a key to remove is at {where} too, for another name"
+    blocked = min(problems)[2] if problems else ""
+    if not blocked and old:
+        for path, text in files:
+            for line in _holding(text, old, name):
+                blocked = f"a key to remove is at {path}:{line.number} too, for another name"
+                break
+            if blocked:
                 break
     return Plan(tuple(server.values()), new, tuple(old.values()), blocked)
 
@@ -265,27 +299,27 @@ def replace_entries(
     any other line for it goes; keys on no such line are appended (with a hashed name
     when ``hashed``). Markers, comments, other hosts' and unreadable lines stay."""
     wanted = {key.to_wire() for key in keys}
-    kept: list[str] = []
     changes: list[Change] = []
     present: set[bytes] = set()
-    lines = _key_lines(text)
-    for number, line in enumerate(split_lines(text), start=1):
-        entry = lines.get(number)
-        if entry is not None and not entry.marker and hosts_match(entry.hosts, name):
-            if entry.blob in wanted:
-                present.add(entry.blob)
-            else:
-                try:
-                    key = entry.key()
-                except FormatError:
-                    key = None
-                if key is not None:
-                    changes.append(Change(False, key, number))
-                    continue
-        kept.append(line)
+    cuts: list[tuple[int, int]] = []
+    for start, end, entry in _found_lines(text, LineFinder(host_needles([name]))):
+        if entry.marker or not hosts_match(entry.hosts, name):
+            continue
+        if entry.blob in wanted:
+            present.add(entry.blob)
+            continue
+        try:
+            key = entry.key()
+        except FormatError:
+            key = None
+        if key is not None:
+            changes.append(Change(False, key, entry.number))
+            cuts.append((start, end + 1))
+    added: list[str] = []
     for key in keys:
         if key.to_wire() not in present:
             shown = hash_name(name) if hashed else name
-            kept.append(f"{shown} {format_public_line(key)}")
+            added.append(f"{shown} {format_public_line(key)}\n")
             changes.append(Change(True, key))
-    return "".join(f"{line}\n" for line in kept).encode("utf-8", "surrogateescape"), changes
+    tail = "".join(added).encode("utf-8", "surrogateescape")
+    return keep_all_but(text, cuts, tail), changes

@@ -2,11 +2,17 @@
 
 The file is rewritten through a temporary file renamed over it, its mode kept, and
 the previous contents stay as FILE.old, as ssh-keygen keeps them.
+
+-F reads the file as it goes, keeping only the lines found: any size, as ssh-keygen.
+-R and -H hold the file (and the new one) in memory, so a file over MAX_FILE_SIZE is
+refused for them, before it is read.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 
 from keytool.errors import KeytoolError
 from keytool.knownhosts import MAX_FILE_SIZE
@@ -26,9 +32,9 @@ def run(
     quiet: bool = False,
 ) -> int:
     from keytool import knownhosts_edit as edit
-    from keytool.files import read_file
     from keytool.keyfiles import expand
     from keytool.keys.fingerprint import check_hash_name
+    from keytool.knownhosts import line_blocks
 
     # as ssh-keygen: -H with -F shows the lines found hashed, and changes nothing
     hashing = hash_all and find is None
@@ -41,12 +47,21 @@ def run(
     path = expand(file or DEFAULT_FILE)
     name = file or str(path)  # as ssh-keygen names it: -f's word as typed ("./kh")
     try:
-        text = read_file(path, "known_hosts file", limit=MAX_FILE_SIZE)
+        fd, size = _open(path)
+        if find is not None:
+            found = edit.find(line_blocks(_chunks(fd, path)), find)
+        elif size > MAX_FILE_SIZE:
+            os.close(fd)
+            raise KeytoolError(
+                f"{path}: too large for a known_hosts file (over {MAX_FILE_SIZE // 1024} KiB)"
+            )
+        else:
+            # read at once: a list of pieces joined would hold the file twice
+            text = b"".join([_first(fd, size, path), *_chunks(fd, path)])
     except KeytoolError as exc:
         exc.exit_code = 255  # as ssh-keygen: 1 is for a host not found
         raise
     if find is not None:
-        found = edit.find(text, find)
         shown = 0
         for entry in found:
             lines: str | None = entry.line
@@ -85,6 +100,36 @@ def run(
         print(f"WARNING: {name}.old contains unhashed entries", file=sys.stderr)
         print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
     return 0
+
+
+def _open(path: Path) -> tuple[int, int]:
+    """The known_hosts file opened (a regular file, or /dev/null), and its size."""
+    from keytool.files import _open_regular
+
+    fd, info = _open_regular(path, "known_hosts file")
+    return fd, info.st_size
+
+
+def _first(fd: int, size: int, path: Path) -> bytes:
+    """The first ``size`` bytes of ``fd`` (and one more), at once; closed on error."""
+    try:
+        return os.read(fd, size + 1)
+    except OSError as exc:
+        os.close(fd)
+        raise KeytoolError(f"{path}: {exc.strerror}") from None
+
+
+def _chunks(fd: int, path: Path) -> Iterator[bytes]:
+    """What is left to read of ``fd``, as it is read; closed when done."""
+    from keytool.knownhosts import BLOCK_SIZE
+
+    try:
+        while chunk := os.read(fd, BLOCK_SIZE):
+            yield chunk
+    except OSError as exc:
+        raise KeytoolError(f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _rewrite(path: Path, data: bytes, name: str) -> None:

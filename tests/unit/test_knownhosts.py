@@ -274,35 +274,6 @@ def test_symlinked_known_hosts_is_written_through(tmp_path: Path) -> None:
     assert real.read_text().count("\n") == 2
 
 
-_INDEX_HOSTS = st.sampled_from(
-    ["h", "H", "x", "[h]:2222", "h,x", "x,H", "*", "h*", "!h,*", "[h]:*", "?", "a,,b", ""]
-)
-
-
-@given(
-    st.lists(st.tuples(_INDEX_HOSTS, st.sampled_from([KEY_A, KEY_B]), st.booleans()), max_size=8),
-    st.sampled_from(["h", "x", "a", "b", "hh", ""]),
-    st.sampled_from([22, 2222]),
-)
-def test_host_index_candidates_decide_as_every_entry(
-    rows: list[tuple[str, PublicKey, bool]], host: str, port: int
-) -> None:
-    text = "".join(
-        line(hosts or "-", key, "@revoked" if revoked else "") for hosts, key, revoked in rows
-    )
-    text += line(knownhosts.hash_name(knownhosts.lookup_name("h", 2222)), KEY_B)
-    entries, _ = knownhosts.parse(text)
-    index = knownhosts.HostIndex(entries)
-    candidates = index.candidates(host, port)
-    assert knownhosts.matching_entries(candidates, host, port) == knownhosts.matching_entries(
-        entries, host, port
-    )
-    for key in (KEY_A, KEY_B):
-        assert knownhosts.check(candidates, host, port, key) == knownhosts.check(
-            entries, host, port, key
-        )
-
-
 def test_known_hosts_reread_when_the_file_changes(tmp_path: Path) -> None:
     path = tmp_path / "kh"
     path.write_text(line("[host.example]:2222", KEY_B))
