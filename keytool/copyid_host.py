@@ -51,6 +51,7 @@ from keytool.errors import (
     SftpError,
     TimedOut,
 )
+from keytool.tcp import out_of_files
 
 if TYPE_CHECKING:
     from keytool.keys.base import PrivateKey
@@ -129,7 +130,7 @@ async def connect_retrying(
             # a server that says goodbye with a reason means it: as ssh, no retry
             raise
         except DisconnectError as exc:
-            if "refused" in str(exc) or "resolve" in str(exc):
+            if "refused" in str(exc) or "resolve" in str(exc) or out_of_files(exc):
                 raise
             wait = delay * (0.5 + random.random())
             if attempt == attempts or loop.time() + wait > give_up:
@@ -183,7 +184,8 @@ async def run_host(
     closer: Closer | None = None,
     sock: socket.socket | None = None,
 ) -> HostResult:
-    """Do ``job`` on one host; every KeytoolError becomes a failed HostResult.
+    """Do ``job`` on one host; every KeytoolError becomes a failed HostResult, as does
+    the process running out of file descriptors wherever it happens (``_why``).
 
     The connections are closed before it returns, unless ``closer`` is given: then the
     closing (which waits for the server to hang up) is handed to it, so that a fleet
@@ -191,8 +193,22 @@ async def run_host(
     already under way (``tcp.start_connect``), for the first connection."""
     try:
         return await _run_host(destination, options, job, prompts, attempts, closer, sock)
-    except KeytoolError as exc:
-        return HostResult(destination, "failed", str(exc))
+    except (KeytoolError, OSError) as exc:
+        return HostResult(destination, "failed", _why(exc))
+
+
+#: a host's reason when the process ran out of file descriptors during its work
+OUT_OF_FILES = "too many open files (raise the limit with ulimit -n, or give a lower -j)"
+
+
+def _why(exc: KeytoolError | OSError) -> str:
+    """A host's failure in words: running out of file descriptors, whichever step
+    it stopped, is said as that."""
+    if out_of_files(exc):
+        return OUT_OF_FILES
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
 
 
 async def _close_all(verifier: asyncio.Task[Client] | None, clients: Sequence[Client]) -> None:
@@ -274,8 +290,8 @@ async def _run_host(
             return result
         try:
             second = await verifier
-        except KeytoolError as exc:
-            return result._replace(detail=f"{result.detail}; not verified: {exc}")
+        except (KeytoolError, OSError) as exc:
+            return result._replace(detail=f"{result.detail}; not verified: {_why(exc)}")
         verifier = None
         try:
             if job.remove:
@@ -292,8 +308,8 @@ async def _run_host(
                     else "the server accepts it (checked by a key query: no private key "
                     "to log in with here, or one with a passphrase and not in the agent)"
                 )
-        except KeytoolError as exc:
-            return result._replace(detail=f"{result.detail}; not verified: {exc}")
+        except (KeytoolError, OSError) as exc:
+            return result._replace(detail=f"{result.detail}; not verified: {_why(exc)}")
         finally:
             closing.append(second)
         return result._replace(detail=f"{result.detail}; {note}")

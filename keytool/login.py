@@ -588,6 +588,7 @@ class _Keys:
         try:
             listed = public_of_file(path)
         except KeytoolError as exc:
+            _unless_out_of_files(exc)
             key = _public_key_file(path)
             if key is None:
                 # as ssh, which says so whether the file was named or a default one
@@ -610,6 +611,7 @@ class _Keys:
             await self._bind(self.agent)
             keys = await self.agent.identities()
         except (AgentError, TimeoutError) as exc:
+            _unless_out_of_files(exc)
             self.trace(f"agent not used: {exc or 'timed out'}")
             return []
         found: list[ua.Identity] = []
@@ -636,6 +638,7 @@ class _Keys:
         try:
             await agent.session_bind(host_key, session_id, signature)
         except AgentError as exc:
+            _unless_out_of_files(exc)
             self.trace(f"agent not bound to this session: {exc}")
             return
         self.trace("agent bound to the host key and session")
@@ -658,6 +661,7 @@ class _Keys:
                 # no timeout: a confirm-constrained key waits for a human
                 return await self.agent.sign(candidate.agent_blob, data, flags)
             except AgentError as exc:
+                _unless_out_of_files(exc)
                 self.trace(f"agent could not sign: {exc}")
                 if candidate.path is None:
                     return None
@@ -740,6 +744,7 @@ class _Keys:
                 self._not_used(path, exc)
                 return None
             except KeytoolError as exc:
+                _unless_out_of_files(exc)
                 self._not_used(path, exc)
                 return None
             return key, comment
@@ -1241,3 +1246,13 @@ def _public_key_file(path: str) -> PublicKey | None:
     except KeytoolError:
         return None
     return key
+
+
+def _unless_out_of_files(exc: BaseException) -> None:
+    """A step that cannot be done is passed over (no agent, a key file unreadable), but
+    not for the process having no file descriptor free: that is said, not taken for
+    a missing agent or key (the login would end in a refusal that is not the server's)."""
+    from keytool.tcp import out_of_files
+
+    if out_of_files(exc):
+        raise KeytoolError("too many open files (raise the limit with ulimit -n)") from exc

@@ -269,16 +269,16 @@ class Client(Login):
         """Read every payload after authentication and route channel events; with
         ServerAliveInterval, ask a silent server whether it is there, as ssh does, and
         give it up when it leaves more than ServerAliveCountMax of those unanswered."""
-        from keytool.serveralive import ServerAlive
-
         options = self.options
-        alive = (
-            ServerAlive(options.server_alive_interval, options.server_alive_count_max)
-            if options.server_alive_interval > 0
-            else None
-        )
-        heard = time.monotonic()
         try:
+            from keytool.serveralive import ServerAlive
+
+            alive = (
+                ServerAlive(options.server_alive_interval, options.server_alive_count_max)
+                if options.server_alive_interval > 0
+                else None
+            )
+            heard = time.monotonic()
             while True:
                 if alive is None:
                     payloads = await self.transport.receive_batch(timeout=None)
@@ -308,12 +308,17 @@ class Client(Login):
                             if isinstance(event, ch.ChannelClosed | ch.ChannelOpenFailed):
                                 channels.pop(event.channel, None)
                 self.flush_nowait()
-        except KeytoolError as exc:
-            self._error = exc
-            for channel in list(self._channels.values()):
-                channel._fail(exc)
         except asyncio.CancelledError:
             raise
+        except (KeytoolError, OSError, ImportError) as exc:
+            # whatever ends the reader (a module or a file that cannot be opened: no
+            # descriptor free) ends the channels waiting on it, at once
+            error = exc if isinstance(exc, KeytoolError) else KeytoolError(_reason(exc))
+            if error is not exc:
+                error.__cause__ = exc
+            self._error = error
+            for channel in list(self._channels.values()):
+                channel._fail(error)
 
     def flush_nowait(self) -> None:
         for payload in self.conn.data_to_send():
@@ -485,3 +490,9 @@ async def connect(
         await client.close()
         raise
     return client
+
+
+def _reason(exc: OSError | ImportError) -> str:
+    """A reader's end by an error of the system's, in its words (no path, no trace)."""
+    words = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"the connection's reader stopped: {words}"

@@ -31,7 +31,7 @@ import os
 import pwd
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from keytool.errors import FormatError, KeyFileError
+from keytool.errors import FormatError, KeyFileError, KeytoolError
 from keytool.patterns import match_any, match_pattern
 from keytool.record import Record, init
 
@@ -1035,10 +1035,27 @@ def tilde_expand(value: str, home: str, where: str) -> str:
     return directory + separator + path.lstrip("/")
 
 
+def own_account() -> pwd.struct_passwd:
+    """This process's entry in the password database, looked up once: a fleet's hosts
+    would each read the database again, and with no file descriptor free the lookup
+    fails (pwd then says "not found"). No entry is ssh's error."""
+    if _OWN_ACCOUNT:
+        return _OWN_ACCOUNT[0]
+    try:
+        entry = pwd.getpwuid(os.getuid())
+    except KeyError:
+        raise KeytoolError(f"No user exists for uid {os.getuid()}") from None
+    _OWN_ACCOUNT.append(entry)
+    return entry
+
+
+_OWN_ACCOUNT: list[pwd.struct_passwd] = []
+
+
 def account_home() -> str:
     """The home directory in the password database: the one ssh's ``~`` names (its
     config, known_hosts, default identities), whatever $HOME says."""
-    return pwd.getpwuid(os.getuid()).pw_dir
+    return own_account().pw_dir
 
 
 def expand_home(value: str, home: str) -> str:
@@ -1901,7 +1918,7 @@ def load(
     exist). ``user``/``home`` default to the local account's (as ssh, from the password
     database rather than $HOME).
     """
-    account = pwd.getpwuid(os.getuid())
+    account = own_account()
     user = user if user is not None else account.pw_name
     home = home if home is not None else account.pw_dir
     sources: list[ConfigSource] = []

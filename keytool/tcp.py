@@ -179,6 +179,60 @@ def start_connect(host: str, port: int) -> _socket.socket | None:
     return sock
 
 
+#: file descriptors kept beside those a run already has open, for the files it opens
+#: as it goes (configuration, known_hosts, key files, the agent's socket, the event
+#: loop's own), whatever its connections take
+RESERVED_FILES = 24
+
+
+def out_of_files(exc: BaseException | None) -> bool:
+    """``exc``, or an error it was raised from or while handling, is the process
+    (EMFILE) or the system (ENFILE) running out of file descriptors."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def files_at_once(wanted: int, per_task: int, reserved: int = RESERVED_FILES) -> int:
+    """How many of ``wanted`` tasks (connections, hosts), each holding up to
+    ``per_task`` file descriptors, fit in the open-file limit at once (at least 1),
+    ``reserved`` more kept free beside those open now. The limit (RLIMIT_NOFILE's soft
+    one) is first raised as far as they need and the hard limit allows, as
+    ssh-keyscan and the agent raise theirs."""
+    import resource
+
+    reserve = _files_open() + reserved
+    needed = reserve + wanted * per_task
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return wanted
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    if soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if raised > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+                soft = raised
+            except (OSError, ValueError):
+                pass  # the limit stays as it is: fewer at once
+    return max(1, min(wanted, (soft - reserve) // per_task))
+
+
+def _files_open() -> int:
+    """How many file descriptors the process has open (3, the standard streams,
+    where that cannot be known)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # the listing's own is gone now
+    except OSError:
+        return 3
+
+
 #: seconds a ProxyCommand gets to end by itself once its connection is closed
 _PROXY_GRACE = 2.0
 

@@ -226,6 +226,27 @@ def _start(options: ConnectOptions) -> _socket.socket | None:
     return start_connect(options.host, options.port)
 
 
+#: file descriptors a host in flight may hold: its connection, the verifying one, the
+#: agent's socket and a key or known_hosts file being read
+FILES_PER_HOST = 4
+
+
+def _jobs_that_fit(asked: int | None, hosts: int) -> int:
+    """-j as far as the open-file limit allows (raised first, when it can be): said
+    once when the user asked for more hosts at once than fit."""
+    from keytool.copyid import DEFAULT_JOBS
+    from keytool.tcp import files_at_once
+
+    wanted = min(asked or DEFAULT_JOBS, hosts)
+    fit = files_at_once(wanted, FILES_PER_HOST)
+    if asked is not None and fit < wanted:
+        _say(
+            f"-j {asked} lowered to {fit}: the open-file limit (ulimit -n) allows no more "
+            "hosts at once"
+        )
+    return fit
+
+
 def _line(result: HostResult) -> str:
     # the reason may name the host itself (a login error does): once is enough
     from keytool.display import safe
@@ -331,7 +352,7 @@ def run(
     no_verify: bool = False,
     given_order: list[str] | None = None,
 ) -> int:
-    from keytool.copyid import DEFAULT_JOBS, check_target
+    from keytool.copyid import check_target
     from keytool.destination import resolve_command_line
     from keytool.errors import UsageError
     from keytool.options import options_from_config
@@ -354,7 +375,7 @@ def run(
     password = _password(password_file)
     fleet = len(hosts) > 1
     target_path = check_target(target or "")
-    jobs = jobs or DEFAULT_JOBS
+    jobs = _jobs_that_fit(jobs, len(hosts))
     resolved_hosts: list[tuple[str, ConnectOptions]] = []
     # The first hosts' TCP connections start as each is resolved: the servers start
     # their side (sshd forks and execs a process per connection) while the other hosts

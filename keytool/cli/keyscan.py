@@ -9,9 +9,10 @@ certificate algorithms are offered, so the server proves it holds the certified 
 Hosts are read as ssh-keyscan reads them: an argument or a line of -f (``-`` for
 stdin) is ``addrlist [namelist]``, comma-separated; the first address of the list
 that resolves is scanned, and each key is printed once for every name (the address
-list when no names are given). Hosts are scanned at the same time (at most 32 at
-once), their lines printed in the order the hosts were given; a host that does not
-answer within -T seconds is given up after one line saying so.
+list when no names are given). Hosts are scanned at the same time (as many at once as
+ssh-keyscan scans: up to 246, as the open-file limit allows), their lines printed in
+the order the hosts were given; a host that does not answer within -T seconds is given
+up after one line saying so.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ TYPES = {
 NOT_SCANNED = frozenset({"dsa", "ecdsa-sk", "ed25519-sk"})
 DEFAULT_TIMEOUT = 5
 MAX_TIMEOUT = 2**31 - 1  # as ssh-keyscan's convtime: an int of seconds
-MAX_AT_ONCE = 32
+#: hosts scanned at once, as ssh-keyscan: at most MAXMAXFD (256) file descriptors, 10
+#: of them kept for its own files; fewer when the open-file limit is lower
+MAX_AT_ONCE = 246
 
 
 def _kind(name: str) -> str | None:
@@ -138,8 +141,13 @@ def run(
         certs=certs,
         family=family,
     )
+    from keytool.tcp import files_at_once
+
     found = 0
-    with ThreadPoolExecutor(max_workers=min(MAX_AT_ONCE, len(entries))) as pool:
+    # one connection (one file descriptor) per host at a time: a host's key types are
+    # fetched one after the other; 10 more kept free, as ssh-keyscan keeps them
+    at_once = files_at_once(min(MAX_AT_ONCE, len(entries)), 1, reserved=10)
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
         for result in pool.map(scan, entries):
             sys.stderr.write(result.notes)
             sys.stderr.flush()
