@@ -638,8 +638,10 @@ def test_keepalives_answered_while_a_command_runs(tmp_path: Path, keys: dict[str
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"done\n"
     log = sshd.log.read_text()
-    # sshd logs each answer it got ("Got 100/N for keepalive": our CHANNEL_FAILURE)
-    assert log.count("for keepalive") >= 2, log[-2000:]
+    # sshd logs each answer it got ("Got 100/N for keepalive": our CHANNEL_FAILURE);
+    # how many it asks in 4 s depends on how busy the machine is (it asks after a
+    # second without a word), but two unanswered in a row would have ended the command
+    assert log.count("for keepalive") >= 1, log[-2000:]
     assert "Timeout, client not responding" not in log
 
 
