@@ -214,8 +214,14 @@ def hash_all(text: bytes) -> Hashed:
             out.append(_joined(lines))
             lines = []
         fields = line_fields(line)
-        if fields is None or fields[0] or fields[1].startswith(HASH_MAGIC):
+        if fields is None or fields[1].startswith(HASH_MAGIC):
             lines.append(line)
+            continue
+        if fields[0]:
+            # a marked line is never hashed; one with a pattern is named, as by ssh-keygen
+            lines.append(line)
+            if not _WILDCARDS.isdisjoint(fields[1]):
+                patterns.append((number, fields[1]))
             continue
         names = fields[1].split(",")
         if any(_WILDCARDS & set(name) for name in names) or "" in names:
