@@ -171,18 +171,26 @@ def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[Pa
                 continue
         else:
             line = raw
-        try:
-            entry = parse_line(line, number)
-        except UnsupportedKeyError:
-            continue
-        except FormatError as exc:
-            warnings.append(ParseWarning(source, number, f"{exc}; line skipped"))
-            continue
-        if entry is not None:
-            entries.append(
-                KnownHost(entry.marker, entry.hosts, entry.key, entry.comment, number, source)
-            )
+        _add_entry(line, number, source, entries, warnings)
     return entries, warnings
+
+
+def _add_entry(
+    line: str, number: int, source: str, entries: list[KnownHost], warnings: list[ParseWarning]
+) -> None:
+    """One line's entry onto ``entries`` (none for a comment, a blank or a key type we
+    do not know, as ssh skips them), or a warning for a line that cannot be read."""
+    try:
+        entry = parse_line(line, number)
+    except UnsupportedKeyError:
+        return
+    except FormatError as exc:
+        warnings.append(ParseWarning(source, number, f"{exc}; line skipped"))
+        return
+    if entry is not None:
+        entries.append(
+            KnownHost(entry.marker, entry.hosts, entry.key, entry.comment, number, source)
+        )
 
 
 def line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -291,19 +299,8 @@ def scan(
                 warnings.append(ParseWarning(source, number, "not UTF-8 text; line skipped"))
                 continue
             hosts = host_field(line)
-            if hosts is None or not matches(hosts):
-                continue
-            try:
-                entry = parse_line(line, number)
-            except UnsupportedKeyError:
-                continue
-            except FormatError as exc:
-                warnings.append(ParseWarning(source, number, f"{exc}; line skipped"))
-                continue
-            if entry is not None:
-                entries.append(
-                    KnownHost(entry.marker, entry.hosts, entry.key, entry.comment, number, source)
-                )
+            if hosts is not None and matches(hosts):
+                _add_entry(line, number, source, entries, warnings)
         first += block.count(b"\n")
     return entries, warnings
 

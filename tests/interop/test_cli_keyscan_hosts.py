@@ -82,8 +82,8 @@ def test_bad_port_or_timeout_scans_nothing(flag: str, value: str, word: str) -> 
 
 @contextmanager
 def silent_at(address: str, port: int = 0) -> Iterator[int]:
-    """A port that accepts connections and never says a word."""
-    listener = socket.create_server((address, port))
+    """A port that accepts connections (hundreds waiting at once) and never says a word."""
+    listener = socket.create_server((address, port), backlog=1024)
     held: list[socket.socket] = []
     stop = threading.Event()
 

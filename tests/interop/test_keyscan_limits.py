@@ -6,43 +6,14 @@ for them, and a hard limit bounds them without a host failing for want of files.
 from __future__ import annotations
 
 import resource
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.test_cli_keyscan_hosts import silent_at
 from tests.peers import Sshd, require
-
-
-@contextmanager
-def silent_at(address: str, port: int) -> Iterator[None]:
-    """A port that accepts every connection and never says a word."""
-    listener = socket.create_server((address, port), backlog=1024)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        listener.close()
 
 
 def _limit(soft: int, hard: int | None) -> Callable[[], None]:
