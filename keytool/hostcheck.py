@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from keytool import knownhosts
 from keytool.errors import HostKeyError, KeytoolError
@@ -112,6 +112,16 @@ class HostKeyDecision(Record):
 #: is read once for both while it stays the same; only the host's lines are kept
 _Scanned = tuple[tuple[int, ...], frozenset[str], list[KnownHost], list[ParseWarning]]
 _SCANNED: dict[str, _Scanned] = {}
+#: names the run will look up (a fleet's hosts): each read of a file finds their lines
+#: too, so that the hosts after the first are served from that read, not a read each
+_EXPECTED: set[str] = set()
+
+
+def expect_lookups(hosts: Iterable[tuple[str, int]]) -> None:
+    """Say which hosts (as ``ConnectOptions.known_hosts_name`` gives them) this run
+    will check: a file is then read once for all of them while it stays the same."""
+    for host, port in hosts:
+        _EXPECTED.update(_lookup_names(host, port))
 
 
 def file_stamp(status: os.stat_result) -> tuple[int, ...]:
@@ -212,6 +222,7 @@ def _scan_file(path: str, names: frozenset[str]) -> tuple[list[KnownHost], list[
     """The entries of one file for the lookup ``names``, read block by block (only
     their lines decoded and kept), reused while the file stays the same. A file that
     cannot be read is one ParseWarning at line 0, and no entries."""
+    names = names | _EXPECTED
     cached = _SCANNED.get(path)
     if cached is not None and names <= cached[1]:
         try:

@@ -404,7 +404,13 @@ def run(
 
     import socket
 
+    from keytool import hostcheck
     from keytool.copyid import Job
+
+    if fleet:
+        # known_hosts is read once for every host (while it stays the same), not once
+        # or more a host
+        hostcheck.expect_lookups(options.known_hosts_name() for _, options in resolved_hosts)
     from keytool.fleet import Progress, Target, summary
 
     job = Job(

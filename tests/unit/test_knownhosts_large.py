@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from keytool import hostcheck, knownhosts, knownhosts_update
 from keytool import knownhosts_edit as edit
+from keytool.errors import HostKeyError
 from keytool.keys import generate
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import format_public_line
@@ -138,6 +139,34 @@ def test_checking_a_host_decodes_only_its_lines(
     decision = hostcheck.verify_host_key("h.example", 2222, KEY_A, strict="yes", **files)  # type: ignore[arg-type]
     assert isinstance(decision.status, knownhosts.Known)
     assert decoded.count == 1  # one line names the host: read once for both looks
+
+
+def test_a_fleet_reads_the_file_once_for_every_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """copy-id names its hosts first: each host's checks are then answered from one
+    read of the file (it was read again for each host, a fleet's file at that)."""
+    path = tmp_path / "kh"
+    hosts = [(f"host{i}.example", 2200 + i) for i in range(0, 40, 7)]
+    path.write_bytes(many(3000, "".join(line(f"[{h}]:{p}", KEY_A) for h, p in hosts)))
+    opened = []
+    real = hostcheck._open_known_hosts
+
+    def counted(name: str) -> object:
+        opened.append(name)
+        return real(name)
+
+    monkeypatch.setattr(hostcheck, "_open_known_hosts", counted)
+    monkeypatch.setattr(hostcheck, "_EXPECTED", set())
+    monkeypatch.setattr(hostcheck, "_SCANNED", {})
+    hostcheck.expect_lookups(hosts)
+    files = {"user_files": [str(path)], "global_files": []}
+    for host, port in hosts:
+        decision = hostcheck.verify_host_key(host, port, KEY_A, strict="yes", **files)  # type: ignore[arg-type]
+        assert isinstance(decision.status, knownhosts.Known)
+        with pytest.raises(HostKeyError, match="HAS CHANGED"):
+            hostcheck.verify_host_key(host, port, KEY_B, strict="yes", **files)  # type: ignore[arg-type]
+    assert opened == [str(path)]
 
 
 def test_update_host_keys_decodes_only_the_host_lines(monkeypatch: pytest.MonkeyPatch) -> None:
