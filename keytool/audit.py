@@ -9,7 +9,6 @@ takes and, with --fix, mends (modes only, never contents).
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterable
 
 from keytool.record import Record, init
 
@@ -219,14 +218,10 @@ class KeyLine(Record):
         init(self, number=number, key_type=key_type, bits=bits, error=error, refused=refused)
 
 
-def review_authorized_keys(path: str, lines: Iterable[KeyLine]) -> list[Finding]:
-    """Lines sshd skips (it cannot read them, or no longer accepts the key: DSA, RSA
-    under 1024 bits) and keys weaker than the article's advice."""
-    return [f for f in (review_key_line(path, line) for line in lines) if f is not None]
-
-
 def review_key_line(path: str, line: KeyLine) -> Finding | None:
-    """What is wrong with one authorized_keys line, as review_authorized_keys says it."""
+    """What is wrong with one authorized_keys line: sshd cannot read it, or no longer
+    accepts the key (DSA, RSA under 1024 bits), or it is weaker than the article's
+    advice; None when nothing is."""
     where = f"line {line.number}"
     if line.error is not None:
         return Finding(path, "warn", f"{where}: sshd cannot read it ({line.error})")

@@ -51,7 +51,7 @@ from keytool.errors import (
     SftpError,
     TimedOut,
 )
-from keytool.tcp import out_of_files
+from keytool.tcp import OUT_OF_FILES, out_of_files
 
 if TYPE_CHECKING:
     from keytool.keys.base import PrivateKey
@@ -197,15 +197,11 @@ async def run_host(
         return HostResult(destination, "failed", _why(exc))
 
 
-#: a host's reason when the process ran out of file descriptors during its work
-OUT_OF_FILES = "too many open files (raise the limit with ulimit -n, or give a lower -j)"
-
-
 def _why(exc: KeytoolError | OSError) -> str:
     """A host's failure in words: running out of file descriptors, whichever step
     it stopped, is said as that."""
     if out_of_files(exc):
-        return OUT_OF_FILES
+        return f"{OUT_OF_FILES} (raise the limit with ulimit -n, or give a lower -j)"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc)

@@ -73,13 +73,6 @@ class Found(Record):
         init(self, number=number, marker=marker, line=line)
 
 
-def split_lines(text: bytes) -> list[str]:
-    lines = text.decode("utf-8", "surrogateescape").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 def line_fields(line: str) -> tuple[str, str, str] | None:
     """(marker, hosts, the rest) of a key line; None for comments, blanks and lines
     too short to be one."""
@@ -102,8 +95,8 @@ def _known_type(fields: tuple[str, str, str]) -> bool:
 
 
 def _block_lines(text: bytes | Iterable[bytes]) -> Iterator[tuple[int, str]]:
-    """(number from 1, line) of every line, as ``split_lines`` splits them, block by
-    block: no list of the file's lines."""
+    """(number from 1, line) of every line (split at newlines, a last newline ending
+    the last line), block by block: no list of the file's lines."""
     blocks = text_blocks(text) if isinstance(text, bytes) else text
     first = 1
     for block in blocks:

@@ -1252,7 +1252,7 @@ def _unless_out_of_files(exc: BaseException) -> None:
     """A step that cannot be done is passed over (no agent, a key file unreadable), but
     not for the process having no file descriptor free: that is said, not taken for
     a missing agent or key (the login would end in a refusal that is not the server's)."""
-    from keytool.tcp import out_of_files
+    from keytool.tcp import OUT_OF_FILES, out_of_files
 
     if out_of_files(exc):
-        raise KeytoolError("too many open files (raise the limit with ulimit -n)") from exc
+        raise KeytoolError(f"{OUT_OF_FILES} (raise the limit with ulimit -n)") from exc

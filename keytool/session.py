@@ -32,6 +32,7 @@ from keytool.options import (
     Prompts,
     options_from_config,
 )
+from keytool.serveralive import ServerAlive
 from keytool.transport import channels as ch
 from keytool.transport.channels import ExecResult
 
@@ -271,8 +272,6 @@ class Client(Login):
         give it up when it leaves more than ServerAliveCountMax of those unanswered."""
         options = self.options
         try:
-            from keytool.serveralive import ServerAlive
-
             alive = (
                 ServerAlive(options.server_alive_interval, options.server_alive_count_max)
                 if options.server_alive_interval > 0
@@ -310,9 +309,9 @@ class Client(Login):
                 self.flush_nowait()
         except asyncio.CancelledError:
             raise
-        except (KeytoolError, OSError, ImportError) as exc:
-            # whatever ends the reader (a module or a file that cannot be opened: no
-            # descriptor free) ends the channels waiting on it, at once
+        except (KeytoolError, OSError) as exc:
+            # whatever ends the reader (a file that cannot be opened: no descriptor
+            # free) ends the channels waiting on it, at once
             error = exc if isinstance(exc, KeytoolError) else KeytoolError(_reason(exc))
             if error is not exc:
                 error.__cause__ = exc
@@ -492,7 +491,7 @@ async def connect(
     return client
 
 
-def _reason(exc: OSError | ImportError) -> str:
+def _reason(exc: OSError) -> str:
     """A reader's end by an error of the system's, in its words (no path, no trace)."""
-    words = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    words = exc.strerror or str(exc)
     return f"the connection's reader stopped: {words}"

@@ -27,6 +27,7 @@ Deliberate differences from ssh:
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1035,21 +1036,15 @@ def tilde_expand(value: str, home: str, where: str) -> str:
     return directory + separator + path.lstrip("/")
 
 
+@functools.cache
 def own_account() -> pwd.struct_passwd:
     """This process's entry in the password database, looked up once: a fleet's hosts
     would each read the database again, and with no file descriptor free the lookup
     fails (pwd then says "not found"). No entry is ssh's error."""
-    if _OWN_ACCOUNT:
-        return _OWN_ACCOUNT[0]
     try:
-        entry = pwd.getpwuid(os.getuid())
+        return pwd.getpwuid(os.getuid())
     except KeyError:
         raise KeytoolError(f"No user exists for uid {os.getuid()}") from None
-    _OWN_ACCOUNT.append(entry)
-    return entry
-
-
-_OWN_ACCOUNT: list[pwd.struct_passwd] = []
 
 
 def account_home() -> str:

@@ -185,6 +185,10 @@ def start_connect(host: str, port: int) -> _socket.socket | None:
 RESERVED_FILES = 24
 
 
+#: what a step that found no file descriptor free says
+OUT_OF_FILES = "too many open files"
+
+
 def out_of_files(exc: BaseException | None) -> bool:
     """``exc``, or an error it was raised from or while handling, is the process
     (EMFILE) or the system (ENFILE) running out of file descriptors."""
