@@ -424,6 +424,28 @@ class _Connection:
             self._dispatch(payload)
 
     def _dispatch(self, payload: bytes) -> None:
+        """Answer one request. Whatever goes wrong in answering costs this answer (a
+        failure, as ssh-agent always answers) and one line in the log, never the
+        client's connection nor the daemon."""
+        try:
+            self._answer(payload)
+        except Exception as exc:
+            # the type alone: a message could quote what the request carried
+            what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+            log.error(
+                "request type %d from client pid %d failed (internal error: %s); "
+                "answered with a failure",
+                payload[0],
+                self._session.pid,
+                what,
+            )
+            if self._busy:  # it waits for nothing now: nothing else would end the wait
+                self._busy = False
+                if not self._out:
+                    self._resume()
+            self._send(FRAMED_FAILURE)
+
+    def _answer(self, payload: bytes) -> None:
         server = self._server
         keyring = server.keyring
         if payload[0] == proto.SSH_AGENTC_SIGN_REQUEST and not keyring.locked:

@@ -310,8 +310,14 @@ class _Protocol(asyncio.Protocol):
         except KeytoolError as exc:
             self._fail(exc)
             return
-        self._handle(events)
-        self.flush()
+        except Exception as exc:  # the waiters are told, not asyncio's log
+            self._fail(_unexpected(exc), flush=False)
+            return
+        try:
+            self._handle(events)
+            self.flush()
+        except Exception as exc:  # as above
+            self._fail(_unexpected(exc), flush=False)
 
     def eof_received(self) -> bool:
         if self.error is None:
@@ -319,6 +325,8 @@ class _Protocol(asyncio.Protocol):
                 self._handle(self.conn.receive_data(b""))
             except KeytoolError as exc:
                 self._fail(exc)
+            except Exception as exc:  # as in data_received
+                self._fail(_unexpected(exc), flush=False)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -379,12 +387,15 @@ class _Protocol(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _fail(self, exc: KeytoolError, close: bool = True) -> None:
+    def _fail(self, exc: KeytoolError, close: bool = True, flush: bool = True) -> None:
+        """``flush`` False: the transport's state is in doubt (an error nobody
+        expected), so nothing more of it is sent; the connection is just closed."""
         if self.error is None:
             self.error = exc
         if close and self.transport is not None:
             # a DISCONNECT the transport queued for the peer goes out before the close
-            self.flush()
+            if flush:
+                self.flush()
             self.transport.close()
         self._wake()
         self._wake_writer()
@@ -488,3 +499,17 @@ class _Protocol(asyncio.Protocol):
                 await self._lost
         except TimeoutError:
             self.transport.abort()
+
+
+def _unexpected(exc: Exception) -> KeytoolError:
+    """An error the connection's reader did not expect, as one that names it (its
+    type and message; running out of memory as that)."""
+    if isinstance(exc, MemoryError):
+        what = "out of memory"
+    elif isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+    else:
+        what = f"internal error: {type(exc).__name__}: {exc}"
+    error = KeytoolError(f"the connection failed: {what}")
+    error.__cause__ = exc
+    return error

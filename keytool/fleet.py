@@ -91,9 +91,14 @@ async def run_fleet(
         async with gate:
             if started is not None:
                 started.add(index)
-            result = await run_host(
-                target.destination, target.options, job, asks, closer=closer, sock=target.sock
-            )
+            try:
+                result = await run_host(
+                    target.destination, target.options, job, asks, closer=closer, sock=target.sock
+                )
+            except Exception as exc:
+                # an error nobody expected fails this host alone: the others go on, and
+                # the table is printed
+                result = HostResult(target.destination, "failed", _unexpected(exc))
         if on_result is not None:
             on_result(result)
         return result
@@ -107,6 +112,13 @@ async def run_fleet(
     finally:
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
+
+
+def _unexpected(exc: Exception) -> str:
+    """A host's error that ``run_host`` did not expect, in words."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 STATUS_ORDER = (

@@ -359,6 +359,8 @@ class Multiplexer:
                     control, mux.error_reply(mux.S_FAILURE, session.request.request_id, refused)
                 )
                 control.paused = False
+                # what it asked meanwhile is answered before it is let go
+                self._serve(control)
             self._end_session(session, send_exit=False)
         elif isinstance(event, ch.ChannelRequestReply):
             self._request_answered(session, event)
@@ -432,6 +434,11 @@ class Multiplexer:
             self._drop(control)
             return
         control.reader.feed(data)
+        self._serve(control)
+
+    def _serve(self, control: _Control) -> None:
+        """What the client sent and we have not yet acted on, taken now; a malformed
+        message drops that client alone, with one line (as ssh's master)."""
         try:
             self._process(control)
         except FormatError as exc:
@@ -656,7 +663,7 @@ class Multiplexer:
                 control, mux.value_reply(mux.S_SESSION_OPENED, session.request.request_id, number)
             )
             control.paused = False
-            self._process(control)
+            self._serve(control)
 
     def _sendable(self, entry: str) -> bool:
         """A client's NAME=value that our SendEnv's patterns let through."""
@@ -791,6 +798,9 @@ class Multiplexer:
 
 def _forward_spec(request: mux.Forward) -> LocalForward:
     """The forward a client's OPEN_FWD or CLOSE_FWD names."""
+    for name in (request.listen_host, request.connect_host):
+        if "\0" in name:  # no host or socket path has one: the system's calls refuse it
+            raise FormatError(f"a NUL byte in the forward's address {name!r}")
     listen_path = request.listen_host if request.listen_port == mux.PORT_STREAMLOCAL else None
     target_path = request.connect_host if request.connect_port == mux.PORT_STREAMLOCAL else None
     bind: str | None = None

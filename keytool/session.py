@@ -309,9 +309,9 @@ class Client(Login):
                 self.flush_nowait()
         except asyncio.CancelledError:
             raise
-        except (KeytoolError, OSError) as exc:
+        except Exception as exc:  # told to every channel waiting on it
             # whatever ends the reader (a file that cannot be opened: no descriptor
-            # free) ends the channels waiting on it, at once
+            # free; memory running out) ends the channels waiting on it, at once
             error = exc if isinstance(exc, KeytoolError) else KeytoolError(_reason(exc))
             if error is not exc:
                 error.__cause__ = exc
@@ -356,19 +356,42 @@ class Client(Login):
         err: list[bytes] = []
         sinks = (stdout or out.append, stderr or err.append)
         feeder = asyncio.get_running_loop().create_task(self._feed(channel, stdin or _no_input))
+        # the input failing while the channel is open (not by its end) fails the channel
+        # at once: the command may wait for that input, and the reader for its output
+        stopped = KeytoolError("the command's input stopped")
+
+        def fed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None and not channel.closed:
+                channel._fail(stopped)
+                if channel.number in self.conn.channels:
+                    self.conn.close(channel.number)
+                    self.flush_nowait()
+
+        feeder.add_done_callback(fed)
         try:
-            while True:
-                stream, data = await channel.read()
-                if not data:
-                    break
-                sinks[stream](data)
-            await channel.wait_closed(None if channel.exit_status is None else self.options.timeout)
+            try:
+                while True:
+                    stream, data = await channel.read()
+                    if not data:
+                        break
+                    sinks[stream](data)
+                timeout = None if channel.exit_status is None else self.options.timeout
+                await channel.wait_closed(timeout)
+            except KeytoolError as exc:
+                if exc is not stopped:
+                    raise
         finally:
             if not feeder.done():
                 feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, KeytoolError):
-                await feeder
+            await asyncio.wait([feeder])
+            failure = None if feeder.cancelled() else feeder.exception()
             await channel.close()
+        # the input's own error, as it was raised (a KeytoolError that only says the
+        # channel had ended is the reader's to tell, and it did)
+        if failure is not None and (
+            channel._error is stopped or not isinstance(failure, KeytoolError)
+        ):
+            raise failure
         result = channel.result(b"".join(out), b"".join(err))
         if result.exit_signal:
             self.trace(f"command execution: remote command killed by signal {result.exit_signal}")
@@ -491,7 +514,13 @@ async def connect(
     return client
 
 
-def _reason(exc: OSError) -> str:
-    """A reader's end by an error of the system's, in its words (no path, no trace)."""
-    words = exc.strerror or str(exc)
+def _reason(exc: Exception) -> str:
+    """A reader's end by an error of the system's, in its words (no path, no trace);
+    any other error by its type and message."""
+    if isinstance(exc, OSError):
+        words = exc.strerror or str(exc)
+    elif isinstance(exc, MemoryError):
+        words = "out of memory"
+    else:
+        words = f"internal error: {type(exc).__name__}: {exc}"
     return f"the connection's reader stopped: {words}"

@@ -240,8 +240,11 @@ class Forwards:
         return bound > 0
 
     def _listen_unix(self, forward: LocalForward, path: str) -> bool:
+        if "\0" in path:  # no file has such a name (the system's calls refuse it)
+            self.say(f"cannot bind to path {path!r}: a NUL byte in the path")
+            return False
         if self.bind_unlink:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 os.unlink(path)
         if len(os.fsencode(path)) >= _SUN_PATH:  # ssh's words
             self.say(f'path "{path}" too long for Unix domain socket')
@@ -255,7 +258,7 @@ class Forwards:
         try:
             made = os.lstat(path)
             self._paths[path] = (made.st_dev, made.st_ino)
-        except OSError:  # gone already: nothing of ours to remove later
+        except (OSError, ValueError):  # gone already: nothing of ours to remove later
             pass
         self._listeners[sock.fileno()] = (sock, forward)
         self.trace(f"port forwarding: listening on {path}, {_to(forward)}")

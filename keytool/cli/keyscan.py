@@ -203,36 +203,50 @@ def _scan(
     addresses, names = entry
     lines: list[str] = []
     notes: list[str] = []
-    for kind in kinds:
-        sock = None
-        error: KeytoolError | None = None
-        # as ssh-keyscan: the next address only when a name does not resolve (its
-        # connect does not wait: a refusal comes later, and ends the host)
-        for address in addresses.split(","):
-            try:
-                sock = tcp.connect(address, port, timeout, family=family)
-                break
-            except KeytoolError as exc:
-                error = error or exc
-                if not str(exc).startswith("Could not resolve hostname"):
+    try:
+        for kind in kinds:
+            sock = None
+            error: KeytoolError | None = None
+            # as ssh-keyscan: the next address only when a name does not resolve (its
+            # connect does not wait: a refusal comes later, and ends the host)
+            for address in addresses.split(","):
+                try:
+                    sock = tcp.connect(address, port, timeout, family=family)
                     break
-        if sock is None:
-            notes.append(f"keytool: {error}\n")
-            break  # the host is not there: its other types would fail alike
-        algorithms = tuple(cert_name(a) for a in TYPES[kind]) if certs else TYPES[kind]
-        transport = BlockingTransport(sock, ClientTransport(TransportConfig(
-            host_key_algorithms=algorithms)))  # fmt: skip
-        try:
-            offered = transport.host_key_only(timeout)
-        except NegotiationError:
-            continue  # no key of this type: the common case, and ssh-keyscan is silent
-        except KeytoolError as exc:
-            notes.append(f"keytool: {address} port {port}: {exc}\n")
-            break  # a host that failed one type (not answering, say) fails the others
-        finally:
-            if not quiet and transport.conn.server_version:
-                mark = ";" if show is _sshfp_lines else "#"  # a zone file comment
-                notes.append(f"{mark} {address}:{port} {transport.conn.server_version}\n")
-            transport.sock.close()
-        lines.extend(show(name, port, offered.key, hashed) + "\n" for name in names.split(","))
+                except KeytoolError as exc:
+                    error = error or exc
+                    if not str(exc).startswith("Could not resolve hostname"):
+                        break
+            if sock is None:
+                notes.append(f"keytool: {error}\n")
+                break  # the host is not there: its other types would fail alike
+            algorithms = tuple(cert_name(a) for a in TYPES[kind]) if certs else TYPES[kind]
+            transport = BlockingTransport(sock, ClientTransport(TransportConfig(
+                host_key_algorithms=algorithms)))  # fmt: skip
+            try:
+                offered = transport.host_key_only(timeout)
+            except NegotiationError:
+                continue  # no key of this type: the common case, and ssh-keyscan is silent
+            except KeytoolError as exc:
+                notes.append(f"keytool: {address} port {port}: {exc}\n")
+                break  # a host that failed one type (not answering, say) fails the others
+            finally:
+                if not quiet and transport.conn.server_version:
+                    mark = ";" if show is _sshfp_lines else "#"  # a zone file comment
+                    notes.append(f"{mark} {address}:{port} {transport.conn.server_version}\n")
+                transport.sock.close()
+            lines.extend(show(name, port, offered.key, hashed) + "\n" for name in names.split(","))
+    except Exception as exc:
+        # an error nobody expected costs this host (one line, as a host that failed),
+        # not the scan of the others
+        notes.append(f"keytool: {addresses} port {port}: {_unexpected(exc)}\n")
     return _Found("".join(lines), "".join(notes), len(lines))
+
+
+def _unexpected(exc: Exception) -> str:
+    """An error ``_scan`` did not expect, in words: its type and message."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, KeytoolError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"
