@@ -71,7 +71,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         yield Fleet(accounts, server, client, login, agent)
 
 
-def _limit(soft: int, hard: int | None) -> Callable[[], None]:
+def open_file_limit(soft: int, hard: int | None) -> Callable[[], None]:
+    """A preexec_fn setting the child's open-file limit (``hard`` None: kept)."""
+
     def lower() -> None:
         kept = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, kept if hard is None else hard))
@@ -95,7 +97,7 @@ def copy_id_limited(
     started = time.monotonic()
     result = subprocess.run(
         args, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-        preexec_fn=_limit(soft, hard), timeout=90, check=False,
+        preexec_fn=open_file_limit(soft, hard), timeout=90, check=False,
     )  # fmt: skip
     return result, time.monotonic() - started
 

@@ -5,23 +5,14 @@ for them, and a hard limit bounds them without a host failing for want of files.
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.interop.clienthelp import KEYTOOL, base_env
 from tests.interop.test_cli_keyscan_hosts import silent_at
+from tests.interop.test_copyid_fleet_limits import open_file_limit
 from tests.peers import Sshd, require
-
-
-def _limit(soft: int, hard: int | None) -> Callable[[], None]:
-    def lower() -> None:
-        kept = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, kept if hard is None else hard))
-
-    return lower
 
 
 def scan(
@@ -31,7 +22,7 @@ def scan(
     started = time.monotonic()
     done = subprocess.run(
         [*command, *args], capture_output=True, text=True, env=base_env(),
-        preexec_fn=_limit(soft, hard), timeout=120, check=False,
+        preexec_fn=open_file_limit(soft, hard), timeout=120, check=False,
     )  # fmt: skip
     return done, time.monotonic() - started
 
