@@ -32,6 +32,7 @@ from keytool.errors import (
     NegotiationError,
     ProtocolError,
     TimedOut,
+    in_words,
 )
 from keytool.keys.base import PublicKey
 from keytool.tcp import connect_error
@@ -502,14 +503,7 @@ class _Protocol(asyncio.Protocol):
 
 
 def _unexpected(exc: Exception) -> KeytoolError:
-    """An error the connection's reader did not expect, as one that names it (its
-    type and message; running out of memory as that)."""
-    if isinstance(exc, MemoryError):
-        what = "out of memory"
-    elif isinstance(exc, OSError):
-        what = exc.strerror or str(exc)
-    else:
-        what = f"internal error: {type(exc).__name__}: {exc}"
-    error = KeytoolError(f"the connection failed: {what}")
+    """An error the connection's reader did not expect, as one that names it."""
+    error = KeytoolError(f"the connection failed: {in_words(exc)}")
     error.__cause__ = exc
     return error

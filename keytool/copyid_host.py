@@ -50,6 +50,7 @@ from keytool.errors import (
     PeerDisconnect,
     SftpError,
     TimedOut,
+    in_words,
 )
 from keytool.tcp import OUT_OF_FILES, out_of_files
 
@@ -202,9 +203,7 @@ def _why(exc: KeytoolError | OSError) -> str:
     it stopped, is said as that."""
     if out_of_files(exc):
         return f"{OUT_OF_FILES} (raise the limit with ulimit -n, or give a lower -j)"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
+    return in_words(exc)
 
 
 async def _close_all(verifier: asyncio.Task[Client] | None, clients: Sequence[Client]) -> None:

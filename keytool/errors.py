@@ -107,3 +107,16 @@ class SftpError(KeytoolError):
     def __init__(self, message: str, code: int = 4) -> None:
         super().__init__(message)
         self.code = code
+
+
+def in_words(exc: BaseException) -> str:
+    """Any error as one line: ours as it says itself, the system's in its words (no
+    path), running out of memory as that, anything else (a bug) by its type and
+    message: for the places that must go on after an error nobody expected."""
+    if isinstance(exc, KeytoolError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from keytool.copyid import DEFAULT_JOBS, Job
 from keytool.copyid_host import HostResult, run_host
-from keytool.errors import KeytoolError
+from keytool.errors import KeytoolError, in_words
 from keytool.options import Prompts
 from keytool.prompting import LoopPrompts, Screen
 
@@ -98,7 +98,7 @@ async def run_fleet(
             except Exception as exc:
                 # an error nobody expected fails this host alone: the others go on, and
                 # the table is printed
-                result = HostResult(target.destination, "failed", _unexpected(exc))
+                result = HostResult(target.destination, "failed", in_words(exc))
         if on_result is not None:
             on_result(result)
         return result
@@ -112,13 +112,6 @@ async def run_fleet(
     finally:
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
-
-
-def _unexpected(exc: Exception) -> str:
-    """A host's error that ``run_host`` did not expect, in words."""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 STATUS_ORDER = (

@@ -25,7 +25,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from keytool.errors import AuthError, DisconnectError, KeytoolError, ProtocolError, TimedOut
+from keytool.errors import (
+    AuthError,
+    DisconnectError,
+    KeytoolError,
+    ProtocolError,
+    TimedOut,
+    in_words,
+)
 from keytool.login import Login
 from keytool.options import (
     ConnectOptions,
@@ -312,7 +319,11 @@ class Client(Login):
         except Exception as exc:  # told to every channel waiting on it
             # whatever ends the reader (a file that cannot be opened: no descriptor
             # free; memory running out) ends the channels waiting on it, at once
-            error = exc if isinstance(exc, KeytoolError) else KeytoolError(_reason(exc))
+            error = (
+                exc
+                if isinstance(exc, KeytoolError)
+                else KeytoolError(f"the connection's reader stopped: {in_words(exc)}")
+            )
             if error is not exc:
                 error.__cause__ = exc
             self._error = error
@@ -512,15 +523,3 @@ async def connect(
         await client.close()
         raise
     return client
-
-
-def _reason(exc: Exception) -> str:
-    """A reader's end by an error of the system's, in its words (no path, no trace);
-    any other error by its type and message."""
-    if isinstance(exc, OSError):
-        words = exc.strerror or str(exc)
-    elif isinstance(exc, MemoryError):
-        words = "out of memory"
-    else:
-        words = f"internal error: {type(exc).__name__}: {exc}"
-    return f"the connection's reader stopped: {words}"

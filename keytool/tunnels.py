@@ -244,7 +244,7 @@ class Forwards:
             self.say(f"cannot bind to path {path!r}: a NUL byte in the path")
             return False
         if self.bind_unlink:
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError):
                 os.unlink(path)
         if len(os.fsencode(path)) >= _SUN_PATH:  # ssh's words
             self.say(f'path "{path}" too long for Unix domain socket')
@@ -258,7 +258,7 @@ class Forwards:
         try:
             made = os.lstat(path)
             self._paths[path] = (made.st_dev, made.st_ino)
-        except (OSError, ValueError):  # gone already: nothing of ours to remove later
+        except OSError:  # gone already: nothing of ours to remove later
             pass
         self._listeners[sock.fileno()] = (sock, forward)
         self.trace(f"port forwarding: listening on {path}, {_to(forward)}")

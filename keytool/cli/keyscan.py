@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import NamedTuple
 
-from keytool.errors import KeytoolError, NegotiationError
+from keytool.errors import KeytoolError, NegotiationError, in_words
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -239,14 +239,5 @@ def _scan(
     except Exception as exc:
         # an error nobody expected costs this host (one line, as a host that failed),
         # not the scan of the others
-        notes.append(f"keytool: {addresses} port {port}: {_unexpected(exc)}\n")
+        notes.append(f"keytool: {addresses} port {port}: {in_words(exc)}\n")
     return _Found("".join(lines), "".join(notes), len(lines))
-
-
-def _unexpected(exc: Exception) -> str:
-    """An error ``_scan`` did not expect, in words: its type and message."""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, KeytoolError):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc}"
