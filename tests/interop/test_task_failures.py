@@ -241,7 +241,13 @@ def test_copyid_whose_input_fails_ends_at_once(tmp_path: Path) -> None:
             said[-200:]
         )
         assert target.read_bytes() == login_line
-        assert sorted(p.name for p in target.parent.iterdir()) == ["keys"]
+        # the remote script removes its lock and copy when its session ends, which
+        # sshd tells it a moment after keytool has gone
+        deadline = time.monotonic() + 20
+        while sorted(p.name for p in target.parent.iterdir()) != ["keys"]:
+            assert time.monotonic() < deadline, sorted(p.name for p in target.parent.iterdir())
+            time.sleep(0.05)
+        assert target.read_bytes() == login_line
 
 
 def test_exec_raises_the_input_error_at_once(tmp_path: Path) -> None:
