@@ -9,9 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.interop.clienthelp import Account, throwaway_account
 from tests.peers import Dropbear, Sshd, port_claims
+
+# The property tests draw the same examples on every run, so that a run of the suite
+# says the same of the same code; HYPOTHESIS_PROFILE=explore draws new ones each time
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(autouse=True, scope="session")

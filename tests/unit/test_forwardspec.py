@@ -110,4 +110,6 @@ def test_any_text_is_a_spec_or_a_format_error(text: str) -> None:
     # path is shown as it is, colons and spaces too)
     paths = f"{forward.listen_path or ''}{forward.target_path or ''}"
     if "]" not in f"{forward.bind_address}{forward.host}" and not set(":[ ") & set(paths):
-        assert parse_local_forward(forward.describe().replace(" ", ":")) == forward
+        # describe()'s two halves joined by a colon (not every space: a host may be one)
+        assert forward.describe() == f"{forward.listen_label} {forward.target_label}"
+        assert parse_local_forward(f"{forward.listen_label}:{forward.target_label}") == forward
