@@ -107,10 +107,11 @@ class HostKeyDecision(Record):
 
 
 #: the lines last found in each file, by path: (identity of the file when read, the
-#: names looked up, their entries, warnings). The host's lines are looked up before
-#: the key exchange (to order the host key algorithms) and to check the key: the file
-#: is read once for both while it stays the same; only the host's lines are kept
-_Scanned = tuple[tuple[int, ...], frozenset[str], list[KnownHost], list[ParseWarning]]
+#: names looked up, their entries by name, warnings). The host's lines are looked up
+#: before the key exchange (to order the host key algorithms) and to check the key:
+#: the file is read once for both while it stays the same; only the host's lines are
+#: kept (a fleet's: all its hosts', each lookup taking those that may name its host)
+_Scanned = tuple[tuple[int, ...], frozenset[str], knownhosts.HostIndex, list[ParseWarning]]
 _SCANNED: dict[str, _Scanned] = {}
 #: names the run will look up (a fleet's hosts): each read of a file finds their lines
 #: too, so that the hosts after the first are served from that read, not a read each
@@ -222,12 +223,13 @@ def _scan_file(path: str, names: frozenset[str]) -> tuple[list[KnownHost], list[
     """The entries of one file for the lookup ``names``, read block by block (only
     their lines decoded and kept), reused while the file stays the same. A file that
     cannot be read is one ParseWarning at line 0, and no entries."""
+    lookup = names
     names = names | _EXPECTED
     cached = _SCANNED.get(path)
     if cached is not None and names <= cached[1]:
         try:
             if file_stamp(os.stat(path)) == cached[0]:
-                return cached[2], cached[3]
+                return cached[2].candidates(lookup), cached[3]
         except OSError:
             pass  # opened below, which says why
     try:
@@ -243,8 +245,9 @@ def _scan_file(path: str, names: frozenset[str]) -> tuple[list[KnownHost], list[
         return [], [ParseWarning(path, 0, str(exc))]
     if len(_SCANNED) > 16:
         _SCANNED.clear()
-    _SCANNED[path] = (file_stamp(info), names, found, problems)
-    return found, problems
+    index = knownhosts.HostIndex(found)
+    _SCANNED[path] = (file_stamp(info), names, index, problems)
+    return index.candidates(lookup), problems
 
 
 def load_known_hosts(

@@ -310,9 +310,13 @@ def _matcher(names: Sequence[str]) -> Callable[[str], bool]:
     entry's salt and hash decoded once for all of them."""
     encoded = [name.encode("utf-8", "surrogateescape") for name in names]
 
+    plain = frozenset(names)
+
     def matches(hosts: str) -> bool:
         if not hosts.startswith(HASH_MAGIC):
             patterns = ascii_lower(hosts).split(",")
+            if _plain_names(hosts):  # names only: no pattern to match, a set to meet
+                return not plain.isdisjoint(patterns)
             return any(match_any(name, patterns) for name in names)
         try:
             salt, digest = _split_hashed(hosts)
@@ -321,6 +325,39 @@ def _matcher(names: Sequence[str]) -> Callable[[str], bool]:
         return any(hmac.compare_digest(hmac.digest(salt, name, "sha1"), digest) for name in encoded)
 
     return matches
+
+
+def _plain_names(hosts: str) -> bool:
+    """A host field that only lists names: no wildcard, no negation, not hashed."""
+    return not ("*" in hosts or "?" in hosts or "!" in hosts or hosts.startswith(HASH_MAGIC))
+
+
+class HostIndex:
+    """Entries by the names their host fields list, so that a lookup among the lines
+    of many hosts (a fleet's) looks only at those that may name its host: a hashed
+    line, or one with a wildcard or a negation, may name any host and is looked at
+    for every lookup. ``candidates`` keeps the file's order."""
+
+    __slots__ = ("_any", "_by_name", "entries")
+
+    def __init__(self, entries: Sequence[KnownHost]) -> None:
+        self.entries = tuple(entries)
+        self._by_name: dict[str, list[int]] = {}
+        self._any: list[int] = []
+        for index, entry in enumerate(self.entries):
+            if not _plain_names(entry.hosts):
+                self._any.append(index)
+                continue
+            for name in set(ascii_lower(entry.hosts).split(",")):
+                self._by_name.setdefault(name, []).append(index)
+
+    def candidates(self, names: Iterable[str]) -> list[KnownHost]:
+        """The entries that may name one of ``names`` (lookup names): a superset of
+        what ``matching_entries`` keeps for them."""
+        picked = set(self._any)
+        for name in names:
+            picked.update(self._by_name.get(ascii_lower(name), ()))
+        return [self.entries[index] for index in sorted(picked)]
 
 
 def scan_key(blocks: Iterable[bytes], key: PublicKey, source: str = "") -> list[KnownHost]:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 def match_pattern(name: str, pattern: str) -> bool:
     """True when ``pattern`` (``*`` any run, ``?`` one character) covers all of ``name``."""
+    if "*" not in pattern and "?" not in pattern:
+        return name == pattern  # most patterns are plain names: no scan
     # Greedy scan with one backtrack point (the last ``*``): linear in practice and never
     # recursive, so a hostile pattern like ``*a*a*a*…`` cannot blow the stack.
     n = p = 0
