@@ -15,9 +15,9 @@ from tests.interop.clienthelp import Account, throwaway_account
 from tests.peers import Dropbear, Sshd, port_claims
 
 # The property tests draw the same examples on every run, so that a run of the suite
-# says the same of the same code; HYPOTHESIS_PROFILE=explore draws new ones each time
+# says the same of the same code; HYPOTHESIS_PROFILE=explore draws new ones, 1000 a test
 settings.register_profile("repeatable", derandomize=True)
-settings.register_profile("explore", derandomize=False)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
