@@ -26,6 +26,13 @@ def _clean_host(host: str) -> str:
     return host
 
 
+def _hosts_named(text: str) -> list[str]:
+    """The host names of a ``-h`` argument's sides (for the lookup: ``parse_hop``
+    says what is wrong with one)."""
+    hosts = (_clean_host(side.rpartition("@")[2]) for side in text.split(">"))
+    return [host for host in hosts if host]
+
+
 def parse_hop(text: str, entries: Sequence[KnownHost]) -> Hop:
     """One side of a destination: ``user@`` alone, or a host (with an optional user
     before the last ``@``) and the keys known for it."""
@@ -71,12 +78,16 @@ def load_destinations(
     a missing file is empty, as for ssh-add."""
     if not texts:
         return ()
-    from keytool.hostcheck import load_known_hosts
+    from keytool.hostcheck import entries_naming
+    from keytool.knownhosts import lookup_name
     from keytool.sshconfig import account_home, expand_home
 
     # as ssh-add: ~ is the home in the password database, not $HOME
     home = account_home()
-    entries, _warnings = load_known_hosts([expand_home(f, home) for f in files or DEFAULT_FILES])
+    paths = [expand_home(f, home) for f in files or DEFAULT_FILES]
+    # only the lines that may name a host given are read (a large file stays small)
+    names = {lookup_name(host) for text in texts for host in _hosts_named(text)}
+    entries, _warnings = entries_naming(paths, names)
     try:
         return tuple(parse_destination(text, entries) for text in texts)
     except KeytoolError as exc:

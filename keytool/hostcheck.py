@@ -297,6 +297,21 @@ def _host_entries(
     return entries, warnings
 
 
+def entries_naming(
+    paths: Sequence[str | os.PathLike[str]], names: Iterable[str]
+) -> tuple[list[KnownHost], list[ParseWarning]]:
+    """The lines of ``paths`` (in order) that may name one of ``names`` (lookup names,
+    as ``_host_entries``): each file scanned once, only those lines decoded."""
+    wanted = frozenset(names)
+    entries: list[KnownHost] = []
+    warnings: list[ParseWarning] = []
+    for raw in paths:
+        found, problems = _scan_file(_expand(raw), wanted)
+        entries.extend(found)
+        warnings.extend(problems)
+    return entries, warnings
+
+
 def _entries_with_key(
     paths: Sequence[str | os.PathLike[str]], key: PublicKey, extra: Sequence[KnownHost]
 ) -> list[KnownHost]:

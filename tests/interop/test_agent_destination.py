@@ -240,6 +240,34 @@ def test_keytool_add_h_into_openssh_agent(
         assert "destination-constrained key" in agent.log_text()
 
 
+def test_keytool_add_h_with_a_large_known_hosts(
+    tmp_path: Path, servers: Servers, user_key: tuple[Path, Path]
+) -> None:
+    """A million lines before the servers' (about 100 MB): keytool reads only the lines
+    that may name the host, as ssh-add does (it parsed them all, about 600 MB)."""
+    from tests.interop.test_known_hosts_large import filler, run_measured
+
+    private, public = user_key
+    large = tmp_path / "known_hosts"
+    with large.open("w") as stream:
+        block = filler(10000)
+        for _ in range(100):
+            stream.write(block)
+        stream.write(servers.known.read_text())
+    with openssh_agent(tmp_path / "agent") as agent:
+        add = [*KEYTOOL, "add", "-H", str(large), "-h", servers.allowed_name, str(private)]
+        status, stderr, peak = run_measured(add, tmp_path, agent.env())
+        assert status == 0, stderr
+        assert stderr == f"Identity added: {private} (dest)\n"
+        assert peak < 100 * 1024, f"keytool add peaked at {peak // 1024} MB"
+        _only_in_agent(private)
+        before_other = _accepted(servers.other, public)
+        allowed = _ssh(agent, servers.allowed, servers.known, public)
+        assert allowed.returncode == 0, allowed.stderr + agent.log_text()
+        assert _ssh(agent, servers.other, servers.known, public).returncode != 0
+        assert _accepted(servers.other, public) == before_other
+
+
 def test_keytool_add_h_hop_and_several_destinations(
     tmp_path: Path, servers: Servers, user_key: tuple[Path, Path]
 ) -> None:

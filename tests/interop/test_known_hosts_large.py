@@ -48,12 +48,14 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 """
 
 
-def run_measured(args: list[str], folder: Path) -> tuple[int, str, int]:
-    """Status, stderr and peak RSS (KB) of ``args``."""
+def run_measured(
+    args: list[str], folder: Path, env: dict[str, str] | None = None
+) -> tuple[int, str, int]:
+    """Status, stderr and peak RSS (KB) of ``args`` (``env``: else the tests' base)."""
     err = folder / f"stderr-{os.path.basename(args[0])}"
     with err.open("wb") as stream:
         done = subprocess.run([sys.executable, "-c", _MEASURE, *args], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=stream, env=base_env(),
+                              stdout=subprocess.PIPE, stderr=stream, env=env or base_env(),
                               timeout=120, check=True)  # fmt: skip
     status, peak = done.stdout.split()
     return int(status), err.read_text(), int(peak)
