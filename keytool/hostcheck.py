@@ -286,22 +286,15 @@ def _host_entries(
     """The lines of ``paths`` (in order, then ``extra``) that may decide ``host:port``
     or the bare host: a superset of what ``knownhosts.check`` and its kin look at for
     either, each file scanned once for both."""
-    names = _lookup_names(host, port)
-    entries: list[KnownHost] = []
-    warnings: list[ParseWarning] = []
-    for raw in paths:
-        found, problems = _scan_file(_expand(raw), names)
-        entries.extend(found)
-        warnings.extend(problems)
-    entries.extend(extra)
-    return entries, warnings
+    entries, warnings = entries_naming(paths, _lookup_names(host, port))
+    return [*entries, *extra], warnings
 
 
 def entries_naming(
     paths: Sequence[str | os.PathLike[str]], names: Iterable[str]
 ) -> tuple[list[KnownHost], list[ParseWarning]]:
-    """The lines of ``paths`` (in order) that may name one of ``names`` (lookup names,
-    as ``_host_entries``): each file scanned once, only those lines decoded."""
+    """The lines of ``paths`` (in order) that may name one of ``names`` (lookup names:
+    ``knownhosts.lookup_name``): each file scanned once, only those lines decoded."""
     wanted = frozenset(names)
     entries: list[KnownHost] = []
     warnings: list[ParseWarning] = []
