@@ -7,7 +7,9 @@ listed and removed, and an agent socket path that survives eval."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -173,11 +175,19 @@ def test_a_key_of_a_type_keytool_does_not_use(agent: Agent, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("where", ["bind", "tmpdir"])
-def test_the_agent_socket_path_survives_eval(tmp_path: Path, where: str) -> None:
+def test_the_agent_socket_path_survives_eval(where: str) -> None:
     """A socket in a folder whose name has a space: eval "$(keytool agent -s)" sets
-    SSH_AUTH_SOCK to it whole, and ssh-add reaches the agent there."""
-    folder = tmp_path / "my folder"
-    folder.mkdir()
+    SSH_AUTH_SOCK to it whole, and ssh-add reaches the agent there. The folder is
+    short: in one too deep for a socket's name (a test's own folder may be) the agent
+    goes to /tmp, as ssh-agent."""
+    folder = Path(tempfile.mkdtemp(prefix="my folder "))
+    try:
+        _socket_in(folder, where)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _socket_in(folder: Path, where: str) -> None:
     keytool = " ".join(KEYTOOL)
     start = f"{keytool} agent -s -a s.sock" if where == "bind" else f"{keytool} agent -s"
     script = (
