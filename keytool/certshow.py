@@ -17,7 +17,6 @@ from keytool.keys.cert import (
     Option,
 )
 from keytool.record import Record, init
-from keytool.wire import Reader
 
 _INDENT = " " * 8
 _OPTION_INDENT = " " * 16
@@ -47,12 +46,10 @@ def _option_lines(options: Sequence[Option], critical: bool) -> Iterator[str]:
         head = f"{_OPTION_INDENT}{option.name}"
         known_flag = option.name in (FLAG_OPTIONS if critical else FLAG_EXTENSIONS)
         if critical and option.name in STRING_OPTIONS:
-            try:
-                r = Reader(option.data, f"critical option {option.name}")
-                value = r.text()
-                r.done()
-            except FormatError as exc:
-                raise FormatError(f"option {option.name} is corrupt: {exc}") from None
+            value = option.value
+            if value is None:
+                raise FormatError(f"option {option.name} is corrupt: not one string free of NUL")
+            # any bytes but NUL, printed as they are, as ssh-keygen does
             yield f"{head} {value}"
         elif known_flag:
             if option.data:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
+from keytool.display import as_logged, escape, utf8_locale
 from keytool.errors import (
     AgentError,
     AuthError,
@@ -849,7 +850,7 @@ class Login:
             if isinstance(event, ua.AuthBanner):
                 self.banners.append(event.message)
                 if self.options.shows_info:  # BatchMode or not, as ssh
-                    self.prompts.show(event.message)
+                    self.prompts.show(_as_printed(event.message))
                 continue
             return event
 
@@ -1187,8 +1188,9 @@ class Login:
                 raise ProtocolError(f"unexpected keyboard-interactive message: {event}")
             plan.info_request_seen = True
             if (event.name or event.instruction) and self.options.shows_info:
-                # as ssh says them (its log at INFO): not with -q
-                self.prompts.show("\n".join(t for t in (event.name, event.instruction) if t))
+                # as ssh says them (its log at INFO, escaped as logged): not with -q
+                said = (as_logged(t, keep="\n\t\r") for t in (event.name, event.instruction) if t)
+                self.prompts.show("\n".join(said))
             answers: list[str] = []
             if event.prompts and self.options.password is None and not self.prompts.can_ask():
                 # as ssh's read_passphrase with nothing to read from: each prompt gets an
@@ -1214,7 +1216,7 @@ class Login:
                     answer = None
                 else:
                     answer = await self._ask(
-                        f"({self.options.user}@{self.options.host}) {prompt.text}",
+                        f"({self.options.user}@{self.options.host}) {_as_printed(prompt.text)}",
                         "keyboard-interactive answer",
                         prompt.echo,
                     )
@@ -1227,6 +1229,12 @@ class Login:
                 # cannot answer: send empty answers so the server fails the attempt
                 answers = [""] * len(event.prompts)
             await self.transport.send(self.auth.info_response(answers))
+
+
+def _as_printed(text: str) -> str:
+    """A server's text (banner, prompt) as ssh prints it (fmprintf, asmprintf): bytes
+    that make no printable character in this locale escaped, line breaks and tabs kept."""
+    return escape(text.encode("utf-8", "surrogateescape"), utf8_locale(), keep="\n\t\r")
 
 
 def _lookup_name(options: ConnectOptions) -> str:

@@ -70,6 +70,12 @@ class Reader:
         except UnicodeDecodeError:
             raise FormatError(f"malformed {self.what}: text is not UTF-8") from None
 
+    def peer_text(self) -> str:
+        """Words a person reads (a banner, a prompt, a reason): RFC 4251 §5 says UTF-8,
+        OpenSSH takes any bytes. Bytes that are not UTF-8 stay as surrogate escapes, for
+        keytool.display to show escaped; never a reason to drop the connection."""
+        return self.string().decode("utf-8", "surrogateescape")
+
     def ascii(self) -> str:
         try:
             return self.string().decode("ascii")

@@ -93,12 +93,14 @@ class Option:
 
     @property
     def value(self) -> str | None:
-        """The string the data holds, or None when it holds nothing or something else."""
+        """The string the data holds, or None when it holds nothing or something else.
+        Any bytes but NUL, as ssh-keygen and sshd take them (a force-command in
+        Latin-1): bytes that are not UTF-8 as surrogate escapes."""
         if not self.data:
             return None
         try:
             r = Reader(self.data, "certificate option")
-            value = r.text()
+            value = _cstring(r, "certificate option")
             r.done()
         except FormatError:
             return None

@@ -49,7 +49,8 @@ RSA_SHA2 = ("rsa-sha2-512", "rsa-sha2-256")
 
 
 class AuthBanner(Record):
-    """SSH_MSG_USERAUTH_BANNER: text the server wants shown before login (RFC 4252 §5.4)."""
+    """SSH_MSG_USERAUTH_BANNER: text the server wants shown before login (RFC 4252 §5.4),
+    as sent (bytes that are not UTF-8 as surrogate escapes): escape it to show it."""
 
     __slots__ = ("message",)
     message: str
@@ -110,7 +111,8 @@ class Prompt(Record):
 
 
 class InfoRequest(Record):
-    """SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2): answer each prompt, in order."""
+    """SSH_MSG_USERAUTH_INFO_REQUEST (RFC 4256 §3.2): answer each prompt, in order. The
+    texts are as sent (bytes that are not UTF-8 as surrogate escapes): escape to show."""
 
     __slots__ = ("instruction", "name", "prompts")
     name: str
@@ -320,7 +322,9 @@ class UserAuth:
             self.state = State.FAILED
             if isinstance(exc, ProtocolError):
                 raise
-            raise ProtocolError(f"malformed authentication message: {exc}") from None
+            # the Reader's words name the message already ("malformed authentication
+            # message: ..."); the one key blob parsed is ours, checked equal first
+            raise ProtocolError(str(exc)) from None
 
     def _receive(self, payload: bytes) -> AuthEvent:
         r = Reader(payload, "authentication message")
@@ -330,13 +334,13 @@ class UserAuth:
                 f"unexpected message {kind} during authentication ({self.state.value})"
             )
         if kind == MSG_USERAUTH_BANNER:
-            # RFC 4252 §5.4: string message (UTF-8), string language tag
-            message = r.text()
+            # RFC 4252 §5.4: string message (UTF-8), string language tag; any bytes
+            # come, as sshd sends its Banner file as it is
+            message = r.peer_text()
             r.string()
             r.done()
-            # all of it (the packet bounds it), CR kept: a legal notice's end matters, and
-            # banners from Windows servers and network gear end their lines CR LF
-            return AuthBanner(printable(message, len(message), "\n\t\r"))
+            # all of it (the packet bounds it), as sent: login.py escapes it as ssh does
+            return AuthBanner(message)
         if kind == MSG_USERAUTH_SUCCESS:
             r.done()
             self.state = State.DONE
@@ -352,7 +356,7 @@ class UserAuth:
         if self.state is State.PUBKEY_QUERY:
             return self._pk_ok(r)
         if self.state is State.PASSWORD:
-            prompt = r.text()
+            prompt = r.peer_text()
             r.string()
             r.done()
             self.state = State.IDLE
@@ -376,9 +380,10 @@ class UserAuth:
         return SignatureNeeded(key, algorithm, self.signature_data(key, algorithm))
 
     def _info_request(self, r: Reader) -> AuthEvent:
-        # RFC 4256 §3.2: name, instruction, language, int num-prompts, (prompt, echo)*
-        name = r.text()
-        instruction = r.text()
+        # RFC 4256 §3.2: name, instruction, language, int num-prompts, (prompt, echo)*;
+        # texts for the user, in any bytes (PAM's words, a device's): login.py escapes them
+        name = r.peer_text()
+        instruction = r.peer_text()
         r.string()
         count = r.uint32()
         # each prompt takes at least 5 bytes; a huge count is a lie about the payload
@@ -386,16 +391,12 @@ class UserAuth:
             raise ProtocolError(f"keyboard-interactive request claims {count} prompts")
         prompts = []
         for _ in range(count):
-            text = r.text()
-            prompts.append(Prompt(printable(text, 500, "\n\t\r"), r.boolean()))
+            text = r.peer_text()
+            prompts.append(Prompt(text, r.boolean()))
         r.done()
         self.state = State.ANSWERING
         self._prompts = count
-        return InfoRequest(
-            printable(name, 500, "\n\t\r"),
-            printable(instruction, len(instruction), "\n\t\r"),
-            tuple(prompts),
-        )
+        return InfoRequest(name, instruction, tuple(prompts))
 
 
 # ---------------------------------------------------------------- what to try next

@@ -793,7 +793,7 @@ class Connection:
     def _open_failed(self, chan: Channel, r: Reader) -> list[ChannelEvent]:
         # §5.1: uint32 reason code, string description, string language tag
         reason = r.uint32()
-        description = r.text()
+        description = r.peer_text()  # any bytes, as OpenSSH takes it
         r.string()
         r.done()
         if chan.state not in (ChannelState.OPENING, ChannelState.CLOSING) or chan.remote_max_packet:
@@ -838,9 +838,10 @@ class Connection:
             events.append(ExitStatus(chan.local_id, status))
         elif request == "exit-signal":
             # §6.10: string signal name (no "SIG"), boolean core dumped, string message, lang
+            # the name is one of §6.10's (ASCII); the message is for people: any bytes
             signal = r.ascii()
             core = r.boolean()
-            message = r.text()
+            message = r.peer_text()
             r.string()
             r.done()
             events.append(
@@ -890,16 +891,17 @@ class Connection:
             pass  # PROTOCOL.agent: nothing more
         elif kind == X11:
             # §6.3.2: string originator address, uint32 originator port
-            originator, originator_port = r.text(), r.uint32()
+            originator, originator_port = r.peer_text(), r.uint32()
         elif kind == FORWARDED_STREAMLOCAL:
-            # PROTOCOL §2.4: string socket path, string reserved
-            path = r.text()
+            # PROTOCOL §2.4: string socket path, string reserved; a path is bytes
+            path = r.peer_text()
             r.string()
         else:
             # §7.2: string address that was connected, uint32 port that was connected,
-            # string originator IP address, uint32 originator port
-            address, port = r.text(), r.uint32()
-            originator, originator_port = r.text(), r.uint32()
+            # string originator IP address, uint32 originator port. Any bytes, as
+            # OpenSSH: an address that is no forward of ours is refused by the caller
+            address, port = r.peer_text(), r.uint32()
+            originator, originator_port = r.peer_text(), r.uint32()
         r.done()
         if max_packet == 0:
             raise ProtocolError("the server's maximum packet size is 0")

@@ -491,7 +491,8 @@ class ClientTransport:
                 r = Reader(payload, "DEBUG message")
                 r.byte()
                 r.boolean()
-                message = r.text()
+                # RFC 4253 §11.3 says UTF-8; any bytes are a note all the same
+                message = r.peer_text()
                 self._note(f"server debug message: {printable(message, 256)}")
             elif number == MSG_UNIMPLEMENTED:
                 self._note("the server did not understand one of our messages")
@@ -521,8 +522,8 @@ class ClientTransport:
             r = Reader(payload, "DISCONNECT")
             r.byte()
             reason = r.uint32()
-            # any bytes: shown made safe, as ssh shows them
-            description = r.string().decode("utf-8", "replace")
+            # any bytes: shown made safe, bytes that are not UTF-8 as "?" with the rest
+            description = r.peer_text()
         except FormatError:
             raise PeerDisconnect("disconnected by the server") from None
         name = REASONS.get(reason, f"reason {reason}")

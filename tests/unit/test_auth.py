@@ -59,7 +59,7 @@ def test_banner_then_success() -> None:
     ua = UserAuth("bob", SESSION_ID)
     ua.none()
     banner = Writer().byte(53).string("Welcome\x1b[31m\n").string("").getvalue()
-    assert ua.receive(banner) == AuthBanner("Welcome?[31m\n")
+    assert ua.receive(banner) == AuthBanner("Welcome\x1b[31m\n")  # as sent: shown escaped
     assert ua.receive(b"\x34") == AuthSuccess()
     with pytest.raises(ProtocolError):
         ua.receive(b"\x34")
