@@ -563,7 +563,8 @@ def add_known_host(
             if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
                 return target
             raise HostKeyError(f"cannot write {target}: not a regular file")
-        line = knownhosts.format_entry(host, port, key, hashed=hashed).encode("utf-8") + b"\n"
+        entry = knownhosts.format_entry(host, port, key, hashed=hashed)
+        line = entry.encode("utf-8", "surrogateescape") + b"\n"  # a name's bytes as given
         if readable and info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
             line = b"\n" + line  # or the entry would be glued onto the last line
         _append(fd, line)

@@ -23,6 +23,9 @@ decodes only the lines that name the host, as ssh does; a line can only name it 
 its text holds the name (ASCII case folded), a wildcard or a hashed entry, which
 ``LineFinder`` looks for without splitting the other lines. Each hashed entry then
 costs one HMAC-SHA1.
+
+Lines are bytes, as ssh reads them: decoded with surrogate escapes, so a line holding
+a byte that is not UTF-8 (in a name, a comment) is read, and written back as it was.
 """
 
 from __future__ import annotations
@@ -163,14 +166,7 @@ def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[Pa
     entries: list[KnownHost] = []
     warnings: list[ParseWarning] = []
     for number, raw in enumerate(raw_lines, start=1):
-        if isinstance(raw, bytes):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                warnings.append(ParseWarning(source, number, "not UTF-8 text; line skipped"))
-                continue
-        else:
-            line = raw
+        line = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
         _add_entry(line, number, source, entries, warnings)
     return entries, warnings
 
@@ -293,11 +289,7 @@ def scan(
     for block in blocks:
         for index, start, end in finder.find(block):
             number = first + index
-            try:
-                line = block[start:end].decode("utf-8")
-            except UnicodeDecodeError:
-                warnings.append(ParseWarning(source, number, "not UTF-8 text; line skipped"))
-                continue
+            line = block[start:end].decode("utf-8", "surrogateescape")
             hosts = host_field(line)
             if hosts is not None and matches(hosts):
                 _add_entry(line, number, source, entries, warnings)
@@ -370,9 +362,10 @@ def scan_key(blocks: Iterable[bytes], key: PublicKey, source: str = "") -> list[
     first = 1
     for block in blocks:
         for index, start, end in finder.find(block):
+            line = block[start:end].decode("utf-8", "surrogateescape")
             try:
-                entry = parse_line(block[start:end].decode("utf-8"), first + index)
-            except (UnicodeDecodeError, FormatError):  # UnsupportedKeyError too
+                entry = parse_line(line, first + index)
+            except FormatError:  # UnsupportedKeyError too
                 continue
             if entry is not None and entry.marker == "" and entry.key == key:
                 found.append(
@@ -611,7 +604,7 @@ def append_entry(existing: bytes, line: str) -> bytes:
     onto it and both lines lost.
     """
     separator = b"\n" if existing and not existing.endswith(b"\n") else b""
-    return existing + separator + line.encode("utf-8") + b"\n"
+    return existing + separator + line.encode("utf-8", "surrogateescape") + b"\n"
 
 
 def describe_names(entries: Sequence[KnownHost]) -> list[str]:

@@ -1363,12 +1363,21 @@ def _read_line(
     return active
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(name: str) -> str:
+    """A host name or alias lowercased as ssh's lowercase() does it: A-Z only, byte by
+    byte, so that %h and %C hold the other bytes as written (knownhosts.ascii_lower)."""
+    return name.translate(_ASCII_LOWER)
+
+
 def _final_host(state: _State, where: str) -> str:
     """The host name as ssh has it in its final pass: HostName (%h expanded) or the
     name given, in lower case."""
     raw = state.values.get("hostname", (None, ""))[0]
     host = expand_tokens(raw, {"h": state.host}, where) if isinstance(raw, str) else state.host
-    return host.lower()
+    return _ascii_lower(host)
 
 
 def _match(state: _State, args: list[str], where: str) -> bool:
@@ -1382,7 +1391,7 @@ def _match(state: _State, args: list[str], where: str) -> bool:
     if isinstance(raw, str):
         host = expand_tokens(raw, {"h": given}, where)
     if state.final:
-        host = host.lower()  # as ssh has it by then
+        host = _ascii_lower(host)  # as ssh has it by then
     user = state.values.get("user", (local_user, ""))[0]
     context = MatchContext(given, host, str(user), local_user, state.final)
     port = state.values.get("port", (DEFAULT_PORT, ""))[0]
@@ -1397,8 +1406,8 @@ def _match(state: _State, args: list[str], where: str) -> bool:
         tokens["k"] = str(alias)
         if uid is not None:
             tokens["i"] = str(uid)
-        seed = f"{local_hostname}{host}{port}{user}".encode()
-        tokens["C"] = hashlib.sha1(seed).hexdigest()
+        seed = f"{local_hostname}{host}{port}{user}"  # hashed as bytes, as by ssh
+        tokens["C"] = hashlib.sha1(seed.encode("utf-8", "surrogateescape")).hexdigest()
         expanded = expand_tokens(command, tokens, where)
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
@@ -1510,7 +1519,7 @@ def _finish(
     hostname = original
     if "hostname" in values:
         hostname = expand_tokens(text("hostname", original), {"h": original}, where("hostname"))
-    hostname = hostname.lower()
+    hostname = _ascii_lower(hostname)
     remote_user = text("user", local_user)
     port = number("port", DEFAULT_PORT)
     tokens = {
@@ -1527,7 +1536,7 @@ def _finish(
         tokens["i"] = str(uid)
     # %k: HostKeyAlias, else the host as typed (ssh 9.2 takes it wherever it takes %h)
     key_alias = optional("hostkeyalias")
-    tokens["k"] = key_alias.lower() if key_alias is not None else original
+    tokens["k"] = _ascii_lower(key_alias) if key_alias is not None else original
 
     def with_tokens(
         raw: str,
@@ -1539,8 +1548,9 @@ def _finish(
             # hashlib only for %C: otherwise it would load before ``keytool exec`` connects
             import hashlib
 
-            seed = f"{local_hostname}{hostname}{port}{remote_user}".encode()
-            tokens["C"] = hashlib.sha1(seed).hexdigest()
+            # the names' bytes, as ssh hashes them (those that are not UTF-8 too)
+            seed = f"{local_hostname}{hostname}{port}{remote_user}"
+            tokens["C"] = hashlib.sha1(seed.encode("utf-8", "surrogateescape")).hexdigest()
         return expand_tokens(raw, {**tokens, **extra} if extra else tokens, place, env)
 
     def path(raw: str, place: str) -> str:
@@ -1593,7 +1603,7 @@ def _finish(
             tilde_expand(control_path, home, place),
             place,
             os.environ,
-            {"k": alias.lower() if alias is not None else original},
+            {"k": _ascii_lower(alias) if alias is not None else original},
         )
     known_hosts_command = optional("knownhostscommand")
     known_hosts_argv: tuple[str, ...] = ()
@@ -1610,7 +1620,7 @@ def _finish(
         except ValueError:
             raise FormatError(f"{place}: KnownHostsCommand contains invalid quotes") from None
         alias = optional("hostkeyalias")
-        extra = {"k": alias.lower() if alias is not None else original, **RUNTIME_TOKENS}
+        extra = {"k": _ascii_lower(alias) if alias is not None else original, **RUNTIME_TOKENS}
         known_hosts_argv = tuple(
             word if index == 0 else with_tokens(word, place, os.environ, extra)
             for index, word in enumerate(words)
@@ -1618,7 +1628,7 @@ def _finish(
     local_command = optional("localcommand")
     if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
         alias = optional("hostkeyalias")
-        extra = {"k": alias.lower() if alias is not None else original, "T": "NONE"}
+        extra = {"k": _ascii_lower(alias) if alias is not None else original, "T": "NONE"}
         local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
     # unset: None; 0 is kept as 0 (ssh -G shows it), which is no timeout of ssh's own too
@@ -1658,7 +1668,7 @@ def _finish(
         warnings=tuple(state.warnings),
         notices=tuple(state.notices),
         # ssh lowercases it, as the host name, and takes it as written otherwise
-        host_key_alias=(optional("hostkeyalias") or "").lower() or None,
+        host_key_alias=_ascii_lower(optional("hostkeyalias") or "") or None,
         identity_agent=agent,
         known_hosts_command=known_hosts_command,
         known_hosts_argv=known_hosts_argv,

@@ -19,6 +19,16 @@ from keytool.knownhosts import MAX_FILE_SIZE
 from keytool.output import keeps_changes
 
 DEFAULT_FILE = "~/.ssh/known_hosts"
+#: what ssh-keygen's log lines on stderr leave as they are (strnvis VIS_SAFE)
+_VIS_SAFE = "\a\b\t\n\r"
+
+
+def _log(message: str) -> None:
+    """A message on stderr as ssh-keygen logs it: every byte of the names in it that is
+    not printable ASCII as \\ooo, but those VIS_SAFE leaves."""
+    from keytool.display import as_logged
+
+    print(as_logged(message, keep=_VIS_SAFE), file=sys.stderr)
 
 
 @keeps_changes
@@ -32,6 +42,7 @@ def run(
     quiet: bool = False,
 ) -> int:
     from keytool import knownhosts_edit as edit
+    from keytool.display import shown_comment
     from keytool.keyfiles import expand
     from keytool.keys.fingerprint import check_hash_name
     from keytool.knownhosts import line_blocks
@@ -67,6 +78,8 @@ def run(
             lines: str | None = entry.line
             if fingerprints:
                 lines = edit.fingerprint_line(entry.line, find, digest)
+                if lines is not None:  # ssh-keygen prints all of it as a comment (mprintf)
+                    lines = shown_comment(lines)
             elif hash_all:
                 data = edit.hash_all(f"{entry.line}\n".encode("utf-8", "surrogateescape")).text
                 lines = data.decode("utf-8", "surrogateescape").rstrip("\n")
@@ -86,7 +99,7 @@ def run(
     if remove is not None:
         new, removed = edit.remove(text, remove)
         if not removed:
-            print(f"Host {remove} not found in {name}", file=sys.stderr)
+            _log(f"Host {remove} not found in {name}")
             return 0
         for entry in removed:
             print(f"# Host {remove} found: line {entry.number}")
@@ -94,11 +107,11 @@ def run(
         return 0
     result = edit.hash_all(text)
     for number, hosts in result.patterns:  # as ssh-keygen names them
-        print(f"{name}:{number}: ignoring host name with wildcard: {hosts}", file=sys.stderr)
+        _log(f"{name}:{number}: ignoring host name with wildcard: {hosts}")
     _rewrite(path, result.text, name)
     if result.count:
-        print(f"WARNING: {name}.old contains unhashed entries", file=sys.stderr)
-        print("Delete this file to ensure privacy of hostnames", file=sys.stderr)
+        _log(f"WARNING: {name}.old contains unhashed entries")
+        _log("Delete this file to ensure privacy of hostnames")
     return 0
 
 
