@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from keytool.errors import FormatError, UnsupportedKeyError
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line
-from keytool.patterns import match_any, match_pattern
+from keytool.patterns import ascii_lower, match_any, match_pattern
 from keytool.record import Record, init
 
 TYPE_CHECKING = False
@@ -373,15 +373,6 @@ def scan_key(blocks: Iterable[bytes], key: PublicKey, source: str = "") -> list[
                 )
         first += block.count(b"\n")
     return found
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def ascii_lower(text: str) -> str:
-    """Lowercased as ssh lowercases host names and patterns: A-Z only (tolower in the
-    C locale), so a name in another script is hashed and matched as ssh does."""
-    return text.translate(_ASCII_LOWER)
 
 
 def lookup_name(host: str, port: int = DEFAULT_PORT) -> str:

@@ -33,12 +33,12 @@ from keytool.knownhosts import (
     HASH_MAGIC,
     MARKERS,
     LineFinder,
-    ascii_lower,
     hash_name,
     host_needles,
     hosts_match,
     text_blocks,
 )
+from keytool.patterns import ascii_lower
 from keytool.record import Record, init
 
 _WILDCARDS = frozenset("*?!")

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercased as ssh lowercases host names and patterns: A-Z only (tolower in the
+    C locale), so a name in another script is hashed, matched and expanded as ssh does."""
+    return text.translate(_ASCII_LOWER)
+
 
 def match_pattern(name: str, pattern: str) -> bool:
     """True when ``pattern`` (``*`` any run, ``?`` one character) covers all of ``name``."""

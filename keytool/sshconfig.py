@@ -33,7 +33,7 @@ import pwd
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from keytool.errors import FormatError, KeyFileError, KeytoolError
-from keytool.patterns import match_any, match_pattern
+from keytool.patterns import ascii_lower, match_any, match_pattern
 from keytool.record import Record, init
 
 DEFAULT_PORT = 22
@@ -1363,21 +1363,12 @@ def _read_line(
     return active
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _ascii_lower(name: str) -> str:
-    """A host name or alias lowercased as ssh's lowercase() does it: A-Z only, byte by
-    byte, so that %h and %C hold the other bytes as written (knownhosts.ascii_lower)."""
-    return name.translate(_ASCII_LOWER)
-
-
 def _final_host(state: _State, where: str) -> str:
     """The host name as ssh has it in its final pass: HostName (%h expanded) or the
     name given, in lower case."""
     raw = state.values.get("hostname", (None, ""))[0]
     host = expand_tokens(raw, {"h": state.host}, where) if isinstance(raw, str) else state.host
-    return _ascii_lower(host)
+    return ascii_lower(host)
 
 
 def _match(state: _State, args: list[str], where: str) -> bool:
@@ -1391,7 +1382,7 @@ def _match(state: _State, args: list[str], where: str) -> bool:
     if isinstance(raw, str):
         host = expand_tokens(raw, {"h": given}, where)
     if state.final:
-        host = _ascii_lower(host)  # as ssh has it by then
+        host = ascii_lower(host)  # as ssh has it by then
     user = state.values.get("user", (local_user, ""))[0]
     context = MatchContext(given, host, str(user), local_user, state.final)
     port = state.values.get("port", (DEFAULT_PORT, ""))[0]
@@ -1519,7 +1510,7 @@ def _finish(
     hostname = original
     if "hostname" in values:
         hostname = expand_tokens(text("hostname", original), {"h": original}, where("hostname"))
-    hostname = _ascii_lower(hostname)
+    hostname = ascii_lower(hostname)
     remote_user = text("user", local_user)
     port = number("port", DEFAULT_PORT)
     tokens = {
@@ -1536,7 +1527,7 @@ def _finish(
         tokens["i"] = str(uid)
     # %k: HostKeyAlias, else the host as typed (ssh 9.2 takes it wherever it takes %h)
     key_alias = optional("hostkeyalias")
-    tokens["k"] = _ascii_lower(key_alias) if key_alias is not None else original
+    tokens["k"] = ascii_lower(key_alias) if key_alias is not None else original
 
     def with_tokens(
         raw: str,
@@ -1603,7 +1594,7 @@ def _finish(
             tilde_expand(control_path, home, place),
             place,
             os.environ,
-            {"k": _ascii_lower(alias) if alias is not None else original},
+            {"k": ascii_lower(alias) if alias is not None else original},
         )
     known_hosts_command = optional("knownhostscommand")
     known_hosts_argv: tuple[str, ...] = ()
@@ -1620,7 +1611,7 @@ def _finish(
         except ValueError:
             raise FormatError(f"{place}: KnownHostsCommand contains invalid quotes") from None
         alias = optional("hostkeyalias")
-        extra = {"k": _ascii_lower(alias) if alias is not None else original, **RUNTIME_TOKENS}
+        extra = {"k": ascii_lower(alias) if alias is not None else original, **RUNTIME_TOKENS}
         known_hosts_argv = tuple(
             word if index == 0 else with_tokens(word, place, os.environ, extra)
             for index, word in enumerate(words)
@@ -1628,7 +1619,7 @@ def _finish(
     local_command = optional("localcommand")
     if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
         alias = optional("hostkeyalias")
-        extra = {"k": _ascii_lower(alias) if alias is not None else original, "T": "NONE"}
+        extra = {"k": ascii_lower(alias) if alias is not None else original, "T": "NONE"}
         local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
     # unset: None; 0 is kept as 0 (ssh -G shows it), which is no timeout of ssh's own too
@@ -1668,7 +1659,7 @@ def _finish(
         warnings=tuple(state.warnings),
         notices=tuple(state.notices),
         # ssh lowercases it, as the host name, and takes it as written otherwise
-        host_key_alias=_ascii_lower(optional("hostkeyalias") or "") or None,
+        host_key_alias=ascii_lower(optional("hostkeyalias") or "") or None,
         identity_agent=agent,
         known_hosts_command=known_hosts_command,
         known_hosts_argv=known_hosts_argv,

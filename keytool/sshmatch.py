@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from keytool.errors import FormatError
-from keytool.patterns import match_any
+from keytool.patterns import ascii_lower, match_any
 from keytool.record import Record, init
 
 
@@ -43,7 +43,7 @@ class MatchContext(Record):
 
 def _hosts(name: str, patterns: str) -> bool:
     # ssh's match_hostname: host names compare without regard to case
-    return match_any(name.lower(), [p.lower() for p in patterns.split(",")])
+    return match_any(ascii_lower(name), [ascii_lower(p) for p in patterns.split(",")])
 
 
 def matches(
