@@ -19,6 +19,10 @@ from typing import TextIO
 from keytool.errors import AskpassError, KeytoolError
 from keytool.options import Prompts
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.terminal import Caught
+
 
 class Screen:
     """The line a progress bar is drawn on: cleared before anything else is written to
@@ -126,71 +130,86 @@ class LoopPrompts(Prompts):
 
 async def read_terminal(prompt: str, hidden: bool = False) -> str | None:
     """``terminal.ask_terminal`` through the event loop: a line typed on the controlling
-    terminal, kept as its bytes; None without a terminal or at end of input. The echo
-    comes back whatever happens, the task's cancelling (^C) included."""
-    from keytool.terminal import close_prompt, open_prompt, typed_line
+    terminal, taken as readpassphrase takes it; None without a terminal or at end of
+    input. The echo comes back whatever happens: the task's cancelling (^C, SIGTERM),
+    a signal left to its default action (SIGHUP, SIGQUIT: it then ends keytool as it
+    would have), or one that stops us (^Z: the prompt is asked again when we go on)."""
+    from keytool.terminal import ENDING, catching, take_effect
+
+    while True:
+        # only the signals left to their default action: ^C and SIGTERM end the run
+        # through its task, which closes the prompt
+        with catching(ENDING, untouched=True) as caught:
+            answer = await _read_line(prompt, hidden, caught)
+        if not caught.signals:
+            return answer
+        if not take_effect(caught.signals):
+            return None
+
+
+async def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
+    """One prompt and the line typed; a signal caught meanwhile (``caught``) ends it,
+    the terminal given back all the same."""
+    from keytool.terminal import Interrupted, close_prompt, open_prompt, typed_line
 
     loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:  # the future awaited when the loop runs it
+        _wake(ready)
+
+    def signalled() -> None:  # in the signal's handler: the loop is woken up
+        loop.call_soon_threadsafe(wake)
+
     # caught from before the prompt is shown: one that comes as the echo is turned off
-    # waits for the loop, which runs it once the prompt is open
-    opened: list[tuple[int, object]] = []
-    ending = _restore_on_ending_signals(loop, opened)
+    # ends the prompt once it is open
+    caught.wake = signalled
     try:
         shown = open_prompt(prompt, hidden, nonblocking=True)
         if shown is None:
             return None
-        opened.append(shown)
         fd, saved = shown
         line = bytearray()
         try:
-            while not line.endswith(b"\n"):
-                ready: asyncio.Future[None] = loop.create_future()
+            while not caught.signals and not line.endswith(b"\n"):
+                ready = loop.create_future()
                 loop.add_reader(fd, _wake, ready)
                 try:
                     await ready
                 finally:
                     loop.remove_reader(fd)
-                try:
-                    chunk = os.read(fd, 1024)
-                except BlockingIOError:
+                if caught.signals:
+                    break
+                chunk = _read_chunk(fd, caught)
+                if chunk is None:
                     continue
                 if not chunk:
                     break
                 line += chunk
-        except OSError:
+        except asyncio.CancelledError:
+            if not hidden:  # its line ended before what follows, as a hidden one's
+                with contextlib.suppress(OSError):
+                    os.write(fd, b"\n")
+            raise
+        except (Interrupted, OSError):
             return None
         finally:
-            opened.clear()
             close_prompt(fd, saved)
     finally:
-        for number in ending:
-            loop.remove_signal_handler(number)
-    return typed_line(line)
+        caught.wake = None
+    return None if caught.signals else typed_line(line)
 
 
-def _restore_on_ending_signals(
-    loop: asyncio.AbstractEventLoop, opened: list[tuple[int, object]]
-) -> list[int]:
-    """SIGHUP and SIGQUIT, left to their default action, would end keytool with the
-    terminal's echo off: while a prompt is ``opened`` they give it back first, then end
-    keytool as they would have (as OpenSSH's readpassphrase; ^C and SIGTERM end the
-    run through its task, which closes the prompt). The signals caught are returned."""
-    import signal
-
-    from keytool.terminal import close_prompt
-
-    def end(number: int) -> None:
-        if opened:
-            close_prompt(*opened.pop())
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-
-    caught: list[int] = []
-    for number in (signal.SIGHUP, signal.SIGQUIT):
-        if signal.getsignal(number) == signal.SIG_DFL:
-            loop.add_signal_handler(number, end, number)
-            caught.append(int(number))
-    return caught
+def _read_chunk(fd: int, caught: Caught) -> bytes | None:
+    """What the terminal has; None when nothing yet. A signal meanwhile (SIGTTIN, read
+    in the background) ends the read at once, with Interrupted."""
+    caught.reading = True
+    try:
+        return os.read(fd, 1024)
+    except BlockingIOError:
+        return None
+    finally:
+        caught.reading = False
 
 
 def _wake(ready: asyncio.Future[None]) -> None:
@@ -200,6 +219,8 @@ def _wake(ready: asyncio.Future[None]) -> None:
 
 async def run_askpass(program: str, prompt: str) -> str | None:
     """``terminal.run_askpass`` as a child process of the loop; None when cancelled."""
+    from keytool.terminal import answer_of
+
     env = dict(os.environ)
     try:
         child = await asyncio.create_subprocess_exec(
@@ -223,5 +244,4 @@ async def run_askpass(program: str, prompt: str) -> str | None:
         raise
     if child.returncode != 0:
         return None
-    text = out.decode("utf-8", "surrogateescape")
-    return text.split("\n", 1)[0].split("\r", 1)[0]
+    return answer_of(out)

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -67,10 +67,35 @@ def run_askpass(program: str, prompt: str, confirm: bool = False) -> str | None:
         raise AskpassError(f"cannot run the askpass program {program}: {reason}") from None
     if result.returncode != 0:
         return None
-    # as ssh: the answer ends at the first carriage return or newline, and its bytes
-    # are kept as they are
-    text = result.stdout.decode("utf-8", "surrogateescape")
-    return text.split("\n", 1)[0].split("\r", 1)[0]
+    return answer_of(result.stdout)
+
+
+#: OpenSSH keeps an answer typed (readpassphrase) or printed by the askpass program
+#: (ssh_askpass) in a buffer of 1024 bytes, a C string: 1023 bytes at most
+ANSWER_LIMIT = 1023
+
+
+def answer_of(data: bytes | bytearray) -> str:
+    """What OpenSSH takes of a line typed or an askpass program's output: up to the
+    first carriage return, newline or NUL, at most ANSWER_LIMIT bytes of it, its bytes
+    kept as they are (a passphrase need not be UTF-8). A passphrase typed here then
+    opens the key ssh-keygen made with the same one typed, however long."""
+    end = len(data)
+    for stop in b"\r\n\0":
+        found = data.find(stop, 0, end)
+        if found >= 0:
+            end = found
+    return bytes(data[: min(end, ANSWER_LIMIT)]).decode("utf-8", "surrogateescape")
+
+
+def ask_permission(prompt: str) -> bool:
+    """A confirmation asked as ssh's ask_permission asks it (RP_USE_ASKPASS): through
+    the askpass program alone, on a display or when forced, never on the terminal; no
+    program to ask is a no."""
+    program = askpass_program(interactive=False)
+    if program is None:
+        return False
+    return is_yes(run_askpass(program, prompt, confirm=True))
 
 
 def is_yes(answer: str | None) -> bool:
@@ -120,78 +145,92 @@ def close_prompt(fd: int, saved: Any) -> None:
 
 
 def typed_line(line: bytes | bytearray) -> str | None:
-    """What was typed, its bytes kept (a passphrase need not be UTF-8); None for none."""
+    """What was typed, as readpassphrase takes it (``answer_of``); None for nothing
+    (end of input at once)."""
     if not line:
         return None
-    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
+    return answer_of(line)
 
 
 def ask_terminal(prompt: str, hidden: bool = False) -> str | None:
     """A line typed on the controlling terminal (ssh asks there, not on stdin), kept as
-    its bytes; None without a terminal or at end of input. ``hidden``: not echoed, and
-    as OpenSSH's readpassphrase the echo comes back whatever happens: a signal that
-    comes meanwhile (SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGALRM) takes effect once it
-    is back (as it would have: the program ends, or its handler runs); one that stops
-    us (SIGTSTP, SIGTTIN, SIGTTOU) stops us with the echo on, and the prompt is asked
-    again when we go on."""
-    if not hidden:
-        return _read_line(prompt, False, _Caught())
+    its bytes; None without a terminal or at end of input. ``hidden``: not echoed. As
+    OpenSSH's readpassphrase, hidden or not: a signal that comes meanwhile (SIGTERM,
+    SIGHUP, SIGINT, SIGQUIT, SIGALRM) takes effect once the echo is back (as it would
+    have: the program ends, or its handler runs); one that stops us (SIGTSTP, SIGTTIN,
+    SIGTTOU) stops us with the echo on, and the prompt is asked again when we go on."""
     while True:
-        with _catching() as caught:
-            answer = _read_line(prompt, True, caught)
+        with catching(ENDING) as caught:
+            answer = _read_line(prompt, hidden, caught)
         if not caught.signals:
             return answer
-        _flush_output()
-        for signum in sorted(caught.signals):
-            signal.raise_signal(signum)  # its own handling now: ends us, or runs it
-        if caught.signals.isdisjoint(_STOPPING):
+        if not take_effect(caught.signals):
             return None  # one whose handling does not end us: no answer, as no line
 
 
-#: as readpassphrase: the signals caught at a hidden prompt, the echo given back before
-#: they take effect; those that stop us ask again once we go on
-_ENDING: tuple[int, ...] = (
+#: as readpassphrase: the signals caught at a prompt, the echo given back before they
+#: take effect; those that stop us ask again once we go on
+ENDING: tuple[int, ...] = (
     signal.SIGALRM,
     signal.SIGHUP,
     signal.SIGINT,
     signal.SIGQUIT,
     signal.SIGTERM,
 )
-_STOPPING: frozenset[int] = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
+STOPPING: frozenset[int] = frozenset((signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU))
 
 
-class _Interrupted(BaseException):
+def take_effect(signals: set[int]) -> bool:
+    """The signals caught at a prompt, its terminal given back, handled now as they
+    would have been (the handling they had is back): whether one stopped us, and the
+    prompt is to be asked again."""
+    _flush_output()
+    for signum in sorted(signals):
+        signal.raise_signal(signum)  # its own handling now: ends us, stops us, or runs it
+    return not signals.isdisjoint(STOPPING)
+
+
+class Interrupted(BaseException):
     """A signal came while the terminal was read: the read given up."""
 
 
-class _Caught:
-    """The signals caught at a prompt; ``reading``: one ends the read at once."""
+class Caught:
+    """The signals caught at a prompt; ``reading``: one ends the read at once (a read
+    of the terminal in the background would else be retried, and signalled, forever);
+    ``wake``: called for one that comes meanwhile."""
 
     def __init__(self) -> None:
         self.signals: set[int] = set()
         self.reading = False
+        self.wake: Callable[[], None] | None = None
 
     def handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.add(signum)
         if self.reading:
             self.reading = False
-            raise _Interrupted
+            raise Interrupted
+        if self.wake is not None:
+            self.wake()
 
 
 @contextlib.contextmanager
-def _catching() -> Iterator[_Caught]:
-    """The prompt's signals caught meanwhile (not one ignored by whoever started us:
-    it stays ignored), their handling as it was given back after. Only the main thread
-    can catch signals; another reads as it would without."""
-    caught = _Caught()
+def catching(ending: tuple[int, ...], untouched: bool = False) -> Iterator[Caught]:
+    """The signals ``ending`` and STOPPING caught while a prompt is up (not one ignored
+    by whoever started us: it stays ignored; with ``untouched``, only those left to
+    their default action: a program's own handler goes on handling its signal), their
+    handling as it was given back after. Only the main thread can catch signals;
+    another reads as it would without."""
+    caught = Caught()
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
     previous: dict[int, Any] = {}
     try:
-        for signum in (*_ENDING, *sorted(_STOPPING)):
+        for signum in (*ending, *sorted(STOPPING)):
             handling = signal.getsignal(signum)
             if handling is signal.SIG_IGN or handling is None:
+                continue
+            if untouched and handling is not signal.SIG_DFL:
                 continue
             previous[signum] = signal.signal(signum, caught.handle)
         yield caught
@@ -200,7 +239,7 @@ def _catching() -> Iterator[_Caught]:
             signal.signal(signum, handling)
 
 
-def _read_line(prompt: str, hidden: bool, caught: _Caught) -> str | None:
+def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
     """One prompt and the line typed; a signal caught while it is read (``caught``)
     ends the read, the terminal given back all the same."""
     opened = open_prompt(prompt, hidden)
@@ -212,7 +251,7 @@ def _read_line(prompt: str, hidden: bool, caught: _Caught) -> str | None:
         try:
             caught.reading = True
             if caught.signals:  # came while the prompt was written
-                raise _Interrupted
+                raise Interrupted
             while not line.endswith(b"\n"):
                 chunk = os.read(fd, 1024)
                 if not chunk:
@@ -220,7 +259,7 @@ def _read_line(prompt: str, hidden: bool, caught: _Caught) -> str | None:
                 line += chunk
         finally:
             caught.reading = False
-    except (_Interrupted, OSError):
+    except (Interrupted, OSError):
         return None
     finally:
         close_prompt(fd, saved)
@@ -291,4 +330,4 @@ def _stdin_line(prompt: str, purpose: str) -> str:
         line = b""
     if not line:
         raise KeytoolError(f"{purpose} was not given")
-    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "surrogateescape")
+    return answer_of(line)

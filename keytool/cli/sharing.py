@@ -229,13 +229,9 @@ def environment_entries(sent: Sequence[tuple[bytes, bytes]]) -> list[str]:
 
 
 def ask_permission(prompt: str) -> bool:
-    """ControlMaster ask/autoask: the user allows a client (yes, or just Return), on
-    our terminal or through SSH_ASKPASS, as ssh asks."""
+    """ControlMaster ask/autoask: the user allows a client (yes, or just Return) as
+    ssh's master asks, through the askpass program alone (never on our terminal);
+    with none to ask, the client is refused and connects itself."""
     from keytool import terminal
 
-    program = os.environ.get("SSH_ASKPASS")
-    if program and (os.environ.get("SSH_ASKPASS_REQUIRE") != "never"):
-        answer = terminal.run_askpass(program, prompt, confirm=True)
-    else:
-        answer = terminal.ask_terminal(prompt)
-    return terminal.is_yes(answer)
+    return terminal.ask_permission(prompt)
