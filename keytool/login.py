@@ -696,15 +696,16 @@ class _Keys:
             return
         shown = comment or path
         if mode == "ask":
-            if not self.prompts.can_ask():
-                return
+            from keytool.terminal import ask_permission
+
+            # as ssh's ask_permission: through the askpass program alone (a display, or
+            # SSH_ASKPASS_REQUIRE=force), never on the terminal; nobody to ask is a no
+            question = f"Add key {path} ({shown}) to agent?"
             try:
-                answer = self.prompts.secret(
-                    f"Add key {path} ({shown}) to agent?", f"whether to add {path} to the agent"
-                )
-            except KeytoolError:
-                return
-            if answer.strip().lower() not in ("", "yes"):  # ssh's ask_permission
+                if not ask_permission(question):  # it waits for the answer, as ssh
+                    return
+            except KeytoolError as exc:
+                self.trace(f"key {path} not added to the agent: {exc}")
                 return
         confirm = mode == "confirm"
         try:

@@ -107,8 +107,24 @@ class Job:
         while self.ended is None and time.monotonic() < end:
             self.state(max(end - time.monotonic(), 0))
         if self.ended is not None:
-            self._pump(0.05)  # its last words, if not read yet
+            self._drain(min(5.0, max(end - time.monotonic(), 0.5)))
         return self.ended
+
+    def _drain(self, timeout: float) -> None:
+        """Its last words: what is left on the terminal, read until the terminal is
+        gone (the shell ends right after the job) or ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], max(end - time.monotonic(), 0))
+            if not ready:
+                return
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # gone: everything was read
+                return
+            if not chunk:
+                return
+            self.out += chunk
 
     def type(self, data: bytes) -> None:
         os.write(self.fd, data)

@@ -13,13 +13,17 @@ import pytest
 
 from tests.interop.agenthelp import _running_agent, askpass_script
 from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.ptyjob import Job
 from tests.peers import Sshd, require
 
 ADDED = re.compile(r"process_add_identity: add .*")
 
 
-def added_with(client: str, sshd: Sshd, folder: Path, value: str, env: dict[str, str]) -> str:
-    """What an ssh-agent was asked to add while ``client`` logged in once."""
+def added_with(
+    client: str, sshd: Sshd, folder: Path, value: str, env: dict[str, str], tty: bool = False
+) -> str:
+    """What an ssh-agent was asked to add while ``client`` logged in once (``tty``: on
+    a terminal of its own, where nothing is typed)."""
     key = folder / "id_login"
     folder.mkdir()
     sock = folder / "agent.sock"
@@ -33,6 +37,16 @@ def added_with(client: str, sshd: Sshd, folder: Path, value: str, env: dict[str,
     key.write_bytes((folder.parent / "id_login").read_bytes())
     key.chmod(0o600)
     with _running_agent([require("ssh-agent"), "-d", "-a", str(sock)], sock, None) as agent:
+        if tty:
+            job = Job(args, base_env(SSH_AUTH_SOCK=str(sock), **env))
+            try:
+                status = job.wait()
+                shown = job.out
+            finally:
+                job.close()
+            assert status == 0 and b"in\r\n" in shown, shown
+            assert b"Add key" not in shown, shown  # not asked on the terminal
+            return "\n".join(ADDED.findall(agent.log_text()))
         done = subprocess.run(
             args, capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
             env=base_env(SSH_AUTH_SOCK=str(sock), **env),
@@ -77,3 +91,14 @@ def test_added_as_ssh_adds(tmp_path: Path, sshd: Sshd, value: str, answer: str |
     if answer is not None:  # both asked the same question, once each
         asked = (tmp_path / "asked").read_text().splitlines()
         assert len(asked) == 2 and asked[0] == asked[1].replace("/keytool/", "/ssh/"), asked
+
+
+def test_ask_is_never_asked_on_the_terminal(tmp_path: Path, sshd: Sshd) -> None:
+    """ssh asks AddKeysToAgent=ask's question through askpass alone: on a terminal
+    without one it asks nothing and adds nothing (keytool asked there, echo off)."""
+    keygen(tmp_path / "id_login", "ed25519", "login key")
+    sshd.authorized_keys.write_text((tmp_path / "id_login.pub").read_text())
+    (tmp_path / "known_hosts").write_text(sshd.known_hosts_line())
+    theirs = added_with("ssh", sshd, tmp_path / "ssh", "ask", {}, tty=True)
+    mine = added_with("keytool", sshd, tmp_path / "keytool", "ask", {}, tty=True)
+    assert mine == theirs == ""
