@@ -80,7 +80,7 @@ class AllowedSigner(Record):
         ``namespace`` (None: any) at ``now``: (the principals it grants, comma-separated,
         None) when it does; (None, why not) when the line is for this key but refuses;
         (None, None) when the line is not about this key or identity at all."""
-        if identity is not None and not match_any(identity, self._patterns()):
+        if identity is not None and not _matches(identity, self._patterns()):
             return None, None
         principals: str | None = self.principals
         if not self.cert_authority:
@@ -99,7 +99,7 @@ class AllowedSigner(Record):
         if (
             namespace is not None
             and self.namespaces is not None
-            and not match_any(namespace, self.namespaces.split(","))
+            and not _matches(namespace, self.namespaces.split(","))
         ):
             return None, f"key is not permitted for use in signature namespace {namespace!r}"
         if self.valid_after is not None and now < self.valid_after:
@@ -118,9 +118,19 @@ class AllowedSigner(Record):
             name
             for pattern in _until_empty(self._patterns())
             for name in cert.principals
-            if match_pattern(name, pattern)
+            if match_pattern(_bytewise(name), _bytewise(pattern))
         ]
         return ",".join(found) if found else None
+
+
+def _bytewise(text: str) -> str:
+    """``text`` one character a byte (its UTF-8; bytes that are not UTF-8 were kept as
+    surrogate escapes): ssh-keygen matches patterns byte by byte ("?" is one byte)."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return match_any(_bytewise(name), [_bytewise(pattern) for pattern in patterns])
 
 
 def _until_empty(parts: list[str]) -> list[str]:
@@ -244,7 +254,7 @@ def walk(
             yield FormatError(f"{where}: invalid line")
             continue
         principals, rest = split
-        if identity is not None and not match_any(identity, principals.split(",")):
+        if identity is not None and not _matches(identity, principals.split(",")):
             continue
         try:
             signer = _signer(principals, rest, where, number)

@@ -270,6 +270,14 @@ MAX_REMOTE_FILE = 16 * 1024 * 1024
 DONE = b"keytool-copyid done\n"
 
 
+def shown(path: str) -> str:
+    """A remote path in a message, as OpenSSH's tools print a name: the bytes of a name
+    that is not UTF-8 (kept as surrogate escapes) as ``\\ooo``."""
+    from keytool.display import escape, utf8_locale
+
+    return escape(path.encode("utf-8", "surrogateescape"), utf8_locale())
+
+
 def check_target(target: str) -> str:
     """A -t path as the remote side takes it (relative paths: from the home folder)."""
     if "\n" in target or "\r" in target or "\0" in target:
@@ -358,7 +366,8 @@ class ShellExchange:
         # read it instead of the script, its first four bytes make a length far past
         # any limit, and it hangs up at once instead of waiting for more
         first = _HEADER[:-1] + (b" remove " if self.remove else b" ") + self.mark + b"\n"
-        return first + self.target.encode("utf-8") + b"\n"
+        # a name that is not UTF-8 goes as the bytes it was given as
+        return first + self.target.encode("utf-8", "surrogateescape") + b"\n"
 
     def feed(self, data: bytes) -> RemoteFile | None:
         """Take stdout bytes; returns the RemoteFile once it is complete (once)."""
@@ -386,7 +395,8 @@ class ShellExchange:
                 return None
             lines = bytes(self._buffer).split(b"\n", _HEADER_LINES)
             self._buffer = bytearray(lines[_HEADER_LINES])
-            header = [line.decode("utf-8", "replace") for line in lines[1:_HEADER_LINES]]
+            # the path as its bytes (surrogate escapes): it is named again to the server
+            header = [line.decode("utf-8", "surrogateescape") for line in lines[1:_HEADER_LINES]]
             if header[1] not in ("file", "none"):
                 raise ProtocolError(f"unexpected answer from the remote shell: {header[1]!r}")
             self._header = header
@@ -474,7 +484,7 @@ def refusal_causes(
         limits = limiting_options(remote.content, blobs)
         if limits:
             causes.append(
-                f"its line in {remote.path} has options that limit where and when it is "
+                f"its line in {shown(remote.path)} has options that limit where and when it is "
                 f"taken: {', '.join(limits)} (install it plainly with -f)"
             )
         for what, info in (("home folder", remote.home), ("key folder", remote.folder)):
@@ -487,7 +497,7 @@ def refusal_causes(
                 causes.append(f"StrictModes: the {what} belongs to another user (uid {info.uid})")
         if remote.mode is not None and remote.mode & 0o022:
             causes.append(
-                f"StrictModes: {remote.path} is writable by group or others "
+                f"StrictModes: {shown(remote.path)} is writable by group or others "
                 f"(mode {remote.mode:04o})"
             )
     causes.append(

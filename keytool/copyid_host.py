@@ -40,6 +40,7 @@ from keytool.copyid import (
     plan_install,
     plan_remove,
     refusal_causes,
+    shown,
 )
 from keytool.errors import (
     AuthError,
@@ -377,18 +378,18 @@ def _labels(sources: Sequence[KeySource]) -> str:
 
 
 def _describe(destination: str, job: Job, remote: RemoteFile, edit: Edit) -> HostResult:
-    path = remote.path
+    path, named = remote.path, shown(remote.path)
     if job.remove:
         if edit.removed:
             n = edit.removed_lines
-            detail = f"{n} line{'s' if n != 1 else ''} removed from {path}"
+            detail = f"{n} line{'s' if n != 1 else ''} removed from {named}"
             return HostResult(destination, "removed", detail, path, len(edit.removed))
-        return HostResult(destination, "not there", f"not in {path}", path)
+        return HostResult(destination, "not there", f"not in {named}", path)
     if edit.added:
         n = len(edit.added)
-        detail = f"{n} key{'s' if n != 1 else ''} added to {path}"
+        detail = f"{n} key{'s' if n != 1 else ''} added to {named}"
         return HostResult(destination, "installed", detail, path, n)
-    return HostResult(destination, "already there", f"already in {path}", path, len(edit.present))
+    return HostResult(destination, "already there", f"already in {named}", path, len(edit.present))
 
 
 # ---------------------------------------------------------------- the edit, by shell
@@ -397,6 +398,8 @@ def _describe(destination: str, job: Job, remote: RemoteFile, edit: Edit) -> Hos
 async def _edit_over_shell(
     client: Client, job: Job, keys: list[NewKey], trace: Trace
 ) -> tuple[RemoteFile, Edit]:
+    from keytool.display import escape, utf8_locale
+
     exchange = ShellExchange(job.target, remove=job.remove)
     planned: list[Edit] = []
     file_ready = asyncio.Event()
@@ -417,9 +420,11 @@ async def _edit_over_shell(
         edit = _plan(remote.content, keys, job)
         planned.append(edit)
         if edit.new_text is not None:
-            trace(f"writing {len(edit.new_text)} bytes to {remote.path} (a copy, then rename)")
+            trace(
+                f"writing {len(edit.new_text)} bytes to {shown(remote.path)} (a copy, then rename)"
+            )
         else:
-            trace(f"{remote.path} stays as it is")
+            trace(f"{shown(remote.path)} stays as it is")
         return ShellExchange.reply(edit.new_text, remote.content)
 
     # what the server printed before the script's header: a forced command's words
@@ -431,27 +436,30 @@ async def _edit_over_shell(
         remote = exchange.feed(data)
         if remote is not None:
             state = "no file yet" if remote.content is None else f"{len(remote.content)} bytes"
-            trace(f"read {remote.path}: {state}")
+            trace(f"read {shown(remote.path)}: {state}")
             file_ready.set()
 
     errors: list[bytes] = []
     trace("running the install script under sh (umask 077, lock, temp file + rename)")
     result = await client.exec(REMOTE_COMMAND, stdin, stdout, errors.append)
     remote = exchange.remote
-    message = b"".join(errors).decode("utf-8", "replace").strip()
+    words = b"".join(errors).strip()
+    # the script's words name the path as its bytes: shown as the messages here show it
+    last_words = escape(words.rsplit(b"\n", 1)[-1], utf8_locale())
     if remote is None or not planned:
+        message = words.decode("utf-8", "replace")
         last = message.splitlines()[-1] if message else ""
-        if last.startswith("keytool: "):  # our script's own words
-            raise CopyIdError(last[len("keytool: ") :])
+        if last_words.startswith("keytool: "):  # our script's own words
+            raise CopyIdError(last_words[len("keytool: ") :])
         if exchange.started:
             raise CopyIdError(
                 "the install script stopped before it sent all of the file "
                 f"({_how_it_ended(result)}); nothing was changed"
             )
         said = f"it said {last!r}" if last else "no answer"
-        shown = _first_line(bytes(printed))
-        if shown:
-            said = f"the server printed {shown!r}" + (f" and {said}" if last else "")
+        first = _first_line(bytes(printed))
+        if first:
+            said = f"the server printed {first!r}" + (f" and {said}" if last else "")
         raise CopyIdError(
             f"the install script did not run ({said}, {_how_it_ended(result)}): "
             "a forced command for this login (command= in authorized_keys, ForceCommand), "
@@ -463,8 +471,8 @@ async def _edit_over_shell(
     if edit.new_text is not None and exchange.done:
         return remote, edit
     if result.exit_status not in (0, None) or edit.new_text is not None:
-        reason = message.splitlines()[-1] if message else _how_it_ended(result)
-        raise CopyIdError(f"could not write {remote.path}: {reason}")
+        reason = last_words if words else _how_it_ended(result)
+        raise CopyIdError(f"could not write {shown(remote.path)}: {reason}")
     return remote, edit
 
 
@@ -547,7 +555,7 @@ async def _sftp_target(sftp: Sftp, user: str, target: str) -> str:
             # as the shell path (readlink -f): a link that cannot be followed is said,
             # never replaced by a file of our own
             raise KeytoolError(
-                f"cannot follow the link {target} (a loop, or a folder of it missing)"
+                f"cannot follow the link {shown(target)} (a loop, or a folder of it missing)"
             ) from None
     return target
 
@@ -558,10 +566,10 @@ async def _sftp_mkdirs(sftp: Sftp, folder: str, trace: Trace) -> None:
     found = await sftp.exists(folder)
     if found is not None:
         if not found.is_dir:
-            raise CopyIdError(f"{folder} is not a folder")
+            raise CopyIdError(f"{shown(folder)} is not a folder")
         return
     await _sftp_mkdirs(sftp, posixpath.dirname(folder), trace)
-    trace(f"creating {folder} (mode {NEW_DIR_MODE:04o})")
+    trace(f"creating {shown(folder)} (mode {NEW_DIR_MODE:04o})")
     await sftp.mkdir(folder, NEW_DIR_MODE)
     # the server's umask may have narrowed or widened what mkdir made
     await sftp.chmod(folder, NEW_DIR_MODE)
@@ -591,29 +599,31 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 # write in): that is not worth a wait
                 missing += 1
                 if missing > 2:
-                    raise CopyIdError(f"cannot create {lock}: {exc}") from None
+                    raise CopyIdError(f"cannot create {shown(lock)}: {exc}") from None
                 continue
             missing = 0
             if not waited:
                 if await _left_by_dead_process(sftp, lock):
-                    trace(f"taking over the lock {lock} left by a copy-id killed here")
+                    trace(f"taking over the lock {shown(lock)} left by a copy-id killed here")
                     with contextlib.suppress(SftpError):
                         await sftp.remove(lock)
                     continue
-                trace(f"waiting for another copy-id's lock {lock}")
+                trace(f"waiting for another copy-id's lock {shown(lock)}")
                 waited = True
             now = loop.time()
             if seen is None or seen[0] != found.mtime:
                 seen = (found.mtime, now)
             elif now - seen[1] > STALE_LOCK_SECONDS:
-                trace(f"taking over the stale lock {lock}")
+                trace(f"taking over the stale lock {shown(lock)}")
                 with contextlib.suppress(SftpError):
                     await sftp.remove(lock)
                 seen = None
             if now - started > 1.5 * STALE_LOCK_SECONDS:
                 # a lock that keeps changing (or cannot be taken over) is somebody's
                 # work in progress: as the shell path, give up and name it
-                raise CopyIdError(f"{lock} is held by another copy-id; try again later") from None
+                raise CopyIdError(
+                    f"{shown(lock)} is held by another copy-id; try again later"
+                ) from None
             await asyncio.sleep(_LOCK_POLL)
             continue
         # ours now: a lock we made and cannot fill (a full disk, a quota) is said at
@@ -626,7 +636,7 @@ async def _sftp_lock(sftp: Sftp, lock: str, trace: Trace) -> None:
                 await sftp.close(handle)
             with contextlib.suppress(SftpError):
                 await sftp.remove(lock)
-            raise CopyIdError(f"cannot write the lock {lock}: {exc}") from None
+            raise CopyIdError(f"cannot write the lock {shown(lock)}: {exc}") from None
         return
 
 
@@ -671,7 +681,7 @@ async def _sftp_edit(
     folder, name = posixpath.split(target)
     if job.remove and await sftp.exists(target) is None:
         # nothing to take out: no folder is made, no lock taken
-        trace(f"{target} is not there")
+        trace(f"{shown(target)} is not there")
         return RemoteFile(target, None, None), _plan(None, keys, job)
     await _sftp_mkdirs(sftp, folder, trace)
     prefix = f"{folder}/" if folder else ""
@@ -681,14 +691,14 @@ async def _sftp_edit(
     try:
         found = await sftp.exists(target)
         if found is not None and not found.is_regular:
-            raise CopyIdError(f"{target} is not a regular file")
+            raise CopyIdError(f"{shown(target)} is not a regular file")
         if found is not None and not job.dry_run:
             # a file we may not write is left alone (the rename would replace it, owner
             # and all): opened for writing, nothing written
             try:
                 await sftp.close(await sftp.open(target, FXF_WRITE))
             except SftpError:
-                raise CopyIdError(f"{target} is not writable") from None
+                raise CopyIdError(f"{shown(target)} is not writable") from None
         content = await sftp.read_file(target) if found is not None else None
         mode = (found.permissions or NEW_FILE_MODE) & 0o7777 if found else None
         home = await sftp.exists(".")
@@ -701,12 +711,15 @@ async def _sftp_edit(
 
         remote = RemoteFile(target, content, mode, info(home), info(where))
         state = "no file yet" if content is None else f"{len(content)} bytes"
-        trace(f"read {target} over SFTP: {state}")
+        trace(f"read {shown(target)} over SFTP: {state}")
         edit = _plan(content, keys, job)
         if edit.new_text is None:
             return remote, edit
         bits = NEW_FILE_MODE if mode is None else mode
-        trace(f"writing {len(edit.new_text)} bytes to {temp}, then renaming it to {target}")
+        trace(
+            f"writing {len(edit.new_text)} bytes to {shown(temp)}, "
+            f"then renaming it to {shown(target)}"
+        )
         try:
             await sftp.write_file(
                 temp, edit.new_text, FXF_WRITE | FXF_CREAT | FXF_EXCL, bits, fsync=True
@@ -738,7 +751,7 @@ async def _sftp_replace(sftp: Sftp, temp: str, target: str) -> None:
         try:
             await sftp.rename(aside, target)
         except SftpError:
-            raise CopyIdError(f"{exc}; the old {target} is kept as {aside}") from None
+            raise CopyIdError(f"{exc}; the old {shown(target)} is kept as {shown(aside)}") from None
         raise
     with contextlib.suppress(SftpError):
         await sftp.remove(aside)
@@ -802,10 +815,12 @@ async def _refused(
 
     if not job.sftp:
         with contextlib.suppress(KeytoolError):
-            result = await client.run(DIAGNOSE_COMMAND, remote.path.encode("utf-8") + b"\n")
+            result = await client.run(
+                DIAGNOSE_COMMAND, remote.path.encode("utf-8", "surrogateescape") + b"\n"
+            )
             remote = parse_diagnosis(remote, result.stdout)
     causes = refusal_causes(remote, blobs=blobs)
-    text = f"the key is in {remote.path} but the server refuses it; likely: {causes[0]}"
+    text = f"the key is in {shown(remote.path)} but the server refuses it; likely: {causes[0]}"
     if len(causes) > 1:
         text += f" (or: {'; '.join(causes[1:])})"
     return text

@@ -80,8 +80,36 @@ def _load_failure(exc: ImportError) -> str | None:
     return f"cannot load {path}: {reason}"
 
 
+#: what Python sets LC_CTYPE to when it coerces a C locale (PEP 538)
+_COERCED_CTYPES = frozenset((b"C.UTF-8", b"C.utf8", b"UTF-8"))
+
+
+def _undo_locale_coercion() -> None:
+    """Python turns a C or POSIX locale (or one it cannot load) into C.UTF-8 at start
+    by setting LC_CTYPE in the environment (PEP 538). The environment goes back to the
+    user's, as ssh keeps it for SendEnv, ProxyCommand, LocalCommand, askpass and the
+    agent; the process's own locale (display.utf8_locale reads it) stays as Python set
+    it. What the user had is in /proc/self/environ, which setenv does not change."""
+    current = os.environb.get(b"LC_CTYPE")
+    if current not in _COERCED_CTYPES:
+        return
+    try:
+        with open("/proc/self/environ", "rb") as initial:
+            entries = initial.read().split(b"\0")
+    except OSError:
+        return  # not Linux, or no /proc: left as Python made it
+    given = next((e[len(b"LC_CTYPE=") :] for e in entries if e.startswith(b"LC_CTYPE=")), None)
+    if given == current:
+        return  # the user's own
+    if given is None:
+        del os.environb[b"LC_CTYPE"]  # unset for children too
+    else:
+        os.environb[b"LC_CTYPE"] = given
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    _undo_locale_coercion()
     _standard_fds()
     # text read from bytes that are not UTF-8 (a key comment, a host name) is printed
     # as those bytes, as OpenSSH's tools print them

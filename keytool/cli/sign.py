@@ -315,7 +315,10 @@ def _read_input(name: str, what: str) -> bytes:
 
 
 def _read_allowed(allowed_file: str) -> str:
-    return _read_input(allowed_file, "allowed signers file").decode("utf-8", "replace")
+    # a principal that is not UTF-8 is kept as its bytes (surrogate escapes): matched
+    # against -I as bytes, and printed as those bytes, as ssh-keygen does
+    raw = _read_input(allowed_file, "allowed signers file")
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _read_signature(signature_file: str) -> sshsig.Signature:

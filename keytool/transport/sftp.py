@@ -13,7 +13,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from keytool.display import printable
+from keytool.display import escape, printable, utf8_locale
 from keytool.errors import FormatError, ProtocolError, SftpError
 from keytool.wire import Reader, Writer
 
@@ -198,7 +198,19 @@ Reply = Status | Handle | Data | Name | Attrs | ExtendedReply
 
 
 def _path(path: str | bytes) -> bytes:
-    return path.encode("utf-8") if isinstance(path, str) else path
+    # a name that is not UTF-8 (kept as surrogate escapes) goes as the bytes it was
+    return path.encode("utf-8", "surrogateescape") if isinstance(path, str) else path
+
+
+def _name(r: Reader) -> str:
+    """A file name the server sent: any bytes (§7), those that are not UTF-8 kept as
+    surrogate escapes, so that naming the file back sends the same bytes."""
+    return r.string().decode("utf-8", "surrogateescape")
+
+
+def _shown(path: str) -> str:
+    """A path in a message, as OpenSSH's tools print a name (display.escape)."""
+    return escape(_path(path), utf8_locale())
 
 
 # ---------------------------------------------------------------- the sans-IO client
@@ -372,7 +384,7 @@ class SftpClient:
                 raise ProtocolError(f"SFTP name reply claims {count} names")
             names = []
             for _ in range(count):
-                names.append((r.text(), r.text(), Attributes.from_reader(r)))
+                names.append((_name(r), _name(r), Attributes.from_reader(r)))
             reply = Name(request_id, tuple(names))
         elif kind == FXP_ATTRS:
             reply = Attrs(request_id, Attributes.from_reader(r))
@@ -458,9 +470,11 @@ class Sftp:
     async def open(self, path: str, flags: int, attributes: Attributes | None = None) -> bytes:
         reply = await self._call(self.client.open(path, flags, attributes))
         if isinstance(reply, Status):
-            raise status_error(reply, f"open {path}")
+            raise status_error(reply, f"open {_shown(path)}")
         if not isinstance(reply, Handle):
-            raise ProtocolError(f"open {path}: unexpected SFTP reply {type(reply).__name__}")
+            raise ProtocolError(
+                f"open {_shown(path)}: unexpected SFTP reply {type(reply).__name__}"
+            )
         return reply.handle
 
     async def close(self, handle: bytes) -> None:
@@ -493,10 +507,10 @@ class Sftp:
         return reply.attributes
 
     async def stat(self, path: str) -> Attributes:
-        return await self._attrs(self.client.stat(path), f"stat {path}")
+        return await self._attrs(self.client.stat(path), f"stat {_shown(path)}")
 
     async def lstat(self, path: str) -> Attributes:
-        return await self._attrs(self.client.lstat(path), f"lstat {path}")
+        return await self._attrs(self.client.lstat(path), f"lstat {_shown(path)}")
 
     async def fstat(self, handle: bytes) -> Attributes:
         return await self._attrs(self.client.fstat(handle), "fstat")
@@ -511,22 +525,24 @@ class Sftp:
             raise
 
     async def setstat(self, path: str, attributes: Attributes) -> None:
-        await self._status(self.client.setstat(path, attributes), f"setstat {path}")
+        await self._status(self.client.setstat(path, attributes), f"setstat {_shown(path)}")
 
     async def chmod(self, path: str, mode: int) -> None:
         await self.setstat(path, Attributes(permissions=mode))
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:
-        await self._status(self.client.mkdir(path, Attributes(permissions=mode)), f"mkdir {path}")
+        await self._status(
+            self.client.mkdir(path, Attributes(permissions=mode)), f"mkdir {_shown(path)}"
+        )
 
     async def rmdir(self, path: str) -> None:
-        await self._status(self.client.rmdir(path), f"rmdir {path}")
+        await self._status(self.client.rmdir(path), f"rmdir {_shown(path)}")
 
     async def remove(self, path: str) -> None:
-        await self._status(self.client.remove(path), f"remove {path}")
+        await self._status(self.client.remove(path), f"remove {_shown(path)}")
 
     async def rename(self, old: str, new: str) -> None:
-        await self._status(self.client.rename(old, new), f"rename {old} to {new}")
+        await self._status(self.client.rename(old, new), f"rename {_shown(old)} to {_shown(new)}")
 
     async def fsync(self, handle: bytes) -> bool:
         """fsync@openssh.com when offered; False when the server has no such extension."""
@@ -539,9 +555,9 @@ class Sftp:
     async def realpath(self, path: str) -> str:
         reply = await self._call(self.client.realpath(path))
         if isinstance(reply, Status):
-            raise status_error(reply, f"realpath {path}")
+            raise status_error(reply, f"realpath {_shown(path)}")
         if not isinstance(reply, Name) or len(reply.names) != 1:
-            raise ProtocolError(f"realpath {path}: unexpected SFTP reply")
+            raise ProtocolError(f"realpath {_shown(path)}: unexpected SFTP reply")
         return reply.names[0][0]
 
     # ---- whole files
@@ -567,16 +583,16 @@ class Sftp:
                         eof, valid = True, False
                         continue
                     if isinstance(reply, Status):
-                        raise status_error(reply, f"read {path}")
+                        raise status_error(reply, f"read {_shown(path)}")
                     if not isinstance(reply, Data) or len(reply.data) > CHUNK:
-                        raise ProtocolError(f"read {path}: unexpected SFTP reply")
+                        raise ProtocolError(f"read {_shown(path)}: unexpected SFTP reply")
                     if not reply.data:
                         # no byte and no EOF: asked again, it would never end
-                        raise ProtocolError(f"read {path}: empty SFTP data reply")
+                        raise ProtocolError(f"read {_shown(path)}: empty SFTP data reply")
                     parts.append(reply.data)
                     offset += len(reply.data)
                     if offset > limit:
-                        raise SftpError(f"read {path}: file larger than {limit} bytes")
+                        raise SftpError(f"read {_shown(path)}: file larger than {limit} bytes")
                     if len(reply.data) < CHUNK:
                         valid = False
             return b"".join(parts)
@@ -599,7 +615,7 @@ class Sftp:
                 for offset in range(0, len(data), CHUNK)
             ]
             for request_id in ids:
-                await self._status(request_id, f"write {path}")
+                await self._status(request_id, f"write {_shown(path)}")
             if fsync:
                 await self.fsync(handle)
         finally:
