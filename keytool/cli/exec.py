@@ -13,13 +13,13 @@ import io
 import os
 import sys
 
+from keytool.cli.app import die_of
 from keytool.errors import KeytoolError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
     from collections.abc import Callable
-    from typing import NoReturn
 
     from keytool.blocking import BlockingClient, Served
     from keytool.localtty import LocalTerminal
@@ -249,20 +249,6 @@ class _Killed(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
-
-
-def die_of(signum: int) -> NoReturn:
-    """End by the signal ``signum`` itself, its default action (as ssh ends when one
-    comes before it is logged in), once what is written is out."""
-    import signal
-
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
-    os.kill(os.getpid(), signum)
-    os._exit(128 + signum)  # a signal whose default action does not end us
 
 
 def _status_255(error: KeytoolError) -> KeytoolError:

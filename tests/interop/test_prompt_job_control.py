@@ -141,7 +141,7 @@ def test_ctrl_c_at_the_host_key_question_ends_its_line(tmp_path: Path, password_
     try:
         assert job.read_until(QUESTION), job.out
         job.type(b"\x03")
-        assert job.wait() == 128 + signal.SIGINT, job.out
+        assert job.wait() == -signal.SIGINT, job.out  # ended by it, as ssh
     finally:
         job.close()
     after = job.out.split(QUESTION)[-1]
@@ -300,3 +300,29 @@ def test_control_master_ask_as_ssh(tmp_path: Path, asking: dict[str, str], allow
     ran = "Allow shared connection to 127.0.0.1? \n" if allowed else ""
     assert seen["ssh"] == (b"client-ran\n", refused, ran, False)
     assert seen["keytool"] == seen["ssh"]
+
+
+@pytest.mark.parametrize("tool", ["openssh", "keytool"])
+def test_ctrl_c_at_a_passphrase_prompt_stops_the_shell_loop(tmp_path: Path, tool: str) -> None:
+    """^C at ssh-keygen -p's prompt in a shell's loop ends the loop: ssh-keygen ends by
+    the signal, so bash does too. keytool exited 130, which bash takes for a program
+    that handled the ^C: the loop went on to the next key's prompt."""
+    keys = []
+    for number in (1, 2):
+        key = tmp_path / f"key{number}"
+        made = subprocess.run([require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "old", "-C",
+                               "", "-f", str(key)], capture_output=True, timeout=60)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        keys.append(str(key))
+    passwd = [require("ssh-keygen"), "-p"] if tool == "openssh" else [*KEYTOOL, "passwd"]
+    command = " ".join([*passwd, "-f"])
+    loop = f'for k in {" ".join(keys)}; do {command} "$k"; echo "went on $?"; done; echo done'
+    job = Job(["bash", "-c", loop], _env(tmp_path / "home"))
+    try:
+        assert job.read_until(b"passphrase: "), job.out
+        job.type(b"\x03")
+        status = job.wait()
+    finally:
+        job.close()
+    assert status == -signal.SIGINT, job.out
+    assert b"went on" not in job.out and job.out.count(b"passphrase: ") == 1, job.out
