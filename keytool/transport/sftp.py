@@ -371,7 +371,7 @@ class SftpClient:
             code = r.uint32()
             message = ""
             if r.remaining:
-                message = r.text()
+                message = r.peer_text()  # words for a person: any bytes (shown as "?")
                 r.string()
             reply = Status(request_id, code, printable(message, 300))
         elif kind == FXP_HANDLE:

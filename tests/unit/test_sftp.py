@@ -95,6 +95,16 @@ def test_status_without_message_and_unknown_id() -> None:
         client.receive_data(packet(101, Writer().uint32(rid).uint32(0).getvalue()))
 
 
+def test_a_status_message_in_any_bytes_is_taken() -> None:
+    """A server's status words in Latin-1 (its locale's strerror) are shown, not a
+    malformed reply that ends the transfer."""
+    client = started()
+    rid = client.remove("x")
+    body = Writer().uint32(rid).uint32(3).string(b"Permission refus\xe9e\x1b[2J").string(b"")
+    (reply,) = client.receive_data(packet(101, body.getvalue()))
+    assert reply == Status(rid, 3, "Permission refus?e?[2J")
+
+
 def test_attrs_all_fields_round_trip() -> None:
     attrs = Attributes(size=5, uid=1, gid=2, permissions=0o100644, atime=3, mtime=4)
     client = started()
