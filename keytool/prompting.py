@@ -150,7 +150,13 @@ async def read_terminal(prompt: str, hidden: bool = False) -> str | None:
 async def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
     """One prompt and the line typed; a signal caught meanwhile (``caught``) ends it,
     the terminal given back all the same."""
-    from keytool.terminal import Interrupted, close_prompt, open_prompt, typed_line
+    from keytool.terminal import (
+        Interrupted,
+        close_prompt,
+        open_prompt,
+        typed_line,
+        write_interruptibly,
+    )
 
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
@@ -165,7 +171,7 @@ async def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
     # ends the prompt once it is open
     caught.wake = signalled
     try:
-        shown = open_prompt(prompt, hidden, nonblocking=True)
+        shown = open_prompt(prompt, hidden, caught, nonblocking=True)
         if shown is None:
             return None
         fd, saved = shown
@@ -188,13 +194,13 @@ async def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
                 line += chunk
         except asyncio.CancelledError:
             if not hidden:  # its line ended before what follows, as a hidden one's
-                with contextlib.suppress(OSError):
-                    os.write(fd, b"\n")
+                with contextlib.suppress(OSError, Interrupted):
+                    write_interruptibly(fd, b"\n", caught)
             raise
         except (Interrupted, OSError):
             return None
         finally:
-            close_prompt(fd, saved)
+            close_prompt(fd, saved, caught)
     finally:
         caught.wake = None
     return None if caught.signals else typed_line(line)

@@ -104,12 +104,15 @@ def is_yes(answer: str | None) -> bool:
     return answer is not None and (answer == "" or (answer.isascii() and answer.lower() == "yes"))
 
 
-def open_prompt(prompt: str, hidden: bool, nonblocking: bool = False) -> tuple[int, Any] | None:
+def open_prompt(
+    prompt: str, hidden: bool, caught: Caught, nonblocking: bool = False
+) -> tuple[int, Any] | None:
     """The controlling terminal opened on a descriptor of its own (a text file opened
     "r+" on a terminal fails as it turns from writing to reading), its echo off when
     ``hidden`` (the modes to give back returned with it), and the prompt written as
     ssh's read_passphrase writes it: a carriage return first, so it starts the line
-    whatever was typed ahead. None without a terminal."""
+    whatever was typed ahead. None without a terminal, or when a signal ``caught``
+    stopped the writing (in the background with TOSTOP set: SIGTTOU)."""
     import termios
 
     flags = os.O_RDWR | os.O_NOCTTY | (os.O_NONBLOCK if nonblocking else 0)
@@ -126,21 +129,32 @@ def open_prompt(prompt: str, hidden: bool, nonblocking: bool = False) -> tuple[i
             quiet = list(saved)
             quiet[3] &= ~(termios.ECHO | termios.ECHONL)
             termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
-        os.write(fd, b"\r" + prompt.encode("utf-8", "replace"))
-    except (OSError, termios.error):  # in the background, stopped and gone on: SIGTTOU
-        close_prompt(fd, saved)
+        write_interruptibly(fd, b"\r" + prompt.encode("utf-8", "replace"), caught)
+    except (OSError, termios.error, Interrupted):  # in the background: SIGTTOU
+        close_prompt(fd, saved, caught)
         return None
     return fd, saved
 
 
-def close_prompt(fd: int, saved: Any) -> None:
+def write_interruptibly(fd: int, data: bytes, caught: Caught) -> None:
+    """``data`` written to the terminal; a signal caught meanwhile ends the write with
+    Interrupted (a write the terminal refuses in the background, TOSTOP set, would else
+    be retried, and signalled, for ever)."""
+    caught.reading = True
+    try:
+        os.write(fd, data)
+    finally:
+        caught.reading = False
+
+
+def close_prompt(fd: int, saved: Any, caught: Caught) -> None:
     """The echo given back (and the Enter typed, not echoed, shown), the terminal closed."""
     import termios
 
-    with contextlib.suppress(OSError, termios.error):
+    with contextlib.suppress(OSError, termios.error, Interrupted):
         if saved is not None:
             termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
-            os.write(fd, b"\n")
+            write_interruptibly(fd, b"\n", caught)
     os.close(fd)
 
 
@@ -195,9 +209,9 @@ class Interrupted(BaseException):
 
 
 class Caught:
-    """The signals caught at a prompt; ``reading``: one ends the read at once (a read
-    of the terminal in the background would else be retried, and signalled, forever);
-    ``wake``: called for one that comes meanwhile."""
+    """The signals caught at a prompt; ``reading``: one ends the read or write at once
+    (one of the terminal in the background would else be retried, and signalled, for
+    ever); ``wake``: called for one that comes meanwhile."""
 
     def __init__(self) -> None:
         self.signals: set[int] = set()
@@ -242,7 +256,7 @@ def catching(ending: tuple[int, ...], untouched: bool = False) -> Iterator[Caugh
 def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
     """One prompt and the line typed; a signal caught while it is read (``caught``)
     ends the read, the terminal given back all the same."""
-    opened = open_prompt(prompt, hidden)
+    opened = open_prompt(prompt, hidden, caught)
     if opened is None:
         return None
     fd, saved = opened
@@ -262,7 +276,7 @@ def _read_line(prompt: str, hidden: bool, caught: Caught) -> str | None:
     except (Interrupted, OSError):
         return None
     finally:
-        close_prompt(fd, saved)
+        close_prompt(fd, saved, caught)
     return typed_line(line)
 
 

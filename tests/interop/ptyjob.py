@@ -17,22 +17,28 @@ import termios
 import time
 from collections.abc import Sequence
 
-#: the shell: argv[1] is the pipe to report on, the rest the program; the states are
+#: the shell: argv[1] is the pipe to report on, argv[2] "fg" or "bg" (a background job,
+#: TOSTOP set: it may not write to the terminal), the rest the program; the states are
 #: lines "pgid N", "stopped SIGNAL", "continued", "ended STATUS" (-N: killed by N)
 SHELL = """
-import contextlib, os, signal, sys
+import contextlib, os, signal, sys, termios
 report = int(sys.argv[1])
 control = (signal.SIGTTOU, signal.SIGTSTP, signal.SIGINT, signal.SIGQUIT)
 for number in control:
     signal.signal(number, signal.SIG_IGN)
+if sys.argv[2] == "bg":
+    modes = termios.tcgetattr(0)
+    modes[3] |= termios.TOSTOP
+    termios.tcsetattr(0, termios.TCSANOW, modes)
 pid = os.fork()
 if pid == 0:
     os.close(report)
     os.setpgid(0, 0)
-    os.tcsetpgrp(0, os.getpid())
+    if sys.argv[2] == "fg":
+        os.tcsetpgrp(0, os.getpid())
     for number in (*control, signal.SIGPIPE):
         signal.signal(number, signal.SIG_DFL)
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[3], sys.argv[3:])
 with contextlib.suppress(OSError):
     os.setpgid(pid, pid)
 os.write(report, b"pgid %d\\n" % pid)
@@ -49,22 +55,27 @@ while True:
 
 
 class Job:
-    """``argv`` as a shell's foreground job on a terminal of its own; what it writes
-    is kept in ``out``."""
+    """``argv`` as a shell's foreground job on a terminal of its own (``background``:
+    a background job, the terminal's TOSTOP set); what it writes is kept in ``out``."""
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: Sequence[str], env: dict[str, str], background: bool = False) -> None:
         reports, report = os.pipe()
         self.shell, self.fd = pty.fork()
         if self.shell == 0:  # pragma: no cover - the child
             os.set_inheritable(report, True)
-            os.execve(sys.executable, [sys.executable, "-c", SHELL, str(report), *argv], env)
+            where = "bg" if background else "fg"
+            shell = [sys.executable, "-c", SHELL, str(report), where, *argv]
+            os.execve(sys.executable, shell, env)
         os.close(report)
         self.reports = reports
         self.out = b""
         self._said = b""
         self.ended: int | None = None
+        self.pgid = 0
         first = self.state(60)
-        assert first is not None and first.startswith("pgid "), (first, self.out)
+        if first is None or not first.startswith("pgid "):
+            self.close()  # the shell and its terminal not left behind
+            raise AssertionError(f"the job did not start: {first!r} {self.out!r}")
         self.pgid = int(first.split()[1])
 
     def _pump(self, wait: float) -> None:
@@ -140,7 +151,10 @@ class Job:
         """The job killed if it still runs, the shell waited for."""
         if self.ended is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pgid, signal.SIGKILL)
+                if self.pgid:
+                    os.killpg(self.pgid, signal.SIGKILL)
+                else:  # it never said its job started: the shell itself
+                    os.kill(self.shell, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.shell, 0)
         os.close(self.fd)

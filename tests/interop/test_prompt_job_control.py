@@ -131,6 +131,23 @@ def test_stopped_at_the_host_key_question(tmp_path: Path, password_sshd: Sshd) -
     assert seen["copy-id"] == seen["ssh"]
 
 
+@pytest.mark.parametrize("tool", ["ssh", "exec", "copy-id"])
+def test_a_background_job_at_the_question_stops(
+    tmp_path: Path, password_sshd: Sshd, tool: str
+) -> None:
+    """Started in the background (`keytool exec HOST &`) with the terminal's TOSTOP set,
+    the question may not be written: SIGTTOU stops the program, as it stops ssh, until
+    the shell's fg (keytool caught it and wrote again, and again, at full speed)."""
+    known = tmp_path / "known"
+    known.write_text("")
+    job = Job(_login(tool, password_sshd, known, _pub(tmp_path)), _env(tmp_path / "home"),
+              background=True)  # fmt: skip
+    try:
+        assert job.state(30) == f"stopped {signal.SIGTTOU}", job.out
+    finally:
+        job.close()
+
+
 def test_ctrl_c_at_the_host_key_question_ends_its_line(tmp_path: Path, password_sshd: Sshd) -> None:
     """copy-id's "interrupted" came on the question's line (after "^C"); a prompt
     cut short ends its line, as a hidden one does."""
