@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterator
 
 from keytool.errors import KeyFileError
+from keytool.output import end_by
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def _raise_ended(signum: int, _frame: object) -> None:
     import signal
 
     if not _staged:  # no temp file of ours on disk (any more): end as the signal would
-        _end_by(signum)
+        end_by(signum)
     for name in _ENDING:  # a second one while the temp files are removed waits for it
         with contextlib.suppress(ValueError, OSError):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -269,8 +270,8 @@ def _raise_ended(signum: int, _frame: object) -> None:
 def writing() -> Iterator[None]:
     """Around a write that stages temp files (``write_temp`` until ``install``): the
     temp files it made and did not install are removed whatever ends it early, an
-    error or an interrupt (^C raises KeyboardInterrupt: keytool says so and exits
-    130, as it does elsewhere). SIGTERM and SIGHUP, which would end keytool outright
+    error or an interrupt (^C raises KeyboardInterrupt: keytool says so and ends by
+    SIGINT, as it does elsewhere). SIGTERM and SIGHUP, which would end keytool outright
     and leave them on disk, are caught for the duration: the temp files are removed,
     then keytool ends by that signal as it would have. Only a signal left to its
     default action is caught (one ignored, or handled by keytool's own code, stays
@@ -296,22 +297,13 @@ def writing() -> Iterator[None]:
         for tmp in _staged - before:
             discard(tmp)
         if isinstance(exc, _Ended) and exc.signum in caught:
-            _end_by(exc.signum)
+            end_by(exc.signum)
         raise
     finally:
         for signum in caught:
             signal.signal(signum, signal.SIG_DFL)
         if mask is not None:  # what came meanwhile now acts, as its default action
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def _end_by(signum: int) -> None:
-    """End the process by ``signum``, as its default action would have."""
-    import signal
-
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-    raise SystemExit(128 + signum)  # only if it is blocked (then it acts once unblocked)
 
 
 @contextlib.contextmanager

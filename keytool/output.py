@@ -17,7 +17,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TextIO, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TextIO, TypeVar, cast
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -109,3 +109,21 @@ def confirm_overwrite(name: str | os.PathLike[str]) -> bool:
     except (OSError, UnicodeDecodeError):
         answer = ""
     return answer[:1] in ("y", "Y")
+
+
+def end_by(signum: int) -> NoReturn:
+    """End by the signal ``signum`` itself, its default action, once what is written is
+    out: as OpenSSH's tools end on ^C or SIGTERM, so that a shell running us in a loop
+    sees the signal and stops too (an exit status of 130 does not stop it). The signal's
+    default action comes first: another one while the output is flushed ends us then."""
+    import contextlib
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)
+    for stream in (sys.stdout, sys.stderr):
+        # RuntimeError: called from a signal's handler while the stream was being written
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # a signal whose default action does not end us

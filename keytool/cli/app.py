@@ -6,7 +6,6 @@ import importlib
 import io
 import os
 import sys
-from typing import NoReturn
 
 from keytool.cli.spec import Command
 from keytool.errors import KeytoolError, UsageError
@@ -16,22 +15,6 @@ from keytool.errors import KeytoolError, UsageError
 SSH_KEYGEN_COMMANDS = frozenset(
     ("gen", "fingerprint", "pub", "passwd", "comment", "export", "import", "cert", "sign")
 )
-
-
-def die_of(signum: int) -> NoReturn:
-    """End by the signal ``signum`` itself, its default action, once what is written is
-    out: as OpenSSH's tools end on ^C or SIGTERM, so that a shell running us in a loop
-    sees the signal and stops too (an exit status of 130 does not stop it)."""
-    import contextlib
-    import signal
-
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    signal.signal(signum, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
-    os.kill(os.getpid(), signum)
-    os._exit(128 + signum)  # a signal whose default action does not end us
 
 
 def invoke(command: Command, values: dict[str, object]) -> int:
@@ -146,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
 
         if args[:1] != ["exec"]:  # ssh says nothing (it is not logged in yet)
             print("keytool: interrupted", file=sys.stderr)
-        die_of(signal.SIGINT)
+        from keytool.output import end_by
+
+        end_by(signal.SIGINT)
     except BrokenPipeError:
         code = 141
     except OSError as exc:  # an I/O failure nothing above turned into a KeytoolError

@@ -443,9 +443,9 @@ def run(
         _say("interrupted")
         if fleet:
             print(summary(stop.results))
-        from keytool.cli.app import die_of
+        from keytool.output import end_by
 
-        die_of(stop.code - 128)  # as ssh-copy-id, a shell script: ended by the signal
+        end_by(stop.code - 128)  # as ssh-copy-id, a shell script: ended by the signal
     block = _dry_run_block(results, remove) if dry_run else ""
     if not fleet:
         result = results[0]

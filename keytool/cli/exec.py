@@ -13,8 +13,8 @@ import io
 import os
 import sys
 
-from keytool.cli.app import die_of
 from keytool.errors import KeytoolError, UsageError
+from keytool.output import end_by
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ def run(
         raise
     except _Killed as exc:
         if not _Killed.logged_in:
-            die_of(exc.signum)
+            end_by(exc.signum)
         code = 0 if exc.signum == signal.SIGTERM and no_command else 255
     except BrokenPipeError:  # whoever reads our output went away: as ssh, 255
         code = 255
