@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from keytool.display import shown
 from keytool.errors import FormatError, KeytoolError, ProtocolError
 from keytool.keys.base import PublicKey
 
@@ -268,14 +269,6 @@ _MAX_NOISE = 64 * 1024
 #: the largest authorized_keys the shell path reads back, as files.MAX_TEXT_FILE_SIZE
 MAX_REMOTE_FILE = 16 * 1024 * 1024
 DONE = b"keytool-copyid done\n"
-
-
-def shown(path: str) -> str:
-    """A remote path in a message, as OpenSSH's tools print a name: the bytes of a name
-    that is not UTF-8 (kept as surrogate escapes) as ``\\ooo``."""
-    from keytool.display import escape, utf8_locale
-
-    return escape(path.encode("utf-8", "surrogateescape"), utf8_locale())
 
 
 def check_target(target: str) -> str:

@@ -40,8 +40,8 @@ from keytool.copyid import (
     plan_install,
     plan_remove,
     refusal_causes,
-    shown,
 )
+from keytool.display import shown
 from keytool.errors import (
     AuthError,
     DisconnectError,

@@ -101,7 +101,14 @@ def as_logged(text: str, keep: str = "") -> str:
     return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep=keep)
 
 
+def shown(text: str, keep: str = "") -> str:
+    """Text as OpenSSH's tools print a name or a peer's words (mprintf, fmprintf,
+    asmprintf): bytes that make no printable character in this locale as ``\\ooo``
+    (bytes kept as surrogate escapes too), but the characters in ``keep``."""
+    return escape(text.encode("utf-8", "surrogateescape"), utf8_locale(), keep=keep)
+
+
 def shown_comment(comment: str) -> str:
     """A key comment in a listing (ssh-keygen -l prints it with mprintf): bytes that
     make no printable character escaped, tabs as they are."""
-    return escape(comment.encode("utf-8", "surrogateescape"), utf8_locale(), keep="\t")
+    return shown(comment, keep="\t")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from keytool.display import as_logged, escape, utf8_locale
+from keytool.display import as_logged, shown
 from keytool.errors import (
     AgentError,
     AuthError,
@@ -851,7 +851,7 @@ class Login:
             if isinstance(event, ua.AuthBanner):
                 self.banners.append(event.message)
                 if self.options.shows_info:  # BatchMode or not, as ssh
-                    self.prompts.show(_as_printed(event.message))
+                    self.prompts.show(shown(event.message, keep=_LINE_BREAKS))
                 continue
             return event
 
@@ -1190,7 +1190,9 @@ class Login:
             plan.info_request_seen = True
             if (event.name or event.instruction) and self.options.shows_info:
                 # as ssh says them (its log at INFO, escaped as logged): not with -q
-                said = (as_logged(t, keep="\n\t\r") for t in (event.name, event.instruction) if t)
+                said = (
+                    as_logged(t, keep=_LINE_BREAKS) for t in (event.name, event.instruction) if t
+                )
                 self.prompts.show("\n".join(said))
             answers: list[str] = []
             if event.prompts and self.options.password is None and not self.prompts.can_ask():
@@ -1216,8 +1218,9 @@ class Login:
                 if self.options.password is not None:
                     answer = None
                 else:
+                    text = shown(prompt.text, keep=_LINE_BREAKS)
                     answer = await self._ask(
-                        f"({self.options.user}@{self.options.host}) {_as_printed(prompt.text)}",
+                        f"({self.options.user}@{self.options.host}) {text}",
                         "keyboard-interactive answer",
                         prompt.echo,
                     )
@@ -1232,10 +1235,8 @@ class Login:
             await self.transport.send(self.auth.info_response(answers))
 
 
-def _as_printed(text: str) -> str:
-    """A server's text (banner, prompt) as ssh prints it (fmprintf, asmprintf): bytes
-    that make no printable character in this locale escaped, line breaks and tabs kept."""
-    return escape(text.encode("utf-8", "surrogateescape"), utf8_locale(), keep="\n\t\r")
+#: kept as they are when a server's text is shown (its lines, as ssh prints them)
+_LINE_BREAKS = "\n\t\r"
 
 
 def _lookup_name(options: ConnectOptions) -> str:

@@ -935,11 +935,12 @@ def _with_forwards(
 def _share(client: BlockingClient, resolved: ResolvedConfig, forwards: Forwards) -> Served:
     """The connection shared on the ControlPath (``keytool.muxmaster``), or, when a
     socket is there already, not (ssh's words say so), as ssh does."""
-    from keytool.cli import sharing
     from keytool.muxmaster import Multiplexer
 
     assert resolved.control_path is not None
-    ask = sharing.ask_permission if resolved.control_master in ("ask", "autoask") else None
+    from keytool.terminal import ask_permission
+
+    ask = ask_permission if resolved.control_master in ("ask", "autoask") else None
     served = Multiplexer(
         client.conn,
         forwards,

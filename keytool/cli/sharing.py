@@ -226,12 +226,3 @@ def environment_entries(sent: Sequence[tuple[bytes, bytes]]) -> list[str]:
         f"{name.decode('utf-8', 'surrogateescape')}={value.decode('utf-8', 'surrogateescape')}"
         for name, value in sent
     ]
-
-
-def ask_permission(prompt: str) -> bool:
-    """ControlMaster ask/autoask: the user allows a client (yes, or just Return) as
-    ssh's master asks, through the askpass program alone (never on our terminal);
-    with none to ask, the client is refused and connects itself."""
-    from keytool import terminal
-
-    return terminal.ask_permission(prompt)

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from keytool.display import escape, printable, utf8_locale
+from keytool.display import printable, shown
 from keytool.errors import FormatError, ProtocolError, SftpError
 from keytool.wire import Reader, Writer
 
@@ -206,11 +206,6 @@ def _name(r: Reader) -> str:
     """A file name the server sent: any bytes (§7), those that are not UTF-8 kept as
     surrogate escapes, so that naming the file back sends the same bytes."""
     return r.string().decode("utf-8", "surrogateescape")
-
-
-def _shown(path: str) -> str:
-    """A path in a message, as OpenSSH's tools print a name (display.escape)."""
-    return escape(_path(path), utf8_locale())
 
 
 # ---------------------------------------------------------------- the sans-IO client
@@ -470,11 +465,9 @@ class Sftp:
     async def open(self, path: str, flags: int, attributes: Attributes | None = None) -> bytes:
         reply = await self._call(self.client.open(path, flags, attributes))
         if isinstance(reply, Status):
-            raise status_error(reply, f"open {_shown(path)}")
+            raise status_error(reply, f"open {shown(path)}")
         if not isinstance(reply, Handle):
-            raise ProtocolError(
-                f"open {_shown(path)}: unexpected SFTP reply {type(reply).__name__}"
-            )
+            raise ProtocolError(f"open {shown(path)}: unexpected SFTP reply {type(reply).__name__}")
         return reply.handle
 
     async def close(self, handle: bytes) -> None:
@@ -507,10 +500,10 @@ class Sftp:
         return reply.attributes
 
     async def stat(self, path: str) -> Attributes:
-        return await self._attrs(self.client.stat(path), f"stat {_shown(path)}")
+        return await self._attrs(self.client.stat(path), f"stat {shown(path)}")
 
     async def lstat(self, path: str) -> Attributes:
-        return await self._attrs(self.client.lstat(path), f"lstat {_shown(path)}")
+        return await self._attrs(self.client.lstat(path), f"lstat {shown(path)}")
 
     async def fstat(self, handle: bytes) -> Attributes:
         return await self._attrs(self.client.fstat(handle), "fstat")
@@ -525,24 +518,24 @@ class Sftp:
             raise
 
     async def setstat(self, path: str, attributes: Attributes) -> None:
-        await self._status(self.client.setstat(path, attributes), f"setstat {_shown(path)}")
+        await self._status(self.client.setstat(path, attributes), f"setstat {shown(path)}")
 
     async def chmod(self, path: str, mode: int) -> None:
         await self.setstat(path, Attributes(permissions=mode))
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:
         await self._status(
-            self.client.mkdir(path, Attributes(permissions=mode)), f"mkdir {_shown(path)}"
+            self.client.mkdir(path, Attributes(permissions=mode)), f"mkdir {shown(path)}"
         )
 
     async def rmdir(self, path: str) -> None:
-        await self._status(self.client.rmdir(path), f"rmdir {_shown(path)}")
+        await self._status(self.client.rmdir(path), f"rmdir {shown(path)}")
 
     async def remove(self, path: str) -> None:
-        await self._status(self.client.remove(path), f"remove {_shown(path)}")
+        await self._status(self.client.remove(path), f"remove {shown(path)}")
 
     async def rename(self, old: str, new: str) -> None:
-        await self._status(self.client.rename(old, new), f"rename {_shown(old)} to {_shown(new)}")
+        await self._status(self.client.rename(old, new), f"rename {shown(old)} to {shown(new)}")
 
     async def fsync(self, handle: bytes) -> bool:
         """fsync@openssh.com when offered; False when the server has no such extension."""
@@ -555,9 +548,9 @@ class Sftp:
     async def realpath(self, path: str) -> str:
         reply = await self._call(self.client.realpath(path))
         if isinstance(reply, Status):
-            raise status_error(reply, f"realpath {_shown(path)}")
+            raise status_error(reply, f"realpath {shown(path)}")
         if not isinstance(reply, Name) or len(reply.names) != 1:
-            raise ProtocolError(f"realpath {_shown(path)}: unexpected SFTP reply")
+            raise ProtocolError(f"realpath {shown(path)}: unexpected SFTP reply")
         return reply.names[0][0]
 
     # ---- whole files
@@ -583,16 +576,16 @@ class Sftp:
                         eof, valid = True, False
                         continue
                     if isinstance(reply, Status):
-                        raise status_error(reply, f"read {_shown(path)}")
+                        raise status_error(reply, f"read {shown(path)}")
                     if not isinstance(reply, Data) or len(reply.data) > CHUNK:
-                        raise ProtocolError(f"read {_shown(path)}: unexpected SFTP reply")
+                        raise ProtocolError(f"read {shown(path)}: unexpected SFTP reply")
                     if not reply.data:
                         # no byte and no EOF: asked again, it would never end
-                        raise ProtocolError(f"read {_shown(path)}: empty SFTP data reply")
+                        raise ProtocolError(f"read {shown(path)}: empty SFTP data reply")
                     parts.append(reply.data)
                     offset += len(reply.data)
                     if offset > limit:
-                        raise SftpError(f"read {_shown(path)}: file larger than {limit} bytes")
+                        raise SftpError(f"read {shown(path)}: file larger than {limit} bytes")
                     if len(reply.data) < CHUNK:
                         valid = False
             return b"".join(parts)
@@ -615,7 +608,7 @@ class Sftp:
                 for offset in range(0, len(data), CHUNK)
             ]
             for request_id in ids:
-                await self._status(request_id, f"write {_shown(path)}")
+                await self._status(request_id, f"write {shown(path)}")
             if fsync:
                 await self.fsync(handle)
         finally:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from keytool import prompting, terminal
-from keytool.cli import sharing
 
 
 @pytest.mark.parametrize(
@@ -78,7 +77,7 @@ PERMISSION = {
 
 
 @pytest.mark.parametrize(("env", "asked"), PERMISSION.values(), ids=PERMISSION.keys())
-def test_control_master_ask_asks_through_askpass_alone(
+def test_a_permission_is_asked_through_askpass_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], asked: bool
 ) -> None:
     """Never on the terminal (that would hold the master up, unseen, as a client
@@ -93,7 +92,7 @@ def test_control_master_ask_asks_through_askpass_alone(
         raise AssertionError(f"asked on the terminal: {prompt!r}")
 
     monkeypatch.setattr(terminal, "ask_terminal", no_terminal)
-    assert sharing.ask_permission("Allow shared connection to host? ") is asked
+    assert terminal.ask_permission("Allow shared connection to host? ") is asked
     asked_file = tmp_path / "asked"
     shown = asked_file.read_text() if asked_file.exists() else ""
     assert shown == ("Allow shared connection to host? \n" if asked else "")
