@@ -29,7 +29,9 @@ def _clean_host(host: str) -> str:
 def _hosts_named(text: str) -> list[str]:
     """The host names of a ``-h`` argument's sides (for the lookup: ``parse_hop``
     says what is wrong with one)."""
-    hosts = (_clean_host(side.rpartition("@")[2]) for side in text.split(">"))
+    source, arrow, to = text.partition(">")  # as parse_destination splits it
+    sides = (source, to) if arrow else (text,)
+    hosts = (_clean_host(side.rpartition("@")[2]) for side in sides)
     return [host for host in hosts if host]
 
 

@@ -1363,6 +1363,15 @@ def _read_line(
     return active
 
 
+def _percent_c(local_hostname: str, host: str, port: object, user: object) -> str:
+    """%C: the SHA-1 of the local host name, host, port and user, hashed as their bytes
+    (those that are not UTF-8 too), as ssh hashes them."""
+    import hashlib  # only for %C: otherwise it would load before ``keytool exec`` connects
+
+    seed = f"{local_hostname}{host}{port}{user}"
+    return hashlib.sha1(seed.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def _final_host(state: _State, where: str) -> str:
     """The host name as ssh has it in its final pass: HostName (%h expanded) or the
     name given, in lower case."""
@@ -1388,7 +1397,6 @@ def _match(state: _State, args: list[str], where: str) -> bool:
     port = state.values.get("port", (DEFAULT_PORT, ""))[0]
 
     def run(command: str) -> bool:
-        import hashlib
         import subprocess
 
         tokens = {"L": local_hostname.split(".")[0], "d": home, "h": host, "l": local_hostname}
@@ -1397,8 +1405,7 @@ def _match(state: _State, args: list[str], where: str) -> bool:
         tokens["k"] = str(alias)
         if uid is not None:
             tokens["i"] = str(uid)
-        seed = f"{local_hostname}{host}{port}{user}"  # hashed as bytes, as by ssh
-        tokens["C"] = hashlib.sha1(seed.encode("utf-8", "surrogateescape")).hexdigest()
+        tokens["C"] = _percent_c(local_hostname, host, port, user)
         expanded = expand_tokens(command, tokens, where)
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
@@ -1536,12 +1543,7 @@ def _finish(
         extra: Mapping[str, str] | None = None,
     ) -> str:
         if "%C" in raw and "C" not in tokens:
-            # hashlib only for %C: otherwise it would load before ``keytool exec`` connects
-            import hashlib
-
-            # the names' bytes, as ssh hashes them (those that are not UTF-8 too)
-            seed = f"{local_hostname}{hostname}{port}{remote_user}"
-            tokens["C"] = hashlib.sha1(seed.encode("utf-8", "surrogateescape")).hexdigest()
+            tokens["C"] = _percent_c(local_hostname, hostname, port, remote_user)
         return expand_tokens(raw, {**tokens, **extra} if extra else tokens, place, env)
 
     def path(raw: str, place: str) -> str:
@@ -1588,14 +1590,8 @@ def _finish(
     elif control_path is not None:
         # as ssh 9.2: ~ first, then its tokens (%k too: HostKeyAlias, else the host as
         # typed) and ${VAR}s
-        alias = optional("hostkeyalias")
         place = where("controlpath")
-        control_path = with_tokens(
-            tilde_expand(control_path, home, place),
-            place,
-            os.environ,
-            {"k": ascii_lower(alias) if alias is not None else original},
-        )
+        control_path = with_tokens(tilde_expand(control_path, home, place), place, os.environ)
     known_hosts_command = optional("knownhostscommand")
     known_hosts_argv: tuple[str, ...] = ()
     if known_hosts_command is not None and known_hosts_command.lower() == "none":
@@ -1610,16 +1606,13 @@ def _finish(
             words = shlex.split(known_hosts_command)
         except ValueError:
             raise FormatError(f"{place}: KnownHostsCommand contains invalid quotes") from None
-        alias = optional("hostkeyalias")
-        extra = {"k": ascii_lower(alias) if alias is not None else original, **RUNTIME_TOKENS}
         known_hosts_argv = tuple(
-            word if index == 0 else with_tokens(word, place, os.environ, extra)
+            word if index == 0 else with_tokens(word, place, os.environ, RUNTIME_TOKENS)
             for index, word in enumerate(words)
         )
     local_command = optional("localcommand")
     if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
-        alias = optional("hostkeyalias")
-        extra = {"k": ascii_lower(alias) if alias is not None else original, "T": "NONE"}
+        extra = {"T": "NONE"}
         local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
     # unset: None; 0 is kept as 0 (ssh -G shows it), which is no timeout of ssh's own too
