@@ -23,6 +23,7 @@ def run(
     from keytool.cli.gen import check_rounds
     from keytool.keyfiles import (
         ask_key_file,
+        ask_passphrase,
         cut_comment,
         given_name,
         is_private_text,
@@ -61,6 +62,10 @@ def run(
         return 0
     outer = openssh.parse(text)
     secret = secret_bytes(passphrase) if passphrase is not None else None
+    if secret is None and outer.is_encrypted:
+        # asked here, not by the load: the key is written again with it (a passphrase
+        # the load asked for itself was lost, and the key written without one)
+        secret = ask_passphrase(path)
     key, old = load_private_file(path, secret)
     print(f"Old comment: {old}")
     # -a and -Z as ssh-keygen -c takes them: else the key's own rounds, the default cipher

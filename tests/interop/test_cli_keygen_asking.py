@@ -289,6 +289,24 @@ def test_comment_takes_rounds_and_cipher(tmp_path: Path) -> None:
     assert kept["openssh"] == (7, "aes128-ctr", True)
 
 
+def test_comment_keeps_a_passphrase_typed_at_its_prompt(tmp_path: Path) -> None:
+    """ssh-keygen -c asks for the passphrase and writes the key again with it; keytool
+    wrote the key without one when it was typed (only -P kept it)."""
+    kept = {}
+    for tool in ("openssh", "keytool"):
+        key = tmp_path / f"{tool}-key"
+        _make_key(key, "pw")
+        args = ["-C", "renamed", "-f", str(key)]
+        done = _no_terminal(_argv(tool, ["-c", *args], ["comment", *args]), tmp_path, b"pw\n")
+        assert done.returncode == 0, done.stderr
+        pub = Path(f"{key}.pub").read_text().split()
+        kept[tool] = (_opens(key, ""), _opens(key, "pw"), pub[2:])
+        listed = subprocess.run([require(SSH_KEYGEN), "-l", "-f", str(key)], capture_output=True,
+                                text=True, timeout=60, check=True)  # fmt: skip
+        assert listed.stdout.split()[2] == "renamed", listed.stdout
+    assert kept["keytool"] == kept["openssh"] == (False, True, ["renamed"])
+
+
 # 2. a new file renamed over the key
 
 
