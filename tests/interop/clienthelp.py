@@ -39,6 +39,28 @@ def base_env(**extra: str) -> dict[str, str]:
 #: for it to reach the server, and the server sees the connection come from it
 RELAY_PROXY = 'bash -c "exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3"'
 
+#: a ProxyCommand's relay in Python: stdin and stdout to the host and port it is given
+#: (argv), ending once the server hangs up (a half-closed socket tells sshd the client
+#: is gone). Written to a file by ``relay_script``
+RELAY = """
+import os, socket, sys, threading
+server = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    while data := os.read(0, 65536):
+        server.sendall(data)
+    server.shutdown(socket.SHUT_WR)
+threading.Thread(target=up, daemon=True).start()
+while data := server.recv(65536):
+    os.write(1, data)
+"""
+
+
+def relay_script(folder: Path) -> str:
+    """The command that runs ``RELAY`` (host and port to be added), from a file in ``folder``."""
+    relay = folder / "relay.py"
+    relay.write_text(RELAY)
+    return f"{sys.executable} {relay}"
+
 
 def keytool_exec(
     port: int,
@@ -98,17 +120,19 @@ def keygen(path: Path, kind: str = "ed25519", comment: str = "") -> Path:
     return path
 
 
-def key_login_server(folder: Path) -> tuple[Sshd, Path]:
-    """An sshd (not started) that lets root in with a new Ed25519 key, and that key."""
+def key_login_server(folder: Path, options: dict[str, str] | None = None) -> tuple[Sshd, Path]:
+    """An sshd (not started; ``options`` added to its config) that lets root in with a
+    new Ed25519 key, and that key."""
     key = keygen(folder / "id", "ed25519", "login")
-    sshd = Sshd(folder / "sshd")
+    sshd = Sshd(folder / "sshd", options)
     sshd.authorized_keys.write_text(Path(f"{key}.pub").read_text())
     return sshd, key
 
 
-def server_for(folder: Path) -> tuple[Sshd, Path, Path]:
-    """An sshd taking a new key; the key, and a known_hosts naming the server."""
-    sshd, key = key_login_server(folder)
+def server_for(folder: Path, options: dict[str, str] | None = None) -> tuple[Sshd, Path, Path]:
+    """An sshd taking a new key (``options`` added to its config); the key, and a
+    known_hosts naming the server."""
+    sshd, key = key_login_server(folder, options)
     known = folder / "known"
     known.write_text(sshd.known_hosts_line())
     return sshd, key, known

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
+from tests.interop.clienthelp import KEYTOOL, base_env, server_for
 from tests.peers import Sshd, require
 
 PRINT = 'echo "[$FOO][$BAZ][$KT_ONE][$KT_TWO][$OTHER]"'
@@ -20,11 +19,7 @@ PRINT = 'echo "[$FOO][$BAZ][$KT_ONE][$KT_TWO][$OTHER]"'
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sshd, list[str]]]:
     """The server, and the flags both clients share (key, known_hosts, port)."""
     folder = tmp_path_factory.mktemp("env")
-    key = keygen(folder / "id", "ed25519", "env")
-    server = Sshd(folder / "sshd", {"AcceptEnv": "FOO KT_*"})
-    server.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = folder / "known_hosts"
-    known.write_text(server.known_hosts_line())
+    server, key, known = server_for(folder, {"AcceptEnv": "FOO KT_*"})
     common = ["-F", "none", "-p", str(server.port), "-i", str(key),
               "-o", f"UserKnownHostsFile={known}",
               "-o", "GlobalKnownHostsFile=/dev/null"]  # fmt: skip

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, key_login_server
+from tests.interop.clienthelp import KEYTOOL, key_login_server, relay_script
 from tests.peers import Sshd, require
 
 CLIENTS = ("ssh", "keytool")
@@ -85,18 +84,6 @@ def test_clients_adding_at_once_lose_no_line(tmp_path: Path, server: tuple[Sshd,
     assert counts["keytool"] == counts["ssh"] == sorted(f"alias{n}.example" for n in range(12))
 
 
-RELAY = """import os, socket, sys, threading
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-def up():
-    while data := os.read(0, 65536):
-        s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-threading.Thread(target=up, daemon=True).start()
-while data := s.recv(65536):
-    os.write(1, data)
-"""
-
-
 @pytest.mark.parametrize("name", ["x*", "q?x", "a|b"])
 def test_a_host_name_that_would_be_a_pattern_is_never_recorded(
     tmp_path: Path, server: tuple[Sshd, Path], name: str
@@ -105,9 +92,7 @@ def test_a_host_name_that_would_be_a_pattern_is_never_recorded(
     not record it, so the new host is refused and known_hosts stays as it was; keytool
     too. The same name as a HostKeyAlias is the user's own choice: both record it."""
     sshd, key = server
-    relay = tmp_path / "relay.py"
-    relay.write_text(RELAY)
-    proxy = f"ProxyCommand={sys.executable} {relay} {sshd.port}"
+    proxy = f"ProxyCommand={relay_script(tmp_path)} 127.0.0.1 {sshd.port}"
     seen = {}
     with sshd:
         for client in CLIENTS:

@@ -7,37 +7,22 @@ reference; keytool's own output keeps following the locale it was started in."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env, keygen
-from tests.peers import Sshd, require
+from tests.interop.clienthelp import KEYTOOL, base_env, keygen, relay_script, server_for
+from tests.peers import require
 
 SHOW = "env | grep -E '^(LANG|LC_)' | sort"
-#: relays stdin and stdout to the host and port it is given, and ends once the server
-#: hangs up (a half-closed socket tells sshd the client is gone)
-RELAY = """
-import os, socket, sys, threading
-server = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-def up():
-    while data := os.read(0, 65536):
-        server.sendall(data)
-    server.shutdown(socket.SHUT_WR)
-threading.Thread(target=up, daemon=True).start()
-while data := server.recv(65536):
-    os.write(1, data)
-"""
 
 
 def proxy_script(folder: Path) -> Path:
     """A ProxyCommand that writes its locale variables to $1, then relays to $2:$3."""
-    relay = folder / "relay.py"
-    relay.write_text(RELAY)
+    relay = relay_script(folder)
     script = folder / "proxy.sh"
-    script.write_text(f'#!/bin/sh\n{SHOW} > "$1"\nexec {sys.executable} {relay} "$2" "$3"\n')
+    script.write_text(f'#!/bin/sh\n{SHOW} > "$1"\nexec {relay} "$2" "$3"\n')
     script.chmod(0o755)
     return script
 
@@ -54,11 +39,7 @@ def locale_env(**given: str) -> dict[str, str]:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
     """A folder, and the flags both clients share (an sshd taking LANG and LC_*)."""
     folder = tmp_path_factory.mktemp("locale")
-    key = keygen(folder / "id", "ed25519", "locale")
-    server = Sshd(folder / "sshd", {"AcceptEnv": "LANG LC_*"})
-    server.authorized_keys.write_text(Path(f"{key}.pub").read_text())
-    known = folder / "known_hosts"
-    known.write_text(server.known_hosts_line())
+    server, key, known = server_for(folder, {"AcceptEnv": "LANG LC_*"})
     proxy_script(folder)
     common = ["-F", "none", "-p", str(server.port), "-i", str(key),
               "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
