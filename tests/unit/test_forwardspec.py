@@ -107,9 +107,9 @@ def test_any_text_is_a_spec_or_a_format_error(text: str) -> None:
     assert forward.listen_path or 0 < forward.listen_port < 65536
     assert forward.target_path or 0 < forward.port < 65536
     # ssh -G's form reads back the same (a ']' in a field cannot be bracketed, and a
-    # path is shown as it is, colons and spaces too)
+    # path is shown as it is, colons, spaces and backslashes too)
     paths = f"{forward.listen_path or ''}{forward.target_path or ''}"
-    if "]" not in f"{forward.bind_address}{forward.host}" and not set(":[ ") & set(paths):
+    if "]" not in f"{forward.bind_address}{forward.host}" and not set(":[ \\") & set(paths):
         # describe()'s two halves joined by a colon (not every space: a host may be one)
         assert forward.describe() == f"{forward.listen_label} {forward.target_label}"
         assert parse_local_forward(f"{forward.listen_label}:{forward.target_label}") == forward
