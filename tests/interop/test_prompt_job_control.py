@@ -338,7 +338,7 @@ def test_ctrl_c_at_a_passphrase_prompt_stops_the_shell_loop(tmp_path: Path, tool
     try:
         assert job.read_until(b"passphrase: "), job.out
         job.type(b"\x03")
-        status = job.wait(20 if tool == "openssh" else 60)
+        status = job.wait(5 if tool == "openssh" else 60)
         if status is None and tool == "openssh":
             # ssh-keygen's readpassphrase misses a ^C that comes between its prompt and
             # its read (its handler only notes it): seen in loaded runs; a user presses
