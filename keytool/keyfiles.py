@@ -150,8 +150,7 @@ def write_key_pair(
                 files.install(pub_tmp, pub_target, shown=pub_name)
             with _saving(name):
                 files.install(key_tmp, target, shown=name)
-    if keep_mode:
-        _warn_of_hard_links(name, info)
+    _warn_of_hard_links(name, info)  # gen over a key too: its other names keep the old one
 
 
 def rewrite_public_file(path: Path, text: bytes, shown: str | None = None) -> None:

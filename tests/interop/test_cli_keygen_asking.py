@@ -336,6 +336,27 @@ def test_passwd_keeps_extended_attributes_and_warns_of_hard_links(tmp_path: Path
             assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_gen_over_a_key_says_its_other_hard_links_keep_the_old_key(tmp_path: Path) -> None:
+    """ssh-keygen writes a new key into the old file (every name gets it); keytool
+    renames a new file over it, so another hard link keeps the old key: gen says so,
+    as passwd and comment say it (it said nothing)."""
+    for tool in ("openssh", "keytool"):
+        key = tmp_path / f"{tool}-key"
+        _make_key(key, "")
+        other = tmp_path / f"{tool}-other"
+        os.link(key, other)
+        before = other.read_bytes()
+        args = ["-q", "-t", "ed25519", "-N", "", "-f", str(key)]
+        done = _no_terminal(_argv(tool, args, ["gen", *args]), tmp_path, b"y\n")
+        assert done.returncode == 0, done.stderr
+        assert key.read_bytes() != before, tool  # a new key
+        if tool == "openssh":
+            assert other.read_bytes() == key.read_bytes()
+        else:
+            assert other.read_bytes() == before  # the old key: said on stderr
+            assert b"had 1 other hard link: it keeps the old key" in done.stderr
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
 def test_a_folder_not_writable_is_named(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """ssh-keygen -p rewrites in place, so a folder it may not write does not stop it;
