@@ -26,6 +26,7 @@ import time
 from collections import deque
 
 from keytool import ttymodes as tty
+from keytool.display import Logged, safe
 from keytool.errors import (
     DisconnectError,
     KeytoolError,
@@ -91,6 +92,10 @@ def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coroutine.close()
     raise RuntimeError("a coroutine suspended under the blocking driver")
+
+
+class _OpenRefused(ProtocolError, Logged):
+    """The server refused to open a channel; its words already escaped (``logged``)."""
 
 
 class BlockingTransport:
@@ -659,7 +664,8 @@ class BlockingClient(Login):
                             conn.exec(number, command)
                 elif isinstance(event, ch.ChannelOpenFailed):
                     what = "a session channel" if command is not None else f"to connect to {target}"
-                    raise ProtocolError(f"the server refused {what}: {event.explain()}")
+                    # the server's words are escaped as ssh logs them: printed as they are
+                    raise _OpenRefused(f"the server refused {safe(what)}: {event.explain()}")
                 elif isinstance(event, ch.ChannelRequestReply) and event.request == "x11-req":
                     if not event.ok:  # as ssh: said, and the session goes on without it
                         _write_all(stderr_fd, _X11_REFUSED.format(number).encode())

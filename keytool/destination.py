@@ -56,10 +56,16 @@ _BAD_HOST_CHARS = frozenset("'`\"$\\;&<>|(){},")
 _BAD_USER_CHARS = frozenset("'`\";&<>|(){}")
 
 
+def _raw_byte(char: str) -> bool:
+    """Whether ``char`` is a byte that was not UTF-8 (a surrogate escape): ssh takes such
+    a byte in a host name as it takes any byte that is not an ASCII control."""
+    return "\udc80" <= char <= "\udcff"
+
+
 def check_names(host: str, user: str | None) -> None:
     """ssh's checks of the command line's host name and user, in its words."""
     if host.startswith("-") or any(
-        c in _BAD_HOST_CHARS or c.isspace() or not c.isprintable() for c in host
+        c in _BAD_HOST_CHARS or c.isspace() or not (c.isprintable() or _raw_byte(c)) for c in host
     ):
         raise KeytoolError("hostname contains invalid characters")
     if user and (
@@ -99,17 +105,8 @@ def resolve_command_line(
         parse_remote_forward,
     )
 
-    for what, text in (
-        ("destination", destination),
-        ("-l user", login or ""),
-        *(("-o option", option) for option in options),
-    ):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            from keytool.display import as_logged
-
-            raise KeytoolError(f"bad {what} '{as_logged(text)}': not UTF-8 text") from None
+    # any bytes, as ssh takes them: a user name that is not UTF-8 goes to the server as
+    # those bytes, a Host alias that is not matches a config's Host line of the same bytes
     target = parse_destination(destination)
     overrides: list[str] = []
     check_names(target.host, login or target.user)

@@ -29,12 +29,17 @@ def _utf8_length(lead: int) -> int:
     return 0  # never starts a character
 
 
-def escape(data: bytes, utf8: bool, keep: str = "") -> str:
+def escape(data: bytes, utf8: bool, keep: str = "", slash: bool = False) -> str:
     """``data`` with every byte that does not make a printable character as ``\\ooo``
-    (newlines and tabs too: the result is one line), but the characters in ``keep``."""
+    (newlines and tabs too: the result is one line), but the characters in ``keep``;
+    with ``slash`` a backslash as two (as strnvis writes it)."""
     out: list[str] = []
     at = 0
     while at < len(data):
+        if slash and data[at] == 0x5C:
+            out.append("\\\\")
+            at += 1
+            continue
         if chr(data[at]) in keep:
             out.append(chr(data[at]))
             at += 1
@@ -94,11 +99,31 @@ def utf8_locale() -> bool:
     return not sys.flags.utf8_mode or explicit
 
 
-def as_logged(text: str, keep: str = "") -> str:
+def as_logged(text: str, keep: str = "", slash: bool = False) -> str:
     """Text as OpenSSH's log lines show it (strnvis with VIS_OCTAL, whatever the locale):
     printable ASCII as it is, every other byte as ``\\ooo``, but the characters in
-    ``keep``; bytes kept as surrogate escapes are shown as the bytes they were."""
-    return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep=keep)
+    ``keep``; bytes kept as surrogate escapes are shown as the bytes they were. With
+    ``slash`` a backslash is doubled, as strnvis does."""
+    return escape(text.encode("utf-8", "surrogateescape"), utf8=False, keep=keep, slash=slash)
+
+
+#: what ssh's log lines on stderr leave as they are besides printable ASCII
+#: (strnvis with VIS_SAFE): BEL, backspace, tab, newline and carriage return
+VIS_SAFE = "\a\b\t\n\r"
+
+
+def logged(text: str, limit: int = 1000) -> str:
+    """A peer's words as ssh's log functions write them on stderr (strnvis with
+    VIS_SAFE | VIS_OCTAL, in every locale): printable ASCII and VIS_SAFE's controls as
+    they are, a backslash doubled, every other byte (UTF-8 too) as ``\\ooo``; only the
+    first ``limit`` bytes, as ssh's "%.Ns" formats cut them."""
+    data = text.encode("utf-8", "surrogateescape")[:limit]
+    return escape(data, utf8=False, keep=VIS_SAFE, slash=True)
+
+
+class Logged:
+    """Mixin for an error whose message already holds a peer's words as ssh logs them
+    (see ``logged``): printed as it is, not made safe a second time."""
 
 
 def shown(text: str, keep: str = "") -> str:

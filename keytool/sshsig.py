@@ -145,7 +145,7 @@ def parse(text: bytes) -> Signature:
     if version != VERSION:
         raise FormatError(f"unsupported SSH signature version {version}")
     key = public_from_wire(r.string())
-    namespace = r.text()
+    namespace = r.string().decode("utf-8", "surrogateescape")  # any bytes, as ssh-keygen
     reserved = r.string()
     hash_algorithm = r.ascii()
     signature = r.string()

@@ -4,13 +4,29 @@ module per subcommand holding its ``run``."""
 
 from __future__ import annotations
 
+import os
+
 from keytool.errors import KeytoolError
+
+
+def argv_bytes(value: str) -> bytes:
+    """A command-line string as the very bytes typed, as OpenSSH's tools take their
+    arguments (Python decoded argv with the locale's encoding and surrogateescape:
+    os.fsencode is its exact inverse, in any locale)."""
+    return os.fsencode(value)
+
+
+def argv_text(value: str) -> str:
+    """A command-line string as keytool holds the text of a file or a peer: its bytes
+    read as UTF-8, the bytes that are not UTF-8 as surrogate escapes. In a UTF-8 or C
+    locale that is the string as given; in a Latin-1 one a typed 0xE9 stays that byte."""
+    return argv_bytes(value).decode("utf-8", "surrogateescape")
 
 
 def secret_bytes(value: str) -> bytes:
     """A passphrase from the command line as the very bytes given, as ssh-keygen takes
-    it (Python decoded argv with surrogateescape; a non-UTF-8 byte survives)."""
-    return value.encode("utf-8", "surrogateescape")
+    it (a byte that is not UTF-8 survives, in any locale)."""
+    return argv_bytes(value)
 
 
 def one_line_text(value: str, what: str) -> str:
@@ -18,7 +34,7 @@ def one_line_text(value: str, what: str) -> str:
     would split a .pub or authorized_keys line in two). Bytes that are not UTF-8 are
     kept as given (surrogateescape), as ssh-keygen writes what it is given."""
     try:
-        value.encode("utf-8", "surrogateescape")
+        value = argv_text(value)
     except UnicodeEncodeError:
         raise KeytoolError(f"{what} is not UTF-8 text") from None
     if "\n" in value or "\r" in value:

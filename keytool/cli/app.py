@@ -118,9 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = _run(args)
     except KeytoolError as exc:
-        from keytool.display import safe
+        from keytool.display import Logged, safe
 
-        print(f"keytool: {safe(str(exc))}", file=sys.stderr)
+        # a peer's words already escaped as ssh logs them stay as they are
+        message = str(exc) if isinstance(exc, Logged) else safe(str(exc))
+        print(f"keytool: {message}", file=sys.stderr)
         code = exc.exit_code
         if isinstance(exc, UsageError) and args[:1] == ["exec"]:
             code = 255  # as ssh: exec's other statuses are the remote command's

@@ -169,9 +169,11 @@ def hosts_of_file(text: str, name: str) -> list[str]:
 
 def _destinations(destinations: list[str], hosts_file: str | None) -> list[str]:
     from keytool import files
+    from keytool.cli import argv_text
 
-    found = list(destinations)
-    for destination in destinations:
+    # the bytes typed, as ssh takes a destination (a user name that is not UTF-8 too)
+    found = [argv_text(destination) for destination in destinations]
+    for destination in found:
         check_destination(destination)
     if hosts_file:
         if hosts_file == "-":
@@ -352,6 +354,7 @@ def run(
     no_verify: bool = False,
     given_order: list[str] | None = None,
 ) -> int:
+    from keytool.cli import argv_text
     from keytool.copyid import check_target
     from keytool.destination import resolve_command_line
     from keytool.errors import UsageError
@@ -374,7 +377,8 @@ def run(
     keys = load_keys(identity or [])
     password = _password(password_file)
     fleet = len(hosts) > 1
-    target_path = check_target(target or "")
+    # the path as the bytes typed (sent to the server as they are)
+    target_path = check_target(argv_text(target or ""))
     jobs = _jobs_that_fit(jobs, len(hosts))
     resolved_hosts: list[tuple[str, ConnectOptions]] = []
     # The first hosts' TCP connections start as each is resolved: the servers start

@@ -499,9 +499,13 @@ def _connect_and_run(
     given_order: list[str] | None = None,
 ) -> int:
     from keytool import sshconfig, tcp
+    from keytool.cli import argv_text
     from keytool.destination import resolve_command_line
 
     trace = _say if verbose else None
+    # the destination and -l as the bytes typed, as ssh takes them in any locale
+    destination = argv_text(destination)
+    login = None if login is None else argv_text(login)
     flags = {
         "identity": identity,
         "local_forward": local_forward or [],

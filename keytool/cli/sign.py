@@ -38,10 +38,12 @@ def run_sign(
     agent_key: bool = False,
 ) -> int:
     from keytool import sshsig
+    from keytool.cli import argv_text
     from keytool.keyfiles import expand
 
     if not key_file or not namespace:
         raise KeytoolError("keytool sign needs -f KEY and -n NAMESPACE")
+    namespace = argv_text(namespace)  # the bytes typed, as ssh-keygen signs them
     hash_algorithm = sshsig.DEFAULT_HASH
     for option in sign_options or []:
         name, eq, value = option.partition("=")
@@ -342,8 +344,12 @@ def run_verify(
     match_principals: bool = False,
 ) -> int:
     from keytool import allowedsigners, sshsig
+    from keytool.cli import argv_text
 
     allowed_file = allowed_file or None
+    # -I and -n as the bytes typed, matched with the files' bytes as ssh-keygen does
+    identity = None if identity is None else argv_text(identity)
+    namespace = None if namespace is None else argv_text(namespace)
     if match_principals:
         if verify_options:
             raise _invalid_option(verify_options[0])  # ssh-keygen takes none here

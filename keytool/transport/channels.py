@@ -20,7 +20,7 @@ import enum
 import struct
 from collections import deque
 
-from keytool.display import printable
+from keytool.display import logged, printable
 from keytool.errors import FormatError, ProtocolError
 from keytool.record import Record, init
 from keytool.wire import Reader, Writer
@@ -799,7 +799,8 @@ class Connection:
         if chan.state not in (ChannelState.OPENING, ChannelState.CLOSING) or chan.remote_max_packet:
             raise ProtocolError(f"open failure for channel {chan.local_id}, which is open")
         self._free(chan)
-        return [ChannelOpenFailed(chan.local_id, reason, printable(description, 500))]
+        # as ssh logs it ("channel N: open failed: REASON: TEXT")
+        return [ChannelOpenFailed(chan.local_id, reason, logged(description, 500))]
 
     def _incoming(self, chan: Channel, data: bytes, code: int) -> list[ChannelEvent]:
         if chan.state in (ChannelState.OPENING, ChannelState.ACCEPTING):
@@ -845,7 +846,7 @@ class Connection:
             r.string()
             r.done()
             events.append(
-                ExitSignal(chan.local_id, printable(signal, 32), core, printable(message, 500))
+                ExitSignal(chan.local_id, printable(signal, 32), core, logged(message, 500))
             )
         # anything else (keepalive@openssh.com, eow@openssh.com...) is not for us
         if want_reply and chan.state is ChannelState.OPEN:

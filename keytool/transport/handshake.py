@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum, auto
 
-from keytool.display import printable
+from keytool.display import Logged, logged, printable
 from keytool.errors import (
     DisconnectError,
     FormatError,
@@ -102,6 +102,10 @@ MAX_BANNER_LINES = 1024
 MAX_BANNER_LINE = 8192
 
 SERVICE = b"ssh-userauth"
+
+
+class _Disconnected(PeerDisconnect, Logged):
+    """SSH_MSG_DISCONNECT, its description escaped as ssh logs it."""
 
 
 class State(Enum):
@@ -491,9 +495,10 @@ class ClientTransport:
                 r = Reader(payload, "DEBUG message")
                 r.byte()
                 r.boolean()
-                # RFC 4253 §11.3 says UTF-8; any bytes are a note all the same
+                # RFC 4253 §11.3 says UTF-8; any bytes are a note all the same, shown
+                # as ssh -v logs it ("Remote: %.900s"), whatever always_display says
                 message = r.peer_text()
-                self._note(f"server debug message: {printable(message, 256)}")
+                self._note(f"server debug message: {logged(message, 900)}")
             elif number == MSG_UNIMPLEMENTED:
                 self._note("the server did not understand one of our messages")
             return
@@ -522,14 +527,14 @@ class ClientTransport:
             r = Reader(payload, "DISCONNECT")
             r.byte()
             reason = r.uint32()
-            # any bytes: shown made safe, bytes that are not UTF-8 as "?" with the rest
+            # any bytes: shown as ssh logs them ("Received disconnect ...: %.400s")
             description = r.peer_text()
         except FormatError:
             raise PeerDisconnect("disconnected by the server") from None
         name = REASONS.get(reason, f"reason {reason}")
-        text = printable(description.strip(), 512)
+        text = logged(description, 400)
         detail = f"{text} ({name})" if text else name
-        raise PeerDisconnect(f"disconnected by the server: {detail}")
+        raise _Disconnected(f"disconnected by the server: {detail}")
 
     def _dispatch(self, number: int, payload: bytes, events: list[Event]) -> None:
         if number == MSG_KEXINIT:

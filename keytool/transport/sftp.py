@@ -13,7 +13,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from keytool.display import printable, shown
+from keytool.display import logged, shown
 from keytool.errors import FormatError, ProtocolError, SftpError
 from keytool.wire import Reader, Writer
 
@@ -366,9 +366,11 @@ class SftpClient:
             code = r.uint32()
             message = ""
             if r.remaining:
-                message = r.peer_text()  # words for a person: any bytes (shown as "?")
+                # words for a person: any bytes, escaped as ssh logs a peer's words
+                # (sftp itself shows only the code's name)
+                message = r.peer_text()
                 r.string()
-            reply = Status(request_id, code, printable(message, 300))
+            reply = Status(request_id, code, logged(message, 300))
         elif kind == FXP_HANDLE:
             reply = Handle(request_id, r.string())
         elif kind == FXP_DATA:

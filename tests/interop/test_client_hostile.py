@@ -93,9 +93,13 @@ def test_a_disconnect_text_that_is_not_utf8_is_shown_made_safe(tmp_path: Path) -
         seen = dict(_both(server, tmp_path))
     ours = seen["keytool"]
     assert ours.returncode == seen["ssh"].returncode == 255
-    line = ours.stderr.decode("utf-8", "replace").strip().splitlines()[-1]
-    assert "bye" in line and "end" in line and "by application" in line
-    assert "\x1b" not in line and "\x07" not in line
+    # the text as ssh logs it (strnvis VIS_SAFE: ESC and the bytes that are not UTF-8
+    # in octal, BEL as it is), in keytool's words around it
+    text = b"bye \\033]0;pwned\x07 \\377\\376 end"
+    assert b":11: " + text + b"\r\n" in seen["ssh"].stderr, seen["ssh"].stderr
+    line = ours.stderr.strip().splitlines()[-1]
+    assert line == b"keytool: disconnected by the server: " + text + b" (by application)"
+    assert b"\x1b" not in line
 
 
 def test_a_malformed_exit_signal_is_one_plain_line(tmp_path: Path) -> None:

@@ -76,8 +76,9 @@ def test_exec_request_and_reply() -> None:
 def test_open_failure() -> None:
     conn = Connection()
     ch = conn.open_session()
-    fail = Writer().byte(92).uint32(ch).uint32(1).string("no\x07way").string("").getvalue()
-    assert conn.receive(fail) == [ChannelOpenFailed(ch, 1, "no?way")]
+    fail = Writer().byte(92).uint32(ch).uint32(1).string("no\x1bway\x07").string("").getvalue()
+    # escaped as ssh logs it: ESC in octal, BEL (VIS_SAFE) as it is
+    assert conn.receive(fail) == [ChannelOpenFailed(ch, 1, "no\\033way\x07")]
     assert ch not in conn.channels
 
 

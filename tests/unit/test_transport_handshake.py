@@ -194,9 +194,10 @@ def test_disconnect_reason_is_reported() -> None:
     )
     with pytest.raises(DisconnectError) as caught:
         client.receive_data(server.data())
-    # the reason text, with the terminal escape made harmless, and the reason code
+    # the reason text escaped as ssh logs it (ESC as \033), and the reason code
     assert (
-        str(caught.value) == "disconnected by the server: Too many?[31m failures (protocol error)"
+        str(caught.value)
+        == "disconnected by the server: Too many\\033[31m failures (protocol error)"
     )
 
 
