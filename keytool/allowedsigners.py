@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 
 from keytool.authkeys import parse_line as parse_key_line
 from keytool.errors import FormatError, UnsupportedKeyError
+from keytool.fields import skip_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.cert import Certificate
 from keytool.patterns import match_any, match_pattern
@@ -244,8 +245,10 @@ def walk(
     does not use (security keys) are skipped."""
     # lines end at newlines only (ssh-keygen reads them with getline): any other line
     # break a comment may hold stays inside its line
+    # only spaces and tabs are skipped at the start of a line (a line starting with a
+    # carriage return holds an empty principal and is a bad line)
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.lstrip(_WHITESPACE)
+        line = skip_blanks(raw)
         if not line or line.startswith("#"):
             continue
         where = f"{source} line {number}"
@@ -266,10 +269,11 @@ def walk(
 
 
 def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigner | None:
-    if not principals or not rest.strip():
+    if not principals or not rest:
         raise FormatError(f"{where}: expected 'principals [options] keytype base64'")
     try:
-        entry = parse_key_line(rest.strip())
+        # the key and its options, cut as in authorized_keys (at spaces and tabs only)
+        entry = parse_key_line(rest)
     except UnsupportedKeyError:
         return None
     except FormatError as exc:

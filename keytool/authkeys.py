@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keytool.errors import FormatError
+from keytool.fields import blank_or_line_end, first_word, skip_blanks, split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line, looks_like_key_type
 
@@ -33,7 +34,7 @@ def split_options(line: str) -> tuple[str, str]:
         if ch == '"':
             quoted = not quoted
         elif ch in " \t" and not quoted:
-            return line[:i], line[i:].lstrip(" \t")
+            return line[:i], skip_blanks(line[i:])
         i += 1
     if quoted:
         raise FormatError("invalid authorized_keys line: unterminated quote in options")
@@ -41,17 +42,24 @@ def split_options(line: str) -> tuple[str, str]:
 
 
 def parse_line(line: str) -> AuthorizedKey | None:
-    """One authorized_keys line; None for blank lines and comments."""
-    text = line.strip()
-    if not text or text.startswith("#"):
+    """One authorized_keys line; None for blank lines and comments.
+
+    Words are cut as sshd cuts them: at spaces and tabs only, so a line whose words
+    stand apart by other white space (a form feed, U+00A0...) holds no key for sshd
+    and none here. Only spaces and tabs are skipped at its start; a blank line of a
+    CRLF file (its carriage return alone) holds no key either. The comment is the rest
+    of the line as it is."""
+    if blank_or_line_end(line):
+        return None
+    text = skip_blanks(line)
+    if text.startswith("#"):
         return None
     options = ""
-    first = text.split(None, 1)[0]
-    if not looks_like_key_type(first):
+    if not looks_like_key_type(first_word(text)[0]):
         options, text = split_options(text)
         if not text:
             raise FormatError("invalid authorized_keys line: options but no key")
-    parts = text.split(None, 2)
+    parts = split_blanks(text, 2)
     if len(parts) < 2:
         raise FormatError("invalid authorized_keys line: expected 'type base64 [comment]'")
     key = decode_key(parts[0], parts[1])

@@ -38,6 +38,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
+from keytool.fields import blank_or_line_end, first_word, skip_blanks, split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line
 from keytool.patterns import ascii_lower, match_any, match_pattern
@@ -129,29 +130,45 @@ def _split_hashed(hosts: str) -> tuple[bytes, bytes]:
 
 
 def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
-    """One known_hosts line; None for blank lines and comments; FormatError if malformed."""
-    text = line.strip()
-    if not text or text.startswith("#"):
+    """One known_hosts line; None for blank lines and comments; FormatError if malformed.
+
+    Read as ssh reads it: words stand apart by spaces and tabs only (any other white
+    space is part of a word), only spaces and tabs are skipped at the line's start, a
+    marker is followed by a space, and the key is read as sshkey_read reads it
+    (``keys.pubfile``). A blank line of a CRLF file holds no entry."""
+    if blank_or_line_end(line):
         return None
-    parts = text.split(None, 1)
-    marker = ""
-    if parts[0].startswith("@"):
-        if parts[0] not in MARKERS:
-            raise FormatError(f"invalid known_hosts line: unknown marker {parts[0][:32]!r}")
-        marker = parts[0]
-        if len(parts) < 2:
-            raise FormatError("invalid known_hosts line: marker without hosts")
-        parts = parts[1].split(None, 1)
-    if len(parts) < 2:
+    text = skip_blanks(line)
+    if text.startswith("#"):
+        return None
+    marker, rest = marker_word(text)
+    hosts, rest = first_word(rest)
+    if not rest:
         raise FormatError("invalid known_hosts line: expected 'hosts type base64'")
-    hosts = parts[0]
     if hosts.startswith(HASH_MAGIC):
         _split_hashed(hosts)
-    fields = parts[1].split(None, 2)
+    fields = split_blanks(rest, 2)
     if len(fields) < 2:
         raise FormatError("invalid known_hosts line: expected 'hosts type base64'")
     key = decode_key(fields[0], fields[1])
     return KnownHost(marker, hosts, key, fields[2] if len(fields) > 2 else "", line_number)
+
+
+def marker_word(text: str) -> tuple[str, str]:
+    """(marker, the rest after it and its blanks) of a line's text (its leading blanks
+    skipped); ("", text) when it has none. ssh takes a marker only when a space follows
+    it (not a tab): any other word starting with ``@`` makes the line a bad one
+    (FormatError), as does a marker with nothing after it."""
+    if not text.startswith("@"):
+        return "", text
+    word, rest = first_word(text)
+    if word not in MARKERS:
+        raise FormatError(f"invalid known_hosts line: unknown marker {word[:32]!r}")
+    if text[len(word) : len(word) + 1] != " ":
+        raise FormatError(f"invalid known_hosts line: no space after {word}")
+    if not rest:
+        raise FormatError("invalid known_hosts line: marker without hosts")
+    return word, rest
 
 
 def parse(text: str | bytes, source: str = "") -> tuple[list[KnownHost], list[ParseWarning]]:
@@ -265,7 +282,7 @@ def host_needles(names: Iterable[str]) -> list[bytes]:
 def host_field(text: str) -> str | None:
     """The host field of a key line (after its marker, if any); None for comments,
     blanks and a marker alone."""
-    words = text.split(None, 2)
+    words = split_blanks(text, 2)
     if not words or words[0].startswith("#"):
         return None
     if words[0].startswith("@"):

@@ -29,13 +29,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from keytool.errors import FormatError, UnsupportedKeyError
+from keytool.fields import first_word, skip_blanks, split_blanks
 from keytool.knownhosts import (
     HASH_MAGIC,
-    MARKERS,
     LineFinder,
     hash_name,
     host_needles,
     hosts_match,
+    marker_word,
     text_blocks,
 )
 from keytool.patterns import ascii_lower
@@ -74,24 +75,26 @@ class Found(Record):
 
 
 def line_fields(line: str) -> tuple[str, str, str] | None:
-    """(marker, hosts, the rest) of a key line; None for comments, blanks and lines
-    too short to be one."""
-    parts = line.split(None, 1)
-    if not parts or parts[0].startswith("#"):
+    """(marker, hosts, the rest) of a key line, its words cut as ssh-keygen cuts them
+    (``knownhosts.parse_line``: at spaces and tabs only); the rest (key and comment) is
+    as written, a CRLF line's carriage return included, as ssh-keygen -H writes it
+    back. None for comments, blanks and lines too short to be one (a blank line of a
+    CRLF file is one of those: ssh-keygen cannot read it)."""
+    text = skip_blanks(line)
+    if not text or text.startswith("#"):
         return None
-    marker = ""
-    if parts[0].startswith("@"):
-        if parts[0] not in MARKERS or len(parts) < 2:
-            return None
-        marker = parts[0]
-        parts = parts[1].split(None, 1)
-    if len(parts) < 2 or len(parts[1].split()) < 2:
+    try:
+        marker, text = marker_word(text)
+    except FormatError:
         return None
-    return marker, parts[0], parts[1].strip()
+    hosts, rest = first_word(text)
+    if len(split_blanks(rest, 2)) < 2:
+        return None
+    return marker, hosts, rest
 
 
 def _known_type(fields: tuple[str, str, str]) -> bool:
-    return fields[2].split(None, 1)[0] in KNOWN_TYPES
+    return first_word(fields[2])[0] in KNOWN_TYPES
 
 
 def _block_lines(text: bytes | Iterable[bytes]) -> Iterator[tuple[int, str]]:
@@ -114,8 +117,8 @@ def invalid_lines(text: bytes | Iterable[bytes]) -> list[int]:
     key after a known type: ssh-keygen keeps such a line as it is."""
     bad = []
     for number, line in _block_lines(text):
-        words = line.split(None, 1)
-        if not words or words[0].startswith("#"):
+        words = skip_blanks(line)
+        if not words or words.startswith("#"):
             continue
         fields = line_fields(line)
         if fields is None or not _known_type(fields):
@@ -247,7 +250,7 @@ def fingerprint_line(line: str, host: str, digest: str) -> str | None:
     fields = line_fields(line)
     if fields is None:
         return None
-    words = fields[2].split(None, 2)
+    words = split_blanks(fields[2], 2)
     comment = f" {words[2]}" if len(words) > 2 else ""
     try:
         key = decode_key(words[0], words[1])

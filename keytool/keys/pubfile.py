@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from keytool.errors import FormatError
+from keytool.errors import FormatError, KeytoolError
+from keytool.fields import base64_word, blank_or_line_end, split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import KEY_TYPES, UNSUPPORTED, public_from_wire
 
@@ -16,9 +17,14 @@ def looks_like_key_type(token: str) -> bool:
 
 
 def decode_blob(b64: str | bytes) -> bytes:
-    """The key blob of a line's base64 field, not parsed."""
+    """The key blob of a line's base64 field, not parsed. As OpenSSH decodes it: C
+    white space inside the field (a CRLF line's carriage return) is passed over."""
     try:
         return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return base64.b64decode(base64_word(b64), validate=True)
     except (binascii.Error, ValueError):
         raise FormatError("invalid public key: bad base64") from None
 
@@ -38,8 +44,10 @@ def decode_key(key_type: str, b64: str | bytes, shown: bool = False) -> PublicKe
 
 
 def parse_public_line(line: str) -> tuple[PublicKey, str]:
-    """``ssh-ed25519 AAAA… comment`` -> (key, comment)."""
-    parts = line.strip().split(None, 2)
+    """``ssh-ed25519 AAAA… comment`` -> (key, comment), the words cut as OpenSSH cuts
+    a key (sshkey_read): at spaces and tabs only, the comment being the rest of the
+    line as it is."""
+    parts = split_blanks(line, 2)
     if len(parts) < 2:
         raise FormatError("invalid public key line: expected 'type base64 [comment]'")
     key = decode_key(parts[0], parts[1])
@@ -52,10 +60,23 @@ def format_public_line(key: PublicKey, comment: str = "") -> str:
 
 
 def parse_public_text(text: bytes) -> tuple[PublicKey, str]:
-    """A .pub file: its first key line."""
+    """A .pub file: its first key line, as ssh-add and ssh read one (sshkey_load_public).
+
+    Lines end at newlines only. Lines that are empty or start with ``#`` are passed
+    over, and so is a line that holds no key (the first such line's error is raised
+    when no line does). The comment ends at the first carriage return: a CRLF file's
+    comment does not hold it."""
     # a comment may hold any bytes (ssh-keygen writes what it is given): kept as they are
     decoded = text.decode("utf-8", "surrogateescape")
-    for line in decoded.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return parse_public_line(line)
-    raise FormatError("invalid public key file: no key in it")
+    error: KeytoolError | None = None
+    for line in decoded.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        try:
+            key, comment = parse_public_line(line)
+        except KeytoolError as exc:
+            if error is None and not blank_or_line_end(line):
+                error = exc
+            continue
+        return key, comment.partition("\r")[0]
+    raise error or FormatError("invalid public key file: no key in it")

@@ -1,0 +1,69 @@
+"""Fields of the lines of OpenSSH's text files, cut where OpenSSH cuts them.
+
+known_hosts, authorized_keys, allowed_signers, revoked keys lists and .pub files hold
+lines of words. OpenSSH separates those words by runs of spaces and tabs only, and
+skips only spaces and tabs at the start of a line; any other character that Python
+counts as white space (vertical tab, form feed, carriage return, U+00A0, U+0085, the
+file separators, ...) belongs to the word it stands in. Python's ``str.split()`` and
+``str.strip()`` cut at all of them, so they are not used on these lines.
+
+A key's base64 word is the exception, as OpenSSH decodes it: its decoder passes over
+C white space (space, tab, newline, vertical tab, form feed, carriage return) inside
+the word, so ``AAAA...=\\r`` at the end of a CRLF line is still the key, while any
+other stray character makes the key unreadable.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: what separates the words of a line, and what is skipped at its start
+BLANKS = " \t"
+#: what OpenSSH's base64 decoder passes over inside a key's base64 word
+_BASE64_SPACE = "\n\v\f\r"
+_DROP_BASE64_SPACE = str.maketrans("", "", _BASE64_SPACE)
+_BASE64_SPACE_BYTES = _BASE64_SPACE.encode("ascii")
+_BLANK_RUN = re.compile("[ \t]+")
+
+
+def skip_blanks(line: str) -> str:
+    """``line`` without the spaces and tabs it starts with (and nothing else)."""
+    return line.lstrip(BLANKS)
+
+
+def split_blanks(line: str, maxsplit: int = -1) -> list[str]:
+    """The words of ``line`` as OpenSSH cuts them: the leading spaces and tabs skipped,
+    then cut at each run of spaces and tabs, at most ``maxsplit`` times (-1: no limit).
+    Like ``str.split(None, maxsplit)`` otherwise: the last word is the rest of the line
+    as it is (trailing blanks kept), and there is no empty word at either end."""
+    text = line.lstrip(BLANKS)
+    if "\t" in text or "  " in text:
+        words = _BLANK_RUN.split(text, maxsplit if maxsplit >= 0 else 0)
+    else:  # single spaces alone, as OpenSSH writes its lines: the quicker cut
+        words = text.split(" ", maxsplit)
+    if words and not words[-1]:
+        words.pop()
+    return words
+
+
+def first_word(line: str) -> tuple[str, str]:
+    """The first word of ``line`` (after its leading blanks) and the rest after the
+    blanks that follow it; ("", "") for a line of blanks."""
+    words = split_blanks(line, 1)
+    if not words:
+        return "", ""
+    return words[0], words[1] if len(words) > 1 else ""
+
+
+def base64_word(word: str | bytes) -> str | bytes:
+    """A key's base64 word as OpenSSH's decoder reads it: the C white space it holds
+    (a carriage return from a CRLF line end, a form feed...) left out."""
+    if isinstance(word, bytes):
+        return word.translate(None, _BASE64_SPACE_BYTES)
+    return word.translate(_DROP_BASE64_SPACE)
+
+
+def blank_or_line_end(text: str) -> bool:
+    """Nothing but a line end (or nothing) after the leading blanks: a blank line of a
+    file written with CRLF line ends, from which OpenSSH reads no key either."""
+    return skip_blanks(text) in ("", "\r")
