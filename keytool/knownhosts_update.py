@@ -28,13 +28,13 @@ bytes less the lines removed, not a list of its lines.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable, Iterator, Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
+from keytool.fields import split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
-from keytool.keys.pubfile import format_public_line
+from keytool.keys.pubfile import decode_blob, format_public_line
 from keytool.knownhosts import LineFinder, hash_name, host_needles, hosts_match, text_blocks
 from keytool.knownhosts_edit import keep_all_but, line_fields
 from keytool.record import Record, init
@@ -148,10 +148,10 @@ def _key_line(number: int, text: bytes) -> _Line | None:
     if fields is None:
         return None
     marker, hosts, rest = fields
-    key_type, b64 = rest.split(None, 2)[:2]
+    key_type, b64 = split_blanks(rest, 2)[:2]  # line_fields saw both words
     try:
-        blob = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
+        blob = decode_blob(b64)
+    except FormatError:
         return None
     return _Line(number, marker, hosts, key_type, blob)
 

@@ -332,6 +332,7 @@ def _key_named(name: str) -> ListedKey:
 def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
     """-d with a key of a type keytool does not read: its line in FILE or FILE.pub."""
     from keytool import files
+    from keytool.fields import split_blanks
     from keytool.keys.blob import UNSUPPORTED_LABELS
     from keytool.keys.pubfile import decode_blob
 
@@ -340,20 +341,22 @@ def _remove_raw(client: AgentClient, name: str, quiet: bool) -> bool:
             text = files.read_file(path, "key file")
         except KeytoolError:
             continue
-        for line in text.split(b"\n"):
-            words = line.split()
-            if len(words) < 2 or words[0].startswith(b"#"):
+        for raw in text.split(b"\n"):
+            # the words as ssh-add cuts them: at spaces and tabs only
+            words = split_blanks(raw.decode("utf-8", "surrogateescape"), 2)
+            if len(words) < 2 or words[0].startswith("#"):
                 continue
             try:
                 blob = decode_blob(words[1])
             except KeytoolError:
                 break
-            comment = b" ".join(words[2:]).decode("utf-8", "surrogateescape") or "no comment"
+            comment = words[2].partition("\r")[0] if len(words) > 2 else ""
+            comment = comment or "no comment"
             try:
                 client.remove(blob)
             except KeytoolError:
                 break
-            kind = UNSUPPORTED_LABELS.get(words[0].decode("ascii", "replace"), "?")
+            kind = UNSUPPORTED_LABELS.get(words[0], "?")
             _say(quiet, f"Identity removed: {name} {kind} ({comment})")
             return True
     _err(f'Could not remove identity "{name}": agent refused operation')
