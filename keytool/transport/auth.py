@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 
-from keytool.display import printable
+from keytool.display import logged, printable
 from keytool.errors import AuthError, FormatError, ProtocolError
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
@@ -642,7 +642,9 @@ class AuthPlan:
         tried = "; ".join(self.tried) if self.tried else "nothing we could offer"
         # ssh's words first ("user@host: Permission denied (publickey,password)."), then
         # what was tried
-        text = f"{username}@{host}: Permission denied ({','.join(allowed)}); tried: {tried}"
+        # (the user and host escaped as ssh's log lines escape them: \ooo)
+        who = f"{logged(username, 100)}@{logged(host, 100)}"
+        text = f"{who}: Permission denied ({','.join(allowed)}); tried: {tried}"
         if self.skipped:
             text += "; " + "; ".join(self.skipped)
         return AuthError(text)

@@ -98,21 +98,43 @@ def test_command_bytes_sent_as_given(server: Sshd, known: Path, keys: dict[str, 
     assert result.stdout == b"caf\xe9\xff"
 
 
-def test_destination_user_and_option_not_utf8_are_one_line(
+def test_destination_user_and_option_not_utf8_as_ssh(
     server: Sshd, known: Path, keys: dict[str, Path]
 ) -> None:
+    """A host name, a -l user or an -o User that is not UTF-8, as ssh takes them: the
+    host is looked up as its bytes (one line, ssh's words, the byte as \\377), the
+    user name goes to the server as its bytes (sshd logs "Invalid user \\377")."""
     bad = os.fsdecode(b"\xff")
+    common = ["-F", "none", "-p", str(server.port), "-o", f"UserKnownHostsFile={known}",
+              "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+              "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={keys['rsa']}"]  # fmt: skip
     for flags, destination in (
         ((), f"root@{bad}"),
         (("-l", bad), "127.0.0.1"),
         (("-o", f"User={bad}"), "127.0.0.1"),
     ):
-        result = keytool_exec(server.port, known, destination, "true", flags=flags)
-        assert result.returncode == 255
-        text = result.stderr.decode("utf-8", "replace")
-        assert text.count("\n") == 1 and "not UTF-8" in text, text
-        assert "\\377" in text  # the byte as ssh shows one: octal
-    assert offered_keys(server.log) == []  # refused before connecting
+        before = server.log.read_bytes().count(b"Invalid user \\377 from")
+        said = {}
+        for name, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
+            result = subprocess.run(
+                [*program, *common, *flags, destination, "true"],
+                capture_output=True, stdin=subprocess.DEVNULL, timeout=60, env=base_env(),
+            )  # fmt: skip
+            assert result.returncode == 255, (name, result.stderr)
+            said[name] = result.stderr
+        assert said["keytool"].count(b"\n") == 1, said["keytool"]
+        if destination != "127.0.0.1":  # the host: the same line as ssh's
+            assert said["ssh"].startswith(b"ssh: Could not resolve hostname \\377: ")
+            assert (
+                said["keytool"]
+                == b"keytool: " + said["ssh"][len(b"ssh: ") :].rstrip(b"\r\n") + b"\n"
+            )
+        else:
+            after = server.log.read_bytes().count(b"Invalid user \\377 from")
+            assert after == before + 2, server.log.read_bytes()[-2000:]
+            # ssh's words, the user as ssh shows it
+            assert said["ssh"] == b"\\377@127.0.0.1: Permission denied (publickey).\r\n"
+            assert said["keytool"].startswith(b"keytool: \\377@127.0.0.1: Permission denied")
 
 
 def test_large_output_and_remote_hash_of_input(
