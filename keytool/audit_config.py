@@ -12,7 +12,8 @@ import os
 import stat
 
 from keytool.errors import KeytoolError
-from keytool.sshconfig import MAX_INCLUDE_DEPTH, ConfigSource, ResolvedConfig
+from keytool.sshconfig import MAX_INCLUDE_DEPTH
+from keytool.sshconfig_resolved import ConfigSource, ResolvedConfig
 
 #: more files than this through Include is not a config anyone keeps by hand
 _MAX_FILES = 256
@@ -46,7 +47,7 @@ class ConfigTree:
 def expand_include(pattern: str, home: str) -> str:
     """An Include pattern as ssh reads it from a user's file: ``~`` is the user's home,
     a relative name is under ``~/.ssh``."""
-    from keytool.sshconfig import tilde_expand
+    from keytool.sshconfig_words import tilde_expand
 
     if pattern.startswith("~"):
         return tilde_expand(pattern, home, "Include")
@@ -86,7 +87,7 @@ def _read_text(path: str) -> str:
 def _walk(tree: ConfigTree, path: str, home: str, depth: int, seen: set[str]) -> None:
     import glob
 
-    from keytool.sshconfig import split_line
+    from keytool.sshconfig_words import split_line
 
     text = tree.texts.get(path)
     if text is None:

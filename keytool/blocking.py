@@ -34,7 +34,8 @@ from keytool.errors import (
     ProtocolError,
     TimedOut,
 )
-from keytool.login import HostCheck, Login
+from keytool.login import Login
+from keytool.login_hostkey import HostCheck
 from keytool.malloc import AFTER_BYTES, keep_freed_memory
 from keytool.options import ConnectOptions, Prompts
 from keytool.serveralive import ServerAlive

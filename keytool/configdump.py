@@ -11,9 +11,13 @@ config's +/-/^ applied), and paths are shown expanded.
 
 from __future__ import annotations
 
-from keytool import sshconfig
 from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
-from keytool.sshconfig import ResolvedConfig
+from keytool.sshconfig_resolved import (
+    DEFAULT_PREFERRED_AUTHENTICATIONS,
+    ResolvedConfig,
+    apply_algorithm_list,
+)
+from keytool.sshconfig_values import ip_qos_name, parse_jump_host
 from keytool.transport import config as tconfig
 
 # ssh's words for the settings it keeps as numbers (readconf.c's multistate tables)
@@ -43,7 +47,7 @@ def _proxy_jump(jump: str) -> str:
     """ProxyJump as ssh -G shows it: the hops before the last as written, the last one
     as ssh parsed it (no ssh://, a numeric address in brackets)."""
     before, comma, last = jump.rpartition(",")
-    user, host, port = sshconfig.parse_jump_host(last)
+    user, host, port = parse_jump_host(last)
     numeric = ":" in host or all(c in "0123456789." for c in host)
     shown = f"[{host}]" if numeric else host
     return f"{before}{comma}{user + '@' if user else ''}{shown}{':' + str(port) if port else ''}"
@@ -60,16 +64,14 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     r = resolved
     strict = r.strict_host_key_checking
     lists = {
-        "ciphers": sshconfig.apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS),
-        "hostkeyalgorithms": sshconfig.apply_algorithm_list(
-            r.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
-        ),
-        "kexalgorithms": sshconfig.apply_algorithm_list(r.kex_algorithms, tconfig.DEFAULT_KEX),
-        "casignaturealgorithms": sshconfig.apply_algorithm_list(
+        "ciphers": apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS),
+        "hostkeyalgorithms": apply_algorithm_list(r.host_key_algorithms, tconfig.DEFAULT_HOST_KEY),
+        "kexalgorithms": apply_algorithm_list(r.kex_algorithms, tconfig.DEFAULT_KEX),
+        "casignaturealgorithms": apply_algorithm_list(
             r.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
         ),
-        "macs": sshconfig.apply_algorithm_list(r.macs, tconfig.DEFAULT_MACS),
-        "pubkeyacceptedalgorithms": sshconfig.apply_algorithm_list(
+        "macs": apply_algorithm_list(r.macs, tconfig.DEFAULT_MACS),
+        "pubkeyacceptedalgorithms": apply_algorithm_list(
             r.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
         ),
     }
@@ -133,7 +135,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         (
             "preferredauthentications",
             ",".join(r.preferred_authentications)
-            if r.preferred_authentications != sshconfig.DEFAULT_PREFERRED_AUTHENTICATIONS
+            if r.preferred_authentications != DEFAULT_PREFERRED_AUTHENTICATIONS
             else None,
         ),
         ("pubkeyacceptedalgorithms", ",".join(lists["pubkeyacceptedalgorithms"])),
@@ -162,7 +164,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     persist = r.control_persist
     lines.append(f"controlpersist {'no' if persist is None else persist or 'yes'}")
     lines.append(f"escapechar {_escape(r.escape_char)}")
-    lines.append(f"ipqos {sshconfig.ip_qos_name(r.ip_qos[0])} {sshconfig.ip_qos_name(r.ip_qos[1])}")
+    lines.append(f"ipqos {ip_qos_name(r.ip_qos[0])} {ip_qos_name(r.ip_qos[1])}")
     lines.append(f"rekeylimit {r.rekey_limit[0]} {r.rekey_limit[1]}")
     lines.append(f"streamlocalbindmask 0{r.stream_local_bind_mask:o}")
     if r.proxy_jump is not None:

@@ -14,7 +14,7 @@ from keytool.record import Record, init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from keytool.sshconfig import ResolvedConfig
+    from keytool.sshconfig_resolved import ResolvedConfig
 
 
 class Destination(Record):

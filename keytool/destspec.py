@@ -82,7 +82,7 @@ def load_destinations(
         return ()
     from keytool.hostcheck import entries_naming
     from keytool.knownhosts import lookup_name
-    from keytool.sshconfig import account_home, expand_home
+    from keytool.sshconfig_words import account_home, expand_home
 
     # as ssh-add: ~ is the home in the password database, not $HOME
     home = account_home()

@@ -383,7 +383,7 @@ def command_entries(
     import base64
     import subprocess
 
-    from keytool.sshconfig import RUNTIME_TOKENS
+    from keytool.sshconfig_words import RUNTIME_TOKENS
 
     tag = f"KnownHostsCommand-{invocation}"
     values = {
@@ -605,7 +605,7 @@ def _create_user_ssh_dir(raw: str, path: str) -> None:
     in it and it is missing, as ssh's hostfile_create_user_ssh_dir does: ~/.ssh as the
     password database names the home folder, compared as written (and, for a ``raw``
     given as ``~/...``, the ~/.ssh it was expanded to). No other folder is made."""
-    from keytool.sshconfig import account_home, tilde_expand
+    from keytool.sshconfig_words import account_home, tilde_expand
 
     folder = os.path.dirname(path)
     ssh_dirs = {tilde_expand("~/.ssh", account_home(), "~/.ssh")}

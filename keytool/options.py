@@ -24,7 +24,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Container
 
-    from keytool.sshconfig import ResolvedConfig
+    from keytool.sshconfig_resolved import ResolvedConfig
 
     Trace = Callable[[str], None]
 
@@ -148,7 +148,7 @@ class ConnectOptions(Record):
     certificate_files: tuple[str, ...]
     ca_signature_algorithms: tuple[str, ...]
     revoked_host_keys: tuple[str, ...]
-    known_hosts_command: tuple[str, ...]  # KnownHostsCommand's words (sshconfig's marks)
+    known_hosts_command: tuple[str, ...]  # KnownHostsCommand's words (sshconfig_words' marks)
     server_alive_interval: float  # seconds without a word from the server; 0: never ask
     server_alive_count_max: int  # keepalives it may leave unanswered
     visual_host_key: bool  # VisualHostKey: show the host key's randomart
@@ -309,7 +309,7 @@ def _implemented(
 
 def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:
     """ConnectOptions from a resolved ssh configuration."""
-    from keytool import sshconfig
+    from keytool import sshconfig_resolved
     from keytool.transport import config as tconfig
     from keytool.transport.ciphers import CIPHERS, MACS
     from keytool.transport.kex import KEX_METHODS
@@ -317,13 +317,15 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
     def offered(
         spec: str | None, default: tuple[str, ...], known: Container[str], keyword: str
     ) -> tuple[str, ...]:
-        return _implemented(sshconfig.apply_algorithm_list(spec, default), known, keyword, trace)
+        return _implemented(
+            sshconfig_resolved.apply_algorithm_list(spec, default), known, keyword, trace
+        )
 
     transport = TransportConfig(
         kex_algorithms=offered(
             resolved.kex_algorithms, tconfig.DEFAULT_KEX, KEX_METHODS, "KexAlgorithms"
         ),
-        host_key_algorithms=sshconfig.apply_algorithm_list(
+        host_key_algorithms=sshconfig_resolved.apply_algorithm_list(
             resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
         ),
         ciphers=offered(resolved.ciphers, tconfig.DEFAULT_CIPHERS, CIPHERS, "Ciphers"),
@@ -357,11 +359,11 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         hash_known_hosts=resolved.hash_known_hosts,
         connect_timeout=float(resolved.connect_timeout) if resolved.connect_timeout else None,
         password_prompts=resolved.number_of_password_prompts,
-        proxy_command=sshconfig.proxy_command(resolved),
+        proxy_command=sshconfig_resolved.proxy_command(resolved),
         transport=transport,
         trace=trace,
         certificate_files=resolved.certificate_files,
-        ca_signature_algorithms=sshconfig.apply_algorithm_list(
+        ca_signature_algorithms=sshconfig_resolved.apply_algorithm_list(
             resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
         ),
         revoked_host_keys=resolved.revoked_host_keys,
@@ -371,7 +373,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         visual_host_key=resolved.visual_host_key,
         add_keys_to_agent=resolved.add_keys_to_agent,
         log_level=resolved.log_level,
-        pubkey_algorithms=sshconfig.apply_algorithm_list(
+        pubkey_algorithms=sshconfig_resolved.apply_algorithm_list(
             resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
         ),
         fingerprint_hash=resolved.fingerprint_hash,

@@ -1,8 +1,9 @@
 """The SSH client over asyncio: host verification, user authentication, channels.
 
 Built on ``keytool.client.open_transport`` (TCP, key exchange, the ssh-userauth
-service), ``keytool.login`` (host check and the authentication steps, shared with
-the blocking driver of ``keytool exec``) and the sans-IO ``transport.channels``::
+service), ``keytool.login_hostkey`` and ``keytool.login`` (host check and the
+authentication steps, shared with the blocking driver of ``keytool exec``) and the
+sans-IO ``transport.channels``::
 
     client = await open_connection(options)      # host key verified, not logged in
     accepted = await client.query_key(key)        # optional: would this key do?
@@ -477,7 +478,7 @@ async def open_connection(
     """TCP (unless ``sock`` is already connected), key exchange and host key
     verification; not yet authenticated."""
     from keytool.client import open_transport
-    from keytool.login import HostCheck
+    from keytool.login_hostkey import HostCheck
 
     prompts = prompts or Prompts(options.batch_mode)
     host = HostCheck(options, prompts)

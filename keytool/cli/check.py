@@ -378,7 +378,7 @@ def _config_findings(path: str, account: Account) -> tuple[list[FileFacts], list
     """The files the config Includes (to be judged as ssh judges them) and what the
     config gives every host; a file ssh would refuse is a failure. Nothing in it is
     run: a config with ``Match exec`` in it, or in a file it Includes, is not resolved."""
-    from keytool import audit, sshconfig
+    from keytool import audit, sshconfig_resolved
     from keytool.audit_config import read_tree, resolve_every_host
     from keytool.transport import config as tconfig
 
@@ -408,7 +408,7 @@ def _config_findings(path: str, account: Account) -> tuple[list[FileFacts], list
             (resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY),
             (resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY),
         )
-        for name in sshconfig.apply_algorithm_list(spec, default)
+        for name in sshconfig_resolved.apply_algorithm_list(spec, default)
         if name in ("ssh-rsa", "ssh-dss")
     }
     every = audit.EveryHost(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from keytool.blocking import BlockingClient, Served
     from keytool.localtty import LocalTerminal
-    from keytool.sshconfig import ResolvedConfig
+    from keytool.sshconfig_resolved import ResolvedConfig
     from keytool.tunnels import Forwards
     from keytool.x11 import Forwarding as X11Forwarding
 
@@ -117,7 +117,7 @@ def run(
     for value, kind, what in ((cipher, "cipher", "cipher"), (mac, "mac", "mac")):
         if value is not None:  # -c and -m as ssh checks them, in its words
             from keytool.errors import FormatError
-            from keytool.sshconfig import check_algorithms
+            from keytool.sshconfig_values import check_algorithms
 
             try:
                 check_algorithms(value, kind)
@@ -154,7 +154,7 @@ def run(
     if master:  # as ssh: each -M turns yes into ask and anything else into yes
         option.insert(0, f"ControlMaster={'yes' if master % 2 else 'ask'}")
     if control_path is not None:  # the last -S, as written (quoted: it may hold spaces)
-        from keytool.sshconfig import quote_arg
+        from keytool.sshconfig_words import quote_arg
 
         option.insert(0, f"ControlPath={quote_arg(control_path)}")
     if subsystem:
@@ -276,7 +276,7 @@ def _tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: bo
     if order is None or not {"tty", "no_tty"} & set(order):  # not known: -T wins, -tt forces
         return "no" if no_tty else "force" if tty > 1 else "yes"
     from keytool.errors import FormatError
-    from keytool.sshconfig import split_line
+    from keytool.sshconfig_words import split_line
 
     state: str | None = None
     given = iter(options)
@@ -380,7 +380,7 @@ def _host_port(text: str) -> tuple[str, int]:
     """-W's HOST:PORT ([ADDRESS]:PORT for IPv6), as ssh takes it: a ProxyJump hop's
     form, with a port and without a user."""
     from keytool.errors import FormatError
-    from keytool.sshconfig import parse_jump_host
+    from keytool.sshconfig_values import parse_jump_host
 
     try:
         user, host, port = parse_jump_host(text)
@@ -440,10 +440,10 @@ def _flag_line(dest: str, value: str) -> str | None:
         parse_local_forward,
         parse_remote_forward,
     )
-    from keytool.sshconfig import quote_arg
+    from keytool.sshconfig_words import quote_arg
 
     if dest == "identity":
-        from keytool.sshconfig import account_home, tilde_expand
+        from keytool.sshconfig_words import account_home, tilde_expand
 
         try:  # ~ as ssh expands it here: the account's home directory, not $HOME
             path = tilde_expand(value, account_home(), "-i")
@@ -498,7 +498,7 @@ def _connect_and_run(
     print_config: bool = False,
     given_order: list[str] | None = None,
 ) -> int:
-    from keytool import sshconfig, tcp
+    from keytool import sshconfig_resolved, tcp
     from keytool.cli import argv_text
     from keytool.destination import resolve_command_line
 
@@ -573,7 +573,7 @@ def _connect_and_run(
         forwards = forwards or master  # a master is served by the forwarding machinery
     # Connect first, then load the SSH machinery: the server starts its side of the
     # connection (sshd forks and execs a session process) while Python imports.
-    proxy = sshconfig.proxy_command(resolved)
+    proxy = sshconfig_resolved.proxy_command(resolved)
     sock: _socket.socket
     if proxy is not None:
         if trace:
@@ -750,9 +750,9 @@ def _agent_reachable(path: str, trace: Callable[[str], None]) -> bool:
 
 def _short_identities(resolved: ResolvedConfig) -> None:
     """RequiredRSASize: ssh's line for each identity file whose RSA key is shorter, said
-    as ssh loads them (connected, before the key exchange); login.py skips them."""
+    as ssh loads them (connected, before the key exchange); login_keys.py skips them."""
     from keytool.keyfiles import public_of_file
-    from keytool.login import too_short
+    from keytool.login_hostkey import too_short
 
     for path in resolved.identity_files:
         if not os.path.exists(path):

@@ -31,7 +31,7 @@ from keytool.muxclient import MuxClient, MuxError, connect_control
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from keytool.sshconfig import ResolvedConfig
+    from keytool.sshconfig_resolved import ResolvedConfig
 
     Say = Callable[[str], None]
 

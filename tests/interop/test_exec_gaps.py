@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from keytool.sshconfig import expand_home
+from keytool.sshconfig_words import expand_home
 from tests.interop.clienthelp import base_env, both_clients
 from tests.interop.test_client_mux import Bench, bench
 

@@ -15,7 +15,8 @@ import pytest
 from keytool import sshconfig
 from keytool.errors import FormatError
 from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
-from keytool.sshconfig import ResolvedConfig, apply_algorithm_list, expand_home
+from keytool.sshconfig_resolved import ResolvedConfig, apply_algorithm_list
+from keytool.sshconfig_words import expand_home
 from keytool.transport import config as tconfig
 from tests.interop.clienthelp import KEYTOOL, base_env, keygen
 from tests.peers import Sshd, require, run

@@ -18,6 +18,7 @@ from keytool.forwardspec import (
     parse_local_forward,
     parse_remote_forward,
 )
+from keytool.sshconfig_resolved import ResolvedConfig
 
 
 def test_forms() -> None:
@@ -63,7 +64,7 @@ def test_unix_sockets_as_ssh_reads_them() -> None:
             parse_local_forward(spec)
 
 
-def resolve(text: str, *overrides: str) -> sshconfig.ResolvedConfig:
+def resolve(text: str, *overrides: str) -> ResolvedConfig:
     return sshconfig.resolve(text, "h", overrides, user="u", home="/home/u")
 
 

@@ -183,7 +183,7 @@ def verify(tmp_path: Path, key: PublicKey, **kw: object) -> hostcheck.HostKeyDec
     }
     # tmp_path is the home: its .ssh is the user's own, the one folder made when missing
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("keytool.sshconfig.account_home", lambda: str(tmp_path))
+        patch.setattr("keytool.sshconfig_words.account_home", lambda: str(tmp_path))
         return hostcheck.verify_host_key("host.example", 2222, key, **options)  # type: ignore[arg-type]
 
 

@@ -13,10 +13,18 @@ from hypothesis import strategies as st
 
 from keytool import sshconfig
 from keytool.errors import FormatError, KeytoolError
-from keytool.sshconfig import ConfigSource, apply_algorithm_list, parse_time, resolve, split_line
+from keytool.sshconfig import resolve
+from keytool.sshconfig_resolved import (
+    ConfigSource,
+    ResolvedConfig,
+    apply_algorithm_list,
+    proxy_command,
+)
+from keytool.sshconfig_values import parse_time
+from keytool.sshconfig_words import RUNTIME_TOKENS, split_line
 
 
-def res(text: str, host: str = "h", *overrides: str) -> sshconfig.ResolvedConfig:
+def res(text: str, host: str = "h", *overrides: str) -> ResolvedConfig:
     return resolve(text, host, overrides, user="me", home="/home/me")
 
 
@@ -185,7 +193,7 @@ def test_identity_agent_in_the_connect_options(monkeypatch: pytest.MonkeyPatch) 
 def test_proxy_command_as_ssh_takes_it() -> None:
     config = res("Host h\n ProxyCommand ssh -W '%h:%p' \"jump host\" # all of it\n")
     assert config.proxy_command == "ssh -W '%h:%p' \"jump host\" # all of it"
-    assert sshconfig.proxy_command(config) == "ssh -W 'h:22' \"jump host\" # all of it"
+    assert proxy_command(config) == "ssh -W 'h:22' \"jump host\" # all of it"
     assert res("ProxyCommand none\n").proxy_command is None
     assert res("").proxy_command is None
     # ProxyJump and ProxyCommand: ssh uses whichever came first
@@ -198,18 +206,18 @@ def test_proxy_command_as_ssh_takes_it() -> None:
 
 
 def test_proxy_jump_runs_keytool_as_ssh_runs_ssh() -> None:
-    command = sshconfig.proxy_command(res("ProxyJump a,ssh://u@b:2200,[::1]:99\n", "t%1"))
+    command = proxy_command(res("ProxyJump a,ssh://u@b:2200,[::1]:99\n", "t%1"))
     assert command is not None
     words = shlex.split(command)
     assert words[1:4] == ["-m", "keytool", "exec"]
     # the last hop is connected to through the others; -W names where we go, %h and %p
     assert words[4:] == ["-p", "99", "-o", "ProxyJump=a,ssh://u@b:2200", "-W", "[t%1]:22", "::1"]
-    user_and_port = sshconfig.proxy_command(res("ProxyJump ops@bastion:2222\n"))
+    user_and_port = proxy_command(res("ProxyJump ops@bastion:2222\n"))
     assert user_and_port is not None
     assert shlex.split(user_and_port)[4:] == ["-l", "ops", "-p", "2222", "-W", "[h]:22", "bastion"]
     assert res("ProxyJump none\n").proxy_jump is None
     with pytest.raises(FormatError, match='Invalid ProxyJump "b:notaport"'):
-        sshconfig.proxy_command(res("ProxyJump b:notaport\n"))
+        proxy_command(res("ProxyJump b:notaport\n"))
 
 
 def test_host_key_alias_lowercased() -> None:
@@ -373,7 +381,7 @@ def test_keyword_soup_raises_only_keytool_errors(parts: list[str], overrides: li
 
 def test_known_hosts_command_words_and_tokens() -> None:
     """Split into words first (quotes keep a word), then each argument but the program
-    expanded; %H %I %K %f %t wait for the run (sshconfig.RUNTIME_TOKENS' marks)."""
+    expanded; %H %I %K %f %t wait for the run (sshconfig_words.RUNTIME_TOKENS' marks)."""
     resolved = sshconfig.resolve(
         'Host *\n  KnownHostsCommand /bin/kh%h %h "%p and %r" %H%I %% %k\n',
         "box",
@@ -382,7 +390,7 @@ def test_known_hosts_command_words_and_tokens() -> None:
         home="/home/u",
     )
     assert resolved.known_hosts_command == '/bin/kh%h %h "%p and %r" %H%I %% %k'
-    marks = sshconfig.RUNTIME_TOKENS
+    marks = RUNTIME_TOKENS
     assert resolved.known_hosts_argv == (
         "/bin/kh%h", "box", "22 and u", marks["H"] + marks["I"], "%", "box",
     )  # fmt: skip
