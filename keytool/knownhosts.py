@@ -156,17 +156,23 @@ def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
 
 def marker_word(text: str) -> tuple[str, str]:
     """(marker, the rest after it and its blanks) of a line's text (its leading blanks
-    skipped); ("", text) when it has none. ssh takes a marker only when a space follows
-    it (not a tab): any other word starting with ``@`` makes the line a bad one
-    (FormatError), as does a marker with nothing after it."""
+    skipped); ("", text) when it has none. As ssh reads a marker: it ends at the line's
+    first space, or at its first tab when the line holds no space at all, so
+    ``@revoked<TAB>host ssh-ed25519 KEY`` is no marker while a line of tabs alone has
+    one; anything else starting with ``@`` (an unknown marker, a second marker) makes
+    the line a bad one (FormatError), as does a marker with nothing after it."""
     if not text.startswith("@"):
         return "", text
-    word, rest = first_word(text)
-    if word not in MARKERS:
+    end = text.find(" ")
+    if end < 0:
+        end = text.find("\t")
+    word = text[:end] if end > 0 else text
+    if end < 0 or word not in MARKERS:
         raise FormatError(f"invalid known_hosts line: unknown marker {word[:32]!r}")
-    if text[len(word) : len(word) + 1] != " ":
-        raise FormatError(f"invalid known_hosts line: no space after {word}")
-    if not rest:
+    rest = skip_blanks(text[end:])
+    if rest.startswith("@"):
+        raise FormatError("invalid known_hosts line: a second marker")
+    if blank_or_line_end(rest):
         raise FormatError("invalid known_hosts line: marker without hosts")
     return word, rest
 

@@ -57,6 +57,9 @@ KNOWN_HOSTS = {
     "form feed inside the base64": (b"%(h)s %(t)s %(k20)s\x0c%(krest)s\n", True),
     "@revoked then a tab": (b"%(h)s %(t)s %(k)s\n@revoked\t%(h)s %(t)s %(k)s\n", True),
     "@revoked then U+00A0": (b"%(h)s %(t)s %(k)s\n@revoked\xc2\xa0%(h)s %(t)s %(k)s\n", True),
+    # no space on the line: the marker ends at its first tab, and the key is revoked
+    "@revoked, tabs alone": (b"%(h)s %(t)s %(k)s\n@revoked\t%(h)s\t%(t)s\t%(k)s\n", False),
+    "@revoked twice": (b"%(h)s %(t)s %(k)s\n@revoked @revoked %(h)s %(t)s %(k)s\n", True),
 }
 
 
@@ -131,8 +134,16 @@ def test_hashing_a_crlf_file_keeps_its_carriage_returns(tmp_path: Path) -> None:
         (b"h0\x0b,h1 %(t)s %(k)s\n", ("-F", "h1")),  # found: the name after the comma
         (b"@revoked\th1 %(t)s %(k)s\n", ("-F", "h1")),  # not a marker ssh-keygen reads
         (b"h1 %(t)s %(k)s c\x0c\n", ("-l", "-F", "h1")),  # the comment keeps its form feed
+        (b"@revoked\th1\t%(t)s\t%(k)s\n", ("-F", "h1")),  # tabs alone: a marker
+        (b"@revoked\th1\t%(t)s\t%(k)s\nh2 %(t)s %(k)s\n", ("-H",)),
     ],
-    ids=["vertical-tab-in-hosts", "revoked-then-tab", "comment-form-feed"],
+    ids=[
+        "vertical-tab-in-hosts",
+        "revoked-then-tab",
+        "comment-form-feed",
+        "revoked-tabs-alone",
+        "hash-revoked-tabs-alone",
+    ],
 )
 def test_ssh_keygen_finds_the_same_lines(tmp_path: Path, line: bytes, args: tuple[str]) -> None:
     key = keygen(tmp_path / "k")
