@@ -385,6 +385,7 @@ def run(
     # their side (sshd forks and execs a process per connection) while the other hosts
     # are resolved and the rest of keytool loads
     started: list[_socket.socket | None] = []
+    typed_options = [argv_text(line) for line in option or []]  # as typed, as exec's
     for host in hosts:
         trace = None
         if verbose:
@@ -392,7 +393,7 @@ def run(
         resolved = resolve_command_line(
             host,
             port=port_number,
-            options=option or [],
+            options=typed_options,
             config_file=config_file,
             warn=_say if verbose else None,
             given_order=given_order,

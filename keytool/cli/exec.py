@@ -513,6 +513,8 @@ def _connect_and_run(
         "dynamic_forward": dynamic_forward or [],
     }
     option, given_order = _flags_in_place(option, given_order, flags)
+    # -o lines as the bytes typed, read as a config file's lines are (User=...)
+    option = [argv_text(line) for line in option]
     resolved = resolve_command_line(
         destination,
         port=port,

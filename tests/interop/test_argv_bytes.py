@@ -146,8 +146,11 @@ def test_a_user_name_that_is_not_utf8_reaches_the_server(tmp_path: Path, locale:
         common = ["-F", "none", "-p", str(server.port), "-o", f"UserKnownHostsFile={known}",
                   "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
                   "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=/dev/null"]  # fmt: skip
-        before = server.log.read_bytes().count(b"Invalid user us\\351r from")
-        seen = _exec_both([*common, b"us\xe9r@127.0.0.1", "true"], env)
-        after = server.log.read_bytes()
-    assert seen["ssh"][0] == seen["keytool"][0] == 255
-    assert after.count(b"Invalid user us\\351r from") == before + 2, after[-2000:]
+        # the user in the destination, by -l and by -o User: the same bytes each time
+        for given in ([b"us\xe9r@127.0.0.1"], [b"-l", b"us\xe9r", b"127.0.0.1"],
+                      [b"-o", b"User=us\xe9r", b"127.0.0.1"]):  # fmt: skip
+            before = server.log.read_bytes().count(b"Invalid user us\\351r from")
+            seen = _exec_both([*common, *given, "true"], env)
+            after = server.log.read_bytes()
+            assert seen["ssh"][0] == seen["keytool"][0] == 255
+            assert after.count(b"Invalid user us\\351r from") == before + 2, (given, after[-2000:])
