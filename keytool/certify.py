@@ -47,6 +47,7 @@ def _first_key_line(path: str) -> tuple[PublicKey, str] | None:
     """The first key line of a public key file, as ssh-keygen looks for it: comment
     lines and lines that do not parse are passed over, a private key's armour ends the
     search. The comment is the rest of the line, or the file's name when there is none."""
+    from keytool.fields import split_blank_bytes
     from keytool.files import read_file
     from keytool.keys.pubfile import decode_key
 
@@ -59,7 +60,7 @@ def _first_key_line(path: str) -> tuple[PublicKey, str] | None:
             continue
         if raw.startswith(b"-----BEGIN"):
             return None
-        parts = raw.lstrip(b" \t").split(None, 2)
+        parts = split_blank_bytes(raw, 2)  # the words as ssh-keygen cuts them
         if len(parts) < 2:
             continue
         try:

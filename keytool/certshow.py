@@ -105,9 +105,10 @@ class Listing(Record):
 
 def _read_line(raw: bytes) -> Certificate | str:
     """The certificate on one line (after leading blanks), or why there is none."""
+    from keytool.fields import split_blank_bytes
     from keytool.keys.pubfile import decode_key
 
-    fields = raw.split(None, 2)
+    fields = split_blank_bytes(raw, 2)  # the words as ssh-keygen cuts them
     if len(fields) < 2:
         return "invalid key: invalid format"
     try:

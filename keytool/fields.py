@@ -46,6 +46,11 @@ def split_blanks(line: str, maxsplit: int = -1) -> list[str]:
     return words
 
 
+def split_blank_bytes(line: bytes, maxsplit: int = -1) -> list[bytes]:
+    """``split_blanks`` of a line held as bytes (every byte kept as it is)."""
+    return [word.encode("latin-1") for word in split_blanks(line.decode("latin-1"), maxsplit)]
+
+
 def first_word(line: str) -> tuple[str, str]:
     """The first word of ``line`` (after its leading blanks) and the rest after the
     blanks that follow it; ("", "") for a line of blanks."""

@@ -329,3 +329,42 @@ def test_a_pub_file_names_the_key_as_for_ssh_add(tmp_path: Path, line: bytes) ->
             said = done.stdout + done.stderr if done.returncode == 0 else b""
             seen.append((done.returncode == 0, said.replace(b"keytool: ", b"")))
     assert seen[1] == seen[0]
+
+
+# ---------------------------------------------------------------- certificates, ssh-keygen
+
+
+@pytest.mark.parametrize("separator", [b"\x0c", b"\xc2\xa0", b"\t"])
+def test_a_key_to_certify_and_a_certificate_to_list_read_as_by_ssh_keygen(
+    tmp_path: Path, separator: bytes
+) -> None:
+    """A .pub line or a certificate line whose type and base64 stand apart by a form
+    feed or U+00A0: ssh-keygen -s and -L refuse it (keytool once certified and listed
+    it); by a tab, both take it."""
+    ca, user = keygen(tmp_path / "ca"), keygen(tmp_path / "user")
+    signed = subprocess.run(
+        [require("ssh-keygen"), "-q", "-s", ca, "-I", "id", "-n", "p", f"{user}.pub"],
+        capture_output=True, env=base_env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    cert = Path(f"{user}-cert.pub").read_bytes()
+    pub = Path(f"{user}.pub").read_bytes()
+    taken = separator == b"\t"
+    statuses = {}
+    for name, program in (("ssh-keygen", [require("ssh-keygen")]), ("keytool", [*KEYTOOL, "cert"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "k.pub").write_bytes(pub.replace(b" ", separator, 1))
+        (folder / "c.pub").write_bytes(cert.replace(b" ", separator, 1))
+        made = subprocess.run(
+            [*program, "-s", ca, "-I", "id", "-n", "p", "k.pub"],
+            capture_output=True, cwd=folder, env=base_env(), timeout=60, check=False,
+        )  # fmt: skip
+        listed = subprocess.run(
+            [*program, "-L", "-f", "c.pub"],
+            capture_output=True, cwd=folder, env=base_env(), timeout=60, check=False,
+        )  # fmt: skip
+        statuses[name] = (made.returncode == 0, (folder / "k-cert.pub").exists(), listed.returncode)
+    assert statuses["keytool"] == statuses["ssh-keygen"]
+    assert statuses["ssh-keygen"][:2] == (taken, taken)
+    assert (statuses["ssh-keygen"][2] == 0) == taken
