@@ -56,16 +56,13 @@ _BAD_HOST_CHARS = frozenset("'`\"$\\;&<>|(){},")
 _BAD_USER_CHARS = frozenset("'`\";&<>|(){}")
 
 
-def _raw_byte(char: str) -> bool:
-    """Whether ``char`` is a byte that was not UTF-8 (a surrogate escape): ssh takes such
-    a byte in a host name as it takes any byte that is not an ASCII control."""
-    return "\udc80" <= char <= "\udcff"
-
-
 def check_names(host: str, user: str | None) -> None:
-    """ssh's checks of the command line's host name and user, in its words."""
+    """ssh's checks of the command line's host name and user, in its words. The host
+    name's bytes are checked as ssh checks them: none of a few shell characters, no
+    ASCII control or white space; any other byte (one of a UTF-8 character too) goes."""
     if host.startswith("-") or any(
-        c in _BAD_HOST_CHARS or c.isspace() or not (c.isprintable() or _raw_byte(c)) for c in host
+        b < 0x20 or b == 0x7F or chr(b) in _BAD_HOST_CHARS or chr(b) == " "
+        for b in host.encode("utf-8", "surrogateescape")
     ):
         raise KeytoolError("hostname contains invalid characters")
     if user and (

@@ -154,3 +154,18 @@ def test_a_user_name_that_is_not_utf8_reaches_the_server(tmp_path: Path, locale:
             after = server.log.read_bytes()
             assert seen["ssh"][0] == seen["keytool"][0] == 255
             assert after.count(b"Invalid user us\\351r from") == before + 2, (given, after[-2000:])
+
+
+@pytest.mark.parametrize(
+    "host, taken",
+    [(b"a\xc2\x85b", True), (b"a\xc2\xa0b", True), (b"a\xe2\x80\xa8b", True), (b"h\xff", True),
+     (b"a\x01b", False), (b"a\x7fb", False), (b"a\tb", False), (b"a;b", False)],
+)  # fmt: skip
+def test_a_host_name_is_checked_byte_by_byte_as_by_ssh(host: bytes, taken: bool) -> None:
+    """ssh refuses a host name holding an ASCII control, white space or a shell
+    character, and takes any other byte (keytool refused a UTF-8 character that Python
+    does not call printable, such as U+0085 or U+00A0)."""
+    env = base_env(LC_ALL="C.UTF-8")
+    seen = _exec_both(["-F", "none", "-G", host], env)
+    assert (seen["ssh"][0] == 0) == taken
+    assert seen["keytool"][0] == seen["ssh"][0]
