@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env
-from tests.peers import require
+from tests.peers import free_port, require
 
 asyncssh = pytest.importorskip("asyncssh")
 from asyncssh.packet import Boolean, String, UInt32  # noqa: E402
@@ -169,9 +169,7 @@ def test_a_refused_forward_as_ssh_logs_it(tmp_path: Path, locale: str) -> None:
     seen = {}
     with _Thread(_Server, _ran) as server:
         for client, program in (("ssh", [require("ssh")]), ("keytool", [*KEYTOOL, "exec"])):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                local = probe.getsockname()[1]
+            local = free_port()  # below the ephemeral range: nobody else is given it
             job = subprocess.Popen(
                 [*program, "-F", "none", "-p", str(server.port), "-o", "BatchMode=yes",
                  "-o", f"UserKnownHostsFile={tmp_path / client}",
