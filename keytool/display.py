@@ -114,9 +114,11 @@ VIS_SAFE = "\a\b\t\n\r"
 
 def logged(text: str, limit: int = 1000) -> str:
     """A peer's words as ssh's log functions write them on stderr (strnvis with
-    VIS_SAFE | VIS_OCTAL, in every locale): printable ASCII and VIS_SAFE's controls as
-    they are, a backslash doubled, every other byte (UTF-8 too) as ``\\ooo``; only the
-    first ``limit`` bytes, as ssh's "%.Ns" formats cut them."""
+    VIS_SAFE | VIS_OCTAL) in a C or UTF-8 locale: printable ASCII and VIS_SAFE's
+    controls as they are, a backslash doubled, every other byte (UTF-8 too) as
+    ``\\ooo``; only the first ``limit`` bytes, as ssh's "%.Ns" formats cut them. (In a
+    single-byte locale such as Latin-1 ssh leaves the bytes that locale calls printable
+    as they are; and it cuts a whole escaped log line at 1023 characters.)"""
     data = text.encode("utf-8", "surrogateescape")[:limit]
     return escape(data, utf8=False, keep=VIS_SAFE, slash=True)
 
