@@ -100,7 +100,8 @@ def load_keys(paths: list[str]) -> list[KeySource]:
                     continue
                 if entry.key is not entry.key.plain:
                     raise KeytoolError(safe(_certificate_refusal(pub)))
-                parsed.append(NewKey(entry.key, line.strip()))
+                # the line as written, but for the blanks around it and a CRLF's CR
+                parsed.append(NewKey(entry.key, line.lstrip(" \t").rstrip(" \t\r")))
             if not parsed:
                 raise KeytoolError(safe(f"{pub}: no public key in it"))
         elif path.exists():
