@@ -804,7 +804,10 @@ def test_terminal_through_a_master(bench: Bench, master: str) -> None:
         term.type(b"g\r")
         term.read_until(b"ready\r\n")
         set_size(term.main, 50, 132)
-        term.read_until(b"resized\r\n")
+        try:
+            term.read_until(b"resized\r\n")
+        except AssertionError as exc:  # which client's resize did not arrive
+            raise AssertionError(f"{client} client, {master} master: {exc}") from None
         term.type(b"go\r")
         status = term.finish()
         shown[client] = (status, re.sub(rb"/dev/pts/\d+", b"/dev/pts/N", term.seen))
