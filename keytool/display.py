@@ -7,6 +7,7 @@ would use in this environment."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 # printable for the C library (wcwidth >= 0) though not for str.isprintable
@@ -29,10 +30,23 @@ def _utf8_length(lead: int) -> int:
     return 0  # never starts a character
 
 
+@functools.lru_cache(maxsize=32)
+def _byte_table(keep: str, slash: bool) -> tuple[str, ...]:
+    """What each byte alone shows as: printable ASCII and ``keep`` as they are."""
+    table = [chr(b) if 0x20 <= b < 0x7F or chr(b) in keep else f"\\{b:03o}" for b in range(256)]
+    if slash:
+        table[0x5C] = "\\\\"
+    return tuple(table)
+
+
 def escape(data: bytes, utf8: bool, keep: str = "", slash: bool = False) -> str:
     """``data`` with every byte that does not make a printable character as ``\\ooo``
     (newlines and tabs too: the result is one line), but the characters in ``keep``;
     with ``slash`` a backslash as two (as strnvis writes it)."""
+    if not utf8 or data.isascii():
+        # a byte alone makes the character or not: one table lookup each
+        table = _byte_table(keep, slash)
+        return "".join([table[byte] for byte in data])
     out: list[str] = []
     at = 0
     while at < len(data):
