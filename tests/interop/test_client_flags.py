@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from keytool import sshconfig
-from keytool.cli.exec import flag_options
+from keytool.cli.exec_flags import flag_options
 from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, keepalive_timers, ssh_words
 from tests.interop.test_client_jump import forwarded_to, key, servers, write_config
 from tests.interop.test_sshconfig_openssh import expected_from_ssh, ours_as_ssh
@@ -649,12 +649,12 @@ def test_syslog_and_gssapi_flags_as_ssh(tmp_path: Path, key: Path, servers: list
 def test_syslog_writer_sends_each_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import syslog
 
-    from keytool.cli import exec as exec_cli
+    from keytool.cli import exec_log
 
     sent: list[tuple[int, str]] = []
     monkeypatch.setattr(syslog, "openlog", lambda *args: None)
     monkeypatch.setattr(syslog, "syslog", lambda priority, line: sent.append((priority, line)))
-    writer = exec_cli._SyslogWriter()
+    writer = exec_log.SyslogWriter()
     writer.write("keytool: connecting to h\nkeytool: part")
     writer.write("ly\n\nlast")
     writer.flush()

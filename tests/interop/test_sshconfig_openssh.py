@@ -476,7 +476,7 @@ def exec_config(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> tuple[Resol
     def capture(*given: object, **named: object) -> int:
         raise Captured(given, named)
 
-    monkeypatch.setattr(exec_cli, "_connect_and_run", capture)
+    monkeypatch.setattr(exec_cli, "connect_and_run", capture)
     with pytest.raises(Captured) as caught:
         invoke(*parsed)
     given, named = caught.value.args

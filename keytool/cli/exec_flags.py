@@ -1,0 +1,188 @@
+"""ssh's flags as keytool exec takes them: which of two given last counts, -t and -T
+as RequestTTY, -p, -W, and the flags that stand for configuration lines (-i, -L,
+-R, -D, -J, -c, -m, -g, -q) as those lines, in the order given."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from keytool.errors import KeytoolError
+
+
+def status_255(error: KeytoolError) -> KeytoolError:
+    error.exit_code = 255
+    return error
+
+
+def last_given(order: list[str] | None, **flags: bool) -> str | None:
+    """Which of the ``flags`` given was given last, as ssh lets the last one count;
+    None when none was. Without the order, the first named of those given."""
+    given = [dest for dest, on in flags.items() if on]
+    for dest in reversed(order or []):
+        if dest in given:
+            return dest
+    return given[0] if given else None
+
+
+def tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: bool) -> str | None:
+    """RequestTTY as ssh's -t and -T leave it, read in the order given: -T says no, -t
+    says yes, or force when it was yes already (-tt; -o RequestTTY=yes before it). An
+    -o before them all sets where they start, as ssh's first value counts; the flags
+    win over any -o. None when neither flag was given."""
+    if not (tty or no_tty):
+        return None
+    if order is None or not {"tty", "no_tty"} & set(order):  # not known: -T wins, -tt forces
+        return "no" if no_tty else "force" if tty > 1 else "yes"
+    from keytool.errors import FormatError
+    from keytool.sshconfig_words import split_line
+
+    state: str | None = None
+    given = iter(options)
+    for dest in order:
+        if dest == "option":
+            try:
+                line = split_line(next(given, ""), "command line")
+            except FormatError:
+                line = None  # refused later, in the words of the configuration's reader
+            if state is None and line is not None and line[0] == "requesttty" and line[1]:
+                state = _REQUEST_TTY.get(line[1][0].lower())
+        elif dest == "no_tty":
+            state = "no"
+        elif dest == "tty":
+            state = "force" if state == "yes" else "yes"
+    return state
+
+
+#: RequestTTY's values as ssh reads them
+_REQUEST_TTY = {
+    "yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force", "auto": "auto"
+}  # fmt: skip
+
+
+def first_port(given: list[str]) -> int | None:
+    """As ssh: the first -p counts, and a port that is not 1 to 65535 is refused."""
+    if not given:
+        return None
+    from keytool.ports import a2port
+
+    text = given[0]
+    port = a2port(text)  # a service name too (-p ssh), as ssh takes it
+    if port is None or port == 0:
+        error = KeytoolError(f"Bad port '{text}'")  # ssh's words
+        error.exit_code = 255
+        raise error
+    return port
+
+
+def flag_options(
+    jump: str | None, cipher: str | None, mac: str | None, gateway: bool, quiet: bool
+) -> list[str]:
+    """ssh's flags that stand for ssh_config keywords (-J, -c, -m, -g, -q), as -o
+    options; they come before any -o given, as ssh takes them."""
+    options = ["LogLevel=QUIET"] if quiet else []
+    options += ["GatewayPorts=yes"] if gateway else []
+    given = (("ProxyJump", jump), ("Ciphers", cipher), ("MACs", mac))
+    return options + [f"{keyword}={value}" for keyword, value in given if value is not None]
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """-W's HOST:PORT ([ADDRESS]:PORT for IPv6), as ssh takes it: a ProxyJump hop's
+    form, with a port and without a user."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig_values import parse_jump_host
+
+    try:
+        user, host, port = parse_jump_host(text)
+    except FormatError:
+        user, port = None, None
+    if user is not None or port is None or text.startswith("ssh://"):
+        raise status_255(KeytoolError(f"Bad stdio forwarding specification '{text}'"))
+    return host, port
+
+
+#: the flags that stand for configuration lines, and their keywords
+_FLAG_KEYWORDS = {
+    "identity": "IdentityFile",
+    "local_forward": "LocalForward",
+    "remote_forward": "RemoteForward",
+    "dynamic_forward": "DynamicForward",
+}
+
+
+def flags_in_place(
+    options: list[str], order: list[str] | None, flags: dict[str, list[str]]
+) -> tuple[list[str], list[str] | None]:
+    """-i, -L, -R and -D as the configuration lines they stand for, each among the -o
+    options where it was given, as ssh reads them one by one (``order``: the dests as
+    given; the options made of other flags come first, before the -o ones); and the
+    order with them as -o's. Without the order, they come before every option."""
+    given = order is not None and order.count("option") <= len(options)
+    if order is not None and given:
+        walk = ["option"] * (len(options) - order.count("option")) + order
+    else:
+        walk = [dest for dest in _FLAG_KEYWORDS for _ in flags[dest]]
+        walk += ["option"] * len(options)
+    values = {dest: iter(flags[dest]) for dest in _FLAG_KEYWORDS}
+    left = iter(options)
+    lines: list[str] = []
+    placed: list[str] = []
+    for dest in walk:
+        if dest not in _FLAG_KEYWORDS and dest != "option":
+            placed.append(dest)
+            continue
+        value = next(left if dest == "option" else values[dest], None)
+        line = value if dest == "option" or value is None else _flag_line(dest, value)
+        if line is not None:
+            lines.append(line)
+            placed.append("option")
+    return lines, placed if given else None
+
+
+def _flag_line(dest: str, value: str) -> str | None:
+    """The configuration line of the flag ``dest`` given ``value``; None for an -i that
+    names no file there, which ssh leaves out (saying so on stderr, whatever -E, -y or
+    -q say), so that the default identities count again when no other is named."""
+    from keytool.errors import FormatError
+    from keytool.forwardspec import (
+        RemoteDynamicForward,
+        parse_dynamic_forward,
+        parse_local_forward,
+        parse_remote_forward,
+    )
+    from keytool.sshconfig_words import quote_arg
+
+    if dest == "identity":
+        from keytool.sshconfig_words import account_home, tilde_expand
+
+        try:  # ~ as ssh expands it here: the account's home directory, not $HOME
+            path = tilde_expand(value, account_home(), "-i")
+        except FormatError:  # ssh's words
+            name = value[1:].partition("/")[0]
+            raise KeytoolError(f"tilde_expand: No such user {name}") from None
+        try:
+            os.stat(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.write(
+                    2,
+                    f"Warning: Identity file {path} not accessible: {exc.strerror}.\n".encode(
+                        "utf-8", "surrogateescape"
+                    ),
+                )
+            return None
+        return f"IdentityFile={quote_arg(path)}"
+    parse = {
+        "local_forward": parse_local_forward,
+        "remote_forward": parse_remote_forward,
+        "dynamic_forward": parse_dynamic_forward,
+    }[dest]
+    try:
+        forward = parse(value)
+    except FormatError as exc:
+        raise KeytoolError(str(exc)) from None
+    # a SOCKS proxy at the server's end is a RemoteForward line of one value
+    shown = (
+        forward.listen_label if isinstance(forward, RemoteDynamicForward) else forward.describe()
+    )
+    return f"{_FLAG_KEYWORDS[dest]}={shown}"
