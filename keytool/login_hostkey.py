@@ -148,9 +148,9 @@ class HostCheck:
         if too_short(key, options.required_rsa_size):  # ssh's words, before all else
             raise HostKeyError("Bad server host key: Invalid key length")
         if options.revoked_host_keys:
-            from keytool import hostcheck
+            from keytool import hostcert
 
-            hostcheck.check_revoked_host_key(
+            hostcert.check_revoked_host_key(
                 *options.known_hosts_name(), key, options.revoked_host_keys
             )
             self._trace(f"host key not revoked by {', '.join(options.revoked_host_keys)}")
@@ -235,17 +235,17 @@ class HostCheck:
 
     def _verify_certificate(self, key: PublicKey) -> bool:
         """A host certificate: a @cert-authority line, or else its key as a plain key."""
-        from keytool import hostcheck
+        from keytool import hostcert, hostcheck
         from keytool.keys.cert import Certificate, key_type_of_algorithm
 
         assert isinstance(key, Certificate)
         options = self.options
-        self._trace(f"server host certificate: {hostcheck.describe_certificate(key)}")
+        self._trace(f"server host certificate: {hostcert.describe_certificate(key)}")
         self._trace(f"server host certificate principals: {', '.join(key.principals)}")
         host, port = options.known_hosts_name()
         extra = self._command_entries("HOSTNAME", _lookup_name(options), key)
         plain_type = key.key.key_type
-        decision = hostcheck.verify_host_certificate(
+        decision = hostcert.verify_host_certificate(
             host,
             port,
             key,

@@ -205,7 +205,7 @@ class Keys:
         return self._certificate_identity(cert, cert_path, identity.explicit)
 
     def _certificate_identity(self, cert: Certificate, path: str, explicit: bool) -> ua.Identity:
-        from keytool.hostcheck import describe_certificate
+        from keytool.hostcert import describe_certificate
 
         self.trace(f"certificate {path}: {describe_certificate(cert)}")
         return ua.Identity(cert, path, explicit)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keytool import files, hostcheck, knownhosts
+from keytool import files, hostcert, hostcheck, knownhosts
 from keytool.errors import HostKeyError, KeytoolError
 from keytool.keys import cert, generate
 from keytool.keys.base import PrivateKey, PublicKey
@@ -414,7 +414,7 @@ def test_refused_certificate_with_unknown_key_is_one_line_and_writes_nothing(
     expired = host_cert(principals=["h.example"], valid_after=0, valid_before=1)
     for mode in ("yes", "accept-new", "no"):
         with pytest.raises(HostKeyError) as caught:
-            hostcheck.verify_host_certificate(
+            hostcert.verify_host_certificate(
                 "h.example",
                 22,
                 expired,
