@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
+from keytool import sigwake
 from keytool.ttymodes import Escapes, encode_modes
 
 #: times ssh asks "Accept updated hostkeys?" before taking it as no
@@ -76,11 +77,13 @@ class LocalTerminal:
         """Whether the window changed size (since the last call)."""
         if self._wakeup is None:
             return False
-        seen = False
+        seen = b""
         with contextlib.suppress(BlockingIOError):
-            while os.read(self._wakeup[0], 64):
-                seen = True
-        return seen
+            while data := os.read(self._wakeup[0], 64):
+                seen += data
+        # our handler's b"w", or the number of the signal that the C-level handler
+        # writes (signal.set_wakeup_fd: for every signal handled, SIGWINCH or not)
+        return b"w" in seen or bytes([signal.SIGWINCH]) in seen
 
     def ask_host_keys(self, lines: list[str]) -> bool:
         """UpdateHostKeys ask, as ssh asks in a session: the terminal itself again for
@@ -164,6 +167,10 @@ class LocalTerminal:
         os.set_blocking(write, False)
         self._wakeup = (read, write)
         self._previous = signal.signal(signal.SIGWINCH, self._on_winch)
+        # Python runs ``_on_winch`` between bytecodes: a SIGWINCH that comes just
+        # before the driver's poll(2) would wait there for something else to happen.
+        # The signal's C-level handler writes to the pipe too, and so wakes it
+        sigwake.push(write)
         try:
             self._saved = termios.tcgetattr(self.fd)
             tty.setraw(self.fd, termios.TCSADRAIN)
@@ -177,6 +184,7 @@ class LocalTerminal:
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
         signal.signal(signal.SIGWINCH, self._previous)  # type: ignore[arg-type]
         if self._wakeup is not None:
+            sigwake.pop(self._wakeup[1])
             for fd in self._wakeup:
                 os.close(fd)
             self._wakeup = None

@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 
 from keytool import muxproto as mux
+from keytool import sigwake
 from keytool.errors import FormatError, KeytoolError
 
 TYPE_CHECKING = False
@@ -125,8 +127,9 @@ class MuxClient:
         except OSError as exc:
             raise KeytoolError(f"write to the master failed: {exc.strerror or exc}") from None
 
-    def _packet(self, wait: bool = False) -> bytes:
-        """The master's next message; MasterLost when none can be read."""
+    def _packet(self, wait: bool = False, signals: _Signals | None = None) -> bytes:
+        """The master's next message; MasterLost when none can be read. ``signals``:
+        those caught meanwhile, whose handlers run as they come (``_Signals.wait``)."""
         self.sock.settimeout(None if wait else REPLY_TIMEOUT)
         while True:
             try:
@@ -135,6 +138,8 @@ class MuxClient:
                 raise KeytoolError(f"the master sent {exc}") from None
             if body is not None:
                 return body
+            if signals is not None:
+                signals.wait(self.sock)
             try:
                 data = self.sock.recv(16 * 1024)
             except TimeoutError:
@@ -250,7 +255,7 @@ class MuxClient:
         status: int | None = None
         while True:
             try:
-                body = self._packet(wait=True)
+                body = self._packet(wait=True, signals=signals)
             except KeytoolError:
                 break
             try:
@@ -283,7 +288,7 @@ class MuxClient:
         with _Signals(0) as signals:
             while True:
                 try:
-                    self._packet(wait=True)
+                    self._packet(wait=True, signals=signals)
                 except KeytoolError:
                     break
         return 255 if signals.caught else 0
@@ -296,12 +301,37 @@ class _MasterGone(MasterLost):
 class _Signals:
     """While a session runs through the master: SIGHUP, SIGINT and SIGTERM end our
     wait (status 255, as ssh's mux client), SIGWINCH is passed on to the master,
-    which then reads our terminal's new size."""
+    which then reads our terminal's new size.
+
+    Python runs a signal's handler in the main thread between bytecodes: one that
+    comes just before a blocking read of the control socket would wait until the
+    master sends something (a resize not passed on, a ^C not taken, for the whole
+    session). So the wait is a poll(2) of the socket and of a pipe that the signal's
+    C-level handler writes to (``signal.set_wakeup_fd``)."""
 
     def __init__(self, master_pid: int) -> None:
         self.master_pid = master_pid
         self.caught = 0
         self._saved: dict[int, object] = {}
+        self._wakeup: tuple[int, int] | None = None
+
+    def wait(self, sock: socket.socket) -> None:
+        """Until ``sock`` is readable; the handlers of the signals that come meanwhile
+        run (one of them may raise ``_Interrupted``)."""
+        if self._wakeup is None:
+            return
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(self._wakeup[0], select.POLLIN)
+        while True:
+            ready = dict(poller.poll())
+            if self._wakeup[0] in ready:
+                # the signal's handler runs at the latest as this loop goes round
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wakeup[0], 64):
+                        pass
+            if sock.fileno() in ready:
+                return
 
     def _stop(self, signum: int, _frame: object) -> None:
         self.caught = signum
@@ -313,6 +343,11 @@ class _Signals:
                 os.kill(self.master_pid, signum)
 
     def __enter__(self) -> _Signals:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._wakeup = (read, write)
+        sigwake.push(write)
         for number in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             self._saved[number] = signal.signal(number, self._stop)
         self._saved[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._relay)
@@ -321,6 +356,11 @@ class _Signals:
     def __exit__(self, *exc: object) -> bool:
         for number, handler in self._saved.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
+        if self._wakeup is not None:
+            sigwake.pop(self._wakeup[1])
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None
         return isinstance(exc[1], _Interrupted)
 
 

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from keytool import muxproto as mux
+from keytool import sigwake
 from keytool import ttymodes as tty
 from keytool.errors import FormatError, KeytoolError
 from keytool.files import unix_listener
@@ -239,6 +240,11 @@ class Multiplexer:
         os.set_blocking(write, False)
         self._wakeup = (read, write)
         self._previous_winch = signal.signal(signal.SIGWINCH, self._on_winch)
+        # the pipe is written by the signal's C-level handler too: a SIGWINCH that comes
+        # just before the loop's poll(2) (its Python handler not yet run, so nothing
+        # written by ``_on_winch``) wakes it all the same, instead of waiting in poll
+        # until something else happens
+        sigwake.push(write)
         self.trace(f"connection sharing: listening on {self.path}")
         return True
 
@@ -263,6 +269,7 @@ class Multiplexer:
         self.forwards.close()
         if self._wakeup is not None:
             signal.signal(signal.SIGWINCH, self._previous_winch)  # type: ignore[arg-type]
+            sigwake.pop(self._wakeup[1])
             for fd in self._wakeup:
                 os.close(fd)
             self._wakeup = None
@@ -313,6 +320,9 @@ class Multiplexer:
             self._accept()
             return
         if self._wakeup is not None and fd == self._wakeup[0]:
+            # a signal came (perhaps not SIGWINCH: any handled one is told here): the
+            # sizes are read from the terminals themselves, whether or not the
+            # handler has run yet
             with contextlib.suppress(BlockingIOError):
                 while os.read(fd, 64):
                     pass

@@ -59,6 +59,47 @@ def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+#: keytool run with a thread that takes SIGWINCH, the main thread blocking it: the
+#: signal's C-level handler runs and the main thread's wait (poll(2), a read) is not
+#: interrupted. Python runs the handler itself in the main thread, between bytecodes:
+#: this makes last the state a SIGWINCH that comes just before keytool enters poll(2)
+#: leaves for an instant (a window no test can hit on purpose), in which only a wake-up
+#: that does not depend on the interruption (``signal.set_wakeup_fd``) is seen
+KEYTOOL_SIGNAL_ELSEWHERE = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys, threading\n"
+    "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGWINCH})\n"
+    'sys.argv[0] = "keytool"\n'
+    'runpy.run_module("keytool", run_name="__main__", alter_sys=True)\n',
+]
+#: the remote side of a terminal session of 33 rows and 101 columns: that size, then
+#: each new one as it comes (no output, and no input, meanwhile)
+SHOW_RESIZES = (
+    "stty size; echo ready; "
+    'last="33 101"; while :; do now=$(stty size); '
+    'if [ "$now" != "$last" ]; then echo "now $now"; last=$now; fi; sleep 0.02; done'
+)
+
+
+def signal_elsewhere(args: list[str]) -> list[str]:
+    """A keytool command line (``KEYTOOL``'s) as ``KEYTOOL_SIGNAL_ELSEWHERE`` runs it."""
+    assert args[: len(KEYTOOL)] == KEYTOOL, args
+    return [*KEYTOOL_SIGNAL_ELSEWHERE, *args[len(KEYTOOL) :]]
+
+
+def resized_twice(term: OnTerminal) -> None:
+    """Two resizes of the terminal of a session running ``SHOW_RESIZES``, each seen by
+    the remote side with nothing else going on (no keystroke wakes the client)."""
+    term.wait_raw()
+    term.read_until(b"ready\r\n")
+    for rows, cols in ((50, 132), (40, 90)):
+        start = len(term.seen)
+        set_size(term.main, rows, cols)
+        term.read_until(f"now {rows} {cols}\r\n".encode(), timeout=10, start=start)
+
+
 class OnTerminal:
     """A client on a pseudo-terminal of ours, as a user at a terminal runs it."""
 
@@ -195,6 +236,17 @@ def test_window_size_follows_the_terminal(setup: tuple[Sshd, Account, Path]) -> 
         term.type(b'while [ "$(stty size)" = "24 80" ]; do sleep 0.05; done; stty size; exit\r')
         assert term.finish() == 0
         assert b"50 132\r\n" in after(term.seen, b"exit"), (client, term.seen)
+
+
+def test_window_size_follows_when_the_signal_does_not_interrupt_the_wait(
+    setup: tuple[Sshd, Account, Path],
+) -> None:
+    """keytool, waiting in poll(2), is woken by SIGWINCH even when the signal does not
+    interrupt that poll: the new size goes out at once, not with the next keystroke."""
+    args = signal_elsewhere([*client_args("keytool", setup, "-tt"), SHOW_RESIZES])
+    term = OnTerminal(args, rows=33, cols=101)
+    resized_twice(term)
+    term.close()
 
 
 @pytest.mark.parametrize(
