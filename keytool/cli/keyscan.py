@@ -195,7 +195,7 @@ def _scan(
     family: int = 0,
 ) -> _Found:
     from keytool import tcp
-    from keytool.blocking import BlockingTransport
+    from keytool.blocking_transport import BlockingTransport
     from keytool.keys.cert import cert_name
     from keytool.transport.config import TransportConfig
     from keytool.transport.handshake import ClientTransport
