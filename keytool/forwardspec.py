@@ -27,6 +27,9 @@ where to).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 from keytool.errors import FormatError
 from keytool.record import Record, init
 
@@ -104,17 +107,19 @@ class LocalForward(Record):
         return f"{self.listen_label} {self.target_label}"
 
 
-def _fields(spec: str) -> list[tuple[str, bool]]:
-    """The colon-separated fields of ``spec``, each with whether it is a path (holds a
-    ``/``), as ssh splits them."""
-    text = spec.lstrip()
+def _fields(spec: str) -> list[tuple[str, bool]] | None:
+    """The colon-separated fields of ``spec`` (four at most), each with whether it is
+    a path (holds a ``/``), as ssh's parse_fwd_field splits them; None when ssh finds
+    the spec malformed (a ``[`` without its ``]`` ending a field, a ``\\`` at the end,
+    a fifth field)."""
+    text = spec.lstrip(" \t\n\v\f\r")
     fields: list[tuple[str, bool]] = []
     i, size = 0, len(text)
-    while i < size and len(fields) <= 4:
+    while i < size and len(fields) < 4:
         if text[i] == "[":
             end = text.find("]", i + 1)
             if end < 0 or (end + 1 < size and text[end + 1] != ":"):
-                raise FormatError("a '[' without its ']' at the end of a field")
+                return None
             field = text[i + 1 : end]
             is_path = "/" in field
             i = end + 2
@@ -126,7 +131,7 @@ def _fields(spec: str) -> list[tuple[str, bool]]:
                 if char == "\\":
                     i += 1
                     if i == size:
-                        raise FormatError("a '\\' at the end")
+                        return None
                     char = text[i]
                 elif char == "/":
                     is_path = True
@@ -135,17 +140,7 @@ def _fields(spec: str) -> list[tuple[str, bool]]:
             field = "".join(out)
             i += 1  # past the colon
         fields.append((field, is_path))
-    return fields
-
-
-def _port(text: str, what: str) -> int:
-    """A port from 1 to 65535, or a service name (``http``), as ssh takes them."""
-    from keytool.ports import a2port
-
-    port = a2port(text)
-    if port is None or port == 0:
-        raise FormatError(f"{what} {text!r} is not a number from 1 to 65535")
-    return port
+    return None if i < size else fields
 
 
 class RemoteForward(LocalForward):
@@ -217,122 +212,253 @@ def split_permit(entry: str) -> tuple[str, str]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
-        raise FormatError(f"bad PermitRemoteOpen entry {entry!r} (host:port)")
+        from keytool.display import logged
+
+        raise FormatError(f"bad PermitRemoteOpen entry '{logged(entry)}' (host:port)")
     return host, port
-
-
-def parse_dynamic_forward(spec: str) -> DynamicForward:
-    """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it."""
-    try:
-        fields = _fields(spec)
-        if len(fields) == 1 and fields[0][1]:
-            return DynamicForward(None, 0, _path(fields[0][0]))
-        if len(fields) not in (1, 2) or any(is_path for _, is_path in fields):
-            raise FormatError("it takes [bind_address:]port")
-        bind = fields[0][0] if len(fields) == 2 else None
-        return DynamicForward(bind, _port(fields[-1][0], "port"))
-    except FormatError as exc:
-        raise FormatError(f"bad dynamic forwarding specification {spec!r}: {exc}") from None
-
-
-def parse_local_forward(spec: str) -> LocalForward:
-    """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it (either side may
-    be a socket path)."""
-    return LocalForward(*_parse(spec, "local", zero_port=False))
-
-
-def parse_remote_forward(spec: str) -> RemoteForward:
-    """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0;
-    either side may be a socket path); ``[bind_address:]port`` alone, a SOCKS proxy at
-    the server's end (RemoteDynamicForward)."""
-    try:
-        fields = _fields(spec)
-    except FormatError as exc:
-        raise FormatError(f"bad remote forwarding specification {spec!r}: {exc}") from None
-    if len(fields) in (1, 2) and not any(is_path for _, is_path in fields):
-        bind = fields[0][0] if len(fields) == 2 else None
-        listen = fields[-1][0]
-        try:
-            port = 0 if listen == "0" else _port(listen, "port")
-        except FormatError as exc:
-            raise FormatError(f"bad remote forwarding specification {spec!r}: {exc}") from None
-        return RemoteDynamicForward(bind, port)
-    return RemoteForward(*_parse(spec, "remote", zero_port=True))
 
 
 #: the longest socket path, with its NUL (sun_path): ssh refuses longer ones in a spec
 _SUN_PATH = 108
 
-
-def _path(text: str) -> str:
-    if "\0" in text or not text:
-        raise FormatError("a socket path must not be empty or hold NUL")
-    if len(text.encode("utf-8", "surrogateescape")) >= _SUN_PATH:
-        raise FormatError(f"the path is too long for a socket ({_SUN_PATH - 1} bytes at most)")
-    return text
+#: ssh's listen or connect port of a Unix-domain socket (PORT_STREAMLOCAL)
+_STREAMLOCAL = -2
 
 
-_Parsed = tuple[str | None, int, str, int, str | None, str | None]
+class _Spec(Record):
+    """What ssh's parse_forward makes of a spec (struct Forward): ports as a2port gives
+    them (-1: none; -2 with a path); host "socks" with port 0 is a dynamic forward."""
 
+    __slots__ = (
+        "connect_host",
+        "connect_path",
+        "connect_port",
+        "listen_host",
+        "listen_path",
+        "listen_port",
+    )
+    listen_host: str | None
+    listen_port: int
+    listen_path: str | None
+    connect_host: str | None
+    connect_port: int
+    connect_path: str | None
 
-def _parse(spec: str, kind: str, zero_port: bool) -> _Parsed:
-    """ssh's parse_forward: by the number of fields and which of them are paths."""
-    try:
-        fields = _fields(spec)
-        paths = [is_path for _, is_path in fields]
-        values = [value for value, _ in fields]
-        bind: str | None = None
-        listen_path = target_path = None
-        host, port, listen = "", "0", "0"
-        if len(fields) == 2 and paths[1]:
-            if paths[0]:  # /path:/path
-                listen_path, target_path = values
-            else:  # port:/path
-                listen, target_path = values
-        elif len(fields) == 3 and paths[0]:  # /path:host:hostport
-            listen_path, host, port = values
-        elif len(fields) == 3 and paths[2]:  # bind:port:/path
-            bind, listen, target_path = values
-        elif len(fields) == 3:
-            listen, host, port = values
-        elif len(fields) == 4:
-            bind, listen, host, port = values
-        else:
-            raise FormatError("it takes [bind_address:]port:host:hostport")
-        if target_path is None and (not host or len(host) >= _MAX_HOST):
-            raise FormatError("the host is empty or too long")
-        if bind is not None and len(bind) >= _MAX_HOST:
-            raise FormatError("the bind address is too long")
-        listen_port = 0
-        if listen_path is None:
-            listen_port = 0 if zero_port and listen == "0" else _port(listen, "port")
-        target_port = 0 if target_path is not None else _port(port, "hostport")
-        return (
-            bind,
-            listen_port,
-            host,
-            target_port,
-            None if listen_path is None else _path(listen_path),
-            None if target_path is None else _path(target_path),
+    def __init__(
+        self,
+        listen_host: str | None = None,
+        listen_port: int = 0,
+        listen_path: str | None = None,
+        connect_host: str | None = None,
+        connect_port: int = 0,
+        connect_path: str | None = None,
+    ) -> None:
+        init(
+            self,
+            listen_host=listen_host,
+            listen_port=listen_port,
+            listen_path=listen_path,
+            connect_host=connect_host,
+            connect_port=connect_port,
+            connect_path=connect_path,
         )
-    except FormatError as exc:
-        raise FormatError(f"bad {kind} forwarding specification {spec!r}: {exc}") from None
+
+    @property
+    def socks(self) -> bool:
+        """Whether it is dynamic: a spec of the one-or-two field form, no target."""
+        return self.connect_port == 0 and self.connect_path is None
 
 
-def parse_forward_option(keyword: str, args: list[str]) -> str:
-    """A LocalForward, RemoteForward or DynamicForward line's values as one ``-L``,
-    ``-R`` or ``-D`` spec (ssh joins a forward's two values with ':')."""
-    if keyword == "DynamicForward":
-        if len(args) != 1:
-            raise FormatError("DynamicForward takes [bind_address:]port")
-        return parse_dynamic_forward(args[0]).describe()
-    if keyword == "RemoteForward" and len(args) == 1:  # a SOCKS proxy at the server's end
-        return parse_remote_forward(args[0]).listen_label
-    if len(args) != 2:
-        raise FormatError(f"{keyword} takes [bind_address:]port and host:hostport")
-    spec = f"{args[0]}:{args[1]}"
-    if keyword == "LocalForward":
-        parse_local_forward(spec)
+def _a2port(text: str) -> int:
+    from keytool.ports import a2port
+
+    port = a2port(text)
+    return -1 if port is None else port
+
+
+def _too_long(text: str | None, limit: int) -> bool:
+    return text is not None and len(text.encode("utf-8", "surrogateescape")) >= limit
+
+
+def _ssh_parse(spec: str, dynamic: bool, remote: bool) -> _Spec | None:
+    """ssh's parse_forward(fwd, spec, dynamicfwd, remotefwd) (without its ${VAR}
+    expansion, which ``expand_spec`` does): what the spec asks for, or None when ssh
+    says it is bad. By the number of fields and which of them are paths (readconf.c)."""
+    fields = _fields(spec)
+    if fields is None or "\0" in spec:
+        return None
+    v = [value for value, _ in fields]
+    p = [is_path for _, is_path in fields]
+    if len(fields) == 1:
+        if p[0]:
+            fwd = _Spec(None, _STREAMLOCAL, v[0], connect_host="socks")
+        else:
+            fwd = _Spec(None, _a2port(v[0]), connect_host="socks")
+    elif len(fields) == 2:
+        if p[0] and p[1]:
+            fwd = _Spec(None, _STREAMLOCAL, v[0], None, _STREAMLOCAL, v[1])
+        elif p[1]:
+            fwd = _Spec(None, _a2port(v[0]), None, None, _STREAMLOCAL, v[1])
+        else:
+            fwd = _Spec(v[0], _a2port(v[1]), connect_host="socks")
+    elif len(fields) == 3:
+        if p[0]:
+            fwd = _Spec(None, _STREAMLOCAL, v[0], v[1], _a2port(v[2]))
+        elif p[2]:
+            fwd = _Spec(v[0], _a2port(v[1]), None, None, _STREAMLOCAL, v[2])
+        else:
+            fwd = _Spec(None, _a2port(v[0]), None, v[1], _a2port(v[2]))
+    elif len(fields) == 4:
+        fwd = _Spec(v[0], _a2port(v[1]), None, v[2], _a2port(v[3]))
     else:
-        parse_remote_forward(spec)
-    return spec
+        return None
+    if dynamic:
+        if len(fields) not in (1, 2):
+            return None
+    else:
+        if len(fields) not in (3, 4) and fwd.connect_path is None and fwd.listen_path is None:
+            return None
+        if fwd.connect_port <= 0 and fwd.connect_path is None:
+            return None
+    if fwd.listen_port < 0 and fwd.listen_path is None:
+        return None
+    if not remote and fwd.listen_port == 0:
+        return None
+    if _too_long(fwd.connect_host, _MAX_HOST) or _too_long(fwd.listen_host, _MAX_HOST):
+        return None
+    if _too_long(fwd.connect_path, _SUN_PATH) or _too_long(fwd.listen_path, _SUN_PATH):
+        return None
+    return fwd
+
+
+def _forward(fwd: _Spec, kind: type[LocalForward]) -> LocalForward:
+    return kind(
+        fwd.listen_host,
+        0 if fwd.listen_path is not None else fwd.listen_port,
+        fwd.connect_host or "",
+        0 if fwd.connect_path is not None else fwd.connect_port,
+        fwd.listen_path,
+        fwd.connect_path,
+    )
+
+
+def _local(fwd: _Spec) -> LocalForward:
+    return _forward(fwd, LocalForward)
+
+
+def _remote(fwd: _Spec) -> RemoteForward:
+    if fwd.socks and fwd.listen_path is None:  # -R [bind_address:]port alone
+        return RemoteDynamicForward(fwd.listen_host, fwd.listen_port)
+    # a socket path alone is no SOCKS proxy: ssh has the server listen there and
+    # connects each connection on to "socks" port 0, which fails
+    forward = _forward(fwd, RemoteForward)
+    assert isinstance(forward, RemoteForward)
+    return forward
+
+
+def _bad(kind: str, spec: str, limit: int = 1 << 20) -> FormatError:
+    """ssh's words for a bad -L, -R or -D (its fatal() shows the spec as it logs)."""
+    from keytool.display import logged
+
+    return FormatError(f"Bad {kind} forwarding specification '{logged(spec, limit)}'")
+
+
+def parse_dynamic_forward(spec: str) -> DynamicForward:
+    """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it. (ssh also
+    takes ``port:/path`` and ``/path:/path`` here, as the -L they mean; not keytool.)"""
+    fwd = _ssh_parse(spec, dynamic=True, remote=False)
+    if fwd is None or not fwd.socks:
+        raise _bad("dynamic", spec, 100)
+    port = 0 if fwd.listen_path is not None else fwd.listen_port
+    return DynamicForward(fwd.listen_host, port, fwd.listen_path)
+
+
+def parse_local_forward(spec: str) -> LocalForward:
+    """``[bind_address:]port:host:hostport``, as ``ssh -L`` takes it (either side may
+    be a socket path)."""
+    fwd = _ssh_parse(spec, dynamic=False, remote=False)
+    if fwd is None:
+        raise _bad("local", spec)
+    return _local(fwd)
+
+
+def parse_remote_forward(spec: str) -> RemoteForward:
+    """``[bind_address:]port:host:hostport``, as ``ssh -R`` takes it (port may be 0;
+    either side may be a socket path); ``[bind_address:]port`` alone, a SOCKS proxy at
+    the server's end (RemoteDynamicForward). As ssh: the spec of a forward first, then
+    of a dynamic one."""
+    fwd = _ssh_parse(spec, dynamic=False, remote=True)
+    if fwd is None:
+        fwd = _ssh_parse(spec, dynamic=True, remote=True)
+    if fwd is None:
+        raise _bad("remote", spec)
+    return _remote(fwd)
+
+
+def expand_spec(spec: str) -> str:
+    """A forward's ``${NAME}``s as ssh's parse_forward expands them (dollar_expand,
+    from this process's environment); FormatError with ssh's words when one has no
+    value, no name or no closing brace."""
+    import os
+
+    if "${" not in spec:
+        return spec
+    from keytool.display import logged
+
+    out: list[str] = []
+    missing: list[str] = []
+    i = 0
+    while i < len(spec):
+        if spec.startswith("${", i):
+            end = spec.find("}", i + 2)
+            if end < 0:
+                rest = logged(spec[i + 2 :])
+                raise FormatError(f"environment variable '{rest}' missing closing '}}'")
+            if end == i + 2:
+                raise FormatError("zero-length environment variable")
+            name = spec[i + 2 : end]
+            value = os.environ.get(name)
+            if value is None:
+                missing.append(name)
+            else:
+                out.append(value)
+            i = end + 1
+            continue
+        out.append(spec[i])
+        i += 1
+    if missing:
+        raise FormatError(f"env var ${{{logged(missing[0])}}} has no value")
+    return "".join(out)
+
+
+def parse_forward_option(keyword: str, args: list[str]) -> tuple[str, str]:
+    """A LocalForward, RemoteForward or DynamicForward line's values (one or two; an
+    empty second RemoteForward value is none, as ssh takes it) as one ``-L``, ``-R``
+    or ``-D`` spec that means the same, and what tells it from another (as ssh's
+    forward_equals): FormatError when ssh says it is a bad forwarding specification.
+
+    As readconf.c: a RemoteForward of one value is a SOCKS proxy at the server's end
+    (``[bind_address:]port``) when it is no forward to a socket; two values are joined
+    with ':' and must be a forward (``[bind_address:]port host:hostport``), never a
+    SOCKS proxy, though "A:B" alone would be one."""
+    remote = keyword == "RemoteForward"
+    single = keyword == "DynamicForward" or (remote and (len(args) == 1 or args[1] == ""))
+    spec = expand_spec(args[0] if single else f"{args[0]}:{args[1]}")
+    fwd = _ssh_parse(spec, dynamic=single, remote=remote)
+    if fwd is None or (keyword == "DynamicForward" and not fwd.socks):
+        raise FormatError(f"bad {keyword} spec")
+    if keyword == "DynamicForward":
+        forward: LocalForward = parse_dynamic_forward(spec)
+        reparse: Callable[[str], LocalForward] = parse_dynamic_forward
+    elif remote:
+        forward, reparse = _remote(fwd), parse_remote_forward
+    else:
+        forward, reparse = _local(fwd), parse_local_forward
+    key = f"{type(forward).__name__} {forward.describe()}"
+    if single and fwd.listen_path is None:
+        # the same forward written as ssh -G shows it, as kept since ever
+        label = forward.listen_label
+        with contextlib.suppress(FormatError):
+            if reparse(label) == forward:
+                return label, key
+    return spec, key

@@ -36,6 +36,7 @@ import os
 import pwd
 from collections.abc import Iterator, Sequence
 
+from keytool.display import logged
 from keytool.errors import FormatError, KeyFileError
 from keytool.patterns import ascii_lower, match_any, match_pattern
 from keytool.sshconfig_finish import ConfigState, finish_config
@@ -84,9 +85,9 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
     keyword = ALIASES.get(keyword, keyword)
     if keyword in ONE:
         if not args:
-            raise FormatError(f"{where}: {keyword} needs a value")
+            raise FormatError(f"{where}: {logged(keyword)} needs a value")
         if len(args) > 1:  # ssh's words
-            raise FormatError(f"{where}: keyword {keyword} extra arguments at end of line")
+            raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
         convert = ONE[keyword]
         value: object = args[0] if convert is None else convert(args[0], where)
         state.values.setdefault(keyword, (value, where))
@@ -102,7 +103,7 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
         _send_env(state, args, where)
     elif keyword in MANY:
         if not args:
-            raise FormatError(f"{where}: {keyword} needs a value")
+            raise FormatError(f"{where}: {logged(keyword)} needs a value")
         state.values.setdefault(keyword, (tuple(args), where))
     elif keyword == "ipqos":
         state.values.setdefault(keyword, (parse_ip_qos(args, where), where))
@@ -125,38 +126,42 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
         # accumulate, as IdentityFile; each kept as one -L / -R / -D spec
         from keytool.forwardspec import parse_forward_option
 
-        if keyword == "localforward" and len(args) == 1:  # ssh's words
+        if not args or args[0] == "":  # ssh's words, here and below
+            raise FormatError(f"{where}: Missing argument.")
+        if keyword == "localforward" and (len(args) == 1 or args[1] == ""):
             raise FormatError(f"{where}: Missing target argument.")
         taken = 1 if keyword == "dynamicforward" else 2
         try:
-            spec = parse_forward_option(FORWARDS[keyword], args[:taken])
+            spec, key = parse_forward_option(FORWARDS[keyword], args[:taken])
         except FormatError:
             raise FormatError(f"{where}: Bad forwarding specification.") from None
-        if len(args) > taken:  # ssh's words
-            raise FormatError(f"{where}: keyword {keyword} extra arguments at end of line")
+        if len(args) > taken:
+            raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
         known = state.values.get(keyword, ((), where))[0]
         assert isinstance(known, tuple)
-        if spec not in known:
+        keys = state.forward_keys.setdefault(keyword, set())
+        if key not in keys:  # a forward already there is not added again, as ssh
+            keys.add(key)
             state.values[keyword] = ((*known, spec), where)
     elif keyword == "ignoreunknown":
         if "ignoreunknown" not in state.values:
             state.values["ignoreunknown"] = ((), where)
             state.ignore_unknown.extend(",".join(args).split(","))
     elif keyword in UNSUPPORTED_WARN:
-        state.warnings.append(f"{where}: {keyword} is not supported by keytool; ignored")
+        state.warnings.append(f"{where}: {logged(keyword)} is not supported by keytool; ignored")
     elif keyword in OPENSSH_OTHER:
         pass
     elif keyword in DEPRECATED:  # ssh's words, at its debug level
-        state.warnings.append(f'{where}: Deprecated option "{keyword}"')
+        state.warnings.append(f'{where}: Deprecated option "{logged(keyword)}"')
     elif keyword in UNSUPPORTED:  # ssh's words, at its error level: not a bad line
-        state.notices.append(f'{_ssh_where(where)}: Unsupported option "{keyword}"')
+        state.notices.append(f'{_ssh_where(where)}: Unsupported option "{logged(keyword)}"')
     elif strict:
-        raise FormatError(f"{where}: unknown option {keyword!r}")
+        raise FormatError(f"{where}: unknown option '{logged(keyword)}'")
     elif any(match_pattern(keyword, p.lower()) for p in state.ignore_unknown if p):
-        state.warnings.append(f'{where}: Ignored unknown option "{keyword}"')
+        state.warnings.append(f'{where}: Ignored unknown option "{logged(keyword)}"')
     else:  # ssh's words (a colon after the file's name, this once)
         name, _, number = where.rpartition(" line ")
-        raise FormatError(f"{name}: line {number}: Bad configuration option: {keyword}")
+        raise FormatError(f"{name}: line {number}: Bad configuration option: {logged(keyword)}")
 
 
 def _ssh_where(where: str) -> str:
@@ -237,7 +242,7 @@ def _read_line(
         return active
     keyword, args = parsed
     if not args:  # ssh's words, whatever the keyword
-        raise FormatError(f'{where}: no argument after keyword "{keyword}"')
+        raise FormatError(f'{where}: no argument after keyword "{logged(keyword)}"')
     if keyword == "host":
         if any(arg == "" for arg in args):
             raise FormatError(f"{where}: keyword host empty argument")
@@ -302,7 +307,7 @@ def _match(state: ConfigState, args: list[str], where: str) -> bool:
                 [shell, "-c", expanded], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
             )
         except OSError as exc:
-            raise FormatError(f"{where}: Match exec {expanded!r}: {exc.strerror}") from None
+            raise FormatError(f"{where}: Match exec '{logged(expanded)}': {exc.strerror}") from None
         return done.returncode == 0
 
     found, wants_final = matches(args, where, context, run)
@@ -361,7 +366,7 @@ def resolve(
             raise FormatError(f"{where}: empty option")
         keyword, args = parsed
         if keyword in ("host", "match", "include"):
-            raise FormatError(f"{where}: {keyword} is not allowed in -o")
+            raise FormatError(f"{where}: {logged(keyword)} is not allowed in -o")
         _apply(state, keyword, args, where, strict=True)
     for source in sources:
         _read(state, source, True, 0)

@@ -35,6 +35,7 @@ class ConfigState:
 
     __slots__ = (
         "final",
+        "forward_keys",
         "host",
         "identity_files",
         "ignore_unknown",
@@ -56,6 +57,8 @@ class ConfigState:
     local: tuple[str, str, int | None, str]
     final: bool  # the final pass (Match final)
     wants_final: bool  # a Match line asked for one
+    #: each forward keyword's forwards so far, as ssh tells them apart (forward_equals)
+    forward_keys: dict[str, set[str]]
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class ConfigState:
         self.ignore_unknown = ignore_unknown
         self.warnings = warnings
         self.notices = []
+        self.forward_keys = {}
         self.local = ("", "", None, "")
         self.final = False
         self.wants_final = False

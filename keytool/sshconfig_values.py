@@ -8,8 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from keytool.display import logged
 from keytool.errors import FormatError
 from keytool.sshconfig_words import env_name
+
+
+def _quoted(value: str) -> str:
+    """A value in a message, quoted, its bytes as ssh's log lines show them (a byte
+    that is not printable ASCII, or not UTF-8, as \\ooo)."""
+    return f"'{logged(value)}'"
+
 
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -26,12 +34,12 @@ def parse_time(value: str, where: str) -> int:
             total += int(digits) * _TIME_UNITS[char.lower()]
             digits = ""
         else:
-            raise FormatError(f"{where}: invalid time value {value!r}")
+            raise FormatError(f"{where}: invalid time value {_quoted(value)}")
     if not value:
-        raise FormatError(f"{where}: invalid time value {value!r}")
+        raise FormatError(f"{where}: invalid time value {_quoted(value)}")
     total += int(digits) if digits else 0
     if total > 2**31 - 1:
-        raise FormatError(f"{where}: time value {value!r} is too large")
+        raise FormatError(f"{where}: time value {_quoted(value)} is too large")
     return total
 
 
@@ -41,7 +49,7 @@ def _flag(value: str, where: str) -> bool:
         return True
     if lowered in ("no", "false"):
         return False
-    raise FormatError(f"{where}: expected yes or no, not {value!r}")
+    raise FormatError(f'{where}: unsupported option "{logged(value)}".')  # ssh's words
 
 
 def _strict(value: str, where: str) -> str:
@@ -52,9 +60,7 @@ def _strict(value: str, where: str) -> str:
         return "no"
     if lowered in ("ask", "accept-new"):
         return lowered
-    raise FormatError(
-        f"{where}: StrictHostKeyChecking must be yes, ask, accept-new or no, not {value!r}"
-    )
+    raise FormatError(f'{where}: unsupported option "{logged(value)}".')  # ssh's words
 
 
 def _port(value: str, where: str) -> int:
@@ -62,13 +68,13 @@ def _port(value: str, where: str) -> int:
 
     port = a2port(value)  # a service name too, as ssh takes it
     if port is None or port == 0:
-        raise FormatError(f"{where}: Bad port '{value}'.")  # ssh's words
+        raise FormatError(f"{where}: Bad port '{logged(value)}'.")  # ssh's words
     return port
 
 
 def _count(value: str, where: str) -> int:
     if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise FormatError(f"{where}: expected a number, not {value!r}")
+        raise FormatError(f"{where}: expected a number, not {_quoted(value)}")
     return int(value)
 
 
@@ -81,7 +87,7 @@ def _log_level(value: str, where: str) -> str:
     if level == "SILENT":  # QUIET's other name (the one ssh -G shows)
         return "QUIET"
     if level not in LOG_LEVELS:
-        raise FormatError(f"{where}: unknown LogLevel {value!r}")
+        raise FormatError(f"{where}: unsupported log level '{logged(value)}'")  # ssh's words
     return level
 
 
@@ -99,7 +105,7 @@ def _one_of(keyword: str, *choices: str) -> Callable[[str, str], str]:
         lowered = value.lower()
         if lowered not in choices:
             listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
-            raise FormatError(f"{where}: {keyword} must be {listed}, not {value!r}")
+            raise FormatError(f"{where}: {keyword} must be {listed}, not {_quoted(value)}")
         return lowered
 
     return convert
@@ -115,7 +121,7 @@ def _request_tty(value: str, where: str) -> str:
     words = {"yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force"}
     if lowered == "auto" or lowered in words:
         return words.get(lowered, "auto")
-    raise FormatError(f"{where}: RequestTTY must be yes, no, force or auto, not {value!r}")
+    raise FormatError(f'{where}: unsupported option "{logged(value)}".')  # ssh's words
 
 
 def escape_char(value: str, where: str) -> int | str:
@@ -127,12 +133,12 @@ def escape_char(value: str, where: str) -> int | str:
         return ord(value)
     if len(value) == 2 and value[0] == "^" and 64 <= ord(value[1]) < 128:
         return ord(value[1]) & 31
-    raise FormatError(f"{where}: Bad escape character {value!r}")
+    raise FormatError(f"{where}: Bad escape character {_quoted(value)}")
 
 
 def _octal_mask(value: str, where: str) -> int:
     if not value or len(value) > 4 or any(c not in "01234567" for c in value):
-        raise FormatError(f"{where}: expected an octal mask such as 0177, not {value!r}")
+        raise FormatError(f"{where}: expected an octal mask such as 0177, not {_quoted(value)}")
     return int(value, 8)
 
 
@@ -144,7 +150,7 @@ def _yes_no_ask(value: str, where: str) -> str:
         return "no"
     if lowered == "ask":
         return "ask"
-    raise FormatError(f"{where}: expected yes, no or ask, not {value!r}")
+    raise FormatError(f'{where}: unsupported option "{logged(value)}".')  # ssh's words
 
 
 def _control_master(value: str, where: str) -> str:
@@ -154,7 +160,7 @@ def _control_master(value: str, where: str) -> str:
     if lowered in ("ask", "auto", "autoask") or lowered in words:
         return words.get(lowered, lowered)
     raise FormatError(
-        f"{where}: ControlMaster must be yes, no, ask, auto or autoask, not {value!r}"
+        f"{where}: ControlMaster must be yes, no, ask, auto or autoask, not {_quoted(value)}"
     )
 
 
@@ -176,7 +182,7 @@ def _control_persist(value: str, where: str) -> int | None:
         return parse_time(value, where)
     except FormatError:
         raise FormatError(
-            f"{where}: ControlPersist must be yes, no or a time such as 10m, not {value!r}"
+            f"{where}: ControlPersist must be yes, no or a time such as 10m, not {_quoted(value)}"
         ) from None
 
 
@@ -190,10 +196,10 @@ def _agent_path(value: str, where: str) -> str:
     while at >= 0:
         end = value.find("}", at + 2)
         if end < 0 or value[at + 2 : end] not in os.environ:  # ssh's words
-            raise FormatError(f"{where}: Invalid environment expansion {value}.")
+            raise FormatError(f"{where}: Invalid environment expansion {logged(value)}.")
         at = value.find("${", end)
     if value.startswith("$") and not value.startswith("${") and not env_name(value[1:]):
-        raise FormatError(f"{where}: Invalid environment name {value}.")  # ssh's words
+        raise FormatError(f"{where}: Invalid environment name {logged(value)}.")  # ssh's words
     return value
 
 
@@ -205,7 +211,9 @@ def _proxy_jump(value: str, where: str) -> str:
         try:
             parse_jump_host(hop)
         except FormatError:
-            raise FormatError(f'{where}: Invalid ProxyJump "{value}"') from None  # ssh's words
+            raise FormatError(
+                f'{where}: Invalid ProxyJump "{logged(value)}"'
+            ) from None  # ssh's words
     return value
 
 
@@ -238,7 +246,7 @@ def _ip_qos_one(value: str, where: str) -> int | None:
     except ValueError:
         number = -1
     if not 0 <= number <= 255:
-        raise FormatError(f"{where}: Bad IPQoS value: {value}")  # ssh's words
+        raise FormatError(f"{where}: Bad IPQoS value: {logged(value)}")  # ssh's words
     return number
 
 
@@ -268,7 +276,9 @@ def ip_qos_name(tos: int | None) -> str:
 def _rsa_size(value: str, where: str) -> int:
     """RequiredRSASize: bits, at least OpenSSH's floor of 1024."""
     if not value.isdigit() or not 1024 <= int(value) <= 16384:
-        raise FormatError(f"{where}: RequiredRSASize {value!r} is not a size from 1024 to 16384")
+        raise FormatError(
+            f"{where}: RequiredRSASize {_quoted(value)} is not a size from 1024 to 16384"
+        )
     return int(value)
 
 
@@ -453,7 +463,7 @@ def _algorithms(value: str, where: str, kind: str, message: str) -> str:
     try:
         check_algorithms(value, kind)
     except FormatError:
-        raise FormatError(f"{where}: {message.format(value)}") from None
+        raise FormatError(f"{where}: {message.format(logged(value))}") from None
     return value
 
 
@@ -468,7 +478,7 @@ def check_algorithms(value: str, kind: str) -> None:
     names = value[1:] if value[:1] in "+^" else value
     unknown = [name for name in names.split(",") if name and name not in known]
     if unknown:
-        raise FormatError(f"unknown {kind} name {unknown[0]!r}")
+        raise FormatError(f"unknown {kind} name {_quoted(unknown[0])}")
 
 
 def parse_permit_remote_open(args: list[str], where: str) -> tuple[str, ...]:
@@ -554,5 +564,5 @@ def parse_jump_host(text: str) -> tuple[str | None, str, int | None]:
 
     number = a2port(port) if port else None  # a service name too, as ssh takes it
     if not host or (port and not number):
-        raise FormatError(f"ProxyJump: bad jump host {text!r}")
+        raise FormatError(f"ProxyJump: bad jump host {_quoted(text)}")
     return user or None, host, number

@@ -84,6 +84,13 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 _RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand", "localcommand"})
 
 
+def _quoted(value: str) -> str:
+    """A value in a message, quoted, its bytes as ssh's log lines show them."""
+    from keytool.display import logged
+
+    return f"'{logged(value)}'"
+
+
 # --- tokens and ~ ---------------------------------------------------------------------
 
 
@@ -107,10 +114,10 @@ def expand_tokens(
         if env is not None and value.startswith("${", i):
             end = value.find("}", i + 2)
             if end < 0:
-                raise FormatError(f"{where}: unterminated ${{ in {value!r}")
+                raise FormatError(f"{where}: unterminated ${{ in {_quoted(value)}")
             name = value[i + 2 : end]
             if name not in env:
-                raise FormatError(f"{where}: environment variable {name!r} has no value")
+                raise FormatError(f"{where}: environment variable {_quoted(name)} has no value")
             out.append(env[name])
             i = end + 1
             continue
@@ -119,14 +126,14 @@ def expand_tokens(
             i += 1
             continue
         if i + 1 >= len(value):
-            raise FormatError(f"{where}: '%' at the end of {value!r}")
+            raise FormatError(f"{where}: '%' at the end of {_quoted(value)}")
         token = value[i + 1]
         if token == "%":
             out.append("%")
         elif token in tokens:
             out.append(tokens[token])
         else:
-            raise FormatError(f"{where}: unknown token %{token} in {value!r}")
+            raise FormatError(f"{where}: unknown token %{token} in {_quoted(value)}")
         i += 2
     return "".join(out)
 
@@ -148,7 +155,9 @@ def tilde_expand(value: str, home: str, where: str) -> str:
         try:
             directory = pwd.getpwnam(user).pw_dir
         except (KeyError, ValueError):
-            raise FormatError(f"{where}: no such user {user!r} in {value!r}") from None
+            raise FormatError(
+                f"{where}: no such user {_quoted(user)} in {_quoted(value)}"
+            ) from None
     separator = "" if directory.endswith("/") else "/"
     return directory + separator + path.lstrip("/")
 

@@ -374,7 +374,7 @@ def test_bad_specs_exit_255_with_one_line(tmp_path: Path, key: Path, server: Ssh
         )  # fmt: skip
         lines = result.stderr.decode().splitlines()
         assert result.returncode == 255 and len(lines) == 1, (spec, lines)
-        assert "bad local forwarding specification" in lines[0]
+        assert f"Bad local forwarding specification '{spec}'" in lines[0]  # ssh's words
     # none of them connected: sshd saw no connection for any bad spec
     assert server.log.read_text().count("Connection from 127.0.0.1") == connections
 

@@ -592,7 +592,7 @@ def test_dash_D_as_ssh_reads_it(spec: str) -> None:
              if line.startswith("dynamicforward ")]  # fmt: skip
     if result.returncode != 0:
         assert "Bad dynamic forwarding specification" in result.stderr
-        with pytest.raises(FormatError, match="bad dynamic forwarding specification"):
+        with pytest.raises(FormatError, match="Bad dynamic forwarding specification"):
             parse_dynamic_forward(spec)
     else:
         assert shown == [parse_dynamic_forward(spec).describe()]

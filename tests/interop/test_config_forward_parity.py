@@ -1,0 +1,170 @@
+"""LocalForward, RemoteForward and DynamicForward lines, and -L, -R and -D flags, as
+OpenSSH's ``ssh -G`` reads them: the same forward lines, or the same error and exit
+status, from ``keytool exec -G`` on the same configuration.
+
+A RemoteForward of two values is joined with ':' and must be a forward: ``0.0.0.0
+1080`` is a bad line, not a SOCKS proxy at the server's end (only one value, or -R,
+makes one). (ssh -G also prints a "dynamicforward" line for every local forward to a
+socket path, an artefact of its dump; such forms are left out here.)"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.peers import require
+
+_KINDS = ("localforward ", "remoteforward ", "dynamicforward ")
+
+
+def _run(command: list[str], home: Path) -> tuple[list[str], list[str], int]:
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env=base_env(HOME=str(home), KT_FWD_TEST_PORT="8080"),
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    forwards = [line for line in result.stdout.splitlines() if line.startswith(_KINDS)]
+    errors = [
+        line.removeprefix("keytool: ")
+        for line in result.stderr.splitlines()
+        if "forwarding specification" in line or " line " in line
+    ]
+    return forwards, errors, result.returncode
+
+
+def _both(tmp_path: Path, text: str, *flags: str) -> None:
+    ssh = require("ssh")
+    home = tmp_path / "home"
+    home.mkdir()
+    config = tmp_path / "config"
+    config.write_text(f"Host x\n{text}")
+    theirs = _run([ssh, "-G", "-F", str(config), *flags, "x"], home)
+    ours = _run([*KEYTOOL, "exec", "-G", "-F", str(config), *flags, "x"], home)
+    assert ours == theirs
+
+
+CONFIG_LINES = [
+    # RemoteForward of one value: a SOCKS proxy at the server's end
+    "RemoteForward 1080",
+    "RemoteForward localhost:1080",
+    "RemoteForward [::1]:1080",
+    "RemoteForward 0",
+    "RemoteForward *:1080",
+    "RemoteForward :1080",
+    'RemoteForward 1080 ""',
+    # ... unless it is a forward to a socket, or a socket alone
+    "RemoteForward 1080:/tmp/kt-s",
+    "RemoteForward /tmp/kt-s",
+    "RemoteForward /tmp/kt-s:1080",
+    "RemoteForward /tmp/kt-s:/tmp/kt-t",
+    # two values: a forward, never a SOCKS proxy
+    "RemoteForward 0.0.0.0 1080",
+    "RemoteForward localhost 1080",
+    "RemoteForward 8080 1080",
+    'RemoteForward "" 1080',
+    "RemoteForward 8080 localhost:80",
+    "RemoteForward localhost:8080 localhost:80",
+    "RemoteForward [::1]:8080 [::1]:80",
+    "RemoteForward 0 localhost:80",
+    "RemoteForward 8080 localhost:0",
+    "RemoteForward /tmp/kt-s localhost:80",
+    "RemoteForward /tmp/kt-s /tmp/kt-t",
+    "RemoteForward 8080 /tmp/kt-t",
+    "RemoteForward localhost:8080 /tmp/kt-t",
+    "RemoteForward a 1080:/tmp/kt-s",
+    "RemoteForward /tmp/kt-s 1080",
+    "RemoteForward 1080 a:b:c",
+    "RemoteForward 8080 ::80",
+    "RemoteForward 8080:localhost:80",
+    "RemoteForward a:b:c:d",
+    "RemoteForward 99999",
+    "RemoteForward 65535 x:65536",
+    "RemoteForward http localhost:http",
+    "RemoteForward 8080 localhost:80 extra",
+    "RemoteForward 8080 ${KT_FWD_TEST_NOPE}:80",
+    "RemoteForward ${KT_FWD_TEST_PORT} localhost:80",
+    "RemoteForward ${KT_FWD_TEST_PORT}",
+    "RemoteForward 8080 [localhost:80",
+    "RemoteForward 8080 localhost:80\\",
+    "RemoteForward 1080\nRemoteForward 1080\nRemoteForward localhost:1080",
+    "RemoteForward 8080 x:80\nRemoteForward 8080 x:http",
+    # LocalForward
+    "LocalForward 8080 localhost:80",
+    "LocalForward localhost:8080 localhost:80",
+    "LocalForward 8080",
+    'LocalForward 8080 ""',
+    'LocalForward "" x:80',
+    "LocalForward 0 x:80",
+    "LocalForward 8080 1080",
+    "LocalForward 0.0.0.0 1080",
+    "LocalForward /tmp/kt-s x:80",
+    "LocalForward /tmp/kt-s 1080",
+    "LocalForward 8080 ::80",
+    "LocalForward 1080:/tmp/kt-s",
+    # DynamicForward
+    "DynamicForward 1080",
+    "DynamicForward localhost:1080",
+    "DynamicForward [::1]:1080",
+    "DynamicForward *:1080",
+    "DynamicForward /tmp/kt-s",
+    "DynamicForward /tmp/kt-s:1080",
+    "DynamicForward 0",
+    'DynamicForward ""',
+    "DynamicForward 1080 x",
+    "DynamicForward a:1080:x:80",
+]
+
+
+@pytest.mark.parametrize("line", CONFIG_LINES)
+def test_config_line_as_ssh_reads_it(tmp_path: Path, line: str) -> None:
+    _both(tmp_path, "".join(f"    {part}\n" for part in line.split("\n")))
+
+
+FLAGS = [
+    "-R1080",
+    "-Rlocalhost:1080",
+    "-R8080:1080",
+    "-R0.0.0.0:1080",
+    "-R8080:localhost:80",
+    "-R1080:/tmp/kt-s",
+    "-R/tmp/kt-s:/tmp/kt-t",
+    "-R/tmp/kt-s:x:80",
+    "-R/tmp/kt-s:1080",
+    "-R0",
+    "-R:1080",
+    "-R8080::80",
+    "-R8080:1080:x",
+    "-Ra:b:c:d:e",
+    "-R",
+    "-L8080:x:80",
+    "-L:8080:x:80",
+    "-L8080::80",
+    "-L8080",
+    "-L8080:1080",
+    "-L0:x:80",
+    "-L/tmp/kt-s:x:80",
+    "-L/tmp/kt-s",
+    "-D1080",
+    "-D/tmp/kt-s",
+    "-Da:1080",
+    "-D/tmp/kt-s:1080",
+    "-D0",
+    "-Da:b:c",
+    "-D",
+]
+
+
+@pytest.mark.parametrize("flag", FLAGS)
+def test_flag_as_ssh_reads_it(tmp_path: Path, flag: str) -> None:
+    if flag in ("-R", "-L", "-D"):  # an empty spec
+        _both(tmp_path, "", flag, "")
+    else:
+        _both(tmp_path, "", flag)
