@@ -84,13 +84,270 @@ def _add_request(
     return proto.encode_request(proto.AddIdentity(key, comment, constraints))
 
 
-def _parse_identities(reply: bytes) -> list[AgentKey]:
+class AgentKeys(list[AgentKey]):
+    """The keys of an identities answer; ``skipped`` counts the blobs of key types
+    OpenSSH does not know, left out as ssh-add leaves them out."""
+
+    skipped: int = 0
+
+
+class BadAgentKeyError(AgentError):
+    """A key blob in the agent's list that OpenSSH refuses to read: ssh-add -l then
+    lists nothing and says ``error fetching identities: REASON``; ssh uses none of the
+    agent's keys."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"error fetching identities: {reason}")
+        self.reason = reason
+
+
+#: ssh_err(SSH_ERR_KEY_TYPE_UNKNOWN): a blob OpenSSH's clients skip in a key list
+UNKNOWN_KEY_TYPE = "unknown or unsupported key type"
+
+# sshkey.c's (OpenSSH 9.2) key type names -> the plain key type they are read as (the
+# RSA signature algorithm names and webauthn's are read as keys too)
+_PLAIN_NAMES = {
+    "ssh-ed25519": "ssh-ed25519",
+    "sk-ssh-ed25519@openssh.com": "sk-ssh-ed25519@openssh.com",
+    "ssh-rsa": "ssh-rsa",
+    "rsa-sha2-256": "ssh-rsa",
+    "rsa-sha2-512": "ssh-rsa",
+    "ssh-dss": "ssh-dss",
+    "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384": "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521": "ecdsa-sha2-nistp521",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "sk-ecdsa-sha2-nistp256@openssh.com",
+    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+_CERT_NAMES = {
+    "ssh-ed25519-cert-v01@openssh.com": "ssh-ed25519",
+    "sk-ssh-ed25519-cert-v01@openssh.com": "sk-ssh-ed25519@openssh.com",
+    "ssh-rsa-cert-v01@openssh.com": "ssh-rsa",
+    "rsa-sha2-256-cert-v01@openssh.com": "ssh-rsa",
+    "rsa-sha2-512-cert-v01@openssh.com": "ssh-rsa",
+    "ssh-dss-cert-v01@openssh.com": "ssh-dss",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com": "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com": "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com": "ecdsa-sha2-nistp521",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com": "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+# the short names, taken in any case for plain keys (sshkey_type_from_name)
+_SHORT_NAMES = {
+    "ED25519": "ssh-ed25519",
+    "ED25519-SK": "sk-ssh-ed25519@openssh.com",
+    "RSA": "ssh-rsa",
+    "DSA": "ssh-dss",
+    "ECDSA": "ecdsa-sha2-nistp256",
+    "ECDSA-SK": "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+_CURVE_OF = {
+    "ecdsa-sha2-nistp256": ("nistp256", 65),
+    "ecdsa-sha2-nistp384": ("nistp384", 97),
+    "ecdsa-sha2-nistp521": ("nistp521", 133),
+    "sk-ecdsa-sha2-nistp256@openssh.com": ("nistp256", 65),
+}
+
+
+class _Refused(Exception):
+    """sshkey_from_blob's error, as ssh_err() words it."""
+
+
+class _SshBuf:
+    """The few sshbuf reads sshkey_from_blob makes, with their errors."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.at
+
+    def string(self) -> bytes:
+        if self.left < 4:
+            raise _Refused("incomplete message")
+        size = int.from_bytes(self.data[self.at : self.at + 4], "big")
+        if size > 0x8000000 - 4:
+            raise _Refused("string is too large")
+        if self.left - 4 < size:
+            raise _Refused("incomplete message")
+        self.at += 4 + size
+        return self.data[self.at - size : self.at]
+
+    def cstring(self) -> bytes:
+        """A string with no NUL but one at its very end (which is dropped)."""
+        value = self.string()
+        if b"\0" in value[:-1]:
+            raise _Refused("invalid format")
+        return value.removesuffix(b"\0")
+
+    def bignum(self) -> int:
+        """A positive mpint of at most 16384 bits (leading zeros allowed)."""
+        value = self.string()
+        if value[:1] >= b"\x80":
+            raise _Refused("bignum is negative")
+        if len(value) > 2049 or (len(value) == 2049 and value[0]):
+            raise _Refused("bignum is too large")
+        return int.from_bytes(value, "big")
+
+    def skip(self, size: int) -> None:
+        if self.left < size:
+            raise _Refused("incomplete message")
+        self.at += size
+
+
+def openssh_key_blob(blob: bytes) -> bytes:
+    """``blob`` as OpenSSH reads and writes it back (sshkey_from_blob, then
+    sshkey_to_blob): its key type's other names (RSA, rsa-sha2-256, ED25519...) under
+    their usual one. Raises BadAgentKeyError with ssh_err()'s words for a blob OpenSSH
+    refuses, the reason being UNKNOWN_KEY_TYPE for a key type it does not know."""
+    try:
+        return _read_blob(_SshBuf(blob), allow_cert=True)
+    except _Refused as exc:
+        raise BadAgentKeyError(str(exc)) from None
+
+
+def _read_blob(b: _SshBuf, allow_cert: bool) -> bytes:
+    start = b.at
+    try:
+        raw_name = b.cstring()
+    except _Refused:
+        raise _Refused("invalid format") from None
+    name = raw_name.decode("latin-1")
+    cert = name in _CERT_NAMES
+    if cert and not allow_cert:
+        raise _Refused("invalid certificate signing key")
+    short = raw_name.upper().decode("latin-1")  # strcasecmp: ASCII letters only
+    plain = _CERT_NAMES.get(name) or _PLAIN_NAMES.get(name) or _SHORT_NAMES.get(short)
+    if plain is None:
+        raise _Refused(UNKNOWN_KEY_TYPE)
+    if cert:
+        try:
+            b.string()  # the nonce
+        except _Refused:
+            raise _Refused("invalid format") from None
+    fields_at = b.at
+    _read_fields(b, name, plain)
+    if cert:
+        _read_certificate(b)
+    if b.left:
+        raise _Refused("invalid format")
+    if cert:
+        return b.data[start:]  # a certificate is written back as it was read
+    return _wire_string(plain.encode("ascii")) + b.data[fields_at:]
+
+
+def _wire_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _read_fields(b: _SshBuf, name: str, plain: str) -> None:
+    """The key's own fields (ssh_*_deserialize_public)."""
+    if plain in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
+        if len(b.string()) != 32:
+            raise _Refused("invalid format")
+    elif plain in ("ssh-rsa", "ssh-dss"):
+        try:
+            numbers = [b.bignum() for _ in range(2 if plain == "ssh-rsa" else 4)]
+        except _Refused:
+            raise _Refused("invalid format") from None
+        if plain == "ssh-rsa" and numbers[1].bit_length() < 1024:
+            raise _Refused("Invalid key length")
+    else:
+        _read_ecdsa(b, name, plain)
+    if plain.startswith("sk-"):
+        try:
+            b.cstring()  # the application
+        except _Refused:
+            raise _Refused("invalid format") from None
+
+
+def _read_ecdsa(b: _SshBuf, name: str, plain: str) -> None:
+    curve, point_size = _CURVE_OF[plain]
+    if name not in _PLAIN_NAMES and name not in _CERT_NAMES:
+        raise _Refused("invalid argument")  # a short name says no curve
+    if b.cstring() != curve.encode("ascii"):
+        raise _Refused("elliptic curve does not match")
+    point = b.string()
+    if not point or len(point) > 133:
+        raise _Refused("elliptic curve point is too large")
+    from keytool.keys.ecdsa import CURVES, EcdsaPublic
+
+    try:
+        if len(point) != point_size:
+            raise KeytoolError("not a point of the curve")
+        EcdsaPublic(CURVES[f"ecdsa-sha2-{curve}"], point)
+    except KeytoolError:
+        raise _Refused("invalid format") from None
+
+
+def _read_certificate(b: _SshBuf) -> None:
+    """cert_parse: the body, its CA key, and the CA's signature over the blob so far
+    (checked when the CA's key is of a type keytool verifies with)."""
+    try:
+        b.skip(8)  # serial
+        cert_type = int.from_bytes(b.data[b.at : b.at + 4], "big")
+        b.skip(4)
+        b.cstring()  # key id
+        principals = _SshBuf(b.string())
+        b.skip(16)  # valid after, valid before
+        options = [_SshBuf(b.string()), _SshBuf(b.string())]  # critical, extensions
+        b.string()  # reserved
+        ca = b.string()
+        signed = b.data[: b.at]  # a certificate is a whole blob: it starts at 0
+        signature = b.string()
+    except _Refused:
+        raise _Refused("invalid format") from None
+    if cert_type not in (1, 2):
+        raise _Refused("unknown/unsupported certificate type")
+    try:
+        count = 0
+        while principals.left:
+            count += 1
+            if count > 256:
+                raise _Refused("invalid format")
+            principals.cstring()
+        for section in options:
+            while section.left:
+                section.string()
+                section.string()
+    except _Refused:
+        raise _Refused("invalid format") from None
+    try:
+        ca_blob = _read_blob(_SshBuf(ca), allow_cert=False)
+    except _Refused:
+        raise _Refused("invalid certificate signing key") from None
+    from keytool.keys.blob import public_from_wire
+
+    try:
+        ca_key = public_from_wire(ca_blob)
+    except KeytoolError:
+        return  # a DSA or security key CA: keytool has no use for its signature
+    if not ca_key.verify(signature, signed):
+        raise _Refused("incorrect signature")
+
+
+def _parse_identities(reply: bytes) -> AgentKeys:
+    """The keys of an identities answer as OpenSSH's clients take them
+    (ssh_fetch_identitylist): a blob of a key type OpenSSH does not know is skipped, one
+    it cannot read spoils the whole list (BadAgentKeyError)."""
     if reply == proto.FAILURE:
         raise AgentError("the agent refused to list its keys")
     try:
-        return [AgentKey(i.key_blob, i.comment) for i in proto.decode_identities(reply)]
+        identities = proto.decode_identities(reply)
     except KeytoolError as exc:
         raise AgentError(f"bad answer from the agent: {exc}") from None
+    keys = AgentKeys()
+    for identity in identities:
+        try:
+            blob = openssh_key_blob(identity.key_blob)
+        except BadAgentKeyError as exc:
+            if exc.reason != UNKNOWN_KEY_TYPE:
+                raise
+            keys.skipped += 1
+            continue
+        keys.append(AgentKey(blob, identity.comment))
+    return keys
 
 
 def _parse_signature(reply: bytes) -> bytes:
@@ -173,7 +430,7 @@ class AgentClient:
         except OSError as exc:
             raise AgentError(f"lost the agent connection: {exc.strerror or exc}") from None
 
-    def identities(self) -> list[AgentKey]:
+    def identities(self) -> AgentKeys:
         return _parse_identities(self.call(bytes([proto.SSH_AGENTC_REQUEST_IDENTITIES])))
 
     def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes:
@@ -276,7 +533,7 @@ class AsyncAgentClient:
             except OSError as exc:
                 raise AgentError(f"lost the agent connection: {exc.strerror or exc}") from None
 
-    async def identities(self) -> list[AgentKey]:
+    async def identities(self) -> AgentKeys:
         return _parse_identities(await self.call(bytes([proto.SSH_AGENTC_REQUEST_IDENTITIES])))
 
     async def sign(self, blob: bytes, data: bytes, flags: int = 0) -> bytes:

@@ -278,6 +278,21 @@ class Transport:
         await self.close()
 
 
+#: what sshd writes to a connection it drops past MaxStartups before closing it (older
+#: versions close it without a word)
+_MAX_STARTUPS_NOTICE = b"Exceeded MaxStartups"
+#: how much of what a server sends first is kept, to tell a dropped connection
+_EARLY_KEPT = 256
+
+
+class ConnectionDropped(DisconnectError):
+    """The server closed (or reset) the connection before sending a single packet:
+    having sent nothing, only sshd's "Exceeded MaxStartups" notice, or only its
+    version line. sshd does the first two to connections past MaxStartups, a load
+    that passes (copy-id tries again). A server that sent anything else before its
+    version line raises ProtocolError instead; one that sent packets, DisconnectError."""
+
+
 class _Protocol(asyncio.Protocol):
     """Feeds socket bytes to ClientTransport and queues what comes out."""
 
@@ -295,6 +310,9 @@ class _Protocol(asyncio.Protocol):
         self._writing_paused = False
         self._flush_pending = False
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: the first bytes the server sent before its version line (and how many)
+        self._early = bytearray()
+        self._early_count = 0
 
     # asyncio callbacks
 
@@ -306,6 +324,9 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.error is not None:
             return
+        if self._early_count <= _EARLY_KEPT:
+            self._early += data[: max(0, _EARLY_KEPT + 1 - len(self._early))]
+        self._early_count += len(data)
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:
@@ -325,7 +346,7 @@ class _Protocol(asyncio.Protocol):
             try:
                 self._handle(self.conn.receive_data(b""))
             except KeytoolError as exc:
-                self._fail(exc)
+                self._fail(self._closed_early(exc))
             except Exception as exc:  # as in data_received
                 self._fail(_unexpected(exc), flush=False)
         return False
@@ -334,7 +355,9 @@ class _Protocol(asyncio.Protocol):
         self.closed = True
         if self.error is None:
             reason = f": {exc.strerror or exc}" if isinstance(exc, OSError) else ""
-            self._fail(DisconnectError(f"connection closed{reason}"), close=False)
+            self._fail(
+                self._closed_early(DisconnectError(f"connection closed{reason}")), close=False
+            )
         if not self._lost.done():
             self._lost.set_result(None)
         self._wake_writer()
@@ -345,6 +368,28 @@ class _Protocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writing_paused = False
         self._wake_writer()
+
+    def _closed_early(self, exc: KeytoolError) -> KeytoolError:
+        """The error for a connection the server ended before any packet:
+        ConnectionDropped when it sent nothing, only sshd's MaxStartups notice (told)
+        or only its version line; ProtocolError when what it sent was no version line.
+        Anything else as it is."""
+        if not isinstance(exc, DisconnectError):
+            return exc
+        said = bytes(self._early) if self._early_count <= _EARLY_KEPT else None
+        if said is not None:
+            line, newline, rest = said.partition(b"\n")
+            if not said.strip() or (line.startswith(b"SSH-") and newline and not rest):
+                return ConnectionDropped(str(exc))
+            if said.strip() == _MAX_STARTUPS_NOTICE:
+                return ConnectionDropped(f"{exc} (it said: {_MAX_STARTUPS_NOTICE.decode()})")
+        if self.conn.server_version:
+            return exc
+        count = self._early_count
+        return ProtocolError(
+            f"the server sent no SSH version line ({count} byte{'s' if count != 1 else ''} "
+            "of something else, then it closed the connection: is it an SSH server?)"
+        )
 
     # plumbing
 

@@ -44,11 +44,8 @@ from keytool.copyid import (
 from keytool.display import shown
 from keytool.errors import (
     AuthError,
-    DisconnectError,
-    HostKeyError,
     HostKeyPinError,
     KeytoolError,
-    PeerDisconnect,
     SftpError,
     TimedOut,
     in_words,
@@ -108,13 +105,16 @@ async def connect_retrying(
     sock: socket.socket | None = None,
     budget: float = RETRY_SECONDS,
 ) -> Client:
-    """open_connection, retried when the server drops us before the key exchange is
-    done (closes the connection, saying nothing): sshd does so beyond MaxStartups
+    """open_connection, retried when the server drops us before sending a packet
+    (closes or resets the connection having sent nothing, only "Exceeded MaxStartups"
+    or only its version line: client.ConnectionDropped): sshd does so beyond MaxStartups
     (10:30:100 by default), which a fleet run easily reaches, and goes on dropping for
     seconds; that is not a reason to report the host as failed. Tried again for
     ``budget`` seconds (and at most ``attempts`` times, when not 0), the waits growing
-    and jittered so the hosts' retries do not come back together.
+    and jittered so the hosts' retries do not come back together. Any other failure
+    (bytes that are not SSH, a close after some packets...) fails at once.
     ``sock``, a connection already started to the host, serves the first attempt."""
+    from keytool.client import ConnectionDropped
     from keytool.session import open_connection
 
     loop = asyncio.get_running_loop()
@@ -128,12 +128,9 @@ async def connect_retrying(
             return await open_connection(options, prompts, started)
         except HostKeyPinError as exc:
             return await _pinned_key_of_another_type(options, prompts, exc)
-        except (HostKeyError, TimedOut, PeerDisconnect):
-            # a server that says goodbye with a reason means it: as ssh, no retry
-            raise
-        except DisconnectError as exc:
-            if "refused" in str(exc) or "resolve" in str(exc) or out_of_files(exc):
-                raise
+        except ConnectionDropped as exc:
+            # only this: anything else a server says or does (a goodbye with a reason,
+            # bytes that are not SSH, packets and then a close) is its answer
             wait = delay * (0.5 + random.random())
             if attempt == attempts or loop.time() + wait > give_up:
                 raise

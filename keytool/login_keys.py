@@ -275,13 +275,14 @@ class Keys:
             return []
         found: list[ua.Identity] = []
         for key in keys:
-            if too_short(key.public, self.options.required_rsa_size):
-                self.trace(f"agent key ignored: RSA of {key.public.bits} bits (RequiredRSASize)")
-                continue
             try:
-                found.append(ua.Identity(key.public, "agent"))
+                public = key.public
+                if too_short(public, self.options.required_rsa_size):
+                    self.trace(f"agent key ignored: RSA of {public.bits} bits (RequiredRSASize)")
+                    continue
+                found.append(ua.Identity(public, "agent"))
             except KeytoolError:
-                continue  # a key type we do not handle (FIDO...)
+                continue  # a key type we do not handle (DSA, FIDO...)
         self.trace(f"agent holds {len(found)} usable key{'s' if len(found) != 1 else ''}")
         return found
 

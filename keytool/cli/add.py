@@ -182,11 +182,20 @@ def _certificate_lifetime(cert: Certificate, lifetime: int | None, now: int) -> 
 
 
 def _list(client: AgentClient, public: bool, hash_name: str) -> int:
+    from keytool.agentclient import BadAgentKeyError
     from keytool.keys.fingerprint import describe
     from keytool.keys.pubfile import format_public_line
 
-    keys = client.identities()
+    try:
+        keys = client.identities()
+    except BadAgentKeyError as exc:
+        # as ssh-add: a key blob OpenSSH cannot read spoils the whole list (one of a
+        # type it does not know is left out, as identities() leaves it out)
+        _err(str(exc))
+        return 1
     if not keys:
+        if keys.skipped:
+            return 0  # as ssh-add: every key was of an unknown type; nothing to say
         print("The agent has no identities.")
         return 1
     for entry in keys:
