@@ -3,7 +3,9 @@ to send: a KEXINIT with first_kex_packet_follows set, and the key exchange packe
 guessed. It speaks just enough for ssh, ssh-keyscan and keytool to log in and run a
 command: curve25519-sha256 or mlkem768x25519-sha256, an Ed25519 host key, aes128-ctr
 with hmac-sha2-256, strict kex, anybody let in by the "none" method, one exec that
-prints ``OUTPUT`` and exits 0.
+prints ``OUTPUT`` and exits 0. A plan can also make it send packets in the clear right
+after its KEXINIT (``early``), or another host key blob than its own (``host_key_sent``,
+e.g. a certificate of its key) under the algorithm negotiated.
 
 Every connection runs in a thread of its own; ``RawServer.seen`` keeps, for each one,
 the client's first key exchange method and host key algorithm."""
@@ -14,10 +16,11 @@ import contextlib
 import hashlib
 import hmac
 import os
+import select
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -51,13 +54,19 @@ class Plan:
     """What the server offers and sends. ``kex`` and ``host_key`` are its lists (the
     client's first key exchange method goes first when ``lead_with_clients``);
     ``guess`` is the packet sent right after the KEXINIT when ``follows`` is set (None:
-    the server's reply is the guessed packet)."""
+    the server's reply is the guessed packet). ``early``: payloads sent unencrypted
+    right after the KEXINIT (and the guess), before any key exchange packet;
+    ``host_key_sent``: given the server's host key blob, the blob its key exchange
+    reply carries instead (the exchange hash covers that one; the signature is still
+    made by the server's Ed25519 key)."""
 
     kex: tuple[str, ...] = ("curve25519-sha256",)
     host_key: tuple[str, ...] = ("ssh-ed25519",)
     follows: bool = True
     guess: bytes | None = JUNK_GUESS
     lead_with_clients: bool = False
+    early: tuple[bytes, ...] = ()
+    host_key_sent: Callable[[bytes], bytes] | None = None
 
 
 @dataclass
@@ -69,6 +78,8 @@ class Seen:
     server_kex: list[str] = field(default_factory=list)
     server_host_key: list[str] = field(default_factory=list)
     ran: bool = False
+    #: the reason code and text of a DISCONNECT the client sent during the key exchange
+    disconnect: tuple[int, str] | None = None
 
     def guess_is_right(self) -> bool:
         """The RFC 4253 §7.1 rule: the first key exchange methods and the first host
@@ -111,6 +122,12 @@ class _Connection:
             self._more()
         data, self.buffer = self.buffer[:count], self.buffer[count:]
         return data
+
+    def waiting(self, seconds: float) -> bool:
+        """Whether more of the client's bytes come within ``seconds``."""
+        if self.buffer:
+            return True
+        return bool(select.select([self.sock], [], [], seconds)[0])
 
     def receive(self) -> bytes:
         if self.decrypt is None:
@@ -206,9 +223,17 @@ class RawServer:
         conn.send(server_kexinit)
         if plan.follows and plan.guess is not None:
             conn.send(plan.guess)
+        for payload in plan.early:
+            conn.send(payload)
         method = next(name for name in seen.client_kex if name in kex)
         init = conn.receive()
         if init[0] != MSG_KEX_ECDH_INIT:
+            _note_disconnect(init, seen)
+            return
+        if plan.early and conn.waiting(1.0):
+            # the client answers the early packets: a DISCONNECT, kept before the
+            # reply below could meet a closed connection
+            _note_disconnect(conn.receive(), seen)
             return
         r = Reader(init)
         r.byte()
@@ -217,17 +242,22 @@ class RawServer:
             string(part) for part in (client_version, VERSION, client_kexinit, server_kexinit)
         )
         server_public, secret = _exchange(method, client_public)
+        host_key_blob = self.host_key_blob
+        if plan.host_key_sent is not None:
+            host_key_blob = plan.host_key_sent(host_key_blob)
         exchange_hash = hashlib.sha256(
-            prefix + string(self.host_key_blob) + string(client_public)
+            prefix + string(host_key_blob) + string(client_public)
             + string(server_public) + secret
         ).digest()  # fmt: skip
         signature = Writer().string(b"ssh-ed25519").string(self.host_key.sign(exchange_hash))
         conn.send(
-            Writer().byte(MSG_KEX_ECDH_REPLY).string(self.host_key_blob)
+            Writer().byte(MSG_KEX_ECDH_REPLY).string(host_key_blob)
             .string(server_public).string(signature.getvalue()).getvalue()
         )  # fmt: skip
         conn.send(bytes((MSG_NEWKEYS,)))
-        if conn.receive()[0] != MSG_NEWKEYS:
+        newkeys = conn.receive()
+        if newkeys[0] != MSG_NEWKEYS:
+            _note_disconnect(newkeys, seen)
             return
         self._new_keys(conn, secret, exchange_hash, strict)
         self._session(conn, seen)
@@ -291,6 +321,15 @@ class RawServer:
                 conn.send(bytes((MSG_CHANNEL_CLOSE,)) + channel)
             elif kind == MSG_CHANNEL_CLOSE:
                 return
+
+
+def _note_disconnect(payload: bytes, seen: Seen) -> None:
+    """Keep the reason of a DISCONNECT received in place of a kex packet."""
+    if payload[0] == MSG_DISCONNECT:
+        r = Reader(payload)
+        r.byte()
+        reason = r.uint32()
+        seen.disconnect = (reason, r.string().decode("utf-8", "replace"))
 
 
 def _exchange(method: str, client_public: bytes) -> tuple[bytes, bytes]:

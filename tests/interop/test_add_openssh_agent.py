@@ -77,6 +77,44 @@ def test_add_list_test_delete(agent: Agent, keys: dict[str, Path]) -> None:
     assert empty.returncode == 1 and "The agent has no identities." in empty.stdout
 
 
+@pytest.mark.parametrize(
+    "key_mode", [0o644, 0o640, 0o604, 0o660, 0o620, 0o400, 0o600, 0o700], ids=lambda m: f"{m:04o}"
+)
+def test_add_checks_permissions_as_ssh_add(
+    tmp_path: Path, agent: Agent, keys: dict[str, Path], key_mode: int
+) -> None:
+    """A private key any group or other bit is set on is refused by ssh-add, and by
+    keytool add with one line; 0400, 0600 and 0700 are taken by both. What the agent
+    holds after each is read back with ssh-add -l."""
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(keys["ed25519"].read_bytes())
+    Path(f"{key}.pub").write_bytes(Path(f"{keys['ed25519']}.pub").read_bytes())
+    key.chmod(key_mode)
+    too_open = bool(key_mode & 0o077)
+    theirs = subprocess.run(
+        [require("ssh-add"), str(key)], capture_output=True, text=True, env=agent.env(), timeout=60
+    )
+    if too_open:
+        assert theirs.returncode == 1
+        assert f"Permissions {key_mode:04o} for '{key}' are too open." in theirs.stderr
+        assert "The agent has no identities." in real_list(agent)
+    else:
+        assert theirs.returncode == 0, theirs.stderr
+        assert real_list(agent) == keygen_fingerprints([key])
+        run([require("ssh-add"), "-D"], env=agent.env()).check_returncode()
+    ours = keytool_add(agent, key)
+    if too_open:
+        assert ours.returncode == 1
+        lines = ours.stderr.strip().splitlines()
+        assert len(lines) == 1, ours.stderr
+        assert f"permissions {key_mode:04o} for '{key}' are too open" in lines[0]
+        assert "The agent has no identities." in real_list(agent)
+    else:
+        assert ours.returncode == 0, ours.stderr
+        assert f"Identity added: {key}" in ours.stderr
+        assert real_list(agent) == keygen_fingerprints([key])
+
+
 def test_lock_and_unlock(tmp_path: Path, agent: Agent, keys: dict[str, Path]) -> None:
     keytool_add(agent, keys["ed25519"]).check_returncode()
     ask = {

@@ -233,14 +233,31 @@ def test_passwd_and_comment(tmp_path: Path) -> None:
     assert ssh_keygen("-y", "-P", "", "-f", key).stdout.split() == [*public, "brand", "new"]
 
 
-def test_pub_matches_ssh_keygen_and_checks_permissions(tmp_path: Path) -> None:
+#: private key modes OpenSSH refuses (any bit for group or others) and takes
+TOO_OPEN = [0o644, 0o640, 0o604, 0o660, 0o620, 0o602, 0o610, 0o601]
+PRIVATE_ENOUGH = [0o400, 0o600, 0o700]
+
+
+@pytest.mark.parametrize("key_mode", TOO_OPEN + PRIVATE_ENOUGH, ids=lambda m: f"{m:04o}")
+def test_pub_matches_ssh_keygen_and_checks_permissions(tmp_path: Path, key_mode: int) -> None:
     key = tmp_path / "k"
     assert ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "me", "-f", key).returncode == 0
     assert keytool("pub", "-f", key).stdout == ssh_keygen("-y", "-f", key).stdout
-    key.chmod(0o644)
-    line = assert_clean_error(keytool("pub", "-f", key))
-    assert f"chmod 600 '{key}'" in line
-    assert ssh_keygen("-y", "-f", key).returncode != 0  # OpenSSH refuses it too
+    key.chmod(key_mode)
+    theirs = ssh_keygen("-y", "-f", key)
+    ours = keytool("pub", "-f", key)
+    if key_mode in TOO_OPEN:
+        # OpenSSH refuses it: a bit for group or others is enough
+        assert theirs.returncode != 0 and theirs.stdout == ""
+        assert f"Permissions {key_mode:04o} for '{key}' are too open." in theirs.stderr
+        line = assert_clean_error(ours)
+        assert f"permissions {key_mode:04o} for '{key}' are too open" in line
+        assert f"chmod 600 '{key}'" in line
+        assert ours.stdout == ""
+    else:
+        assert theirs.returncode == 0, theirs.stderr
+        assert (ours.returncode, ours.stdout) == (0, theirs.stdout), ours.stderr
+        assert ours.stderr == ""
 
 
 def test_crlf_and_missing_final_newline_load(tmp_path: Path) -> None:

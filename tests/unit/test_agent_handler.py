@@ -163,6 +163,31 @@ def test_lock_unlock_and_growing_delay(keys: dict[str, PrivateKey]) -> None:
     assert ask(ring, right) == proto.FAILURE  # not locked any more
 
 
+def test_a_good_unlock_resets_the_delay(keys: dict[str, PrivateKey]) -> None:
+    """As ssh-agent (fail_count = 0 on a good unlock): wrong passphrases before the
+    last unlock do not lengthen the delay after the next lock."""
+    clock = FakeClock()
+    ring = Keyring(clock)
+    ask(ring, add_payload(keys["ed25519"]))
+    lock = proto.encode_request(proto.Lock(b"secret"))
+    right = proto.encode_request(proto.Unlock(b"secret"))
+    wrong = proto.encode_request(proto.Unlock(b"wrong"))
+
+    def wrong_delay() -> float:
+        reply = handle_request(ring, Session(), wrong)
+        assert reply.payload == proto.FAILURE and not reply.retry
+        clock.now += reply.delay
+        return reply.delay
+
+    assert ask(ring, lock) == proto.SUCCESS
+    assert [round(wrong_delay(), 3) for _ in range(3)] == [0.1, 0.2, 0.3]
+    assert ask(ring, right) == proto.SUCCESS
+    assert len(listed(ring)) == 1
+    assert ask(ring, lock) == proto.SUCCESS
+    assert round(wrong_delay(), 3) == 0.1  # the first step again, not 0.4
+    assert ask(ring, right) == proto.SUCCESS
+
+
 def test_lock_keeps_no_passphrase(keys: dict[str, PrivateKey]) -> None:
     ring = Keyring(FakeClock())
     ask(ring, proto.encode_request(proto.Lock(b"hunter2-passphrase")))

@@ -11,7 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keytool.errors import DisconnectError, KeytoolError, NegotiationError, ProtocolError
+from keytool.keys.cert import HOST
+from keytool.keys.cert import sign as cert_sign
 from keytool.keys.ed25519 import Ed25519Private
+from keytool.transport import kex as kexes
 from keytool.transport.config import TransportConfig
 from keytool.transport.events import (
     ExtInfoReceived,
@@ -20,7 +23,8 @@ from keytool.transport.events import (
     PayloadReceived,
     TransportReady,
 )
-from keytool.transport.handshake import ClientTransport, State, first_common
+from keytool.transport.handshake import ClientTransport, State, first_common, kexinit_payload
+from keytool.transport.packets import Outgoing
 from keytool.wire import Writer
 from tests.unit.fake_server import SERVER_VERSION, FakeServer, pump
 
@@ -307,3 +311,166 @@ def test_any_chunking_gives_the_same_events(sizes: list[int]) -> None:
 
     kinds = [type(e) for e in exchange(chunked)]
     assert kinds == [HostKeyToCheck, KeysChanged, ExtInfoReceived]
+
+
+# -- upper-layer messages in the clear, a second DH group, a certificate for a plain
+# host key algorithm
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "not-strict"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x34", Writer().byte(94).uint32(0).string(b"output").getvalue()],
+    ids=["USERAUTH_SUCCESS", "CHANNEL_DATA"],
+)
+def test_upper_layer_message_during_the_first_kex_is_fatal(strict: bool, payload: bytes) -> None:
+    """RFC 4253 §7.1: no message of the upper layers before the first NEWKEYS. A
+    USERAUTH_SUCCESS (or channel data) sent in the clear after the server's KEXINIT
+    must not log anybody in: the client gives up and says why."""
+    client = ClientTransport(TransportConfig())
+    server = FakeServer(strict=strict)
+    server.feed(client.data_to_send())
+    assert client.receive_data(server.data()) == []  # version line and KEXINIT
+    assert client.state is State.KEX
+    server.send(payload)  # unencrypted: NEWKEYS is still to come
+    with pytest.raises(ProtocolError, match=f"unexpected message {payload[0]} from the server"):
+        client.receive_data(server.data())
+    assert not client.authenticated
+    assert client.session_id is None
+    server.feed(client.data_to_send())
+    assert server.disconnect is not None and server.disconnect[0] == 2  # protocol error
+    assert server.received == []
+    with pytest.raises(ProtocolError):
+        client.receive_data(b"")
+
+
+def test_upper_layer_message_between_the_kex_reply_and_newkeys_is_fatal() -> None:
+    """The same with the host key accepted and our NEWKEYS sent: the server's NEWKEYS
+    has not come, its keys are not in force, and a USERAUTH_SUCCESS in the clear is
+    refused."""
+    client = ClientTransport(TransportConfig())
+    server = FakeServer()
+    server.feed(client.data_to_send())
+    client.receive_data(server.data())
+    server.feed(client.data_to_send())  # the ECDH init: the server answers
+    reply, *_held_back = server.outbox  # its NEWKEYS and EXT_INFO are held back
+    server.outbox.clear()
+    assert [type(e) for e in client.receive_data(reply)] == [HostKeyToCheck]
+    assert client.accept_host_key() == []
+    assert client.state is State.NEWKEYS
+    clear = Outgoing()  # in the clear, as anybody on the path could send it
+    with pytest.raises(ProtocolError, match="unexpected message 52 from the server"):
+        client.receive_data(clear.pack(b"\x34"))
+    assert not client.authenticated
+    server.feed(client.data_to_send())
+    assert server.disconnect is not None and server.disconnect[0] == 2
+
+
+def test_upper_layer_message_after_the_servers_rekey_kexinit_is_fatal() -> None:
+    """During a re-key the server may send channel data until its own KEXINIT, not
+    after it (RFC 4253 §7.1)."""
+    client, server, _ = connect()
+    server.send(b"\x5e before")
+    server.send_kexinit()
+    server.send(b"\x5e after")
+    events: list[object] = []
+    with pytest.raises(ProtocolError, match="unexpected message 94"):
+        events += client.receive_data(server.data())
+    server.feed(client.data_to_send())
+    assert server.disconnect is not None and server.disconnect[0] == 2
+
+
+class OfferingServer(FakeServer):
+    """FakeServer with other lists in its (first) KEXINIT."""
+
+    KEX: tuple[str, ...] = ("curve25519-sha256", "kex-strict-s-v00@openssh.com", "ext-info-s")
+    HOST_KEY: tuple[str, ...] = ("ssh-ed25519",)
+
+    def send_kexinit(self) -> None:
+        payload = kexinit_payload(self.KEX, self.HOST_KEY, self.ciphers, self.macs)
+        self.server_kexinit = payload
+        self._kexinit_sent = True
+        self.send(payload)
+
+
+class GexServer(OfferingServer):
+    """Offers diffie-hellman-group-exchange-sha256 only, answers the client's request
+    with a 2048-bit group, and its GEX_INIT with the same group once more."""
+
+    KEX = ("diffie-hellman-group-exchange-sha256", "kex-strict-s-v00@openssh.com")
+    GROUP = Writer().byte(31).mpint(kexes.modp_prime(*kexes.GROUP14)).mpint(2).getvalue()
+
+    def _handle(self, payload: bytes) -> None:
+        if payload[0] in (34, 32):  # GEX_REQUEST, GEX_INIT
+            self.received.append(payload)
+            self.send(self.GROUP)
+        else:
+            super()._handle(payload)
+
+
+def test_a_second_dh_group_is_a_protocol_error() -> None:
+    client = ClientTransport(
+        TransportConfig(kex_algorithms=("diffie-hellman-group-exchange-sha256",))
+    )
+    server = GexServer()
+    server.feed(client.data_to_send())  # version, KEXINIT
+    assert client.receive_data(server.data()) == []  # KEXINIT
+    server.feed(client.data_to_send())  # GEX_REQUEST
+    assert [p[0] for p in server.received] == [34]
+    assert client.receive_data(server.data()) == []  # the first group is taken
+    server.feed(client.data_to_send())  # GEX_INIT, in that group
+    assert [p[0] for p in server.received] == [34, 32]
+    with pytest.raises(ProtocolError, match=r"unexpected message 31|second DH group"):
+        client.receive_data(server.data())  # a GROUP again, where the REPLY belongs
+    server.feed(client.data_to_send())
+    assert server.disconnect is not None and server.disconnect[0] == 2
+    assert client.host_key is None and client.session_id is None
+
+
+class CertHostKey:
+    """A host key that shows a certificate of itself (as FakeServer.host_key: the
+    certificate's blob goes in the kex reply, signatures are the plain key's)."""
+
+    def __init__(self) -> None:
+        self.key = Ed25519Private.generate()
+        self.public = cert_sign(
+            self.key.public, Ed25519Private.generate(), cert_type=HOST, principals=["server"]
+        )
+
+    def sign(self, data: bytes, algorithm: str | None = None) -> bytes:
+        return self.key.sign(data, algorithm)
+
+
+def test_a_host_certificate_under_a_plain_algorithm_is_refused() -> None:
+    """ssh-ed25519 was negotiated (FakeServer offers nothing else): a certificate blob
+    in the reply does not match it, however well signed; ssh refuses it the same way."""
+    host_key = CertHostKey()
+    client = ClientTransport(TransportConfig())
+    server = FakeServer(host_key=host_key)  # type: ignore[arg-type]
+    events: list[object] = []
+    with pytest.raises(ProtocolError) as caught:
+        events += pump(client, server)
+    assert str(caught.value) == (
+        "the server sent a ssh-ed25519-cert-v01@openssh.com host key for algorithm ssh-ed25519"
+    )
+    assert not any(isinstance(e, HostKeyToCheck) for e in events)
+    assert client.host_key is None
+    server.feed(client.data_to_send())
+    assert server.disconnect is not None and server.disconnect[0] == 2
+
+
+class CertAlgorithmServer(OfferingServer):
+    HOST_KEY = ("ssh-ed25519-cert-v01@openssh.com",)
+
+
+def test_the_same_host_certificate_under_its_own_algorithm_is_taken() -> None:
+    """The control of the test above: negotiated as a certificate, the same blob and
+    signature reach the host key check, as a certificate."""
+    host_key = CertHostKey()
+    client = ClientTransport(TransportConfig())
+    server = CertAlgorithmServer(host_key=host_key)  # type: ignore[arg-type]
+    events = pump(client, server)
+    checked = next(e for e in events if isinstance(e, HostKeyToCheck))
+    assert checked.key == host_key.public
+    assert checked.algorithm == "ssh-ed25519-cert-v01@openssh.com"
+    assert client.state is State.OPEN
