@@ -275,13 +275,45 @@ def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigne
         # the key and its options, cut as in authorized_keys (at spaces and tabs only)
         entry = parse_key_line(rest)
     except UnsupportedKeyError:
-        return None
+        if _read_by_openssh(rest):  # a DSA or security key: keytool verifies none
+            return None
+        # a type no one knows (a damaged blob): ssh-keygen's "invalid key", a bad line
+        raise FormatError(f"{where}: invalid key") from None
     except FormatError as exc:
         raise FormatError(f"{where}: {exc}") from None
     if entry is None:
         raise FormatError(f"{where}: no key")
     namespaces, cert_authority, after, before = _options(entry.options, where)
     return AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
+
+
+#: key types ssh-keygen reads in an allowed_signers line and keytool does not use
+_OPENSSH_ONLY = ("ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+_CERT = "-cert-v01@openssh.com"
+
+
+def _read_by_openssh(rest: str) -> bool:
+    """The key of a line keytool does not use (``rest``: options, type, base64) is one
+    ssh-keygen reads (DSA, a security key, a certificate of one), its blob whole and of
+    the type its line names; not an unknown type, as a damaged blob's."""
+    from keytool.authkeys import split_options
+    from keytool.fields import first_word, split_blanks
+    from keytool.keys.pubfile import decode_blob, decode_key, looks_like_key_type
+    from keytool.wire import Reader
+
+    if not looks_like_key_type(first_word(rest)[0]):
+        rest = split_options(rest)[1]
+    parts = split_blanks(rest, 2)
+    if len(parts) < 2:
+        return False
+    key_type = parts[0]
+    try:
+        if key_type.endswith(_CERT):
+            named = Reader(decode_blob(parts[1]), "public key blob").ascii()
+            return named == key_type and key_type.removesuffix(_CERT) in _OPENSSH_ONLY
+        return key_type in _OPENSSH_ONLY and decode_key(key_type, parts[1], shown=True) is not None
+    except FormatError:
+        return False
 
 
 def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:

@@ -348,18 +348,17 @@ def _open_regular(
     O_NONBLOCK: opening a FIFO must not wait for a writer; a FIFO, a device such as
     /dev/zero or a socket is then refused before a single byte is read from it.
     With ``pipes`` (a signature, an allowed signers file: ``-f <(...)``) a pipe or
-    FIFO is read too, and opening a FIFO waits for its writer, as OpenSSH's tools do;
-    anything else still is refused, looked at before it is opened.
+    FIFO is taken too (``pipe_start`` then waits for its writer, for a while); anything
+    else still is refused, looked at before it is opened. The descriptor returned
+    may be non-blocking: ``pipe_start`` (which ``read_file`` calls) makes it blocking.
     """
     name = os.fsdecode(path)
-    flags = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC
+    flags = os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         if pipes:
             problem = _not_readable(os.stat(path), name, what, pipes)
             if problem is not None:
                 raise KeyFileError(problem)
-        else:
-            flags |= os.O_NONBLOCK
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise KeyFileError(f"{name}: no such file") from None
@@ -385,11 +384,49 @@ def _not_readable(info: os.stat_result, name: str, what: str, pipes: bool) -> st
     return f"{name}: not a regular file"
 
 
-def _read_all(fd: int, path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+#: how long a FIFO that nothing writes to is waited for before it is refused
+PIPE_WRITER_WAIT = 1.0
+
+
+def pipe_start(fd: int, name: str) -> bytes:
+    """The first bytes of the pipe or FIFO ``fd`` (opened non-blocking), which is made
+    blocking for the rest of it.
+
+    A pipe with a writer is read to its end, however long the writer takes
+    (``-f <(ssh-keyscan host)``, a FIFO someone writes to, as OpenSSH's tools read
+    them); a FIFO that nothing opens for writing within ``PIPE_WRITER_WAIT`` seconds
+    is refused (closed, a KeyFileError naming ``name``) where ssh-keygen would wait
+    for ever. A writer that came and went without a byte leaves it empty.
+    """
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    # a FIFO opened with no writer reports nothing (no hangup) until one has come
+    events = poller.poll(int(PIPE_WRITER_WAIT * 1000))
+    try:
+        first = os.read(fd, 65536)
+    except BlockingIOError:
+        first = b""  # a writer, nothing written yet: waited for below
+    except OSError as exc:
+        os.close(fd)
+        raise KeyFileError(f"{name}: {exc.strerror}") from None
+    else:
+        if not first and not events:
+            os.close(fd)
+            raise KeyFileError(f"{name}: not a regular file, and nothing writes to this FIFO")
+    os.set_blocking(fd, True)
+    return first
+
+
+def _read_all(
+    fd: int, path: str | os.PathLike[str], what: str, limit: int, first: bytes = b""
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        while chunk := os.read(fd, 65536):
+        while chunk := first or os.read(fd, 65536):
+            first = b""
             size += len(chunk)
             if size > limit:
                 raise KeyFileError(
@@ -411,8 +448,11 @@ def read_file(
 ) -> bytes:
     """A regular file's bytes (with ``pipes``, a pipe's too), at most ``limit`` of them;
     a clear KeyFileError otherwise."""
-    fd, _info = _open_regular(path, what, pipes)
-    return _read_all(fd, path, what, limit)
+    fd, info = _open_regular(path, what, pipes)
+    first = b""
+    if stat.S_ISFIFO(info.st_mode):
+        first = pipe_start(fd, os.fsdecode(path))
+    return _read_all(fd, path, what, limit, first)
 
 
 def check_private_permissions(

@@ -114,30 +114,41 @@ def armor(key: PublicKey, namespace: str, hash_algorithm: str, signature: bytes)
     return "\n".join([BEGIN, *lines, END]) + "\n"
 
 
+#: what a signature file starts with, and what ends its base64, as ssh-keygen finds them
+_HEADER = (BEGIN + "\n").encode()
+_FOOTER = ("\n" + END).encode()
+#: the blanks ssh-keygen's base64 decoder (b64_pton) passes over: C's isspace()
+_C_SPACE = b" \t\n\v\f\r"
+
+
 def parse(text: bytes) -> Signature:
     """The first armored signature of ``text``; FormatError for anything else.
 
-    As ssh-keygen reads a signature file: whatever follows the END line (a second
-    signature, junk) is not read. Unlike ssh-keygen, blank space before the BEGIN
-    line, around each line and CRLF line ends are let through."""
-    lines = text.split(b"\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    body: list[bytes] = []
-    if lines and lines[0].strip() == BEGIN.encode():
-        for line in lines[1:]:
-            line = line.strip()
-            if line.startswith(END.encode()):
-                break
-            body.append(line)
-        else:
-            body = []
-    if not body:
-        raise FormatError(f"not an SSH signature: expected {BEGIN} ... {END}")
+    Read as ssh-keygen reads a signature file (sshsig_dearmor), accepting what it
+    accepts and nothing else: the file starts with the BEGIN line ended by a newline
+    (not a carriage return, no blank line or space before it); the base64 runs to the
+    first newline followed by the END line, with any blanks (spaces, tabs, CRs, empty
+    lines) inside it passed over; whatever follows the END line's dashes (a second
+    signature, junk, no final newline) is not read. Refusals are in ssh-keygen's words."""
+    if not text.startswith(_HEADER):
+        raise FormatError("Couldn't parse signature: missing header")
+    end = text.find(_FOOTER, len(_HEADER))
+    if end < 0:
+        raise FormatError("Couldn't parse signature: missing footer")
+    body = text[len(_HEADER) : end]
+    nul = body.find(b"\0")
+    if nul >= 0:  # read as a C string: a NUL is its end, and only the last byte may be one
+        if nul != len(body) - 1:
+            raise FormatError("Couldn't parse signature: a NUL byte in its base64")
+        body = body[:nul]
+    compact = body.translate(None, _C_SPACE)
     try:
-        blob = base64.b64decode(b"".join(body), validate=True)
+        blob = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
-        raise FormatError("not an SSH signature: bad base64") from None
+        blob = None
+    # b64_pton also refuses set bits in the padding: only the canonical form decodes
+    if blob is None or base64.b64encode(blob) != compact:
+        raise FormatError("Couldn't parse signature: decode base64: invalid format")
     r = Reader(blob, "SSH signature")
     if r.raw(len(MAGIC)) != MAGIC:
         raise FormatError("not an SSH signature: no SSHSIG magic")

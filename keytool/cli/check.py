@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 
-from keytool.errors import KeytoolError, UnsupportedKeyError
+from keytool.errors import FormatError, KeytoolError, PassphraseError, UnsupportedKeyError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,7 +165,9 @@ def _group_of_user_alone(gid: int, uid: int) -> bool:
 def _describe(facts: FileFacts) -> str:
     text = f"mode {facts.mode:04o}"
     if facts.key_type is not None:
-        text += f", {facts.key_type} {facts.key_bits} bits"
+        text += f", {facts.key_type}"
+        if facts.key_bits is not None:  # a type keytool does not read: its size unknown
+            text += f" {facts.key_bits} bits"
     if facts.encrypted:
         text += ", passphrase"
     return text
@@ -285,12 +287,41 @@ def _key_facts(path: str, name: str, mode: int, uid: int) -> FileFacts | Finding
                 encrypted = is_encrypted_private(text)
                 key = public_of_file(path).key
                 return FileFacts(path, "private", mode, uid, key.key_type, key.bits, encrypted)
-            except KeytoolError:  # a type keytool does not read (DSA): still a private key
+            except (UnsupportedKeyError, PassphraseError) as exc:
+                # a type keytool does not read (DSA), or a PEM key that tells nothing
+                # without its passphrase: still a private key
                 kind, encrypted = _named_type(text)
+                if isinstance(exc, UnsupportedKeyError) and not _known_type(kind):
+                    return _damaged(path, str(exc))
                 return FileFacts(path, "private", mode, uid, kind, None, encrypted)
+            except FormatError as exc:  # cut short, bytes changed: no key ssh can load
+                return _damaged(path, str(exc))
     except KeytoolError:
         return None
     return None
+
+
+def _damaged(path: str, reason: str) -> Finding:
+    """A private key file that does not parse: ssh cannot load it (a FAIL, as what ssh
+    refuses is), whatever its mode."""
+    from keytool.audit import Finding
+
+    reason = reason.removeprefix(f"{path}: ")
+    return Finding(path, "fail", f"a damaged private key: ssh cannot load it ({reason})")
+
+
+def _known_type(kind: str | None) -> bool:
+    """``kind`` is a key type OpenSSH loads and keytool does not (DSA, security keys, a
+    certificate of one), not a type name no one knows (a damaged file). An unencrypted
+    PEM key's type keytool does not tell (None) is not judged here."""
+    from keytool.keys.blob import UNSUPPORTED_LABELS
+
+    if kind is None:
+        return True
+    return kind.removesuffix("-cert-v01@openssh.com") in {
+        *UNSUPPORTED_LABELS,
+        "ssh-xmss@openssh.com",
+    }
 
 
 def _named_type(text: bytes) -> tuple[str | None, bool]:

@@ -241,16 +241,42 @@ def _hash_stream(fd: int, hash_algorithm: str) -> bytes:
 
 
 def _hash_file(name: str, hash_algorithm: str) -> bytes:
-    """The hash of the file ``name``, in ssh-keygen's words when it cannot be read."""
+    """The hash of the file ``name``, in ssh-keygen's words when it cannot be read.
+
+    A pipe (``<(...)``) or a FIFO someone writes to is read to its end, as by
+    ssh-keygen; a FIFO nothing writes to, a device (but /dev/null) or a socket is
+    refused, where ssh-keygen would wait for ever or hash without end (/dev/zero)."""
+    import stat
+
+    from keytool import files, sshsig
     from keytool.keyfiles import expand
 
     try:
-        fd = os.open(expand(name), os.O_RDONLY)
+        # non-blocking: opening a FIFO does not wait for a writer (pipe_start does, a while)
+        fd = os.open(expand(name), os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
+        raise KeytoolError(f"Cannot open {name} for signing: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        mode = info.st_mode
+        if stat.S_ISFIFO(mode):
+            first = files.pipe_start(fd, name)  # closes fd when it refuses
+        else:
+            first = b""
+            os.set_blocking(fd, True)
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or files._is_devnull(info)):
+                os.close(fd)
+                raise KeytoolError(f"{name}: not a regular file or a pipe")
+    except OSError as exc:
+        os.close(fd)
         raise KeytoolError(f"Cannot open {name} for signing: {exc.strerror}") from None
     _say(f"Signing file {name}")
     try:
-        return _hash_stream(fd, hash_algorithm)
+        hasher = sshsig.digest(hash_algorithm)
+        hasher.update(first)
+        while chunk := os.read(fd, _CHUNK):
+            hasher.update(chunk)
+        return hasher.digest()
     except OSError as exc:  # a directory opens, and fails here
         raise KeytoolError(f"Signing {name} failed: {exc.strerror}") from None
     finally:
@@ -292,19 +318,35 @@ def _match_principals(
         raise KeytoolError("--match-principals needs -f ALLOWED_SIGNERS and -I PRINCIPAL")
     if signature_file is not None or namespace is not None:
         raise KeytoolError("--match-principals reads no signature: no -s or -n with it")
+    # as ssh-keygen 9.2: why, then "No principal matched.", its negative error code
+    # as the status (252 a bad line among the matching ones, 232 a file it cannot
+    # read, 210 no line matched)
     try:
         text = _read_allowed(allowed_file)
-        found = allowedsigners.match_principals(text, identity, allowed_file)
     except KeytoolError as exc:
-        exc.exit_code = 255
-        raise
+        _say(f"keytool: {exc}")
+        raise _no_principal(_SYSTEM_ERROR) from None
+    try:
+        found = allowedsigners.match_principals(text, identity, allowed_file)
+    except FormatError as exc:  # the first bad line among those matching: no answer
+        _say(f"keytool: {exc}")
+        raise _no_principal(_INVALID_FORMAT) from None
     if not found:
-        error = KeytoolError("No principal matched.")
-        error.exit_code = 255
-        raise error
+        raise _no_principal(_KEY_NOT_FOUND)
     for principals in found:
         print(principals)
     return 0
+
+
+#: ssh-keygen's exit statuses for match-principals: its error codes (ssherr.h
+#: SSH_ERR_INVALID_FORMAT, SSH_ERR_SYSTEM_ERROR, SSH_ERR_KEY_NOT_FOUND) as a byte
+_INVALID_FORMAT, _SYSTEM_ERROR, _KEY_NOT_FOUND = -4 & 0xFF, -24 & 0xFF, -46 & 0xFF
+
+
+def _no_principal(status: int) -> KeytoolError:
+    error = KeytoolError("No principal matched.")
+    error.exit_code = status
+    return error
 
 
 def _read_input(name: str, what: str) -> bytes:

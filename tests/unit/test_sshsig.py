@@ -57,9 +57,12 @@ def test_the_first_armored_signature_is_read() -> None:
     ):
         sig = sshsig.parse(text.encode() + b"\xff")
         assert (sig.key, sig.namespace) == (KEY.public, "git")
-    # keytool's own leniency (ssh-keygen refuses these): CRLF, blank space around lines
-    lenient = "\n  " + first.replace("\n", "\r\n")
-    assert sshsig.parse(lenient.encode()).key == KEY.public
+    # as ssh-keygen: blanks inside the base64 pass, CRLF or anything before BEGIN do not
+    spaced = first.replace("\n", "  \r\n").replace("-----  \r\n", "-----\n", 1)
+    assert sshsig.parse(spaced.encode()).key == KEY.public
+    for refused in ("\n" + first, " " + first, first.replace("\n", "\r\n")):
+        with pytest.raises(FormatError, match="missing header"):
+            sshsig.parse(refused.encode())
     for bad in (first.split("\n-----END")[0], first[1:], "x" + first, first.replace("\n", "", 1)):
         with pytest.raises(FormatError):
             sshsig.parse(bad.encode())
