@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 
 from keytool.authkeys import parse_line as parse_key_line
 from keytool.errors import FormatError, UnsupportedKeyError
-from keytool.fields import skip_blanks
+from keytool.fields import c_line, skip_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.cert import Certificate
 from keytool.patterns import match_any, match_pattern
@@ -246,9 +246,10 @@ def walk(
     # lines end at newlines only (ssh-keygen reads them with getline): any other line
     # break a comment may hold stays inside its line
     # only spaces and tabs are skipped at the start of a line (a line starting with a
-    # carriage return holds an empty principal and is a bad line)
+    # carriage return holds an empty principal and is a bad line); a line ends at its
+    # first NUL, as the C string ssh-keygen reads
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = skip_blanks(raw)
+        line = skip_blanks(c_line(raw))
         if not line or line.startswith("#"):
             continue
         where = f"{source} line {number}"

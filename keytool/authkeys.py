@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keytool.errors import FormatError
-from keytool.fields import blank_or_line_end, first_word, skip_blanks, split_blanks
+from keytool.fields import blank_or_line_end, c_line, first_word, skip_blanks, split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line, looks_like_key_type
 
@@ -22,18 +22,23 @@ class AuthorizedKey:
 
 
 def split_options(line: str) -> tuple[str, str]:
-    """Split a leading option list off ``line``: commas and spaces inside double quotes
-    (with backslash escapes) belong to the option."""
+    """Split a leading option list off ``line`` as sshd does
+    (sshkey_advance_past_options): the list ends at the first space or tab outside
+    double quotes; a double quote opens or closes a quoted part, except after a
+    backslash: ``\\"`` is passed over as a pair, inside quotes or out. A backslash
+    before anything else is an ordinary character (``\\\\"`` is a backslash, then
+    the pair). An unclosed quote at the line's end is a FormatError."""
     quoted = False
     i = 0
-    while i < len(line):
+    end = len(line)
+    while i < end:
         ch = line[i]
-        if ch == "\\" and quoted and i + 1 < len(line):
+        if ch == "\\" and line[i + 1 : i + 2] == '"':
             i += 2
             continue
         if ch == '"':
             quoted = not quoted
-        elif ch in " \t" and not quoted:
+        elif not quoted and ch in " \t":
             return line[:i], skip_blanks(line[i:])
         i += 1
     if quoted:
@@ -48,7 +53,9 @@ def parse_line(line: str) -> AuthorizedKey | None:
     stand apart by other white space (a form feed, U+00A0...) holds no key for sshd
     and none here. Only spaces and tabs are skipped at its start; a blank line of a
     CRLF file (its carriage return alone) holds no key either. The comment is the rest
-    of the line as it is."""
+    of the line as it is. The line ends at its first NUL, as the C string sshd reads:
+    what follows it is not read at all."""
+    line = c_line(line)
     if blank_or_line_end(line):
         return None
     text = skip_blanks(line)

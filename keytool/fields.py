@@ -10,11 +10,17 @@ file separators, ...) belongs to the word it stands in. Python's ``str.split()``
 A key's base64 word is the exception, as OpenSSH decodes it: its decoder passes over
 C white space (space, tab, newline, vertical tab, form feed, carriage return) inside
 the word, so ``AAAA...=\\r`` at the end of a CRLF line is still the key, while any
-other stray character makes the key unreadable.
+other stray character makes the key unreadable. Past that white space the decoder
+(b64_pton) is strict: padding exactly where it belongs, none missing, none extra, and
+no bits set in what the last character holds beyond the last byte (``b64_decode``).
+
+OpenSSH reads each line of these files as a C string: a line ends at its first NUL
+byte, whatever follows it on the line (``c_line``).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 
 #: what separates the words of a line, and what is skipped at its start
@@ -24,6 +30,33 @@ _BASE64_SPACE = "\n\v\f\r"
 _DROP_BASE64_SPACE = str.maketrans("", "", _BASE64_SPACE)
 _BASE64_SPACE_BYTES = _BASE64_SPACE.encode("ascii")
 _BLANK_RUN = re.compile("[ \t]+")
+
+
+def c_line(line: str) -> str:
+    """``line`` up to its first NUL, as OpenSSH reads a line it got with getline: a C
+    string, which ends there."""
+    return line if "\0" not in line else line[: line.index("\0")]
+
+
+def c_line_bytes(line: bytes) -> bytes:
+    """``c_line`` of a line held as bytes."""
+    return line if b"\0" not in line else line[: line.index(b"\0")]
+
+
+def b64_decode(word: str | bytes, skip_space: bool = True) -> bytes:
+    """The bytes of a base64 word as OpenSSH's b64_pton decodes it, with the C white
+    space it holds passed over (not with ``skip_space``: a hashed host name, which
+    ssh compares as text); ValueError when b64_pton refuses it. b64_pton takes only the
+    canonical encoding: a word is read when encoding what it decodes to gives it back,
+    so missing or extra ``=``, ``=`` inside, bits left over in the last character and
+    any character outside the alphabet are refused."""
+    if skip_space:
+        word = base64_word(word)
+    data = word.encode("ascii") if isinstance(word, str) else word  # UnicodeError: ValueError
+    decoded = base64.b64decode(data, validate=True)
+    if base64.b64encode(decoded) != data:
+        raise ValueError("not base64 as OpenSSH reads it")
+    return decoded
 
 
 def skip_blanks(line: str) -> str:

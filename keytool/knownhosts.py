@@ -26,19 +26,26 @@ costs one HMAC-SHA1.
 
 Lines are bytes, as ssh reads them: decoded with surrogate escapes, so a line holding
 a byte that is not UTF-8 (in a name, a comment) is read, and written back as it was.
+Each is read as the C string ssh reads: up to its first NUL (``fields.c_line``).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from keytool.errors import FormatError, UnsupportedKeyError
-from keytool.fields import blank_or_line_end, first_word, skip_blanks, split_blanks
+from keytool.fields import (
+    b64_decode,
+    blank_or_line_end,
+    c_line,
+    first_word,
+    skip_blanks,
+    split_blanks,
+)
 from keytool.keys.base import PublicKey
 from keytool.keys.pubfile import decode_key, format_public_line
 from keytool.patterns import ascii_lower, match_any, match_pattern
@@ -115,14 +122,17 @@ class ParseWarning(Record):
 
 
 def _split_hashed(hosts: str) -> tuple[bytes, bytes]:
-    """``|1|salt|hash`` -> (salt, digest); FormatError when it is not well-formed."""
+    """``|1|salt|hash`` -> (salt, digest); FormatError when it is not well-formed. ssh
+    matches a hashed name by comparing its text with the one it makes from the salt
+    and the name, so both parts must be the canonical base64 of their bytes, white
+    space included: a part ssh could never have written matches no host."""
     parts = hosts[len(HASH_MAGIC) :].split("|")
     if len(parts) != 2:
         raise FormatError("invalid known_hosts line: malformed hashed host name")
     try:
-        salt = base64.b64decode(parts[0], validate=True)
-        digest = base64.b64decode(parts[1], validate=True)
-    except (binascii.Error, ValueError):
+        salt = b64_decode(parts[0], skip_space=False)
+        digest = b64_decode(parts[1], skip_space=False)
+    except ValueError:
         raise FormatError("invalid known_hosts line: bad base64 in hashed host name") from None
     if len(salt) != SALT_SIZE or len(digest) != SALT_SIZE:
         raise FormatError("invalid known_hosts line: hashed host name of the wrong size")
@@ -135,7 +145,9 @@ def parse_line(line: str, line_number: int = 0) -> KnownHost | None:
     Read as ssh reads it: words stand apart by spaces and tabs only (any other white
     space is part of a word), only spaces and tabs are skipped at the line's start, a
     marker is followed by a space, and the key is read as sshkey_read reads it
-    (``keys.pubfile``). A blank line of a CRLF file holds no entry."""
+    (``keys.pubfile``). A blank line of a CRLF file holds no entry. The line ends at
+    its first NUL, as the C string ssh reads: what follows is not read at all."""
+    line = c_line(line)
     if blank_or_line_end(line):
         return None
     text = skip_blanks(line)
@@ -287,8 +299,8 @@ def host_needles(names: Iterable[str]) -> list[bytes]:
 
 def host_field(text: str) -> str | None:
     """The host field of a key line (after its marker, if any); None for comments,
-    blanks and a marker alone."""
-    words = split_blanks(text, 2)
+    blanks and a marker alone. The line ends at a NUL, as for ``parse_line``."""
+    words = split_blanks(c_line(text), 2)
     if not words or words[0].startswith("#"):
         return None
     if words[0].startswith("@"):
@@ -379,7 +391,7 @@ def scan_key(blocks: Iterable[bytes], key: PublicKey, source: str = "") -> list[
     """Plain lines holding ``key`` under any name (``entries_with_key`` over a file's
     ``line_blocks``): only lines whose text holds the key's base64 are decoded."""
     b64 = base64.b64encode(key.to_wire())
-    # all but the last quantum: a line writing the same key with other padding bits
+    # all but the last quantum: a shorter needle, still found in every line writing it
     finder = LineFinder([b64[:-4] or b64], fold=False)
     found: list[KnownHost] = []
     first = 1

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from keytool.errors import FormatError, UnsupportedKeyError
-from keytool.fields import first_word, skip_blanks, split_blanks
+from keytool.fields import c_line, first_word, skip_blanks, split_blanks
 from keytool.knownhosts import (
     HASH_MAGIC,
     LineFinder,
@@ -79,8 +79,9 @@ def line_fields(line: str) -> tuple[str, str, str] | None:
     (``knownhosts.parse_line``: at spaces and tabs only); the rest (key and comment) is
     as written, a CRLF line's carriage return included, as ssh-keygen -H writes it
     back. None for comments, blanks and lines too short to be one (a blank line of a
-    CRLF file is one of those: ssh-keygen cannot read it)."""
-    text = skip_blanks(line)
+    CRLF file is one of those: ssh-keygen cannot read it). The line ends at its first
+    NUL, as the C string ssh-keygen reads."""
+    text = skip_blanks(c_line(line))
     if not text or text.startswith("#"):
         return None
     try:
@@ -117,7 +118,7 @@ def invalid_lines(text: bytes | Iterable[bytes]) -> list[int]:
     key after a known type: ssh-keygen keeps such a line as it is."""
     bad = []
     for number, line in _block_lines(text):
-        words = skip_blanks(line)
+        words = skip_blanks(c_line(line))
         if not words or words.startswith("#"):
             continue
         fields = line_fields(line)
@@ -147,10 +148,11 @@ def _named_lines(
 
 def find(text: bytes | Iterable[bytes], name: str) -> list[Found]:
     """The lines naming ``name``, as ``ssh-keygen -F`` lists them (not the lines of a
-    key type it cannot read). ``text``: the file, or its ``line_blocks``."""
+    key type it cannot read), each up to its first NUL as ssh-keygen prints it.
+    ``text``: the file, or its ``line_blocks``."""
     blocks = text_blocks(text) if isinstance(text, bytes) else text
     return [
-        Found(number, fields[0], line)
+        Found(number, fields[0], c_line(line))
         for _, _, number, line, fields in _named_lines(blocks, name)
         if _known_type(fields)
     ]

@@ -18,11 +18,10 @@ CA.pub) or any CA (-s none).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 from keytool.errors import FormatError, KeytoolError
+from keytool.fields import b64_decode, c_line
 from keytool.keys.base import PublicKey
 from keytool.keys.fingerprint import raw_digest
 from keytool.krl import MAX_SERIAL, SHA256_SIZE, Krl
@@ -71,8 +70,9 @@ def _sha256_text(text: str) -> bytes:
         raise KeytoolError("unsupported hash algorithm (only SHA256:... fingerprints)")
     body = text[len("SHA256:") :]
     try:
-        digest = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        # as ssh-keygen: padded to a multiple of 4, then decoded as b64_pton does
+        digest = b64_decode(body + "=" * (-len(body) % 4))
+    except ValueError:
         raise KeytoolError("decode hash failed: not base64") from None
     if len(digest) != SHA256_SIZE:
         raise KeytoolError(f"a SHA256 fingerprint is 32 bytes, this one {len(digest)}")
@@ -91,8 +91,9 @@ def _key(text: str) -> PublicKey:
 
 def _content(raw: str) -> str:
     """The line without leading blanks, its comment and trailing blanks (spaces and
-    tabs: a CR stays, as ssh-keygen leaves it, so ``id: x\\r`` names the ID "x\\r")."""
-    text = raw.lstrip(" \t").partition("#")[0]
+    tabs: a CR stays, as ssh-keygen leaves it, so ``id: x\\r`` names the ID "x\\r"); the
+    line ends at its first NUL, as the C string ssh-keygen reads."""
+    text = c_line(raw).lstrip(" \t").partition("#")[0]
     return text.rstrip(" \t")
 
 

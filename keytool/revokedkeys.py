@@ -36,7 +36,7 @@ def parse(data: bytes) -> Revocations:
 
 
 def _parse_keys(data: bytes) -> dict[bytes, int]:
-    from keytool.fields import first_word
+    from keytool.fields import c_line_bytes, first_word
     from keytool.keys.blob import UNSUPPORTED
     from keytool.keys.cert import plain_name
     from keytool.keys.pubfile import parse_public_line
@@ -45,8 +45,9 @@ def _parse_keys(data: bytes) -> dict[bytes, int]:
     for number, raw in enumerate(data.split(b"\n"), start=1):
         # as OpenSSH reads the list: only spaces and tabs are blanks, so a line holding
         # a carriage return alone, or a key whose words stand apart by other white
-        # space, is a line that is not a key, and the file cannot be used
-        line = raw.lstrip(b" \t")
+        # space, is a line that is not a key, and the file cannot be used; a line ends
+        # at its first NUL, as the C string OpenSSH reads
+        line = c_line_bytes(raw).lstrip(b" \t")
         if not line or line.startswith(b"#"):
             continue
         text = line.decode("utf-8", "surrogateescape")

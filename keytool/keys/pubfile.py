@@ -4,10 +4,9 @@ and known_hosts (those two formats' own parts live in authkeys.py and knownhosts
 from __future__ import annotations
 
 import base64
-import binascii
 
 from keytool.errors import FormatError, KeytoolError
-from keytool.fields import base64_word, blank_or_line_end, split_blanks
+from keytool.fields import b64_decode, blank_or_line_end, c_line, split_blanks
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import KEY_TYPES, UNSUPPORTED, public_from_wire
 
@@ -17,15 +16,12 @@ def looks_like_key_type(token: str) -> bool:
 
 
 def decode_blob(b64: str | bytes) -> bytes:
-    """The key blob of a line's base64 field, not parsed. As OpenSSH decodes it: C
-    white space inside the field (a CRLF line's carriage return) is passed over."""
+    """The key blob of a line's base64 field, not parsed. As OpenSSH decodes it
+    (``fields.b64_decode``): C white space inside the field (a CRLF line's carriage
+    return) is passed over, and anything but the canonical encoding is refused."""
     try:
-        return base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    try:
-        return base64.b64decode(base64_word(b64), validate=True)
-    except (binascii.Error, ValueError):
+        return b64_decode(b64)
+    except ValueError:
         raise FormatError("invalid public key: bad base64") from None
 
 
@@ -46,8 +42,8 @@ def decode_key(key_type: str, b64: str | bytes, shown: bool = False) -> PublicKe
 def parse_public_line(line: str) -> tuple[PublicKey, str]:
     """``ssh-ed25519 AAAA… comment`` -> (key, comment), the words cut as OpenSSH cuts
     a key (sshkey_read): at spaces and tabs only, the comment being the rest of the
-    line as it is."""
-    parts = split_blanks(line, 2)
+    line as it is, up to a NUL (a C string's end)."""
+    parts = split_blanks(c_line(line), 2)
     if len(parts) < 2:
         raise FormatError("invalid public key line: expected 'type base64 [comment]'")
     key = decode_key(parts[0], parts[1])
@@ -62,14 +58,15 @@ def format_public_line(key: PublicKey, comment: str = "") -> str:
 def parse_public_text(text: bytes) -> tuple[PublicKey, str]:
     """A .pub file: its first key line, as ssh-add and ssh read one (sshkey_load_public).
 
-    Lines end at newlines only. Lines that are empty or start with ``#`` are passed
-    over, and so is a line that holds no key (the first such line's error is raised
-    when no line does). The comment ends at the first carriage return: a CRLF file's
-    comment does not hold it."""
+    Lines end at newlines only (and each at its first NUL, as a C string). Lines that
+    are empty or start with ``#`` are passed over, and so is a line that holds no key
+    (the first such line's error is raised when no line does). The comment ends at the
+    first carriage return: a CRLF file's comment does not hold it."""
     # a comment may hold any bytes (ssh-keygen writes what it is given): kept as they are
     decoded = text.decode("utf-8", "surrogateescape")
     error: KeytoolError | None = None
-    for line in decoded.split("\n"):
+    for raw in decoded.split("\n"):
+        line = c_line(raw)
         if not line or line.startswith("#"):
             continue
         try:
