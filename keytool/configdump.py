@@ -64,15 +64,17 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     r = resolved
     strict = r.strict_host_key_checking
     lists = {
-        "ciphers": apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS),
-        "hostkeyalgorithms": apply_algorithm_list(r.host_key_algorithms, tconfig.DEFAULT_HOST_KEY),
-        "kexalgorithms": apply_algorithm_list(r.kex_algorithms, tconfig.DEFAULT_KEX),
-        "casignaturealgorithms": apply_algorithm_list(
-            r.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
+        "ciphers": apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS, "cipher"),
+        "hostkeyalgorithms": apply_algorithm_list(
+            r.host_key_algorithms, tconfig.DEFAULT_HOST_KEY, "key-sig"
         ),
-        "macs": apply_algorithm_list(r.macs, tconfig.DEFAULT_MACS),
+        "kexalgorithms": apply_algorithm_list(r.kex_algorithms, tconfig.DEFAULT_KEX, "kex"),
+        "casignaturealgorithms": apply_algorithm_list(
+            r.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS, "sig"
+        ),
+        "macs": apply_algorithm_list(r.macs, tconfig.DEFAULT_MACS, "mac"),
         "pubkeyacceptedalgorithms": apply_algorithm_list(
-            r.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
+            r.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY, "key-sig"
         ),
     }
     out: list[tuple[str, str]] = [

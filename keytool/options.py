@@ -315,21 +315,24 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
     from keytool.transport.kex import KEX_METHODS
 
     def offered(
-        spec: str | None, default: tuple[str, ...], known: Container[str], keyword: str
+        spec: str | None,
+        default: tuple[str, ...],
+        known: Container[str],
+        keyword: str,
+        kind: str,
     ) -> tuple[str, ...]:
-        return _implemented(
-            sshconfig_resolved.apply_algorithm_list(spec, default), known, keyword, trace
-        )
+        listed = sshconfig_resolved.apply_algorithm_list(spec, default, kind)
+        return _implemented(listed, known, keyword, trace)
 
     transport = TransportConfig(
         kex_algorithms=offered(
-            resolved.kex_algorithms, tconfig.DEFAULT_KEX, KEX_METHODS, "KexAlgorithms"
+            resolved.kex_algorithms, tconfig.DEFAULT_KEX, KEX_METHODS, "KexAlgorithms", "kex"
         ),
         host_key_algorithms=sshconfig_resolved.apply_algorithm_list(
-            resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY
+            resolved.host_key_algorithms, tconfig.DEFAULT_HOST_KEY, "key-sig"
         ),
-        ciphers=offered(resolved.ciphers, tconfig.DEFAULT_CIPHERS, CIPHERS, "Ciphers"),
-        macs=offered(resolved.macs, tconfig.DEFAULT_MACS, MACS, "MACs"),
+        ciphers=offered(resolved.ciphers, tconfig.DEFAULT_CIPHERS, CIPHERS, "Ciphers", "cipher"),
+        macs=offered(resolved.macs, tconfig.DEFAULT_MACS, MACS, "MACs", "mac"),
         trace=trace,
         compression=("zlib@openssh.com", "none") if resolved.compression else ("none",),
         rekey_bytes=resolved.rekey_limit[0] or None,
@@ -364,7 +367,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         trace=trace,
         certificate_files=resolved.certificate_files,
         ca_signature_algorithms=sshconfig_resolved.apply_algorithm_list(
-            resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS
+            resolved.ca_signature_algorithms, tconfig.DEFAULT_CA_SIGNATURE_ALGORITHMS, "sig"
         ),
         revoked_host_keys=resolved.revoked_host_keys,
         known_hosts_command=resolved.known_hosts_argv,
@@ -374,7 +377,7 @@ def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) ->
         add_keys_to_agent=resolved.add_keys_to_agent,
         log_level=resolved.log_level,
         pubkey_algorithms=sshconfig_resolved.apply_algorithm_list(
-            resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY
+            resolved.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY, "key-sig"
         ),
         fingerprint_hash=resolved.fingerprint_hash,
         update_host_keys=resolved.update_host_keys,

@@ -57,6 +57,7 @@ class ResolvedConfig(Record):
     __slots__ = (
         "add_keys_to_agent",
         "address_family",
+        "agent_forwarding",
         "batch_mode",
         "bind_address",
         "bind_interface",
@@ -174,6 +175,10 @@ class ResolvedConfig(Record):
     escape_char: int | None  # EscapeChar: its byte; None for "none"
     enable_escape_commandline: bool  # EnableEscapeCommandline: ~C's command line
     forward_agent: str  # ForwardAgent: "no", "yes", a socket path (expanded) or "$VAR"
+    # ... and whether it is on, which ssh keeps apart from the socket (-A with a path
+    # in the configuration forwards that socket, -a with one forwards none); None: on
+    # unless forward_agent is "no"
+    agent_forwarding: bool | None
     stdin_null: bool  # StdinNull (-n): stdin from /dev/null
     ip_qos: tuple[int | None, int | None]  # IPQoS: the TOS of a terminal session, of others
     required_rsa_size: int  # RequiredRSASize: RSA keys shorter are refused (host) or skipped
@@ -298,6 +303,7 @@ class ResolvedConfig(Record):
         control_path: str | None = None,
         control_persist: int | None = None,
         notices: tuple[str, ...] = (),
+        agent_forwarding: bool | None = None,
     ) -> None:
         init(
             self,
@@ -359,6 +365,7 @@ class ResolvedConfig(Record):
             control_path=control_path,
             control_persist=control_persist,
             notices=notices,
+            agent_forwarding=agent_forwarding,
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
@@ -419,17 +426,34 @@ def _jump_command(jump: str, config_file: str | None) -> str:
     )
 
 
-def apply_algorithm_list(spec: str | None, default: Sequence[str]) -> tuple[str, ...]:
-    """An algorithm option against keytool's default list, as ssh_config(5) describes:
-    ``+a,b`` appends, ``-a*,b`` removes (wildcards allowed), ``^a,b`` puts first;
-    anything else replaces the list. None (not set) is the default list."""
+def apply_algorithm_list(
+    spec: str | None, default: Sequence[str], kind: str | None = None
+) -> tuple[str, ...]:
+    """An algorithm option against keytool's default list, as ssh's kex_assemble_names
+    does it: ``+a,b`` appends, ``-a*,b`` removes (wildcards allowed), ``^a,b`` puts
+    first; anything else replaces the list. The names of the list made so (but a ``-``
+    one's) are patterns, each giving the names ``kind`` (as ``-Q`` names it; "sig" for
+    CASignatureAlgorithms, which takes no certificate types) has that match it, in
+    ssh's order, each name once. None (not set) is the default list."""
     if spec is None or spec == "":
         return tuple(default)
     names = [name for name in spec[1:].split(",") if name] if spec[0] in "+-^" else []
-    if spec[0] == "+":
-        return tuple(default) + tuple(n for n in names if n not in default)
     if spec[0] == "-":
         return tuple(d for d in default if not any(match_pattern(d, n) for n in names))
-    if spec[0] == "^":
-        return tuple(names) + tuple(d for d in default if d not in names)
-    return tuple(name for name in spec.split(",") if name)
+    if spec[0] == "+":
+        wanted = [*default, *names]
+    elif spec[0] == "^":
+        wanted = [*names, *default]
+    else:
+        wanted = [name for name in spec.split(",") if name]
+    from keytool.sshconfig_values import every_algorithm
+
+    everything = every_algorithm(kind) if kind is not None else None
+    result: list[str] = []
+    for pattern in wanted:
+        if everything is None:
+            matching = [pattern]
+        else:
+            matching = [name for name in everything if match_pattern(name, pattern)]
+        result += [name for name in matching if name not in result]
+    return tuple(result)

@@ -92,10 +92,16 @@ def _log_level(value: str, where: str) -> str:
 
 
 def _attempts(value: str, where: str) -> int:
-    count = _count(value, where)
-    if count < 1:  # ssh: "Invalid number of ConnectionAttempts"
-        raise FormatError(f"{where}: ConnectionAttempts must be at least 1")
-    return count
+    """ConnectionAttempts: a count; 0 is refused once the configuration is read (ssh:
+    "Invalid number of ConnectionAttempts"), not as a bad line."""
+    return _integer(value, where)
+
+
+def _compression(value: str, where: str) -> bool:
+    """Compression: yes or no (any case), and nothing else, as ssh 9.2 takes it."""
+    if value.lower() not in ("yes", "no"):
+        raise FormatError(f'{where}: unsupported option "{logged(value)}".')  # ssh's words
+    return value.lower() == "yes"
 
 
 def _one_of(keyword: str, *choices: str) -> Callable[[str, str], str]:
@@ -137,9 +143,15 @@ def escape_char(value: str, where: str) -> int | str:
 
 
 def _octal_mask(value: str, where: str) -> int:
-    if not value or len(value) > 4 or any(c not in "01234567" for c in value):
-        raise FormatError(f"{where}: expected an octal mask such as 0177, not {_quoted(value)}")
-    return int(value, 8)
+    """StreamLocalBindMask as ssh reads it (strtol in base 8: blanks and a sign before,
+    anything after the digits left), 0 to 0777."""
+    text = value.lstrip(" \t\n\v\f\r")
+    sign = -1 if text[:1] == "-" else 1
+    text = text[1:] if text[:1] in "+-" else text
+    digits = text[: len(text) - len(text.lstrip("01234567"))]
+    if not digits or not 0 <= sign * int(digits, 8) <= 0o777:
+        raise FormatError(f"{where}: Bad mask.")  # ssh's words
+    return sign * int(digits, 8)
 
 
 def _yes_no_ask(value: str, where: str) -> str:
@@ -273,13 +285,23 @@ def ip_qos_name(tos: int | None) -> str:
     return f"0x{tos:02x}"
 
 
+def _integer(value: str, where: str) -> int:
+    """A count as ssh's parse_int reads it (strtonum from 0 to INT_MAX), in its words."""
+    text = value.lstrip(" \t")
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise FormatError(f"{where}: integer value invalid.")  # ssh's words
+    number = int(text)
+    if number < 0:
+        raise FormatError(f"{where}: integer value too small.")
+    if number > 2**31 - 1:
+        raise FormatError(f"{where}: integer value too large.")
+    return number
+
+
 def _rsa_size(value: str, where: str) -> int:
-    """RequiredRSASize: bits, at least OpenSSH's floor of 1024."""
-    if not value.isdigit() or not 1024 <= int(value) <= 16384:
-        raise FormatError(
-            f"{where}: RequiredRSASize {_quoted(value)} is not a size from 1024 to 16384"
-        )
-    return int(value)
+    """RequiredRSASize: bits, any count as ssh reads it (ssh -G shows it so)."""
+    return _integer(value, where)
 
 
 # keyword -> (how many arguments: 1 or "many", converter or None for a plain string)
@@ -311,7 +333,7 @@ ONE: dict[str, _Converter | None] = {
     "forwardx11trusted": _flag,
     "forwardx11timeout": parse_time,
     "xauthlocation": None,
-    "compression": _flag,
+    "compression": _compression,
     "addressfamily": _address_family,
     "bindaddress": None,
     "bindinterface": None,
@@ -459,7 +481,8 @@ OPENSSH_ONLY_ALGORITHMS = {
 
 def _algorithms(value: str, where: str, kind: str, message: str) -> str:
     """An algorithm list as ssh checks it when it reads it: after a ``+`` or ``^``, or
-    alone, every name one ssh knows (wildcards only after ``-``, which may name anything)."""
+    alone, every name one ssh knows (wildcards only after ``-``, which may name anything,
+    and in lists of key types)."""
     try:
         check_algorithms(value, kind)
     except FormatError:
@@ -469,16 +492,73 @@ def _algorithms(value: str, where: str, kind: str, message: str) -> str:
 
 def check_algorithms(value: str, kind: str) -> None:
     """FormatError unless every name of the list is one ssh knows (``kind`` as ``-Q``
-    names it); a ``-`` list may name anything."""
+    names it); a ``-`` list may name anything. In a list of key types, as ssh's
+    sshkey_names_valid2 takes it, a name with ``*`` or ``?`` is a pattern that must
+    match one of them."""
     if value.startswith("-"):
         return
-    from keytool.transport.query import query
-
-    known = {*query(kind), *OPENSSH_ONLY_ALGORITHMS[kind]}
+    known = every_algorithm(kind)
     names = value[1:] if value[:1] in "+^" else value
-    unknown = [name for name in names.split(",") if name and name not in known]
-    if unknown:
-        raise FormatError(f"unknown {kind} name {_quoted(unknown[0])}")
+    for name in names.split(","):
+        if not name or name in known:
+            continue
+        if kind == "key-sig" and ("*" in name or "?" in name):
+            from keytool.patterns import match_pattern
+
+            if any(match_pattern(known_name, name) for known_name in known):
+                continue
+        raise FormatError(f"unknown {kind} name {_quoted(name)}")
+
+
+#: OpenSSH 9.2's names of each kind, in its order (``ssh -Q``): the order in which a
+#: pattern in an algorithm list gives the names it matches
+_OPENSSH_ORDER = {
+    "cipher": (
+        "3des-cbc,aes128-cbc,aes192-cbc,aes256-cbc,aes128-ctr,aes192-ctr,aes256-ctr,"
+        "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
+    ),
+    "mac": (
+        "hmac-sha1,hmac-sha1-96,hmac-sha2-256,hmac-sha2-512,hmac-md5,hmac-md5-96,"
+        "umac-64@openssh.com,umac-128@openssh.com,hmac-sha1-etm@openssh.com,"
+        "hmac-sha1-96-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
+        "hmac-sha2-512-etm@openssh.com,hmac-md5-etm@openssh.com,hmac-md5-96-etm@openssh.com,"
+        "umac-64-etm@openssh.com,umac-128-etm@openssh.com"
+    ),
+    "kex": (
+        "diffie-hellman-group1-sha1,diffie-hellman-group14-sha1,diffie-hellman-group14-sha256,"
+        "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"
+        "diffie-hellman-group-exchange-sha1,diffie-hellman-group-exchange-sha256,"
+        "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,curve25519-sha256,"
+        "curve25519-sha256@libssh.org,sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com"
+    ),
+    "key-sig": (
+        "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,"
+        "sk-ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256,"
+        "ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384,"
+        "ecdsa-sha2-nistp384-cert-v01@openssh.com,ecdsa-sha2-nistp521,"
+        "ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,"
+        "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,webauthn-sk-ecdsa-sha2-nistp256@openssh.com,"
+        "ssh-dss,ssh-dss-cert-v01@openssh.com,ssh-rsa,ssh-rsa-cert-v01@openssh.com,rsa-sha2-256,"
+        "rsa-sha2-256-cert-v01@openssh.com,rsa-sha2-512,rsa-sha2-512-cert-v01@openssh.com"
+    ),
+}
+_EVERY: dict[str, tuple[str, ...]] = {}
+
+
+def every_algorithm(kind: str) -> tuple[str, ...]:
+    """Every name of ``kind`` ("cipher", "mac", "kex", "key-sig", or "sig": key-sig's
+    names but certificates) that a configuration may name: OpenSSH's, in its order,
+    then the ones only keytool implements."""
+    if kind not in _EVERY:
+        from keytool.transport.query import query
+
+        base = "key-sig" if kind == "sig" else kind
+        names = [*_OPENSSH_ORDER[base].split(","), *OPENSSH_ONLY_ALGORITHMS[base]]
+        names += query(base)
+        if kind == "sig":
+            names = [name for name in names if not name.endswith("-cert-v01@openssh.com")]
+        _EVERY[kind] = tuple(dict.fromkeys(names))
+    return _EVERY[kind]
 
 
 def parse_permit_remote_open(args: list[str], where: str) -> tuple[str, ...]:

@@ -102,15 +102,17 @@ def run(
         raise error
     if not destination:  # optional only for -Q
         raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
-    for value, kind, what in ((cipher, "cipher", "cipher"), (mac, "mac", "mac")):
-        if value is not None:  # -c and -m as ssh checks them, in its words
-            from keytool.errors import FormatError
+    for value, kind in ((cipher, "cipher"), (mac, "mac")):
+        if value is not None:  # -c and -m as ssh 9.2 checks them, in its words: -c
+            from keytool.errors import FormatError  # takes + and ^ but not -, -m none
             from keytool.sshconfig_values import check_algorithms
 
             try:
+                if value[:1] == "-" or (kind == "mac" and value[:1] in "+^"):
+                    raise FormatError(value)
                 check_algorithms(value, kind)
             except FormatError:
-                raise status_255(KeytoolError(f"Unknown {what} type '{value}'")) from None
+                raise status_255(KeytoolError(f"Unknown {kind} type '{value}'")) from None
     request_tty = tty_flags(given_order, option or [], tty, no_tty)
     option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
     if request_tty is not None:
@@ -132,13 +134,12 @@ def run(
         option.insert(0, f"ForwardX11={'no' if forward_x11 == 'no_x11' else 'yes'}")
         if x11_trusted:
             option.insert(0, "ForwardX11Trusted=yes")
+    # -A and -a turn forwarding on or off, as ssh, whatever ForwardAgent says, and leave
+    # the socket it names (applied once the configuration is read)
     forward_agent = last_given(
         given_order, no_agent_forwarding=no_agent_forwarding, agent_forwarding=agent_forwarding
     )
-    if forward_agent is not None:
-        option.insert(
-            0, f"ForwardAgent={'no' if forward_agent == 'no_agent_forwarding' else 'yes'}"
-        )
+    agent_flag = None if forward_agent is None else forward_agent == "agent_forwarding"
     if master:  # as ssh: each -M turns yes into ask and anything else into yes
         option.insert(0, f"ControlMaster={'yes' if master % 2 else 'ask'}")
     if control_path is not None:  # the last -S, as written (quoted: it may hold spaces)
@@ -207,6 +208,7 @@ def run(
             control_command=control_command,
             print_config=print_config,
             given_order=given_order,
+            agent_flag=agent_flag,
         )
     except KeytoolError as exc:
         exc.exit_code = 255  # ssh's status for every failure of its own

@@ -69,6 +69,7 @@ def connect_and_run(
     control_command: str | None = None,
     print_config: bool = False,
     given_order: list[str] | None = None,
+    agent_flag: bool | None = None,
 ) -> int:
     from keytool import sshconfig_resolved, tcp
     from keytool.cli import argv_text
@@ -96,6 +97,13 @@ def connect_and_run(
         warn=trace,
         given_order=given_order,
     )
+    if agent_flag is not None:  # -A or -a: on or off, a socket named in the config kept
+        shown = resolved.forward_agent
+        if shown in ("yes", "no"):
+            shown = "yes" if agent_flag else "no"
+        resolved = resolved._replace(forward_agent=shown, agent_forwarding=agent_flag)
+    if resolved.connection_attempts <= 0:  # ssh's words, once the config is read
+        raise KeytoolError("Invalid number of ConnectionAttempts")
     if print_config:  # ssh -G: the configuration, and no connection
         from keytool.configdump import dump
 
@@ -263,12 +271,14 @@ def connect_and_run(
 
 def _agent_to_forward(resolved: ResolvedConfig) -> str | None:
     """The agent socket ForwardAgent names: SSH_AUTH_SOCK's for yes, a variable's for
-    $VAR, or a path; None when off or there is none (as ssh: said, and no forwarding)."""
+    $VAR, or a path; None when off or there is none (as ssh: said, and no forwarding).
+    -A and -a turn it on or off, a socket the configuration names kept (as ssh)."""
     setting = resolved.forward_agent
-    if setting == "no":
+    on = resolved.agent_forwarding
+    if not (setting != "no" if on is None else on):
         return None
-    if setting == "yes" or setting.startswith("$"):
-        name = "SSH_AUTH_SOCK" if setting == "yes" else setting[1:]
+    if setting in ("yes", "no") or setting.startswith("$"):
+        name = "SSH_AUTH_SOCK" if setting in ("yes", "no") else setting[1:]
         return os.environ.get(name) or None
     if not os.path.exists(setting):
         say_plain(f'Cannot forward agent socket path "{setting}": No such file or directory')
