@@ -42,11 +42,51 @@ def parse_destination(text: str) -> Destination:
             if not port_text.isdigit() or not 0 < int(port_text) < 65536:
                 raise KeytoolError(f"bad port in destination {text!r}")
             port = int(port_text)
-        return Destination(user if at else None, host, port)
+        # as ssh's parse_uri: the host a domain name (an IPv6 address is not one: ssh
+        # prints its usage), a trailing '.' dropped; the user %-decoded
+        if not valid_domain(host):
+            raise KeytoolError(f"bad destination {text!r}: bad host name in ssh:// URI")
+        return Destination(_uri_decode(user, text) if at else None, host.removesuffix("."), port)
     user, at, host = text.rpartition("@")
     if not host or (at and not user):
         raise KeytoolError(f"bad destination {text!r}: expected [user@]host")
     return Destination(user if at else None, host, port)
+
+
+def valid_domain(name: str) -> bool:
+    """ssh's valid_domain: a letter or digit first, then letters, digits, '.', '-' and
+    '_', no two '.' together (a trailing '.' allowed)."""
+    if not name or not (name[0].isascii() and name[0].isalnum()):
+        return False
+    if ".." in name:
+        return False
+    return all((c.isascii() and c.isalnum()) or c in ".-_" for c in name)
+
+
+def _uri_decode(text: str, uri: str) -> str:
+    """%XX in an ssh:// URI's user, as ssh's urldecode (a bad escape or NUL refused)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    at = 0
+    raw = text.encode("utf-8", "surrogateescape")
+    while at < len(raw):
+        if raw[at : at + 1] == b"%":
+            digits = raw[at + 1 : at + 3]
+            try:
+                if len(digits) != 2 or not digits.isalnum():
+                    raise ValueError
+                value = int(digits, 16)
+            except ValueError:
+                raise KeytoolError(f"bad destination {uri!r}: bad %-escape") from None
+            if value == 0:
+                raise KeytoolError(f"bad destination {uri!r}: bad %-escape")
+            out.append(value)
+            at += 3
+        else:
+            out += raw[at : at + 1]
+            at += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 #: characters ssh refuses in a destination's host name and user (shell metacharacters a

@@ -38,8 +38,8 @@ from collections.abc import Iterator, Sequence
 
 from keytool.display import logged
 from keytool.errors import FormatError, KeyFileError
-from keytool.patterns import ascii_lower, match_any, match_pattern
-from keytool.sshconfig_finish import ConfigState, finish_config
+from keytool.patterns import match_any, match_pattern
+from keytool.sshconfig_finish import ConfigState, finish_config, first_pass_host
 from keytool.sshconfig_resolved import DEFAULT_PORT, ConfigSource, IncludeReader, ResolvedConfig
 from keytool.sshconfig_values import (
     ALIASES,
@@ -83,6 +83,11 @@ def _lines(source: ConfigSource) -> Iterator[tuple[str, str]]:
 def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict: bool) -> None:
     """One active line: first value wins (IdentityFile accumulates)."""
     keyword = ALIASES.get(keyword, keyword)
+    if keyword in _CHECKED:
+        # a keyword keytool does not use, its value checked as ssh checks it
+        checked = _check_other(keyword, args, where)
+        if keyword == "canonicalizehostname":  # it asks for the final pass
+            state.values.setdefault(keyword, (checked, where))
     if keyword in ONE:
         if not args:
             raise FormatError(f"{where}: {logged(keyword)} needs a value")
@@ -164,6 +169,76 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
         raise FormatError(f"{name}: line {number}: Bad configuration option: {logged(keyword)}")
 
 
+_FLAGS = ("yes", "true", "no", "false")
+#: keywords keytool does not use whose values ssh 9.2 checks as it reads them: the values
+#: each may take (None: any one value; "int": a number; "*": any number of values)
+_CHECKED: dict[str, tuple[str, ...] | str | None] = {
+    "canonicalizehostname": (*_FLAGS, "always"),
+    "canonicalizefallbacklocal": _FLAGS,
+    "checkhostip": _FLAGS,
+    "enablesshkeysign": _FLAGS,
+    "gssapiauthentication": _FLAGS,
+    "gssapidelegatecredentials": _FLAGS,
+    "gssapikeyexchange": _FLAGS,
+    "gssapirenewalforcesrekey": _FLAGS,
+    "gssapitrustdns": _FLAGS,
+    "hostbasedauthentication": _FLAGS,
+    "proxyusefdpass": _FLAGS,
+    "tunnel": (*_FLAGS, "point-to-point", "ethernet"),
+    "canonicalizemaxdots": "int",
+    "canonicalizepermittedcnames": "*",
+    "syslogfacility": "facility",
+    "tunneldevice": "tun",
+    "pkcs11provider": None,
+    "securitykeyprovider": None,
+    "kbdinteractivedevices": None,
+    "gssapiclientidentity": None,
+    "gssapiserveridentity": None,
+}
+_FACILITIES = ("daemon", "user", "auth", "authpriv", *(f"local{n}" for n in range(8)))
+
+
+def _check_other(keyword: str, args: list[str], where: str) -> str:
+    """The value of a keyword keytool ignores, checked as ssh 9.2 checks it (in its
+    words); for a yes/no keyword, "yes", "no" (or the other value) as ssh takes it."""
+    import re
+
+    kind = _CHECKED[keyword]
+    value = args[0]
+    if kind == "*":
+        if any(arg.lower() == "none" for arg in args) and len(args) > 1:  # ssh's words
+            raise FormatError(
+                f'{where}: keyword {logged(keyword)} "none" argument must appear alone.'
+            )
+        if value.lower() != "none":
+            for arg in args:
+                if ":" not in arg:
+                    raise FormatError(f'{where}: Invalid permitted CNAME "{logged(arg)}"')
+        return value
+    if isinstance(kind, tuple):
+        lowered = value.lower()
+        if lowered not in kind:
+            raise FormatError(f'{where}: unsupported option "{logged(value)}".')
+        value = {"true": "yes", "false": "no"}.get(lowered, lowered)
+    elif kind == "int":
+        if not re.fullmatch(r"[ \t]*[+-]?[0-9]+", value):
+            raise FormatError(f"{where}: integer value invalid.")
+        if int(value) < 0:
+            raise FormatError(f"{where}: integer value too small.")
+        if int(value) > 2**31 - 1:
+            raise FormatError(f"{where}: integer value too large.")
+    elif kind == "facility":
+        if value.lower() not in _FACILITIES:
+            raise FormatError(f"{where}: unsupported log facility '{logged(value)}'")
+    elif kind == "tun":
+        unit = r"(any|[0-9]+)"
+        if not re.fullmatch(rf"{unit}(:{unit})?", value.lower()):
+            raise FormatError(f"{where}: Bad tun device.")
+    if len(args) > 1:  # ssh's words
+        raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
+    return value
+
+
 def _ssh_where(where: str) -> str:
     """ssh's "FILE line N" for a -o option too ("command-line line 0")."""
     return "command-line line 0" if where.startswith("command-line option ") else where
@@ -200,17 +275,14 @@ def _send_env(state: ConfigState, args: list[str], where: str) -> None:
 
 
 def _revoked_host_keys(state: ConfigState, args: list[str], where: str) -> None:
-    """RevokedHostKeys FILE...: the first line wins, as for the known hosts files;
-    "none" (alone) means no file, overriding the lines after it."""
-    if not args:
-        raise FormatError(f"{where}: RevokedHostKeys needs a file")
-    if any(arg == "" for arg in args):
-        raise FormatError(f"{where}: RevokedHostKeys has an empty file name")
-    if any(arg.lower() == "none" for arg in args):
-        if len(args) > 1:
-            raise FormatError(f'{where}: RevokedHostKeys "none" must stand alone')
-        args = []
-    state.values.setdefault("revokedhostkeys", (tuple(args), where))
+    """RevokedHostKeys FILE: one file, as ssh reads it (the first line wins); "none"
+    (any case) means no file, overriding the lines after it."""
+    if not args or args[0] == "":
+        raise FormatError(f"{where}: Missing argument.")  # ssh's words
+    if len(args) > 1:  # ssh's words
+        raise FormatError(f"{where}: keyword revokedhostkeys extra arguments at end of line")
+    files = () if args[0].lower() == "none" else (args[0],)
+    state.values.setdefault("revokedhostkeys", (files, where))
 
 
 def _read(
@@ -267,11 +339,12 @@ def _read_line(
 
 
 def _final_host(state: ConfigState, where: str) -> str:
-    """The host name as ssh has it in its final pass: HostName (%h expanded) or the
-    name given, in lower case."""
-    raw = state.values.get("hostname", (None, ""))[0]
-    host = expand_tokens(raw, {"h": state.host}, where) if isinstance(raw, str) else state.host
-    return ascii_lower(host)
+    """The host name as ssh has it in its final pass: fixed before it (HostName with %h
+    expanded, or the name given; lower case unless an address), whatever HostName lines
+    the final pass has."""
+    if state.final_host is None:
+        state.final_host = first_pass_host(state)
+    return state.final_host
 
 
 def _match(state: ConfigState, args: list[str], where: str) -> bool:
@@ -285,7 +358,7 @@ def _match(state: ConfigState, args: list[str], where: str) -> bool:
     if isinstance(raw, str):
         host = expand_tokens(raw, {"h": given}, where)
     if state.final:
-        host = ascii_lower(host)  # as ssh has it by then
+        host = _final_host(state, where)  # as ssh has it by then
     user = state.values.get("user", (local_user, ""))[0]
     context = MatchContext(given, host, str(user), local_user, state.final)
     port = state.values.get("port", (DEFAULT_PORT, ""))[0]
@@ -370,13 +443,37 @@ def resolve(
         _apply(state, keyword, args, where, strict=True)
     for source in sources:
         _read(state, source, True, 0)
-    if state.wants_final:
-        # as ssh: the files are read again (what is set stays set) with "final" true
+    canonicalize = state.values.get("canonicalizehostname", ("no", ""))[0]
+    if state.wants_final or canonicalize != "no":
+        # as ssh: the files are read again (what is set stays set) with "final" true,
+        # when a Match line asked for it or CanonicalizeHostname is on (keytool does
+        # not canonicalize, but "Match canonical" blocks apply as in ssh's final pass).
+        # The host name is fixed first: a HostName line of the final pass changes nothing
+        state.final_host = first_pass_host(state)
         state.final = True
         for source in sources:
             _read(state, source, True, 0)
         state.warnings = list(dict.fromkeys(state.warnings))
-    return finish_config(state, user, home, uid, local_hostname)
+    resolved = finish_config(state, user, home, uid, local_hostname)
+    _check_jump_loop(resolved)
+    return resolved
+
+
+def _check_jump_loop(resolved: ResolvedConfig) -> None:
+    """As ssh: a ProxyJump whose last hop is the host itself (same name, port and user)
+    is refused, in its words."""
+    if resolved.proxy_jump is None:
+        return
+    from keytool.sshconfig_values import parse_jump_host
+
+    try:
+        jump_user, jump_host, jump_port = parse_jump_host(resolved.proxy_jump.split(",")[-1])
+    except FormatError:
+        return
+    same_user = (jump_user or resolved.user) == resolved.user
+    same_port = (jump_port or DEFAULT_PORT) == resolved.port
+    if jump_host == resolved.hostname and same_port and same_user:
+        raise ConfigFatal(f"jumphost loop via {jump_host}")
 
 
 # --- the loader: the only part that touches files ----------------------------------

@@ -35,6 +35,7 @@ class ConfigState:
 
     __slots__ = (
         "final",
+        "final_host",
         "forward_keys",
         "host",
         "identity_files",
@@ -56,6 +57,8 @@ class ConfigState:
     #: the local user, home, uid and host name (Match localuser, exec's tokens)
     local: tuple[str, str, int | None, str]
     final: bool  # the final pass (Match final)
+    #: the host name fixed before the final pass (HostName lines in it change nothing)
+    final_host: str | None
     wants_final: bool  # a Match line asked for one
     #: each forward keyword's forwards so far, as ssh tells them apart (forward_equals)
     forward_keys: dict[str, set[str]]
@@ -79,6 +82,7 @@ class ConfigState:
         self.forward_keys = {}
         self.local = ("", "", None, "")
         self.final = False
+        self.final_host = None
         self.wants_final = False
 
 
@@ -125,11 +129,9 @@ def finish_config(
         return text(keyword, "") or None
 
     original = state.host
-    # only a HostName line is expanded: a typed host name is taken as it is
-    hostname = original
-    if "hostname" in values:
-        hostname = expand_tokens(text("hostname", original), {"h": original}, where("hostname"))
-    hostname = ascii_lower(hostname)
+    # as ssh: fixed before a final pass, whatever HostName lines that pass has
+    final_host = state.final_host
+    hostname = final_host if final_host is not None else first_pass_host(state)
     remote_user = text("user", local_user)
     port = number("port", DEFAULT_PORT)
     tokens = {
@@ -173,8 +175,9 @@ def finish_config(
         path(raw, where("userknownhostsfile"))
         for raw in paths("userknownhostsfile", DEFAULT_USER_KNOWN_HOSTS)
     )
+    # as ssh 9.2: only ~ is expanded (when connecting), neither ${NAME} nor %-tokens
     global_known = tuple(
-        path(raw, where("globalknownhostsfile"))
+        tilde_expand(raw, home, where("globalknownhostsfile"))
         for raw in paths("globalknownhostsfile", DEFAULT_GLOBAL_KNOWN_HOSTS)
     )
     revoked = tuple(path(raw, where("revokedhostkeys")) for raw in paths("revokedhostkeys", ()))
@@ -194,7 +197,9 @@ def finish_config(
         # a path (${VAR}s in it expanded); "$NAME" alone names a variable holding one
         forward_agent = path(forward_agent, where("forwardagent"))
     remote_command = optional("remotecommand")
-    if remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
+    if remote_command is not None and remote_command.lower() == "none":
+        remote_command = None  # as ssh: "none" (any case) unsets it
+    elif remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
         remote_command = with_tokens(remote_command, where("remotecommand"))
     control_path = optional("controlpath")
     if control_path is not None and control_path.lower() == "none":
@@ -223,7 +228,9 @@ def finish_config(
             for index, word in enumerate(words)
         )
     local_command = optional("localcommand")
-    if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
+    if local_command is not None and local_command.lower() == "none":
+        local_command = None  # as ssh: "none" (any case) unsets it
+    elif local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
         extra = {"T": "NONE"}
         local_command = with_tokens(local_command, where("localcommand"), None, extra)
     preferred = optional("preferredauthentications")
@@ -317,6 +324,37 @@ def finish_config(
         control_path=control_path,
         control_persist=_control_persist_value(values.get("controlpersist")),
     )
+
+
+def is_address(name: str, family: object = "any") -> bool:
+    """Whether ``name`` is a numeric address, as ssh's is_addr decides (getaddrinfo
+    with AI_NUMERICHOST, in the AddressFamily asked for): ssh does not lowercase one."""
+    import socket
+
+    families = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
+    try:
+        socket.getaddrinfo(
+            name,
+            "22",
+            families.get(str(family).lower(), socket.AF_UNSPEC),
+            socket.SOCK_STREAM,
+            0,
+            socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+        )
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return True
+
+
+def first_pass_host(state: ConfigState) -> str:
+    """The host name as ssh has it after its first pass: HostName (its %h expanded), else
+    the name given; in lower case unless it is an address."""
+    found = state.values.get("hostname")
+    host = state.host
+    if found is not None and isinstance(found[0], str):
+        host = expand_tokens(found[0], {"h": state.host}, found[1])
+    family = state.values.get("addressfamily", ("any", ""))[0]
+    return host if is_address(host, family) else ascii_lower(host)
 
 
 def _control_persist_value(found: tuple[object, str] | None) -> int | None:

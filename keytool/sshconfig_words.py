@@ -70,13 +70,15 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
         end += 1
     keyword = text[:end].lower()
     rest = text[end:].lstrip(" \t")
-    if rest.startswith("="):
-        rest = rest[1:]
+    if rest.startswith("="):  # one '=' (ssh's strdelim), and the blanks after it
+        rest = rest[1:].lstrip(" \t")
     if not keyword:
         raise FormatError(f"{where}: missing keyword")
     if keyword in _RAW:
-        # the rest of the line as written, quotes and all: a shell reads it later
-        return keyword, [rest] if rest else []
+        # the rest of the line as written, quotes and all: a shell reads it later.
+        # As ssh, every blank and '=' before it is skipped ("ProxyCommand = none" is
+        # "none", "LocalCommand = =echo hi" is "echo hi")
+        return keyword, [rest.lstrip(" \t\r\n=")] if rest else []
     return keyword, split_args(rest, where)
 
 
