@@ -440,6 +440,8 @@ def resolve(
         keyword, args = parsed
         if keyword in ("host", "match", "include"):
             raise FormatError(f"{where}: {logged(keyword)} is not allowed in -o")
+        if not args:  # ssh's words, as for a file's line
+            raise FormatError(f'{where}: no argument after keyword "{logged(keyword)}"')
         _apply(state, keyword, args, where, strict=True)
     for source in sources:
         _read(state, source, True, 0)

@@ -268,3 +268,28 @@ def test_final_pass_host_name_connects_where_ssh_does(tmp_path: Path) -> None:
         runs = both_clients("-F", str(config), "127.0.0.1", "echo", "reached", timeout=60)
     for tool, result in runs.items():
         assert (result.returncode, result.stdout) == (0, b"reached\n"), (tool, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "keyword", ["CheckHostIP", "Tunnel=", "CanonicalizePermittedCNames", "User", "HostName"]
+)
+def test_an_option_without_a_value_is_refused_as_ssh_refuses_it(
+    tmp_path: Path, keyword: str
+) -> None:
+    """``-o KEYWORD`` alone: ssh refuses it (status 255, no argument after keyword);
+    keytool too, in one line, for the keywords it checks for ssh as for the others."""
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ["-G", "-F", "none", "-o", keyword, "web1"]
+    theirs = _run([require("ssh"), *args], home, ())
+    ours = subprocess.run(
+        [*KEYTOOL, "exec", *args],
+        capture_output=True, text=True, env=base_env(HOME=str(home)),
+        stdin=subprocess.DEVNULL, timeout=60, check=False,
+    )  # fmt: skip
+    name = keyword.rstrip("=").lower()
+    assert theirs[2] == ours.returncode == 255
+    assert theirs[1].endswith(f'no argument after keyword "{name}"'), theirs
+    assert ours.stderr.splitlines() == [
+        f'keytool: command-line option 1: no argument after keyword "{name}"'
+    ]
