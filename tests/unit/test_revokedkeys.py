@@ -94,6 +94,8 @@ def test_revoked_host_keys_in_ssh_config() -> None:
         res("RevokedHostKeys none /x\n")
     with pytest.raises(FormatError, match="extra arguments at end of line"):
         res("RevokedHostKeys /a /b\n")
+    with pytest.raises(FormatError, match='no argument after keyword "revokedhostkeys"'):
+        res("", "RevokedHostKeys=")  # ssh's words for -o RevokedHostKeys=
     with pytest.raises(FormatError, match="Missing argument"):
-        res("", "RevokedHostKeys=")
+        res("", "RevokedHostKeys ''")  # an empty value given
     assert not resolve("RevokedHostKeys /k\n", "h", user="me", home="/").warnings
