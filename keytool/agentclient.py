@@ -14,6 +14,7 @@ import socket
 from keytool import agentproto as proto
 from keytool.errors import AgentError, KeytoolError, NoAgentError
 from keytool.record import Record, init
+from keytool.wire import string as wire_string
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -234,11 +235,7 @@ def _read_blob(b: _SshBuf, allow_cert: bool) -> bytes:
         raise _Refused("invalid format")
     if cert:
         return b.data[start:]  # a certificate is written back as it was read
-    return _wire_string(plain.encode("ascii")) + b.data[fields_at:]
-
-
-def _wire_string(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+    return wire_string(plain.encode("ascii")) + b.data[fields_at:]
 
 
 def _read_fields(b: _SshBuf, name: str, plain: str) -> None:

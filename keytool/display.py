@@ -58,11 +58,6 @@ def escape(data: bytes, utf8: bool, keep: str = "", slash: bool = False) -> str:
             out.append(chr(data[at]))
             at += 1
             continue
-        if not utf8:
-            byte = data[at]
-            out.append(chr(byte) if 0x20 <= byte < 0x7F else _octal(data[at : at + 1]))
-            at += 1
-            continue
         size = _utf8_length(data[at]) or 1
         chunk = data[at : at + size]
         try:

@@ -10,14 +10,7 @@ from collections.abc import Callable
 
 from keytool.display import logged
 from keytool.errors import FormatError
-from keytool.sshconfig_words import env_name
-
-
-def _quoted(value: str) -> str:
-    """A value in a message, quoted, its bytes as ssh's log lines show them (a byte
-    that is not printable ASCII, or not UTF-8, as \\ooo)."""
-    return f"'{logged(value)}'"
-
+from keytool.sshconfig_words import env_name, quoted_value
 
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -34,12 +27,12 @@ def parse_time(value: str, where: str) -> int:
             total += int(digits) * _TIME_UNITS[char.lower()]
             digits = ""
         else:
-            raise FormatError(f"{where}: invalid time value {_quoted(value)}")
+            raise FormatError(f"{where}: invalid time value {quoted_value(value)}")
     if not value:
-        raise FormatError(f"{where}: invalid time value {_quoted(value)}")
+        raise FormatError(f"{where}: invalid time value {quoted_value(value)}")
     total += int(digits) if digits else 0
     if total > 2**31 - 1:
-        raise FormatError(f"{where}: time value {_quoted(value)} is too large")
+        raise FormatError(f"{where}: time value {quoted_value(value)} is too large")
     return total
 
 
@@ -74,7 +67,7 @@ def _port(value: str, where: str) -> int:
 
 def _count(value: str, where: str) -> int:
     if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise FormatError(f"{where}: expected a number, not {_quoted(value)}")
+        raise FormatError(f"{where}: expected a number, not {quoted_value(value)}")
     return int(value)
 
 
@@ -111,7 +104,7 @@ def _one_of(keyword: str, *choices: str) -> Callable[[str, str], str]:
         lowered = value.lower()
         if lowered not in choices:
             listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
-            raise FormatError(f"{where}: {keyword} must be {listed}, not {_quoted(value)}")
+            raise FormatError(f"{where}: {keyword} must be {listed}, not {quoted_value(value)}")
         return lowered
 
     return convert
@@ -139,7 +132,7 @@ def escape_char(value: str, where: str) -> int | str:
         return ord(value)
     if len(value) == 2 and value[0] == "^" and 64 <= ord(value[1]) < 128:
         return ord(value[1]) & 31
-    raise FormatError(f"{where}: Bad escape character {_quoted(value)}")
+    raise FormatError(f"{where}: Bad escape character {quoted_value(value)}")
 
 
 def _octal_mask(value: str, where: str) -> int:
@@ -172,7 +165,7 @@ def _control_master(value: str, where: str) -> str:
     if lowered in ("ask", "auto", "autoask") or lowered in words:
         return words.get(lowered, lowered)
     raise FormatError(
-        f"{where}: ControlMaster must be yes, no, ask, auto or autoask, not {_quoted(value)}"
+        f"{where}: ControlMaster must be yes, no, ask, auto or autoask, not {quoted_value(value)}"
     )
 
 
@@ -194,7 +187,8 @@ def _control_persist(value: str, where: str) -> int | None:
         return parse_time(value, where)
     except FormatError:
         raise FormatError(
-            f"{where}: ControlPersist must be yes, no or a time such as 10m, not {_quoted(value)}"
+            f"{where}: ControlPersist must be yes, no or a time such as 10m, "
+            f"not {quoted_value(value)}"
         ) from None
 
 
@@ -507,7 +501,7 @@ def check_algorithms(value: str, kind: str) -> None:
 
             if any(match_pattern(known_name, name) for known_name in known):
                 continue
-        raise FormatError(f"unknown {kind} name {_quoted(name)}")
+        raise FormatError(f"unknown {kind} name {quoted_value(name)}")
 
 
 #: OpenSSH 9.2's names of each kind, in its order (``ssh -Q``): the order in which a
@@ -644,5 +638,5 @@ def parse_jump_host(text: str) -> tuple[str | None, str, int | None]:
 
     number = a2port(port) if port else None  # a service name too, as ssh takes it
     if not host or (port and not number):
-        raise FormatError(f"ProxyJump: bad jump host {_quoted(text)}")
+        raise FormatError(f"ProxyJump: bad jump host {quoted_value(text)}")
     return user or None, host, number

@@ -86,7 +86,7 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
 _RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand", "localcommand"})
 
 
-def _quoted(value: str) -> str:
+def quoted_value(value: str) -> str:
     """A value in a message, quoted, its bytes as ssh's log lines show them."""
     from keytool.display import logged
 
@@ -116,10 +116,12 @@ def expand_tokens(
         if env is not None and value.startswith("${", i):
             end = value.find("}", i + 2)
             if end < 0:
-                raise FormatError(f"{where}: unterminated ${{ in {_quoted(value)}")
+                raise FormatError(f"{where}: unterminated ${{ in {quoted_value(value)}")
             name = value[i + 2 : end]
             if name not in env:
-                raise FormatError(f"{where}: environment variable {_quoted(name)} has no value")
+                raise FormatError(
+                    f"{where}: environment variable {quoted_value(name)} has no value"
+                )
             out.append(env[name])
             i = end + 1
             continue
@@ -128,14 +130,14 @@ def expand_tokens(
             i += 1
             continue
         if i + 1 >= len(value):
-            raise FormatError(f"{where}: '%' at the end of {_quoted(value)}")
+            raise FormatError(f"{where}: '%' at the end of {quoted_value(value)}")
         token = value[i + 1]
         if token == "%":
             out.append("%")
         elif token in tokens:
             out.append(tokens[token])
         else:
-            raise FormatError(f"{where}: unknown token %{token} in {_quoted(value)}")
+            raise FormatError(f"{where}: unknown token %{token} in {quoted_value(value)}")
         i += 2
     return "".join(out)
 
@@ -158,7 +160,7 @@ def tilde_expand(value: str, home: str, where: str) -> str:
             directory = pwd.getpwnam(user).pw_dir
         except (KeyError, ValueError):
             raise FormatError(
-                f"{where}: no such user {_quoted(user)} in {_quoted(value)}"
+                f"{where}: no such user {quoted_value(user)} in {quoted_value(value)}"
             ) from None
     separator = "" if directory.endswith("/") else "/"
     return directory + separator + path.lstrip("/")
