@@ -143,9 +143,11 @@ def _flag_line(dest: str, value: str) -> str | None:
     """The configuration line of the flag ``dest`` given ``value``; None for an -i that
     names no file there, which ssh leaves out (saying so on stderr, whatever -E, -y or
     -q say), so that the default identities count again when no other is named."""
+    from keytool.display import logged
     from keytool.errors import FormatError
     from keytool.forwardspec import (
         RemoteDynamicForward,
+        expand_spec,
         parse_dynamic_forward,
         parse_local_forward,
         parse_remote_forward,
@@ -177,8 +179,15 @@ def _flag_line(dest: str, value: str) -> str | None:
         "remote_forward": parse_remote_forward,
         "dynamic_forward": parse_dynamic_forward,
     }[dest]
+    try:  # as ssh's parse_forward: the spec's ${NAME}s first
+        expanded = expand_spec(value)
+    except FormatError as exc:
+        kind = dest.partition("_")[0]
+        raise KeytoolError(
+            f"Bad {kind} forwarding specification '{logged(value)}' ({exc})"
+        ) from None
     try:
-        forward = parse(value)
+        forward = parse(expanded)
     except FormatError as exc:
         raise KeytoolError(str(exc)) from None
     # a SOCKS proxy at the server's end is a RemoteForward line of one value

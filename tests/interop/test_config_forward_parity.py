@@ -159,6 +159,11 @@ FLAGS = [
     "-D0",
     "-Da:b:c",
     "-D",
+    # ${NAME} in a flag's spec, expanded as ssh's parse_forward expands it
+    "-L${KT_FWD_TEST_PORT}:x:80",
+    "-R${KT_FWD_TEST_PORT}",
+    "-R/tmp/kt-${KT_FWD_TEST_PORT}:x:80",
+    "-D${KT_FWD_TEST_PORT}",
 ]
 
 
@@ -168,3 +173,19 @@ def test_flag_as_ssh_reads_it(tmp_path: Path, flag: str) -> None:
         _both(tmp_path, "", flag, "")
     else:
         _both(tmp_path, "", flag)
+
+
+@pytest.mark.parametrize("flag", ["-L${KT_NO_SUCH_VAR}:x:80", "-L/tmp/${KT_NO_SUCH_VAR}:x:80"])
+def test_flag_with_an_unset_variable_is_refused_as_ssh_refuses_it(
+    tmp_path: Path, flag: str
+) -> None:
+    """ssh refuses the spec as given (status 255) after saying which variable has no
+    value; keytool in one line that says both."""
+    home = tmp_path / "home"
+    home.mkdir()
+    theirs = _run([require("ssh"), "-G", "-F", "none", flag, "x"], home)
+    ours = _run([*KEYTOOL, "exec", "-G", "-F", "none", flag, "x"], home)
+    assert theirs[0] == ours[0] == []
+    assert theirs[2] == ours[2] == 255
+    assert len(theirs[1]) == len(ours[1]) == 1
+    assert ours[1][0] == f"{theirs[1][0]} (env var ${{KT_NO_SUCH_VAR}} has no value)"
