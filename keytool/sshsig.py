@@ -23,10 +23,10 @@ verifying).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 
 from keytool.errors import FormatError, KeytoolError
+from keytool.fields import b64_decode
 from keytool.keys.base import PublicKey
 from keytool.keys.blob import public_from_wire
 from keytool.keys.fingerprint import fingerprint
@@ -141,14 +141,10 @@ def parse(text: bytes) -> Signature:
         if nul != len(body) - 1:
             raise FormatError("Couldn't parse signature: a NUL byte in its base64")
         body = body[:nul]
-    compact = body.translate(None, _C_SPACE)
-    try:
-        blob = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        blob = None
-    # b64_pton also refuses set bits in the padding: only the canonical form decodes
-    if blob is None or base64.b64encode(blob) != compact:
-        raise FormatError("Couldn't parse signature: decode base64: invalid format")
+    try:  # b64_pton: blanks passed over, then only the canonical form decodes
+        blob = b64_decode(body.translate(None, _C_SPACE), skip_space=False)
+    except ValueError:  # binascii.Error too
+        raise FormatError("Couldn't parse signature: decode base64: invalid format") from None
     r = Reader(blob, "SSH signature")
     if r.raw(len(MAGIC)) != MAGIC:
         raise FormatError("not an SSH signature: no SSHSIG magic")

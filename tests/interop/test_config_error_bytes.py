@@ -41,9 +41,9 @@ LINES = [
     (b"ConnectTimeout \371", False),
     (b"ControlMaster \371", False),
     (b"ControlPersist \371", False),
-    (b"ConnectionAttempts \371", False),
+    (b"ConnectionAttempts \371", True),
     (b"AddressFamily \371", False),
-    (b"StreamLocalBindMask \371", False),
+    (b"StreamLocalBindMask \371", True),
 ]
 
 
