@@ -9,28 +9,19 @@ socket path, an artefact of its dump; such forms are left out here.)"""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.clienthelp import KEYTOOL
+from tests.interop.confighelp import run_config
 from tests.peers import require
 
 _KINDS = ("localforward ", "remoteforward ", "dynamicforward ")
 
 
 def _run(command: list[str], home: Path) -> tuple[list[str], list[str], int]:
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=base_env(HOME=str(home), KT_FWD_TEST_PORT="8080"),
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    result = run_config(command, home, KT_FWD_TEST_PORT="8080")
     forwards = [line for line in result.stdout.splitlines() if line.startswith(_KINDS)]
     errors = [
         line.removeprefix("keytool: ")

@@ -23,20 +23,12 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clienthelp import KEYTOOL, base_env, both_clients, server_for
+from tests.interop.confighelp import run_config
 from tests.peers import require
 
 
 def _run(command: list[str], home: Path, keys: tuple[str, ...]) -> tuple[list[str], str, int]:
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=base_env(HOME=str(home)),
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    result = run_config(command, home)
     lines = [line for line in result.stdout.splitlines() if line.split(" ")[0] in keys]
     errors = [
         line.removeprefix("keytool: ")

@@ -7,12 +7,12 @@ RequiredRSASize, ConnectionAttempts and StreamLocalBindMask take what ssh takes.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.clienthelp import KEYTOOL
+from tests.interop.confighelp import run_config
 from tests.peers import require
 
 _KEYWORDS = (
@@ -31,16 +31,7 @@ _KEYWORDS = (
 
 
 def _run(command: list[str], home: Path, keys: tuple[str, ...]) -> tuple[list[str], list[str], int]:
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=base_env(HOME=str(home)),
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    result = run_config(command, home)
     lines = [line for line in result.stdout.splitlines() if line.startswith(keys)]
     errors = [
         line.removeprefix("keytool: ")
