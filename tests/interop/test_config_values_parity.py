@@ -67,16 +67,16 @@ _LISTS = (
 
 CASES = [
     # 1: -A / -a against ForwardAgent
-    ("ForwardAgent /tmp/kt-other.sock\n", ("-A",)),
-    ("ForwardAgent /tmp/kt-other.sock\n", ("-a",)),
+    ("ForwardAgent /tmp/fwd-other.sock\n", ("-A",)),
+    ("ForwardAgent /tmp/fwd-other.sock\n", ("-a",)),
     ("ForwardAgent $KT_NO_SUCH_VAR\n", ("-A",)),
     ("ForwardAgent $KT_NO_SUCH_VAR\n", ("-a",)),
     ("ForwardAgent yes\n", ("-a",)),
     ("ForwardAgent no\n", ("-A",)),
-    ("ForwardAgent /tmp/kt-other.sock\n", ("-a", "-A")),
-    ("ForwardAgent /tmp/kt-other.sock\n", ("-A", "-a")),
-    ("", ("-A", "-o", "ForwardAgent=/tmp/kt-p")),
-    ("", ("-a", "-o", "ForwardAgent=/tmp/kt-p")),
+    ("ForwardAgent /tmp/fwd-other.sock\n", ("-a", "-A")),
+    ("ForwardAgent /tmp/fwd-other.sock\n", ("-A", "-a")),
+    ("", ("-A", "-o", "ForwardAgent=/tmp/fwd-p")),
+    ("", ("-a", "-o", "ForwardAgent=/tmp/fwd-p")),
     # 2: patterns in key type lists, repeated names, certificates in CASignatureAlgorithms
     ("HostKeyAlgorithms ssh-ed25519*\n" + _LISTS, ()),
     ("PubkeyAcceptedAlgorithms ssh-ed25519*,rsa-sha2-?56\n" + _LISTS, ()),
