@@ -50,6 +50,7 @@ from keytool.sshconfig_values import (
     OPENSSH_OTHER,
     UNSUPPORTED,
     UNSUPPORTED_WARN,
+    integer_value,
     parse_add_keys_to_agent,
     parse_ip_qos,
     parse_permit_remote_open,
@@ -221,12 +222,7 @@ def _check_other(keyword: str, args: list[str], where: str) -> str:
             raise FormatError(f'{where}: unsupported option "{logged(value)}".')
         value = {"true": "yes", "false": "no"}.get(lowered, lowered)
     elif kind == "int":
-        if not re.fullmatch(r"[ \t]*[+-]?[0-9]+", value):
-            raise FormatError(f"{where}: integer value invalid.")
-        if int(value) < 0:
-            raise FormatError(f"{where}: integer value too small.")
-        if int(value) > 2**31 - 1:
-            raise FormatError(f"{where}: integer value too large.")
+        integer_value(value, where)
     elif kind == "facility":
         if value.lower() not in _FACILITIES:
             raise FormatError(f"{where}: unsupported log facility '{logged(value)}'")

@@ -87,7 +87,7 @@ def _log_level(value: str, where: str) -> str:
 def _attempts(value: str, where: str) -> int:
     """ConnectionAttempts: a count; 0 is refused once the configuration is read (ssh:
     "Invalid number of ConnectionAttempts"), not as a bad line."""
-    return _integer(value, where)
+    return integer_value(value, where)
 
 
 def _compression(value: str, where: str) -> bool:
@@ -279,7 +279,7 @@ def ip_qos_name(tos: int | None) -> str:
     return f"0x{tos:02x}"
 
 
-def _integer(value: str, where: str) -> int:
+def integer_value(value: str, where: str) -> int:
     """A count as ssh's parse_int reads it (strtonum from 0 to INT_MAX), in its words."""
     text = value.lstrip(" \t")
     digits = text[1:] if text[:1] in "+-" else text
@@ -295,7 +295,7 @@ def _integer(value: str, where: str) -> int:
 
 def _rsa_size(value: str, where: str) -> int:
     """RequiredRSASize: bits, any count as ssh reads it (ssh -G shows it so)."""
-    return _integer(value, where)
+    return integer_value(value, where)
 
 
 # keyword -> (how many arguments: 1 or "many", converter or None for a plain string)
