@@ -288,8 +288,6 @@ def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigne
     return AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
 
 
-#: key types ssh-keygen reads in an allowed_signers line and keytool does not use
-_OPENSSH_ONLY = ("ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
 _CERT = "-cert-v01@openssh.com"
 
 
@@ -299,6 +297,11 @@ def _read_by_openssh(rest: str) -> bool:
     the type its line names; not an unknown type, as a damaged blob's."""
     from keytool.authkeys import split_options
     from keytool.fields import first_word, split_blanks
+
+    # the key types ssh-keygen reads and keytool does not use: blob.py's one table.
+    # UNSUPPORTED_LABELS also names webauthn-sk-ecdsa-sha2-nistp256@openssh.com, a
+    # signature algorithm of sk-ecdsa keys rather than a key type: it stays out
+    from keytool.keys.blob import UNSUPPORTED
     from keytool.keys.pubfile import decode_blob, decode_key, looks_like_key_type
     from keytool.wire import Reader
 
@@ -311,8 +314,8 @@ def _read_by_openssh(rest: str) -> bool:
     try:
         if key_type.endswith(_CERT):
             named = Reader(decode_blob(parts[1]), "public key blob").ascii()
-            return named == key_type and key_type.removesuffix(_CERT) in _OPENSSH_ONLY
-        return key_type in _OPENSSH_ONLY and decode_key(key_type, parts[1], shown=True) is not None
+            return named == key_type and key_type.removesuffix(_CERT) in UNSUPPORTED
+        return key_type in UNSUPPORTED and decode_key(key_type, parts[1], shown=True) is not None
     except FormatError:
         return False
 

@@ -231,10 +231,13 @@ def _sign(
     return sshsig.armor(public, namespace, hash_algorithm, signature)
 
 
-def _hash_stream(fd: int, hash_algorithm: str) -> bytes:
+def _hash_stream(fd: int, hash_algorithm: str, first: bytes = b"") -> bytes:
+    """The hash of ``first`` followed by all that ``fd`` holds, read to its end: stdin,
+    a file, or a pipe or FIFO whose ``first`` bytes ``files.pipe_start`` read."""
     from keytool import sshsig
 
     hasher = sshsig.digest(hash_algorithm)
+    hasher.update(first)
     while chunk := os.read(fd, _CHUNK):
         hasher.update(chunk)
     return hasher.digest()
@@ -248,7 +251,7 @@ def _hash_file(name: str, hash_algorithm: str) -> bytes:
     refused, where ssh-keygen would wait for ever or hash without end (/dev/zero)."""
     import stat
 
-    from keytool import files, sshsig
+    from keytool import files
     from keytool.keyfiles import expand
 
     try:
@@ -272,11 +275,7 @@ def _hash_file(name: str, hash_algorithm: str) -> bytes:
         raise KeytoolError(f"Cannot open {name} for signing: {exc.strerror}") from None
     _say(f"Signing file {name}")
     try:
-        hasher = sshsig.digest(hash_algorithm)
-        hasher.update(first)
-        while chunk := os.read(fd, _CHUNK):
-            hasher.update(chunk)
-        return hasher.digest()
+        return _hash_stream(fd, hash_algorithm, first)
     except OSError as exc:  # a directory opens, and fails here
         raise KeytoolError(f"Signing {name} failed: {exc.strerror}") from None
     finally:

@@ -12,339 +12,130 @@ opens, which the adapter confirms or refuses once it knows whether its own conne
 succeeded. Agent channels ("auth-agent@openssh.com") only once asked for with
 ``forward_agent`` (ssh -A), "x11" channels only once asked for with ``request_x11``
 (ssh -X, -Y); any other open from the server is refused (``UnaskedOpen`` tells).
+
+The records it reports are in ``channel_events``, the protocol's numbers and names in
+``channel_messages``, a channel's bookkeeping in ``channel_state``; all are importable
+from here too.
 """
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections import deque
 
 from keytool.display import logged, printable
 from keytool.errors import FormatError, ProtocolError
-from keytool.record import Record, init
+from keytool.transport.channel_events import (
+    ChannelClosed,
+    ChannelData,
+    ChannelEof,
+    ChannelEvent,
+    ChannelExtendedData,
+    ChannelOpened,
+    ChannelOpenFailed,
+    ChannelOpenRequest,
+    ChannelRequestReply,
+    ExecResult,
+    ExitSignal,
+    ExitStatus,
+    GlobalReply,
+    HostKeysAnnounced,
+    UnaskedOpen,
+    WindowAdjusted,
+    allocated_port,
+)
+from keytool.transport.channel_messages import (
+    AUTH_AGENT,
+    DEFAULT_MAX_PACKET,
+    DEFAULT_WINDOW,
+    DIRECT_STREAMLOCAL,
+    EXTENDED_DATA_STDERR,
+    FORWARDED_STREAMLOCAL,
+    FORWARDED_TCPIP,
+    HOSTKEYS_ANNOUNCE,
+    HOSTKEYS_PROVE,
+    KEEPALIVE,
+    MAX_WINDOW,
+    MSG_CHANNEL_CLOSE,
+    MSG_CHANNEL_DATA,
+    MSG_CHANNEL_EOF,
+    MSG_CHANNEL_EXTENDED_DATA,
+    MSG_CHANNEL_FAILURE,
+    MSG_CHANNEL_OPEN,
+    MSG_CHANNEL_OPEN_CONFIRMATION,
+    MSG_CHANNEL_OPEN_FAILURE,
+    MSG_CHANNEL_REQUEST,
+    MSG_CHANNEL_SUCCESS,
+    MSG_CHANNEL_WINDOW_ADJUST,
+    MSG_GLOBAL_REQUEST,
+    MSG_REQUEST_FAILURE,
+    MSG_REQUEST_SUCCESS,
+    OPEN_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_CONNECT_FAILED,
+    OPEN_FAILURE_REASONS,
+    X11,
+)
+from keytool.transport.channel_state import Channel, ChannelState
 from keytool.wire import Reader, Writer
 
-# RFC 4254 §9: message numbers
-MSG_GLOBAL_REQUEST = 80
-MSG_REQUEST_SUCCESS = 81
-MSG_REQUEST_FAILURE = 82
-#: the global request ssh sends to learn that the server is still there (PROTOCOL)
-KEEPALIVE = "keepalive@openssh.com"
-#: the server's list of its host keys, and our request for proofs (PROTOCOL §2.5)
-HOSTKEYS_ANNOUNCE = "hostkeys-00@openssh.com"
-HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
-#: channels to and from Unix-domain sockets (PROTOCOL §2.4)
-DIRECT_STREAMLOCAL = "direct-streamlocal@openssh.com"
-FORWARDED_STREAMLOCAL = "forwarded-streamlocal@openssh.com"
-FORWARDED_TCPIP = "forwarded-tcpip"
-#: a channel to the client's agent (PROTOCOL.agent, ssh -A)
-AUTH_AGENT = "auth-agent@openssh.com"
-#: a channel from an X client at the server to our display (§6.3, ssh -X)
-X11 = "x11"
-MSG_CHANNEL_OPEN = 90
-MSG_CHANNEL_OPEN_CONFIRMATION = 91
-MSG_CHANNEL_OPEN_FAILURE = 92
-MSG_CHANNEL_WINDOW_ADJUST = 93
-MSG_CHANNEL_DATA = 94
-MSG_CHANNEL_EXTENDED_DATA = 95
-MSG_CHANNEL_EOF = 96
-MSG_CHANNEL_CLOSE = 97
-MSG_CHANNEL_REQUEST = 98
-MSG_CHANNEL_SUCCESS = 99
-MSG_CHANNEL_FAILURE = 100
+__all__ = [
+    "AUTH_AGENT",
+    "DEFAULT_MAX_PACKET",
+    "DEFAULT_WINDOW",
+    "DIRECT_STREAMLOCAL",
+    "EXTENDED_DATA_STDERR",
+    "FORWARDED_STREAMLOCAL",
+    "FORWARDED_TCPIP",
+    "HOSTKEYS_ANNOUNCE",
+    "HOSTKEYS_PROVE",
+    "KEEPALIVE",
+    "MAX_WINDOW",
+    "MSG_CHANNEL_CLOSE",
+    "MSG_CHANNEL_DATA",
+    "MSG_CHANNEL_EOF",
+    "MSG_CHANNEL_EXTENDED_DATA",
+    "MSG_CHANNEL_FAILURE",
+    "MSG_CHANNEL_OPEN",
+    "MSG_CHANNEL_OPEN_CONFIRMATION",
+    "MSG_CHANNEL_OPEN_FAILURE",
+    "MSG_CHANNEL_REQUEST",
+    "MSG_CHANNEL_SUCCESS",
+    "MSG_CHANNEL_WINDOW_ADJUST",
+    "MSG_GLOBAL_REQUEST",
+    "MSG_REQUEST_FAILURE",
+    "MSG_REQUEST_SUCCESS",
+    "OPEN_ADMINISTRATIVELY_PROHIBITED",
+    "OPEN_CONNECT_FAILED",
+    "OPEN_FAILURE_REASONS",
+    "X11",
+    "Channel",
+    "ChannelClosed",
+    "ChannelData",
+    "ChannelEof",
+    "ChannelEvent",
+    "ChannelExtendedData",
+    "ChannelOpenFailed",
+    "ChannelOpenRequest",
+    "ChannelOpened",
+    "ChannelRequestReply",
+    "ChannelState",
+    "Connection",
+    "ExecResult",
+    "ExitSignal",
+    "ExitStatus",
+    "GlobalReply",
+    "HostKeysAnnounced",
+    "UnaskedOpen",
+    "WindowAdjusted",
+    "allocated_port",
+]
 
-# RFC 4254 §5.2: data type code of stderr in SSH_MSG_CHANNEL_EXTENDED_DATA
-EXTENDED_DATA_STDERR = 1
-# RFC 4254 §5.1: reason code for a refused open
-OPEN_ADMINISTRATIVELY_PROHIBITED = 1
-OPEN_CONNECT_FAILED = 2
-#: RFC 4254 §5.1 reason codes of SSH_MSG_CHANNEL_OPEN_FAILURE, worded as ssh words them
-OPEN_FAILURE_REASONS = {
-    1: "administratively prohibited",
-    2: "connect failed",
-    3: "unknown channel type",
-    4: "resource shortage",
-}
-
-# OpenSSH's session defaults (channels.h CHAN_SES_WINDOW_DEFAULT / CHAN_SES_PACKET_DEFAULT)
-DEFAULT_WINDOW = 2 * 1024 * 1024
-DEFAULT_MAX_PACKET = 32 * 1024
-MAX_WINDOW = 0xFFFF_FFFF  # RFC 4254 §5.2: a window may not exceed 2^32 - 1
 # RFC 4253 §6.1 makes 32768 the smallest packet everyone handles; room for the
 # DATA header (byte, uint32, uint32) is left below a peer's maximum packet size
 _DATA_HEADER = 9
 
 _U32 = struct.Struct(">I")
 _U32_U32 = struct.Struct(">II")
-
-# ---------------------------------------------------------------- events
-
-
-class ChannelOpened(Record):
-    __slots__ = ("channel",)
-    channel: int
-
-    def __init__(self, channel: int) -> None:
-        init(self, channel=channel)
-
-
-class ChannelOpenFailed(Record):
-    __slots__ = ("channel", "description", "reason")
-    channel: int
-    reason: int
-    description: str
-
-    def __init__(self, channel: int, reason: int, description: str) -> None:
-        init(self, channel=channel, reason=reason, description=description)
-
-    def explain(self) -> str:
-        """``reason: description``, as ssh prints an open failure."""
-        reason = OPEN_FAILURE_REASONS.get(self.reason, f"reason {self.reason}")
-        return f"{reason}: {self.description}" if self.description else reason
-
-
-class ChannelData(Record):
-    __slots__ = ("channel", "data")
-    channel: int
-    data: bytes
-
-    def __init__(self, channel: int, data: bytes) -> None:
-        init(self, channel=channel, data=data)
-
-
-class ChannelExtendedData(Record):
-    """Extended data; code 1 is stderr (RFC 4254 §5.2)."""
-
-    __slots__ = ("channel", "code", "data")
-    channel: int
-    code: int
-    data: bytes
-
-    def __init__(self, channel: int, code: int, data: bytes) -> None:
-        init(self, channel=channel, code=code, data=data)
-
-
-class ChannelEof(Record):
-    __slots__ = ("channel",)
-    channel: int
-
-    def __init__(self, channel: int) -> None:
-        init(self, channel=channel)
-
-
-class ChannelClosed(Record):
-    """Both sides have closed; the channel number is free again."""
-
-    __slots__ = ("channel",)
-    channel: int
-
-    def __init__(self, channel: int) -> None:
-        init(self, channel=channel)
-
-
-class GlobalReply(Record):
-    """The server's answer to our global request (§4): ``ok`` and what came with a
-    success (tcpip-forward to port 0: the port allocated). Not a channel's: -1."""
-
-    __slots__ = ("channel", "data", "ok", "request")
-    channel: int
-    request: str
-    ok: bool
-    data: bytes
-
-    def __init__(self, request: str, ok: bool, data: bytes) -> None:
-        init(self, channel=-1, request=request, ok=ok, data=data)
-
-
-class ChannelOpenRequest(Record):
-    """The server opens a "forwarded-tcpip" channel (§7.2): a connection came to the
-    port it listens on for us; or a "forwarded-streamlocal@openssh.com" one (``path``
-    set: the socket it listens on for us, PROTOCOL §2.4). Answer with ``confirm_open``
-    or ``refuse_open``."""
-
-    __slots__ = (
-        "agent",
-        "channel",
-        "connected_address",
-        "connected_port",
-        "originator",
-        "originator_port",
-        "path",
-        "x11",
-    )
-    channel: int
-    connected_address: str
-    connected_port: int
-    originator: str
-    originator_port: int
-    path: str | None
-    agent: bool  # an "auth-agent@openssh.com" channel: to our agent (ssh -A)
-    x11: bool  # an "x11" channel: from an X client at the server (ssh -X)
-
-    def __init__(
-        self,
-        channel: int,
-        connected_address: str,
-        connected_port: int,
-        originator: str,
-        originator_port: int,
-        path: str | None = None,
-        agent: bool = False,
-        x11: bool = False,
-    ) -> None:
-        init(
-            self,
-            channel=channel,
-            connected_address=connected_address,
-            connected_port=connected_port,
-            originator=originator,
-            originator_port=originator_port,
-            path=path,
-            agent=agent,
-            x11=x11,
-        )
-
-
-class UnaskedOpen(Record):
-    """The server opened a channel of a kind we never asked for (refused already):
-    an agent or X11 channel without -A or -X is what a malicious server would try."""
-
-    __slots__ = ("channel", "kind")
-    channel: int
-    kind: str
-
-    def __init__(self, kind: str) -> None:
-        init(self, channel=-1, kind=kind)
-
-
-class ChannelRequestReply(Record):
-    """The server's answer to one of our requests that wanted a reply, in order (§5.4)."""
-
-    __slots__ = ("channel", "ok", "request")
-    channel: int
-    request: str
-    ok: bool
-
-    def __init__(self, channel: int, request: str, ok: bool) -> None:
-        init(self, channel=channel, request=request, ok=ok)
-
-
-class ExitStatus(Record):
-    __slots__ = ("channel", "status")
-    channel: int
-    status: int
-
-    def __init__(self, channel: int, status: int) -> None:
-        init(self, channel=channel, status=status)
-
-
-class ExitSignal(Record):
-    """RFC 4254 §6.10: the signal name without the "SIG" prefix."""
-
-    __slots__ = ("channel", "core_dumped", "message", "signal")
-    channel: int
-    signal: str
-    core_dumped: bool
-    message: str
-
-    def __init__(self, channel: int, signal: str, core_dumped: bool, message: str) -> None:
-        init(self, channel=channel, signal=signal, core_dumped=core_dumped, message=message)
-
-
-class WindowAdjusted(Record):
-    """The server let us send more; buffered data may have gone out."""
-
-    __slots__ = ("channel",)
-    channel: int
-
-    def __init__(self, channel: int) -> None:
-        init(self, channel=channel)
-
-
-class HostKeysAnnounced(Record):
-    """The server listed all its host keys ("hostkeys-00@openssh.com", PROTOCOL §2.5):
-    ``body`` holds their blobs, each an SSH string. Not a channel's: -1."""
-
-    __slots__ = ("body", "channel")
-    channel: int
-    body: bytes
-
-    def __init__(self, body: bytes) -> None:
-        init(self, channel=-1, body=body)
-
-
-ChannelEvent = (
-    ChannelOpened
-    | ChannelOpenFailed
-    | ChannelData
-    | ChannelExtendedData
-    | ChannelEof
-    | ChannelClosed
-    | ChannelRequestReply
-    | ExitStatus
-    | ExitSignal
-    | WindowAdjusted
-    | GlobalReply
-    | ChannelOpenRequest
-    | UnaskedOpen
-    | HostKeysAnnounced
-)
-
-
-# ---------------------------------------------------------------- channels
-
-
-class ChannelState(enum.Enum):
-    OPENING = "opening"
-    ACCEPTING = "accepting"  # opened by the server, not yet confirmed by us
-    OPEN = "open"
-    CLOSING = "closing"  # we sent CLOSE, theirs has not come yet
-    CLOSED = "closed"
-
-
-class Channel:
-    """One channel's bookkeeping; the fields are the connection's business."""
-
-    __slots__ = (
-        "close_received",
-        "credit",
-        "eof_received",
-        "eof_sent",
-        "eof_wanted",
-        "kind",
-        "local_id",
-        "local_max_packet",
-        "local_window",
-        "outgoing",
-        "outgoing_size",
-        "pending_requests",
-        "remote_id",
-        "remote_max_packet",
-        "remote_window",
-        "state",
-        "window_size",
-    )
-
-    def __init__(self, local_id: int, kind: str, local_window: int, local_max_packet: int) -> None:
-        self.local_id = local_id
-        self.kind = kind
-        self.local_window = local_window
-        self.local_max_packet = local_max_packet
-        self.window_size = local_window  # the window we top up to
-        self.state = ChannelState.OPENING
-        self.remote_id = 0
-        self.remote_window = 0
-        self.remote_max_packet = 0
-        self.credit = 0  # bytes used up and not yet given back by a window adjust
-        # views of the data given to send: a packet takes a slice, never a copy
-        self.outgoing: deque[memoryview] = deque()
-        self.outgoing_size = 0
-        self.eof_wanted = False  # send EOF once the buffer is empty
-        self.eof_sent = False
-        self.eof_received = False
-        self.close_received = False
-        self.pending_requests: deque[str] = deque()
 
 
 class Connection:
@@ -924,53 +715,6 @@ class Connection:
                 kind == X11,
             )
         ]
-
-
-class ExecResult(Record):
-    """How a remote command ended: ``exit_status`` None if it died of ``exit_signal``."""
-
-    __slots__ = ("exit_signal", "exit_status", "signal_message", "stderr", "stdout")
-    exit_status: int | None
-    exit_signal: str | None
-    signal_message: str
-    stdout: bytes
-    stderr: bytes
-
-    def __init__(
-        self,
-        exit_status: int | None,
-        exit_signal: str | None = None,
-        signal_message: str = "",
-        stdout: bytes = b"",
-        stderr: bytes = b"",
-    ) -> None:
-        init(
-            self,
-            exit_status=exit_status,
-            exit_signal=exit_signal,
-            signal_message=signal_message,
-            stdout=stdout,
-            stderr=stderr,
-        )
-
-    @property
-    def ssh_exit_code(self) -> int:
-        """What ssh itself would exit with: the status (its low 8 bits, all a process
-        status holds: a server may send any uint32), or 255 without one."""
-        return self.exit_status & 0xFF if self.exit_status is not None else 255
-
-
-def allocated_port(reply: GlobalReply) -> int:
-    """The port a server allocated for a tcpip-forward to port 0 (§7.1: uint32 port)."""
-    try:
-        r = Reader(reply.data, "tcpip-forward reply")
-        port = r.uint32()
-        r.done()
-    except FormatError:
-        raise ProtocolError("the server allocated a port but did not say which") from None
-    if not 0 < port < 65536:
-        raise ProtocolError(f"the server allocated port {port}")
-    return port
 
 
 def _open_failure(recipient: int, reason: int, description: str) -> bytes:
