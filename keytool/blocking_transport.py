@@ -253,10 +253,13 @@ class BlockingTransport:
             del self._out[:sent]
 
     def _lost(self, exc: OSError | None) -> None:
+        """The socket failed (``exc``) or hit end of file: the error is the one
+        ClientTransport gives (a connection dropped before any packet, bytes that
+        were not SSH, or a plain close), as the asyncio driver's."""
         self._out.clear()
         if self.error is None:
-            reason = f": {exc.strerror or exc}" if exc is not None else ""
-            self.error = DisconnectError(f"connection closed{reason}")
+            reason = (exc.strerror or str(exc)) if exc is not None else ""
+            self.error = self.conn.connection_lost(reason)
 
     def _fail(self, exc: KeytoolError) -> None:
         if self.error is None:

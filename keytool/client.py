@@ -13,8 +13,9 @@ exchange, host key check and the ssh-userauth service request, and hands back a
 
 Every failure is a KeytoolError whose ``exit_code`` is 255 (as ssh's): ConnectError
 for refused / unreachable / unknown host / connect timeout, TimedOut for a stalled
-peer, DisconnectError for a peer that hung up (with its reason text), ProtocolError
-for a protocol violation, HostKeyError from the checker.
+peer, DisconnectError for a peer that hung up (with its reason text; ConnectionDropped
+when it did so before any packet, as ClientTransport tells), ProtocolError for a
+protocol violation, HostKeyError from the checker.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
+# ConnectionDropped is taken from here too (keytool.copyid_host)
+from keytool.errors import ConnectionDropped as ConnectionDropped
 from keytool.errors import (
     DisconnectError,
     KeytoolError,
@@ -278,21 +281,6 @@ class Transport:
         await self.close()
 
 
-#: what sshd writes to a connection it drops past MaxStartups before closing it (older
-#: versions close it without a word)
-_MAX_STARTUPS_NOTICE = b"Exceeded MaxStartups"
-#: how much of what a server sends first is kept, to tell a dropped connection
-_EARLY_KEPT = 256
-
-
-class ConnectionDropped(DisconnectError):
-    """The server closed (or reset) the connection before sending a single packet:
-    having sent nothing, only sshd's "Exceeded MaxStartups" notice, or only its
-    version line. sshd does the first two to connections past MaxStartups, a load
-    that passes (copy-id tries again). A server that sent anything else before its
-    version line raises ProtocolError instead; one that sent packets, DisconnectError."""
-
-
 class _Protocol(asyncio.Protocol):
     """Feeds socket bytes to ClientTransport and queues what comes out."""
 
@@ -310,9 +298,6 @@ class _Protocol(asyncio.Protocol):
         self._writing_paused = False
         self._flush_pending = False
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        #: the first bytes the server sent before its version line (and how many)
-        self._early = bytearray()
-        self._early_count = 0
 
     # asyncio callbacks
 
@@ -324,9 +309,6 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.error is not None:
             return
-        if self._early_count <= _EARLY_KEPT:
-            self._early += data[: max(0, _EARLY_KEPT + 1 - len(self._early))]
-        self._early_count += len(data)
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:
@@ -345,8 +327,8 @@ class _Protocol(asyncio.Protocol):
         if self.error is None:
             try:
                 self._handle(self.conn.receive_data(b""))
-            except KeytoolError as exc:
-                self._fail(self._closed_early(exc))
+            except KeytoolError as exc:  # ClientTransport tells a dropped connection
+                self._fail(exc)
             except Exception as exc:  # as in data_received
                 self._fail(_unexpected(exc), flush=False)
         return False
@@ -354,10 +336,8 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.error is None:
-            reason = f": {exc.strerror or exc}" if isinstance(exc, OSError) else ""
-            self._fail(
-                self._closed_early(DisconnectError(f"connection closed{reason}")), close=False
-            )
+            reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else ""
+            self._fail(self.conn.connection_lost(reason), close=False)
         if not self._lost.done():
             self._lost.set_result(None)
         self._wake_writer()
@@ -368,28 +348,6 @@ class _Protocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writing_paused = False
         self._wake_writer()
-
-    def _closed_early(self, exc: KeytoolError) -> KeytoolError:
-        """The error for a connection the server ended before any packet:
-        ConnectionDropped when it sent nothing, only sshd's MaxStartups notice (told)
-        or only its version line; ProtocolError when what it sent was no version line.
-        Anything else as it is."""
-        if not isinstance(exc, DisconnectError):
-            return exc
-        said = bytes(self._early) if self._early_count <= _EARLY_KEPT else None
-        if said is not None:
-            line, newline, rest = said.partition(b"\n")
-            if not said.strip() or (line.startswith(b"SSH-") and newline and not rest):
-                return ConnectionDropped(str(exc))
-            if said.strip() == _MAX_STARTUPS_NOTICE:
-                return ConnectionDropped(f"{exc} (it said: {_MAX_STARTUPS_NOTICE.decode()})")
-        if self.conn.server_version:
-            return exc
-        count = self._early_count
-        return ProtocolError(
-            f"the server sent no SSH version line ({count} byte{'s' if count != 1 else ''} "
-            "of something else, then it closed the connection: is it an SSH server?)"
-        )
 
     # plumbing
 

@@ -57,6 +57,15 @@ class DisconnectError(ProtocolError):
     """The peer disconnected, or the connection failed."""
 
 
+class ConnectionDropped(DisconnectError):
+    """The server closed (or reset) the connection before sending a single packet:
+    having sent nothing, only sshd's "Exceeded MaxStartups" notice, or only its
+    version line. sshd does the first two to connections past MaxStartups, a load
+    that passes (copy-id tries again). A server that sent anything else before its
+    version line gets a ProtocolError instead; one that sent packets, a DisconnectError
+    (``ClientTransport`` tells which, for either driver)."""
+
+
 class PeerDisconnect(DisconnectError):
     """The peer ended the connection on purpose (SSH_MSG_DISCONNECT, with a reason)."""
 

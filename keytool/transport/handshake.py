@@ -23,6 +23,7 @@ from enum import Enum, auto
 
 from keytool.display import Logged, logged, printable
 from keytool.errors import (
+    ConnectionDropped,
     DisconnectError,
     FormatError,
     KeytoolError,
@@ -102,6 +103,12 @@ MAX_BANNER_LINES = 1024
 MAX_BANNER_LINE = 8192
 
 SERVICE = b"ssh-userauth"
+
+#: what sshd writes to a connection it drops past MaxStartups before closing it (older
+#: versions close it without a word)
+MAX_STARTUPS_NOTICE = b"Exceeded MaxStartups"
+#: how much of what the server sends first is kept, to tell a dropped connection
+EARLY_KEPT = 256
 
 
 class _Disconnected(PeerDisconnect, Logged):
@@ -258,6 +265,10 @@ class ClientTransport:
         self._pending: deque[bytes] = deque()
         self._version_buffer = bytearray()
         self._banner_lines = 0
+        #: the first bytes the server sent (up to EARLY_KEPT + 1 of them), and how many
+        #: it sent in all: what tells a connection dropped before any packet
+        self._early = bytearray()
+        self._early_count = 0
         self._client_kexinit = b""
         self._server_kexinit = b""
         self._kex: kexes.Kex | None = None
@@ -290,11 +301,15 @@ class ClientTransport:
         return data
 
     def receive_data(self, data: bytes) -> list[Event]:
-        """Feed bytes from the server; b"" means the server closed the connection."""
+        """Feed bytes from the server; b"" means the server closed the connection
+        (end of file), which raises the error ``connection_lost`` describes."""
         self._check_open()
+        if self._early_count <= EARLY_KEPT:
+            self._early += data[: max(0, EARLY_KEPT + 1 - len(self._early))]
+        self._early_count += len(data)
         try:
             if not data:
-                raise DisconnectError(self._closed_message())
+                raise self._closed(self._closed_message())
             if self._state is State.VERSION:
                 self._version_buffer += data
                 if not self._read_version():
@@ -305,6 +320,31 @@ class ClientTransport:
         except KeytoolError as exc:
             self._fail(exc)
             raise
+
+    def connection_lost(self, reason: str = "") -> KeytoolError:
+        """The connection is gone without an end of file seen (reset, or a failed
+        read or write; ``reason`` in the system's words): the error to report, which
+        every call raises from now on. The error already raised, if there was one.
+
+        Before the server's first packet the error says what it did: ConnectionDropped
+        when it sent nothing, only sshd's "Exceeded MaxStartups" or only its version
+        line (a server past MaxStartups: worth another try); ProtocolError when what it
+        sent was no SSH version line; else (and after a packet) DisconnectError."""
+        error = self._error
+        if error is None:
+            error = self._closed(f"connection closed: {reason}" if reason else "connection closed")
+            self._fail(error)
+        return error
+
+    @property
+    def first_received(self) -> bytes:
+        """The first bytes the server sent (at most EARLY_KEPT + 1 of them)."""
+        return bytes(self._early)
+
+    @property
+    def bytes_received(self) -> int:
+        """How many bytes the server sent in all (end of file not counted)."""
+        return self._early_count
 
     def accept_host_key(self) -> list[Event]:
         """The adapter checked the host key: finish the key exchange."""
@@ -393,6 +433,26 @@ class ClientTransport:
             State.SERVICE: " before accepting the ssh-userauth service",
         }.get(self._state, "")
         return f"connection closed by the server{where}"
+
+    def _closed(self, message: str) -> KeytoolError:
+        """The error for a connection the server ended (``message`` says where):
+        classified by what the server sent, as ``connection_lost`` tells. Nothing more
+        is sent (no DISCONNECT to a server that is gone)."""
+        self._state = State.CLOSED
+        said = bytes(self._early) if self._early_count <= EARLY_KEPT else None
+        if said is not None:
+            line, newline, rest = said.partition(b"\n")
+            if not said.strip() or (line.startswith(b"SSH-") and newline and not rest):
+                return ConnectionDropped(message)
+            if said.strip() == MAX_STARTUPS_NOTICE:
+                return ConnectionDropped(f"{message} (it said: {MAX_STARTUPS_NOTICE.decode()})")
+        if self.server_version:
+            return DisconnectError(message)
+        count = self._early_count
+        return ProtocolError(
+            f"the server sent no SSH version line ({count} byte{'s' if count != 1 else ''} "
+            "of something else, then it closed the connection: is it an SSH server?)"
+        )
 
     def _set_state(self, state: State) -> None:
         self._state = state
@@ -632,9 +692,9 @@ class ClientTransport:
     def _on_kex_message(self, number: int, payload: bytes, events: list[Event]) -> None:
         kex = self._kex
         assert kex is not None and self._next is not None
+        # only the message the kex expects comes here (_process): a GROUP is the first
+        # (a second one, where the REPLY belongs, is an unexpected message 31)
         if isinstance(kex, kexes.DhGroupExchange) and number == kexes.KEX_DH_GEX_GROUP:
-            if kex.expected != kexes.KEX_DH_GEX_GROUP:
-                raise ProtocolError("the server sent a second DH group")
             self._outbox.append(self._out.pack(kex.group(payload)))
             return
         result = kex.finish(payload)
