@@ -15,6 +15,7 @@ from keytool.errors import (
 )
 from keytool.login_hostkey import HostCheck
 from keytool.malloc import AFTER_BYTES, keep_freed_memory
+from keytool.tcp import quick_ack
 from keytool.transport.events import HostKeyToCheck, KeysChanged, PayloadReceived, TransportReady
 from keytool.transport.handshake import ClientTransport
 
@@ -41,6 +42,8 @@ class BlockingTransport:
     def __init__(self, sock: _socket.socket, conn: ClientTransport) -> None:
         sock.setblocking(False)
         self.sock = sock
+        #: acknowledgements go out at once (tcp.quick_ack), while the socket takes it
+        self._acking = True
         self.conn = conn
         self.payloads: deque[bytes] = deque()
         self.error: KeytoolError | None = None
@@ -193,6 +196,8 @@ class BlockingTransport:
             self._count(len(data))
         if data:
             self.heard = time.monotonic()
+            if self._acking and not quick_ack(self.sock):
+                self._acking = False
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:

@@ -38,7 +38,7 @@ from keytool.errors import (
     in_words,
 )
 from keytool.keys.base import PublicKey
-from keytool.tcp import connect_error
+from keytool.tcp import connect_error, quick_ack
 from keytool.transport.config import TransportConfig
 from keytool.transport.events import (
     Algorithms,
@@ -294,6 +294,8 @@ class _Protocol(asyncio.Protocol):
         self._host_key: HostKeyToCheck | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
+        #: the TCP socket whose acknowledgements go out at once (None: not TCP)
+        self._acking: asyncio.trsock.TransportSocket | None = None
         self._write_waiter: asyncio.Future[None] | None = None
         self._writing_paused = False
         self._flush_pending = False
@@ -304,11 +306,14 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._acking = transport.get_extra_info("socket")
         self.flush()
 
     def data_received(self, data: bytes) -> None:
         if self.error is not None:
             return
+        if self._acking is not None and not quick_ack(self._acking):
+            self._acking = None
         try:
             events = self.conn.receive_data(data)
         except KeytoolError as exc:

@@ -24,11 +24,33 @@ from keytool.errors import ConnectError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from asyncio.trsock import TransportSocket
     from collections.abc import Callable
 
 
+#: Linux's TCP_QUICKACK (None where the system has none)
+_QUICKACK: int | None = getattr(_socket, "TCP_QUICKACK", None)
+
 #: AddressFamily's names (any: 0, every family)
 FAMILIES = {"inet": _socket.AF_INET, "inet6": _socket.AF_INET6}
+
+
+def quick_ack(sock: _socket.socket | TransportSocket) -> bool:
+    """Have the kernel acknowledge at once what the server sent (Linux's TCP_QUICKACK,
+    which it drops again by itself: the drivers set it after each read). sshd leaves
+    Nagle's algorithm on for a session without a terminal, so a second small packet
+    it writes waits until the first is acknowledged; Linux holds an acknowledgement
+    back for up to 40 ms when we have nothing to send. Each exchange where the server
+    writes twice in a row (a command's output in two pieces, then its exit status)
+    would stall that long. False when the socket takes no such option (not TCP, or
+    not Linux): there is no need to ask again."""
+    if _QUICKACK is None:
+        return False
+    try:
+        sock.setsockopt(_socket.IPPROTO_TCP, _QUICKACK, 1)
+    except OSError:
+        return False
+    return True
 
 
 def connect_error(host: str, port: int, exc: BaseException) -> ConnectError:
