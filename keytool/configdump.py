@@ -6,16 +6,21 @@ for every keyword keytool acts on; the ones it does not (GSSAPI, hostbased
 authentication, CanonicalizeHostname, tunnels...) are left out rather than shown
 with values that would mean nothing here. Values are keytool's own where they differ
 from ssh's: the algorithm lists are what keytool offers (its defaults with the
-config's +/-/^ applied), and paths are shown expanded.
+config's +/-/^ applied), and paths are shown expanded (an IdentityFile or
+CertificateFile that cannot be is shown as written, as ssh shows them all).
+CanonicalDomains is shown, checked as ssh checks it, though keytool does not
+canonicalize.
 """
 
 from __future__ import annotations
 
 from keytool.forwardspec import parse_dynamic_forward, parse_local_forward, parse_remote_forward
 from keytool.sshconfig_resolved import (
+    ASSEMBLED,
     DEFAULT_PREFERRED_AUTHENTICATIONS,
     ResolvedConfig,
     apply_algorithm_list,
+    unassembled,
 )
 from keytool.sshconfig_values import ip_qos_name, parse_jump_host
 from keytool.transport import config as tconfig
@@ -77,6 +82,15 @@ def dump(resolved: ResolvedConfig) -> list[str]:
             r.pubkey_accepted_algorithms, tconfig.DEFAULT_PUBKEY, "key-sig"
         ),
     }
+    shown: dict[str, str | None] = {key: ",".join(value) for key, value in lists.items()}
+    failed = unassembled(r)
+    if failed is not None:
+        # as ssh 9.2: a list that comes to nothing is left unset (no line), and the
+        # lists it would have put together after it stay as written (unset: no line)
+        after = [field for field, *_ in ASSEMBLED]
+        for field in after[after.index(failed[0]) :]:
+            keyword = field.replace("_", "")  # ca_signature_algorithms: casignature...
+            shown[keyword] = None if field == failed[0] else getattr(r, field)
     out: list[tuple[str, str]] = [
         ("host", r.host),
         ("user", r.user),
@@ -123,34 +137,40 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     strings = [
         ("bindaddress", r.bind_address),
         ("bindinterface", r.bind_interface),
-        ("ciphers", ",".join(lists["ciphers"])),
+        ("ciphers", shown["ciphers"]),
         ("controlpath", r.control_path),
         ("hostkeyalgorithms", ",".join(lists["hostkeyalgorithms"])),
         ("hostkeyalias", r.host_key_alias),
         ("identityagent", r.identity_agent),
-        ("kexalgorithms", ",".join(lists["kexalgorithms"])),
-        ("casignaturealgorithms", ",".join(lists["casignaturealgorithms"])),
+        ("kexalgorithms", shown["kexalgorithms"]),
+        ("casignaturealgorithms", shown["casignaturealgorithms"]),
         ("localcommand", r.local_command),
         ("remotecommand", r.remote_command),
         ("loglevel", {"DEBUG1": "DEBUG", "QUIET": "SILENT"}.get(r.log_level, r.log_level)),
-        ("macs", ",".join(lists["macs"])),
+        ("macs", shown["macs"]),
         (
             "preferredauthentications",
             ",".join(r.preferred_authentications)
             if r.preferred_authentications != DEFAULT_PREFERRED_AUTHENTICATIONS
             else None,
         ),
-        ("pubkeyacceptedalgorithms", ",".join(lists["pubkeyacceptedalgorithms"])),
+        ("pubkeyacceptedalgorithms", shown["pubkeyacceptedalgorithms"]),
         ("revokedhostkeys", " ".join(r.revoked_host_keys) or None),
         ("xauthlocation", r.xauth_location),
         ("knownhostscommand", r.known_hosts_command),
     ]
     out += [(keyword, value) for keyword, value in strings if value is not None]
+    local = [parse_local_forward(s) for s in r.local_forwards]
     out += [("dynamicforward", parse_dynamic_forward(s).describe()) for s in r.dynamic_forwards]
-    out += [("localforward", parse_local_forward(s).describe()) for s in r.local_forwards]
+    # as ssh 9.2: a local forward to a socket has no target host, which its dump takes
+    # for a dynamic forward too (-L 1234:/path, -D 1234:/path); keytool keeps the two
+    # kinds apart, so these come after the SOCKS ones
+    out += [("dynamicforward", f.listen_label) for f in local if f.target_path is not None]
+    out += [("localforward", f.describe()) for f in local]
     out += [("remoteforward", parse_remote_forward(s).describe()) for s in r.remote_forwards]
     out += [("identityfile", path) for path in r.identity_files]
     out += [("certificatefile", path) for path in r.certificate_files]
+    out.append(("canonicaldomains", " ".join(r.canonical_domains) or "none"))
     out.append(("globalknownhostsfile", " ".join(r.global_known_hosts_files)))
     out.append(("userknownhostsfile", " ".join(r.user_known_hosts_files)))
     out += [("sendenv", pattern) for pattern in r.send_env]

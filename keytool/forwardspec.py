@@ -364,13 +364,23 @@ def _bad(kind: str, spec: str, limit: int = 1 << 20) -> FormatError:
 
 
 def parse_dynamic_forward(spec: str) -> DynamicForward:
-    """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it. (ssh also
-    takes ``port:/path`` and ``/path:/path`` here, as the -L they mean; not keytool.)"""
+    """``[bind_address:]port`` or a socket path, as ``ssh -D`` takes it for a SOCKS
+    proxy (``port:/path`` and ``/path:/path``: see parse_dynamic_spec)."""
     fwd = _ssh_parse(spec, dynamic=True, remote=False)
     if fwd is None or not fwd.socks:
         raise _bad("dynamic", spec, 100)
     port = 0 if fwd.listen_path is not None else fwd.listen_port
     return DynamicForward(fwd.listen_host, port, fwd.listen_path)
+
+
+def parse_dynamic_spec(spec: str) -> LocalForward:
+    """A ``-D`` or DynamicForward spec as ssh takes it: a SOCKS proxy
+    (parse_dynamic_forward), or ``port:/path`` and ``/path:/path``, which ssh reads as
+    the -L they mean (a forward to the server's socket, no SOCKS)."""
+    fwd = _ssh_parse(spec, dynamic=True, remote=False)
+    if fwd is not None and fwd.connect_path is not None:
+        return _local(fwd)
+    return parse_dynamic_forward(spec)
 
 
 def parse_local_forward(spec: str) -> LocalForward:
@@ -437,6 +447,9 @@ def parse_forward_option(keyword: str, args: list[str]) -> tuple[str, str]:
     or ``-D`` spec that means the same, and what tells it from another (as ssh's
     forward_equals): FormatError when ssh says it is a bad forwarding specification.
 
+    A DynamicForward of a port (or socket) and a path is the LocalForward it means,
+    as ssh reads it: its key starts with "LocalForward ".
+
     As readconf.c: a RemoteForward of one value is a SOCKS proxy at the server's end
     (``[bind_address:]port``) when it is no forward to a socket; two values are joined
     with ':' and must be a forward (``[bind_address:]port host:hostport``), never a
@@ -445,8 +458,13 @@ def parse_forward_option(keyword: str, args: list[str]) -> tuple[str, str]:
     single = keyword == "DynamicForward" or (remote and (len(args) == 1 or args[1] == ""))
     spec = expand_spec(args[0] if single else f"{args[0]}:{args[1]}")
     fwd = _ssh_parse(spec, dynamic=single, remote=remote)
-    if fwd is None or (keyword == "DynamicForward" and not fwd.socks):
+    if fwd is None:
         raise FormatError(f"bad {keyword} spec")
+    if keyword == "DynamicForward" and not fwd.socks:
+        # port:/path or /path:/path: the LocalForward it means, as ssh reads it (the
+        # key says so: the caller keeps it with the LocalForward lines)
+        local = _local(fwd)
+        return spec, f"{type(local).__name__} {local.describe()}"
     if keyword == "DynamicForward":
         forward: LocalForward = parse_dynamic_forward(spec)
         reparse: Callable[[str], LocalForward] = parse_dynamic_forward

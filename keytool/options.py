@@ -308,8 +308,14 @@ def _implemented(
 
 
 def options_from_config(resolved: ResolvedConfig, trace: Trace | None = None) -> ConnectOptions:
-    """ConnectOptions from a resolved ssh configuration."""
+    """ConnectOptions from a resolved ssh configuration; FormatError when an identity or
+    certificate file's path cannot be expanded (as ssh, when it comes to load them)."""
     from keytool import sshconfig_resolved
+
+    if resolved.path_error is not None:
+        from keytool.errors import FormatError
+
+        raise FormatError(resolved.path_error)
     from keytool.transport import config as tconfig
     from keytool.transport.ciphers import CIPHERS, MACS
     from keytool.transport.kex import KEX_METHODS

@@ -38,9 +38,15 @@ from collections.abc import Iterator, Sequence
 
 from keytool.display import logged
 from keytool.errors import FormatError, KeyFileError
-from keytool.patterns import match_any, match_pattern
+from keytool.patterns import ascii_lower, match_any, match_pattern
 from keytool.sshconfig_finish import ConfigState, finish_config, first_pass_host
-from keytool.sshconfig_resolved import DEFAULT_PORT, ConfigSource, IncludeReader, ResolvedConfig
+from keytool.sshconfig_resolved import (
+    DEFAULT_PORT,
+    ConfigSource,
+    IncludeReader,
+    ResolvedConfig,
+    unassembled,
+)
 from keytool.sshconfig_values import (
     ALIASES,
     DEPRECATED,
@@ -96,9 +102,16 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
             raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
         convert = ONE[keyword]
         value: object = args[0] if convert is None else convert(args[0], where)
+        if keyword == "forwardagent" and isinstance(value, str) and not _is_flag(value):
+            # as ssh: a socket turns forwarding on unless a value before said yes or
+            # no, and is kept apart from that flag (the first socket named wins)
+            state.values.setdefault("forwardagentpath", (value, where))
+            value = "yes"
         state.values.setdefault(keyword, (value, where))
     elif keyword == "revokedhostkeys":
         _revoked_host_keys(state, args, where)
+    elif keyword == "canonicaldomains":
+        _canonical_domains(state, args, where)
     elif keyword == "addkeystoagent":
         state.values.setdefault(keyword, (parse_add_keys_to_agent(args, where), where))
     elif keyword == "rekeylimit":
@@ -143,6 +156,8 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
             raise FormatError(f"{where}: Bad forwarding specification.") from None
         if len(args) > taken:
             raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
+        if keyword == "dynamicforward" and key.startswith("LocalForward "):
+            keyword = "localforward"  # port:/path: a LocalForward, as ssh reads it
         known = state.values.get(keyword, ((), where))[0]
         assert isinstance(known, tuple)
         keys = state.forward_keys.setdefault(keyword, set())
@@ -171,6 +186,12 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
 
 
 _FLAGS = ("yes", "true", "no", "false")
+
+
+def _is_flag(value: str) -> bool:
+    return value.lower() in _FLAGS
+
+
 #: keywords keytool does not use whose values ssh 9.2 checks as it reads them: the values
 #: each may take (None: any one value; "int": a number; "*": any number of values)
 _CHECKED: dict[str, tuple[str, ...] | str | None] = {
@@ -268,6 +289,58 @@ def _send_env(state: ConfigState, args: list[str], where: str) -> None:
         elif arg not in patterns:
             patterns.append(arg)
     state.values["sendenv"] = (tuple(patterns), where)
+
+
+#: the most CanonicalDomains ssh keeps (MAX_CANON_DOMAINS)
+_MAX_DOMAINS = 32
+
+
+def _canonical_domains(state: ConfigState, args: list[str], where: str) -> None:
+    """CanonicalDomains as ssh 9.2 reads it: each name checked (and lowered, a dot at
+    its end dropped) whether the line applies or not, "none" only alone; the first
+    line wins whole."""
+    first = "canonicaldomains" not in state.values
+    domains: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "":  # ssh's words, here and below
+            raise FormatError(f"{where}: keyword canonicaldomains empty argument")
+        if arg.lower() == "none" and len(args) > 1:
+            raise FormatError(
+                f'{where}: keyword canonicaldomains "none" argument must appear alone.'
+            )
+        domains.append(valid_domain(arg, where))
+        if first and index >= _MAX_DOMAINS:
+            raise FormatError(f"{where}: too many hostname suffixes.")
+    if first:
+        state.values["canonicaldomains"] = (tuple(domains), where)
+
+
+def valid_domain(name: str, where: str) -> str:
+    """ssh's valid_domain(name, makelower): the name lowered, a dot at its end dropped;
+    FormatError in ssh's words (the name as far as it had lowered it) when it is no
+    domain name: a letter or digit first, then letters, digits, '.', '-' and '_',
+    never two dots together."""
+
+    def shown(upto: int) -> str:
+        text = ascii_lower(name[: upto + 1]) + name[upto + 1 :]
+        return logged(text.encode("utf-8", "surrogateescape")[:100].decode("utf-8", "replace"))
+
+    def ascii_alnum(char: str) -> bool:
+        return char.isascii() and char.isalnum()
+
+    if not ascii_alnum(name[0]):
+        raise FormatError(f'{where}: domain name "{shown(-1)}" starts with invalid character')
+    last = ""
+    for index, char in enumerate(ascii_lower(name)):
+        if last == "." and char == ".":
+            raise FormatError(
+                f'{where}: domain name "{shown(index)}" contains consecutive separators'
+            )
+        if char not in ".-_" and not ascii_alnum(char):
+            raise FormatError(f'{where}: domain name "{shown(index)}" contains invalid characters')
+        last = char
+    lowered = ascii_lower(name)
+    return lowered[:-1] if lowered.endswith(".") else lowered
 
 
 def _revoked_host_keys(state: ConfigState, args: list[str], where: str) -> None:
@@ -415,6 +488,7 @@ def resolve(
     uid: int | None = None,
     local_hostname: str = "",
     include: IncludeReader | None = None,
+    defer_key_paths: bool = False,
 ) -> ResolvedConfig:
     """Resolve the options for ``host`` (as typed) from config texts; no file access.
 
@@ -423,6 +497,9 @@ def resolve(
     ``user`` and ``home`` are the local user's (for defaults, ``~`` and ``%u``/``%d``);
     ``include`` reads Include'd files (the loader passes one; without it, Include is
     skipped with a warning). Raises FormatError for a bad value or a bad ``-o``.
+    ``defer_key_paths``: an IdentityFile or CertificateFile that cannot be expanded is
+    kept as written, with its error in ``path_error`` (as ssh, which expands them only
+    to load them: -G shows them), rather than raised.
     """
     if isinstance(sources, str):
         sources = [ConfigSource("config", sources)]
@@ -452,7 +529,7 @@ def resolve(
         for source in sources:
             _read(state, source, True, 0)
         state.warnings = list(dict.fromkeys(state.warnings))
-    resolved = finish_config(state, user, home, uid, local_hostname)
+    resolved = finish_config(state, user, home, uid, local_hostname, defer_key_paths)
     _check_jump_loop(resolved)
     return resolved
 
@@ -582,12 +659,16 @@ def load(
         uid=os.getuid(),
         local_hostname=os.uname().nodename,  # gethostname(2) on Linux
         include=_include_reader(home),
+        defer_key_paths=True,  # as ssh: said when connecting, shown as written by -G
     )
     if resolved.log_level != "QUIET":
         import sys
 
         for notice in resolved.notices:
             print(notice, file=sys.stderr)
+        failed = unassembled(resolved)
+        if failed is not None:  # ssh's words, at its error level
+            print(failed[1], file=sys.stderr)
     if config_file is None:
         return resolved
     return resolved._replace(config_file=str(config_file))

@@ -101,8 +101,18 @@ def _add_keys_value(found: tuple[object, str] | None) -> tuple[str, int | None]:
     return str(value[0]), lifetime if isinstance(lifetime, int) else None
 
 
+def _domains(found: tuple[object, str] | None) -> tuple[str, ...]:
+    value = found[0] if found is not None else ()
+    return tuple(str(v) for v in value) if isinstance(value, tuple) else ()
+
+
 def finish_config(
-    state: ConfigState, local_user: str, home: str, uid: int | None, local_hostname: str
+    state: ConfigState,
+    local_user: str,
+    home: str,
+    uid: int | None,
+    local_hostname: str,
+    defer_key_paths: bool = False,
 ) -> ResolvedConfig:
     values = state.values
 
@@ -165,11 +175,24 @@ def finish_config(
         expanded = tilde_expand(raw, home, place) if raw[:2] not in ("~", "~/") else raw
         return with_tokens(expand_home(expanded, home), place, os.environ)
 
+    path_errors: list[str] = []
+
+    def key_path(raw: str, place: str) -> str:
+        # as ssh: expanded only to load the key; one that cannot be is shown as
+        # written, and said to be wrong only when connecting
+        try:
+            return path(raw, place)
+        except FormatError as exc:
+            if not defer_key_paths:
+                raise
+            path_errors.append(str(exc))
+            return raw
+
     given = bool(state.identity_files)
     identity_raw = state.identity_files or [(p, "default") for p in DEFAULT_IDENTITY_FILES]
-    identity_files = tuple(path(raw, place) for raw, place in identity_raw)
+    identity_files = tuple(key_path(raw, place) for raw, place in identity_raw)
     certificate_files = tuple(
-        path(raw, where("certificatefile")) for raw in paths("certificatefile", ())
+        key_path(raw, where("certificatefile")) for raw in paths("certificatefile", ())
     )
     user_known = tuple(
         path(raw, where("userknownhostsfile"))
@@ -190,12 +213,18 @@ def finish_config(
                 raise FormatError(f"{where('identityagent')}: invalid environment name {agent}")
         else:
             agent = path(agent, where("identityagent"))
+    # as ssh: whether to forward (the first yes, no or socket) and the socket (the first
+    # one named) are kept apart; -G shows the socket when there is one, on or off
     forward_agent = optional("forwardagent") or "no"
-    if forward_agent.lower() in ("yes", "true", "no", "false"):
-        forward_agent = "yes" if forward_agent.lower() in ("yes", "true") else "no"
-    elif not (forward_agent.startswith("$") and not forward_agent.startswith("${")):
-        # a path (${VAR}s in it expanded); "$NAME" alone names a variable holding one
-        forward_agent = path(forward_agent, where("forwardagent"))
+    forward_agent = "yes" if forward_agent.lower() in ("yes", "true") else "no"
+    agent_forwarding: bool | None = None
+    agent_path = optional("forwardagentpath")
+    if agent_path is not None:
+        agent_forwarding = forward_agent == "yes"
+        forward_agent = agent_path
+        if not (agent_path.startswith("$") and not agent_path.startswith("${")):
+            # a path (${VAR}s in it expanded); "$NAME" alone names a variable holding one
+            forward_agent = path(agent_path, where("forwardagentpath"))
     remote_command = optional("remotecommand")
     if remote_command is not None and remote_command.lower() == "none":
         remote_command = None  # as ssh: "none" (any case) unsets it
@@ -305,6 +334,9 @@ def finish_config(
         escape_char=_escape_char_value(values),
         enable_escape_commandline=flag("enableescapecommandline", False),
         forward_agent=forward_agent,
+        agent_forwarding=agent_forwarding,
+        path_error=path_errors[0] if path_errors else None,
+        canonical_domains=_domains(values.get("canonicaldomains")),
         stdin_null=flag("stdinnull", False),
         ip_qos=ip_qos_value(values.get("ipqos")),
         required_rsa_size=number("requiredrsasize", 1024),
@@ -329,11 +361,20 @@ def finish_config(
 def is_address(name: str, family: object = "any") -> bool:
     """Whether ``name`` is a numeric address, as ssh's is_addr decides (getaddrinfo
     with AI_NUMERICHOST, in the AddressFamily asked for): ssh does not lowercase one."""
+
+    return address_form(name, family) is not None
+
+
+def address_form(name: str, family: object = "any") -> str | None:
+    """``name`` as ssh writes a numeric address once it has read it (its resolve_addr:
+    getaddrinfo with AI_NUMERICHOST in the AddressFamily asked for, then getnameinfo
+    with NI_NUMERICHOST): 127.1, 0x7f.1 and 2130706433 are 127.0.0.1, 0:0::1 is ::1.
+    None when it is no address."""
     import socket
 
     families = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
     try:
-        socket.getaddrinfo(
+        found = socket.getaddrinfo(
             name,
             "22",
             families.get(str(family).lower(), socket.AF_UNSPEC),
@@ -341,20 +382,24 @@ def is_address(name: str, family: object = "any") -> bool:
             0,
             socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
         )
-    except (OSError, UnicodeError, ValueError):
-        return False
-    return True
+        return socket.getnameinfo(found[0][4], socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+    except (OSError, UnicodeError, ValueError, IndexError):
+        return None
 
 
 def first_pass_host(state: ConfigState) -> str:
     """The host name as ssh has it after its first pass: HostName (its %h expanded), else
-    the name given; in lower case unless it is an address."""
+    the name given; in lower case unless it is an address, which ssh writes its own way
+    (127.1 is 127.0.0.1; only a difference in case is left as written)."""
     found = state.values.get("hostname")
     host = state.host
     if found is not None and isinstance(found[0], str):
         host = expand_tokens(found[0], {"h": state.host}, found[1])
     family = state.values.get("addressfamily", ("any", ""))[0]
-    return host if is_address(host, family) else ascii_lower(host)
+    address = address_form(host, family)
+    if address is None:
+        return ascii_lower(host)
+    return host if ascii_lower(address) == ascii_lower(host) else address
 
 
 def _control_persist_value(found: tuple[object, str] | None) -> int | None:

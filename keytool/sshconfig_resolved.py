@@ -62,6 +62,7 @@ class ResolvedConfig(Record):
         "bind_address",
         "bind_interface",
         "ca_signature_algorithms",
+        "canonical_domains",
         "certificate_files",
         "ciphers",
         "compression",
@@ -105,6 +106,7 @@ class ResolvedConfig(Record):
         "notices",
         "number_of_password_prompts",
         "password_authentication",
+        "path_error",
         "permit_local_command",
         "permit_remote_open",
         "port",
@@ -198,6 +200,11 @@ class ResolvedConfig(Record):
     bind_interface: str | None  # BindInterface: an interface whose address to connect from
     stream_local_bind_unlink: bool  # StreamLocalBindUnlink: remove a stale socket first
     identity_files_given: bool  # False: identity_files are ssh's defaults
+    # an IdentityFile or CertificateFile that cannot be expanded (an unknown %-token, a
+    # ${NAME} unset, ~user of no user): what is wrong, said only when connecting, as ssh
+    # expands them only to load them (-G shows them as written)
+    path_error: str | None
+    canonical_domains: tuple[str, ...]  # CanonicalDomains (keytool does not canonicalize)
     warnings: tuple[str, ...]  # Match skipped, unknown keywords, ... (not printed here)
     notices: tuple[str, ...]  # what ssh says at its default log level (load prints them)
     host_key_alias: str | None  # the name known_hosts records the key under, as written
@@ -249,6 +256,8 @@ class ResolvedConfig(Record):
         identity_files_given: bool,
         warnings: tuple[str, ...],
         host_key_alias: str | None = None,
+        path_error: str | None = None,
+        canonical_domains: tuple[str, ...] = (),
         identity_agent: str | None = None,
         known_hosts_command: str | None = None,
         known_hosts_argv: tuple[str, ...] = (),
@@ -369,6 +378,8 @@ class ResolvedConfig(Record):
             identity_files_given=identity_files_given,
             warnings=warnings,
             host_key_alias=host_key_alias,
+            path_error=path_error,
+            canonical_domains=canonical_domains,
             identity_agent=identity_agent,
             known_hosts_command=known_hosts_command,
             known_hosts_argv=known_hosts_argv,
@@ -424,6 +435,34 @@ def _jump_command(jump: str, config_file: str | None) -> str:
     return " ".join(
         shlex.quote(arg if arg == "[%h]:%p" else arg.replace("%", "%%")) for arg in args
     )
+
+
+#: the algorithm lists ssh 9.2 puts together from its defaults once the configuration
+#: is read (fill_default_options), in its order: ResolvedConfig's field, ssh's name of
+#: it, keytool's default, the kind of names
+ASSEMBLED = (
+    ("ciphers", "ciphers", "DEFAULT_CIPHERS", "cipher"),
+    ("macs", "macs", "DEFAULT_MACS", "mac"),
+    ("kex_algorithms", "kex_algorithms", "DEFAULT_KEX", "kex"),
+    ("pubkey_accepted_algorithms", "pubkey_accepted_algos", "DEFAULT_PUBKEY", "key-sig"),
+    ("ca_signature_algorithms", "ca_sign_algorithms", "DEFAULT_CA_SIGNATURE_ALGORITHMS", "sig"),
+)
+
+
+def unassembled(resolved: ResolvedConfig) -> tuple[str, str] | None:
+    """The first of the ASSEMBLED lists that ssh fails to put together: a list of names
+    (or one after + or ^) that comes to nothing ("CASignatureAlgorithms ,", a
+    certificate type there), which ssh says as an error (in the words returned) and
+    leaves unset, with every list after it left as written. Its field, and the words."""
+    from keytool.transport import config as tconfig
+
+    for field, name, default, kind in ASSEMBLED:
+        spec = getattr(resolved, field)
+        if not spec or spec[0] == "-":
+            continue
+        if not apply_algorithm_list(spec, getattr(tconfig, default), kind):
+            return field, f"fill_default_options: {name}: invalid argument"
+    return None
 
 
 def apply_algorithm_list(

@@ -493,8 +493,12 @@ def check_algorithms(value: str, kind: str) -> None:
         return
     known = every_algorithm(kind)
     names = value[1:] if value[:1] in "+^" else value
+    if not names:  # "+" or "^" alone
+        raise FormatError(f"no {kind} name after {value}")
     for name in names.split(","):
-        if not name or name in known:
+        if not name:  # as ssh: the names after an empty one go unchecked
+            break
+        if name in known:
             continue
         if kind == "key-sig" and ("*" in name or "?" in name):
             from keytool.patterns import match_pattern

@@ -26,8 +26,9 @@ def last_given(order: list[str] | None, **flags: bool) -> str | None:
 
 
 def tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: bool) -> str | None:
-    """RequestTTY as ssh's -t and -T leave it, read in the order given: -T says no, -t
-    says yes, or force when it was yes already (-tt; -o RequestTTY=yes before it). An
+    """RequestTTY as ssh's -t and -T leave it, read in the order given: -T (and -N, -W)
+    says no, -t says yes, or force when it was yes already (-tt; -o RequestTTY=yes
+    before it): -N -t is yes, -t -N no. An
     -o before them all sets where they start, as ssh's first value counts; the flags
     win over any -o. None when neither flag was given."""
     if not (tty or no_tty):
@@ -47,7 +48,7 @@ def tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: boo
                 line = None  # refused later, in the words of the configuration's reader
             if state is None and line is not None and line[0] == "requesttty" and line[1]:
                 state = _REQUEST_TTY.get(line[1][0].lower())
-        elif dest == "no_tty":
+        elif dest in ("no_tty", "no_command", "forward"):  # -N and -W say no too
             state = "no"
         elif dest == "tty":
             state = "force" if state == "yes" else "yes"
@@ -119,6 +120,7 @@ def flags_in_place(
     order with them as -o's. Without the order, they come before every option."""
     given = order is not None and order.count("option") <= len(options)
     if order is not None and given:
+        options = _flag_settings(options, len(options) - order.count("option"), order)
         walk = ["option"] * (len(options) - order.count("option")) + order
     else:
         walk = [dest for dest in _FLAG_KEYWORDS for _ in flags[dest]]
@@ -139,6 +141,40 @@ def flags_in_place(
     return lines, placed if given else None
 
 
+#: LogLevel's values, quietest first, as -v counts up from where -q left it
+_LEVELS = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3")
+
+
+def log_level_flags(order: list[str]) -> str | None:
+    """LogLevel as ssh's -q and -v leave it, read in the order given: -q is QUIET, the
+    first -v DEBUG1 and each later one a level up from where it is (-v -q -v: FATAL),
+    to DEBUG3 at most. None when neither was given."""
+    level: int | None = None
+    verbose = False
+    for dest in order:
+        if dest == "quiet":
+            level = 0
+        elif dest == "verbose" and not verbose:
+            verbose, level = True, _LEVELS.index("DEBUG1")
+        elif dest == "verbose" and level is not None:
+            level = min(level + 1, len(_LEVELS) - 1)
+    return None if level is None else _LEVELS[level]
+
+
+def _flag_settings(options: list[str], made: int, order: list[str]) -> list[str]:
+    """The options made of flags (the first ``made``), as ssh leaves the settings the
+    flags stand for: one LogLevel for -q and -v together, in the order given, and the
+    RequestTTY of -t and -T read with -N (the last made, tty_flags's) alone."""
+    head, tail = options[:made], options[made:]
+    tty = [line for line in head if line.startswith("RequestTTY=")]
+    if len(tty) > 1:
+        head = [line for line in head if not line.startswith("RequestTTY=") or line == tty[-1]]
+    level = log_level_flags(order)
+    if level is not None and any(line.startswith("LogLevel=") for line in head):
+        head = [f"LogLevel={level}"] + [line for line in head if not line.startswith("LogLevel=")]
+    return head + tail
+
+
 def _flag_line(dest: str, value: str) -> str | None:
     """The configuration line of the flag ``dest`` given ``value``; None for an -i that
     names no file there, which ssh leaves out (saying so on stderr, whatever -E, -y or
@@ -146,9 +182,10 @@ def _flag_line(dest: str, value: str) -> str | None:
     from keytool.display import logged
     from keytool.errors import FormatError
     from keytool.forwardspec import (
+        DynamicForward,
         RemoteDynamicForward,
         expand_spec,
-        parse_dynamic_forward,
+        parse_dynamic_spec,
         parse_local_forward,
         parse_remote_forward,
     )
@@ -177,7 +214,7 @@ def _flag_line(dest: str, value: str) -> str | None:
     parse = {
         "local_forward": parse_local_forward,
         "remote_forward": parse_remote_forward,
-        "dynamic_forward": parse_dynamic_forward,
+        "dynamic_forward": parse_dynamic_spec,
     }[dest]
     try:  # as ssh's parse_forward: the spec's ${NAME}s first
         expanded = expand_spec(value)
@@ -190,8 +227,12 @@ def _flag_line(dest: str, value: str) -> str | None:
         forward = parse(expanded)
     except FormatError as exc:
         raise KeytoolError(str(exc)) from None
-    # a SOCKS proxy at the server's end is a RemoteForward line of one value
-    shown = (
-        forward.listen_label if isinstance(forward, RemoteDynamicForward) else forward.describe()
-    )
-    return f"{_FLAG_KEYWORDS[dest]}={shown}"
+    # a SOCKS proxy at the server's end is a RemoteForward line of one value, as is a
+    # socket path alone (-R /path: the server listens there, ssh connects on to "socks")
+    socks = forward.host == "socks" and forward.port == 0 and forward.target_path is None
+    if isinstance(forward, RemoteDynamicForward) or (dest == "remote_forward" and socks):
+        return f"RemoteForward={forward.listen_label}"
+    if dest == "dynamic_forward" and not isinstance(forward, DynamicForward):
+        # -D port:/path: the -L it means, as ssh reads it
+        return f"LocalForward={forward.describe()}"
+    return f"{_FLAG_KEYWORDS[dest]}={forward.describe()}"

@@ -177,7 +177,7 @@ def through_master(
                 command,
                 want_tty=want_tty,
                 want_x11=resolved.forward_x11,
-                want_agent=resolved.forward_agent != "no",
+                want_agent=_agent_on(resolved),
                 subsystem=resolved.session_type == "subsystem",
                 escape_char=mux.NO_ESCAPE if escape is None else escape,
                 term=term,
@@ -189,6 +189,15 @@ def through_master(
     if status is not None and want_tty and _shown(resolved):
         sys.stderr.write(f"Shared connection to {resolved.hostname} closed.\r\n")
     return status
+
+
+def _agent_on(resolved: ResolvedConfig) -> bool:
+    """Whether the session asks for agent forwarding, as ssh's mux client: the flag
+    ForwardAgent (or -A, -a) set, apart from the socket it may name (ForwardAgent no
+    before a socket leaves it off, though -G shows the socket)."""
+    if resolved.agent_forwarding is not None:
+        return resolved.agent_forwarding
+    return resolved.forward_agent != "no"
 
 
 @contextlib.contextmanager
