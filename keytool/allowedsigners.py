@@ -32,6 +32,10 @@ from keytool.keys.cert import Certificate
 from keytool.patterns import match_any, match_pattern
 from keytool.record import Record, init
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keytool.wire import Reader
+
 
 class AllowedSigner(Record):
     """One line of an allowed_signers file."""
@@ -241,8 +245,22 @@ def walk(
     """The lines in order, each parsed only when the walk reaches it, as ssh-keygen reads
     the file: a bad line comes as the FormatError saying why (ssh-keygen reports it and
     goes on), so one stays unread past where the caller stops. With ``identity``, a
-    line whose principals do not match it is passed over unparsed. Key types keytool
-    does not use (security keys) are skipped."""
+    line whose principals do not match it is passed over unparsed. A line of a key type
+    keytool does not use (DSA, security keys, their certificates) is read as
+    ssh-keygen reads it (its options checked) and skipped: it grants nothing."""
+    for item in _walk(text, source, identity):
+        if isinstance(item, FormatError) or not _foreign(item.key):
+            yield item
+
+
+def _foreign(key: PublicKey) -> bool:
+    """A key of a line keytool reads but does not use (_read_by_openssh's)."""
+    return key.key_type in _FOREIGN or key.key_type in _FOREIGN_CERTS
+
+
+def _walk(text: str, source: str, identity: str | None) -> Iterator[AllowedSigner | FormatError]:
+    """walk(), the lines of keys keytool does not use included (match-principals
+    lists them, as ssh-keygen does)."""
     # lines end at newlines only (ssh-keygen reads them with getline): any other line
     # break a comment may hold stays inside its line
     # only spaces and tabs are skipped at the start of a line (a line starting with a
@@ -265,59 +283,156 @@ def walk(
         except FormatError as exc:
             yield exc
             continue
-        if signer is not None:
-            yield signer
+        yield signer
 
 
-def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigner | None:
+def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigner:
     if not principals or not rest:
         raise FormatError(f"{where}: expected 'principals [options] keytype base64'")
     try:
         # the key and its options, cut as in authorized_keys (at spaces and tabs only)
         entry = parse_key_line(rest)
-    except UnsupportedKeyError:
-        if _read_by_openssh(rest):  # a DSA or security key: keytool verifies none
-            return None
-        # a type no one knows (a damaged blob): ssh-keygen's "invalid key", a bad line
-        raise FormatError(f"{where}: invalid key") from None
-    except FormatError as exc:
-        raise FormatError(f"{where}: {exc}") from None
+    except (UnsupportedKeyError, FormatError):
+        # a DSA or security key, or a certificate of one: ssh-keygen reads the line
+        # (it lists it for match-principals) though keytool verifies with none
+        foreign = _read_by_openssh(rest)
+        if foreign is not None:
+            options, key = foreign
+            namespaces, cert_authority, after, before = _options(options, where)
+            return AllowedSigner(principals, key, namespaces, cert_authority, after, before, number)
+        # a type no one knows (a damaged blob...): a bad line, said in ssh-keygen's words
+        raise FormatError(f"{where}: {_unread(rest)}") from None
     if entry is None:
         raise FormatError(f"{where}: no key")
     namespaces, cert_authority, after, before = _options(entry.options, where)
     return AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
 
 
-_CERT = "-cert-v01@openssh.com"
-
-
-def _read_by_openssh(rest: str) -> bool:
-    """The key of a line keytool does not use (``rest``: options, type, base64) is one
-    ssh-keygen reads (DSA, a security key, a certificate of one), its blob whole and of
-    the type its line names; not an unknown type, as a damaged blob's."""
+def _unread(rest: str) -> str:
+    """Why ssh-keygen (sshsig.c) cannot read the key of a line it does not take: having
+    failed to read ``rest`` as a key, it reads past the options and tries again."""
     from keytool.authkeys import split_options
-    from keytool.fields import first_word, split_blanks
 
-    # the key types ssh-keygen reads and keytool does not use: blob.py's one table.
-    # UNSUPPORTED_LABELS also names webauthn-sk-ecdsa-sha2-nistp256@openssh.com, a
-    # signature algorithm of sk-ecdsa keys rather than a key type: it stays out
-    from keytool.keys.blob import UNSUPPORTED
-    from keytool.keys.pubfile import decode_blob, decode_key, looks_like_key_type
-    from keytool.wire import Reader
-
-    if not looks_like_key_type(first_word(rest)[0]):
-        rest = split_options(rest)[1]
-    parts = split_blanks(rest, 2)
-    if len(parts) < 2:
-        return False
-    key_type = parts[0]
     try:
-        if key_type.endswith(_CERT):
-            named = Reader(decode_blob(parts[1]), "public key blob").ascii()
-            return named == key_type and key_type.removesuffix(_CERT) in UNSUPPORTED
-        return key_type in UNSUPPORTED and decode_key(key_type, parts[1], shown=True) is not None
+        after = split_options(rest)[1]
     except FormatError:
-        return False
+        return "invalid options"
+    return "invalid key" if after else "missing key"
+
+
+_CERT = "-cert-v01@openssh.com"
+_SK_ECDSA = "sk-ecdsa-sha2-nistp256@openssh.com"
+#: the key types ssh-keygen reads and keytool does not use, as sshkey_read names them,
+#: and the plain type each stands for (webauthn-sk-ecdsa-sha2-nistp256@openssh.com,
+#: the name of a signature algorithm of sk-ecdsa keys, is read as one, whichever of the
+#: two names the line and the blob give); for a certificate, how many strings the
+#: certified key's fields are
+_FOREIGN = {
+    "ssh-dss": "ssh-dss",
+    "sk-ssh-ed25519@openssh.com": "sk-ssh-ed25519@openssh.com",
+    _SK_ECDSA: _SK_ECDSA,
+    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com": _SK_ECDSA,
+}
+_FOREIGN_CERTS = {
+    "ssh-dss" + _CERT: ("ssh-dss", 4),
+    "sk-ssh-ed25519" + _CERT: ("sk-ssh-ed25519@openssh.com", 2),
+    "sk-ecdsa-sha2-nistp256" + _CERT: (_SK_ECDSA, 3),
+}
+
+
+def _read_by_openssh(rest: str) -> tuple[str, PublicKey] | None:
+    """The options and key of a line keytool does not use (``rest``: options, type,
+    base64), read as ssh-keygen reads it (sshkey_read, then past the options and again):
+    a DSA or security key, or a certificate of one, its blob whole and of the type its
+    line names. None for anything else (an unknown type, a damaged blob)."""
+    from keytool.authkeys import split_options
+    from keytool.fields import split_blanks
+
+    key = _foreign_key(split_blanks(rest, 2))
+    if key is not None:
+        return "", key
+    try:
+        options, after = split_options(rest)
+    except FormatError:
+        return None
+    key = _foreign_key(split_blanks(after, 2))
+    return None if key is None else (options, key)
+
+
+def _foreign_key(parts: list[str]) -> PublicKey | None:
+    """The key the words ``type base64 ...`` name, when it is one of _FOREIGN's or
+    _FOREIGN_CERTS' (as keys/shown.py reads it; for a certificate, its CA's signature
+    checked when keytool knows the CA's type, as ssh-keygen checks it)."""
+    from keytool.keys.pubfile import decode_blob
+    from keytool.keys.shown import ShownPublic, shown_from_wire
+    from keytool.wire import Reader, Writer
+
+    if len(parts) < 2 or (parts[0] not in _FOREIGN and parts[0] not in _FOREIGN_CERTS):
+        return None
+    try:
+        blob = decode_blob(parts[1])
+        r = Reader(blob, "public key blob")
+        named = r.ascii()
+        if parts[0] in _FOREIGN_CERTS:
+            if named != parts[0]:
+                return None
+            fields = r.offset
+            _certificate(named, r)
+            return ShownPublic(named, blob[fields:], 0)
+        plain = _FOREIGN.get(named)
+        if plain != _FOREIGN[parts[0]]:
+            return None
+        return shown_from_wire(Writer().string(plain).raw(blob[r.offset :]).getvalue())
+    except (FormatError, UnsupportedKeyError):
+        return None
+
+
+def _certificate(key_type: str, r: Reader) -> None:
+    """Read a DSA or security key certificate's fields (``r`` just past its type name)
+    as ssh-keygen does (cert_parse): a FormatError when it would refuse it."""
+    from keytool.keys.blob import public_from_wire
+    from keytool.keys.cert import HOST, MAX_PRINCIPALS, USER, _cstring, _unpack_options
+    from keytool.keys.shown import shown_from_wire
+    from keytool.wire import Writer
+
+    plain, count = _FOREIGN_CERTS[key_type]
+    start = r.offset
+    r.string()  # the nonce
+    fields = r.offset
+    for _ in range(count):
+        r.string()
+    shown_from_wire(Writer().string(plain).raw(r.since(fields)).getvalue())
+    r.uint64()  # the serial
+    cert_type = r.uint32()
+    _cstring(r, "key id")
+    with r.nested("certificate principals") as p:
+        for _ in range(MAX_PRINCIPALS + 1):
+            if not p.remaining:
+                break
+            _cstring(p, "principal")
+        else:
+            raise FormatError("malformed certificate: too many principals")
+    r.uint64()
+    r.uint64()
+    _unpack_options(r.string(), "critical option")
+    _unpack_options(r.string(), "extension")
+    r.string()  # reserved
+    ca_blob = r.string()
+    signed = Writer().string(key_type).getvalue() + r.since(start)
+    signature = r.string()
+    r.done()
+    if cert_type not in (USER, HOST):
+        raise FormatError(f"malformed certificate: unknown certificate type {cert_type}")
+    try:
+        ca = public_from_wire(ca_blob)
+    except UnsupportedKeyError:
+        # a DSA or security key CA: ssh-keygen checks its signature, keytool cannot
+        shown_from_wire(ca_blob)
+        return
+    if ca.key_type.endswith(_CERT):
+        raise FormatError("certificate is signed by a certificate")
+    if not ca.verify(signature, signed):
+        raise FormatError("certificate signature does not verify")
 
 
 def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
@@ -332,9 +447,10 @@ def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
 
 def match_principals(text: str, identity: str, source: str = "allowed_signers") -> list[str]:
     """The principals field of each line whose patterns match ``identity``, in order
-    (ssh-keygen -Y match-principals); a bad line among them is a FormatError."""
+    (ssh-keygen -Y match-principals), lines of keys keytool does not use included; a bad
+    line among them is a FormatError."""
     found = []
-    for item in walk(text, source, identity):
+    for item in _walk(text, source, identity):
         if isinstance(item, FormatError):
             raise item
         found.append(item.principals)
