@@ -27,7 +27,7 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
-# ConnectionDropped is taken from here too (keytool.copyid_host)
+# ConnectionDropped is taken from here too (keytool.copyid_connect)
 from keytool.errors import ConnectionDropped as ConnectionDropped
 from keytool.errors import (
     DisconnectError,

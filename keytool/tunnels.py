@@ -25,7 +25,7 @@ channel events of its channels (``handle``). Flow control is end to end: a local
 socket is read only while its channel has window to send into, and the server's
 window is given back only for bytes the local socket has taken.
 
-The parts: ``_Tunnel``, the forwards' state and the relaying of bytes in
+The parts: ``Tunnel``, the forwards' state and the relaying of bytes in
 keytool/tunnels_relay.py; the channels the server opens (-R connections, -A, -X) in
 tunnels_inbound.py; the -R requests in tunnels_remote.py; the -L and -D listening
 sockets in tunnels_local.py. ``Forwards`` builds on them all.
@@ -36,15 +36,15 @@ from __future__ import annotations
 import select
 
 from keytool.transport import channels as ch
-from keytool.tunnels_local import _LocalListen
-from keytool.tunnels_relay import _send_small
+from keytool.tunnels_local import LocalListen
+from keytool.tunnels_relay import send_small
 
 __all__ = ["Forwards"]
 
 _IN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 
 
-class Forwards(_LocalListen):
+class Forwards(LocalListen):
     """The ``-L``, ``-D`` and ``-R`` forwards of one connection."""
 
     @property
@@ -137,7 +137,7 @@ class Forwards(_LocalListen):
             self.trace(f"port forwarding: channel {number} connected ({tunnel.label})")
             if tunnel.socks is not None:
                 socks, tunnel.socks = tunnel.socks, None
-                if not _send_small(tunnel.sock, socks.reply(True)):
+                if not send_small(tunnel.sock, socks.reply(True)):
                     self._abort(tunnel)
                 elif socks.rest:
                     self.conn.send(number, socks.rest)
@@ -146,7 +146,7 @@ class Forwards(_LocalListen):
                 f"port forwarding ({tunnel.label}): the server did not connect: {event.explain()}"
             )
             if tunnel.socks is not None:
-                _send_small(tunnel.sock, tunnel.socks.reply(False))
+                send_small(tunnel.sock, tunnel.socks.reply(False))
             tunnel.number = None
             del self._by_channel[number]
             self._drop(tunnel)

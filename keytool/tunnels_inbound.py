@@ -16,14 +16,14 @@ from keytool.errors import FormatError
 from keytool.forwardspec import RemoteDynamicForward, permitted_open
 from keytool.socks import Handshake
 from keytool.transport import channels as ch
-from keytool.tunnels_relay import _reason, _Relay, _Tunnel
+from keytool.tunnels_relay import Relay, Tunnel, error_reason
 from keytool.x11 import DisplayError, Setup, Verdict, display_addresses
 
 # the label of the server's channels to our agent (-A)
 _AGENT_LABEL = "from the server to our agent"
 
 
-class _Inbound(_Relay):
+class Inbound(Relay):
     """The server's channels: connected on here, then relayed."""
 
     def _forwarded(self, event: ch.ChannelOpenRequest) -> None:
@@ -58,7 +58,7 @@ class _Inbound(_Relay):
             try:
                 infos = socket.getaddrinfo(forward.host, forward.port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError) as exc:
-                reason = _reason(exc)
+                reason = error_reason(exc)
                 self._refuse(number, label, f"cannot resolve {forward.host}: {reason}")
                 return
             addresses = [(i[0], i[4]) for i in infos]
@@ -156,7 +156,7 @@ class _Inbound(_Relay):
         if tunnel is not None:
             tunnel.setup = Setup(x11.cookies)
 
-    def _x11_setup(self, tunnel: _Tunnel, data: bytes) -> bytes:
+    def _x11_setup(self, tunnel: Tunnel, data: bytes) -> bytes:
         """The X client's first bytes: held until its connection setup is whole, then
         passed on with the real cookie in place of the fake one; or the connection is
         closed, as ssh closes it, when the cookie is not ours or the time is up."""
@@ -185,7 +185,7 @@ class _Inbound(_Relay):
         addresses: list[tuple[int, object]],
         where: str = "",
         confirmed: tuple[str, int] | None = None,
-    ) -> _Tunnel | None:
+    ) -> Tunnel | None:
         """Start connecting to the first of ``addresses`` that takes it, for the
         server's channel ``number`` (confirmed once connected, see ``_connected``).
         ``where``: an X11 display's, for ssh's words when it cannot be reached;
@@ -197,7 +197,7 @@ class _Inbound(_Relay):
         if sock is None:
             self._refuse(number, label, error, where, confirmed is not None)
             return None
-        tunnel = _Tunnel(sock, number, label)
+        tunnel = Tunnel(sock, number, label)
         tunnel.connecting = True
         tunnel.addresses = addresses
         tunnel.where = where
@@ -206,7 +206,7 @@ class _Inbound(_Relay):
         self._by_fd[sock.fileno()] = tunnel
         return tunnel
 
-    def _connected(self, tunnel: _Tunnel) -> None:
+    def _connected(self, tunnel: Tunnel) -> None:
         if tunnel.number is None:  # the channel closed meanwhile
             self._drop(tunnel)
             return
@@ -266,7 +266,7 @@ def _start_connect(
             code = sock.connect_ex(address)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:  # a path too long for a socket address
             sock.close()
-            error = _reason(exc)
+            error = error_reason(exc)
             continue
         if code in (0, errno.EINPROGRESS):
             return sock, error

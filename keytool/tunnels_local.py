@@ -17,8 +17,8 @@ from keytool.errors import FormatError, KeytoolError
 from keytool.files import unix_listener
 from keytool.forwardspec import DynamicForward, LocalForward
 from keytool.socks import Handshake
-from keytool.tunnels_relay import _READ_SIZE, _reason, _send_small, _Tunnel
-from keytool.tunnels_remote import _RemoteListen
+from keytool.tunnels_relay import READ_SIZE, Tunnel, error_reason, send_small
+from keytool.tunnels_remote import RemoteListen
 
 _LISTEN_BACKLOG = 128
 # a loopback address of a family the machine does not have is skipped, as ssh does
@@ -35,7 +35,7 @@ def _remove_own(path: str, made: tuple[int, int]) -> None:
             os.unlink(path)
 
 
-class _LocalListen(_RemoteListen):
+class LocalListen(RemoteListen):
     """Listens for each -L and -D, and opens a channel for each connection."""
 
     # ---- listening
@@ -67,7 +67,7 @@ class _LocalListen(_RemoteListen):
                 )
             except (socket.gaierror, UnicodeError) as exc:
                 if host != "::1":
-                    self.say(f"getaddrinfo({shown}): {_reason(exc)}")
+                    self.say(f"getaddrinfo({shown}): {error_reason(exc)}")
                 continue
             for family, kind, proto, _, address in infos:
                 try:
@@ -109,7 +109,7 @@ class _LocalListen(_RemoteListen):
         try:
             sock = unix_listener(path, self.bind_mask, _LISTEN_BACKLOG)
         except (OSError, ValueError) as exc:
-            self.say(f"cannot bind to path {path}: {_reason(exc)}")  # ssh's words
+            self.say(f"cannot bind to path {path}: {error_reason(exc)}")  # ssh's words
             return False
         sock.setblocking(False)
         try:
@@ -186,7 +186,7 @@ class _LocalListen(_RemoteListen):
             origin = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
             origin_port = peer[1] if isinstance(peer, tuple) else 0
             if isinstance(forward, DynamicForward):
-                tunnel = _Tunnel(sock, None, f"from {origin} port {origin_port}", Handshake())
+                tunnel = Tunnel(sock, None, f"from {origin} port {origin_port}", Handshake())
                 tunnel.peer = (origin, origin_port)
                 self._by_fd[sock.fileno()] = tunnel
                 continue
@@ -203,16 +203,16 @@ class _LocalListen(_RemoteListen):
                 sock.close()
                 raise
             self.trace(f"port forwarding: connection {label}: opening channel {number}")
-            tunnel = _Tunnel(sock, number, label)
+            tunnel = Tunnel(sock, number, label)
             self._by_channel[number] = tunnel
             self._by_fd[sock.fileno()] = tunnel
 
-    def _negotiate(self, tunnel: _Tunnel) -> None:
+    def _negotiate(self, tunnel: Tunnel) -> None:
         """-D: the SOCKS client's next bytes; once it has said where, open the channel."""
         socks = tunnel.socks
         assert socks is not None
         try:
-            data = tunnel.sock.recv(_READ_SIZE)
+            data = tunnel.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -224,11 +224,11 @@ class _LocalListen(_RemoteListen):
         try:
             socks.feed(data)
         except FormatError as exc:
-            _send_small(tunnel.sock, socks.data_to_send())
+            send_small(tunnel.sock, socks.data_to_send())
             self.say(f"port forwarding ({tunnel.label}): {exc}")
             self._drop(tunnel)
             return
-        if not _send_small(tunnel.sock, socks.data_to_send()):
+        if not send_small(tunnel.sock, socks.data_to_send()):
             self._drop(tunnel)
             return
         if socks.request is None:

@@ -1,12 +1,12 @@
 """The state of a connection's forwards, and the relaying of bytes between a local
 socket and its channel (``keytool.tunnels``).
 
-``_Tunnel`` is one connection and its channel; ``_Relay`` holds every forward's state
+``Tunnel`` is one connection and its channel; ``Relay`` holds every forward's state
 (``Forwards.__init__``) and moves bytes both ways, end to end flow-controlled: a local
 socket is read only while its channel has window, and the server's window is given
 back only for bytes the local socket has taken. The classes that build on it:
-``_Inbound`` (keytool/tunnels_inbound.py), ``_RemoteListen`` (tunnels_remote.py),
-``_LocalListen`` (tunnels_local.py) and ``Forwards`` (tunnels.py).
+``Inbound`` (keytool/tunnels_inbound.py), ``RemoteListen`` (tunnels_remote.py),
+``LocalListen`` (tunnels_local.py) and ``Forwards`` (tunnels.py).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     Answered = Callable[[bool, int], None]
 
 # one recv from a local socket takes up to this much
-_READ_SIZE = 256 * 1024
+READ_SIZE = 256 * 1024
 
 
-class _Tunnel:
+class Tunnel:
     """One accepted connection and its channel."""
 
     __slots__ = (
@@ -76,7 +76,7 @@ class _Tunnel:
         self.where = ""  # -X: the display's socket or host and port, in ssh's words
 
 
-class _Relay:
+class Relay:
     """The forwards' state, and the bytes between each local socket and its channel."""
 
     def __init__(
@@ -131,24 +131,24 @@ class _Relay:
         #: when an accept failure was last said: out of descriptors, each try fails
         #: again; as ssh, it is said at most once a second
         self._accept_said = -1.0
-        self._by_channel: dict[int, _Tunnel] = {}
-        self._by_fd: dict[int, _Tunnel] = {}
-        self._unflushed: list[_Tunnel] = []
+        self._by_channel: dict[int, Tunnel] = {}
+        self._by_fd: dict[int, Tunnel] = {}
+        self._unflushed: list[Tunnel] = []
 
     # ---- the sockets
 
-    def _live(self, tunnel: _Tunnel) -> int | None:
+    def _live(self, tunnel: Tunnel) -> int | None:
         """The tunnel's channel number, if the channel is still there: the server's
         CLOSE frees it in the connection before its event reaches ``handle``."""
         number = tunnel.number
         return number if number is not None and number in self.conn.channels else None
 
-    def _read(self, tunnel: _Tunnel) -> None:
+    def _read(self, tunnel: Tunnel) -> None:
         number = self._live(tunnel)
         if number is None or tunnel.local_eof:
             return
         try:
-            data = tunnel.sock.recv(_READ_SIZE)
+            data = tunnel.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -161,7 +161,7 @@ class _Relay:
         self.conn.send_eof(number)
         self._maybe_close(tunnel)
 
-    def _write(self, tunnel: _Tunnel) -> None:
+    def _write(self, tunnel: Tunnel) -> None:
         sent = 0
         try:
             while sent < len(tunnel.out):
@@ -179,7 +179,7 @@ class _Relay:
         elif not tunnel.out:
             self._drop(tunnel)  # the channel closed before everything was written
 
-    def _maybe_shut(self, tunnel: _Tunnel) -> None:
+    def _maybe_shut(self, tunnel: Tunnel) -> None:
         if tunnel.connecting:
             return  # once connected (see _connected)
         if tunnel.remote_eof and not tunnel.out and not tunnel.shut:
@@ -188,7 +188,7 @@ class _Relay:
                 tunnel.sock.shutdown(socket.SHUT_WR)
             self._maybe_close(tunnel)
 
-    def _maybe_close(self, tunnel: _Tunnel) -> None:
+    def _maybe_close(self, tunnel: Tunnel) -> None:
         # both ways done, and what we queued for the channel sent (a close would drop
         # what still waits for the server's window): close the channel; the server's
         # CLOSE then drops the socket
@@ -201,7 +201,7 @@ class _Relay:
         ):
             self.conn.close(number)
 
-    def _abort(self, tunnel: _Tunnel) -> None:
+    def _abort(self, tunnel: Tunnel) -> None:
         """The local socket failed (reset, gone): close the channel and the socket."""
         number = self._live(tunnel)
         if number is not None:
@@ -209,7 +209,7 @@ class _Relay:
             tunnel.local_eof = True
         self._drop(tunnel, keep_channel=tunnel.number is not None)
 
-    def _drop(self, tunnel: _Tunnel, keep_channel: bool = False) -> None:
+    def _drop(self, tunnel: Tunnel, keep_channel: bool = False) -> None:
         fd = tunnel.sock.fileno()
         tunnel.sock.close()
         self._by_fd.pop(fd, None)
@@ -217,7 +217,7 @@ class _Relay:
             self._by_channel.pop(tunnel.number, None)
 
 
-def _send_small(sock: socket.socket, data: bytes) -> bool:
+def send_small(sock: socket.socket, data: bytes) -> bool:
     """Send a few bytes (a SOCKS reply) at once: a new connection's buffer takes them."""
     if not data:
         return True
@@ -227,6 +227,6 @@ def _send_small(sock: socket.socket, data: bytes) -> bool:
         return False
 
 
-def _reason(exc: Exception) -> str:
+def error_reason(exc: Exception) -> str:
     """What went wrong, in the system's words when it has some."""
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)

@@ -8,14 +8,14 @@ from __future__ import annotations
 from keytool.errors import KeytoolError
 from keytool.forwardspec import RemoteForward
 from keytool.transport import channels as ch
-from keytool.tunnels_inbound import _Inbound
+from keytool.tunnels_inbound import Inbound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from keytool.tunnels_relay import Answered
 
 
-class _RemoteListen(_Inbound):
+class RemoteListen(Inbound):
     """Asks the server to listen for each -R, and keeps what it listens on."""
 
     def request_remote(self) -> None:
