@@ -16,6 +16,7 @@ import select
 import socket
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -32,7 +33,12 @@ pytestmark = pytest.mark.skipif(
 VERSION = b"SSH-2.0-OpenSSH_9.2p1 test\r\n"
 
 
-@pytest.fixture
+#: tries of a case: the kernel's delayed-acknowledgement timer (40 ms at least) may
+#: fire before the driver reads, on a loaded machine; such a try proves nothing
+TRIES = 10
+
+
+@contextmanager
 def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """A client socket in delayed-acknowledgement mode and the server's end."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -60,31 +66,30 @@ def arrived(sock: socket.socket) -> None:
     assert select.select([sock], [], [], 10)[0]
 
 
-def test_the_blocking_driver_acknowledges_at_once(
-    tcp_pair: tuple[socket.socket, socket.socket],
-) -> None:
-    client, server = tcp_pair
-    driver = BlockingTransport(client, ClientTransport(TransportConfig()))
-    # our version line and KEXINIT go first: no answer of ours carries the
-    # acknowledgement of what the server sends next
-    hello = driver.conn.data_to_send()
-    client.sendall(hello)
-    assert len(server.recv(len(hello), socket.MSG_WAITALL)) == len(hello)
-    server.sendall(VERSION)
-    arrived(client)
-    assert unacked(server) == 1  # the acknowledgement is held back
-    driver._read()
-    assert driver.conn.bytes_received == len(VERSION)
-    assert unacked(server) == 0
+def test_the_blocking_driver_acknowledges_at_once() -> None:
+    held = 0
+    for _ in range(TRIES):
+        with tcp_pair() as (client, server):
+            driver = BlockingTransport(client, ClientTransport(TransportConfig()))
+            # our version line and KEXINIT go first: no answer of ours carries the
+            # acknowledgement of what the server sends next
+            hello = driver.conn.data_to_send()
+            client.sendall(hello)
+            assert len(server.recv(len(hello), socket.MSG_WAITALL)) == len(hello)
+            server.sendall(VERSION)
+            arrived(client)
+            if unacked(server) != 1:
+                continue  # acknowledged already: the timer fired
+            held += 1
+            driver._read()
+            assert driver.conn.bytes_received == len(VERSION)
+            assert unacked(server) == 0
+    assert held
 
 
-def test_the_asyncio_driver_acknowledges_at_once(
-    tcp_pair: tuple[socket.socket, socket.socket],
-) -> None:
-    client, server = tcp_pair
-    conn = ClientTransport(TransportConfig())
-
-    async def run() -> tuple[int, int]:
+def test_the_asyncio_driver_acknowledges_at_once() -> None:
+    async def run(client: socket.socket, server: socket.socket) -> tuple[int, int]:
+        conn = ClientTransport(TransportConfig())
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_connection(lambda: _Protocol(conn), sock=client)
         server.sendall(VERSION)
@@ -97,7 +102,15 @@ def test_the_asyncio_driver_acknowledges_at_once(
         transport.abort()
         return held, count
 
-    assert asyncio.run(run()) == (1, 0)
+    held = 0
+    for _ in range(TRIES):
+        with tcp_pair() as (client, server):
+            before, after = asyncio.run(run(client, server))
+        if before != 1:
+            continue  # acknowledged already: the timer fired
+        held += 1
+        assert after == 0
+    assert held
 
 
 def test_a_socket_that_is_not_tcp_is_left_alone() -> None:
