@@ -64,9 +64,41 @@ def _add_keys(mode: str, lifetime: int | None) -> str:
     return " " + _TRUE_FALSE.get(mode, mode)
 
 
+def _dynamic_labels(r: ResolvedConfig) -> list[str]:
+    """ssh 9.2's dynamicforward lines: its -L and -D forwards are one list, in the order
+    read, and a local forward to a socket has no target host, which its dump takes for
+    a dynamic forward too (-L 1234:/path, -D 1234:/path), in its place among them."""
+    kinds = r.forward_kinds
+    if len(kinds) != len(r.local_forwards) + len(r.dynamic_forwards):  # order not known
+        kinds = ("dynamicforward",) * len(r.dynamic_forwards)
+        kinds += ("localforward",) * len(r.local_forwards)
+    local = iter(r.local_forwards)
+    dynamic = iter(r.dynamic_forwards)
+    labels = []
+    for kind in kinds:
+        if kind == "dynamicforward":
+            labels.append(parse_dynamic_forward(next(dynamic)).describe())
+            continue
+        forward = parse_local_forward(next(local))
+        if forward.target_path is not None:
+            labels.append(forward.listen_label)
+    return labels
+
+
 def dump(resolved: ResolvedConfig) -> list[str]:
     """ssh -G's lines for ``resolved``."""
     r = resolved
+    spec = r.host_key_algorithms
+    if (
+        spec
+        and spec[0] != "-"
+        and not apply_algorithm_list(spec, tconfig.DEFAULT_HOST_KEY, "key-sig")
+    ):
+        # as ssh 9.2, which puts this list together first (its default depends on the
+        # known host keys) and dies, before any line, when it comes to nothing
+        from keytool.errors import KeytoolError
+
+        raise KeytoolError("dump_client_config: expand HostKeyAlgorithms: invalid argument")
     strict = r.strict_host_key_checking
     lists = {
         "ciphers": apply_algorithm_list(r.ciphers, tconfig.DEFAULT_CIPHERS, "cipher"),
@@ -161,11 +193,7 @@ def dump(resolved: ResolvedConfig) -> list[str]:
     ]
     out += [(keyword, value) for keyword, value in strings if value is not None]
     local = [parse_local_forward(s) for s in r.local_forwards]
-    out += [("dynamicforward", parse_dynamic_forward(s).describe()) for s in r.dynamic_forwards]
-    # as ssh 9.2: a local forward to a socket has no target host, which its dump takes
-    # for a dynamic forward too (-L 1234:/path, -D 1234:/path); keytool keeps the two
-    # kinds apart, so these come after the SOCKS ones
-    out += [("dynamicforward", f.listen_label) for f in local if f.target_path is not None]
+    out += [("dynamicforward", label) for label in _dynamic_labels(r)]
     out += [("localforward", f.describe()) for f in local]
     out += [("remoteforward", parse_remote_forward(s).describe()) for s in r.remote_forwards]
     out += [("identityfile", path) for path in r.identity_files]

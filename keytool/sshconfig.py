@@ -163,6 +163,7 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
         keys = state.forward_keys.setdefault(keyword, set())
         if key not in keys:  # a forward already there is not added again, as ssh
             keys.add(key)
+            state.forward_order.append(keyword)
             state.values[keyword] = ((*known, spec), where)
     elif keyword == "ignoreunknown":
         if "ignoreunknown" not in state.values:

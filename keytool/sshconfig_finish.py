@@ -37,6 +37,7 @@ class ConfigState:
         "final",
         "final_host",
         "forward_keys",
+        "forward_order",
         "host",
         "identity_files",
         "ignore_unknown",
@@ -62,6 +63,9 @@ class ConfigState:
     wants_final: bool  # a Match line asked for one
     #: each forward keyword's forwards so far, as ssh tells them apart (forward_equals)
     forward_keys: dict[str, set[str]]
+    #: the forward keywords of the forwards added, in the order read (ssh keeps -L and
+    #: -D forwards in one list, in that order: its -G shows them so)
+    forward_order: list[str]
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class ConfigState:
         self.warnings = warnings
         self.notices = []
         self.forward_keys = {}
+        self.forward_order = []
         self.local = ("", "", None, "")
         self.final = False
         self.final_host = None
@@ -311,6 +316,9 @@ def finish_config(
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
         remote_forwards=() if flag("clearallforwardings", False) else paths("remoteforward", ()),
         dynamic_forwards=() if flag("clearallforwardings", False) else paths("dynamicforward", ()),
+        forward_kinds=()
+        if flag("clearallforwardings", False)
+        else tuple(k for k in state.forward_order if k != "remoteforward"),
         gateway_ports=flag("gatewayports", False),
         exit_on_forward_failure=flag("exitonforwardfailure", False),
         session_type=text("sessiontype", "default"),

@@ -79,6 +79,7 @@ class ResolvedConfig(Record):
         "fingerprint_hash",
         "fork_after_authentication",
         "forward_agent",
+        "forward_kinds",
         "forward_x11",
         "forward_x11_timeout",
         "forward_x11_trusted",
@@ -221,6 +222,9 @@ class ResolvedConfig(Record):
     local_forwards: tuple[str, ...]  # LocalForward lines as -L specs, in order
     remote_forwards: tuple[str, ...]  # RemoteForward lines as -R specs, in order
     dynamic_forwards: tuple[str, ...]  # DynamicForward lines as -D specs, in order
+    #: "localforward" or "dynamicforward" for each of those two kinds' forwards, in the
+    #: order read (as ssh keeps them, in one list); () when not known
+    forward_kinds: tuple[str, ...]
     gateway_ports: bool  # GatewayPorts: forwards without a bind address listen everywhere
     exit_on_forward_failure: bool  # ExitOnForwardFailure: a forward that fails ends it all
     session_type: str  # SessionType: "default", "none" (ssh -N) or "subsystem"
@@ -270,6 +274,7 @@ class ResolvedConfig(Record):
         local_forwards: tuple[str, ...] = (),
         remote_forwards: tuple[str, ...] = (),
         dynamic_forwards: tuple[str, ...] = (),
+        forward_kinds: tuple[str, ...] = (),
         gateway_ports: bool = False,
         exit_on_forward_failure: bool = False,
         session_type: str = "default",
@@ -391,6 +396,7 @@ class ResolvedConfig(Record):
             local_forwards=local_forwards,
             remote_forwards=remote_forwards,
             dynamic_forwards=dynamic_forwards,
+            forward_kinds=forward_kinds,
             gateway_ports=gateway_ports,
             exit_on_forward_failure=exit_on_forward_failure,
             session_type=session_type,

@@ -18,6 +18,7 @@ from keytool.cli.exec_flags import (
     flag_options,
     host_port,
     last_given,
+    session_flags,
     status_255,
     tty_flags,
 )
@@ -96,6 +97,8 @@ def run(
             exc.exit_code = 255
             raise
         return 0
+    # as ssh's getopt: -N, -s and -W against each other and -o SessionType, as given
+    session = session_flags(given_order, option or [], no_command, subsystem)
     if control_command not in (None, "check", "forward", "cancel", "exit", "stop", "proxy"):
         error = KeytoolError("Invalid multiplex command.")  # ssh's words, before all else
         error.exit_code = 255
@@ -146,10 +149,8 @@ def run(
         from keytool.sshconfig_words import quote_arg
 
         option.insert(0, f"ControlPath={quote_arg(control_path)}")
-    if subsystem:
-        if no_command:  # ssh's words
-            raise KeytoolError("Cannot specify -N with -s/SessionType")
-        if not command:
+    if subsystem and session == "subsystem":  # not after -W, which means no session
+        if not command:  # ssh's words
             raise status_255(KeytoolError("You must specify a subsystem to invoke."))
         option.insert(0, "SessionType=subsystem")
     target = None
@@ -164,6 +165,8 @@ def run(
         option.insert(0, "ClearAllForwardings=yes")
     elif no_command and command:
         raise KeytoolError("-N runs no command: give a command or -N, not both")
+    if verbose:  # as ssh: -v is LogLevel DEBUG1 and up (read with -q, in the order given)
+        option.insert(0, f"LogLevel={('DEBUG1', 'DEBUG2', 'DEBUG3')[min(verbose, 3) - 1]}")
     if print_config:  # as ssh -G shows them: the flags that stand for settings
         shown = ["StdinNull=yes"] if no_stdin or background else []  # -f implies -n
         if no_command or target is not None:
@@ -172,8 +175,6 @@ def run(
             shown.append("ExitOnForwardFailure=yes")
         if background and command:
             shown.append("ForkAfterAuthentication=yes")
-        if verbose:
-            shown.append(f"LogLevel={('DEBUG1', 'DEBUG2', 'DEBUG3')[min(verbose, 3) - 1]}")
         option[:0] = shown
     # as ssh: SIGTERM, SIGHUP, SIGINT and SIGQUIT end the connection the way every
     # other end does (the terminal restored, a master's control socket removed); once

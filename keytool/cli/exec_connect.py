@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from keytool.cli.exec_flags import flags_in_place
+from keytool.cli.exec_flags import flags_in_place, log_level_flags
 from keytool.cli.exec_serve import (
     environment,
     local_command,
@@ -75,7 +75,11 @@ def connect_and_run(
     from keytool.cli import argv_text
     from keytool.destination import resolve_command_line
 
-    trace = say if verbose else None
+    # -v's steps as ssh's debug lines: from LogLevel DEBUG1 up, as -v and -q leave it
+    # while the configuration is read (-v -q: none), then as it is once read
+    flag_level = log_level_flags(given_order) if given_order is not None else None
+    before = verbose and (flag_level is None or flag_level.startswith("DEBUG"))
+    trace = say if before else None
     # the destination and -l as the bytes typed, as ssh takes them in any locale
     destination = argv_text(destination)
     login = None if login is None else argv_text(login)
@@ -102,6 +106,7 @@ def connect_and_run(
         if shown in ("yes", "no"):
             shown = "yes" if agent_flag else "no"
         resolved = resolved._replace(forward_agent=shown, agent_forwarding=agent_flag)
+    trace = say if resolved.log_level.startswith("DEBUG") else None
     if resolved.connection_attempts <= 0:  # ssh's words, once the config is read
         raise KeytoolError("Invalid number of ConnectionAttempts")
     if print_config:  # ssh -G: the configuration, and no connection

@@ -55,6 +55,46 @@ def tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: boo
     return state
 
 
+def session_flags(
+    order: list[str] | None, options: list[str], no_command: bool, subsystem: bool
+) -> str | None:
+    """SessionType as ssh's -N, -s and -W leave it, read in the order given (with the
+    -o options, whose first SessionType counts if it comes before them): -N after -s
+    (or an -o SessionType other than none) and -s after -N or -W (or one other than
+    subsystem) are refused, in ssh's words and with its status. None when neither -N
+    nor -s was given, or none of them set it."""
+    if order is None or not {"no_command", "subsystem"} & set(order):
+        if no_command and subsystem:  # the order not known
+            raise status_255(KeytoolError("Cannot specify -s with -N/SessionType"))
+        return "none" if no_command else "subsystem" if subsystem else None
+    from keytool.errors import FormatError
+    from keytool.sshconfig_words import split_line
+
+    state: str | None = None
+    given = iter(options)
+    for dest in order:
+        if dest == "option":
+            try:
+                line = split_line(next(given, ""), "command line")
+            except FormatError:
+                return state  # refused later, in the words of the configuration's reader
+            if line is not None and line[0] == "sessiontype" and line[1] and state is None:
+                state = line[1][0].lower()
+                if state not in ("default", "none", "subsystem"):
+                    return None  # refused later, as above
+        elif dest == "no_command":
+            if state not in (None, "none"):  # ssh's words
+                raise status_255(KeytoolError("Cannot specify -N with -s/SessionType"))
+            state = "none"
+        elif dest == "subsystem":
+            if state not in (None, "subsystem"):
+                raise status_255(KeytoolError("Cannot specify -s with -N/SessionType"))
+            state = "subsystem"
+        elif dest == "forward":  # -W: no session, whatever came before
+            state = "none"
+    return state
+
+
 #: RequestTTY's values as ssh reads them
 _REQUEST_TTY = {
     "yes": "yes", "true": "yes", "no": "no", "false": "no", "force": "force", "auto": "auto"
