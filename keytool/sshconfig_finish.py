@@ -378,19 +378,20 @@ def address_form(name: str, family: object = "any") -> str | None:
     getaddrinfo with AI_NUMERICHOST in the AddressFamily asked for, then getnameinfo
     with NI_NUMERICHOST): 127.1, 0x7f.1 and 2130706433 are 127.0.0.1, 0:0::1 is ::1.
     None when it is no address."""
-    import socket
+    import _socket  # not socket: its imports (enum, selectors) would slow exec's start
 
-    families = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
+    families = {"inet": _socket.AF_INET, "inet6": _socket.AF_INET6}
     try:
-        found = socket.getaddrinfo(
+        found = _socket.getaddrinfo(
             name,
             "22",
-            families.get(str(family).lower(), socket.AF_UNSPEC),
-            socket.SOCK_STREAM,
+            families.get(str(family).lower(), _socket.AF_UNSPEC),
+            _socket.SOCK_STREAM,
             0,
-            socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            _socket.AI_NUMERICHOST | _socket.AI_NUMERICSERV,
         )
-        return socket.getnameinfo(found[0][4], socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+        flags = _socket.NI_NUMERICHOST | _socket.NI_NUMERICSERV
+        return _socket.getnameinfo(found[0][4], flags)[0]
     except (OSError, UnicodeError, ValueError, IndexError):
         return None
 
