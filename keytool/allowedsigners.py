@@ -391,7 +391,7 @@ def _certificate(key_type: str, r: Reader) -> None:
     """Read a DSA or security key certificate's fields (``r`` just past its type name)
     as ssh-keygen does (cert_parse): a FormatError when it would refuse it."""
     from keytool.keys.blob import public_from_wire
-    from keytool.keys.cert import HOST, MAX_PRINCIPALS, USER, _cstring, _unpack_options
+    from keytool.keys.cert import HOST, MAX_PRINCIPALS, USER, cstring, unpack_options
     from keytool.keys.shown import shown_from_wire
     from keytool.wire import Writer
 
@@ -404,18 +404,18 @@ def _certificate(key_type: str, r: Reader) -> None:
     shown_from_wire(Writer().string(plain).raw(r.since(fields)).getvalue())
     r.uint64()  # the serial
     cert_type = r.uint32()
-    _cstring(r, "key id")
+    cstring(r, "key id")
     with r.nested("certificate principals") as p:
         for _ in range(MAX_PRINCIPALS + 1):
             if not p.remaining:
                 break
-            _cstring(p, "principal")
+            cstring(p, "principal")
         else:
             raise FormatError("malformed certificate: too many principals")
     r.uint64()
     r.uint64()
-    _unpack_options(r.string(), "critical option")
-    _unpack_options(r.string(), "extension")
+    unpack_options(r.string(), "critical option")
+    unpack_options(r.string(), "extension")
     r.string()  # reserved
     ca_blob = r.string()
     signed = Writer().string(key_type).getvalue() + r.since(start)

@@ -100,7 +100,7 @@ class Option:
             return None
         try:
             r = Reader(self.data, "certificate option")
-            value = _cstring(r, "certificate option")
+            value = cstring(r, "certificate option")
             r.done()
         except FormatError:
             return None
@@ -124,12 +124,12 @@ def pack_options(options: Iterable[Option]) -> bytes:
     return out.getvalue()
 
 
-def _unpack_options(data: bytes, what: str) -> tuple[Option, ...]:
+def unpack_options(data: bytes, what: str) -> tuple[Option, ...]:
     r = Reader(data, what)
     options = []
     names = set()
     while r.remaining:
-        name = _cstring(r, what)
+        name = cstring(r, what)
         if name in names:
             raise FormatError(f"malformed certificate: {what} {name!r} appears twice")
         names.add(name)
@@ -137,7 +137,7 @@ def _unpack_options(data: bytes, what: str) -> tuple[Option, ...]:
     return tuple(options)
 
 
-def _cstring(r: Reader, what: str) -> str:
+def cstring(r: Reader, what: str) -> str:
     """A name in a certificate: any bytes but NUL, as ssh-keygen takes them (bytes that
     are not UTF-8 are kept, as surrogate escapes, and written back as they were)."""
     value = r.string()
@@ -231,17 +231,17 @@ class Certificate(PublicKey):
         key = key_type_of(base).public(r)
         serial = r.uint64()
         cert_type = r.uint32()
-        key_id = _cstring(r, "key id")
+        key_id = cstring(r, "key id")
         principals: list[str] = []
         with r.nested("certificate principals") as p:
             while p.remaining:
                 if len(principals) >= MAX_PRINCIPALS:
                     raise FormatError(f"malformed certificate: over {MAX_PRINCIPALS} principals")
-                principals.append(_cstring(p, "principal"))
+                principals.append(cstring(p, "principal"))
         valid_after = r.uint64()
         valid_before = r.uint64()
-        critical = _unpack_options(r.string(), "critical option")
-        extensions = _unpack_options(r.string(), "extension")
+        critical = unpack_options(r.string(), "critical option")
+        extensions = unpack_options(r.string(), "extension")
         reserved = r.string()
         ca_blob = r.string()
         signed = Writer().string(key_type).getvalue() + r.since(start)
