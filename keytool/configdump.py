@@ -25,6 +25,9 @@ from keytool.sshconfig_resolved import (
 from keytool.sshconfig_values import ip_qos_name, parse_jump_host
 from keytool.transport import config as tconfig
 
+#: the LogLevels below INFO, at which ssh turns UpdateHostKeys ask off
+_UNHEARD = ("QUIET", "FATAL", "ERROR")
+
 # ssh's words for the settings it keeps as numbers (readconf.c's multistate tables)
 _TRUE_FALSE = {"yes": "true", "no": "false"}
 
@@ -85,9 +88,33 @@ def _dynamic_labels(r: ResolvedConfig) -> list[str]:
     return labels
 
 
-def dump(resolved: ResolvedConfig) -> list[str]:
-    """ssh -G's lines for ``resolved``."""
+def _update_host_keys(r: ResolvedConfig, command_given: bool | None) -> str:
+    """UpdateHostKeys as ssh leaves it before -G shows it: ask turned off (no) with
+    ControlPersist and a ControlPath, with a command (given, a RemoteCommand, or no
+    terminal asked for) and at a LogLevel below INFO, where no question is heard."""
+    if r.update_host_keys != "ask":
+        return r.update_host_keys
+    sharing = r.control_persist is not None and r.control_path is not None
+    command = command_given is True or r.remote_command is not None or r.request_tty == "no"
+    return "no" if sharing or command or r.log_level in _UNHEARD else "ask"
+
+
+def dump(resolved: ResolvedConfig, command_given: bool | None = None) -> list[str]:
+    """ssh -G's lines for ``resolved``. ``command_given``: whether the command line gave
+    a command to run (None: not known), as ssh refuses ForkAfterAuthentication with
+    nothing to run before -G's first line, and turns UpdateHostKeys ask off with one."""
     r = resolved
+    if (
+        r.fork_after_authentication
+        and command_given is False
+        and r.remote_command is None
+        and r.session_type != "none"
+    ):
+        if r.log_level == "QUIET":  # as ssh's fatal(): nothing said, status 255
+            raise SystemExit(255)
+        from keytool.errors import KeytoolError
+
+        raise KeytoolError("Cannot fork into background without a command to execute.")
     spec = r.host_key_algorithms
     if (
         spec
@@ -156,7 +183,10 @@ def dump(resolved: ResolvedConfig) -> list[str]:
         ("stricthostkeychecking", _TRUE_FALSE.get(strict, strict)),
         ("tcpkeepalive", _yes(r.tcp_keep_alive)),
         ("visualhostkey", _yes(r.visual_host_key)),
-        ("updatehostkeys", _TRUE_FALSE.get(r.update_host_keys, r.update_host_keys)),
+        (
+            "updatehostkeys",
+            _TRUE_FALSE.get(_update_host_keys(r, command_given), r.update_host_keys),
+        ),
         ("enableescapecommandline", _yes(r.enable_escape_commandline)),
         # numbers
         ("connectionattempts", str(r.connection_attempts)),

@@ -32,7 +32,14 @@ def parse_destination(text: str) -> Destination:
     port: int | None = None
     if text.startswith("ssh://"):
         rest = text[len("ssh://") :].rstrip("/")
-        user, at, hostport = rest.rpartition("@")
+        # as ssh's parse_uri: the user up to the first '@', its ";" connection
+        # parameters left out, and an empty one refused
+        user, at, hostport = rest.partition("@")
+        if not at:
+            user, hostport = "", rest
+        user = user.partition(";")[0]
+        if at and not user:
+            raise KeytoolError(f"bad destination {text!r}: empty user name in ssh:// URI")
         if hostport.startswith("["):
             host, _, tail = hostport[1:].partition("]")
             port_text = tail[1:] if tail.startswith(":") else ""
@@ -165,18 +172,35 @@ def resolve_command_line(
                 else forward.describe()
             )
             overrides.append(f"{keyword}={value}")
-    given = list(options)
-    flags = [(f"User={login}", "login")] if login else []
+    from keytool.sshconfig_words import quote_arg
+
+    given = list(options)  # a user as given, blanks and all, as ssh takes -l
+    flags = [(f"User={quote_arg(login)}", "login")] if login else []
     if port is not None:
         flags.append((f"Port={port}", "port"))
-    for line, dest in sorted(flags, key=lambda f: -_options_before(given_order, f[1])):
+    # as ssh: the destination's user and port where it was typed among the options (the
+    # first value wins: -l, -p and -o after it count for nothing), else after them all
+    placed = given_order is not None and "destination" in given_order
+    last: list[str] = []
+    for line, wanted in (
+        (f"User={quote_arg(target.user or '')}", target.user),
+        (f"Port={target.port}", target.port),
+    ):
+        if wanted is not None and wanted != "":
+            if placed:
+                flags.append((line, "destination"))
+            elif not (login if line.startswith("User=") else port is not None):
+                last.append(line)
+
+    def where(flag: tuple[str, str]) -> tuple[int, int]:
+        index = given_order.index(flag[1]) if given_order and flag[1] in given_order else 0
+        return _options_before(given_order, flag[1]), index
+
+    # each inserted before the -o options after it, the one given first ending first
+    for line, dest in sorted(flags, key=where, reverse=True):
         given.insert(_options_before(given_order, dest), line)
     overrides.extend(given)
-    # as ssh: the destination's user and port count only if no -l, -p or -o set them
-    if target.user and not login:
-        overrides.append(f"User={target.user}")
-    if target.port is not None and port is None:
-        overrides.append(f"Port={target.port}")
+    overrides.extend(last)
     resolved = sshconfig.load(target.host, config_file=config_file, overrides=overrides)
     if warn is not None:
         for warning in resolved.warnings:

@@ -16,6 +16,7 @@ from keytool.cli.exec_connect import Killed, connect_and_run
 from keytool.cli.exec_flags import (
     first_port,
     flag_options,
+    getopt_checks,
     host_port,
     last_given,
     session_flags,
@@ -37,21 +38,21 @@ def run(
     login: list[str] | None = None,
     verbose: int = 0,
     no_stdin: bool = False,
-    forward: str | None = None,
+    forward: list[str] | None = None,
     local_forward: list[str] | None = None,
     no_command: bool = False,
     background: bool = False,
     remote_forward: list[str] | None = None,
     dynamic_forward: list[str] | None = None,
-    jump: str | None = None,
-    cipher: str | None = None,
-    mac: str | None = None,
+    jump: list[str] | None = None,
+    cipher: list[str] | None = None,
+    mac: list[str] | None = None,
     gateway: bool = False,
     quiet: bool = False,
     no_tty: bool = False,
     query: str | None = None,
     tty: int = 0,
-    escape: str | None = None,
+    escape: list[str] | None = None,
     subsystem: bool = False,
     agent_forwarding: bool = False,
     no_agent_forwarding: bool = False,
@@ -61,7 +62,7 @@ def run(
     bind_address: str | None = None,
     master: int = 0,
     control_path: str | None = None,
-    control_command: str | None = None,
+    control_command: list[str] | None = None,
     log_file: str | None = None,
     x11: bool = False,
     x11_trusted: bool = False,
@@ -75,10 +76,6 @@ def run(
     gssapi: bool = False,
 ) -> int:
     del no_gssapi_delegation, gssapi  # no GSSAPI here: nothing to turn on or off
-    if log_file is not None:
-        log_to(log_file)
-    if syslog:  # as ssh -y: it wins over -E, whose file is made all the same
-        log_to_syslog()
     if version:  # as ssh -V: on stderr, and nothing else done
         from cryptography.hazmat.backends.openssl import backend
 
@@ -86,11 +83,11 @@ def run(
 
         print(f"keytool_{__version__}, {backend.openssl_version_text()}", file=sys.stderr)
         return 0
-    port_given = first_port(port or [])
     first_login = login[0] if login else None  # as ssh: the first -l
     if query is not None:
         from keytool.transport.query import query as algorithms
 
+        first_port(port or [])  # as ssh: a -p before -Q is checked
         try:
             print("\n".join(algorithms(query)))
         except KeytoolError as exc:
@@ -99,29 +96,35 @@ def run(
         return 0
     # as ssh's getopt: -N, -s and -W against each other and -o SessionType, as given
     session = session_flags(given_order, option or [], no_command, subsystem)
-    if control_command not in (None, "check", "forward", "cancel", "exit", "stop", "proxy"):
-        error = KeytoolError("Invalid multiplex command.")  # ssh's words, before all else
-        error.exit_code = 255
-        raise error
+    # as ssh's getopt: each flag checked as it comes, before the destination is
+    given = {
+        "port": port or [], "cipher": cipher or [], "mac": mac or [], "escape": escape or [],
+        "jump": jump or [], "forward": forward or [], "control_command": control_command or [],
+        "local_forward": local_forward or [], "remote_forward": remote_forward or [],
+        "dynamic_forward": dynamic_forward or [],
+    }  # fmt: skip
+    getopt_checks(given_order, option or [], given)
+    port_given = first_port(port or [])
     if not destination:  # optional only for -Q
         raise UsageError("exec: Missing argument 'destination' (see keytool exec --help)")
-    for value, kind in ((cipher, "cipher"), (mac, "mac")):
-        if value is not None:  # -c and -m as ssh 9.2 checks them, in its words: -c
-            from keytool.errors import FormatError  # takes + and ^ but not -, -m none
-            from keytool.sshconfig_values import check_algorithms
-
-            try:
-                if value[:1] == "-" or (kind == "mac" and value[:1] in "+^"):
-                    raise FormatError(value)
-                check_algorithms(value, kind)
-            except FormatError:
-                raise status_255(KeytoolError(f"Unknown {kind} type '{value}'")) from None
+    # as ssh: its log goes to -E's file (or syslog) once the command line is read
+    if log_file is not None:
+        log_to(log_file)
+    if syslog:  # as ssh -y: it wins over -E, whose file is made all the same
+        log_to_syslog()
+    # each checked above: the last -c, -m and -e count, one -J, -W and -O at most
+    last_jump, last_cipher, last_mac, last_escape, stdio, control = (
+        values[-1] if values else None
+        for values in (jump, cipher, mac, escape, forward, control_command)
+    )
+    if last_jump is not None:  # as ssh's parse_jump: a comment and the blanks before it cut
+        last_jump = last_jump.partition("#")[0].rstrip()
     request_tty = tty_flags(given_order, option or [], tty, no_tty)
-    option = [*flag_options(jump, cipher, mac, gateway, quiet), *(option or [])]
+    option = [*flag_options(last_jump, last_cipher, last_mac, gateway, quiet), *(option or [])]
     if request_tty is not None:
         option.insert(0, f"RequestTTY={request_tty}")
-    if escape is not None:
-        option.insert(0, f"EscapeChar={escape}")
+    if last_escape is not None:
+        option.insert(0, f"EscapeChar={last_escape}")
     if compress:
         option.insert(0, "Compression=yes")
     family = last_given(given_order, ipv6=ipv6, ipv4=ipv4)  # as ssh: the last one
@@ -154,10 +157,10 @@ def run(
             raise status_255(KeytoolError("You must specify a subsystem to invoke."))
         option.insert(0, "SessionType=subsystem")
     target = None
-    if forward is not None:
-        if background:
+    if stdio is not None:
+        if background and not print_config:  # ssh -G shows -f -W as it is
             raise status_255(KeytoolError("-W forwards stdin and stdout: it takes no -f"))
-        target = host_port(forward)
+        target = host_port(stdio)
         # as ssh: -W means no session (a command or -N changes nothing) and no other
         # forwards (ClearAllForwardings)
         command, no_command = [], False
@@ -173,7 +176,7 @@ def run(
             shown += ["SessionType=none", "RequestTTY=no"]
         if target is not None:
             shown.append("ExitOnForwardFailure=yes")
-        if background and command:
+        if background:
             shown.append("ForkAfterAuthentication=yes")
         option[:0] = shown
     # as ssh: SIGTERM, SIGHUP, SIGINT and SIGQUIT end the connection the way every
@@ -206,7 +209,7 @@ def run(
             background,
             remote_forward or [],
             dynamic_forward or [],
-            control_command=control_command,
+            control_command=control,
             print_config=print_config,
             given_order=given_order,
             agent_flag=agent_flag,

@@ -112,7 +112,9 @@ def connect_and_run(
     if print_config:  # ssh -G: the configuration, and no connection
         from keytool.configdump import dump
 
-        sys.stdout.write("".join(f"{line}\n" for line in dump(resolved)))
+        # as ssh: -f (or the setting) with nothing to run is refused before the first line
+        lines = dump(resolved, command_given=bool(command))
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
         return 0
     if target is not None:
         forwards = False

@@ -276,3 +276,149 @@ def _flag_line(dest: str, value: str) -> str | None:
         # -D port:/path: the -L it means, as ssh reads it
         return f"LocalForward={forward.describe()}"
     return f"{_FLAG_KEYWORDS[dest]}={forward.describe()}"
+
+
+#: the flags ssh checks as its getopt reads them, each time given
+_CHECKED = (
+    "option", "port", "cipher", "mac", "escape", "jump", "forward", "control_command",
+    "local_forward", "remote_forward", "dynamic_forward",
+)  # fmt: skip
+_MUX_COMMANDS = ("check", "forward", "cancel", "exit", "stop", "proxy")
+
+
+def getopt_checks(order: list[str] | None, options: list[str], given: dict[str, list[str]]) -> None:
+    """What ssh's getopt refuses as it reads each flag, in the order given, with its
+    words and status 255, before any destination is looked at: the first -p, each -c,
+    -m, -e, -L, -R and -D, -J (once only, and not after an -o ProxyCommand or
+    ProxyJump), -W and -O (once each, and not together). An -o that cannot be read
+    ends the checks: the configuration's reader refuses it later, in its words, as ssh
+    would have there. Without the order, flag by flag."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig_words import split_line
+
+    values = {dest: iter(given.get(dest, [])) for dest in _CHECKED}
+    values["option"] = iter(options)
+    if order is None:
+        order = [dest for dest in _CHECKED if dest != "option" for _ in given.get(dest, [])]
+    port = jump = proxy = stdio = mux = False
+    for dest in order:
+        if dest not in values:
+            continue
+        value = next(values[dest], None)
+        if value is None:
+            continue
+        if dest == "option":
+            try:
+                line = split_line(value, "command line")
+            except FormatError:
+                return
+            if line is None or not line[1]:
+                continue
+            keyword, args = line[0], line[1]
+            if keyword == "proxycommand":
+                proxy = True
+            elif keyword == "proxyjump" and not (proxy or jump):  # the first counts
+                jump, proxy = True, args[0].lower() != "none"
+        elif dest == "port":  # the first -p alone
+            if not port:
+                first_port([value])
+            port = True
+        elif dest in ("cipher", "mac"):
+            _check_algorithms(value, dest)
+        elif dest == "escape":
+            check_escape(value)
+        elif dest == "jump":
+            if jump:  # ssh's words
+                raise status_255(
+                    KeytoolError(
+                        "Only a single -J option is permitted "
+                        "(use commas to separate multiple jump hops)"
+                    )
+                )
+            if proxy:
+                raise status_255(KeytoolError("Cannot specify -J with ProxyCommand"))
+            check_jump(value)
+            jump = proxy = True
+        elif dest == "forward":
+            if stdio:
+                raise status_255(KeytoolError("stdio forward already specified"))
+            if mux:
+                raise status_255(KeytoolError("Cannot specify stdio forward with -O"))
+            host_port(value)
+            stdio = True
+        elif dest == "control_command":
+            if stdio:
+                raise status_255(KeytoolError("Cannot specify multiplexing command with -W"))
+            if mux:
+                raise status_255(KeytoolError("Multiplexing command already specified"))
+            if value not in _MUX_COMMANDS:
+                raise status_255(KeytoolError("Invalid multiplex command."))
+            mux = True
+        elif dest in _FLAG_KEYWORDS:  # -L, -R, -D: as ssh parses them, ${NAME}s expanded
+            try:
+                _flag_line(dest, value)
+            except KeytoolError as exc:
+                raise status_255(exc) from None
+
+
+def _check_algorithms(value: str, kind: str) -> None:
+    """-c and -m as ssh 9.2 checks them, in its words: -c takes + and ^ but not -, -m
+    none of them."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig_values import check_algorithms
+
+    try:
+        if value[:1] == "-" or (kind == "mac" and value[:1] in "+^"):
+            raise FormatError(value)
+        check_algorithms(value, kind)
+    except FormatError:
+        raise status_255(KeytoolError(f"Unknown {kind} type '{value}'")) from None
+
+
+def check_escape(value: str) -> None:
+    """-e as ssh reads it: ``^`` and a character from @ to DEL, one byte, or none;
+    anything else refused in its words (even when a later -e is good)."""
+    data = value.encode("utf-8", "surrogateescape")
+    if len(data) == 1 or value == "none":
+        return
+    if len(data) == 2 and data[0] == ord("^") and 64 <= data[1] < 128:
+        return
+    raise status_255(KeytoolError(f"Bad escape character '{value}'."))
+
+
+#: what ssh's -J refuses in a hop's host name and user name
+_HOST_BAD = set("'`\"$\\;&<>|(){}")
+_USER_BAD = set("'`\";&<>|(){}")
+
+
+def _name_bad(name: str, bad: set[str]) -> bool:
+    return name[:1] == "-" or any(c in bad or ord(c) < 32 or ord(c) == 127 for c in name)
+
+
+def check_jump(value: str) -> None:
+    """-J as ssh's parse_jump reads it: a ``#`` and what follows left out, then every
+    comma-separated hop ``[user@]host[:port]`` or an ssh:// URI, its host and user
+    names without a leading ``-`` or a shell's special character; "Invalid -J
+    argument" otherwise, after the name it found bad (ssh's words)."""
+    from keytool.display import logged
+    from keytool.errors import FormatError
+    from keytool.sshconfig_values import parse_jump_host
+
+    text = value.partition("#")[0].rstrip()
+    if value.lower() == "none":
+        return
+    invalid = status_255(KeytoolError("Invalid -J argument"))
+    for hop in reversed(text.split(",")):  # as ssh: from the last hop
+        try:
+            user, host, _ = parse_jump_host(hop)
+        except FormatError:
+            raise invalid from None
+        uri = hop.startswith("ssh://")
+        if (":" in host and "[" not in hop) or (uri and _name_bad(host, _HOST_BAD)):
+            raise invalid  # an IPv6 address unbracketed; a URI's host as ssh takes it
+        for what, name, bad in (("username", user, _USER_BAD), ("hostname", host, _HOST_BAD)):
+            if name is not None and _name_bad(name, bad):
+                with contextlib.suppress(OSError):
+                    line = f'parse_jump: invalid {what} "{logged(name)}"\n'
+                    os.write(2, line.encode("utf-8", "surrogateescape"))
+                raise invalid

@@ -159,6 +159,12 @@ def parse(argv: list[str]) -> tuple[Command, Values] | None:
             # a command with no arguments: the first word starts the command to run
             positional.extend(words[i - 1 :])
             break
+        if not positional and command.order and command.options_follow:
+            # where the destination came among the options: ssh takes its user and
+            # port there, the first value of each winning
+            given = values[command.order]
+            assert isinstance(given, list)
+            given.append("destination")
         positional.append(word)
     # hand out positional words: fixed arguments first, then a variadic one or ``rest``
     for arg in command.arguments:

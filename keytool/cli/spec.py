@@ -534,6 +534,7 @@ COMMANDS: tuple[Command, ...] = (
                 "forward",
                 ("-W",),
                 "no command: stdin and stdout to HOST:PORT through the server (ssh -W)",
+                "multi",
                 metavar="HOST:PORT",
             ),
             Opt(
@@ -565,10 +566,11 @@ COMMANDS: tuple[Command, ...] = (
                 "jump",
                 ("-J",),
                 "through these jump hosts first, comma-separated (ProxyJump)",
+                "multi",
                 metavar="[USER@]HOST[:PORT]",
             ),
-            Opt("cipher", ("-c",), "ciphers to offer, comma-separated (Ciphers)", metavar="SPEC"),
-            Opt("mac", ("-m",), "MACs to offer, comma-separated (MACs)", metavar="SPEC"),
+            Opt("cipher", ("-c",), "ciphers to offer, comma-separated (Ciphers)", "multi", "SPEC"),
+            Opt("mac", ("-m",), "MACs to offer, comma-separated (MACs)", "multi", "SPEC"),
             Opt("gateway", ("-g",), "other hosts may use local forwards (GatewayPorts)", "flag"),
             Opt("quiet", ("-q",), "quiet: no warnings or notices (LogLevel QUIET)", "flag"),
             Opt("syslog", ("-y",), "keytool's own messages and -v's steps to syslog", "flag"),
@@ -591,7 +593,7 @@ COMMANDS: tuple[Command, ...] = (
                 "count",
             ),
             Opt("no_tty", ("-T",), "no terminal, not even for a shell", "flag"),
-            Opt("escape", ("-e",), "escape character: ~ (default), ^X or none", metavar="CHAR"),
+            Opt("escape", ("-e",), "escape character: ~ (default), ^X or none", "multi", "CHAR"),
             Opt(
                 "agent_forwarding",
                 ("-A",),
@@ -657,6 +659,7 @@ COMMANDS: tuple[Command, ...] = (
                 ("-O",),
                 "ask the master of a shared connection: check, forward, cancel, exit, "
                 "stop or proxy",
+                "multi",
                 metavar="CTL",
             ),
             Opt(
