@@ -134,7 +134,11 @@ def _bytewise(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
-def _matches(name: str, patterns: Iterable[str]) -> bool:
+def _matches(name: str, patterns: list[str]) -> bool:
+    """``name`` matches the pattern list (ssh-keygen's match_pattern_list, for which an
+    empty list, as the principals ``""``, matches no one, not even an empty name)."""
+    if patterns == [""]:
+        return False
     return match_any(_bytewise(name), [_bytewise(pattern) for pattern in patterns])
 
 
@@ -206,7 +210,10 @@ def _options(text: str, where: str) -> tuple[str | None, bool, int | None, int |
                 if name in times:
                     raise FormatError(f'{where}: bad options: multiple "{name}" clauses')
                 value, pos = _dequote(text, pos + len(name) + 1, where)
-                times[name] = parse_time(value, f'{where}: bad options: "{name}"')
+                try:
+                    times[name] = parse_time(value, where)
+                except FormatError:  # in ssh-keygen's words
+                    raise FormatError(f'{where}: bad options: invalid "{name}" time') from None
         if pos >= len(text) or text[pos] in " \t":
             break
         if text[pos] != ",":
@@ -255,7 +262,9 @@ def walk(
 
 def _foreign(key: PublicKey) -> bool:
     """A key of a line keytool reads but does not use (_read_by_openssh's)."""
-    return key.key_type in _FOREIGN or key.key_type in _FOREIGN_CERTS
+    from keytool.keys.shown import ShownPublic
+
+    return isinstance(key, ShownPublic)
 
 
 def _walk(text: str, source: str, identity: str | None) -> Iterator[AllowedSigner | FormatError]:
@@ -266,18 +275,25 @@ def _walk(text: str, source: str, identity: str | None) -> Iterator[AllowedSigne
     # only spaces and tabs are skipped at the start of a line (a line starting with a
     # carriage return holds an empty principal and is a bad line); a line ends at its
     # first NUL, as the C string ssh-keygen reads
-    for number, raw in enumerate(text.split("\n"), start=1):
+    # a line keeps its newline, as getline gives it (not past a NUL, nor on a last line
+    # that has none): ssh-keygen cuts the principals at it, so a line of one word holds
+    # principals and no key ("missing key"), not an invalid line. (A blank line it
+    # reads so too, and -Y find-principals says "missing key" of it: keytool passes
+    # over blank lines in silence.)
+    raws = text.split("\n")
+    for number, raw in enumerate(raws, start=1):
+        newline = number < len(raws) and "\0" not in raw
         line = skip_blanks(c_line(raw))
         if not line or line.startswith("#"):
             continue
         where = f"{source} line {number}"
-        split = _principals(line)
+        split = _principals(line + "\n" if newline else line)
         if split is None:
             yield FormatError(f"{where}: invalid line")
             continue
         principals, rest = split
         if identity is not None and not _matches(identity, principals.split(",")):
-            continue
+            continue  # (empty principals match no one)
         try:
             signer = _signer(principals, rest, where, number)
         except FormatError as exc:
@@ -286,9 +302,14 @@ def _walk(text: str, source: str, identity: str | None) -> Iterator[AllowedSigne
         yield signer
 
 
-def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigner:
-    if not principals or not rest:
-        raise FormatError(f"{where}: expected 'principals [options] keytype base64'")
+def _signer(principals: str, line_rest: str, where: str, number: int) -> AllowedSigner:
+    # line_rest keeps the line's newline (ssh-keygen's "invalid key" or "missing key"
+    # depends on it: blanks then a newline after the options are an invalid key)
+    rest = line_rest.removesuffix("\n")
+    # principals may be empty (a line starting with a quoted "", or with a carriage
+    # return): ssh-keygen takes them so, and such a line grants no one
+    if not rest:
+        raise FormatError(f"{where}: missing key")
     try:
         # the key and its options, cut as in authorized_keys (at spaces and tabs only)
         entry = parse_key_line(rest)
@@ -301,9 +322,9 @@ def _signer(principals: str, rest: str, where: str, number: int) -> AllowedSigne
             namespaces, cert_authority, after, before = _options(options, where)
             return AllowedSigner(principals, key, namespaces, cert_authority, after, before, number)
         # a type no one knows (a damaged blob...): a bad line, said in ssh-keygen's words
-        raise FormatError(f"{where}: {_unread(rest)}") from None
-    if entry is None:
-        raise FormatError(f"{where}: no key")
+        raise FormatError(f"{where}: {_unread(line_rest)}") from None
+    if entry is None:  # the rest starts with a "#": no comment there for ssh-keygen
+        raise FormatError(f"{where}: {_unread(line_rest)}")
     namespaces, cert_authority, after, before = _options(entry.options, where)
     return AllowedSigner(principals, entry.key, namespaces, cert_authority, after, before, number)
 
@@ -338,6 +359,15 @@ _FOREIGN_CERTS = {
     "sk-ssh-ed25519" + _CERT: ("sk-ssh-ed25519@openssh.com", 2),
     "sk-ecdsa-sha2-nistp256" + _CERT: (_SK_ECDSA, 3),
 }
+#: certificates of the key types keytool uses, read here only when their CA is a DSA
+#: or security key (keytool cannot use them: ssh-keygen reads them)
+_FOREIGN_CA_CERTS = {
+    "ssh-ed25519" + _CERT: ("ssh-ed25519", 1),
+    "ssh-rsa" + _CERT: ("ssh-rsa", 2),
+    "ecdsa-sha2-nistp256" + _CERT: ("ecdsa-sha2-nistp256", 2),
+    "ecdsa-sha2-nistp384" + _CERT: ("ecdsa-sha2-nistp384", 2),
+    "ecdsa-sha2-nistp521" + _CERT: ("ecdsa-sha2-nistp521", 2),
+}
 
 
 def _read_by_openssh(rest: str) -> tuple[str, PublicKey] | None:
@@ -361,19 +391,21 @@ def _read_by_openssh(rest: str) -> tuple[str, PublicKey] | None:
 
 def _foreign_key(parts: list[str]) -> PublicKey | None:
     """The key the words ``type base64 ...`` name, when it is one of _FOREIGN's or
-    _FOREIGN_CERTS' (as keys/shown.py reads it; for a certificate, its CA's signature
-    checked when keytool knows the CA's type, as ssh-keygen checks it)."""
+    _FOREIGN_CERTS', or a certificate of _FOREIGN_CA_CERTS' whose CA is (as keys/shown.py
+    reads it; for a certificate, its CA's signature checked when keytool knows the CA's
+    type, as ssh-keygen checks it)."""
     from keytool.keys.pubfile import decode_blob
     from keytool.keys.shown import ShownPublic, shown_from_wire
     from keytool.wire import Reader, Writer
 
-    if len(parts) < 2 or (parts[0] not in _FOREIGN and parts[0] not in _FOREIGN_CERTS):
+    certs = {**_FOREIGN_CERTS, **_FOREIGN_CA_CERTS}
+    if len(parts) < 2 or (parts[0] not in _FOREIGN and parts[0] not in certs):
         return None
     try:
         blob = decode_blob(parts[1])
         r = Reader(blob, "public key blob")
         named = r.ascii()
-        if parts[0] in _FOREIGN_CERTS:
+        if parts[0] in certs:
             if named != parts[0]:
                 return None
             fields = r.offset
@@ -388,14 +420,15 @@ def _foreign_key(parts: list[str]) -> PublicKey | None:
 
 
 def _certificate(key_type: str, r: Reader) -> None:
-    """Read a DSA or security key certificate's fields (``r`` just past its type name)
-    as ssh-keygen does (cert_parse): a FormatError when it would refuse it."""
+    """Read a DSA or security key certificate's fields, or those of a certificate whose
+    CA is one (``r`` just past its type name), as ssh-keygen does (cert_parse): a
+    FormatError when it would refuse it, or when keytool reads it itself."""
     from keytool.keys.blob import public_from_wire
     from keytool.keys.cert import HOST, MAX_PRINCIPALS, USER, cstring, unpack_options
     from keytool.keys.shown import shown_from_wire
     from keytool.wire import Writer
 
-    plain, count = _FOREIGN_CERTS[key_type]
+    plain, count = {**_FOREIGN_CERTS, **_FOREIGN_CA_CERTS}[key_type]
     start = r.offset
     r.string()  # the nonce
     fields = r.offset
@@ -426,13 +459,46 @@ def _certificate(key_type: str, r: Reader) -> None:
     try:
         ca = public_from_wire(ca_blob)
     except UnsupportedKeyError:
-        # a DSA or security key CA: ssh-keygen checks its signature, keytool cannot
-        shown_from_wire(ca_blob)
+        # a DSA or security key CA: ssh-keygen checks its signature; keytool checks a
+        # DSA CA's (below), not a security key's
+        shown = shown_from_wire(ca_blob)
+        numbers = getattr(shown, "dsa_numbers", None)
+        if numbers is not None and not _dsa_verifies(numbers, signature, signed):
+            raise FormatError("certificate signature does not verify") from None
         return
+    if key_type in _FOREIGN_CA_CERTS:  # keytool read it (or refused it) already
+        raise FormatError("a certificate keytool reads itself")
     if ca.key_type.endswith(_CERT):
         raise FormatError("certificate is signed by a certificate")
     if not ca.verify(signature, signed):
         raise FormatError("certificate signature does not verify")
+
+
+def _dsa_verifies(numbers: tuple[int, int, int, int], signature: bytes, data: bytes) -> bool:
+    """A DSA CA's ``signature`` (an ``ssh-dss`` signature blob: r and s, 20 bytes each)
+    of ``data``, checked with SHA-1 as ssh-keygen checks it (ssh_dss_verify)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from keytool.wire import Reader
+
+    try:
+        r = Reader(signature, "signature")
+        if r.ascii() != "ssh-dss":
+            return False
+        blob = r.string()
+        r.done()
+        if len(blob) != 40:
+            return False
+        p, q, g, y = numbers
+        key = dsa.DSAPublicNumbers(y, dsa.DSAParameterNumbers(p, q, g)).public_key()
+        der = encode_dss_signature(int.from_bytes(blob[:20]), int.from_bytes(blob[20:]))
+        key.verify(der, data, hashes.SHA1())
+    except (FormatError, InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def parse(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
@@ -457,15 +523,18 @@ def match_principals(text: str, identity: str, source: str = "allowed_signers") 
     return found
 
 
-def principals_for(signers: Iterable[AllowedSigner], key: PublicKey, now: int) -> list[str]:
+def principals_for(signers: Iterable[AllowedSigner], key: PublicKey, now: int) -> list[str] | None:
     """Who may have signed with ``key`` at ``now``, whatever the namespace (as ssh-keygen
     -Y find-principals): the principals of the first line that matches, one by one (for
-    a certificate, those of its principals the line allows); empty when none does."""
+    a certificate, those of its principals the line allows), which may be no one (a line
+    whose principals are empty or start with an empty one, as ``""`` or ``,id``:
+    ssh-keygen -Y find-principals then prints nothing, and succeeds); None when no line
+    matches."""
     for signer in signers:
         principals, _ = signer.check(key, None, None, now)
         if principals is not None:
             return _until_empty(principals.split(","))
-    return []
+    return None
 
 
 #: refusal()'s answer when no line is about the key and identity at all

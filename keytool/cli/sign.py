@@ -431,7 +431,7 @@ def run_verify(
             raise
         lines = _Lines(allowedsigners.walk(text, allowed_file))
         found = allowedsigners.principals_for(lines, sig.key, now)
-        if not found:
+        if found is None:
             ignored = f" ({lines.bad[0]}; the line is ignored)" if lines.bad else ""
             error = KeytoolError(f"No principal matched.{ignored}")
             error.exit_code = 255

@@ -141,8 +141,8 @@ def test_cert_authority_lines() -> None:
     why = allowedsigners.refusal(signers, "alice", user, "git", 2_000)
     assert why is not None and "line 1" in why and "expired" in why
     assert allowedsigners.principals_for(signers, user, 1_500) == ["alice"]
-    assert allowedsigners.principals_for(signers, user, 2_000) == []
-    assert allowedsigners.principals_for(signers, KEY.public, 1_500) == []
+    assert allowedsigners.principals_for(signers, user, 2_000) is None
+    assert allowedsigners.principals_for(signers, KEY.public, 1_500) is None
     # a plain line for the certified key never allows the certificate
     plain = allowedsigners.parse(f"alice {format_public_line(KEY.public, '')}\n")
     assert not allowedsigners.allowed(plain, "alice", user, "git", 1_500)
