@@ -206,7 +206,7 @@ def dump(resolved: ResolvedConfig, command_given: bool | None = None) -> list[st
         ("identityagent", r.identity_agent),
         ("kexalgorithms", shown["kexalgorithms"]),
         ("casignaturealgorithms", shown["casignaturealgorithms"]),
-        ("localcommand", r.local_command),
+        ("localcommand", r.local_command_written),
         ("remotecommand", r.remote_command),
         ("loglevel", {"DEBUG1": "DEBUG", "QUIET": "SILENT"}.get(r.log_level, r.log_level)),
         ("macs", shown["macs"]),

@@ -50,6 +50,8 @@ from keytool.sshconfig_resolved import (
 from keytool.sshconfig_values import (
     ALIASES,
     DEPRECATED,
+    EMPTY_ANY_REFUSED,
+    EMPTY_REFUSED,
     FORWARDS,
     MANY,
     ONE,
@@ -61,8 +63,10 @@ from keytool.sshconfig_values import (
     parse_ip_qos,
     parse_permit_remote_open,
     parse_rekey_limit,
+    proxy_jump,
 )
 from keytool.sshconfig_words import (
+    FROM_FLAG,
     expand_home,
     expand_tokens,
     own_account,
@@ -87,9 +91,19 @@ def _lines(source: ConfigSource) -> Iterator[tuple[str, str]]:
         yield f"{source.name} line {number}", line
 
 
-def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict: bool) -> None:
-    """One active line: first value wins (IdentityFile accumulates)."""
+def _apply(
+    state: ConfigState, keyword: str, args: list[str], where: str, strict: bool,
+    from_flag: bool = False,
+) -> None:  # fmt: skip
+    """One active line: first value wins (IdentityFile accumulates). ``strict``: an -o
+    line (or a flag's, ``from_flag``: its value may be empty, as ssh's getopt takes it)."""
     keyword = ALIASES.get(keyword, keyword)
+    if not from_flag and args:  # ssh's words for a value it refuses empty
+        said = EMPTY_REFUSED.get(keyword) if args[0] == "" else None
+        if said is None and "" in args:
+            said = EMPTY_ANY_REFUSED.get(keyword)
+        if said is not None:
+            raise FormatError(f"{where}: {said}")
     if keyword in _CHECKED:
         # a keyword keytool does not use, its value checked as ssh checks it
         checked = _check_other(keyword, args, where)
@@ -101,7 +115,12 @@ def _apply(state: ConfigState, keyword: str, args: list[str], where: str, strict
         if len(args) > 1:  # ssh's words
             raise FormatError(f"{where}: keyword {logged(keyword)} extra arguments at end of line")
         convert = ONE[keyword]
-        value: object = args[0] if convert is None else convert(args[0], where)
+        # a flag's empty value (-b '', -B '', -S '', -l '') is taken as it is, as ssh's getopt
+        value: object = args[0]
+        if convert is not None and not (from_flag and args[0] == ""):
+            value = convert(args[0], where)
+        if keyword == "proxyjump" and strict:  # -o: its names checked too, as ssh
+            value = proxy_jump(args[0], where, command_line=True)
         if keyword == "forwardagent" and isinstance(value, str) and not _is_flag(value):
             # as ssh: a socket turns forwarding on unless a value before said yes or
             # no, and is kept apart from that flag (the first socket named wins)
@@ -508,15 +527,16 @@ def resolve(
     state.local = (user, home, uid, local_hostname)
     for number, option in enumerate(overrides, start=1):
         where = f"command-line option {number}"
-        parsed = split_line(option, where)
+        from_flag = option.startswith(FROM_FLAG)  # a flag's value, empty or not
+        parsed = split_line(option.removeprefix(FROM_FLAG), where)
         if parsed is None:
             raise FormatError(f"{where}: empty option")
         keyword, args = parsed
         if keyword in ("host", "match", "include"):
             raise FormatError(f"{where}: {logged(keyword)} is not allowed in -o")
-        if not args:  # ssh's words, as for a file's line
+        if not args and not from_flag:  # ssh's words, as for a file's line
             raise FormatError(f'{where}: no argument after keyword "{logged(keyword)}"')
-        _apply(state, keyword, args, where, strict=True)
+        _apply(state, keyword, args or [""], where, strict=True, from_flag=from_flag)
     for source in sources:
         _read(state, source, True, 0)
     canonicalize = state.values.get("canonicalizehostname", ("no", ""))[0]

@@ -143,6 +143,10 @@ def finish_config(
     def optional(keyword: str) -> str | None:
         return text(keyword, "") or None
 
+    def kept(keyword: str) -> str | None:  # empty too (-b '', -B '', -S '', as ssh)
+        value = values.get(keyword, (None, ""))[0]
+        return value if isinstance(value, str) else None
+
     original = state.host
     # as ssh: fixed before a final pass, whatever HostName lines that pass has
     final_host = state.final_host
@@ -235,7 +239,7 @@ def finish_config(
         remote_command = None  # as ssh: "none" (any case) unsets it
     elif remote_command is not None:  # its tokens, as ssh expands them (no ~, no ${})
         remote_command = with_tokens(remote_command, where("remotecommand"))
-    control_path = optional("controlpath")
+    control_path = kept("controlpath")
     if control_path is not None and control_path.lower() == "none":
         control_path = None
     elif control_path is not None:
@@ -264,9 +268,13 @@ def finish_config(
     local_command = optional("localcommand")
     if local_command is not None and local_command.lower() == "none":
         local_command = None  # as ssh: "none" (any case) unsets it
-    elif local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${}
-        extra = {"T": "NONE"}
-        local_command = with_tokens(local_command, where("localcommand"), None, extra)
+    local_command_written, local_command_error = local_command, None
+    if local_command is not None:  # as ssh: its tokens (%T: no tunnel, NONE), no ~ or ${},
+        # when it connects (ssh -G shows it as written, a bad token and all)
+        try:
+            local_command = with_tokens(local_command, where("localcommand"), None, {"T": "NONE"})
+        except FormatError as exc:
+            local_command, local_command_error = None, str(exc)
     preferred = optional("preferredauthentications")
     # unset: None; 0 is kept as 0 (ssh -G shows it), which is no timeout of ssh's own too
     found = values.get("connecttimeout")
@@ -311,6 +319,8 @@ def finish_config(
         known_hosts_argv=known_hosts_argv,
         local_command=local_command,
         permit_local_command=flag("permitlocalcommand", False),
+        local_command_written=local_command_written,
+        local_command_error=local_command_error,
         proxy_command=_proxy(values, "proxycommand", "proxyjump"),
         proxy_jump=_proxy(values, "proxyjump", "proxycommand"),
         local_forwards=() if flag("clearallforwardings", False) else paths("localforward", ()),
@@ -357,8 +367,8 @@ def finish_config(
         xauth_location=text("xauthlocation", "/usr/bin/xauth"),
         compression=flag("compression", False),
         address_family=text("addressfamily", "any"),
-        bind_address=optional("bindaddress"),
-        bind_interface=optional("bindinterface"),
+        bind_address=kept("bindaddress"),
+        bind_interface=kept("bindinterface"),
         rekey_limit=_rekey_limit_value(values.get("rekeylimit")),
         control_master=text("controlmaster", "no"),
         control_path=control_path,

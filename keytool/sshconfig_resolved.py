@@ -100,6 +100,8 @@ class ResolvedConfig(Record):
         "known_hosts_argv",
         "known_hosts_command",
         "local_command",
+        "local_command_error",
+        "local_command_written",
         "local_forwards",
         "log_level",
         "macs",
@@ -215,6 +217,8 @@ class ResolvedConfig(Record):
     # runs (%H %I %K %f %t), left as RUNTIME_TOKENS' marks for hostcheck to fill in
     known_hosts_argv: tuple[str, ...]
     local_command: str | None  # LocalCommand, its tokens expanded (run with the user's shell)
+    local_command_written: str | None  # LocalCommand as written (ssh -G shows it so)
+    local_command_error: str | None  # why its tokens could not be expanded (said on connecting)
     permit_local_command: bool  # PermitLocalCommand: whether LocalCommand runs at all
     proxy_command: str | None  # as written, tokens unexpanded (as ssh -G shows it); None: off
     proxy_jump: str | None  # as written; of ProxyJump and ProxyCommand, ssh takes the first
@@ -267,6 +271,8 @@ class ResolvedConfig(Record):
         known_hosts_argv: tuple[str, ...] = (),
         local_command: str | None = None,
         permit_local_command: bool = False,
+        local_command_written: str | None = None,
+        local_command_error: str | None = None,
         proxy_command: str | None = None,
         proxy_jump: str | None = None,
         config_file: str | None = None,
@@ -390,6 +396,8 @@ class ResolvedConfig(Record):
             known_hosts_argv=known_hosts_argv,
             local_command=local_command,
             permit_local_command=permit_local_command,
+            local_command_written=local_command_written,
+            local_command_error=local_command_error,
             proxy_command=proxy_command,
             proxy_jump=proxy_jump,
             config_file=config_file,

@@ -170,7 +170,8 @@ def _control_master(value: str, where: str) -> str:
 
 
 def _control_path(value: str, where: str) -> str:
-    """ControlPath as written (expanded once the host is known); ssh refuses it empty."""
+    """ControlPath as written (expanded once the host is known); ssh refuses it empty
+    (but from -S: that value is not read here)."""
     if not value:
         raise FormatError(f"{where}: ControlPath needs a value")
     return value
@@ -209,18 +210,65 @@ def _agent_path(value: str, where: str) -> str:
     return value
 
 
-def _proxy_jump(value: str, where: str) -> str:
-    """ProxyJump, every hop checked when read, as ssh does; "none" (any case) kept so."""
-    if value.lower() == "none":
+def proxy_jump(value: str, where: str, command_line: bool = False) -> str:
+    """ProxyJump as ssh's parse_jump reads the line: a ``#`` and what follows left out,
+    then its first word (quotes and all), every hop checked; "none" (any case) kept so.
+    From the command line (-o), as ssh 9.2 (Debian's backport), the hops' host and
+    user names too: no leading ``-``, no shell's special character."""
+    words = value.partition("#")[0].split()
+    jump = words[0] if words else ""
+    if jump.lower() == "none":
         return "none"
-    for hop in value.split(","):
+    invalid = f'{where}: Invalid ProxyJump "{logged(value)}"'  # ssh's words
+    for hop in reversed(jump.split(",")):  # as ssh: from the last hop
         try:
-            parse_jump_host(hop)
+            user, host, _ = parse_jump_host(hop)
         except FormatError:
-            raise FormatError(
-                f'{where}: Invalid ProxyJump "{logged(value)}"'
-            ) from None  # ssh's words
-    return value
+            raise FormatError(invalid) from None
+        uri = hop.startswith("ssh://")
+        if (":" in host and "[" not in hop) or (uri and _name_bad(host, _HOST_BAD)):
+            raise FormatError(invalid)  # an IPv6 address unbracketed; a URI's host
+        if not command_line:
+            continue
+        for what, name, bad in (("username", user, _USER_BAD), ("hostname", host, _HOST_BAD)):
+            if name is not None and _name_bad(name, bad):  # ssh's words, both lines
+                raise FormatError(f'parse_jump: invalid {what} "{logged(name)}"\n{invalid}')
+    return jump
+
+
+#: what ssh refuses in a ProxyJump hop's host name and user name on its command line
+_HOST_BAD = frozenset("'`\"$\\;&<>|(){}")
+_USER_BAD = frozenset("'`\";&<>|(){}")
+
+
+def _name_bad(name: str, bad: frozenset[str]) -> bool:
+    return name[:1] == "-" or any(c in bad or ord(c) < 32 or ord(c) == 127 for c in name)
+
+
+#: keywords whose value ssh 9.2 refuses empty (``User ""``), and its words then: a
+#: string's first argument ("Missing argument."; ControlPath says so in its converter)
+EMPTY_REFUSED: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "bindaddress", "bindinterface", "casignaturealgorithms", "certificatefile",
+            "ciphers", "escapechar", "fingerprinthash", "hostkeyalgorithms", "kexalgorithms",
+            "macs", "port", "pubkeyacceptedalgorithms", "rekeylimit", "tunneldevice",
+            "gssapiclientidentity", "gssapikexalgorithms", "gssapiserveridentity",
+            "hostbasedacceptedalgorithms", "hostkeyalias", "hostname", "identityagent",
+            "identityfile", "ignoreunknown", "kbdinteractivedevices", "pkcs11provider",
+            "preferredauthentications", "securitykeyprovider", "user", "xauthlocation",
+        ),
+        "Missing argument.",
+    ),
+    "forwardagent": "missing argument.",
+}  # fmt: skip
+#: keywords of many values any of which ssh refuses empty, in its words
+EMPTY_ANY_REFUSED = {
+    "globalknownhostsfile": "keyword globalknownhostsfile empty argument",
+    "userknownhostsfile": "keyword userknownhostsfile empty argument",
+    "logverbose": "keyword logverbose empty argument",
+    "sendenv": "Invalid environment name.",
+}
 
 
 def _pubkey(value: str, where: str) -> bool:
@@ -353,7 +401,7 @@ ONE: dict[str, _Converter | None] = {
     "permitlocalcommand": _flag,
     "proxycommand": None,
     "remotecommand": None,
-    "proxyjump": lambda v, w: _proxy_jump(v, w),
+    "proxyjump": lambda v, w: proxy_jump(v, w),
     "gatewayports": _flag,
     "exitonforwardfailure": _flag,
     "clearallforwardings": _flag,

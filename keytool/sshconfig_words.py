@@ -74,6 +74,11 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
         rest = rest[1:].lstrip(" \t")
     if not keyword:
         raise FormatError(f"{where}: missing keyword")
+    if keyword == "proxyjump":
+        # as ssh: the words checked for their quotes, the value read from the line as
+        # written (parse_jump takes its first word, quotes and all)
+        split_args(rest, where)
+        return keyword, [rest.lstrip(" \t\r\n=")] if rest else []
     if keyword in _RAW:
         # the rest of the line as written, quotes and all: a shell reads it later.
         # As ssh, every blank and '=' before it is skipped ("ProxyCommand = none" is
@@ -81,6 +86,10 @@ def split_line(line: str, where: str) -> tuple[str, list[str]] | None:
         return keyword, [rest.lstrip(" \t\r\n=")] if rest else []
     return keyword, split_args(rest, where)
 
+
+#: what starts a line that stands for one of ssh's flags (-l, -b, -B, -S...), never a
+#: -o line (a NUL cannot be in an argument): as ssh's getopt, it takes an empty value
+FROM_FLAG = "\0"
 
 #: keywords whose value is the rest of the line, untouched (as ssh keeps them)
 _RAW = frozenset({"proxycommand", "remotecommand", "knownhostscommand", "localcommand"})

@@ -50,6 +50,32 @@ class Killed(BaseException):
         self.signum = signum
 
 
+#: the lines of flags whose value ssh takes empty (-b '', -B '', -S '')
+_EMPTY_FLAGS = ("BindAddress=", "BindInterface=", "ControlPath=")
+
+
+def _subsystem(option: list[str]) -> bool:
+    """Whether the first SessionType of the -o lines is subsystem (as ssh, the first
+    one counts; a line that does not parse is left to the configuration reader)."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig_words import FROM_FLAG, split_line
+
+    for line in option:
+        try:
+            parsed = split_line(line.removeprefix(FROM_FLAG), "-o")
+        except FormatError:
+            continue
+        if parsed is not None and parsed[0] == "sessiontype" and parsed[1]:
+            return parsed[1][0].lower() == "subsystem"
+    return False
+
+
+def _no_subsystem() -> KeytoolError:
+    from keytool.cli.exec_flags import status_255
+
+    return status_255(KeytoolError("You must specify a subsystem to invoke."))  # ssh's words
+
+
 def connect_and_run(
     destination: str,
     command: list[str],
@@ -89,18 +115,44 @@ def connect_and_run(
         "remote_forward": remote_forward or [],
         "dynamic_forward": dynamic_forward or [],
     }
+    from keytool.sshconfig_words import FROM_FLAG
+
+    # -b, -B and -S as ssh's getopt takes them: an empty value too (the made lines first)
+    made = len(option) - given_order.count("option") if given_order is not None else 0
+    option = [
+        FROM_FLAG + line if at < made and line.startswith(_EMPTY_FLAGS) else line
+        for at, line in enumerate(option)
+    ]
     option, given_order = flags_in_place(option, given_order, flags)
+    if login == "":  # -l '': an empty user, as ssh takes it, a line where -l was given
+        place = 0
+        if given_order is not None and "login" in given_order:
+            at = given_order.index("login")
+            place = given_order[:at].count("option")
+            given_order = [*given_order[:at], "option", *given_order[at + 1 :]]
+        option.insert(place, f'{FROM_FLAG}User=""')
+        login = None
     # -o lines as the bytes typed, read as a config file's lines are (User=...)
     option = [argv_text(line) for line in option]
-    resolved = resolve_command_line(
-        destination,
-        port=port,
-        options=option,
-        config_file=config_file,
-        login=login,
-        warn=trace,
-        given_order=given_order,
-    )
+    # as ssh: SessionType subsystem from -o with no subsystem named is refused once the
+    # -o lines are read, before the config files (their errors, theirs after it)
+    bare = not command and not no_command and target is None and _subsystem(option)
+    try:
+        resolved = resolve_command_line(
+            destination,
+            port=port,
+            options=option,
+            config_file=config_file,
+            login=login,
+            warn=trace,
+            given_order=given_order,
+        )
+    except KeytoolError as exc:
+        if bare and not str(exc).startswith("command-line option"):
+            raise _no_subsystem() from None
+        raise
+    if bare:
+        raise _no_subsystem()
     if agent_flag is not None:  # -A or -a: on or off, a socket named in the config kept
         shown = resolved.forward_agent
         if shown in ("yes", "no"):
@@ -108,6 +160,8 @@ def connect_and_run(
         resolved = resolved._replace(forward_agent=shown, agent_forwarding=agent_flag)
     trace = say if resolved.log_level.startswith("DEBUG") else None
     if resolved.connection_attempts <= 0:  # ssh's words, once the config is read
+        if resolved.log_level == "QUIET":  # as ssh's fatal(): said at no level
+            return 255
         raise KeytoolError("Invalid number of ConnectionAttempts")
     if print_config:  # ssh -G: the configuration, and no connection
         from keytool.configdump import dump
@@ -116,6 +170,8 @@ def connect_and_run(
         lines = dump(resolved, command_given=bool(command))
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         return 0
+    if resolved.local_command_error is not None:  # its tokens, expanded to run it
+        raise KeytoolError(resolved.local_command_error)
     if target is not None:
         forwards = False
         no_session = fork = False
