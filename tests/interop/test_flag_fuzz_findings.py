@@ -21,27 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.clienthelp import KEYTOOL, base_env
+from tests.interop.clienthelp import KEYTOOL
+from tests.interop.confighelp import SSH_ONLY as _SSH_ONLY
+from tests.interop.confighelp import run_in_home as _run
 from tests.peers import require
-
-#: what ssh says on stderr whatever the case here (no terminal), and keytool does not
-_SSH_ONLY = ("Pseudo-terminal will not be allocated",)
-
-
-def _run(command: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    """``command`` with ``home`` as HOME and working directory (so that ``python -m
-    keytool`` takes the package from the path, not from where the tests run)."""
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        env=base_env(HOME=str(home)),
-        stdin=subprocess.DEVNULL,
-        cwd=home,
-        timeout=60,
-        check=False,
-    )
 
 
 def _shown(
