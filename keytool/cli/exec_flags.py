@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 from keytool.errors import KeytoolError
 
@@ -35,19 +36,11 @@ def tty_flags(order: list[str] | None, options: list[str], tty: int, no_tty: boo
         return None
     if order is None or not {"tty", "no_tty"} & set(order):  # not known: -T wins, -tt forces
         return "no" if no_tty else "force" if tty > 1 else "yes"
-    from keytool.errors import FormatError
-    from keytool.sshconfig_words import split_line
-
     state: str | None = None
-    given = iter(options)
-    for dest in order:
+    for dest, value, _readable in _in_order(order, options, "requesttty"):
         if dest == "option":
-            try:
-                line = split_line(next(given, ""), "command line")
-            except FormatError:
-                line = None  # refused later, in the words of the configuration's reader
-            if state is None and line is not None and line[0] == "requesttty" and line[1]:
-                state = _REQUEST_TTY.get(line[1][0].lower())
+            if state is None and value is not None:
+                state = _REQUEST_TTY.get(value.lower())
         elif dest in ("no_tty", "no_command", "forward"):  # -N and -W say no too
             state = "no"
         elif dest == "tty":
@@ -67,19 +60,13 @@ def session_flags(
         if no_command and subsystem:  # the order not known
             raise status_255(KeytoolError("Cannot specify -s with -N/SessionType"))
         return "none" if no_command else "subsystem" if subsystem else None
-    from keytool.errors import FormatError
-    from keytool.sshconfig_words import split_line
-
     state: str | None = None
-    given = iter(options)
-    for dest in order:
+    for dest, value, readable in _in_order(order, options, "sessiontype"):
         if dest == "option":
-            try:
-                line = split_line(next(given, ""), "command line")
-            except FormatError:
+            if not readable:
                 return state  # refused later, in the words of the configuration's reader
-            if line is not None and line[0] == "sessiontype" and line[1] and state is None:
-                state = line[1][0].lower()
+            if value is not None and state is None:
+                state = value.lower()
                 if state not in ("default", "none", "subsystem"):
                     return None  # refused later, as above
         elif dest == "no_command":
@@ -93,6 +80,29 @@ def session_flags(
         elif dest == "forward":  # -W: no session, whatever came before
             state = "none"
     return state
+
+
+def _in_order(
+    order: list[str], options: list[str], keyword: str
+) -> Iterator[tuple[str, str | None, bool]]:
+    """Each flag of ``order`` in turn, with, for an -o, the first value it gives
+    ``keyword`` (None when it sets another keyword) and whether it could be read at all
+    (one that cannot is refused later, in the words of the configuration's reader)."""
+    from keytool.errors import FormatError
+    from keytool.sshconfig_words import split_line
+
+    given = iter(options)
+    for dest in order:
+        if dest != "option":
+            yield dest, None, True
+            continue
+        try:
+            line = split_line(next(given, ""), "command line")
+        except FormatError:
+            yield dest, None, False
+            continue
+        found = line is not None and line[0] == keyword and bool(line[1])
+        yield dest, line[1][0] if line is not None and found else None, True
 
 
 #: RequestTTY's values as ssh reads them
