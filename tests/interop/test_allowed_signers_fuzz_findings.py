@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.test_allowed_signers_sk_lines import _said
+from tests.interop.test_allowed_signers_sk_lines import _said, readings
 from tests.interop.test_cli_sign import keygen, keytool, make_key
 
 MESSAGE = b"release notes\n"
@@ -56,19 +56,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _compare(signers: Path, sig: str) -> None:
     """Every reading of ``signers`` through both tools: they must agree."""
-    runs = [
-        (["-Y", "verify", "-f", signers, "-I", "alice@x", "-n", "file", "-s", sig],
-         ["verify", "-f", signers, "-I", "alice@x", "-n", "file", "-s", sig]),
-        (["-Y", "verify", "-f", signers, "-I", "bob@x", "-n", "file", "-s", sig],
-         ["verify", "-f", signers, "-I", "bob@x", "-n", "file", "-s", sig]),
-        (["-Y", "find-principals", "-f", signers, "-s", sig],
-         ["verify", "--find-principals", "-f", signers, "-s", sig]),
-        (["-Y", "match-principals", "-f", signers, "-I", "alice@x"],
-         ["verify", "--match-principals", "-f", signers, "-I", "alice@x"]),
-        (["-Y", "match-principals", "-f", signers, "-I", "a,b"],
-         ["verify", "--match-principals", "-f", signers, "-I", "a,b"]),
-    ]  # fmt: skip
-    for theirs_args, mine_args in runs:
+    for theirs_args, mine_args in readings(signers, sig, ("alice@x", "a,b")):
         theirs = keygen(*theirs_args, stdin=MESSAGE)
         mine = keytool(*map(str, mine_args), stdin=MESSAGE)
         assert b"Traceback" not in mine.stderr

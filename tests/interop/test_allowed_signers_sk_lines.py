@@ -113,22 +113,31 @@ def _said(stderr: bytes, mine: bool, signers: Path) -> list[str]:
     return out
 
 
-def _compare(signers: Path, sig: str) -> list[tuple[str, int]]:
-    """Run every reading of ``signers`` through both tools; assert they agree."""
-    runs = [
+def readings(
+    signers: Path, sig: str, matched: tuple[str, str]
+) -> list[tuple[list[str | Path], list[str | Path]]]:
+    """The readings of ``signers`` both tools make, as (ssh-keygen's arguments,
+    keytool's): verify as alice@x and as bob@x, find-principals, and match-principals
+    for each of ``matched``."""
+    return [
         (["-Y", "verify", "-f", signers, "-I", "alice@x", "-n", "file", "-s", sig],
          ["verify", "-f", signers, "-I", "alice@x", "-n", "file", "-s", sig]),
         (["-Y", "verify", "-f", signers, "-I", "bob@x", "-n", "file", "-s", sig],
          ["verify", "-f", signers, "-I", "bob@x", "-n", "file", "-s", sig]),
         (["-Y", "find-principals", "-f", signers, "-s", sig],
          ["verify", "--find-principals", "-f", signers, "-s", sig]),
-        (["-Y", "match-principals", "-f", signers, "-I", "alice@x"],
-         ["verify", "--match-principals", "-f", signers, "-I", "alice@x"]),
-        (["-Y", "match-principals", "-f", signers, "-I", "bob@x"],
-         ["verify", "--match-principals", "-f", signers, "-I", "bob@x"]),
+        *(
+            (["-Y", "match-principals", "-f", signers, "-I", who],
+             ["verify", "--match-principals", "-f", signers, "-I", who])
+            for who in matched
+        ),
     ]  # fmt: skip
+
+
+def _compare(signers: Path, sig: str) -> list[tuple[str, int]]:
+    """Run every reading of ``signers`` through both tools; assert they agree."""
     results = []
-    for theirs_args, mine_args in runs:
+    for theirs_args, mine_args in readings(signers, sig, ("alice@x", "bob@x")):
         theirs = keygen(*theirs_args, stdin=MESSAGE)
         mine = keytool(*map(str, mine_args), stdin=MESSAGE)
         assert b"Traceback" not in mine.stderr
